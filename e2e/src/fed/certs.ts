@@ -1,0 +1,114 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** SANs of the one serving certificate every local server uses. */
+const servingNames = [
+  'localhost',
+  'karmada-aggregated-apiserver.karmada-system.svc',
+  'karmada-webhook.karmada-system.svc',
+  'kubernetes.default.svc',
+];
+
+export interface Pki {
+  dir: string;
+  ca: string;
+  caKey: string;
+  servingCert: string;
+  servingKey: string;
+  adminCert: string;
+  adminKey: string;
+  frontProxyCert: string;
+  frontProxyKey: string;
+  saKey: string;
+  saPub: string;
+}
+
+function openssl(args: string[], cwd: string): void {
+  execFileSync('openssl', args, { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
+}
+
+function signed(dir: string, name: string, subject: string, ext: string): void {
+  openssl(
+    [
+      'req',
+      '-new',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      `${name}.key`,
+      '-out',
+      `${name}.csr`,
+      '-subj',
+      subject,
+    ],
+    dir,
+  );
+  writeFileSync(join(dir, `${name}.ext`), ext);
+  openssl(
+    [
+      'x509',
+      '-req',
+      '-in',
+      `${name}.csr`,
+      '-CA',
+      'ca.crt',
+      '-CAkey',
+      'ca.key',
+      '-CAcreateserial',
+      '-days',
+      '3650',
+      '-sha256',
+      '-extfile',
+      `${name}.ext`,
+      '-out',
+      `${name}.crt`,
+    ],
+    dir,
+  );
+}
+
+/** One CA signs everything: serving certificates, the admin and front-proxy clients. Made once per .fed/. */
+export function ensurePki(dir: string): Pki {
+  const pki: Pki = {
+    dir,
+    ca: join(dir, 'ca.crt'),
+    caKey: join(dir, 'ca.key'),
+    servingCert: join(dir, 'serving.crt'),
+    servingKey: join(dir, 'serving.key'),
+    adminCert: join(dir, 'admin.crt'),
+    adminKey: join(dir, 'admin.key'),
+    frontProxyCert: join(dir, 'front-proxy-client.crt'),
+    frontProxyKey: join(dir, 'front-proxy-client.key'),
+    saKey: join(dir, 'sa.key'),
+    saPub: join(dir, 'sa.pub'),
+  };
+  if (existsSync(pki.saPub)) return pki;
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  openssl(
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      'ca.key',
+      '-out',
+      'ca.crt',
+      '-days',
+      '3650',
+      '-subj',
+      '/CN=stateful-migration-fed-ca',
+    ],
+    dir,
+  );
+  const san = ['IP:127.0.0.1', ...servingNames.map((n) => `DNS:${n}`)].join(',');
+  signed(dir, 'serving', '/CN=localhost', `subjectAltName=${san}\nextendedKeyUsage=serverAuth\n`);
+  signed(dir, 'admin', '/O=system:masters/CN=fed-admin', 'extendedKeyUsage=clientAuth\n');
+  signed(dir, 'front-proxy-client', '/CN=front-proxy-client', 'extendedKeyUsage=clientAuth\n');
+  openssl(['genrsa', '-out', 'sa.key', '2048'], dir);
+  openssl(['rsa', '-in', 'sa.key', '-pubout', '-out', 'sa.pub'], dir);
+  return pki;
+}

@@ -1,0 +1,161 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { RestClient } from '@stateful-migration/kube';
+import type { FedContext } from './context.js';
+import { members } from './control-plane.js';
+import { apply, kubectl } from './kubectl.js';
+import { kubeconfigPath, repoRoot } from './paths.js';
+import { freePort } from './procs.js';
+
+/** Cluster labels, so PropagationPolicies can select members by labelSelector. */
+export const memberLabels: Record<string, Record<string, string>> = {
+  member1: { region: 'eu-west', 'stateful-migration.dcnlab.com/fed': 'true' },
+  member2: { region: 'us-east', 'stateful-migration.dcnlab.com/fed': 'true' },
+};
+
+/** The Nodes of each member, each played by one node stand-in process. */
+export const memberNodes: Record<string, string[]> = { member1: ['m1-a', 'm1-b'], member2: ['m2-a'] };
+
+const yamlLabels = (labels: Record<string, string>): string =>
+  Object.entries(labels)
+    .map(([k, v]) => `    ${k}: ${JSON.stringify(v)}`)
+    .join('\n');
+
+/** A token for a member's service account through the TokenRequest API, as karmadactl join does. */
+async function requestToken(client: RestClient, namespace: string, sa: string): Promise<string> {
+  const tr = await client.request<{ status: { token: string } }>(
+    'POST',
+    `/api/v1/namespaces/${namespace}/serviceaccounts/${sa}/token`,
+    {
+      body: {
+        apiVersion: 'authentication.k8s.io/v1',
+        kind: 'TokenRequest',
+        spec: { expirationSeconds: 365 * 24 * 3600 },
+      },
+    },
+  );
+  return tr.status.token;
+}
+
+/**
+ * Registers a member as a Push-mode Cluster the way `karmadactl join` does: on the member, a ServiceAccount with a
+ * ClusterRole for Karmada's controllers and one for the cluster proxy's impersonation; on Karmada, Secrets holding
+ * their tokens (TokenRequest) and the CA, and the Cluster object with its labels.
+ */
+export async function joinMember(ctx: FedContext, member: string): Promise<void> {
+  await ctx.step(`join-${member}`, async () => {
+    const sa = `karmada-${member}`;
+    await apply(
+      member,
+      `apiVersion: v1
+kind: Namespace
+metadata: {name: karmada-cluster}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: ${sa}, namespace: karmada-cluster}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: karmada-impersonator, namespace: karmada-cluster}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: 'system:karmada:${sa}'}
+rules:
+- {apiGroups: ['*'], resources: ['*'], verbs: ['*']}
+- {nonResourceURLs: ['*'], verbs: [get]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: 'system:karmada:${sa}'}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: 'system:karmada:${sa}'}
+subjects: [{kind: ServiceAccount, name: ${sa}, namespace: karmada-cluster}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: 'karmada-impersonator'}
+rules:
+- {apiGroups: [''], resources: [users, groups, serviceaccounts], verbs: [impersonate]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: 'karmada-impersonator'}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: karmada-impersonator}
+subjects: [{kind: ServiceAccount, name: karmada-impersonator, namespace: karmada-cluster}]
+`,
+    );
+    const client = ctx.client(member);
+    const token = await requestToken(client, 'karmada-cluster', sa);
+    const impersonatorToken = await requestToken(client, 'karmada-cluster', 'karmada-impersonator');
+    const ca = readFileSync(ctx.pki.ca).toString('base64');
+    const b64 = (s: string): string => Buffer.from(s).toString('base64');
+    await apply(
+      'karmada',
+      `apiVersion: v1
+kind: Secret
+metadata: {name: ${member}, namespace: karmada-cluster}
+data: {token: ${b64(token)}, caBundle: ${ca}}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: ${member}-impersonator, namespace: karmada-cluster}
+data: {token: ${b64(impersonatorToken)}}
+---
+apiVersion: cluster.karmada.io/v1alpha1
+kind: Cluster
+metadata:
+  name: ${member}
+  labels:
+${yamlLabels(memberLabels[member] ?? {})}
+spec:
+  syncMode: Push
+  apiEndpoint: https://127.0.0.1:${ctx.port(`${member}-apiserver`)}
+  secretRef: {namespace: karmada-cluster, name: ${member}}
+  impersonatorSecretRef: {namespace: karmada-cluster, name: ${member}-impersonator}
+`,
+    );
+  });
+}
+
+export async function waitMembersReady(ctx: FedContext): Promise<void> {
+  await ctx.step('clusters-ready', () =>
+    kubectl('karmada', [
+      'wait',
+      '--for=condition=Ready',
+      '--timeout=120s',
+      ...members.map((m) => `cluster/${m}`),
+    ]),
+  );
+}
+
+/** One node stand-in process per Node; ready when its Node reads Ready. */
+export async function startNodes(ctx: FedContext): Promise<void> {
+  let octet = 0;
+  for (const member of members) {
+    for (const node of memberNodes[member] ?? []) {
+      octet++;
+      const kubeletPort = await freePort(`kubelet-${node}`);
+      ctx.setPort(`kubelet-${node}`, kubeletPort);
+      const client = ctx.client(member);
+      await ctx.run(
+        `node-${node}`,
+        process.execPath,
+        [
+          join(repoRoot, 'e2e/dist/node/main.js'),
+          `--kubeconfig=${kubeconfigPath(member)}`,
+          `--node=${node}`,
+          `--kubelet-port=${kubeletPort}`,
+          `--node-octet=${octet}`,
+        ],
+        async () => {
+          const n = await client.get<{ status?: { conditions?: { type: string; status: string }[] } }>(
+            `/api/v1/nodes/${node}`,
+          );
+          return n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+        },
+        { port: kubeletPort },
+      );
+    }
+  }
+}

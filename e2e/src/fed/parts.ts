@@ -1,0 +1,57 @@
+import type { FedContext } from './context.js';
+import {
+  clusters,
+  members,
+  startApiserver,
+  startControllerManager,
+  startEtcd,
+  startScheduler,
+} from './control-plane.js';
+import {
+  installKarmadaApis,
+  startAggregatedApiserver,
+  startKarmadaControllers,
+  startWebhook,
+} from './karmada.js';
+import { joinMember, startNodes, waitMembersReady } from './members.js';
+
+/** One piece of the federation that `fed up` brings up, in order. Later features append their own. */
+export interface FedPart {
+  name: string;
+  up(ctx: FedContext): Promise<void>;
+}
+
+const memberControllers =
+  'deployment,replicaset,daemonset,statefulset,job,namespace,garbagecollector,serviceaccount,serviceaccount-token,nodelifecycle,podgc';
+
+export const parts: FedPart[] = [
+  { name: 'etcd', up: startEtcd },
+  {
+    name: 'apiservers',
+    up: async (ctx) => void (await Promise.all(clusters.map((c) => startApiserver(ctx, c)))),
+  },
+  { name: 'karmada-apis', up: installKarmadaApis },
+  { name: 'karmada-aggregated-apiserver', up: startAggregatedApiserver },
+  { name: 'karmada-webhook', up: startWebhook },
+  {
+    name: 'controllers',
+    up: async (ctx) => {
+      await Promise.all([
+        startKarmadaControllers(ctx),
+        startControllerManager(ctx, 'karmada', 'namespace,garbagecollector'),
+        ...members.flatMap((m) => [
+          startControllerManager(ctx, m, memberControllers),
+          startScheduler(ctx, m),
+        ]),
+      ]);
+    },
+  },
+  { name: 'nodes', up: startNodes },
+  {
+    name: 'members',
+    up: async (ctx) => {
+      for (const m of members) await joinMember(ctx, m);
+      await waitMembersReady(ctx);
+    },
+  },
+];

@@ -1,0 +1,48 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** Versions of the Go-built binaries; e2e/scripts/build-binaries.sh builds the same ones. */
+export const versions = { etcd: 'v3.6.6', kube: 'v1.35.4', karmada: 'v1.18.2' } as const;
+
+export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+export const fedDir = process.env.FED_DIR ? resolve(process.env.FED_DIR) : join(repoRoot, '.fed');
+export const logDir = join(fedDir, 'logs');
+export const stateFile = join(fedDir, 'state.json');
+export const cacheDir =
+  process.env.STATEFUL_MIGRATION_CACHE ??
+  join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'stateful-migration');
+
+const binVersion: Record<string, string> = {
+  etcd: versions.etcd,
+  'kube-apiserver': versions.kube,
+  'kube-controller-manager': versions.kube,
+  'kube-scheduler': versions.kube,
+  kubectl: versions.kube,
+  'karmada-controller-manager': versions.karmada,
+  'karmada-scheduler': versions.karmada,
+  'karmada-webhook': versions.karmada,
+  'karmada-aggregated-apiserver': versions.karmada,
+};
+
+export function binary(name: string): string {
+  const v = binVersion[name];
+  if (!v) throw new Error(`unknown binary ${name}`);
+  return join(cacheDir, 'bin', `${name}-${v}`, name);
+}
+
+export function missingBinaries(): string[] {
+  return Object.keys(binVersion).filter((b) => !existsSync(binary(b)));
+}
+
+/** The Karmada module's source directory (its CRDs and webhook configuration). */
+export function karmadaSourceDir(): string {
+  const f = join(cacheDir, 'bin', `karmada-${versions.karmada}.dir`);
+  const dir = existsSync(f) ? readFileSync(f, 'utf8').trim() : '';
+  if (!dir || !existsSync(dir))
+    throw new Error(`Karmada ${versions.karmada} source not found; run e2e/scripts/build-binaries.sh`);
+  return dir;
+}
+
+export const kubeconfigPath = (cluster: string): string => join(fedDir, `${cluster}-config`);

@@ -1,0 +1,132 @@
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { logDir, stateFile } from './paths.js';
+
+export interface ProcRecord {
+  name: string;
+  pid: number;
+  /** The executable, to tell our process from a later one that reused the PID. */
+  exe: string;
+  log: string;
+  port?: number;
+}
+
+export interface FedState {
+  ports: Record<string, number>;
+  procs: ProcRecord[];
+  /** Set once `up` finished; a state without it is from an interrupted run. */
+  readyAt?: string;
+  /** Extra values parts of the federation record for others (registry credentials path, ...). */
+  extra?: Record<string, unknown>;
+}
+
+export function readState(): FedState | undefined {
+  if (!existsSync(stateFile)) return undefined;
+  return JSON.parse(readFileSync(stateFile, 'utf8')) as FedState;
+}
+
+export function writeState(state: FedState): void {
+  const tmp = `${stateFile}.tmp`;
+  writeFileSync(tmp, JSON.stringify(state, null, 2));
+  renameSync(tmp, stateFile);
+}
+
+/** True when pid runs the recorded executable (a reused PID of another program does not count). */
+export function isOurs(p: ProcRecord): boolean {
+  try {
+    process.kill(p.pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    const cmdline = readFileSync(`/proc/${p.pid}/cmdline`, 'utf8').split('\0');
+    if (readFileSync(`/proc/${p.pid}/stat`, 'utf8').split(') ')[1]?.startsWith('Z')) return false;
+    return cmdline.some((a) => a === p.exe);
+  } catch {
+    return false;
+  }
+}
+
+export function rssKiB(pid: number): number {
+  try {
+    const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** A free loopback port, or the one FED_PORT_<NAME> fixes (to reproduce a clash). */
+export async function freePort(name: string): Promise<number> {
+  const fixed = process.env[`FED_PORT_${name.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`];
+  if (fixed) return Number(fixed);
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      srv.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+/** True if something already listens on 127.0.0.1:port. */
+export function portTaken(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.once('error', () => resolve(true));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(false)));
+  });
+}
+
+/** Starts a detached process in its own process group, logging to .fed/logs/<name>.log. */
+export function startProcess(
+  state: FedState,
+  name: string,
+  exe: string,
+  args: string[],
+  opts: { env?: NodeJS.ProcessEnv; port?: number } = {},
+): ProcRecord {
+  const log = join(logDir, `${name}.log`);
+  const fd = openSync(log, 'a');
+  const child = spawn(exe, args, {
+    detached: true,
+    stdio: ['ignore', fd, fd],
+    env: { ...process.env, ...opts.env },
+  });
+  closeSync(fd);
+  if (child.pid === undefined) throw new Error(`${name}: could not start ${exe}`);
+  child.unref();
+  const rec: ProcRecord = { name, pid: child.pid, exe, log, ...(opts.port ? { port: opts.port } : {}) };
+  state.procs.push(rec);
+  writeState(state);
+  return rec;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Stops recorded processes (last started first): SIGTERM to the group, SIGKILL after a grace period. */
+export async function stopProcesses(procs: ProcRecord[], graceMs = 10_000): Promise<number> {
+  const live = procs.filter(isOurs).reverse();
+  for (const p of live) signal(p.pid, 'SIGTERM');
+  const deadline = Date.now() + graceMs;
+  while (Date.now() < deadline && live.some(isOurs)) await sleep(100);
+  for (const p of live.filter(isOurs)) signal(p.pid, 'SIGKILL');
+  while (live.some(isOurs)) await sleep(50);
+  return live.length;
+}
+
+function signal(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, sig);
+  } catch {
+    try {
+      process.kill(pid, sig);
+    } catch {
+      // already gone
+    }
+  }
+}

@@ -1,0 +1,25 @@
+export { Backoff } from './backoff.js';
+export { systemClock, sleep, type Clock } from './clock.js';
+export {
+  TerminalError,
+  statusCode,
+  isNotFound,
+  isConflict,
+  isAlreadyExists,
+  describeError,
+} from './errors.js';
+export {
+  Informer,
+  restListWatch,
+  type InformerOptions,
+  type InformerEvent,
+  type InformerHandler,
+  type ListWatch,
+  type Selectors,
+} from './informer.js';
+export { LeaderElector, microTime, type LeaderElectionOptions } from './leader.js';
+export { rootLogger, redactPaths, type Logger } from './log.js';
+export { objectKey, splitKey, type KubeObject, type KubeList, type ObjectMeta } from './object.js';
+export { RestClient, HttpError, type Query, type RequestOptions, type WatchEvent } from './rest.js';
+export { writeStatus, type StatusWriteOptions } from './status.js';
+export { WorkQueue, type Reconcile, type Result, type WorkQueueOptions } from './workqueue.js';

@@ -1,0 +1,163 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { Backoff } from './backoff.js';
+import type { Clock } from './clock.js';
+import { TerminalError } from './errors.js';
+import { WorkQueue } from './workqueue.js';
+
+/** A clock whose timers fire only when the test advances it. */
+class FakeClock implements Clock {
+  t = 0;
+  timers: { at: number; fn: () => void; live: boolean }[] = [];
+  now = (): number => this.t;
+  setTimeout = (fn: () => void, ms: number) => {
+    const timer = { at: this.t + ms, fn, live: true };
+    this.timers.push(timer);
+    return { cancel: () => void (timer.live = false) };
+  };
+  advance(ms: number): void {
+    this.t += ms;
+    for (const tm of this.timers.filter((x) => x.live && x.at <= this.t)) {
+      tm.live = false;
+      tm.fn();
+    }
+  }
+  pending(): number[] {
+    return this.timers.filter((x) => x.live).map((x) => x.at - this.t);
+  }
+}
+
+const deferred = () => {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
+};
+
+describe('WorkQueue', () => {
+  it('folds repeated adds of a waiting key into one run', async () => {
+    const q = new WorkQueue<string>({ workers: 1 });
+    const runs: string[] = [];
+    const gate = deferred();
+    q.add('a');
+    q.add('b');
+    q.add('b');
+    q.add('b');
+    q.start(async (k) => {
+      if (k === 'a') await gate.promise;
+      runs.push(k);
+      return undefined;
+    });
+    q.add('b');
+    gate.resolve();
+    await q.idle();
+    assert.deepEqual(runs, ['a', 'b']);
+  });
+
+  it('never runs one key twice at once, and runs it again after an add during its run', async () => {
+    const q = new WorkQueue<string>({ workers: 4 });
+    let concurrent = 0;
+    let maxConcurrent = 0;
+    let runs = 0;
+    const gate = deferred();
+    q.start(async () => {
+      concurrent++;
+      maxConcurrent = Math.max(maxConcurrent, concurrent);
+      runs++;
+      if (runs === 1) await gate.promise;
+      concurrent--;
+      return undefined;
+    });
+    q.add('k');
+    await new Promise((r) => setImmediate(r));
+    q.add('k');
+    q.add('k');
+    assert.equal(q.depth(), 0, 'the re-added key waits for the running one instead of queueing beside it');
+    gate.resolve();
+    await q.idle();
+    assert.equal(maxConcurrent, 1);
+    assert.equal(runs, 2);
+  });
+
+  it('runs different keys in parallel up to the worker count', async () => {
+    const q = new WorkQueue<number>({ workers: 3 });
+    let concurrent = 0;
+    let maxConcurrent = 0;
+    q.start(async () => {
+      concurrent++;
+      maxConcurrent = Math.max(maxConcurrent, concurrent);
+      await new Promise((r) => setTimeout(r, 5));
+      concurrent--;
+      return undefined;
+    });
+    for (let i = 0; i < 10; i++) q.add(i);
+    await q.idle();
+    assert.equal(maxConcurrent, 3);
+  });
+
+  it('backs off per key exponentially after errors and resets after a success', async () => {
+    const clock = new FakeClock();
+    const errors: (number | undefined)[] = [];
+    const q = new WorkQueue<string>({
+      clock,
+      backoff: new Backoff(100, 1000),
+      onError: (_k, _e, retry) => errors.push(retry),
+    });
+    let fail = 4;
+    q.start(() => (fail-- > 0 ? Promise.reject(new Error('boom')) : Promise.resolve(undefined)));
+    q.add('x');
+    for (const wait of [100, 200, 400, 800]) {
+      await q.idle();
+      assert.deepEqual(clock.pending(), [wait]);
+      clock.advance(wait);
+    }
+    await q.idle();
+    assert.deepEqual(errors, [100, 200, 400, 800]);
+    assert.deepEqual(clock.pending(), [], 'no retry after success');
+  });
+
+  it('keeps separate backoff per key', async () => {
+    const clock = new FakeClock();
+    const q = new WorkQueue<string>({ clock, backoff: new Backoff(100, 1000) });
+    q.start((k) => (k === 'bad' ? Promise.reject(new Error('x')) : Promise.resolve(undefined)));
+    q.add('bad');
+    await q.idle();
+    clock.advance(100);
+    await q.idle();
+    q.add('good');
+    await q.idle();
+    assert.deepEqual(clock.pending(), [200]);
+  });
+
+  it('does not retry terminal errors', async () => {
+    const clock = new FakeClock();
+    const seen: unknown[] = [];
+    const q = new WorkQueue<string>({
+      clock,
+      onError: (_k, e, retry) => seen.push([e instanceof TerminalError, retry]),
+    });
+    q.start(() => Promise.reject(new TerminalError('InvalidSpec', 'bad cron')));
+    q.add('x');
+    await q.idle();
+    assert.deepEqual(seen, [[true, undefined]]);
+    assert.deepEqual(clock.pending(), []);
+  });
+
+  it('requeues after the delay a reconcile asks for, keeping the earliest of two delays', async () => {
+    const clock = new FakeClock();
+    const q = new WorkQueue<string>({ clock });
+    let runs = 0;
+    q.start(() => {
+      runs++;
+      return Promise.resolve(runs === 1 ? { requeueAfterMs: 5000 } : undefined);
+    });
+    q.add('x');
+    await q.idle();
+    q.addAfter('x', 9000);
+    assert.deepEqual(clock.pending(), [5000]);
+    q.addAfter('x', 1000);
+    assert.deepEqual(clock.pending(), [1000]);
+    clock.advance(1000);
+    await q.idle();
+    assert.equal(runs, 2);
+  });
+});

@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import https from 'node:https';
 import { createInterface } from 'node:readline';
+import { text } from 'node:stream/consumers';
 import { KubeConfig } from '@kubernetes/client-node';
 
 /** A failed API request: the apiserver's status code and its Status message (never the request body). */
@@ -88,17 +89,17 @@ export class RestClient {
           res.destroy(err instanceof Error ? err : new Error(String(err)));
         }
       });
+      // readline re-emits its input's errors on itself
+      lines.on('error', reject);
       res.on('error', reject);
-      res.on('aborted', () => reject(new Error('watch aborted')));
-      lines.on('close', () => resolve());
+      lines.on('close', () =>
+        res.complete ? resolve() : reject(new Error('watch connection closed early')),
+      );
+      if (res.destroyed) reject(new Error('watch connection closed'));
     });
   }
 
-  async #send(
-    method: string,
-    path: string,
-    opts: RequestOptions,
-  ): Promise<IncomingMessage> {
+  async #send(method: string, path: string, opts: RequestOptions): Promise<IncomingMessage> {
     const url = new URL(this.server.replace(/\/$/, '') + path);
     for (const [k, v] of Object.entries(opts.query ?? {}))
       if (v !== undefined) url.searchParams.set(k, String(v));
@@ -125,7 +126,12 @@ export class RestClient {
       const req = https.request(
         url,
         { method, headers, agent: this.#agent, ...(opts.signal ? { signal: opts.signal } : {}) },
-        resolve,
+        (res) => {
+          // A reset connection destroys the response with an error; readers see it through their own
+          // listeners or the 'close' event, and it must never become an uncaught exception.
+          res.on('error', () => undefined);
+          resolve(res);
+        },
       );
       const timeout = opts.timeoutMs ?? 30_000;
       if (timeout > 0) req.setTimeout(timeout, () => req.destroy(new Error(`${method} ${path}: timed out`)));
@@ -141,12 +147,7 @@ export class RestClient {
 }
 
 function readAll(res: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    res.on('data', (c: Buffer) => chunks.push(c));
-    res.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    res.on('error', reject);
-  });
+  return text(res);
 }
 
 function toHttpError(status: number, text: string): HttpError {

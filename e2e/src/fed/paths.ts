@@ -26,10 +26,12 @@ const binVersion: Record<string, string> = {
   'karmada-aggregated-apiserver': versions.karmada,
 };
 
+/** The cached binary, or the one FED_BIN_<NAME> substitutes (tests use it to play a broken component). */
 export function binary(name: string): string {
   const v = binVersion[name];
   if (!v) throw new Error(`unknown binary ${name}`);
-  return join(cacheDir, 'bin', `${name}-${v}`, name);
+  const override = process.env[`FED_BIN_${name.toUpperCase().replace(/-/g, '_')}`];
+  return override ?? join(cacheDir, 'bin', `${name}-${v}`, name);
 }
 
 export function missingBinaries(): string[] {

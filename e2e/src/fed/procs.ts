@@ -7,8 +7,10 @@ import { logDir, stateFile } from './paths.js';
 export interface ProcRecord {
   name: string;
   pid: number;
-  /** The executable, to tell our process from a later one that reused the PID. */
+  /** The executable it was started as. */
   exe: string;
+  /** Start time in clock ticks since boot (/proc/<pid>/stat), to tell our process from a later one that reused the PID. */
+  startTicks?: number;
   log: string;
   port?: number;
 }
@@ -33,17 +35,23 @@ export function writeState(state: FedState): void {
   renameSync(tmp, stateFile);
 }
 
-/** True when pid runs the recorded executable (a reused PID of another program does not count). */
-export function isOurs(p: ProcRecord): boolean {
+/** State and start time of a live process, from /proc/<pid>/stat. */
+function procStat(pid: number): { state: string; startTicks: number } | undefined {
   try {
-    process.kill(p.pid, 0);
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    return { state: fields[0] ?? '', startTicks: Number(fields[19]) };
   } catch {
-    return false;
+    return undefined;
   }
+}
+
+/** True when the recorded process still runs: same PID and same start time (a reused PID does not count). */
+export function isOurs(p: ProcRecord): boolean {
+  const st = procStat(p.pid);
+  if (!st || st.state === 'Z') return false;
+  if (p.startTicks !== undefined) return st.startTicks === p.startTicks;
   try {
-    const cmdline = readFileSync(`/proc/${p.pid}/cmdline`, 'utf8').split('\0');
-    if (readFileSync(`/proc/${p.pid}/stat`, 'utf8').split(') ')[1]?.startsWith('Z')) return false;
-    return cmdline.some((a) => a === p.exe);
+    return readFileSync(`/proc/${p.pid}/cmdline`, 'utf8').split('\0').includes(p.exe);
   } catch {
     return false;
   }
@@ -100,7 +108,15 @@ export function startProcess(
   closeSync(fd);
   if (child.pid === undefined) throw new Error(`${name}: could not start ${exe}`);
   child.unref();
-  const rec: ProcRecord = { name, pid: child.pid, exe, log, ...(opts.port ? { port: opts.port } : {}) };
+  const startTicks = procStat(child.pid)?.startTicks;
+  const rec: ProcRecord = {
+    name,
+    pid: child.pid,
+    exe,
+    log,
+    ...(startTicks !== undefined ? { startTicks } : {}),
+    ...(opts.port ? { port: opts.port } : {}),
+  };
   state.procs.push(rec);
   writeState(state);
   return rec;

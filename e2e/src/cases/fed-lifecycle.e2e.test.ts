@@ -1,0 +1,44 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { it } from 'node:test';
+import { repoRoot } from '../fed/paths.js';
+import type { FedState } from '../fed/procs.js';
+
+const fedDir = mkdtempSync(join(tmpdir(), 'fed-life-'));
+const fed = (cmd: string) => {
+  const r = spawnSync(process.execPath, [join(repoRoot, 'e2e/dist/fed/cli.js'), cmd], {
+    env: { ...process.env, FED_DIR: fedDir },
+    encoding: 'utf8',
+  });
+  return { out: r.stdout + r.stderr, status: r.status };
+};
+
+it('fed up, up again, status, down and down again: idempotent, and down leaves no process behind', () => {
+  const first = fed('up');
+  assert.equal(first.status, 0, first.out);
+  assert.match(first.out, /^ {2}total +\d+\.\d s$/m, 'prints the total time to ready');
+  assert.match(first.out, /^fed: 16 processes, total RSS \d+ MiB$/m);
+  const state = JSON.parse(readFileSync(join(fedDir, 'state.json'), 'utf8')) as FedState;
+  const pids = state.procs.map((p) => p.pid);
+
+  const again = fed('up');
+  assert.equal(again.status, 0);
+  assert.match(again.out, /^fed: already up since /m);
+  assert.equal(fed('status').status, 0);
+
+  assert.match(fed('down').out, /^fed: stopped 16 processes$/m);
+  // A zombie waiting for its new parent to reap it runs nothing; only live states count.
+  const left = pids.filter((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0] !== 'Z';
+    } catch {
+      return false;
+    }
+  });
+  assert.deepEqual(left, [], 'no recorded process survives down');
+  assert.match(fed('down').out, /^fed: nothing to stop$/m);
+  assert.equal(fed('status').status, 1);
+});

@@ -1,1 +1,24 @@
-export const API_GROUP = 'migration.dcnlab.com';
+export {
+  API_GROUP,
+  API_VERSION,
+  KIND,
+  PLURAL,
+  SHORT_NAME,
+  SYSTEM_NAMESPACE,
+  DEFAULT_REGISTRY_SECRET,
+  podNamespace,
+  registrySecret,
+  type BuiltImage,
+  type CheckpointBackup,
+  type CheckpointBackupSpec,
+  type CheckpointBackupStatus,
+  type CheckpointFile,
+  type Condition,
+  type ContainerRef,
+  type ObjectRef,
+  type Registry,
+  type ResourceRef,
+} from './checkpoint-backup.js';
+export { checkpointBackupCrd } from './crd.js';
+export { PHASES, FINISHED_PHASES, isFinished, isPhase, phaseRank, type Phase } from './phases.js';
+export { IMMEDIATELY, parseSchedule, type Schedule } from './schedule.js';

@@ -1,0 +1,76 @@
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { kubectl } from '../fed/kubectl.js';
+import { repoRoot } from '../fed/paths.js';
+import { unique } from './support.js';
+
+const examples = join(repoRoot, 'examples/checkpointbackup');
+const ns = unique('crd');
+
+describe('the CheckpointBackup CRD on a real apiserver', () => {
+  before(async () => {
+    await kubectl('member1', ['apply', '-f', join(repoRoot, 'deploy/crds/checkpointbackups.yaml')]);
+    await kubectl('member1', [
+      'wait',
+      '--for=condition=Established',
+      'crd/checkpointbackups.migration.dcnlab.com',
+    ]);
+    await kubectl('member1', ['create', 'namespace', ns]);
+  });
+  after(async () => {
+    await kubectl('member1', ['delete', 'namespace', ns, '--wait=false']).catch(() => undefined);
+  });
+
+  it('accepts the manifests users already have (seed 000 and 002) unchanged', async () => {
+    for (const f of readdirSync(examples)) {
+      // The examples name namespace default; the same documents go into a scratch namespace here.
+      const doc = readFileSync(join(examples, f), 'utf8').replace(/namespace: default/g, `namespace: ${ns}`);
+      await kubectl('member1', ['apply', '-n', ns, '-f', '-'], doc);
+    }
+    const names = (await kubectl('member1', ['get', 'cpb', '-n', ns, '-o', 'name']))
+      .trim()
+      .split('\n')
+      .sort();
+    assert.deepEqual(names, [
+      'checkpointbackup.migration.dcnlab.com/localhost-checkpoint',
+      'checkpointbackup.migration.dcnlab.com/localhost-checkpoint-stop',
+      'checkpointbackup.migration.dcnlab.com/registry-checkpoint',
+      'checkpointbackup.migration.dcnlab.com/scheduled-checkpoint-stop',
+      'checkpointbackup.migration.dcnlab.com/simple-checkpoint',
+    ]);
+  });
+
+  it('prints Phase, Schedule, Last Checkpoint and Age', async () => {
+    const header = (await kubectl('member1', ['get', 'checkpointbackups', '-n', ns])).split('\n')[0] ?? '';
+    assert.match(header, /^NAME\s+PHASE\s+SCHEDULE\s+LAST CHECKPOINT\s+AGE$/);
+  });
+
+  it('refuses an object without podRef.name, naming the field', async () => {
+    const bad = `apiVersion: migration.dcnlab.com/v1
+kind: CheckpointBackup
+metadata: {name: bad, namespace: ${ns}}
+spec: {schedule: immediately, podRef: {}, resourceRef: {name: x}}
+`;
+    await assert.rejects(kubectl('member1', ['apply', '-f', '-'], bad), /spec\.podRef\.name: Required value/);
+  });
+
+  it('keeps status apart from spec: a status phase outside the ten is refused', async () => {
+    const patch = JSON.stringify({ status: { phase: 'Done' } });
+    await assert.rejects(
+      kubectl('member1', [
+        'patch',
+        'cpb',
+        'simple-checkpoint',
+        '-n',
+        ns,
+        '--subresource=status',
+        '--type=merge',
+        '-p',
+        patch,
+      ]),
+      /Unsupported value: "Done"/,
+    );
+  });
+});

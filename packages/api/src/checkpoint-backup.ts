@@ -1,0 +1,117 @@
+import type { Phase } from './phases.js';
+
+export const API_GROUP = 'migration.dcnlab.com';
+export const API_VERSION = `${API_GROUP}/v1`;
+export const KIND = 'CheckpointBackup';
+export const PLURAL = 'checkpointbackups';
+export const SHORT_NAME = 'cpb';
+
+/** Where the agent and its defaults live (seed 002). */
+export const SYSTEM_NAMESPACE = 'stateful-migration';
+export const DEFAULT_REGISTRY_SECRET = { name: 'registry-credentials', namespace: SYSTEM_NAMESPACE } as const;
+
+export interface ObjectRef {
+  name: string;
+  namespace?: string;
+}
+
+export interface ResourceRef {
+  apiVersion: string;
+  kind: string;
+  name: string;
+  namespace?: string;
+}
+
+export interface ContainerRef {
+  name: string;
+  image?: string;
+}
+
+export interface Registry {
+  /** Registry host (and port), e.g. registry.example.com or 127.0.0.1:5000. */
+  url: string;
+  /** Repository under the registry, e.g. team/checkpoints. */
+  repository: string;
+  secretRef?: ObjectRef;
+}
+
+export interface CheckpointBackupSpec {
+  /** "immediately" or a 5-field cron expression. */
+  schedule: string;
+  /** IANA time zone for the cron schedule. @default UTC */
+  timeZone?: string;
+  podRef: ObjectRef;
+  resourceRef: ResourceRef;
+  /** Empty means every container of the pod. */
+  containers?: ContainerRef[];
+  /** Without it, images stay in the node's containers-storage under localhost/. */
+  registry?: Registry;
+  /** Delete the pod after a successful checkpoint. @default false */
+  stopPod?: boolean;
+}
+
+export interface Condition {
+  type: string;
+  status: 'True' | 'False' | 'Unknown';
+  reason: string;
+  message: string;
+  lastTransitionTime: string;
+  observedGeneration?: number;
+}
+
+export interface CheckpointFile {
+  containerName: string;
+  filePath: string;
+  checkpointTime: string;
+}
+
+export interface BuiltImage {
+  containerName: string;
+  imageName: string;
+  digest?: string;
+  buildTime: string;
+  pushed: boolean;
+}
+
+export interface CheckpointBackupStatus {
+  phase?: Phase;
+  message?: string;
+  observedGeneration?: number;
+  lastCheckpointTime?: string;
+  nextScheduledTime?: string;
+  conditions?: Condition[];
+  checkpointFiles?: CheckpointFile[];
+  builtImages?: BuiltImage[];
+}
+
+export interface CheckpointBackup {
+  apiVersion: typeof API_VERSION;
+  kind: typeof KIND;
+  metadata: {
+    name: string;
+    namespace: string;
+    uid?: string;
+    generation?: number;
+    resourceVersion?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+    finalizers?: string[];
+    deletionTimestamp?: string;
+    creationTimestamp?: string;
+  };
+  spec: CheckpointBackupSpec;
+  status?: CheckpointBackupStatus;
+}
+
+/** The pod's namespace: podRef.namespace, else the object's own. */
+export function podNamespace(b: Pick<CheckpointBackup, 'metadata' | 'spec'>): string {
+  return b.spec.podRef.namespace || b.metadata.namespace;
+}
+
+/** The registry secret of an object: its own secretRef (namespace defaulting to the object's), else the default. */
+export function registrySecret(b: Pick<CheckpointBackup, 'metadata' | 'spec'>): ObjectRef | undefined {
+  const r = b.spec.registry;
+  if (!r) return undefined;
+  if (!r.secretRef) return { ...DEFAULT_REGISTRY_SECRET };
+  return { name: r.secretRef.name, namespace: r.secretRef.namespace || b.metadata.namespace };
+}

@@ -4,7 +4,7 @@ import type { RestClient } from '@stateful-migration/kube';
 import type { FedContext } from './context.js';
 import { members } from './control-plane.js';
 import { apply, kubectl } from './kubectl.js';
-import { kubeconfigPath, repoRoot } from './paths.js';
+import { kubeconfigPath, nodeRootDir, repoRoot } from './paths.js';
 import { freePort } from './procs.js';
 
 /** Cluster labels, so PropagationPolicies can select members by labelSelector. */
@@ -147,6 +147,9 @@ export async function startNodes(ctx: FedContext): Promise<void> {
           `--node=${node}`,
           `--kubelet-port=${kubeletPort}`,
           `--node-octet=${octet}`,
+          `--root-dir=${nodeRootDir(node)}`,
+          `--tls-cert=${ctx.pki.servingCert}`,
+          `--tls-key=${ctx.pki.servingKey}`,
         ],
         async () => {
           const n = await client.get<{ status?: { conditions?: { type: string; status: string }[] } }>(

@@ -48,3 +48,6 @@ export function karmadaSourceDir(): string {
 }
 
 export const kubeconfigPath = (cluster: string): string => join(fedDir, `${cluster}-config`);
+
+/** The kubelet root of a stand-in node; its checkpoint archives are in <root>/checkpoints. */
+export const nodeRootDir = (node: string): string => join(fedDir, 'nodes', node, 'kubelet');

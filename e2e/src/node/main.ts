@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { RestClient, rootLogger } from '@stateful-migration/kube';
 import { NodeHeartbeat } from './heartbeat.js';
+import { KubeletServer } from './kubelet.js';
 import { PodLifecycle } from './pods.js';
 
 const program = new Command()
@@ -13,7 +14,10 @@ const program = new Command()
   .option('--address <ip>', 'the address the kubelet endpoint is reached at', '127.0.0.1')
   .option('--kubelet-port <port>', 'the kubelet endpoint port', '10250')
   .option('--node-octet <n>', 'second octet of the pod IPs handed out on this node', '1')
-  .option('--label <k=v...>', 'extra node labels', []);
+  .option('--label <k=v...>', 'extra node labels', [])
+  .requiredOption('--root-dir <dir>', 'the kubelet root; checkpoint archives go to <dir>/checkpoints')
+  .requiredOption('--tls-cert <file>', 'serving certificate of the kubelet endpoint')
+  .requiredOption('--tls-key <file>', 'its key');
 
 program.parse();
 const opts = program.opts<{
@@ -23,6 +27,9 @@ const opts = program.opts<{
   kubeletPort: string;
   nodeOctet: string;
   label: string[];
+  rootDir: string;
+  tlsCert: string;
+  tlsKey: string;
 }>();
 
 const log = rootLogger('node-standin').child({ node: opts.node });
@@ -35,14 +42,27 @@ const heartbeat = new NodeHeartbeat(
 );
 const pods = new PodLifecycle(client, opts.node, Number(opts.nodeOctet), log);
 
-await heartbeat.start();
+const kubelet = new KubeletServer({
+  nodeName: opts.node,
+  port: Number(opts.kubeletPort),
+  rootDir: opts.rootDir,
+  tlsCert: opts.tlsCert,
+  tlsKey: opts.tlsKey,
+  client,
+  pod: (ns, name) => pods.informer.get(`${ns}/${name}`),
+  log,
+});
+
 await pods.start();
+await kubelet.listen();
+await heartbeat.start();
 log.info('node stand-in ready');
 
 for (const sig of ['SIGTERM', 'SIGINT'] as const) {
   process.on(sig, () => {
     heartbeat.stop();
     pods.stop();
+    kubelet.close();
     process.exit(0);
   });
 }

@@ -1,0 +1,190 @@
+import assert from 'node:assert/strict';
+import { readFileSync, statSync } from 'node:fs';
+import https from 'node:https';
+import { dirname, join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { readArchiveInfo } from '@stateful-migration/archive';
+import { kubectl } from '../fed/kubectl.js';
+import { fedDir } from '../fed/paths.js';
+import { readState } from '../fed/procs.js';
+import { standinAnnotations } from '../node/kubelet.js';
+import { eventually, unique } from './support.js';
+
+const ns = unique('kubelet');
+const ca = readFileSync(join(fedDir, 'pki/ca.crt'));
+const port = (node: string): number => readState()!.ports[`kubelet-${node}`]!;
+
+function post(
+  node: string,
+  path: string,
+  token?: string,
+  method = 'POST',
+): Promise<{ code: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = https.request(
+      {
+        host: '127.0.0.1',
+        port: port(node),
+        path,
+        method,
+        ca,
+        headers: token ? { Authorization: `Bearer ${token}` } : {},
+      },
+      (res) => {
+        let body = '';
+        res.on('data', (c: Buffer) => (body += c.toString()));
+        res.on('end', () => resolve({ code: res.statusCode ?? 0, body }));
+      },
+    );
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+const token = async (sa: string): Promise<string> =>
+  (await kubectl('member1', ['create', 'token', sa, '-n', ns])).trim();
+
+const pod = (name: string, node: string, annotations: Record<string, string> = {}) => `apiVersion: v1
+kind: Pod
+metadata:
+  name: ${name}
+  namespace: ${ns}
+  annotations: ${JSON.stringify(annotations)}
+spec:
+  nodeName: ${node}
+  containers:
+  - {name: app, image: registry.local/app:1}
+  - {name: sidecar, image: registry.local/sidecar:1}
+`;
+
+describe('the node stand-in kubelet checkpoint endpoint', () => {
+  let allowed = '';
+  let denied = '';
+
+  before(async () => {
+    await kubectl('member1', ['create', 'namespace', ns]);
+    await kubectl(
+      'member1',
+      ['apply', '-f', '-'],
+      `apiVersion: v1
+kind: ServiceAccount
+metadata: {name: checkpointer, namespace: ${ns}}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: nobody, namespace: ${ns}}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: ${ns}-checkpoint}
+rules: [{apiGroups: [''], resources: [nodes/checkpoint], verbs: [create]}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: ${ns}-checkpoint}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: ${ns}-checkpoint}
+subjects: [{kind: ServiceAccount, name: checkpointer, namespace: ${ns}}]
+---
+${pod('p', 'm1-a', { [standinAnnotations.memoryBytes]: '2097152' })}---
+${pod('slow', 'm1-a', { [standinAnnotations.latencyMs]: '1500' })}---
+${pod('broken', 'm1-a', { [standinAnnotations.fail]: 'unimplemented' })}---
+${pod('elsewhere', 'm1-b')}`,
+    );
+    allowed = await token('checkpointer');
+    denied = await token('nobody');
+    await eventually(
+      async () => ((await post('m1-a', `/checkpoint/${ns}/p/app`, allowed)).code === 200 ? true : undefined),
+      20_000,
+      'the pod to reach the stand-in',
+    );
+  });
+  after(async () => {
+    await kubectl('member1', ['delete', 'namespace', ns, '--wait=false']).catch(() => undefined);
+    await kubectl('member1', ['delete', 'clusterrole,clusterrolebinding', `${ns}-checkpoint`]).catch(
+      () => undefined,
+    );
+  });
+
+  it('checkpoints with a token allowed to create nodes/checkpoint: 200, one path, a 0600 CRI-O archive in a 0700 directory', async () => {
+    const r = await post('m1-a', `/checkpoint/${ns}/p/sidecar?timeout=30`, allowed);
+    assert.equal(r.code, 200, r.body);
+    const items = (JSON.parse(r.body) as { items: string[] }).items;
+    assert.equal(items.length, 1);
+    const path = items[0]!;
+    assert.match(
+      path,
+      new RegExp(
+        `/checkpoints/checkpoint-p_${ns}-sidecar-\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d(Z|[+-]\\d\\d:\\d\\d)\\.tar$`,
+      ),
+    );
+    assert.equal(statSync(path).mode & 0o777, 0o600);
+    assert.equal(statSync(dirname(path)).mode & 0o777, 0o700);
+    const info = await readArchiveInfo(path);
+    assert.deepEqual(
+      [info.containerName, info.podName, info.namespace, info.rootfsImageName],
+      ['sidecar', 'p', ns, 'registry.local/sidecar:1'],
+    );
+    assert.ok(statSync(path).size > 2097152);
+  });
+
+  it('answers 401 without a token or with a bad one', async () => {
+    assert.deepEqual(await post('m1-a', `/checkpoint/${ns}/p/app`), { code: 401, body: 'Unauthorized' });
+    assert.deepEqual(await post('m1-a', `/checkpoint/${ns}/p/app`, 'not-a-token'), {
+      code: 401,
+      body: 'Unauthorized',
+    });
+  });
+
+  it('answers 403 naming the user when RBAC lacks nodes/checkpoint', async () => {
+    assert.deepEqual(await post('m1-a', `/checkpoint/${ns}/p/app`, denied), {
+      code: 403,
+      body: `Forbidden (user=system:serviceaccount:${ns}:nobody, verb=create, resource=nodes, subresource(s)=[checkpoint])`,
+    });
+  });
+
+  it('answers 404 for a missing pod, a missing container, a pod on another node, and an unparsable timeout', async () => {
+    assert.deepEqual(await post('m1-a', `/checkpoint/${ns}/ghost/app`, allowed), {
+      code: 404,
+      body: 'pod does not exist',
+    });
+    assert.deepEqual(await post('m1-a', `/checkpoint/${ns}/p/nope`, allowed), {
+      code: 404,
+      body: 'container nope does not exist',
+    });
+    assert.deepEqual(await post('m1-a', `/checkpoint/${ns}/elsewhere/app`, allowed), {
+      code: 404,
+      body: 'pod does not exist',
+    });
+    assert.equal((await post('m1-a', `/checkpoint/${ns}/p/app?timeout=soon`, allowed)).code, 404);
+  });
+
+  it('answers 500 for a negative timeout and for a runtime without checkpoint support', async () => {
+    const neg = await post('m1-a', `/checkpoint/${ns}/p/app?timeout=-1`, allowed);
+    assert.equal(neg.code, 500);
+    const r = await post('m1-a', `/checkpoint/${ns}/broken/app`, allowed);
+    assert.deepEqual(r, {
+      code: 500,
+      body: `checkpointing of ${ns}/broken/app failed (rpc error: code = Unimplemented desc = checkpoint/restore support not available)`,
+    });
+  });
+
+  it('times out like the runtime when the checkpoint takes longer than ?timeout', async () => {
+    const r = await post('m1-a', `/checkpoint/${ns}/slow/sidecar?timeout=1`, allowed);
+    assert.equal(r.code, 500);
+    assert.match(r.body, /code = DeadlineExceeded/);
+  });
+
+  it('refuses a second concurrent checkpoint of one container, as the runtime does', async () => {
+    const [a, b] = await Promise.all([
+      post('m1-a', `/checkpoint/${ns}/slow/app`, allowed),
+      new Promise((r) => setTimeout(r, 200)).then(() => post('m1-a', `/checkpoint/${ns}/slow/app`, allowed)),
+    ]);
+    assert.equal(a.code, 200);
+    assert.equal(b.code, 500);
+    assert.match(b.body, /already being checkpointed/);
+  });
+
+  it('answers 405 to anything but POST', async () => {
+    assert.equal((await post('m1-a', `/checkpoint/${ns}/p/app`, allowed, 'GET')).code, 405);
+  });
+});

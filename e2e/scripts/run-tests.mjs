@@ -30,15 +30,25 @@ const cluster = all
 const run = (cmd, args, env = {}) =>
   spawnSync(cmd, args, { cwd: root, stdio: 'inherit', env: { ...process.env, ...env } }).status ?? 1;
 
+// LTS_NODE names a second Node.js (the current LTS) to run the unit and integration suites on as well.
+const lts = process.env.LTS_NODE;
+const nodes = [process.execPath, ...(lts ? [lts] : [])];
+const integration = cluster.filter((f) => f.includes('.int.'));
+
 let status = 0;
 if (mode === 'unit' || mode === 'all') {
-  status ||= run(process.execPath, ['--test', '--test-reporter=spec', ...unit]);
+  for (const node of nodes) {
+    if (status === 0) status = run(node, ['--test', '--test-reporter=spec', ...unit]);
+  }
 }
 if ((mode === 'e2e' || mode === 'all') && status === 0) {
   const wasUp = run(process.execPath, ['e2e/dist/fed/cli.js', 'status'], {}) === 0;
   if (!wasUp) status = run(process.execPath, ['e2e/dist/fed/cli.js', 'up']);
   if (status === 0) {
     status = run(process.execPath, ['--test', '--test-concurrency=1', '--test-reporter=spec', ...cluster]);
+  }
+  if (status === 0 && lts) {
+    status = run(lts, ['--test', '--test-concurrency=1', '--test-reporter=spec', ...integration]);
   }
   if (!wasUp && !process.env.KEEP_FED) run(process.execPath, ['e2e/dist/fed/cli.js', 'down']);
 }

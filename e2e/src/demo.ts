@@ -1,0 +1,31 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { apply, kubectl } from './fed/kubectl.js';
+import { binary, fedDir, repoRoot } from './fed/paths.js';
+import { up } from './fed/up.js';
+
+// The main job: bring the federation up, propagate the example, and show how to look around.
+const say = (s: string): void => void process.stdout.write(`${s}\n`);
+
+if (!(await up())) process.exit(1);
+say('\ndemo: applying examples/propagation/web.yaml through the Karmada apiserver');
+await apply('karmada', readFileSync(join(repoRoot, 'examples/propagation/web.yaml'), 'utf8'));
+const deadline = Date.now() + 60_000;
+let pods = '';
+while (Date.now() < deadline) {
+  pods = await kubectl('member1', ['get', 'pods', '-l', 'app=web', '-o', 'wide', '--no-headers']).catch(
+    () => '',
+  );
+  if (/Running/.test(pods)) break;
+  await new Promise((r) => setTimeout(r, 500));
+}
+say(await kubectl('karmada', ['get', 'clusters']));
+say(`demo: member1 runs the example's pod:\n${pods}`);
+const k = `${binary('kubectl')}`;
+say(`The federation keeps running. Try:
+  alias k=${k}
+  k --kubeconfig=${join(fedDir, 'karmada-config')} get clusters
+  k --kubeconfig=${join(fedDir, 'karmada-config')} get deployment web
+  k --kubeconfig=${join(fedDir, 'karmada-config')} get resourcebinding web-deployment -o yaml
+  k --kubeconfig=${join(fedDir, 'member1-config')} get pods -o wide
+Stop it with: pnpm fed down`);

@@ -14,6 +14,7 @@ import {
   startWebhook,
 } from './karmada.js';
 import { joinMember, startNodes, waitMembersReady } from './members.js';
+import { startRegistry } from './registry.js';
 
 /** One piece of the federation that `fed up` brings up, in order. Later features append their own. */
 export interface FedPart {
@@ -47,6 +48,7 @@ export const parts: FedPart[] = [
     },
   },
   { name: 'nodes', up: startNodes },
+  { name: 'registry', up: startRegistry },
   {
     name: 'members',
     up: async (ctx) => {

@@ -1,0 +1,76 @@
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { FedContext } from './context.js';
+import { fedDir } from './paths.js';
+import { probe } from './probe.js';
+import { freePort } from './procs.js';
+
+export interface RegistryCredentials {
+  /** host:port, served over TLS with the federation's CA. */
+  url: string;
+  username: string;
+  password: string;
+}
+
+/** What `fed up` writes to .fed/registry.json: the first user, and a second one for tests of credential mix-ups. */
+export interface RegistryInfo extends RegistryCredentials {
+  caFile: string;
+  /** A directory holding only ca.crt, for skopeo and buildah --cert-dir. */
+  certDir: string;
+  users: RegistryCredentials[];
+}
+
+export const registryInfoPath = (): string => join(fedDir, 'registry.json');
+
+/** A real OCI registry: Debian's docker-registry (distribution 2.8) on loopback, htpasswd auth, deletes enabled. */
+export async function startRegistry(ctx: FedContext): Promise<void> {
+  const port = await freePort('registry');
+  ctx.setPort('registry', port);
+  const dir = join(fedDir, 'registry');
+  mkdirSync(join(dir, 'data'), { recursive: true, mode: 0o700 });
+  const users = ['alice', 'bob'].map((username) => ({
+    url: `127.0.0.1:${port}`,
+    username,
+    password: randomBytes(18).toString('base64url'),
+  }));
+  const htpasswd = join(dir, 'htpasswd');
+  for (const [i, u] of users.entries()) {
+    // -i reads the password from stdin, so it never shows on a command line.
+    execFileSync('htpasswd', [i === 0 ? '-iBc' : '-iB', htpasswd, u.username], {
+      input: u.password,
+      stdio: ['pipe', 'ignore', 'pipe'],
+    });
+  }
+  const config = join(dir, 'config.yml');
+  writeFileSync(
+    config,
+    `version: 0.1
+log: {level: info, fields: {service: registry}}
+storage:
+  filesystem: {rootdirectory: ${join(dir, 'data')}}
+  delete: {enabled: true}
+  maintenance: {uploadpurging: {enabled: false}}
+http:
+  addr: 127.0.0.1:${port}
+  tls: {certificate: ${ctx.pki.servingCert}, key: ${ctx.pki.servingKey}}
+auth:
+  htpasswd: {realm: stateful-migration-fed, path: ${htpasswd}}
+`,
+  );
+  await ctx.run(
+    'registry',
+    '/usr/bin/docker-registry',
+    ['serve', config],
+    () => probe(`https://127.0.0.1:${port}/`, ctx.pki),
+    {
+      port,
+    },
+  );
+  const certDir = join(dir, 'certs');
+  mkdirSync(certDir, { recursive: true });
+  copyFileSync(ctx.pki.ca, join(certDir, 'ca.crt'));
+  const info: RegistryInfo = { ...users[0]!, caFile: ctx.pki.ca, certDir, users };
+  writeFileSync(registryInfoPath(), JSON.stringify(info, null, 2), { mode: 0o600 });
+}

@@ -73,8 +73,25 @@ export interface BuiltImage {
   pushed: boolean;
 }
 
+/** The run in progress, or the last one: what a restarted agent resumes from. */
+export interface RunStatus {
+  /** Unique per run; the tag of the run's images. */
+  id: string;
+  startedAt: string;
+  /** The spec generation the run serves. */
+  generation: number;
+  /** The node whose agent runs it. */
+  node: string;
+  /** The cron tick it serves, for cron schedules. */
+  tick?: string;
+  containers: string[];
+  /** Failed attempts at this generation (immediately) so far. */
+  failures?: number;
+}
+
 export interface CheckpointBackupStatus {
   phase?: Phase;
+  run?: RunStatus;
   message?: string;
   observedGeneration?: number;
   lastCheckpointTime?: string;

@@ -76,6 +76,15 @@ const statusSchema = obj('What the agent observed and did.', {
   },
   lastCheckpointTime: dateTime('When the last checkpoint was taken.'),
   nextScheduledTime: dateTime('When the next cron tick is due.'),
+  run: obj('The run in progress, or the last one; a restarted agent resumes from it.', {
+    id: str('Unique per run; the tag of its images.'),
+    startedAt: dateTime('When it started.'),
+    generation: { type: 'integer', format: 'int64', description: 'The spec generation it serves.' },
+    node: str('The node whose agent runs it.'),
+    tick: dateTime('The cron tick it serves.'),
+    containers: { type: 'array', items: { type: 'string' }, description: 'Containers it checkpoints.' },
+    failures: { type: 'integer', description: 'Failed attempts at this generation so far.' },
+  }),
   conditions: list(
     'Standard conditions.',
     obj(

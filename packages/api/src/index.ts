@@ -17,8 +17,10 @@ export {
   type ContainerRef,
   type ObjectRef,
   type Registry,
+  type RunStatus,
   type ResourceRef,
 } from './checkpoint-backup.js';
 export { checkpointBackupCrd } from './crd.js';
 export { PHASES, FINISHED_PHASES, isFinished, isPhase, phaseRank, type Phase } from './phases.js';
 export { IMMEDIATELY, parseSchedule, type Schedule } from './schedule.js';
+export { isTimeZone, nextTick } from './cron.js';

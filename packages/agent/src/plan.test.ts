@@ -1,0 +1,312 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { CheckpointBackup, CheckpointBackupStatus } from '@stateful-migration/api';
+import { plan, retryDelayMs, type PlanInput, type PodView } from './plan.js';
+
+const now = new Date('2026-11-27T10:00:30Z');
+
+function backup(
+  spec: Partial<CheckpointBackup['spec']> = {},
+  status?: CheckpointBackupStatus,
+  generation = 1,
+): CheckpointBackup {
+  return {
+    apiVersion: 'migration.dcnlab.com/v1',
+    kind: 'CheckpointBackup',
+    metadata: { name: 'b', namespace: 'ns', generation },
+    spec: {
+      schedule: 'immediately',
+      podRef: { name: 'p' },
+      resourceRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'd' },
+      ...spec,
+    },
+    ...(status ? { status } : {}),
+  };
+}
+
+const pod = (over: Partial<PodView> = {}): PodView => ({
+  name: 'p',
+  namespace: 'ns',
+  nodeName: 'n1',
+  containers: [
+    { name: 'app', image: 'app:1' },
+    { name: 'side', image: 'side:1' },
+  ],
+  deleting: false,
+  ...over,
+});
+
+const input = (over: Partial<PlanInput>): PlanInput => ({
+  backup: backup(),
+  node: 'n1',
+  pod: pod(),
+  reportsOrphans: false,
+  now,
+  archiveExists: () => true,
+  maxAttempts: 3,
+  ...over,
+});
+
+const run = (over: Partial<NonNullable<CheckpointBackupStatus['run']>> = {}) => ({
+  id: 'r1',
+  startedAt: '2026-11-27T10:00:00Z',
+  generation: 1,
+  node: 'n1',
+  containers: ['app', 'side'],
+  ...over,
+});
+
+const file = (c: string) => ({
+  containerName: c,
+  filePath: `/ck/${c}.tar`,
+  checkpointTime: '2026-11-27T10:00:01Z',
+});
+const image = (c: string, pushed: boolean, id = 'r1') => ({
+  containerName: c,
+  imageName: `localhost/checkpoint-p-${c}:${id}`,
+  buildTime: '2026-11-27T10:00:02Z',
+  pushed,
+});
+const registry = { url: 'r.example', repository: 'team/ck' };
+
+describe('plan: which node acts', () => {
+  it('ignores a pod on another node', () =>
+    assert.deepEqual(plan(input({ pod: pod({ nodeName: 'n2' }) })), { kind: 'ignore' }));
+  it('ignores a missing pod unless it answers for orphans', () => {
+    assert.deepEqual(plan(input({ pod: undefined })), { kind: 'ignore' });
+    const a = plan(input({ pod: undefined, reportsOrphans: true }));
+    assert.equal(a.kind, 'fail');
+    assert.match(
+      (a as { message: string }).message,
+      /^pod ns\/p does not exist in this cluster: check spec\.podRef$/,
+    );
+  });
+  it('finishes its own run after the pod is gone when the archives allow', () => {
+    const b = backup({}, { phase: 'Checkpointed', run: run(), checkpointFiles: [file('app'), file('side')] });
+    assert.equal(plan(input({ backup: b, pod: undefined })).kind, 'build');
+  });
+  it('fails its own run when the pod is gone and an archive is missing', () => {
+    const b = backup({}, { phase: 'Checkpointing', run: run(), checkpointFiles: [file('app')] });
+    assert.equal(plan(input({ backup: b, pod: undefined })).kind, 'fail');
+  });
+});
+
+describe('plan: bad input', () => {
+  const cases: [Partial<CheckpointBackup['spec']>, string, RegExp][] = [
+    [{ schedule: '61 * * * *' }, 'InvalidSchedule', /minute/],
+    [{ schedule: 'now' }, 'InvalidSchedule', /expected "immediately" or 5 cron fields/],
+    [{ schedule: '0 2 * * *', timeZone: 'Mars/Base' }, 'InvalidSchedule', /not an IANA time zone/],
+    [
+      { containers: [{ name: 'app' }, { name: 'db' }] },
+      'ContainerNotFound',
+      /has no container db \(it has: app, side\)/,
+    ],
+  ];
+  for (const [spec, reason, message] of cases) {
+    it(`${JSON.stringify(spec)} fails with ${reason}`, () => {
+      const a = plan(input({ backup: backup(spec) }));
+      assert.equal(a.kind, 'fail');
+      assert.equal((a as { reason: string }).reason, reason);
+      assert.match((a as { message: string }).message, message);
+      assert.equal((a as { retry: boolean }).retry, false);
+    });
+  }
+});
+
+describe('plan: "immediately" runs once per generation', () => {
+  it('starts a new object with every container', () =>
+    assert.deepEqual(plan(input({})), { kind: 'start', containers: ['app', 'side'] }));
+  it('starts only the listed containers', () =>
+    assert.deepEqual(plan(input({ backup: backup({ containers: [{ name: 'side' }] }) })), {
+      kind: 'start',
+      containers: ['side'],
+    }));
+  it('waits once completed at this generation', () =>
+    assert.deepEqual(
+      plan(input({ backup: backup({}, { phase: 'Completed', observedGeneration: 1, run: run() }) })),
+      { kind: 'wait' },
+    ));
+  it('runs again after a spec edit', () =>
+    assert.equal(
+      plan(input({ backup: backup({}, { phase: 'Completed', observedGeneration: 1, run: run() }, 2) })).kind,
+      'start',
+    ));
+  it('retries a failed run after its backoff, up to the limit', () => {
+    const failed = (failures: number) =>
+      backup(
+        {},
+        { phase: 'Failed', observedGeneration: 1, run: run({ failures, startedAt: '2026-11-27T10:00:25Z' }) },
+      );
+    assert.deepEqual(plan(input({ backup: failed(1) })), {
+      kind: 'wait',
+      next: new Date('2026-11-27T10:00:35Z'),
+    });
+    assert.equal(plan(input({ backup: failed(1), now: new Date('2026-11-27T10:00:36Z') })).kind, 'start');
+    assert.deepEqual(plan(input({ backup: failed(3), now: new Date('2026-11-27T11:00:00Z') })), {
+      kind: 'wait',
+    });
+  });
+  it('does not run again after stopPod completed', () => {
+    const b = backup({ stopPod: true }, { phase: 'CompletedPodDeleted', observedGeneration: 1, run: run() });
+    assert.deepEqual(plan(input({ backup: b })), { kind: 'wait' });
+  });
+  it('waits while the pod is being deleted', () =>
+    assert.deepEqual(plan(input({ pod: pod({ deleting: true }) })), { kind: 'wait' }));
+});
+
+describe('plan: cron checkpoints on every tick', () => {
+  const cron = (status?: CheckpointBackupStatus, generation = 1) =>
+    backup({ schedule: '* * * * *' }, status, generation);
+  it('a new schedule records its next tick and waits', () =>
+    assert.deepEqual(plan(input({ backup: cron() })), {
+      kind: 'wait',
+      next: new Date('2026-11-27T10:01:00Z'),
+    }));
+  it('a due tick starts a run and names the tick after', () =>
+    assert.deepEqual(
+      plan(input({ backup: cron({ observedGeneration: 1, nextScheduledTime: '2026-11-27T10:00:00Z' }) })),
+      {
+        kind: 'start',
+        containers: ['app', 'side'],
+        tick: new Date('2026-11-27T10:00:00Z'),
+        next: new Date('2026-11-27T10:01:00Z'),
+      },
+    ));
+  it('after a Completed run the next tick runs again (the old operator fired once)', () =>
+    assert.equal(
+      plan(
+        input({
+          backup: cron({
+            phase: 'Completed',
+            observedGeneration: 1,
+            nextScheduledTime: '2026-11-27T10:00:00Z',
+            run: run(),
+          }),
+        }),
+      ).kind,
+      'start',
+    ));
+  it('a tick missed while the agent was down runs once at start-up', () => {
+    const a = plan(
+      input({
+        backup: cron({
+          phase: 'Completed',
+          observedGeneration: 1,
+          nextScheduledTime: '2026-11-27T09:00:00Z',
+        }),
+      }),
+    );
+    assert.deepEqual(a, {
+      kind: 'start',
+      containers: ['app', 'side'],
+      tick: new Date('2026-11-27T09:00:00Z'),
+      next: new Date('2026-11-27T10:01:00Z'),
+    });
+  });
+  it('a future tick waits for it', () =>
+    assert.deepEqual(
+      plan(input({ backup: cron({ observedGeneration: 1, nextScheduledTime: '2026-11-27T10:05:00Z' }) })),
+      {
+        kind: 'wait',
+        next: new Date('2026-11-27T10:05:00Z'),
+      },
+    ));
+  it('honours spec.timeZone', () =>
+    assert.deepEqual(plan(input({ backup: backup({ schedule: '0 12 * * *', timeZone: 'Asia/Tokyo' }) })), {
+      kind: 'wait',
+      next: new Date('2026-11-28T03:00:00Z'),
+    }));
+});
+
+describe('plan: resuming from status after a crash', () => {
+  const mid = (status: CheckpointBackupStatus) =>
+    backup({}, { run: run(), observedGeneration: 1, ...status });
+  it('checkpoints containers without an archive', () =>
+    assert.deepEqual(
+      plan(input({ backup: mid({ phase: 'Checkpointing', checkpointFiles: [file('app')] }) })),
+      {
+        kind: 'checkpoint',
+        containers: ['side'],
+      },
+    ));
+  it('does not checkpoint again when the recorded archive still exists', () =>
+    assert.equal(
+      plan(input({ backup: mid({ phase: 'Checkpointing', checkpointFiles: [file('app'), file('side')] }) }))
+        .kind,
+      'build',
+    ));
+  it('checkpoints again when the recorded archive is missing', () =>
+    assert.deepEqual(
+      plan(
+        input({
+          backup: mid({ phase: 'ImageBuilding', checkpointFiles: [file('app'), file('side')] }),
+          archiveExists: (p) => !p.includes('side'),
+        }),
+      ),
+      { kind: 'checkpoint', containers: ['side'] },
+    ));
+  it('does not rebuild an image already built, even when its archive is gone', () =>
+    assert.deepEqual(
+      plan(
+        input({
+          backup: mid({
+            phase: 'ImageBuilding',
+            checkpointFiles: [file('app'), file('side')],
+            builtImages: [image('app', false)],
+          }),
+          archiveExists: (p) => !p.includes('app'),
+        }),
+      ),
+      { kind: 'build', files: [file('side')] },
+    ));
+  it('ignores images of earlier runs', () =>
+    assert.equal(
+      plan(
+        input({
+          backup: mid({
+            phase: 'ImageBuilding',
+            checkpointFiles: [file('app'), file('side')],
+            builtImages: [image('app', true, 'r0'), image('side', true, 'r0')],
+          }),
+        }),
+      ).kind,
+      'build',
+    ));
+  it('pushes built images not yet pushed, when a registry is set', () => {
+    const b = backup(
+      { registry },
+      {
+        run: run(),
+        observedGeneration: 1,
+        phase: 'ImagePushing',
+        checkpointFiles: [file('app'), file('side')],
+        builtImages: [image('app', true), image('side', false)],
+      },
+    );
+    assert.deepEqual(plan(input({ backup: b })), { kind: 'push', images: [image('side', false)] });
+  });
+  it('finishes when every image is built (and pushed)', () => {
+    assert.equal(
+      plan(
+        input({
+          backup: mid({ phase: 'ImageBuilt', builtImages: [image('app', false), image('side', false)] }),
+        }),
+      ).kind,
+      'finish',
+    );
+    const b = backup(
+      { registry },
+      {
+        run: run(),
+        observedGeneration: 1,
+        phase: 'ImagePushed',
+        builtImages: [image('app', true), image('side', true)],
+      },
+    );
+    assert.equal(plan(input({ backup: b })).kind, 'finish');
+  });
+});
+
+it('retryDelayMs doubles from 10 s and caps at 5 min', () => {
+  assert.deepEqual([1, 2, 3, 10].map(retryDelayMs), [10_000, 20_000, 40_000, 300_000]);
+});

@@ -1,0 +1,193 @@
+import {
+  isFinished,
+  isTimeZone,
+  nextTick,
+  parseSchedule,
+  type BuiltImage,
+  type CheckpointBackup,
+  type CheckpointFile,
+  type Schedule,
+} from '@stateful-migration/api';
+
+/** What the agent knows of the pod, read from the apiserver (not a cache, so "missing" is real). */
+export interface PodView {
+  name: string;
+  namespace: string;
+  nodeName?: string;
+  containers: { name: string; image: string }[];
+  deleting: boolean;
+}
+
+export interface PlanInput {
+  backup: CheckpointBackup;
+  /** This agent's node. */
+  node: string;
+  pod: PodView | undefined;
+  /** Whether this agent answers for pods that are on no node (one agent per cluster does). */
+  reportsOrphans: boolean;
+  now: Date;
+  archiveExists: (path: string) => boolean;
+  /** Failed attempts of an "immediately" run before it stays Failed. */
+  maxAttempts: number;
+}
+
+export type Action =
+  /** Another node's work, or nothing of ours. */
+  | { kind: 'ignore' }
+  /** Nothing due; come back at `at` (the next tick) if given. Record nextScheduledTime when it differs. */
+  | { kind: 'wait'; next?: Date }
+  /** The object cannot run as it is: say why. `retryAfterFailure` tells whether a later attempt may succeed. */
+  | { kind: 'fail'; reason: string; message: string; retry: boolean }
+  /** Begin a new run. */
+  | { kind: 'start'; containers: string[]; tick?: Date; next?: Date }
+  /** These containers of the current run need an archive (none yet, or it vanished before its image was built). */
+  | { kind: 'checkpoint'; containers: string[] }
+  /** Build images from these archives. */
+  | { kind: 'build'; files: CheckpointFile[] }
+  /** Push these built images. */
+  | { kind: 'push'; images: BuiltImage[] }
+  /** Everything built (and pushed): delete the archives, stop the pod if asked, complete. */
+  | { kind: 'finish' };
+
+const inProgress = (b: CheckpointBackup): boolean => {
+  const phase = b.status?.phase;
+  return !!b.status?.run && phase !== undefined && !isFinished(phase);
+};
+
+/** Images of the current run: their tag is the run id. */
+export function runImages(b: CheckpointBackup): BuiltImage[] {
+  const id = b.status?.run?.id;
+  return (b.status?.builtImages ?? []).filter((i) => id && i.imageName.endsWith(`:${id}`));
+}
+
+function chooseContainers(b: CheckpointBackup, pod: PodView): { names: string[] } | { missing: string[] } {
+  const wanted = (b.spec.containers ?? []).map((c) => c.name);
+  if (wanted.length === 0) return { names: pod.containers.map((c) => c.name) };
+  const have = new Set(pod.containers.map((c) => c.name));
+  const missing = wanted.filter((n) => !have.has(n));
+  return missing.length ? { missing } : { names: wanted };
+}
+
+/** Continue the run in progress from what status records. */
+function resume(b: CheckpointBackup, archiveExists: (p: string) => boolean): Action {
+  const run = b.status!.run!;
+  const images = runImages(b);
+  const built = new Set(images.map((i) => i.containerName));
+  const files = b.status?.checkpointFiles ?? [];
+  const needArchive = run.containers.filter((c) => {
+    if (built.has(c)) return false;
+    const f = files.find((x) => x.containerName === c);
+    return !f || !archiveExists(f.filePath);
+  });
+  if (needArchive.length) return { kind: 'checkpoint', containers: needArchive };
+  const toBuild = files.filter(
+    (f) => run.containers.includes(f.containerName) && !built.has(f.containerName),
+  );
+  if (toBuild.length) return { kind: 'build', files: toBuild };
+  const toPush = b.spec.registry ? images.filter((i) => !i.pushed) : [];
+  if (toPush.length) return { kind: 'push', images: toPush };
+  return { kind: 'finish' };
+}
+
+/** Schedule and time zone, or why they cannot work. */
+function validate(b: CheckpointBackup): { schedule: Schedule; tz: string } | Action {
+  const schedule = parseSchedule(b.spec.schedule);
+  if (schedule.kind === 'invalid')
+    return { kind: 'fail', reason: 'InvalidSchedule', message: schedule.message, retry: false };
+  const tz = b.spec.timeZone || 'UTC';
+  if (!isTimeZone(tz)) {
+    return {
+      kind: 'fail',
+      reason: 'InvalidSchedule',
+      message: `spec.timeZone "${tz}" is not an IANA time zone (e.g. UTC, Europe/Berlin)`,
+      retry: false,
+    };
+  }
+  return { schedule, tz };
+}
+
+/** Whose work it is: ours (undefined), someone else's (ignore), or a run of ours to continue. */
+function whoActs(i: PlanInput): Action | undefined {
+  const b = i.backup;
+  const podHere = !!i.pod && i.pod.nodeName === i.node;
+  if (inProgress(b) && b.status?.run?.node === i.node) {
+    // Our own run: finish what the archives allow even if the pod has gone meanwhile.
+    const next = resume(b, i.archiveExists);
+    return next.kind === 'checkpoint' && !podHere ? podGone(b) : next;
+  }
+  if (!i.pod) return i.reportsOrphans ? podGone(b) : { kind: 'ignore' };
+  if (!podHere) return { kind: 'ignore' };
+  if (inProgress(b)) return resume(b, i.archiveExists);
+  return undefined;
+}
+
+function planImmediately(i: PlanInput, containers: string[]): Action {
+  const b = i.backup;
+  const run = b.status?.run;
+  const generation = b.metadata.generation ?? 0;
+  const phase = b.status?.phase;
+  const failures = run?.generation === generation ? (run.failures ?? 0) : 0;
+  if (b.status?.observedGeneration !== generation || phase === undefined)
+    return { kind: 'start', containers };
+  if (phase !== 'Failed' || failures === 0 || failures >= i.maxAttempts) return { kind: 'wait' };
+  const retryAt = new Date(new Date(run?.startedAt ?? 0).getTime() + retryDelayMs(failures));
+  return retryAt <= i.now ? { kind: 'start', containers } : { kind: 'wait', next: retryAt };
+}
+
+/** A tick at or before now that no run has served yet is due, including one missed while the agent was down. */
+function planCron(i: PlanInput, expression: string, tz: string, containers: string[]): Action {
+  const b = i.backup;
+  const recorded = b.status?.nextScheduledTime ? new Date(b.status.nextScheduledTime) : undefined;
+  const next = nextTick(expression, i.now, tz);
+  // A new or edited schedule starts counting from now.
+  if (b.status?.observedGeneration !== (b.metadata.generation ?? 0) || !recorded)
+    return next ? { kind: 'wait', next } : { kind: 'wait' };
+  if (recorded.getTime() > i.now.getTime()) return { kind: 'wait', next: recorded };
+  return { kind: 'start', containers, tick: recorded, ...(next ? { next } : {}) };
+}
+
+/**
+ * Decides the next step for one CheckpointBackup on one node. Pure: the controller reads the world into PlanInput,
+ * performs the action, records the result in status, and asks again.
+ */
+export function plan(i: PlanInput): Action {
+  const b = i.backup;
+  const valid = validate(b);
+  if ('kind' in valid) return valid;
+  const who = whoActs(i);
+  if (who) return who;
+  const pod = i.pod!;
+  const phase = b.status?.phase;
+  const sameSpec = b.status?.observedGeneration === (b.metadata.generation ?? 0);
+  if (b.spec.stopPod && sameSpec && (phase === 'CompletedPodDeleted' || phase === 'CompletedWithError'))
+    return { kind: 'wait' };
+  if (pod.deleting) return { kind: 'wait' };
+  const chosen = chooseContainers(b, pod);
+  if ('missing' in chosen) {
+    const have = pod.containers.map((c) => c.name).join(', ');
+    return {
+      kind: 'fail',
+      reason: 'ContainerNotFound',
+      message: `pod ${pod.namespace}/${pod.name} has no container ${chosen.missing.join(', ')} (it has: ${have})`,
+      retry: false,
+    };
+  }
+  return valid.schedule.kind === 'immediately'
+    ? planImmediately(i, chosen.names)
+    : planCron(i, (valid.schedule as { expression: string }).expression, valid.tz, chosen.names);
+}
+
+function podGone(b: CheckpointBackup): Action {
+  const ns = b.spec.podRef.namespace || b.metadata.namespace;
+  return {
+    kind: 'fail',
+    reason: 'PodNotFound',
+    message: `pod ${ns}/${b.spec.podRef.name} does not exist in this cluster: check spec.podRef`,
+    retry: true,
+  };
+}
+
+/** Backoff before retrying a failed "immediately" run: 10 s, 20 s, 40 s, ... capped at 5 min. */
+export function retryDelayMs(failures: number): number {
+  return Math.min(300_000, 10_000 * 2 ** Math.max(0, failures - 1));
+}

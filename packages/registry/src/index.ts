@@ -6,4 +6,12 @@ export {
   type RegistryOptions,
   type Response,
 } from './client.js';
-export { MEDIA, getManifest, pushImage, type PushImageInput, type PushedImage } from './push.js';
+export {
+  MEDIA,
+  describeImage,
+  getManifest,
+  imageManifest,
+  pushImage,
+  type PushImageInput,
+  type PushedImage,
+} from './push.js';

@@ -74,29 +74,13 @@ export async function pushImage(client: RegistryClient, input: PushImageInput): 
     client.host,
   );
 
-  const config = Buffer.from(
-    JSON.stringify({
-      created: input.created.toISOString(),
-      architecture: 'amd64',
-      os: 'linux',
-      config: { Labels: input.annotations },
-      rootfs: { type: 'layers', diff_ids: [layerDigest] },
-      history: [{ created: input.created.toISOString(), created_by: 'stateful-migration checkpoint' }],
-    }),
+  const { config, configDigest, manifest, digest } = imageManifest(
+    layerDigest,
+    size,
+    input.annotations,
+    input.created,
   );
-  const configDigest = sha256(config);
   await putBlob(client, repository, config, configDigest);
-
-  const manifest = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: MEDIA.manifest,
-      config: { mediaType: MEDIA.config, digest: configDigest, size: config.length },
-      layers: [{ mediaType: MEDIA.layerTar, digest: layerDigest, size }],
-      annotations: input.annotations,
-    }),
-  );
-  const digest = sha256(manifest);
   expectOk(
     await client.request('PUT', `/v2/${repository}/manifests/${tag}`, {
       body: manifest,
@@ -110,6 +94,52 @@ export async function pushImage(client: RegistryClient, input: PushImageInput): 
     digest,
     layerDigest,
     size: size + config.length + manifest.length,
+  };
+}
+
+/** The config and manifest of a one-layer image: a pure function of the layer, so build and push agree on the digest. */
+export function imageManifest(
+  layerDigest: string,
+  layerSize: number,
+  annotations: Record<string, string>,
+  created: Date,
+): { config: Buffer; configDigest: string; manifest: Buffer; digest: string } {
+  const config = Buffer.from(
+    JSON.stringify({
+      created: created.toISOString(),
+      architecture: 'amd64',
+      os: 'linux',
+      config: { Labels: annotations },
+      rootfs: { type: 'layers', diff_ids: [layerDigest] },
+      history: [{ created: created.toISOString(), created_by: 'stateful-migration checkpoint' }],
+    }),
+  );
+  const configDigest = sha256(config);
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: MEDIA.manifest,
+      config: { mediaType: MEDIA.config, digest: configDigest, size: config.length },
+      layers: [{ mediaType: MEDIA.layerTar, digest: layerDigest, size: layerSize }],
+      annotations,
+    }),
+  );
+  return { config, configDigest, manifest, digest: sha256(manifest) };
+}
+
+/** Hashes the layer file (one streaming read) and returns the digest the pushed image will have. */
+export async function describeImage(
+  layerTar: string,
+  annotations: Record<string, string>,
+  created: Date,
+): Promise<{ digest: string; layerDigest: string }> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(layerTar, { highWaterMark: 1 << 20 }))
+    hash.update(chunk as Buffer);
+  const layerDigest = `sha256:${hash.digest('hex')}`;
+  return {
+    digest: imageManifest(layerDigest, statSync(layerTar).size, annotations, created).digest,
+    layerDigest,
   };
 }
 

@@ -15,6 +15,7 @@ import {
 } from './karmada.js';
 import { joinMember, startNodes, waitMembersReady } from './members.js';
 import { startRegistry } from './registry.js';
+import { startAgents } from './agents.js';
 
 /** One piece of the federation that `fed up` brings up, in order. Later features append their own. */
 export interface FedPart {
@@ -56,4 +57,5 @@ export const parts: FedPart[] = [
       await waitMembersReady(ctx);
     },
   },
+  { name: 'agents', up: startAgents },
 ];

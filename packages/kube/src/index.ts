@@ -23,3 +23,5 @@ export { objectKey, splitKey, type KubeObject, type KubeList, type ObjectMeta } 
 export { RestClient, HttpError, type Query, type RequestOptions, type WatchEvent } from './rest.js';
 export { writeStatus, type StatusWriteOptions } from './status.js';
 export { WorkQueue, type Reconcile, type Result, type WorkQueueOptions } from './workqueue.js';
+export { EventRecorder, type EventType } from './events.js';
+export { serveHealth, type HealthServerOptions } from './serve.js';

@@ -1,0 +1,534 @@
+import { existsSync, rmSync } from 'node:fs';
+import PQueue from 'p-queue';
+import {
+  API_VERSION,
+  PLURAL,
+  API_GROUP,
+  podNamespace,
+  registrySecret,
+  type BuiltImage,
+  type CheckpointBackup,
+  type CheckpointBackupStatus,
+  type CheckpointFile,
+} from '@stateful-migration/api';
+import { readArchiveInfo } from '@stateful-migration/archive';
+import {
+  EventRecorder,
+  Informer,
+  isNotFound,
+  restListWatch,
+  WorkQueue,
+  writeStatus,
+  type Logger,
+  type RestClient,
+  type Result,
+} from '@stateful-migration/kube';
+import { RegistryClient, describeImage, getManifest, pushImage } from '@stateful-migration/registry';
+import {
+  buildLocalImage,
+  checkpointAnnotations,
+  imageName,
+  runTag,
+  splitImageName,
+  type BuildahStorage,
+} from './image.js';
+import { CheckpointError, type KubeletClient } from './kubelet.js';
+import type { AgentMetrics } from './metrics.js';
+import { plan, retryDelayMs, type Action, type PodView } from './plan.js';
+import { setCondition } from './conditions.js';
+
+export interface AgentOptions {
+  node: string;
+  client: RestClient;
+  kubelet: KubeletClient;
+  log: Logger;
+  metrics: AgentMetrics;
+  storage: BuildahStorage;
+  /** CA bundle for registries with private CAs. */
+  registryCa?: Buffer;
+  /** Node-wide limit of concurrent checkpoints. @default 2 */
+  nodeConcurrency?: number;
+  /** Containers of one pod checkpointed at once. @default 4 */
+  podConcurrency?: number;
+  /** Seconds the runtime may take per checkpoint. @default 120 */
+  checkpointTimeoutSeconds?: number;
+  /** @default 5 */
+  maxAttempts?: number;
+}
+
+type Pod = {
+  metadata: { name: string; namespace: string; deletionTimestamp?: string };
+  spec: { nodeName?: string; containers: { name: string; image: string }[] };
+};
+
+const FINALIZER_PREFIX = `agent.${API_GROUP}/`;
+const backupsPath = `/apis/${API_GROUP}/v1/${PLURAL}`;
+const objectPath = (ns: string, name: string) => `/apis/${API_GROUP}/v1/namespaces/${ns}/${PLURAL}/${name}`;
+
+/**
+ * The member agent for one node: reconciles CheckpointBackups whose pod runs here. Each reconcile plans one step
+ * from status (plan.ts), performs it, and records it with one status write, so a restart resumes where it stopped.
+ */
+export class AgentController {
+  readonly backups: Informer<CheckpointBackup>;
+  readonly pods: Informer<Pod>;
+  readonly queue: WorkQueue<string>;
+  readonly #nodeQueue: PQueue;
+  readonly #events: EventRecorder;
+  readonly #o: Required<Omit<AgentOptions, 'registryCa'>> & Pick<AgentOptions, 'registryCa'>;
+  #orphanReporter = { value: false, at: 0 };
+
+  constructor(o: AgentOptions) {
+    this.#o = { nodeConcurrency: 2, podConcurrency: 4, checkpointTimeoutSeconds: 120, maxAttempts: 5, ...o };
+    const { client, log, node } = o;
+    this.#events = new EventRecorder(client, 'checkpoint-agent', node);
+    this.#nodeQueue = new PQueue({ concurrency: this.#o.nodeConcurrency });
+    this.queue = new WorkQueue<string>({
+      workers: 4,
+      onError: (key, err, retry) =>
+        log.warn(
+          { key, err: err instanceof Error ? err.message : String(err), retryInMs: retry },
+          'reconcile failed',
+        ),
+    });
+    this.backups = new Informer<CheckpointBackup>(restListWatch(client, backupsPath), {
+      onError: (err) => log.warn({ err: String(err) }, 'CheckpointBackup watch failed; retrying'),
+    });
+    this.pods = new Informer<Pod>(
+      restListWatch(client, '/api/v1/pods', { fieldSelector: `spec.nodeName=${node}` }),
+      {
+        onError: (err) => log.warn({ err: String(err) }, 'pod watch failed; retrying'),
+      },
+    );
+    this.backups.on((_e, b) => this.queue.add(`${b.metadata.namespace}/${b.metadata.name}`));
+    this.pods.on((_e, p) => {
+      for (const b of this.backups.list()) {
+        if (b.spec.podRef.name === p.metadata.name && podNamespace(b) === p.metadata.namespace)
+          this.queue.add(`${b.metadata.namespace}/${b.metadata.name}`);
+      }
+    });
+  }
+
+  async start(): Promise<void> {
+    this.queue.start((key) => this.reconcile(key));
+    await Promise.all([this.backups.start(), this.pods.start()]);
+    setInterval(() => {
+      this.#o.metrics.queueDepth.set({ queue: 'reconcile' }, this.queue.depth());
+      this.#o.metrics.queueDepth.set({ queue: 'checkpoint' }, this.#nodeQueue.size + this.#nodeQueue.pending);
+    }, 2000).unref();
+  }
+
+  stop(): void {
+    this.backups.stop();
+    this.pods.stop();
+    this.queue.stop();
+  }
+
+  ready(): boolean {
+    return this.backups.hasSynced() && this.pods.hasSynced();
+  }
+
+  async reconcile(key: string): Promise<Result> {
+    const [ns, name] = key.split('/') as [string, string];
+    let b: CheckpointBackup;
+    try {
+      b = await this.#o.client.get<CheckpointBackup>(objectPath(ns, name));
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+    const finalizer = FINALIZER_PREFIX + this.#o.node;
+    if (b.metadata.deletionTimestamp) {
+      if (b.metadata.finalizers?.includes(finalizer)) await this.#cleanUp(b, finalizer);
+      return undefined;
+    }
+    const pod = await this.#pod(b);
+    const action = plan({
+      backup: b,
+      node: this.#o.node,
+      pod,
+      reportsOrphans: await this.#reportsOrphans(),
+      now: new Date(),
+      archiveExists: (p) => existsSync(p),
+      maxAttempts: this.#o.maxAttempts,
+    });
+    const log = this.#o.log.child({ backup: key, action: action.kind });
+    if (action.kind !== 'ignore' && action.kind !== 'wait') log.info('step');
+    const t0 = Date.now();
+    try {
+      return await this.#perform(b, action, finalizer);
+    } finally {
+      if (action.kind !== 'ignore' && action.kind !== 'wait')
+        this.#o.metrics.phaseSeconds.observe({ step: action.kind }, (Date.now() - t0) / 1000);
+    }
+  }
+
+  async #perform(b: CheckpointBackup, a: Action, finalizer: string): Promise<Result> {
+    switch (a.kind) {
+      case 'ignore':
+        return undefined;
+      case 'wait':
+        return this.#wait(b, a.next);
+      case 'fail':
+        return this.#fail(b, a.reason, a.message, a.retry);
+      case 'start':
+        await this.#ensureFinalizer(b, finalizer);
+        return this.#start(b, a.containers, a.tick, a.next);
+      case 'checkpoint':
+        return this.#guard(b, () => this.#checkpoint(b, a.containers));
+      case 'build':
+        return this.#guard(b, () => this.#build(b, a.files));
+      case 'push':
+        return this.#guard(b, () => this.#push(b, a.images));
+      case 'finish':
+        return this.#finish(b);
+    }
+  }
+
+  /** Runs a step; a failure ends the run as Failed with the reason (and a retry when worth it). */
+  async #guard(b: CheckpointBackup, step: () => Promise<void>): Promise<Result> {
+    try {
+      await step();
+      return { requeueAfterMs: 0 };
+    } catch (err) {
+      const reason =
+        err instanceof CheckpointError ? err.reason : ((err as { reason?: string }).reason ?? 'StepFailed');
+      const transient = err instanceof CheckpointError ? err.transient : true;
+      return this.#fail(b, reason, err instanceof Error ? err.message : String(err), transient);
+    }
+  }
+
+  #write(
+    b: CheckpointBackup,
+    next: (s: CheckpointBackupStatus, cur: CheckpointBackup) => CheckpointBackupStatus | undefined,
+  ): Promise<CheckpointBackup> {
+    return writeStatus<CheckpointBackup, CheckpointBackupStatus>(
+      this.#o.client,
+      objectPath(b.metadata.namespace, b.metadata.name),
+      (cur) => (cur.metadata.uid !== b.metadata.uid ? undefined : next({ ...(cur.status ?? {}) }, cur)),
+    );
+  }
+
+  async #event(
+    b: CheckpointBackup,
+    type: 'Normal' | 'Warning',
+    reason: string,
+    message: string,
+  ): Promise<void> {
+    await this.#events
+      .record({ ...b, apiVersion: API_VERSION }, type, reason, message)
+      .catch((err: unknown) => this.#o.log.warn({ err: String(err) }, 'could not record an event'));
+  }
+
+  async #wait(b: CheckpointBackup, next: Date | undefined): Promise<Result> {
+    const cron = b.spec.schedule.trim() !== 'immediately';
+    const gen = b.metadata.generation ?? 0;
+    const nextIso = next?.toISOString();
+    if (cron && (b.status?.nextScheduledTime !== nextIso || b.status?.observedGeneration !== gen)) {
+      await this.#write(b, (s) => ({
+        ...s,
+        observedGeneration: gen,
+        ...(nextIso ? { nextScheduledTime: nextIso } : {}),
+      }));
+    }
+    return next ? { requeueAfterMs: Math.max(0, next.getTime() - Date.now()) } : undefined;
+  }
+
+  async #fail(b: CheckpointBackup, reason: string, message: string, retry: boolean): Promise<Result> {
+    const gen = b.metadata.generation ?? 0;
+    let failures = 0;
+    const changed = b.status?.phase !== 'Failed' || b.status?.message !== message || !!b.status?.run;
+    const updated = await this.#write(b, (s) => {
+      const run =
+        s.run && s.run.generation === gen
+          ? { ...s.run, failures: (s.run.failures ?? 0) + (retry ? 1 : 0) }
+          : s.run;
+      failures = run?.failures ?? 0;
+      if (s.phase === 'Failed' && s.message === message && !s.run) return undefined;
+      return {
+        ...s,
+        phase: 'Failed',
+        message,
+        observedGeneration: gen,
+        ...(run ? { run: { ...run } } : {}),
+        conditions: setCondition(s.conditions, {
+          type: 'Completed',
+          status: 'False',
+          reason,
+          message,
+          observedGeneration: gen,
+        }),
+      };
+    });
+    this.#o.metrics.failures.inc({ reason });
+    if (changed) await this.#event(updated, 'Warning', reason, message);
+    const cron = b.spec.schedule.trim() !== 'immediately';
+    if (!retry || cron)
+      return cron && b.status?.nextScheduledTime
+        ? { requeueAfterMs: Math.max(1000, new Date(b.status.nextScheduledTime).getTime() - Date.now()) }
+        : undefined;
+    if (failures >= this.#o.maxAttempts) return undefined;
+    return { requeueAfterMs: retryDelayMs(Math.max(1, failures)) };
+  }
+
+  async #start(b: CheckpointBackup, containers: string[], tick?: Date, next?: Date): Promise<Result> {
+    const gen = b.metadata.generation ?? 0;
+    const startedAt = new Date();
+    const updated = await this.#write(b, (s) => {
+      const failures = s.run?.generation === gen && s.phase === 'Failed' ? (s.run.failures ?? 0) : 0;
+      return {
+        ...s,
+        phase: 'Checkpointing',
+        message: `checkpointing ${containers.join(', ')} of pod ${podNamespace(b)}/${b.spec.podRef.name} on ${this.#o.node}`,
+        observedGeneration: gen,
+        run: {
+          id: runTag(startedAt),
+          startedAt: startedAt.toISOString(),
+          generation: gen,
+          node: this.#o.node,
+          containers,
+          failures,
+          ...(tick ? { tick: tick.toISOString() } : {}),
+        },
+        checkpointFiles: [],
+        ...(next ? { nextScheduledTime: next.toISOString() } : {}),
+      };
+    });
+    await this.#event(updated, 'Normal', 'Checkpointing', updated.status?.message ?? '');
+    return { requeueAfterMs: 0 };
+  }
+
+  async #checkpoint(b: CheckpointBackup, containers: string[]): Promise<void> {
+    const ns = podNamespace(b);
+    const pod = b.spec.podRef.name;
+    const perPod = new PQueue({ concurrency: this.#o.podConcurrency });
+    const files = await Promise.all(
+      containers.map((c) =>
+        perPod.add(() =>
+          this.#nodeQueue.add(async (): Promise<CheckpointFile> => {
+            const filePath = await this.#o.kubelet.checkpoint(ns, pod, c, this.#o.checkpointTimeoutSeconds);
+            return { containerName: c, filePath, checkpointTime: new Date().toISOString() };
+          }),
+        ),
+      ),
+    );
+    const updated = await this.#write(b, (s) => {
+      const kept = (s.checkpointFiles ?? []).filter((f) => !containers.includes(f.containerName));
+      const all = [...kept, ...(files as CheckpointFile[])];
+      return {
+        ...s,
+        phase: 'Checkpointed',
+        message: `checkpointed ${all.map((f) => f.containerName).join(', ')}`,
+        checkpointFiles: all,
+      };
+    });
+    await this.#event(updated, 'Normal', 'Checkpointed', updated.status?.message ?? '');
+  }
+
+  async #build(b: CheckpointBackup, files: CheckpointFile[]): Promise<void> {
+    await this.#write(b, (s) => ({
+      ...s,
+      phase: 'ImageBuilding',
+      message: `building images for ${files.map((f) => f.containerName).join(', ')}`,
+    }));
+    const run = b.status!.run!;
+    const images = await Promise.all(
+      files.map(async (f): Promise<BuiltImage> => {
+        const info = await readArchiveInfo(f.filePath);
+        const annotations = checkpointAnnotations(info);
+        const name = imageName(b.spec.podRef.name, f.containerName, run.id, b.spec.registry);
+        const built = new Date(run.startedAt);
+        const digest = b.spec.registry
+          ? (await describeImage(f.filePath, annotations, built)).digest
+          : await buildLocalImage(this.#o.storage, f.filePath, name, annotations);
+        return {
+          containerName: f.containerName,
+          imageName: name,
+          digest,
+          buildTime: new Date().toISOString(),
+          pushed: false,
+        };
+      }),
+    );
+    const updated = await this.#write(b, (s) => ({
+      ...s,
+      phase: 'ImageBuilt',
+      message: `built ${images.map((i) => i.imageName).join(', ')}`,
+      builtImages: [
+        ...(s.builtImages ?? []).filter((x) => !images.some((i) => i.imageName === x.imageName)),
+        ...images,
+      ],
+    }));
+    await this.#event(updated, 'Normal', 'ImageBuilt', updated.status?.message ?? '');
+  }
+
+  async #push(b: CheckpointBackup, images: BuiltImage[]): Promise<void> {
+    await this.#write(b, (s) => ({
+      ...s,
+      phase: 'ImagePushing',
+      message: `pushing ${images.map((i) => i.imageName).join(', ')}`,
+    }));
+    const client = await this.#registryClient(b);
+    const run = b.status!.run!;
+    const files = b.status?.checkpointFiles ?? [];
+    for (const img of images) {
+      const { repository, tag } = splitImageName(img.imageName);
+      const there = await getManifest(client, repository, tag);
+      if (there?.digest === img.digest) continue;
+      const file = files.find((f) => f.containerName === img.containerName);
+      if (!file || !existsSync(file.filePath))
+        throw new CheckpointError(
+          'ArchiveMissing',
+          `the archive of ${img.containerName} is gone before its push`,
+          true,
+        );
+      const info = await readArchiveInfo(file.filePath);
+      const pushed = await pushImage(client, {
+        repository,
+        tag,
+        layerTar: file.filePath,
+        annotations: checkpointAnnotations(info),
+        created: new Date(run.startedAt),
+      });
+      if (pushed.digest !== img.digest)
+        throw new CheckpointError(
+          'DigestMismatch',
+          `pushed ${img.imageName} as ${pushed.digest}, expected ${img.digest}`,
+          true,
+        );
+    }
+    const names = new Set(images.map((i) => i.imageName));
+    const updated = await this.#write(b, (s) => ({
+      ...s,
+      phase: 'ImagePushed',
+      message: `pushed ${images.map((i) => i.imageName).join(', ')}`,
+      builtImages: (s.builtImages ?? []).map((x) => (names.has(x.imageName) ? { ...x, pushed: true } : x)),
+    }));
+    await this.#event(updated, 'Normal', 'ImagePushed', updated.status?.message ?? '');
+  }
+
+  /** Credentials are read from this object's own secret each time, never cached or shared across objects. */
+  async #registryClient(b: CheckpointBackup): Promise<RegistryClient> {
+    const ref = registrySecret(b)!;
+    let secret: { data?: Record<string, string> };
+    try {
+      secret = await this.#o.client.get(`/api/v1/namespaces/${ref.namespace}/secrets/${ref.name}`);
+    } catch (err) {
+      throw new CheckpointError(
+        'RegistrySecretUnavailable',
+        `cannot read registry secret ${ref.namespace}/${ref.name} (${isNotFound(err) ? 'not found' : String((err as Error).message)})`,
+        true,
+      );
+    }
+    const dec = (k: string) => Buffer.from(secret.data?.[k] ?? '', 'base64').toString('utf8');
+    if (!dec('username') || !dec('password')) {
+      throw new CheckpointError(
+        'RegistrySecretInvalid',
+        `registry secret ${ref.namespace}/${ref.name} lacks username or password`,
+        false,
+      );
+    }
+    return new RegistryClient({
+      host: b.spec.registry!.url,
+      credentials: { username: dec('username'), password: dec('password') },
+      ...(this.#o.registryCa ? { ca: this.#o.registryCa } : {}),
+    });
+  }
+
+  async #finish(b: CheckpointBackup): Promise<Result> {
+    for (const f of b.status?.checkpointFiles ?? []) rmSync(f.filePath, { force: true });
+    const run = b.status!.run!;
+    let phase: 'Completed' | 'CompletedPodDeleted' | 'CompletedWithError' = 'Completed';
+    let message = `checkpointed ${run.containers.join(', ')}`;
+    if (b.spec.stopPod) {
+      try {
+        await this.#o.client.request(
+          'DELETE',
+          `/api/v1/namespaces/${podNamespace(b)}/pods/${b.spec.podRef.name}`,
+        );
+        phase = 'CompletedPodDeleted';
+        message += `; pod ${podNamespace(b)}/${b.spec.podRef.name} deleted`;
+      } catch (err) {
+        phase = isNotFound(err) ? 'CompletedPodDeleted' : 'CompletedWithError';
+        if (phase === 'CompletedWithError') message += `; deleting the pod failed: ${(err as Error).message}`;
+      }
+    }
+    const gen = b.metadata.generation ?? 0;
+    const updated = await this.#write(b, (s) => ({
+      ...s,
+      phase,
+      message,
+      checkpointFiles: [],
+      lastCheckpointTime: run.startedAt,
+      run: { ...run, failures: 0 },
+      conditions: setCondition(s.conditions, {
+        type: 'Completed',
+        status: 'True',
+        reason: phase,
+        message,
+        observedGeneration: gen,
+      }),
+    }));
+    this.#o.metrics.runs.inc({ phase });
+    await this.#event(updated, phase === 'CompletedWithError' ? 'Warning' : 'Normal', phase, message);
+    return { requeueAfterMs: 0 };
+  }
+
+  async #ensureFinalizer(b: CheckpointBackup, finalizer: string): Promise<void> {
+    if (b.metadata.finalizers?.includes(finalizer)) return;
+    await this.#o.client.request('PATCH', objectPath(b.metadata.namespace, b.metadata.name), {
+      body: {
+        metadata: {
+          finalizers: [...(b.metadata.finalizers ?? []), finalizer],
+          resourceVersion: b.metadata.resourceVersion,
+        },
+      },
+    });
+  }
+
+  /** On deletion: drop this node's archives of the object, then our finalizer. */
+  async #cleanUp(b: CheckpointBackup, finalizer: string): Promise<void> {
+    if (b.status?.run?.node === this.#o.node)
+      for (const f of b.status?.checkpointFiles ?? []) rmSync(f.filePath, { force: true });
+    await this.#o.client.request('PATCH', objectPath(b.metadata.namespace, b.metadata.name), {
+      body: {
+        metadata: {
+          finalizers: (b.metadata.finalizers ?? []).filter((f) => f !== finalizer),
+          resourceVersion: b.metadata.resourceVersion,
+        },
+      },
+    });
+  }
+
+  async #pod(b: CheckpointBackup): Promise<PodView | undefined> {
+    try {
+      const p = await this.#o.client.get<Pod>(
+        `/api/v1/namespaces/${podNamespace(b)}/pods/${b.spec.podRef.name}`,
+      );
+      return {
+        name: p.metadata.name,
+        namespace: p.metadata.namespace,
+        ...(p.spec.nodeName ? { nodeName: p.spec.nodeName } : {}),
+        containers: p.spec.containers.map((c) => ({ name: c.name, image: c.image })),
+        deleting: !!p.metadata.deletionTimestamp,
+      };
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  /** One agent per cluster answers for pods that exist nowhere: the one on the first Ready node by name. */
+  async #reportsOrphans(): Promise<boolean> {
+    if (Date.now() - this.#orphanReporter.at < 30_000) return this.#orphanReporter.value;
+    const nodes = await this.#o.client.get<{
+      items: { metadata: { name: string }; status?: { conditions?: { type: string; status: string }[] } }[];
+    }>('/api/v1/nodes');
+    const ready = nodes.items
+      .filter((n) => n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'))
+      .map((n) => n.metadata.name)
+      .sort();
+    this.#orphanReporter = { value: ready[0] === this.#o.node, at: Date.now() };
+    return this.#orphanReporter.value;
+  }
+}

@@ -1,0 +1,77 @@
+import { readFileSync } from 'node:fs';
+import { KubeConfig } from '@kubernetes/client-node';
+import { RestClient, rootLogger, serveHealth } from '@stateful-migration/kube';
+import { AgentController } from './controller.js';
+import { KubeletClient, fileToken } from './kubelet.js';
+import { AgentMetrics } from './metrics.js';
+
+export interface AgentFlags {
+  kubeconfig?: string;
+  nodeName: string;
+  nodeIp: string;
+  kubeletPort: number;
+  kubeletCa?: string;
+  kubeletInsecureSkipTlsVerify: boolean;
+  tokenFile: string;
+  storageRoot?: string;
+  storageRunroot?: string;
+  storageDriver?: string;
+  registryCa?: string;
+  nodeConcurrency: number;
+  checkpointTimeout: number;
+  healthPort: number;
+}
+
+/** Runs the agent until SIGTERM. */
+export async function runAgent(f: AgentFlags): Promise<void> {
+  const log = rootLogger('checkpoint-agent').child({ node: f.nodeName });
+  const kc = new KubeConfig();
+  if (f.kubeconfig) kc.loadFromFile(f.kubeconfig);
+  else kc.loadFromCluster();
+  if (f.kubeletInsecureSkipTlsVerify) {
+    log.warn(
+      'kubelet TLS verification is OFF (--kubelet-insecure-skip-tls-verify): the agent cannot tell the kubelet from an impostor',
+    );
+  }
+  const kubelet = new KubeletClient(
+    {
+      address: f.nodeIp,
+      port: f.kubeletPort,
+      token: fileToken(f.tokenFile),
+      ...(f.kubeletCa ? { caFile: f.kubeletCa } : {}),
+      insecureSkipVerify: f.kubeletInsecureSkipTlsVerify,
+    },
+    f.nodeName,
+  );
+  const metrics = new AgentMetrics();
+  const agent = new AgentController({
+    node: f.nodeName,
+    client: new RestClient(kc),
+    kubelet,
+    log,
+    metrics,
+    storage: {
+      ...(f.storageRoot ? { root: f.storageRoot } : {}),
+      ...(f.storageRunroot ? { runroot: f.storageRunroot } : {}),
+      ...(f.storageDriver ? { driver: f.storageDriver } : {}),
+    },
+    ...(f.registryCa ? { registryCa: readFileSync(f.registryCa) } : {}),
+    nodeConcurrency: f.nodeConcurrency,
+    checkpointTimeoutSeconds: f.checkpointTimeout,
+  });
+  await serveHealth({
+    port: f.healthPort,
+    healthy: () => agent.backups.sinceContactMs() < 10 * 60_000 || !agent.ready(),
+    ready: () => agent.ready(),
+    metrics: () => metrics.registry.metrics(),
+  });
+  await agent.start();
+  log.info('agent ready');
+  for (const sig of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(sig, () => {
+      agent.stop();
+      kubelet.close();
+      process.exit(0);
+    });
+  }
+}

@@ -373,6 +373,7 @@ export class AgentController {
     const files = b.status?.checkpointFiles ?? [];
     for (const img of images) {
       const { repository, tag } = splitImageName(img.imageName);
+      await client.login(repository);
       const there = await getManifest(client, repository, tag);
       if (there?.digest === img.digest) continue;
       const file = files.find((f) => f.containerName === img.containerName);

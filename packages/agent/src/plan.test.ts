@@ -150,6 +150,10 @@ describe('plan: "immediately" runs once per generation', () => {
     const b = backup({ stopPod: true }, { phase: 'CompletedPodDeleted', observedGeneration: 1, run: run() });
     assert.deepEqual(plan(input({ backup: b })), { kind: 'wait' });
   });
+  it('does not call a deleted pod missing once its stopPod run completed', () => {
+    const b = backup({ stopPod: true }, { phase: 'CompletedPodDeleted', observedGeneration: 1, run: run() });
+    assert.deepEqual(plan(input({ backup: b, pod: undefined, reportsOrphans: true })), { kind: 'wait' });
+  });
   it('waits while the pod is being deleted', () =>
     assert.deepEqual(plan(input({ pod: pod({ deleting: true }) })), { kind: 'wait' }));
 });

@@ -154,13 +154,15 @@ export function plan(i: PlanInput): Action {
   const b = i.backup;
   const valid = validate(b);
   if ('kind' in valid) return valid;
+  const phase = b.status?.phase;
+  const sameSpec = b.status?.observedGeneration === (b.metadata.generation ?? 0);
+  // Done for this spec: a stopPod run that ended, or an "immediately" run that completed. The pod may be gone.
+  if (sameSpec && (phase === 'CompletedPodDeleted' || phase === 'CompletedWithError'))
+    return { kind: 'wait' };
+  if (sameSpec && phase === 'Completed' && valid.schedule.kind === 'immediately') return { kind: 'wait' };
   const who = whoActs(i);
   if (who) return who;
   const pod = i.pod!;
-  const phase = b.status?.phase;
-  const sameSpec = b.status?.observedGeneration === (b.metadata.generation ?? 0);
-  if (b.spec.stopPod && sameSpec && (phase === 'CompletedPodDeleted' || phase === 'CompletedWithError'))
-    return { kind: 'wait' };
   if (pod.deleting) return { kind: 'wait' };
   const chosen = chooseContainers(b, pod);
   if ('missing' in chosen) {

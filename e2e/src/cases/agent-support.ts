@@ -1,0 +1,148 @@
+import { execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { CheckpointBackup } from '@stateful-migration/api';
+import { kubectl } from '../fed/kubectl.js';
+import { fedDir, nodeRootDir } from '../fed/paths.js';
+import type { RegistryInfo } from '../fed/registry.js';
+import { eventually } from './support.js';
+
+export const registryInfo = (): RegistryInfo =>
+  JSON.parse(readFileSync(join(fedDir, 'registry.json'), 'utf8')) as RegistryInfo;
+
+/** A Deployment with one pod pinned to a node; resolves to the pod's name once it runs. */
+export async function runPod(
+  cluster: string,
+  ns: string,
+  name: string,
+  node: string,
+  containers = ['app', 'side'],
+  annotations: Record<string, string> = {},
+): Promise<string> {
+  await kubectl(
+    cluster,
+    ['apply', '-f', '-'],
+    `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: ${name}, namespace: ${ns}}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: ${name}}}
+  template:
+    metadata: {labels: {app: ${name}}, annotations: ${JSON.stringify(annotations)}}
+    spec:
+      nodeSelector: {kubernetes.io/hostname: ${node}}
+      containers: [${containers.map((c) => `{name: ${c}, image: "registry.local/${c}:1"}`).join(', ')}]
+`,
+  );
+  return eventually(
+    async () => {
+      const out = await kubectl(cluster, [
+        'get',
+        'pods',
+        '-n',
+        ns,
+        '-l',
+        `app=${name}`,
+        '-o',
+        'jsonpath={range .items[*]}{.metadata.name} {.status.phase}{"\\n"}{end}',
+      ]);
+      return out
+        .split('\n')
+        .find((l) => l.endsWith(' Running'))
+        ?.split(' ')[0];
+    },
+    60_000,
+    `pod of ${name} running`,
+  );
+}
+
+export async function getBackup(cluster: string, ns: string, name: string): Promise<CheckpointBackup> {
+  return JSON.parse(await kubectl(cluster, ['get', 'cpb', name, '-n', ns, '-o', 'json'])) as CheckpointBackup;
+}
+
+/** Waits until the object's phase is one of `phases`. */
+export function waitPhase(
+  cluster: string,
+  ns: string,
+  name: string,
+  phases: string[],
+  timeoutMs = 60_000,
+): Promise<CheckpointBackup> {
+  return eventually(
+    async () => {
+      const b = await getBackup(cluster, ns, name);
+      return b.status?.phase && phases.includes(b.status.phase) ? b : undefined;
+    },
+    timeoutMs,
+    `${ns}/${name} to reach ${phases.join('|')}`,
+  );
+}
+
+export function backupYaml(ns: string, name: string, pod: string, extra = ''): string {
+  return `apiVersion: migration.dcnlab.com/v1
+kind: CheckpointBackup
+metadata: {name: ${name}, namespace: ${ns}}
+spec:
+  schedule: "immediately"
+  podRef: {name: ${pod}}
+  resourceRef: {apiVersion: apps/v1, kind: Deployment, name: ${name}}
+${extra}`;
+}
+
+/** buildah against one stand-in node's containers-storage. */
+export function nodeBuildah(node: string, args: string[]): string {
+  const root = join(nodeRootDir(node), '..', 'containers');
+  return execFileSync(
+    'buildah',
+    ['--root', join(root, 'storage'), '--runroot', join(root, 'run'), '--storage-driver', 'vfs', ...args],
+    {
+      encoding: 'utf8',
+    },
+  );
+}
+
+export const checkpointDir = (node: string): string => join(nodeRootDir(node), 'checkpoints');
+
+/** skopeo with credentials from an auth file (never on the command line). */
+export function skopeo(args: string[], user = registryInfo().users[0]!): string {
+  const info = registryInfo();
+  const auth = join(fedDir, `skopeo-auth-${user.username}.json`);
+  writeFileSync(
+    auth,
+    JSON.stringify({
+      auths: { [info.url]: { auth: Buffer.from(`${user.username}:${user.password}`).toString('base64') } },
+    }),
+    { mode: 0o600 },
+  );
+  return execFileSync(
+    'skopeo',
+    [args[0]!, '--authfile', auth, '--cert-dir', info.certDir, ...args.slice(1)],
+    { encoding: 'utf8' },
+  );
+}
+
+/** A registry secret in ns with one of the registry's users. */
+export async function registrySecret(
+  ns: string,
+  name: string,
+  user: { username: string; password: string },
+  password = user.password,
+): Promise<void> {
+  const b64 = (s: string) => Buffer.from(s).toString('base64');
+  await kubectl(
+    'member1',
+    ['apply', '-f', '-'],
+    `apiVersion: v1
+kind: Secret
+metadata: {name: ${name}, namespace: ${ns}}
+data: {username: ${b64(user.username)}, password: ${b64(password)}}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: checkpoint-backup-registry-secrets, namespace: ${ns}}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: checkpoint-backup-registry-secrets}
+subjects: [{kind: ServiceAccount, name: checkpoint-backup-sa, namespace: stateful-migration}]
+`,
+  );
+}

@@ -1,0 +1,240 @@
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { kubectl } from '../fed/kubectl.js';
+import { fedDir } from '../fed/paths.js';
+import {
+  backupYaml,
+  checkpointDir,
+  getBackup,
+  nodeBuildah,
+  registryInfo,
+  registrySecret,
+  runPod,
+  skopeo,
+  waitPhase,
+} from './agent-support.js';
+import { eventually, unique } from './support.js';
+
+const ns = unique('agent');
+
+describe('the member agent on the local federation', () => {
+  before(async () => {
+    await kubectl('member1', ['create', 'namespace', ns]);
+  });
+  after(async () => {
+    await kubectl('member1', ['delete', 'namespace', ns, '--wait=false']).catch(() => undefined);
+  });
+
+  it("seed 000, localhost immediate: every container's image is in the node's containers-storage, archives deleted", async () => {
+    const pod = await runPod('member1', ns, 'local', 'm1-a');
+    await kubectl('member1', ['apply', '-f', '-'], backupYaml(ns, 'local', pod));
+    const b = await waitPhase('member1', ns, 'local', ['Completed', 'Failed']);
+    assert.equal(b.status?.phase, 'Completed', b.status?.message);
+    assert.equal(b.status?.observedGeneration, 1);
+    assert.ok(b.status?.lastCheckpointTime);
+    const images = b.status?.builtImages ?? [];
+    assert.deepEqual(images.map((i) => i.containerName).sort(), ['app', 'side']);
+    for (const img of images) {
+      assert.match(
+        img.imageName,
+        new RegExp(`^localhost/checkpoint-${pod}-${img.containerName}:\\d{8}-\\d{6}-\\d{3}$`),
+      );
+      const inspect = JSON.parse(nodeBuildah('m1-a', ['inspect', '--type', 'image', img.imageName])) as {
+        FromImageDigest: string;
+        ImageAnnotations: Record<string, string>;
+      };
+      assert.equal(inspect.FromImageDigest, img.digest);
+      assert.equal(
+        inspect.ImageAnnotations['io.kubernetes.cri-o.annotations.checkpoint.name'],
+        img.containerName,
+      );
+      assert.equal(inspect.ImageAnnotations['org.criu.checkpoint.pod.name'], pod);
+    }
+    assert.deepEqual(
+      readdirSync(checkpointDir('m1-a')).filter((f) => f.includes(pod)),
+      [],
+      'archives are deleted after success',
+    );
+    const events = await kubectl('member1', [
+      'get',
+      'events',
+      '-n',
+      ns,
+      '--field-selector',
+      'involvedObject.name=local',
+      '-o',
+      'jsonpath={.items[*].reason}',
+    ]);
+    for (const r of ['Checkpointing', 'Checkpointed', 'ImageBuilt', 'Completed'])
+      assert.ok(events.includes(r), `event ${r} in ${events}`);
+  });
+
+  it('seed 000, localhost immediate with stopPod: the pod is deleted and the phase says so', async () => {
+    const pod = await runPod('member1', ns, 'stop', 'm1-b');
+    await kubectl('member1', ['apply', '-f', '-'], backupYaml(ns, 'stop', pod, '  stopPod: true\n'));
+    const b = await waitPhase('member1', ns, 'stop', ['CompletedPodDeleted', 'CompletedWithError', 'Failed']);
+    assert.equal(b.status?.phase, 'CompletedPodDeleted', b.status?.message);
+    await eventually(
+      async () =>
+        (await kubectl('member1', ['get', 'pod', pod, '-n', ns, '--ignore-not-found'])).trim() === ''
+          ? true
+          : undefined,
+      30_000,
+      'the pod to be gone',
+    );
+  });
+
+  it('pushes to the registry with the credentials of its own secret; skopeo sees the annotations and the recorded digest', async () => {
+    const info = registryInfo();
+    await registrySecret(ns, 'alice-creds', info.users[0]!);
+    const pod = await runPod('member1', ns, 'pushed', 'm1-a', ['app']);
+    const registry = `  registry: {url: "${info.url}", repository: e2e/${ns}, secretRef: {name: alice-creds}}\n`;
+    await kubectl('member1', ['apply', '-f', '-'], backupYaml(ns, 'pushed', pod, registry));
+    const b = await waitPhase('member1', ns, 'pushed', ['Completed', 'Failed']);
+    assert.equal(b.status?.phase, 'Completed', b.status?.message);
+    const img = b.status!.builtImages![0]!;
+    assert.equal(img.pushed, true);
+    assert.ok(img.imageName.startsWith(`${info.url}/e2e/${ns}/checkpoint-${pod}-app:`));
+    const raw = JSON.parse(skopeo(['inspect', '--raw', `docker://${img.imageName}`])) as {
+      annotations: Record<string, string>;
+    };
+    assert.equal(raw.annotations['io.kubernetes.cri-o.annotations.checkpoint.name'], 'app');
+    assert.equal(raw.annotations['org.criu.checkpoint.pod.namespace'], ns);
+    const digest = (JSON.parse(skopeo(['inspect', `docker://${img.imageName}`])) as { Digest: string })
+      .Digest;
+    assert.equal(digest, img.digest);
+  });
+
+  it('never mixes credentials: two objects push as their own registry users', async () => {
+    const info = registryInfo();
+    await registrySecret(ns, 'bob-creds', info.users[1]!);
+    const pod = await runPod('member1', ns, 'bobs', 'm1-b', ['app']);
+    await kubectl(
+      'member1',
+      ['apply', '-f', '-'],
+      backupYaml(
+        ns,
+        'bobs',
+        pod,
+        `  registry: {url: "${info.url}", repository: e2e/bob-${ns}, secretRef: {name: bob-creds}}\n`,
+      ),
+    );
+    const b = await waitPhase('member1', ns, 'bobs', ['Completed', 'Failed']);
+    assert.equal(b.status?.phase, 'Completed', b.status?.message);
+    // distribution 2.8 names the user on its error lines; each push first asks for the tag (a 404), as that user.
+    const log = readFileSync(join(fedDir, 'logs/registry.log'), 'utf8').split('\n');
+    const usersOf = (repo: string) =>
+      new Set(
+        log
+          .filter((l) => l.includes(`http.request.uri=/v2/${repo}/`))
+          .map((l) => /auth\.user\.name=(\w+)/.exec(l)?.[1])
+          .filter(Boolean),
+      );
+    assert.deepEqual([...usersOf(`e2e/bob-${ns}`)], ['bob']);
+    assert.deepEqual([...usersOf(`e2e/${ns}`)], ['alice']);
+  });
+
+  it('a wrong registry password ends Failed with a message that does not contain it, and an Event', async () => {
+    const info = registryInfo();
+    await registrySecret(ns, 'wrong-creds', info.users[0]!, 'wrong-password-Zq9');
+    const pod = await runPod('member1', ns, 'wrongpw', 'm1-a', ['app']);
+    await kubectl(
+      'member1',
+      ['apply', '-f', '-'],
+      backupYaml(
+        ns,
+        'wrongpw',
+        pod,
+        `  registry: {url: "${info.url}", repository: e2e/x, secretRef: {name: wrong-creds}}\n`,
+      ),
+    );
+    const b = await waitPhase('member1', ns, 'wrongpw', ['Failed']);
+    assert.match(b.status?.message ?? '', /refused the credentials \(401\)/);
+    assert.ok(!JSON.stringify(b.status).includes('Zq9'));
+    const events = await kubectl('member1', [
+      'get',
+      'events',
+      '-n',
+      ns,
+      '--field-selector',
+      'involvedObject.name=wrongpw,type=Warning',
+      '-o',
+      'jsonpath={.items[*].message}',
+    ]);
+    assert.match(events, /401/);
+    assert.ok(!events.includes('Zq9'));
+  });
+
+  it('the registry down ends Failed saying it is unreachable', async () => {
+    const info = registryInfo();
+    const pod = await runPod('member1', ns, 'regdown', 'm1-a', ['app']);
+    await kubectl(
+      'member1',
+      ['apply', '-f', '-'],
+      backupYaml(
+        ns,
+        'regdown',
+        pod,
+        `  registry: {url: "127.0.0.1:9", repository: e2e/x, secretRef: {name: alice-creds}}\n`,
+      ),
+    );
+    void info;
+    const b = await waitPhase('member1', ns, 'regdown', ['Failed']);
+    assert.match(b.status?.message ?? '', /registry 127\.0\.0\.1:9 unreachable: ECONNREFUSED/);
+  });
+
+  it('bad input: an invalid cron, a missing pod, a missing container each end Failed with a message naming the problem', async () => {
+    const pod = await runPod('member1', ns, 'badin', 'm1-a', ['app']);
+    await kubectl(
+      'member1',
+      ['apply', '-f', '-'],
+      backupYaml(ns, 'badcron', pod).replace('"immediately"', '"61 * * * *"'),
+    );
+    await kubectl('member1', ['apply', '-f', '-'], backupYaml(ns, 'nopod', 'no-such-pod'));
+    await kubectl(
+      'member1',
+      ['apply', '-f', '-'],
+      backupYaml(ns, 'nocontainer', pod, '  containers: [{name: db}]\n'),
+    );
+    assert.match(
+      (await waitPhase('member1', ns, 'badcron', ['Failed'])).status?.message ?? '',
+      /"61 \* \* \* \*" is not a valid cron expression \(minute/,
+    );
+    assert.match(
+      (await waitPhase('member1', ns, 'nopod', ['Failed'])).status?.message ?? '',
+      new RegExp(`pod ${ns}/no-such-pod does not exist`),
+    );
+    assert.match(
+      (await waitPhase('member1', ns, 'nocontainer', ['Failed'])).status?.message ?? '',
+      /has no container db \(it has: app\)/,
+    );
+  });
+
+  it('a runtime failure (kubelet 500) ends Failed with the kubelet reason and is retried', async () => {
+    const pod = await runPod('member1', ns, 'rt500', 'm1-a', ['app'], {
+      'standin.stateful-migration.dev/checkpoint-fail': 'error',
+    });
+    await kubectl('member1', ['apply', '-f', '-'], backupYaml(ns, 'rt500', pod));
+    const b = await waitPhase('member1', ns, 'rt500', ['Failed']);
+    assert.match(
+      b.status?.message ?? '',
+      /kubelet failed to checkpoint .* \(500: checkpointing of .* failed \(rpc error: code = Unknown desc = CRIU dump failed/,
+    );
+    assert.equal(b.status?.run?.failures, 1);
+  });
+
+  it("a pod on another node: that node's agent acts, this one leaves it alone", async () => {
+    const pod = await runPod('member1', ns, 'othernode', 'm1-b', ['app']);
+    await kubectl('member1', ['apply', '-f', '-'], backupYaml(ns, 'othernode', pod));
+    const b = await waitPhase('member1', ns, 'othernode', ['Completed', 'Failed']);
+    assert.equal(b.status?.run?.node, 'm1-b');
+    assert.ok(existsSync(checkpointDir('m1-a')));
+    assert.throws(() =>
+      nodeBuildah('m1-a', ['inspect', '--type', 'image', b.status!.builtImages![0]!.imageName]),
+    );
+    assert.ok(nodeBuildah('m1-b', ['inspect', '--type', 'image', b.status!.builtImages![0]!.imageName]));
+    void getBackup;
+  });
+});

@@ -9,6 +9,8 @@ export interface ProcRecord {
   pid: number;
   /** The executable it was started as. */
   exe: string;
+  /** Its arguments (never secrets: credentials go through files), so it can be restarted. */
+  args?: string[];
   /** Start time in clock ticks since boot (/proc/<pid>/stat), to tell our process from a later one that reused the PID. */
   startTicks?: number;
   log: string;
@@ -113,6 +115,7 @@ export function startProcess(
     name,
     pid: child.pid,
     exe,
+    args,
     log,
     ...(startTicks !== undefined ? { startTicks } : {}),
     ...(opts.port ? { port: opts.port } : {}),
@@ -145,4 +148,21 @@ function signal(pid: number, sig: NodeJS.Signals): void {
       // already gone
     }
   }
+}
+
+/**
+ * Stops one recorded process and starts it again with the same arguments (and extra environment), recording the new
+ * PID in place of the old, so `down` still stops it. Tests use it to crash and restart an agent.
+ */
+export async function restartProcess(
+  state: FedState,
+  name: string,
+  env: NodeJS.ProcessEnv = {},
+): Promise<ProcRecord> {
+  const i = state.procs.findIndex((p) => p.name === name);
+  const old = state.procs[i];
+  if (!old?.args) throw new Error(`no restartable process named ${name}`);
+  await stopProcesses([old]);
+  state.procs.splice(i, 1);
+  return startProcess(state, name, old.exe, old.args, { env, ...(old.port ? { port: old.port } : {}) });
 }

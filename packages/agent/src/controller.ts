@@ -54,6 +54,8 @@ export interface AgentOptions {
   checkpointTimeoutSeconds?: number;
   /** @default 5 */
   maxAttempts?: number;
+  /** Told of every phase the agent records; a test hook to crash at a phase boundary. */
+  afterPhaseWritten?: (phase: string) => void;
 }
 
 type Pod = {
@@ -75,7 +77,8 @@ export class AgentController {
   readonly queue: WorkQueue<string>;
   readonly #nodeQueue: PQueue;
   readonly #events: EventRecorder;
-  readonly #o: Required<Omit<AgentOptions, 'registryCa'>> & Pick<AgentOptions, 'registryCa'>;
+  readonly #o: Required<Omit<AgentOptions, 'registryCa' | 'afterPhaseWritten'>> &
+    Pick<AgentOptions, 'registryCa' | 'afterPhaseWritten'>;
   #orphanReporter = { value: false, at: 0 };
 
   constructor(o: AgentOptions) {
@@ -198,15 +201,17 @@ export class AgentController {
     }
   }
 
-  #write(
+  async #write(
     b: CheckpointBackup,
     next: (s: CheckpointBackupStatus, cur: CheckpointBackup) => CheckpointBackupStatus | undefined,
   ): Promise<CheckpointBackup> {
-    return writeStatus<CheckpointBackup, CheckpointBackupStatus>(
+    const updated = await writeStatus<CheckpointBackup, CheckpointBackupStatus>(
       this.#o.client,
       objectPath(b.metadata.namespace, b.metadata.name),
       (cur) => (cur.metadata.uid !== b.metadata.uid ? undefined : next({ ...(cur.status ?? {}) }, cur)),
     );
+    if (updated.status?.phase) this.#o.afterPhaseWritten?.(updated.status.phase);
+    return updated;
   }
 
   async #event(

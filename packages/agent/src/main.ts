@@ -58,6 +58,7 @@ export async function runAgent(f: AgentFlags): Promise<void> {
     ...(f.registryCa ? { registryCa: readFileSync(f.registryCa) } : {}),
     nodeConcurrency: f.nodeConcurrency,
     checkpointTimeoutSeconds: f.checkpointTimeout,
+    ...crashHook(log),
   });
   await serveHealth({
     port: f.healthPort,
@@ -74,4 +75,15 @@ export async function runAgent(f: AgentFlags): Promise<void> {
       process.exit(0);
     });
   }
+}
+
+/**
+ * Fault injection for crash tests: STATEFUL_MIGRATION_CRASH_AFTER=<phase> makes the process die (exit 99) right
+ * after it records that phase, as a kill at that line would.
+ */
+function crashHook(log: { warn(msg: string): void }): { afterPhaseWritten?: (phase: string) => void } {
+  const at = process.env.STATEFUL_MIGRATION_CRASH_AFTER;
+  if (!at) return {};
+  log.warn(`fault injection: will exit after recording phase ${at}`);
+  return { afterPhaseWritten: (phase) => (phase === at ? process.exit(99) : undefined) };
 }

@@ -1,0 +1,76 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { kubectl } from '../fed/kubectl.js';
+import { fedDir } from '../fed/paths.js';
+import { isOurs, readState, restartProcess } from '../fed/procs.js';
+import { backupYaml, registryInfo, registrySecret, runPod, skopeo, waitPhase } from './agent-support.js';
+import { eventually, unique } from './support.js';
+
+const ns = unique('crash');
+const phases = [
+  'Checkpointing',
+  'Checkpointed',
+  'ImageBuilding',
+  'ImageBuilt',
+  'ImagePushing',
+  'ImagePushed',
+];
+
+/** Checkpoints the stand-in runtime took of one pod's container, from its log. */
+const checkpointsTaken = (pod: string): number =>
+  readFileSync(join(fedDir, 'logs/node-m1-a.log'), 'utf8')
+    .split('\n')
+    .filter((l) => l.includes('checkpoint written') && l.includes(`"${ns}/${pod}"`)).length;
+
+describe('the agent resumes from status after being killed at each phase boundary', () => {
+  before(async () => {
+    await kubectl('member1', ['create', 'namespace', ns]);
+    await registrySecret(ns, 'creds', registryInfo().users[0]!);
+  });
+  after(async () => {
+    await restartProcess(readState()!, 'agent-m1-a');
+    await kubectl('member1', ['delete', 'namespace', ns, '--wait=false']).catch(() => undefined);
+  });
+
+  for (const phase of phases) {
+    it(`killed right after recording ${phase}: completes with one checkpoint and one image`, async () => {
+      const name = `at-${phase.toLowerCase()}`;
+      const state = readState()!;
+      const crashing = await restartProcess(state, 'agent-m1-a', { STATEFUL_MIGRATION_CRASH_AFTER: phase });
+      const pod = await runPod('member1', ns, name, 'm1-a', ['app']);
+      const info = registryInfo();
+      await kubectl(
+        'member1',
+        ['apply', '-f', '-'],
+        backupYaml(
+          ns,
+          name,
+          pod,
+          `  registry: {url: "${info.url}", repository: crash/${ns}, secretRef: {name: creds}}\n`,
+        ),
+      );
+      await eventually(
+        () => (isOurs(crashing) ? undefined : true),
+        60_000,
+        `the agent to die after ${phase}`,
+      );
+      assert.equal(
+        (await waitPhase('member1', ns, name, phases)).status?.phase,
+        phase,
+        'the phase it died after is recorded',
+      );
+
+      await restartProcess(readState()!, 'agent-m1-a');
+      const b = await waitPhase('member1', ns, name, ['Completed', 'Failed']);
+      assert.equal(b.status?.phase, 'Completed', b.status?.message);
+      assert.equal(checkpointsTaken(pod), 1, 'no second checkpoint');
+      const images = b.status?.builtImages ?? [];
+      assert.equal(images.length, 1, 'no second image');
+      const repo = images[0]!.imageName.replace(/:[^:]+$/, '');
+      const tags = (JSON.parse(skopeo(['list-tags', `docker://${repo}`])) as { Tags: string[] }).Tags;
+      assert.deepEqual(tags, [images[0]!.imageName.split(':').pop()], 'one tag in the registry');
+    });
+  }
+});

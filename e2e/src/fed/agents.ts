@@ -77,6 +77,7 @@ export async function startAgents(ctx: FedContext): Promise<void> {
           `--storage-root=${join(root, '..', 'containers', 'storage')}`,
           `--storage-runroot=${join(root, '..', 'containers', 'run')}`,
           '--storage-driver=vfs',
+          `--checkpoint-dir=${join(root, 'checkpoints')}`,
           `--registry-ca=${ctx.pki.ca}`,
           `--health-port=${health}`,
         ],

@@ -1,4 +1,5 @@
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import PQueue from 'p-queue';
 import {
   API_VERSION,
@@ -54,7 +55,9 @@ export interface AgentOptions {
   checkpointTimeoutSeconds?: number;
   /** @default 5 */
   maxAttempts?: number;
-  /** Told of every phase the agent records; a test hook to crash at a phase boundary. */
+  /** Where the kubelet writes archives on this node. @default /var/lib/kubelet/checkpoints */
+  checkpointDir?: string;
+  /** Told of every phase the agent records, and of 'ArchiveWritten' when the kubelet answered; a crash-test hook. */
   afterPhaseWritten?: (phase: string) => void;
 }
 
@@ -82,7 +85,14 @@ export class AgentController {
   #orphanReporter = { value: false, at: 0 };
 
   constructor(o: AgentOptions) {
-    this.#o = { nodeConcurrency: 2, podConcurrency: 4, checkpointTimeoutSeconds: 120, maxAttempts: 5, ...o };
+    this.#o = {
+      nodeConcurrency: 2,
+      podConcurrency: 4,
+      checkpointTimeoutSeconds: 120,
+      maxAttempts: 5,
+      checkpointDir: '/var/lib/kubelet/checkpoints',
+      ...o,
+    };
     const { client, log, node } = o;
     this.#events = new EventRecorder(client, 'checkpoint-agent', node);
     this.#nodeQueue = new PQueue({ concurrency: this.#o.nodeConcurrency });
@@ -311,7 +321,10 @@ export class AgentController {
       containers.map((c) =>
         perPod.add(() =>
           this.#nodeQueue.add(async (): Promise<CheckpointFile> => {
+            const adopted = await this.#unrecordedArchive(b, c);
+            if (adopted) return adopted;
             const filePath = await this.#o.kubelet.checkpoint(ns, pod, c, this.#o.checkpointTimeoutSeconds);
+            this.#o.afterPhaseWritten?.('ArchiveWritten');
             return { containerName: c, filePath, checkpointTime: new Date().toISOString() };
           }),
         ),
@@ -328,6 +341,41 @@ export class AgentController {
       };
     });
     await this.#event(updated, 'Normal', 'Checkpointed', updated.status?.message ?? '');
+  }
+
+  /**
+   * An archive of this run that the kubelet wrote but the agent died before recording: found in the checkpoint
+   * directory by reading each recent archive's spec.dump (file names are ambiguous), and used instead of a second
+   * checkpoint.
+   */
+  async #unrecordedArchive(b: CheckpointBackup, container: string): Promise<CheckpointFile | undefined> {
+    const dir = this.#o.checkpointDir;
+    const since = new Date(b.status?.run?.startedAt ?? Date.now()).getTime();
+    let names: string[];
+    try {
+      names = readdirSync(dir);
+    } catch {
+      return undefined;
+    }
+    for (const name of names) {
+      const filePath = join(dir, name);
+      try {
+        const st = statSync(filePath);
+        if (!st.isFile() || st.mtimeMs < since) continue;
+        const info = await readArchiveInfo(filePath);
+        if (
+          info.namespace === podNamespace(b) &&
+          info.podName === b.spec.podRef.name &&
+          info.containerName === container
+        ) {
+          this.#o.log.info({ container, filePath }, 'adopting an archive of this run that was not recorded');
+          return { containerName: container, filePath, checkpointTime: st.mtime.toISOString() };
+        }
+      } catch {
+        // not an archive, or vanished meanwhile
+      }
+    }
+    return undefined;
   }
 
   async #build(b: CheckpointBackup, files: CheckpointFile[]): Promise<void> {

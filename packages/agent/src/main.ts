@@ -20,6 +20,7 @@ export interface AgentFlags {
   nodeConcurrency: number;
   checkpointTimeout: number;
   healthPort: number;
+  checkpointDir: string;
 }
 
 /** Runs the agent until SIGTERM. */
@@ -58,6 +59,7 @@ export async function runAgent(f: AgentFlags): Promise<void> {
     ...(f.registryCa ? { registryCa: readFileSync(f.registryCa) } : {}),
     nodeConcurrency: f.nodeConcurrency,
     checkpointTimeoutSeconds: f.checkpointTimeout,
+    checkpointDir: f.checkpointDir,
     ...crashHook(log),
   });
   await serveHealth({

@@ -40,6 +40,11 @@ program
   .option('--storage-runroot <dir>', 'containers-storage run root (buildah --runroot)')
   .option('--storage-driver <driver>', 'containers-storage driver, e.g. overlay or vfs')
   .option('--registry-ca <file>', 'extra CA bundle for registries')
+  .option(
+    '--checkpoint-dir <dir>',
+    "the kubelet's checkpoint directory on this node",
+    '/var/lib/kubelet/checkpoints',
+  )
   .option('--node-concurrency <n>', 'checkpoints at once on this node', (v) => Number(v), 2)
   .option('--checkpoint-timeout <seconds>', 'time the runtime may take per checkpoint', (v) => Number(v), 120)
   .option('--health-port <port>', 'port of /healthz, /readyz and /metrics', (v) => Number(v), 8081)

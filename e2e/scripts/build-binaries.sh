@@ -7,7 +7,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 ETCD_VERSION=v3.6.6
 KUBE_VERSION=v1.35.4
 KARMADA_VERSION=v1.18.2
-CHECKPOINTCTL_VERSION=${CHECKPOINTCTL_VERSION:-}
+CHECKPOINTCTL_VERSION=v1.6.0
 cache=${STATEFUL_MIGRATION_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/stateful-migration}/bin
 export CGO_ENABLED=0 GOFLAGS=-mod=mod
 
@@ -52,6 +52,9 @@ done
 for c in controller-manager scheduler webhook aggregated-apiserver; do
   build "karmada-$c" "$KARMADA_VERSION" karmada_build "$c"
 done
+
+# checkpointctl reads checkpoint archives; v1.7.0 needs a go-criu version the proxy refuses.
+build checkpointctl "$CHECKPOINTCTL_VERSION" sh -c 'cd "$0/gobuild/checkpointctl" && go build -trimpath -ldflags "-s -w" -o "$out/checkpointctl" github.com/checkpoint-restore/checkpointctl' "$here"
 
 # The karmada module's source holds the CRDs and webhook configuration the federation installs.
 mkdir -p "$cache"

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { PHASES } from '@stateful-migration/api';
 import { kubectl } from '../fed/kubectl.js';
 import { fedDir } from '../fed/paths.js';
 import { isOurs, readState, restartProcess } from '../fed/procs.js';
@@ -9,14 +10,7 @@ import { backupYaml, registryInfo, registrySecret, runPod, skopeo, waitPhase } f
 import { eventually, unique } from './support.js';
 
 const ns = unique('crash');
-const phases = [
-  'Checkpointing',
-  'Checkpointed',
-  'ImageBuilding',
-  'ImageBuilt',
-  'ImagePushing',
-  'ImagePushed',
-];
+const phases: string[] = PHASES.slice(0, PHASES.indexOf('ImagePushed') + 1);
 /** Where to die: after recording each phase, and between the kubelet's answer and recording it. */
 const crashPoints: [string, string][] = [
   ...phases.map((p): [string, string] => [p, p]),

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { kubectl } from '../fed/kubectl.js';
+import { readState } from '../fed/procs.js';
 import { backupYaml, getBackup, runPod, waitPhase } from './agent-support.js';
 import { eventually, unique } from './support.js';
 
@@ -90,5 +91,55 @@ describe('the agent under RBAC gaps, status conflicts and cron', () => {
       b.status?.nextScheduledTime &&
         new Date(b.status.nextScheduledTime) > new Date(b.status.lastCheckpointTime!),
     );
+  });
+
+  it('seed 000, scheduled with stopPod: the first tick checkpoints and deletes the pod, and no tick follows', async () => {
+    const pod = await runPod('member1', ns, 'cronstop', 'm1-b', ['app']);
+    await kubectl(
+      'member1',
+      ['apply', '-f', '-'],
+      backupYaml(ns, 'cronstop', pod, '  stopPod: true\n').replace('"immediately"', '"* * * * *"'),
+    );
+    const b = await waitPhase(
+      'member1',
+      ns,
+      'cronstop',
+      ['CompletedPodDeleted', 'CompletedWithError', 'Failed'],
+      150_000,
+    );
+    assert.equal(b.status?.phase, 'CompletedPodDeleted', b.status?.message);
+    await new Promise((r) => setTimeout(r, 65_000));
+    const later = await getBackup('member1', ns, 'cronstop');
+    assert.equal(later.status?.phase, 'CompletedPodDeleted');
+    assert.equal(later.status?.builtImages?.length, 1, 'no further checkpoints after the pod was stopped');
+  });
+
+  it('deleting the object runs its finalizer: the schedule stops and the object goes', async () => {
+    const pod = await runPod('member1', ns, 'deleted', 'm1-a', ['app']);
+    await kubectl(
+      'member1',
+      ['apply', '-f', '-'],
+      backupYaml(ns, 'deleted', pod).replace('"immediately"', '"* * * * *"'),
+    );
+    await eventually(
+      async () =>
+        (await getBackup('member1', ns, 'deleted')).metadata.finalizers?.length ? true : undefined,
+      90_000,
+      'the agent finalizer',
+    );
+    await kubectl('member1', ['delete', 'cpb', 'deleted', '-n', ns, '--timeout=30s']);
+    assert.equal(
+      (await kubectl('member1', ['get', 'cpb', 'deleted', '-n', ns, '--ignore-not-found'])).trim(),
+      '',
+    );
+  });
+
+  it("serves the agent's metrics: phase durations, failures by reason, queue depth", async () => {
+    const port = readState()!.ports['agent-m1-a'];
+    const body = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    assert.match(body, /^checkpoint_phase_duration_seconds_count\{step="checkpoint"\} [1-9]/m);
+    assert.match(body, /^checkpoint_failures_total\{reason="KubeletForbidden"\} [1-9]/m);
+    assert.match(body, /^checkpoint_queue_depth\{queue="reconcile"\} \d+/m);
+    assert.equal((await fetch(`http://127.0.0.1:${port}/readyz`)).status, 200);
   });
 });

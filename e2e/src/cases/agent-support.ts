@@ -98,6 +98,7 @@ export function nodeBuildah(node: string, args: string[]): string {
     ['--root', join(root, 'storage'), '--runroot', join(root, 'run'), '--storage-driver', 'vfs', ...args],
     {
       encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
     },
   );
 }

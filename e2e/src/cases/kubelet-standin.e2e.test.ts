@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
 import https from 'node:https';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { readArchiveInfo } from '@stateful-migration/archive';
 import { kubectl } from '../fed/kubectl.js';
-import { fedDir } from '../fed/paths.js';
+import { binary, fedDir } from '../fed/paths.js';
 import { readState } from '../fed/procs.js';
 import { standinAnnotations } from '../node/kubelet.js';
 import { eventually, unique } from './support.js';
@@ -125,6 +126,9 @@ ${pod('elsewhere', 'm1-b')}`,
       ['sidecar', 'p', ns, 'registry.local/sidecar:1'],
     );
     assert.ok(statSync(path).size > 2097152);
+    // checkpointctl, the tool users inspect archives with, reads it as a CRI-O checkpoint of that container.
+    const shown = execFileSync(binary('checkpointctl'), ['show', path], { encoding: 'utf8' });
+    assert.match(shown, /^sidecar\s+registry\.local\/sidecar:1\s+\w+\s+runc\s+.*CRI-O\s+2\.0 MiB$/m);
   });
 
   it('answers 401 without a token or with a bad one', async () => {

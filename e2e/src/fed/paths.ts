@@ -4,7 +4,12 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** Versions of the Go-built binaries; e2e/scripts/build-binaries.sh builds the same ones. */
-export const versions = { etcd: 'v3.6.6', kube: 'v1.35.4', karmada: 'v1.18.2' } as const;
+export const versions = {
+  etcd: 'v3.6.6',
+  kube: 'v1.35.4',
+  karmada: 'v1.18.2',
+  checkpointctl: 'v1.6.0',
+} as const;
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 export const fedDir = process.env.FED_DIR ? resolve(process.env.FED_DIR) : join(repoRoot, '.fed');
@@ -24,6 +29,7 @@ const binVersion: Record<string, string> = {
   'karmada-scheduler': versions.karmada,
   'karmada-webhook': versions.karmada,
   'karmada-aggregated-apiserver': versions.karmada,
+  checkpointctl: versions.checkpointctl,
 };
 
 /** The cached binary, or the one FED_BIN_<NAME> substitutes (tests use it to play a broken component). */

@@ -85,6 +85,7 @@ export async function writeArchive(path: string, o: WriteArchiveOptions): Promis
       'io.kubernetes.pod.namespace': o.namespace,
       'io.kubernetes.cri-o.Annotations': JSON.stringify({}),
       'io.kubernetes.container.name': o.containerName,
+      'io.kubernetes.cri-o.Created': now.toISOString(),
     },
     mounts: (o.mounts ?? []).map((m) => ({
       destination: m.destination,

@@ -73,4 +73,15 @@ spec: {schedule: immediately, podRef: {}, resourceRef: {name: x}}
       /Unsupported value: "Done"/,
     );
   });
+
+  it("deploy/'s namespace, RBAC and DaemonSet are valid for a real apiserver (server-side dry run)", async () => {
+    const files = ['namespace.yaml', 'rbac.yaml', 'daemonset.yaml', 'registry-credentials-secret.yaml'].map(
+      (f) => join(repoRoot, 'deploy', f),
+    );
+    const out = await kubectl('member1', ['apply', '--dry-run=server', ...files.flatMap((f) => ['-f', f])]);
+    assert.match(
+      out,
+      /daemonset\.apps\/checkpoint-backup-controller (created|configured|unchanged) \(server dry run\)/,
+    );
+  });
 });

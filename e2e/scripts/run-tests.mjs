@@ -23,9 +23,10 @@ const all = [...readdirSync(join(root, 'packages')).map((p) => `packages/${p}/di
 );
 const isCluster = (f) => /\.(int|e2e)\.test\.js$/.test(f);
 const unit = all.filter((f) => !isCluster(f));
+// Integration first, then e2e, each in name order, so the order is the same on every machine.
 const cluster = all
   .filter(isCluster)
-  .sort((a, b) => Number(a.includes('.e2e.')) - Number(b.includes('.e2e.')));
+  .sort((a, b) => Number(a.includes('.e2e.')) - Number(b.includes('.e2e.')) || a.localeCompare(b));
 
 const run = (cmd, args, env = {}) =>
   spawnSync(cmd, args, { cwd: root, stdio: 'inherit', env: { ...process.env, ...env } }).status ?? 1;

@@ -1,0 +1,101 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { matches, place, policyName, type ClusterInfo, type PlacementInput } from './placement.js';
+
+const clusters: ClusterInfo[] = [
+  { name: 'member1', labels: { region: 'eu-west', tier: 'gold' } },
+  { name: 'member2', labels: { region: 'us-east' } },
+  { name: 'member3', labels: { region: 'eu-west' } },
+];
+const base: PlacementInput = { clusters, workload: 'Deployment/web' };
+
+describe('matches', () => {
+  const cases: [Parameters<typeof matches>[0], boolean][] = [
+    [{}, true],
+    [{ matchLabels: { region: 'eu-west' } }, true],
+    [{ matchLabels: { region: 'us-east' } }, false],
+    [{ matchExpressions: [{ key: 'region', operator: 'In', values: ['eu-west', 'x'] }] }, true],
+    [{ matchExpressions: [{ key: 'region', operator: 'NotIn', values: ['eu-west'] }] }, false],
+    [{ matchExpressions: [{ key: 'tier', operator: 'Exists' }] }, true],
+    [{ matchExpressions: [{ key: 'zone', operator: 'DoesNotExist' }] }, true],
+    [{ matchExpressions: [{ key: 'zone', operator: 'NotIn', values: ['a'] }] }, true],
+    [
+      { matchLabels: { region: 'eu-west' }, matchExpressions: [{ key: 'tier', operator: 'DoesNotExist' }] },
+      false,
+    ],
+  ];
+  for (const [sel, want] of cases)
+    it(JSON.stringify(sel), () => assert.equal(matches(sel, clusters[0]!.labels), want));
+});
+
+describe('place', () => {
+  it('a user-written PropagationPolicy wins', () =>
+    assert.deepEqual(place({ ...base, userPolicy: 'mine', affinity: { clusterNames: ['member2'] } }), {
+      kind: 'userPolicy',
+      policy: 'mine',
+    }));
+  it('spec.placement by name', () =>
+    assert.deepEqual(place({ ...base, affinity: { clusterNames: ['member2', 'member1'] } }), {
+      kind: 'clusters',
+      clusters: ['member1', 'member2'],
+      by: 'placement',
+    }));
+  it('spec.placement by label selector', () =>
+    assert.deepEqual(
+      place({ ...base, affinity: { labelSelector: { matchLabels: { region: 'eu-west' } } } }),
+      {
+        kind: 'clusters',
+        clusters: ['member1', 'member3'],
+        by: 'placement',
+      },
+    ));
+  it('names and labels together narrow each other', () =>
+    assert.deepEqual(
+      place({
+        ...base,
+        affinity: {
+          clusterNames: ['member2', 'member3'],
+          labelSelector: { matchLabels: { region: 'eu-west' } },
+        },
+      }),
+      {
+        kind: 'clusters',
+        clusters: ['member3'],
+        by: 'placement',
+      },
+    ));
+  it('a placement that selects nothing says so, listing the clusters', () => {
+    const p = place({ ...base, affinity: { clusterNames: ['nope'] } });
+    assert.deepEqual(p, {
+      kind: 'unplaceable',
+      message: 'spec.placement.clusterAffinity selects no cluster (clusters: member1, member2, member3)',
+    });
+  });
+  it("otherwise the workload's clusters", () =>
+    assert.deepEqual(place({ ...base, workloadClusters: ['member2', 'member1', 'member2'] }), {
+      kind: 'clusters',
+      clusters: ['member1', 'member2'],
+      by: 'workload',
+    }));
+  it('narrowed to the cluster that runs the pod, when known', () =>
+    assert.deepEqual(place({ ...base, workloadClusters: ['member1', 'member2'], podClusters: ['member2'] }), {
+      kind: 'clusters',
+      clusters: ['member2'],
+      by: 'pod',
+    }));
+  it('a pod cluster outside the workload placement is ignored', () =>
+    assert.deepEqual(place({ ...base, workloadClusters: ['member1'], podClusters: ['member3'] }), {
+      kind: 'clusters',
+      clusters: ['member1'],
+      by: 'workload',
+    }));
+  it('nothing to go on: Failed, saying what to add', () => {
+    const p = place(base);
+    assert.equal(p.kind, 'unplaceable');
+    assert.match(
+      (p as { message: string }).message,
+      /Deployment\/web is not propagated by Karmada; add spec\.placement\.clusterAffinity/,
+    );
+  });
+  it('policy names are deterministic', () => assert.equal(policyName('nightly'), 'checkpointbackup-nightly'));
+});

@@ -1,0 +1,93 @@
+/** A Kubernetes label selector, as in a PropagationPolicy's clusterAffinity. */
+export interface LabelSelector {
+  matchLabels?: Record<string, string>;
+  matchExpressions?: {
+    key: string;
+    operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';
+    values?: string[];
+  }[];
+}
+
+/** spec.placement.clusterAffinity of a CheckpointBackup, shaped like a PropagationPolicy's. */
+export interface ClusterAffinity {
+  clusterNames?: string[];
+  labelSelector?: LabelSelector;
+}
+
+export interface ClusterInfo {
+  name: string;
+  labels: Record<string, string>;
+}
+
+export interface PlacementInput {
+  affinity?: ClusterAffinity;
+  clusters: ClusterInfo[];
+  /** Where the resourceRef's workload is scheduled (its ResourceBinding's spec.clusters). */
+  workloadClusters?: string[];
+  /** Clusters where podRef is known to run (from status collected back, or the cluster proxy). */
+  podClusters?: string[];
+  /** A user-written PropagationPolicy that already selects the object. */
+  userPolicy?: string;
+  /** e.g. Deployment/web, for messages. */
+  workload: string;
+}
+
+export type Placement =
+  | { kind: 'clusters'; clusters: string[]; by: 'placement' | 'workload' | 'pod' }
+  | { kind: 'userPolicy'; policy: string }
+  | { kind: 'unplaceable'; message: string };
+
+/** Whether labels satisfy a selector (an empty selector matches everything, as in Kubernetes). */
+export function matches(selector: LabelSelector, labels: Record<string, string>): boolean {
+  for (const [k, v] of Object.entries(selector.matchLabels ?? {})) if (labels[k] !== v) return false;
+  for (const e of selector.matchExpressions ?? []) {
+    const has = Object.hasOwn(labels, e.key);
+    const inValues = has && (e.values ?? []).includes(labels[e.key]!);
+    const ok = { In: inValues, NotIn: !inValues, Exists: has, DoesNotExist: !has }[e.operator];
+    if (!ok) return false;
+  }
+  return true;
+}
+
+/**
+ * Where a CheckpointBackup goes: a user's own PropagationPolicy wins; then spec.placement; then the clusters where its
+ * workload is scheduled, narrowed to the one running its pod when that is known; otherwise it cannot be placed, and
+ * the message says what to add.
+ */
+export function place(i: PlacementInput): Placement {
+  if (i.userPolicy) return { kind: 'userPolicy', policy: i.userPolicy };
+  if (i.affinity && (i.affinity.clusterNames?.length || i.affinity.labelSelector)) {
+    const { clusterNames, labelSelector } = i.affinity;
+    const chosen = i.clusters
+      .filter((c) => !clusterNames?.length || clusterNames.includes(c.name))
+      .filter((c) => !labelSelector || matches(labelSelector, c.labels))
+      .map((c) => c.name)
+      .sort();
+    if (chosen.length) return { kind: 'clusters', clusters: chosen, by: 'placement' };
+    const known =
+      i.clusters
+        .map((c) => c.name)
+        .sort()
+        .join(', ') || 'none';
+    return {
+      kind: 'unplaceable',
+      message: `spec.placement.clusterAffinity selects no cluster (clusters: ${known})`,
+    };
+  }
+  const workload = [...new Set(i.workloadClusters ?? [])].sort();
+  if (workload.length) {
+    const pod = workload.filter((c) => i.podClusters?.includes(c));
+    return pod.length
+      ? { kind: 'clusters', clusters: pod, by: 'pod' }
+      : { kind: 'clusters', clusters: workload, by: 'workload' };
+  }
+  return {
+    kind: 'unplaceable',
+    message: `cannot tell which cluster runs the pod: ${i.workload} is not propagated by Karmada; add spec.placement.clusterAffinity (clusterNames or labelSelector)`,
+  };
+}
+
+/** The hub's PropagationPolicy for one CheckpointBackup: deterministic, so a restarted hub finds its own. */
+export function policyName(backupName: string): string {
+  return `checkpointbackup-${backupName}`.slice(0, 253);
+}

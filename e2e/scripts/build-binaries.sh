@@ -27,7 +27,7 @@ build() {
   if [ -x "$out/$name" ]; then return 0; fi
   step "building $name $version"
   local t0=$(date +%s) tmp="$out.tmp.$$"
-  rm -rf "$tmp"; mkdir -p "$tmp"
+  rm -rf "$out".tmp.*; mkdir -p "$tmp"  # leftovers of failed builds go too
   if ! out=$tmp "$@" >"$tmp.log" 2>&1; then
     echo "build-binaries: building $name $version failed; log: $tmp.log" >&2
     tail -20 "$tmp.log" >&2

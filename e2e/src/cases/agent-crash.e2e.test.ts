@@ -6,7 +6,7 @@ import { PHASES } from '@stateful-migration/api';
 import { kubectl } from '../fed/kubectl.js';
 import { fedDir } from '../fed/paths.js';
 import { isOurs, readState, restartProcess } from '../fed/procs.js';
-import { backupYaml, registryInfo, registrySecret, runPod, skopeo, waitPhase } from './agent-support.js';
+import { applyBackup, registryInfo, registrySecret, runPod, skopeo, waitPhase } from './agent-support.js';
 import { eventually, unique } from './support.js';
 
 const ns = unique('crash');
@@ -40,16 +40,7 @@ describe('the agent resumes from status after being killed at each phase boundar
       const crashing = await restartProcess(state, 'agent-m1-a', { STATEFUL_MIGRATION_CRASH_AFTER: phase });
       const pod = await runPod('member1', ns, name, 'm1-a', ['app']);
       const info = registryInfo();
-      await kubectl(
-        'member1',
-        ['apply', '-f', '-'],
-        backupYaml(
-          ns,
-          name,
-          pod,
-          `  registry: {url: "${info.url}", repository: crash/${ns}, secretRef: {name: creds}}\n`,
-        ),
-      );
+      await applyBackup(ns, name, pod, { url: info.url, repository: `crash/${ns}`, secret: 'creds' });
       await eventually(
         () => (isOurs(crashing) ? undefined : true),
         60_000,

@@ -90,6 +90,19 @@ spec:
 ${extra}`;
 }
 
+/** Applies a CheckpointBackup for pod on member1, pushing to `registry` with the secret `secret` when given. */
+export async function applyBackup(
+  ns: string,
+  name: string,
+  pod: string,
+  push?: { url: string; repository: string; secret: string },
+): Promise<void> {
+  const extra = push
+    ? `  registry: {url: "${push.url}", repository: ${push.repository}, secretRef: {name: ${push.secret}}}\n`
+    : '';
+  await kubectl('member1', ['apply', '-f', '-'], backupYaml(ns, name, pod, extra));
+}
+
 /** buildah against one stand-in node's containers-storage. */
 export function nodeBuildah(node: string, args: string[]): string {
   const root = join(nodeRootDir(node), '..', 'containers');

@@ -5,9 +5,9 @@ import { after, before, describe, it } from 'node:test';
 import { kubectl } from '../fed/kubectl.js';
 import { fedDir } from '../fed/paths.js';
 import {
+  applyBackup,
   backupYaml,
   checkpointDir,
-  getBackup,
   nodeBuildah,
   registryInfo,
   registrySecret,
@@ -90,8 +90,7 @@ describe('the member agent on the local federation', () => {
     const info = registryInfo();
     await registrySecret(ns, 'alice-creds', info.users[0]!);
     const pod = await runPod('member1', ns, 'pushed', 'm1-a', ['app']);
-    const registry = `  registry: {url: "${info.url}", repository: e2e/${ns}, secretRef: {name: alice-creds}}\n`;
-    await kubectl('member1', ['apply', '-f', '-'], backupYaml(ns, 'pushed', pod, registry));
+    await applyBackup(ns, 'pushed', pod, { url: info.url, repository: `e2e/${ns}`, secret: 'alice-creds' });
     const b = await waitPhase('member1', ns, 'pushed', ['Completed', 'Failed']);
     assert.equal(b.status?.phase, 'Completed', b.status?.message);
     const img = b.status!.builtImages![0]!;
@@ -111,16 +110,7 @@ describe('the member agent on the local federation', () => {
     const info = registryInfo();
     await registrySecret(ns, 'bob-creds', info.users[1]!);
     const pod = await runPod('member1', ns, 'bobs', 'm1-b', ['app']);
-    await kubectl(
-      'member1',
-      ['apply', '-f', '-'],
-      backupYaml(
-        ns,
-        'bobs',
-        pod,
-        `  registry: {url: "${info.url}", repository: e2e/bob-${ns}, secretRef: {name: bob-creds}}\n`,
-      ),
-    );
+    await applyBackup(ns, 'bobs', pod, { url: info.url, repository: `e2e/bob-${ns}`, secret: 'bob-creds' });
     const b = await waitPhase('member1', ns, 'bobs', ['Completed', 'Failed']);
     assert.equal(b.status?.phase, 'Completed', b.status?.message);
     // distribution 2.8 names the user on its error lines; each push first asks for the tag (a 404), as that user.
@@ -140,16 +130,7 @@ describe('the member agent on the local federation', () => {
     const info = registryInfo();
     await registrySecret(ns, 'wrong-creds', info.users[0]!, 'wrong-password-Zq9');
     const pod = await runPod('member1', ns, 'wrongpw', 'm1-a', ['app']);
-    await kubectl(
-      'member1',
-      ['apply', '-f', '-'],
-      backupYaml(
-        ns,
-        'wrongpw',
-        pod,
-        `  registry: {url: "${info.url}", repository: e2e/x, secretRef: {name: wrong-creds}}\n`,
-      ),
-    );
+    await applyBackup(ns, 'wrongpw', pod, { url: info.url, repository: 'e2e/x', secret: 'wrong-creds' });
     const b = await waitPhase('member1', ns, 'wrongpw', ['Failed']);
     assert.match(b.status?.message ?? '', /refused the credentials \(401\)/);
     assert.ok(!JSON.stringify(b.status).includes('Zq9'));
@@ -168,19 +149,8 @@ describe('the member agent on the local federation', () => {
   });
 
   it('the registry down ends Failed saying it is unreachable', async () => {
-    const info = registryInfo();
     const pod = await runPod('member1', ns, 'regdown', 'm1-a', ['app']);
-    await kubectl(
-      'member1',
-      ['apply', '-f', '-'],
-      backupYaml(
-        ns,
-        'regdown',
-        pod,
-        `  registry: {url: "127.0.0.1:9", repository: e2e/x, secretRef: {name: alice-creds}}\n`,
-      ),
-    );
-    void info;
+    await applyBackup(ns, 'regdown', pod, { url: '127.0.0.1:9', repository: 'e2e/x', secret: 'alice-creds' });
     const b = await waitPhase('member1', ns, 'regdown', ['Failed']);
     assert.match(b.status?.message ?? '', /registry 127\.0\.0\.1:9 unreachable: ECONNREFUSED/);
   });
@@ -235,6 +205,5 @@ describe('the member agent on the local federation', () => {
       nodeBuildah('m1-a', ['inspect', '--type', 'image', b.status!.builtImages![0]!.imageName]),
     );
     assert.ok(nodeBuildah('m1-b', ['inspect', '--type', 'image', b.status!.builtImages![0]!.imageName]));
-    void getBackup;
   });
 });

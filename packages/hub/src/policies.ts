@@ -1,4 +1,11 @@
-import { API_VERSION, KIND, type LabelSelector, type ObjectRef } from '@stateful-migration/api';
+import { isDeepStrictEqual } from 'node:util';
+import {
+  API_VERSION,
+  KIND,
+  SYSTEM_NAMESPACE,
+  type LabelSelector,
+  type ObjectRef,
+} from '@stateful-migration/api';
 import { matches } from './placement.js';
 
 /** Label on every object the hub writes, so it finds its own and never touches a user's. */
@@ -78,9 +85,34 @@ export function secretPolicyName(secret: string): string {
   return `registry-secret-${secret}`.slice(0, 253);
 }
 
+/** The RoleBinding that lets the member agents read registry secrets in one namespace, carried with the secret. */
+export function secretReaderBinding(secret: ObjectRef & { namespace: string }): {
+  apiVersion: string;
+  kind: 'RoleBinding';
+  metadata: { name: string; namespace: string; labels: Record<string, string> };
+  roleRef: { apiGroup: string; kind: string; name: string };
+  subjects: { kind: string; name: string; namespace: string }[];
+} {
+  return {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'RoleBinding',
+    metadata: {
+      name: `checkpoint-backup-registry-secret-${secret.name}`.slice(0, 253),
+      namespace: secret.namespace,
+      labels: { ...MANAGED_BY },
+    },
+    roleRef: {
+      apiGroup: 'rbac.authorization.k8s.io',
+      kind: 'ClusterRole',
+      name: 'checkpoint-backup-registry-secrets',
+    },
+    subjects: [{ kind: 'ServiceAccount', name: 'checkpoint-backup-sa', namespace: SYSTEM_NAMESPACE }],
+  };
+}
+
 /**
- * The policy carrying one registry secret to exactly the clusters that need it. Overwrite, because a member may
- * already hold a copy made by hand; the hub's copy is the one kept current.
+ * The policy carrying one registry secret, and the RoleBinding that lets the agents read it, to exactly the clusters
+ * that need it. Overwrite, because a member may already hold a copy made by hand; the hub's copy is kept current.
  */
 export function secretPolicy(
   secret: ObjectRef & { namespace: string },
@@ -92,7 +124,14 @@ export function secretPolicy(
     metadata: { name: secretPolicyName(secret.name), namespace: secret.namespace, labels: { ...MANAGED_BY } },
     spec: {
       conflictResolution: 'Overwrite',
-      resourceSelectors: [{ apiVersion: 'v1', kind: 'Secret', name: secret.name }],
+      resourceSelectors: [
+        { apiVersion: 'v1', kind: 'Secret', name: secret.name },
+        {
+          apiVersion: 'rbac.authorization.k8s.io/v1',
+          kind: 'RoleBinding',
+          name: secretReaderBinding(secret).metadata.name,
+        },
+      ],
       placement: { clusterAffinity: { clusterNames: [...clusters].sort() } },
     },
   };
@@ -116,13 +155,12 @@ export function secretNeeds(needs: SecretNeed[]): Map<string, SecretNeed> {
 
 /** Whether a stored policy already says what the desired one says (the fields the hub owns). */
 export function samePolicy(a: PropagationPolicy, b: PropagationPolicy): boolean {
-  const own = (p: PropagationPolicy) =>
-    JSON.stringify([
-      // Karmada's webhook fills in each selector's namespace; the hub never sets it.
-      p.spec.resourceSelectors.map((s) => [s.apiVersion, s.kind, s.name, s.labelSelector]),
-      p.spec.placement?.clusterAffinity?.clusterNames ?? [],
-      p.spec.conflictResolution ?? 'Abort',
-      p.metadata.labels?.['app.kubernetes.io/managed-by'],
-    ]);
-  return own(a) === own(b);
+  const own = (p: PropagationPolicy) => [
+    // Karmada's webhook fills in each selector's namespace; the hub never sets it.
+    p.spec.resourceSelectors.map((s) => [s.apiVersion, s.kind, s.name, s.labelSelector]),
+    p.spec.placement?.clusterAffinity?.clusterNames ?? [],
+    p.spec.conflictResolution ?? 'Abort',
+    p.metadata.labels?.['app.kubernetes.io/managed-by'],
+  ];
+  return isDeepStrictEqual(own(a), own(b));
 }

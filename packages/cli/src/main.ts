@@ -74,6 +74,7 @@ program
   )
   .option('--leader-elect-name <name>', 'name of the leader Lease', 'stateful-migration-hub')
   .option('--identity <id>', 'this replica in the Lease (default: hostname-pid)')
+  .option('--workers <n>', 'CheckpointBackups and secrets reconciled at once', (v) => Number(v), 8)
   .action(async (opts: Parameters<typeof runHub>[0]) => runHub(opts));
 
 program

@@ -56,6 +56,8 @@ export interface HubOptions {
   identity: string;
   /** How long to wait for a member through the cluster proxy. @default 5000 */
   proxyTimeoutMs?: number;
+  /** Keys reconciled at once. @default 8 */
+  workers?: number;
 }
 
 export const HUB_FINALIZER = `hub.${API_GROUP}/cleanup`;
@@ -81,11 +83,11 @@ export class HubController {
   readonly #byResource = new Map<string, ResourceBinding>();
 
   constructor(o: HubOptions) {
-    this.#o = { proxyTimeoutMs: 5000, ...o };
+    this.#o = { proxyTimeoutMs: 5000, workers: 8, ...o };
     const { client, log } = o;
     this.#events = new EventRecorder(client, 'stateful-migration-hub', o.identity);
     this.queue = new WorkQueue<string>({
-      workers: 4,
+      workers: this.#o.workers,
       onError: (k, err, retry) =>
         log.warn(
           { key: k, err: err instanceof Error ? err.message : String(err), retryInMs: retry },
@@ -197,13 +199,10 @@ export class HubController {
   }
 
   async #reconcileBackup(ns: string, name: string): Promise<Result> {
-    let b: CheckpointBackup;
-    try {
-      b = await this.#o.client.get<CheckpointBackup>(objectPath(ns, name));
-    } catch (err) {
-      if (isNotFound(err)) return undefined;
-      throw err;
-    }
+    // From the cache: a stale copy only costs a 409 on write, then a fresh read; a no-op reconcile costs no request.
+    const cached = this.backups.get(key(ns, name));
+    if (!cached) return undefined;
+    let b: CheckpointBackup = cached;
     if (b.metadata.deletionTimestamp) {
       if (b.metadata.finalizers?.includes(HUB_FINALIZER)) await this.#cleanUp(b);
       return undefined;
@@ -525,6 +524,7 @@ export class HubController {
         this.#o.metrics.writes.inc({ what: 'status' });
         return want;
       },
+      { current: b },
     );
   }
 }

@@ -11,6 +11,7 @@ export interface HubFlags {
   leaderElectNamespace: string;
   leaderElectName: string;
   identity?: string;
+  workers?: number;
 }
 
 /**
@@ -25,7 +26,13 @@ export async function runHub(f: HubFlags): Promise<void> {
   else kc.loadFromCluster();
   const client = new RestClient(kc);
   const metrics = new HubMetrics();
-  const hub = new HubController({ client, log, metrics, identity });
+  const hub = new HubController({
+    client,
+    log,
+    metrics,
+    identity,
+    ...(f.workers ? { workers: f.workers } : {}),
+  });
   await serveHealth({
     port: f.healthPort,
     healthy: () => hub.sinceContactMs() < 10 * 60_000 || !hub.ready(),

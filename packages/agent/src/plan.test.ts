@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { CheckpointBackup, CheckpointBackupStatus } from '@stateful-migration/api';
-import { plan, retryDelayMs, type PlanInput, type PodView } from './plan.js';
+import { STALE_RUN_MS, plan, retryDelayMs, type PlanInput, type PodView } from './plan.js';
 
 const now = new Date('2026-11-27T10:00:30Z');
 
@@ -153,6 +153,15 @@ describe('plan: "immediately" runs once per generation', () => {
   it('does not call a deleted pod missing once its stopPod run completed', () => {
     const b = backup({ stopPod: true }, { phase: 'CompletedPodDeleted', observedGeneration: 1, run: run() });
     assert.deepEqual(plan(input({ backup: b, pod: undefined, reportsOrphans: true })), { kind: 'wait' });
+  });
+  it("leaves another node's run in progress alone, even once its pod is gone, until the run is stale", () => {
+    const b = backup(
+      { stopPod: true },
+      { phase: 'ImageBuilt', observedGeneration: 1, run: run({ node: 'n2' }) },
+    );
+    assert.deepEqual(plan(input({ backup: b, pod: undefined, reportsOrphans: true })), { kind: 'ignore' });
+    const later = new Date(Date.parse('2026-11-27T10:00:00Z') + STALE_RUN_MS + 1000);
+    assert.equal(plan(input({ backup: b, pod: undefined, reportsOrphans: true, now: later })).kind, 'fail');
   });
   it('waits while the pod is being deleted', () =>
     assert.deepEqual(plan(input({ pod: pod({ deleting: true }) })), { kind: 'wait' }));

@@ -106,6 +106,14 @@ function validate(b: CheckpointBackup): { schedule: Schedule; tz: string } | Act
   return { schedule, tz };
 }
 
+/** A run in progress that has not finished in this long is presumed abandoned by its node's agent. */
+export const STALE_RUN_MS = 15 * 60_000;
+
+function staleRun(b: PlanInput['backup'], now: Date): boolean {
+  const started = Date.parse(b.status?.run?.startedAt ?? '');
+  return !Number.isNaN(started) && now.getTime() - started > STALE_RUN_MS;
+}
+
 /** Whose work it is: ours (undefined), someone else's (ignore), or a run of ours to continue. */
 function whoActs(i: PlanInput): Action | undefined {
   const b = i.backup;
@@ -115,6 +123,9 @@ function whoActs(i: PlanInput): Action | undefined {
     const next = resume(b, i.archiveExists);
     return next.kind === 'checkpoint' && !podHere ? podGone(b) : next;
   }
+  // Another node's run in progress is its agent's to finish, even once its pod is gone (stopPod deletes it before
+  // the run records CompletedPodDeleted); only a run silent for STALE_RUN_MS is an orphan's to report.
+  if (inProgress(b) && b.status?.run?.node !== i.node && !staleRun(b, i.now)) return { kind: 'ignore' };
   if (!i.pod) return i.reportsOrphans ? podGone(b) : { kind: 'ignore' };
   if (!podHere) return { kind: 'ignore' };
   if (inProgress(b)) return resume(b, i.archiveExists);

@@ -132,3 +132,34 @@ export function registrySecret(b: Pick<CheckpointBackup, 'metadata' | 'spec'>): 
   if (!r.secretRef) return { ...DEFAULT_REGISTRY_SECRET };
   return { name: r.secretRef.name, namespace: r.secretRef.namespace || b.metadata.namespace };
 }
+
+// --- What restore needs, recorded by the agent at checkpoint time (issue 5) ---
+
+/** A container of the checkpointed pod, as its spec had it: restore rebuilds the pod from this. */
+export interface CheckpointedContainer {
+  name: string;
+  /** The original image; CRI-O restores on top of it, so the target node must be able to pull it. */
+  image: string;
+  ports?: Record<string, unknown>[];
+  /** As in the pod spec: valueFrom references stay references, never resolved values. */
+  env?: Record<string, unknown>[];
+  /** CRI-O requires every checkpointed bind mount at the same path in the restored container. */
+  volumeMounts?: { name: string; mountPath: string; readOnly?: boolean; subPath?: string }[];
+  securityContext?: Record<string, unknown>;
+}
+
+export interface CheckpointedPod {
+  name: string;
+  namespace: string;
+  uid?: string;
+  node?: string;
+  labels?: Record<string, string>;
+  containers: CheckpointedContainer[];
+  volumes?: Record<string, unknown>[];
+}
+
+// Declaration merging keeps this addition in its own block.
+export interface CheckpointBackupStatus {
+  /** The pod as it was at the last checkpoint. */
+  checkpointedPod?: CheckpointedPod;
+}

@@ -4,7 +4,7 @@ import { writeFileSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { runAgent } from '@stateful-migration/agent';
 import { API_GROUP } from '@stateful-migration/api';
-import { crdYaml, generatedFiles } from './manifests.js';
+import { crdYaml, generatedFiles, hubOnlyFiles } from './manifests.js';
 
 // One entry point; the agent, hub and status subcommands join it as they are built.
 const program = new Command()
@@ -56,7 +56,9 @@ program
 
 program
   .command('crd')
-  .description('print the CheckpointBackup CustomResourceDefinition as YAML')
+  .description(
+    'print the CheckpointBackup CustomResourceDefinition as YAML (--write also writes the hub-only CheckpointRestore CRD)',
+  )
   .option('--write <repo>', 'write it into <repo>/deploy/crds and <repo>/karmada/crds instead')
   .action((opts: { write?: string }) => {
     if (!opts.write) return void process.stdout.write(crdYaml());
@@ -64,6 +66,10 @@ program
       const path = join(opts.write, f);
       mkdirSync(dirname(path), { recursive: true });
       writeFileSync(path, crdYaml());
+    }
+    for (const [f, yaml] of Object.entries(hubOnlyFiles)) {
+      mkdirSync(dirname(join(opts.write, f)), { recursive: true });
+      writeFileSync(join(opts.write, f), yaml());
     }
   });
 

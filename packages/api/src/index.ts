@@ -48,3 +48,4 @@ export {
 export { checkpointRestoreCrd } from './restore-crd.js';
 export { checkpointedPodSchema } from './crd.js';
 export type { CheckpointedContainer, CheckpointedPod } from './checkpoint-backup.js';
+export { matchesLabelSelector } from './selector.js';

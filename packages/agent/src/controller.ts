@@ -7,6 +7,7 @@ import {
   API_GROUP,
   podNamespace,
   registrySecret,
+  setCondition,
   type BuiltImage,
   type CheckpointBackup,
   type CheckpointBackupStatus,
@@ -37,7 +38,6 @@ import {
 import { CheckpointError, type KubeletClient } from './kubelet.js';
 import type { AgentMetrics } from './metrics.js';
 import { plan, retryDelayMs, type Action, type PodView } from './plan.js';
-import { setCondition } from './conditions.js';
 import { checkpointedPod, type PodSpecView } from './checkpointed-pod.js';
 
 export interface AgentOptions {

@@ -1,4 +1,4 @@
-import type { API_VERSION, CheckpointBackup, Condition } from './checkpoint-backup.js';
+import type { API_VERSION, CheckpointBackup, ClusterAffinity, Condition } from './checkpoint-backup.js';
 
 export const RESTORE_KIND = 'CheckpointRestore';
 export const RESTORE_PLURAL = 'checkpointrestores';
@@ -27,17 +27,8 @@ export function isRestoreFinished(phase: RestorePhase | undefined, mode: Restore
 /** Annotation on a CheckpointBackup: comma-separated image refs that restores use; retention keeps them. */
 export const RESTORE_PINNED_IMAGES_ANNOTATION = 'migration.dcnlab.com/restore-pinned-images';
 
-export interface ClusterLabelSelector {
-  matchLabels?: Record<string, string>;
-  matchExpressions?: {
-    key: string;
-    operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';
-    values?: string[];
-  }[];
-}
-
 export interface RestorePlacement {
-  clusterAffinity: { clusterNames?: string[]; labelSelector?: ClusterLabelSelector };
+  clusterAffinity: ClusterAffinity;
 }
 
 export interface RestoreImage {

@@ -1,13 +1,10 @@
-import type { ClusterLabelSelector } from './checkpoint-restore.js';
+import type { LabelSelector } from './checkpoint-backup.js';
 
 /**
  * Whether labels satisfy a Kubernetes label selector (an empty selector matches everything). The same rule as
  * hub/placement.ts's `matches`, here so that packages which the hub hosts (restore) can use it without a cycle.
  */
-export function matchesLabelSelector(
-  selector: ClusterLabelSelector,
-  labels: Record<string, string>,
-): boolean {
+export function matchesLabelSelector(selector: LabelSelector, labels: Record<string, string>): boolean {
   for (const [k, v] of Object.entries(selector.matchLabels ?? {})) if (labels[k] !== v) return false;
   return (selector.matchExpressions ?? []).every((e) => {
     const has = Object.hasOwn(labels, e.key);

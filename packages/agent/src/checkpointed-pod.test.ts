@@ -6,6 +6,7 @@ const pod = (): PodSpecView => ({
   metadata: { name: 'web-1', namespace: 'shop', uid: 'u-1', labels: { app: 'web' } },
   spec: {
     nodeName: 'm1-a',
+    serviceAccountName: 'web-sa',
     containers: [
       {
         name: 'app',
@@ -32,6 +33,7 @@ it("records each checkpointed container's original image, ports, env, mounts and
     uid: 'u-1',
     node: 'm1-a',
     labels: { app: 'web' },
+    serviceAccountName: 'web-sa',
     containers: [
       {
         name: 'app',

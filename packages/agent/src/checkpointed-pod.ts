@@ -5,6 +5,7 @@ export interface PodSpecView {
   metadata: { name: string; namespace: string; uid?: string; labels?: Record<string, string> };
   spec: {
     nodeName?: string;
+    serviceAccountName?: string;
     containers: ({ name: string; image: string } & Record<string, unknown>)[];
     volumes?: Record<string, unknown>[];
   };
@@ -26,6 +27,7 @@ export function checkpointedPod(pod: PodSpecView): CheckpointedPod {
     ...(m.uid ? { uid: m.uid } : {}),
     ...(pod.spec.nodeName ? { node: pod.spec.nodeName } : {}),
     ...(m.labels ? { labels: { ...m.labels } } : {}),
+    ...(pod.spec.serviceAccountName ? { serviceAccountName: pod.spec.serviceAccountName } : {}),
     containers: pod.spec.containers.map((c) => ({
       name: c.name,
       image: c.image,

@@ -203,6 +203,8 @@ export interface CheckpointedPod {
   uid?: string;
   node?: string;
   labels?: Record<string, string>;
+  /** The projected token volume the pod had needs the same ServiceAccount name. */
+  serviceAccountName?: string;
   containers: CheckpointedContainer[];
   volumes?: Record<string, unknown>[];
 }

@@ -132,6 +132,7 @@ export const checkpointedPodSchema: Schema = obj(
     uid: str('Pod UID.'),
     node: str('Node it ran on.'),
     labels: { type: 'object', additionalProperties: { type: 'string' }, description: 'Pod labels.' },
+    serviceAccountName: str('Its ServiceAccount (its token volume needs the same name on restore).'),
     containers: list(
       'Containers, as in the pod spec.',
       obj(

@@ -28,3 +28,9 @@ export {
 } from './phase.js';
 export { migrateStep, type MigrateInput, type MigrateStep } from './migrate.js';
 export { pin, unpin } from './pins.js';
+export {
+  RestoreController,
+  RESTORE_FINALIZER,
+  restorePolicyName,
+  type RestoreOptions,
+} from './controller.js';

@@ -63,6 +63,13 @@ describe('restoredPod', () => {
     assert.equal(restoredPod(planOf(), ref, 's').spec.affinity, undefined);
   });
 
+  it("runs as the source's ServiceAccount (its token volume needs it), default when none was recorded", () => {
+    assert.equal(restoredPod(planOf(), ref, 's').spec.serviceAccountName, 'default');
+    const p = planOf();
+    p.source.serviceAccountName = 'web-sa';
+    assert.equal(restoredPod(p, ref, 's').spec.serviceAccountName, 'web-sa');
+  });
+
   it('pulls with the registry pull secret', () => {
     assert.deepEqual(restoredPod(planOf(), ref, 'r1-registry-pull').spec.imagePullSecrets, [
       { name: 'r1-registry-pull' },

@@ -21,6 +21,7 @@ export interface PodManifest {
     annotations: Record<string, string>;
   };
   spec: {
+    serviceAccountName: string;
     containers: Record<string, unknown>[];
     volumes?: Record<string, unknown>[];
     imagePullSecrets: { name: string }[];
@@ -60,6 +61,8 @@ export function restoredPod(plan: RestorePlan, ref: RestoreRef, pullSecret: stri
       },
     },
     spec: {
+      // A copied service-account token volume is valid only with its ServiceAccount named.
+      serviceAccountName: src.serviceAccountName ?? 'default',
       containers: src.containers.map((c) => ({
         name: c.name,
         image: imageOf.get(c.name)!,

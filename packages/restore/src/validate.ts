@@ -55,7 +55,8 @@ export type Verdict =
   /** Never, as the spec and backup stand: the message says what to change. */
   | { kind: 'refuse'; reason: string; message: string };
 
-const refuse = (reason: string, message: string): Verdict => ({ kind: 'refuse', reason, message });
+type Refusal = Extract<Verdict, { kind: 'refuse' }>;
+const refuse = (reason: string, message: string): Refusal => ({ kind: 'refuse', reason, message });
 
 const FINISHED = ['Completed', 'CompletedPodDeleted', 'CompletedWithError', 'Failed'];
 
@@ -294,7 +295,7 @@ function targetCluster(r: CheckpointRestore, clusters: ClusterView[]): string | 
 }
 
 /** Migrate deletes a bare pod; a Deployment's or StatefulSet's pod would only come back, so those are scaled to 0. */
-function stopPlan(b: CheckpointBackup): StopPlan | { refuse: Verdict } {
+export function stopPlan(b: CheckpointBackup): StopPlan | { refuse: Refusal } {
   const ref = b.spec.resourceRef;
   if (!ref?.kind || ref.kind === 'Pod') return { method: 'DeletePod' };
   if (SCALABLE.includes(ref.kind))

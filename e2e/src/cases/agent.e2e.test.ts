@@ -66,6 +66,7 @@ describe('the member agent on the local federation', () => {
       node: string;
       uid: string;
       labels: Record<string, string>;
+      serviceAccountName: string;
       containers: unknown[];
       volumes: unknown[];
     };
@@ -79,6 +80,7 @@ describe('the member agent on the local federation', () => {
     assert.equal(recorded.node, 'm1-a');
     assert.equal(recorded.uid, live.metadata.uid);
     assert.equal(recorded.labels.app, 'local');
+    assert.equal(recorded.serviceAccountName, 'default');
     // The original images, and the mounts (here the service-account token the member injected): CRI-O needs them.
     assert.deepEqual(
       recorded.containers,

@@ -33,6 +33,16 @@ describe('the node stand-in restores checkpoint images as CRI-O would, checking 
   before(async () => {
     await kubectl('member1', ['create', 'namespace', ns]);
     await kubectl('member2', ['create', 'namespace', ns]);
+    // The ServiceAccount admission refuses pods until the namespace's default ServiceAccount exists.
+    await eventually(
+      () =>
+        kubectl('member2', ['get', 'serviceaccount', 'default', '-n', ns]).then(
+          () => true,
+          () => undefined,
+        ),
+      60_000,
+      `the default ServiceAccount in ${ns}`,
+    );
     const b = await pushedCheckpoint(ns, 'src');
     image = byDigest(b.status!.builtImages![0]!)!;
     const info = registryInfo();

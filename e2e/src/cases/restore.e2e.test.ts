@@ -40,14 +40,31 @@ const backupYaml = (
   pod: string,
   workload: string,
   extra = '',
+  kind = 'apps/v1, kind: Deployment',
 ) => `apiVersion: migration.dcnlab.com/v1
 kind: CheckpointBackup
 metadata: {name: ${name}, namespace: ${ns}}
 spec:
   schedule: immediately
   podRef: {name: ${pod}}
-  resourceRef: {apiVersion: apps/v1, kind: Deployment, name: ${workload}}
+  resourceRef: {apiVersion: ${kind}, name: ${workload}}
 ${extra}`;
+
+/** A bare Pod on the hub, propagated to member1. */
+const barePod = (name: string) => `apiVersion: v1
+kind: Pod
+metadata: {name: ${name}, namespace: ${ns}, labels: {app: ${name}}}
+spec:
+  nodeSelector: {kubernetes.io/hostname: m1-b}
+  containers: [{name: app, image: "registry.local/app:1"}]
+---
+apiVersion: policy.karmada.io/v1alpha1
+kind: PropagationPolicy
+metadata: {name: ${name}, namespace: ${ns}}
+spec:
+  resourceSelectors: [{apiVersion: v1, kind: Pod, name: ${name}}]
+  placement: {clusterAffinity: {clusterNames: [member1]}}
+`;
 
 const registry = () =>
   `  registry: {url: "${registryInfo().url}", repository: restore/${ns}, secretRef: {name: ${secret}}}\n`;
@@ -149,10 +166,11 @@ kind: Secret
 metadata: {name: ${secret}, namespace: ${ns}}
 data: {username: ${b64(user.username)}, password: ${b64(user.password)}}
 ---
-${['web', 'mig', 'crash', 'loc', 'part'].map(deployment).join('---\n')}`,
+${['web', 'mig', 'crash', 'loc', 'part'].map(deployment).join('---\n')}---
+${barePod('solo')}`,
     );
     // One pod per backup: two checkpoints of one container in the same second would share an archive name.
-    for (const d of ['web', 'mig', 'crash', 'loc', 'part']) pods[d] = await runningPod('member1', d);
+    for (const d of ['web', 'mig', 'crash', 'loc', 'part', 'solo']) pods[d] = await runningPod('member1', d);
     await hub(
       ['apply', '-f', '-'],
       [
@@ -161,11 +179,12 @@ ${['web', 'mig', 'crash', 'loc', 'part'].map(deployment).join('---\n')}`,
         backupYaml('crash', pods.crash!, 'crash', registry()),
         // Only on the node: no registry.
         backupYaml('web-local', pods.loc!, 'loc'),
+        backupYaml('solo', 'solo', 'solo', registry(), 'v1, kind: Pod'),
         // Only one of the two containers.
         backupYaml('web-app-only', pods.part!, 'part', `${registry()}  containers: [{name: app}]\n`),
       ].join('---\n'),
     );
-    for (const b of ['web', 'mig', 'crash', 'web-local', 'web-app-only']) {
+    for (const b of ['web', 'mig', 'crash', 'web-local', 'web-app-only', 'solo']) {
       const got = await waitBackup(b);
       const m1 = got.status!.clusters!.find((c) => c.name === 'member1')!;
       assert.equal(m1.phase, 'Completed', `${b}: ${m1.message}`);
@@ -348,6 +367,30 @@ spec: {syncMode: Push, apiEndpoint: "https://127.0.0.1:1"}
     const reasons = await events('move');
     for (const e of ['Restored', 'SourceStopping', 'SourceStopped'])
       assert.ok(reasons.includes(e), `event ${e}`);
+  });
+
+  it('Migrate mode for a bare pod: the pod (a template on the hub) is deleted once the copy runs', async () => {
+    await hub(
+      ['apply', '-f', '-'],
+      restoreYaml('solo-move', 'solo', '  targetCluster: member2\n  mode: Migrate\n'),
+    );
+    const r = await waitRestore('solo-move', ['SourceStopped', 'Failed']);
+    assert.equal(r.status?.phase, 'SourceStopped', r.status?.message);
+    assert.equal(r.status?.sourceStop?.method, 'DeletePod');
+    assert.equal(r.status?.sourceStop?.onHub, true);
+    assert.ok(!(await exists('karmada', ['pod', 'solo'])), 'the hub template is gone');
+    await eventually(
+      async () => ((await exists('member1', ['pod', 'solo'])) ? undefined : true),
+      60_000,
+      'the source pod gone from member1',
+    );
+    const name = r.status!.restoredPod!.name;
+    assert.equal(await podState('member2', ns, name), 'Running/Ready');
+    await eventually(
+      async () => ((await livePod('member2', name)).metadata.labels?.app === 'solo' ? true : undefined),
+      60_000,
+      'the labels handed over in member2',
+    );
   });
 
   it('a hub killed mid-restore resumes from status: one restored pod, the source stopped once', async () => {

@@ -59,6 +59,7 @@ const specSchema = obj(
       'Restore leaves the source running; Migrate stops it once the restored pod runs. Default Restore.',
       {
         enum: [...RESTORE_MODES],
+        default: 'Restore',
       },
     ),
     podName: str('Name of the restored pod. Default <source pod>-restored.'),

@@ -204,12 +204,12 @@ export class RestoreController {
     }));
     await this.#event(updated, 'Normal', 'RestoreSubmitted', message);
     try {
-      await this.#submit(updated, p, backup!);
+      const created = await this.#submit(updated, p, backup!);
+      return { requeueAfterMs: created ? 0 : this.#o.pollMs };
     } catch (err) {
       if (err instanceof RestoreRefused) return this.#fail(updated, err.reason, err.message);
       throw err;
     }
-    return { requeueAfterMs: 0 };
   }
 
   /** Validates against the hub's backup (its per-cluster results) and the Karmada clusters. */
@@ -232,32 +232,32 @@ export class RestoreController {
   }
 
   /**
-   * Creates what the restore needs on the hub, each idempotently: the pull secret, the pod, and the policy that
-   * carries both to the target cluster; the images are pinned on the backup (retention keeps them) before the
-   * policy is written.
+   * Creates what the restore needs on the hub, each idempotently: the pull secret, the images pinned on the backup
+   * (retention keeps them), the policy that carries the secret and the pod to the target cluster only, and, once the
+   * secret is applied there, the pod. The pod comes last and only then, so that the target's kubelet never tries to
+   * pull before it has the credentials, and its existence on the hub means everything before it exists too.
+   * Returns whether the pod exists.
    */
-  async #submit(r: CheckpointRestore, plan: RestorePlan, backup: CheckpointBackup): Promise<void> {
+  async #submit(r: CheckpointRestore, plan: RestorePlan, backup: CheckpointBackup): Promise<boolean> {
     const ns = plan.source.namespace;
     const owner = { [OWNER_LABEL]: `${r.metadata.namespace}.${r.metadata.name}` };
     const secretName = pullSecretName(r.metadata.name);
-    const creds = await this.#registryCredentials(plan);
-    await this.#createOrReplace(
-      secretPath(ns),
-      secretPath(ns, secretName),
-      pullSecret(secretName, ns, plan.registryHost, creds, owner),
-    );
     const pod = restoredPod(
       plan,
       { name: r.metadata.name, namespace: r.metadata.namespace, backup: backup.metadata.name },
       secretName,
     );
-    await this.#createPod(pod, r);
+    const creds = await this.#registryCredentials(plan);
+    await this.#createOrUpdate(
+      secretPath(ns),
+      secretPath(ns, secretName),
+      pullSecret(secretName, ns, plan.registryHost, creds, owner),
+    );
     await this.#pinImages(
       backup,
       plan.images.map((i) => i.image),
     );
-    // Last, so that its existence means everything before it exists too.
-    await this.#createOrReplace(policyPath(ns), policyPath(ns, restorePolicyName(r.metadata.name)), {
+    await this.#createOrUpdate(policyPath(ns), policyPath(ns, restorePolicyName(r.metadata.name)), {
       apiVersion: 'policy.karmada.io/v1alpha1',
       kind: 'PropagationPolicy',
       metadata: { name: restorePolicyName(r.metadata.name), namespace: ns, labels: owner },
@@ -269,6 +269,13 @@ export class RestoreController {
         placement: { clusterAffinity: { clusterNames: [plan.targetCluster] } },
       },
     });
+    const secretThere = await this.#getOrUndefined<Binding>(bindingPath(ns, `${secretName}-secret`));
+    if (
+      !secretThere?.status?.aggregatedStatus?.some((a) => a.clusterName === plan.targetCluster && a.applied)
+    )
+      return false;
+    await this.#createPod(pod, r);
+    return true;
   }
 
   /** The backup's registry credentials, read on the hub at each submit and never logged or cached. */
@@ -306,18 +313,16 @@ export class RestoreController {
     }
   }
 
-  async #createOrReplace(collection: string, path: string, body: Record<string, unknown>): Promise<void> {
+  /**
+   * Creates the object, or merge-patches an existing one to the same content: a merge keeps the labels the system
+   * added (Karmada's webhook refuses a policy update that drops its permanent-id label).
+   */
+  async #createOrUpdate(collection: string, path: string, body: Record<string, unknown>): Promise<void> {
     try {
       await this.#o.client.request('POST', collection, { body });
     } catch (err) {
       if (!isAlreadyExists(err)) throw err;
-      const there = await this.#o.client.get<{ metadata: { resourceVersion?: string } }>(path);
-      await this.#o.client.request('PUT', path, {
-        body: {
-          ...body,
-          metadata: { ...(body.metadata as object), resourceVersion: there.metadata.resourceVersion },
-        },
-      });
+      await this.#o.client.request('PATCH', path, { body });
     }
   }
 
@@ -335,22 +340,39 @@ export class RestoreController {
   async #follow(r: CheckpointRestore): Promise<Result> {
     const s = r.status!;
     const target = s.restoredPod!;
-    const policy = await this.#getOrUndefined<Meta>(
-      policyPath(target.namespace, restorePolicyName(r.metadata.name)),
-    );
-    if (!policy) {
-      // Crashed between recording the intent and writing the policy (the last object): submit the same pod again.
+    const onHub = await this.#getOrUndefined<Meta>(podPath(target.namespace, target.name));
+    if (!onHub) {
+      // Not yet created (waiting for the pull secret in the target), or the controller died before it was:
+      // submit the same pod again, with the images and target recorded in status.
       const pinned: CheckpointRestore = {
         ...r,
         spec: { ...r.spec, images: s.images ?? [], targetCluster: target.cluster, placement: undefined },
       };
       const { plan, backup } = await this.#plan(pinned);
       if (plan.kind !== 'ok') return this.#fail(r, plan.reason, plan.message);
+      let created: boolean;
       try {
-        await this.#submit(r, plan.plan, backup!);
+        created = await this.#submit(r, plan.plan, backup!);
       } catch (err) {
         if (err instanceof RestoreRefused) return this.#fail(r, err.reason, err.message);
         throw err;
+      }
+      if (!created) {
+        const timeout = nextPhase({
+          status: s,
+          pod: undefined,
+          now: new Date(),
+          timeoutSeconds: this.#timeout(r),
+        });
+        if (timeout)
+          return this.#fail(
+            r,
+            timeout.reason,
+            `${timeout.message}; the pull secret never reached ${target.cluster}`,
+          );
+        const message = `waiting for the registry pull secret to reach ${target.cluster}`;
+        if (s.message !== message) await this.#write(r, (cur) => ({ ...cur, message }));
+        return { requeueAfterMs: this.#o.pollMs };
       }
     }
     const observed = await this.#observe(target.namespace, target.name, target.cluster);
@@ -358,7 +380,7 @@ export class RestoreController {
       status: s,
       pod: observed,
       now: new Date(),
-      timeoutSeconds: r.spec.timeoutSeconds ?? this.#o.defaultTimeoutSeconds,
+      timeoutSeconds: this.#timeout(r),
     });
     if (!change) return { requeueAfterMs: this.#o.pollMs };
     const node =
@@ -395,6 +417,10 @@ export class RestoreController {
       change.message,
     );
     return change.phase === 'Failed' ? undefined : { requeueAfterMs: 0 };
+  }
+
+  #timeout(r: CheckpointRestore): number {
+    return r.spec.timeoutSeconds ?? this.#o.defaultTimeoutSeconds;
   }
 
   /** The restored pod as Karmada reflects it from the target cluster (its ResourceBinding's aggregatedStatus). */

@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import type { CheckpointBackup, CheckpointRestore } from '@stateful-migration/api';
 import { kubectl } from '../fed/kubectl.js';
 import { isOurs, readState, restartProcess } from '../fed/procs.js';
-import { getBackup, registryInfo } from './agent-support.js';
+import { getBackup, registryInfo, runningPod } from './agent-support.js';
 import { podState } from './restore-support.js';
 import { eventually, unique } from './support.js';
 
@@ -75,26 +75,6 @@ metadata: {name: ${name}, namespace: ${ns}}
 spec:
   backupRef: {name: ${backup}}
 ${spec}`;
-
-async function runningPod(cluster: string, app: string): Promise<string> {
-  return eventually(
-    async () => {
-      const out = await kubectl(cluster, [
-        'get',
-        'pods',
-        '-n',
-        ns,
-        '-l',
-        `app=${app}`,
-        '-o',
-        'jsonpath={range .items[?(@.status.phase=="Running")]}{.metadata.name}{"\\n"}{end}',
-      ]);
-      return out.trim().split('\n')[0] || undefined;
-    },
-    90_000,
-    `a running ${app} pod in ${cluster}`,
-  );
-}
 
 const getRestore = async (name: string): Promise<CheckpointRestore> =>
   JSON.parse(await hub(['get', 'cpr', name, '-n', ns, '-o', 'json'])) as CheckpointRestore;
@@ -170,7 +150,8 @@ ${['web', 'mig', 'crash', 'loc', 'part'].map(deployment).join('---\n')}---
 ${barePod('solo')}`,
     );
     // One pod per backup: two checkpoints of one container in the same second would share an archive name.
-    for (const d of ['web', 'mig', 'crash', 'loc', 'part', 'solo']) pods[d] = await runningPod('member1', d);
+    for (const d of ['web', 'mig', 'crash', 'loc', 'part', 'solo'])
+      pods[d] = await runningPod('member1', ns, d);
     await hub(
       ['apply', '-f', '-'],
       [

@@ -161,6 +161,23 @@ export const checkpointedPodSchema: Schema = obj(
   ['name', 'namespace', 'containers'],
 );
 
+export const conditionsSchema: Schema = list(
+  'Standard conditions.',
+  obj(
+    'A condition.',
+    {
+      type: str('Type.'),
+      status: str('True, False or Unknown.', { enum: ['True', 'False', 'Unknown'] }),
+      reason: str('Machine-readable reason.'),
+      message: str('Human-readable message.'),
+      lastTransitionTime: dateTime('When the status last changed.'),
+      observedGeneration: { type: 'integer', format: 'int64' },
+    },
+    ['type', 'status'],
+  ),
+  'type',
+);
+
 const statusSchema = obj('What the agent observed and did.', {
   phase: str('Where the last run is (members); the aggregate over clusters (hub).', {
     enum: [...PHASES, ...AGGREGATE_ONLY_PHASES],
@@ -182,22 +199,7 @@ const statusSchema = obj('What the agent observed and did.', {
     containers: { type: 'array', items: { type: 'string' }, description: 'Containers it checkpoints.' },
     failures: { type: 'integer', description: 'Failed attempts at this generation so far.' },
   }),
-  conditions: list(
-    'Standard conditions.',
-    obj(
-      'A condition.',
-      {
-        type: str('Type.'),
-        status: str('True, False or Unknown.', { enum: ['True', 'False', 'Unknown'] }),
-        reason: str('Machine-readable reason.'),
-        message: str('Human-readable message.'),
-        lastTransitionTime: dateTime('When the status last changed.'),
-        observedGeneration: { type: 'integer', format: 'int64' },
-      },
-      ['type', 'status'],
-    ),
-    'type',
-  ),
+  conditions: conditionsSchema,
   checkpointFiles: list(
     'Archives written by the kubelet and not yet turned into images.',
     obj(
@@ -291,23 +293,6 @@ export function checkpointBackupCrd(): Schema {
 }
 
 // --- Shared by the CRDs of the family (issue 5 added it for CheckpointRestore; checkpointBackupCrd can move onto it) ---
-
-export const conditionsSchema: Schema = list(
-  'Standard conditions.',
-  obj(
-    'A condition.',
-    {
-      type: str('Type.'),
-      status: str('True, False or Unknown.', { enum: ['True', 'False', 'Unknown'] }),
-      reason: str('Machine-readable reason.'),
-      message: str('Human-readable message.'),
-      lastTransitionTime: dateTime('When the status last changed.'),
-      observedGeneration: { type: 'integer', format: 'int64' },
-    },
-    ['type', 'status'],
-  ),
-  'type',
-);
 
 export interface CrdInput {
   group: string;

@@ -35,6 +35,11 @@ spec:
       containers: [${containers.map((c) => `{name: ${c}, image: "registry.local/${c}:1"}`).join(', ')}]
 `,
   );
+  return runningPod(cluster, ns, name, 60_000);
+}
+
+/** The name of a Running pod labelled app=<app>, once there is one. */
+export function runningPod(cluster: string, ns: string, app: string, timeoutMs = 90_000): Promise<string> {
   return eventually(
     async () => {
       const out = await kubectl(cluster, [
@@ -43,7 +48,7 @@ spec:
         '-n',
         ns,
         '-l',
-        `app=${name}`,
+        `app=${app}`,
         '-o',
         'jsonpath={range .items[*]}{.metadata.name} {.status.phase}{"\\n"}{end}',
       ]);
@@ -52,8 +57,8 @@ spec:
         .find((l) => l.endsWith(' Running'))
         ?.split(' ')[0];
     },
-    60_000,
-    `pod of ${name} running`,
+    timeoutMs,
+    `a running ${app} pod in ${cluster}`,
   );
 }
 

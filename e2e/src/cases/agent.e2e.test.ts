@@ -57,6 +57,36 @@ describe('the member agent on the local federation', () => {
       [],
       'archives are deleted after success',
     );
+    // What a restore needs, recorded at checkpoint time; read the way a user would, with kubectl.
+    const recorded = JSON.parse(
+      await kubectl('member1', ['get', 'cpb', 'local', '-n', ns, '-o', 'jsonpath={.status.checkpointedPod}']),
+    ) as {
+      name: string;
+      namespace: string;
+      node: string;
+      uid: string;
+      labels: Record<string, string>;
+      serviceAccountName: string;
+      containers: unknown[];
+      volumes: unknown[];
+    };
+    type Live = {
+      metadata: { uid: string };
+      spec: { containers: { name: string; image: string; volumeMounts?: unknown[] }[]; volumes?: unknown[] };
+    };
+    const live = JSON.parse(await kubectl('member1', ['get', 'pod', pod, '-n', ns, '-o', 'json'])) as Live;
+    assert.equal(recorded.name, pod);
+    assert.equal(recorded.namespace, ns);
+    assert.equal(recorded.node, 'm1-a');
+    assert.equal(recorded.uid, live.metadata.uid);
+    assert.equal(recorded.labels.app, 'local');
+    assert.equal(recorded.serviceAccountName, 'default');
+    // The original images, and the mounts (here the service-account token the member injected): CRI-O needs them.
+    assert.deepEqual(
+      recorded.containers,
+      live.spec.containers.map((c) => ({ name: c.name, image: c.image, volumeMounts: c.volumeMounts })),
+    );
+    assert.deepEqual(recorded.volumes, live.spec.volumes);
     const events = await kubectl('member1', [
       'get',
       'events',

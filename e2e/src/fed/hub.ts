@@ -13,6 +13,10 @@ export const hubManifests = [
   'karmada/resource-interpreter.yaml',
   'karmada/hub-member-rbac.yaml',
   'deploy/hub/rbac.yaml',
+  // CheckpointRestore (issue 5): the CRD and the restore controller's rights on the hub and in the members.
+  'karmada/crds/checkpointrestores.yaml',
+  'deploy/hub/restore-rbac.yaml',
+  'karmada/restore-member-rbac.yaml',
 ];
 
 /** A kubeconfig for the hub's ServiceAccount on the Karmada apiserver, so the hub runs with deploy/hub's RBAC. */

@@ -3,6 +3,8 @@ import { RestClient, rootLogger } from '@stateful-migration/kube';
 import { NodeHeartbeat } from './heartbeat.js';
 import { KubeletServer } from './kubelet.js';
 import { PodLifecycle } from './pods.js';
+import { checkpointImageRuntime } from './images.js';
+import { registryInfoPath } from '../fed/registry.js';
 
 const program = new Command()
   .name('node-standin')
@@ -40,7 +42,14 @@ const heartbeat = new NodeHeartbeat(
   { name: opts.node, address: opts.address, kubeletPort: Number(opts.kubeletPort), labels },
   log,
 );
-const pods = new PodLifecycle(client, opts.node, Number(opts.nodeOctet), log);
+// Images on the federation's registry are checked as CRI-O would restore them (registry.json appears once it is up).
+const pods = new PodLifecycle(
+  client,
+  opts.node,
+  Number(opts.nodeOctet),
+  log,
+  checkpointImageRuntime(client, registryInfoPath(), log),
+);
 
 const kubelet = new KubeletServer({
   nodeName: opts.node,

@@ -12,6 +12,7 @@ import {
   type CheckpointBackup,
   type CheckpointBackupStatus,
   type CheckpointFile,
+  type CheckpointedPod,
 } from '@stateful-migration/api';
 import { readArchiveInfo } from '@stateful-migration/archive';
 import {
@@ -37,6 +38,7 @@ import {
 import { CheckpointError, type KubeletClient } from './kubelet.js';
 import type { AgentMetrics } from './metrics.js';
 import { plan, retryDelayMs, type Action, type PodView } from './plan.js';
+import { checkpointedPod, type PodSpecView } from './checkpointed-pod.js';
 
 export interface AgentOptions {
   node: string;
@@ -330,6 +332,7 @@ export class AgentController {
         ),
       ),
     );
+    const record = await this.#checkpointedPod(b);
     const updated = await this.#write(b, (s) => {
       const kept = (s.checkpointFiles ?? []).filter((f) => !containers.includes(f.containerName));
       const all = [...kept, ...(files as CheckpointFile[])];
@@ -338,9 +341,23 @@ export class AgentController {
         phase: 'Checkpointed',
         message: `checkpointed ${all.map((f) => f.containerName).join(', ')}`,
         checkpointFiles: all,
+        ...(record ? { checkpointedPod: record } : {}),
       };
     });
     await this.#event(updated, 'Normal', 'Checkpointed', updated.status?.message ?? '');
+  }
+
+  /** The pod as it is at checkpoint time, for restores (status.checkpointedPod); none if it vanished meanwhile. */
+  async #checkpointedPod(b: CheckpointBackup): Promise<CheckpointedPod | undefined> {
+    try {
+      const pod = await this.#o.client.get<PodSpecView>(
+        `/api/v1/namespaces/${podNamespace(b)}/pods/${b.spec.podRef.name}`,
+      );
+      return checkpointedPod(pod);
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
   }
 
   /**

@@ -126,7 +126,7 @@ export interface ClusterStatus {
   node?: string;
   pod?: string;
   /** What the agent recorded of the pod at checkpoint time (for restores). */
-  checkpointedPod?: Record<string, unknown>;
+  checkpointedPod?: CheckpointedPod;
 }
 
 export interface CheckpointBackupStatus {
@@ -141,7 +141,7 @@ export interface CheckpointBackupStatus {
   checkpointFiles?: CheckpointFile[];
   builtImages?: BuiltImage[];
   /** What the agent recorded of the pod at checkpoint time (for restores). */
-  checkpointedPod?: Record<string, unknown>;
+  checkpointedPod?: CheckpointedPod;
   /** Hub only: each placed cluster's status. */
   clusters?: ClusterStatus[];
   /** Hub only: finished clusters over placed clusters, e.g. 1/2 (a printer column). */
@@ -180,4 +180,31 @@ export function registrySecret(b: Pick<CheckpointBackup, 'metadata' | 'spec'>): 
   if (!r) return undefined;
   if (!r.secretRef) return { ...DEFAULT_REGISTRY_SECRET };
   return { name: r.secretRef.name, namespace: r.secretRef.namespace || b.metadata.namespace };
+}
+
+// --- What restore needs, recorded by the agent at checkpoint time (issue 5) ---
+
+/** A container of the checkpointed pod, as its spec had it: restore rebuilds the pod from this. */
+export interface CheckpointedContainer {
+  name: string;
+  /** The original image; CRI-O restores on top of it, so the target node must be able to pull it. */
+  image: string;
+  ports?: Record<string, unknown>[];
+  /** As in the pod spec: valueFrom references stay references, never resolved values. */
+  env?: Record<string, unknown>[];
+  /** CRI-O requires every checkpointed bind mount at the same path in the restored container. */
+  volumeMounts?: { name: string; mountPath: string; readOnly?: boolean; subPath?: string }[];
+  securityContext?: Record<string, unknown>;
+}
+
+export interface CheckpointedPod {
+  name: string;
+  namespace: string;
+  uid?: string;
+  node?: string;
+  labels?: Record<string, string>;
+  /** The projected token volume the pod had needs the same ServiceAccount name. */
+  serviceAccountName?: string;
+  containers: CheckpointedContainer[];
+  volumes?: Record<string, unknown>[];
 }

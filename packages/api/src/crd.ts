@@ -1,23 +1,31 @@
 import { API_GROUP, KIND, PLURAL, SHORT_NAME } from './checkpoint-backup.js';
 import { AGGREGATE_ONLY_PHASES, PHASES } from './phases.js';
 
-type Schema = Record<string, unknown>;
+export type Schema = Record<string, unknown>;
 
-const str = (description: string, extra: Schema = {}): Schema => ({ type: 'string', description, ...extra });
-const obj = (description: string, properties: Record<string, Schema>, required: string[] = []): Schema => ({
+export const str = (description: string, extra: Schema = {}): Schema => ({
+  type: 'string',
+  description,
+  ...extra,
+});
+export const obj = (
+  description: string,
+  properties: Record<string, Schema>,
+  required: string[] = [],
+): Schema => ({
   type: 'object',
   description,
   properties,
   ...(required.length ? { required } : {}),
 });
-const list = (description: string, items: Schema, key?: string): Schema => ({
+export const list = (description: string, items: Schema, key?: string): Schema => ({
   type: 'array',
   description,
   items,
   ...(key ? { 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': [key] } : {}),
 });
-const dateTime = (description: string): Schema => str(description, { format: 'date-time' });
-const objectRef = (description: string): Schema =>
+export const dateTime = (description: string): Schema => str(description, { format: 'date-time' });
+export const objectRef = (description: string): Schema =>
   obj(
     description,
     { name: str('Name.', { minLength: 1 }), namespace: str('Namespace; defaults as documented.') },
@@ -109,6 +117,67 @@ const specSchema = obj(
   ['schedule', 'podRef', 'resourceRef'],
 );
 
+// --- status.checkpointedPod: what restore needs, recorded at checkpoint time (issue 5) ---
+const k8sObject = (description: string): Schema => ({
+  type: 'object',
+  description,
+  'x-kubernetes-preserve-unknown-fields': true,
+});
+/** The pod as the agent saw it at the last checkpoint; the hub copies it into status.clusters[] entries. */
+export const checkpointedPodSchema: Schema = obj(
+  'The checkpointed pod as its spec had it; a restore rebuilds the pod from this.',
+  {
+    name: str('Pod name.'),
+    namespace: str('Pod namespace.'),
+    uid: str('Pod UID.'),
+    node: str('Node it ran on.'),
+    labels: { type: 'object', additionalProperties: { type: 'string' }, description: 'Pod labels.' },
+    serviceAccountName: str('Its ServiceAccount (its token volume needs the same name on restore).'),
+    containers: list(
+      'Containers, as in the pod spec.',
+      obj(
+        'A container.',
+        {
+          name: str('Container name.'),
+          image: str('The original image (the base CRI-O restores on).'),
+          ports: { type: 'array', items: k8sObject('A ContainerPort.'), description: 'Ports.' },
+          env: {
+            type: 'array',
+            items: k8sObject('An EnvVar; valueFrom references stay references.'),
+            description: 'Environment.',
+          },
+          volumeMounts: {
+            type: 'array',
+            items: k8sObject('A VolumeMount.'),
+            description: 'Mounts; CRI-O needs each at the same path on restore.',
+          },
+          securityContext: k8sObject('The container securityContext.'),
+        },
+        ['name', 'image'],
+      ),
+    ),
+    volumes: { type: 'array', items: k8sObject('A Volume.'), description: 'Pod volumes.' },
+  },
+  ['name', 'namespace', 'containers'],
+);
+
+export const conditionsSchema: Schema = list(
+  'Standard conditions.',
+  obj(
+    'A condition.',
+    {
+      type: str('Type.'),
+      status: str('True, False or Unknown.', { enum: ['True', 'False', 'Unknown'] }),
+      reason: str('Machine-readable reason.'),
+      message: str('Human-readable message.'),
+      lastTransitionTime: dateTime('When the status last changed.'),
+      observedGeneration: { type: 'integer', format: 'int64' },
+    },
+    ['type', 'status'],
+  ),
+  'type',
+);
+
 const statusSchema = obj('What the agent observed and did.', {
   phase: str('Where the last run is (members); the aggregate over clusters (hub).', {
     enum: [...PHASES, ...AGGREGATE_ONLY_PHASES],
@@ -130,22 +199,7 @@ const statusSchema = obj('What the agent observed and did.', {
     containers: { type: 'array', items: { type: 'string' }, description: 'Containers it checkpoints.' },
     failures: { type: 'integer', description: 'Failed attempts at this generation so far.' },
   }),
-  conditions: list(
-    'Standard conditions.',
-    obj(
-      'A condition.',
-      {
-        type: str('Type.'),
-        status: str('True, False or Unknown.', { enum: ['True', 'False', 'Unknown'] }),
-        reason: str('Machine-readable reason.'),
-        message: str('Human-readable message.'),
-        lastTransitionTime: dateTime('When the status last changed.'),
-        observedGeneration: { type: 'integer', format: 'int64' },
-      },
-      ['type', 'status'],
-    ),
-    'type',
-  ),
+  conditions: conditionsSchema,
   checkpointFiles: list(
     'Archives written by the kubelet and not yet turned into images.',
     obj(
@@ -172,11 +226,7 @@ const statusSchema = obj('What the agent observed and did.', {
         applied: { type: 'boolean', description: 'Whether Karmada applied the object in the cluster.' },
         node: str('Node of its last run.'),
         pod: str('Pod of its last run.'),
-        checkpointedPod: {
-          type: 'object',
-          description: 'What the agent recorded of the pod at checkpoint time.',
-          'x-kubernetes-preserve-unknown-fields': true,
-        },
+        checkpointedPod: checkpointedPodSchema,
       },
       ['name', 'phase'],
     ),
@@ -188,6 +238,7 @@ const statusSchema = obj('What the agent observed and did.', {
     by: str('placement, workload, pod or policy.'),
     policy: str("A user's PropagationPolicy that selects the object, when one does."),
   }),
+  checkpointedPod: checkpointedPodSchema,
 });
 
 /** The CheckpointBackup CustomResourceDefinition, as applied to members (deploy/) and to Karmada (karmada/). */
@@ -231,6 +282,62 @@ export function checkpointBackupCrd(): Schema {
                 metadata: { type: 'object' },
                 spec: specSchema,
                 status: statusSchema,
+              },
+              ['spec'],
+            ),
+          },
+        },
+      ],
+    },
+  };
+}
+
+// --- Shared by the CRDs of the family (issue 5 added it for CheckpointRestore; checkpointBackupCrd can move onto it) ---
+
+export interface CrdInput {
+  group: string;
+  plural: string;
+  singular: string;
+  kind: string;
+  shortNames: string[];
+  printerColumns: Schema[];
+  description: string;
+  spec: Schema;
+  status: Schema;
+}
+
+/** A namespaced, single-version (v1) CRD with a status subresource. */
+export function customResourceDefinition(c: CrdInput): Schema {
+  return {
+    apiVersion: 'apiextensions.k8s.io/v1',
+    kind: 'CustomResourceDefinition',
+    metadata: { name: `${c.plural}.${c.group}` },
+    spec: {
+      group: c.group,
+      scope: 'Namespaced',
+      names: {
+        plural: c.plural,
+        singular: c.singular,
+        kind: c.kind,
+        listKind: `${c.kind}List`,
+        shortNames: c.shortNames,
+      },
+      versions: [
+        {
+          name: 'v1',
+          served: true,
+          storage: true,
+          subresources: { status: {} },
+          additionalPrinterColumns: c.printerColumns,
+          schema: {
+            openAPIV3Schema: obj(
+              c.description,
+              {
+                apiVersion: str('API version.'),
+                kind: str('Kind.'),
+                metadata: { type: 'object' },
+                spec: c.spec,
+                status: c.status,
               },
               ['spec'],
             ),

@@ -38,3 +38,27 @@ export {
 export { IMMEDIATELY, parseSchedule, type Schedule } from './schedule.js';
 export { isTimeZone, nextTick } from './cron.js';
 export { setCondition } from './conditions.js';
+
+// --- CheckpointRestore (issue 5) ---
+export {
+  RESTORE_KIND,
+  RESTORE_PLURAL,
+  RESTORE_SHORT_NAME,
+  RESTORE_MODES,
+  RESTORE_PHASES,
+  RESTORE_PINNED_IMAGES_ANNOTATION,
+  isRestoreFinished,
+  type CheckpointRestore,
+  type CheckpointRestoreSpec,
+  type CheckpointRestoreStatus,
+  type RestoreImage,
+  type RestoreMode,
+  type RestorePhase,
+  type RestorePlacement,
+  type RestoredPodRef,
+  type SourceStop,
+} from './checkpoint-restore.js';
+export { checkpointRestoreCrd } from './restore-crd.js';
+export { checkpointedPodSchema } from './crd.js';
+export type { CheckpointedContainer, CheckpointedPod } from './checkpoint-backup.js';
+export { matchesLabelSelector } from './selector.js';

@@ -6,7 +6,7 @@ import { runAgent } from '@stateful-migration/agent';
 import { API_GROUP } from '@stateful-migration/api';
 import { runHub } from '@stateful-migration/hub';
 import { describeError } from '@stateful-migration/kube';
-import { crdYaml, generatedFiles } from './manifests.js';
+import { crdYaml, generatedFiles, hubOnlyFiles } from './manifests.js';
 import { showStatus, type StatusFlags } from './show-status.js';
 
 // One entry point for every part: the agent, the hub, the status view and the manifests.
@@ -97,7 +97,9 @@ program
 
 program
   .command('crd')
-  .description('print the CheckpointBackup CustomResourceDefinition as YAML')
+  .description(
+    'print the CheckpointBackup CustomResourceDefinition as YAML (--write also writes the hub-only CheckpointRestore CRD)',
+  )
   .option('--write <repo>', 'write it into <repo>/deploy/crds and <repo>/karmada/crds instead')
   .action((opts: { write?: string }) => {
     if (!opts.write) return void process.stdout.write(crdYaml());
@@ -105,6 +107,10 @@ program
       const path = join(opts.write, f);
       mkdirSync(dirname(path), { recursive: true });
       writeFileSync(path, crdYaml());
+    }
+    for (const [f, yaml] of Object.entries(hubOnlyFiles)) {
+      mkdirSync(dirname(join(opts.write, f)), { recursive: true });
+      writeFileSync(join(opts.write, f), yaml());
     }
   });
 

@@ -56,7 +56,7 @@ export function clusterStatus(
     ...(s.lastCheckpointTime ? { lastCheckpointTime: s.lastCheckpointTime } : {}),
     ...(s.builtImages?.length ? { builtImages: s.builtImages } : {}),
     ...(s.run?.node ? { node: s.run.node } : {}),
-    ...(s.checkpointedPod ? { checkpointedPod: s.checkpointedPod as Record<string, unknown> } : {}),
+    ...(s.checkpointedPod ? { checkpointedPod: s.checkpointedPod } : {}),
   };
   const applied = report?.applied === true;
   if (!health)

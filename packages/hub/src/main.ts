@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { KubeConfig } from '@kubernetes/client-node';
 import { LeaderElector, RestClient, rootLogger, serveHealth } from '@stateful-migration/kube';
+import { RestoreController } from '@stateful-migration/restore';
 import { HubController } from './controller.js';
 import { HubMetrics } from './metrics.js';
 
@@ -33,6 +34,18 @@ export async function runHub(f: HubFlags): Promise<void> {
     identity,
     ...(f.workers ? { workers: f.workers } : {}),
   });
+  // CheckpointRestores are reconciled by the same leader (issue 5); it starts watching them when it leads.
+  const crashAt = process.env.STATEFUL_MIGRATION_CRASH_AFTER; // fault injection for e2e crash tests only
+  if (crashAt) log.warn(`fault injection: exiting after the restore phase ${crashAt} is recorded`);
+  const restore = new RestoreController({
+    client,
+    log: log.child({ controller: 'restore' }),
+    identity,
+    ...(crashAt
+      ? { afterPhaseWritten: (phase: string) => (phase === crashAt ? process.exit(99) : undefined) }
+      : {}),
+  });
+  const restoring = new AbortController();
   await serveHealth({
     port: f.healthPort,
     healthy: () => hub.sinceContactMs() < 10 * 60_000 || !hub.ready(),
@@ -47,12 +60,14 @@ export async function runHub(f: HubFlags): Promise<void> {
   for (const sig of ['SIGTERM', 'SIGINT'] as const)
     process.once(sig, () => {
       hub.stop();
+      restoring.abort();
       void (elector?.stop() ?? Promise.resolve()).finally(() => process.exit(0));
     });
   const lead = () => {
     metrics.leader.set(1);
     log.info('leading: reconciling CheckpointBackups');
     hub.startWorkers();
+    void restore.run(restoring.signal);
   };
   if (!elector) return lead();
   metrics.leader.set(0);

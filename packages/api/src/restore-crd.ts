@@ -1,0 +1,130 @@
+import { API_GROUP } from './checkpoint-backup.js';
+import {
+  RESTORE_KIND,
+  RESTORE_MODES,
+  RESTORE_PHASES,
+  RESTORE_PLURAL,
+  RESTORE_SHORT_NAME,
+} from './checkpoint-restore.js';
+import { conditionsSchema, customResourceDefinition, dateTime, list, obj, str, type Schema } from './crd.js';
+
+const int = (description: string, extra: Schema = {}): Schema => ({ type: 'integer', description, ...extra });
+
+const images = (description: string): Schema =>
+  list(
+    description,
+    obj(
+      'The image of one container.',
+      {
+        containerName: str('Container name.', { minLength: 1 }),
+        image: str('Image reference.', { minLength: 1 }),
+      },
+      ['containerName', 'image'],
+    ),
+    'containerName',
+  );
+
+const labelSelector = obj('Cluster labels to match, as in a PropagationPolicy.', {
+  matchLabels: { type: 'object', additionalProperties: { type: 'string' } },
+  matchExpressions: {
+    type: 'array',
+    items: obj(
+      'A requirement.',
+      {
+        key: str('Label key.'),
+        operator: str('Operator.', { enum: ['In', 'NotIn', 'Exists', 'DoesNotExist'] }),
+        values: { type: 'array', items: { type: 'string' } },
+      },
+      ['key', 'operator'],
+    ),
+  },
+});
+
+const specSchema = obj(
+  'Which checkpoint to bring back, and where.',
+  {
+    backupRef: obj('A CheckpointBackup in this namespace.', { name: str('Name.', { minLength: 1 }) }, [
+      'name',
+    ]),
+    images: images('Images to restore per container. Default: the latest pushed image of every container.'),
+    targetCluster: str('The member cluster to restore into.'),
+    placement: obj('Instead of targetCluster: cluster affinity that must pick exactly one cluster.', {
+      clusterAffinity: obj('As in a PropagationPolicy.', {
+        clusterNames: { type: 'array', items: { type: 'string' } },
+        labelSelector,
+      }),
+    }),
+    targetNode: str('Pin the restored pod to this node.'),
+    mode: str(
+      'Restore leaves the source running; Migrate stops it once the restored pod runs. Default Restore.',
+      {
+        enum: [...RESTORE_MODES],
+        default: 'Restore',
+      },
+    ),
+    podName: str('Name of the restored pod. Default <source pod>-restored.'),
+    timeoutSeconds: int('Seconds the restored pod may take to run before the restore fails. Default 300.', {
+      minimum: 1,
+    }),
+  },
+  ['backupRef'],
+);
+
+const statusSchema = obj('What the restore controller observed and did.', {
+  phase: str('Where the restore is.', { enum: [...RESTORE_PHASES] }),
+  message: str('What happened, in words a user can act on.'),
+  reason: str('Machine-readable reason of the phase.'),
+  observedGeneration: int('The generation the status describes.', { format: 'int64' }),
+  sourceCluster: str('The member cluster the checkpoint was taken in.'),
+  restoredPod: obj('The restored pod.', {
+    cluster: str('Member cluster.'),
+    namespace: str('Namespace.'),
+    name: str('Name.'),
+    node: str('Node.'),
+  }),
+  images: images('The images the restored pod runs.'),
+  submittedTime: dateTime('When the restored pod was submitted.'),
+  restoredTime: dateTime('When it was Running and Ready.'),
+  completionTime: dateTime('When the restore (or migration) finished.'),
+  sourceStop: obj('How Migrate stops the source; recorded before acting.', {
+    cluster: str('Source cluster.'),
+    namespace: str('Source namespace.'),
+    method: str('DeletePod or Scale.', { enum: ['DeletePod', 'Scale'] }),
+    pod: str('Source pod.'),
+    onHub: { type: 'boolean', description: 'Acted on the Karmada template (true) or in the member (false).' },
+    workload: obj('The workload scaled to 0.', {
+      apiVersion: str('API version.'),
+      kind: str('Kind.'),
+      name: str('Name.'),
+      replicas: int('Replicas before scaling.'),
+    }),
+    stoppedTime: dateTime('When the source was stopped.'),
+    labelsHandedOverTime: dateTime("When the workload's labels moved to the restored pod."),
+  }),
+  conditions: conditionsSchema,
+});
+
+/** The CheckpointRestore CustomResourceDefinition; it lives on the Karmada control plane only (karmada/). */
+export function checkpointRestoreCrd(): Schema {
+  return customResourceDefinition({
+    group: API_GROUP,
+    plural: RESTORE_PLURAL,
+    singular: 'checkpointrestore',
+    kind: RESTORE_KIND,
+    shortNames: [RESTORE_SHORT_NAME],
+    printerColumns: [
+      { name: 'Phase', type: 'string', jsonPath: '.status.phase' },
+      { name: 'Mode', type: 'string', jsonPath: '.spec.mode' },
+      { name: 'Backup', type: 'string', jsonPath: '.spec.backupRef.name' },
+      { name: 'Source', type: 'string', jsonPath: '.status.sourceCluster' },
+      { name: 'Target', type: 'string', jsonPath: '.status.restoredPod.cluster' },
+      { name: 'Pod', type: 'string', jsonPath: '.status.restoredPod.name' },
+      { name: 'Node', type: 'string', jsonPath: '.status.restoredPod.node', priority: 1 },
+      { name: 'Message', type: 'string', jsonPath: '.status.message', priority: 1 },
+      { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+    ],
+    description: 'Brings a checkpointed pod back from its checkpoint images, in any member cluster.',
+    spec: specSchema,
+    status: statusSchema,
+  });
+}

@@ -1,0 +1,36 @@
+export { backupClusters, type BackupBinding, type BackupCluster } from './source.js';
+export {
+  validate,
+  byDigest,
+  type ClusterView,
+  type RestorePlan,
+  type StopPlan,
+  type ValidateInput,
+  type Verdict,
+} from './validate.js';
+export {
+  ANNOTATION,
+  RESTORE_LABEL,
+  handoverLabels,
+  pullSecret,
+  pullSecretName,
+  restoredPod,
+  type PodManifest,
+  type RestoreRef,
+} from './pod.js';
+export {
+  FAILING_REASONS,
+  nextPhase,
+  runningAndReady,
+  type ObservedPod,
+  type PhaseChange,
+  type PodStatus,
+} from './phase.js';
+export { migrateStep, type MigrateInput, type MigrateStep } from './migrate.js';
+export { pin, unpin } from './pins.js';
+export {
+  RestoreController,
+  RESTORE_FINALIZER,
+  restorePolicyName,
+  type RestoreOptions,
+} from './controller.js';

@@ -1,0 +1,128 @@
+import { API_GROUP, type RestoreImage } from '@stateful-migration/api';
+import type { RestorePlan } from './validate.js';
+
+export const ANNOTATION = {
+  sourceCluster: `${API_GROUP}/source-cluster`,
+  sourcePod: `${API_GROUP}/source-pod`,
+  backup: `${API_GROUP}/backup`,
+  restore: `${API_GROUP}/restore`,
+} as const;
+
+/** The one label a restored pod carries until a migration hands the workload's labels over. */
+export const RESTORE_LABEL = `${API_GROUP}/restore`;
+
+export interface PodManifest {
+  apiVersion: 'v1';
+  kind: 'Pod';
+  metadata: {
+    name: string;
+    namespace: string;
+    labels: Record<string, string>;
+    annotations: Record<string, string>;
+  };
+  spec: {
+    serviceAccountName: string;
+    containers: Record<string, unknown>[];
+    volumes?: Record<string, unknown>[];
+    imagePullSecrets: { name: string }[];
+    affinity?: Record<string, unknown>;
+  };
+}
+
+/** Who asked for the restore: the CheckpointRestore and its backup, in the hub namespace. */
+export interface RestoreRef {
+  name: string;
+  namespace: string;
+  backup: string;
+}
+
+/**
+ * The restored pod: every container of the source with the same name, its checkpoint image by digest, and the
+ * same ports, env, mounts (CRI-O requires every checkpointed bind mount at the same path) and securityContext; the
+ * source's volumes; the registry pull secret. It carries none of the source's labels, so no Service selects both
+ * pods before a migration completes; annotations name the source cluster, pod and backup. A targetNode pins it
+ * through required node affinity, so the member's scheduler says Unschedulable instead of binding to a missing node.
+ */
+export function restoredPod(plan: RestorePlan, ref: RestoreRef, pullSecret: string): PodManifest {
+  const src = plan.source;
+  const imageOf = new Map(plan.images.map((i: RestoreImage) => [i.containerName, i.image]));
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: {
+      name: plan.podName,
+      namespace: src.namespace,
+      labels: { [RESTORE_LABEL]: ref.name },
+      annotations: {
+        [ANNOTATION.sourceCluster]: plan.sourceCluster,
+        [ANNOTATION.sourcePod]: `${src.namespace}/${src.name}`,
+        [ANNOTATION.backup]: `${ref.namespace}/${ref.backup}`,
+        [ANNOTATION.restore]: `${ref.namespace}/${ref.name}`,
+      },
+    },
+    spec: {
+      // A copied service-account token volume is valid only with its ServiceAccount named.
+      serviceAccountName: src.serviceAccountName ?? 'default',
+      containers: src.containers.map((c) => ({
+        name: c.name,
+        image: imageOf.get(c.name)!,
+        imagePullPolicy: 'IfNotPresent',
+        ...(c.ports ? { ports: c.ports } : {}),
+        ...(c.env ? { env: c.env } : {}),
+        ...(c.volumeMounts ? { volumeMounts: c.volumeMounts } : {}),
+        ...(c.securityContext ? { securityContext: c.securityContext } : {}),
+      })),
+      ...(src.volumes ? { volumes: src.volumes } : {}),
+      imagePullSecrets: [{ name: pullSecret }],
+      ...(plan.targetNode ? { affinity: pinTo(plan.targetNode) } : {}),
+    },
+  };
+}
+
+const pinTo = (node: string) => ({
+  nodeAffinity: {
+    requiredDuringSchedulingIgnoredDuringExecution: {
+      nodeSelectorTerms: [
+        { matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'In', values: [node] }] },
+      ],
+    },
+  },
+});
+
+/** The pull secret's name: one per restore, so deleting the restore takes exactly its own secret away. */
+export const pullSecretName = (restore: string): string => `${restore}-registry-pull`.slice(0, 253);
+
+/** A kubernetes.io/dockerconfigjson secret for one registry, from the backup's registry credentials. */
+export function pullSecret(
+  name: string,
+  namespace: string,
+  registry: string,
+  creds: { username: string; password: string },
+  labels: Record<string, string>,
+): Record<string, unknown> {
+  const auth = Buffer.from(`${creds.username}:${creds.password}`).toString('base64');
+  const config = { auths: { [registry]: { username: creds.username, password: creds.password, auth } } };
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    type: 'kubernetes.io/dockerconfigjson',
+    metadata: { name, namespace, labels },
+    data: { '.dockerconfigjson': Buffer.from(JSON.stringify(config)).toString('base64') },
+  };
+}
+
+/**
+ * Labels that identify one controller's replica: handing them over would let the source's ReplicaSet adopt the
+ * restored pod (and, scaled to 0, delete it), so a migration hands over every label but these.
+ */
+const REPLICA_LABELS = [
+  'pod-template-hash',
+  'controller-revision-hash',
+  'statefulset.kubernetes.io/pod-name',
+  'apps.kubernetes.io/pod-index',
+];
+
+/** The labels a migration moves to the restored pod once the source is stopped. */
+export function handoverLabels(source: Record<string, string> | undefined): Record<string, string> {
+  return Object.fromEntries(Object.entries(source ?? {}).filter(([k]) => !REPLICA_LABELS.includes(k)));
+}

@@ -1,0 +1,285 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import {
+  backup,
+  clusters,
+  DIGEST_APP,
+  DIGEST_SIDE,
+  img,
+  REG,
+  restore,
+  source,
+} from './fixtures.test-support.js';
+import { byDigest, validate, type ValidateInput, type Verdict } from './validate.js';
+
+const input = (over: Partial<ValidateInput> = {}): ValidateInput => ({
+  restore: restore(),
+  backup: backup(),
+  sources: [source()],
+  clusters: clusters(),
+  ...over,
+});
+
+const refused = (v: Verdict, reason: string, ...words: RegExp[]) => {
+  assert.equal(v.kind, 'refuse', JSON.stringify(v));
+  if (v.kind !== 'refuse') return;
+  assert.equal(v.reason, reason);
+  for (const w of words) assert.match(v.message, w);
+};
+
+const plan = (v: Verdict) => {
+  assert.equal(v.kind, 'ok', JSON.stringify(v));
+  return (v as Extract<Verdict, { kind: 'ok' }>).plan;
+};
+
+describe('validate', () => {
+  it('a good restore: every container by digest, the target, the default pod name, the registry secret', () => {
+    const p = plan(validate(input()));
+    assert.deepEqual(p.images, [
+      { containerName: 'app', image: `${REG}/cp/checkpoint-web-1-app@${DIGEST_APP}` },
+      { containerName: 'side', image: `${REG}/cp/checkpoint-web-1-side@${DIGEST_SIDE}` },
+    ]);
+    assert.equal(p.sourceCluster, 'member1');
+    assert.equal(p.targetCluster, 'member2');
+    assert.equal(p.podName, 'web-1-restored');
+    assert.equal(p.mode, 'Restore');
+    assert.equal(p.stop, undefined);
+    assert.deepEqual(p.registrySecret, { name: 'creds', namespace: 'shop' });
+    assert.equal(p.registryHost, REG);
+    assert.equal(p.targetNode, undefined);
+  });
+
+  it('takes the newest pushed image of each container, skipping unpushed ones', () => {
+    const s = source({
+      builtImages: [
+        img('app', 't1'),
+        img('app', 't3', { pushed: false, digest: 'sha256:unpushed' }),
+        img('app', 't2', { digest: 'sha256:newer' }),
+        img('side', 't1'),
+      ],
+    });
+    assert.equal(
+      plan(validate(input({ sources: [s] }))).images[0]!.image,
+      `${REG}/cp/checkpoint-web-1-app@sha256:newer`,
+    );
+  });
+
+  it('spec.images: a digest reference is used as given, a tag of this backup is turned into its digest', () => {
+    const p = plan(
+      validate(
+        input({
+          restore: restore({
+            images: [
+              { containerName: 'app', image: `other.example/x@${DIGEST_APP}` },
+              { containerName: 'side', image: img('side', 't1').imageName },
+            ],
+          }),
+        }),
+      ),
+    );
+    assert.deepEqual(
+      p.images.map((i) => i.image),
+      [`other.example/x@${DIGEST_APP}`, `${REG}/cp/checkpoint-web-1-side@${DIGEST_SIDE}`],
+    );
+  });
+
+  it('spec.images that cannot be restored are refused, naming the container', () => {
+    refused(
+      validate(input({ restore: restore({ images: [{ containerName: 'nope', image: 'x@sha256:1' }] }) })),
+      'UnknownContainer',
+      /nope/,
+      /containers: app, side/,
+    );
+    refused(
+      validate(
+        input({ restore: restore({ images: [{ containerName: 'app', image: 'other.example/x:1' }] }) }),
+      ),
+      'ImageNotByDigest',
+      /container app/,
+    );
+    const s = source({ builtImages: [img('app', 't1', { pushed: false }), img('side', 't1')] });
+    refused(
+      validate(
+        input({
+          sources: [s],
+          restore: restore({ images: [{ containerName: 'app', image: img('app', 't1').imageName }] }),
+        }),
+      ),
+      'ImageNotPushed',
+      /never pushed/,
+    );
+    refused(
+      validate(
+        input({
+          restore: restore({
+            images: [{ containerName: 'app', image: 'localhost/checkpoint-web-1-app:t1' }],
+          }),
+        }),
+      ),
+      'RegistryRequired',
+      /registry is needed/,
+    );
+  });
+
+  it('a backup without a registry (localhost images) is refused: the message says a registry is needed', () => {
+    const local = source({
+      builtImages: [
+        img('app', 't1', { imageName: 'localhost/checkpoint-web-1-app:t1', pushed: false }),
+        img('side', 't1', { imageName: 'localhost/checkpoint-web-1-side:t1', pushed: false }),
+      ],
+    });
+    const noRegistry = backup();
+    delete noRegistry.spec.registry;
+    refused(
+      validate(input({ backup: noRegistry, sources: [local] })),
+      'RegistryRequired',
+      /registry is needed/,
+      /m1-a/,
+      /spec\.registry/,
+    );
+    // A registry set later does not make earlier localhost images travel.
+    refused(
+      validate(input({ sources: [local] })),
+      'RegistryRequired',
+      /localhost\/checkpoint-web-1-app/,
+      /registry is needed/,
+    );
+  });
+
+  it('a container without a pushed image is refused, naming it and what to do', () => {
+    refused(
+      validate(input({ sources: [source({ builtImages: [img('app', 't1')] })] })),
+      'MissingImage',
+      /container side/,
+      /images for: app/,
+      /spec\.containers/,
+    );
+    refused(validate(input({ sources: [source({ builtImages: [] })] })), 'MissingImage', /images for: none/);
+    refused(
+      validate(
+        input({
+          sources: [source({ builtImages: [img('app', 't1'), img('side', 't1', { digest: undefined })] })],
+        }),
+      ),
+      'ImageNotByDigest',
+      /no recorded digest/,
+    );
+  });
+
+  it('a missing backup is refused; a running or not yet reported one is waited for', () => {
+    refused(validate(input({ backup: undefined })), 'BackupNotFound', /shop\/web-now/, /spec\.backupRef/);
+    const w = validate(input({ sources: [source({ phase: 'ImagePushing', checkpointedPod: undefined })] }));
+    assert.deepEqual(w, {
+      kind: 'wait',
+      reason: 'BackupNotReady',
+      message: 'waiting for shop/web-now to finish a checkpoint (member1: ImagePushing)',
+    });
+    assert.equal(validate(input({ sources: [] })).kind, 'wait');
+    refused(
+      validate(
+        input({
+          sources: [source({ phase: 'Failed', message: 'pod not found', checkpointedPod: undefined })],
+        }),
+      ),
+      'NoCheckpoint',
+      /member1: Failed \(pod not found\)/,
+    );
+  });
+
+  it('with checkpoints in several clusters, the newest is the source', () => {
+    const older = source({ name: 'member2', lastCheckpointTime: '2026-11-27T07:00:00Z' });
+    assert.equal(plan(validate(input({ sources: [older, source()] }))).sourceCluster, 'member1');
+  });
+
+  it('the target: it must exist and be Ready', () => {
+    refused(
+      validate(input({ restore: restore({ targetCluster: 'member9' }) })),
+      'TargetClusterNotFound',
+      /member9/,
+      /member1, member2/,
+    );
+    refused(
+      validate(
+        input({ clusters: clusters({ member2: { ready: false, message: 'cluster is not reachable' } }) }),
+      ),
+      'TargetClusterNotReady',
+      /member2 is not Ready \(cluster is not reachable\)/,
+    );
+  });
+
+  it('placement must pick exactly one cluster, by name or by labels', () => {
+    const byLabels = restore({
+      targetCluster: undefined,
+      placement: { clusterAffinity: { labelSelector: { matchLabels: { region: 'us' } } } },
+    });
+    assert.equal(plan(validate(input({ restore: byLabels }))).targetCluster, 'member2');
+    const byName = restore({
+      targetCluster: undefined,
+      placement: { clusterAffinity: { clusterNames: ['member1'] } },
+    });
+    assert.equal(plan(validate(input({ restore: byName }))).targetCluster, 'member1');
+    const both = restore({
+      targetCluster: undefined,
+      placement: {
+        clusterAffinity: { labelSelector: { matchExpressions: [{ key: 'region', operator: 'Exists' }] } },
+      },
+    });
+    refused(
+      validate(input({ restore: both })),
+      'TargetClusterAmbiguous',
+      /exactly one/,
+      /picks member1, member2/,
+    );
+    const none = restore({
+      targetCluster: undefined,
+      placement: { clusterAffinity: { clusterNames: ['x'] } },
+    });
+    refused(validate(input({ restore: none })), 'TargetClusterAmbiguous', /picks none/);
+    refused(
+      validate(input({ restore: restore({ targetCluster: undefined }) })),
+      'NoTargetCluster',
+      /spec\.targetCluster/,
+    );
+    const notReady = restore({
+      targetCluster: undefined,
+      placement: { clusterAffinity: { clusterNames: ['member2'] } },
+    });
+    refused(
+      validate(input({ restore: notReady, clusters: clusters({ member2: { ready: false } }) })),
+      'TargetClusterNotReady',
+    );
+  });
+
+  it('targetNode and podName are carried over', () => {
+    const p = plan(validate(input({ restore: restore({ targetNode: 'm2-a', podName: 'web-copy' }) })));
+    assert.equal(p.targetNode, 'm2-a');
+    assert.equal(p.podName, 'web-copy');
+  });
+
+  it('Migrate: a Deployment or StatefulSet is scaled, a bare pod deleted, anything else refused', () => {
+    const mig = restore({ mode: 'Migrate' });
+    assert.deepEqual(plan(validate(input({ restore: mig }))).stop, {
+      method: 'Scale',
+      workload: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'web' },
+    });
+    const sts = backup({ resourceRef: { apiVersion: 'apps/v1', kind: 'StatefulSet', name: 'db' } });
+    assert.equal(plan(validate(input({ restore: mig, backup: sts }))).stop?.method, 'Scale');
+    const bare = backup({ resourceRef: { apiVersion: 'v1', kind: 'Pod', name: 'web-1' } });
+    assert.deepEqual(plan(validate(input({ restore: mig, backup: bare }))).stop, { method: 'DeletePod' });
+    const ds = backup({ resourceRef: { apiVersion: 'apps/v1', kind: 'DaemonSet', name: 'agent' } });
+    refused(
+      validate(input({ restore: mig, backup: ds })),
+      'CannotStopSource',
+      /DaemonSet agent/,
+      /mode Restore/,
+    );
+    // Restore mode never stops anything, so any workload is fine.
+    assert.equal(validate(input({ backup: ds })).kind, 'ok');
+  });
+
+  it('byDigest replaces the tag (even with a registry port) and needs a digest', () => {
+    assert.equal(byDigest(img('app', 't1')), `${REG}/cp/checkpoint-web-1-app@${DIGEST_APP}`);
+    assert.equal(byDigest(img('app', 't1', { imageName: 'reg:5000/repo' })), `reg:5000/repo@${DIGEST_APP}`);
+    assert.equal(byDigest(img('app', 't1', { digest: undefined })), undefined);
+  });
+});

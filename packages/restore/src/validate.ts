@@ -1,0 +1,312 @@
+import {
+  matchesLabelSelector,
+  registrySecret,
+  type BuiltImage,
+  type CheckpointBackup,
+  type CheckpointedPod,
+  type CheckpointRestore,
+  type ObjectRef,
+  type RestoreImage,
+  type RestoreMode,
+} from '@stateful-migration/api';
+import type { BackupCluster } from './source.js';
+
+/** A member cluster as the Karmada Cluster object shows it. */
+export interface ClusterView {
+  name: string;
+  labels: Record<string, string>;
+  ready: boolean;
+  /** Why it is not Ready, from its Ready condition. */
+  message?: string;
+}
+
+export interface ValidateInput {
+  restore: CheckpointRestore;
+  /** The hub's CheckpointBackup named by spec.backupRef, if it exists. */
+  backup: CheckpointBackup | undefined;
+  sources: BackupCluster[];
+  clusters: ClusterView[];
+}
+
+/** How Migrate will stop the source, decided from the backup's resourceRef. */
+export type StopPlan =
+  { method: 'DeletePod' } | { method: 'Scale'; workload: { apiVersion: string; kind: string; name: string } };
+
+/** Everything the controller needs to build, place and follow the restored pod. */
+export interface RestorePlan {
+  sourceCluster: string;
+  source: CheckpointedPod;
+  /** One per container of the source pod, in its order, each by digest. */
+  images: RestoreImage[];
+  targetCluster: string;
+  targetNode?: string;
+  podName: string;
+  mode: RestoreMode;
+  /** The backup's registry secret, whose credentials become the restored pod's imagePullSecret. */
+  registrySecret: ObjectRef;
+  registryHost: string;
+  stop?: StopPlan;
+}
+
+export type Verdict =
+  | { kind: 'ok'; plan: RestorePlan }
+  /** Not yet: the backup is still running, or its results have not reached the hub. */
+  | { kind: 'wait'; reason: string; message: string }
+  /** Never, as the spec and backup stand: the message says what to change. */
+  | { kind: 'refuse'; reason: string; message: string };
+
+type Refusal = Extract<Verdict, { kind: 'refuse' }>;
+const refuse = (reason: string, message: string): Refusal => ({ kind: 'refuse', reason, message });
+
+const FINISHED = ['Completed', 'CompletedPodDeleted', 'CompletedWithError', 'Failed'];
+
+/** Workloads whose controller would start a deleted pod again: Migrate scales them to 0 instead. */
+const SCALABLE = ['Deployment', 'StatefulSet'];
+
+/**
+ * Checks a CheckpointRestore against its backup and the clusters before anything is created: the backup exists
+ * and has a checkpoint; every container has a pushed (registry, not localhost) image, taken by digest; exactly
+ * one existing, Ready target cluster; and, for Migrate, a source Migrate knows how to stop.
+ */
+export function validate(i: ValidateInput): Verdict {
+  const r = i.restore;
+  const backupName = `${r.metadata.namespace}/${r.spec.backupRef.name}`;
+  if (!i.backup)
+    return refuse(
+      'BackupNotFound',
+      `CheckpointBackup ${backupName} does not exist; create it or fix spec.backupRef.name`,
+    );
+  const mode = r.spec.mode ?? 'Restore';
+  const stop = mode === 'Migrate' ? stopPlan(i.backup) : undefined;
+  if (stop && 'refuse' in stop) return stop.refuse;
+  const src = source(i.sources, backupName);
+  if (src.kind !== 'ok') return src.verdict;
+  if (!i.backup.spec.registry)
+    return refuse(
+      'RegistryRequired',
+      `the checkpoint images of ${backupName} are in node ${src.source.checkpointedPod.node ?? '?'}'s local ` +
+        'containers-storage (localhost/...), which no other node can pull: a registry is needed. Set spec.registry ' +
+        'on the CheckpointBackup and checkpoint again',
+    );
+  const images = chooseImages(r, src.source, backupName);
+  if ('refuse' in images) return images.refuse;
+  const target = targetCluster(r, i.clusters);
+  if (typeof target !== 'string') return target;
+  const pod = src.source.checkpointedPod;
+  return {
+    kind: 'ok',
+    plan: {
+      sourceCluster: src.source.name,
+      source: pod,
+      images: images.images,
+      targetCluster: target,
+      ...(r.spec.targetNode ? { targetNode: r.spec.targetNode } : {}),
+      podName: r.spec.podName || `${pod.name}-restored`,
+      mode,
+      registrySecret: registrySecret(i.backup)!,
+      registryHost: i.backup.spec.registry.url,
+      ...(stop ? { stop } : {}),
+    },
+  };
+}
+
+type Source =
+  | { kind: 'ok'; source: BackupCluster & { checkpointedPod: CheckpointedPod } }
+  | { kind: 'no'; verdict: Verdict };
+
+/** The member that holds the checkpoint: the one with a recorded pod, the latest if several. */
+function source(sources: BackupCluster[], backupName: string): Source {
+  const withPod = sources
+    .filter((s): s is BackupCluster & { checkpointedPod: CheckpointedPod } => !!s.checkpointedPod)
+    .sort((a, b) => (b.lastCheckpointTime ?? '').localeCompare(a.lastCheckpointTime ?? ''));
+  if (withPod[0]) return { kind: 'ok', source: withPod[0] };
+  const running = sources.filter((s) => !s.phase || !FINISHED.includes(s.phase));
+  if (!sources.length || running.length)
+    return {
+      kind: 'no',
+      verdict: {
+        kind: 'wait',
+        reason: 'BackupNotReady',
+        message: running.length
+          ? `waiting for ${backupName} to finish a checkpoint (${running.map((s) => `${s.name}: ${s.phase ?? 'not started'}`).join(', ')})`
+          : `waiting for the results of ${backupName} to reach the hub`,
+      },
+    };
+  const states = sources.map((s) => `${s.name}: ${s.phase}${s.message ? ` (${s.message})` : ''}`).join('; ');
+  return {
+    kind: 'no',
+    verdict: refuse(
+      'NoCheckpoint',
+      `${backupName} has no recorded checkpoint of its pod to restore (${states}); fix the backup and checkpoint again`,
+    ),
+  };
+}
+
+const stripTag = (image: string): string => {
+  const at = image.indexOf('@');
+  if (at >= 0) return image.slice(0, at);
+  const slash = image.lastIndexOf('/');
+  const colon = image.lastIndexOf(':');
+  return colon > slash ? image.slice(0, colon) : image;
+};
+
+/** repo@digest: what the restored pod runs, so a re-pushed tag can never change what is restored. */
+export function byDigest(image: BuiltImage): string | undefined {
+  return image.digest ? `${stripTag(image.imageName)}@${image.digest}` : undefined;
+}
+
+const isLocal = (image: string): boolean => image.startsWith('localhost/');
+
+/** The newest pushed image of a container. */
+function latestPushed(images: BuiltImage[], container: string): BuiltImage | undefined {
+  return images
+    .filter((b) => b.containerName === container && b.pushed)
+    .sort((a, b) => a.buildTime.localeCompare(b.buildTime))
+    .at(-1);
+}
+
+type Chosen = { images: RestoreImage[] } | { refuse: Verdict };
+
+function chooseImages(
+  r: CheckpointRestore,
+  src: BackupCluster & { checkpointedPod: CheckpointedPod },
+  backupName: string,
+): Chosen {
+  const built = src.builtImages ?? [];
+  const names = src.checkpointedPod.containers.map((c) => c.name);
+  const unknown = (r.spec.images ?? []).filter((x) => !names.includes(x.containerName));
+  if (unknown.length)
+    return {
+      refuse: refuse(
+        'UnknownContainer',
+        `spec.images names ${unknown.map((x) => x.containerName).join(', ')}, not a container of pod ${src.checkpointedPod.name} (containers: ${names.join(', ')})`,
+      ),
+    };
+  const images: RestoreImage[] = [];
+  for (const c of names) {
+    const chosen = imageFor(r, c, built, src, backupName);
+    if ('refuse' in chosen) return chosen;
+    images.push({ containerName: c, image: chosen.image });
+  }
+  return { images };
+}
+
+function imageFor(
+  r: CheckpointRestore,
+  container: string,
+  built: BuiltImage[],
+  src: BackupCluster & { checkpointedPod: CheckpointedPod },
+  backupName: string,
+): { image: string } | { refuse: Verdict } {
+  const asked = r.spec.images?.find((x) => x.containerName === container)?.image;
+  const registryNeeded = (image: string) =>
+    refuse(
+      'RegistryRequired',
+      `image ${image} of container ${container} exists only in node ${src.checkpointedPod.node ?? '?'}'s local ` +
+        'containers-storage, which no other node can pull: a registry is needed. Set spec.registry on the ' +
+        'CheckpointBackup and checkpoint again',
+    );
+  if (asked) {
+    if (isLocal(asked)) return { refuse: registryNeeded(asked) };
+    if (asked.includes('@sha256:')) return { image: asked };
+    const known = built.find((b) => b.imageName === asked);
+    if (known && !known.pushed)
+      return {
+        refuse: refuse(
+          'ImageNotPushed',
+          `image ${asked} of container ${container} was built but never pushed`,
+        ),
+      };
+    const digest = known && byDigest(known);
+    return digest
+      ? { image: digest }
+      : {
+          refuse: refuse(
+            'ImageNotByDigest',
+            `image ${asked} of container ${container} is not an image of ${backupName}; give it by digest (repo@sha256:...)`,
+          ),
+        };
+  }
+  const latest = latestPushed(built, container);
+  if (!latest) {
+    const local = built.find((b) => b.containerName === container && isLocal(b.imageName));
+    if (local) return { refuse: registryNeeded(local.imageName) };
+    const have = [...new Set(built.filter((b) => b.pushed).map((b) => b.containerName))];
+    return {
+      refuse: refuse(
+        'MissingImage',
+        `container ${container} of pod ${src.checkpointedPod.name} has no pushed checkpoint image in ${backupName} ` +
+          `(images for: ${have.join(', ') || 'none'}); a restore needs one for every container: include ${container} ` +
+          "in the backup's spec.containers (or leave that list empty) and checkpoint again",
+      ),
+    };
+  }
+  if (isLocal(latest.imageName)) return { refuse: registryNeeded(latest.imageName) };
+  const digest = byDigest(latest);
+  return digest
+    ? { image: digest }
+    : {
+        refuse: refuse(
+          'ImageNotByDigest',
+          `image ${latest.imageName} of container ${container} has no recorded digest`,
+        ),
+      };
+}
+
+/** Exactly one existing, Ready cluster: spec.targetCluster, else the one spec.placement selects. */
+function targetCluster(r: CheckpointRestore, clusters: ClusterView[]): string | Verdict {
+  const known =
+    clusters
+      .map((c) => c.name)
+      .sort()
+      .join(', ') || 'none';
+  let name = r.spec.targetCluster;
+  if (!name) {
+    const aff = r.spec.placement?.clusterAffinity;
+    if (!aff || (!aff.clusterNames?.length && !aff.labelSelector))
+      return refuse(
+        'NoTargetCluster',
+        `set spec.targetCluster or spec.placement.clusterAffinity (clusters: ${known})`,
+      );
+    const picked = clusters
+      .filter((c) => !aff.clusterNames?.length || aff.clusterNames.includes(c.name))
+      .filter((c) => !aff.labelSelector || matchesLabelSelector(aff.labelSelector, c.labels))
+      .map((c) => c.name)
+      .sort();
+    if (picked.length !== 1)
+      return refuse(
+        'TargetClusterAmbiguous',
+        `spec.placement must pick exactly one cluster, it picks ${picked.length ? picked.join(', ') : 'none'} (clusters: ${known})`,
+      );
+    name = picked[0]!;
+  }
+  const c = clusters.find((x) => x.name === name);
+  if (!c)
+    return refuse(
+      'TargetClusterNotFound',
+      `target cluster ${name} is not a member cluster (clusters: ${known})`,
+    );
+  if (!c.ready)
+    return refuse(
+      'TargetClusterNotReady',
+      `target cluster ${name} is not Ready${c.message ? ` (${c.message})` : ''}; restore there once it is back, or pick another cluster`,
+    );
+  return name;
+}
+
+/** Migrate deletes a bare pod; a Deployment's or StatefulSet's pod would only come back, so those are scaled to 0. */
+export function stopPlan(b: CheckpointBackup): StopPlan | { refuse: Refusal } {
+  const ref = b.spec.resourceRef;
+  if (!ref?.kind || ref.kind === 'Pod') return { method: 'DeletePod' };
+  if (SCALABLE.includes(ref.kind))
+    return {
+      method: 'Scale',
+      workload: { apiVersion: ref.apiVersion || 'apps/v1', kind: ref.kind, name: ref.name },
+    };
+  return {
+    refuse: refuse(
+      'CannotStopSource',
+      `Migrate cannot stop a pod of ${ref.kind} ${ref.name}: its controller would start it again. Use mode Restore and stop the source yourself`,
+    ),
+  };
+}

@@ -11,7 +11,7 @@
 # Needs root (mmdebstrap, buildah), mmdebstrap, buildah and npm. DEBIAN_MIRROR / DEBIAN_SECURITY_MIRROR pick mirrors.
 set -euo pipefail
 
-NODE_VERSION=26.12.1
+NODE_VERSION=26.12.1 # the LTS, as lts= in e2e/run (the test checks they match)
 NPM_VERSION=11.21.2
 SUITE=bookworm
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}

@@ -1,67 +1,83 @@
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { apply, kubectl } from './fed/kubectl.js';
 import { binary, fedDir, repoRoot } from './fed/paths.js';
+import type { RegistryInfo } from './fed/registry.js';
 import { up } from './fed/up.js';
 
-// The main job: bring the federation up, propagate the example, and show how to look around.
+// The main job: bring everything up, apply examples/ through the hub with kubectl, show the aggregated status as it
+// changes, and keep running until Ctrl-C, which tears the federation down.
 const say = (s: string): void => void process.stdout.write(`${s}\n`);
+const example = (f: string): string => readFileSync(join(repoRoot, 'examples', f), 'utf8');
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function firstRunning(cluster: string, selector: string): Promise<string> {
+  for (const until = Date.now() + 90_000; Date.now() < until; await sleep(500)) {
+    const out = await kubectl(cluster, [
+      'get',
+      'pods',
+      '-l',
+      selector,
+      '-o',
+      'jsonpath={range .items[?(@.status.phase=="Running")]}{.metadata.name}{"\\n"}{end}',
+    ]).catch(() => '');
+    const pod = out.trim().split('\n')[0];
+    if (pod) return pod;
+  }
+  throw new Error(`no running pod for ${selector} in ${cluster}`);
+}
 
 if (!(await up())) process.exit(1);
-say('\ndemo: applying examples/propagation/web.yaml through the Karmada apiserver');
-await apply('karmada', readFileSync(join(repoRoot, 'examples/propagation/web.yaml'), 'utf8'));
-const deadline = Date.now() + 60_000;
-let pods = '';
-while (Date.now() < deadline) {
-  pods = await kubectl('member1', ['get', 'pods', '-l', 'app=web', '-o', 'wide', '--no-headers']).catch(
-    () => '',
-  );
-  if (/Running/.test(pods)) break;
-  await new Promise((r) => setTimeout(r, 500));
-}
+const registry = JSON.parse(readFileSync(join(fedDir, 'registry.json'), 'utf8')) as RegistryInfo;
+
+say(
+  '\ndemo: workloads on the hub: examples/propagation/web.yaml (member1), examples/hub/db.yaml (both members)',
+);
+await apply('karmada', example('propagation/web.yaml'));
+await apply('karmada', example('hub/db.yaml'));
+const web = await firstRunning('member1', 'app=web');
+for (const m of ['member1', 'member2']) await firstRunning(m, 'app=db');
 say(await kubectl('karmada', ['get', 'clusters']));
-say(`demo: member1 runs the example's pod:\n${pods}`);
-// Until the hub places CheckpointBackups (issue 4), the demo applies one straight to member1, where the agents run.
-const pod = pods.trim().split(/\s+/)[0] ?? '';
-say(`demo: checkpointing ${pod} on member1 (kubectl apply of a CheckpointBackup, schedule "immediately")`);
+
+say('demo: the registry secret, on the hub only (from .fed/registry.json, never on a command line)');
+const b64 = (s: string) => Buffer.from(s).toString('base64');
 await apply(
-  'member1',
-  `apiVersion: migration.dcnlab.com/v1
-kind: CheckpointBackup
-metadata: {name: web-now, namespace: default}
-spec:
-  schedule: immediately
-  podRef: {name: ${pod}}
-  resourceRef: {apiVersion: apps/v1, kind: Deployment, name: web}
+  'karmada',
+  `apiVersion: v1
+kind: Secret
+metadata: {name: registry-credentials, namespace: default}
+data: {username: ${b64(registry.username)}, password: ${b64(registry.password)}}
 `,
 );
-let last = '';
-for (const until = Date.now() + 60_000; Date.now() < until;) {
-  const phase = await kubectl('member1', ['get', 'cpb', 'web-now', '-o', 'jsonpath={.status.phase}']).catch(
-    () => '',
-  );
-  if (phase && phase !== last) say(`  phase: ${phase}`);
-  last = phase;
-  if (/^(Completed|CompletedPodDeleted|CompletedWithError|Failed)$/.test(phase)) break;
-  await new Promise((r) => setTimeout(r, 200));
-}
 say(
-  await kubectl('member1', [
-    'get',
-    'cpb',
-    'web-now',
-    '-o',
-    'jsonpath={range .status.builtImages[*]}  image: {.imageName} {.digest}{"\\n"}{end}',
-  ]),
+  'demo: kubectl --kubeconfig=.fed/karmada-config apply -f examples/hub/db-checkpoint.yaml examples/hub/web-every-minute.yaml',
 );
-say(await kubectl('member1', ['get', 'cpb']));
-const k = `${binary('kubectl')}`;
-say(`The federation keeps running. Try:
+await apply('karmada', example('hub/db-checkpoint.yaml').replace('url: REGISTRY', `url: '${registry.url}'`));
+await apply('karmada', example('hub/web-every-minute.yaml').replace('name: WEB_POD', `name: ${web}`));
+
+const k = binary('kubectl');
+const cli = join(repoRoot, 'packages/cli/dist/main.js');
+say(`
+demo: the aggregated status follows, as it changes (stateful-migration status --watch). The federation keeps running.
+In another terminal:
   alias k=${k}
-  k --kubeconfig=${join(fedDir, 'karmada-config')} get clusters
-  k --kubeconfig=${join(fedDir, 'karmada-config')} get deployment web
-  k --kubeconfig=${join(fedDir, 'karmada-config')} get resourcebinding web-deployment -o yaml
-  k --kubeconfig=${join(fedDir, 'member1-config')} get pods -o wide
-  k --kubeconfig=${join(fedDir, 'member1-config')} get cpb web-now -o yaml
-  k --kubeconfig=${join(fedDir, 'member1-config')} apply -f examples/checkpointbackup/   (set podRef.name first)
-Stop it with: pnpm fed down`);
+  k --kubeconfig=${join(fedDir, 'karmada-config')} get checkpointbackups
+  k --kubeconfig=${join(fedDir, 'karmada-config')} get propagationpolicies
+  k --kubeconfig=${join(fedDir, 'member2-config')} get checkpointbackups,secrets
+  node ${cli} status db-now --kubeconfig ${join(fedDir, 'karmada-config')} -o yaml
+  curl -s localhost:${JSON.parse(readFileSync(join(fedDir, 'state.json'), 'utf8')).ports.hub}/metrics | grep ^hub_
+Press Ctrl-C to stop and tear the federation down (or leave it with: pnpm fed down later).
+`);
+const watch = spawn(
+  process.execPath,
+  [cli, 'status', '--watch', '--kubeconfig', join(fedDir, 'karmada-config')],
+  {
+    stdio: ['ignore', 'inherit', 'inherit'],
+  },
+);
+await new Promise<void>((resolve) => process.once('SIGINT', resolve));
+watch.kill('SIGINT');
+say('\ndemo: tearing down');
+const down = spawn(process.execPath, [join(repoRoot, 'e2e/dist/fed/cli.js'), 'down'], { stdio: 'inherit' });
+await new Promise((r) => down.once('exit', r));

@@ -16,6 +16,7 @@ import {
 import { joinMember, startNodes, waitMembersReady } from './members.js';
 import { startRegistry } from './registry.js';
 import { startAgents } from './agents.js';
+import { startHub } from './hub.js';
 
 /** One piece of the federation that `fed up` brings up, in order. Later features append their own. */
 export interface FedPart {
@@ -58,4 +59,5 @@ export const parts: FedPart[] = [
     },
   },
   { name: 'agents', up: startAgents },
+  { name: 'hub', up: startHub },
 ];

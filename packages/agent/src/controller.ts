@@ -7,6 +7,7 @@ import {
   API_GROUP,
   podNamespace,
   registrySecret,
+  setCondition,
   type BuiltImage,
   type CheckpointBackup,
   type CheckpointBackupStatus,
@@ -36,7 +37,6 @@ import {
 import { CheckpointError, type KubeletClient } from './kubelet.js';
 import type { AgentMetrics } from './metrics.js';
 import { plan, retryDelayMs, type Action, type PodView } from './plan.js';
-import { setCondition } from './conditions.js';
 
 export interface AgentOptions {
   node: string;

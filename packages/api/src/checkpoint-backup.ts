@@ -1,4 +1,4 @@
-import type { Phase } from './phases.js';
+import type { AggregatePhase, Phase } from './phases.js';
 
 export const API_GROUP = 'migration.dcnlab.com';
 export const API_VERSION = `${API_GROUP}/v1`;
@@ -35,6 +35,27 @@ export interface Registry {
   secretRef?: ObjectRef;
 }
 
+/** A Kubernetes label selector, as in a PropagationPolicy's clusterAffinity. */
+export interface LabelSelector {
+  matchLabels?: Record<string, string>;
+  matchExpressions?: {
+    key: string;
+    operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';
+    values?: string[];
+  }[];
+}
+
+/** Member clusters by name and/or labels, shaped like a PropagationPolicy's clusterAffinity. */
+export interface ClusterAffinity {
+  clusterNames?: string[];
+  labelSelector?: LabelSelector;
+}
+
+/** Where the hub sends a CheckpointBackup; without it, to where its workload runs. */
+export interface BackupPlacement {
+  clusterAffinity?: ClusterAffinity;
+}
+
 export interface CheckpointBackupSpec {
   /** "immediately" or a 5-field cron expression. */
   schedule: string;
@@ -48,6 +69,8 @@ export interface CheckpointBackupSpec {
   registry?: Registry;
   /** Delete the pod after a successful checkpoint. @default false */
   stopPod?: boolean;
+  /** Member clusters to act in (hub only). */
+  placement?: BackupPlacement;
 }
 
 export interface Condition {
@@ -89,8 +112,26 @@ export interface RunStatus {
   failures?: number;
 }
 
+/** One member cluster's part of a hub object's status, brought back by the hub controller. */
+export interface ClusterStatus {
+  name: string;
+  /** The member's phase; Pending before its agent reports, Unknown while the cluster is not Ready. */
+  phase: AggregatePhase;
+  message?: string;
+  lastCheckpointTime?: string;
+  builtImages?: BuiltImage[];
+  /** Whether Karmada applied the object in the member. */
+  applied: boolean;
+  /** The node and pod of the member's last run. */
+  node?: string;
+  pod?: string;
+  /** What the agent recorded of the pod at checkpoint time (for restores). */
+  checkpointedPod?: Record<string, unknown>;
+}
+
 export interface CheckpointBackupStatus {
-  phase?: Phase;
+  /** Members write a run phase; the hub writes the aggregate, which adds Pending and Unknown. */
+  phase?: AggregatePhase;
   run?: RunStatus;
   message?: string;
   observedGeneration?: number;
@@ -99,6 +140,14 @@ export interface CheckpointBackupStatus {
   conditions?: Condition[];
   checkpointFiles?: CheckpointFile[];
   builtImages?: BuiltImage[];
+  /** What the agent recorded of the pod at checkpoint time (for restores). */
+  checkpointedPod?: Record<string, unknown>;
+  /** Hub only: each placed cluster's status. */
+  clusters?: ClusterStatus[];
+  /** Hub only: finished clusters over placed clusters, e.g. 1/2 (a printer column). */
+  clustersReady?: string;
+  /** Hub only: where the hub placed the object, and why. */
+  placement?: { clusters: string[]; by: string; policy?: string };
 }
 
 export interface CheckpointBackup {

@@ -1,5 +1,5 @@
 import { API_GROUP, KIND, PLURAL, SHORT_NAME } from './checkpoint-backup.js';
-import { PHASES } from './phases.js';
+import { AGGREGATE_ONLY_PHASES, PHASES } from './phases.js';
 
 type Schema = Record<string, unknown>;
 
@@ -23,6 +23,40 @@ const objectRef = (description: string): Schema =>
     { name: str('Name.', { minLength: 1 }), namespace: str('Namespace; defaults as documented.') },
     ['name'],
   );
+
+const labelSelector = obj('Cluster labels to match.', {
+  matchLabels: {
+    type: 'object',
+    additionalProperties: { type: 'string' },
+    description: 'Labels that must be equal.',
+  },
+  matchExpressions: list(
+    'Set-based requirements.',
+    obj(
+      'A requirement.',
+      {
+        key: str('Label key.'),
+        operator: str('In, NotIn, Exists or DoesNotExist.', {
+          enum: ['In', 'NotIn', 'Exists', 'DoesNotExist'],
+        }),
+        values: { type: 'array', items: { type: 'string' } },
+      },
+      ['key', 'operator'],
+    ),
+  ),
+});
+
+const builtImage = obj(
+  'An image.',
+  {
+    containerName: str('Container.'),
+    imageName: str('Full image reference with its unique tag.'),
+    digest: str('Manifest digest (sha256:...).'),
+    buildTime: dateTime('When it was built.'),
+    pushed: { type: 'boolean', description: 'Whether it is in the registry.' },
+  },
+  ['containerName', 'imageName'],
+);
 
 const specSchema = obj(
   'What to checkpoint, when, and where its images go.',
@@ -62,12 +96,23 @@ const specSchema = obj(
       ['url', 'repository'],
     ),
     stopPod: { type: 'boolean', description: 'Delete the pod after a successful checkpoint. Default false.' },
+    placement: obj(
+      "Hub only: the member clusters to act in. Without it, the clusters where resourceRef's workload runs.",
+      {
+        clusterAffinity: obj('Clusters by name and/or labels, as in a PropagationPolicy.', {
+          clusterNames: { type: 'array', items: { type: 'string' }, description: 'Cluster names.' },
+          labelSelector: labelSelector,
+        }),
+      },
+    ),
   },
   ['schedule', 'podRef', 'resourceRef'],
 );
 
 const statusSchema = obj('What the agent observed and did.', {
-  phase: str('Where the last run is.', { enum: [...PHASES] }),
+  phase: str('Where the last run is (members); the aggregate over clusters (hub).', {
+    enum: [...PHASES, ...AGGREGATE_ONLY_PHASES],
+  }),
   message: str('What happened, in words a user can act on.'),
   observedGeneration: {
     type: 'integer',
@@ -113,20 +158,36 @@ const statusSchema = obj('What the agent observed and did.', {
       ['containerName', 'filePath'],
     ),
   ),
-  builtImages: list(
-    'Checkpoint images built, newest run last.',
+  builtImages: list('Checkpoint images built, newest run last.', builtImage),
+  clusters: list(
+    "Hub only: each placed member cluster's status, brought back by the hub controller.",
     obj(
-      'An image.',
+      "A member cluster's status.",
       {
-        containerName: str('Container.'),
-        imageName: str('Full image reference with its unique tag.'),
-        digest: str('Manifest digest (sha256:...).'),
-        buildTime: dateTime('When it was built.'),
-        pushed: { type: 'boolean', description: 'Whether it is in the registry.' },
+        name: str('Cluster name.'),
+        phase: str('The member phase; Pending before it reports, Unknown while the cluster is not Ready.'),
+        message: str('What happened there.'),
+        lastCheckpointTime: dateTime('Its last checkpoint.'),
+        builtImages: list('Its images.', builtImage),
+        applied: { type: 'boolean', description: 'Whether Karmada applied the object in the cluster.' },
+        node: str('Node of its last run.'),
+        pod: str('Pod of its last run.'),
+        checkpointedPod: {
+          type: 'object',
+          description: 'What the agent recorded of the pod at checkpoint time.',
+          'x-kubernetes-preserve-unknown-fields': true,
+        },
       },
-      ['containerName', 'imageName'],
+      ['name', 'phase'],
     ),
+    'name',
   ),
+  clustersReady: str('Hub only: finished clusters over placed clusters, e.g. 1/2.'),
+  placement: obj('Hub only: where the hub placed the object, and why.', {
+    clusters: { type: 'array', items: { type: 'string' } },
+    by: str('placement, workload, pod or policy.'),
+    policy: str("A user's PropagationPolicy that selects the object, when one does."),
+  }),
 });
 
 /** The CheckpointBackup CustomResourceDefinition, as applied to members (deploy/) and to Karmada (karmada/). */
@@ -153,7 +214,9 @@ export function checkpointBackupCrd(): Schema {
           subresources: { status: {} },
           additionalPrinterColumns: [
             { name: 'Phase', type: 'string', jsonPath: '.status.phase' },
-            { name: 'Schedule', type: 'string', jsonPath: '.spec.schedule' },
+            { name: 'Clusters', type: 'string', jsonPath: '.status.clustersReady' },
+            { name: 'Node', type: 'string', jsonPath: '.status.run.node', priority: 1 },
+            { name: 'Schedule', type: 'string', jsonPath: '.spec.schedule', priority: 1 },
             { name: 'Last Checkpoint', type: 'date', jsonPath: '.status.lastCheckpointTime' },
             { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
           ],

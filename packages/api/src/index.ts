@@ -8,7 +8,11 @@ export {
   DEFAULT_REGISTRY_SECRET,
   podNamespace,
   registrySecret,
+  type BackupPlacement,
   type BuiltImage,
+  type ClusterAffinity,
+  type ClusterStatus,
+  type LabelSelector,
   type CheckpointBackup,
   type CheckpointBackupSpec,
   type CheckpointBackupStatus,
@@ -21,6 +25,16 @@ export {
   type ResourceRef,
 } from './checkpoint-backup.js';
 export { checkpointBackupCrd } from './crd.js';
-export { PHASES, FINISHED_PHASES, isFinished, isPhase, phaseRank, type Phase } from './phases.js';
+export {
+  AGGREGATE_ONLY_PHASES,
+  type AggregatePhase,
+  PHASES,
+  FINISHED_PHASES,
+  isFinished,
+  isPhase,
+  phaseRank,
+  type Phase,
+} from './phases.js';
 export { IMMEDIATELY, parseSchedule, type Schedule } from './schedule.js';
 export { isTimeZone, nextTick } from './cron.js';
+export { setCondition } from './conditions.js';

@@ -4,9 +4,12 @@ import { writeFileSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { runAgent } from '@stateful-migration/agent';
 import { API_GROUP } from '@stateful-migration/api';
+import { runHub } from '@stateful-migration/hub';
+import { describeError } from '@stateful-migration/kube';
 import { crdYaml, generatedFiles } from './manifests.js';
+import { showStatus, type StatusFlags } from './show-status.js';
 
-// One entry point; the agent, hub and status subcommands join it as they are built.
+// One entry point for every part: the agent, the hub, the status view and the manifests.
 const program = new Command()
   .name('stateful-migration')
   .description(
@@ -52,6 +55,43 @@ program
     if (!opts.nodeName || !opts.nodeIp)
       program.error('agent: --node-name and --node-ip (or NODE_NAME and NODE_IP) are required');
     await runAgent(opts);
+  });
+
+program
+  .command('hub')
+  .description(
+    'run the hub controller against the Karmada apiserver: places each CheckpointBackup in member clusters with a ' +
+      'PropagationPolicy of its own, carries registry secrets to exactly the clusters that need them, and brings ' +
+      "the members' status back into one aggregated status",
+  )
+  .option('--kubeconfig <file>', 'kubeconfig of the Karmada apiserver (default: in-cluster service account)')
+  .option('--health-port <port>', 'port of /healthz, /readyz and /metrics', (v) => Number(v), 8082)
+  .option('--no-leader-elect', 'act without holding the leader Lease (only with a single replica)')
+  .option(
+    '--leader-elect-namespace <ns>',
+    'namespace of the leader Lease on the Karmada apiserver',
+    'karmada-system',
+  )
+  .option('--leader-elect-name <name>', 'name of the leader Lease', 'stateful-migration-hub')
+  .option('--identity <id>', 'this replica in the Lease (default: hostname-pid)')
+  .action(async (opts: Parameters<typeof runHub>[0]) => runHub(opts));
+
+program
+  .command('status')
+  .argument('[name]', 'one CheckpointBackup (default: all in the namespace)')
+  .description(
+    'show CheckpointBackups across member clusters, from the hub: one row per cluster and container with node, ' +
+      'pod, phase, image, whether it was pushed, and the last checkpoint',
+  )
+  .option('--kubeconfig <file>', 'kubeconfig of the Karmada apiserver', process.env.KUBECONFIG)
+  .option('-n, --namespace <ns>', "namespace (default: the kubeconfig context's, else default)")
+  .option('-A, --all-namespaces', 'every namespace', false)
+  .option('-o, --output <format>', 'table, json or yaml', 'table')
+  .option('-w, --watch', 'keep printing as the status changes', false)
+  .action(async (name: string | undefined, opts: StatusFlags) => {
+    if (!['table', 'json', 'yaml'].includes(opts.output))
+      program.error(`status: -o must be table, json or yaml, not ${opts.output}`);
+    await showStatus(name, opts).catch((err: unknown) => program.error(`status: ${describeError(err)}`));
   });
 
 program

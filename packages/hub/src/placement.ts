@@ -1,18 +1,6 @@
-/** A Kubernetes label selector, as in a PropagationPolicy's clusterAffinity. */
-export interface LabelSelector {
-  matchLabels?: Record<string, string>;
-  matchExpressions?: {
-    key: string;
-    operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';
-    values?: string[];
-  }[];
-}
+import type { ClusterAffinity, LabelSelector } from '@stateful-migration/api';
 
-/** spec.placement.clusterAffinity of a CheckpointBackup, shaped like a PropagationPolicy's. */
-export interface ClusterAffinity {
-  clusterNames?: string[];
-  labelSelector?: LabelSelector;
-}
+export type { ClusterAffinity, LabelSelector };
 
 export interface ClusterInfo {
   name: string;

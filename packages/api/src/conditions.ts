@@ -1,4 +1,4 @@
-import type { Condition } from '@stateful-migration/api';
+import type { Condition } from './checkpoint-backup.js';
 
 /** Sets a condition, keeping lastTransitionTime when the status did not change. */
 export function setCondition(

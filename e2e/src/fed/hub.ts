@@ -1,0 +1,78 @@
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import type { FedContext } from './context.js';
+import { apply } from './kubectl.js';
+import { fedDir, repoRoot } from './paths.js';
+import { probe } from './probe.js';
+import { freePort } from './procs.js';
+
+/** What a Karmada administrator applies for the hub: the CRD, its interpreter, and the hub's RBAC. */
+export const hubManifests = [
+  'karmada/crds/checkpointbackups.yaml',
+  'karmada/resource-interpreter.yaml',
+  'karmada/hub-member-rbac.yaml',
+  'deploy/hub/rbac.yaml',
+];
+
+/** A kubeconfig for the hub's ServiceAccount on the Karmada apiserver, so the hub runs with deploy/hub's RBAC. */
+export async function hubKubeconfig(ctx: FedContext): Promise<string> {
+  const tr = await ctx
+    .client('karmada')
+    .request<{ status: { token: string } }>(
+      'POST',
+      '/api/v1/namespaces/karmada-system/serviceaccounts/stateful-migration-hub/token',
+      {
+        body: {
+          apiVersion: 'authentication.k8s.io/v1',
+          kind: 'TokenRequest',
+          spec: { expirationSeconds: 7 * 24 * 3600 },
+        },
+      },
+    );
+  const dir = join(fedDir, 'hub');
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const tokenFile = join(dir, 'token');
+  writeFileSync(tokenFile, tr.status.token, { mode: 0o600 });
+  const kubeconfig = join(dir, 'kubeconfig');
+  const server = `https://127.0.0.1:${ctx.port('karmada-apiserver')}`;
+  writeFileSync(
+    kubeconfig,
+    stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [{ name: 'karmada', cluster: { server, 'certificate-authority': ctx.pki.ca } }],
+      users: [{ name: 'stateful-migration-hub', user: { 'token-file': tokenFile } }],
+      contexts: [{ name: 'karmada', context: { cluster: 'karmada', user: 'stateful-migration-hub' } }],
+      'current-context': 'karmada',
+    }),
+    { mode: 0o600 },
+  );
+  return kubeconfig;
+}
+
+/** Arguments of a hub replica; tests start a second one with another identity. */
+export function hubArgs(kubeconfig: string, healthPort: number, identity: string): string[] {
+  return [
+    join(repoRoot, 'packages/cli/dist/main.js'),
+    'hub',
+    `--kubeconfig=${kubeconfig}`,
+    `--health-port=${healthPort}`,
+    `--identity=${identity}`,
+  ];
+}
+
+/** The hub controller as a local process against the Karmada apiserver, with leader election on. */
+export async function startHub(ctx: FedContext): Promise<void> {
+  await apply('karmada', hubManifests.map((f) => readFileSync(join(repoRoot, f), 'utf8')).join('\n---\n'));
+  const kubeconfig = await hubKubeconfig(ctx);
+  const health = await freePort('hub');
+  ctx.setPort('hub', health);
+  await ctx.run(
+    'hub',
+    process.execPath,
+    hubArgs(kubeconfig, health, 'hub-0'),
+    () => probe(`http://127.0.0.1:${health}/readyz`),
+    { port: health },
+  );
+}

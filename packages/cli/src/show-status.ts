@@ -1,0 +1,57 @@
+import { KubeConfig } from '@kubernetes/client-node';
+import { stringify } from 'yaml';
+import { API_GROUP, PLURAL, type CheckpointBackup } from '@stateful-migration/api';
+import { Informer, RestClient, restListWatch } from '@stateful-migration/kube';
+import { renderTable, statusRows } from './status.js';
+
+export interface StatusFlags {
+  kubeconfig?: string;
+  namespace?: string;
+  allNamespaces: boolean;
+  output: 'table' | 'json' | 'yaml';
+  watch: boolean;
+}
+
+function print(backups: CheckpointBackup[], o: StatusFlags, one: boolean): void {
+  if (o.output === 'table') return void process.stdout.write(renderTable(statusRows(backups)));
+  const doc = one ? backups[0] : { apiVersion: 'v1', kind: 'List', items: backups };
+  process.stdout.write(
+    o.output === 'json' ? JSON.stringify(doc, null, 2) + '\n' : stringify(doc) + (o.watch ? '---\n' : ''),
+  );
+}
+
+/** The status view: reads the hub objects once, or keeps printing on every change with --watch. */
+export async function showStatus(name: string | undefined, o: StatusFlags): Promise<void> {
+  const kc = new KubeConfig();
+  if (o.kubeconfig) kc.loadFromFile(o.kubeconfig);
+  else kc.loadFromDefault();
+  const client = new RestClient(kc);
+  const ns = o.namespace ?? kc.getContextObject(kc.getCurrentContext())?.namespace ?? 'default';
+  const path = o.allNamespaces
+    ? `/apis/${API_GROUP}/v1/${PLURAL}`
+    : `/apis/${API_GROUP}/v1/namespaces/${ns}/${PLURAL}`;
+  if (!o.watch) {
+    const backups = name
+      ? [await client.get<CheckpointBackup>(`${path}/${name}`)]
+      : (await client.get<{ items: CheckpointBackup[] }>(path)).items;
+    return print(backups, o, !!name);
+  }
+  const informer = new Informer<CheckpointBackup>(
+    restListWatch(client, path, name ? { fieldSelector: `metadata.name=${name}` } : {}),
+    { onError: (err) => process.stderr.write(`watch interrupted (${String(err)}); retrying\n`) },
+  );
+  let last = '';
+  informer.on(() => {
+    const now = informer.list();
+    const key = JSON.stringify(now.map((b) => b.status ?? {}));
+    if (key === last) return;
+    last = key;
+    if (o.output === 'table') process.stdout.write(`\n${new Date().toISOString()}\n`);
+    print(now, o, !!name);
+  });
+  await informer.start();
+  if (!informer.list().length)
+    process.stdout.write(name ? `waiting for ${ns}/${name}\n` : 'No CheckpointBackups found.\n');
+  await new Promise<void>((resolve) => process.once('SIGINT', resolve));
+  informer.stop();
+}

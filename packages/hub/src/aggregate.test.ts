@@ -1,0 +1,205 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { AggregatePhase, CheckpointBackupStatus } from '@stateful-migration/api';
+import { aggregateStatus, clusterStatus, type ClusterHealth, type MemberReport } from './aggregate.js';
+
+const ready: ClusterHealth[] = [
+  { name: 'member1', ready: true },
+  { name: 'member2', ready: true },
+];
+const report = (clusterName: string, status?: CheckpointBackupStatus): MemberReport => ({
+  clusterName,
+  applied: true,
+  ...(status ? { status } : {}),
+});
+const now = new Date('2026-11-27T10:00:00Z');
+
+describe('clusterStatus', () => {
+  it('reads the member status', () => {
+    const c = clusterStatus(
+      'member1',
+      report('member1', {
+        phase: 'Completed',
+        message: 'done',
+        lastCheckpointTime: '2026-11-27T09:00:00Z',
+        run: { id: 'r', startedAt: 'x', generation: 1, node: 'm1-a', containers: ['app'] },
+        builtImages: [{ containerName: 'app', imageName: 'r/x:1', buildTime: 't', pushed: true }],
+      }),
+      ready[0],
+    );
+    assert.deepEqual(c, {
+      name: 'member1',
+      phase: 'Completed',
+      message: 'done',
+      applied: true,
+      lastCheckpointTime: '2026-11-27T09:00:00Z',
+      node: 'm1-a',
+      builtImages: [{ containerName: 'app', imageName: 'r/x:1', buildTime: 't', pushed: true }],
+    });
+  });
+  it('is Unknown, keeping the last known state, while the cluster is not Ready', () => {
+    const c = clusterStatus('member2', report('member2', { phase: 'Completed', lastCheckpointTime: 't1' }), {
+      name: 'member2',
+      ready: false,
+      reason: 'cluster is not reachable',
+    });
+    assert.equal(c.phase, 'Unknown');
+    assert.match(c.message!, /member2 is not Ready: cluster is not reachable/);
+    assert.equal(c.lastCheckpointTime, 't1');
+  });
+  it('is Unknown for a cluster Karmada does not know', () =>
+    assert.equal(clusterStatus('nope', undefined, undefined).phase, 'Unknown'));
+  it('is Pending before Karmada places it', () => {
+    const c = clusterStatus('member1', undefined, ready[0]);
+    assert.deepEqual([c.phase, c.applied], ['Pending', false]);
+  });
+  it('is Pending while not applied, Failed when Karmada says why it cannot apply', () => {
+    assert.equal(
+      clusterStatus('member1', { clusterName: 'member1', applied: false }, ready[0]).phase,
+      'Pending',
+    );
+    const f = clusterStatus(
+      'member1',
+      { clusterName: 'member1', applied: false, appliedMessage: 'no matches for kind "CheckpointBackup"' },
+      ready[0],
+    );
+    assert.equal(f.phase, 'Failed');
+    assert.match(f.message!, /could not apply it: no matches for kind/);
+  });
+  it('is Pending while the agent has not reported, saying when the next tick is', () => {
+    assert.equal(clusterStatus('member1', report('member1'), ready[0]).message, 'waiting for the agent');
+    const c = clusterStatus(
+      'member1',
+      report('member1', { nextScheduledTime: '2026-11-27T10:01:00Z' }),
+      ready[0],
+    );
+    assert.deepEqual([c.phase, c.message], ['Pending', 'next checkpoint at 2026-11-27T10:01:00Z']);
+  });
+});
+
+describe('aggregateStatus', () => {
+  const agg = (phases: Record<string, AggregatePhase | undefined>, clusters = ready) =>
+    aggregateStatus({
+      placed: Object.keys(phases),
+      reports: Object.entries(phases)
+        .filter(([, p]) => p !== undefined)
+        .map(([n, p]) =>
+          report(
+            n,
+            p === 'Pending' ? {} : { phase: p as CheckpointBackupStatus['phase'], message: `${p} msg` },
+          ),
+        ),
+      clusters,
+      generation: 3,
+      now,
+    });
+
+  const table: [Record<string, AggregatePhase | undefined>, AggregatePhase, string][] = [
+    [{}, 'Pending', '0/0'],
+    [{ member1: 'Completed' }, 'Completed', '1/1'],
+    [{ member1: 'Completed', member2: 'Completed' }, 'Completed', '2/2'],
+    [{ member1: 'Completed', member2: 'CompletedPodDeleted' }, 'Completed', '2/2'],
+    [{ member1: 'CompletedPodDeleted', member2: 'CompletedPodDeleted' }, 'CompletedPodDeleted', '2/2'],
+    [{ member1: 'Completed', member2: 'CompletedWithError' }, 'CompletedWithError', '2/2'],
+    [{ member1: 'Completed', member2: 'Failed' }, 'Failed', '1/2'],
+    [{ member1: 'Checkpointing', member2: 'Failed' }, 'Failed', '0/2'],
+    [{ member1: 'Completed', member2: 'ImagePushing' }, 'ImagePushing', '1/2'],
+    [{ member1: 'ImageBuilt', member2: 'Checkpointing' }, 'Checkpointing', '0/2'],
+    [{ member1: 'Completed', member2: undefined }, 'Pending', '1/2'],
+    [{ member1: 'Checkpointing', member2: 'Pending' }, 'Pending', '0/2'],
+  ];
+  for (const [phases, want, ready] of table)
+    it(`${JSON.stringify(phases)} -> ${want} ${ready}`, () => {
+      const s = agg(phases);
+      assert.equal(s.phase, want);
+      assert.equal(s.clustersReady, ready);
+    });
+
+  it('names the failed clusters and their messages', () => {
+    const s = agg({ member1: 'Failed', member2: 'Failed' });
+    assert.equal(s.message, 'failed in member1: Failed msg; member2: Failed msg');
+    const c = s.conditions!.find((x) => x.type === 'Completed')!;
+    assert.deepEqual([c.status, c.reason], ['False', 'Failed']);
+  });
+
+  it('is Unknown while a placed cluster is not Ready, and the others still show their own phase', () => {
+    const s = agg({ member1: 'Completed', member2: 'Checkpointing' }, [
+      { name: 'member1', ready: true },
+      { name: 'member2', ready: false, reason: 'cluster is not reachable' },
+    ]);
+    assert.equal(s.phase, 'Unknown');
+    assert.match(s.message!, /^member2: cluster member2 is not Ready/);
+    assert.deepEqual(
+      s.clusters!.map((c) => [c.name, c.phase]),
+      [
+        ['member1', 'Completed'],
+        ['member2', 'Unknown'],
+      ],
+    );
+    assert.equal(s.clustersReady, '1/2');
+  });
+
+  it('a Failed cluster outranks an Unknown one', () =>
+    assert.equal(
+      agg({ member1: 'Failed', member2: 'Completed' }, [
+        { name: 'member1', ready: true },
+        { name: 'member2', ready: false },
+      ]).phase,
+      'Failed',
+    ));
+
+  it('takes the newest checkpoint time over the clusters', () => {
+    const s = aggregateStatus({
+      placed: ['member1', 'member2'],
+      reports: [
+        report('member1', { phase: 'Completed', lastCheckpointTime: '2026-11-27T09:00:00Z' }),
+        report('member2', { phase: 'Completed', lastCheckpointTime: '2026-11-27T09:05:00Z' }),
+      ],
+      clusters: ready,
+      generation: 1,
+      now,
+    });
+    assert.equal(s.lastCheckpointTime, '2026-11-27T09:05:00Z');
+  });
+
+  it('sets Propagated from what Karmada applied', () => {
+    const s = aggregateStatus({
+      placed: ['member1', 'member2'],
+      reports: [report('member1', { phase: 'Completed' })],
+      clusters: ready,
+      generation: 1,
+      now,
+    });
+    const p = s.conditions!.find((c) => c.type === 'Propagated')!;
+    assert.deepEqual([p.status, p.reason, p.message], ['False', 'NotApplied', 'not applied in member2']);
+    const all = agg({ member1: 'Completed', member2: 'Completed' });
+    assert.equal(all.conditions!.find((c) => c.type === 'Propagated')!.status, 'True');
+    assert.equal(all.conditions!.find((c) => c.type === 'Completed')!.status, 'True');
+  });
+
+  it('keeps transition times of conditions that did not change', () => {
+    const first = agg({ member1: 'Completed' });
+    const later = aggregateStatus({
+      placed: ['member1'],
+      reports: [report('member1', { phase: 'Completed' })],
+      clusters: ready,
+      generation: 3,
+      previous: first,
+      now: new Date('2026-11-27T11:00:00Z'),
+    });
+    assert.deepEqual(later.conditions, first.conditions);
+  });
+
+  it('ignores duplicate placed names and sorts clusters', () => {
+    const s = aggregateStatus({
+      placed: ['member2', 'member1', 'member2'],
+      reports: [],
+      clusters: ready,
+      generation: 1,
+    });
+    assert.deepEqual(
+      s.clusters!.map((c) => c.name),
+      ['member1', 'member2'],
+    );
+  });
+});

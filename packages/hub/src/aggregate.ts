@@ -1,0 +1,192 @@
+import {
+  isFinished,
+  isPhase,
+  phaseRank,
+  setCondition,
+  type AggregatePhase,
+  type CheckpointBackupStatus,
+  type ClusterStatus,
+  type Condition,
+} from '@stateful-migration/api';
+
+/** One entry of a ResourceBinding's status.aggregatedStatus, as Karmada writes it from the member's Work. */
+export interface MemberReport {
+  clusterName: string;
+  /** The member object's status, reflected by the ResourceInterpreterCustomization. */
+  status?: CheckpointBackupStatus;
+  applied?: boolean;
+  appliedMessage?: string;
+}
+
+export interface ClusterHealth {
+  name: string;
+  ready: boolean;
+  /** Why it is not Ready, from its Ready condition. */
+  reason?: string;
+}
+
+export interface AggregateInput {
+  /** Where the object is meant to be: the hub's placement, or the binding's clusters under a user's policy. */
+  placed: string[];
+  reports: MemberReport[];
+  clusters: ClusterHealth[];
+  /** The previous status, so conditions keep their transition times. */
+  previous?: CheckpointBackupStatus;
+  generation: number;
+  now?: Date;
+}
+
+const SUCCESS: readonly string[] = ['Completed', 'CompletedPodDeleted', 'CompletedWithError'];
+
+/** Unknown and Pending come before every run phase: a cluster we cannot see is the least advanced. */
+function rank(p: AggregatePhase): number {
+  if (p === 'Unknown') return -2;
+  if (p === 'Pending') return -1;
+  return phaseRank(p);
+}
+
+/** One cluster's entry, from what Karmada brought back and whether the cluster is Ready. */
+export function clusterStatus(
+  name: string,
+  report: MemberReport | undefined,
+  health: ClusterHealth | undefined,
+): ClusterStatus {
+  const s = report?.status ?? {};
+  const kept: Partial<ClusterStatus> = {
+    ...(s.lastCheckpointTime ? { lastCheckpointTime: s.lastCheckpointTime } : {}),
+    ...(s.builtImages?.length ? { builtImages: s.builtImages } : {}),
+    ...(s.run?.node ? { node: s.run.node } : {}),
+    ...(s.checkpointedPod ? { checkpointedPod: s.checkpointedPod as Record<string, unknown> } : {}),
+  };
+  const applied = report?.applied === true;
+  if (!health)
+    return {
+      name,
+      phase: 'Unknown',
+      message: `cluster ${name} is not registered with Karmada`,
+      applied,
+      ...kept,
+    };
+  if (!health.ready)
+    return {
+      name,
+      phase: 'Unknown',
+      message: `cluster ${name} is not Ready${health.reason ? `: ${health.reason}` : ''}; showing its last known state`,
+      applied,
+      ...kept,
+    };
+  if (!report)
+    return {
+      name,
+      phase: 'Pending',
+      message: 'waiting for Karmada to place the object here',
+      applied,
+      ...kept,
+    };
+  if (!applied)
+    return report.appliedMessage
+      ? {
+          name,
+          phase: 'Failed',
+          message: `Karmada could not apply it: ${report.appliedMessage}`,
+          applied,
+          ...kept,
+        }
+      : { name, phase: 'Pending', message: 'waiting for Karmada to apply the object here', applied, ...kept };
+  if (!isPhase(s.phase))
+    return {
+      name,
+      phase: 'Pending',
+      message:
+        s.message ??
+        (s.nextScheduledTime ? `next checkpoint at ${s.nextScheduledTime}` : 'waiting for the agent'),
+      applied,
+      ...kept,
+    };
+  return { name, phase: s.phase, ...(s.message ? { message: s.message } : {}), applied, ...kept };
+}
+
+/**
+ * The hub object's status from its clusters. Rules (docs/architecture.md): no cluster placed gives Pending; any
+ * Failed gives Failed, naming the clusters; all finished well gives the weakest success (CompletedWithError, then
+ * Completed, CompletedPodDeleted only when all are); otherwise the least advanced, where Unknown (a cluster not
+ * Ready) and Pending (not reported yet) come first.
+ */
+export function aggregateStatus(i: AggregateInput): CheckpointBackupStatus {
+  const now = i.now ?? new Date();
+  const health = new Map(i.clusters.map((c) => [c.name, c]));
+  const reports = new Map(i.reports.map((r) => [r.clusterName, r]));
+  const names = [...new Set(i.placed)].sort();
+  const clusters = names.map((n) => clusterStatus(n, reports.get(n), health.get(n)));
+  const done = clusters.filter((c) => SUCCESS.includes(c.phase));
+  const failed = clusters.filter((c) => c.phase === 'Failed');
+  const lastCheckpointTime = clusters
+    .map((c) => c.lastCheckpointTime)
+    .filter((t): t is string => !!t)
+    .sort()
+    .at(-1);
+
+  let phase: AggregatePhase;
+  let message: string;
+  const describe = (cs: ClusterStatus[]) => cs.map((c) => `${c.name}: ${c.message ?? c.phase}`).join('; ');
+  if (!clusters.length) {
+    phase = 'Pending';
+    message = 'not placed in any cluster yet';
+  } else if (failed.length) {
+    phase = 'Failed';
+    message = `failed in ${describe(failed)}`;
+  } else if (done.length === clusters.length) {
+    phase = clusters.some((c) => c.phase === 'CompletedWithError')
+      ? 'CompletedWithError'
+      : clusters.every((c) => c.phase === 'CompletedPodDeleted')
+        ? 'CompletedPodDeleted'
+        : 'Completed';
+    message = `${phase} in ${names.join(', ')}`;
+  } else {
+    const behind = clusters.filter((c) => !isFinished(c.phase));
+    phase = behind.reduce((a, c) => (rank(c.phase) < rank(a) ? c.phase : a), behind[0]!.phase);
+    message = describe(behind.filter((c) => c.phase === phase));
+  }
+
+  const notApplied = clusters.filter((c) => !c.applied);
+  let conditions: Condition[] = setCondition(
+    i.previous?.conditions,
+    notApplied.length
+      ? {
+          type: 'Propagated',
+          status: 'False',
+          reason: clusters.length ? 'NotApplied' : 'NotPlaced',
+          message: clusters.length ? `not applied in ${notApplied.map((c) => c.name).join(', ')}` : message,
+          observedGeneration: i.generation,
+        }
+      : {
+          type: 'Propagated',
+          status: 'True',
+          reason: 'Applied',
+          message: `applied in ${names.join(', ')}`,
+          observedGeneration: i.generation,
+        },
+    now,
+  );
+  conditions = setCondition(
+    conditions,
+    {
+      type: 'Completed',
+      status: SUCCESS.includes(phase) ? 'True' : 'False',
+      reason: SUCCESS.includes(phase) ? 'AllClustersCompleted' : phase,
+      message,
+      observedGeneration: i.generation,
+    },
+    now,
+  );
+
+  return {
+    phase,
+    message,
+    observedGeneration: i.generation,
+    clusters,
+    clustersReady: `${done.length}/${clusters.length}`,
+    ...(lastCheckpointTime ? { lastCheckpointTime } : {}),
+    conditions,
+  };
+}

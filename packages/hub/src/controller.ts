@@ -1,0 +1,535 @@
+import { isDeepStrictEqual } from 'node:util';
+import {
+  API_GROUP,
+  API_VERSION,
+  PLURAL,
+  podNamespace,
+  registrySecret,
+  type CheckpointBackup,
+  type CheckpointBackupStatus,
+} from '@stateful-migration/api';
+import {
+  EventRecorder,
+  Informer,
+  isAlreadyExists,
+  isNotFound,
+  restListWatch,
+  WorkQueue,
+  writeStatus,
+  type Logger,
+  type RestClient,
+  type Result,
+} from '@stateful-migration/kube';
+import { aggregateStatus } from './aggregate.js';
+import {
+  BINDINGS_PATH,
+  CLUSTER_POLICIES_PATH,
+  CLUSTERS_PATH,
+  POLICIES_PATH,
+  clusterHealth,
+  clusterInfo,
+  policyPath,
+  proxyPath,
+  resourceKey,
+  type Cluster,
+  type ResourceBinding,
+} from './karmada.js';
+import type { HubMetrics } from './metrics.js';
+import { place, policyName, type Placement } from './placement.js';
+import {
+  backupPolicy,
+  isHubOwned,
+  samePolicy,
+  secretNeeds,
+  secretPolicy,
+  secretPolicyName,
+  secretReaderBinding,
+  selectsBackup,
+  type PropagationPolicy,
+} from './policies.js';
+
+export interface HubOptions {
+  client: RestClient;
+  log: Logger;
+  metrics: HubMetrics;
+  /** Identity for Events. */
+  identity: string;
+  /** How long to wait for a member through the cluster proxy. @default 5000 */
+  proxyTimeoutMs?: number;
+}
+
+export const HUB_FINALIZER = `hub.${API_GROUP}/cleanup`;
+const backupsPath = `/apis/${API_GROUP}/v1/${PLURAL}`;
+const objectPath = (ns: string, name: string) => `/apis/${API_GROUP}/v1/namespaces/${ns}/${PLURAL}/${name}`;
+const key = (ns: string, name: string) => `${ns}/${name}`;
+
+/**
+ * The hub controller on the Karmada apiserver. Keys are `backup:<ns>/<name>` (place, write its policy, bring status
+ * back) and `secret:<ns>/<name>` (carry a registry secret to exactly the clusters that need it). Everything it
+ * decides comes from the informers' caches and the objects' status, so a restarted hub carries on where it stopped.
+ */
+export class HubController {
+  readonly backups: Informer<CheckpointBackup>;
+  readonly clusters: Informer<Cluster>;
+  readonly bindings: Informer<ResourceBinding>;
+  readonly policies: Informer<PropagationPolicy>;
+  readonly clusterPolicies: Informer<PropagationPolicy>;
+  readonly queue: WorkQueue<string>;
+  readonly #o: Required<HubOptions>;
+  readonly #events: EventRecorder;
+  /** Bindings by the workload they carry, kept in step with the informer. */
+  readonly #byResource = new Map<string, ResourceBinding>();
+
+  constructor(o: HubOptions) {
+    this.#o = { proxyTimeoutMs: 5000, ...o };
+    const { client, log } = o;
+    this.#events = new EventRecorder(client, 'stateful-migration-hub', o.identity);
+    this.queue = new WorkQueue<string>({
+      workers: 4,
+      onError: (k, err, retry) =>
+        log.warn(
+          { key: k, err: err instanceof Error ? err.message : String(err), retryInMs: retry },
+          'reconcile failed',
+        ),
+    });
+    const informer = <T extends { metadata: { name: string } }>(path: string, what: string) =>
+      new Informer<T & { metadata: { name: string; namespace?: string; resourceVersion?: string } }>(
+        restListWatch(client, path),
+        { onError: (err) => log.warn({ err: String(err) }, `${what} watch failed; retrying`) },
+      );
+    this.backups = informer<CheckpointBackup>(backupsPath, 'CheckpointBackup') as Informer<CheckpointBackup>;
+    this.clusters = informer<Cluster>(CLUSTERS_PATH, 'Cluster') as Informer<Cluster>;
+    this.bindings = informer<ResourceBinding>(BINDINGS_PATH, 'ResourceBinding') as Informer<ResourceBinding>;
+    this.policies = informer<PropagationPolicy>(
+      POLICIES_PATH,
+      'PropagationPolicy',
+    ) as Informer<PropagationPolicy>;
+    this.clusterPolicies = informer<PropagationPolicy>(
+      CLUSTER_POLICIES_PATH,
+      'ClusterPropagationPolicy',
+    ) as Informer<PropagationPolicy>;
+
+    this.backups.on((_e, b, old) => {
+      this.queue.add(`backup:${key(b.metadata.namespace, b.metadata.name)}`);
+      for (const x of [b, old]) {
+        const s = x && registrySecret(x);
+        if (s) this.queue.add(`secret:${key(s.namespace!, s.name)}`);
+      }
+    });
+    this.clusters.on(() => this.#enqueueBackups(() => true));
+    this.bindings.on((e, rb) => {
+      const r = rb.spec.resource;
+      if (e === 'delete') this.#byResource.delete(resourceKey(r));
+      else this.#byResource.set(resourceKey(r), rb);
+      if (r.kind === 'CheckpointBackup') this.queue.add(`backup:${key(r.namespace ?? '', r.name)}`);
+      else
+        this.#enqueueBackups(
+          (b) =>
+            b.spec.resourceRef.kind === r.kind &&
+            b.spec.resourceRef.name === r.name &&
+            (b.spec.resourceRef.namespace || b.metadata.namespace) === r.namespace,
+        );
+    });
+    const onPolicy = (_e: string, p: PropagationPolicy) =>
+      this.#enqueueBackups(
+        (b) => p.kind !== 'PropagationPolicy' || b.metadata.namespace === p.metadata.namespace,
+      );
+    this.policies.on((e, p) => onPolicy(e, { ...p, kind: 'PropagationPolicy' }));
+    this.clusterPolicies.on((e, p) => onPolicy(e, { ...p, kind: 'ClusterPropagationPolicy' }));
+  }
+
+  #enqueueBackups(pred: (b: CheckpointBackup) => boolean): void {
+    for (const b of this.backups.list())
+      if (pred(b)) this.queue.add(`backup:${key(b.metadata.namespace, b.metadata.name)}`);
+  }
+
+  /** Fills the caches; a standby keeps them warm so it can take over at once. */
+  async startInformers(): Promise<void> {
+    await Promise.all(
+      [this.clusters, this.bindings, this.policies, this.clusterPolicies, this.backups].map((i) => i.start()),
+    );
+  }
+
+  /** Starts acting: only the leader calls this. */
+  startWorkers(): void {
+    this.queue.start((k) => this.reconcile(k));
+    this.#enqueueBackups(() => true);
+    setInterval(() => {
+      this.#o.metrics.queueDepth.set(this.queue.depth());
+      const counts = new Map<string, number>();
+      for (const b of this.backups.list()) {
+        const p = b.status?.phase ?? 'Pending';
+        counts.set(p, (counts.get(p) ?? 0) + 1);
+      }
+      this.#o.metrics.backups.reset();
+      for (const [phase, n] of counts) this.#o.metrics.backups.set({ phase }, n);
+    }, 2000).unref();
+  }
+
+  stop(): void {
+    for (const i of [this.backups, this.clusters, this.bindings, this.policies, this.clusterPolicies])
+      i.stop();
+    this.queue.stop();
+  }
+
+  ready(): boolean {
+    return [this.backups, this.clusters, this.bindings, this.policies, this.clusterPolicies].every((i) =>
+      i.hasSynced(),
+    );
+  }
+
+  sinceContactMs(): number {
+    return Math.max(...[this.backups, this.clusters, this.bindings].map((i) => i.sinceContactMs()));
+  }
+
+  async reconcile(k: string): Promise<Result> {
+    const [kind, rest] = k.split(/:(.*)/s) as [string, string];
+    const [ns, name] = rest.split('/') as [string, string];
+    try {
+      const r =
+        kind === 'secret' ? await this.#reconcileSecret(ns, name) : await this.#reconcileBackup(ns, name);
+      this.#o.metrics.reconciles.inc({ kind, result: 'ok' });
+      return r;
+    } catch (err) {
+      this.#o.metrics.reconciles.inc({ kind, result: 'error' });
+      throw err;
+    }
+  }
+
+  async #reconcileBackup(ns: string, name: string): Promise<Result> {
+    let b: CheckpointBackup;
+    try {
+      b = await this.#o.client.get<CheckpointBackup>(objectPath(ns, name));
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+    if (b.metadata.deletionTimestamp) {
+      if (b.metadata.finalizers?.includes(HUB_FINALIZER)) await this.#cleanUp(b);
+      return undefined;
+    }
+    if (!b.metadata.finalizers?.includes(HUB_FINALIZER)) {
+      await this.#o.client.request('PATCH', objectPath(ns, name), {
+        body: {
+          metadata: {
+            finalizers: [...(b.metadata.finalizers ?? []), HUB_FINALIZER],
+            resourceVersion: b.metadata.resourceVersion,
+          },
+        },
+      });
+      return { requeueAfterMs: 0 };
+    }
+
+    const placement = await this.#place(b);
+    const secret = registrySecret(b);
+    const own = policyName(name);
+    const binding = this.#byResource.get(resourceKey({ kind: 'CheckpointBackup', name, namespace: ns }));
+    let placed: string[] = [];
+    let where: CheckpointBackupStatus['placement'];
+    if (placement.kind === 'unplaceable') {
+      if (await this.#deletePolicy(ns, own))
+        await this.#withdraw({ kind: 'CheckpointBackup', name, namespace: ns });
+      await this.#writeStatus(b, (s) => this.#unplaceable(s, b, placement.message));
+      if (secret) this.queue.add(`secret:${key(secret.namespace!, secret.name)}`);
+      return undefined;
+    }
+    if (placement.kind === 'userPolicy') {
+      await this.#deletePolicy(ns, own);
+      placed = (binding?.spec.clusters ?? []).map((c) => c.name);
+      where = { clusters: [...placed].sort(), by: 'policy', policy: placement.policy };
+    } else {
+      placed = placement.clusters;
+      where = { clusters: placed, by: placement.by };
+    }
+    // Record where it goes before the secret follows, so secret reconciles (and a restarted hub) see the same union.
+    if (!isDeepStrictEqual(b.status?.placement, where))
+      b = await this.#writeStatus(b, (s) => ({ ...s, placement: where }));
+    if (secret) await this.#reconcileSecret(secret.namespace!, secret.name, b);
+    if (placement.kind === 'clusters') await this.#ensurePolicy(backupPolicy(own, ns, name, placed), b);
+
+    const before = b.status?.phase;
+    const updated = await this.#writeStatus(b, (s) => {
+      const agg = aggregateStatus({
+        placed,
+        reports: binding?.status?.aggregatedStatus ?? [],
+        clusters: this.clusters.list().map(clusterHealth),
+        previous: s,
+        generation: b.metadata.generation ?? 0,
+      });
+      return { ...s, ...agg, placement: where };
+    });
+    const after = updated.status?.phase;
+    if (
+      after &&
+      after !== before &&
+      after !== 'Pending' &&
+      !after.startsWith('Image') &&
+      !after.startsWith('Checkpoint')
+    )
+      await this.#phaseEvent(updated);
+    return undefined;
+  }
+
+  #unplaceable(s: CheckpointBackupStatus, b: CheckpointBackup, message: string): CheckpointBackupStatus {
+    const agg = aggregateStatus({
+      placed: [],
+      reports: [],
+      clusters: [],
+      previous: s,
+      generation: b.metadata.generation ?? 0,
+    });
+    return {
+      ...agg,
+      phase: 'Failed',
+      message,
+      conditions: agg.conditions?.map((c) =>
+        c.type === 'Propagated'
+          ? { ...c, status: 'False', reason: 'Unplaceable', message }
+          : c.type === 'Completed'
+            ? { ...c, reason: 'Failed', message }
+            : c,
+      ),
+    };
+  }
+
+  async #phaseEvent(b: CheckpointBackup): Promise<void> {
+    const phase = b.status?.phase;
+    const message = b.status?.message ?? '';
+    const warning = phase === 'Failed' || phase === 'Unknown' || phase === 'CompletedWithError';
+    const reason =
+      phase === 'Unknown'
+        ? 'ClusterNotReady'
+        : phase === 'Failed' && !b.status?.clusters?.length
+          ? 'Unplaceable'
+          : `Aggregate${phase}`;
+    await this.#event(b, warning ? 'Warning' : 'Normal', reason, message);
+  }
+
+  async #event(
+    b: CheckpointBackup,
+    type: 'Normal' | 'Warning',
+    reason: string,
+    message: string,
+  ): Promise<void> {
+    await this.#events
+      .record({ ...b, apiVersion: API_VERSION }, type, reason, message)
+      .catch((err: unknown) => this.#o.log.warn({ err: String(err) }, 'could not record an event'));
+  }
+
+  /** Where a backup goes, from the caches plus, when its workload runs in several clusters, the cluster proxy. */
+  async #place(b: CheckpointBackup): Promise<Placement> {
+    const userPolicy = [
+      ...this.policies.list().map((p) => ({ ...p, kind: 'PropagationPolicy' as const })),
+      ...this.clusterPolicies.list().map((p) => ({ ...p, kind: 'ClusterPropagationPolicy' as const })),
+    ].find((p) => selectsBackup(p, b));
+    const ref = b.spec.resourceRef;
+    const workload = this.#byResource.get(
+      resourceKey({ kind: ref.kind, name: ref.name, namespace: ref.namespace || b.metadata.namespace }),
+    );
+    const workloadClusters = (workload?.spec.clusters ?? []).map((c) => c.name);
+    const podClusters =
+      workloadClusters.length > 1 ? await this.#clustersRunning(b, workloadClusters) : undefined;
+    return place({
+      ...(userPolicy
+        ? {
+            userPolicy: `${userPolicy.kind}/${userPolicy.metadata.namespace ? `${userPolicy.metadata.namespace}/` : ''}${userPolicy.metadata.name}`,
+          }
+        : {}),
+      ...(b.spec.placement?.clusterAffinity ? { affinity: b.spec.placement.clusterAffinity } : {}),
+      clusters: this.clusters.list().map(clusterInfo),
+      workloadClusters,
+      ...(podClusters ? { podClusters } : {}),
+      workload: `${ref.kind}/${ref.name}`,
+    });
+  }
+
+  /** Which of these clusters run the pod, asked through Karmada's cluster proxy; a member that does not answer is left out. */
+  async #clustersRunning(b: CheckpointBackup, clusters: string[]): Promise<string[] | undefined> {
+    const path = `/api/v1/namespaces/${podNamespace(b)}/pods/${b.spec.podRef.name}`;
+    const found = await Promise.all(
+      clusters.map((c) =>
+        this.#o.client.get(proxyPath(c, path), { timeoutMs: this.#o.proxyTimeoutMs }).then(
+          () => c,
+          () => undefined,
+        ),
+      ),
+    );
+    const running = found.filter((c): c is string => !!c);
+    return running.length ? running : undefined;
+  }
+
+  /** Creates or updates one of the hub's policies; `b` is the object Events about it go to. */
+  async #ensurePolicy(want: PropagationPolicy, b?: CheckpointBackup): Promise<void> {
+    const ns = want.metadata.namespace!;
+    const cur = this.policies.get(`${ns}/${want.metadata.name}`);
+    const stored =
+      cur ??
+      (await this.#o.client
+        .get<PropagationPolicy>(policyPath(ns, want.metadata.name))
+        .catch(() => undefined));
+    if (stored && samePolicy(stored, want)) return;
+    if (stored && !isHubOwned(stored)) {
+      if (b)
+        await this.#event(
+          b,
+          'Warning',
+          'PolicyNameTaken',
+          `PropagationPolicy ${ns}/${want.metadata.name} exists and is not the hub's; the hub leaves it alone`,
+        );
+      return;
+    }
+    if (stored) {
+      const body = {
+        ...stored,
+        spec: {
+          ...stored.spec,
+          resourceSelectors: want.spec.resourceSelectors,
+          placement: { ...stored.spec.placement, clusterAffinity: want.spec.placement?.clusterAffinity },
+          ...(want.spec.conflictResolution ? { conflictResolution: want.spec.conflictResolution } : {}),
+        },
+      };
+      await this.#o.client.request('PUT', policyPath(ns, want.metadata.name), { body });
+    } else {
+      try {
+        await this.#o.client.request(
+          'POST',
+          `/apis/policy.karmada.io/v1alpha1/namespaces/${ns}/propagationpolicies`,
+          {
+            body: want,
+          },
+        );
+      } catch (err) {
+        // A concurrent reconcile made it first: compare with what it wrote.
+        if (!isAlreadyExists(err)) throw err;
+        return this.#ensurePolicy(want, b);
+      }
+    }
+    this.#o.metrics.writes.inc({ what: 'policy' });
+    const clusters = want.spec.placement?.clusterAffinity?.clusterNames?.join(', ') ?? '';
+    if (b && want.spec.resourceSelectors[0]?.kind === 'CheckpointBackup')
+      await this.#event(
+        b,
+        'Normal',
+        'Placed',
+        `PropagationPolicy ${want.metadata.name} sends it to ${clusters}`,
+      );
+    this.#o.log.info(
+      { policy: `${ns}/${want.metadata.name}`, clusters },
+      stored ? 'policy updated' : 'policy created',
+    );
+  }
+
+  /** Deletes one of the hub's policies; true when there was one. */
+  async #deletePolicy(ns: string, name: string): Promise<boolean> {
+    const cur = this.policies.get(`${ns}/${name}`);
+    if (cur && !isHubOwned(cur)) return false;
+    try {
+      await this.#o.client.request('DELETE', policyPath(ns, name));
+      this.#o.metrics.writes.inc({ what: 'policy' });
+      this.#o.log.info({ policy: `${ns}/${name}` }, 'policy deleted');
+      return true;
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+      return false;
+    }
+  }
+
+  /**
+   * Takes an object back from every member. Karmada keeps what a deleted policy propagated, so the hub deletes the
+   * object's ResourceBinding too: Karmada then removes its Works, and the members' copies with them.
+   */
+  async #withdraw(r: { kind: string; name: string; namespace: string }): Promise<void> {
+    const rb = this.#byResource.get(resourceKey(r));
+    if (!rb) return;
+    try {
+      await this.#o.client.request(
+        'DELETE',
+        `/apis/work.karmada.io/v1alpha2/namespaces/${rb.metadata.namespace}/resourcebindings/${rb.metadata.name}`,
+      );
+      this.#o.metrics.writes.inc({ what: 'binding' });
+      this.#o.log.info(
+        { binding: `${rb.metadata.namespace}/${rb.metadata.name}` },
+        'withdrawn from every member',
+      );
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+  }
+
+  /** A registry secret goes to the union of the clusters recorded in status.placement of the backups using it. */
+  async #reconcileSecret(ns: string, name: string, fresh?: CheckpointBackup): Promise<Result> {
+    const id = (b: CheckpointBackup) => key(b.metadata.namespace, b.metadata.name);
+    // The cache may lag the caller's own status write: its fresh copy stands in for the cached one.
+    const backups = [
+      ...this.backups.list().filter((b) => !fresh || id(b) !== id(fresh)),
+      ...(fresh ? [fresh] : []),
+    ];
+    const needs = backups
+      .filter((b) => !b.metadata.deletionTimestamp || b.metadata.finalizers?.includes(HUB_FINALIZER))
+      .flatMap((b) => {
+        const s = registrySecret(b);
+        if (!s || s.namespace !== ns || s.name !== name) return [];
+        return [{ secret: { name, namespace: ns }, clusters: b.status?.placement?.clusters ?? [] }];
+      });
+    const clusters = secretNeeds(needs).get(`${ns}/${name}`)?.clusters ?? [];
+    const reader = secretReaderBinding({ name, namespace: ns });
+    const readerPath = `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/rolebindings/${reader.metadata.name}`;
+    if (!clusters.length) {
+      await this.#deletePolicy(ns, secretPolicyName(name));
+      await this.#withdraw({ kind: 'Secret', name, namespace: ns });
+      await this.#o.client.request('DELETE', readerPath).catch((err: unknown) => {
+        if (!isNotFound(err)) throw err;
+      });
+      return undefined;
+    }
+    try {
+      await this.#o.client.get(readerPath);
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+      await this.#o.client
+        .request('POST', `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/rolebindings`, { body: reader })
+        .catch((e: unknown) => {
+          if (!isAlreadyExists(e)) throw e;
+        });
+      this.#o.metrics.writes.inc({ what: 'rolebinding' });
+    }
+    await this.#ensurePolicy(secretPolicy({ name, namespace: ns }, clusters));
+    return undefined;
+  }
+
+  async #cleanUp(b: CheckpointBackup): Promise<void> {
+    const { namespace: ns, name } = b.metadata;
+    await this.#deletePolicy(ns, policyName(name));
+    await this.#o.client.request('PATCH', objectPath(ns, name), {
+      body: {
+        metadata: {
+          finalizers: (b.metadata.finalizers ?? []).filter((f) => f !== HUB_FINALIZER),
+          resourceVersion: b.metadata.resourceVersion,
+        },
+      },
+    });
+    const secret = registrySecret(b);
+    if (secret) this.queue.add(`secret:${key(secret.namespace!, secret.name)}`);
+    this.#o.log.info(
+      { backup: `${ns}/${name}` },
+      'policy removed; Karmada withdraws the object from its clusters',
+    );
+  }
+
+  async #writeStatus(
+    b: CheckpointBackup,
+    next: (s: CheckpointBackupStatus) => CheckpointBackupStatus,
+  ): Promise<CheckpointBackup> {
+    return writeStatus<CheckpointBackup, CheckpointBackupStatus>(
+      this.#o.client,
+      objectPath(b.metadata.namespace, b.metadata.name),
+      (cur) => {
+        if (cur.metadata.uid !== b.metadata.uid || cur.metadata.deletionTimestamp) return undefined;
+        const want = next({ ...(cur.status ?? {}) });
+        if (isDeepStrictEqual(want, cur.status ?? {})) return undefined;
+        this.#o.metrics.writes.inc({ what: 'status' });
+        return want;
+      },
+    );
+  }
+}

@@ -1,0 +1,54 @@
+import type { CheckpointBackupStatus } from '@stateful-migration/api';
+import type { ClusterHealth } from './aggregate.js';
+import type { ClusterInfo } from './placement.js';
+
+/** The parts of Karmada's objects the hub reads. */
+export interface Cluster {
+  metadata: { name: string; labels?: Record<string, string>; resourceVersion?: string };
+  status?: { conditions?: { type: string; status: string; reason?: string; message?: string }[] };
+}
+
+export interface ResourceBinding {
+  metadata: { name: string; namespace: string; resourceVersion?: string };
+  spec: {
+    resource: { apiVersion: string; kind: string; name: string; namespace?: string };
+    clusters?: { name: string; replicas?: number }[];
+  };
+  status?: {
+    aggregatedStatus?: {
+      clusterName: string;
+      status?: CheckpointBackupStatus;
+      applied?: boolean;
+      appliedMessage?: string;
+      health?: string;
+    }[];
+  };
+}
+
+export const CLUSTERS_PATH = '/apis/cluster.karmada.io/v1alpha1/clusters';
+export const BINDINGS_PATH = '/apis/work.karmada.io/v1alpha2/resourcebindings';
+export const POLICIES_PATH = '/apis/policy.karmada.io/v1alpha1/propagationpolicies';
+export const CLUSTER_POLICIES_PATH = '/apis/policy.karmada.io/v1alpha1/clusterpropagationpolicies';
+
+export const policyPath = (ns: string, name: string): string =>
+  `/apis/policy.karmada.io/v1alpha1/namespaces/${ns}/propagationpolicies/${name}`;
+
+/** A member's API through Karmada's cluster proxy (the aggregated apiserver). */
+export const proxyPath = (cluster: string, path: string): string =>
+  `${CLUSTERS_PATH}/${cluster}/proxy${path}`;
+
+export function clusterInfo(c: Cluster): ClusterInfo {
+  return { name: c.metadata.name, labels: c.metadata.labels ?? {} };
+}
+
+export function clusterHealth(c: Cluster): ClusterHealth {
+  const ready = c.status?.conditions?.find((x) => x.type === 'Ready');
+  if (ready?.status === 'True') return { name: c.metadata.name, ready: true };
+  const why = [ready?.reason, ready?.message].filter(Boolean).join(': ');
+  return { name: c.metadata.name, ready: false, reason: why || 'no Ready condition reported yet' };
+}
+
+/** Index key of the workload a binding carries. */
+export function resourceKey(r: { kind: string; name: string; namespace?: string }): string {
+  return `${r.kind}/${r.namespace ?? ''}/${r.name}`;
+}

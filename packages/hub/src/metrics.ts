@@ -1,0 +1,34 @@
+import { Counter, Gauge, Registry } from 'prom-client';
+
+/** The hub's Prometheus metrics. */
+export class HubMetrics {
+  readonly registry = new Registry();
+  readonly leader = new Gauge({
+    name: 'hub_leader',
+    help: '1 while this process holds the leader Lease and acts; 0 on a standby.',
+    registers: [this.registry],
+  });
+  readonly reconciles = new Counter({
+    name: 'hub_reconciles_total',
+    help: 'Reconciles, by kind of key and result.',
+    labelNames: ['kind', 'result'],
+    registers: [this.registry],
+  });
+  readonly writes = new Counter({
+    name: 'hub_writes_total',
+    help: 'Writes to the Karmada apiserver, by what was written.',
+    labelNames: ['what'],
+    registers: [this.registry],
+  });
+  readonly queueDepth = new Gauge({
+    name: 'hub_queue_depth',
+    help: 'Keys waiting for a reconcile.',
+    registers: [this.registry],
+  });
+  readonly backups = new Gauge({
+    name: 'hub_checkpointbackups',
+    help: 'CheckpointBackups on the hub, by aggregate phase.',
+    labelNames: ['phase'],
+    registers: [this.registry],
+  });
+}

@@ -1,0 +1,101 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import {
+  backupPolicy,
+  samePolicy,
+  secretNeeds,
+  secretPolicy,
+  selectsBackup,
+  type PropagationPolicy,
+  type ResourceSelector,
+} from './policies.js';
+
+const backup = { metadata: { name: 'db', namespace: 'shop', labels: { team: 'a' } } };
+const user = (kind: PropagationPolicy['kind'], namespace: string | undefined, s: Partial<ResourceSelector>) =>
+  ({
+    apiVersion: 'policy.karmada.io/v1alpha1',
+    kind,
+    metadata: { name: 'mine', ...(namespace ? { namespace } : {}) },
+    spec: { resourceSelectors: [{ apiVersion: 'migration.dcnlab.com/v1', kind: 'CheckpointBackup', ...s }] },
+  }) as PropagationPolicy;
+
+describe('selectsBackup', () => {
+  const cases: [string, PropagationPolicy, boolean][] = [
+    ['PP by name', user('PropagationPolicy', 'shop', { name: 'db' }), true],
+    ['PP, other name', user('PropagationPolicy', 'shop', { name: 'web' }), false],
+    ['PP in another namespace', user('PropagationPolicy', 'other', { name: 'db' }), false],
+    ['PP, every CheckpointBackup', user('PropagationPolicy', 'shop', {}), true],
+    [
+      'PP by labels',
+      user('PropagationPolicy', 'shop', { labelSelector: { matchLabels: { team: 'a' } } }),
+      true,
+    ],
+    [
+      'PP, labels differ',
+      user('PropagationPolicy', 'shop', { labelSelector: { matchLabels: { team: 'b' } } }),
+      false,
+    ],
+    ['CPP, any namespace', user('ClusterPropagationPolicy', undefined, { name: 'db' }), true],
+    ['CPP, this namespace', user('ClusterPropagationPolicy', undefined, { namespace: 'shop' }), true],
+    [
+      'CPP, namespace a-b is not a',
+      user('ClusterPropagationPolicy', undefined, { namespace: 'shop-b' }),
+      false,
+    ],
+    ['another kind', user('PropagationPolicy', 'shop', { kind: 'Deployment', name: 'db' }), false],
+    ['another version', user('PropagationPolicy', 'shop', { apiVersion: 'migration.dcnlab.com/v2' }), false],
+    ['the hub’s own', backupPolicy('checkpointbackup-db', 'shop', 'db', ['member1']), false],
+  ];
+  for (const [name, p, want] of cases) it(name, () => assert.equal(selectsBackup(p, backup), want));
+});
+
+describe('secretNeeds', () => {
+  it('takes the union of clusters per secret, sorted', () => {
+    const s = { name: 'reg', namespace: 'shop' };
+    const other = { name: 'reg', namespace: 'shop-b' };
+    const m = secretNeeds([
+      { secret: s, clusters: ['member2'] },
+      { secret: s, clusters: ['member1', 'member2'] },
+      { secret: other, clusters: ['member1'] },
+      { secret: { name: 'none', namespace: 'shop' }, clusters: [] },
+    ]);
+    assert.deepEqual(m.get('shop/reg')?.clusters, ['member1', 'member2']);
+    assert.deepEqual(m.get('shop-b/reg')?.clusters, ['member1']);
+    assert.deepEqual(m.get('shop/none')?.clusters, []);
+  });
+});
+
+describe('policies', () => {
+  it('a backup policy selects exactly that object, to exactly its clusters', () => {
+    const p = backupPolicy('checkpointbackup-db', 'shop', 'db', ['member2', 'member1']);
+    assert.deepEqual(p.spec.resourceSelectors, [
+      { apiVersion: 'migration.dcnlab.com/v1', kind: 'CheckpointBackup', name: 'db' },
+    ]);
+    assert.deepEqual(p.spec.placement?.clusterAffinity?.clusterNames, ['member1', 'member2']);
+    assert.equal(p.metadata.labels?.['app.kubernetes.io/managed-by'], 'stateful-migration-hub');
+  });
+  it('a secret policy overwrites hand-made copies and lives in the secret’s namespace', () => {
+    const p = secretPolicy({ name: 'reg', namespace: 'shop' }, ['member1']);
+    assert.deepEqual(
+      [p.metadata.name, p.metadata.namespace, p.spec.conflictResolution],
+      ['registry-secret-reg', 'shop', 'Overwrite'],
+    );
+  });
+  it('samePolicy ignores what Karmada’s webhook fills in, and sees a placement change', () => {
+    const want = backupPolicy('p', 'shop', 'db', ['member1']);
+    const stored: PropagationPolicy = {
+      ...want,
+      metadata: { ...want.metadata, resourceVersion: '7' },
+      spec: {
+        ...want.spec,
+        resourceSelectors: want.spec.resourceSelectors.map((s) => ({ ...s, namespace: 'shop' })),
+        conflictResolution: 'Abort',
+        priority: 0,
+        preemption: 'Never',
+        placement: { clusterAffinity: { clusterNames: ['member1'] }, clusterTolerations: [] },
+      },
+    };
+    assert.ok(samePolicy(stored, want));
+    assert.ok(!samePolicy(stored, backupPolicy('p', 'shop', 'db', ['member1', 'member2'])));
+  });
+});

@@ -42,8 +42,9 @@ const imageConfig = () =>
 describe('the agent image: deploy/Containerfile built with buildah', () => {
   let container = '';
   let rootfs = '';
-  const inImage = (args: string[]): string =>
-    execFileSync('chroot', [rootfs, ...args], {
+  /** Runs a command inside the image's root filesystem, as root or as `user` (uid:gid). */
+  const inImage = (args: string[], user?: string): string =>
+    execFileSync('chroot', [...(user ? [`--userspec=${user}`] : []), rootfs, ...args], {
       encoding: 'utf8',
       env: imageEnv,
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -95,6 +96,11 @@ describe('the agent image: deploy/Containerfile built with buildah', () => {
     assert.match(inImage(['node', '/app/dist/main.js', '--help']), /agent \[options\]/);
     assert.match(inImage(['node', '/app/dist/main.js', 'agent', '--help']), /--storage-driver <driver>/);
     assert.match(inImage(['buildah', '--version']), /^buildah version \d+\.\d+/);
+    // deploy/hub runs the same image as a non-root user.
+    assert.match(
+      inImage(['node', '/app/dist/main.js', 'hub', '--help'], '65532:65532'),
+      /Usage: stateful-migration hub/,
+    );
     const packages = readdirSync(join(rootfs, 'app/node_modules/.pnpm'));
     assert.ok(packages.some((p) => p.startsWith('@kubernetes+client-node@')));
     for (const dev of ['typescript@', 'eslint@', 'prettier@'])

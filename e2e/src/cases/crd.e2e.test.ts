@@ -42,9 +42,12 @@ describe('the CheckpointBackup CRD on a real apiserver', () => {
     ]);
   });
 
-  it('prints Phase, Schedule, Last Checkpoint and Age', async () => {
+  it('prints Phase, Clusters (the hub aggregate), Schedule, Last Checkpoint and Age; -o wide adds Node', async () => {
     const header = (await kubectl('member1', ['get', 'checkpointbackups', '-n', ns])).split('\n')[0] ?? '';
-    assert.match(header, /^NAME\s+PHASE\s+SCHEDULE\s+LAST CHECKPOINT\s+AGE$/);
+    assert.match(header, /^NAME\s+PHASE\s+CLUSTERS\s+SCHEDULE\s+LAST CHECKPOINT\s+AGE$/);
+    const wide =
+      (await kubectl('member1', ['get', 'checkpointbackups', '-n', ns, '-o', 'wide'])).split('\n')[0] ?? '';
+    assert.match(wide, /^NAME\s+PHASE\s+CLUSTERS\s+SCHEDULE\s+LAST CHECKPOINT\s+AGE\s+NODE$/);
   });
 
   it('refuses an object without podRef.name, naming the field', async () => {
@@ -83,5 +86,26 @@ spec: {schedule: immediately, podRef: {}, resourceRef: {name: x}}
       out,
       /daemonset\.apps\/checkpoint-backup-controller (created|configured|unchanged) \(server dry run\)/,
     );
+  });
+
+  it("deploy/hub's Deployment is valid for the host cluster, its RBAC and examples/hub for Karmada (server-side dry run)", async () => {
+    await kubectl(
+      'member1',
+      ['apply', '-f', '-'],
+      'apiVersion: v1\nkind: Namespace\nmetadata: {name: karmada-system}\n',
+    );
+    const cases: [string, string, RegExp][] = [
+      ['member1', 'deploy/hub/deployment.yaml', /deployment\.apps\/stateful-migration-hub/],
+      [
+        'karmada',
+        'deploy/hub/rbac.yaml',
+        /clusterrole\.rbac\.authorization\.k8s\.io\/stateful-migration-hub/,
+      ],
+      ['karmada', 'examples/hub', /checkpointbackup\.migration\.dcnlab\.com\/db-now/],
+    ];
+    for (const [cluster, path, created] of cases) {
+      const out = await kubectl(cluster, ['apply', '--dry-run=server', '-f', join(repoRoot, path)]);
+      assert.match(out, new RegExp(`${created.source} (created|configured|unchanged) \\(server dry run\\)`));
+    }
   });
 });

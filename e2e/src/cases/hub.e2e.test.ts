@@ -167,7 +167,7 @@ spec:
     assert.ok(await exists('member1', ['rolebinding', `checkpoint-backup-registry-secret-${secret}`]));
     // Printer columns give the aggregate at a glance.
     const row = await hub(['get', 'cpb', 'web', '-n', ns, '--no-headers']);
-    assert.match(row, /^web\s+Completed\s+1\/1\s+\S+\s+\S+/);
+    assert.match(row, /^web\s+Completed\s+1\/1\s+immediately\s+\S+\s+\S+/);
     // The status view shows one row per container, from the hub only.
     const table = execFileSync(
       process.execPath,
@@ -302,5 +302,58 @@ spec:
       /Deployment\/not-propagated is not propagated by Karmada; add spec\.placement/,
     );
     assert.equal(b.status?.conditions?.find((c) => c.type === 'Propagated')?.reason, 'Unplaceable');
+
+    // Given a placement, the hub writes its policy, and updates it when the placement changes.
+    const clustersOf = async () =>
+      (
+        await hub([
+          'get',
+          'pp',
+          'checkpointbackup-nowhere',
+          '-n',
+          ns,
+          '-o',
+          'jsonpath={.spec.placement.clusterAffinity.clusterNames}',
+        ]).catch(() => '')
+      ).trim();
+    // Each placement change moves the policy, then Karmada brings the object to the new cluster.
+    for (const [clusters, arrived] of [
+      [['member2'], 'member2'],
+      [['member1', 'member2'], 'member1'],
+    ] as const) {
+      const patch = JSON.stringify({ spec: { placement: { clusterAffinity: { clusterNames: clusters } } } });
+      await hub(['patch', 'cpb', 'nowhere', '-n', ns, '--type=merge', '-p', patch]);
+      const want = JSON.stringify(clusters);
+      await eventually(async () => (await clustersOf()) === want || undefined, 30_000, `policy to ${want}`);
+      await eventually(() => exists(arrived, ['cpb', 'nowhere']), 60_000, `the object in ${arrived}`);
+    }
+    // Both members' agents say the pod does not exist; the hub names both clusters.
+    const failed = await waitHub(
+      'nowhere',
+      (x) => x.status?.clusters?.filter((c) => /does not exist/.test(c.message ?? '')).length === 2,
+      'Failed in both',
+    );
+    assert.match(failed.status!.message!, /member1: .*member2: /);
+    const json = JSON.parse(
+      execFileSync(
+        process.execPath,
+        [
+          `${repoRoot}/packages/cli/dist/main.js`,
+          'status',
+          'nowhere',
+          '-n',
+          ns,
+          '-o',
+          'json',
+          '--kubeconfig',
+          `${repoRoot}/.fed/karmada-config`,
+        ],
+        { encoding: 'utf8' },
+      ),
+    ) as CheckpointBackup;
+    assert.deepEqual(
+      json.status?.clusters?.map((c) => c.name),
+      ['member1', 'member2'],
+    );
   });
 });

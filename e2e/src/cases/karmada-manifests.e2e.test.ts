@@ -152,5 +152,29 @@ spec:
       (await kubectl('member2', ['get', 'cpb', 'web-now', '-n', ns, '--ignore-not-found'])).trim(),
       '',
     );
+    // The user's policy wins: the hub writes no policy of its own and only reports the status.
+    const hubView = await eventually(
+      async () => {
+        const o = JSON.parse(await kubectl('karmada', ['get', 'cpb', 'web-now', '-n', ns, '-o', 'json'])) as {
+          status?: { phase?: string; placement?: { by?: string; policy?: string; clusters?: string[] } };
+        };
+        return o.status?.phase === 'Completed' && o.status.placement?.by === 'policy' ? o : undefined;
+      },
+      60_000,
+      'the hub reporting Completed under the user policy',
+    );
+    assert.deepEqual(hubView.status?.placement, {
+      by: 'policy',
+      policy: `PropagationPolicy/${ns}/web-now`,
+      clusters: ['member1'],
+    });
+    await eventually(
+      async () =>
+        (await kubectl('karmada', ['get', 'pp', '-n', ns, '-o', 'name'])).includes('checkpointbackup-web-now')
+          ? undefined
+          : true,
+      30_000,
+      'no hub policy for an object a user policy selects',
+    );
   });
 });

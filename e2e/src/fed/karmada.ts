@@ -120,10 +120,19 @@ export async function startKarmadaControllers(ctx: FedContext): Promise<void> {
     const name = `karmada-${c}`;
     const health = await freePort(`${name}-health`);
     ctx.setPort(`${name}-health`, health);
+    // Karmada's default client limits (40 QPS) make propagating hundreds of objects crawl; a real control plane
+    // raises them the same way.
+    const limits = ['--kube-api-qps=200', '--kube-api-burst=400'];
     const extra =
       c === 'controller-manager'
-        ? ['--cluster-status-update-frequency=5s', '--cluster-monitor-grace-period=20s']
-        : [];
+        ? [
+            '--cluster-status-update-frequency=5s',
+            '--cluster-monitor-grace-period=20s',
+            '--cluster-api-qps=200',
+            '--cluster-api-burst=400',
+            ...limits,
+          ]
+        : limits;
     await ctx.run(
       name,
       binary(name),

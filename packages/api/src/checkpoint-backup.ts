@@ -1,4 +1,4 @@
-import type { AggregatePhase, Phase } from './phases.js';
+import type { AggregatePhase } from './phases.js';
 
 export const API_GROUP = 'migration.dcnlab.com';
 export const API_VERSION = `${API_GROUP}/v1`;

@@ -214,11 +214,13 @@ export function checkpointBackupCrd(): Schema {
           subresources: { status: {} },
           additionalPrinterColumns: [
             { name: 'Phase', type: 'string', jsonPath: '.status.phase' },
+            // Clusters is filled on the hub (finished/placed), empty in members; one CRD serves both, because
+            // Karmada carries the hub's CRD to the members.
             { name: 'Clusters', type: 'string', jsonPath: '.status.clustersReady' },
-            { name: 'Node', type: 'string', jsonPath: '.status.run.node', priority: 1 },
-            { name: 'Schedule', type: 'string', jsonPath: '.spec.schedule', priority: 1 },
+            { name: 'Schedule', type: 'string', jsonPath: '.spec.schedule' },
             { name: 'Last Checkpoint', type: 'date', jsonPath: '.status.lastCheckpointTime' },
             { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+            { name: 'Node', type: 'string', jsonPath: '.status.run.node', priority: 1 },
           ],
           schema: {
             openAPIV3Schema: obj(

@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { AggregatePhase, CheckpointBackupStatus } from '@stateful-migration/api';
-import { aggregateStatus, clusterStatus, type ClusterHealth, type MemberReport } from './aggregate.js';
+import {
+  aggregateStatus,
+  clusterStatus,
+  worthAnEvent,
+  type ClusterHealth,
+  type MemberReport,
+} from './aggregate.js';
 
 const ready: ClusterHealth[] = [
   { name: 'member1', ready: true },
@@ -53,7 +59,7 @@ describe('clusterStatus', () => {
     const c = clusterStatus('member1', undefined, ready[0]);
     assert.deepEqual([c.phase, c.applied], ['Pending', false]);
   });
-  it('is Pending while not applied, Failed when Karmada says why it cannot apply', () => {
+  it("is Pending while not applied, with Karmada's reason when it gives one", () => {
     assert.equal(
       clusterStatus('member1', { clusterName: 'member1', applied: false }, ready[0]).phase,
       'Pending',
@@ -63,8 +69,8 @@ describe('clusterStatus', () => {
       { clusterName: 'member1', applied: false, appliedMessage: 'no matches for kind "CheckpointBackup"' },
       ready[0],
     );
-    assert.equal(f.phase, 'Failed');
-    assert.match(f.message!, /could not apply it: no matches for kind/);
+    assert.equal(f.phase, 'Pending');
+    assert.match(f.message!, /has not applied it yet: no matches for kind/);
   });
   it('is Pending while the agent has not reported, saying when the next tick is', () => {
     assert.equal(clusterStatus('member1', report('member1'), ready[0]).message, 'waiting for the agent');
@@ -202,4 +208,20 @@ describe('aggregateStatus', () => {
       ['member1', 'member2'],
     );
   });
+});
+
+describe('worthAnEvent', () => {
+  const cases: [string | undefined, string | undefined, boolean][] = [
+    [undefined, 'Pending', false],
+    ['Pending', 'Checkpointing', false],
+    ['Checkpointing', 'ImagePushing', false],
+    ['ImagePushing', 'Completed', true],
+    ['Completed', 'Completed', false],
+    ['Completed', 'Unknown', true],
+    ['Unknown', 'Failed', true],
+    ['Failed', 'CompletedWithError', true],
+    ['Completed', undefined, false],
+  ];
+  for (const [before, after, want] of cases)
+    it(`${before} -> ${after}: ${want}`, () => assert.equal(worthAnEvent(before, after), want));
 });

@@ -83,16 +83,18 @@ export function clusterStatus(
       applied,
       ...kept,
     };
+  // Karmada keeps retrying an apply that failed (often a stale cache right after a member returns), so this is
+  // Pending with Karmada's reason, not Failed; a lasting cause (say, no CRD in the member) stays visible here.
   if (!applied)
-    return report.appliedMessage
-      ? {
-          name,
-          phase: 'Failed',
-          message: `Karmada could not apply it: ${report.appliedMessage}`,
-          applied,
-          ...kept,
-        }
-      : { name, phase: 'Pending', message: 'waiting for Karmada to apply the object here', applied, ...kept };
+    return {
+      name,
+      phase: 'Pending',
+      message: report.appliedMessage
+        ? `Karmada has not applied it yet: ${report.appliedMessage}`
+        : 'waiting for Karmada to apply the object here',
+      applied,
+      ...kept,
+    };
   if (!isPhase(s.phase))
     return {
       name,
@@ -189,4 +191,10 @@ export function aggregateStatus(i: AggregateInput): CheckpointBackupStatus {
     ...(lastCheckpointTime ? { lastCheckpointTime } : {}),
     conditions,
   };
+}
+
+/** Phase changes that deserve an Event on the hub object: outcomes, not every step of every run. */
+export function worthAnEvent(before: string | undefined, after: string | undefined): boolean {
+  if (!after || after === before) return false;
+  return after === 'Unknown' || after === 'Failed' || SUCCESS.includes(after);
 }

@@ -20,7 +20,7 @@ import {
   type RestClient,
   type Result,
 } from '@stateful-migration/kube';
-import { aggregateStatus } from './aggregate.js';
+import { aggregateStatus, worthAnEvent } from './aggregate.js';
 import {
   BINDINGS_PATH,
   CLUSTER_POLICIES_PATH,
@@ -35,7 +35,7 @@ import {
   type ResourceBinding,
 } from './karmada.js';
 import type { HubMetrics } from './metrics.js';
-import { place, policyName, type Placement } from './placement.js';
+import { place, placementStatus, policyName, type Placement } from './placement.js';
 import {
   backupPolicy,
   isHubOwned,
@@ -208,24 +208,12 @@ export class HubController {
       if (b.metadata.finalizers?.includes(HUB_FINALIZER)) await this.#cleanUp(b);
       return undefined;
     }
-    if (!b.metadata.finalizers?.includes(HUB_FINALIZER)) {
-      await this.#o.client.request('PATCH', objectPath(ns, name), {
-        body: {
-          metadata: {
-            finalizers: [...(b.metadata.finalizers ?? []), HUB_FINALIZER],
-            resourceVersion: b.metadata.resourceVersion,
-          },
-        },
-      });
-      return { requeueAfterMs: 0 };
-    }
+    if (await this.#ensureFinalizer(b)) return { requeueAfterMs: 0 };
 
     const placement = await this.#place(b);
     const secret = registrySecret(b);
     const own = policyName(name);
     const binding = this.#byResource.get(resourceKey({ kind: 'CheckpointBackup', name, namespace: ns }));
-    let placed: string[] = [];
-    let where: CheckpointBackupStatus['placement'];
     if (placement.kind === 'unplaceable') {
       if (await this.#deletePolicy(ns, own))
         await this.#withdraw({ kind: 'CheckpointBackup', name, namespace: ns });
@@ -233,14 +221,12 @@ export class HubController {
       if (secret) this.queue.add(`secret:${key(secret.namespace!, secret.name)}`);
       return undefined;
     }
-    if (placement.kind === 'userPolicy') {
-      await this.#deletePolicy(ns, own);
-      placed = (binding?.spec.clusters ?? []).map((c) => c.name);
-      where = { clusters: [...placed].sort(), by: 'policy', policy: placement.policy };
-    } else {
-      placed = placement.clusters;
-      where = { clusters: placed, by: placement.by };
-    }
+    if (placement.kind === 'userPolicy') await this.#deletePolicy(ns, own);
+    const where = placementStatus(
+      placement,
+      (binding?.spec.clusters ?? []).map((c) => c.name),
+    );
+    const placed = where.clusters;
     // Record where it goes before the secret follows, so secret reconciles (and a restarted hub) see the same union.
     if (!isDeepStrictEqual(b.status?.placement, where))
       b = await this.#writeStatus(b, (s) => ({ ...s, placement: where }));
@@ -258,16 +244,22 @@ export class HubController {
       });
       return { ...s, ...agg, placement: where };
     });
-    const after = updated.status?.phase;
-    if (
-      after &&
-      after !== before &&
-      after !== 'Pending' &&
-      !after.startsWith('Image') &&
-      !after.startsWith('Checkpoint')
-    )
-      await this.#phaseEvent(updated);
+    if (worthAnEvent(before, updated.status?.phase)) await this.#phaseEvent(updated);
     return undefined;
+  }
+
+  /** Adds the hub's finalizer; true when it had to (the write requeues the key). */
+  async #ensureFinalizer(b: CheckpointBackup): Promise<boolean> {
+    if (b.metadata.finalizers?.includes(HUB_FINALIZER)) return false;
+    await this.#o.client.request('PATCH', objectPath(b.metadata.namespace, b.metadata.name), {
+      body: {
+        metadata: {
+          finalizers: [...(b.metadata.finalizers ?? []), HUB_FINALIZER],
+          resourceVersion: b.metadata.resourceVersion,
+        },
+      },
+    });
+    return true;
   }
 
   #unplaceable(s: CheckpointBackupStatus, b: CheckpointBackup, message: string): CheckpointBackupStatus {
@@ -378,32 +370,7 @@ export class HubController {
         );
       return;
     }
-    if (stored) {
-      const body = {
-        ...stored,
-        spec: {
-          ...stored.spec,
-          resourceSelectors: want.spec.resourceSelectors,
-          placement: { ...stored.spec.placement, clusterAffinity: want.spec.placement?.clusterAffinity },
-          ...(want.spec.conflictResolution ? { conflictResolution: want.spec.conflictResolution } : {}),
-        },
-      };
-      await this.#o.client.request('PUT', policyPath(ns, want.metadata.name), { body });
-    } else {
-      try {
-        await this.#o.client.request(
-          'POST',
-          `/apis/policy.karmada.io/v1alpha1/namespaces/${ns}/propagationpolicies`,
-          {
-            body: want,
-          },
-        );
-      } catch (err) {
-        // A concurrent reconcile made it first: compare with what it wrote.
-        if (!isAlreadyExists(err)) throw err;
-        return this.#ensurePolicy(want, b);
-      }
-    }
+    if (!(await this.#writePolicy(want, stored))) return this.#ensurePolicy(want, b);
     this.#o.metrics.writes.inc({ what: 'policy' });
     const clusters = want.spec.placement?.clusterAffinity?.clusterNames?.join(', ') ?? '';
     if (b && want.spec.resourceSelectors[0]?.kind === 'CheckpointBackup')
@@ -420,6 +387,34 @@ export class HubController {
   }
 
   /** Deletes one of the hub's policies; true when there was one. */
+  /** Updates the fields the hub owns, or creates the policy; false when a concurrent reconcile created it first. */
+  async #writePolicy(want: PropagationPolicy, stored: PropagationPolicy | undefined): Promise<boolean> {
+    const ns = want.metadata.namespace!;
+    if (stored) {
+      const spec = {
+        ...stored.spec,
+        resourceSelectors: want.spec.resourceSelectors,
+        placement: { ...stored.spec.placement, clusterAffinity: want.spec.placement?.clusterAffinity },
+        ...(want.spec.conflictResolution ? { conflictResolution: want.spec.conflictResolution } : {}),
+      };
+      await this.#o.client.request('PUT', policyPath(ns, want.metadata.name), { body: { ...stored, spec } });
+      return true;
+    }
+    try {
+      await this.#o.client.request(
+        'POST',
+        `/apis/policy.karmada.io/v1alpha1/namespaces/${ns}/propagationpolicies`,
+        {
+          body: want,
+        },
+      );
+      return true;
+    } catch (err) {
+      if (!isAlreadyExists(err)) throw err;
+      return false;
+    }
+  }
+
   async #deletePolicy(ns: string, name: string): Promise<boolean> {
     const cur = this.policies.get(`${ns}/${name}`);
     if (cur && !isHubOwned(cur)) return false;

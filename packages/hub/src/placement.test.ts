@@ -1,6 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { matches, place, policyName, type ClusterInfo, type PlacementInput } from './placement.js';
+import {
+  matches,
+  place,
+  placementStatus,
+  policyName,
+  type ClusterInfo,
+  type PlacementInput,
+} from './placement.js';
 
 const clusters: ClusterInfo[] = [
   { name: 'member1', labels: { region: 'eu-west', tier: 'gold' } },
@@ -98,4 +105,21 @@ describe('place', () => {
     );
   });
   it('policy names are deterministic', () => assert.equal(policyName('nightly'), 'checkpointbackup-nightly'));
+});
+
+describe('placementStatus', () => {
+  it('records the chosen clusters and why', () =>
+    assert.deepEqual(placementStatus({ kind: 'clusters', clusters: ['member1'], by: 'pod' }, ['x']), {
+      clusters: ['member1'],
+      by: 'pod',
+    }));
+  it("under a user's policy, records where Karmada scheduled it", () =>
+    assert.deepEqual(
+      placementStatus({ kind: 'userPolicy', policy: 'PropagationPolicy/ns/p' }, ['member2', 'member1']),
+      {
+        clusters: ['member1', 'member2'],
+        by: 'policy',
+        policy: 'PropagationPolicy/ns/p',
+      },
+    ));
 });

@@ -79,3 +79,16 @@ export function place(i: PlacementInput): Placement {
 export function policyName(backupName: string): string {
   return `checkpointbackup-${backupName}`.slice(0, 253);
 }
+
+/**
+ * What status.placement records for a decision: the chosen clusters, or under a user's policy the clusters Karmada
+ * scheduled it to (its binding's).
+ */
+export function placementStatus(
+  p: Exclude<Placement, { kind: 'unplaceable' }>,
+  bindingClusters: string[],
+): { clusters: string[]; by: string; policy?: string } {
+  return p.kind === 'userPolicy'
+    ? { clusters: [...bindingClusters].sort(), by: 'policy', policy: p.policy }
+    : { clusters: p.clusters, by: p.by };
+}

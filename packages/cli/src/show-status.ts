@@ -43,7 +43,9 @@ export async function showStatus(name: string | undefined, o: StatusFlags): Prom
   let last = '';
   informer.on(() => {
     const now = informer.list();
-    const key = JSON.stringify(now.map((b) => b.status ?? {}));
+    // Print only what changed on screen: the table for people, the status for -o json|yaml.
+    const key =
+      o.output === 'table' ? renderTable(statusRows(now)) : JSON.stringify(now.map((b) => b.status ?? {}));
     if (key === last) return;
     last = key;
     if (o.output === 'table') process.stdout.write(`\n${new Date().toISOString()}\n`);

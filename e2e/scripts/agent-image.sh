@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Builds the agent image from deploy/Containerfile with buildah, into the local containers-storage, and prints its
+# name. NODE_BASE picks the base image; without it, e2e/scripts/node-base.sh makes one locally (no docker.io needed).
+#   bash e2e/scripts/agent-image.sh [name]   default name: localhost/stateful-migration/agent:<cli version>
+# Chroot isolation, since RUN steps need no OCI runtime or cgroups then (as in CI containers); --layers keeps each
+# step's result, so an unchanged tree rebuilds in seconds. With NODE_EXTRA_CA_CERTS set (a TLS-intercepting proxy),
+# that CA bundle is mounted into the build stage for npm.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+version=$(node -p 'require("./packages/cli/package.json").version')
+name=${1:-localhost/stateful-migration/agent:$version}
+base=${NODE_BASE:-$(bash e2e/scripts/node-base.sh)}
+ca=()
+if [ -n "${NODE_EXTRA_CA_CERTS:-}" ]; then
+  ca=(--volume "$NODE_EXTRA_CA_CERTS:/run/extra-ca.pem:ro" --build-arg NODE_EXTRA_CA_CERTS=/run/extra-ca.pem)
+fi
+t0=$(date +%s)
+buildah bud --quiet --isolation chroot --layers -f deploy/Containerfile \
+  --build-arg NODE_BASE="$base" "${ca[@]}" -t "$name" . >&2
+printf '[%s] agent-image: %s built in %ss\n' "$(date +%H:%M:%S)" "$name" "$(($(date +%s) - t0))" >&2
+echo "$name"

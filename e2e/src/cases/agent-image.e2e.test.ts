@@ -1,0 +1,197 @@
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { parse } from 'yaml';
+import { kubectl } from '../fed/kubectl.js';
+import { fedDir, repoRoot } from '../fed/paths.js';
+import { probe } from '../fed/probe.js';
+import { type ProcRecord, readState, startProcess, stopProcesses, writeState } from '../fed/procs.js';
+import { backupYaml, nodeBuildah, runPod, waitPhase } from './agent-support.js';
+import { eventually, unique } from './support.js';
+
+// deploy/Containerfile built with buildah from the locally made base (e2e/scripts/node-base.sh), then run: its
+// content with chroot, and as one node's agent against the local federation.
+// The image is built under the name deploy/daemonset.yaml runs, so the test checks exactly that image.
+const image = (
+  parse(readFileSync(join(repoRoot, 'deploy/daemonset.yaml'), 'utf8')) as {
+    spec: { template: { spec: { containers: { image: string }[] } } };
+  }
+).spec.template.spec.containers[0]!.image;
+const node = 'm1-b';
+const ns = unique('image');
+/** A clean environment for commands run inside the image: the host's (CA paths, PATH) does not exist there. */
+const imageEnv = {
+  PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+  NODE_EXTRA_CA_CERTS: '',
+};
+
+const buildah = (args: string[]): string =>
+  execFileSync('buildah', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+const inspect = <T>(args: string[]): T =>
+  JSON.parse(execFileSync('skopeo', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })) as T;
+
+const imageConfig = () =>
+  inspect<{ config: { Entrypoint: string[]; Cmd: string[]; Env: string[] } }>([
+    'inspect',
+    '--config',
+    `containers-storage:${image}`,
+  ]).config;
+
+describe('the agent image: deploy/Containerfile built with buildah', () => {
+  let container = '';
+  let rootfs = '';
+  /** Runs a command inside the image's root filesystem, as root or as `user` (uid:gid). */
+  const inImage = (args: string[], user?: string): string =>
+    execFileSync('chroot', [...(user ? [`--userspec=${user}`] : []), rootfs, ...args], {
+      encoding: 'utf8',
+      env: imageEnv,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+
+  before(() => {
+    // The build's log goes into the error if it fails; otherwise only the scripts' own lines (steps, times) show.
+    const r = spawnSync('bash', ['e2e/scripts/agent-image.sh', image], { cwd: repoRoot, encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`e2e/scripts/agent-image.sh failed:\n${r.stderr.slice(-4000)}`);
+    console.log(
+      r.stderr
+        .split('\n')
+        .filter((l) => /^\[[\d:]+\] (node-base|agent-image):/.test(l))
+        .join('\n'),
+    );
+    assert.equal(r.stdout.trim(), image);
+    container = buildah(['from', '--quiet', image]);
+    rootfs = buildah(['mount', container]);
+  });
+  after(() => {
+    if (container) buildah(['rm', container]);
+  });
+
+  it('has the agent as its entrypoint and is the Node base plus two layers: buildah, then the agent', () => {
+    const cfg = imageConfig();
+    assert.deepEqual(cfg.Entrypoint, ['node', '/app/dist/main.js']);
+    assert.deepEqual(cfg.Cmd, ['agent']);
+    const base = execFileSync('bash', ['e2e/scripts/node-base.sh'], {
+      cwd: repoRoot,
+      encoding: 'utf8',
+    }).trim();
+    const layers = (name: string) =>
+      inspect<{ Layers: string[] }>(['inspect', `containers-storage:${name}`]).Layers;
+    const baseLayers = layers(base);
+    const ours = layers(image);
+    assert.deepEqual(ours.slice(0, baseLayers.length), baseLayers);
+    assert.equal(ours.length, baseLayers.length + 2);
+  });
+
+  it('runs from its root filesystem: Node LTS, the CLI, buildah; production dependencies only', () => {
+    // The LTS the unit and integration tests also run on (e2e/run sets LTS_NODE), and the version the base names.
+    const version = inImage(['node', '--version']).trim();
+    if (process.env.LTS_NODE)
+      assert.equal(version, execFileSync(process.env.LTS_NODE, ['--version'], { encoding: 'utf8' }).trim());
+    assert.ok(
+      imageConfig().Env.includes(`NODE_VERSION=${version.slice(1)}`),
+      `NODE_VERSION=${version.slice(1)}`,
+    );
+    assert.match(inImage(['node', '/app/dist/main.js', '--help']), /agent \[options\]/);
+    assert.match(inImage(['node', '/app/dist/main.js', 'agent', '--help']), /--storage-driver <driver>/);
+    assert.match(inImage(['buildah', '--version']), /^buildah version \d+\.\d+/);
+    // deploy/hub runs the same image as a non-root user.
+    assert.match(
+      inImage(['node', '/app/dist/main.js', 'hub', '--help'], '65532:65532'),
+      /Usage: stateful-migration hub/,
+    );
+    const packages = readdirSync(join(rootfs, 'app/node_modules/.pnpm'));
+    assert.ok(packages.some((p) => p.startsWith('@kubernetes+client-node@')));
+    for (const dev of ['typescript@', 'eslint@', 'prettier@'])
+      assert.ok(!packages.some((p) => p.startsWith(dev)), `no ${dev} in the image`);
+    assert.ok(!existsSync(join(rootfs, 'app/src')), 'no sources in the image');
+  });
+
+  describe(`as the agent of node ${node} on the local federation`, () => {
+    const procName = `agent-${node}`;
+    let original: ProcRecord | undefined;
+    let fromImage: ProcRecord | undefined;
+
+    before(async () => {
+      const state = readState()!;
+      original = state.procs.find((p) => p.name === procName);
+      assert.ok(original?.args, `the federation records ${procName}`);
+      // The same flags as the federation's agent; its files (kubeconfig, token, CAs, the node's containers-storage
+      // and checkpoint directory) all live under .fed, bind-mounted at the same path, as a DaemonSet's hostPaths.
+      const [, ...flags] = original.args;
+      for (const f of flags.filter((a) => a.includes('=/')))
+        assert.ok(f.split('=')[1]!.startsWith(fedDir), `${f} is under ${fedDir}`);
+      await stopProcesses([original]);
+      state.procs = state.procs.filter((p) => p !== original && p.name !== procName);
+      // A private mount namespace, so the binds go away with the process.
+      const script = [
+        'set -e',
+        'root=$1 fed=$2; shift 2',
+        'mkdir -p "$root$fed" && mount --rbind "$fed" "$root$fed"',
+        'mount -t proc proc "$root/proc" && mount --rbind /dev "$root/dev"',
+        'exec chroot "$root" "$@"',
+      ].join('\n');
+      fromImage = startProcess(
+        state,
+        procName,
+        'unshare',
+        [
+          '--mount',
+          '--propagation',
+          'private',
+          'sh',
+          '-c',
+          script,
+          'sh',
+          rootfs,
+          fedDir,
+          'node',
+          '/app/dist/main.js',
+          ...flags,
+        ],
+        { env: imageEnv, ...(original.port ? { port: original.port } : {}) },
+      );
+      await eventually(
+        async () => ((await probe(`http://127.0.0.1:${original!.port}/readyz`)) ? true : undefined),
+        60_000,
+        `the image's agent for ${node} to be ready (log: ${fromImage.log})`,
+      );
+      await kubectl('member1', ['create', 'namespace', ns]);
+    });
+
+    after(async () => {
+      await kubectl('member1', ['delete', 'namespace', ns, '--wait=false']).catch(() => undefined);
+      if (!original) return;
+      const state = readState()!;
+      await stopProcesses(state.procs.filter((p) => p.name === procName));
+      state.procs = state.procs.filter((p) => p.name !== procName);
+      writeState(state);
+      startProcess(
+        state,
+        procName,
+        original.exe,
+        original.args!,
+        original.port ? { port: original.port } : {},
+      );
+      await eventually(
+        async () => ((await probe(`http://127.0.0.1:${original!.port}/readyz`)) ? true : undefined),
+        60_000,
+        `the federation's agent for ${node} to be back`,
+      );
+    });
+
+    it("completes a CheckpointBackup, its image built by the image's own buildah into the node's storage", async () => {
+      assert.equal(readlinkSync(`/proc/${fromImage!.pid}/root`), rootfs, 'the agent runs inside the image');
+      const pod = await runPod('member1', ns, 'fromimage', node, ['app']);
+      await kubectl('member1', ['apply', '-f', '-'], backupYaml(ns, 'fromimage', pod));
+      const b = await waitPhase('member1', ns, 'fromimage', ['Completed', 'Failed']);
+      assert.equal(b.status?.phase, 'Completed', b.status?.message);
+      const img = b.status!.builtImages![0]!;
+      const local = JSON.parse(nodeBuildah(node, ['inspect', '--type', 'image', img.imageName])) as {
+        FromImageDigest: string;
+      };
+      assert.equal(local.FromImageDigest, img.digest);
+    });
+  });
+});

@@ -29,10 +29,10 @@ const count = (description: string): Schema => ({ type: 'integer', minimum: 0, d
 const size = (description: string): Schema => ({
   'x-kubernetes-int-or-string': true,
   description: `${description} A quantity ("512Mi", "2Gi") or an integer in MiB; 0 is unlimited.`,
-  anyOf: [
-    { type: 'integer', minimum: 0 },
-    { type: 'string', pattern: '^[0-9]+(\\.[0-9]+)?(Ki|Mi|Gi|Ti|k|M|G|T)?$' },
-  ],
+  // Structural int-or-string: anyOf exactly these two; pattern checks strings only, minimum numbers only.
+  anyOf: [{ type: 'integer' }, { type: 'string' }],
+  minimum: 0,
+  pattern: '^[0-9]+(\\.[0-9]+)?(Ki|Mi|Gi|Ti|k|M|G|T)?$',
 });
 const retentionSchema = obj(
   "Retention of this pod's checkpoints (archives on nodes, local images, registry tags); wins over the agent's defaults. 0 is unlimited.",

@@ -5,12 +5,14 @@ import {
   API_VERSION,
   PLURAL,
   API_GROUP,
+  pinnedImages,
   podNamespace,
   registrySecret,
   type BuiltImage,
   type CheckpointBackup,
   type CheckpointBackupStatus,
   type CheckpointFile,
+  type RetentionPolicy,
 } from '@stateful-migration/api';
 import { readArchiveInfo } from '@stateful-migration/archive';
 import {
@@ -37,6 +39,7 @@ import { CheckpointError, type KubeletClient } from './kubelet.js';
 import type { AgentMetrics } from './metrics.js';
 import { plan, retryDelayMs, type Action, type PodView } from './plan.js';
 import { setCondition } from './conditions.js';
+import { RetentionSweeper } from './retention-sweep.js';
 
 export interface AgentOptions {
   node: string;
@@ -57,6 +60,10 @@ export interface AgentOptions {
   maxAttempts?: number;
   /** Where the kubelet writes archives on this node. @default /var/lib/kubelet/checkpoints */
   checkpointDir?: string;
+  /** The agent-wide retention policy; each object's spec.retention wins over it for its pod. */
+  retention?: RetentionPolicy;
+  /** Period of the retention sweep (it also runs after every checkpoint and on pod deletion). @default 300000 */
+  retentionIntervalMs?: number;
   /** Told of every phase the agent records, and of 'ArchiveWritten' when the kubelet answered; a crash-test hook. */
   afterPhaseWritten?: (phase: string) => void;
 }
@@ -80,6 +87,9 @@ export class AgentController {
   readonly queue: WorkQueue<string>;
   readonly #nodeQueue: PQueue;
   readonly #events: EventRecorder;
+  /** Retention sweeps: one key, so sweeps never overlap and triggers during one fold into one more. */
+  readonly sweeps: WorkQueue<'sweep'>;
+  readonly #sweeper: RetentionSweeper;
   readonly #o: Required<Omit<AgentOptions, 'registryCa' | 'afterPhaseWritten'>> &
     Pick<AgentOptions, 'registryCa' | 'afterPhaseWritten'>;
   #orphanReporter = { value: false, at: 0 };
@@ -91,6 +101,8 @@ export class AgentController {
       checkpointTimeoutSeconds: 120,
       maxAttempts: 5,
       checkpointDir: '/var/lib/kubelet/checkpoints',
+      retention: {},
+      retentionIntervalMs: 300_000,
       ...o,
     };
     const { client, log, node } = o;
@@ -113,8 +125,34 @@ export class AgentController {
         onError: (err) => log.warn({ err: String(err) }, 'pod watch failed; retrying'),
       },
     );
-    this.backups.on((_e, b) => this.queue.add(`${b.metadata.namespace}/${b.metadata.name}`));
-    this.pods.on((_e, p) => {
+    this.backups.on((e, b, old) => {
+      this.queue.add(`${b.metadata.namespace}/${b.metadata.name}`);
+      // A new object, a changed policy or pin, or a deleted object can change what retention keeps.
+      if (e !== 'update' || retentionInputs(b) !== retentionInputs(old)) this.sweeps.add('sweep');
+    });
+    this.sweeps = new WorkQueue<'sweep'>({
+      workers: 1,
+      onError: (_k, err, retry) =>
+        log.warn(
+          { err: err instanceof Error ? err.message : String(err), retryInMs: retry },
+          'retention sweep failed',
+        ),
+    });
+    this.#sweeper = new RetentionSweeper({
+      node,
+      client,
+      log: log.child({ part: 'retention' }),
+      storage: o.storage,
+      checkpointDir: this.#o.checkpointDir,
+      defaults: this.#o.retention,
+      metrics: o.metrics,
+      responsible: (b) => this.#responsible(b),
+      registryClient: (b) => this.#registryClient(b),
+      writeStatus: (b, next) => this.#write(b, (s) => next(s)),
+      event: (b, type, reason, message) => this.#event(b, type, reason, message),
+    });
+    this.pods.on((e, p) => {
+      if (e === 'delete') this.sweeps.add('sweep');
       for (const b of this.backups.list()) {
         if (b.spec.podRef.name === p.metadata.name && podNamespace(b) === p.metadata.namespace)
           this.queue.add(`${b.metadata.namespace}/${b.metadata.name}`);
@@ -125,6 +163,11 @@ export class AgentController {
   async start(): Promise<void> {
     this.queue.start((key) => this.reconcile(key));
     await Promise.all([this.backups.start(), this.pods.start()]);
+    this.sweeps.start(async () => {
+      await this.#sweeper.sweep();
+      return { requeueAfterMs: this.#o.retentionIntervalMs };
+    });
+    this.sweeps.add('sweep');
     setInterval(() => {
       this.#o.metrics.queueDepth.set({ queue: 'reconcile' }, this.queue.depth());
       this.#o.metrics.queueDepth.set({ queue: 'checkpoint' }, this.#nodeQueue.size + this.#nodeQueue.pending);
@@ -135,6 +178,7 @@ export class AgentController {
     this.backups.stop();
     this.pods.stop();
     this.queue.stop();
+    this.sweeps.stop();
   }
 
   ready(): boolean {
@@ -525,6 +569,7 @@ export class AgentController {
     }));
     this.#o.metrics.runs.inc({ phase });
     await this.#event(updated, phase === 'CompletedWithError' ? 'Warning' : 'Normal', phase, message);
+    this.sweeps.add('sweep');
     return { requeueAfterMs: 0 };
   }
 
@@ -572,6 +617,14 @@ export class AgentController {
     }
   }
 
+  /** This agent reports retention for an object when its runs happen here: the last run's node, else the pod's. */
+  #responsible(b: CheckpointBackup): boolean {
+    if (b.status?.run) return b.status.run.node === this.#o.node;
+    return this.pods
+      .list()
+      .some((p) => p.metadata.name === b.spec.podRef.name && p.metadata.namespace === podNamespace(b));
+  }
+
   /** One agent per cluster answers for pods that exist nowhere: the one on the first Ready node by name. */
   async #reportsOrphans(): Promise<boolean> {
     if (Date.now() - this.#orphanReporter.at < 30_000) return this.#orphanReporter.value;
@@ -585,4 +638,9 @@ export class AgentController {
     this.#orphanReporter = { value: ready[0] === this.#o.node, at: Date.now() };
     return this.#orphanReporter.value;
   }
+}
+
+/** What of an object retention depends on besides status: its policy and its pins. */
+function retentionInputs(b: CheckpointBackup | undefined): string {
+  return JSON.stringify(b && [b.spec.retention, pinnedImages(b), b.spec.registry, b.spec.podRef]);
 }

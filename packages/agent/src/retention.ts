@@ -166,7 +166,9 @@ export function pinMatches(pin: Pin, item: RetentionItem): boolean {
 
 const identified = (i: RetentionItem): boolean => !!(i.namespace && i.pod && i.container);
 
-const describe = (i: RetentionItem): string => i.refs?.[0] ?? i.id;
+/** How an item is named to users: a reference by tag if it has one, else by digest, else its path or id. */
+export const describeItem = (i: RetentionItem): string =>
+  i.refs?.find((r) => !r.includes('@')) ?? i.refs?.[0] ?? i.id;
 
 export const formatSize = (n: number): string =>
   n >= 2 ** 30
@@ -297,10 +299,10 @@ export function decideRetention(input: RetentionInput): RetentionDecision {
             namespace: first.namespace,
             limit: field,
             value: limit,
-            pinned: pins.map(describe),
+            pinned: pins.map(describeItem),
             message:
               `${field} ${shown} for ${scope} cannot be met in the ${storeWords[input.store]} (${over}): ` +
-              `pinned ${pins.map(describe).join(', ')}; unpin or raise the limit`,
+              `pinned ${pins.map(describeItem).join(', ')}; unpin or raise the limit`,
           });
         }
       }

@@ -8,6 +8,7 @@ import {
   podNamespace,
   type CheckpointBackup,
   type CheckpointBackupStatus,
+  type Condition,
   type RetentionPolicy,
 } from '@stateful-migration/api';
 import { readArchiveInfo, type ArchiveInfo } from '@stateful-migration/archive';
@@ -58,8 +59,11 @@ const identityOf = (a: Record<string, string>) => ({
   ...(a[CHECKPOINTED_TIME_ANNOTATION] ? { checkpointedTime: a[CHECKPOINTED_TIME_ANNOTATION] } : {}),
 });
 
+/** Where to delete a registry item: the client of the object that found it, and its repository. */
+type Targets = Map<string, { client: RegistryClient; repository: string }>;
+
 /** A deletion carried out, for status and events. */
-interface Done {
+export interface Done {
   store: Store;
   deletion: Deletion;
 }
@@ -88,18 +92,18 @@ export class RetentionSweeper {
     const policies = policiesOf(d.defaults, backups);
     const pins = pinsOf(backups);
     const done: Done[] = [];
-    const findings: { store: Store; finding: Finding }[] = [];
+    const findings: Finding[] = [];
     const pinnedCheckpoints = new Set<string>();
-    const collect = (store: Store, decision: ReturnType<typeof decideRetention>) => {
+    const collect = (decision: ReturnType<typeof decideRetention>) => {
       for (const p of decision.pinned) {
         const k = checkpointKey(p);
         if (k) pinnedCheckpoints.add(k);
       }
-      findings.push(...decision.findings.map((finding) => ({ store, finding })));
+      findings.push(...decision.findings);
     };
 
     const registry = await this.#registry(backups, policies, pins);
-    collect('registry', registry.decision);
+    collect(registry.decision);
     done.push(...(await this.#deleteRegistry(registry.decision.delete, registry.clients)));
 
     const images = await this.#localImages(backups);
@@ -112,7 +116,7 @@ export class RetentionSweeper {
       pins,
       ...(livePods ? { livePods } : {}),
     });
-    collect('images', imageDecision);
+    collect(imageDecision);
     for (const del of imageDecision.delete) {
       const names = del.item.refs?.length ? del.item.refs : [del.item.id];
       try {
@@ -131,7 +135,7 @@ export class RetentionSweeper {
       pinnedCheckpoints,
       ...(livePods ? { livePods } : {}),
     });
-    collect('archives', archiveDecision);
+    collect(archiveDecision);
     for (const del of archiveDecision.delete) {
       rmSync(del.item.id, { force: true });
       done.push({ store: 'archives', deletion: del });
@@ -158,61 +162,62 @@ export class RetentionSweeper {
     pins: Pin[],
   ): Promise<{
     decision: ReturnType<typeof decideRetention>;
-    clients: Map<string, { client: RegistryClient; repository: string }>;
+    clients: Targets;
     listed: Map<string, Set<string>>;
   }> {
     const items = new Map<string, RetentionItem>();
-    const clients = new Map<string, { client: RegistryClient; repository: string }>();
+    const clients: Targets = new Map();
     /** host/repo -> tags seen, to drop status entries of images that are gone. */
     const listed = new Map<string, Set<string>>();
     for (const b of backups) {
       if (!b.spec.registry || !this.#d.responsible(b)) continue;
-      const ns = podNamespace(b);
-      const pod = b.spec.podRef.name;
       try {
         const client = await this.#d.registryClient(b);
         for (const repo of repositoriesOf(b)) {
           const tags = await listTags(client, repo);
           listed.set(`${client.host}/${repo}`, new Set(tags));
-          for (const tag of tags) {
-            const t = await describeTag(client, repo, tag);
-            if (!t || Number.isNaN(t.created)) continue;
-            const who = identityOf(t.annotations);
-            // Only this object's pod: other identities in a shared repository are judged by their own objects.
-            if (who.namespace !== ns || who.pod !== pod) continue;
-            const id = `${client.host}/${repo}@${t.digest}`;
-            const prev = items.get(id);
-            items.set(id, {
-              ...who,
-              id,
-              size: t.size,
-              time: Math.max(t.created, prev?.time ?? 0),
-              digest: t.digest,
-              refs: [...(prev?.refs ?? [id]), `${client.host}/${repo}:${tag}`],
-              tags: [...(prev?.tags ?? []), tag],
-              ...(inProgressImages(b).has(`${client.host}/${repo}:${tag}`) ? { inUse: true } : {}),
-            });
-            clients.set(id, { client, repository: repo });
-          }
+          await Promise.all(tags.map((tag) => this.#registryItem(b, client, repo, tag, items, clients)));
         }
       } catch (err) {
-        this.#d.log.warn(
-          {
-            backup: `${b.metadata.namespace}/${b.metadata.name}`,
-            err: String((err as Error).message ?? err),
-          },
-          'retention skipped the registry of this object',
-        );
+        const backup = `${b.metadata.namespace}/${b.metadata.name}`;
+        this.#d.log.warn({ backup, err: String((err as Error).message) }, 'retention skipped this registry');
       }
     }
     const decision = decideRetention({ store: 'registry', items: [...items.values()], policies, pins });
     return { decision, clients, listed };
   }
 
-  async #deleteRegistry(
-    deletions: Deletion[],
-    clients: Map<string, { client: RegistryClient; repository: string }>,
-  ): Promise<Done[]> {
+  /** One tag as an item; tags of one digest merge into one item, since a delete by digest removes them all. */
+  async #registryItem(
+    b: CheckpointBackup,
+    client: RegistryClient,
+    repo: string,
+    tag: string,
+    items: Map<string, RetentionItem>,
+    clients: Targets,
+  ): Promise<void> {
+    const t = await describeTag(client, repo, tag);
+    if (!t || Number.isNaN(t.created)) return;
+    const who = identityOf(t.annotations);
+    // Only this object's pod: other identities in a shared repository are judged by their own objects.
+    if (who.namespace !== podNamespace(b) || who.pod !== b.spec.podRef.name) return;
+    const id = `${client.host}/${repo}@${t.digest}`;
+    const ref = `${client.host}/${repo}:${tag}`;
+    const prev = items.get(id);
+    items.set(id, {
+      ...who,
+      id,
+      size: t.size,
+      time: Math.max(t.created, prev?.time ?? 0),
+      digest: t.digest,
+      refs: [...(prev?.refs ?? [id]), ref],
+      tags: [...(prev?.tags ?? []), tag],
+      ...(prev?.inUse || inProgressImages(b).has(ref) ? { inUse: true } : {}),
+    });
+    clients.set(id, { client, repository: repo });
+  }
+
+  async #deleteRegistry(deletions: Deletion[], clients: Targets): Promise<Done[]> {
     const done: Done[] = [];
     for (const del of deletions) {
       const { client, repository } = clients.get(del.item.id)!;
@@ -365,51 +370,74 @@ export class RetentionSweeper {
   async #report(
     backups: CheckpointBackup[],
     done: Done[],
-    findings: { store: Store; finding: Finding }[],
+    findings: Finding[],
     listed: Map<string, Set<string>>,
   ): Promise<void> {
-    const gone = new Set(done.flatMap((x) => x.deletion.item.refs ?? []));
     for (const b of backups) {
       if (!this.#d.responsible(b)) continue;
-      const ns = podNamespace(b);
-      const pod = b.spec.podRef.name;
-      const mine = (f: { namespace: string; pod?: string }) =>
-        f.namespace === ns && (!f.pod || f.pod === pod);
-      const blocked = findings.filter((f) => mine(f.finding)).map((f) => f.finding.message);
-      const deleted = done.filter((x) => mine(x.deletion.item));
-      const message = blocked.length ? blocked.join('; ') : 'every retention limit is met';
-      const old = b.status?.conditions?.find((c) => c.type === RETENTION_CONDITION);
-      const status = blocked.length ? 'False' : 'True';
-      const current = new Set(runImages(b).map((i) => i.imageName));
-      const stale = (b.status?.builtImages ?? []).filter((i) => {
-        if (current.has(i.imageName) && !isFinished(b.status?.phase)) return false;
-        if (gone.has(i.imageName)) return true;
-        const { host, repository, tag } = splitImageName(i.imageName);
-        return (
-          i.pushed && !!listed.get(`${host}/${repository}`) && !listed.get(`${host}/${repository}`)!.has(tag)
-        );
-      });
-      if (old?.status === status && old.message === message && !stale.length) {
-        if (deleted.length) await this.#d.event(b, 'Normal', 'RetentionDeleted', deletedMessage(deleted));
-        continue;
+      const r = retentionReport(b, done, findings, listed);
+      let updated = b;
+      if (r.changed || r.stale.size) {
+        updated = await this.#d.writeStatus(b, (s) => ({
+          ...s,
+          builtImages: (s.builtImages ?? []).filter((i) => !r.stale.has(i.imageName)),
+          conditions: setCondition(s.conditions, r.condition),
+        }));
       }
-      const staleNames = new Set(stale.map((i) => i.imageName));
-      const updated = await this.#d.writeStatus(b, (s) => ({
-        ...s,
-        builtImages: (s.builtImages ?? []).filter((i) => !staleNames.has(i.imageName)),
-        conditions: setCondition(s.conditions, {
-          type: RETENTION_CONDITION,
-          status,
-          reason: blocked.length ? 'PinnedBeyondLimit' : 'WithinLimits',
-          message,
-          observedGeneration: b.metadata.generation ?? 0,
-        }),
-      }));
-      if (deleted.length) await this.#d.event(updated, 'Normal', 'RetentionDeleted', deletedMessage(deleted));
-      if (blocked.length && (old?.status !== 'False' || old.message !== message))
-        await this.#d.event(updated, 'Warning', 'PinnedBeyondLimit', message);
+      if (r.deleted.length)
+        await this.#d.event(updated, 'Normal', 'RetentionDeleted', deletedMessage(r.deleted));
+      if (r.changed && r.condition.status === 'False')
+        await this.#d.event(updated, 'Warning', 'PinnedBeyondLimit', r.condition.message);
     }
   }
+}
+
+/**
+ * What a sweep means for one object, pure: its condition (and whether it changed), the deletions of its pod, and
+ * the builtImages entries that no longer exist (deleted now, or pushed but absent from the registry's listing),
+ * except those of a run in progress.
+ */
+export function retentionReport(
+  b: CheckpointBackup,
+  done: Done[],
+  findings: Finding[],
+  listed: Map<string, Set<string>>,
+): {
+  condition: Omit<Condition, 'lastTransitionTime'>;
+  changed: boolean;
+  deleted: Done[];
+  stale: Set<string>;
+} {
+  const ns = podNamespace(b);
+  const pod = b.spec.podRef.name;
+  const mine = (f: { namespace: string; pod?: string }) => f.namespace === ns && (!f.pod || f.pod === pod);
+  const blocked = findings.filter(mine).map((f) => f.message);
+  const condition = {
+    type: RETENTION_CONDITION,
+    status: blocked.length ? ('False' as const) : ('True' as const),
+    reason: blocked.length ? 'PinnedBeyondLimit' : 'WithinLimits',
+    message: blocked.length ? blocked.join('; ') : 'every retention limit is met',
+    observedGeneration: b.metadata.generation ?? 0,
+  };
+  const old = b.status?.conditions?.find((c) => c.type === RETENTION_CONDITION);
+  const gone = new Set(done.flatMap((x) => x.deletion.item.refs ?? []));
+  const running = isFinished(b.status?.phase)
+    ? new Set<string>()
+    : new Set(runImages(b).map((i) => i.imageName));
+  const absent = (name: string) => {
+    const { host, repository, tag } = splitImageName(name);
+    const tags = listed.get(`${host}/${repository}`);
+    return !!tags && !tags.has(tag);
+  };
+  const stale = (b.status?.builtImages ?? []).filter(
+    (i) => !running.has(i.imageName) && (gone.has(i.imageName) || (i.pushed && absent(i.imageName))),
+  );
+  return {
+    condition,
+    changed: old?.status !== condition.status || old.message !== condition.message,
+    deleted: done.filter((x) => mine(x.deletion.item)),
+    stale: new Set(stale.map((i) => i.imageName)),
+  };
 }
 
 function deletedMessage(done: Done[]): string {

@@ -211,102 +211,129 @@ const levels: {
   },
 ];
 
+/** The working state of one decision: what is protected, what goes, what cannot be met. */
+interface Ledger {
+  store: Store;
+  protectedBy: Map<string, 'pin' | 'inUse'>;
+  deletions: Map<string, Deletion>;
+  findings: Finding[];
+}
+
+function remove(l: Ledger, it: RetentionItem, reason: string): boolean {
+  if (l.protectedBy.has(it.id) || l.deletions.has(it.id)) return false;
+  l.deletions.set(it.id, { item: it, reason });
+  return true;
+}
+
+function protect(input: RetentionInput, items: RetentionItem[]): Map<string, 'pin' | 'inUse'> {
+  const out = new Map<string, 'pin' | 'inUse'>();
+  for (const it of items) {
+    const key = checkpointKey(it);
+    const pinned =
+      it.keep ||
+      input.pins.some((p) => pinMatches(p, it)) ||
+      (key !== undefined && !!input.pinnedCheckpoints?.has(key));
+    if (pinned) out.set(it.id, 'pin');
+    else if (it.inUse) out.set(it.id, 'inUse');
+  }
+  return out;
+}
+
+const show = (field: keyof RetentionPolicy, n: number): string =>
+  field.startsWith('maxCheckpoints') ? `${n}` : formatSize(n);
+
+/**
+ * One limit over one group. The newest unpinned checkpoints fill the limit and pinned ones are kept on top of it,
+ * so a pin never costs the latest checkpoint its place; the first one that does not fit goes, and every older one
+ * with it. A limit still exceeded with pins among the rest is a finding.
+ */
+function enforce(
+  l: Ledger,
+  group: RetentionItem[],
+  scope: { name: string; id: Partial<Identity> & { namespace: string } },
+  field: keyof RetentionPolicy,
+  limit: number,
+  measure: (i: RetentionItem) => number,
+): void {
+  // Newest first; the id breaks ties so the decision does not depend on listing order.
+  const live = group
+    .filter((i) => !l.deletions.has(i.id))
+    .sort((a, b) => b.time - a.time || a.id.localeCompare(b.id));
+  const unpinned = live.filter((i) => l.protectedBy.get(i.id) !== 'pin');
+  let kept = 0;
+  let full = false;
+  for (const it of unpinned) {
+    full ||= kept + measure(it) > limit;
+    const removed = full && remove(l, it, `${field} ${show(field, limit)} for ${scope.name}`);
+    if (!removed) kept += measure(it);
+  }
+  const pins = live.filter((i) => l.protectedBy.get(i.id) === 'pin');
+  const total = kept + pins.reduce((s, i) => s + measure(i), 0);
+  if (total <= limit || !pins.length) return;
+  const names = pins.map(describeItem);
+  l.findings.push({
+    ...scope.id,
+    limit: field,
+    value: limit,
+    pinned: names,
+    message:
+      `${field} ${show(field, limit)} for ${scope.name} cannot be met in the ${storeWords[l.store]} ` +
+      `(${show(field, total)} kept): pinned ${names.join(', ')}; unpin or raise the limit`,
+  });
+}
+
+/** Per container, pod and namespace: the count and total size limits, oldest first. */
+function enforceGroups(l: Ledger, items: RetentionItem[], policies: ScopedPolicy[]): void {
+  for (const { level, key, count, size } of levels) {
+    const groups = new Map<string, RetentionItem[]>();
+    for (const it of items) groups.set(key(it), [...(groups.get(key(it)) ?? []), it]);
+    for (const [name, group] of groups) {
+      const first = group[0]!;
+      const id = {
+        namespace: first.namespace,
+        ...(level !== 'namespace' ? { pod: first.pod } : {}),
+        ...(level === 'container' ? { container: first.container } : {}),
+      };
+      const countLimit = resolveLimit(policies, count, id, level) as number;
+      if (countLimit) enforce(l, group, { name, id }, count, countLimit, () => 1);
+      const sizeLimit = resolveLimit(policies, size, id, level) as number;
+      if (sizeLimit) enforce(l, group, { name, id }, size, sizeLimit, (i) => i.size);
+    }
+  }
+}
+
 /**
  * Decides what retention deletes in one store. Order: orphans (when retainOrphans is false; never in the registry),
  * checkpoints over maxCheckpointSize, then per container, pod and namespace the oldest until count and total size
- * are within their limits. Pinned and in-use checkpoints are never deleted. The newest unpinned checkpoints fill each
- * limit and pinned ones are kept on top (unlike checkpoint-restore-operator, where a pin can push out the newest
- * checkpoint); a limit exceeded because of pins is a finding. Unidentified items (no namespace, pod or container) are never touched.
+ * are within their limits. Pinned and in-use checkpoints are never deleted; pinned ones are kept on top of each
+ * limit (unlike checkpoint-restore-operator, where a pin can push out the newest checkpoint), and a limit exceeded
+ * because of them is a finding. Unidentified items (no namespace, pod or container) are never touched.
  */
 export function decideRetention(input: RetentionInput): RetentionDecision {
   const items = input.items.filter(identified);
-  const protectedBy = new Map<string, 'pin' | 'inUse'>();
-  const pinned: RetentionItem[] = [];
-  for (const it of items) {
-    const key = checkpointKey(it);
-    if (
-      it.keep ||
-      input.pins.some((p) => pinMatches(p, it)) ||
-      (key !== undefined && input.pinnedCheckpoints?.has(key))
-    ) {
-      protectedBy.set(it.id, 'pin');
-      pinned.push(it);
-    } else if (it.inUse) protectedBy.set(it.id, 'inUse');
-  }
-  const deletions = new Map<string, Deletion>();
-  const findings: Finding[] = [];
-  const remove = (it: RetentionItem, reason: string): boolean => {
-    if (protectedBy.has(it.id) || deletions.has(it.id)) return false;
-    deletions.set(it.id, { item: it, reason });
-    return true;
+  const l: Ledger = {
+    store: input.store,
+    protectedBy: protect(input, items),
+    deletions: new Map(),
+    findings: [],
   };
-  const { policies } = input;
-
-  if (input.store !== 'registry' && input.livePods) {
+  const { policies, livePods } = input;
+  if (input.store !== 'registry' && livePods) {
     for (const it of items) {
-      if (input.livePods.has(`${it.namespace}/${it.pod}`)) continue;
-      if (resolveLimit(policies, 'retainOrphans', it) === false)
-        remove(it, `pod ${it.namespace}/${it.pod} no longer exists and retainOrphans is false`);
+      const orphan = !livePods.has(`${it.namespace}/${it.pod}`);
+      if (orphan && resolveLimit(policies, 'retainOrphans', it) === false)
+        remove(l, it, `pod ${it.namespace}/${it.pod} no longer exists and retainOrphans is false`);
     }
   }
   for (const it of items) {
     const max = resolveLimit(policies, 'maxCheckpointSize', it) as number;
     if (max > 0 && it.size > max)
-      remove(it, `${formatSize(it.size)} is larger than maxCheckpointSize ${formatSize(max)}`);
+      remove(l, it, `${formatSize(it.size)} is larger than maxCheckpointSize ${formatSize(max)}`);
   }
-
-  for (const { level, key, count, size } of levels) {
-    const groups = new Map<string, RetentionItem[]>();
-    for (const it of items) {
-      const k = key(it);
-      groups.set(k, [...(groups.get(k) ?? []), it]);
-    }
-    for (const [scope, group] of groups) {
-      const first = group[0]!;
-      const id: Partial<Identity> = {
-        namespace: first.namespace,
-        ...(level !== 'namespace' ? { pod: first.pod } : {}),
-        ...(level === 'container' ? { container: first.container } : {}),
-      };
-      for (const [field, measure] of [
-        [count, () => 1],
-        [size, (i: RetentionItem) => i.size],
-      ] as const) {
-        const limit = resolveLimit(policies, field, id, level) as number;
-        if (!limit) continue;
-        // Newest first; the id breaks ties so the decision does not depend on listing order.
-        const live = group
-          .filter((i) => !deletions.has(i.id))
-          .sort((a, b) => b.time - a.time || a.id.localeCompare(b.id));
-        // The newest unpinned checkpoints fill the limit; pinned ones are kept on top of it, so a pin never costs
-        // the latest checkpoint its place. The first one that does not fit goes, and every older one with it.
-        let kept = 0;
-        let full = false;
-        for (const it of live) {
-          if (protectedBy.get(it.id) === 'pin') continue;
-          full ||= kept + measure(it) > limit;
-          if (!full) kept += measure(it);
-          else if (!remove(it, `${field} ${field === count ? limit : formatSize(limit)} for ${scope}`))
-            kept += measure(it);
-        }
-        const total = live.filter((i) => !deletions.has(i.id)).reduce((s, i) => s + measure(i), 0);
-        const pins = live.filter((i) => protectedBy.get(i.id) === 'pin');
-        if (total > limit && pins.length) {
-          const over = field === count ? `${total} kept` : `${formatSize(total)} kept`;
-          const shown = field === count ? `${limit}` : formatSize(limit);
-          findings.push({
-            ...id,
-            namespace: first.namespace,
-            limit: field,
-            value: limit,
-            pinned: pins.map(describeItem),
-            message:
-              `${field} ${shown} for ${scope} cannot be met in the ${storeWords[input.store]} (${over}): ` +
-              `pinned ${pins.map(describeItem).join(', ')}; unpin or raise the limit`,
-          });
-        }
-      }
-    }
-  }
-  return { delete: [...deletions.values()], findings, pinned };
+  enforceGroups(l, items, policies);
+  return {
+    delete: [...l.deletions.values()],
+    findings: l.findings,
+    pinned: items.filter((i) => l.protectedBy.get(i.id) === 'pin'),
+  };
 }

@@ -8,6 +8,7 @@ import { PINNED_IMAGES_ANNOTATION, type CheckpointBackup } from '@stateful-migra
 import { readArchiveInfo, writeArchive } from '@stateful-migration/archive';
 import { RegistryClient, pushImage } from '@stateful-migration/registry';
 import { kubectl } from '../fed/kubectl.js';
+import { readState } from '../fed/procs.js';
 import {
   backupYaml,
   checkpointDir,
@@ -373,6 +374,10 @@ describe('retention on nodes, in containers-storage and in the registry', { conc
       inAB,
       `every archive of ${nss.ab} stays`,
     );
+    const metrics = await (
+      await fetch(`http://127.0.0.1:${readState()!.ports['agent-m1-a']}/metrics`)
+    ).text();
+    assert.match(metrics, /^checkpoint_retention_deletions_total\{store="archives"\} [1-9]/m);
   });
 
   it('archives written by another tool are identified by spec.dump: any name, containerd flavour, .keep pins, non-archives untouched', async () => {

@@ -148,7 +148,7 @@ export class AgentController {
       metrics: o.metrics,
       responsible: (b) => this.#responsible(b),
       registryClient: (b) => this.#registryClient(b),
-      writeStatus: (b, next) => this.#write(b, (s) => next(s)),
+      writeStatus: (b, next) => this.#write(b, (s) => next(s), { phase: false }),
       event: (b, type, reason, message) => this.#event(b, type, reason, message),
     });
     this.pods.on((e, p) => {
@@ -255,16 +255,18 @@ export class AgentController {
     }
   }
 
+  /** One status write; `phase: false` for writes that record no phase (retention), so the crash hook ignores them. */
   async #write(
     b: CheckpointBackup,
     next: (s: CheckpointBackupStatus, cur: CheckpointBackup) => CheckpointBackupStatus | undefined,
+    { phase = true } = {},
   ): Promise<CheckpointBackup> {
     const updated = await writeStatus<CheckpointBackup, CheckpointBackupStatus>(
       this.#o.client,
       objectPath(b.metadata.namespace, b.metadata.name),
       (cur) => (cur.metadata.uid !== b.metadata.uid ? undefined : next({ ...(cur.status ?? {}) }, cur)),
     );
-    if (updated.status?.phase) this.#o.afterPhaseWritten?.(updated.status.phase);
+    if (phase && updated.status?.phase) this.#o.afterPhaseWritten?.(updated.status.phase);
     return updated;
   }
 

@@ -4,10 +4,15 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, utimesSync, writeFi
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { PINNED_IMAGES_ANNOTATION, type CheckpointBackup } from '@stateful-migration/api';
+import {
+  PINNED_IMAGES_ANNOTATION,
+  RESTORE_PINNED_IMAGES_ANNOTATION,
+  type CheckpointBackup,
+} from '@stateful-migration/api';
 import { readArchiveInfo, writeArchive } from '@stateful-migration/archive';
 import { RegistryClient, pushImage } from '@stateful-migration/registry';
 import { kubectl } from '../fed/kubectl.js';
+import { repoRoot } from '../fed/paths.js';
 import { readState } from '../fed/procs.js';
 import {
   backupYaml,
@@ -33,6 +38,7 @@ const nss = {
   a: `${base}-a`,
   ab: `${base}-a-b`,
   tool: `${base}-tool`,
+  hub: `${base}-hub`,
 };
 const tmp = mkdtempSync(join(tmpdir(), 'retention-'));
 const hourAgo = (h: number) => new Date(Date.now() - h * 3600_000);
@@ -114,11 +120,13 @@ async function seedRegistryImage(ns: string, repo: string, pod: string, tag: str
 
 describe('retention on nodes, in containers-storage and in the registry', { concurrency: true }, () => {
   before(async () => {
-    for (const ns of Object.values(nss)) await kubectl('member1', ['create', 'namespace', ns]);
+    for (const ns of Object.values(nss))
+      if (ns !== nss.hub) await kubectl('member1', ['create', 'namespace', ns]);
   });
   after(async () => {
     for (const ns of Object.values(nss))
       await kubectl('member1', ['delete', 'namespace', ns, '--wait=false']).catch(() => undefined);
+    await kubectl('karmada', ['delete', 'namespace', nss.hub, '--wait=false']).catch(() => undefined);
   });
 
   it('a per-minute schedule with maxCheckpointsPerContainer 2 keeps exactly the 2 newest images in the registry and no archives on the node', async () => {
@@ -432,5 +440,52 @@ describe('retention on nodes, in containers-storage and in the registry', { conc
       'the pin beyond the limit reported',
     );
     assert.match(condition(b)!.message, new RegExp(`pinned .*${ns}-kept\\.tar`));
+  });
+
+  it('a restore pin written on the hub object reaches the member through Karmada and keeps its image', async () => {
+    const ns = nss.hub;
+    const url = registryInfo().url;
+    await kubectl('karmada', ['apply', '-f', join(repoRoot, 'karmada/crds/checkpointbackups.yaml')]);
+    await kubectl('karmada', ['create', 'namespace', ns]);
+    // Karmada propagates the namespace to the members.
+    await eventually(
+      async () =>
+        (await kubectl('member1', ['get', 'namespace', ns, '-o', 'name'])).trim() ? true : undefined,
+      60_000,
+      'the namespace in member1',
+    );
+    await registrySecret(ns, 'reg', registryInfo().users[0]!);
+    const pod = await runPod('member1', ns, 'hub', 'm1-b', ['app']);
+    const repo = `${ns}/checkpoint-${pod}-app`;
+    await seedRegistryImage(ns, repo, pod, 'restored', hourAgo(2));
+    await seedRegistryImage(ns, repo, pod, 'newer', hourAgo(1));
+    await kubectl(
+      'karmada',
+      ['apply', '-f', '-'],
+      `${policyOnly(ns, 'hub', pod, '{maxCheckpointsPerContainer: 1}').replace(
+        'metadata: {name: hub, namespace: ' + ns + '}',
+        `metadata: {name: hub, namespace: ${ns}, annotations: {${RESTORE_PINNED_IMAGES_ANNOTATION}: "${url}/${repo}:restored"}}`,
+      )}  containers: [{name: app}]
+  registry: {url: "${url}", repository: ${ns}, secretRef: {name: reg}}
+---
+apiVersion: policy.karmada.io/v1alpha1
+kind: PropagationPolicy
+metadata: {name: hub, namespace: ${ns}}
+spec:
+  resourceSelectors: [{apiVersion: migration.dcnlab.com/v1, kind: CheckpointBackup, name: hub}]
+  placement: {clusterAffinity: {clusterNames: [member1]}}
+`,
+    );
+    const b = await eventually(
+      async () => {
+        const cur = await getBackup('member1', ns, 'hub').catch(() => undefined);
+        return cur && condition(cur)?.status === 'False' ? cur : undefined;
+      },
+      90_000,
+      'the propagated object, its restore pin honoured and reported',
+    );
+    assert.equal(b.metadata.annotations?.[RESTORE_PINNED_IMAGES_ANNOTATION], `${url}/${repo}:restored`);
+    assert.match(condition(b)!.message, new RegExp(`pinned ${url}/${repo}:restored`));
+    assert.deepEqual(tagsOf(repo), ['newer', 'restored']);
   });
 });

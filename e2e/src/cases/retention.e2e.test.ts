@@ -118,6 +118,19 @@ async function seedRegistryImage(ns: string, repo: string, pod: string, tag: str
   );
 }
 
+/**
+ * A registry secret, a pod running `app` on node, and two older images of that container in the registry (tagged
+ * 2 h and 1 h ago), as earlier runs would have left them.
+ */
+async function podWithOlderImages(ns: string, name: string, node: string, tags: [string, string]) {
+  await registrySecret(ns, 'reg', registryInfo().users[0]!);
+  const pod = await runPod('member1', ns, name, node, ['app']);
+  const repo = `${ns}/checkpoint-${pod}-app`;
+  await seedRegistryImage(ns, repo, pod, tags[0], hourAgo(2));
+  await seedRegistryImage(ns, repo, pod, tags[1], hourAgo(1));
+  return { pod, repo };
+}
+
 describe('retention on nodes, in containers-storage and in the registry', { concurrency: true }, () => {
   before(async () => {
     for (const ns of Object.values(nss))
@@ -131,13 +144,7 @@ describe('retention on nodes, in containers-storage and in the registry', { conc
 
   it('a per-minute schedule with maxCheckpointsPerContainer 2 keeps exactly the 2 newest images in the registry and no archives on the node', async () => {
     const ns = nss.cron;
-    const user = registryInfo().users[0]!;
-    await registrySecret(ns, 'reg', user);
-    const pod = await runPod('member1', ns, 'cron', 'm1-a', ['app']);
-    const repo = `${ns}/checkpoint-${pod}-app`;
-    // Two older images of this container, as earlier runs left them.
-    await seedRegistryImage(ns, repo, pod, 'older-1', hourAgo(2));
-    await seedRegistryImage(ns, repo, pod, 'older-2', hourAgo(1));
+    const { pod, repo } = await podWithOlderImages(ns, 'cron', 'm1-a', ['older-1', 'older-2']);
     await kubectl(
       'member1',
       ['apply', '-f', '-'],
@@ -454,11 +461,7 @@ describe('retention on nodes, in containers-storage and in the registry', { conc
       60_000,
       'the namespace in member1',
     );
-    await registrySecret(ns, 'reg', registryInfo().users[0]!);
-    const pod = await runPod('member1', ns, 'hub', 'm1-b', ['app']);
-    const repo = `${ns}/checkpoint-${pod}-app`;
-    await seedRegistryImage(ns, repo, pod, 'restored', hourAgo(2));
-    await seedRegistryImage(ns, repo, pod, 'newer', hourAgo(1));
+    const { pod, repo } = await podWithOlderImages(ns, 'hub', 'm1-b', ['restored', 'newer']);
     await kubectl(
       'karmada',
       ['apply', '-f', '-'],

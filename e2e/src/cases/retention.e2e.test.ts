@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -9,14 +9,16 @@ import {
   RESTORE_PINNED_IMAGES_ANNOTATION,
   type CheckpointBackup,
 } from '@stateful-migration/api';
-import { readArchiveInfo, writeArchive } from '@stateful-migration/archive';
+import { writeArchive } from '@stateful-migration/archive';
 import { RegistryClient, pushImage } from '@stateful-migration/registry';
 import { kubectl } from '../fed/kubectl.js';
 import { repoRoot } from '../fed/paths.js';
 import { readState } from '../fed/procs.js';
 import {
+  archivesOf,
   backupYaml,
   checkpointDir,
+  foreignArchive,
   getBackup,
   nodeBuildah,
   registryInfo,
@@ -46,36 +48,6 @@ const hourAgo = (h: number) => new Date(Date.now() - h * 3600_000);
 /** A CheckpointBackup whose cron never fires in the test: it only carries a retention policy for its pod. */
 const policyOnly = (ns: string, name: string, pod: string, retention: string) =>
   backupYaml(ns, name, pod, `  retention: ${retention}\n`).replace('"immediately"', '"0 0 1 1 *"');
-
-/** An archive as another tool would leave it: any file name, an mtime in the past. */
-async function foreignArchive(
-  node: string,
-  file: string,
-  id: { ns: string; pod: string; container: string },
-  at: Date,
-): Promise<string> {
-  const path = join(checkpointDir(node), file);
-  await writeArchive(path, {
-    namespace: id.ns,
-    podName: id.pod,
-    containerName: id.container,
-    rootfsImageName: 'registry.local/app:1',
-    memoryBytes: 4096,
-    now: at,
-  });
-  utimesSync(path, at, at);
-  return path;
-}
-
-/** The archives in a node's checkpoint directory of one pod, by reading each file's spec.dump. */
-async function archivesOf(node: string, ns: string, pod?: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const f of readdirSync(checkpointDir(node))) {
-    const info = await readArchiveInfo(join(checkpointDir(node), f)).catch(() => undefined);
-    if (info?.namespace === ns && (!pod || info.podName === pod)) out.push(f);
-  }
-  return out.sort();
-}
 
 const tagsOf = (repo: string): string[] => {
   try {

@@ -64,7 +64,10 @@ export interface AgentOptions {
   retention?: RetentionPolicy;
   /** Period of the retention sweep (it also runs after every checkpoint and on pod deletion). @default 300000 */
   retentionIntervalMs?: number;
-  /** Told of every phase the agent records, and of 'ArchiveWritten' when the kubelet answered; a crash-test hook. */
+  /**
+   * Told of every phase the agent records, of 'ArchiveWritten' when the kubelet answered, and of 'RetentionDeleted'
+   * after each retention deletion; a crash-test hook.
+   */
   afterPhaseWritten?: (phase: string) => void;
 }
 
@@ -150,6 +153,7 @@ export class AgentController {
       registryClient: (b) => this.#registryClient(b),
       writeStatus: (b, next) => this.#write(b, (s) => next(s), { phase: false }),
       event: (b, type, reason, message) => this.#event(b, type, reason, message),
+      afterDelete: () => this.#o.afterPhaseWritten?.('RetentionDeleted'),
     });
     this.pods.on((e, p) => {
       if (e === 'delete') this.sweeps.add('sweep');

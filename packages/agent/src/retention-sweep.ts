@@ -49,6 +49,8 @@ export interface SweepDeps {
     next: (s: CheckpointBackupStatus) => CheckpointBackupStatus | undefined,
   ) => Promise<CheckpointBackup>;
   event: (b: CheckpointBackup, type: 'Normal' | 'Warning', reason: string, message: string) => Promise<void>;
+  /** Told after each deletion; a crash-test hook. */
+  afterDelete?: () => void;
 }
 
 /** The identity annotations checkpointAnnotations() writes (and checkpointctl's). */
@@ -122,6 +124,7 @@ export class RetentionSweeper {
       try {
         await buildah(d.storage, ['rmi', ...names]);
         done.push({ store: 'images', deletion: del });
+        d.afterDelete?.();
       } catch (err) {
         // In use by a container, or already gone: the next sweep looks again.
         d.log.warn({ image: del.item.id, err: String(err) }, 'retention could not remove a local image');
@@ -139,6 +142,7 @@ export class RetentionSweeper {
     for (const del of archiveDecision.delete) {
       rmSync(del.item.id, { force: true });
       done.push({ store: 'archives', deletion: del });
+      d.afterDelete?.();
     }
     for (const x of done) d.metrics.retentionDeletions.inc({ store: x.store });
     if (done.length)
@@ -224,6 +228,7 @@ export class RetentionSweeper {
       try {
         await deleteManifest(client, repository, del.item.digest!);
         done.push({ store: 'registry', deletion: del });
+        this.#d.afterDelete?.();
       } catch (err) {
         this.#d.log.warn(
           { image: del.item.id, err: String((err as Error).message) },

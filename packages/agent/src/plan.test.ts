@@ -154,6 +154,13 @@ describe('plan: "immediately" runs once per generation', () => {
     const b = backup({ stopPod: true }, { phase: 'CompletedPodDeleted', observedGeneration: 1, run: run() });
     assert.deepEqual(plan(input({ backup: b, pod: undefined, reportsOrphans: true })), { kind: 'wait' });
   });
+  it("leaves another node's run in progress alone when the pod is gone (its stopPod deleted it)", () => {
+    const b = backup(
+      { stopPod: true },
+      { phase: 'ImageBuilt', observedGeneration: 1, run: run({ node: 'n2' }) },
+    );
+    assert.deepEqual(plan(input({ backup: b, pod: undefined, reportsOrphans: true })), { kind: 'ignore' });
+  });
   it('waits while the pod is being deleted', () =>
     assert.deepEqual(plan(input({ pod: pod({ deleting: true }) })), { kind: 'wait' }));
 });

@@ -115,6 +115,8 @@ function whoActs(i: PlanInput): Action | undefined {
     const next = resume(b, i.archiveExists);
     return next.kind === 'checkpoint' && !podHere ? podGone(b) : next;
   }
+  // Another node's run: its agent finishes or fails it. The pod may be gone because that run's stopPod deleted it.
+  if (inProgress(b) && !podHere) return { kind: 'ignore' };
   if (!i.pod) return i.reportsOrphans ? podGone(b) : { kind: 'ignore' };
   if (!podHere) return { kind: 'ignore' };
   if (inProgress(b)) return resume(b, i.archiveExists);

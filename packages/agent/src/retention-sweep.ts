@@ -379,7 +379,8 @@ export class RetentionSweeper {
     listed: Map<string, Set<string>>,
   ): Promise<void> {
     for (const b of backups) {
-      if (!this.#d.responsible(b)) continue;
+      // Never under a run in progress: its steps own the status then, and the sweep after it reports.
+      if (!this.#d.responsible(b) || (b.status?.run && !isFinished(b.status.phase))) continue;
       const r = retentionReport(b, done, findings, listed);
       let updated = b;
       if (r.changed || r.stale.size) {

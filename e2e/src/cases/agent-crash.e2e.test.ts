@@ -7,9 +7,11 @@ import { kubectl } from '../fed/kubectl.js';
 import { fedDir } from '../fed/paths.js';
 import { isOurs, readState, restartProcess } from '../fed/procs.js';
 import { applyBackup, registryInfo, registrySecret, runPod, skopeo, waitPhase } from './agent-support.js';
+import { archivesOf, backupYaml, foreignArchive } from './agent-support.js';
 import { eventually, unique } from './support.js';
 
 const ns = unique('crash');
+const hoursAgo = (h: number) => new Date(Date.now() - h * 3600_000);
 const phases: string[] = PHASES.slice(0, PHASES.indexOf('ImagePushed') + 1);
 /** Where to die: after recording each phase, and between the kubelet's answer and recording it. */
 const crashPoints: [string, string][] = [
@@ -63,4 +65,41 @@ describe('the agent resumes from status after being killed at each phase boundar
       assert.deepEqual(tags, [images[0]!.imageName.split(':').pop()], 'one tag in the registry');
     });
   }
+
+  it('killed right after a retention deletion: the sweep after the restart finishes the job', async () => {
+    const ours = () => archivesOf('m1-a', ns, 'gone');
+    const crashing = await restartProcess(readState()!, 'agent-m1-a', {
+      STATEFUL_MIGRATION_CRASH_AFTER: 'RetentionDeleted',
+    });
+    // Four archives another tool left for one container (its pod is gone; orphans are kept, limits still apply).
+    for (const h of [4, 3, 2, 1])
+      await foreignArchive(
+        'm1-a',
+        `crash-${ns}-${h}.tar`,
+        { ns, pod: 'gone', container: 'app' },
+        hoursAgo(h),
+      );
+    const newest = (await ours())[0];
+    await kubectl(
+      'member1',
+      ['apply', '-f', '-'],
+      backupYaml(ns, 'retention', 'gone', '  retention: {maxCheckpointsPerContainer: 1}\n').replace(
+        '"immediately"',
+        '"0 0 1 1 *"',
+      ),
+    );
+    await eventually(
+      () => (isOurs(crashing) ? undefined : true),
+      60_000,
+      'the agent to die after a deletion',
+    );
+    assert.ok((await ours()).length > 1, 'the sweep was cut short');
+    await restartProcess(readState()!, 'agent-m1-a');
+    await eventually(
+      async () => ((await ours()).length === 1 ? true : undefined),
+      60_000,
+      'the restarted agent to finish',
+    );
+    assert.deepEqual(await ours(), [newest], 'the newest archive is the one kept');
+  });
 });

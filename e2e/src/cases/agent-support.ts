@@ -1,7 +1,8 @@
 import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CheckpointBackup } from '@stateful-migration/api';
+import { readArchiveInfo, writeArchive } from '@stateful-migration/archive';
 import { kubectl } from '../fed/kubectl.js';
 import { fedDir, nodeRootDir } from '../fed/paths.js';
 import type { RegistryInfo } from '../fed/registry.js';
@@ -164,4 +165,36 @@ roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: checkpoi
 subjects: [{kind: ServiceAccount, name: checkpoint-backup-sa, namespace: stateful-migration}]
 `,
   );
+}
+
+/** An archive as another tool would leave it in a node's checkpoint directory: any file name, an mtime in the past. */
+export async function foreignArchive(
+  node: string,
+  file: string,
+  id: { ns: string; pod: string; container: string },
+  at: Date,
+): Promise<string> {
+  const path = join(checkpointDir(node), file);
+  await writeArchive(path, {
+    namespace: id.ns,
+    podName: id.pod,
+    containerName: id.container,
+    rootfsImageName: 'registry.local/app:1',
+    memoryBytes: 4096,
+    now: at,
+  });
+  utimesSync(path, at, at);
+  return path;
+}
+
+/** File names of a node's archives of a namespace (and pod), newest first, by reading each file's spec.dump. */
+export async function archivesOf(node: string, ns: string, pod?: string): Promise<string[]> {
+  const dir = checkpointDir(node);
+  const out: { file: string; time: number }[] = [];
+  for (const file of readdirSync(dir)) {
+    const info = await readArchiveInfo(join(dir, file)).catch(() => undefined);
+    if (info?.namespace === ns && (!pod || info.podName === pod))
+      out.push({ file, time: statSync(join(dir, file)).mtimeMs });
+  }
+  return out.sort((a, b) => b.time - a.time).map((x) => x.file);
 }

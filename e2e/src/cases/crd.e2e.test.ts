@@ -34,6 +34,7 @@ describe('the CheckpointBackup CRD on a real apiserver', () => {
       .split('\n')
       .sort();
     assert.deepEqual(names, [
+      'checkpointbackup.migration.dcnlab.com/db-hourly',
       'checkpointbackup.migration.dcnlab.com/localhost-checkpoint',
       'checkpointbackup.migration.dcnlab.com/localhost-checkpoint-stop',
       'checkpointbackup.migration.dcnlab.com/registry-checkpoint',
@@ -57,6 +58,27 @@ metadata: {name: bad, namespace: ${ns}}
 spec: {schedule: immediately, podRef: {}, resourceRef: {name: x}}
 `;
     await assert.rejects(kubectl('member1', ['apply', '-f', '-'], bad), /spec\.podRef\.name: Required value/);
+  });
+
+  it('keeps spec.retention as written (quantities and MiB integers) and refuses a size that is neither', async () => {
+    const kept = JSON.parse(
+      await kubectl('member1', ['get', 'cpb', 'db-hourly', '-n', ns, '-o', 'jsonpath={.spec.retention}']),
+    ) as Record<string, unknown>;
+    assert.equal(kept.maxTotalSizePerContainer, '20Gi');
+    assert.equal(kept.maxCheckpointsPerContainer, 24);
+    const bad = (field: string, v: string) => `apiVersion: migration.dcnlab.com/v1
+kind: CheckpointBackup
+metadata: {name: badsize, namespace: ${ns}}
+spec: {schedule: immediately, podRef: {name: x}, resourceRef: {name: x}, retention: {${field}: ${v}}}
+`;
+    await assert.rejects(
+      kubectl('member1', ['apply', '-f', '-'], bad('maxTotalSizePerPod', '"lots"')),
+      /spec\.retention\.maxTotalSizePerPod in body should match/,
+    );
+    await assert.rejects(
+      kubectl('member1', ['apply', '-f', '-'], bad('maxCheckpointsPerContainer', '-1')),
+      /spec\.retention\.maxCheckpointsPerContainer in body should be greater than or equal to 0/,
+    );
   });
 
   it('keeps status apart from spec: a status phase outside the ten is refused', async () => {

@@ -80,6 +80,8 @@ export async function startAgents(ctx: FedContext): Promise<void> {
           `--checkpoint-dir=${join(root, 'checkpoints')}`,
           `--registry-ca=${ctx.pki.ca}`,
           `--health-port=${health}`,
+          // Short, so e2e sees the periodic retention sweep (default 300 s).
+          '--retention-interval=20',
         ],
         () => probe(`http://127.0.0.1:${health}/readyz`),
         { port: health },

@@ -5,6 +5,7 @@ import {
   API_VERSION,
   PLURAL,
   API_GROUP,
+  pinnedImages,
   podNamespace,
   registrySecret,
   setCondition,
@@ -13,6 +14,7 @@ import {
   type CheckpointBackupStatus,
   type CheckpointFile,
   type CheckpointedPod,
+  type RetentionPolicy,
 } from '@stateful-migration/api';
 import { readArchiveInfo } from '@stateful-migration/archive';
 import {
@@ -39,6 +41,7 @@ import { CheckpointError, type KubeletClient } from './kubelet.js';
 import type { AgentMetrics } from './metrics.js';
 import { plan, retryDelayMs, type Action, type PodView } from './plan.js';
 import { checkpointedPod, type PodSpecView } from './checkpointed-pod.js';
+import { RetentionSweeper } from './retention-sweep.js';
 
 export interface AgentOptions {
   node: string;
@@ -59,7 +62,14 @@ export interface AgentOptions {
   maxAttempts?: number;
   /** Where the kubelet writes archives on this node. @default /var/lib/kubelet/checkpoints */
   checkpointDir?: string;
-  /** Told of every phase the agent records, and of 'ArchiveWritten' when the kubelet answered; a crash-test hook. */
+  /** The agent-wide retention policy; each object's spec.retention wins over it for its pod. */
+  retention?: RetentionPolicy;
+  /** Period of the retention sweep (it also runs after every checkpoint and on pod deletion). @default 300000 */
+  retentionIntervalMs?: number;
+  /**
+   * Told of every phase the agent records, of 'ArchiveWritten' when the kubelet answered, and of 'RetentionDeleted'
+   * after each retention deletion; a crash-test hook.
+   */
   afterPhaseWritten?: (phase: string) => void;
 }
 
@@ -82,6 +92,9 @@ export class AgentController {
   readonly queue: WorkQueue<string>;
   readonly #nodeQueue: PQueue;
   readonly #events: EventRecorder;
+  /** Retention sweeps: one key, so sweeps never overlap and triggers during one fold into one more. */
+  readonly sweeps: WorkQueue<'sweep'>;
+  readonly #sweeper: RetentionSweeper;
   readonly #o: Required<Omit<AgentOptions, 'registryCa' | 'afterPhaseWritten'>> &
     Pick<AgentOptions, 'registryCa' | 'afterPhaseWritten'>;
   #orphanReporter = { value: false, at: 0 };
@@ -93,6 +106,8 @@ export class AgentController {
       checkpointTimeoutSeconds: 120,
       maxAttempts: 5,
       checkpointDir: '/var/lib/kubelet/checkpoints',
+      retention: {},
+      retentionIntervalMs: 300_000,
       ...o,
     };
     const { client, log, node } = o;
@@ -115,8 +130,35 @@ export class AgentController {
         onError: (err) => log.warn({ err: String(err) }, 'pod watch failed; retrying'),
       },
     );
-    this.backups.on((_e, b) => this.queue.add(`${b.metadata.namespace}/${b.metadata.name}`));
-    this.pods.on((_e, p) => {
+    this.backups.on((e, b, old) => {
+      this.queue.add(`${b.metadata.namespace}/${b.metadata.name}`);
+      // A new object, a changed policy or pin, or a deleted object can change what retention keeps.
+      if (e !== 'update' || retentionInputs(b) !== retentionInputs(old)) this.sweeps.add('sweep');
+    });
+    this.sweeps = new WorkQueue<'sweep'>({
+      workers: 1,
+      onError: (_k, err, retry) =>
+        log.warn(
+          { err: err instanceof Error ? err.message : String(err), retryInMs: retry },
+          'retention sweep failed',
+        ),
+    });
+    this.#sweeper = new RetentionSweeper({
+      node,
+      client,
+      log: log.child({ part: 'retention' }),
+      storage: o.storage,
+      checkpointDir: this.#o.checkpointDir,
+      defaults: this.#o.retention,
+      metrics: o.metrics,
+      responsible: (b) => this.#responsible(b),
+      registryClient: (b) => this.#registryClient(b),
+      writeStatus: (b, next) => this.#write(b, (s) => next(s), { phase: false }),
+      event: (b, type, reason, message) => this.#event(b, type, reason, message),
+      afterDelete: () => this.#o.afterPhaseWritten?.('RetentionDeleted'),
+    });
+    this.pods.on((e, p) => {
+      if (e === 'delete') this.sweeps.add('sweep');
       for (const b of this.backups.list()) {
         if (b.spec.podRef.name === p.metadata.name && podNamespace(b) === p.metadata.namespace)
           this.queue.add(`${b.metadata.namespace}/${b.metadata.name}`);
@@ -127,6 +169,11 @@ export class AgentController {
   async start(): Promise<void> {
     this.queue.start((key) => this.reconcile(key));
     await Promise.all([this.backups.start(), this.pods.start()]);
+    this.sweeps.start(async () => {
+      await this.#sweeper.sweep();
+      return { requeueAfterMs: this.#o.retentionIntervalMs };
+    });
+    this.sweeps.add('sweep');
     setInterval(() => {
       this.#o.metrics.queueDepth.set({ queue: 'reconcile' }, this.queue.depth());
       this.#o.metrics.queueDepth.set({ queue: 'checkpoint' }, this.#nodeQueue.size + this.#nodeQueue.pending);
@@ -137,6 +184,7 @@ export class AgentController {
     this.backups.stop();
     this.pods.stop();
     this.queue.stop();
+    this.sweeps.stop();
   }
 
   ready(): boolean {
@@ -213,16 +261,18 @@ export class AgentController {
     }
   }
 
+  /** One status write; `phase: false` for writes that record no phase (retention), so the crash hook ignores them. */
   async #write(
     b: CheckpointBackup,
     next: (s: CheckpointBackupStatus, cur: CheckpointBackup) => CheckpointBackupStatus | undefined,
+    { phase = true } = {},
   ): Promise<CheckpointBackup> {
     const updated = await writeStatus<CheckpointBackup, CheckpointBackupStatus>(
       this.#o.client,
       objectPath(b.metadata.namespace, b.metadata.name),
       (cur) => (cur.metadata.uid !== b.metadata.uid ? undefined : next({ ...(cur.status ?? {}) }, cur)),
     );
-    if (updated.status?.phase) this.#o.afterPhaseWritten?.(updated.status.phase);
+    if (phase && updated.status?.phase) this.#o.afterPhaseWritten?.(updated.status.phase);
     return updated;
   }
 
@@ -542,6 +592,7 @@ export class AgentController {
     }));
     this.#o.metrics.runs.inc({ phase });
     await this.#event(updated, phase === 'CompletedWithError' ? 'Warning' : 'Normal', phase, message);
+    this.sweeps.add('sweep');
     return { requeueAfterMs: 0 };
   }
 
@@ -589,6 +640,14 @@ export class AgentController {
     }
   }
 
+  /** This agent reports retention for an object when its runs happen here: the last run's node, else the pod's. */
+  #responsible(b: CheckpointBackup): boolean {
+    if (b.status?.run) return b.status.run.node === this.#o.node;
+    return this.pods
+      .list()
+      .some((p) => p.metadata.name === b.spec.podRef.name && p.metadata.namespace === podNamespace(b));
+  }
+
   /** One agent per cluster answers for pods that exist nowhere: the one on the first Ready node by name. */
   async #reportsOrphans(): Promise<boolean> {
     if (Date.now() - this.#orphanReporter.at < 30_000) return this.#orphanReporter.value;
@@ -602,4 +661,9 @@ export class AgentController {
     this.#orphanReporter = { value: ready[0] === this.#o.node, at: Date.now() };
     return this.#orphanReporter.value;
   }
+}
+
+/** What of an object retention depends on besides status: its policy and its pins. */
+function retentionInputs(b: CheckpointBackup | undefined): string {
+  return JSON.stringify(b && [b.spec.retention, pinnedImages(b), b.spec.registry, b.spec.podRef]);
 }

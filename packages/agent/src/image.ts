@@ -1,11 +1,16 @@
 import { execFile } from 'node:child_process';
 import type { ArchiveInfo } from '@stateful-migration/archive';
 
+export const CHECKPOINTED_TIME_ANNOTATION = 'migration.dcnlab.com/checkpointed-time';
+
 /** Manifest annotations of a checkpoint image: CRI-O's marker, and checkpointctl's org.criu.checkpoint.* keys. */
 export function checkpointAnnotations(
-  info: Pick<ArchiveInfo, 'containerName' | 'podName' | 'namespace' | 'rootfsImageName'>,
+  info: Pick<ArchiveInfo, 'containerName' | 'podName' | 'namespace' | 'rootfsImageName'> &
+    Partial<Pick<ArchiveInfo, 'checkpointedTime'>>,
 ): Record<string, string> {
   return {
+    // Links the image to its archive for retention: an archive of a pinned image is pinned too.
+    ...(info.checkpointedTime ? { [CHECKPOINTED_TIME_ANNOTATION]: info.checkpointedTime } : {}),
     'io.kubernetes.cri-o.annotations.checkpoint.name': info.containerName,
     'org.criu.checkpoint.container.name': info.containerName,
     'org.criu.checkpoint.pod.name': info.podName,
@@ -48,7 +53,7 @@ export interface BuildahStorage {
   driver?: string;
 }
 
-function buildah(storage: BuildahStorage, args: string[]): Promise<string> {
+export function buildah(storage: BuildahStorage, args: string[]): Promise<string> {
   const global = [
     ...(storage.root ? ['--root', storage.root] : []),
     ...(storage.runroot ? ['--runroot', storage.runroot] : []),

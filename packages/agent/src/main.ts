@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { KubeConfig } from '@kubernetes/client-node';
+import type { RetentionPolicy } from '@stateful-migration/api';
 import { RestClient, rootLogger, serveHealth } from '@stateful-migration/kube';
 import { AgentController } from './controller.js';
 import { KubeletClient, fileToken } from './kubelet.js';
@@ -21,6 +22,32 @@ export interface AgentFlags {
   checkpointTimeout: number;
   healthPort: number;
   checkpointDir: string;
+  /** Agent-wide retention defaults (issue 6); sizes are quantities or MiB, 0 is unlimited. */
+  maxCheckpointsPerContainer: number;
+  maxCheckpointsPerPod: number;
+  maxCheckpointsPerNamespace: number;
+  maxCheckpointSize: string;
+  maxTotalSizePerContainer: string;
+  maxTotalSizePerPod: string;
+  maxTotalSizePerNamespace: string;
+  retainOrphans: boolean;
+  /** Seconds between retention sweeps. */
+  retentionInterval: number;
+}
+
+/** The agent-wide retention policy from the flags; a size as a bare integer is MiB, as in spec.retention. */
+export function retentionFromFlags(f: AgentFlags): RetentionPolicy {
+  const size = (v: string) => (/^\d+$/.test(v.trim()) ? Number(v) : v);
+  return {
+    maxCheckpointsPerContainer: f.maxCheckpointsPerContainer,
+    maxCheckpointsPerPod: f.maxCheckpointsPerPod,
+    maxCheckpointsPerNamespace: f.maxCheckpointsPerNamespace,
+    maxCheckpointSize: size(f.maxCheckpointSize),
+    maxTotalSizePerContainer: size(f.maxTotalSizePerContainer),
+    maxTotalSizePerPod: size(f.maxTotalSizePerPod),
+    maxTotalSizePerNamespace: size(f.maxTotalSizePerNamespace),
+    retainOrphans: f.retainOrphans,
+  };
 }
 
 /** Runs the agent until SIGTERM. */
@@ -60,6 +87,8 @@ export async function runAgent(f: AgentFlags): Promise<void> {
     nodeConcurrency: f.nodeConcurrency,
     checkpointTimeoutSeconds: f.checkpointTimeout,
     checkpointDir: f.checkpointDir,
+    retention: retentionFromFlags(f),
+    retentionIntervalMs: f.retentionInterval * 1000,
     ...crashHook(log),
   });
   await serveHealth({

@@ -22,6 +22,12 @@ export class AgentMetrics {
     labelNames: ['phase'],
     registers: [this.registry],
   });
+  readonly retentionDeletions = new Counter({
+    name: 'checkpoint_retention_deletions_total',
+    help: 'Checkpoints deleted by retention, by store (archives, images, registry).',
+    labelNames: ['store'],
+    registers: [this.registry],
+  });
   readonly queueDepth = new Gauge({
     name: 'checkpoint_queue_depth',
     help: 'CheckpointBackups waiting for a reconcile, and checkpoints waiting for the node-wide limit.',

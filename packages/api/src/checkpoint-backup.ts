@@ -71,6 +71,8 @@ export interface CheckpointBackupSpec {
   stopPod?: boolean;
   /** Member clusters to act in (hub only). */
   placement?: BackupPlacement;
+  /** Retention of this pod's checkpoints; wins over the agent-wide defaults (issue 6). */
+  retention?: RetentionPolicy;
 }
 
 export interface Condition {
@@ -207,4 +209,82 @@ export interface CheckpointedPod {
   serviceAccountName?: string;
   containers: CheckpointedContainer[];
   volumes?: Record<string, unknown>[];
+}
+
+// --- Retention (issue 6) ---
+
+/**
+ * User pins on a CheckpointBackup: comma-separated image references (by tag, e.g. reg/repo/checkpoint-db-0-pg:TAG, or
+ * by digest, reg/repo/checkpoint-db-0-pg@sha256:...) or run ids (the tag of every image of that run of this object).
+ * Retention never deletes a pinned image, nor the archive it was built from.
+ */
+export const PINNED_IMAGES_ANNOTATION = `${API_GROUP}/pinned-images`;
+/** Written on the hub object by the restore controller (propagated to members by Karmada); same format as the user's. */
+export const RESTORE_PINNED_IMAGES_ANNOTATION = `${API_GROUP}/restore-pinned-images`;
+
+/**
+ * Retention limits, named as in checkpoint-restore-operator. Every limit applies to each store separately: the
+ * checkpoint archives on a node, the checkpoint images in a node's containers-storage, and the tags in a registry.
+ * 0 means unlimited. Sizes are Kubernetes quantities ("512Mi", "2Gi") or integers in MiB (the operator's "MB").
+ */
+export interface RetentionPolicy {
+  /** Checkpoints kept per namespace/pod/container, newest first. @default 10 */
+  maxCheckpointsPerContainer?: number;
+  /** Checkpoints kept per pod. @default 0 (unlimited) */
+  maxCheckpointsPerPod?: number;
+  /** Checkpoints kept per namespace. @default 0 (unlimited) */
+  maxCheckpointsPerNamespace?: number;
+  /** A checkpoint larger than this is deleted. @default 0 (unlimited) */
+  maxCheckpointSize?: number | string;
+  /** Oldest checkpoints are deleted until the container's total is within this. @default 0 (unlimited) */
+  maxTotalSizePerContainer?: number | string;
+  /** @default 0 (unlimited) */
+  maxTotalSizePerPod?: number | string;
+  /** @default 0 (unlimited) */
+  maxTotalSizePerNamespace?: number | string;
+  /**
+   * Keep the archives and local images of pods that no longer exist (orphans). false deletes them. Registry images are
+   * never treated as orphans: they are what a restore of a lost pod needs. @default true
+   */
+  retainOrphans?: boolean;
+}
+
+/** The pins of an object, user's and restore's, in the order written. */
+export function pinnedImages(
+  b: Pick<CheckpointBackup, 'metadata'>,
+): { value: string; source: 'user' | 'restore' }[] {
+  const a = b.metadata.annotations ?? {};
+  const split = (v: string | undefined) =>
+    (v ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
+  return [
+    ...split(a[PINNED_IMAGES_ANNOTATION]).map((value) => ({ value, source: 'user' as const })),
+    ...split(a[RESTORE_PINNED_IMAGES_ANNOTATION]).map((value) => ({ value, source: 'restore' as const })),
+  ];
+}
+
+/**
+ * A size limit in bytes: a Kubernetes quantity ("512Mi", "1G", "1.5Gi") or an integer number of MiB; 0 or absent is
+ * unlimited (0). Undefined for a value that is neither.
+ */
+export function parseSize(v: number | string | undefined): number | undefined {
+  if (v === undefined || v === '') return 0;
+  if (typeof v === 'number') return Number.isFinite(v) && v >= 0 ? Math.round(v * 2 ** 20) : undefined;
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(Ki|Mi|Gi|Ti|k|M|G|T)?\s*$/.exec(v);
+  if (!m) return undefined;
+  const unit = m[2] ?? '';
+  const mult: Record<string, number> = {
+    '': 1,
+    Ki: 2 ** 10,
+    Mi: 2 ** 20,
+    Gi: 2 ** 30,
+    Ti: 2 ** 40,
+    k: 1e3,
+    M: 1e6,
+    G: 1e9,
+    T: 1e12,
+  };
+  return Math.round(Number(m[1]) * mult[unit]!);
 }

@@ -25,7 +25,7 @@ export function isRestoreFinished(phase: RestorePhase | undefined, mode: Restore
 }
 
 /** Annotation on a CheckpointBackup: comma-separated image refs that restores use; retention keeps them. */
-export const RESTORE_PINNED_IMAGES_ANNOTATION = 'migration.dcnlab.com/restore-pinned-images';
+export { RESTORE_PINNED_IMAGES_ANNOTATION } from './checkpoint-backup.js';
 
 export interface RestorePlacement {
   clusterAffinity: ClusterAffinity;

@@ -66,6 +66,34 @@ const builtImage = obj(
   ['containerName', 'imageName'],
 );
 
+// --- Retention (issue 6) ---
+const count = (description: string): Schema => ({ type: 'integer', minimum: 0, description });
+const size = (description: string): Schema => ({
+  'x-kubernetes-int-or-string': true,
+  description: `${description} A quantity ("512Mi", "2Gi") or an integer in MiB; 0 is unlimited.`,
+  // Structural int-or-string: anyOf exactly these two; pattern checks strings only, minimum numbers only.
+  anyOf: [{ type: 'integer' }, { type: 'string' }],
+  minimum: 0,
+  pattern: '^[0-9]+(\\.[0-9]+)?(Ki|Mi|Gi|Ti|k|M|G|T)?$',
+});
+const retentionSchema = obj(
+  "Retention of this pod's checkpoints (archives on nodes, local images, registry tags); wins over the agent's defaults. 0 is unlimited.",
+  {
+    maxCheckpointsPerContainer: count('Checkpoints kept per container, newest first. Agent default 10.'),
+    maxCheckpointsPerPod: count('Checkpoints kept per pod. Agent default 0.'),
+    maxCheckpointsPerNamespace: count("Checkpoints kept in the pod's namespace. Agent default 0."),
+    maxCheckpointSize: size('A checkpoint larger than this is deleted.'),
+    maxTotalSizePerContainer: size("Total size of a container's checkpoints; oldest go first."),
+    maxTotalSizePerPod: size("Total size of the pod's checkpoints; oldest go first."),
+    maxTotalSizePerNamespace: size("Total size of the namespace's checkpoints; oldest go first."),
+    retainOrphans: {
+      type: 'boolean',
+      description:
+        'Keep archives and local images of pods that no longer exist. Default true. Registry images are never orphans.',
+    },
+  },
+);
+
 const specSchema = obj(
   'What to checkpoint, when, and where its images go.',
   {
@@ -113,6 +141,7 @@ const specSchema = obj(
         }),
       },
     ),
+    retention: retentionSchema,
   },
   ['schedule', 'podRef', 'resourceRef'],
 );

@@ -26,6 +26,13 @@ export {
 } from './checkpoint-backup.js';
 export { checkpointBackupCrd } from './crd.js';
 export {
+  PINNED_IMAGES_ANNOTATION,
+  RESTORE_PINNED_IMAGES_ANNOTATION,
+  parseSize,
+  pinnedImages,
+  type RetentionPolicy,
+} from './checkpoint-backup.js';
+export {
   AGGREGATE_ONLY_PHASES,
   type AggregatePhase,
   PHASES,
@@ -46,7 +53,6 @@ export {
   RESTORE_SHORT_NAME,
   RESTORE_MODES,
   RESTORE_PHASES,
-  RESTORE_PINNED_IMAGES_ANNOTATION,
   isRestoreFinished,
   type CheckpointRestore,
   type CheckpointRestoreSpec,

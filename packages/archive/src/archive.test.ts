@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, statSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { readArchiveInfo, writeArchive } from './archive.js';
+import { header, padding, trailer } from './tar.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'archive-'));
 
@@ -86,5 +87,78 @@ describe('checkpoint archives', () => {
     const path = join(dir, 'other.tar');
     execFileSync('tar', ['-cf', path, '-C', dir, 'a.tar']);
     await assert.rejects(readArchiveInfo(path), /no spec\.dump, not a container checkpoint archive/);
+  });
+
+  /** An archive whose pages entry is 64 GiB, sparse on disk: the pages header (base-256 size, or PAX), then spec.dump. */
+  function hugeArchive(name: string, pax: boolean): string {
+    const path = join(dir, name);
+    const pages = 64 * 2 ** 30;
+    const spec = Buffer.from(
+      JSON.stringify({
+        annotations: {
+          'io.container.manager': 'cri-o',
+          'io.kubernetes.cri-o.Metadata': JSON.stringify({ name: 'big' }),
+          'io.kubernetes.pod.name': 'p',
+          'io.kubernetes.pod.namespace': 'ns',
+        },
+      }),
+    );
+    const mtime = new Date();
+    const blocks: Buffer[] = [];
+    if (pax) {
+      const record = `size=${pages}\n`;
+      const text = Buffer.from(`${record.length + 3} ${record}`);
+      const x = header({
+        name: 'PaxHeaders/pages-1.img',
+        type: 'file',
+        size: text.length,
+        mode: 0o600,
+        mtime,
+      });
+      x.write('x', 156);
+      // Recompute the checksum after changing the type flag.
+      x.write('        ', 148);
+      let sum = 0;
+      for (const byte of x) sum += byte;
+      x.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148);
+      blocks.push(x, text, padding(text.length));
+      blocks.push(header({ name: 'checkpoint/pages-1.img', type: 'file', size: 0, mode: 0o600, mtime }));
+    } else {
+      blocks.push(header({ name: 'checkpoint/pages-1.img', type: 'file', size: pages, mode: 0o600, mtime }));
+    }
+    const fd = openSync(path, 'w');
+    let pos = 0;
+    for (const b of blocks) pos += writeSync(fd, b, 0, b.length, pos);
+    pos += pages;
+    for (const b of [
+      header({ name: 'spec.dump', type: 'file', size: spec.length, mode: 0o600, mtime }),
+      spec,
+      padding(spec.length),
+      trailer(),
+    ])
+      pos += writeSync(fd, b, 0, b.length, pos);
+    closeSync(fd);
+    return path;
+  }
+
+  it('reads spec.dump behind 64 GiB of memory pages without reading them: base-256 and PAX sizes', async () => {
+    for (const pax of [false, true]) {
+      const info = await readArchiveInfo(hugeArchive(`huge-${pax}.tar`, pax));
+      assert.deepEqual([info.namespace, info.podName, info.containerName], ['ns', 'p', 'big'], `pax ${pax}`);
+    }
+    if (execFileSync('tar', ['--version'], { encoding: 'utf8' }).includes('GNU tar')) {
+      const listed = execFileSync('tar', ['-tvf', join(dir, 'huge-false.tar')], { encoding: 'utf8' });
+      assert.match(
+        listed,
+        /68719476736 .*checkpoint\/pages-1\.img/,
+        'GNU tar reads the base-256 size we write',
+      );
+    }
+  });
+
+  it('refuses a file that is not a tar at all', async () => {
+    const path = join(dir, 'notes.txt');
+    writeFileSync(path, 'not an archive, just notes '.repeat(40));
+    await assert.rejects(readArchiveInfo(path));
   });
 });

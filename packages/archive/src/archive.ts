@@ -1,7 +1,7 @@
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { createHash } from 'node:crypto';
-import { header, padding, readTar, trailer, type TarEntry } from './tar.js';
+import { header, padding, scanTarFile, trailer, type TarEntry } from './tar.js';
 
 /** What identifies a checkpoint archive, read from its config.dump and spec.dump (never from the file name). */
 export interface ArchiveInfo {
@@ -104,13 +104,17 @@ export async function writeArchive(path: string, o: WriteArchiveOptions): Promis
   await once(out, 'finish');
 }
 
-/** Reads an archive's identity from config.dump and spec.dump, CRI-O or containerd flavour. */
+/**
+ * Reads an archive's identity from config.dump and spec.dump, CRI-O or containerd flavour. Only the tar headers and
+ * those two files are read, so it costs the same for a 10 GiB archive as for a small one.
+ */
 export async function readArchiveInfo(path: string): Promise<ArchiveInfo> {
   const found: Record<string, Buffer> = {};
-  await readTar(
-    createReadStream(path),
+  await scanTarFile(
+    path,
     (e: TarEntry) => e.name === 'config.dump' || e.name === 'spec.dump',
     (e, content) => (found[e.name] = content),
+    () => !!found['config.dump'] && !!found['spec.dump'],
   );
   if (!found['spec.dump']) throw new Error(`${path}: no spec.dump, not a container checkpoint archive`);
   const spec = JSON.parse(found['spec.dump'].toString('utf8')) as {

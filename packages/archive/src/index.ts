@@ -1,2 +1,2 @@
 export { readArchiveInfo, writeArchive, type ArchiveInfo, type WriteArchiveOptions } from './archive.js';
-export { readTar, type TarEntry } from './tar.js';
+export { readTar, scanTarFile, type TarEntry } from './tar.js';

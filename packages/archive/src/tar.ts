@@ -1,3 +1,4 @@
+import { open } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 
 const BLOCK = 512;
@@ -22,7 +23,12 @@ export function header(entry: TarEntry): Buffer {
   b.write(octal(entry.mode, 8), 100);
   b.write(octal(0, 8), 108);
   b.write(octal(0, 8), 116);
-  b.write(octal(entry.type === 'file' ? entry.size : 0, 12), 124);
+  const size = entry.type === 'file' ? entry.size : 0;
+  // Sizes from 8 GiB up do not fit 11 octal digits: GNU's base-256 form, as Go's archive/tar also reads and writes.
+  if (size >= 8 ** 11) {
+    b[124] = 0x80;
+    for (let i = 135, v = size; i > 124; i--, v = Math.floor(v / 256)) b[i] = v % 256;
+  } else b.write(octal(size, 12), 124);
   b.write(octal(Math.floor(entry.mtime.getTime() / 1000), 12), 136);
   b.write('        ', 148);
   b.write(entry.type === 'file' ? '0' : '5', 156);
@@ -44,10 +50,15 @@ function parseHeader(b: Buffer): TarEntry | undefined {
   const prefix = str(345, 155);
   const name = (prefix ? `${prefix}/` : '') + str(0, 100);
   const flag = str(156, 1);
+  let size = num(124, 12);
+  if (b[124]! & 0x80) {
+    size = 0;
+    for (let i = 125; i < 136; i++) size = size * 256 + b[i]!;
+  }
   return {
     name,
     type: flag === '5' ? 'directory' : 'file',
-    size: num(124, 12),
+    size,
     mode: num(100, 8),
     mtime: new Date(num(136, 12) * 1000),
   };
@@ -99,4 +110,65 @@ export async function readTar(
     }
   }
   return entries;
+}
+
+/** Content larger than this is never loaded by scanTarFile (spec.dump and config.dump are a few KiB). */
+const MAX_WANTED = 16 << 20;
+
+/**
+ * Reads a tar file's headers, and the content of the entries wanted, seeking past everything else (a checkpoint's
+ * memory pages come before its spec.dump, so streaming would read the whole archive). Stops at the end, or as soon
+ * as enough() holds. Throws for a file that is not a tar.
+ */
+export async function scanTarFile(
+  path: string,
+  wanted: (e: TarEntry) => boolean,
+  onFile: (e: TarEntry, content: Buffer) => void,
+  enough: () => boolean = () => false,
+): Promise<void> {
+  const fh = await open(path, 'r');
+  let pax: Partial<TarEntry> = {};
+  try {
+    const head = Buffer.alloc(BLOCK);
+    for (let pos = 0; ;) {
+      const { bytesRead } = await fh.read(head, 0, BLOCK, pos);
+      if (bytesRead < BLOCK) return;
+      const parsed = parseHeader(head);
+      if (!parsed) return;
+      if (!Number.isSafeInteger(parsed.size) || parsed.size < 0)
+        throw new Error(`${path}: not a tar archive`);
+      const entry = { ...parsed, ...pax };
+      pos += BLOCK;
+      const flag = String.fromCharCode(head[156]!);
+      if (flag === 'x' && parsed.size <= MAX_WANTED) {
+        // A PAX header: its size and path records override the next entry's (Go writes them for sizes >= 8 GiB).
+        const records = Buffer.alloc(parsed.size);
+        await fh.read(records, 0, parsed.size, pos);
+        pax = paxOverrides(records.toString('utf8'));
+        pos += parsed.size + padding(parsed.size).length;
+        continue;
+      }
+      pax = {};
+      const size = entry.type === 'file' ? entry.size : 0;
+      if (entry.type === 'file' && size <= MAX_WANTED && wanted(entry)) {
+        const content = Buffer.alloc(size);
+        await fh.read(content, 0, size, pos);
+        onFile(entry, content);
+        if (enough()) return;
+      }
+      pos += size + padding(size).length;
+    }
+  } finally {
+    await fh.close();
+  }
+}
+
+/** The records of a PAX extended header ("<len> key=value\n" ...) that matter here: size and path. */
+function paxOverrides(text: string): Partial<TarEntry> {
+  const out: Partial<TarEntry> = {};
+  for (const m of text.matchAll(/^\d+ (size|path)=(.*)$/gm)) {
+    if (m[1] === 'size' && /^\d+$/.test(m[2]!)) out.size = Number(m[2]);
+    if (m[1] === 'path') out.name = m[2]!;
+  }
+  return out;
 }

@@ -2,12 +2,15 @@
 import { Command } from 'commander';
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { runAgent } from '@stateful-migration/agent';
-import { API_GROUP } from '@stateful-migration/api';
+import { retentionFromFlags, runAgent } from '@stateful-migration/agent';
+import { API_GROUP, parseSize } from '@stateful-migration/api';
 import { runHub } from '@stateful-migration/hub';
 import { describeError } from '@stateful-migration/kube';
 import { crdYaml, generatedFiles, hubOnlyFiles } from './manifests.js';
 import { showStatus, type StatusFlags } from './show-status.js';
+
+/** A non-negative integer flag; anything else makes the flag's value NaN, which the action refuses. */
+const count = (v: string): number => (/^\d+$/.test(v) ? Number(v) : NaN);
 
 // One entry point for every part: the agent, the hub, the status view and the manifests.
 const program = new Command()
@@ -51,9 +54,30 @@ program
   .option('--node-concurrency <n>', 'checkpoints at once on this node', (v) => Number(v), 2)
   .option('--checkpoint-timeout <seconds>', 'time the runtime may take per checkpoint', (v) => Number(v), 120)
   .option('--health-port <port>', 'port of /healthz, /readyz and /metrics', (v) => Number(v), 8081)
+  // Retention defaults, as checkpoint-restore-operator's globalPolicy; each CheckpointBackup's spec.retention wins.
+  .option('--max-checkpoints-per-container <n>', 'checkpoints kept per container (0: unlimited)', count, 10)
+  .option('--max-checkpoints-per-pod <n>', 'checkpoints kept per pod (0: unlimited)', count, 0)
+  .option('--max-checkpoints-per-namespace <n>', 'checkpoints kept per namespace (0: unlimited)', count, 0)
+  .option(
+    '--max-checkpoint-size <size>',
+    'larger checkpoints are deleted; "512Mi" or MiB (0: unlimited)',
+    '0',
+  )
+  .option('--max-total-size-per-container <size>', "total of a container's checkpoints (0: unlimited)", '0')
+  .option('--max-total-size-per-pod <size>', "total of a pod's checkpoints (0: unlimited)", '0')
+  .option('--max-total-size-per-namespace <size>', "total of a namespace's checkpoints (0: unlimited)", '0')
+  .option('--no-retain-orphans', 'delete archives and local images of pods that no longer exist')
+  .option('--retention-interval <seconds>', 'period of the retention sweep', count, 300)
   .action(async (opts: Parameters<typeof runAgent>[0]) => {
     if (!opts.nodeName || !opts.nodeIp)
       program.error('agent: --node-name and --node-ip (or NODE_NAME and NODE_IP) are required');
+    for (const [flag, v] of Object.entries(retentionFromFlags(opts)))
+      if ((typeof v === 'string' && parseSize(v) === undefined) || Number.isNaN(v))
+        program.error(
+          `agent: --${flag.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} "${v}" is not a count or size (sizes: 512Mi, 2Gi, or MiB)`,
+        );
+    if (!(opts.retentionInterval > 0))
+      program.error('agent: --retention-interval must be a positive number of seconds');
     await runAgent(opts);
   });
 

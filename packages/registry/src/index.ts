@@ -15,3 +15,4 @@ export {
   type PushImageInput,
   type PushedImage,
 } from './push.js';
+export { deleteManifest, describeTag, listTags, type TaggedImage } from './manage.js';

@@ -7,6 +7,7 @@ import { dirname, join, resolve } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { RegistryClient, RegistryError } from './client.js';
+import { deleteManifest, describeTag, listTags } from './manage.js';
 import { getManifest, MEDIA, pushImage } from './push.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -55,12 +56,13 @@ describe('pushImage against the real registry', () => {
       'io.kubernetes.cri-o.annotations.checkpoint.name': 'app',
       'org.criu.checkpoint.container.name': 'app',
     };
+    const created = new Date();
     const pushed = await pushImage(client(), {
       repository: 'test/push',
       tag: 'run-1',
       layerTar: tar,
       annotations,
-      created: new Date(),
+      created,
     });
     const fileDigest = `sha256:${createHash('sha256').update(readFileSync(tar)).digest('hex')}`;
     assert.equal(pushed.layerDigest, fileDigest);
@@ -74,7 +76,10 @@ describe('pushImage against the real registry', () => {
       raw.layers.map((l) => [l.mediaType, l.digest]),
       [[MEDIA.layerTar, fileDigest]],
     );
-    assert.deepEqual(raw.annotations, annotations);
+    assert.deepEqual(raw.annotations, {
+      ...annotations,
+      'org.opencontainers.image.created': created.toISOString(),
+    });
     const inspect = JSON.parse(skopeo(['inspect', `docker://${info.url}/test/push:run-1`])) as {
       Digest: string;
     };
@@ -115,5 +120,38 @@ describe('pushImage against the real registry', () => {
 
   it('answers undefined for a manifest the registry does not have', async () => {
     assert.equal(await getManifest(client(), 'test/push', 'no-such-tag'), undefined);
+  });
+});
+
+describe('tags, descriptions and deletes by digest against the real registry (deletes enabled)', () => {
+  it('lists tags, describes them, deletes one by digest; skopeo sees it gone; a second delete is not an error', async () => {
+    const repo = `test/manage-${Date.now()}`;
+    const pushed = [];
+    for (const [i, tag] of ['one', 'two'].entries()) {
+      pushed.push(
+        await pushImage(client(), {
+          repository: repo,
+          tag,
+          layerTar: makeTar(`m${i}.tar`, 2048 + i),
+          annotations: { 'org.criu.checkpoint.pod.name': 'p' },
+          created: new Date(Date.UTC(2026, 0, 1, 0, i)),
+        }),
+      );
+    }
+    assert.deepEqual((await listTags(client(), repo)).sort(), ['one', 'two']);
+    const two = await describeTag(client(), repo, 'two');
+    assert.equal(two?.digest, pushed[1]!.digest);
+    assert.equal(two?.created, Date.UTC(2026, 0, 1, 0, 1));
+    assert.equal(two?.annotations['org.criu.checkpoint.pod.name'], 'p');
+    assert.ok((two?.size ?? 0) > 2048);
+    assert.equal(await deleteManifest(client(), repo, pushed[0]!.digest), true);
+    assert.deepEqual(await listTags(client(), repo), ['two']);
+    assert.deepEqual(
+      (JSON.parse(skopeo(['list-tags', `docker://${info.url}/${repo}`])) as { Tags: string[] }).Tags,
+      ['two'],
+    );
+    assert.equal(await deleteManifest(client(), repo, pushed[0]!.digest), false);
+    assert.equal(await describeTag(client(), repo, 'one'), undefined);
+    assert.deepEqual(await listTags(client(), 'test/no-such-repo'), []);
   });
 });

@@ -121,6 +121,21 @@ describe('aggregateStatus', () => {
       assert.equal(s.clustersReady, ready);
     });
 
+  it('with no cluster placed, Propagated is False (NotPlaced), and a second pass writes nothing new', () => {
+    const first = agg({});
+    const p = first.conditions!.find((c) => c.type === 'Propagated')!;
+    assert.deepEqual([p.status, p.reason], ['False', 'NotPlaced']);
+    const again = aggregateStatus({
+      placed: [],
+      reports: [],
+      clusters: ready,
+      generation: 3,
+      previous: first,
+      now: new Date('2026-11-27T12:00:00Z'),
+    });
+    assert.deepEqual(again, first);
+  });
+
   it('names the failed clusters and their messages', () => {
     const s = agg({ member1: 'Failed', member2: 'Failed' });
     assert.equal(s.message, 'failed in member1: Failed msg; member2: Failed msg');

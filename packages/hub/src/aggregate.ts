@@ -153,21 +153,29 @@ export function aggregateStatus(i: AggregateInput): CheckpointBackupStatus {
   const notApplied = clusters.filter((c) => !c.applied);
   let conditions: Condition[] = setCondition(
     i.previous?.conditions,
-    notApplied.length
+    !clusters.length
       ? {
           type: 'Propagated',
           status: 'False',
-          reason: clusters.length ? 'NotApplied' : 'NotPlaced',
-          message: clusters.length ? `not applied in ${notApplied.map((c) => c.name).join(', ')}` : message,
+          reason: 'NotPlaced',
+          message,
           observedGeneration: i.generation,
         }
-      : {
-          type: 'Propagated',
-          status: 'True',
-          reason: 'Applied',
-          message: `applied in ${names.join(', ')}`,
-          observedGeneration: i.generation,
-        },
+      : notApplied.length
+        ? {
+            type: 'Propagated',
+            status: 'False',
+            reason: 'NotApplied',
+            message: `not applied in ${notApplied.map((c) => c.name).join(', ')}`,
+            observedGeneration: i.generation,
+          }
+        : {
+            type: 'Propagated',
+            status: 'True',
+            reason: 'Applied',
+            message: `applied in ${names.join(', ')}`,
+            observedGeneration: i.generation,
+          },
     now,
   );
   conditions = setCondition(

@@ -3,6 +3,7 @@ import {
   API_GROUP,
   API_VERSION,
   PLURAL,
+  setCondition,
   podNamespace,
   registrySecret,
   type CheckpointBackup,
@@ -30,6 +31,7 @@ import {
   clusterInfo,
   policyPath,
   proxyPath,
+  claimedBy,
   resourceKey,
   type Cluster,
   type ResourceBinding,
@@ -118,12 +120,22 @@ export class HubController {
         if (s) this.queue.add(`secret:${key(s.namespace!, s.name)}`);
       }
     });
-    this.clusters.on(() => this.#enqueueBackups(() => true));
+    // Clusters report status every few seconds; only a change of labels or readiness can change a decision.
+    this.clusters.on((_e, c, old) => {
+      if (
+        old &&
+        isDeepStrictEqual(clusterInfo(c), clusterInfo(old)) &&
+        isDeepStrictEqual(clusterHealth(c), clusterHealth(old))
+      )
+        return;
+      this.#enqueueBackups(() => true);
+    });
     this.bindings.on((e, rb) => {
       const r = rb.spec.resource;
       if (e === 'delete') this.#byResource.delete(resourceKey(r));
       else this.#byResource.set(resourceKey(r), rb);
       if (r.kind === 'CheckpointBackup') this.queue.add(`backup:${key(r.namespace ?? '', r.name)}`);
+      else if (r.kind === 'Secret') this.queue.add(`secret:${key(r.namespace ?? '', r.name)}`);
       else
         this.#enqueueBackups(
           (b) =>
@@ -132,10 +144,14 @@ export class HubController {
             (b.spec.resourceRef.namespace || b.metadata.namespace) === r.namespace,
         );
     });
-    const onPolicy = (_e: string, p: PropagationPolicy) =>
+    const onPolicy = (_e: string, p: PropagationPolicy) => {
+      const secret = p.spec.resourceSelectors.find((x) => x.kind === 'Secret');
+      if (isHubOwned(p) && secret?.name)
+        this.queue.add(`secret:${key(p.metadata.namespace ?? '', secret.name)}`);
       this.#enqueueBackups(
         (b) => p.kind !== 'PropagationPolicy' || b.metadata.namespace === p.metadata.namespace,
       );
+    };
     this.policies.on((e, p) => onPolicy(e, { ...p, kind: 'PropagationPolicy' }));
     this.clusterPolicies.on((e, p) => onPolicy(e, { ...p, kind: 'ClusterPropagationPolicy' }));
   }
@@ -207,15 +223,16 @@ export class HubController {
       if (b.metadata.finalizers?.includes(HUB_FINALIZER)) await this.#cleanUp(b);
       return undefined;
     }
-    if (await this.#ensureFinalizer(b)) return { requeueAfterMs: 0 };
+    b = await this.#ensureFinalizer(b);
 
     const placement = await this.#place(b);
     const secret = registrySecret(b);
     const own = policyName(name);
     const binding = this.#byResource.get(resourceKey({ kind: 'CheckpointBackup', name, namespace: ns }));
     if (placement.kind === 'unplaceable') {
-      if (await this.#deletePolicy(ns, own))
-        await this.#withdraw({ kind: 'CheckpointBackup', name, namespace: ns });
+      // Any binding left is from the hub's own earlier policy (a user's would have won): take it back too.
+      await this.#deletePolicy(ns, own);
+      await this.#withdraw({ kind: 'CheckpointBackup', name, namespace: ns }, own);
       await this.#writeStatus(b, (s) => this.#unplaceable(s, b, placement.message));
       if (secret) this.queue.add(`secret:${key(secret.namespace!, secret.name)}`);
       return undefined;
@@ -232,8 +249,9 @@ export class HubController {
     if (secret) await this.#reconcileSecret(secret.namespace!, secret.name, b);
     if (placement.kind === 'clusters') await this.#ensurePolicy(backupPolicy(own, ns, name, placed), b);
 
-    const before = b.status?.phase;
+    let before = b.status?.phase;
     const updated = await this.#writeStatus(b, (s) => {
+      before = s.phase;
       const agg = aggregateStatus({
         placed,
         reports: binding?.status?.aggregatedStatus ?? [],
@@ -247,40 +265,41 @@ export class HubController {
     return undefined;
   }
 
-  /** Adds the hub's finalizer; true when it had to (the write requeues the key). */
-  async #ensureFinalizer(b: CheckpointBackup): Promise<boolean> {
-    if (b.metadata.finalizers?.includes(HUB_FINALIZER)) return false;
-    await this.#o.client.request('PATCH', objectPath(b.metadata.namespace, b.metadata.name), {
-      body: {
-        metadata: {
-          finalizers: [...(b.metadata.finalizers ?? []), HUB_FINALIZER],
-          resourceVersion: b.metadata.resourceVersion,
+  /** Adds the hub's finalizer; returns the object as stored. */
+  async #ensureFinalizer(b: CheckpointBackup): Promise<CheckpointBackup> {
+    if (b.metadata.finalizers?.includes(HUB_FINALIZER)) return b;
+    return this.#o.client.request<CheckpointBackup>(
+      'PATCH',
+      objectPath(b.metadata.namespace, b.metadata.name),
+      {
+        body: {
+          metadata: {
+            finalizers: [...(b.metadata.finalizers ?? []), HUB_FINALIZER],
+            resourceVersion: b.metadata.resourceVersion,
+          },
         },
       },
-    });
-    return true;
+    );
   }
 
   #unplaceable(s: CheckpointBackupStatus, b: CheckpointBackup, message: string): CheckpointBackupStatus {
-    const agg = aggregateStatus({
-      placed: [],
-      reports: [],
-      clusters: [],
-      previous: s,
-      generation: b.metadata.generation ?? 0,
-    });
-    return {
-      ...agg,
-      phase: 'Failed',
+    const generation = b.metadata.generation ?? 0;
+    const agg = aggregateStatus({ placed: [], reports: [], clusters: [], previous: s, generation });
+    let conditions = setCondition(s.conditions, {
+      type: 'Propagated',
+      status: 'False',
+      reason: 'Unplaceable',
       message,
-      conditions: agg.conditions?.map((c) =>
-        c.type === 'Propagated'
-          ? { ...c, status: 'False', reason: 'Unplaceable', message }
-          : c.type === 'Completed'
-            ? { ...c, reason: 'Failed', message }
-            : c,
-      ),
-    };
+      observedGeneration: generation,
+    });
+    conditions = setCondition(conditions, {
+      type: 'Completed',
+      status: 'False',
+      reason: 'Failed',
+      message,
+      observedGeneration: generation,
+    });
+    return { ...agg, phase: 'Failed', message, conditions };
   }
 
   async #phaseEvent(b: CheckpointBackup): Promise<void> {
@@ -334,19 +353,32 @@ export class HubController {
     });
   }
 
-  /** Which of these clusters run the pod, asked through Karmada's cluster proxy; a member that does not answer is left out. */
+  /**
+   * Which of these clusters run the pod, asked through Karmada's cluster proxy. Only a 404 means "not there": when a
+   * member cannot answer, the last decision stands (or the key is retried), so a hiccup never widens the placement.
+   */
   async #clustersRunning(b: CheckpointBackup, clusters: string[]): Promise<string[] | undefined> {
     const path = `/api/v1/namespaces/${podNamespace(b)}/pods/${b.spec.podRef.name}`;
+    let unsure = false;
     const found = await Promise.all(
       clusters.map((c) =>
         this.#o.client.get(proxyPath(c, path), { timeoutMs: this.#o.proxyTimeoutMs }).then(
           () => c,
-          () => undefined,
+          (err: unknown) => {
+            if (!isNotFound(err)) unsure = true;
+            return undefined;
+          },
         ),
       ),
     );
     const running = found.filter((c): c is string => !!c);
-    return running.length ? running : undefined;
+    if (running.length) return running;
+    if (!unsure) return undefined;
+    const last = b.status?.placement;
+    if (last?.by === 'pod' && last.clusters.every((c) => clusters.includes(c))) return last.clusters;
+    throw new Error(
+      `cannot ask ${clusters.join(', ')} through the cluster proxy which one runs the pod; retrying`,
+    );
   }
 
   /** Creates or updates one of the hub's policies; `b` is the object Events about it go to. */
@@ -357,7 +389,10 @@ export class HubController {
       cur ??
       (await this.#o.client
         .get<PropagationPolicy>(policyPath(ns, want.metadata.name))
-        .catch(() => undefined));
+        .catch((err: unknown) => {
+          if (isNotFound(err)) return undefined;
+          throw err;
+        }));
     if (stored && samePolicy(stored, want)) return;
     if (stored && !isHubOwned(stored)) {
       if (b)
@@ -369,7 +404,9 @@ export class HubController {
         );
       return;
     }
-    if (!(await this.#writePolicy(want, stored))) return this.#ensurePolicy(want, b);
+    // Created meanwhile by a concurrent reconcile: the queue retries with backoff and finds it.
+    if (!(await this.#writePolicy(want, stored)))
+      throw new Error(`PropagationPolicy ${ns}/${want.metadata.name} was created concurrently; retrying`);
     this.#o.metrics.writes.inc({ what: 'policy' });
     const clusters = want.spec.placement?.clusterAffinity?.clusterNames?.join(', ') ?? '';
     if (b && want.spec.resourceSelectors[0]?.kind === 'CheckpointBackup')
@@ -416,7 +453,8 @@ export class HubController {
 
   async #deletePolicy(ns: string, name: string): Promise<boolean> {
     const cur = this.policies.get(`${ns}/${name}`);
-    if (cur && !isHubOwned(cur)) return false;
+    // A no-op reconcile costs no request: only a cached hub-owned policy is deleted.
+    if (!cur || !isHubOwned(cur)) return false;
     try {
       await this.#o.client.request('DELETE', policyPath(ns, name));
       this.#o.metrics.writes.inc({ what: 'policy' });
@@ -430,21 +468,24 @@ export class HubController {
 
   /**
    * Takes an object back from every member. Karmada keeps what a deleted policy propagated, so the hub deletes the
-   * object's ResourceBinding too: Karmada then removes its Works, and the members' copies with them.
+   * object's ResourceBinding too: Karmada then removes its Works, and the members' copies with them. A binding that
+   * another policy claims is someone else's and stays.
    */
-  async #withdraw(r: { kind: string; name: string; namespace: string }): Promise<void> {
-    const rb = this.#byResource.get(resourceKey(r));
-    if (!rb) return;
+  async #withdraw(r: { kind: string; name: string; namespace: string }, ownPolicy: string): Promise<void> {
+    const name = `${r.name}-${r.kind.toLowerCase()}`;
+    const path = `/apis/work.karmada.io/v1alpha2/namespaces/${r.namespace}/resourcebindings/${name}`;
+    // The cache may not have it yet (a crash between deleting the policy and this): read it then.
+    const rb =
+      this.#byResource.get(resourceKey(r)) ??
+      (await this.#o.client.get<ResourceBinding>(path).catch((err: unknown) => {
+        if (isNotFound(err)) return undefined;
+        throw err;
+      }));
+    if (!rb || !claimedBy(rb, ownPolicy)) return;
     try {
-      await this.#o.client.request(
-        'DELETE',
-        `/apis/work.karmada.io/v1alpha2/namespaces/${rb.metadata.namespace}/resourcebindings/${rb.metadata.name}`,
-      );
+      await this.#o.client.request('DELETE', path);
       this.#o.metrics.writes.inc({ what: 'binding' });
-      this.#o.log.info(
-        { binding: `${rb.metadata.namespace}/${rb.metadata.name}` },
-        'withdrawn from every member',
-      );
+      this.#o.log.info({ binding: `${r.namespace}/${name}` }, 'withdrawn from every member');
     } catch (err) {
       if (!isNotFound(err)) throw err;
     }
@@ -469,11 +510,32 @@ export class HubController {
     const reader = secretReaderBinding({ name, namespace: ns });
     const readerPath = `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/rolebindings/${reader.metadata.name}`;
     if (!clusters.length) {
-      await this.#deletePolicy(ns, secretPolicyName(name));
-      await this.#withdraw({ kind: 'Secret', name, namespace: ns });
-      await this.#o.client.request('DELETE', readerPath).catch((err: unknown) => {
-        if (!isNotFound(err)) throw err;
+      // The cache may lag a placement another reconcile just recorded: withdraw only what a fresh read agrees on.
+      const live = await this.#o.client.get<{ items: CheckpointBackup[] }>(
+        `/apis/${API_GROUP}/v1/namespaces/${ns}/${PLURAL}`,
+      );
+      const stillNeeded = live.items.some((b) => {
+        const s = registrySecret(b);
+        return (
+          s?.name === name &&
+          s.namespace === ns &&
+          (b.status?.placement?.clusters?.length ?? 0) > 0 &&
+          !b.metadata.deletionTimestamp
+        );
       });
+      if (stillNeeded) return { requeueAfterMs: 1000 };
+      await this.#deletePolicy(ns, secretPolicyName(name));
+      await this.#withdraw({ kind: 'Secret', name, namespace: ns }, secretPolicyName(name));
+      const rbac = await this.#o.client
+        .get<{ metadata: { labels?: Record<string, string> } }>(readerPath)
+        .catch((err: unknown) => {
+          if (isNotFound(err)) return undefined;
+          throw err;
+        });
+      if (rbac && isHubOwned(rbac))
+        await this.#o.client.request('DELETE', readerPath).catch((err: unknown) => {
+          if (!isNotFound(err)) throw err;
+        });
       return undefined;
     }
     try {

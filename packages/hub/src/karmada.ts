@@ -9,7 +9,12 @@ export interface Cluster {
 }
 
 export interface ResourceBinding {
-  metadata: { name: string; namespace: string; resourceVersion?: string };
+  metadata: {
+    name: string;
+    namespace: string;
+    resourceVersion?: string;
+    annotations?: Record<string, string>;
+  };
   spec: {
     resource: { apiVersion: string; kind: string; name: string; namespace?: string };
     clusters?: { name: string; replicas?: number }[];
@@ -51,4 +56,15 @@ export function clusterHealth(c: Cluster): ClusterHealth {
 /** Index key of the workload a binding carries. */
 export function resourceKey(r: { kind: string; name: string; namespace?: string }): string {
   return `${r.kind}/${r.namespace ?? ''}/${r.name}`;
+}
+
+/**
+ * Whether a binding is free to take back for a policy of the hub's: no policy claims it (the hub's own was deleted),
+ * or that very policy does. Karmada records the claim in the binding's annotations.
+ */
+export function claimedBy(rb: Pick<ResourceBinding, 'metadata'>, ownPolicy: string): boolean {
+  const a = rb.metadata.annotations ?? {};
+  if (a['clusterpropagationpolicy.karmada.io/name']) return false;
+  const claim = a['propagationpolicy.karmada.io/name'];
+  return !claim || claim === ownPolicy;
 }

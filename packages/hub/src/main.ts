@@ -61,7 +61,12 @@ export async function runHub(f: HubFlags): Promise<void> {
     process.once(sig, () => {
       hub.stop();
       restoring.abort();
-      void (elector?.stop() ?? Promise.resolve()).finally(() => process.exit(0));
+      // Free the Lease only once running reconciles end (10 s at most), so a successor never acts beside them.
+      void (async () => {
+        for (const until = Date.now() + 10_000; hub.queue.inFlight() > 0 && Date.now() < until;)
+          await new Promise((r) => setTimeout(r, 50));
+        await elector?.stop();
+      })().finally(() => process.exit(0));
     });
   const lead = () => {
     metrics.leader.set(1);

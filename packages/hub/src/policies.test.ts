@@ -9,6 +9,7 @@ import {
   type PropagationPolicy,
   type ResourceSelector,
 } from './policies.js';
+import { claimedBy } from './karmada.js';
 
 const backup = { metadata: { name: 'db', namespace: 'shop', labels: { team: 'a' } } };
 const user = (kind: PropagationPolicy['kind'], namespace: string | undefined, s: Partial<ResourceSelector>) =>
@@ -97,5 +98,23 @@ describe('policies', () => {
     };
     assert.ok(samePolicy(stored, want));
     assert.ok(!samePolicy(stored, backupPolicy('p', 'shop', 'db', ['member1', 'member2'])));
+  });
+});
+
+describe('claimedBy', () => {
+  const rb = (annotations?: Record<string, string>) => ({
+    metadata: { name: 'x', namespace: 'n', ...(annotations ? { annotations } : {}) },
+  });
+  it('is free when no policy claims it, or the hub’s own does', () => {
+    assert.ok(claimedBy(rb(), 'registry-secret-reg'));
+    assert.ok(
+      claimedBy(rb({ 'propagationpolicy.karmada.io/name': 'registry-secret-reg' }), 'registry-secret-reg'),
+    );
+  });
+  it('is someone else’s under another policy or a ClusterPropagationPolicy', () => {
+    assert.ok(!claimedBy(rb({ 'propagationpolicy.karmada.io/name': 'users-own' }), 'registry-secret-reg'));
+    assert.ok(
+      !claimedBy(rb({ 'clusterpropagationpolicy.karmada.io/name': 'all-secrets' }), 'registry-secret-reg'),
+    );
   });
 });

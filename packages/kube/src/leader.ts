@@ -98,6 +98,11 @@ export class LeaderElector {
     }
   }
 
+  /** A renewal that hangs must not outlive the renew deadline, or a standby could lead while we still act. */
+  #callTimeoutMs(): number {
+    return Math.max(500, Math.floor(this.#o.renewDeadlineMs / 3));
+  }
+
   #jitter(): number {
     return this.#o.retryPeriodMs * (1 + Math.random() * 0.2);
   }
@@ -108,7 +113,7 @@ export class LeaderElector {
     try {
       let lease: Lease;
       try {
-        lease = await this.#client.get<Lease>(this.path);
+        lease = await this.#client.get<Lease>(this.path, { timeoutMs: this.#callTimeoutMs() });
       } catch (err) {
         if (!isNotFound(err)) return false;
         await this.#client.request(
@@ -147,7 +152,10 @@ export class LeaderElector {
           ? { acquireTime: microTime(now), leaseTransitions: (lease.spec.leaseTransitions ?? 0) + 1 }
           : {}),
       };
-      const updated = await this.#client.request<Lease>('PUT', this.path, { body: lease });
+      const updated = await this.#client.request<Lease>('PUT', this.path, {
+        body: lease,
+        timeoutMs: this.#callTimeoutMs(),
+      });
       this.#observed = { record: JSON.stringify(updated.spec), at: now };
       return true;
     } catch {

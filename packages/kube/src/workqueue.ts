@@ -80,6 +80,11 @@ export class WorkQueue<K> {
     return this.#queue.length;
   }
 
+  /** Reconciles running now (a stopped queue starts no more). */
+  inFlight(): number {
+    return this.#running;
+  }
+
   /** Resolves when nothing is queued or running (delayed keys do not count). */
   idle(): Promise<void> {
     if (this.#queue.length === 0 && this.#running === 0) return Promise.resolve();

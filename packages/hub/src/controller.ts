@@ -556,14 +556,24 @@ export class HubController {
   async #cleanUp(b: CheckpointBackup): Promise<void> {
     const { namespace: ns, name } = b.metadata;
     await this.#deletePolicy(ns, policyName(name));
-    await this.#o.client.request('PATCH', objectPath(ns, name), {
-      body: {
-        metadata: {
-          finalizers: (b.metadata.finalizers ?? []).filter((f) => f !== HUB_FINALIZER),
-          resourceVersion: b.metadata.resourceVersion,
+    const gone = await this.#o.client
+      .request('PATCH', objectPath(ns, name), {
+        body: {
+          metadata: {
+            finalizers: (b.metadata.finalizers ?? []).filter((f) => f !== HUB_FINALIZER),
+            resourceVersion: b.metadata.resourceVersion,
+          },
         },
-      },
-    });
+      })
+      .then(
+        () => false,
+        (err: unknown) => {
+          // Already released by an earlier pass the cache had not caught up with.
+          if (isNotFound(err)) return true;
+          throw err;
+        },
+      );
+    if (gone) return;
     const secret = registrySecret(b);
     if (secret) this.queue.add(`secret:${key(secret.namespace!, secret.name)}`);
     this.#o.log.info(

@@ -28,6 +28,25 @@ async function firstRunning(cluster: string, selector: string): Promise<string> 
   throw new Error(`no running pod for ${selector} in ${cluster}`);
 }
 
+/** Once web's checkpoint is pushed, restore it into member2 beside the source (examples/restore). */
+async function restoreStep(): Promise<void> {
+  const phase = (kind: string, name: string) =>
+    kubectl('karmada', ['get', kind, name, '-o', 'jsonpath={.status.phase}']).catch(() => '');
+  for (const until = Date.now() + 180_000; (await phase('cpb', 'web')) !== 'Completed'; await sleep(1000))
+    if (Date.now() > until) return say('demo: web was not checkpointed in 3 minutes; skipping the restore');
+  say('\ndemo: kubectl --kubeconfig=.fed/karmada-config apply -f examples/restore/restore-into-member2.yaml');
+  await apply('karmada', example('restore/restore-into-member2.yaml'));
+  let last = '';
+  for (const until = Date.now() + 120_000; Date.now() < until; await sleep(500)) {
+    const p = await phase('cpr', 'web-copy');
+    if (p && p !== last) say(`demo: restore web-copy: ${p}`);
+    last = p;
+    if (p === 'Restored' || p === 'Failed') break;
+  }
+  say(await kubectl('karmada', ['get', 'cpr', 'web-copy']));
+  say(`demo: member2 now runs the restored pod:\n${await kubectl('member2', ['get', 'pods', '-o', 'wide'])}`);
+}
+
 if (!(await up())) process.exit(1);
 const registry = JSON.parse(readFileSync(join(fedDir, 'registry.json'), 'utf8')) as RegistryInfo;
 
@@ -51,10 +70,16 @@ data: {username: ${b64(registry.username)}, password: ${b64(registry.password)}}
 `,
 );
 say(
-  'demo: kubectl --kubeconfig=.fed/karmada-config apply -f examples/hub/db-checkpoint.yaml examples/hub/web-every-minute.yaml',
+  'demo: kubectl --kubeconfig=.fed/karmada-config apply -f examples/hub/ (db-checkpoint, web-every-minute, web-checkpoint)',
 );
 await apply('karmada', example('hub/db-checkpoint.yaml').replace('url: REGISTRY', `url: '${registry.url}'`));
 await apply('karmada', example('hub/web-every-minute.yaml').replace('name: WEB_POD', `name: ${web}`));
+await apply(
+  'karmada',
+  example('hub/web-checkpoint.yaml')
+    .replace('name: WEB_POD', `name: ${web}`)
+    .replace('url: REGISTRY', `url: '${registry.url}'`),
+);
 
 const k = binary('kubectl');
 const cli = join(repoRoot, 'packages/cli/dist/main.js');
@@ -63,7 +88,7 @@ demo: the aggregated status follows, as it changes (stateful-migration status --
 In another terminal:
   alias k=${k}
   k --kubeconfig=${join(fedDir, 'karmada-config')} get checkpointbackups
-  k --kubeconfig=${join(fedDir, 'karmada-config')} get propagationpolicies
+  k --kubeconfig=${join(fedDir, 'karmada-config')} get propagationpolicies,checkpointrestores
   k --kubeconfig=${join(fedDir, 'member2-config')} get checkpointbackups,secrets
   node ${cli} status db-now --kubeconfig ${join(fedDir, 'karmada-config')} -o yaml
   curl -s localhost:${JSON.parse(readFileSync(join(fedDir, 'state.json'), 'utf8')).ports.hub}/metrics | grep ^hub_
@@ -76,6 +101,7 @@ const watch = spawn(
     stdio: ['ignore', 'inherit', 'inherit'],
   },
 );
+void restoreStep();
 await new Promise<void>((resolve) => process.once('SIGINT', resolve));
 watch.kill('SIGINT');
 say('\ndemo: tearing down');

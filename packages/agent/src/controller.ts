@@ -111,7 +111,7 @@ export class AgentController {
       ...o,
     };
     const { client, log, node } = o;
-    this.#events = new EventRecorder(client, 'checkpoint-agent', node);
+    this.#events = new EventRecorder(client, 'checkpoint-agent', node, log);
     this.#nodeQueue = new PQueue({ concurrency: this.#o.nodeConcurrency });
     this.queue = new WorkQueue<string>({
       workers: 4,
@@ -282,9 +282,7 @@ export class AgentController {
     reason: string,
     message: string,
   ): Promise<void> {
-    await this.#events
-      .record({ ...b, apiVersion: API_VERSION }, type, reason, message)
-      .catch((err: unknown) => this.#o.log.warn({ err: String(err) }, 'could not record an event'));
+    await this.#events.emit({ ...b, apiVersion: API_VERSION }, type, reason, message);
   }
 
   async #wait(b: CheckpointBackup, next: Date | undefined): Promise<Result> {

@@ -87,7 +87,7 @@ export class HubController {
   constructor(o: HubOptions) {
     this.#o = { proxyTimeoutMs: 5000, workers: 8, ...o };
     const { client, log } = o;
-    this.#events = new EventRecorder(client, 'stateful-migration-hub', o.identity);
+    this.#events = new EventRecorder(client, 'stateful-migration-hub', o.identity, log);
     this.queue = new WorkQueue<string>({
       workers: this.#o.workers,
       onError: (k, err, retry) =>
@@ -321,9 +321,7 @@ export class HubController {
     reason: string,
     message: string,
   ): Promise<void> {
-    await this.#events
-      .record({ ...b, apiVersion: API_VERSION }, type, reason, message)
-      .catch((err: unknown) => this.#o.log.warn({ err: String(err) }, 'could not record an event'));
+    await this.#events.emit({ ...b, apiVersion: API_VERSION }, type, reason, message);
   }
 
   /** Where a backup goes, from the caches plus, when its workload runs in several clusters, the cluster proxy. */

@@ -1,3 +1,4 @@
+import type { Logger } from './log.js';
 import type { KubeObject } from './object.js';
 import type { RestClient } from './rest.js';
 
@@ -9,7 +10,15 @@ export class EventRecorder {
     private readonly client: RestClient,
     private readonly component: string,
     private readonly host?: string,
+    private readonly log?: Pick<Logger, 'warn'>,
   ) {}
+
+  /** Records an Event, and only logs when it cannot: an Event is never worth failing a reconcile for. */
+  async emit(obj: KubeObject, type: EventType, reason: string, message: string): Promise<void> {
+    await this.record(obj, type, reason, message).catch((err: unknown) =>
+      this.log?.warn({ err: String(err) }, 'could not record an event'),
+    );
+  }
 
   async record(obj: KubeObject, type: EventType, reason: string, message: string): Promise<void> {
     const m = obj.metadata ?? {};

@@ -111,7 +111,7 @@ export class RestoreController {
   constructor(o: RestoreOptions) {
     this.#o = { pollMs: 2000, defaultTimeoutSeconds: 300, ...o };
     const { client, log } = o;
-    this.#events = new EventRecorder(client, 'stateful-migration-restore', o.identity);
+    this.#events = new EventRecorder(client, 'stateful-migration-restore', o.identity, log);
     this.queue = new WorkQueue<string>({
       workers: 2,
       onError: (key, err, retry) =>
@@ -642,9 +642,7 @@ export class RestoreController {
     reason: string,
     message: string,
   ): Promise<void> {
-    await this.#events
-      .record({ ...r, apiVersion: API_VERSION }, type, reason, message)
-      .catch((err: unknown) => this.#o.log.warn({ err: String(err) }, 'could not record an event'));
+    await this.#events.emit({ ...r, apiVersion: API_VERSION }, type, reason, message);
   }
 
   async #getOrUndefined<T>(path: string): Promise<T | undefined> {

@@ -142,22 +142,35 @@ export function skopeo(args: string[], user = registryInfo().users[0]!): string 
   );
 }
 
-/** A registry secret in ns with one of the registry's users. */
+/** A registry secret's manifest with a registry user (applied from stdin: never on a command line). */
+export function registrySecretYaml(ns: string, name: string, username: string, password: string): string {
+  const b64 = (s: string) => Buffer.from(s).toString('base64');
+  return `apiVersion: v1
+kind: Secret
+metadata: {name: ${name}, namespace: ${ns}}
+data: {username: ${b64(username)}, password: ${b64(password)}}
+`;
+}
+
+/** Whether an object exists in a cluster's namespace. */
+export function exists(cluster: string, ns: string, args: string[]): Promise<boolean> {
+  return kubectl(cluster, ['get', ...args, '-n', ns, '-o', 'name']).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** A registry secret in ns with one of the registry's users, and the RoleBinding that lets the agents read it. */
 export async function registrySecret(
   ns: string,
   name: string,
   user: { username: string; password: string },
   password = user.password,
 ): Promise<void> {
-  const b64 = (s: string) => Buffer.from(s).toString('base64');
   await kubectl(
     'member1',
     ['apply', '-f', '-'],
-    `apiVersion: v1
-kind: Secret
-metadata: {name: ${name}, namespace: ${ns}}
-data: {username: ${b64(user.username)}, password: ${b64(password)}}
----
+    `${registrySecretYaml(ns, name, user.username, password)}---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: RoleBinding
 metadata: {name: checkpoint-backup-registry-secrets, namespace: ${ns}}

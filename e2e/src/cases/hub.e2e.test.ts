@@ -7,20 +7,21 @@ import type { CheckpointBackup } from '@stateful-migration/api';
 import { kubectl } from '../fed/kubectl.js';
 import { fedDir, repoRoot } from '../fed/paths.js';
 import { readState, startProcess, stopProcesses, writeState } from '../fed/procs.js';
-import { getBackup, registryInfo, skopeo } from './agent-support.js';
+import {
+  exists as existsIn,
+  getBackup,
+  registryInfo,
+  registrySecretYaml,
+  runningPod,
+  skopeo,
+} from './agent-support.js';
 import { eventually, unique } from './support.js';
 
 const ns = unique('hub');
 const secret = 'push-creds';
-const b64 = (s: string) => Buffer.from(s).toString('base64');
 const hub = (args: string[], input?: string) => kubectl('karmada', args, input);
 
-async function exists(cluster: string, args: string[]): Promise<boolean> {
-  return kubectl(cluster, ['get', ...args, '-n', ns, '-o', 'name']).then(
-    () => true,
-    () => false,
-  );
-}
+const exists = (cluster: string, args: string[]) => existsIn(cluster, ns, args);
 
 /** Waits until the hub object satisfies `ok`, and returns it. */
 function waitHub(name: string, ok: (b: CheckpointBackup) => boolean, what: string, ms = 90_000) {
@@ -69,11 +70,7 @@ describe('hub: CheckpointBackups applied on Karmada are placed, carried out, and
     await hub(['create', 'namespace', ns]);
     await hub(
       ['apply', '-f', '-'],
-      `apiVersion: v1
-kind: Secret
-metadata: {name: ${secret}, namespace: ${ns}}
-data: {username: ${b64(user.username)}, password: ${b64(user.password)}}
----
+      `${registrySecretYaml(ns, secret, user.username, user.password)}---
 apiVersion: apps/v1
 kind: Deployment
 metadata: {name: web, namespace: ${ns}}
@@ -113,23 +110,7 @@ spec:
   placement: {clusterAffinity: {clusterNames: [member1, member2]}}
 `,
     );
-    webPod = await eventually(
-      async () => {
-        const out = await kubectl('member1', [
-          'get',
-          'pods',
-          '-n',
-          ns,
-          '-l',
-          'app=web',
-          '-o',
-          'jsonpath={range .items[?(@.status.phase=="Running")]}{.metadata.name}{"\\n"}{end}',
-        ]);
-        return out.trim().split('\n')[0] || undefined;
-      },
-      90_000,
-      'the web pod running in member1',
-    );
+    webPod = await runningPod('member1', ns, 'web');
     for (const m of ['member1', 'member2'])
       await eventually(() => exists(m, ['pod', 'db-0']), 90_000, `db-0 in ${m}`);
   });

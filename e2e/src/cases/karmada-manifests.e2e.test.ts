@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { kubectl } from '../fed/kubectl.js';
 import { repoRoot } from '../fed/paths.js';
+import { runningPod } from './agent-support.js';
 import { eventually, unique } from './support.js';
 
 const ns = unique('hubflow');
@@ -86,23 +87,7 @@ spec:
   placement: {clusterAffinity: {clusterNames: [member1]}}
 `,
     );
-    const pod = await eventually(
-      async () => {
-        const out = await kubectl('member1', [
-          'get',
-          'pods',
-          '-n',
-          ns,
-          '-l',
-          'app=web',
-          '-o',
-          'jsonpath={.items[?(@.status.phase=="Running")].metadata.name}',
-        ]);
-        return out.trim().split(' ')[0] || undefined;
-      },
-      60_000,
-      'the pod in member1',
-    );
+    const pod = await runningPod('member1', ns, 'web');
     await kubectl(
       'karmada',
       ['apply', '-f', '-'],

@@ -3,13 +3,18 @@ import { after, before, describe, it } from 'node:test';
 import type { CheckpointBackup, CheckpointRestore } from '@stateful-migration/api';
 import { kubectl } from '../fed/kubectl.js';
 import { isOurs, readState, restartProcess } from '../fed/procs.js';
-import { getBackup, registryInfo, runningPod } from './agent-support.js';
+import {
+  exists as existsIn,
+  getBackup,
+  registryInfo,
+  registrySecretYaml,
+  runningPod,
+} from './agent-support.js';
 import { podState } from './restore-support.js';
 import { eventually, unique } from './support.js';
 
 const ns = unique('restore');
 const secret = 'push-creds';
-const b64 = (s: string) => Buffer.from(s).toString('base64');
 const hub = (args: string[], input?: string) => kubectl('karmada', args, input);
 
 /** A Deployment on the hub, propagated to member1 and pinned to m1-a, with containers app and side. */
@@ -128,11 +133,7 @@ type LivePod = {
 const livePod = async (cluster: string, name: string): Promise<LivePod> =>
   JSON.parse(await kubectl(cluster, ['get', 'pod', name, '-n', ns, '-o', 'json'])) as LivePod;
 
-const exists = (cluster: string, args: string[]) =>
-  kubectl(cluster, ['get', ...args, '-n', ns, '-o', 'name']).then(
-    () => true,
-    () => false,
-  );
+const exists = (cluster: string, args: string[]) => existsIn(cluster, ns, args);
 
 describe('restore: a checkpoint taken in member1 is brought back in member2 through Karmada', () => {
   const pods: Record<string, string> = {};
@@ -141,11 +142,7 @@ describe('restore: a checkpoint taken in member1 is brought back in member2 thro
     await hub(['create', 'namespace', ns]);
     await hub(
       ['apply', '-f', '-'],
-      `apiVersion: v1
-kind: Secret
-metadata: {name: ${secret}, namespace: ${ns}}
-data: {username: ${b64(user.username)}, password: ${b64(user.password)}}
----
+      `${registrySecretYaml(ns, secret, user.username, user.password)}---
 ${['web', 'mig', 'crash', 'loc', 'part'].map(deployment).join('---\n')}---
 ${barePod('solo')}`,
     );

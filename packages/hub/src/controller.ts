@@ -45,6 +45,7 @@ import {
   secretNeeds,
   secretPolicy,
   secretPolicyName,
+  ownPolicyOf,
   secretReaderBinding,
   selectsBackup,
   type PropagationPolicy,
@@ -144,16 +145,17 @@ export class HubController {
             (b.spec.resourceRef.namespace || b.metadata.namespace) === r.namespace,
         );
     });
-    const onPolicy = (_e: string, p: PropagationPolicy) => {
+    // A policy event concerns only the backups it selects, before or after the change: with one policy per backup,
+    // enqueueing the whole namespace would make every new policy cost a pass over every backup.
+    const onPolicy = (kind: PropagationPolicy['kind'], p: PropagationPolicy, old?: PropagationPolicy) => {
       const secret = p.spec.resourceSelectors.find((x) => x.kind === 'Secret');
       if (isHubOwned(p) && secret?.name)
         this.queue.add(`secret:${key(p.metadata.namespace ?? '', secret.name)}`);
-      this.#enqueueBackups(
-        (b) => p.kind !== 'PropagationPolicy' || b.metadata.namespace === p.metadata.namespace,
-      );
+      const versions = [p, ...(old ? [old] : [])].map((x) => ({ ...x, kind }));
+      this.#enqueueBackups((b) => versions.some((x) => selectsBackup(x, b) || ownPolicyOf(x, b)));
     };
-    this.policies.on((e, p) => onPolicy(e, { ...p, kind: 'PropagationPolicy' }));
-    this.clusterPolicies.on((e, p) => onPolicy(e, { ...p, kind: 'ClusterPropagationPolicy' }));
+    this.policies.on((_e, p, old) => onPolicy('PropagationPolicy', p, old));
+    this.clusterPolicies.on((_e, p, old) => onPolicy('ClusterPropagationPolicy', p, old));
   }
 
   #enqueueBackups(pred: (b: CheckpointBackup) => boolean): void {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
   backupPolicy,
+  ownPolicyOf,
   samePolicy,
   secretNeeds,
   secretPolicy,
@@ -116,5 +117,15 @@ describe('claimedBy', () => {
     assert.ok(
       !claimedBy(rb({ 'clusterpropagationpolicy.karmada.io/name': 'all-secrets' }), 'registry-secret-reg'),
     );
+  });
+});
+
+describe('ownPolicyOf', () => {
+  const b = { metadata: { name: 'db', namespace: 'shop' } };
+  it('is the hub policy naming the object, in its namespace', () => {
+    assert.ok(ownPolicyOf(backupPolicy('checkpointbackup-db', 'shop', 'db', ['member1']), b));
+    assert.ok(!ownPolicyOf(backupPolicy('checkpointbackup-db', 'other', 'db', ['member1']), b));
+    assert.ok(!ownPolicyOf(backupPolicy('checkpointbackup-web', 'shop', 'web', ['member1']), b));
+    assert.ok(!ownPolicyOf(secretPolicy({ name: 'db', namespace: 'shop' }, ['member1']), b));
   });
 });

@@ -62,6 +62,18 @@ export function selectsBackup(
   );
 }
 
+/** Whether a policy is the hub's own for this CheckpointBackup. */
+export function ownPolicyOf(
+  p: PropagationPolicy,
+  b: { metadata: { name: string; namespace: string } },
+): boolean {
+  return (
+    isHubOwned(p) &&
+    p.metadata.namespace === b.metadata.namespace &&
+    p.spec.resourceSelectors.some((s) => s.kind === KIND && s.name === b.metadata.name)
+  );
+}
+
 /** The hub's policy for one CheckpointBackup: that object by name, to exactly these clusters. */
 export function backupPolicy(
   name: string,

@@ -55,7 +55,7 @@ spec:
   nodeName: ${node}
   containers:
   - {name: app, image: registry.local/app:1}
-  - {name: sidecar, image: registry.local/sidecar:1}
+  - {name: sidecar, image: registry.local/sidecar:1, env: [{name: HOLD_MIB, value: '2'}]}
 `;
 
 describe('the node stand-in kubelet checkpoint endpoint', () => {
@@ -86,9 +86,8 @@ metadata: {name: ${ns}-checkpoint}
 roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: ${ns}-checkpoint}
 subjects: [{kind: ServiceAccount, name: checkpointer, namespace: ${ns}}]
 ---
-${pod('p', 'm1-a', { [standinAnnotations.memoryBytes]: '2097152' })}---
+${pod('p', 'm1-a')}---
 ${pod('slow', 'm1-a', { [standinAnnotations.latencyMs]: '1500' })}---
-${pod('broken', 'm1-a', { [standinAnnotations.fail]: 'unimplemented' })}---
 ${pod('elsewhere', 'm1-b')}`,
     );
     allowed = await token('checkpointer');

@@ -68,6 +68,15 @@ export async function startApiserver(ctx: FedContext, cluster: ClusterName): Pro
     '--profiling=false',
     '--event-ttl=2h',
   ];
+  if (cluster !== 'karmada') {
+    // kubectl logs: the apiserver reaches each node's kubelet endpoint with a client certificate, verifying its own.
+    args.push(
+      `--kubelet-client-certificate=${pki.adminCert}`,
+      `--kubelet-client-key=${pki.adminKey}`,
+      `--kubelet-certificate-authority=${pki.ca}`,
+      '--kubelet-preferred-address-types=InternalIP',
+    );
+  }
   if (cluster === 'karmada') {
     // Karmada has no ServiceAccount controller of its own; the aggregation flags serve cluster.karmada.io.
     args.push(

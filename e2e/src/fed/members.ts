@@ -4,7 +4,9 @@ import type { RestClient } from '@stateful-migration/kube';
 import type { FedContext } from './context.js';
 import { members } from './control-plane.js';
 import { apply, kubectl } from './kubectl.js';
-import { kubeconfigPath, nodeRootDir, repoRoot } from './paths.js';
+import { criuPath, kubeconfigPath, nodeRootDir, nodeRuntimeDir, repoRoot } from './paths.js';
+import { nodeRegistriesPath } from './images.js';
+import type { CheckpointRestoreSetting } from '../node/runtime/decisions.js';
 import { freePort } from './procs.js';
 
 /** Cluster labels, so PropagationPolicies can select members by labelSelector. */
@@ -14,7 +16,13 @@ export const memberLabels: Record<string, Record<string, string>> = {
 };
 
 /** The Nodes of each member, each played by one node stand-in process. */
-export const memberNodes: Record<string, string[]> = { member1: ['m1-a', 'm1-b'], member2: ['m2-a'] };
+export const memberNodes: Record<string, string[]> = { member1: ['m1-a', 'm1-b'], member2: ['m2-a', 'm2-b'] };
+
+/**
+ * Each node's runtime setting (CRI-O's container_level_enabled); the rest allow restores. m2-b keeps CRI-O's default
+ * since August 2026, checkpoint_only, as most real nodes now do: it checkpoints but refuses restores.
+ */
+export const nodeCheckpointRestore: Record<string, CheckpointRestoreSetting> = { 'm2-b': 'checkpoint_only' };
 
 const yamlLabels = (labels: Record<string, string>): string =>
   Object.entries(labels)
@@ -150,6 +158,11 @@ export async function startNodes(ctx: FedContext): Promise<void> {
           `--root-dir=${nodeRootDir(node)}`,
           `--tls-cert=${ctx.pki.servingCert}`,
           `--tls-key=${ctx.pki.servingKey}`,
+          `--client-ca=${ctx.pki.ca}`,
+          `--runtime-dir=${nodeRuntimeDir(node)}`,
+          `--criu=${criuPath()}`,
+          `--registries=${nodeRegistriesPath()}`,
+          `--checkpoint-restore=${nodeCheckpointRestore[node] ?? 'checkpoint_restore'}`,
         ],
         async () => {
           const n = await client.get<{ status?: { conditions?: { type: string; status: string }[] } }>(

@@ -57,3 +57,9 @@ export const kubeconfigPath = (cluster: string): string => join(fedDir, `${clust
 
 /** The kubelet root of a stand-in node; its checkpoint archives are in <root>/checkpoints. */
 export const nodeRootDir = (node: string): string => join(fedDir, 'nodes', node, 'kubelet');
+
+/** A stand-in node's container runtime state (runc's root, images, containers, logs). */
+export const nodeRuntimeDir = (node: string): string => join(fedDir, 'nodes', node, 'runtime');
+
+/** CRIU 4.1.1's wrapper, from e2e/scripts/criu.sh (the version there and here must match). */
+export const criuPath = (): string => join(cacheDir, 'criu-4.1.1', 'criu');

@@ -6,6 +6,7 @@ import type { FedContext } from './context.js';
 import { fedDir } from './paths.js';
 import { probe } from './probe.js';
 import { freePort } from './procs.js';
+import { pushPlatformImages } from './images.js';
 
 export interface RegistryCredentials {
   /** host:port, served over TLS with the federation's CA. */
@@ -73,4 +74,5 @@ auth:
   copyFileSync(ctx.pki.ca, join(certDir, 'ca.crt'));
   const info: RegistryInfo = { ...users[0]!, caFile: ctx.pki.ca, certDir, users };
   writeFileSync(registryInfoPath(), JSON.stringify(info, null, 2), { mode: 0o600 });
+  await ctx.step('platform-images', () => Promise.resolve(pushPlatformImages(info)));
 }

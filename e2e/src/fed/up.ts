@@ -6,6 +6,7 @@ import { parts } from './parts.js';
 import { fedDir, logDir, missingBinaries, repoRoot } from './paths.js';
 import { isOurs, readState, rssKiB, stopProcesses, writeState, type FedState } from './procs.js';
 import { spawnSync } from 'node:child_process';
+import { stopNodeContainers } from './runtimes.js';
 
 const say = (s: string): void => void process.stdout.write(`${s}\n`);
 
@@ -24,8 +25,10 @@ export async function up(): Promise<boolean> {
         'stopping them and starting fresh',
     );
     await stopProcesses(existing.procs);
+    stopNodeContainers();
     rmSync(fedDir, { recursive: true, force: true });
   } else if (existsSync(fedDir)) {
+    stopNodeContainers();
     rmSync(fedDir, { recursive: true, force: true });
   }
   if (!ensureBinaries()) return false;
@@ -45,6 +48,7 @@ export async function up(): Promise<boolean> {
         : `fed: ${err instanceof Error ? err.message : String(err)}`,
     );
     const n = await stopProcesses(state.procs);
+    stopNodeContainers();
     rmSync(join(fedDir, 'state.json'), { force: true });
     say(`fed: stopped the ${n} processes this run had started`);
     return false;
@@ -80,9 +84,10 @@ export async function down(): Promise<void> {
     return;
   }
   const n = await stopProcesses(state.procs);
+  const containers = stopNodeContainers();
   rmSync(join(fedDir, 'state.json'), { force: true });
-  for (const d of ['etcd', 'pki']) rmSync(join(fedDir, d), { recursive: true, force: true });
-  say(`fed: stopped ${n} processes`);
+  for (const d of ['etcd', 'pki', 'nodes', 'images']) rmSync(join(fedDir, d), { recursive: true, force: true });
+  say(`fed: stopped ${n} processes and ${containers} containers`);
 }
 
 export function status(): boolean {

@@ -1,19 +1,17 @@
-import { mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import https from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
-import { writeArchive } from '@stateful-migration/archive';
+import type { TLSSocket } from 'node:tls';
 import type { Logger, RestClient } from '@stateful-migration/kube';
 import type { Pod } from './pods.js';
+import { renderLogs, type LogOptions } from './runtime/decisions.js';
+import { CheckpointFailure, type NodeRuntime } from './runtime/runtime.js';
 
-/** Pod annotations that steer the stand-in runtime, for tests and benchmarks. */
+/** A pod annotation that makes the stand-in slow, for tests of timeouts: nothing else of a checkpoint is played. */
 export const standinAnnotations = {
-  /** Bytes of memory pages in each archive. Default 1 MiB. */
-  memoryBytes: 'standin.stateful-migration.dev/checkpoint-memory-bytes',
-  /** Milliseconds the runtime takes per checkpoint. */
+  /** Milliseconds the node waits before it checkpoints. */
   latencyMs: 'standin.stateful-migration.dev/checkpoint-latency-ms',
-  /** Make the runtime fail: "unimplemented" (no CRIU support) or "error". */
-  fail: 'standin.stateful-migration.dev/checkpoint-fail',
 } as const;
 
 export interface KubeletOptions {
@@ -23,6 +21,10 @@ export interface KubeletOptions {
   rootDir: string;
   tlsCert: string;
   tlsKey: string;
+  /** The cluster CA: client certificates it signed authenticate (the apiserver's, for kubectl logs). */
+  clientCa: string;
+  /** The node's container runtime. */
+  runtime: NodeRuntime;
   /** An admin client of the member apiserver, for TokenReview and SubjectAccessReview. */
   client: RestClient;
   /** Finds a pod bound to this node. */
@@ -68,7 +70,13 @@ export class KubeletServer {
     this.checkpointDir = join(o.rootDir, 'checkpoints');
     mkdirSync(this.checkpointDir, { recursive: true, mode: 0o700 });
     this.#server = https.createServer(
-      { cert: readFileSync(o.tlsCert), key: readFileSync(o.tlsKey) },
+      {
+        cert: readFileSync(o.tlsCert),
+        key: readFileSync(o.tlsKey),
+        ca: readFileSync(o.clientCa),
+        requestCert: true,
+        rejectUnauthorized: false,
+      },
       (req, res) => void this.#handle(req, res),
     );
   }
@@ -86,22 +94,36 @@ export class KubeletServer {
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     try {
-      const body = await this.#route(req);
-      res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(body));
+      const body = await this.#route(req, res);
+      if (body !== 'streamed')
+        res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(body));
     } catch (err) {
       const a = err instanceof HttpAnswer ? err : new HttpAnswer(500, `internal error: ${String(err)}`);
+      if (res.headersSent) {
+        res.end();
+        return;
+      }
       res.writeHead(a.code, { 'Content-Type': 'text/plain; charset=utf-8' }).end(a.body);
     }
   }
 
-  async #route(req: IncomingMessage): Promise<{ items: string[] }> {
+  async #route(req: IncomingMessage, res: ServerResponse): Promise<{ items: string[] } | 'streamed'> {
     const url = new URL(req.url ?? '/', 'https://kubelet');
     const user = await this.#authenticate(req);
-    const m = /^\/checkpoint\/([^/]+)\/([^/]+)\/([^/]+)$/.exec(url.pathname);
-    if (!m) throw new HttpAnswer(404, '404 page not found');
-    await this.#authorize(user);
-    if (req.method !== 'POST') throw new HttpAnswer(405, 'Method Not Allowed');
+    const checkpoint = /^\/checkpoint\/([^/]+)\/([^/]+)\/([^/]+)$/.exec(url.pathname);
+    const logs = /^\/containerLogs\/([^/]+)\/([^/]+)\/([^/]+)$/.exec(url.pathname);
+    if (!checkpoint && !logs) throw new HttpAnswer(404, '404 page not found');
+    // The kubelet's authorizer: /checkpoint is nodes/checkpoint, everything else (containerLogs too) nodes/proxy.
+    const verb = req.method === 'GET' || req.method === 'HEAD' ? 'get' : 'create';
+    await this.#authorize(user, verb, checkpoint ? 'checkpoint' : 'proxy');
+    const m = (checkpoint ?? logs)!;
     const [namespace, podName, container] = m.slice(1).map(decodeURIComponent) as [string, string, string];
+    if (logs) {
+      if (verb !== 'get') throw new HttpAnswer(405, 'Method Not Allowed');
+      await this.#logs(res, namespace, podName, container, url.searchParams);
+      return 'streamed';
+    }
+    if (req.method !== 'POST') throw new HttpAnswer(405, 'Method Not Allowed');
     const timeoutParam = url.searchParams.get('timeout');
     if (timeoutParam !== null && !/^-?\d+$/.test(timeoutParam)) throw new HttpAnswer(404, 'bad timeout');
     const id = `${namespace}/${podName}/${container}`;
@@ -116,10 +138,96 @@ export class KubeletServer {
     const all = [...(pod.spec?.containers ?? []), ...(pod.spec?.initContainers ?? [])];
     const spec = all.find((c) => c.name === container);
     if (!spec) throw new HttpAnswer(404, `container ${container} does not exist`);
-    return { items: [await this.#checkpoint(pod, spec.name, spec.image, Number(timeoutParam ?? 0))] };
+    return { items: [await this.#checkpoint(pod, spec.name, Number(timeoutParam ?? 0))] };
   }
 
+  /**
+   * The kubelet's containerLogs: the container's CRI log as plain lines (timestamps, tailLines, sinceSeconds,
+   * limitBytes, previous), and with follow=true new lines as they come, until the client leaves or the container ends.
+   */
+  async #logs(
+    res: ServerResponse,
+    namespace: string,
+    podName: string,
+    container: string,
+    q: URLSearchParams,
+  ): Promise<void> {
+    const pod = this.o.pod(namespace, podName);
+    if (!pod) throw new HttpAnswer(404, `pod ${namespace}/${podName} not found`);
+    if (!pod.spec?.containers.some((c) => c.name === container))
+      throw new HttpAnswer(400, `container ${container} is not valid for pod ${podName}`);
+    const rec = this.o.runtime.record(pod.metadata!.uid!, container);
+    const previous = q.get('previous') === 'true';
+    const attempt = rec ? rec.attempt - (previous ? 1 : 0) : -1;
+    const file = attempt >= 0 ? this.o.runtime.logPath(pod, container, attempt) : '';
+    if (!file || !existsSync(file)) {
+      throw new HttpAnswer(
+        400,
+        previous
+          ? `previous terminated container "${container}" in pod "${podName}" not found`
+          : `container "${container}" in pod "${podName}" is waiting to start: ContainerCreating`,
+      );
+    }
+    const since = q.get('sinceSeconds');
+    const opts: LogOptions = {
+      timestamps: q.get('timestamps') === 'true',
+      ...(q.get('tailLines') !== null ? { tailLines: Number(q.get('tailLines')) } : {}),
+      ...(since !== null ? { sinceMs: Date.now() - Number(since) * 1000 } : {}),
+      ...(q.get('limitBytes') !== null ? { limitBytes: Number(q.get('limitBytes')) } : {}),
+    };
+    res.writeHead(200, { 'Content-Type': 'text/plain' });
+    const text = readFileSync(file, 'utf8');
+    // Only whole lines: a line conmon is still writing is sent with the next read.
+    const cut = text.lastIndexOf('\n') + 1;
+    res.write(renderLogs(text.slice(0, cut), opts));
+    if (q.get('follow') !== 'true' || previous) {
+      res.end();
+      return;
+    }
+    let offset = Buffer.byteLength(text.slice(0, cut));
+    const follow = { timestamps: opts.timestamps ?? false };
+    await new Promise<void>((resolve) => {
+      const timer = setInterval(() => {
+        const now = rec && this.o.runtime.record(pod.metadata!.uid!, container);
+        let size = offset;
+        try {
+          size = statSync(file).size;
+        } catch {
+          /* removed with its pod */
+        }
+        if (size > offset) {
+          const chunk = readFileSync(file).subarray(offset, size);
+          const end = chunk.lastIndexOf(0x0a) + 1;
+          if (end > 0) {
+            res.write(renderLogs(chunk.subarray(0, end).toString(), follow));
+            offset += end;
+          }
+        }
+        if (!now || !now.running || now.attempt !== rec?.attempt || res.destroyed) {
+          clearInterval(timer);
+          res.end();
+          resolve();
+        }
+      }, 250);
+      res.on('close', () => {
+        clearInterval(timer);
+        resolve();
+      });
+    });
+  }
+
+  /**
+   * The kubelet's authenticators: a client certificate signed by the cluster CA (the apiserver's, for kubectl logs)
+   * gives its CN and O as user and groups; a bearer token is checked with a TokenReview.
+   */
   async #authenticate(req: IncomingMessage): Promise<UserInfo> {
+    const socket = req.socket as TLSSocket;
+    if (socket.authorized) {
+      const cert = socket.getPeerCertificate();
+      const subject = cert.subject as unknown as Record<string, string | string[]> | undefined;
+      const o = subject?.O;
+      if (subject?.CN) return { username: String(subject.CN), groups: o ? [o].flat() : [] };
+    }
     const token = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
     if (!token) throw new HttpAnswer(401, 'Unauthorized');
     const review = await this.o.client.request<{ status?: { authenticated?: boolean; user?: UserInfo } }>(
@@ -131,7 +239,7 @@ export class KubeletServer {
     return review.status.user;
   }
 
-  async #authorize(user: UserInfo): Promise<void> {
+  async #authorize(user: UserInfo, verb: string, subresource: string): Promise<void> {
     const sar = await this.o.client.request<{ status?: { allowed?: boolean } }>(
       'POST',
       '/apis/authorization.k8s.io/v1/subjectaccessreviews',
@@ -144,12 +252,7 @@ export class KubeletServer {
             uid: user.uid,
             groups: user.groups,
             extra: user.extra,
-            resourceAttributes: {
-              verb: 'create',
-              resource: 'nodes',
-              subresource: 'checkpoint',
-              name: this.o.nodeName,
-            },
+            resourceAttributes: { verb, resource: 'nodes', subresource, name: this.o.nodeName },
           },
         },
       },
@@ -157,25 +260,26 @@ export class KubeletServer {
     if (!sar.status?.allowed) {
       throw new HttpAnswer(
         403,
-        `Forbidden (user=${user.username}, verb=create, resource=nodes, subresource(s)=[checkpoint])`,
+        `Forbidden (user=${user.username}, verb=${verb}, resource=nodes, subresource(s)=[${subresource}])`,
       );
     }
   }
 
-  async #checkpoint(pod: Pod, container: string, image: string, timeoutSec: number): Promise<string> {
+  /**
+   * The checkpoint itself, by the node's runtime (runc checkpoint --leave-running and CRI-O's archive). One request
+   * per container at a time, as in the runtime; the kubelet's 500 wraps the runtime's gRPC error.
+   */
+  async #checkpoint(pod: Pod, container: string, timeoutSec: number): Promise<string> {
     const ns = pod.metadata?.namespace ?? '';
     const name = pod.metadata?.name ?? '';
     const id = `${ns}/${name}/${container}`;
     const a = pod.metadata?.annotations ?? {};
     const failWith = (desc: string, code = 'Unknown') =>
       new HttpAnswer(500, `checkpointing of ${id} failed (rpc error: code = ${code} desc = ${desc})`);
-    if (a[standinAnnotations.fail] === 'unimplemented') {
-      throw failWith('checkpoint/restore support not available', 'Unimplemented');
-    }
-    if (a[standinAnnotations.fail] === 'error') throw failWith('CRIU dump failed: injected failure');
     if (this.#busy.has(id)) throw failWith(`container ${container} is already being checkpointed`);
     this.#busy.add(id);
     try {
+      // A slow runtime, for tests of the agent's timeout: the wait counts against the request's timeout.
       const latency = Number(a[standinAnnotations.latencyMs] ?? 0);
       if (timeoutSec > 0 && latency > timeoutSec * 1000) {
         await new Promise((r) => setTimeout(r, timeoutSec * 1000));
@@ -184,14 +288,12 @@ export class KubeletServer {
       if (latency > 0) await new Promise((r) => setTimeout(r, latency));
       const now = new Date();
       const path = join(this.checkpointDir, `checkpoint-${name}_${ns}-${container}-${localRfc3339(now)}.tar`);
-      await writeArchive(path, {
-        containerName: container,
-        podName: name,
-        namespace: ns,
-        rootfsImageName: image,
-        memoryBytes: Number(a[standinAnnotations.memoryBytes] ?? 1 << 20),
-        now,
-      });
+      try {
+        await this.o.runtime.checkpoint(pod, container, path, timeoutSec);
+      } catch (err) {
+        if (err instanceof CheckpointFailure) throw failWith(err.desc, err.code);
+        throw err;
+      }
       this.o.log.info({ pod: `${ns}/${name}`, container }, 'checkpoint written');
       return path;
     } finally {

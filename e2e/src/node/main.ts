@@ -1,15 +1,19 @@
-import { Command } from 'commander';
+import { existsSync, mkdirSync, readFileSync, watch, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Command, Option } from 'commander';
 import { RestClient, rootLogger } from '@stateful-migration/kube';
 import { NodeHeartbeat } from './heartbeat.js';
 import { KubeletServer } from './kubelet.js';
 import { PodLifecycle } from './pods.js';
-import { checkpointImageRuntime } from './images.js';
-import { registryInfoPath } from '../fed/registry.js';
+import { CHECKPOINT_RESTORE_SETTINGS, type CheckpointRestoreSetting } from './runtime/decisions.js';
+import { ImageStore, type NodeRegistries } from './runtime/images.js';
+import { NodeRuntime } from './runtime/runtime.js';
 
 const program = new Command()
   .name('node-standin')
   .description(
-    'Plays a kubelet towards the API for one Node: keeps it Ready with a heartbeat Lease and takes its pods to Running.',
+    'Plays a kubelet towards the API for one Node (a heartbeat Lease, pod status, the checkpoint and containerLogs ' +
+      'endpoints) over a real container runtime: runc under conmon, CRIU for checkpoints and restores.',
   )
   .requiredOption('--kubeconfig <path>', 'kubeconfig of the member apiserver')
   .requiredOption('--node <name>', 'the Node this process stands in for')
@@ -19,7 +23,22 @@ const program = new Command()
   .option('--label <k=v...>', 'extra node labels', [])
   .requiredOption('--root-dir <dir>', 'the kubelet root; checkpoint archives go to <dir>/checkpoints')
   .requiredOption('--tls-cert <file>', 'serving certificate of the kubelet endpoint')
-  .requiredOption('--tls-key <file>', 'its key');
+  .requiredOption('--tls-key <file>', 'its key')
+  .requiredOption('--client-ca <file>', 'CA whose client certificates the kubelet endpoint accepts (the apiserver)')
+  .requiredOption('--runtime-dir <dir>', "the runtime's state: runc's root, images, containers, logs")
+  .requiredOption('--criu <path>', 'the CRIU executable runc checkpoints and restores with')
+  .requiredOption(
+    '--registries <file>',
+    "the node's registries.conf and pull credentials as JSON (mirrors, certDir, auths); read at each pull",
+  )
+  .addOption(
+    new Option(
+      '--checkpoint-restore <setting>',
+      "CRI-O's [crio.checkpoint_restore] container_level_enabled: what the runtime allows",
+    )
+      .choices(CHECKPOINT_RESTORE_SETTINGS)
+      .default('checkpoint_restore'),
+  );
 
 program.parse();
 const opts = program.opts<{
@@ -32,6 +51,11 @@ const opts = program.opts<{
   rootDir: string;
   tlsCert: string;
   tlsKey: string;
+  clientCa: string;
+  runtimeDir: string;
+  criu: string;
+  registries: string;
+  checkpointRestore: CheckpointRestoreSetting;
 }>();
 
 const log = rootLogger('node-standin').child({ node: opts.node });
@@ -42,14 +66,29 @@ const heartbeat = new NodeHeartbeat(
   { name: opts.node, address: opts.address, kubeletPort: Number(opts.kubeletPort), labels },
   log,
 );
-// Images on the federation's registry are checked as CRI-O would restore them (registry.json appears once it is up).
-const pods = new PodLifecycle(
-  client,
-  opts.node,
-  Number(opts.nodeOctet),
-  log,
-  checkpointImageRuntime(client, registryInfoPath(), log),
+// The setting as CRI-O's configuration holds it, in a drop-in under the node's /etc: what the agent reads on a node.
+// A node admin may edit it later (tests do): the runtime reads it again at each checkpoint and restore.
+const crioConf = join(opts.rootDir, '..', 'etc', 'crio', 'crio.conf.d');
+mkdirSync(crioConf, { recursive: true });
+const settingFile = join(crioConf, '10-checkpoint-restore.conf');
+writeFileSync(settingFile, `[crio.checkpoint_restore]\ncontainer_level_enabled = "${opts.checkpointRestore}"\n`);
+const setting = (): CheckpointRestoreSetting => {
+  const m = /^\s*container_level_enabled\s*=\s*"(\w+)"/m.exec(readFileSync(settingFile, 'utf8'));
+  const v = m?.[1] as CheckpointRestoreSetting | undefined;
+  return v && CHECKPOINT_RESTORE_SETTINGS.includes(v) ? v : 'checkpoint_only';
+};
+// The registry starts after the nodes: until it has written the file, only busybox is there to run.
+const registries = (): NodeRegistries =>
+  existsSync(opts.registries)
+    ? (JSON.parse(readFileSync(opts.registries, 'utf8')) as NodeRegistries)
+    : { mirrors: {}, auths: [] };
+const runtime = new NodeRuntime(
+  opts.runtimeDir,
+  new ImageStore(join(opts.runtimeDir, 'images'), registries),
+  opts.criu,
+  setting,
 );
+const pods = new PodLifecycle(client, opts.node, Number(opts.nodeOctet), log, runtime);
 
 const kubelet = new KubeletServer({
   nodeName: opts.node,
@@ -57,12 +96,25 @@ const kubelet = new KubeletServer({
   rootDir: opts.rootDir,
   tlsCert: opts.tlsCert,
   tlsKey: opts.tlsKey,
+  clientCa: opts.clientCa,
+  runtime,
   client,
   pod: (ns, name) => pods.informer.get(`${ns}/${name}`),
   log,
 });
 
 await pods.start();
+// conmon writes a file named by the container ID when a container exits: its pod's status follows at once.
+const exits = join(opts.runtimeDir, 'exits');
+mkdirSync(exits, { recursive: true });
+watch(exits, (_e, file) => {
+  if (!file) return;
+  for (const p of pods.informer.list()) {
+    const uid = p.metadata?.uid ?? '';
+    if (p.spec?.containers.some((c) => runtime.record(uid, c.name)?.id === file))
+      pods.poke(`${p.metadata?.namespace}/${p.metadata?.name}`);
+  }
+});
 await kubelet.listen();
 await heartbeat.start();
 log.info('node stand-in ready');

@@ -1,0 +1,193 @@
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { busyboxDigest, ensureBusyboxRootfs } from './busybox.js';
+import type { ImageConfig } from './decisions.js';
+
+const run = promisify(execFile);
+
+/**
+ * The node's registry settings, as /etc/containers/registries.conf and the kubelet's config.json give them on a
+ * real node: mirrors (a registry name served by another location), the CA of TLS registries, and node-wide pull
+ * credentials, each for a location prefix (host or host/namespace) only.
+ */
+export interface NodeRegistries {
+  mirrors: Record<string, string>;
+  certDir?: string;
+  auths: { prefix: string; username: string; password: string }[];
+}
+
+export interface PullCredentials {
+  /** host or host/namespace these are for, as in a .dockerconfigjson's auths. */
+  prefix: string;
+  username: string;
+  password: string;
+}
+
+export interface LocalImage {
+  /** The reference as the pod names it. */
+  ref: string;
+  /** repository@digest, shown as the container's imageID. */
+  imageId: string;
+  digest: string;
+  /** The unpacked layers: a root filesystem, or a checkpoint archive's content for a checkpoint image. */
+  rootfs: string;
+  config: ImageConfig;
+  annotations: Record<string, string>;
+}
+
+export class ImagePullError extends Error {}
+
+/** docker.io/library/NAME:TAG for short names, as CRI-O's short-name resolution gives for the examples' busybox. */
+export function normalizeRef(image: string): { name: string; reference: string; repoPath: string; host: string } {
+  const first = image.split('/')[0]!;
+  const hasHost = image.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost');
+  let full = hasHost ? image : `docker.io/${image.includes('/') ? '' : 'library/'}${image}`;
+  let reference = 'latest';
+  const at = full.indexOf('@');
+  if (at >= 0) {
+    reference = full.slice(at + 1);
+    full = full.slice(0, at);
+  } else {
+    const colon = full.lastIndexOf(':');
+    if (colon > full.lastIndexOf('/')) {
+      reference = full.slice(colon + 1);
+      full = full.slice(0, colon);
+    }
+  }
+  const slash = full.indexOf('/');
+  return { name: full, reference, host: full.slice(0, slash), repoPath: full.slice(slash + 1) };
+}
+
+/** The location a name is pulled from: the mirror's, if the name's registry has one. */
+export function pullLocation(name: string, mirrors: Record<string, string>): string {
+  const slash = name.indexOf('/');
+  const mirror = mirrors[name.slice(0, slash)];
+  return mirror ? `${mirror}/${name.slice(slash + 1)}` : name;
+}
+
+/** The credentials for a location: the longest matching prefix, as the kubelet's keyring picks them. */
+export function credentialsFor(location: string, creds: PullCredentials[]): PullCredentials | undefined {
+  return creds
+    .filter((c) => location === c.prefix || location.startsWith(`${c.prefix}/`))
+    .sort((a, b) => b.prefix.length - a.prefix.length)[0];
+}
+
+const BUSYBOX_NAME = 'docker.io/library/busybox';
+
+/**
+ * A node's images: `busybox` is the local base made from busybox-static (preloaded, as an image the node already
+ * has), anything else is pulled with skopeo through the node's mirrors and credentials and unpacked once per
+ * manifest digest. A pull that fails is an ImagePullError carrying the registry's reason.
+ */
+export class ImageStore {
+  readonly #tags = new Map<string, string>();
+
+  constructor(
+    private readonly dir: string,
+    private readonly registries: () => NodeRegistries,
+  ) {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+  }
+
+  async pull(image: string, podCreds: PullCredentials[], policy = 'IfNotPresent'): Promise<LocalImage> {
+    const ref = normalizeRef(image);
+    if (ref.name === BUSYBOX_NAME) return this.#busybox(image);
+    const byDigest = ref.reference.startsWith('sha256:');
+    const known = byDigest ? ref.reference : this.#tags.get(`${ref.name}:${ref.reference}`);
+    if (known && policy !== 'Always') {
+      const cached = this.#load(image, ref.name, known);
+      if (cached) return cached;
+    }
+    const regs = this.registries();
+    const location = pullLocation(ref.name, regs.mirrors);
+    const src = `${location}${byDigest ? '@' : ':'}${ref.reference}`;
+    const creds = credentialsFor(location, [...podCreds, ...regs.auths]);
+    const tmp = await mkdtemp(join(this.dir, '.pull-'));
+    try {
+      const args = ['copy', '--quiet', '--retry-times=0'];
+      if (creds) {
+        // The credentials go through a 0600 file, never argv.
+        const authfile = join(tmp, 'auth.json');
+        const auth = Buffer.from(`${creds.username}:${creds.password}`).toString('base64');
+        writeFileSync(authfile, JSON.stringify({ auths: { [location.split('/')[0]!]: { auth } } }), {
+          mode: 0o600,
+        });
+        args.push(`--src-authfile=${authfile}`);
+      } else args.push('--src-no-creds');
+      if (regs.certDir) args.push(`--src-cert-dir=${regs.certDir}`);
+      args.push(`docker://${src}`, `dir:${join(tmp, 'image')}`);
+      try {
+        await run('skopeo', args, { timeout: 120_000 });
+      } catch (err) {
+        throw new ImagePullError(pullReason(err));
+      }
+      const manifestBytes = readFileSync(join(tmp, 'image', 'manifest.json'));
+      const digest = `sha256:${createHash('sha256').update(manifestBytes).digest('hex')}`;
+      if (byDigest && digest !== ref.reference)
+        throw new ImagePullError(`manifest digest ${digest} does not match ${ref.reference}`);
+      const target = join(this.dir, digest.slice(7));
+      if (!existsSync(join(target, 'image.json'))) {
+        const manifest = JSON.parse(manifestBytes.toString()) as {
+          config: { digest: string };
+          layers: { digest: string }[];
+          annotations?: Record<string, string>;
+        };
+        const rootfs = join(tmp, 'rootfs');
+        mkdirSync(rootfs, { mode: 0o700 });
+        for (const l of manifest.layers)
+          await run('tar', ['-xf', join(tmp, 'image', l.digest.slice(7)), '-C', rootfs]);
+        const config = (
+          JSON.parse(readFileSync(join(tmp, 'image', manifest.config.digest.slice(7)), 'utf8')) as {
+            config?: ImageConfig;
+          }
+        ).config;
+        writeFileSync(
+          join(tmp, 'image.json'),
+          JSON.stringify({ config: config ?? {}, annotations: manifest.annotations ?? {} }),
+        );
+        rmSync(join(tmp, 'image'), { recursive: true, force: true });
+        rmSync(join(tmp, 'auth.json'), { force: true });
+        rmSync(target, { recursive: true, force: true });
+        renameSync(tmp, target);
+      }
+      if (!byDigest) this.#tags.set(`${ref.name}:${ref.reference}`, digest);
+      return this.#load(image, ref.name, digest)!;
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  }
+
+  #load(image: string, name: string, digest: string): LocalImage | undefined {
+    const dir = join(this.dir, digest.slice(7));
+    if (!existsSync(join(dir, 'image.json'))) return undefined;
+    const meta = JSON.parse(readFileSync(join(dir, 'image.json'), 'utf8')) as {
+      config: ImageConfig;
+      annotations: Record<string, string>;
+    };
+    return { ref: image, imageId: `${name}@${digest}`, digest, rootfs: join(dir, 'rootfs'), ...meta };
+  }
+
+  #busybox(image: string): LocalImage {
+    const digest = busyboxDigest();
+    return {
+      ref: image,
+      imageId: `${BUSYBOX_NAME}@${digest}`,
+      digest,
+      rootfs: ensureBusyboxRootfs(join(this.dir, 'busybox', digest.slice(7))),
+      config: { Cmd: ['sh'], Env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'] },
+      annotations: {},
+    };
+  }
+}
+
+/** skopeo's reason, as a kubelet shows a pull failure: its last line, without the "time=... level=fatal" frame. */
+function pullReason(err: unknown): string {
+  const stderr = String((err as { stderr?: string }).stderr ?? (err as Error).message);
+  const last = stderr.trim().split('\n').pop() ?? '';
+  const msg = /msg="(.*)"$/.exec(last)?.[1] ?? last;
+  return msg.replace(/\\"/g, '"');
+}

@@ -80,6 +80,9 @@ export async function startAgents(ctx: FedContext): Promise<void> {
           `--checkpoint-dir=${join(root, 'checkpoints')}`,
           `--registry-ca=${ctx.pki.ca}`,
           `--health-port=${health}`,
+          // The node's stand-in root: its CRI-O configuration (etc/crio/crio.conf.d/10-checkpoint-restore.conf,
+          // written by the node stand-in) is what the agent publishes as the Node's checkpoint-restore label.
+          `--host-root=${join(fedDir, 'nodes', node)}`,
           // Short, so e2e sees the periodic retention sweep (default 300 s).
           '--retention-interval=20',
         ],

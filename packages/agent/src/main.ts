@@ -5,6 +5,7 @@ import { RestClient, rootLogger, serveHealth } from '@stateful-migration/kube';
 import { AgentController } from './controller.js';
 import { KubeletClient, fileToken } from './kubelet.js';
 import { AgentMetrics } from './metrics.js';
+import { RuntimePublisher } from './runtime-publisher.js';
 
 export interface AgentFlags {
   kubeconfig?: string;
@@ -33,6 +34,8 @@ export interface AgentFlags {
   retainOrphans: boolean;
   /** Seconds between retention sweeps. */
   retentionInterval: number;
+  /** The node's root, mounted read-only: where the agent reads the runtime's configuration (etc/crio). */
+  hostRoot: string;
 }
 
 /** The agent-wide retention policy from the flags; a size as a bare integer is MiB, as in spec.retention. */
@@ -72,9 +75,10 @@ export async function runAgent(f: AgentFlags): Promise<void> {
     f.nodeName,
   );
   const metrics = new AgentMetrics();
+  const client = new RestClient(kc);
   const agent = new AgentController({
     node: f.nodeName,
-    client: new RestClient(kc),
+    client,
     kubelet,
     log,
     metrics,
@@ -98,9 +102,13 @@ export async function runAgent(f: AgentFlags): Promise<void> {
     metrics: () => metrics.registry.metrics(),
   });
   await agent.start();
+  // What this node's runtime allows (checkpoint, restore), as a Node label the restore controller reads.
+  const publisher = new RuntimePublisher({ client, node: f.nodeName, log, hostRoot: f.hostRoot });
+  publisher.start();
   log.info('agent ready');
   for (const sig of ['SIGTERM', 'SIGINT'] as const) {
     process.once(sig, () => {
+      publisher.stop();
       agent.stop();
       kubelet.close();
       process.exit(0);

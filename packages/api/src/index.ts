@@ -68,3 +68,14 @@ export { checkpointRestoreCrd } from './restore-crd.js';
 export { checkpointedPodSchema } from './crd.js';
 export type { CheckpointedContainer, CheckpointedPod } from './checkpoint-backup.js';
 export { matchesLabelSelector } from './selector.js';
+
+// --- What a node's container runtime allows (published by the agent, read by the restore controller) ---
+export {
+  CHECKPOINT_RESTORE_LABEL,
+  CHECKPOINT_RESTORE_SETTINGS,
+  RESTORE_ALLOWED,
+  UNKNOWN_SETTING,
+  isCheckpointRestoreSetting,
+  type CheckpointRestoreSetting,
+  type PublishedSetting,
+} from './node-runtime.js';

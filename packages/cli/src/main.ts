@@ -3,7 +3,7 @@ import { Command } from 'commander';
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { retentionFromFlags, runAgent } from '@stateful-migration/agent';
-import { API_GROUP, parseSize } from '@stateful-migration/api';
+import { API_GROUP, CHECKPOINT_RESTORE_LABEL, parseSize } from '@stateful-migration/api';
 import { runHub } from '@stateful-migration/hub';
 import { describeError } from '@stateful-migration/kube';
 import { crdYaml, generatedFiles, hubOnlyFiles } from './manifests.js';
@@ -68,6 +68,12 @@ program
   .option('--max-total-size-per-namespace <size>', "total of a namespace's checkpoints (0: unlimited)", '0')
   .option('--no-retain-orphans', 'delete archives and local images of pods that no longer exist')
   .option('--retention-interval <seconds>', 'period of the retention sweep', count, 300)
+  .option(
+    '--host-root <dir>',
+    "a read-only mount of the node's root filesystem (at least its /etc/crio), where the agent reads the container " +
+      `runtime's configuration to publish whether the node allows restores (Node label ${CHECKPOINT_RESTORE_LABEL})`,
+    '/host',
+  )
   .action(async (opts: Parameters<typeof runAgent>[0]) => {
     if (!opts.nodeName || !opts.nodeIp)
       program.error('agent: --node-name and --node-ip (or NODE_NAME and NODE_IP) are required');

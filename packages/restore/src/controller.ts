@@ -39,6 +39,7 @@ import {
   type PodManifest,
 } from './pod.js';
 import { backupClusters, type BackupBinding } from './source.js';
+import { checkTargetNodes, nodeView, type KubeNode } from './target-nodes.js';
 import { stopPlan, validate, type ClusterView, type RestorePlan } from './validate.js';
 
 export interface RestoreOptions {
@@ -72,6 +73,9 @@ const workloadPath = (ns: string, kind: string, name: string) =>
 export const RESTORE_FINALIZER = `restore.${API_GROUP}/unpin`;
 /** The label on what the controller creates on the hub (pull secret, policy), naming the restore. */
 const OWNER_LABEL = `${API_GROUP}/restore-owner`;
+
+/** Pending while the target's Nodes cannot be read: whether one restores is not known yet. */
+const TARGET_NODES_UNKNOWN = 'TargetNodesUnknown';
 
 /** The restore's PropagationPolicy: its pod and pull secret, to the target cluster only. */
 export const restorePolicyName = (restore: string): string => `checkpointrestore-${restore}`.slice(0, 253);
@@ -176,6 +180,9 @@ export class RestoreController {
       return { requeueAfterMs: 5000 };
     }
     const p = plan.plan;
+    // Before anything is created, and so long before Migrate could stop the source: can the target restore at all?
+    const target = await this.#checkTarget(r, p);
+    if (target) return target.stop;
     const now = new Date().toISOString();
     const message = `restoring ${p.source.namespace}/${p.source.name} from ${p.sourceCluster} into ${p.targetCluster} as ${p.podName}`;
     // Intent first: what is submitted is recorded before anything is created, so a restart creates the same pod.
@@ -229,6 +236,34 @@ export class RestoreController {
       clusters: clusters.items.map(clusterView),
     });
     return backup ? { plan, backup } : { plan };
+  }
+
+  /**
+   * Whether the target cluster has a node whose runtime restores (the targetNode's, if given), from the Nodes read
+   * through Karmada's cluster proxy and the label each node's agent publishes (checkTargetNodes). A refusal ends the
+   * restore Failed; a list that fails (the member unreachable, a right missing) keeps it Pending and comes back.
+   * Returns what to return from the reconcile when the restore must not go on.
+   */
+  async #checkTarget(r: CheckpointRestore, p: RestorePlan): Promise<{ stop: Result } | undefined> {
+    let nodes: KubeNode[];
+    try {
+      nodes = (await this.#o.client.get<{ items: KubeNode[] }>(proxy(p.targetCluster, '/api/v1/nodes')))
+        .items;
+    } catch (err) {
+      const rights =
+        statusCode(err) === 403
+          ? " (the hub's identity needs get on clusters/proxy, deploy/hub/restore-rbac.yaml, and list on nodes in " +
+            'the member, karmada/restore-member-rbac.yaml)'
+          : '';
+      const message =
+        `cannot list the nodes of ${p.targetCluster} through Karmada's cluster proxy to see which allow restores: ` +
+        `${describeError(err)}${rights}; trying again`;
+      if (r.status?.phase !== 'Pending' || r.status.message !== message)
+        await this.#write(r, (s) => ({ ...s, phase: 'Pending', reason: TARGET_NODES_UNKNOWN, message }));
+      return { stop: { requeueAfterMs: 10_000 } };
+    }
+    const refusal = checkTargetNodes(p, nodes.map(nodeView));
+    return refusal ? { stop: await this.#fail(r, refusal.reason, refusal.message) } : undefined;
   }
 
   /**

@@ -3,6 +3,7 @@ export {
   validate,
   byDigest,
   type ClusterView,
+  type Refusal,
   type RestorePlan,
   type StopPlan,
   type ValidateInput,
@@ -26,6 +27,14 @@ export {
   type PhaseChange,
   type PodStatus,
 } from './phase.js';
+export {
+  TARGET_CANNOT_RESTORE,
+  TARGET_NODE_NOT_FOUND,
+  checkTargetNodes,
+  nodeView,
+  type KubeNode,
+  type NodeView,
+} from './target-nodes.js';
 export { migrateStep, type MigrateInput, type MigrateStep } from './migrate.js';
 export { pin, unpin } from './pins.js';
 export {

@@ -49,18 +49,46 @@ describe('restoredPod', () => {
     assert.equal(pod.metadata.name, 'web-1-restored');
   });
 
-  it('pins to targetNode with required node affinity; no pin without one', () => {
+  it('requires a node whose runtime restores, and targetNode, in one nodeSelectorTerm (both must hold)', () => {
     const pinned = restoredPod(planOf({ targetNode: 'm2-a' }), ref, 's');
     assert.deepEqual(pinned.spec.affinity, {
       nodeAffinity: {
         requiredDuringSchedulingIgnoredDuringExecution: {
           nodeSelectorTerms: [
-            { matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'In', values: ['m2-a'] }] },
+            {
+              matchExpressions: [
+                { key: 'kubernetes.io/hostname', operator: 'In', values: ['m2-a'] },
+                {
+                  key: 'migration.dcnlab.com/checkpoint-restore',
+                  operator: 'In',
+                  values: ['checkpoint_restore'],
+                },
+              ],
+            },
           ],
         },
       },
     });
-    assert.equal(restoredPod(planOf(), ref, 's').spec.affinity, undefined);
+  });
+
+  it('without targetNode, still only nodes whose runtime restores; no hostname pin', () => {
+    assert.deepEqual(restoredPod(planOf(), ref, 's').spec.affinity, {
+      nodeAffinity: {
+        requiredDuringSchedulingIgnoredDuringExecution: {
+          nodeSelectorTerms: [
+            {
+              matchExpressions: [
+                {
+                  key: 'migration.dcnlab.com/checkpoint-restore',
+                  operator: 'In',
+                  values: ['checkpoint_restore'],
+                },
+              ],
+            },
+          ],
+        },
+      },
+    });
   });
 
   it("runs as the source's ServiceAccount (its token volume needs it), default when none was recorded", () => {

@@ -1,4 +1,9 @@
-import { API_GROUP, type RestoreImage } from '@stateful-migration/api';
+import {
+  API_GROUP,
+  CHECKPOINT_RESTORE_LABEL,
+  RESTORE_ALLOWED,
+  type RestoreImage,
+} from '@stateful-migration/api';
 import type { RestorePlan } from './validate.js';
 
 export const ANNOTATION = {
@@ -40,8 +45,10 @@ export interface RestoreRef {
  * The restored pod: every container of the source with the same name, its checkpoint image by digest, and the
  * same ports, env, mounts (CRI-O requires every checkpointed bind mount at the same path) and securityContext; the
  * source's volumes; the registry pull secret. It carries none of the source's labels, so no Service selects both
- * pods before a migration completes; annotations name the source cluster, pod and backup. A targetNode pins it
- * through required node affinity, so the member's scheduler says Unschedulable instead of binding to a missing node.
+ * pods before a migration completes; annotations name the source cluster, pod and backup. Required node affinity
+ * keeps it to nodes whose runtime restores (the label their agents publish, `checkpoint_restore`: elsewhere CRI-O
+ * refuses to create a container from a checkpoint image) and, with a targetNode, to that node, so the member's
+ * scheduler says Unschedulable instead of binding to a missing node or one that cannot restore.
  */
 export function restoredPod(plan: RestorePlan, ref: RestoreRef, pullSecret: string): PodManifest {
   const src = plan.source;
@@ -74,16 +81,22 @@ export function restoredPod(plan: RestorePlan, ref: RestoreRef, pullSecret: stri
       })),
       ...(src.volumes ? { volumes: src.volumes } : {}),
       imagePullSecrets: [{ name: pullSecret }],
-      ...(plan.targetNode ? { affinity: pinTo(plan.targetNode) } : {}),
+      affinity: restoreAffinity(plan.targetNode),
     },
   };
 }
 
-const pinTo = (node: string) => ({
+/** One nodeSelectorTerm, so its expressions all hold: the node restores, and is the targetNode if there is one. */
+const restoreAffinity = (node: string | undefined) => ({
   nodeAffinity: {
     requiredDuringSchedulingIgnoredDuringExecution: {
       nodeSelectorTerms: [
-        { matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'In', values: [node] }] },
+        {
+          matchExpressions: [
+            ...(node ? [{ key: 'kubernetes.io/hostname', operator: 'In', values: [node] }] : []),
+            { key: CHECKPOINT_RESTORE_LABEL, operator: 'In', values: [RESTORE_ALLOWED] },
+          ],
+        },
       ],
     },
   },

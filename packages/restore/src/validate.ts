@@ -55,7 +55,7 @@ export type Verdict =
   /** Never, as the spec and backup stand: the message says what to change. */
   | { kind: 'refuse'; reason: string; message: string };
 
-type Refusal = Extract<Verdict, { kind: 'refuse' }>;
+export type Refusal = Extract<Verdict, { kind: 'refuse' }>;
 const refuse = (reason: string, message: string): Refusal => ({ kind: 'refuse', reason, message });
 
 const FINISHED = ['Completed', 'CompletedPodDeleted', 'CompletedWithError', 'Failed'];

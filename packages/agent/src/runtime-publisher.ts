@@ -1,0 +1,118 @@
+import {
+  UNKNOWN_SETTING,
+  type CheckpointRestoreSetting,
+  type PublishedSetting,
+} from '@stateful-migration/api';
+import { describeError, statusCode, type Logger, type RestClient } from '@stateful-migration/kube';
+import { CHECKPOINT_RESTORE_LABEL, labelPatch, readCrioCheckpointRestore } from './runtime-setting.js';
+
+export interface RuntimePublisherOptions {
+  client: RestClient;
+  /** This agent's Node. */
+  node: string;
+  log: Logger;
+  /** The node's root as mounted in the agent (the DaemonSet mounts the host's /etc/crio under it, read-only). */
+  hostRoot: string;
+  /** @default 60000 */
+  intervalMs?: number;
+  /** Reads the runtime's setting; the default reads CRI-O's configuration under hostRoot. */
+  read?: (hostRoot: string) => Promise<CheckpointRestoreSetting | undefined>;
+}
+
+type Node = { metadata: { labels?: Record<string, string> } };
+
+/**
+ * Publishes what this node's runtime allows as the Node label `migration.dcnlab.com/checkpoint-restore`, at start and
+ * every minute (a node admin may change CRI-O's configuration at any time). The Node's label is compared each time,
+ * so a label changed by hand is put back. Nothing here stops the agent: a refused read or patch is a warning (once
+ * per distinct problem, not every minute), and the next round tries again.
+ */
+export class RuntimePublisher {
+  readonly #o: Required<RuntimePublisherOptions>;
+  #timer: NodeJS.Timeout | undefined;
+  #stopped = false;
+  /** The warnings of the previous round and of this one: a problem that persists is logged once. */
+  #warned = { previous: new Set<string>(), now: new Set<string>() };
+
+  constructor(o: RuntimePublisherOptions) {
+    this.#o = { intervalMs: 60_000, read: readCrioCheckpointRestore, ...o };
+  }
+
+  /** One round now, then one every interval after the previous one ended (rounds never overlap). */
+  start(): void {
+    const round = async () => {
+      await this.publish();
+      if (!this.#stopped) this.#timer = setTimeout(() => void round(), this.#o.intervalMs).unref();
+    };
+    void round();
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+  }
+
+  /** Reads the setting and labels the Node when the label differs; returns what it published, if it did. */
+  async publish(): Promise<PublishedSetting | undefined> {
+    try {
+      return await this.#round();
+    } finally {
+      this.#warned = { previous: this.#warned.now, now: new Set() };
+    }
+  }
+
+  async #round(): Promise<PublishedSetting | undefined> {
+    const { client, node, log } = this.#o;
+    const desired = await this.#setting();
+    const path = `/api/v1/nodes/${node}`;
+    let current: string | undefined;
+    try {
+      current = (await client.get<Node>(path)).metadata.labels?.[CHECKPOINT_RESTORE_LABEL];
+    } catch (err) {
+      this.#warn(`cannot read Node ${node} to publish its runtime's checkpoint/restore setting: ${why(err)}`);
+      return undefined;
+    }
+    const patch = labelPatch(current, desired);
+    if (!patch) return undefined;
+    try {
+      await client.request('PATCH', path, { body: patch });
+    } catch (err) {
+      this.#warn(
+        `cannot label Node ${node} ${CHECKPOINT_RESTORE_LABEL}=${desired}: ${why(err)}; restores cannot tell ` +
+          'whether this node allows them',
+      );
+      return undefined;
+    }
+    log.info(
+      { label: CHECKPOINT_RESTORE_LABEL, from: current ?? null, to: desired },
+      `node ${node}: runtime checkpoint/restore setting ${current ?? '(unpublished)'} -> ${desired}`,
+    );
+    return desired;
+  }
+
+  /** The runtime's setting, or unknown (with a warning saying why) when it cannot be told. */
+  async #setting(): Promise<PublishedSetting> {
+    try {
+      const s = await this.#o.read(this.#o.hostRoot);
+      if (s) return s;
+      this.#warn(
+        `no CRI-O configuration under ${this.#o.hostRoot} (etc/crio/crio.conf, etc/crio/crio.conf.d/*.conf): ` +
+          `publishing ${UNKNOWN_SETTING}; mount the host's /etc/crio there (deploy/daemonset.yaml) on a CRI-O node`,
+      );
+    } catch (err) {
+      this.#warn(`cannot read CRI-O's configuration: ${describeError(err)}; publishing ${UNKNOWN_SETTING}`);
+    }
+    return UNKNOWN_SETTING;
+  }
+
+  #warn(message: string): void {
+    this.#warned.now.add(message);
+    if (!this.#warned.previous.has(message)) this.#o.log.warn(message);
+  }
+}
+
+/** The apiserver's refusal, with what to grant when it is RBAC's. */
+function why(err: unknown): string {
+  const d = describeError(err);
+  return statusCode(err) === 403 ? `${d} (deploy/rbac.yaml grants the agent get and patch on nodes)` : d;
+}

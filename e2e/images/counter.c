@@ -5,9 +5,10 @@
  *
  *   HOLD_MIB=N      allocate and touch N MiB of incompressible memory first (checkpoint sizes, benchmarks)
  *   INTERVAL_MS=N   tick length (default 1000)
- *   MARK_FILE=path  write "started <pid>" to path once at start (files written before a checkpoint)
+ *   MARK_FILE=path  write "started <pid>" to path once at start, and show the file's first line at every tick:
+ *                   a file written before a checkpoint must still be there after the restore
  *
- * Prints "count N" each tick; exits 0 on SIGTERM, as a well-behaved workload does within its grace period.
+ * Prints "count N" (or "count N mark=<line>") each tick; exits 0 on SIGTERM, as a well-behaved workload does within its grace period.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -56,7 +57,15 @@ int main(void) {
   }
   struct timespec tick = {ms / 1000, (ms % 1000) * 1000000L};
   for (unsigned long count = 1;; count++) {
-    printf("count %lu\n", count);
+    char line[64] = "";
+    if (mark) {
+      FILE *f = fopen(mark, "r");
+      if (!f || !fgets(line, sizeof line, f)) snprintf(line, sizeof line, "missing\n");
+      if (f) fclose(f);
+      printf("count %lu mark=%s", count, line);
+    } else {
+      printf("count %lu\n", count);
+    }
     nanosleep(&tick, NULL);
   }
 }

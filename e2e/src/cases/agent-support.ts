@@ -11,7 +11,7 @@ import { eventually } from './support.js';
 export const registryInfo = (): RegistryInfo =>
   JSON.parse(readFileSync(join(fedDir, 'registry.json'), 'utf8')) as RegistryInfo;
 
-/** A Deployment with one pod pinned to a node; resolves to the pod's name once it runs. */
+/** A Deployment with one pod pinned to a node (each container the counter image); resolves to the pod's name once it runs. */
 export async function runPod(
   cluster: string,
   ns: string,
@@ -19,7 +19,9 @@ export async function runPod(
   node: string,
   containers = ['app', 'side'],
   annotations: Record<string, string> = {},
+  env: Record<string, string> = {},
 ): Promise<string> {
+  const envYaml = JSON.stringify(Object.entries(env).map(([name, value]) => ({ name, value })));
   await kubectl(
     cluster,
     ['apply', '-f', '-'],
@@ -33,7 +35,7 @@ spec:
     metadata: {labels: {app: ${name}}, annotations: ${JSON.stringify(annotations)}}
     spec:
       nodeSelector: {kubernetes.io/hostname: ${node}}
-      containers: [${containers.map((c) => `{name: ${c}, image: "registry.local/${c}:1"}`).join(', ')}]
+      containers: [${containers.map((c) => `{name: ${c}, image: "registry.local/${c}:1", env: ${envYaml}}`).join(', ')}]
 `,
   );
   return runningPod(cluster, ns, name, 60_000);

@@ -12,6 +12,7 @@ import {
   registryInfo,
   registrySecret,
   runPod,
+  runningPod,
   skopeo,
   waitPhase,
 } from './agent-support.js';
@@ -213,14 +214,35 @@ describe('the member agent on the local federation', () => {
   });
 
   it('a runtime failure (kubelet 500) ends Failed with the kubelet reason and is retried', async () => {
-    const pod = await runPod('member1', ns, 'rt500', 'm1-a', ['app'], {
-      'standin.stateful-migration.dev/checkpoint-fail': 'error',
-    });
+    // A real CRIU refusal: the container holds an established TCP connection (CRI-O does not pass
+    // --tcp-established), so the dump fails and the kubelet answers 500 with the runtime's error.
+    await kubectl(
+      'member1',
+      ['apply', '-f', '-'],
+      `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: rt500, namespace: ${ns}}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: rt500}}
+  template:
+    metadata: {labels: {app: rt500}}
+    spec:
+      nodeSelector: {kubernetes.io/hostname: m1-a}
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: app
+        image: busybox
+        command: [sh, -c, 'sleep 3600 | nc -l -p 5000 >/dev/null & sleep 1; sleep 3600 | nc 127.0.0.1 5000 >/dev/null']
+`,
+    );
+    const pod = await runningPod('member1', ns, 'rt500');
+    await new Promise((r) => setTimeout(r, 1500)); // the connection is made a second after the start
     await kubectl('member1', ['apply', '-f', '-'], backupYaml(ns, 'rt500', pod));
     const b = await waitPhase('member1', ns, 'rt500', ['Failed']);
     assert.match(
       b.status?.message ?? '',
-      /kubelet failed to checkpoint .* \(500: checkpointing of .* failed \(rpc error: code = Unknown desc = CRIU dump failed/,
+      /kubelet failed to checkpoint .* \(500: checkpointing of .* failed \(rpc error: code = Unknown desc = failed to checkpoint container: .*CRIU: .*TCP/,
     );
     assert.equal(b.status?.run?.failures, 1);
   });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -124,10 +124,20 @@ ${pod('elsewhere', 'm1-b')}`,
       [info.containerName, info.podName, info.namespace, info.rootfsImageName],
       ['sidecar', 'p', ns, 'registry.local/sidecar:1'],
     );
-    assert.ok(statSync(path).size > 2097152);
-    // checkpointctl, the tool users inspect archives with, reads it as a CRI-O checkpoint of that container.
+    // The container holds 2 MiB of touched memory (HOLD_MIB): CRIU's pages are in the archive.
+    assert.ok(statSync(path).size > 2 * 1048576, `archive of ${statSync(path).size} bytes`);
+    // checkpointctl, the tool users inspect archives with, reads it as a CRI-O checkpoint of that container...
     const shown = execFileSync(binary('checkpointctl'), ['show', path], { encoding: 'utf8' });
-    assert.match(shown, /^sidecar\s+registry\.local\/sidecar:1\s+\w+\s+runc\s+.*CRI-O\s+2\.0 MiB$/m);
+    assert.match(
+      shown,
+      /^sidecar\s+registry\.local\/sidecar:1\s+\w+\s+runc\s+.*CRI-O\s+2\.\d MiB\s+[\d.]+ KiB$/m,
+    );
+    // ...and finds the real process tree in CRIU's images: the counter, its stdout and stderr conmon's pipes.
+    const tree = execFileSync(binary('checkpointctl'), ['inspect', '--ps-tree', '--files', path], {
+      encoding: 'utf8',
+    });
+    assert.match(tree, /\[1\]\s+counter/);
+    assert.match(tree, /\[PIPE 1\]\s+pipe/);
   });
 
   it('answers 401 without a token or with a bad one', async () => {
@@ -161,14 +171,28 @@ ${pod('elsewhere', 'm1-b')}`,
     assert.equal((await post('m1-a', `/checkpoint/${ns}/p/app?timeout=soon`, allowed)).code, 404);
   });
 
-  it('answers 500 for a negative timeout and for a runtime without checkpoint support', async () => {
+  it('answers 500 for a negative timeout and, as CRI-O does, for a runtime whose checkpointing is off', async () => {
     const neg = await post('m1-a', `/checkpoint/${ns}/p/app?timeout=-1`, allowed);
     assert.equal(neg.code, 500);
-    const r = await post('m1-a', `/checkpoint/${ns}/broken/app`, allowed);
-    assert.deepEqual(r, {
-      code: 500,
-      body: `checkpointing of ${ns}/broken/app failed (rpc error: code = Unimplemented desc = checkpoint/restore support not available)`,
-    });
+    const dropIn = join(fedDir, 'nodes/m1-a/etc/crio/crio.conf.d/10-checkpoint-restore.conf');
+    const saved = readFileSync(dropIn, 'utf8');
+    writeFileSync(dropIn, '[crio.checkpoint_restore]\ncontainer_level_enabled = "none"\n');
+    try {
+      assert.deepEqual(await post('m1-a', `/checkpoint/${ns}/p/app`, allowed), {
+        code: 500,
+        body: `checkpointing of ${ns}/p/app failed (rpc error: code = Unknown desc = checkpoint/restore support not available)`,
+      });
+    } finally {
+      writeFileSync(dropIn, saved);
+    }
+  });
+
+  it('serves containerLogs (nodes/proxy) for kubectl logs: the counter as it runs', async () => {
+    const logs = await kubectl('member1', ['logs', '-n', ns, 'p', '-c', 'app', '--tail=2']);
+    assert.match(logs, /^count \d+\ncount \d+\n$/);
+    const get = await post('m1-a', `/containerLogs/${ns}/p/app`, allowed, 'GET');
+    assert.equal(get.code, 403, 'nodes/checkpoint does not grant nodes/proxy');
+    assert.match(get.body, /verb=get, resource=nodes, subresource\(s\)=\[proxy\]/);
   });
 
   it('times out like the runtime when the checkpoint takes longer than ?timeout', async () => {
@@ -187,7 +211,10 @@ ${pod('elsewhere', 'm1-b')}`,
     assert.match(b.body, /already being checkpointed/);
   });
 
-  it('answers 405 to anything but POST', async () => {
-    assert.equal((await post('m1-a', `/checkpoint/${ns}/p/app`, allowed, 'GET')).code, 405);
+  it('authorizes the verb of the method, as the kubelet does before routing: GET needs get nodes/checkpoint', async () => {
+    assert.deepEqual(await post('m1-a', `/checkpoint/${ns}/p/app`, allowed, 'GET'), {
+      code: 403,
+      body: `Forbidden (user=system:serviceaccount:${ns}:checkpointer, verb=get, resource=nodes, subresource(s)=[checkpoint])`,
+    });
   });
 });

@@ -163,9 +163,8 @@ describe('retention on nodes, in containers-storage and in the registry', { conc
 
   it('maxTotalSizePerContainer bounds the checkpoint images in the node’s containers-storage', async () => {
     const ns = nss.size;
-    const pod = await runPod('member1', ns, 'size', 'm1-b', ['app'], {
-      'standin.stateful-migration.dev/checkpoint-memory-bytes': String(MiB),
-    });
+    // The counter holds 1 MiB of touched memory: its checkpoint is a little over 1 MiB.
+    const pod = await runPod('member1', ns, 'size', 'm1-b', ['app'], {}, { HOLD_MIB: '1' });
     const repo = `localhost/checkpoint-${pod}-app`;
     for (const tag of ['older-1', 'older-2']) {
       const file = join(tmp, `${ns}-${tag}`);

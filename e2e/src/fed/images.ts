@@ -25,7 +25,13 @@ export function pushPlatformImages(info: RegistryInfo): void {
   const dir = join(fedDir, 'images');
   rmSync(dir, { recursive: true, force: true });
   const rootfs = ensureBusyboxRootfs(join(dir, 'rootfs'));
-  execFileSync('gcc', ['-static', '-O2', '-o', join(rootfs, 'bin', 'counter'), join(repoRoot, 'e2e/images/counter.c')]);
+  execFileSync('gcc', [
+    '-static',
+    '-O2',
+    '-o',
+    join(rootfs, 'bin', 'counter'),
+    join(repoRoot, 'e2e/images/counter.c'),
+  ]);
   const layout = join(dir, 'oci');
   const blobs = join(layout, 'blobs', 'sha256');
   mkdirSync(blobs, { recursive: true });

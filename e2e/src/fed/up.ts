@@ -86,7 +86,8 @@ export async function down(): Promise<void> {
   const n = await stopProcesses(state.procs);
   const containers = stopNodeContainers();
   rmSync(join(fedDir, 'state.json'), { force: true });
-  for (const d of ['etcd', 'pki', 'nodes', 'images']) rmSync(join(fedDir, d), { recursive: true, force: true });
+  for (const d of ['etcd', 'pki', 'nodes', 'images'])
+    rmSync(join(fedDir, d), { recursive: true, force: true });
   say(`fed: stopped ${n} processes and ${containers} containers`);
 }
 

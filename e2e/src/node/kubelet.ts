@@ -158,7 +158,10 @@ export class KubeletServer {
       throw new HttpAnswer(400, `container ${container} is not valid for pod ${podName}`);
     const rec = this.o.runtime.record(pod.metadata!.uid!, container);
     const previous = q.get('previous') === 'true';
-    const attempt = rec ? rec.attempt - (previous ? 1 : 0) : -1;
+    // As the kubelet picks: --previous is lastState's container, which is the current one while it waits to restart.
+    const attempt = !rec ? -1 : previous && rec.running ? rec.attempt - 1 : rec.attempt;
+    if (previous && rec && !rec.running && !rec.exited)
+      throw new HttpAnswer(400, `previous terminated container "${container}" in pod "${podName}" not found`);
     const file = attempt >= 0 ? this.o.runtime.logPath(pod, container, attempt) : '';
     if (!file || !existsSync(file)) {
       throw new HttpAnswer(

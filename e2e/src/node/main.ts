@@ -24,7 +24,10 @@ const program = new Command()
   .requiredOption('--root-dir <dir>', 'the kubelet root; checkpoint archives go to <dir>/checkpoints')
   .requiredOption('--tls-cert <file>', 'serving certificate of the kubelet endpoint')
   .requiredOption('--tls-key <file>', 'its key')
-  .requiredOption('--client-ca <file>', 'CA whose client certificates the kubelet endpoint accepts (the apiserver)')
+  .requiredOption(
+    '--client-ca <file>',
+    'CA whose client certificates the kubelet endpoint accepts (the apiserver)',
+  )
   .requiredOption('--runtime-dir <dir>', "the runtime's state: runc's root, images, containers, logs")
   .requiredOption('--criu <path>', 'the CRIU executable runc checkpoints and restores with')
   .requiredOption(
@@ -71,7 +74,10 @@ const heartbeat = new NodeHeartbeat(
 const crioConf = join(opts.rootDir, '..', 'etc', 'crio', 'crio.conf.d');
 mkdirSync(crioConf, { recursive: true });
 const settingFile = join(crioConf, '10-checkpoint-restore.conf');
-writeFileSync(settingFile, `[crio.checkpoint_restore]\ncontainer_level_enabled = "${opts.checkpointRestore}"\n`);
+writeFileSync(
+  settingFile,
+  `[crio.checkpoint_restore]\ncontainer_level_enabled = "${opts.checkpointRestore}"\n`,
+);
 const setting = (): CheckpointRestoreSetting => {
   const m = /^\s*container_level_enabled\s*=\s*"(\w+)"/m.exec(readFileSync(settingFile, 'utf8'));
   const v = m?.[1] as CheckpointRestoreSetting | undefined;

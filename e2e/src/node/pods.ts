@@ -109,7 +109,11 @@ export class PodLifecycle {
     this.#uids.set(key, pod.metadata.uid!);
     const path = `/api/v1/namespaces/${pod.metadata.namespace}/pods/${pod.metadata.name}`;
     if (pod.metadata.deletionTimestamp) {
-      const grace = Number((pod.metadata as { deletionGracePeriodSeconds?: number }).deletionGracePeriodSeconds ?? pod.spec.terminationGracePeriodSeconds ?? 30);
+      const grace = Number(
+        (pod.metadata as { deletionGracePeriodSeconds?: number }).deletionGracePeriodSeconds ??
+          pod.spec.terminationGracePeriodSeconds ??
+          30,
+      );
       if (!(await this.runtime.stopPod(pod, grace))) return { requeueAfterMs: 500 };
       try {
         await this.client.request('DELETE', path, {
@@ -216,7 +220,9 @@ export class PodLifecycle {
       for (const [prefix, a] of Object.entries(auths)) {
         const [username, password] = a.username
           ? [a.username, a.password ?? '']
-          : (Buffer.from(a.auth ?? '', 'base64').toString('utf8').split(/:(.*)/s, 2) as [string, string]);
+          : (Buffer.from(a.auth ?? '', 'base64')
+              .toString('utf8')
+              .split(/:(.*)/s, 2) as [string, string]);
         out.push({ prefix, username, password: password ?? '' });
       }
     }
@@ -228,7 +234,9 @@ export class PodLifecycle {
 const stable = (v: unknown): string =>
   JSON.stringify(v, (_k, x: unknown) =>
     x && typeof x === 'object' && !Array.isArray(x)
-      ? Object.fromEntries(Object.entries(x as Record<string, unknown>).sort(([p], [q]) => p.localeCompare(q)))
+      ? Object.fromEntries(
+          Object.entries(x as Record<string, unknown>).sort(([p], [q]) => p.localeCompare(q)),
+        )
       : x,
   );
 

@@ -34,15 +34,18 @@ describe('processArgs: the kubelet combines image and pod as Kubernetes document
 describe('processEnv', () => {
   it("overrides the image's values with the pod's literal ones and skips valueFrom", () =>
     assert.deepEqual(
-      processEnv({ Env: ['PATH=/bin', 'A=1'] }, {
-        name: 'c',
-        image: 'i',
-        env: [
-          { name: 'A', value: '2' },
-          { name: 'B', value: 'x=y' },
-          { name: 'S', valueFrom: { secretKeyRef: { name: 's', key: 'k' } } },
-        ],
-      }),
+      processEnv(
+        { Env: ['PATH=/bin', 'A=1'] },
+        {
+          name: 'c',
+          image: 'i',
+          env: [
+            { name: 'A', value: '2' },
+            { name: 'B', value: 'x=y' },
+            { name: 'S', valueFrom: { secretKeyRef: { name: 's', key: 'k' } } },
+          ],
+        },
+      ),
       ['PATH=/bin', 'A=2', 'B=x=y'],
     ));
   it('gives a PATH when the image has no environment', () =>
@@ -107,9 +110,10 @@ it('containerId is 64 hex digits, one per pod, container and attempt', () => {
 
 describe('restarts', () => {
   it('back off 10 s doubling to at most 5 minutes', () => {
-    assert.deepEqual([0, 1, 2, 3, 4, 5, 9].map(restartBackoffMs), [
-      10_000, 20_000, 40_000, 80_000, 160_000, 300_000, 300_000,
-    ]);
+    assert.deepEqual(
+      [0, 1, 2, 3, 4, 5, 9].map(restartBackoffMs),
+      [10_000, 20_000, 40_000, 80_000, 160_000, 300_000, 300_000],
+    );
   });
   it('follow restartPolicy', () => {
     assert.equal(restartAfter('Always', 0, 0, 1000), 11_000);

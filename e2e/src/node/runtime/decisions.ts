@@ -6,13 +6,7 @@ import { createHash } from 'node:crypto';
  * runc.ts, images.ts and runtime.ts.
  */
 
-/** CRI-O's `[crio.checkpoint_restore] container_level_enabled`: what the node's runtime allows. */
-export type CheckpointRestoreSetting = 'none' | 'checkpoint_only' | 'checkpoint_restore';
-export const CHECKPOINT_RESTORE_SETTINGS: readonly CheckpointRestoreSetting[] = [
-  'none',
-  'checkpoint_only',
-  'checkpoint_restore',
-];
+export { CHECKPOINT_RESTORE_SETTINGS, type CheckpointRestoreSetting } from '@stateful-migration/api';
 
 /** The annotation by which CRI-O recognises a checkpoint image (on the manifest). */
 export const CHECKPOINT_NAME_ANNOTATION = 'io.kubernetes.cri-o.annotations.checkpoint.name';
@@ -109,7 +103,12 @@ export function ociSpec(i: SpecInput): Record<string, unknown> {
         source: 'shm',
         options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k'],
       },
-      { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
+      {
+        destination: '/dev/mqueue',
+        type: 'mqueue',
+        source: 'mqueue',
+        options: ['nosuid', 'noexec', 'nodev'],
+      },
       { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
       ...i.binds.map((b) => ({
         destination: b.destination,

@@ -42,9 +42,15 @@ export interface LocalImage {
 export class ImagePullError extends Error {}
 
 /** docker.io/library/NAME:TAG for short names, as CRI-O's short-name resolution gives for the examples' busybox. */
-export function normalizeRef(image: string): { name: string; reference: string; repoPath: string; host: string } {
+export function normalizeRef(image: string): {
+  name: string;
+  reference: string;
+  repoPath: string;
+  host: string;
+} {
   const first = image.split('/')[0]!;
-  const hasHost = image.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost');
+  const hasHost =
+    image.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost');
   let full = hasHost ? image : `docker.io/${image.includes('/') ? '' : 'library/'}${image}`;
   let reference = 'latest';
   const at = full.indexOf('@');
@@ -78,6 +84,10 @@ export function credentialsFor(location: string, creds: PullCredentials[]): Pull
 
 const BUSYBOX_NAME = 'docker.io/library/busybox';
 
+/** A credential's identity for the pulled-with record: a hash, so the node's disk holds no password. */
+const credentialId = (c: PullCredentials): string =>
+  createHash('sha256').update(`${c.prefix}\0${c.username}\0${c.password}`).digest('hex');
+
 /**
  * A node's images: `busybox` is the local base made from busybox-static (preloaded, as an image the node already
  * has), anything else is pulled with skopeo through the node's mirrors and credentials and unpacked once per
@@ -97,15 +107,19 @@ export class ImageStore {
     const ref = normalizeRef(image);
     if (ref.name === BUSYBOX_NAME) return this.#busybox(image);
     const byDigest = ref.reference.startsWith('sha256:');
-    const known = byDigest ? ref.reference : this.#tags.get(`${ref.name}:${ref.reference}`);
-    if (known && policy !== 'Always') {
-      const cached = this.#load(image, ref.name, known);
-      if (cached) return cached;
-    }
     const regs = this.registries();
     const location = pullLocation(ref.name, regs.mirrors);
     const src = `${location}${byDigest ? '@' : ':'}${ref.reference}`;
-    const creds = credentialsFor(location, [...podCreds, ...regs.auths]);
+    const nodeCreds = credentialsFor(location, regs.auths);
+    const creds = credentialsFor(location, podCreds) ?? nodeCreds;
+    const known = byDigest ? ref.reference : this.#tags.get(`${ref.name}:${ref.reference}`);
+    if (known && policy !== 'Always') {
+      const cached = this.#load(image, ref.name, known);
+      // As the kubelet's ensure-secret-pulled-images (KEP-2535): an image pulled with a pull secret is used from
+      // the node's storage only by pods presenting the same credentials; others pull, and are refused.
+      if (cached && (!cached.pulledWith.length || (creds && cached.pulledWith.includes(credentialId(creds)))))
+        return cached;
+    }
     const tmp = await mkdtemp(join(this.dir, '.pull-'));
     try {
       const args = ['copy', '--quiet', '--retry-times=0'];
@@ -147,13 +161,14 @@ export class ImageStore {
         ).config;
         writeFileSync(
           join(tmp, 'image.json'),
-          JSON.stringify({ config: config ?? {}, annotations: manifest.annotations ?? {} }),
+          JSON.stringify({ config: config ?? {}, annotations: manifest.annotations ?? {}, pulledWith: [] }),
         );
         rmSync(join(tmp, 'image'), { recursive: true, force: true });
         rmSync(join(tmp, 'auth.json'), { force: true });
         rmSync(target, { recursive: true, force: true });
         renameSync(tmp, target);
       }
+      if (creds && creds !== nodeCreds) this.#recordCredential(digest, credentialId(creds));
       if (!byDigest) this.#tags.set(`${ref.name}:${ref.reference}`, digest);
       return this.#load(image, ref.name, digest)!;
     } finally {
@@ -161,14 +176,32 @@ export class ImageStore {
     }
   }
 
-  #load(image: string, name: string, digest: string): LocalImage | undefined {
+  #load(image: string, name: string, digest: string): (LocalImage & { pulledWith: string[] }) | undefined {
     const dir = join(this.dir, digest.slice(7));
     if (!existsSync(join(dir, 'image.json'))) return undefined;
     const meta = JSON.parse(readFileSync(join(dir, 'image.json'), 'utf8')) as {
       config: ImageConfig;
       annotations: Record<string, string>;
+      pulledWith?: string[];
     };
-    return { ref: image, imageId: `${name}@${digest}`, digest, rootfs: join(dir, 'rootfs'), ...meta };
+    return {
+      ref: image,
+      imageId: `${name}@${digest}`,
+      digest,
+      rootfs: join(dir, 'rootfs'),
+      config: meta.config,
+      annotations: meta.annotations,
+      pulledWith: meta.pulledWith ?? [],
+    };
+  }
+
+  /** Which pull secrets fetched an image (hashes, never the credentials), for the check above. */
+  #recordCredential(digest: string, id: string): void {
+    const file = join(this.dir, digest.slice(7), 'image.json');
+    const meta = JSON.parse(readFileSync(file, 'utf8')) as { pulledWith?: string[] };
+    if (meta.pulledWith?.includes(id)) return;
+    meta.pulledWith = [...(meta.pulledWith ?? []), id];
+    writeFileSync(file, JSON.stringify(meta));
   }
 
   #busybox(image: string): LocalImage {

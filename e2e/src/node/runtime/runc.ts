@@ -148,12 +148,16 @@ export class Runc {
 function criuError(log: string): string | undefined {
   if (!existsSync(log)) return undefined;
   const lines = readFileSync(log, 'utf8').split('\n');
-  return lines.find((l) => /Error \(|^Error/.test(l))?.replace(/^\(\s*[\d.]+\)\s*/, '');
+  // CRIU 4.1.1 logs a harmless rlimit error on every call here (real-criu.md): the cause is the next one.
+  return lines
+    .find((l) => /Error \(|^Error/.test(l) && !l.includes('RLIMIT_NOFILE'))
+    ?.replace(/^\(\s*[\d.]+\)\s*/, '');
 }
 
 function criuFailure(log: string, stderr: string): string {
   const first = criuError(log);
-  const runcMsg = /msg="(.*)"/.exec(stderr)?.[1] ?? stderr.trim().split('\n').pop();
+  // runc's message names a log file in the work directory, which is gone by the time anyone reads the answer.
+  const runcMsg = (/msg="(.*?)(\\n|")/.exec(stderr)?.[1] ?? stderr.trim().split('\n').pop() ?? '').trim();
   return `failed to checkpoint container: ${runcMsg}${first ? `: CRIU: ${first}` : ''}`;
 }
 

@@ -18,7 +18,8 @@ import {
   type PodContainer,
   type RestartPolicy,
 } from './decisions.js';
-import { ImagePullError, ImageStore, type LocalImage, type PullCredentials } from './images.js';
+import type { ImageStore } from './images.js';
+import { ImagePullError, type LocalImage, type PullCredentials } from './images.js';
 import { Runc, RuntimeError } from './runc.js';
 
 const exec = promisify(execFile);
@@ -125,9 +126,14 @@ export class NodeRuntime {
   }
 
   /** The record of a pod's container, for the kubelet's endpoints. */
-  record(uid: string, name: string): { id: string; attempt: number; running: boolean } | undefined {
+  record(
+    uid: string,
+    name: string,
+  ): { id: string; attempt: number; running: boolean; exited: boolean } | undefined {
     const r = this.#load(uid, name);
-    return r ? { id: r.id, attempt: r.attempt, running: !!r.startedAt && !this.runc.exit(r.id) } : undefined;
+    if (!r) return undefined;
+    const exited = !!r.startedAt && !!this.runc.exit(r.id);
+    return { id: r.id, attempt: r.attempt, running: !!r.startedAt && !exited, exited };
   }
 
   /**
@@ -147,7 +153,9 @@ export class NodeRuntime {
       let r = this.#load(uid, c.name) ?? { attempt: 0, id: containerId(uid, c.name, 0), restarts: 0 };
       const now = Date.now();
       if (r.startedAt) {
-        const exit = this.runc.exit(r.id) ?? ((await this.runc.status(r.id)) === 'missing' ? { code: 255, at: new Date() } : undefined);
+        const exit =
+          this.runc.exit(r.id) ??
+          ((await this.runc.status(r.id)) === 'missing' ? { code: 255, at: new Date() } : undefined);
         if (exit) {
           const ended = { exitCode: exit.code, startedAt: r.startedAt, finishedAt: rfc3339(exit.at) };
           const at = restartAfter(policy, exit.code, r.restarts, exit.at.getTime());
@@ -159,17 +167,26 @@ export class NodeRuntime {
             due(at - now);
             const s = Math.round(restartBackoffMs(r.restarts) / 1000);
             reports.push(
-              this.#report(c, { ...r, last: ended }, {
-                state: 'waiting',
-                reason: 'CrashLoopBackOff',
-                message: `back-off ${s}s restarting failed container=${c.name} pod=${pod.metadata?.name}_${pod.metadata?.namespace}(${uid})`,
-                everStarted: true,
-              }),
+              this.#report(
+                c,
+                { ...r, last: ended },
+                {
+                  state: 'waiting',
+                  reason: 'CrashLoopBackOff',
+                  message: `back-off ${s}s restarting failed container=${c.name} pod=${pod.metadata?.name}_${pod.metadata?.namespace}(${uid})`,
+                  everStarted: true,
+                },
+              ),
             );
             continue;
           }
           await this.#discard(uid, c.name, r);
-          r = { attempt: r.attempt + 1, id: containerId(uid, c.name, r.attempt + 1), restarts: r.restarts + 1, last: ended };
+          r = {
+            attempt: r.attempt + 1,
+            id: containerId(uid, c.name, r.attempt + 1),
+            restarts: r.restarts + 1,
+            last: ended,
+          };
         }
       }
       if (!r.startedAt) {
@@ -180,7 +197,9 @@ export class NodeRuntime {
             backoff === 'ImagePullBackOff'
               ? `Back-off pulling image "${c.image}": ErrImagePull: ${r.waiting.message}`
               : r.waiting.message;
-          reports.push(this.#report(c, r, { state: 'waiting', reason: backoff, message, everStarted: false }));
+          reports.push(
+            this.#report(c, r, { state: 'waiting', reason: backoff, message, everStarted: false }),
+          );
           continue;
         }
         r = await this.#start(pod, c, r, creds);
@@ -188,7 +207,12 @@ export class NodeRuntime {
         if (r.waiting) {
           due(r.waiting.retryAt - Date.now());
           reports.push(
-            this.#report(c, r, { state: 'waiting', reason: r.waiting.reason, message: r.waiting.message, everStarted: false }),
+            this.#report(c, r, {
+              state: 'waiting',
+              reason: r.waiting.reason,
+              message: r.waiting.message,
+              everStarted: false,
+            }),
           );
           continue;
         }
@@ -283,8 +307,13 @@ export class NodeRuntime {
       );
     const content = image.rootfs;
     if (!existsSync(join(content, 'config.dump')) || !existsSync(join(content, 'checkpoint')))
-      return wait('CreateContainerError', `checkpoint image ${c.image} holds no checkpoint archive (config.dump, checkpoint/)`);
-    const config = JSON.parse(readFileSync(join(content, 'config.dump'), 'utf8')) as { rootfsImageName?: string };
+      return wait(
+        'CreateContainerError',
+        `checkpoint image ${c.image} holds no checkpoint archive (config.dump, checkpoint/)`,
+      );
+    const config = JSON.parse(readFileSync(join(content, 'config.dump'), 'utf8')) as {
+      rootfsImageName?: string;
+    };
     const baseName = config.rootfsImageName ?? '';
     let base: LocalImage;
     try {
@@ -329,7 +358,13 @@ export class NodeRuntime {
       ...crioAnnotations(this.#annotationInput(pod, c, r.attempt, baseName)),
     };
     writeFileSync(join(bundle, 'config.json'), JSON.stringify(spec));
-    await this.runc.restore(r.id, bundle, this.logPath(pod, c.name, r.attempt), join(content, 'checkpoint'), join(bundle, 'restore-work'));
+    await this.runc.restore(
+      r.id,
+      bundle,
+      this.logPath(pod, c.name, r.attempt),
+      join(content, 'checkpoint'),
+      join(bundle, 'restore-work'),
+    );
     const now = rfc3339(new Date());
     return {
       attempt: r.attempt,
@@ -445,7 +480,8 @@ export class NodeRuntime {
     rmSync(dir, { recursive: true, force: true });
     const logs = join(this.#dir, 'logs');
     if (existsSync(logs))
-      for (const d of readdirSync(logs)) if (d.endsWith(`_${uid}`)) rmSync(join(logs, d), { recursive: true, force: true });
+      for (const d of readdirSync(logs))
+        if (d.endsWith(`_${uid}`)) rmSync(join(logs, d), { recursive: true, force: true });
   }
 
   /** Pods the runtime still holds that the API no longer binds here (deleted while the stand-in was away). */
@@ -459,7 +495,8 @@ export class NodeRuntime {
    * spec.dump, rootfs-diff.tar and deleted.files (the container's writable layer), bind.mounts, stats-dump, dump.log.
    */
   async checkpoint(pod: RuntimePod, container: string, path: string, timeoutSec: number): Promise<void> {
-    if (this.settingNow() === 'none') throw new CheckpointFailure('Unknown', 'checkpoint/restore support not available');
+    if (this.settingNow() === 'none')
+      throw new CheckpointFailure('Unknown', 'checkpoint/restore support not available');
     const uid = pod.metadata!.uid!;
     const r = this.#load(uid, container);
     if (!r?.startedAt || this.runc.exit(r.id) || (await this.runc.status(r.id)) !== 'running')
@@ -468,7 +505,12 @@ export class NodeRuntime {
     mkdirSync(work, { recursive: true, mode: 0o700 });
     try {
       try {
-        await this.runc.checkpoint(r.id, join(work, 'checkpoint'), work, timeoutSec > 0 ? timeoutSec * 1000 : 600_000);
+        await this.runc.checkpoint(
+          r.id,
+          join(work, 'checkpoint'),
+          work,
+          timeoutSec > 0 ? timeoutSec * 1000 : 600_000,
+        );
       } catch (err) {
         if (err instanceof RuntimeError)
           throw new CheckpointFailure(
@@ -504,7 +546,14 @@ export class NodeRuntime {
       );
       const deleted = await writeRootfsDiff(join(bundle, 'upper'), join(work, 'rootfs-diff.tar'));
       writeFileSync(join(work, 'deleted.files'), JSON.stringify(deleted));
-      const members = ['checkpoint', 'config.dump', 'spec.dump', 'rootfs-diff.tar', 'deleted.files', 'bind.mounts'];
+      const members = [
+        'checkpoint',
+        'config.dump',
+        'spec.dump',
+        'rootfs-diff.tar',
+        'deleted.files',
+        'bind.mounts',
+      ];
       for (const f of ['stats-dump', 'dump.log']) if (existsSync(join(work, f))) members.push(f);
       const tmp = join(work, 'archive.tar');
       await exec('tar', ['-C', work, '-cf', tmp, ...members]);
@@ -534,6 +583,13 @@ async function writeRootfsDiff(upper: string, out: string): Promise<string[]> {
   if (existsSync(upper)) await walk(upper);
   const list = join(out, '..', 'rootfs-diff.list');
   writeFileSync(list, members.join('\n'));
-  await exec('tar', ['-C', upper, '-cf', out, '--no-recursion', ...(members.length ? ['-T', list] : ['-T', '/dev/null'])]);
+  await exec('tar', [
+    '-C',
+    upper,
+    '-cf',
+    out,
+    '--no-recursion',
+    ...(members.length ? ['-T', list] : ['-T', '/dev/null']),
+  ]);
   return deleted;
 }

@@ -1,0 +1,338 @@
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { CheckpointRestore } from '@stateful-migration/api';
+import { kubectl } from '../fed/kubectl.js';
+import { fedDir } from '../fed/paths.js';
+import {
+  applyBackup,
+  exists,
+  getBackup,
+  registryInfo,
+  registrySecret,
+  registrySecretYaml,
+  runPod,
+  runningPod,
+  waitPhase,
+} from './agent-support.js';
+import { podState } from './restore-support.js';
+import { eventually, unique } from './support.js';
+
+/**
+ * The process itself moves: a counter whose count lives only in memory (e2e/images/counter.c) is checkpointed by
+ * runc and CRIU in member1 and restored in member2, where it goes on counting from where it was.
+ */
+const ns = unique('real');
+const hub = (args: string[], input?: string) => kubectl('karmada', args, input);
+
+/** The counts a container printed, read with kubectl logs as a user would. */
+async function counts(cluster: string, pod: string): Promise<{ n: number; mark: string }[]> {
+  const out = await kubectl(cluster, ['logs', '-n', ns, pod, '-c', 'counter']);
+  return out
+    .split('\n')
+    .map((l) => /^count (\d+)(?: mark=(.*))?$/.exec(l))
+    .filter((m): m is RegExpExecArray => !!m)
+    .map((m) => ({ n: Number(m[1]), mark: m[2] ?? '' }));
+}
+
+const lastCount = async (cluster: string, pod: string): Promise<number> =>
+  (await counts(cluster, pod)).at(-1)?.n ?? 0;
+
+const getRestore = async (name: string): Promise<CheckpointRestore> =>
+  JSON.parse(await hub(['get', 'cpr', name, '-n', ns, '-o', 'json'])) as CheckpointRestore;
+
+const waitRestore = (name: string, phases: string[]): Promise<CheckpointRestore> =>
+  eventually(
+    async () => {
+      const r = await getRestore(name);
+      return r.status?.phase && phases.includes(r.status.phase) ? r : undefined;
+    },
+    120_000,
+    `${name} to reach ${phases.join('|')}`,
+  );
+
+const restoreYaml = (name: string, spec: string) => `apiVersion: migration.dcnlab.com/v1
+kind: CheckpointRestore
+metadata: {name: ${name}, namespace: ${ns}}
+spec:
+  backupRef: {name: counter}
+${spec}`;
+
+describe('real runtime: a counter held in memory survives a move to another cluster', () => {
+  let source = '';
+  let atBackup = 0;
+
+  before(async () => {
+    const user = registryInfo().users[0]!;
+    await hub(['create', 'namespace', ns]);
+    await hub(
+      ['apply', '-f', '-'],
+      `${registrySecretYaml(ns, 'push', user.username, user.password)}---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: counter, namespace: ${ns}}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: counter}}
+  template:
+    metadata: {labels: {app: counter}}
+    spec:
+      nodeSelector: {kubernetes.io/hostname: m1-a}
+      containers:
+      - name: counter
+        image: registry.local/counter:1
+        env: [{name: MARK_FILE, value: /tmp/mark}]
+---
+apiVersion: policy.karmada.io/v1alpha1
+kind: PropagationPolicy
+metadata: {name: counter, namespace: ${ns}}
+spec:
+  resourceSelectors: [{apiVersion: apps/v1, kind: Deployment, name: counter}]
+  placement: {clusterAffinity: {clusterNames: [member1]}}
+`,
+    );
+    source = await runningPod('member1', ns, 'counter');
+    await eventually(
+      async () => ((await lastCount('member1', source)) >= 3 ? true : undefined),
+      30_000,
+      'the source to count to 3',
+    );
+    atBackup = await lastCount('member1', source);
+    await hub(
+      ['apply', '-f', '-'],
+      `apiVersion: migration.dcnlab.com/v1
+kind: CheckpointBackup
+metadata: {name: counter, namespace: ${ns}}
+spec:
+  schedule: immediately
+  podRef: {name: ${source}}
+  resourceRef: {apiVersion: apps/v1, kind: Deployment, name: counter}
+  registry: {url: "${registryInfo().url}", repository: real/${ns}, secretRef: {name: push}}
+`,
+    );
+    await eventually(
+      async () => {
+        const m1 = (await getBackup('karmada', ns, 'counter')).status?.clusters?.find(
+          (c) => c.name === 'member1',
+        );
+        if (m1?.phase === 'Failed') throw new Error(`backup failed: ${m1.message}`);
+        return m1?.phase === 'Completed' && m1.checkpointedPod ? true : undefined;
+      },
+      120_000,
+      'the backup to complete in member1 and show on the hub',
+    );
+  });
+  after(async () => {
+    await hub(['delete', 'namespace', ns, '--wait=false']).catch(() => undefined);
+  });
+
+  it('Restore: the copy in member2 counts on from the checkpointed value, with the files written before it, while the source keeps counting', async () => {
+    await hub(['apply', '-f', '-'], restoreYaml('copy', '  targetCluster: member2\n  mode: Restore\n'));
+    const r = await waitRestore('copy', ['Restored', 'Failed']);
+    assert.equal(r.status?.phase, 'Restored', r.status?.message);
+    const copy = r.status!.restoredPod!.name;
+    assert.equal(await podState('member2', ns, copy), 'Running/Ready');
+    const restored = await eventually(
+      async () => {
+        const c = await counts('member2', copy);
+        return c.length >= 2 ? c : undefined;
+      },
+      30_000,
+      'the copy to print two counts',
+    );
+    // Never from zero: its first count follows what the source had counted before the checkpoint.
+    assert.ok(
+      restored[0]!.n > atBackup,
+      `copy starts at ${restored[0]!.n}, source had ${atBackup} before the backup`,
+    );
+    assert.ok(restored[1]!.n > restored[0]!.n, 'and goes on counting');
+    // The file the source wrote at its start is in the copy's filesystem: the restored process reads it.
+    const sourceMark = (await counts('member1', source))[0]!.mark;
+    assert.match(sourceMark, /^started \d+$/);
+    assert.equal(restored.at(-1)!.mark, sourceMark);
+    // Restore mode leaves the source running and counting.
+    const before = await lastCount('member1', source);
+    await eventually(
+      async () => ((await lastCount('member1', source)) > before ? true : undefined),
+      10_000,
+      'the source to go on counting',
+    );
+    assert.equal(await podState('member1', ns, source), 'Running/Ready');
+  });
+
+  it('a restore to a node whose runtime only checkpoints (CRI-O checkpoint_only) is refused before anything is touched', async () => {
+    await hub(
+      ['apply', '-f', '-'],
+      restoreYaml(
+        'to-m2b',
+        '  targetCluster: member2\n  targetNode: m2-b\n  mode: Migrate\n  podName: to-m2b\n',
+      ),
+    );
+    const r = await waitRestore('to-m2b', ['Failed', 'Restored', 'SourceStopped']);
+    assert.equal(r.status?.phase, 'Failed');
+    assert.match(r.status!.message!, /m2-b.*checkpoint_only.*checkpoint_restore/);
+    assert.ok(!(await exists('member2', ns, ['pod', 'to-m2b'])), 'no pod created');
+    assert.equal(await podState('member1', ns, source), 'Running/Ready', 'the source untouched');
+  });
+
+  it('Migrate: one counter is left, in member2, counting on from the checkpoint', async () => {
+    await hub(['apply', '-f', '-'], restoreYaml('move', '  targetCluster: member2\n  mode: Migrate\n'));
+    const r = await waitRestore('move', ['SourceStopped', 'Failed']);
+    assert.equal(r.status?.phase, 'SourceStopped', r.status?.message);
+    await eventually(
+      async () => ((await exists('member1', ns, ['pod', source])) ? undefined : true),
+      60_000,
+      'the source pod gone from member1',
+    );
+    const moved = r.status!.restoredPod!.name;
+    const c = await eventually(
+      async () => {
+        const got = await counts('member2', moved);
+        return got.length >= 2 ? got : undefined;
+      },
+      30_000,
+      'the moved counter to print two counts',
+    );
+    assert.ok(c[0]!.n > atBackup, `moved counter starts at ${c[0]!.n}, source had ${atBackup}`);
+    const sources = await kubectl('member1', ['get', 'pods', '-n', ns, '-l', 'app=counter', '-o', 'name']);
+    assert.equal(sources.trim(), '', 'no counter left in member1');
+  });
+});
+
+describe('real runtime: a node whose runtime has checkpointing off', () => {
+  const dropIn = join(fedDir, 'nodes', 'm1-b', 'etc', 'crio', 'crio.conf.d', '10-checkpoint-restore.conf');
+  const ons = `${ns}-off`;
+  let saved = '';
+  before(async () => {
+    saved = readFileSync(dropIn, 'utf8');
+    await kubectl('member1', ['create', 'namespace', ons]);
+  });
+  after(async () => {
+    writeFileSync(dropIn, saved);
+    await kubectl('member1', ['delete', 'namespace', ons, '--wait=false']).catch(() => undefined);
+  });
+
+  it('container_level_enabled = "none": the backup fails with the kubelet\'s answer', async () => {
+    writeFileSync(dropIn, '[crio.checkpoint_restore]\ncontainer_level_enabled = "none"\n');
+    const info = registryInfo();
+    await registrySecret(ons, 'creds', info.users[0]!);
+    const pod = await runPod('member1', ons, 'nockpt', 'm1-b', ['app']);
+    await applyBackup(ons, 'nockpt', pod, { url: info.url, repository: `e2e/${ons}`, secret: 'creds' });
+    const b = await waitPhase('member1', ons, 'nockpt', ['Completed', 'Failed']);
+    assert.equal(b.status?.phase, 'Failed');
+    assert.match(
+      b.status!.message!,
+      /checkpointing of .*\/app failed \(rpc error: code = Unknown desc = checkpoint\/restore support not available\)/,
+    );
+  });
+});
+
+describe('real runtime: pod status comes from the process', () => {
+  const pns = `${ns}-status`;
+  const podYaml = (name: string, image: string) => `apiVersion: v1
+kind: Pod
+metadata: {name: ${name}, namespace: ${pns}}
+spec:
+  nodeName: m1-b
+  containers: [{name: c, image: "${image}"}]
+`;
+  const field = (pod: string, path: string) =>
+    kubectl('member1', ['get', 'pod', pod, '-n', pns, '-o', `jsonpath=${path}`]);
+  before(() => kubectl('member1', ['create', 'namespace', pns]));
+  after(() => kubectl('member1', ['delete', 'namespace', pns, '--wait=false']).catch(() => undefined));
+
+  it('an image that exists nowhere: ErrImagePull, then ImagePullBackOff, with the registry’s reason', async () => {
+    await kubectl(
+      'member1',
+      ['apply', '-f', '-'],
+      [podYaml('nowhere', 'registry.local/no-such-image:1'), podYaml('elsewhere', 'other.invalid/x:1')].join(
+        '---\n',
+      ),
+    );
+    for (const p of ['nowhere', 'elsewhere']) {
+      const reason = await eventually(
+        async () => (await field(p, '{.status.containerStatuses[0].state.waiting.reason}')) || undefined,
+        30_000,
+        `${p} to wait`,
+      );
+      assert.match(reason, /^(ErrImagePull|ImagePullBackOff)$/);
+      assert.equal(await field(p, '{.status.phase}'), 'Pending');
+    }
+    assert.match(
+      await field('nowhere', '{.status.containerStatuses[0].state.waiting.message}'),
+      /manifest unknown|not found/i,
+    );
+  });
+
+  it('a container that exits 3 under restartPolicy Always: restarted, then CrashLoopBackOff with its exit code', async () => {
+    await kubectl(
+      'member1',
+      ['apply', '-f', '-'],
+      `apiVersion: v1
+kind: Pod
+metadata: {name: crash, namespace: ${pns}}
+spec:
+  nodeName: m1-b
+  containers: [{name: c, image: busybox, command: [sh, -c, 'echo bye; exit 3']}]
+`,
+    );
+    await eventually(
+      async () =>
+        (await field('crash', '{.status.containerStatuses[0].state.waiting.reason}')) === 'CrashLoopBackOff'
+          ? true
+          : undefined,
+      60_000,
+      'CrashLoopBackOff',
+    );
+    assert.equal(await field('crash', '{.status.containerStatuses[0].lastState.terminated.exitCode}'), '3');
+    assert.equal(await field('crash', '{.status.phase}'), 'Running');
+    assert.equal(await kubectl('member1', ['logs', '-n', pns, 'crash', '--previous']), 'bye\n');
+  });
+
+  it('restartPolicy Never: Succeeded for exit 0, Failed otherwise; deleting a running pod stops its process', async () => {
+    await kubectl(
+      'member1',
+      ['apply', '-f', '-'],
+      `apiVersion: v1
+kind: Pod
+metadata: {name: ok, namespace: ${pns}}
+spec:
+  nodeName: m1-b
+  restartPolicy: Never
+  containers: [{name: c, image: busybox, command: [sh, -c, 'exit 0']}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: bad, namespace: ${pns}}
+spec:
+  nodeName: m1-b
+  restartPolicy: Never
+  containers: [{name: c, image: busybox, command: [sh, -c, 'exit 7']}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: long, namespace: ${pns}}
+spec:
+  nodeName: m1-b
+  containers: [{name: c, image: registry.local/counter:1}]
+`,
+    );
+    for (const [p, phase] of [
+      ['ok', 'Succeeded'],
+      ['bad', 'Failed'],
+      ['long', 'Running'],
+    ] as const)
+      await eventually(
+        async () => ((await field(p, '{.status.phase}')) === phase ? true : undefined),
+        60_000,
+        `${p} ${phase}`,
+      );
+    assert.equal(await field('bad', '{.status.containerStatuses[0].state.terminated.exitCode}'), '7');
+    const id = (await field('long', '{.status.containerStatuses[0].containerID}')).replace('cri-o://', '');
+    const runc = join(fedDir, 'nodes', 'm1-b', 'runtime', 'runc');
+    assert.ok(existsSync(join(runc, id)), 'runc knows the container');
+    await kubectl('member1', ['delete', 'pod', 'long', '-n', pns, '--wait=true', '--timeout=60s']);
+    assert.ok(!existsSync(join(runc, id)), 'the container is gone with its pod');
+  });
+});

@@ -45,6 +45,28 @@ async function restoreStep(): Promise<void> {
   }
   say(await kubectl('karmada', ['get', 'cpr', 'web-copy']));
   say(`demo: member2 now runs the restored pod:\n${await kubectl('member2', ['get', 'pods', '-o', 'wide'])}`);
+  // web runs the counter image: its count lives only in the process's memory, so the copy can only go on from
+  // where the source was if CRIU brought that memory back.
+  const copy = await kubectl('karmada', [
+    'get',
+    'cpr',
+    'web-copy',
+    '-o',
+    'jsonpath={.status.restoredPod.name}',
+  ]);
+  const source = await firstRunning('member1', 'app=web').catch(() => '');
+  if (!copy || !source) return;
+  await sleep(2000);
+  const lines = async (cluster: string, pod: string, args: string[]) =>
+    (await kubectl(cluster, ['logs', pod, ...args]).catch((e: Error) => e.message)).trimEnd();
+  say(
+    `demo: kubectl --kubeconfig=.fed/member1-config logs ${source} --tail=3   (the source, still counting)`,
+  );
+  say(await lines('member1', source, ['--tail=3']));
+  say(
+    `demo: kubectl --kubeconfig=.fed/member2-config logs ${copy} | head -3   (the copy: no "count 1", it went on)`,
+  );
+  say((await lines('member2', copy, [])).split('\n').slice(0, 3).join('\n'));
 }
 
 if (!(await up())) process.exit(1);

@@ -4,7 +4,7 @@ import type { RestClient } from '@stateful-migration/kube';
 import type { FedContext } from './context.js';
 import { members } from './control-plane.js';
 import { apply, kubectl } from './kubectl.js';
-import { criuPath, kubeconfigPath, nodeRootDir, nodeRuntimeDir, repoRoot } from './paths.js';
+import { binary, criuPath, kubeconfigPath, nodeRootDir, nodeRuntimeDir, repoRoot } from './paths.js';
 import { nodeRegistriesPath } from './images.js';
 import type { CheckpointRestoreSetting } from '../node/runtime/decisions.js';
 import { freePort } from './procs.js';
@@ -163,6 +163,7 @@ export async function startNodes(ctx: FedContext): Promise<void> {
           `--criu=${criuPath()}`,
           `--registries=${nodeRegistriesPath()}`,
           `--checkpoint-restore=${nodeCheckpointRestore[node] ?? 'checkpoint_restore'}`,
+          `--checkpointctl=${binary('checkpointctl')}`,
         ],
         async () => {
           const n = await client.get<{ status?: { conditions?: { type: string; status: string }[] } }>(

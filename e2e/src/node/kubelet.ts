@@ -1,4 +1,5 @@
-import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import https from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
@@ -25,6 +26,13 @@ export interface KubeletOptions {
   clientCa: string;
   /** The node's container runtime. */
   runtime: NodeRuntime;
+  /**
+   * checkpointctl: when given, every archive written is read with `checkpointctl show` before it is handed out, and
+   * the verdict appended to <runtime dir>/archives.log, so the e2e suite can tell that every archive it made is one
+   * the tool users inspect archives with can read (a test of this stand-in, not something a kubelet does).
+   */
+  checkpointctl?: string;
+  auditLog?: string;
   /** An admin client of the member apiserver, for TokenReview and SubjectAccessReview. */
   client: RestClient;
   /** Finds a pod bound to this node. */
@@ -223,6 +231,14 @@ export class KubeletServer {
    * The kubelet's authenticators: a client certificate signed by the cluster CA (the apiserver's, for kubectl logs)
    * gives its CN and O as user and groups; a bearer token is checked with a TokenReview.
    */
+  #audit(path: string): void {
+    if (!this.o.checkpointctl || !this.o.auditLog) return;
+    const r = spawnSync(this.o.checkpointctl, ['show', path], { encoding: 'utf8', timeout: 60_000 });
+    const verdict =
+      r.status === 0 ? 'ok' : `FAIL (${(r.stderr || r.error?.message || '').trim().split('\n').pop()})`;
+    appendFileSync(this.o.auditLog, `${verdict} ${path}\n`);
+  }
+
   async #authenticate(req: IncomingMessage): Promise<UserInfo> {
     const socket = req.socket as TLSSocket;
     if (socket.authorized) {
@@ -298,6 +314,7 @@ export class KubeletServer {
         throw err;
       }
       this.o.log.info({ pod: `${ns}/${name}`, container }, 'checkpoint written');
+      this.#audit(path);
       return path;
     } finally {
       this.#busy.delete(id);

@@ -34,6 +34,7 @@ const program = new Command()
     '--registries <file>',
     "the node's registries.conf and pull credentials as JSON (mirrors, certDir, auths); read at each pull",
   )
+  .option('--checkpointctl <path>', 'read every archive written with checkpointctl show (see archives.log)')
   .addOption(
     new Option(
       '--checkpoint-restore <setting>',
@@ -59,6 +60,7 @@ const opts = program.opts<{
   criu: string;
   registries: string;
   checkpointRestore: CheckpointRestoreSetting;
+  checkpointctl?: string;
 }>();
 
 const log = rootLogger('node-standin').child({ node: opts.node });
@@ -104,6 +106,9 @@ const kubelet = new KubeletServer({
   tlsKey: opts.tlsKey,
   clientCa: opts.clientCa,
   runtime,
+  ...(opts.checkpointctl
+    ? { checkpointctl: opts.checkpointctl, auditLog: join(opts.runtimeDir, 'archives.log') }
+    : {}),
   client,
   pod: (ns, name) => pods.informer.get(`${ns}/${name}`),
   log,

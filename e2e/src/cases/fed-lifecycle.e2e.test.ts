@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { it } from 'node:test';
-import { repoRoot } from '../fed/paths.js';
+import { binary, repoRoot } from '../fed/paths.js';
 import type { FedState } from '../fed/procs.js';
 
 const fedDir = mkdtempSync(join(tmpdir(), 'fed-life-'));
@@ -29,7 +29,34 @@ it('fed up, up again, status, down and down again: idempotent, and down leaves n
   assert.match(again.out, /^fed: already up since /m);
   assert.equal(fed('status').status, 0);
 
-  assert.match(fed('down').out, new RegExp(`^fed: stopped ${pids.length} processes$`, 'm'));
+  // A pod running on a node: its container (runc under conmon, outside the recorded processes) must end too.
+  const kubeconfig = join(fedDir, 'member1-config');
+  execFileSync(binary('kubectl'), ['--kubeconfig', kubeconfig, 'apply', '-f', '-'], {
+    input: `apiVersion: v1
+kind: Pod
+metadata: {name: life, namespace: default}
+spec:
+  nodeName: m1-a
+  containers: [{name: c, image: busybox, command: [sleep, '3600']}]
+`,
+  });
+  const conmons = () =>
+    readdirSync('/proc')
+      .filter((d) => /^\d+$/.test(d))
+      .filter((d) => {
+        try {
+          const cmd = readFileSync(`/proc/${d}/cmdline`, 'utf8');
+          return cmd.startsWith('conmon') && cmd.includes(fedDir);
+        } catch {
+          return false;
+        }
+      });
+  for (let i = 0; i < 100 && conmons().length === 0; i++) execFileSync('sleep', ['0.2']);
+  assert.equal(conmons().length, 1, 'the pod runs under conmon');
+
+  assert.match(fed('down').out, new RegExp(`^fed: stopped ${pids.length} processes and 1 containers$`, 'm'));
+  for (let i = 0; i < 50 && conmons().length > 0; i++) execFileSync('sleep', ['0.1']);
+  assert.deepEqual(conmons(), [], 'no container survives down');
   // A zombie waiting for its new parent to reap it runs nothing; only live states count.
   const left = pids.filter((pid) => {
     try {

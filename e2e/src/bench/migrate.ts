@@ -1,13 +1,13 @@
 // pnpm bench migrate: moving a counter that holds N MiB of touched memory from member1 to member2 through the hub
 // (checkpoint, archive, image, push, pull, restore), beside the floor measured in the same run: CRIU dump and
 // restore of the same container on one node, with no image and no registry.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CheckpointBackup, CheckpointRestore } from '@stateful-migration/api';
 import { eventually } from '@stateful-migration/kube/testing';
 import { kubectl } from '../fed/kubectl.js';
-import { criuPath, fedDir } from '../fed/paths.js';
+import { binary, criuPath, fedDir, kubeconfigPath } from '../fed/paths.js';
 import type { RegistryInfo } from '../fed/registry.js';
 import { parseCriLogLine } from '../node/runtime/decisions.js';
 import { Runc } from '../node/runtime/runc.js';
@@ -209,6 +209,19 @@ spec:
   );
   const backedUp = Date.now();
   const checkpointed = Date.parse(backup.status?.lastCheckpointTime ?? '') || backedUp;
+  // The source's log is gone with its pod: follow it from now until the migration has stopped it.
+  const follow = spawn(binary('kubectl'), [
+    '--kubeconfig',
+    kubeconfigPath('member1'),
+    'logs',
+    '-f',
+    '--timestamps',
+    '-n',
+    ns,
+    pod,
+  ]);
+  let srcText = '';
+  follow.stdout.on('data', (b: Buffer) => (srcText += b.toString()));
   const t1 = Date.now();
   await hub(
     ['apply', '-f', '-'],
@@ -229,7 +242,9 @@ spec: {backupRef: {name: ${name}}, targetCluster: member2, mode: Migrate}
   );
   const stopped = Date.now();
   const restored = Date.parse(r.status?.restoredTime ?? '') || stopped;
-  const srcLog = (await kubectl('member1', ['logs', '-n', ns, pod, '--timestamps']).catch(() => ''))
+  await new Promise((r) => setTimeout(r, 2000));
+  follow.kill();
+  const srcLog = srcText
     .split('\n')
     .map((l) => l.replace(/^(\S+) /, '$1 stdout F '))
     .join('\n');

@@ -9,9 +9,10 @@ import { fedDir, nodeRootDir, repoRoot } from './paths.js';
 import { probe } from './probe.js';
 import { freePort } from './procs.js';
 
-const deployFiles = ['crds/checkpointbackups.yaml', 'namespace.yaml', 'rbac.yaml'];
+// admission-policy.yaml: a CheckpointBackup may name no other namespace (issue 11), refused by the member apiserver.
+const deployFiles = ['crds/checkpointbackups.yaml', 'admission-policy.yaml', 'namespace.yaml', 'rbac.yaml'];
 
-/** deploy/'s CRD, namespace and RBAC on each member, as a cluster admin would apply them. */
+/** deploy/'s CRD, admission policy, namespace and RBAC on each member, as a cluster admin would apply them. */
 async function installAgentApis(ctx: FedContext, member: string): Promise<string> {
   await apply(
     member,

@@ -10,6 +10,8 @@ import { freePort } from './procs.js';
 /** What a Karmada administrator applies for the hub: the CRD, its interpreter, and the hub's RBAC. */
 export const hubManifests = [
   'karmada/crds/checkpointbackups.yaml',
+  // Issue 11: the Karmada apiserver refuses a CheckpointBackup that names another namespace.
+  'karmada/admission-policy.yaml',
   'karmada/resource-interpreter.yaml',
   'karmada/hub-member-rbac.yaml',
   'deploy/hub/rbac.yaml',

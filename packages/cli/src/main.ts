@@ -6,7 +6,7 @@ import { retentionFromFlags, runAgent } from '@stateful-migration/agent';
 import { API_GROUP, CHECKPOINT_RESTORE_LABEL, parseSize } from '@stateful-migration/api';
 import { runHub } from '@stateful-migration/hub';
 import { describeError } from '@stateful-migration/kube';
-import { crdYaml, generatedFiles, hubOnlyFiles } from './manifests.js';
+import { admissionPolicyFiles, crdYaml, generatedFiles, hubOnlyFiles } from './manifests.js';
 import { showStatus, type StatusFlags } from './show-status.js';
 
 /** A non-negative integer flag; anything else makes the flag's value NaN, which the action refuses. */
@@ -128,9 +128,10 @@ program
 program
   .command('crd')
   .description(
-    'print the CheckpointBackup CustomResourceDefinition as YAML (--write also writes the hub-only CheckpointRestore CRD)',
+    'print the CheckpointBackup CustomResourceDefinition as YAML (--write also writes the hub-only CheckpointRestore ' +
+      'CRD and the own-namespace ValidatingAdmissionPolicy)',
   )
-  .option('--write <repo>', 'write it into <repo>/deploy/crds and <repo>/karmada/crds instead')
+  .option('--write <repo>', 'write it (and the rest) into <repo>/deploy and <repo>/karmada instead')
   .action((opts: { write?: string }) => {
     if (!opts.write) return void process.stdout.write(crdYaml());
     for (const f of generatedFiles) {
@@ -138,7 +139,7 @@ program
       mkdirSync(dirname(path), { recursive: true });
       writeFileSync(path, crdYaml());
     }
-    for (const [f, yaml] of Object.entries(hubOnlyFiles)) {
+    for (const [f, yaml] of Object.entries({ ...hubOnlyFiles, ...admissionPolicyFiles })) {
       mkdirSync(dirname(join(opts.write, f)), { recursive: true });
       writeFileSync(join(opts.write, f), yaml());
     }

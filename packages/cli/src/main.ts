@@ -69,6 +69,13 @@ program
   .option('--no-retain-orphans', 'delete archives and local images of pods that no longer exist')
   .option('--retention-interval <seconds>', 'period of the retention sweep', count, 300)
   .option(
+    '--default-secret-registries <hosts>',
+    'comma-separated registry hosts (host[:port]) the default secret stateful-migration/registry-credentials is for; ' +
+      'an object without spec.registry.secretRef that pushes elsewhere is refused. Empty: never used ' +
+      '(env DEFAULT_SECRET_REGISTRIES)',
+    process.env.DEFAULT_SECRET_REGISTRIES ?? '',
+  )
+  .option(
     '--host-root <dir>',
     "a read-only mount of the node's root filesystem (at least its /etc/crio), where the agent reads the container " +
       `runtime's configuration to publish whether the node allows restores (Node label ${CHECKPOINT_RESTORE_LABEL})`,

@@ -112,6 +112,13 @@ program
   .option('--leader-elect-name <name>', 'name of the leader Lease', 'stateful-migration-hub')
   .option('--identity <id>', 'this replica in the Lease (default: hostname-pid)')
   .option('--workers <n>', 'CheckpointBackups and secrets reconciled at once', (v) => Number(v), 8)
+  .option(
+    '--default-secret-registries <hosts>',
+    'comma-separated registry hosts (host[:port]) the default secret stateful-migration/registry-credentials is for, ' +
+      'as the agents have it; the hub refuses an object without spec.registry.secretRef that pushes elsewhere and ' +
+      'never carries the default secret for it. Empty: never used (env DEFAULT_SECRET_REGISTRIES)',
+    process.env.DEFAULT_SECRET_REGISTRIES ?? '',
+  )
   .action(async (opts: Parameters<typeof runHub>[0]) => runHub(opts));
 
 program

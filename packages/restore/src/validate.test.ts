@@ -314,12 +314,14 @@ describe('validate', () => {
       );
     });
 
-    it("never makes a pull secret of the platform's default secret in a tenant's namespace", () =>
-      refused(
-        validate(input({ backup: backup({ registry: { url: REG, repository: 'cp' } }) })),
-        'DefaultSecretNotCopied',
-        /^CheckpointBackup shop\/web-now pushed with the platform's default registry secret stateful-migration\/registry-credentials, which a restore never copies into namespace "shop" as a pull secret; set the backup's spec\.registry\.secretRef to a secret of namespace "shop" that may pull from reg\.example:5000$/,
-      ));
+    it("never makes a pull secret of the platform's default secret in a tenant's namespace, even before the backup ran", () => {
+      for (const sources of [[source()], []])
+        refused(
+          validate(input({ backup: backup({ registry: { url: REG, repository: 'cp' } }), sources })),
+          'DefaultSecretNotCopied',
+          /^CheckpointBackup shop\/web-now pushes with the platform's default registry secret stateful-migration\/registry-credentials, which a restore never copies into namespace "shop" as a pull secret; set the backup's spec\.registry\.secretRef to a secret of namespace "shop" that may pull from reg\.example:5000$/,
+        );
+    });
 
     it("the pull secret comes from the backup's own secret, in the restore's namespace", () => {
       const p = plan(

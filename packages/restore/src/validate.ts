@@ -81,7 +81,7 @@ export function validate(i: ValidateInput): Verdict {
       'BackupNotFound',
       `CheckpointBackup ${backupName} does not exist; create it or fix spec.backupRef.name`,
     );
-  const tenancy = backupNamespaceRefusal(i.backup);
+  const tenancy = tenancyRefusal(i.backup, r.metadata.namespace);
   if (tenancy) return tenancy;
   const mode = r.spec.mode ?? 'Restore';
   const stop = mode === 'Migrate' ? stopPlan(i.backup) : undefined;
@@ -90,7 +90,7 @@ export function validate(i: ValidateInput): Verdict {
   if (src.kind !== 'ok') return src.verdict;
   const elsewhere = checkpointElsewhere(r, src.source.checkpointedPod, backupName);
   if (elsewhere) return elsewhere;
-  const pull = pullFrom(i.backup, src.source.checkpointedPod, backupName, r.metadata.namespace);
+  const pull = pullFrom(i.backup, src.source.checkpointedPod, backupName);
   if ('kind' in pull) return pull;
   const images = chooseImages(r, src.source, backupName);
   if ('refuse' in images) return images.refuse;
@@ -139,32 +139,39 @@ function checkpointElsewhere(
   );
 }
 
+/** What a restore refuses of its backup before anything else (issue 11). */
+function tenancyRefusal(b: CheckpointBackup, namespace: string): Refusal | undefined {
+  return backupNamespaceRefusal(b) ?? platformSecret(b, namespace);
+}
+
 /**
- * Where the restored pod pulls from, and with which secret: the backup's registry, with the backup's own secret.
- * Localhost images cannot be pulled at all; and the platform's default secret is never copied into a tenant's
- * namespace as a pull secret (issue 11), where anyone who may read secrets there would have the platform's password.
+ * The platform's default secret is never copied into a tenant's namespace as a pull secret (issue 11): anyone who
+ * may read secrets there would have the platform's registry password. Refused at once, before the backup has run.
  */
+function platformSecret(b: CheckpointBackup, namespace: string): Refusal | undefined {
+  if (!b.spec.registry || b.spec.registry.secretRef) return undefined;
+  return refuse(
+    'DefaultSecretNotCopied',
+    `CheckpointBackup ${b.metadata.namespace}/${b.metadata.name} pushes with the platform's default registry secret ` +
+      `stateful-migration/registry-credentials, which a restore never copies into namespace "${namespace}" as a ` +
+      `pull secret; set the backup's spec.registry.secretRef to a secret of namespace "${namespace}" that may pull ` +
+      `from ${b.spec.registry.url}`,
+  );
+}
+
+/** Where the restored pod pulls from, and with which secret: the backup's registry, with the backup's own secret. */
 function pullFrom(
   b: CheckpointBackup,
   pod: CheckpointedPod,
   backupName: string,
-  namespace: string,
 ): { secret: Required<ObjectRef>; host: string } | Refusal {
   const creds = registryCredentials(b, []);
-  if (!b.spec.registry)
+  if (!b.spec.registry || creds.kind !== 'own')
     return refuse(
       'RegistryRequired',
       `the checkpoint images of ${backupName} are in node ${pod.node ?? '?'}'s local ` +
         'containers-storage (localhost/...), which no other node can pull: a registry is needed. Set spec.registry ' +
         'on the CheckpointBackup and checkpoint again',
-    );
-  if (creds.kind !== 'own')
-    return refuse(
-      'DefaultSecretNotCopied',
-      `CheckpointBackup ${backupName} pushed with the platform's default registry secret ` +
-        `stateful-migration/registry-credentials, which a restore never copies into namespace "${namespace}" ` +
-        `as a pull secret; set the backup's spec.registry.secretRef to a secret of namespace "${namespace}" that ` +
-        `may pull from ${b.spec.registry.url}`,
     );
   return { secret: creds.secret, host: b.spec.registry.url };
 }

@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { CheckpointBackup, CheckpointRestore } from '@stateful-migration/api';
-import { kubectl } from '../fed/kubectl.js';
+import { apply, kubectl } from '../fed/kubectl.js';
 import { fedDir, repoRoot } from '../fed/paths.js';
 import {
   archivesOf,
@@ -94,9 +94,10 @@ async function withoutAdmission(fn: () => Promise<void>): Promise<void> {
   try {
     await fn();
   } finally {
-    await hub(['apply', '-f', join(repoRoot, 'karmada/admission-policy.yaml')]);
+    // As fed up applies them (server-side, its field manager).
+    await apply('karmada', readFileSync(join(repoRoot, 'karmada/admission-policy.yaml'), 'utf8'));
     for (const m of ['member1', 'member2'])
-      await kubectl(m, ['apply', '-f', join(repoRoot, 'deploy/admission-policy.yaml')]);
+      await apply(m, readFileSync(join(repoRoot, 'deploy/admission-policy.yaml'), 'utf8'));
     for (const c of clusters)
       await eventually(async () => ((await admits(c)) ? undefined : true), 30_000, `${c} refusing the probe`);
   }

@@ -162,7 +162,10 @@ export function exists(cluster: string, ns: string, args: string[]): Promise<boo
   );
 }
 
-/** A registry secret in ns with one of the registry's users, and the RoleBinding that lets the agents read it. */
+/**
+ * A registry secret in ns with one of the registry's users, and the Role and RoleBinding that let the agents read
+ * that one secret (as the hub makes them: never every secret of the namespace).
+ */
 export async function registrySecret(
   ns: string,
   name: string,
@@ -173,13 +176,24 @@ export async function registrySecret(
     'member1',
     ['apply', '-f', '-'],
     `${registrySecretYaml(ns, name, user.username, password)}---
+${secretReaderYaml(ns, name)}`,
+  );
+}
+
+/** The Role that may get one secret, bound to the agents' ServiceAccount. */
+export function secretReaderYaml(ns: string, secret: string): string {
+  const name = `checkpoint-backup-registry-secret-${secret}`;
+  return `apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: ${name}, namespace: ${ns}}
+rules: [{apiGroups: [''], resources: [secrets], verbs: [get], resourceNames: [${secret}]}]
+---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: RoleBinding
-metadata: {name: checkpoint-backup-registry-secrets, namespace: ${ns}}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: checkpoint-backup-registry-secrets}
+metadata: {name: ${name}, namespace: ${ns}}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: ${name}}
 subjects: [{kind: ServiceAccount, name: checkpoint-backup-sa, namespace: stateful-migration}]
-`,
-  );
+`;
 }
 
 /** An archive as another tool would leave it in a node's checkpoint directory: any file name, an mtime in the past. */

@@ -214,7 +214,15 @@ ${barePod('solo')}`,
         `${c.name}: the same mount paths`,
       );
     }
-    assert.deepEqual(pod.spec.containers[0]!.env, [{ name: 'MODE', value: 'prod' }]);
+    // Literal env values are never in status (issue 11): the record has the name, the restored pod neither the
+    // variable nor its value, and an annotation says the process has it from its checkpoint.
+    const recorded = b.status!.clusters!.find((c) => c.name === 'member1')!.checkpointedPod!;
+    assert.deepEqual(recorded.containers.find((c) => c.name === 'app')!.env, [{ name: 'MODE' }]);
+    for (const c of recorded.containers)
+      for (const e of c.env ?? [])
+        assert.ok(!('value' in e), `no literal env value in the hub status: ${c.name}`);
+    assert.equal(pod.spec.containers[0]!.env, undefined);
+    assert.equal(pod.metadata.annotations?.['migration.dcnlab.com/env-from-checkpoint'], 'app=MODE');
     assert.deepEqual(
       r.status?.images?.map((i) => i.image),
       pod.spec.containers.map((c) => c.image),

@@ -8,10 +8,12 @@ import { memberNodes } from './members.js';
 import { fedDir, nodeRootDir, repoRoot } from './paths.js';
 import { probe } from './probe.js';
 import { freePort } from './procs.js';
+import { registryInfoPath, type RegistryInfo } from './registry.js';
 
-const deployFiles = ['crds/checkpointbackups.yaml', 'namespace.yaml', 'rbac.yaml'];
+// admission-policy.yaml: a CheckpointBackup may name no other namespace (issue 11), refused by the member apiserver.
+const deployFiles = ['crds/checkpointbackups.yaml', 'admission-policy.yaml', 'namespace.yaml', 'rbac.yaml'];
 
-/** deploy/'s CRD, namespace and RBAC on each member, as a cluster admin would apply them. */
+/** deploy/'s CRD, admission policy, namespace and RBAC on each member, as a cluster admin would apply them. */
 async function installAgentApis(ctx: FedContext, member: string): Promise<string> {
   await apply(
     member,
@@ -38,6 +40,8 @@ async function installAgentApis(ctx: FedContext, member: string): Promise<string
  * checkpoint-backup-sa, so its RBAC is the real one. Each node has its own containers-storage (vfs) under .fed/.
  */
 export async function startAgents(ctx: FedContext): Promise<void> {
+  // The federation's registry is the platform's: the default secret may go there, and nowhere else (issue 11).
+  const platformRegistry = (JSON.parse(readFileSync(registryInfoPath(), 'utf8')) as RegistryInfo).url;
   for (const member of members) {
     const token = await installAgentApis(ctx, member);
     const server = `https://127.0.0.1:${ctx.port(`${member}-apiserver`)}`;
@@ -85,6 +89,7 @@ export async function startAgents(ctx: FedContext): Promise<void> {
           `--host-root=${join(fedDir, 'nodes', node)}`,
           // Short, so e2e sees the periodic retention sweep (default 300 s).
           '--retention-interval=20',
+          `--default-secret-registries=${platformRegistry}`,
         ],
         () => probe(`http://127.0.0.1:${health}/readyz`),
         { port: health },

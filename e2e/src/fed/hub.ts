@@ -6,10 +6,13 @@ import { apply } from './kubectl.js';
 import { fedDir, repoRoot } from './paths.js';
 import { probe } from './probe.js';
 import { freePort } from './procs.js';
+import { registryInfoPath, type RegistryInfo } from './registry.js';
 
 /** What a Karmada administrator applies for the hub: the CRD, its interpreter, and the hub's RBAC. */
 export const hubManifests = [
   'karmada/crds/checkpointbackups.yaml',
+  // Issue 11: the Karmada apiserver refuses a CheckpointBackup that names another namespace.
+  'karmada/admission-policy.yaml',
   'karmada/resource-interpreter.yaml',
   'karmada/hub-member-rbac.yaml',
   'deploy/hub/rbac.yaml',
@@ -57,12 +60,15 @@ export async function hubKubeconfig(ctx: FedContext): Promise<string> {
 
 /** Arguments of a hub replica; tests start a second one with another identity. */
 export function hubArgs(kubeconfig: string, healthPort: number, identity: string): string[] {
+  // The federation's registry is the platform's, as the agents have it (agents.ts): the default secret goes there only.
+  const platformRegistry = (JSON.parse(readFileSync(registryInfoPath(), 'utf8')) as RegistryInfo).url;
   return [
     join(repoRoot, 'packages/cli/dist/main.js'),
     'hub',
     `--kubeconfig=${kubeconfig}`,
     `--health-port=${healthPort}`,
     `--identity=${identity}`,
+    `--default-secret-registries=${platformRegistry}`,
   ];
 }
 

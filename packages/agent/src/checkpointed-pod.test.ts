@@ -26,7 +26,7 @@ const pod = (): PodSpecView => ({
   },
 });
 
-it("records each checkpointed container's original image, ports, env, mounts and securityContext, and the pod's volumes", () => {
+it("records each checkpointed container's original image, ports, env (names and references), mounts and securityContext, and the pod's volumes", () => {
   assert.deepEqual(checkpointedPod(pod()), {
     name: 'web-1',
     namespace: 'shop',
@@ -40,7 +40,7 @@ it("records each checkpointed container's original image, ports, env, mounts and
         image: 'registry.local/app:1',
         ports: [{ name: 'http', containerPort: 8080, protocol: 'TCP' }],
         env: [
-          { name: 'MODE', value: 'prod' },
+          { name: 'MODE' },
           { name: 'TOKEN', valueFrom: { secretKeyRef: { name: 'app-secret', key: 'token' } } },
         ],
         volumeMounts: [{ name: 'data', mountPath: '/var/lib/app' }],
@@ -50,6 +50,24 @@ it("records each checkpointed container's original image, ports, env, mounts and
     ],
     volumes: [{ name: 'data', emptyDir: {} }],
   });
+});
+
+it('never copies a literal env value into status: status travels to the hub and into Karmada bindings (issue 11)', () => {
+  const p = pod();
+  p.spec.containers[0]!.env = [
+    { name: 'DB_PASSWORD', value: 's3cret' },
+    { name: 'EMPTY', value: '' },
+    { name: 'FROM_FIELD', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+    { name: 'ODD', value: 'x', valueFrom: { configMapKeyRef: { name: 'c', key: 'k' } } },
+  ];
+  const rec = checkpointedPod(p);
+  assert.deepEqual(rec.containers[0]!.env, [
+    { name: 'DB_PASSWORD' },
+    { name: 'EMPTY' },
+    { name: 'FROM_FIELD', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+    { name: 'ODD', valueFrom: { configMapKeyRef: { name: 'c', key: 'k' } } },
+  ]);
+  assert.ok(!JSON.stringify(rec).includes('s3cret'));
 });
 
 it('keeps every container of the pod, so a restore can tell which one lacks an image', () => {
@@ -62,9 +80,14 @@ it('keeps every container of the pod, so a restore can tell which one lacks an i
 it('copies, so later changes to the pod object do not leak into the record', () => {
   const p = pod();
   const rec = checkpointedPod(p);
-  (p.spec.containers[0]!.env as { value?: string }[])[0]!.value = 'changed';
+  (
+    p.spec.containers[0]!.env as { valueFrom?: { secretKeyRef: { key: string } } }[]
+  )[1]!.valueFrom!.secretKeyRef.key = 'changed';
   p.metadata.labels!.app = 'changed';
-  assert.equal((rec.containers[0]!.env![0] as { value: string }).value, 'prod');
+  assert.deepEqual(rec.containers[0]!.env![1], {
+    name: 'TOKEN',
+    valueFrom: { secretKeyRef: { name: 'app-secret', key: 'token' } },
+  });
   assert.equal(rec.labels!.app, 'web');
 });
 

@@ -15,9 +15,9 @@ type Mount = NonNullable<CheckpointedContainer['volumeMounts']>[number];
 
 /**
  * What restore needs, copied from the pod spec at checkpoint time: each checkpointed container's original image,
- * ports, env (valueFrom references stay references: a secret's value never reaches status), mounts and
- * securityContext, and the pod's volumes and labels. Every container is kept, checkpointed or not: a restore needs
- * an image for each, and refuses when one has none.
+ * ports, env (names and valueFrom references only, see envNames), mounts and securityContext, and the pod's volumes
+ * and labels. Every container is kept, checkpointed or not: a restore needs an image for each, and refuses when one
+ * has none.
  */
 export function checkpointedPod(pod: PodSpecView): CheckpointedPod {
   const m = pod.metadata;
@@ -32,12 +32,26 @@ export function checkpointedPod(pod: PodSpecView): CheckpointedPod {
       name: c.name,
       image: c.image,
       ...copy('ports', c.ports as Record<string, unknown>[] | undefined),
-      ...copy('env', c.env as Record<string, unknown>[] | undefined),
+      ...copy('env', envNames(c.env as Record<string, unknown>[] | undefined)),
       ...copy('volumeMounts', c.volumeMounts as Mount[] | undefined),
       ...copy('securityContext', c.securityContext as Record<string, unknown> | undefined),
     })),
     ...copy('volumes', pod.spec.volumes),
   };
+}
+
+/**
+ * A container's env as status may carry it: each variable's name, and its valueFrom reference if it has one; never a
+ * literal value (issue 11). Status travels to the Karmada control plane, into the ResourceBinding's aggregatedStatus
+ * and the hub object's status.clusters[], read by whoever may read those, so a password written as `value:` in a pod
+ * spec must not follow it there. A restore does not need the values: CRI-O restores the process with the environment
+ * it had in memory (docs/adr/0002-env-of-restored-pods.md).
+ */
+export function envNames(env: Record<string, unknown>[] | undefined): Record<string, unknown>[] | undefined {
+  return env?.map((e) => ({
+    name: e.name,
+    ...(e.valueFrom !== undefined ? { valueFrom: e.valueFrom } : {}),
+  }));
 }
 
 /** `{ key: deep copy of value }` when there is a value, else nothing, so absent fields stay absent. */

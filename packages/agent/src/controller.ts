@@ -7,7 +7,8 @@ import {
   API_GROUP,
   pinnedImages,
   podNamespace,
-  registrySecret,
+  refusal,
+  registryCredentials,
   setCondition,
   type BuiltImage,
   type CheckpointBackup,
@@ -67,6 +68,11 @@ export interface AgentOptions {
   /** Period of the retention sweep (it also runs after every checkpoint and on pod deletion). @default 300000 */
   retentionIntervalMs?: number;
   /**
+   * The registry hosts the platform's default secret (stateful-migration/registry-credentials) is for; an object
+   * without secretRef that pushes anywhere else is refused. @default [] (the default secret is never used)
+   */
+  defaultSecretRegistries?: string[];
+  /**
    * Told of every phase the agent records, of 'ArchiveWritten' when the kubelet answered, and of 'RetentionDeleted'
    * after each retention deletion; a crash-test hook.
    */
@@ -108,6 +114,7 @@ export class AgentController {
       checkpointDir: '/var/lib/kubelet/checkpoints',
       retention: {},
       retentionIntervalMs: 300_000,
+      defaultSecretRegistries: [],
       ...o,
     };
     const { client, log, node } = o;
@@ -152,6 +159,7 @@ export class AgentController {
       defaults: this.#o.retention,
       metrics: o.metrics,
       responsible: (b) => this.#responsible(b),
+      admitted: (b) => !refusal(b, this.#o.defaultSecretRegistries),
       registryClient: (b) => this.#registryClient(b),
       writeStatus: (b, next) => this.#write(b, (s) => next(s), { phase: false }),
       event: (b, type, reason, message) => this.#event(b, type, reason, message),
@@ -205,7 +213,10 @@ export class AgentController {
       if (b.metadata.finalizers?.includes(finalizer)) await this.#cleanUp(b, finalizer);
       return undefined;
     }
-    const pod = await this.#pod(b);
+    // A refused object (another namespace, or the default secret for a tenant's URL) is not even looked at further:
+    // reading the pod it names would already be acting in a namespace that is not its own.
+    const refused = refusal(b, this.#o.defaultSecretRegistries);
+    const pod = refused ? undefined : await this.#pod(b);
     const action = plan({
       backup: b,
       node: this.#o.node,
@@ -214,6 +225,7 @@ export class AgentController {
       now: new Date(),
       archiveExists: (p) => existsSync(p),
       maxAttempts: this.#o.maxAttempts,
+      defaultSecretRegistries: this.#o.defaultSecretRegistries,
     });
     const log = this.#o.log.child({ backup: key, action: action.kind });
     if (action.kind !== 'ignore' && action.kind !== 'wait') log.info('step');
@@ -526,9 +538,18 @@ export class AgentController {
     await this.#event(updated, 'Normal', 'ImagePushed', updated.status?.message ?? '');
   }
 
-  /** Credentials are read from this object's own secret each time, never cached or shared across objects. */
+  /**
+   * Credentials are read from this object's own secret each time, never cached or shared across objects; the
+   * platform's default secret only for the registries the platform names for it (plan() refuses the rest before a
+   * run starts; retention and a spec changed under a run meet this check too).
+   */
   async #registryClient(b: CheckpointBackup): Promise<RegistryClient> {
-    const ref = registrySecret(b)!;
+    const cross = refusal(b, this.#o.defaultSecretRegistries);
+    if (cross) throw new CheckpointError(cross.reason, cross.message, false);
+    const creds = registryCredentials(b, this.#o.defaultSecretRegistries);
+    if (creds.kind !== 'own' && creds.kind !== 'default')
+      throw new CheckpointError('RegistryNotSet', 'spec.registry is not set', false);
+    const ref = creds.secret;
     let secret: { data?: Record<string, string> };
     try {
       secret = await this.#o.client.get(`/api/v1/namespaces/${ref.namespace}/secrets/${ref.name}`);

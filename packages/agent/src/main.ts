@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { KubeConfig } from '@kubernetes/client-node';
-import type { RetentionPolicy } from '@stateful-migration/api';
+import { parseRegistryHosts, type RetentionPolicy } from '@stateful-migration/api';
 import { RestClient, rootLogger, serveHealth } from '@stateful-migration/kube';
 import { AgentController } from './controller.js';
 import { KubeletClient, fileToken } from './kubelet.js';
@@ -36,6 +36,8 @@ export interface AgentFlags {
   retentionInterval: number;
   /** The node's root, mounted read-only: where the agent reads the runtime's configuration (etc/crio). */
   hostRoot: string;
+  /** Comma-separated registry hosts the platform's default secret is for; empty: never used. */
+  defaultSecretRegistries?: string;
 }
 
 /** The agent-wide retention policy from the flags; a size as a bare integer is MiB, as in spec.retention. */
@@ -93,6 +95,7 @@ export async function runAgent(f: AgentFlags): Promise<void> {
     checkpointDir: f.checkpointDir,
     retention: retentionFromFlags(f),
     retentionIntervalMs: f.retentionInterval * 1000,
+    defaultSecretRegistries: parseRegistryHosts(f.defaultSecretRegistries),
     ...crashHook(log),
   });
   await serveHealth({

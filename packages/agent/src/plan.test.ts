@@ -44,6 +44,8 @@ const input = (over: Partial<PlanInput>): PlanInput => ({
   now,
   archiveExists: () => true,
   maxAttempts: 3,
+  // The registry of these tests is the platform's: the default secret may go there.
+  defaultSecretRegistries: ['r.example'],
   ...over,
 });
 
@@ -322,4 +324,94 @@ describe('plan: resuming from status after a crash', () => {
 
 it('retryDelayMs doubles from 10 s and caps at 5 min', () => {
   assert.deepEqual([1, 2, 3, 10].map(retryDelayMs), [10_000, 20_000, 40_000, 300_000]);
+});
+
+describe('plan: a CheckpointBackup acts only in its own namespace (issue 11)', () => {
+  const rule = 'a CheckpointBackup acts only in its own namespace';
+  const refused: [string, Partial<CheckpointBackup['spec']>, string][] = [
+    [
+      'a podRef in another namespace (even one whose pod runs on this node)',
+      { podRef: { name: 'p', namespace: 'victim' }, stopPod: true },
+      `spec.podRef.namespace "victim" is not this object's namespace "ns": ${rule}`,
+    ],
+    [
+      'a resourceRef in another namespace',
+      { resourceRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'd', namespace: 'victim' } },
+      `spec.resourceRef.namespace "victim" is not this object's namespace "ns": ${rule}`,
+    ],
+    [
+      "a secretRef in another namespace (the platform's)",
+      {
+        registry: {
+          ...registry,
+          secretRef: { name: 'registry-credentials', namespace: 'stateful-migration' },
+        },
+      },
+      `spec.registry.secretRef.namespace "stateful-migration" is not this object's namespace "ns": ${rule}`,
+    ],
+  ];
+  for (const [name, spec, message] of refused) {
+    it(`refuses ${name}: Failed, naming the rule, by the one agent that answers for the cluster`, () => {
+      const pod = { ...input({}).pod!, namespace: 'victim' };
+      assert.deepEqual(plan(input({ backup: backup(spec), pod, reportsOrphans: true })), {
+        kind: 'fail',
+        reason: 'CrossNamespaceReference',
+        message,
+        retry: false,
+      });
+    });
+    it(`leaves ${name} to that agent on every other node, even the pod's own`, () =>
+      assert.deepEqual(plan(input({ backup: backup(spec), reportsOrphans: false })), { kind: 'ignore' }));
+  }
+  it("stops a run in progress on its node once the spec names another namespace; another node's agent leaves it", () => {
+    const b = backup(
+      { podRef: { name: 'p', namespace: 'victim' } },
+      { phase: 'Checkpointing', run: run(), observedGeneration: 1 },
+    );
+    assert.equal(plan(input({ backup: b, reportsOrphans: false })).kind, 'fail');
+    assert.deepEqual(plan(input({ backup: b, node: 'n2', reportsOrphans: true })), { kind: 'ignore' });
+  });
+  it('writes the refusal once: a status that already says it for this generation is left alone', () => {
+    const spec = { podRef: { name: 'p', namespace: 'victim' } };
+    const first = plan(input({ backup: backup(spec), reportsOrphans: true })) as { message: string };
+    const b = backup(spec, { phase: 'Failed', message: first.message, observedGeneration: 1 });
+    assert.deepEqual(plan(input({ backup: b, reportsOrphans: true })), { kind: 'wait' });
+  });
+  it("keeps working for the seeds' manifests: podRef.namespace equal to the object's, or omitted", () => {
+    for (const podRef of [{ name: 'p', namespace: 'ns' }, { name: 'p' }, { name: 'p', namespace: '' }])
+      assert.equal(plan(input({ backup: backup({ podRef }) })).kind, 'start');
+  });
+});
+
+describe("plan: the platform's default registry secret goes only to the platform's registries (issue 11)", () => {
+  it('refuses a registry URL the tenant wrote, without secretRef: Failed, saying to name a secret of its own', () => {
+    const b = backup({ registry: { url: 'capture.example:8443', repository: 'x' } });
+    assert.deepEqual(plan(input({ backup: b, reportsOrphans: true })), {
+      kind: 'fail',
+      reason: 'DefaultSecretNotForRegistry',
+      message:
+        'spec.registry.url "capture.example:8443" is not a registry the platform\'s default secret ' +
+        'stateful-migration/registry-credentials is for (it is for: r.example); name a secret in this namespace in ' +
+        'spec.registry.secretRef',
+      retry: false,
+    });
+    assert.deepEqual(plan(input({ backup: b, reportsOrphans: false })), { kind: 'ignore' });
+  });
+  it('refuses every registry without secretRef when the platform names none', () =>
+    assert.equal(
+      (
+        plan(input({ backup: backup({ registry }), reportsOrphans: true, defaultSecretRegistries: [] })) as {
+          reason?: string;
+        }
+      ).reason,
+      'DefaultSecretNotForRegistry',
+    ));
+  it("runs a backup to the platform's registry without secretRef, and any registry with the object's own secret", () => {
+    assert.equal(plan(input({ backup: backup({ registry }) })).kind, 'start');
+    const own = { url: 'tenant.example', repository: 'x', secretRef: { name: 'mine' } };
+    assert.equal(
+      plan(input({ backup: backup({ registry: own }), defaultSecretRegistries: [] })).kind,
+      'start',
+    );
+  });
 });

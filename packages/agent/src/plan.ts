@@ -3,6 +3,7 @@ import {
   isTimeZone,
   nextTick,
   parseSchedule,
+  refusal,
   type BuiltImage,
   type CheckpointBackup,
   type CheckpointFile,
@@ -29,6 +30,8 @@ export interface PlanInput {
   archiveExists: (path: string) => boolean;
   /** Failed attempts of an "immediately" run before it stays Failed. */
   maxAttempts: number;
+  /** The registry hosts the platform's default secret is for (--default-secret-registries). */
+  defaultSecretRegistries: readonly string[];
 }
 
 export type Action =
@@ -158,11 +161,36 @@ function planCron(i: PlanInput, expression: string, tz: string, containers: stri
 }
 
 /**
+ * An object that names another namespace, or sends the platform's default secret to a registry the platform did not
+ * name for it, is refused before anything is read or done for it (issue 11). One agent per cluster says so: the
+ * node of a run in progress (which stops it), else the one that answers for pods on no node; the pod's own node is
+ * no better a judge, and reading another namespace's pod to find it would already be acting there. A status that
+ * already says so for this generation is left alone, so the refusal is written (and its Event sent) once.
+ */
+function refuse(i: PlanInput): Action | undefined {
+  const b = i.backup;
+  const r = refusal(b, i.defaultSecretRegistries);
+  if (!r) return undefined;
+  const running = inProgress(b) && !staleRun(b, i.now);
+  if (running ? b.status?.run?.node !== i.node : !i.reportsOrphans) return { kind: 'ignore' };
+  const s = b.status;
+  if (
+    s?.phase === 'Failed' &&
+    s.message === r.message &&
+    s.observedGeneration === (b.metadata.generation ?? 0)
+  )
+    return { kind: 'wait' };
+  return { kind: 'fail', reason: r.reason, message: r.message, retry: false };
+}
+
+/**
  * Decides the next step for one CheckpointBackup on one node. Pure: the controller reads the world into PlanInput,
  * performs the action, records the result in status, and asks again.
  */
 export function plan(i: PlanInput): Action {
   const b = i.backup;
+  const refused = refuse(i);
+  if (refused) return refused;
   const valid = validate(b);
   if ('kind' in valid) return valid;
   const phase = b.status?.phase;

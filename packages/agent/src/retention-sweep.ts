@@ -43,6 +43,11 @@ export interface SweepDeps {
   metrics: AgentMetrics;
   /** Whether this agent answers for the object: its runs happen on this node. */
   responsible: (b: CheckpointBackup) => boolean;
+  /**
+   * Whether the object may act at all (issue 11). A refused one counts for nothing here: its spec.retention and pins
+   * would act on another namespace's checkpoints, and its registry would get the platform's credentials.
+   */
+  admitted: (b: CheckpointBackup) => boolean;
   registryClient: (b: CheckpointBackup) => Promise<RegistryClient>;
   writeStatus: (
     b: CheckpointBackup,
@@ -90,7 +95,7 @@ export class RetentionSweeper {
     const d = this.#d;
     const backups = (
       await d.client.get<{ items: CheckpointBackup[] }>(`/apis/${API_GROUP}/v1/${PLURAL}`)
-    ).items.filter((b) => !b.metadata.deletionTimestamp);
+    ).items.filter((b) => !b.metadata.deletionTimestamp && d.admitted(b));
     const policies = policiesOf(d.defaults, backups);
     const pins = pinsOf(backups);
     const done: Done[] = [];

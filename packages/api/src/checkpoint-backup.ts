@@ -192,7 +192,10 @@ export interface CheckpointedContainer {
   /** The original image; CRI-O restores on top of it, so the target node must be able to pull it. */
   image: string;
   ports?: Record<string, unknown>[];
-  /** As in the pod spec: valueFrom references stay references, never resolved values. */
+  /**
+   * Each variable's name, and its valueFrom reference if it has one; never a literal value (issue 11): status
+   * travels to the Karmada control plane and into its ResourceBindings. Never resolved values either.
+   */
   env?: Record<string, unknown>[];
   /** CRI-O requires every checkpointed bind mount at the same path in the restored container. */
   volumeMounts?: { name: string; mountPath: string; readOnly?: boolean; subPath?: string }[];

@@ -172,8 +172,10 @@ export const checkpointedPodSchema: Schema = obj(
           ports: { type: 'array', items: k8sObject('A ContainerPort.'), description: 'Ports.' },
           env: {
             type: 'array',
-            items: k8sObject('An EnvVar; valueFrom references stay references.'),
-            description: 'Environment.',
+            items: k8sObject("An EnvVar's name, and its valueFrom reference if any; never a literal value."),
+            description:
+              'Environment: names and references only, since status travels to the Karmada control plane. The ' +
+              'restored process has the values it had in memory.',
           },
           volumeMounts: {
             type: 'array',

@@ -79,3 +79,20 @@ export {
   type CheckpointRestoreSetting,
   type PublishedSetting,
 } from './node-runtime.js';
+
+// --- Tenancy and credentials (issue 11): what an object may point at, for admission, agent, hub and restore ---
+export {
+  CROSS_NAMESPACE,
+  DEFAULT_SECRET_NOT_FOR_REGISTRY,
+  NAMESPACED_REFS,
+  crossNamespaceMessage,
+  crossNamespaceRef,
+  ownNamespaceRule,
+  parseRegistryHosts,
+  refusal,
+  registryCredentials,
+  type NamespacedRef,
+  type Refusal,
+  type RegistryCredentials,
+} from './tenancy.js';
+export { OWN_NAMESPACE_POLICY, ownNamespaceAdmissionPolicy } from './admission-policy.js';

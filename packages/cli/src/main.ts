@@ -6,7 +6,7 @@ import { retentionFromFlags, runAgent } from '@stateful-migration/agent';
 import { API_GROUP, CHECKPOINT_RESTORE_LABEL, parseSize } from '@stateful-migration/api';
 import { runHub } from '@stateful-migration/hub';
 import { describeError } from '@stateful-migration/kube';
-import { crdYaml, generatedFiles, hubOnlyFiles } from './manifests.js';
+import { admissionPolicyFiles, crdYaml, generatedFiles, hubOnlyFiles } from './manifests.js';
 import { showStatus, type StatusFlags } from './show-status.js';
 
 /** A non-negative integer flag; anything else makes the flag's value NaN, which the action refuses. */
@@ -69,6 +69,13 @@ program
   .option('--no-retain-orphans', 'delete archives and local images of pods that no longer exist')
   .option('--retention-interval <seconds>', 'period of the retention sweep', count, 300)
   .option(
+    '--default-secret-registries <hosts>',
+    'comma-separated registry hosts (host[:port]) the default secret stateful-migration/registry-credentials is for; ' +
+      'an object without spec.registry.secretRef that pushes elsewhere is refused. Empty: never used ' +
+      '(env DEFAULT_SECRET_REGISTRIES)',
+    process.env.DEFAULT_SECRET_REGISTRIES ?? '',
+  )
+  .option(
     '--host-root <dir>',
     "a read-only mount of the node's root filesystem (at least its /etc/crio), where the agent reads the container " +
       `runtime's configuration to publish whether the node allows restores (Node label ${CHECKPOINT_RESTORE_LABEL})`,
@@ -105,6 +112,13 @@ program
   .option('--leader-elect-name <name>', 'name of the leader Lease', 'stateful-migration-hub')
   .option('--identity <id>', 'this replica in the Lease (default: hostname-pid)')
   .option('--workers <n>', 'CheckpointBackups and secrets reconciled at once', (v) => Number(v), 8)
+  .option(
+    '--default-secret-registries <hosts>',
+    'comma-separated registry hosts (host[:port]) the default secret stateful-migration/registry-credentials is for, ' +
+      'as the agents have it; the hub refuses an object without spec.registry.secretRef that pushes elsewhere and ' +
+      'never carries the default secret for it. Empty: never used (env DEFAULT_SECRET_REGISTRIES)',
+    process.env.DEFAULT_SECRET_REGISTRIES ?? '',
+  )
   .action(async (opts: Parameters<typeof runHub>[0]) => runHub(opts));
 
 program
@@ -128,9 +142,10 @@ program
 program
   .command('crd')
   .description(
-    'print the CheckpointBackup CustomResourceDefinition as YAML (--write also writes the hub-only CheckpointRestore CRD)',
+    'print the CheckpointBackup CustomResourceDefinition as YAML (--write also writes the hub-only CheckpointRestore ' +
+      'CRD and the own-namespace ValidatingAdmissionPolicy)',
   )
-  .option('--write <repo>', 'write it into <repo>/deploy/crds and <repo>/karmada/crds instead')
+  .option('--write <repo>', 'write it (and the rest) into <repo>/deploy and <repo>/karmada instead')
   .action((opts: { write?: string }) => {
     if (!opts.write) return void process.stdout.write(crdYaml());
     for (const f of generatedFiles) {
@@ -138,7 +153,7 @@ program
       mkdirSync(dirname(path), { recursive: true });
       writeFileSync(path, crdYaml());
     }
-    for (const [f, yaml] of Object.entries(hubOnlyFiles)) {
+    for (const [f, yaml] of Object.entries({ ...hubOnlyFiles, ...admissionPolicyFiles })) {
       mkdirSync(dirname(join(opts.write, f)), { recursive: true });
       writeFileSync(join(opts.write, f), yaml());
     }

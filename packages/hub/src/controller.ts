@@ -5,9 +5,11 @@ import {
   PLURAL,
   setCondition,
   podNamespace,
+  refusal,
   registrySecret,
   type CheckpointBackup,
   type CheckpointBackupStatus,
+  type Refusal,
 } from '@stateful-migration/api';
 import {
   EventRecorder,
@@ -45,11 +47,16 @@ import {
   secretNeeds,
   secretPolicy,
   secretPolicyName,
+  secretReaderName,
   ownPolicyOf,
+  readerBindingCurrent,
   secretReaderBinding,
+  secretReaderRole,
   selectsBackup,
   type PropagationPolicy,
+  type ReaderBinding,
 } from './policies.js';
+import { refusedStatus, secretOf } from './tenancy.js';
 
 export interface HubOptions {
   client: RestClient;
@@ -61,12 +68,20 @@ export interface HubOptions {
   proxyTimeoutMs?: number;
   /** Keys reconciled at once. @default 8 */
   workers?: number;
+  /**
+   * The registry hosts the platform's default secret (stateful-migration/registry-credentials) is for, as the
+   * agents' --default-secret-registries; an object without secretRef that pushes elsewhere is refused. @default []
+   */
+  defaultSecretRegistries?: string[];
 }
 
 export const HUB_FINALIZER = `hub.${API_GROUP}/cleanup`;
 const backupsPath = `/apis/${API_GROUP}/v1/${PLURAL}`;
 const objectPath = (ns: string, name: string) => `/apis/${API_GROUP}/v1/namespaces/${ns}/${PLURAL}/${name}`;
 const key = (ns: string, name: string) => `${ns}/${name}`;
+/** The reader Role or RoleBinding of a registry secret (or their collection), on the Karmada apiserver. */
+const rbacPath = (ns: string, kind: 'roles' | 'rolebindings', secret?: string) =>
+  `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/${kind}${secret ? `/${secretReaderName(secret)}` : ''}`;
 
 /**
  * The hub controller on the Karmada apiserver. Keys are `backup:<ns>/<name>` (place, write its policy, bring status
@@ -86,7 +101,7 @@ export class HubController {
   readonly #byResource = new Map<string, ResourceBinding>();
 
   constructor(o: HubOptions) {
-    this.#o = { proxyTimeoutMs: 5000, workers: 8, ...o };
+    this.#o = { proxyTimeoutMs: 5000, workers: 8, defaultSecretRegistries: [], ...o };
     const { client, log } = o;
     this.#events = new EventRecorder(client, 'stateful-migration-hub', o.identity, log);
     this.queue = new WorkQueue<string>({
@@ -227,8 +242,10 @@ export class HubController {
     }
     b = await this.#ensureFinalizer(b);
 
+    const refused = refusal(b, this.#o.defaultSecretRegistries);
+    if (refused) return this.#refuse(b, refused);
     const placement = await this.#place(b);
-    const secret = registrySecret(b);
+    const secret = this.#secretOf(b);
     const own = policyName(name);
     const binding = this.#byResource.get(resourceKey({ kind: 'CheckpointBackup', name, namespace: ns }));
     if (placement.kind === 'unplaceable') {
@@ -265,6 +282,30 @@ export class HubController {
     });
     if (worthAnEvent(before, updated.status?.phase)) await this.#phaseEvent(updated);
     return undefined;
+  }
+
+  /**
+   * An object that names another namespace, or wants the default secret for a tenant's URL (issue 11): nothing of it
+   * goes to any member (the hub's policy and binding are taken back, as for an unplaceable one), no secret travels
+   * for it, and status says why, once, with one Warning Event.
+   */
+  async #refuse(b: CheckpointBackup, r: Refusal): Promise<Result> {
+    const { namespace: ns, name } = b.metadata;
+    await this.#deletePolicy(ns, policyName(name));
+    await this.#withdraw({ kind: 'CheckpointBackup', name, namespace: ns }, policyName(name));
+    const before = b.status?.message;
+    const updated = await this.#writeStatus(b, (s) => refusedStatus(s, b.metadata.generation ?? 0, r));
+    if (updated.status?.message !== before || b.status?.phase !== 'Failed')
+      await this.#event(updated, 'Warning', r.reason, r.message);
+    // A secret carried for this object before (when its spec was acceptable) is taken back if nothing else needs it.
+    const old = registrySecret(b);
+    if (old) this.queue.add(`secret:${key(old.namespace!, old.name)}`);
+    return undefined;
+  }
+
+  /** The registry secret the hub carries for an object, if any (never for a refused one). */
+  #secretOf(b: CheckpointBackup) {
+    return secretOf(b, this.#o.defaultSecretRegistries);
   }
 
   /** Adds the hub's finalizer; returns the object as stored. */
@@ -502,20 +543,19 @@ export class HubController {
     const needs = backups
       .filter((b) => !b.metadata.deletionTimestamp || b.metadata.finalizers?.includes(HUB_FINALIZER))
       .flatMap((b) => {
-        const s = registrySecret(b);
+        const s = this.#secretOf(b);
         if (!s || s.namespace !== ns || s.name !== name) return [];
         return [{ secret: { name, namespace: ns }, clusters: b.status?.placement?.clusters ?? [] }];
       });
     const clusters = secretNeeds(needs).get(`${ns}/${name}`)?.clusters ?? [];
-    const reader = secretReaderBinding({ name, namespace: ns });
-    const readerPath = `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/rolebindings/${reader.metadata.name}`;
+    const secret = { name, namespace: ns };
     if (!clusters.length) {
       // The cache may lag a placement another reconcile just recorded: withdraw only what a fresh read agrees on.
       const live = await this.#o.client.get<{ items: CheckpointBackup[] }>(
         `/apis/${API_GROUP}/v1/namespaces/${ns}/${PLURAL}`,
       );
       const stillNeeded = live.items.some((b) => {
-        const s = registrySecret(b);
+        const s = this.#secretOf(b);
         return (
           s?.name === name &&
           s.namespace === ns &&
@@ -526,31 +566,62 @@ export class HubController {
       if (stillNeeded) return { requeueAfterMs: 1000 };
       await this.#deletePolicy(ns, secretPolicyName(name));
       await this.#withdraw({ kind: 'Secret', name, namespace: ns }, secretPolicyName(name));
-      const rbac = await this.#o.client
-        .get<{ metadata: { labels?: Record<string, string> } }>(readerPath)
-        .catch((err: unknown) => {
-          if (isNotFound(err)) return undefined;
-          throw err;
-        });
-      if (rbac && isHubOwned(rbac))
-        await this.#o.client.request('DELETE', readerPath).catch((err: unknown) => {
-          if (!isNotFound(err)) throw err;
-        });
+      // Deleting the hub's Role and RoleBinding deletes their bindings too (Karmada owns them by the template), which
+      // takes them out of the members.
+      for (const path of [rbacPath(ns, 'roles', name), rbacPath(ns, 'rolebindings', name)])
+        await this.#deleteOwn(path);
       return undefined;
     }
-    try {
-      await this.#o.client.get(readerPath);
-    } catch (err) {
-      if (!isNotFound(err)) throw err;
-      await this.#o.client
-        .request('POST', `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/rolebindings`, { body: reader })
-        .catch((e: unknown) => {
-          if (!isAlreadyExists(e)) throw e;
-        });
-      this.#o.metrics.writes.inc({ what: 'rolebinding' });
-    }
-    await this.#ensurePolicy(secretPolicy({ name, namespace: ns }, clusters));
+    await this.#ensureReader(secret);
+    await this.#ensurePolicy(secretPolicy(secret, clusters));
     return undefined;
+  }
+
+  /**
+   * The Role that may get this one secret, and its RoleBinding to the agents (issue 11: never every secret of the
+   * namespace). A RoleBinding an older hub made to the ClusterRole over every secret is replaced: roleRef is
+   * immutable. Only objects labelled as the hub's are changed.
+   */
+  async #ensureReader(secret: { name: string; namespace: string }): Promise<void> {
+    const ns = secret.namespace;
+    const role = secretReaderRole(secret);
+    const storedRole = await this.#getOrUndefined<typeof role>(rbacPath(ns, 'roles', secret.name));
+    if (!storedRole) await this.#create(rbacPath(ns, 'roles'), role, 'role');
+    else if (isHubOwned(storedRole) && !isDeepStrictEqual(storedRole.rules, role.rules)) {
+      await this.#o.client.request('PUT', rbacPath(ns, 'roles', secret.name), {
+        body: { ...storedRole, rules: role.rules },
+      });
+      this.#o.metrics.writes.inc({ what: 'role' });
+    }
+    const binding = secretReaderBinding(secret);
+    const stored = await this.#getOrUndefined<ReaderBinding>(rbacPath(ns, 'rolebindings', secret.name));
+    if (stored && isHubOwned(stored) && !readerBindingCurrent(stored, binding)) {
+      await this.#deleteOwn(rbacPath(ns, 'rolebindings', secret.name));
+      await this.#create(rbacPath(ns, 'rolebindings'), binding, 'rolebinding');
+    } else if (!stored) await this.#create(rbacPath(ns, 'rolebindings'), binding, 'rolebinding');
+  }
+
+  async #create(collection: string, body: unknown, what: string): Promise<void> {
+    await this.#o.client.request('POST', collection, { body }).catch((e: unknown) => {
+      if (!isAlreadyExists(e)) throw e;
+    });
+    this.#o.metrics.writes.inc({ what });
+  }
+
+  /** Deletes an object if it exists and carries the hub's label. */
+  async #deleteOwn(path: string): Promise<void> {
+    const cur = await this.#getOrUndefined<{ metadata: { labels?: Record<string, string> } }>(path);
+    if (!cur || !isHubOwned(cur)) return;
+    await this.#o.client.request('DELETE', path).catch((err: unknown) => {
+      if (!isNotFound(err)) throw err;
+    });
+  }
+
+  async #getOrUndefined<T>(path: string): Promise<T | undefined> {
+    return this.#o.client.get<T>(path).catch((err: unknown) => {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    });
   }
 
   async #cleanUp(b: CheckpointBackup): Promise<void> {

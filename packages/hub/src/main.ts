@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import { KubeConfig } from '@kubernetes/client-node';
+import { parseRegistryHosts } from '@stateful-migration/api';
 import { LeaderElector, RestClient, rootLogger, serveHealth } from '@stateful-migration/kube';
 import { RestoreController } from '@stateful-migration/restore';
 import { HubController } from './controller.js';
@@ -13,6 +14,8 @@ export interface HubFlags {
   leaderElectName: string;
   identity?: string;
   workers?: number;
+  /** Comma-separated registry hosts the platform's default secret is for (the agents' list); empty: never used. */
+  defaultSecretRegistries?: string;
 }
 
 /**
@@ -33,6 +36,7 @@ export async function runHub(f: HubFlags): Promise<void> {
     metrics,
     identity,
     ...(f.workers ? { workers: f.workers } : {}),
+    defaultSecretRegistries: parseRegistryHosts(f.defaultSecretRegistries),
   });
   // CheckpointRestores are reconciled by the same leader (issue 5); it starts watching them when it leads.
   const crashAt = process.env.STATEFUL_MIGRATION_CRASH_AFTER; // fault injection for e2e crash tests only

@@ -5,7 +5,6 @@ import {
   RESTORE_PINNED_IMAGES_ANNOTATION,
   RESTORE_PLURAL,
   isRestoreFinished,
-  podNamespace,
   setCondition,
   type CheckpointBackup,
   type CheckpointRestore,
@@ -36,11 +35,19 @@ import {
   pullSecret,
   pullSecretName,
   restoredPod,
+  restoreOwners,
+  type OwnerReference,
   type PodManifest,
 } from './pod.js';
 import { backupClusters, type BackupBinding } from './source.js';
 import { checkTargetNodes, nodeView, type KubeNode } from './target-nodes.js';
-import { stopPlan, validate, type ClusterView, type RestorePlan } from './validate.js';
+import {
+  backupNamespaceRefusal,
+  stopPlan,
+  validate,
+  type ClusterView,
+  type RestorePlan,
+} from './validate.js';
 
 export interface RestoreOptions {
   /** A client of the Karmada apiserver. */
@@ -95,7 +102,12 @@ type Cluster = {
   status?: { conditions?: { type: string; status: string; reason?: string; message?: string }[] };
 };
 type Meta = {
-  metadata: { name: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+  metadata: {
+    name: string;
+    uid?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+  };
 };
 
 /**
@@ -184,7 +196,7 @@ export class RestoreController {
     const target = await this.#checkTarget(r, p);
     if (target) return target.stop;
     const now = new Date().toISOString();
-    const message = `restoring ${p.source.namespace}/${p.source.name} from ${p.sourceCluster} into ${p.targetCluster} as ${p.podName}`;
+    const message = `restoring ${p.source.namespace}/${p.source.name} from ${p.sourceCluster} into ${p.targetCluster} as ${p.namespace}/${p.podName}`;
     // Intent first: what is submitted is recorded before anything is created, so a restart creates the same pod.
     const updated = await this.#write(r, (s) => ({
       ...s,
@@ -195,7 +207,7 @@ export class RestoreController {
       sourceCluster: p.sourceCluster,
       restoredPod: {
         cluster: p.targetCluster,
-        namespace: p.source.namespace,
+        namespace: p.namespace,
         name: p.podName,
         ...(p.targetNode ? { node: p.targetNode } : {}),
       },
@@ -274,7 +286,8 @@ export class RestoreController {
    * Returns whether the pod exists.
    */
   async #submit(r: CheckpointRestore, plan: RestorePlan, backup: CheckpointBackup): Promise<boolean> {
-    const ns = plan.source.namespace;
+    // The restore's own namespace (issue 11): validate refused a backup or checkpoint of any other.
+    const ns = plan.namespace;
     const owner = { [OWNER_LABEL]: `${r.metadata.namespace}.${r.metadata.name}` };
     const secretName = pullSecretName(r.metadata.name);
     const pod = restoredPod(
@@ -282,11 +295,13 @@ export class RestoreController {
       { name: r.metadata.name, namespace: r.metadata.namespace, backup: backup.metadata.name },
       secretName,
     );
+    // Owned by the restore until the pod exists (then by both): a restore that fails before takes them along.
+    const owners = restoreOwners(restoreRef(r));
     const creds = await this.#registryCredentials(plan);
     await this.#createOrUpdate(
       secretPath(ns),
       secretPath(ns, secretName),
-      pullSecret(secretName, ns, plan.registryHost, creds, owner),
+      pullSecret(secretName, ns, plan.registryHost, creds, owner, owners),
     );
     await this.#pinImages(
       backup,
@@ -295,7 +310,12 @@ export class RestoreController {
     await this.#createOrUpdate(policyPath(ns), policyPath(ns, restorePolicyName(r.metadata.name)), {
       apiVersion: 'policy.karmada.io/v1alpha1',
       kind: 'PropagationPolicy',
-      metadata: { name: restorePolicyName(r.metadata.name), namespace: ns, labels: owner },
+      metadata: {
+        name: restorePolicyName(r.metadata.name),
+        namespace: ns,
+        labels: owner,
+        ownerReferences: owners,
+      },
       spec: {
         resourceSelectors: [
           { apiVersion: 'v1', kind: 'Pod', name: pod.metadata.name },
@@ -309,8 +329,26 @@ export class RestoreController {
       !secretThere?.status?.aggregatedStatus?.some((a) => a.clusterName === plan.targetCluster && a.applied)
     )
       return false;
-    await this.#createPod(pod, r);
+    const created = await this.#createPod(pod, r);
+    await this.#adopt(r, ns, created);
     return true;
+  }
+
+  /**
+   * Makes the restored pod an owner of the pull secret and the policy too, so they live as long as the pod needs
+   * them (a restarted container may pull again) and go once both the pod and the restore are gone. Idempotent; also
+   * called while following, for a controller that died between creating the pod and this.
+   */
+  async #adopt(r: CheckpointRestore, ns: string, pod: { name: string; uid: string }): Promise<void> {
+    const want = restoreOwners(restoreRef(r), pod);
+    for (const path of [
+      secretPath(ns, pullSecretName(r.metadata.name)),
+      policyPath(ns, restorePolicyName(r.metadata.name)),
+    ]) {
+      const cur = await this.#getOrUndefined<{ metadata: { ownerReferences?: OwnerReference[] } }>(path);
+      if (!cur || sameOwners(cur.metadata.ownerReferences, want)) continue;
+      await this.#o.client.request('PATCH', path, { body: { metadata: { ownerReferences: want } } });
+    }
   }
 
   /** The backup's registry credentials, read on the hub at each submit and never logged or cached. */
@@ -328,9 +366,11 @@ export class RestoreController {
     return { username: dec('username'), password: dec('password') };
   }
 
-  async #createPod(pod: PodManifest, r: CheckpointRestore): Promise<void> {
+  /** Creates the restored pod on the hub (or finds this restore's own); returns its name and uid. */
+  async #createPod(pod: PodManifest, r: CheckpointRestore): Promise<{ name: string; uid: string }> {
     try {
-      await this.#o.client.request('POST', podPath(pod.metadata.namespace), { body: pod });
+      const made = await this.#o.client.request<Meta>('POST', podPath(pod.metadata.namespace), { body: pod });
+      return { name: made.metadata.name, uid: made.metadata.uid ?? '' };
     } catch (err) {
       // The apiserver's refusal of the pod (invalid, namespace missing) will not change by retrying.
       if (statusCode(err) === 422 || statusCode(err) === 404)
@@ -345,6 +385,7 @@ export class RestoreController {
           'PodNameTaken',
           `pod ${pod.metadata.namespace}/${pod.metadata.name} already exists and is not this restore's; set spec.podName`,
         );
+      return { name: there.metadata.name, uid: there.metadata.uid ?? '' };
     }
   }
 
@@ -376,6 +417,9 @@ export class RestoreController {
     const s = r.status!;
     const target = s.restoredPod!;
     const onHub = await this.#getOrUndefined<Meta>(podPath(target.namespace, target.name));
+    // Just created: make sure the pod owns its pull secret and policy (a controller may have died in between).
+    if (onHub && s.phase === 'RestoreSubmitted')
+      await this.#adopt(r, target.namespace, { name: onHub.metadata.name, uid: onHub.metadata.uid ?? '' });
     if (!onHub) {
       // Not yet created (waiting for the pull secret in the target), or the controller died before it was:
       // submit the same pod again, with the images and target recorded in status.
@@ -488,6 +532,9 @@ export class RestoreController {
     const backup = await this.#getOrUndefined<CheckpointBackup>(
       backupPath(r.metadata.namespace, r.spec.backupRef.name),
     );
+    // A backup edited since the restore began to name another namespace never gets another tenant's workload stopped.
+    const cross = backup && !s.sourceStop?.stoppedTime && backupNamespaceRefusal(backup);
+    if (cross) return this.#fail(r, cross.reason, cross.message);
     const stop = s.sourceStop
       ? s.sourceStop.method === 'Scale'
         ? { method: 'Scale' as const, workload: s.sourceStop.workload! }
@@ -555,7 +602,8 @@ export class RestoreController {
   #source(r: CheckpointRestore, backup: CheckpointBackup | undefined) {
     return {
       cluster: r.status!.sourceCluster!,
-      namespace: backup ? podNamespace(backup) : r.metadata.namespace,
+      // The restore's own namespace: its backup may name no other (issue 11).
+      namespace: r.metadata.namespace,
       pod: backup?.spec.podRef.name ?? '',
     };
   }
@@ -748,6 +796,18 @@ class RestoreRefused extends Error {
   ) {
     super(message);
   }
+}
+
+/** The restore as an owner; the apiserver always returns a uid for a stored object. */
+function restoreRef(r: CheckpointRestore): { name: string; uid: string } {
+  if (!r.metadata.uid)
+    throw new Error(`CheckpointRestore ${r.metadata.namespace}/${r.metadata.name} has no uid`);
+  return { name: r.metadata.name, uid: r.metadata.uid };
+}
+
+/** Whether stored ownerReferences are these (by uid, in order; the apiserver keeps what was written). */
+function sameOwners(stored: OwnerReference[] | undefined, want: OwnerReference[]): boolean {
+  return (stored ?? []).map((o) => o.uid).join(',') === want.map((o) => o.uid).join(',');
 }
 
 function clusterView(c: Cluster): ClusterView {

@@ -1,7 +1,15 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { backup, clusters, restore, source } from './fixtures.test-support.js';
-import { ANNOTATION, handoverLabels, pullSecret, pullSecretName, RESTORE_LABEL, restoredPod } from './pod.js';
+import {
+  ANNOTATION,
+  handoverLabels,
+  pullSecret,
+  pullSecretName,
+  RESTORE_LABEL,
+  restoredPod,
+  restoreOwners,
+} from './pod.js';
 import { validate, type RestorePlan } from './validate.js';
 
 const planOf = (spec: Parameters<typeof restore>[0] = {}): RestorePlan => {
@@ -23,6 +31,7 @@ describe('restoredPod', () => {
     assert.deepEqual(app.volumeMounts, [{ name: 'data', mountPath: '/data' }]);
     assert.deepEqual(app.ports, [{ containerPort: 8080 }]);
     assert.deepEqual(app.env, [{ name: 'TOKEN', valueFrom: { secretKeyRef: { name: 's', key: 'k' } } }]);
+    assert.equal(pod.metadata.annotations[ANNOTATION.envFromCheckpoint], undefined);
     assert.deepEqual(app.securityContext, { runAsUser: 1000 });
     assert.deepEqual(pod.spec.volumes, [{ name: 'data', emptyDir: {} }]);
     assert.deepEqual(pod.spec.containers[1], {
@@ -103,6 +112,58 @@ describe('restoredPod', () => {
       { name: 'r1-registry-pull' },
     ]);
     assert.equal(pullSecretName('r1'), 'r1-registry-pull');
+  });
+});
+
+describe('restoredPod: env without literal values (issue 11)', () => {
+  it('keeps valueFrom references; a variable the record names without a value is listed in an annotation', () => {
+    const p = planOf();
+    p.source.containers[0]!.env = [
+      { name: 'MODE' },
+      { name: 'TOKEN', valueFrom: { secretKeyRef: { name: 's', key: 'k' } } },
+      { name: 'LEVEL' },
+    ];
+    p.source.containers[1]!.env = [{ name: 'SIDE_MODE' }];
+    const pod = restoredPod(p, ref, 's');
+    assert.deepEqual(pod.spec.containers[0]!.env, [
+      { name: 'TOKEN', valueFrom: { secretKeyRef: { name: 's', key: 'k' } } },
+    ]);
+    assert.equal(pod.spec.containers[1]!.env, undefined);
+    assert.equal(pod.metadata.annotations[ANNOTATION.envFromCheckpoint], 'app=MODE,LEVEL;side=SIDE_MODE');
+  });
+  it('drops a literal value even from a record an older agent wrote with one', () => {
+    const p = planOf();
+    p.source.containers[0]!.env = [{ name: 'DB_PASSWORD', value: 's3cret' }];
+    const pod = restoredPod(p, ref, 's');
+    assert.ok(!JSON.stringify(pod).includes('s3cret'));
+    assert.equal(pod.metadata.annotations[ANNOTATION.envFromCheckpoint], 'app=DB_PASSWORD');
+  });
+});
+
+describe("the restore's own namespace and ownership (issue 11)", () => {
+  it("creates the pod in the restore's namespace (the plan's), whatever namespace the record names", () => {
+    const p = planOf();
+    p.source.namespace = 'elsewhere';
+    const pod = restoredPod(p, ref, 's');
+    assert.equal(pod.metadata.namespace, 'shop');
+    assert.equal(pod.metadata.annotations[ANNOTATION.sourcePod], 'elsewhere/web-1');
+  });
+  it('the pull secret and policy are owned by the restore, and by the restored pod once it exists', () => {
+    const r = { name: 'r1', uid: 'u-r1' };
+    assert.deepEqual(restoreOwners(r), [
+      { apiVersion: 'migration.dcnlab.com/v1', kind: 'CheckpointRestore', name: 'r1', uid: 'u-r1' },
+    ]);
+    assert.deepEqual(restoreOwners(r, { name: 'web-1-restored', uid: 'u-p' }), [
+      { apiVersion: 'migration.dcnlab.com/v1', kind: 'CheckpointRestore', name: 'r1', uid: 'u-r1' },
+      { apiVersion: 'v1', kind: 'Pod', name: 'web-1-restored', uid: 'u-p' },
+    ]);
+  });
+  it('the pull secret carries its owners', () => {
+    const owners = restoreOwners({ name: 'r1', uid: 'u-r1' });
+    const s = pullSecret('p', 'shop', 'reg:5000', { username: 'a', password: 'b' }, {}, owners) as {
+      metadata: { ownerReferences?: unknown };
+    };
+    assert.deepEqual(s.metadata.ownerReferences, owners);
   });
 });
 

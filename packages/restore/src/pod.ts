@@ -1,6 +1,8 @@
 import {
   API_GROUP,
+  API_VERSION,
   CHECKPOINT_RESTORE_LABEL,
+  RESTORE_KIND,
   RESTORE_ALLOWED,
   type RestoreImage,
 } from '@stateful-migration/api';
@@ -11,6 +13,12 @@ export const ANNOTATION = {
   sourcePod: `${API_GROUP}/source-pod`,
   backup: `${API_GROUP}/backup`,
   restore: `${API_GROUP}/restore`,
+  /**
+   * Variables whose values the restored process has from its checkpoint, not from the pod spec:
+   * `container=NAME,NAME;container=NAME`. Literal env values are never recorded in status (issue 11); CRI-O restores
+   * the process with the environment it had in memory (docs/adr/0002-env-of-restored-pods.md).
+   */
+  envFromCheckpoint: `${API_GROUP}/env-from-checkpoint`,
 } as const;
 
 /** The one label a restored pod carries until a migration hands the workload's labels over. */
@@ -53,37 +61,61 @@ export interface RestoreRef {
 export function restoredPod(plan: RestorePlan, ref: RestoreRef, pullSecret: string): PodManifest {
   const src = plan.source;
   const imageOf = new Map(plan.images.map((i: RestoreImage) => [i.containerName, i.image]));
+  const fromCheckpoint = src.containers
+    .map((c) => ({
+      name: c.name,
+      vars: (c.env ?? []).filter((e) => !e.valueFrom).map((e) => String(e.name)),
+    }))
+    .filter((c) => c.vars.length)
+    .map((c) => `${c.name}=${c.vars.join(',')}`)
+    .join(';');
   return {
     apiVersion: 'v1',
     kind: 'Pod',
     metadata: {
       name: plan.podName,
-      namespace: src.namespace,
+      // The restore's own namespace, never one its backup or status names (issue 11).
+      namespace: plan.namespace,
       labels: { [RESTORE_LABEL]: ref.name },
       annotations: {
         [ANNOTATION.sourceCluster]: plan.sourceCluster,
         [ANNOTATION.sourcePod]: `${src.namespace}/${src.name}`,
         [ANNOTATION.backup]: `${ref.namespace}/${ref.backup}`,
         [ANNOTATION.restore]: `${ref.namespace}/${ref.name}`,
+        ...(fromCheckpoint ? { [ANNOTATION.envFromCheckpoint]: fromCheckpoint } : {}),
       },
     },
     spec: {
       // A copied service-account token volume is valid only with its ServiceAccount named.
       serviceAccountName: src.serviceAccountName ?? 'default',
-      containers: src.containers.map((c) => ({
-        name: c.name,
-        image: imageOf.get(c.name)!,
-        imagePullPolicy: 'IfNotPresent',
-        ...(c.ports ? { ports: c.ports } : {}),
-        ...(c.env ? { env: c.env } : {}),
-        ...(c.volumeMounts ? { volumeMounts: c.volumeMounts } : {}),
-        ...(c.securityContext ? { securityContext: c.securityContext } : {}),
-      })),
+      containers: src.containers.map((c) => {
+        const env = referencesOnly(c.env);
+        return {
+          name: c.name,
+          image: imageOf.get(c.name)!,
+          imagePullPolicy: 'IfNotPresent',
+          ...(c.ports ? { ports: c.ports } : {}),
+          ...(env.length ? { env } : {}),
+          ...(c.volumeMounts ? { volumeMounts: c.volumeMounts } : {}),
+          ...(c.securityContext ? { securityContext: c.securityContext } : {}),
+        };
+      }),
       ...(src.volumes ? { volumes: src.volumes } : {}),
       imagePullSecrets: [{ name: pullSecret }],
       affinity: restoreAffinity(plan.targetNode),
     },
   };
+}
+
+/**
+ * The env entries a restored pod carries: valueFrom references only. A name without a value would set the variable
+ * to "" in the spec, which is not what the process has; a literal value is never in the record (and one an older
+ * agent recorded is not copied either). CRI-O takes neither from the pod spec when it restores a checkpoint image.
+ */
+function referencesOnly(env: Record<string, unknown>[] | undefined): Record<string, unknown>[] {
+  return (env ?? [])
+    .filter((e) => e.valueFrom !== undefined)
+    .map((e) => ({ name: e.name, valueFrom: e.valueFrom }));
 }
 
 /** One nodeSelectorTerm, so its expressions all hold: the node restores, and is the targetNode if there is one. */
@@ -102,8 +134,34 @@ const restoreAffinity = (node: string | undefined) => ({
   },
 });
 
-/** The pull secret's name: one per restore, so deleting the restore takes exactly its own secret away. */
+/** The pull secret's name: one per restore (its owners, restoreOwners, decide when it goes). */
 export const pullSecretName = (restore: string): string => `${restore}-registry-pull`.slice(0, 253);
+
+export interface OwnerReference {
+  apiVersion: string;
+  kind: string;
+  name: string;
+  uid: string;
+}
+
+/**
+ * The owners of what a restore makes on the Karmada control plane (its pull secret and its PropagationPolicy): the
+ * CheckpointRestore, and the restored pod once it exists. Kubernetes' garbage collector (kube-controller-manager on
+ * the Karmada control plane) deletes an object once every owner is gone, and Karmada then withdraws the member copy
+ * (the ResourceBinding is owned by its template; ownerReferences themselves never reach members: Karmada prunes
+ * them from Works). So a failed restore's secret goes with the restore, and a restored pod keeps its pull
+ * credentials for as long as it lives (a restarted container may pull again), then they go too. Same namespace as
+ * the owners, which ownerReferences require and issue 11's own-namespace rule guarantees.
+ */
+export function restoreOwners(
+  restore: { name: string; uid: string },
+  pod?: { name: string; uid: string },
+): OwnerReference[] {
+  return [
+    { apiVersion: API_VERSION, kind: RESTORE_KIND, name: restore.name, uid: restore.uid },
+    ...(pod ? [{ apiVersion: 'v1', kind: 'Pod', name: pod.name, uid: pod.uid }] : []),
+  ];
+}
 
 /** A kubernetes.io/dockerconfigjson secret for one registry, from the backup's registry credentials. */
 export function pullSecret(
@@ -112,6 +170,7 @@ export function pullSecret(
   registry: string,
   creds: { username: string; password: string },
   labels: Record<string, string>,
+  owners: OwnerReference[] = [],
 ): Record<string, unknown> {
   const auth = Buffer.from(`${creds.username}:${creds.password}`).toString('base64');
   const config = { auths: { [registry]: { username: creds.username, password: creds.password, auth } } };
@@ -119,7 +178,7 @@ export function pullSecret(
     apiVersion: 'v1',
     kind: 'Secret',
     type: 'kubernetes.io/dockerconfigjson',
-    metadata: { name, namespace, labels },
+    metadata: { name, namespace, labels, ...(owners.length ? { ownerReferences: owners } : {}) },
     data: { '.dockerconfigjson': Buffer.from(JSON.stringify(config)).toString('base64') },
   };
 }

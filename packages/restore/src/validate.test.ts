@@ -282,4 +282,59 @@ describe('validate', () => {
     assert.equal(byDigest(img('app', 't1', { imageName: 'reg:5000/repo' })), `reg:5000/repo@${DIGEST_APP}`);
     assert.equal(byDigest(img('app', 't1', { digest: undefined })), undefined);
   });
+
+  describe('a CheckpointRestore acts only in its own namespace (issue 11)', () => {
+    it('refuses a backup that names another namespace (one stored before the admission policy), naming the field', () => {
+      refused(
+        validate(input({ backup: backup({ podRef: { name: 'web-1', namespace: 'other' } }) })),
+        'CrossNamespaceReference',
+        /^CheckpointBackup shop\/web-now cannot be restored: spec\.podRef\.namespace "other" is not this object's namespace "shop": a CheckpointBackup acts only in its own namespace$/,
+      );
+      refused(
+        validate(
+          input({
+            backup: backup({
+              resourceRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'web', namespace: 'other' },
+            }),
+            restore: restore({ mode: 'Migrate' }),
+          }),
+        ),
+        'CrossNamespaceReference',
+        /spec\.resourceRef\.namespace "other"/,
+      );
+    });
+
+    it('refuses a checkpoint whose recorded pod is of another namespace', () => {
+      const s = source();
+      s.checkpointedPod!.namespace = 'other';
+      refused(
+        validate(input({ sources: [s] })),
+        'CrossNamespaceReference',
+        /^the checkpoint of CheckpointBackup shop\/web-now is of pod other\/web-1, not of a pod in namespace "shop": a CheckpointRestore acts only in its own namespace$/,
+      );
+    });
+
+    it("never makes a pull secret of the platform's default secret in a tenant's namespace, even before the backup ran", () => {
+      for (const sources of [[source()], []])
+        refused(
+          validate(input({ backup: backup({ registry: { url: REG, repository: 'cp' } }), sources })),
+          'DefaultSecretNotCopied',
+          /^CheckpointBackup shop\/web-now pushes with the platform's default registry secret stateful-migration\/registry-credentials, which a restore never copies into namespace "shop" as a pull secret; set the backup's spec\.registry\.secretRef to a secret of namespace "shop" that may pull from reg\.example:5000$/,
+        );
+    });
+
+    it("the pull secret comes from the backup's own secret, in the restore's namespace", () => {
+      const p = plan(
+        validate(
+          input({
+            backup: backup({
+              registry: { url: REG, repository: 'cp', secretRef: { name: 'creds', namespace: 'shop' } },
+            }),
+          }),
+        ),
+      );
+      assert.deepEqual(p.registrySecret, { name: 'creds', namespace: 'shop' });
+      assert.equal(p.namespace, 'shop');
+    });
+  });
 });

@@ -1,6 +1,9 @@
 import {
+  CROSS_NAMESPACE,
+  crossNamespaceRef,
   matchesLabelSelector,
-  registrySecret,
+  ownNamespaceRule,
+  registryCredentials,
   type BuiltImage,
   type CheckpointBackup,
   type CheckpointedPod,
@@ -34,6 +37,8 @@ export type StopPlan =
 
 /** Everything the controller needs to build, place and follow the restored pod. */
 export interface RestorePlan {
+  /** The restore's own namespace: the restored pod and its pull secret are made there, and only there. */
+  namespace: string;
   sourceCluster: string;
   source: CheckpointedPod;
   /** One per container of the source pod, in its order, each by digest. */
@@ -42,8 +47,8 @@ export interface RestorePlan {
   targetNode?: string;
   podName: string;
   mode: RestoreMode;
-  /** The backup's registry secret, whose credentials become the restored pod's imagePullSecret. */
-  registrySecret: ObjectRef;
+  /** The backup's own registry secret (never the platform's default), whose credentials become the pull secret. */
+  registrySecret: Required<ObjectRef>;
   registryHost: string;
   stop?: StopPlan;
 }
@@ -76,18 +81,17 @@ export function validate(i: ValidateInput): Verdict {
       'BackupNotFound',
       `CheckpointBackup ${backupName} does not exist; create it or fix spec.backupRef.name`,
     );
+  const tenancy = tenancyRefusal(i.backup, r.metadata.namespace);
+  if (tenancy) return tenancy;
   const mode = r.spec.mode ?? 'Restore';
   const stop = mode === 'Migrate' ? stopPlan(i.backup) : undefined;
   if (stop && 'refuse' in stop) return stop.refuse;
   const src = source(i.sources, backupName);
   if (src.kind !== 'ok') return src.verdict;
-  if (!i.backup.spec.registry)
-    return refuse(
-      'RegistryRequired',
-      `the checkpoint images of ${backupName} are in node ${src.source.checkpointedPod.node ?? '?'}'s local ` +
-        'containers-storage (localhost/...), which no other node can pull: a registry is needed. Set spec.registry ' +
-        'on the CheckpointBackup and checkpoint again',
-    );
+  const elsewhere = checkpointElsewhere(r, src.source.checkpointedPod, backupName);
+  if (elsewhere) return elsewhere;
+  const pull = pullFrom(i.backup, src.source.checkpointedPod, backupName);
+  if ('kind' in pull) return pull;
   const images = chooseImages(r, src.source, backupName);
   if ('refuse' in images) return images.refuse;
   const target = targetCluster(r, i.clusters);
@@ -96,6 +100,7 @@ export function validate(i: ValidateInput): Verdict {
   return {
     kind: 'ok',
     plan: {
+      namespace: r.metadata.namespace,
       sourceCluster: src.source.name,
       source: pod,
       images: images.images,
@@ -103,11 +108,72 @@ export function validate(i: ValidateInput): Verdict {
       ...(r.spec.targetNode ? { targetNode: r.spec.targetNode } : {}),
       podName: r.spec.podName || `${pod.name}-restored`,
       mode,
-      registrySecret: registrySecret(i.backup)!,
-      registryHost: i.backup.spec.registry.url,
+      registrySecret: pull.secret,
+      registryHost: pull.host,
       ...(stop ? { stop } : {}),
     },
   };
+}
+
+/**
+ * A backup that names another namespace (stored before the admission policy, or where there is none) is not
+ * restored: its checkpoint may be of another tenant's pod, and Migrate would stop another tenant's workload.
+ */
+export function backupNamespaceRefusal(b: CheckpointBackup): Refusal | undefined {
+  const r = crossNamespaceRef(b);
+  const name = `${b.metadata.namespace}/${b.metadata.name}`;
+  return r && refuse(r.reason, `CheckpointBackup ${name} cannot be restored: ${r.message}`);
+}
+
+/** A checkpoint of a pod of another namespace (recorded by an agent before issue 11) is another tenant's. */
+function checkpointElsewhere(
+  r: CheckpointRestore,
+  pod: CheckpointedPod,
+  backupName: string,
+): Refusal | undefined {
+  if (pod.namespace === r.metadata.namespace) return undefined;
+  return refuse(
+    CROSS_NAMESPACE,
+    `the checkpoint of CheckpointBackup ${backupName} is of pod ${pod.namespace}/${pod.name}, not of a pod in ` +
+      `namespace "${r.metadata.namespace}": ${ownNamespaceRule('CheckpointRestore')}`,
+  );
+}
+
+/** What a restore refuses of its backup before anything else (issue 11). */
+function tenancyRefusal(b: CheckpointBackup, namespace: string): Refusal | undefined {
+  return backupNamespaceRefusal(b) ?? platformSecret(b, namespace);
+}
+
+/**
+ * The platform's default secret is never copied into a tenant's namespace as a pull secret (issue 11): anyone who
+ * may read secrets there would have the platform's registry password. Refused at once, before the backup has run.
+ */
+function platformSecret(b: CheckpointBackup, namespace: string): Refusal | undefined {
+  if (!b.spec.registry || b.spec.registry.secretRef) return undefined;
+  return refuse(
+    'DefaultSecretNotCopied',
+    `CheckpointBackup ${b.metadata.namespace}/${b.metadata.name} pushes with the platform's default registry secret ` +
+      `stateful-migration/registry-credentials, which a restore never copies into namespace "${namespace}" as a ` +
+      `pull secret; set the backup's spec.registry.secretRef to a secret of namespace "${namespace}" that may pull ` +
+      `from ${b.spec.registry.url}`,
+  );
+}
+
+/** Where the restored pod pulls from, and with which secret: the backup's registry, with the backup's own secret. */
+function pullFrom(
+  b: CheckpointBackup,
+  pod: CheckpointedPod,
+  backupName: string,
+): { secret: Required<ObjectRef>; host: string } | Refusal {
+  const creds = registryCredentials(b, []);
+  if (!b.spec.registry || creds.kind !== 'own')
+    return refuse(
+      'RegistryRequired',
+      `the checkpoint images of ${backupName} are in node ${pod.node ?? '?'}'s local ` +
+        'containers-storage (localhost/...), which no other node can pull: a registry is needed. Set spec.registry ' +
+        'on the CheckpointBackup and checkpoint again',
+    );
+  return { secret: creds.secret, host: b.spec.registry.url };
 }
 
 type Source =

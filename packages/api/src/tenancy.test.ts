@@ -1,0 +1,160 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { CheckpointBackup } from './checkpoint-backup.js';
+import {
+  CROSS_NAMESPACE,
+  DEFAULT_SECRET_NOT_FOR_REGISTRY,
+  NAMESPACED_REFS,
+  crossNamespaceRef,
+  parseRegistryHosts,
+  refusal,
+  registryCredentials,
+} from './tenancy.js';
+
+const b = (spec: Partial<CheckpointBackup['spec']> = {}, namespace = 'shop'): CheckpointBackup => ({
+  apiVersion: 'migration.dcnlab.com/v1',
+  kind: 'CheckpointBackup',
+  metadata: { name: 'db', namespace },
+  spec: {
+    schedule: 'immediately',
+    podRef: { name: 'db-0' },
+    resourceRef: { apiVersion: 'apps/v1', kind: 'StatefulSet', name: 'db' },
+    ...spec,
+  },
+});
+
+const registry = (url: string, secretRef?: { name: string; namespace?: string }) => ({
+  registry: { url, repository: 'team/ck', ...(secretRef ? { secretRef } : {}) },
+});
+
+describe('crossNamespaceRef: a CheckpointBackup acts only in its own namespace', () => {
+  const ok: [string, Partial<CheckpointBackup['spec']>][] = [
+    ['no namespace anywhere (seed 000 without namespaces)', {}],
+    [
+      "each namespace the object's own (seed 000 as written)",
+      {
+        podRef: { name: 'db-0', namespace: 'shop' },
+        resourceRef: { apiVersion: 'apps/v1', kind: 'StatefulSet', name: 'db', namespace: 'shop' },
+        ...registry('r.example', { name: 'creds', namespace: 'shop' }),
+      },
+    ],
+    ['an empty namespace means the default, the object’s own', { podRef: { name: 'db-0', namespace: '' } }],
+    ['a secretRef without namespace', registry('r.example', { name: 'creds' })],
+    ['no secretRef (the default secret is judged by registryCredentials)', registry('r.example')],
+  ];
+  for (const [name, spec] of ok)
+    it(`accepts ${name}`, () => assert.equal(crossNamespaceRef(b(spec)), undefined));
+
+  const refused: [string, Partial<CheckpointBackup['spec']>, string][] = [
+    [
+      'spec.podRef.namespace',
+      { podRef: { name: 'db-0', namespace: 'other' } },
+      'spec.podRef.namespace "other" is not this object\'s namespace "shop": a CheckpointBackup acts only in its own namespace',
+    ],
+    [
+      'spec.resourceRef.namespace',
+      { resourceRef: { apiVersion: 'apps/v1', kind: 'StatefulSet', name: 'db', namespace: 'other' } },
+      'spec.resourceRef.namespace "other" is not this object\'s namespace "shop": a CheckpointBackup acts only in its own namespace',
+    ],
+    [
+      'spec.registry.secretRef.namespace, the platform’s namespace included',
+      registry('r.example', { name: 'registry-credentials', namespace: 'stateful-migration' }),
+      'spec.registry.secretRef.namespace "stateful-migration" is not this object\'s namespace "shop": a CheckpointBackup acts only in its own namespace',
+    ],
+    [
+      'a namespace that only starts like the object’s (shop-b is not shop)',
+      { podRef: { name: 'db-0', namespace: 'shop-b' } },
+      'spec.podRef.namespace "shop-b" is not this object\'s namespace "shop": a CheckpointBackup acts only in its own namespace',
+    ],
+  ];
+  for (const [name, spec, message] of refused)
+    it(`refuses ${name}, naming the field and the rule`, () =>
+      assert.deepEqual(crossNamespaceRef(b(spec)), { reason: CROSS_NAMESPACE, message }));
+
+  it('names the first offending field in the order podRef, resourceRef, registry.secretRef', () => {
+    const all = b({
+      podRef: { name: 'p', namespace: 'a' },
+      resourceRef: { apiVersion: 'v1', kind: 'Pod', name: 'p', namespace: 'b' },
+      ...registry('r', { name: 's', namespace: 'c' }),
+    });
+    assert.match(crossNamespaceRef(all)!.message, /^spec\.podRef\.namespace "a"/);
+    assert.deepEqual(NAMESPACED_REFS, ['podRef', 'resourceRef', 'registry.secretRef']);
+  });
+
+  it('says CheckpointRestore when a restore is the one refused', () =>
+    assert.match(
+      crossNamespaceRef(b({ podRef: { name: 'p', namespace: 'a' } }), 'CheckpointRestore')!.message,
+      /: a CheckpointRestore acts only in its own namespace$/,
+    ));
+});
+
+describe('registryCredentials: the default secret only for the registries the platform names for it', () => {
+  const platform = ['registry.platform.example:5000', '127.0.0.1:5000'];
+
+  it('no registry: no credentials at all', () =>
+    assert.deepEqual(registryCredentials(b(), platform), { kind: 'none' }));
+
+  it("an object's own secret, in its own namespace, for any registry the tenant writes", () => {
+    assert.deepEqual(registryCredentials(b(registry('tenant.example', { name: 'creds' })), []), {
+      kind: 'own',
+      secret: { name: 'creds', namespace: 'shop' },
+    });
+    assert.deepEqual(
+      registryCredentials(b(registry('tenant.example', { name: 'creds', namespace: 'shop' })), []),
+      { kind: 'own', secret: { name: 'creds', namespace: 'shop' } },
+    );
+  });
+
+  it('the default secret for a registry the platform names, however the host is cased', () => {
+    for (const url of ['127.0.0.1:5000', 'Registry.Platform.Example:5000', 'registry.platform.example:5000/'])
+      assert.deepEqual(registryCredentials(b(registry(url)), platform), {
+        kind: 'default',
+        secret: { name: 'registry-credentials', namespace: 'stateful-migration' },
+      });
+  });
+
+  const refused: [string, string, string[], RegExp][] = [
+    [
+      'a host the tenant wrote',
+      'evil.example',
+      platform,
+      /^spec\.registry\.url "evil\.example" is not a registry the platform's default secret stateful-migration\/registry-credentials is for \(it is for: registry\.platform\.example:5000, 127\.0\.0\.1:5000\); name a secret in this namespace in spec\.registry\.secretRef$/,
+    ],
+    ['the same host on another port', '127.0.0.1:5001', platform, /"127\.0\.0\.1:5001" is not a registry/],
+    ['the host without its port', 'registry.platform.example', platform, /is not a registry/],
+    ['a scheme (never a bare host)', 'https://127.0.0.1:5000', platform, /is not a registry/],
+    ['a path after the host', '127.0.0.1:5000/../evil', platform, /is not a registry/],
+    ['userinfo before another host', '127.0.0.1:5000@evil.example', platform, /is not a registry/],
+    [
+      'any host when the platform names none',
+      '127.0.0.1:5000',
+      [],
+      /\(the platform names no registry for it\); name a secret in this namespace in spec\.registry\.secretRef$/,
+    ],
+  ];
+  for (const [name, url, hosts, message] of refused)
+    it(`refuses ${name}`, () => {
+      const c = registryCredentials(b(registry(url)), hosts);
+      assert.equal(c.kind, 'refused');
+      assert.equal((c as { reason: string }).reason, DEFAULT_SECRET_NOT_FOR_REGISTRY);
+      assert.match((c as { message: string }).message, message);
+    });
+});
+
+describe('refusal: what the agent, the hub and the restore controller refuse before acting', () => {
+  it('a cross-namespace reference first, then the default secret', () => {
+    const both = b({ podRef: { name: 'p', namespace: 'x' }, ...registry('evil.example') });
+    assert.equal(refusal(both, [])?.reason, CROSS_NAMESPACE);
+    assert.equal(refusal(b(registry('evil.example')), [])?.reason, DEFAULT_SECRET_NOT_FOR_REGISTRY);
+    assert.equal(refusal(b(registry('127.0.0.1:5000')), ['127.0.0.1:5000']), undefined);
+    assert.equal(refusal(b(), []), undefined);
+  });
+});
+
+describe('parseRegistryHosts', () => {
+  it('reads a comma-separated flag: trimmed, lowercased, empty entries dropped', () => {
+    assert.deepEqual(parseRegistryHosts(' A.example:5000, ,b.example,'), ['a.example:5000', 'b.example']);
+    assert.deepEqual(parseRegistryHosts(''), []);
+    assert.deepEqual(parseRegistryHosts(undefined), []);
+  });
+});

@@ -28,7 +28,13 @@ import {
   type RestClient,
   type Result,
 } from '@stateful-migration/kube';
-import { RegistryClient, describeImage, getManifest, pushImage } from '@stateful-migration/registry';
+import {
+  RegistryClient,
+  describeImage,
+  getManifest,
+  normalHost,
+  pushImage,
+} from '@stateful-migration/registry';
 import {
   buildLocalImage,
   checkpointAnnotations,
@@ -52,6 +58,11 @@ export interface AgentOptions {
   storage: BuildahStorage;
   /** CA bundle for registries with private CAs. */
   registryCa?: Buffer;
+  /**
+   * By registry host (normalHost): the hosts of its token service, which may receive its credentials
+   * (--registry-token-host). Any other host never does. @default none
+   */
+  registryTokenHosts?: Record<string, string[]>;
   /** Node-wide limit of concurrent checkpoints. @default 2 */
   nodeConcurrency?: number;
   /** Containers of one pod checkpointed at once. @default 4 */
@@ -108,6 +119,7 @@ export class AgentController {
       checkpointDir: '/var/lib/kubelet/checkpoints',
       retention: {},
       retentionIntervalMs: 300_000,
+      registryTokenHosts: {},
       ...o,
     };
     const { client, log, node } = o;
@@ -547,10 +559,12 @@ export class AgentController {
         false,
       );
     }
+    const host = b.spec.registry!.url;
     return new RegistryClient({
-      host: b.spec.registry!.url,
+      host,
       credentials: { username: dec('username'), password: dec('password') },
       ...(this.#o.registryCa ? { ca: this.#o.registryCa } : {}),
+      tokenHosts: this.#o.registryTokenHosts[normalHost(host)] ?? [],
     });
   }
 

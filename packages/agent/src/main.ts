@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { KubeConfig } from '@kubernetes/client-node';
 import type { RetentionPolicy } from '@stateful-migration/api';
 import { RestClient, rootLogger, serveHealth } from '@stateful-migration/kube';
+import { normalHost } from '@stateful-migration/registry';
 import { AgentController } from './controller.js';
 import { KubeletClient, fileToken } from './kubelet.js';
 import { AgentMetrics } from './metrics.js';
@@ -19,6 +20,8 @@ export interface AgentFlags {
   storageRunroot?: string;
   storageDriver?: string;
   registryCa?: string;
+  /** registry=host pairs: a token realm on that host may receive that registry's credentials. */
+  registryTokenHost?: string[];
   nodeConcurrency: number;
   checkpointTimeout: number;
   healthPort: number;
@@ -51,6 +54,25 @@ export function retentionFromFlags(f: AgentFlags): RetentionPolicy {
     maxTotalSizePerNamespace: size(f.maxTotalSizePerNamespace),
     retainOrphans: f.retainOrphans,
   };
+}
+
+/**
+ * --registry-token-host values (registry=host, repeatable) as a map from registry host to the hosts of its token
+ * service; the registry client sends credentials to no other host (packages/registry/src/origin.ts). Throws on a
+ * value that is not registry=host.
+ */
+export function tokenHostsFromFlags(values: readonly string[] = []): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const v of values) {
+    const m = /^([^=\s/]+)=([^=\s/]+)$/.exec(v.trim());
+    if (!m)
+      throw new Error(
+        `--registry-token-host "${v}" is not registry=host (e.g. registry.gitlab.com=gitlab.com)`,
+      );
+    const registry = normalHost(m[1]!);
+    out[registry] = [...(out[registry] ?? []), normalHost(m[2]!)];
+  }
+  return out;
 }
 
 /** Runs the agent until SIGTERM. */
@@ -88,6 +110,7 @@ export async function runAgent(f: AgentFlags): Promise<void> {
       ...(f.storageDriver ? { driver: f.storageDriver } : {}),
     },
     ...(f.registryCa ? { registryCa: readFileSync(f.registryCa) } : {}),
+    registryTokenHosts: tokenHostsFromFlags(f.registryTokenHost),
     nodeConcurrency: f.nodeConcurrency,
     checkpointTimeoutSeconds: f.checkpointTimeout,
     checkpointDir: f.checkpointDir,

@@ -2,7 +2,7 @@
 import { Command } from 'commander';
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { retentionFromFlags, runAgent } from '@stateful-migration/agent';
+import { retentionFromFlags, runAgent, tokenHostsFromFlags } from '@stateful-migration/agent';
 import { API_GROUP, CHECKPOINT_RESTORE_LABEL, parseSize } from '@stateful-migration/api';
 import { runHub } from '@stateful-migration/hub';
 import { describeError } from '@stateful-migration/kube';
@@ -47,6 +47,13 @@ program
   .option('--storage-driver <driver>', 'containers-storage driver, e.g. overlay or vfs')
   .option('--registry-ca <file>', 'extra CA bundle for registries')
   .option(
+    '--registry-token-host <registry=host>',
+    "trust host's https token service with the registry's credentials (repeatable), for registries whose token " +
+      'service lives on another host: registry-1.docker.io=auth.docker.io, registry.gitlab.com=gitlab.com. ' +
+      'Credentials go to no other host than the registry otherwise',
+    (v: string, prev: string[] = []) => [...prev, v],
+  )
+  .option(
     '--checkpoint-dir <dir>',
     "the kubelet's checkpoint directory on this node",
     '/var/lib/kubelet/checkpoints',
@@ -82,6 +89,11 @@ program
         program.error(
           `agent: --${flag.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} "${v}" is not a count or size (sizes: 512Mi, 2Gi, or MiB)`,
         );
+    try {
+      tokenHostsFromFlags(opts.registryTokenHost);
+    } catch (err) {
+      program.error(`agent: ${(err as Error).message}`);
+    }
     if (!(opts.retentionInterval > 0))
       program.error('agent: --retention-interval must be a positive number of seconds');
     await runAgent(opts);

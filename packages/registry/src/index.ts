@@ -16,3 +16,4 @@ export {
   type PushedImage,
 } from './push.js';
 export { deleteManifest, describeTag, listTags, type TaggedImage } from './manage.js';
+export { credentialsMayGo, mayFollow, normalHost, type Verdict } from './origin.js';

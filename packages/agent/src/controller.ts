@@ -34,6 +34,7 @@ import {
   getManifest,
   normalHost,
   pushImage,
+  type RegistryTimeouts,
 } from '@stateful-migration/registry';
 import {
   buildLocalImage,
@@ -63,6 +64,8 @@ export interface AgentOptions {
    * (--registry-token-host). Any other host never does. @default none
    */
   registryTokenHosts?: Record<string, string[]>;
+  /** Bounds on every registry request. @default REGISTRY_TIMEOUTS (60 s idle, 120 s per answer) */
+  registryTimeouts?: Partial<RegistryTimeouts>;
   /** Node-wide limit of concurrent checkpoints. @default 2 */
   nodeConcurrency?: number;
   /** Containers of one pod checkpointed at once. @default 4 */
@@ -120,6 +123,7 @@ export class AgentController {
       retention: {},
       retentionIntervalMs: 300_000,
       registryTokenHosts: {},
+      registryTimeouts: {},
       ...o,
     };
     const { client, log, node } = o;
@@ -565,6 +569,7 @@ export class AgentController {
       credentials: { username: dec('username'), password: dec('password') },
       ...(this.#o.registryCa ? { ca: this.#o.registryCa } : {}),
       tokenHosts: this.#o.registryTokenHosts[normalHost(host)] ?? [],
+      timeouts: this.#o.registryTimeouts,
     });
   }
 

@@ -24,6 +24,12 @@ export interface AgentFlags {
   registryTokenHost?: string[];
   nodeConcurrency: number;
   checkpointTimeout: number;
+  /** Seconds a buildah step may take (add and commit get more per byte). */
+  buildahTimeout: number;
+  /** Seconds a registry request may wait for its complete answer. */
+  registryTimeout: number;
+  /** Seconds a registry connection may stay silent (a streamed upload lives as long as bytes flow). */
+  registryIdleTimeout: number;
   healthPort: number;
   checkpointDir: string;
   /** Agent-wide retention defaults (issue 6); sizes are quantities or MiB, 0 is unlimited. */
@@ -108,7 +114,9 @@ export async function runAgent(f: AgentFlags): Promise<void> {
       ...(f.storageRoot ? { root: f.storageRoot } : {}),
       ...(f.storageRunroot ? { runroot: f.storageRunroot } : {}),
       ...(f.storageDriver ? { driver: f.storageDriver } : {}),
+      timeoutMs: f.buildahTimeout * 1000,
     },
+    registryTimeouts: { requestMs: f.registryTimeout * 1000, idleMs: f.registryIdleTimeout * 1000 },
     ...(f.registryCa ? { registryCa: readFileSync(f.registryCa) } : {}),
     registryTokenHosts: tokenHostsFromFlags(f.registryTokenHost),
     nodeConcurrency: f.nodeConcurrency,

@@ -60,6 +60,24 @@ program
   )
   .option('--node-concurrency <n>', 'checkpoints at once on this node', (v) => Number(v), 2)
   .option('--checkpoint-timeout <seconds>', 'time the runtime may take per checkpoint', (v) => Number(v), 120)
+  .option(
+    '--buildah-timeout <seconds>',
+    'time a buildah step may take before it is killed; add and commit get 1 s more per 10 MiB of archive',
+    (v) => Number(v),
+    120,
+  )
+  .option(
+    '--registry-timeout <seconds>',
+    'time a registry request may wait for its complete answer (after its upload, for a streamed one)',
+    (v) => Number(v),
+    120,
+  )
+  .option(
+    '--registry-idle-timeout <seconds>',
+    'time a registry connection may stay silent; a streamed upload lives as long as bytes flow',
+    (v) => Number(v),
+    60,
+  )
   .option('--health-port <port>', 'port of /healthz, /readyz and /metrics', (v) => Number(v), 8081)
   // Retention defaults, as checkpoint-restore-operator's globalPolicy; each CheckpointBackup's spec.retention wins.
   .option('--max-checkpoints-per-container <n>', 'checkpoints kept per container (0: unlimited)', count, 10)
@@ -94,6 +112,11 @@ program
     } catch (err) {
       program.error(`agent: ${(err as Error).message}`);
     }
+    for (const flag of ['buildahTimeout', 'registryTimeout', 'registryIdleTimeout'] as const)
+      if (!(opts[flag] > 0))
+        program.error(
+          `agent: --${flag.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} must be a positive number of seconds`,
+        );
     if (!(opts.retentionInterval > 0))
       program.error('agent: --retention-interval must be a positive number of seconds');
     await runAgent(opts);

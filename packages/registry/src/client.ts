@@ -24,7 +24,31 @@ export interface RegistryOptions {
    * configuration, never a registry's answer. @default none
    */
   tokenHosts?: string[];
+  /** Bounds on each request, so a hung registry cannot stall a node's queue or retention. */
+  timeouts?: Partial<RegistryTimeouts>;
 }
+
+export interface RegistryTimeouts {
+  /**
+   * Longest silence on the connection (nothing sent, nothing received), from connecting to the last byte of the
+   * answer. It is what bounds a streamed upload: a large layer may take as long as it needs while bytes flow.
+   */
+  idleMs: number;
+  /**
+   * Longest wait for a complete answer: from the start for a request without a stream, from the end of the upload
+   * for a streamed one.
+   */
+  requestMs: number;
+}
+
+/**
+ * Defaults: 60 s of silence is what common proxies in front of registries allow (nginx's proxy_read_timeout);
+ * 120 s bounds a manifest, tag list, token or upload commit generously.
+ */
+export const REGISTRY_TIMEOUTS: Readonly<RegistryTimeouts> = Object.freeze({
+  idleMs: 60_000,
+  requestMs: 120_000,
+});
 
 /** A registry's refusal, with the status and the registry's error code, never the credentials. */
 export class RegistryError extends Error {
@@ -80,11 +104,13 @@ interface Auth {
 export class RegistryClient {
   readonly #o: RegistryOptions;
   readonly #base: URL;
+  readonly #timeouts: RegistryTimeouts;
   #auth: string | undefined;
 
   constructor(o: RegistryOptions) {
     this.#o = o;
     this.#base = registryBase(o.host, o.insecureHttp);
+    this.#timeouts = { ...REGISTRY_TIMEOUTS, ...o.timeouts };
   }
 
   get host(): string {
@@ -297,6 +323,11 @@ export class RegistryClient {
     }
   }
 
+  /**
+   * One HTTP exchange, bounded: an idle timeout on the socket (writes count, so a flowing upload lives on; a
+   * registry that stops reading it does not), and a request timeout armed once there is nothing left to send.
+   * On either, the request and a streamed body are destroyed (the file under it is closed).
+   */
   #once(
     method: string,
     url: URL,
@@ -305,34 +336,64 @@ export class RegistryClient {
   ): Promise<Response> {
     const lib = url.protocol === 'http:' ? http : https;
     const where = url.host === this.#base.host ? '' : ` (at ${url.host})`;
+    const { idleMs, requestMs } = this.#timeouts;
+    const what = `${method} ${url.pathname}`;
+    const secs = (ms: number) => `${ms / 1000} s`;
+    const stream = body !== undefined && !Buffer.isBuffer(body) ? body : undefined;
+    const timeout = (message: string) =>
+      new RegistryError(0, 'TIMEOUT', `registry ${this.host}${where}: ${message}`);
     return new Promise((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      let failure: RegistryError | undefined;
+      const fail = (e: RegistryError) => {
+        failure ??= e;
+        req.destroy(failure);
+        stream?.destroy();
+      };
+      const settle = (err?: unknown) => {
+        clearTimeout(timer);
+        if (!err) return;
+        stream?.destroy();
+        reject(failure ?? this.#networkError(err as NodeJS.ErrnoException, where));
+      };
+      const armRequestTimeout = () => {
+        timer = setTimeout(
+          () => fail(timeout(`${what} got no complete answer within ${secs(requestMs)} (request timeout)`)),
+          requestMs,
+        );
+      };
       const req = lib.request(
         url,
-        { method, headers, ...(this.#o.ca ? { ca: this.#o.ca } : {}) },
+        { method, headers, timeout: idleMs, ...(this.#o.ca ? { ca: this.#o.ca } : {}) },
         (res: IncomingMessage) => {
-          text(res).then(
-            (b) => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: b, url }),
-            reject,
-          );
+          text(res).then((b) => {
+            settle();
+            resolve({ status: res.statusCode ?? 0, headers: res.headers, body: b, url });
+          }, settle);
         },
       );
-      req.on('error', (err: NodeJS.ErrnoException) =>
-        reject(
-          err instanceof RegistryError
-            ? err
-            : new RegistryError(
-                0,
-                err.code ?? 'NETWORK',
-                `registry ${this.host} unreachable${where}: ${err.code ?? err.message}`,
-              ),
-        ),
+      req.on('timeout', () =>
+        fail(timeout(`nothing sent or received for ${secs(idleMs)} during ${what} (idle timeout)`)),
       );
-      if (body === undefined || Buffer.isBuffer(body)) req.end(body);
-      else {
-        body.on('error', (e) => req.destroy(e));
-        body.pipe(req);
+      req.on('error', settle);
+      if (!stream) {
+        armRequestTimeout();
+        req.end(body);
+      } else {
+        req.on('finish', armRequestTimeout);
+        stream.on('error', (e) => req.destroy(e));
+        stream.pipe(req);
       }
     });
+  }
+
+  #networkError(err: NodeJS.ErrnoException, where: string): RegistryError {
+    if (err instanceof RegistryError) return err;
+    return new RegistryError(
+      0,
+      err.code ?? 'NETWORK',
+      `registry ${this.host} unreachable${where}: ${err.code ?? err.message}`,
+    );
   }
 }
 

@@ -1,9 +1,11 @@
 export {
+  REGISTRY_TIMEOUTS,
   RegistryClient,
   RegistryError,
   expectOk,
   type Credentials,
   type RegistryOptions,
+  type RegistryTimeouts,
   type Response,
 } from './client.js';
 export {

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, statSync } from 'node:fs';
-import { Transform } from 'node:stream';
+import { Transform, pipeline } from 'node:stream';
 import { expectOk, type RegistryClient } from './client.js';
 
 export const MEDIA = {
@@ -58,7 +58,8 @@ export async function pushImage(client: RegistryClient, input: PushImageInput): 
   const location = client.location(start, 'the upload');
   const patched = expectOk(
     await client.request('PATCH', location, {
-      body: createReadStream(input.layerTar, { highWaterMark: 1 << 20 }).pipe(hashing),
+      // pipeline, not pipe: when a timeout destroys the body, the file under it is closed too.
+      body: pipeline(createReadStream(input.layerTar, { highWaterMark: 1 << 20 }), hashing, () => undefined),
       headers: { 'Content-Type': 'application/octet-stream' },
     }),
     'uploading the checkpoint layer',

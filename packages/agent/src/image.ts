@@ -112,6 +112,7 @@ export async function localImageDigest(storage: BuildahStorage, name: string): P
 /**
  * Builds a checkpoint image into the node's containers-storage with buildah, as CRI-O's documentation does:
  * from scratch, the archive's content added at /, the annotations, commit. An image already there is not rebuilt.
+ * `archive` must be a path confineArchive() accepted (the controller passes its real path).
  */
 export async function buildLocalImage(
   storage: BuildahStorage,

@@ -16,6 +16,7 @@ import { readArchiveInfo, type ArchiveInfo } from '@stateful-migration/archive';
 import { isNotFound, type Logger, type RestClient } from '@stateful-migration/kube';
 import { deleteManifest, describeTag, listTags, type RegistryClient } from '@stateful-migration/registry';
 import { CommandTimeout } from './command.js';
+import { confineArchive } from './confine.js';
 import { CHECKPOINTED_TIME_ANNOTATION, buildah, splitImageName, type BuildahStorage } from './image.js';
 import type { AgentMetrics } from './metrics.js';
 import { runImages } from './plan.js';
@@ -131,6 +132,8 @@ export class RetentionSweeper {
     });
     collect(archiveDecision);
     for (const del of archiveDecision.delete) {
+      // Judged again right before: a link may have changed since the listing. The name is unlinked.
+      if (!this.#inside(del.item.id)) continue;
       rmSync(del.item.id, { force: true });
       done.push({ store: 'archives', deletion: del });
       d.afterDelete?.();
@@ -338,12 +341,14 @@ export class RetentionSweeper {
     for (const name of names) {
       const path = join(dir, name);
       try {
-        const st = statSync(path);
+        const real = this.#inside(path);
+        if (!real) continue;
+        const st = statSync(real);
         if (!st.isFile()) continue;
-        const cacheKey = `${path}\0${st.size}\0${st.mtimeMs}`;
+        const cacheKey = `${path}\0${real}\0${st.size}\0${st.mtimeMs}`;
         let info = this.#archiveInfo.get(cacheKey);
         if (info === undefined) {
-          info = await readArchiveInfo(path).catch(() => null);
+          info = await readArchiveInfo(real).catch(() => null);
         }
         seen.set(cacheKey, info);
         if (!info) continue;
@@ -372,6 +377,18 @@ export class RetentionSweeper {
     }
     this.#archiveInfo = seen;
     return items;
+  }
+
+  /**
+   * The real path of an entry of the checkpoint directory, or undefined when it is gone or leads out of the
+   * directory (a symlink): such a path is neither read, nor counted, nor deleted (confine.ts), and logged.
+   */
+  #inside(path: string): string | undefined {
+    const c = confineArchive(this.#d.checkpointDir, path);
+    if (c.ok) return c.path;
+    if (!c.missing)
+      this.#d.log.warn({ path, why: c.why }, 'retention skips a path outside the checkpoint directory');
+    return undefined;
   }
 
   /** The pods of these items that exist; undefined when the apiserver could not say (then no orphan goes). */

@@ -9,6 +9,7 @@ import {
   podNamespace,
   registrySecret,
   setCondition,
+  withBuiltImages,
   type BuiltImage,
   type CheckpointBackup,
   type CheckpointBackupStatus,
@@ -562,10 +563,16 @@ export class AgentController {
       ...s,
       phase: 'ImageBuilt',
       message: `built ${images.map((i) => i.imageName).join(', ')}`,
-      builtImages: [
-        ...(s.builtImages ?? []).filter((x) => !images.some((i) => i.imageName === x.imageName)),
-        ...images,
-      ],
+      // The one place builtImages grows: bounded per container, the run's own images (its tag) always kept.
+      ...withBuiltImages(
+        s,
+        [...(s.builtImages ?? []).filter((x) => !images.some((i) => i.imageName === x.imageName)), ...images],
+        new Set(
+          [...(s.builtImages ?? []), ...images]
+            .map((i) => i.imageName)
+            .filter((n) => n.endsWith(`:${run.id}`)),
+        ),
+      ),
     }));
     await this.#event(updated, 'Normal', 'ImageBuilt', updated.status?.message ?? '');
   }

@@ -342,9 +342,13 @@ export class RegistryClient {
     const stream = body !== undefined && !Buffer.isBuffer(body) ? body : undefined;
     const timeout = (message: string) =>
       new RegistryError(0, 'TIMEOUT', `registry ${this.host}${where}: ${message}`);
+    const idle = () => timeout(`nothing sent or received for ${secs(idleMs)} during ${what} (idle timeout)`);
     return new Promise((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined;
       let failure: RegistryError | undefined;
+      // Node arms the socket's idle timeout only once it is connected; a TLS handshake that never ends needs its
+      // own bound, or it would take two idle periods.
+      const connecting = setTimeout(() => fail(idle()), idleMs);
       const fail = (e: RegistryError) => {
         failure ??= e;
         req.destroy(failure);
@@ -352,6 +356,7 @@ export class RegistryClient {
       };
       const settle = (err?: unknown) => {
         clearTimeout(timer);
+        clearTimeout(connecting);
         if (!err) return;
         stream?.destroy();
         reject(failure ?? this.#networkError(err as NodeJS.ErrnoException, where));
@@ -372,9 +377,11 @@ export class RegistryClient {
           }, settle);
         },
       );
-      req.on('timeout', () =>
-        fail(timeout(`nothing sent or received for ${secs(idleMs)} during ${what} (idle timeout)`)),
-      );
+      req.on('socket', (sock) => {
+        if (req.reusedSocket) return clearTimeout(connecting);
+        sock.once(url.protocol === 'https:' ? 'secureConnect' : 'connect', () => clearTimeout(connecting));
+      });
+      req.on('timeout', () => fail(idle()));
       req.on('error', settle);
       if (!stream) {
         armRequestTimeout();

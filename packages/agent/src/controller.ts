@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import PQueue from 'p-queue';
 import {
@@ -10,6 +10,7 @@ import {
   refusal,
   registryCredentials,
   setCondition,
+  withBuiltImages,
   type BuiltImage,
   type CheckpointBackup,
   type CheckpointBackupStatus,
@@ -29,7 +30,14 @@ import {
   type RestClient,
   type Result,
 } from '@stateful-migration/kube';
-import { RegistryClient, describeImage, getManifest, pushImage } from '@stateful-migration/registry';
+import {
+  RegistryClient,
+  describeImage,
+  getManifest,
+  normalHost,
+  pushImage,
+  type RegistryTimeouts,
+} from '@stateful-migration/registry';
 import {
   buildLocalImage,
   checkpointAnnotations,
@@ -38,9 +46,10 @@ import {
   splitImageName,
   type BuildahStorage,
 } from './image.js';
+import { confineArchive } from './confine.js';
 import { CheckpointError, type KubeletClient } from './kubelet.js';
 import type { AgentMetrics } from './metrics.js';
-import { plan, retryDelayMs, type Action, type PodView } from './plan.js';
+import { plan, quote, retryDelayMs, type Action, type PodView } from './plan.js';
 import { checkpointedPod, type PodSpecView } from './checkpointed-pod.js';
 import { RetentionSweeper } from './retention-sweep.js';
 
@@ -53,6 +62,13 @@ export interface AgentOptions {
   storage: BuildahStorage;
   /** CA bundle for registries with private CAs. */
   registryCa?: Buffer;
+  /**
+   * By registry host (normalHost): the hosts of its token service, which may receive its credentials
+   * (--registry-token-host). Any other host never does. @default none
+   */
+  registryTokenHosts?: Record<string, string[]>;
+  /** Bounds on every registry request. @default REGISTRY_TIMEOUTS (60 s idle, 120 s per answer) */
+  registryTimeouts?: Partial<RegistryTimeouts>;
   /** Node-wide limit of concurrent checkpoints. @default 2 */
   nodeConcurrency?: number;
   /** Containers of one pod checkpointed at once. @default 4 */
@@ -115,6 +131,8 @@ export class AgentController {
       retention: {},
       retentionIntervalMs: 300_000,
       defaultSecretRegistries: [],
+      registryTokenHosts: {},
+      registryTimeouts: {},
       ...o,
     };
     const { client, log, node } = o;
@@ -223,7 +241,12 @@ export class AgentController {
       pod,
       reportsOrphans: await this.#reportsOrphans(),
       now: new Date(),
-      archiveExists: (p) => existsSync(p),
+      // Only a confined path exists for the agent; a refused one fails the run, naming it (confine.ts).
+      archiveExists: (p) => confineArchive(this.#o.checkpointDir, p).ok,
+      refusedArchive: (p) => {
+        const c = confineArchive(this.#o.checkpointDir, p);
+        return c.ok || c.missing ? undefined : c.why;
+      },
       maxAttempts: this.#o.maxAttempts,
       defaultSecretRegistries: this.#o.defaultSecretRegistries,
     });
@@ -387,6 +410,7 @@ export class AgentController {
             if (adopted) return adopted;
             const filePath = await this.#o.kubelet.checkpoint(ns, pod, c, this.#o.checkpointTimeoutSeconds);
             this.#o.afterPhaseWritten?.('ArchiveWritten');
+            this.#confineKubeletAnswer(filePath, `${ns}/${pod}/${c}`);
             return { containerName: c, filePath, checkpointTime: new Date().toISOString() };
           }),
         ),
@@ -405,6 +429,60 @@ export class AgentController {
       };
     });
     await this.#event(updated, 'Normal', 'Checkpointed', updated.status?.message ?? '');
+  }
+
+  /**
+   * The kubelet's answer names the archive it wrote; a path outside the checkpoint directory (or a link out of it)
+   * is refused before it is recorded, read or deleted. So is one that does not exist here, which would otherwise
+   * make the run checkpoint again and again.
+   */
+  #confineKubeletAnswer(filePath: string, target: string): void {
+    const dir = this.#o.checkpointDir;
+    const c = confineArchive(dir, filePath);
+    if (c.ok) return;
+    throw c.missing
+      ? new CheckpointError(
+          'ArchiveMissing',
+          `kubelet answered with archive ${quote(filePath)} for ${target}, which does not exist here: is --checkpoint-dir (${dir}) the kubelet's checkpoint directory, mounted at the same path?`,
+          false,
+        )
+      : new CheckpointError(
+          'ArchiveOutsideCheckpointDir',
+          `kubelet answered with archive ${quote(filePath)} for ${target}, which ${c.why}: refused: not recorded, read or deleted (is --checkpoint-dir the kubelet's checkpoint directory?)`,
+          false,
+        );
+  }
+
+  /**
+   * The path to read a recorded archive at (its real path, the one judged), or a CheckpointError: missing, or
+   * refused as outside the checkpoint directory (plan() refuses those first; this holds if a link changed since).
+   */
+  #archive(f: CheckpointFile, step: string): string {
+    const c = confineArchive(this.#o.checkpointDir, f.filePath);
+    if (c.ok) return c.path;
+    if (c.missing)
+      throw new CheckpointError(
+        'ArchiveMissing',
+        `the archive of ${f.containerName} is gone before its ${step}`,
+        true,
+      );
+    throw new CheckpointError(
+      'ArchiveOutsideCheckpointDir',
+      `status.checkpointFiles names archive ${quote(f.filePath)} for container ${f.containerName}, which ${c.why}: refused: not read, built, pushed or deleted`,
+      true,
+    );
+  }
+
+  /** Deletes a recorded archive, if it is one of the checkpoint directory's; a refused path is logged and kept. */
+  #removeArchive(filePath: string): void {
+    const c = confineArchive(this.#o.checkpointDir, filePath);
+    // The recorded name is unlinked (a link inside stays a link); the check above resolved every part of it.
+    if (c.ok) rmSync(filePath, { force: true });
+    else if (!c.missing)
+      this.#o.log.warn(
+        { filePath, why: c.why },
+        'not deleting an archive path outside the checkpoint directory',
+      );
   }
 
   /** The pod as it is at checkpoint time, for restores (status.checkpointedPod); none if it vanished meanwhile. */
@@ -435,24 +513,36 @@ export class AgentController {
       return undefined;
     }
     for (const name of names) {
-      const filePath = join(dir, name);
-      try {
-        const st = statSync(filePath);
-        if (!st.isFile() || st.mtimeMs < since) continue;
-        const info = await readArchiveInfo(filePath);
-        if (
-          info.namespace === podNamespace(b) &&
-          info.podName === b.spec.podRef.name &&
-          info.containerName === container
-        ) {
-          this.#o.log.info({ container, filePath }, 'adopting an archive of this run that was not recorded');
-          return { containerName: container, filePath, checkpointTime: st.mtime.toISOString() };
-        }
-      } catch {
-        // not an archive, or vanished meanwhile
-      }
+      const found = await this.#ownArchive(b, container, join(dir, name), since);
+      if (found) return found;
     }
     return undefined;
+  }
+
+  /** An archive in the directory of this container, written since the run started; a link out is not looked into. */
+  async #ownArchive(
+    b: CheckpointBackup,
+    container: string,
+    filePath: string,
+    since: number,
+  ): Promise<CheckpointFile | undefined> {
+    try {
+      const c = confineArchive(this.#o.checkpointDir, filePath);
+      if (!c.ok) return undefined;
+      const st = statSync(c.path);
+      if (!st.isFile() || st.mtimeMs < since) return undefined;
+      const info = await readArchiveInfo(c.path);
+      if (
+        info.namespace !== podNamespace(b) ||
+        info.podName !== b.spec.podRef.name ||
+        info.containerName !== container
+      )
+        return undefined;
+      this.#o.log.info({ container, filePath }, 'adopting an archive of this run that was not recorded');
+      return { containerName: container, filePath, checkpointTime: st.mtime.toISOString() };
+    } catch {
+      return undefined; // not an archive, or vanished meanwhile
+    }
   }
 
   async #build(b: CheckpointBackup, files: CheckpointFile[]): Promise<void> {
@@ -464,13 +554,14 @@ export class AgentController {
     const run = b.status!.run!;
     const images = await Promise.all(
       files.map(async (f): Promise<BuiltImage> => {
-        const info = await readArchiveInfo(f.filePath);
+        const archive = this.#archive(f, 'build');
+        const info = await readArchiveInfo(archive);
         const annotations = checkpointAnnotations(info);
         const name = imageName(b.spec.podRef.name, f.containerName, run.id, b.spec.registry);
         const built = new Date(run.startedAt);
         const digest = b.spec.registry
-          ? (await describeImage(f.filePath, annotations, built)).digest
-          : await buildLocalImage(this.#o.storage, f.filePath, name, annotations);
+          ? (await describeImage(archive, annotations, built)).digest
+          : await buildLocalImage(this.#o.storage, archive, name, annotations);
         return {
           containerName: f.containerName,
           imageName: name,
@@ -484,10 +575,16 @@ export class AgentController {
       ...s,
       phase: 'ImageBuilt',
       message: `built ${images.map((i) => i.imageName).join(', ')}`,
-      builtImages: [
-        ...(s.builtImages ?? []).filter((x) => !images.some((i) => i.imageName === x.imageName)),
-        ...images,
-      ],
+      // The one place builtImages grows: bounded per container, the run's own images (its tag) always kept.
+      ...withBuiltImages(
+        s,
+        [...(s.builtImages ?? []).filter((x) => !images.some((i) => i.imageName === x.imageName)), ...images],
+        new Set(
+          [...(s.builtImages ?? []), ...images]
+            .map((i) => i.imageName)
+            .filter((n) => n.endsWith(`:${run.id}`)),
+        ),
+      ),
     }));
     await this.#event(updated, 'Normal', 'ImageBuilt', updated.status?.message ?? '');
   }
@@ -507,17 +604,18 @@ export class AgentController {
       const there = await getManifest(client, repository, tag);
       if (there?.digest === img.digest) continue;
       const file = files.find((f) => f.containerName === img.containerName);
-      if (!file || !existsSync(file.filePath))
+      if (!file)
         throw new CheckpointError(
           'ArchiveMissing',
           `the archive of ${img.containerName} is gone before its push`,
           true,
         );
-      const info = await readArchiveInfo(file.filePath);
+      const archive = this.#archive(file, 'push');
+      const info = await readArchiveInfo(archive);
       const pushed = await pushImage(client, {
         repository,
         tag,
-        layerTar: file.filePath,
+        layerTar: archive,
         annotations: checkpointAnnotations(info),
         created: new Date(run.startedAt),
       });
@@ -568,15 +666,18 @@ export class AgentController {
         false,
       );
     }
+    const host = b.spec.registry!.url;
     return new RegistryClient({
-      host: b.spec.registry!.url,
+      host,
       credentials: { username: dec('username'), password: dec('password') },
       ...(this.#o.registryCa ? { ca: this.#o.registryCa } : {}),
+      tokenHosts: this.#o.registryTokenHosts[normalHost(host)] ?? [],
+      timeouts: this.#o.registryTimeouts,
     });
   }
 
   async #finish(b: CheckpointBackup): Promise<Result> {
-    for (const f of b.status?.checkpointFiles ?? []) rmSync(f.filePath, { force: true });
+    for (const f of b.status?.checkpointFiles ?? []) this.#removeArchive(f.filePath);
     const run = b.status!.run!;
     let phase: 'Completed' | 'CompletedPodDeleted' | 'CompletedWithError' = 'Completed';
     let message = `checkpointed ${run.containers.join(', ')}`;
@@ -630,7 +731,7 @@ export class AgentController {
   /** On deletion: drop this node's archives of the object, then our finalizer. */
   async #cleanUp(b: CheckpointBackup, finalizer: string): Promise<void> {
     if (b.status?.run?.node === this.#o.node)
-      for (const f of b.status?.checkpointFiles ?? []) rmSync(f.filePath, { force: true });
+      for (const f of b.status?.checkpointFiles ?? []) this.#removeArchive(f.filePath);
     await this.#o.client.request('PATCH', objectPath(b.metadata.namespace, b.metadata.name), {
       body: {
         metadata: {

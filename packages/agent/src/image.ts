@@ -1,5 +1,6 @@
-import { execFile } from 'node:child_process';
+import { statSync } from 'node:fs';
 import type { ArchiveInfo } from '@stateful-migration/archive';
+import { CommandTimeout, runCommand } from './command.js';
 
 export const CHECKPOINTED_TIME_ANNOTATION = 'migration.dcnlab.com/checkpointed-time';
 
@@ -51,28 +52,59 @@ export interface BuildahStorage {
   runroot?: string;
   /** e.g. vfs or overlay. */
   driver?: string;
+  /** The buildah binary (tests give a fake). @default buildah */
+  command?: string;
+  /** How long a buildah step may take before it is killed; add and commit get more per byte (buildahTimeoutMs). */
+  timeoutMs?: number;
 }
 
-export function buildah(storage: BuildahStorage, args: string[]): Promise<string> {
+/** Default deadline of one buildah step: from, config, inspect, images, rmi and rm take seconds on a healthy node. */
+export const BUILDAH_TIMEOUT_MS = 120_000;
+
+/**
+ * The slowest rate at which a healthy node's storage copies an archive: add (extract) and commit (write the layer)
+ * of a large checkpoint may take minutes, so they get this much more time per byte. 10 MiB/s is a slow disk.
+ */
+export const MIN_COPY_BYTES_PER_SECOND = 10 << 20;
+
+/** The deadline of a buildah step that copies `bytes` (0 for the others). Pure. */
+export function buildahTimeoutMs(baseMs: number, bytes = 0): number {
+  return baseMs + Math.ceil(Math.max(0, bytes) / MIN_COPY_BYTES_PER_SECOND) * 1000;
+}
+
+/**
+ * Runs one buildah step against the node's storage, bounded (command.ts): a hung buildah (a stuck storage lock, a
+ * hung mount) is killed with its process group and fails the step with a message naming it, instead of stalling
+ * the node's queue or retention. `bytes` is what the step copies; `what` says on what, for the message.
+ */
+export function buildah(
+  storage: BuildahStorage,
+  args: string[],
+  o: { bytes?: number; what?: string } = {},
+): Promise<string> {
   const global = [
     ...(storage.root ? ['--root', storage.root] : []),
     ...(storage.runroot ? ['--runroot', storage.runroot] : []),
     ...(storage.driver ? ['--storage-driver', storage.driver] : []),
   ];
-  return new Promise((resolve, reject) =>
-    execFile('buildah', [...global, ...args], { maxBuffer: 16 << 20 }, (err, stdout, stderr) =>
-      err
-        ? reject(new Error(`buildah ${args[0]} failed: ${stderr.trim().split('\n').pop() ?? err.message}`))
-        : resolve(stdout.trim()),
-    ),
-  );
+  return runCommand(storage.command ?? 'buildah', [...global, ...args], {
+    step: `buildah ${args[0]}${o.what ? ` (${o.what})` : ''}`,
+    timeoutMs: buildahTimeoutMs(storage.timeoutMs ?? BUILDAH_TIMEOUT_MS, o.bytes),
+    reason: 'BuildahTimeout',
+  });
 }
 
-/** The manifest digest of a local image, or undefined when the node does not have it. */
+/**
+ * The manifest digest of a local image, or undefined when the node does not have it. A timeout is not "absent"
+ * (that would build the image again): it throws.
+ */
 export async function localImageDigest(storage: BuildahStorage, name: string): Promise<string | undefined> {
   try {
-    return await buildah(storage, ['inspect', '--type', 'image', '--format', '{{.FromImageDigest}}', name]);
-  } catch {
+    return await buildah(storage, ['inspect', '--type', 'image', '--format', '{{.FromImageDigest}}', name], {
+      what: name,
+    });
+  } catch (err) {
+    if (err instanceof CommandTimeout) throw err;
     return undefined;
   }
 }
@@ -80,6 +112,7 @@ export async function localImageDigest(storage: BuildahStorage, name: string): P
 /**
  * Builds a checkpoint image into the node's containers-storage with buildah, as CRI-O's documentation does:
  * from scratch, the archive's content added at /, the annotations, commit. An image already there is not rebuilt.
+ * `archive` must be a path confineArchive() accepted (the controller passes its real path).
  */
 export async function buildLocalImage(
   storage: BuildahStorage,
@@ -89,15 +122,16 @@ export async function buildLocalImage(
 ): Promise<string> {
   const existing = await localImageDigest(storage, name);
   if (existing) return existing;
-  const c = await buildah(storage, ['from', 'scratch']);
+  const bytes = statSync(archive).size;
+  const c = await buildah(storage, ['from', 'scratch'], { what: name });
   try {
-    await buildah(storage, ['add', c, archive, '/']);
-    await buildah(storage, [
-      'config',
-      ...Object.entries(annotations).map(([k, v]) => `--annotation=${k}=${v}`),
-      c,
-    ]);
-    await buildah(storage, ['commit', '--quiet', '--format', 'oci', c, name]);
+    await buildah(storage, ['add', c, archive, '/'], { bytes, what: `${archive} into ${name}` });
+    await buildah(
+      storage,
+      ['config', ...Object.entries(annotations).map(([k, v]) => `--annotation=${k}=${v}`), c],
+      { what: name },
+    );
+    await buildah(storage, ['commit', '--quiet', '--format', 'oci', c, name], { bytes, what: name });
   } finally {
     await buildah(storage, ['rm', c]).catch(() => undefined);
   }

@@ -113,9 +113,12 @@ export class KubeletClient {
             const code = res.statusCode ?? 0;
             if (code !== 200) return reject(explainKubeletAnswer(code, body, target, this.nodeName));
             try {
-              const items = (JSON.parse(body) as { items?: string[] }).items ?? [];
+              const items = (JSON.parse(body) as { items?: unknown[] }).items ?? [];
               if (items.length !== 1) throw new Error(`expected one archive, got ${items.length}`);
-              resolve(items[0]!);
+              // A path, not yet a trusted one: the controller confines it to the checkpoint directory.
+              if (typeof items[0] !== 'string' || !items[0])
+                throw new Error('the archive path is not a string');
+              resolve(items[0]);
             } catch (err) {
               reject(
                 new CheckpointError(

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { KubeConfig } from '@kubernetes/client-node';
 import { parseRegistryHosts, type RetentionPolicy } from '@stateful-migration/api';
 import { RestClient, rootLogger, serveHealth } from '@stateful-migration/kube';
+import { normalHost } from '@stateful-migration/registry';
 import { AgentController } from './controller.js';
 import { KubeletClient, fileToken } from './kubelet.js';
 import { AgentMetrics } from './metrics.js';
@@ -19,8 +20,16 @@ export interface AgentFlags {
   storageRunroot?: string;
   storageDriver?: string;
   registryCa?: string;
+  /** registry=host pairs: a token realm on that host may receive that registry's credentials. */
+  registryTokenHost?: string[];
   nodeConcurrency: number;
   checkpointTimeout: number;
+  /** Seconds a buildah step may take (add and commit get more per byte). */
+  buildahTimeout: number;
+  /** Seconds a registry request may wait for its complete answer. */
+  registryTimeout: number;
+  /** Seconds a registry connection may stay silent (a streamed upload lives as long as bytes flow). */
+  registryIdleTimeout: number;
   healthPort: number;
   checkpointDir: string;
   /** Agent-wide retention defaults (issue 6); sizes are quantities or MiB, 0 is unlimited. */
@@ -53,6 +62,25 @@ export function retentionFromFlags(f: AgentFlags): RetentionPolicy {
     maxTotalSizePerNamespace: size(f.maxTotalSizePerNamespace),
     retainOrphans: f.retainOrphans,
   };
+}
+
+/**
+ * --registry-token-host values (registry=host, repeatable) as a map from registry host to the hosts of its token
+ * service; the registry client sends credentials to no other host (packages/registry/src/origin.ts). Throws on a
+ * value that is not registry=host.
+ */
+export function tokenHostsFromFlags(values: readonly string[] = []): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const v of values) {
+    const m = /^([^=\s/]+)=([^=\s/]+)$/.exec(v.trim());
+    if (!m)
+      throw new Error(
+        `--registry-token-host "${v}" is not registry=host (e.g. registry.gitlab.com=gitlab.com)`,
+      );
+    const registry = normalHost(m[1]!);
+    out[registry] = [...(out[registry] ?? []), normalHost(m[2]!)];
+  }
+  return out;
 }
 
 /** Runs the agent until SIGTERM. */
@@ -88,8 +116,11 @@ export async function runAgent(f: AgentFlags): Promise<void> {
       ...(f.storageRoot ? { root: f.storageRoot } : {}),
       ...(f.storageRunroot ? { runroot: f.storageRunroot } : {}),
       ...(f.storageDriver ? { driver: f.storageDriver } : {}),
+      timeoutMs: f.buildahTimeout * 1000,
     },
+    registryTimeouts: { requestMs: f.registryTimeout * 1000, idleMs: f.registryIdleTimeout * 1000 },
     ...(f.registryCa ? { registryCa: readFileSync(f.registryCa) } : {}),
+    registryTokenHosts: tokenHostsFromFlags(f.registryTokenHost),
     nodeConcurrency: f.nodeConcurrency,
     checkpointTimeoutSeconds: f.checkpointTimeout,
     checkpointDir: f.checkpointDir,

@@ -322,6 +322,105 @@ describe('plan: resuming from status after a crash', () => {
   });
 });
 
+describe('plan: archive paths in status are judged before any is used', () => {
+  const mid = (status: CheckpointBackupStatus, spec: Partial<CheckpointBackup['spec']> = {}) =>
+    backup(spec, { run: run(), observedGeneration: 1, ...status });
+  const outside = { containerName: 'side', filePath: '/etc/shadow', checkpointTime: '2026-11-27T10:00:01Z' };
+  const refusedArchive = (p: string) =>
+    p.startsWith('/ck/') ? undefined : 'is outside the checkpoint directory /ck';
+  const refusal = {
+    kind: 'fail',
+    reason: 'ArchiveOutsideCheckpointDir',
+    message:
+      'status.checkpointFiles names archive "/etc/shadow" for container side, which is outside the checkpoint ' +
+      'directory /ck: refused: not read, built, pushed or deleted; the next run takes a new checkpoint',
+    retry: true,
+  };
+  for (const phase of [
+    'Checkpointing',
+    'Checkpointed',
+    'ImageBuilding',
+    'ImageBuilt',
+    'ImagePushing',
+  ] as const)
+    it(`a refused path fails the run in ${phase}, before build, push or finish`, () =>
+      assert.deepEqual(
+        plan(
+          input({
+            backup: mid({ phase, checkpointFiles: [file('app'), outside] }, { registry }),
+            refusedArchive,
+          }),
+        ),
+        refusal,
+      ));
+  it('even when its image is built already (finish would delete it)', () =>
+    assert.deepEqual(
+      plan(
+        input({
+          backup: mid({
+            phase: 'ImageBuilt',
+            checkpointFiles: [file('app'), outside],
+            builtImages: [image('app', false), image('side', false)],
+          }),
+          refusedArchive,
+        }),
+      ),
+      refusal,
+    ));
+  it("a run of another node is that node's to judge", () =>
+    assert.deepEqual(
+      plan(
+        input({
+          backup: backup(
+            {},
+            {
+              run: run({ node: 'n2' }),
+              observedGeneration: 1,
+              phase: 'Checkpointed',
+              checkpointFiles: [outside],
+            },
+          ),
+          refusedArchive,
+        }),
+      ),
+      { kind: 'ignore' },
+    ));
+  it('files of containers not in the run are not judged (nor used)', () =>
+    assert.equal(
+      plan(
+        input({
+          backup: mid({
+            phase: 'Checkpointed',
+            checkpointFiles: [file('app'), file('side'), { ...outside, containerName: 'old' }],
+          }),
+          refusedArchive,
+        }),
+      ).kind,
+      'build',
+    ));
+  it('confined paths go on as before; without the check every path passes', () => {
+    const b = mid({ phase: 'Checkpointed', checkpointFiles: [file('app'), file('side')] });
+    assert.equal(plan(input({ backup: b, refusedArchive })).kind, 'build');
+    assert.equal(
+      plan(input({ backup: mid({ phase: 'Checkpointed', checkpointFiles: [file('app'), outside] }) })).kind,
+      'build',
+    );
+  });
+  it('a finished run is not judged: a new run starts with no recorded archives', () =>
+    assert.equal(
+      plan(
+        input({
+          backup: backup(
+            {},
+            { run: run({ failures: 1 }), observedGeneration: 0, phase: 'Failed', checkpointFiles: [outside] },
+          ),
+          refusedArchive,
+        }),
+      ).kind,
+      'start',
+    ));
+});
+
 it('retryDelayMs doubles from 10 s and caps at 5 min', () => {
   assert.deepEqual([1, 2, 3, 10].map(retryDelayMs), [10_000, 20_000, 40_000, 300_000]);
 });

@@ -28,6 +28,12 @@ export interface PlanInput {
   reportsOrphans: boolean;
   now: Date;
   archiveExists: (path: string) => boolean;
+  /**
+   * Why a recorded archive path may not be used (confine.ts: outside the checkpoint directory, also through a
+   * symlink), or undefined. Status is written by more than this agent; a path it names is never read or deleted
+   * unless it passes. @default every path passes
+   */
+  refusedArchive?: (path: string) => string | undefined;
   /** Failed attempts of an "immediately" run before it stays Failed. */
   maxAttempts: number;
   /** The registry hosts the platform's default secret is for (--default-secret-registries). */
@@ -71,9 +77,35 @@ function chooseContainers(b: CheckpointBackup, pod: PodView): { names: string[] 
   return missing.length ? { missing } : { names: wanted };
 }
 
-/** Continue the run in progress from what status records. */
-function resume(b: CheckpointBackup, archiveExists: (p: string) => boolean): Action {
+/** A path for a message: quoted, and cut if someone wrote a long one into status. */
+export const quote = (p: string): string => JSON.stringify(p.length > 300 ? `${p.slice(0, 300)}...` : p);
+
+/** The run's recorded archives that may not be used, as a failure naming the first; none: undefined. */
+function refusedFiles(b: CheckpointBackup, refused: PlanInput['refusedArchive']): Action | undefined {
   const run = b.status!.run!;
+  for (const f of b.status?.checkpointFiles ?? []) {
+    const why = run.containers.includes(f.containerName) ? refused?.(f.filePath) : undefined;
+    if (why)
+      return {
+        kind: 'fail',
+        reason: 'ArchiveOutsideCheckpointDir',
+        message: `status.checkpointFiles names archive ${quote(f.filePath)} for container ${f.containerName}, which ${why}: refused: not read, built, pushed or deleted; the next run takes a new checkpoint`,
+        // A new run starts with no recorded archives, so a retry is a fresh checkpoint.
+        retry: true,
+      };
+  }
+  return undefined;
+}
+
+/** Continue the run in progress from what status records. */
+function resume(
+  b: CheckpointBackup,
+  archiveExists: (p: string) => boolean,
+  refused?: PlanInput['refusedArchive'],
+): Action {
+  const run = b.status!.run!;
+  const refusal = refusedFiles(b, refused);
+  if (refusal) return refusal;
   const images = runImages(b);
   const built = new Set(images.map((i) => i.containerName));
   const files = b.status?.checkpointFiles ?? [];
@@ -123,7 +155,7 @@ function whoActs(i: PlanInput): Action | undefined {
   const podHere = !!i.pod && i.pod.nodeName === i.node;
   if (inProgress(b) && b.status?.run?.node === i.node) {
     // Our own run: finish what the archives allow even if the pod has gone meanwhile.
-    const next = resume(b, i.archiveExists);
+    const next = resume(b, i.archiveExists, i.refusedArchive);
     return next.kind === 'checkpoint' && !podHere ? podGone(b) : next;
   }
   // Another node's run in progress is its agent's to finish, even once its pod is gone (stopPod deletes it before
@@ -131,7 +163,7 @@ function whoActs(i: PlanInput): Action | undefined {
   if (inProgress(b) && b.status?.run?.node !== i.node && !staleRun(b, i.now)) return { kind: 'ignore' };
   if (!i.pod) return i.reportsOrphans ? podGone(b) : { kind: 'ignore' };
   if (!podHere) return { kind: 'ignore' };
-  if (inProgress(b)) return resume(b, i.archiveExists);
+  if (inProgress(b)) return resume(b, i.archiveExists, i.refusedArchive);
   return undefined;
 }
 

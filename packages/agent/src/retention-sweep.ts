@@ -15,6 +15,8 @@ import {
 import { readArchiveInfo, type ArchiveInfo } from '@stateful-migration/archive';
 import { isNotFound, type Logger, type RestClient } from '@stateful-migration/kube';
 import { deleteManifest, describeTag, listTags, type RegistryClient } from '@stateful-migration/registry';
+import { CommandTimeout } from './command.js';
+import { confineArchive } from './confine.js';
 import { CHECKPOINTED_TIME_ANNOTATION, buildah, splitImageName, type BuildahStorage } from './image.js';
 import type { AgentMetrics } from './metrics.js';
 import { runImages } from './plan.js';
@@ -124,17 +126,7 @@ export class RetentionSweeper {
       ...(livePods ? { livePods } : {}),
     });
     collect(imageDecision);
-    for (const del of imageDecision.delete) {
-      const names = del.item.refs?.length ? del.item.refs : [del.item.id];
-      try {
-        await buildah(d.storage, ['rmi', ...names]);
-        done.push({ store: 'images', deletion: del });
-        d.afterDelete?.();
-      } catch (err) {
-        // In use by a container, or already gone: the next sweep looks again.
-        d.log.warn({ image: del.item.id, err: String(err) }, 'retention could not remove a local image');
-      }
-    }
+    done.push(...(await this.#removeImages(imageDecision.delete)));
     const archiveDecision = decideRetention({
       store: 'archives',
       items: archives,
@@ -145,6 +137,8 @@ export class RetentionSweeper {
     });
     collect(archiveDecision);
     for (const del of archiveDecision.delete) {
+      // Judged again right before: a link may have changed since the listing. The name is unlinked.
+      if (!this.#inside(del.item.id)) continue;
       rmSync(del.item.id, { force: true });
       done.push({ store: 'archives', deletion: del });
       d.afterDelete?.();
@@ -162,6 +156,26 @@ export class RetentionSweeper {
         'retention deleted checkpoints',
       );
     await this.#report(backups, done, findings, registry.listed);
+  }
+
+  /** buildah rmi for each deletion; a failure leaves it to the next sweep. */
+  async #removeImages(deletions: Deletion[]): Promise<Done[]> {
+    const d = this.#d;
+    const done: Done[] = [];
+    for (const del of deletions) {
+      const names = del.item.refs?.length ? del.item.refs : [del.item.id];
+      try {
+        await buildah(d.storage, ['rmi', ...names], { what: names.join(' ') });
+        done.push({ store: 'images', deletion: del });
+        d.afterDelete?.();
+      } catch (err) {
+        // In use by a container, or already gone: the next sweep looks again.
+        d.log.warn({ image: del.item.id, err: String(err) }, 'retention could not remove a local image');
+        // A hung buildah would hang again: leave the rest of this store to the next sweep.
+        if (err instanceof CommandTimeout) break;
+      }
+    }
+    return done;
   }
 
   /** Registry tags of the repositories of the objects this agent answers for, identified by their annotations. */
@@ -260,7 +274,14 @@ export class RetentionSweeper {
     for (const img of list) {
       let info = this.#imageInfo.get(img.id);
       if (info === undefined) {
-        info = await this.#describeLocal(img.id);
+        try {
+          info = await this.#describeLocal(img.id);
+        } catch (err) {
+          // A timeout says nothing about the image: not cached, and this store waits for the next sweep (a
+          // partial list could only delete less, but a hung buildah would hang on every image).
+          this.#d.log.warn({ image: img.id, err: String(err) }, 'retention skips local images this sweep');
+          return [];
+        }
         this.#imageInfo.set(img.id, info);
       }
       if (!info) continue;
@@ -276,9 +297,12 @@ export class RetentionSweeper {
     return items;
   }
 
+  /** An image's identity, or null when it is no checkpoint image (cached); throws on a buildah timeout. */
   async #describeLocal(id: string): Promise<Omit<RetentionItem, 'id' | 'refs' | 'tags'> | null> {
     try {
-      const i = JSON.parse(await buildah(this.#d.storage, ['inspect', '--type', 'image', id])) as {
+      const i = JSON.parse(
+        await buildah(this.#d.storage, ['inspect', '--type', 'image', id], { what: id }),
+      ) as {
         ImageAnnotations?: Record<string, string>;
         FromImageDigest?: string;
         Manifest?: string;
@@ -295,7 +319,8 @@ export class RetentionSweeper {
         time,
         ...(i.FromImageDigest ? { digest: i.FromImageDigest } : {}),
       };
-    } catch {
+    } catch (err) {
+      if (err instanceof CommandTimeout) throw err;
       return null;
     }
   }
@@ -321,12 +346,14 @@ export class RetentionSweeper {
     for (const name of names) {
       const path = join(dir, name);
       try {
-        const st = statSync(path);
+        const real = this.#inside(path);
+        if (!real) continue;
+        const st = statSync(real);
         if (!st.isFile()) continue;
-        const cacheKey = `${path}\0${st.size}\0${st.mtimeMs}`;
+        const cacheKey = `${path}\0${real}\0${st.size}\0${st.mtimeMs}`;
         let info = this.#archiveInfo.get(cacheKey);
         if (info === undefined) {
-          info = await readArchiveInfo(path).catch(() => null);
+          info = await readArchiveInfo(real).catch(() => null);
         }
         seen.set(cacheKey, info);
         if (!info) continue;
@@ -355,6 +382,18 @@ export class RetentionSweeper {
     }
     this.#archiveInfo = seen;
     return items;
+  }
+
+  /**
+   * The real path of an entry of the checkpoint directory, or undefined when it is gone or leads out of the
+   * directory (a symlink): such a path is neither read, nor counted, nor deleted (confine.ts), and logged.
+   */
+  #inside(path: string): string | undefined {
+    const c = confineArchive(this.#d.checkpointDir, path);
+    if (c.ok) return c.path;
+    if (!c.missing)
+      this.#d.log.warn({ path, why: c.why }, 'retention skips a path outside the checkpoint directory');
+    return undefined;
   }
 
   /** The pods of these items that exist; undefined when the apiserver could not say (then no orphan goes). */

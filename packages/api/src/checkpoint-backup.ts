@@ -122,6 +122,8 @@ export interface ClusterStatus {
   message?: string;
   lastCheckpointTime?: string;
   builtImages?: BuiltImage[];
+  /** The member's builtImagesDropped. */
+  builtImagesDropped?: number;
   /** Whether Karmada applied the object in the member. */
   applied: boolean;
   /** The node and pod of the member's last run. */
@@ -141,7 +143,10 @@ export interface CheckpointBackupStatus {
   nextScheduledTime?: string;
   conditions?: Condition[];
   checkpointFiles?: CheckpointFile[];
+  /** The newest MAX_BUILT_IMAGES_PER_CONTAINER per container, newest run last (built-images.ts). */
   builtImages?: BuiltImage[];
+  /** Entries dropped from builtImages over time to keep status small; their images were not deleted. */
+  builtImagesDropped?: number;
   /** What the agent recorded of the pod at checkpoint time (for restores). */
   checkpointedPod?: CheckpointedPod;
   /** Hub only: each placed cluster's status. */

@@ -1,4 +1,5 @@
 import { API_GROUP, KIND, PLURAL, SHORT_NAME } from './checkpoint-backup.js';
+import { MAX_BUILT_IMAGES_PER_CONTAINER } from './built-images.js';
 import { AGGREGATE_ONLY_PHASES, PHASES } from './phases.js';
 
 export type Schema = Record<string, unknown>;
@@ -65,6 +66,12 @@ const builtImage = obj(
   },
   ['containerName', 'imageName'],
 );
+
+const builtImagesDropped = (of: string): Schema => ({
+  type: 'integer',
+  format: 'int64',
+  description: `Entries dropped from ${of} over time to keep the object small (oldest first); their images were not deleted.`,
+});
 
 // --- Retention (issue 6) ---
 const count = (description: string): Schema => ({ type: 'integer', minimum: 0, description });
@@ -243,7 +250,11 @@ const statusSchema = obj('What the agent observed and did.', {
       ['containerName', 'filePath'],
     ),
   ),
-  builtImages: list('Checkpoint images built, newest run last.', builtImage),
+  builtImages: list(
+    `Checkpoint images built, newest run last: the newest ${MAX_BUILT_IMAGES_PER_CONTAINER} per container (older entries leave status, not the registry).`,
+    builtImage,
+  ),
+  builtImagesDropped: builtImagesDropped('builtImages'),
   clusters: list(
     "Hub only: each placed member cluster's status, brought back by the hub controller.",
     obj(
@@ -254,6 +265,7 @@ const statusSchema = obj('What the agent observed and did.', {
         message: str('What happened there.'),
         lastCheckpointTime: dateTime('Its last checkpoint.'),
         builtImages: list('Its images.', builtImage),
+        builtImagesDropped: builtImagesDropped('its builtImages'),
         applied: { type: 'boolean', description: 'Whether Karmada applied the object in the cluster.' },
         node: str('Node of its last run.'),
         pod: str('Pod of its last run.'),

@@ -25,6 +25,7 @@ export {
   type ResourceRef,
 } from './checkpoint-backup.js';
 export { checkpointBackupCrd } from './crd.js';
+export { MAX_BUILT_IMAGES_PER_CONTAINER, boundBuiltImages, withBuiltImages } from './built-images.js';
 export {
   PINNED_IMAGES_ANNOTATION,
   RESTORE_PINNED_IMAGES_ANNOTATION,

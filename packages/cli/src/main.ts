@@ -2,7 +2,7 @@
 import { Command } from 'commander';
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { retentionFromFlags, runAgent } from '@stateful-migration/agent';
+import { retentionFromFlags, runAgent, tokenHostsFromFlags } from '@stateful-migration/agent';
 import { API_GROUP, CHECKPOINT_RESTORE_LABEL, parseSize } from '@stateful-migration/api';
 import { runHub } from '@stateful-migration/hub';
 import { describeError } from '@stateful-migration/kube';
@@ -47,12 +47,37 @@ program
   .option('--storage-driver <driver>', 'containers-storage driver, e.g. overlay or vfs')
   .option('--registry-ca <file>', 'extra CA bundle for registries')
   .option(
+    '--registry-token-host <registry=host>',
+    "trust host's https token service with the registry's credentials (repeatable), for registries whose token " +
+      'service lives on another host: registry-1.docker.io=auth.docker.io, registry.gitlab.com=gitlab.com. ' +
+      'Credentials go to no other host than the registry otherwise',
+    (v: string, prev: string[] = []) => [...prev, v],
+  )
+  .option(
     '--checkpoint-dir <dir>',
     "the kubelet's checkpoint directory on this node",
     '/var/lib/kubelet/checkpoints',
   )
   .option('--node-concurrency <n>', 'checkpoints at once on this node', (v) => Number(v), 2)
   .option('--checkpoint-timeout <seconds>', 'time the runtime may take per checkpoint', (v) => Number(v), 120)
+  .option(
+    '--buildah-timeout <seconds>',
+    'time a buildah step may take before it is killed; add and commit get 1 s more per 10 MiB of archive',
+    (v) => Number(v),
+    120,
+  )
+  .option(
+    '--registry-timeout <seconds>',
+    'time a registry request may wait for its complete answer (after its upload, for a streamed one)',
+    (v) => Number(v),
+    120,
+  )
+  .option(
+    '--registry-idle-timeout <seconds>',
+    'time a registry connection may stay silent; a streamed upload lives as long as bytes flow',
+    (v) => Number(v),
+    60,
+  )
   .option('--health-port <port>', 'port of /healthz, /readyz and /metrics', (v) => Number(v), 8081)
   // Retention defaults, as checkpoint-restore-operator's globalPolicy; each CheckpointBackup's spec.retention wins.
   .option('--max-checkpoints-per-container <n>', 'checkpoints kept per container (0: unlimited)', count, 10)
@@ -88,6 +113,16 @@ program
       if ((typeof v === 'string' && parseSize(v) === undefined) || Number.isNaN(v))
         program.error(
           `agent: --${flag.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} "${v}" is not a count or size (sizes: 512Mi, 2Gi, or MiB)`,
+        );
+    try {
+      tokenHostsFromFlags(opts.registryTokenHost);
+    } catch (err) {
+      program.error(`agent: ${(err as Error).message}`);
+    }
+    for (const flag of ['buildahTimeout', 'registryTimeout', 'registryIdleTimeout'] as const)
+      if (!(opts[flag] > 0))
+        program.error(
+          `agent: --${flag.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} must be a positive number of seconds`,
         );
     if (!(opts.retentionInterval > 0))
       program.error('agent: --retention-interval must be a positive number of seconds');

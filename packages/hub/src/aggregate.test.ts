@@ -43,6 +43,29 @@ describe('clusterStatus', () => {
       builtImages: [{ containerName: 'app', imageName: 'r/x:1', buildTime: 't', pushed: true }],
     });
   });
+  it('copies at most the newest 100 images per container, and the count of dropped ones', () => {
+    const many = Array.from({ length: 130 }, (_, i) => ({
+      containerName: 'app',
+      imageName: `r/x:${i}`,
+      buildTime: 't',
+      pushed: true,
+    }));
+    const c = clusterStatus(
+      'member1',
+      report('member1', { phase: 'Completed', builtImages: many, builtImagesDropped: 5 }),
+      ready[0],
+    );
+    assert.equal(c.builtImages?.length, 100);
+    assert.equal(c.builtImages?.[0]?.imageName, 'r/x:30');
+    assert.equal(c.builtImagesDropped, 35);
+    const few = clusterStatus(
+      'member1',
+      report('member1', { phase: 'Completed', builtImages: many.slice(0, 3) }),
+      ready[0],
+    );
+    assert.equal(few.builtImages?.length, 3);
+    assert.equal(few.builtImagesDropped, undefined);
+  });
   it('is Unknown, keeping the last known state, while the cluster is not Ready', () => {
     const c = clusterStatus('member2', report('member2', { phase: 'Completed', lastCheckpointTime: 't1' }), {
       name: 'member2',

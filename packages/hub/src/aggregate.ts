@@ -3,6 +3,7 @@ import {
   isPhase,
   phaseRank,
   setCondition,
+  withBuiltImages,
   type AggregatePhase,
   type CheckpointBackupStatus,
   type ClusterStatus,
@@ -54,7 +55,8 @@ export function clusterStatus(
   const s = report?.status ?? {};
   const kept: Partial<ClusterStatus> = {
     ...(s.lastCheckpointTime ? { lastCheckpointTime: s.lastCheckpointTime } : {}),
-    ...(s.builtImages?.length ? { builtImages: s.builtImages } : {}),
+    // Bounded here too (an older agent may not bound it): this copy is one per cluster in one object.
+    ...(s.builtImages?.length ? withBuiltImages(s, s.builtImages) : {}),
     ...(s.run?.node ? { node: s.run.node } : {}),
     ...(s.checkpointedPod ? { checkpointedPod: s.checkpointedPod } : {}),
   };

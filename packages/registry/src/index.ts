@@ -1,9 +1,11 @@
 export {
+  REGISTRY_TIMEOUTS,
   RegistryClient,
   RegistryError,
   expectOk,
   type Credentials,
   type RegistryOptions,
+  type RegistryTimeouts,
   type Response,
 } from './client.js';
 export {
@@ -16,3 +18,4 @@ export {
   type PushedImage,
 } from './push.js';
 export { deleteManifest, describeTag, listTags, type TaggedImage } from './manage.js';
+export { credentialsMayGo, mayFollow, normalHost, type Verdict } from './origin.js';

@@ -4,14 +4,15 @@ import { MEDIA, getManifest } from './push.js';
 /** Every tag of a repository, following the registry's Link pagination; none for a repository it does not know. */
 export async function listTags(client: RegistryClient, repository: string): Promise<string[]> {
   const tags: string[] = [];
-  let path: string | undefined = `/v2/${repository}/tags/list?n=1000`;
+  let path: string | URL | undefined = `/v2/${repository}/tags/list?n=1000`;
   while (path) {
     const res = await client.request('GET', path, { scope: `repository:${repository}:pull` });
     if (res.status === 404) return tags;
     expectOk(res, `listing the tags of ${repository}`, client.host);
     tags.push(...((JSON.parse(res.body) as { tags?: string[] | null }).tags ?? []));
     const link = /<([^>]+)>;\s*rel="next"/.exec(String(res.headers.link ?? ''));
-    path = link ? link[1] : undefined;
+    // Relative to the page that named it; on another host it is fetched without the credentials.
+    path = link ? client.resolve(link[1]!, res, 'the next page of tags') : undefined;
   }
   return tags;
 }

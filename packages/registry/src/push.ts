@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, statSync } from 'node:fs';
-import { Transform } from 'node:stream';
+import { Transform, pipeline } from 'node:stream';
 import { expectOk, type RegistryClient } from './client.js';
 
 export const MEDIA = {
@@ -53,20 +53,23 @@ export async function pushImage(client: RegistryClient, input: PushImageInput): 
     'starting a blob upload',
     client.host,
   );
-  const location = String(start.headers.location ?? '');
+  // Locations are resolved against the answer that named them and may be on another host (an upload service);
+  // the client sends the credentials only to the registry's own origin.
+  const location = client.location(start, 'the upload');
   const patched = expectOk(
     await client.request('PATCH', location, {
-      body: createReadStream(input.layerTar, { highWaterMark: 1 << 20 }).pipe(hashing),
+      // pipeline, not pipe: when a timeout destroys the body, the file under it is closed too.
+      body: pipeline(createReadStream(input.layerTar, { highWaterMark: 1 << 20 }), hashing, () => undefined),
       headers: { 'Content-Type': 'application/octet-stream' },
     }),
     'uploading the checkpoint layer',
     client.host,
   );
   const layerDigest = `sha256:${hash.digest('hex')}`;
-  const done = new URL(String(patched.headers.location ?? location), `https://${client.host}`);
+  const done = new URL(patched.headers.location ? client.location(patched, 'the upload') : location);
   done.searchParams.set('digest', layerDigest);
   expectOk(
-    await client.request('PUT', done.pathname + done.search, {
+    await client.request('PUT', done, {
       body: Buffer.alloc(0),
       headers: { 'Content-Length': '0' },
     }),
@@ -156,10 +159,10 @@ async function putBlob(
     'starting a blob upload',
     client.host,
   );
-  const url = new URL(String(start.headers.location ?? ''), `https://${client.host}`);
+  const url = new URL(client.location(start, 'the upload'));
   url.searchParams.set('digest', digest);
   expectOk(
-    await client.request('PUT', url.pathname + url.search, {
+    await client.request('PUT', url, {
       body: blob,
       headers: { 'Content-Type': 'application/octet-stream' },
     }),

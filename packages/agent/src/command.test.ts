@@ -1,0 +1,197 @@
+import assert from 'node:assert/strict';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import type { Logger, RestClient } from '@stateful-migration/kube';
+import { CommandTimeout, runCommand } from './command.js';
+import {
+  BUILDAH_TIMEOUT_MS,
+  MIN_COPY_BYTES_PER_SECOND,
+  buildLocalImage,
+  buildah,
+  buildahTimeoutMs,
+  localImageDigest,
+} from './image.js';
+import { AgentMetrics } from './metrics.js';
+import { RetentionSweeper } from './retention-sweep.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'command-'));
+
+/** A fake buildah: a shell script that logs its arguments and then does what `body` says. */
+function fake(name: string, body: string): string {
+  const path = join(dir, name);
+  writeFileSync(path, `#!/bin/sh\necho "$*" >> ${path}.calls\n${body}\n`);
+  chmodSync(path, 0o755);
+  return path;
+}
+const calls = (path: string): string[] =>
+  existsSync(`${path}.calls`) ? readFileSync(`${path}.calls`, 'utf8').trim().split('\n') : [];
+
+/** Alive: exists and is not a zombie waiting for a reaper. */
+function alive(pid: number): boolean {
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+async function eventually(check: () => boolean, ms = 3000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) assert.fail('not within time');
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+const timedOut = (step: RegExp) => (e: unknown) => {
+  assert.ok(e instanceof CommandTimeout, String(e));
+  assert.match(e.message, step);
+  assert.equal(e.transient, true);
+  return true;
+};
+
+describe('runCommand: a deadline, the whole process group killed, a message naming the step', () => {
+  it('returns stdout, trimmed', async () => {
+    assert.equal(await runCommand('sh', ['-c', 'echo "  hi  "'], { step: 'echo', timeoutMs: 5000 }), 'hi');
+  });
+
+  it('a failure says the step and the last line of stderr', async () => {
+    await assert.rejects(
+      runCommand('sh', ['-c', 'echo first >&2; echo "Error: boom" >&2; exit 3'], {
+        step: 'buildah inspect',
+        timeoutMs: 5000,
+      }),
+      /^Error: buildah inspect failed: Error: boom$/,
+    );
+  });
+
+  it('a missing binary says so', async () => {
+    await assert.rejects(
+      runCommand('/nonexistent/buildah', [], { step: 'buildah from', timeoutMs: 5000 }),
+      /buildah from: cannot run \/nonexistent\/buildah \(ENOENT\)/,
+    );
+  });
+
+  it('a command that hangs is killed at the deadline, with the children it started', async () => {
+    const pids = join(dir, 'hang.pids');
+    const script = fake('hang', `echo $$ > ${pids}; sleep 30 & echo $! >> ${pids}; wait`);
+    const t0 = Date.now();
+    await assert.rejects(
+      runCommand(script, ['from', 'scratch'], {
+        step: 'buildah from',
+        timeoutMs: 300,
+        reason: 'BuildahTimeout',
+      }),
+      (e: unknown) =>
+        timedOut(/^buildah from timed out after 0.3 s and was killed$/)(e) &&
+        (e as CommandTimeout).reason === 'BuildahTimeout',
+    );
+    assert.ok(Date.now() - t0 < 2000, 'it did not wait for the children, which hold its stdout');
+    const [sh, sleep] = readFileSync(pids, 'utf8').trim().split('\n').map(Number);
+    await eventually(() => !alive(sh!) && !alive(sleep!));
+  });
+
+  it('one that ignores SIGTERM gets SIGKILL after the grace period', async () => {
+    const pids = join(dir, 'stubborn.pids');
+    const script = fake('stubborn', `trap '' TERM; echo $$ > ${pids}; sleep 30 & echo $! >> ${pids}; wait`);
+    await assert.rejects(
+      runCommand(script, [], { step: 'buildah commit', timeoutMs: 200, graceMs: 300 }),
+      timedOut(/buildah commit timed out/),
+    );
+    const [sh, sleep] = readFileSync(pids, 'utf8').trim().split('\n').map(Number);
+    await new Promise((r) => setTimeout(r, 100));
+    assert.ok(alive(sh!), 'still alive within the grace period');
+    await eventually(() => !alive(sh!) && !alive(sleep!));
+  });
+});
+
+describe('buildah steps: every one bounded, copies given time by size', () => {
+  it('buildahTimeoutMs: the base, plus a second per 10 MiB copied', () => {
+    assert.equal(BUILDAH_TIMEOUT_MS, 120_000);
+    assert.equal(MIN_COPY_BYTES_PER_SECOND, 10 << 20);
+    assert.equal(buildahTimeoutMs(120_000), 120_000);
+    assert.equal(buildahTimeoutMs(120_000, 0), 120_000);
+    assert.equal(buildahTimeoutMs(120_000, 1), 121_000);
+    assert.equal(buildahTimeoutMs(120_000, 10 << 20), 121_000);
+    assert.equal(buildahTimeoutMs(120_000, (10 << 20) + 1), 122_000);
+    assert.equal(buildahTimeoutMs(120_000, 10 * 2 ** 30), 120_000 + 1024_000, '10 GiB: 17 more minutes');
+    assert.equal(buildahTimeoutMs(1000, -5), 1000);
+  });
+
+  it('buildah passes the storage flags and says which step timed out, and on what', async () => {
+    const script = fake('buildah-hang', 'sleep 30');
+    await assert.rejects(
+      buildah({ command: script, timeoutMs: 200, root: '/r', driver: 'vfs' }, ['images', '--json'], {
+        what: 'x',
+      }),
+      timedOut(/^buildah images \(x\) timed out after 0.2 s/),
+    );
+    assert.deepEqual(calls(script), ['--root /r --storage-driver vfs images --json']);
+  });
+
+  it('a hung add fails the build naming the step, the archive and the image, and the container is removed', async () => {
+    const script = fake(
+      'buildah-add-hangs',
+      'case "$1" in inspect) echo "image not known" >&2; exit 1;; from) echo ctr-1;; add) exec sleep 30;; *) ;; esac',
+    );
+    const archive = join(dir, 'a.tar');
+    writeFileSync(archive, 'x');
+    await assert.rejects(
+      buildLocalImage({ command: script, timeoutMs: 300 }, archive, 'localhost/c:t', {}),
+      timedOut(new RegExp(`^buildah add \\(${archive} into localhost/c:t\\) timed out after 1.3 s`)),
+    );
+    assert.deepEqual(
+      calls(script).map((c) => c.split(' ')[0]),
+      ['inspect', 'from', 'add', 'rm'],
+    );
+  });
+
+  it('localImageDigest: an unknown image is undefined, a hung inspect is an error (not a reason to rebuild)', async () => {
+    const missing = fake('buildah-missing', 'echo "image not known" >&2; exit 125');
+    assert.equal(await localImageDigest({ command: missing }, 'localhost/x:1'), undefined);
+    const hung = fake('buildah-inspect-hangs', 'exec sleep 30');
+    await assert.rejects(
+      localImageDigest({ command: hung, timeoutMs: 200 }, 'localhost/x:1'),
+      timedOut(/buildah inspect \(localhost\/x:1\) timed out/),
+    );
+  });
+});
+
+describe('retention with a hung buildah', () => {
+  it('a sweep ends (local images skipped, archives still swept) instead of waiting for buildah', async () => {
+    const script = fake(
+      'buildah-sweep',
+      'case "$1" in images) echo \'[{"id":"abc","names":["localhost/x:1"]}]\';; *) exec sleep 30;; esac',
+    );
+    const warnings: string[] = [];
+    const log = {
+      warn: (_o: unknown, msg: string) => warnings.push(msg),
+      info: () => undefined,
+      child: () => log,
+    } as unknown as Logger;
+    const client = { get: async () => ({ items: [] }) } as unknown as RestClient;
+    const sweeper = new RetentionSweeper({
+      node: 'n1',
+      client,
+      admitted: () => true,
+      log,
+      storage: { command: script, timeoutMs: 300 },
+      checkpointDir: mkdtempSync(join(dir, 'ckpt-')),
+      defaults: {},
+      metrics: new AgentMetrics(),
+      responsible: () => true,
+      registryClient: () => Promise.reject(new Error('none')),
+      writeStatus: () => Promise.reject(new Error('none')),
+      event: () => Promise.resolve(),
+    });
+    const t0 = Date.now();
+    await sweeper.sweep();
+    assert.ok(Date.now() - t0 < 3000);
+    assert.deepEqual(warnings, ['retention skips local images this sweep']);
+    // Not cached as "no checkpoint image": the next sweep asks buildah again.
+    await sweeper.sweep();
+    assert.equal(calls(script).filter((c) => c.startsWith('inspect')).length, 2);
+  });
+});

@@ -39,7 +39,7 @@ import {
 } from './image.js';
 import { CheckpointError, type KubeletClient } from './kubelet.js';
 import type { AgentMetrics } from './metrics.js';
-import { plan, retryDelayMs, type Action, type PodView } from './plan.js';
+import { comeBackAfterFailure, failedStatus, plan, type Action, type PodView } from './plan.js';
 import { checkpointedPod, type PodSpecView } from './checkpointed-pod.js';
 import { RetentionSweeper } from './retention-sweep.js';
 
@@ -300,40 +300,32 @@ export class AgentController {
   }
 
   async #fail(b: CheckpointBackup, reason: string, message: string, retry: boolean): Promise<Result> {
-    const gen = b.metadata.generation ?? 0;
+    const generation = b.metadata.generation ?? 0;
     let failures = 0;
-    const changed = b.status?.phase !== 'Failed' || b.status?.message !== message || !!b.status?.run;
+    let wrote = false;
     const updated = await this.#write(b, (s) => {
-      const run =
-        s.run && s.run.generation === gen
-          ? { ...s.run, failures: (s.run.failures ?? 0) + (retry ? 1 : 0) }
-          : s.run;
-      failures = run?.failures ?? 0;
-      if (s.phase === 'Failed' && s.message === message && !s.run) return undefined;
-      return {
-        ...s,
-        phase: 'Failed',
-        message,
-        observedGeneration: gen,
-        ...(run ? { run: { ...run } } : {}),
-        conditions: setCondition(s.conditions, {
-          type: 'Completed',
-          status: 'False',
-          reason,
-          message,
-          observedGeneration: gen,
-        }),
-      };
+      const next = failedStatus(s, { reason, message, retry, generation });
+      wrote = next !== undefined;
+      failures = (next ?? s).run?.failures ?? 0;
+      return next;
     });
+    // Recorded already: no write (which would wake the informer for another pass) and no Event.
+    if (!wrote) return this.#afterFailure(b, retry, failures);
     this.#o.metrics.failures.inc({ reason });
-    if (changed) await this.#event(updated, 'Warning', reason, message);
-    const cron = b.spec.schedule.trim() !== 'immediately';
-    if (!retry || cron)
-      return cron && b.status?.nextScheduledTime
-        ? { requeueAfterMs: Math.max(1000, new Date(b.status.nextScheduledTime).getTime() - Date.now()) }
-        : undefined;
-    if (failures >= this.#o.maxAttempts) return undefined;
-    return { requeueAfterMs: retryDelayMs(Math.max(1, failures)) };
+    await this.#event(updated, 'Warning', reason, message);
+    return this.#afterFailure(b, retry, failures);
+  }
+
+  #afterFailure(b: CheckpointBackup, retry: boolean, failures: number): Result {
+    const ms = comeBackAfterFailure({
+      cron: b.spec.schedule.trim() !== 'immediately',
+      retry,
+      failures,
+      maxAttempts: this.#o.maxAttempts,
+      nextScheduledTime: b.status?.nextScheduledTime,
+      now: new Date(),
+    });
+    return ms === undefined ? undefined : { requeueAfterMs: ms };
   }
 
   async #start(b: CheckpointBackup, containers: string[], tick?: Date, next?: Date): Promise<Result> {

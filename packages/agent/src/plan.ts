@@ -7,6 +7,8 @@ import {
   type CheckpointBackup,
   type CheckpointFile,
   type Schedule,
+  type CheckpointBackupStatus,
+  setCondition,
 } from '@stateful-migration/api';
 
 /** What the agent knows of the pod, read from the apiserver (not a cache, so "missing" is real). */
@@ -200,7 +202,77 @@ function podGone(b: CheckpointBackup): Action {
   };
 }
 
+/**
+ * When the agent looks at a failed object again, in ms (undefined: only when something about it changes). A cron
+ * object waits for its next recorded tick; once that tick has passed without a run (its pod is gone), polling would
+ * only re-read the same failure: the pod's return or a spec edit wakes it. An "immediately" object retries with
+ * backoff while a retry may succeed and attempts are left.
+ */
+export function comeBackAfterFailure(i: {
+  cron: boolean;
+  retry: boolean;
+  failures: number;
+  maxAttempts: number;
+  nextScheduledTime: string | undefined;
+  now: Date;
+}): number | undefined {
+  if (i.cron) {
+    const next = Date.parse(i.nextScheduledTime ?? '');
+    return next > i.now.getTime() ? next - i.now.getTime() : undefined;
+  }
+  if (!i.retry || i.failures >= i.maxAttempts) return undefined;
+  return retryDelayMs(Math.max(1, i.failures));
+}
+
 /** Backoff before retrying a failed "immediately" run: 10 s, 20 s, 40 s, ... capped at 5 min. */
 export function retryDelayMs(failures: number): number {
   return Math.min(300_000, 10_000 * 2 ** Math.max(0, failures - 1));
+}
+
+export interface Failure {
+  reason: string;
+  message: string;
+  /** Whether a later attempt may succeed (counted in run.failures). */
+  retry: boolean;
+  /** The object's generation. */
+  generation: number;
+}
+
+/** Whether status already says this failure, at this generation. */
+function recorded(s: CheckpointBackupStatus, f: Failure): boolean {
+  const reason = s.conditions?.find((c) => c.type === 'Completed')?.reason;
+  return (
+    s.phase === 'Failed' &&
+    s.message === f.message &&
+    s.observedGeneration === f.generation &&
+    reason === f.reason
+  );
+}
+
+/**
+ * The status a failure leaves, or undefined when it is recorded already (then nothing is written and no Event is
+ * due). Only a failure that ends a run in progress is an attempt, counted in run.failures when a retry may succeed;
+ * a failure observed again on a later pass (the pod of a finished run deleted, a schedule still invalid) is the same
+ * failure. Without this every pass wrote once more, each write woke the informer for another pass, and the status
+ * never settled (run.failures grew, one Warning Event per pass).
+ */
+export function failedStatus(s: CheckpointBackupStatus, f: Failure): CheckpointBackupStatus | undefined {
+  const gen = f.generation;
+  const running = !!s.run && s.phase !== undefined && !isFinished(s.phase);
+  if (!running && recorded(s, f)) return undefined;
+  const attempt = running && f.retry && s.run?.generation === gen;
+  return {
+    ...s,
+    phase: 'Failed',
+    message: f.message,
+    observedGeneration: gen,
+    ...(s.run ? { run: { ...s.run, ...(attempt ? { failures: (s.run.failures ?? 0) + 1 } : {}) } } : {}),
+    conditions: setCondition(s.conditions, {
+      type: 'Completed',
+      status: 'False',
+      reason: f.reason,
+      message: f.message,
+      observedGeneration: gen,
+    }),
+  };
 }

@@ -39,9 +39,10 @@ import {
 } from './image.js';
 import { CheckpointError, type KubeletClient } from './kubelet.js';
 import type { AgentMetrics } from './metrics.js';
-import { comeBackAfterFailure, failedStatus, plan, type Action, type PodView } from './plan.js';
+import { comeBackAfterFailure, failedStatus, finishedRun, plan, type Action, type PodView } from './plan.js';
 import { checkpointedPod, type PodSpecView } from './checkpointed-pod.js';
 import { RetentionSweeper } from './retention-sweep.js';
+import { deleteCheckpointedPod } from './stop-pod.js';
 
 export interface AgentOptions {
   node: string;
@@ -549,21 +550,19 @@ export class AgentController {
   async #finish(b: CheckpointBackup): Promise<Result> {
     for (const f of b.status?.checkpointFiles ?? []) rmSync(f.filePath, { force: true });
     const run = b.status!.run!;
-    let phase: 'Completed' | 'CompletedPodDeleted' | 'CompletedWithError' = 'Completed';
-    let message = `checkpointed ${run.containers.join(', ')}`;
-    if (b.spec.stopPod) {
-      try {
-        await this.#o.client.request(
-          'DELETE',
-          `/api/v1/namespaces/${podNamespace(b)}/pods/${b.spec.podRef.name}`,
-        );
-        phase = 'CompletedPodDeleted';
-        message += `; pod ${podNamespace(b)}/${b.spec.podRef.name} deleted`;
-      } catch (err) {
-        phase = isNotFound(err) ? 'CompletedPodDeleted' : 'CompletedWithError';
-        if (phase === 'CompletedWithError') message += `; deleting the pod failed: ${(err as Error).message}`;
-      }
-    }
+    const pod = { namespace: podNamespace(b), name: b.spec.podRef.name };
+    // The pod recorded at checkpoint time, by uid: never the replacement a controller made under the same name.
+    const deletion = b.spec.stopPod
+      ? await deleteCheckpointedPod(this.#o.client, {
+          ...pod,
+          ...(b.status?.checkpointedPod?.uid ? { uid: b.status.checkpointedPod.uid } : {}),
+        })
+      : undefined;
+    const { phase, message } = finishedRun({
+      containers: run.containers,
+      pod: `${pod.namespace}/${pod.name}`,
+      ...(deletion ? { deletion } : {}),
+    });
     const gen = b.metadata.generation ?? 0;
     const updated = await this.#write(b, (s) => ({
       ...s,

@@ -5,6 +5,7 @@ import {
   STALE_RUN_MS,
   comeBackAfterFailure,
   failedStatus,
+  finishedRun,
   plan,
   retryDelayMs,
   type PlanInput,
@@ -447,4 +448,30 @@ it('comeBackAfterFailure: the next tick for cron (none once it passed), a backof
   assert.equal(comeBackAfterFailure({ ...base, cron: false, failures: 0 }), 10_000);
   assert.equal(comeBackAfterFailure({ ...base, cron: false, failures: 3 }), undefined);
   assert.equal(comeBackAfterFailure({ ...base, cron: false, retry: false }), undefined);
+});
+
+describe('finishedRun: how a run ends, from what became of its pod', () => {
+  const c = { containers: ['app', 'side'], pod: 'ns/p' };
+  const cases: [Parameters<typeof finishedRun>[0]['deletion'], string, RegExp][] = [
+    [undefined, 'Completed', /^checkpointed app, side$/],
+    [{ kind: 'deleted' }, 'CompletedPodDeleted', /pod ns\/p deleted$/],
+    [{ kind: 'gone' }, 'CompletedPodDeleted', /pod ns\/p was already gone$/],
+    [{ kind: 'replaced' }, 'CompletedPodDeleted', /a replacement\) was left running/],
+    [
+      { kind: 'unknownUid' },
+      'CompletedWithError',
+      /not deleted: the checkpointed pod's uid was not recorded/,
+    ],
+    [
+      { kind: 'failed', message: 'HTTP 403: forbidden' },
+      'CompletedWithError',
+      /deleting the pod failed: HTTP 403/,
+    ],
+  ];
+  for (const [deletion, phase, message] of cases)
+    it(`${deletion?.kind ?? 'no stopPod'}: ${phase}`, () => {
+      const r = finishedRun({ ...c, ...(deletion ? { deletion } : {}) });
+      assert.equal(r.phase, phase);
+      assert.match(r.message, message);
+    });
 });

@@ -10,6 +10,7 @@ import {
   type CheckpointBackupStatus,
   setCondition,
 } from '@stateful-migration/api';
+import type { PodDeletion } from './stop-pod.js';
 
 /** What the agent knows of the pod, read from the apiserver (not a cache, so "missing" is real). */
 export interface PodView {
@@ -222,6 +223,41 @@ export function comeBackAfterFailure(i: {
   }
   if (!i.retry || i.failures >= i.maxAttempts) return undefined;
   return retryDelayMs(Math.max(1, i.failures));
+}
+
+/**
+ * How a run ends, from what became of its pod when spec.stopPod asked to delete it. A pod that is gone, or whose
+ * name a replacement now has, is no longer running what was checkpointed; one the agent could not delete, or could
+ * not tell from a replacement, is a CompletedWithError the user must look at.
+ */
+export function finishedRun(i: { containers: string[]; pod: string; deletion?: PodDeletion }): {
+  phase: 'Completed' | 'CompletedPodDeleted' | 'CompletedWithError';
+  message: string;
+} {
+  const done = `checkpointed ${i.containers.join(', ')}`;
+  switch (i.deletion?.kind) {
+    case undefined:
+      return { phase: 'Completed', message: done };
+    case 'deleted':
+      return { phase: 'CompletedPodDeleted', message: `${done}; pod ${i.pod} deleted` };
+    case 'gone':
+      return { phase: 'CompletedPodDeleted', message: `${done}; pod ${i.pod} was already gone` };
+    case 'replaced':
+      return {
+        phase: 'CompletedPodDeleted',
+        message: `${done}; pod ${i.pod} was already gone, and the pod now of that name (a replacement) was left running`,
+      };
+    case 'unknownUid':
+      return {
+        phase: 'CompletedWithError',
+        message: `${done}; pod ${i.pod} not deleted: the checkpointed pod's uid was not recorded, so it cannot be told from a replacement`,
+      };
+    case 'failed':
+      return {
+        phase: 'CompletedWithError',
+        message: `${done}; deleting the pod failed: ${i.deletion.message}`,
+      };
+  }
 }
 
 /** Backoff before retrying a failed "immediately" run: 10 s, 20 s, 40 s, ... capped at 5 min. */

@@ -2,7 +2,6 @@ import {
   API_GROUP,
   API_VERSION,
   PLURAL,
-  RESTORE_PINNED_IMAGES_ANNOTATION,
   RESTORE_PLURAL,
   isRestoreFinished,
   podNamespace,
@@ -29,7 +28,7 @@ import {
 } from '@stateful-migration/kube';
 import { migrateStep } from './migrate.js';
 import { nextPhase, runningAndReady, type ObservedPod, type PodStatus } from './phase.js';
-import { pin, unpin } from './pins.js';
+import { editPins, pin, unpin } from './pins.js';
 import {
   RESTORE_LABEL,
   handoverLabels,
@@ -363,12 +362,9 @@ export class RestoreController {
   }
 
   async #pinImages(backup: CheckpointBackup, images: string[]): Promise<void> {
-    const cur = backup.metadata.annotations?.[RESTORE_PINNED_IMAGES_ANNOTATION];
-    const next = pin(cur, images);
-    if (next === cur) return;
-    await this.#o.client.request('PATCH', backupPath(backup.metadata.namespace, backup.metadata.name), {
-      body: { metadata: { annotations: { [RESTORE_PINNED_IMAGES_ANNOTATION]: next } } },
-    });
+    await editPins(this.#o.client, backupPath(backup.metadata.namespace, backup.metadata.name), (cur) =>
+      pin(cur, images),
+    );
   }
 
   // ---- RestoreSubmitted / RestoreInProgress -> Restored | Failed ----
@@ -757,12 +753,9 @@ export class RestoreController {
             x.spec.backupRef.name === r.spec.backupRef.name,
         )
         .flatMap((x) => (x.status?.images ?? []).map((i) => i.image));
-      const cur = backup.metadata.annotations?.[RESTORE_PINNED_IMAGES_ANNOTATION];
-      const next = unpin(cur, mine, others);
-      if (next !== cur)
-        await this.#o.client.request('PATCH', backupPath(backup.metadata.namespace, backup.metadata.name), {
-          body: { metadata: { annotations: { [RESTORE_PINNED_IMAGES_ANNOTATION]: next ?? null } } },
-        });
+      await editPins(this.#o.client, backupPath(backup.metadata.namespace, backup.metadata.name), (cur) =>
+        unpin(cur, mine, others),
+      );
     }
     await this.#o.client.request('PATCH', restorePath(r.metadata.namespace, r.metadata.name), {
       body: {

@@ -5,6 +5,7 @@ import {
   API_VERSION,
   PLURAL,
   API_GROUP,
+  isFinished,
   pinnedImages,
   podNamespace,
   registrySecret,
@@ -41,6 +42,7 @@ import { CheckpointError, type KubeletClient } from './kubelet.js';
 import type { AgentMetrics } from './metrics.js';
 import { comeBackAfterFailure, failedStatus, finishedRun, plan, type Action, type PodView } from './plan.js';
 import { checkpointedPod, type PodSpecView } from './checkpointed-pod.js';
+import { adoptable, type FoundArchive } from './adopt.js';
 import { RetentionSweeper } from './retention-sweep.js';
 import { deleteCheckpointedPod } from './stop-pod.js';
 
@@ -75,7 +77,7 @@ export interface AgentOptions {
 }
 
 type Pod = {
-  metadata: { name: string; namespace: string; deletionTimestamp?: string };
+  metadata: { name: string; namespace: string; uid?: string; deletionTimestamp?: string };
   spec: { nodeName?: string; containers: { name: string; image: string }[] };
 };
 
@@ -220,14 +222,19 @@ export class AgentController {
     if (action.kind !== 'ignore' && action.kind !== 'wait') log.info('step');
     const t0 = Date.now();
     try {
-      return await this.#perform(b, action, finalizer);
+      return await this.#perform(b, action, finalizer, pod);
     } finally {
       if (action.kind !== 'ignore' && action.kind !== 'wait')
         this.#o.metrics.phaseSeconds.observe({ step: action.kind }, (Date.now() - t0) / 1000);
     }
   }
 
-  async #perform(b: CheckpointBackup, a: Action, finalizer: string): Promise<Result> {
+  async #perform(
+    b: CheckpointBackup,
+    a: Action,
+    finalizer: string,
+    pod: PodView | undefined,
+  ): Promise<Result> {
     switch (a.kind) {
       case 'ignore':
         return undefined;
@@ -239,7 +246,7 @@ export class AgentController {
         await this.#ensureFinalizer(b, finalizer);
         return this.#start(b, a.containers, a.tick, a.next);
       case 'checkpoint':
-        return this.#guard(b, () => this.#checkpoint(b, a.containers));
+        return this.#guard(b, () => this.#checkpoint(b, a.containers, pod?.uid));
       case 'build':
         return this.#guard(b, () => this.#build(b, a.files));
       case 'push':
@@ -356,7 +363,7 @@ export class AgentController {
     return { requeueAfterMs: 0 };
   }
 
-  async #checkpoint(b: CheckpointBackup, containers: string[]): Promise<void> {
+  async #checkpoint(b: CheckpointBackup, containers: string[], podUid: string | undefined): Promise<void> {
     const ns = podNamespace(b);
     const pod = b.spec.podRef.name;
     const perPod = new PQueue({ concurrency: this.#o.podConcurrency });
@@ -364,7 +371,7 @@ export class AgentController {
       containers.map((c) =>
         perPod.add(() =>
           this.#nodeQueue.add(async (): Promise<CheckpointFile> => {
-            const adopted = await this.#unrecordedArchive(b, c);
+            const adopted = await this.#unrecordedArchive(b, c, podUid);
             if (adopted) return adopted;
             const filePath = await this.#o.kubelet.checkpoint(ns, pod, c, this.#o.checkpointTimeoutSeconds);
             this.#o.afterPhaseWritten?.('ArchiveWritten');
@@ -403,37 +410,64 @@ export class AgentController {
 
   /**
    * An archive of this run that the kubelet wrote but the agent died before recording: found in the checkpoint
-   * directory by reading each recent archive's spec.dump (file names are ambiguous), and used instead of a second
-   * checkpoint.
+   * directory by reading the spec.dump of each archive written since the run started (file names are ambiguous),
+   * and used instead of a second checkpoint only when `adoptable` can tell it is this run's own.
    */
-  async #unrecordedArchive(b: CheckpointBackup, container: string): Promise<CheckpointFile | undefined> {
+  async #unrecordedArchive(
+    b: CheckpointBackup,
+    container: string,
+    podUid: string | undefined,
+  ): Promise<CheckpointFile | undefined> {
+    const run = b.status?.run;
+    if (!run) return undefined;
+    const since = Date.parse(run.startedAt);
     const dir = this.#o.checkpointDir;
-    const since = new Date(b.status?.run?.startedAt ?? Date.now()).getTime();
     let names: string[];
     try {
       names = readdirSync(dir);
     } catch {
       return undefined;
     }
+    const found: FoundArchive[] = [];
     for (const name of names) {
       const filePath = join(dir, name);
       try {
         const st = statSync(filePath);
         if (!st.isFile() || st.mtimeMs < since) continue;
         const info = await readArchiveInfo(filePath);
-        if (
-          info.namespace === podNamespace(b) &&
-          info.podName === b.spec.podRef.name &&
-          info.containerName === container
-        ) {
-          this.#o.log.info({ container, filePath }, 'adopting an archive of this run that was not recorded');
-          return { containerName: container, filePath, checkpointTime: st.mtime.toISOString() };
-        }
+        found.push({ ...info, filePath, mtime: st.mtime.toISOString() });
       } catch {
         // not an archive, or vanished meanwhile
       }
     }
-    return undefined;
+    const ns = podNamespace(b);
+    const others = this.backups.list().filter((x) => x.metadata.uid !== b.metadata.uid);
+    const adopted = adoptable({
+      found,
+      container,
+      pod: { namespace: ns, name: b.spec.podRef.name, ...(podUid ? { uid: podUid } : {}) },
+      runStartedAt: run.startedAt,
+      now: new Date(),
+      claimed: new Set(others.flatMap((x) => (x.status?.checkpointFiles ?? []).map((f) => f.filePath))),
+      othersRunning: others.some(
+        (x) =>
+          x.status?.run?.node === this.#o.node &&
+          !isFinished(x.status.phase) &&
+          podNamespace(x) === ns &&
+          x.spec.podRef.name === b.spec.podRef.name &&
+          x.status.run.containers.includes(container),
+      ),
+    });
+    if (!adopted) return undefined;
+    this.#o.log.info(
+      { container, filePath: adopted.filePath },
+      'adopting an archive of this run that was not recorded',
+    );
+    return {
+      containerName: container,
+      filePath: adopted.filePath,
+      checkpointTime: new Date(Date.parse(adopted.checkpointedTime || adopted.mtime)).toISOString(),
+    };
   }
 
   async #build(b: CheckpointBackup, files: CheckpointFile[]): Promise<void> {
@@ -619,6 +653,7 @@ export class AgentController {
       return {
         name: p.metadata.name,
         namespace: p.metadata.namespace,
+        ...(p.metadata.uid ? { uid: p.metadata.uid } : {}),
         ...(p.spec.nodeName ? { nodeName: p.spec.nodeName } : {}),
         containers: p.spec.containers.map((c) => ({ name: c.name, image: c.image })),
         deleting: !!p.metadata.deletionTimestamp,

@@ -16,6 +16,7 @@ import type { PodDeletion } from './stop-pod.js';
 export interface PodView {
   name: string;
   namespace: string;
+  uid?: string;
   nodeName?: string;
   containers: { name: string; image: string }[];
   deleting: boolean;

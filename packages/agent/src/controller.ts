@@ -40,7 +40,15 @@ import {
 } from './image.js';
 import { CheckpointError, type KubeletClient } from './kubelet.js';
 import type { AgentMetrics } from './metrics.js';
-import { comeBackAfterFailure, failedStatus, finishedRun, plan, type Action, type PodView } from './plan.js';
+import {
+  comeBackAfterFailure,
+  failedStatus,
+  finishedRun,
+  plan,
+  staleNodeFinalizers,
+  type Action,
+  type PodView,
+} from './plan.js';
 import { checkpointedPod, type PodSpecView } from './checkpointed-pod.js';
 import { adoptable, type FoundArchive } from './adopt.js';
 import { RetentionSweeper } from './retention-sweep.js';
@@ -205,7 +213,11 @@ export class AgentController {
     }
     const finalizer = FINALIZER_PREFIX + this.#o.node;
     if (b.metadata.deletionTimestamp) {
-      if (b.metadata.finalizers?.includes(finalizer)) await this.#cleanUp(b, finalizer);
+      const release = [
+        ...(b.metadata.finalizers?.includes(finalizer) ? [finalizer] : []),
+        ...(await this.#finalizersOfGoneNodes(b)),
+      ];
+      if (release.length) await this.#cleanUp(b, release);
       return undefined;
     }
     const pod = await this.#pod(b);
@@ -631,18 +643,41 @@ export class AgentController {
     });
   }
 
-  /** On deletion: drop this node's archives of the object, then our finalizer. */
-  async #cleanUp(b: CheckpointBackup, finalizer: string): Promise<void> {
+  /** On deletion: drop this node's archives of the object, then the finalizers released (ours, gone nodes'). */
+  async #cleanUp(b: CheckpointBackup, release: string[]): Promise<void> {
     if (b.status?.run?.node === this.#o.node)
       for (const f of b.status?.checkpointFiles ?? []) rmSync(f.filePath, { force: true });
     await this.#o.client.request('PATCH', objectPath(b.metadata.namespace, b.metadata.name), {
       body: {
         metadata: {
-          finalizers: (b.metadata.finalizers ?? []).filter((f) => f !== finalizer),
+          finalizers: (b.metadata.finalizers ?? []).filter((f) => !release.includes(f)),
           resourceVersion: b.metadata.resourceVersion,
         },
       },
     });
+  }
+
+  /**
+   * Agent finalizers of Nodes that no longer exist, which no agent would ever release: the agent that answers for
+   * orphans (one per cluster) releases them, from a fresh list of Nodes.
+   */
+  async #finalizersOfGoneNodes(b: CheckpointBackup): Promise<string[]> {
+    const foreign = (b.metadata.finalizers ?? []).filter(
+      (f) => f.startsWith(FINALIZER_PREFIX) && f !== FINALIZER_PREFIX + this.#o.node,
+    );
+    if (!foreign.length || !(await this.#reportsOrphans())) return [];
+    const nodes = await this.#o.client.get<{ items: { metadata: { name: string } }[] }>('/api/v1/nodes');
+    const gone = staleNodeFinalizers(
+      foreign,
+      FINALIZER_PREFIX,
+      nodes.items.map((n) => n.metadata.name),
+    );
+    if (gone.length)
+      this.#o.log.info(
+        { backup: `${b.metadata.namespace}/${b.metadata.name}`, finalizers: gone },
+        'releasing the finalizers of nodes that no longer exist',
+      );
+    return gone;
   }
 
   async #pod(b: CheckpointBackup): Promise<PodView | undefined> {

@@ -8,6 +8,7 @@ import {
   finishedRun,
   plan,
   retryDelayMs,
+  staleNodeFinalizers,
   type PlanInput,
   type PodView,
 } from './plan.js';
@@ -474,4 +475,20 @@ describe('finishedRun: how a run ends, from what became of its pod', () => {
       assert.equal(r.phase, phase);
       assert.match(r.message, message);
     });
+});
+
+describe('staleNodeFinalizers: a deleted Node must not keep an object Terminating', () => {
+  const p = 'agent.migration.dcnlab.com/';
+  it('names the agent finalizers of nodes that no longer exist', () =>
+    assert.deepEqual(staleNodeFinalizers([`${p}n1`, `${p}gone`, `${p}n2`], p, ['n1', 'n2', 'n3']), [
+      `${p}gone`,
+    ]));
+  it("leaves other controllers' finalizers alone", () =>
+    assert.deepEqual(
+      staleNodeFinalizers(['hub.migration.dcnlab.com/cleanup', 'kubernetes', `${p}n1`], p, ['n1']),
+      [],
+    ));
+  it('every agent finalizer when no node exists', () =>
+    assert.deepEqual(staleNodeFinalizers([`${p}a`, `${p}b`], p, []), [`${p}a`, `${p}b`]));
+  it('none when every node exists', () => assert.deepEqual(staleNodeFinalizers([`${p}a`], p, ['a']), []));
 });

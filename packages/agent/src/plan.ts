@@ -313,3 +313,17 @@ export function failedStatus(s: CheckpointBackupStatus, f: Failure): CheckpointB
     }),
   };
 }
+
+/**
+ * The per-node agent finalizers of an object being deleted whose Node no longer exists. Each agent releases only its
+ * own finalizer (after deleting its node's archives), so a node that was removed, and its agent with it, would keep
+ * the object Terminating forever; its archives went with the node.
+ */
+export function staleNodeFinalizers(
+  finalizers: string[],
+  prefix: string,
+  nodes: readonly string[],
+): string[] {
+  const live = new Set(nodes);
+  return finalizers.filter((f) => f.startsWith(prefix) && !live.has(f.slice(prefix.length)));
+}

@@ -139,7 +139,7 @@ export async function readArchiveInfo(path: string): Promise<ArchiveInfo> {
     namespace: crio
       ? (a['io.kubernetes.pod.namespace'] ?? '')
       : (a['io.kubernetes.cri.sandbox-namespace'] ?? ''),
-    podUid: crio ? (a['io.kubernetes.pod.uid'] ?? '') : (a['io.kubernetes.cri.sandbox-uid'] ?? ''),
+    podUid: a[crio ? 'io.kubernetes.pod.uid' : 'io.kubernetes.cri.sandbox-uid'] || '',
     rootfsImageName: config.rootfsImageName ?? '',
     rootfsImageRef: config.rootfsImageRef ?? '',
     checkpointedTime: config.checkpointedTime ?? '',

@@ -579,26 +579,20 @@ export class RestoreController {
       stop.method === 'Scale'
         ? workloadPath(source.namespace, kind, name)
         : podPath(source.namespace, source.pod);
+    const replicas = (o: { spec?: { replicas?: number } } | undefined) =>
+      stop.method === 'Scale' ? { replicas: o?.spec?.replicas ?? 1 } : {};
     const onHub = await this.#getOrUndefined<{ spec?: { replicas?: number } }>(path);
-    if (onHub) {
-      const rb = await this.#getOrUndefined<{ spec?: { clusters?: { name: string }[] } }>(
-        bindingPath(source.namespace, `${name}-${kind.toLowerCase()}`),
+    if (!onHub) {
+      const inMember = await this.#getOrUndefined<{ spec?: { replicas?: number } }>(
+        proxy(source.cluster, path),
       );
-      const clusters = rb?.spec?.clusters?.map((c) => c.name) ?? [];
-      return {
-        onHub: true,
-        clusters: clusters.length ? clusters : [source.cluster],
-        ...(stop.method === 'Scale' ? { replicas: onHub.spec?.replicas ?? 1 } : {}),
-      };
+      return { onHub: false, clusters: [source.cluster], ...replicas(inMember) };
     }
-    const inMember = await this.#getOrUndefined<{ spec?: { replicas?: number } }>(
-      proxy(source.cluster, path),
+    const rb = await this.#getOrUndefined<{ spec?: { clusters?: { name: string }[] } }>(
+      bindingPath(source.namespace, `${name}-${kind.toLowerCase()}`),
     );
-    return {
-      onHub: false,
-      clusters: [source.cluster],
-      ...(stop.method === 'Scale' ? { replicas: inMember?.spec?.replicas ?? 1 } : {}),
-    };
+    const clusters = rb?.spec?.clusters?.map((c) => c.name) ?? [];
+    return { onHub: true, clusters: clusters.length ? clusters : [source.cluster], ...replicas(onHub) };
   }
 
   /** Refuses a Migrate whose stop would reach more than the checkpointed pod (stopsOnlyThePod), before anything. */

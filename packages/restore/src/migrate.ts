@@ -1,5 +1,5 @@
 import type { CheckpointRestoreStatus, SourceStop } from '@stateful-migration/api';
-import { stopsOnlyThePod, type StopPlan } from './validate.js';
+import { stopsOnlyThePod, type SourceWorkload, type StopPlan } from './validate.js';
 
 export type MigrateStep =
   /** Write down how the source will be stopped before touching it, so a restart finishes the same way. */
@@ -28,6 +28,13 @@ export interface MigrateInput {
   workloadClusters?: string[];
 }
 
+function observedWorkload(i: MigrateInput): SourceWorkload {
+  return {
+    ...(i.currentReplicas !== undefined ? { replicas: i.currentReplicas } : {}),
+    clusters: i.workloadClusters ?? [],
+  };
+}
+
 /**
  * The Migrate sequence after Restored: record how the source stops, stop it, hand the labels over, finish.
  * Both pods never stop: the source is stopped only while the restored pod is observed Running and Ready, and if
@@ -52,14 +59,7 @@ export function migrateStep(i: MigrateInput): MigrateStep {
   }
   if (!stop) {
     // Checked again right before anything is stopped: the workload may have been scaled out since validation.
-    const refusal = stopsOnlyThePod(
-      i.stop,
-      {
-        ...(i.currentReplicas !== undefined ? { replicas: i.currentReplicas } : {}),
-        clusters: i.workloadClusters ?? [],
-      },
-      i.source,
-    );
+    const refusal = stopsOnlyThePod(i.stop, observedWorkload(i), i.source);
     if (refusal) return { kind: 'refuse', reason: refusal.reason, message: refusal.message };
     return {
       kind: 'recordStop',

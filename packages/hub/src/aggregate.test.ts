@@ -339,6 +339,38 @@ describe('unplaceable: the workload lost its binding', () => {
     assert.deepEqual(d.status.clusters?.[0]?.builtImages, images, 'the last known images stay');
   });
 
+  it('placed again after a withdrawal, a member copy that has not run yet keeps the last record', () => {
+    const withdrawn = unplaceable({ ...base, previous: completed, reports: [memberDone] }).status;
+    const again = aggregateStatus({
+      placed: ['member1'],
+      reports: [report('member1', { phase: undefined })],
+      clusters: ready,
+      previous: withdrawn,
+      generation: 1,
+      now,
+    });
+    assert.equal(again.clusters?.[0]?.phase, 'Pending');
+    assert.deepEqual(again.clusters?.[0]?.builtImages, images);
+    assert.deepEqual(again.clusters?.[0]?.checkpointedPod, pod);
+    assert.equal(again.lastCheckpointTime, '2026-11-27T09:00:00Z');
+    // once the copy has run, its own record is the one (retention may have deleted images since)
+    const ran = aggregateStatus({
+      placed: ['member1'],
+      reports: [
+        report('member1', {
+          phase: 'Completed',
+          run: { id: 'r3', startedAt: 't', generation: 1, node: 'm1-b', containers: ['app'] },
+        }),
+      ],
+      clusters: ready,
+      previous: again,
+      generation: 1,
+      now,
+    });
+    assert.equal(ran.clusters?.[0]?.builtImages, undefined);
+    assert.equal(ran.clusters?.[0]?.node, 'm1-b');
+  });
+
   it('an object never placed is Failed with the message and no clusters', () => {
     const d = unplaceable({ ...base, previous: {}, reports: [] });
     assert.equal(d.withdraw, true);

@@ -109,6 +109,26 @@ export function clusterStatus(
 }
 
 /**
+ * A member copy that has never run (new, or placed again after the hub withdrew it) knows less than the hub: the
+ * cluster's last record (images, checkpointed pod, times), which a restore reads, stays until the copy has run.
+ * Once it has, its own report is the record (retention may have deleted images since).
+ */
+function keepRecord(
+  c: ClusterStatus,
+  report: MemberReport | undefined,
+  before: ClusterStatus | undefined,
+): ClusterStatus {
+  if (!before || report?.status?.run) return c;
+  return {
+    ...(before.lastCheckpointTime ? { lastCheckpointTime: before.lastCheckpointTime } : {}),
+    ...(before.builtImages?.length ? { builtImages: before.builtImages } : {}),
+    ...(before.node ? { node: before.node } : {}),
+    ...(before.checkpointedPod ? { checkpointedPod: before.checkpointedPod } : {}),
+    ...c,
+  };
+}
+
+/**
  * The hub object's status from its clusters. Rules (docs/architecture.md): no cluster placed gives Pending; any
  * Failed gives Failed, naming the clusters; all finished well gives the weakest success (CompletedWithError, then
  * Completed, CompletedPodDeleted only when all are); otherwise the least advanced, where Unknown (a cluster not
@@ -119,7 +139,10 @@ export function aggregateStatus(i: AggregateInput): CheckpointBackupStatus {
   const health = new Map(i.clusters.map((c) => [c.name, c]));
   const reports = new Map(i.reports.map((r) => [r.clusterName, r]));
   const names = [...new Set(i.placed)].sort();
-  const clusters = names.map((n) => clusterStatus(n, reports.get(n), health.get(n)));
+  const before = new Map((i.previous?.clusters ?? []).map((c) => [c.name, c]));
+  const clusters = names.map((n) =>
+    keepRecord(clusterStatus(n, reports.get(n), health.get(n)), reports.get(n), before.get(n)),
+  );
   const done = clusters.filter((c) => SUCCESS.includes(c.phase));
   const failed = clusters.filter((c) => c.phase === 'Failed');
   const lastCheckpointTime = clusters

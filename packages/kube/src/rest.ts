@@ -188,11 +188,19 @@ export class RestClient {
 function callDeadline(what: string, opts: CallOptions): { signal: AbortSignal | undefined; done(): void } {
   const ms = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   if (!(ms > 0)) return { signal: opts.signal, done: () => undefined };
-  const timer = new AbortController();
-  const t = setTimeout(() => timer.abort(new Error(`${what}: no answer within ${ms} ms`)), ms);
+  const end = new AbortController();
+  const t = setTimeout(() => end.abort(new Error(`${what}: no answer within ${ms} ms`)), ms);
+  // The caller's signal may live long (a leader's term): listen for this call only, rather than AbortSignal.any.
+  const caller = opts.signal;
+  const follow = () => end.abort(caller?.reason);
+  if (caller?.aborted) follow();
+  else caller?.addEventListener('abort', follow, { once: true });
   return {
-    signal: opts.signal ? AbortSignal.any([opts.signal, timer.signal]) : timer.signal,
-    done: () => clearTimeout(t),
+    signal: end.signal,
+    done: () => {
+      clearTimeout(t);
+      caller?.removeEventListener('abort', follow);
+    },
   };
 }
 

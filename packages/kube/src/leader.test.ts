@@ -83,6 +83,50 @@ describe('LeaderElector against a frozen apiserver', () => {
     await running;
   });
 
+  it('a standby whose path to the apiserver works takes over only after the frozen leader stopped', async () => {
+    // One Lease store behind two servers: the leader's path freezes, the standby's keeps working.
+    const store = leaseStore();
+    const leaderPath = new FakeApiserver(store.handle);
+    const standbyPath = new FakeApiserver(store.handle);
+    servers.push(leaderPath, standbyPath);
+    await leaderPath.listen();
+    await standbyPath.listen();
+    const timing = { leaseDurationSeconds: 3, renewDeadlineMs: 2000, retryPeriodMs: 200 };
+    const a = new LeaderElector(leaderPath.client(), {
+      namespace: 'ns',
+      name: 'l',
+      identity: 'a',
+      ...timing,
+    });
+    const b = new LeaderElector(standbyPath.client(), {
+      namespace: 'ns',
+      name: 'l',
+      identity: 'b',
+      ...timing,
+    });
+    let aStopped = 0;
+    let bStarted = 0;
+    void a.run(
+      () => undefined,
+      () => (aStopped = Date.now()),
+    );
+    while (!a.isLeader()) await new Promise((r) => setTimeout(r, 20));
+    void b.run(
+      () => (bStarted = Date.now()),
+      () => undefined,
+    );
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.equal(bStarted, 0, 'the standby waits while the leader renews');
+    leaderPath.freeze();
+    while (!bStarted) await new Promise((r) => setTimeout(r, 20));
+    assert.ok(
+      aStopped > 0 && aStopped < bStarted,
+      `leader stopped at ${aStopped}, standby led at ${bStarted}`,
+    );
+    assert.equal(store.get()?.spec.holderIdentity, 'b');
+    await b.stop();
+  });
+
   it('gives up acquiring within the renew deadline when the apiserver is frozen, and never leads', async () => {
     const store = leaseStore();
     const api = new FakeApiserver(store.handle);

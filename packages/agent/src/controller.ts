@@ -5,6 +5,7 @@ import {
   API_VERSION,
   PLURAL,
   API_GROUP,
+  isFinished,
   pinnedImages,
   podNamespace,
   refusal,
@@ -49,9 +50,20 @@ import {
 import { confineArchive } from './confine.js';
 import { CheckpointError, type KubeletClient } from './kubelet.js';
 import type { AgentMetrics } from './metrics.js';
-import { plan, quote, retryDelayMs, type Action, type PodView } from './plan.js';
+import {
+  comeBackAfterFailure,
+  failedStatus,
+  finishedRun,
+  plan,
+  quote,
+  staleNodeFinalizers,
+  type Action,
+  type PodView,
+} from './plan.js';
 import { checkpointedPod, type PodSpecView } from './checkpointed-pod.js';
+import { adoptable, type FoundArchive } from './adopt.js';
 import { RetentionSweeper } from './retention-sweep.js';
+import { deleteCheckpointedPod } from './stop-pod.js';
 
 export interface AgentOptions {
   node: string;
@@ -96,7 +108,7 @@ export interface AgentOptions {
 }
 
 type Pod = {
-  metadata: { name: string; namespace: string; deletionTimestamp?: string };
+  metadata: { name: string; namespace: string; uid?: string; deletionTimestamp?: string };
   spec: { nodeName?: string; containers: { name: string; image: string }[] };
 };
 
@@ -228,7 +240,11 @@ export class AgentController {
     }
     const finalizer = FINALIZER_PREFIX + this.#o.node;
     if (b.metadata.deletionTimestamp) {
-      if (b.metadata.finalizers?.includes(finalizer)) await this.#cleanUp(b, finalizer);
+      const release = [
+        ...(b.metadata.finalizers?.includes(finalizer) ? [finalizer] : []),
+        ...(await this.#finalizersOfGoneNodes(b)),
+      ];
+      if (release.length) await this.#cleanUp(b, release);
       return undefined;
     }
     // A refused object (another namespace, or the default secret for a tenant's URL) is not even looked at further:
@@ -254,14 +270,19 @@ export class AgentController {
     if (action.kind !== 'ignore' && action.kind !== 'wait') log.info('step');
     const t0 = Date.now();
     try {
-      return await this.#perform(b, action, finalizer);
+      return await this.#perform(b, action, finalizer, pod);
     } finally {
       if (action.kind !== 'ignore' && action.kind !== 'wait')
         this.#o.metrics.phaseSeconds.observe({ step: action.kind }, (Date.now() - t0) / 1000);
     }
   }
 
-  async #perform(b: CheckpointBackup, a: Action, finalizer: string): Promise<Result> {
+  async #perform(
+    b: CheckpointBackup,
+    a: Action,
+    finalizer: string,
+    pod: PodView | undefined,
+  ): Promise<Result> {
     switch (a.kind) {
       case 'ignore':
         return undefined;
@@ -273,7 +294,7 @@ export class AgentController {
         await this.#ensureFinalizer(b, finalizer);
         return this.#start(b, a.containers, a.tick, a.next);
       case 'checkpoint':
-        return this.#guard(b, () => this.#checkpoint(b, a.containers));
+        return this.#guard(b, () => this.#checkpoint(b, a.containers, pod?.uid));
       case 'build':
         return this.#guard(b, () => this.#build(b, a.files));
       case 'push':
@@ -335,40 +356,32 @@ export class AgentController {
   }
 
   async #fail(b: CheckpointBackup, reason: string, message: string, retry: boolean): Promise<Result> {
-    const gen = b.metadata.generation ?? 0;
+    const generation = b.metadata.generation ?? 0;
     let failures = 0;
-    const changed = b.status?.phase !== 'Failed' || b.status?.message !== message || !!b.status?.run;
+    let wrote = false;
     const updated = await this.#write(b, (s) => {
-      const run =
-        s.run && s.run.generation === gen
-          ? { ...s.run, failures: (s.run.failures ?? 0) + (retry ? 1 : 0) }
-          : s.run;
-      failures = run?.failures ?? 0;
-      if (s.phase === 'Failed' && s.message === message && !s.run) return undefined;
-      return {
-        ...s,
-        phase: 'Failed',
-        message,
-        observedGeneration: gen,
-        ...(run ? { run: { ...run } } : {}),
-        conditions: setCondition(s.conditions, {
-          type: 'Completed',
-          status: 'False',
-          reason,
-          message,
-          observedGeneration: gen,
-        }),
-      };
+      const next = failedStatus(s, { reason, message, retry, generation });
+      wrote = next !== undefined;
+      failures = (next ?? s).run?.failures ?? 0;
+      return next;
     });
+    // Recorded already: no write (which would wake the informer for another pass) and no Event.
+    if (!wrote) return this.#afterFailure(b, retry, failures);
     this.#o.metrics.failures.inc({ reason });
-    if (changed) await this.#event(updated, 'Warning', reason, message);
-    const cron = b.spec.schedule.trim() !== 'immediately';
-    if (!retry || cron)
-      return cron && b.status?.nextScheduledTime
-        ? { requeueAfterMs: Math.max(1000, new Date(b.status.nextScheduledTime).getTime() - Date.now()) }
-        : undefined;
-    if (failures >= this.#o.maxAttempts) return undefined;
-    return { requeueAfterMs: retryDelayMs(Math.max(1, failures)) };
+    await this.#event(updated, 'Warning', reason, message);
+    return this.#afterFailure(b, retry, failures);
+  }
+
+  #afterFailure(b: CheckpointBackup, retry: boolean, failures: number): Result {
+    const ms = comeBackAfterFailure({
+      cron: b.spec.schedule.trim() !== 'immediately',
+      retry,
+      failures,
+      maxAttempts: this.#o.maxAttempts,
+      nextScheduledTime: b.status?.nextScheduledTime,
+      now: new Date(),
+    });
+    return ms === undefined ? undefined : { requeueAfterMs: ms };
   }
 
   async #start(b: CheckpointBackup, containers: string[], tick?: Date, next?: Date): Promise<Result> {
@@ -398,7 +411,7 @@ export class AgentController {
     return { requeueAfterMs: 0 };
   }
 
-  async #checkpoint(b: CheckpointBackup, containers: string[]): Promise<void> {
+  async #checkpoint(b: CheckpointBackup, containers: string[], podUid: string | undefined): Promise<void> {
     const ns = podNamespace(b);
     const pod = b.spec.podRef.name;
     const perPod = new PQueue({ concurrency: this.#o.podConcurrency });
@@ -406,7 +419,7 @@ export class AgentController {
       containers.map((c) =>
         perPod.add(() =>
           this.#nodeQueue.add(async (): Promise<CheckpointFile> => {
-            const adopted = await this.#unrecordedArchive(b, c);
+            const adopted = await this.#unrecordedArchive(b, c, podUid);
             if (adopted) return adopted;
             const filePath = await this.#o.kubelet.checkpoint(ns, pod, c, this.#o.checkpointTimeoutSeconds);
             this.#o.afterPhaseWritten?.('ArchiveWritten');
@@ -500,49 +513,67 @@ export class AgentController {
 
   /**
    * An archive of this run that the kubelet wrote but the agent died before recording: found in the checkpoint
-   * directory by reading each recent archive's spec.dump (file names are ambiguous), and used instead of a second
-   * checkpoint.
+   * directory by reading the spec.dump of each archive written since the run started (file names are ambiguous),
+   * and used instead of a second checkpoint only when `adoptable` can tell it is this run's own.
    */
-  async #unrecordedArchive(b: CheckpointBackup, container: string): Promise<CheckpointFile | undefined> {
+  async #unrecordedArchive(
+    b: CheckpointBackup,
+    container: string,
+    podUid: string | undefined,
+  ): Promise<CheckpointFile | undefined> {
+    const run = b.status?.run;
+    if (!run) return undefined;
+    const since = Date.parse(run.startedAt);
     const dir = this.#o.checkpointDir;
-    const since = new Date(b.status?.run?.startedAt ?? Date.now()).getTime();
     let names: string[];
     try {
       names = readdirSync(dir);
     } catch {
       return undefined;
     }
+    const found: FoundArchive[] = [];
     for (const name of names) {
-      const found = await this.#ownArchive(b, container, join(dir, name), since);
-      if (found) return found;
+      const filePath = join(dir, name);
+      try {
+        // A link that leads out of the checkpoint directory is not looked into (confine.ts).
+        const c = confineArchive(this.#o.checkpointDir, filePath);
+        if (!c.ok) continue;
+        const st = statSync(c.path);
+        if (!st.isFile() || st.mtimeMs < since) continue;
+        const info = await readArchiveInfo(c.path);
+        found.push({ ...info, filePath: c.path, mtime: st.mtime.toISOString() });
+      } catch {
+        // not an archive, or vanished meanwhile
+      }
     }
-    return undefined;
-  }
-
-  /** An archive in the directory of this container, written since the run started; a link out is not looked into. */
-  async #ownArchive(
-    b: CheckpointBackup,
-    container: string,
-    filePath: string,
-    since: number,
-  ): Promise<CheckpointFile | undefined> {
-    try {
-      const c = confineArchive(this.#o.checkpointDir, filePath);
-      if (!c.ok) return undefined;
-      const st = statSync(c.path);
-      if (!st.isFile() || st.mtimeMs < since) return undefined;
-      const info = await readArchiveInfo(c.path);
-      if (
-        info.namespace !== podNamespace(b) ||
-        info.podName !== b.spec.podRef.name ||
-        info.containerName !== container
-      )
-        return undefined;
-      this.#o.log.info({ container, filePath }, 'adopting an archive of this run that was not recorded');
-      return { containerName: container, filePath, checkpointTime: st.mtime.toISOString() };
-    } catch {
-      return undefined; // not an archive, or vanished meanwhile
-    }
+    const ns = podNamespace(b);
+    const others = this.backups.list().filter((x) => x.metadata.uid !== b.metadata.uid);
+    const adopted = adoptable({
+      found,
+      container,
+      pod: { namespace: ns, name: b.spec.podRef.name, ...(podUid ? { uid: podUid } : {}) },
+      runStartedAt: run.startedAt,
+      now: new Date(),
+      claimed: new Set(others.flatMap((x) => (x.status?.checkpointFiles ?? []).map((f) => f.filePath))),
+      othersRunning: others.some(
+        (x) =>
+          x.status?.run?.node === this.#o.node &&
+          !isFinished(x.status.phase) &&
+          podNamespace(x) === ns &&
+          x.spec.podRef.name === b.spec.podRef.name &&
+          x.status.run.containers.includes(container),
+      ),
+    });
+    if (!adopted) return undefined;
+    this.#o.log.info(
+      { container, filePath: adopted.filePath },
+      'adopting an archive of this run that was not recorded',
+    );
+    return {
+      containerName: container,
+      filePath: adopted.filePath,
+      checkpointTime: new Date(Date.parse(adopted.checkpointedTime || adopted.mtime)).toISOString(),
+    };
   }
 
   async #build(b: CheckpointBackup, files: CheckpointFile[]): Promise<void> {
@@ -679,21 +710,19 @@ export class AgentController {
   async #finish(b: CheckpointBackup): Promise<Result> {
     for (const f of b.status?.checkpointFiles ?? []) this.#removeArchive(f.filePath);
     const run = b.status!.run!;
-    let phase: 'Completed' | 'CompletedPodDeleted' | 'CompletedWithError' = 'Completed';
-    let message = `checkpointed ${run.containers.join(', ')}`;
-    if (b.spec.stopPod) {
-      try {
-        await this.#o.client.request(
-          'DELETE',
-          `/api/v1/namespaces/${podNamespace(b)}/pods/${b.spec.podRef.name}`,
-        );
-        phase = 'CompletedPodDeleted';
-        message += `; pod ${podNamespace(b)}/${b.spec.podRef.name} deleted`;
-      } catch (err) {
-        phase = isNotFound(err) ? 'CompletedPodDeleted' : 'CompletedWithError';
-        if (phase === 'CompletedWithError') message += `; deleting the pod failed: ${(err as Error).message}`;
-      }
-    }
+    const pod = { namespace: podNamespace(b), name: b.spec.podRef.name };
+    // The pod recorded at checkpoint time, by uid: never the replacement a controller made under the same name.
+    const deletion = b.spec.stopPod
+      ? await deleteCheckpointedPod(this.#o.client, {
+          ...pod,
+          ...(b.status?.checkpointedPod?.uid ? { uid: b.status.checkpointedPod.uid } : {}),
+        })
+      : undefined;
+    const { phase, message } = finishedRun({
+      containers: run.containers,
+      pod: `${pod.namespace}/${pod.name}`,
+      ...(deletion ? { deletion } : {}),
+    });
     const gen = b.metadata.generation ?? 0;
     const updated = await this.#write(b, (s) => ({
       ...s,
@@ -728,18 +757,41 @@ export class AgentController {
     });
   }
 
-  /** On deletion: drop this node's archives of the object, then our finalizer. */
-  async #cleanUp(b: CheckpointBackup, finalizer: string): Promise<void> {
+  /** On deletion: drop this node's archives of the object, then the finalizers released (ours, gone nodes'). */
+  async #cleanUp(b: CheckpointBackup, release: string[]): Promise<void> {
     if (b.status?.run?.node === this.#o.node)
       for (const f of b.status?.checkpointFiles ?? []) this.#removeArchive(f.filePath);
     await this.#o.client.request('PATCH', objectPath(b.metadata.namespace, b.metadata.name), {
       body: {
         metadata: {
-          finalizers: (b.metadata.finalizers ?? []).filter((f) => f !== finalizer),
+          finalizers: (b.metadata.finalizers ?? []).filter((f) => !release.includes(f)),
           resourceVersion: b.metadata.resourceVersion,
         },
       },
     });
+  }
+
+  /**
+   * Agent finalizers of Nodes that no longer exist, which no agent would ever release: the agent that answers for
+   * orphans (one per cluster) releases them, from a fresh list of Nodes.
+   */
+  async #finalizersOfGoneNodes(b: CheckpointBackup): Promise<string[]> {
+    const foreign = (b.metadata.finalizers ?? []).filter(
+      (f) => f.startsWith(FINALIZER_PREFIX) && f !== FINALIZER_PREFIX + this.#o.node,
+    );
+    if (!foreign.length || !(await this.#reportsOrphans())) return [];
+    const nodes = await this.#o.client.get<{ items: { metadata: { name: string } }[] }>('/api/v1/nodes');
+    const gone = staleNodeFinalizers(
+      foreign,
+      FINALIZER_PREFIX,
+      nodes.items.map((n) => n.metadata.name),
+    );
+    if (gone.length)
+      this.#o.log.info(
+        { backup: `${b.metadata.namespace}/${b.metadata.name}`, finalizers: gone },
+        'releasing the finalizers of nodes that no longer exist',
+      );
+    return gone;
   }
 
   async #pod(b: CheckpointBackup): Promise<PodView | undefined> {
@@ -750,6 +802,7 @@ export class AgentController {
       return {
         name: p.metadata.name,
         namespace: p.metadata.namespace,
+        ...(p.metadata.uid ? { uid: p.metadata.uid } : {}),
         ...(p.spec.nodeName ? { nodeName: p.spec.nodeName } : {}),
         containers: p.spec.containers.map((c) => ({ name: c.name, image: c.image })),
         deleting: !!p.metadata.deletionTimestamp,

@@ -1,7 +1,17 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { CheckpointBackup, CheckpointBackupStatus } from '@stateful-migration/api';
-import { STALE_RUN_MS, plan, retryDelayMs, type PlanInput, type PodView } from './plan.js';
+import {
+  STALE_RUN_MS,
+  comeBackAfterFailure,
+  failedStatus,
+  finishedRun,
+  plan,
+  retryDelayMs,
+  staleNodeFinalizers,
+  type PlanInput,
+  type PodView,
+} from './plan.js';
 
 const now = new Date('2026-11-27T10:00:30Z');
 
@@ -513,4 +523,163 @@ describe("plan: the platform's default registry secret goes only to the platform
       'start',
     );
   });
+});
+
+describe('failedStatus: a failure is recorded once, then the status settles', () => {
+  /** What the agent does on every pass: plan, and for a fail, the status write (if any). Returns the writes. */
+  const passes = (start: CheckpointBackup, over: Partial<PlanInput>, n: number) => {
+    let b = start;
+    const writes: CheckpointBackupStatus[] = [];
+    for (let i = 0; i < n; i++) {
+      const a = plan(input({ ...over, backup: b }));
+      if (a.kind !== 'fail') break;
+      const next = failedStatus(b.status ?? {}, { ...a, generation: b.metadata.generation ?? 0 });
+      if (!next) continue;
+      writes.push(next);
+      // every write wakes the informer: another pass follows at once
+      b = { ...b, status: next };
+    }
+    return writes;
+  };
+
+  it('a cron backup that ran, whose pod is then deleted, writes Failed once and then nothing', () => {
+    const ran = backup(
+      { schedule: '*/5 * * * *' },
+      {
+        phase: 'Completed',
+        observedGeneration: 1,
+        run: run({ failures: 0 }),
+        lastCheckpointTime: '2026-11-27T10:00:00Z',
+        nextScheduledTime: '2026-11-27T10:05:00Z',
+      },
+    );
+    const writes = passes(ran, { pod: undefined, reportsOrphans: true }, 10);
+    assert.equal(writes.length, 1, `wrote ${writes.length} times`);
+    assert.equal(writes[0]?.phase, 'Failed');
+    assert.match(writes[0]?.message ?? '', /pod ns\/p does not exist/);
+    assert.equal(writes[0]?.run?.failures, 0, 'no attempt was made: nothing to count');
+    assert.equal(writes[0]?.nextScheduledTime, '2026-11-27T10:05:00Z');
+  });
+
+  it('an "immediately" backup that completed and lost its pod settles too', () => {
+    const done = backup(
+      { schedule: 'immediately' },
+      { phase: 'Failed', message: 'x', observedGeneration: 1, run: run({ failures: 1 }) },
+    );
+    const writes = passes(done, { pod: undefined, reportsOrphans: true }, 10);
+    assert.equal(writes.length, 1);
+    assert.equal(writes[0]?.run?.failures, 1);
+  });
+
+  it('a failure that ends a run in progress counts one attempt, when a retry may succeed', () => {
+    const s: CheckpointBackupStatus = {
+      phase: 'Checkpointing',
+      observedGeneration: 1,
+      run: run({ failures: 1 }),
+    };
+    const f = { reason: 'CheckpointFailed', message: 'kubelet: 500', generation: 1 };
+    assert.equal(failedStatus(s, { ...f, retry: true })?.run?.failures, 2);
+    assert.equal(failedStatus(s, { ...f, retry: false })?.run?.failures, 1);
+    // a run of an older generation is not this generation's attempt
+    assert.equal(
+      failedStatus({ ...s, run: run({ generation: 0, failures: 1 }) }, { ...f, retry: true })?.run?.failures,
+      1,
+    );
+  });
+
+  it('a retried run that fails again with the same message is recorded again (a new attempt)', () => {
+    const retried: CheckpointBackupStatus = {
+      phase: 'Checkpointing',
+      message: 'checkpointing',
+      observedGeneration: 1,
+      run: run({ failures: 1 }),
+    };
+    const f = { reason: 'CheckpointFailed', message: 'kubelet: 500', retry: true, generation: 1 };
+    const first = failedStatus(retried, f)!;
+    assert.equal(first.run?.failures, 2);
+    assert.equal(failedStatus(first, f), undefined, 'the same failure seen again is already recorded');
+  });
+
+  it('records a changed message, reason or spec generation', () => {
+    const failed = failedStatus(
+      { observedGeneration: 1 },
+      { reason: 'A', message: 'a', retry: false, generation: 1 },
+    )!;
+    assert.equal(failed.conditions?.find((c) => c.type === 'Completed')?.reason, 'A');
+    assert.equal(failedStatus(failed, { reason: 'A', message: 'a', retry: false, generation: 1 }), undefined);
+    assert.equal(
+      failedStatus(failed, { reason: 'A', message: 'b', retry: false, generation: 1 })?.message,
+      'b',
+    );
+    assert.equal(
+      failedStatus(failed, { reason: 'B', message: 'a', retry: false, generation: 1 })?.conditions?.find(
+        (c) => c.type === 'Completed',
+      )?.reason,
+      'B',
+    );
+    assert.equal(
+      failedStatus(failed, { reason: 'A', message: 'a', retry: false, generation: 2 })?.observedGeneration,
+      2,
+    );
+  });
+});
+
+it('comeBackAfterFailure: the next tick for cron (none once it passed), a backoff for "immediately"', () => {
+  const base = { retry: true, failures: 1, maxAttempts: 3, now, nextScheduledTime: undefined };
+  assert.equal(
+    comeBackAfterFailure({ ...base, cron: true, nextScheduledTime: '2026-11-27T10:05:00Z' }),
+    270_000,
+  );
+  assert.equal(
+    comeBackAfterFailure({ ...base, cron: true, nextScheduledTime: '2026-11-27T10:00:00Z' }),
+    undefined,
+  );
+  assert.equal(comeBackAfterFailure({ ...base, cron: true }), undefined);
+  assert.equal(comeBackAfterFailure({ ...base, cron: false }), 10_000);
+  assert.equal(comeBackAfterFailure({ ...base, cron: false, failures: 2 }), 20_000);
+  assert.equal(comeBackAfterFailure({ ...base, cron: false, failures: 0 }), 10_000);
+  assert.equal(comeBackAfterFailure({ ...base, cron: false, failures: 3 }), undefined);
+  assert.equal(comeBackAfterFailure({ ...base, cron: false, retry: false }), undefined);
+});
+
+describe('finishedRun: how a run ends, from what became of its pod', () => {
+  const c = { containers: ['app', 'side'], pod: 'ns/p' };
+  const cases: [Parameters<typeof finishedRun>[0]['deletion'], string, RegExp][] = [
+    [undefined, 'Completed', /^checkpointed app, side$/],
+    [{ kind: 'deleted' }, 'CompletedPodDeleted', /pod ns\/p deleted$/],
+    [{ kind: 'gone' }, 'CompletedPodDeleted', /pod ns\/p was already gone$/],
+    [{ kind: 'replaced' }, 'CompletedPodDeleted', /a replacement\) was left running/],
+    [
+      { kind: 'unknownUid' },
+      'CompletedWithError',
+      /not deleted: the checkpointed pod's uid was not recorded/,
+    ],
+    [
+      { kind: 'failed', message: 'HTTP 403: forbidden' },
+      'CompletedWithError',
+      /deleting the pod failed: HTTP 403/,
+    ],
+  ];
+  for (const [deletion, phase, message] of cases)
+    it(`${deletion?.kind ?? 'no stopPod'}: ${phase}`, () => {
+      const r = finishedRun({ ...c, ...(deletion ? { deletion } : {}) });
+      assert.equal(r.phase, phase);
+      assert.match(r.message, message);
+    });
+});
+
+describe('staleNodeFinalizers: a deleted Node must not keep an object Terminating', () => {
+  const p = 'agent.migration.dcnlab.com/';
+  it('names the agent finalizers of nodes that no longer exist', () =>
+    assert.deepEqual(staleNodeFinalizers([`${p}n1`, `${p}gone`, `${p}n2`], p, ['n1', 'n2', 'n3']), [
+      `${p}gone`,
+    ]));
+  it("leaves other controllers' finalizers alone", () =>
+    assert.deepEqual(
+      staleNodeFinalizers(['hub.migration.dcnlab.com/cleanup', 'kubernetes', `${p}n1`], p, ['n1']),
+      [],
+    ));
+  it('every agent finalizer when no node exists', () =>
+    assert.deepEqual(staleNodeFinalizers([`${p}a`, `${p}b`], p, []), [`${p}a`, `${p}b`]));
+  it('none when every node exists', () => assert.deepEqual(staleNodeFinalizers([`${p}a`], p, ['a']), []));
 });

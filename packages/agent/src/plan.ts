@@ -8,12 +8,16 @@ import {
   type CheckpointBackup,
   type CheckpointFile,
   type Schedule,
+  type CheckpointBackupStatus,
+  setCondition,
 } from '@stateful-migration/api';
+import type { PodDeletion } from './stop-pod.js';
 
 /** What the agent knows of the pod, read from the apiserver (not a cache, so "missing" is real). */
 export interface PodView {
   name: string;
   namespace: string;
+  uid?: string;
   nodeName?: string;
   containers: { name: string; image: string }[];
   deleting: boolean;
@@ -260,7 +264,126 @@ function podGone(b: CheckpointBackup): Action {
   };
 }
 
+/**
+ * When the agent looks at a failed object again, in ms (undefined: only when something about it changes). A cron
+ * object waits for its next recorded tick; once that tick has passed without a run (its pod is gone), polling would
+ * only re-read the same failure: the pod's return or a spec edit wakes it. An "immediately" object retries with
+ * backoff while a retry may succeed and attempts are left.
+ */
+export function comeBackAfterFailure(i: {
+  cron: boolean;
+  retry: boolean;
+  failures: number;
+  maxAttempts: number;
+  nextScheduledTime: string | undefined;
+  now: Date;
+}): number | undefined {
+  if (i.cron) {
+    const next = Date.parse(i.nextScheduledTime ?? '');
+    return next > i.now.getTime() ? next - i.now.getTime() : undefined;
+  }
+  if (!i.retry || i.failures >= i.maxAttempts) return undefined;
+  return retryDelayMs(Math.max(1, i.failures));
+}
+
+/**
+ * How a run ends, from what became of its pod when spec.stopPod asked to delete it. A pod that is gone, or whose
+ * name a replacement now has, is no longer running what was checkpointed; one the agent could not delete, or could
+ * not tell from a replacement, is a CompletedWithError the user must look at.
+ */
+export function finishedRun(i: { containers: string[]; pod: string; deletion?: PodDeletion }): {
+  phase: 'Completed' | 'CompletedPodDeleted' | 'CompletedWithError';
+  message: string;
+} {
+  const done = `checkpointed ${i.containers.join(', ')}`;
+  switch (i.deletion?.kind) {
+    case undefined:
+      return { phase: 'Completed', message: done };
+    case 'deleted':
+      return { phase: 'CompletedPodDeleted', message: `${done}; pod ${i.pod} deleted` };
+    case 'gone':
+      return { phase: 'CompletedPodDeleted', message: `${done}; pod ${i.pod} was already gone` };
+    case 'replaced':
+      return {
+        phase: 'CompletedPodDeleted',
+        message: `${done}; pod ${i.pod} was already gone, and the pod now of that name (a replacement) was left running`,
+      };
+    case 'unknownUid':
+      return {
+        phase: 'CompletedWithError',
+        message: `${done}; pod ${i.pod} not deleted: the checkpointed pod's uid was not recorded, so it cannot be told from a replacement`,
+      };
+    case 'failed':
+      return {
+        phase: 'CompletedWithError',
+        message: `${done}; deleting the pod failed: ${i.deletion.message}`,
+      };
+  }
+}
+
 /** Backoff before retrying a failed "immediately" run: 10 s, 20 s, 40 s, ... capped at 5 min. */
 export function retryDelayMs(failures: number): number {
   return Math.min(300_000, 10_000 * 2 ** Math.max(0, failures - 1));
+}
+
+export interface Failure {
+  reason: string;
+  message: string;
+  /** Whether a later attempt may succeed (counted in run.failures). */
+  retry: boolean;
+  /** The object's generation. */
+  generation: number;
+}
+
+/** Whether status already says this failure, at this generation. */
+function recorded(s: CheckpointBackupStatus, f: Failure): boolean {
+  const reason = s.conditions?.find((c) => c.type === 'Completed')?.reason;
+  return (
+    s.phase === 'Failed' &&
+    s.message === f.message &&
+    s.observedGeneration === f.generation &&
+    reason === f.reason
+  );
+}
+
+/**
+ * The status a failure leaves, or undefined when it is recorded already (then nothing is written and no Event is
+ * due). Only a failure that ends a run in progress is an attempt, counted in run.failures when a retry may succeed;
+ * a failure observed again on a later pass (the pod of a finished run deleted, a schedule still invalid) is the same
+ * failure. Without this every pass wrote once more, each write woke the informer for another pass, and the status
+ * never settled (run.failures grew, one Warning Event per pass).
+ */
+export function failedStatus(s: CheckpointBackupStatus, f: Failure): CheckpointBackupStatus | undefined {
+  const gen = f.generation;
+  const running = !!s.run && s.phase !== undefined && !isFinished(s.phase);
+  if (!running && recorded(s, f)) return undefined;
+  const attempt = running && f.retry && s.run?.generation === gen;
+  return {
+    ...s,
+    phase: 'Failed',
+    message: f.message,
+    observedGeneration: gen,
+    ...(s.run ? { run: { ...s.run, ...(attempt ? { failures: (s.run.failures ?? 0) + 1 } : {}) } } : {}),
+    conditions: setCondition(s.conditions, {
+      type: 'Completed',
+      status: 'False',
+      reason: f.reason,
+      message: f.message,
+      observedGeneration: gen,
+    }),
+  };
+}
+
+/**
+ * The per-node agent finalizers of an object being deleted whose Node no longer exists. Each agent releases only its
+ * own finalizer (after deleting its node's archives), so a node that was removed, and its agent with it, would keep
+ * the object Terminating forever; its archives went with the node.
+ */
+export function staleNodeFinalizers(
+  finalizers: string[],
+  prefix: string,
+  nodes: readonly string[],
+): string[] {
+  const live = new Set(nodes);
+  return finalizers.filter((f) => f.startsWith(prefix) && !live.has(f.slice(prefix.length)));
 }

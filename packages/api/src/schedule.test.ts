@@ -19,6 +19,9 @@ describe('parseSchedule', () => {
     ['0 25 * * *', 'invalid', /\(hour: /],
     ['0 0 31 2 *', 'invalid', /dayOfMonth/],
     ['0 0 * 13 *', 'invalid', /month/],
+    ['0 0 29 2 *', 'cron'],
+    ['0 0 L * *', 'invalid', /"0 0 L \* \*" uses L, W or #/],
+    ['0 0 * * 1#2', 'invalid', /not supported, as in Kubernetes CronJob/],
   ];
   for (const [input, kind, message] of cases) {
     it(`${JSON.stringify(input)} is ${kind}`, () => {

@@ -1,4 +1,5 @@
 import { validateDetailed } from 'node-cron';
+import { unsupportedCron } from './cron.js';
 
 export const IMMEDIATELY = 'immediately';
 
@@ -30,5 +31,7 @@ export function parseSchedule(schedule: unknown): Schedule {
     const why = v.errors.map((e) => `${e.field}: ${e.message}`).join('; ');
     return { kind: 'invalid', message: `spec.schedule "${s}" is not a valid cron expression (${why})` };
   }
+  const unsupported = unsupportedCron(s);
+  if (unsupported) return { kind: 'invalid', message: `spec.schedule "${s}" ${unsupported}` };
   return { kind: 'cron', expression: s };
 }

@@ -48,6 +48,7 @@ describe('checkpoint archives', () => {
       rootfsImageName: 'postgres:16',
       memoryBytes: 1000,
       mounts: [{ destination: '/var/lib/postgresql', source: '/pv' }],
+      podUid: 'uid-pg-0',
     });
     const info = await readArchiveInfo(path);
     assert.deepEqual(
@@ -56,6 +57,7 @@ describe('checkpoint archives', () => {
         containerName: 'db',
         podName: 'pg-0',
         namespace: 'a',
+        podUid: 'uid-pg-0',
         rootfsImageName: 'postgres:16',
         rootfsImageRef: 'postgres:16',
         checkpointedTime: undefined,
@@ -70,7 +72,7 @@ describe('checkpoint archives', () => {
     execFileSync('sh', [
       '-c',
       `mkdir -p ${src}/checkpoint && echo x > ${src}/checkpoint/inventory.img && ` +
-        `echo '{"annotations":{"io.kubernetes.cri.container-name":"c1","io.kubernetes.cri.sandbox-name":"p1","io.kubernetes.cri.sandbox-namespace":"n1"}}' > ${src}/spec.dump && ` +
+        `echo '{"annotations":{"io.kubernetes.cri.container-name":"c1","io.kubernetes.cri.sandbox-name":"p1","io.kubernetes.cri.sandbox-namespace":"n1","io.kubernetes.cri.sandbox-uid":"u1"}}' > ${src}/spec.dump && ` +
         `echo '{"rootfsImageName":"busybox"}' > ${src}/config.dump`,
     ]);
     const path = join(dir, 'ctrd.tar');
@@ -78,8 +80,8 @@ describe('checkpoint archives', () => {
     const info = await readArchiveInfo(path);
     assert.equal(info.runtime, 'containerd');
     assert.deepEqual(
-      [info.containerName, info.podName, info.namespace, info.rootfsImageName],
-      ['c1', 'p1', 'n1', 'busybox'],
+      [info.containerName, info.podName, info.namespace, info.podUid, info.rootfsImageName],
+      ['c1', 'p1', 'n1', 'u1', 'busybox'],
     );
   });
 

@@ -8,6 +8,8 @@ export interface ArchiveInfo {
   containerName: string;
   podName: string;
   namespace: string;
+  /** The checkpointed pod's uid ('' when the runtime did not record it): a pod's incarnations share its name. */
+  podUid: string;
   rootfsImageName: string;
   rootfsImageRef: string;
   checkpointedTime: string;
@@ -20,6 +22,7 @@ export interface WriteArchiveOptions {
   containerName: string;
   podName: string;
   namespace: string;
+  podUid?: string;
   rootfsImageName: string;
   /** Bytes of (pseudo) memory pages to include, standing in for CRIU's pages-*.img. */
   memoryBytes: number;
@@ -83,6 +86,7 @@ export async function writeArchive(path: string, o: WriteArchiveOptions): Promis
       'io.kubernetes.cri-o.Metadata': JSON.stringify({ name: o.containerName }),
       'io.kubernetes.pod.name': o.podName,
       'io.kubernetes.pod.namespace': o.namespace,
+      ...(o.podUid ? { 'io.kubernetes.pod.uid': o.podUid } : {}),
       'io.kubernetes.cri-o.Annotations': JSON.stringify({}),
       'io.kubernetes.container.name': o.containerName,
       'io.kubernetes.cri-o.Created': now.toISOString(),
@@ -135,6 +139,7 @@ export async function readArchiveInfo(path: string): Promise<ArchiveInfo> {
     namespace: crio
       ? (a['io.kubernetes.pod.namespace'] ?? '')
       : (a['io.kubernetes.cri.sandbox-namespace'] ?? ''),
+    podUid: a[crio ? 'io.kubernetes.pod.uid' : 'io.kubernetes.cri.sandbox-uid'] || '',
     rootfsImageName: config.rootfsImageName ?? '',
     rootfsImageRef: config.rootfsImageRef ?? '',
     checkpointedTime: config.checkpointedTime ?? '',

@@ -4,6 +4,7 @@ import type { AggregatePhase, CheckpointBackupStatus } from '@stateful-migration
 import {
   aggregateStatus,
   clusterStatus,
+  unplaceable,
   worthAnEvent,
   type ClusterHealth,
   type MemberReport,
@@ -262,4 +263,141 @@ describe('worthAnEvent', () => {
   ];
   for (const [before, after, want] of cases)
     it(`${before} -> ${after}: ${want}`, () => assert.equal(worthAnEvent(before, after), want));
+});
+
+describe('unplaceable: the workload lost its binding', () => {
+  const images = [
+    { containerName: 'app', imageName: 'reg/x:r1', digest: 'sha256:1', buildTime: 't', pushed: true },
+  ];
+  const pod = { name: 'web-1', namespace: 'shop', containers: [{ name: 'app', image: 'app:1' }] };
+  const message = 'cannot tell which cluster runs the pod: Deployment/web is not propagated by Karmada; ...';
+  const completed: CheckpointBackupStatus = {
+    phase: 'Completed',
+    message: 'Completed in member1',
+    observedGeneration: 1,
+    placement: { clusters: ['member1'], by: 'workload' },
+    lastCheckpointTime: '2026-11-27T09:00:00Z',
+    clustersReady: '1/1',
+    clusters: [
+      {
+        name: 'member1',
+        phase: 'Completed',
+        applied: true,
+        lastCheckpointTime: '2026-11-27T09:00:00Z',
+        builtImages: images,
+        checkpointedPod: pod,
+        node: 'm1-a',
+      },
+    ],
+  };
+  const memberDone = report('member1', {
+    phase: 'Completed',
+    lastCheckpointTime: '2026-11-27T09:00:00Z',
+    run: { id: 'r1', startedAt: 't', generation: 1, node: 'm1-a', containers: ['app'] },
+    builtImages: images,
+    checkpointedPod: pod,
+  });
+  const base = { message, clusters: ready, generation: 1, now };
+
+  it('with nothing in flight: withdraws, keeps status.clusters (builtImages, checkpointedPod) for restores', () => {
+    const d = unplaceable({ ...base, previous: completed, reports: [memberDone] });
+    assert.equal(d.withdraw, true);
+    assert.equal(d.status.phase, 'Failed');
+    assert.equal(d.status.message, message);
+    assert.equal(d.status.placement, undefined, 'placed nowhere: the registry secret follows');
+    assert.equal(d.status.clusters?.length, 1);
+    assert.deepEqual(d.status.clusters?.[0]?.builtImages, images);
+    assert.deepEqual(d.status.clusters?.[0]?.checkpointedPod, pod);
+    assert.equal(d.status.clusters?.[0]?.applied, false);
+    assert.equal(d.status.lastCheckpointTime, '2026-11-27T09:00:00Z');
+    const propagated = d.status.conditions?.find((c) => c.type === 'Propagated');
+    assert.deepEqual([propagated?.status, propagated?.reason], ['False', 'Unplaceable']);
+  });
+
+  it('keeps the record once the binding is gone too (a pass after the withdrawal, or after a crash)', () => {
+    const first = unplaceable({ ...base, previous: completed, reports: [memberDone] }).status;
+    const again = unplaceable({ ...base, previous: first, reports: [] });
+    assert.deepEqual(again.status, first, 'nothing changes: no write');
+    // crashed after withdrawing but before writing: status still has the placement, the binding is gone
+    const crashed = unplaceable({ ...base, previous: completed, reports: [] });
+    assert.deepEqual(crashed.status.clusters?.[0]?.builtImages, images);
+    assert.deepEqual(crashed.status.clusters?.[0]?.checkpointedPod, pod);
+  });
+
+  it('with a run in flight: withdraws nothing and keeps placement, so the run (and its secret) can finish', () => {
+    const pushing = report('member1', {
+      phase: 'ImagePushing',
+      run: { id: 'r2', startedAt: 't', generation: 1, node: 'm1-a', containers: ['app'] },
+      builtImages: images,
+      checkpointedPod: pod,
+    });
+    const d = unplaceable({ ...base, previous: completed, reports: [pushing] });
+    assert.equal(d.withdraw, false);
+    assert.deepEqual(d.status.placement, completed.placement);
+    assert.equal(d.status.phase, 'ImagePushing');
+    assert.match(d.status.message ?? '', /member1/);
+    assert.match(d.status.message ?? '', /is not propagated by Karmada/);
+    assert.deepEqual(d.status.clusters?.[0]?.builtImages, images);
+    const propagated = d.status.conditions?.find((c) => c.type === 'Propagated');
+    assert.deepEqual([propagated?.status, propagated?.reason], ['False', 'Unplaceable']);
+  });
+
+  it('counts a run in a cluster that is not Ready as in flight (its last report), and withdraws nothing', () => {
+    const checkpointing = report('member1', {
+      phase: 'Checkpointing',
+      run: { id: 'r2', startedAt: 't', generation: 1, node: 'm1-a', containers: ['app'] },
+    });
+    const d = unplaceable({
+      ...base,
+      previous: completed,
+      reports: [checkpointing],
+      clusters: [{ name: 'member1', ready: false, reason: 'unreachable' }],
+    });
+    assert.equal(d.withdraw, false);
+  });
+
+  it('a member still Pending (no run yet) is not work in flight', () => {
+    const d = unplaceable({ ...base, previous: completed, reports: [report('member1')] });
+    assert.equal(d.withdraw, true);
+    assert.deepEqual(d.status.clusters?.[0]?.builtImages, images, 'the last known images stay');
+  });
+
+  it('placed again after a withdrawal, a member copy that has not run yet keeps the last record', () => {
+    const withdrawn = unplaceable({ ...base, previous: completed, reports: [memberDone] }).status;
+    const again = aggregateStatus({
+      placed: ['member1'],
+      reports: [report('member1', { phase: undefined })],
+      clusters: ready,
+      previous: withdrawn,
+      generation: 1,
+      now,
+    });
+    assert.equal(again.clusters?.[0]?.phase, 'Pending');
+    assert.deepEqual(again.clusters?.[0]?.builtImages, images);
+    assert.deepEqual(again.clusters?.[0]?.checkpointedPod, pod);
+    assert.equal(again.lastCheckpointTime, '2026-11-27T09:00:00Z');
+    // once the copy has run, its own record is the one (retention may have deleted images since)
+    const ran = aggregateStatus({
+      placed: ['member1'],
+      reports: [
+        report('member1', {
+          phase: 'Completed',
+          run: { id: 'r3', startedAt: 't', generation: 1, node: 'm1-b', containers: ['app'] },
+        }),
+      ],
+      clusters: ready,
+      previous: again,
+      generation: 1,
+      now,
+    });
+    assert.equal(ran.clusters?.[0]?.builtImages, undefined);
+    assert.equal(ran.clusters?.[0]?.node, 'm1-b');
+  });
+
+  it('an object never placed is Failed with the message and no clusters', () => {
+    const d = unplaceable({ ...base, previous: {}, reports: [] });
+    assert.equal(d.withdraw, true);
+    assert.equal(d.status.phase, 'Failed');
+    assert.deepEqual(d.status.clusters ?? [], []);
+  });
 });

@@ -111,6 +111,26 @@ export function clusterStatus(
 }
 
 /**
+ * A member copy that has never run (new, or placed again after the hub withdrew it) knows less than the hub: the
+ * cluster's last record (images, checkpointed pod, times), which a restore reads, stays until the copy has run.
+ * Once it has, its own report is the record (retention may have deleted images since).
+ */
+function keepRecord(
+  c: ClusterStatus,
+  report: MemberReport | undefined,
+  before: ClusterStatus | undefined,
+): ClusterStatus {
+  if (!before || report?.status?.run) return c;
+  return {
+    ...(before.lastCheckpointTime ? { lastCheckpointTime: before.lastCheckpointTime } : {}),
+    ...(before.builtImages?.length ? { builtImages: before.builtImages } : {}),
+    ...(before.node ? { node: before.node } : {}),
+    ...(before.checkpointedPod ? { checkpointedPod: before.checkpointedPod } : {}),
+    ...c,
+  };
+}
+
+/**
  * The hub object's status from its clusters. Rules (docs/architecture.md): no cluster placed gives Pending; any
  * Failed gives Failed, naming the clusters; all finished well gives the weakest success (CompletedWithError, then
  * Completed, CompletedPodDeleted only when all are); otherwise the least advanced, where Unknown (a cluster not
@@ -121,7 +141,10 @@ export function aggregateStatus(i: AggregateInput): CheckpointBackupStatus {
   const health = new Map(i.clusters.map((c) => [c.name, c]));
   const reports = new Map(i.reports.map((r) => [r.clusterName, r]));
   const names = [...new Set(i.placed)].sort();
-  const clusters = names.map((n) => clusterStatus(n, reports.get(n), health.get(n)));
+  const before = new Map((i.previous?.clusters ?? []).map((c) => [c.name, c]));
+  const clusters = names.map((n) =>
+    keepRecord(clusterStatus(n, reports.get(n), health.get(n)), reports.get(n), before.get(n)),
+  );
   const done = clusters.filter((c) => SUCCESS.includes(c.phase));
   const failed = clusters.filter((c) => c.phase === 'Failed');
   const lastCheckpointTime = clusters
@@ -207,4 +230,97 @@ export function aggregateStatus(i: AggregateInput): CheckpointBackupStatus {
 export function worthAnEvent(before: string | undefined, after: string | undefined): boolean {
   if (!after || after === before) return false;
   return after === 'Unknown' || after === 'Failed' || SUCCESS.includes(after);
+}
+
+export interface UnplaceableInput {
+  /** The hub object's status as stored. */
+  previous: CheckpointBackupStatus;
+  /** Why it cannot be placed (from place()). */
+  message: string;
+  /** The object's own ResourceBinding's aggregatedStatus: where its member copies are and what they report. */
+  reports: MemberReport[];
+  clusters: ClusterHealth[];
+  generation: number;
+  now?: Date;
+}
+
+/** Whether a member reports a run between its start and its end: work that a withdrawal would cut short. */
+function inFlight(r: MemberReport | undefined): boolean {
+  const phase = r?.status?.phase;
+  return !!r?.status?.run && isPhase(phase) && !isFinished(phase);
+}
+
+/**
+ * What the hub does with an object it cannot place any more (its workload's binding is gone, its affinity selects
+ * nothing). status.clusters is the record a restore reads (builtImages, checkpointedPod), so it is kept whatever
+ * happens: the entries as last known, marked not applied. A run in progress in a member is not withdrawn: the
+ * placement (and with it the registry secret) stays until it finishes, and status says why. Otherwise the hub
+ * withdraws the object from its members (withdraw: true) after recording this status, and the placement goes.
+ */
+export function unplaceable(i: UnplaceableInput): { withdraw: boolean; status: CheckpointBackupStatus } {
+  const s = i.previous;
+  const now = i.now ?? new Date();
+  const placed = s.placement?.clusters ?? i.reports.map((r) => r.clusterName);
+  const agg = aggregateStatus({
+    placed,
+    reports: i.reports,
+    clusters: i.clusters,
+    previous: s,
+    generation: i.generation,
+    now,
+  });
+  const running = placed.filter((c) => inFlight(i.reports.find((r) => r.clusterName === c))).sort();
+  const propagated = {
+    type: 'Propagated',
+    status: 'False' as const,
+    reason: 'Unplaceable',
+    observedGeneration: i.generation,
+  };
+  if (running.length) {
+    const message = `${i.message}; the run in progress in ${running.join(', ')} finishes before the hub withdraws the object`;
+    return {
+      withdraw: false,
+      status: {
+        ...s,
+        ...agg,
+        message,
+        ...(s.placement ? { placement: s.placement } : {}),
+        conditions: setCondition(agg.conditions, { ...propagated, message }, now),
+      },
+    };
+  }
+  // The freshest entry of each cluster: its member's, while the binding still reports one with a run of its own
+  // (retention may have deleted images since); else the entry as last kept (a fresh or withdrawn copy knows less).
+  const reported = new Set(i.reports.filter((r) => r.status?.run).map((r) => r.clusterName));
+  const entries = new Map((s.clusters ?? []).map((c) => [c.name, c]));
+  for (const c of agg.clusters ?? []) if (reported.has(c.name)) entries.set(c.name, c);
+  const clusters = [...entries.values()]
+    .sort((a, b) => a.name.localeCompare(b.name))
+    .map((c) => ({ ...c, applied: false }));
+  let conditions = setCondition(s.conditions, { ...propagated, message: i.message }, now);
+  conditions = setCondition(
+    conditions,
+    {
+      type: 'Completed',
+      status: 'False',
+      reason: 'Failed',
+      message: i.message,
+      observedGeneration: i.generation,
+    },
+    now,
+  );
+  const kept = { ...s };
+  delete kept.placement;
+  return {
+    withdraw: true,
+    status: {
+      ...kept,
+      phase: 'Failed',
+      message: i.message,
+      observedGeneration: i.generation,
+      clusters,
+      clustersReady: '0/0',
+      conditions,
+    },
+  };
 }

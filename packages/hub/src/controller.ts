@@ -3,7 +3,6 @@ import {
   API_GROUP,
   API_VERSION,
   PLURAL,
-  setCondition,
   podNamespace,
   refusal,
   registrySecret,
@@ -23,7 +22,7 @@ import {
   type RestClient,
   type Result,
 } from '@stateful-migration/kube';
-import { aggregateStatus, worthAnEvent } from './aggregate.js';
+import { aggregateStatus, unplaceable, worthAnEvent } from './aggregate.js';
 import {
   BINDINGS_PATH,
   CLUSTER_POLICIES_PATH,
@@ -248,14 +247,7 @@ export class HubController {
     const secret = this.#secretOf(b);
     const own = policyName(name);
     const binding = this.#byResource.get(resourceKey({ kind: 'CheckpointBackup', name, namespace: ns }));
-    if (placement.kind === 'unplaceable') {
-      // Any binding left is from the hub's own earlier policy (a user's would have won): take it back too.
-      await this.#deletePolicy(ns, own);
-      await this.#withdraw({ kind: 'CheckpointBackup', name, namespace: ns }, own);
-      await this.#writeStatus(b, (s) => this.#unplaceable(s, b, placement.message));
-      if (secret) this.queue.add(`secret:${key(secret.namespace!, secret.name)}`);
-      return undefined;
-    }
+    if (placement.kind === 'unplaceable') return this.#unplaceable(b, placement.message, binding);
     if (placement.kind === 'userPolicy') await this.#deletePolicy(ns, own);
     const where = placementStatus(
       placement,
@@ -325,24 +317,41 @@ export class HubController {
     );
   }
 
-  #unplaceable(s: CheckpointBackupStatus, b: CheckpointBackup, message: string): CheckpointBackupStatus {
-    const generation = b.metadata.generation ?? 0;
-    const agg = aggregateStatus({ placed: [], reports: [], clusters: [], previous: s, generation });
-    let conditions = setCondition(s.conditions, {
-      type: 'Propagated',
-      status: 'False',
-      reason: 'Unplaceable',
-      message,
-      observedGeneration: generation,
+  /**
+   * An object that cannot be placed (any more). Recorded first (status.clusters, the record a restore needs, is
+   * kept), then withdrawn, unless a member still runs a checkpoint: then nothing is withdrawn until it finishes (its
+   * status changes bring the key back).
+   */
+  async #unplaceable(
+    b: CheckpointBackup,
+    message: string,
+    binding: ResourceBinding | undefined,
+  ): Promise<Result> {
+    const { namespace: ns, name } = b.metadata;
+    let withdraw = false;
+    let before: string | undefined;
+    const updated = await this.#writeStatus(b, (s) => {
+      before = s.message;
+      const d = unplaceable({
+        previous: s,
+        message,
+        reports: binding?.status?.aggregatedStatus ?? [],
+        clusters: this.clusters.list().map(clusterHealth),
+        generation: b.metadata.generation ?? 0,
+      });
+      withdraw = d.withdraw;
+      return d.status;
     });
-    conditions = setCondition(conditions, {
-      type: 'Completed',
-      status: 'False',
-      reason: 'Failed',
-      message,
-      observedGeneration: generation,
-    });
-    return { ...agg, phase: 'Failed', message, conditions };
+    if (updated.status?.message !== before)
+      await this.#event(updated, 'Warning', 'Unplaceable', updated.status?.message ?? message);
+    if (!withdraw) return undefined;
+    // Any binding left is from the hub's own earlier policy (a user's would have won): take it back too.
+    const own = policyName(name);
+    await this.#deletePolicy(ns, own);
+    await this.#withdraw({ kind: 'CheckpointBackup', name, namespace: ns }, own);
+    const secret = registrySecret(b);
+    if (secret) this.queue.add(`secret:${key(secret.namespace!, secret.name)}`);
+    return undefined;
   }
 
   async #phaseEvent(b: CheckpointBackup): Promise<void> {

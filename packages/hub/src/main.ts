@@ -63,14 +63,14 @@ export async function runHub(f: HubFlags): Promise<void> {
     : undefined;
   for (const sig of ['SIGTERM', 'SIGINT'] as const)
     process.once(sig, () => {
-      hub.stop();
-      restoring.abort();
-      // Free the Lease only once running reconciles end (10 s at most), so a successor never acts beside them.
-      void (async () => {
-        for (const until = Date.now() + 10_000; hub.queue.inFlight() > 0 && Date.now() < until;)
-          await new Promise((r) => setTimeout(r, 50));
-        await elector?.stop();
-      })().finally(() => process.exit(0));
+      void stepDown({
+        stop: () => {
+          hub.stop();
+          restoring.abort();
+        },
+        queues: { hub: hub.queue, restore: restore.queue },
+        release: () => elector?.stop() ?? Promise.resolve(),
+      }).finally(() => process.exit(0));
     });
   const lead = () => {
     metrics.leader.set(1);
@@ -86,4 +86,31 @@ export async function runHub(f: HubFlags): Promise<void> {
     log.error('lost the leader Lease; exiting so that only one hub acts');
     process.exit(1);
   });
+}
+
+export interface StepDownOptions {
+  /** Stops taking work: informers and queues. */
+  stop: () => void;
+  /** Every queue whose reconciles act under the Lease. */
+  queues: Record<string, { inFlight(): number }>;
+  /** Frees the Lease. */
+  release: () => Promise<void>;
+  /** @default 10000 */
+  timeoutMs?: number;
+  /** @default 50 */
+  pollMs?: number;
+}
+
+/**
+ * How the hub leaves on SIGTERM: it stops taking work, waits for the reconciles still running in every queue that
+ * acts under the Lease (the backups' and the restores': a restore reconcile may be creating a pod or scaling a
+ * source), at most timeoutMs, and only then frees the Lease, so that a successor never acts beside them. A reconcile
+ * that outlasts the wait is cut short by the exit that follows.
+ */
+export async function stepDown(o: StepDownOptions): Promise<void> {
+  o.stop();
+  const busy = () => Object.values(o.queues).some((q) => q.inFlight() > 0);
+  for (const until = Date.now() + (o.timeoutMs ?? 10_000); busy() && Date.now() < until;)
+    await new Promise((r) => setTimeout(r, o.pollMs ?? 50));
+  await o.release();
 }

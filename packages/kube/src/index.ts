@@ -20,7 +20,16 @@ export {
 export { LeaderElector, microTime, type LeaderElectionOptions } from './leader.js';
 export { rootLogger, redactPaths, type Logger } from './log.js';
 export { objectKey, splitKey, type KubeObject, type KubeList, type ObjectMeta } from './object.js';
-export { RestClient, HttpError, type Query, type RequestOptions, type WatchEvent } from './rest.js';
+export {
+  RestClient,
+  HttpError,
+  DEFAULT_TIMEOUT_MS,
+  type CallOptions,
+  type GetOptions,
+  type Query,
+  type RequestOptions,
+  type WatchEvent,
+} from './rest.js';
 export { writeStatus, type StatusWriteOptions } from './status.js';
 export { WorkQueue, type Reconcile, type Result, type WorkQueueOptions } from './workqueue.js';
 export { EventRecorder, type EventType } from './events.js';

@@ -26,7 +26,7 @@ export interface Selectors {
 /** Lists and watches a collection path, e.g. /api/v1/pods or /apis/migration.dcnlab.com/v1/checkpointbackups. */
 export function restListWatch<T>(client: RestClient, path: string, selectors: Selectors = {}): ListWatch<T> {
   return {
-    list: (cont) => client.get<KubeList<T>>(path, { ...selectors, limit: 500, continue: cont }),
+    list: (cont) => client.get<KubeList<T>>(path, { query: { ...selectors, limit: 500, continue: cont } }),
     watch: (resourceVersion, timeoutSeconds, onEvent, signal) =>
       client.watch<T>(
         path,

@@ -1,6 +1,6 @@
 import { sleep } from './clock.js';
 import { isNotFound } from './errors.js';
-import type { RestClient } from './rest.js';
+import type { CallOptions, RestClient } from './rest.js';
 
 export interface LeaderElectionOptions {
   namespace: string;
@@ -35,17 +35,28 @@ export function microTime(ms: number): string {
  * Lease-based leader election in the shape of client-go's: acquire when the lease is free or its holder has not
  * renewed within the lease duration (measured on our own clock, from when we last saw the record change),
  * renew every retry period, and step down when renewals fail for renewDeadline.
+ *
+ * Safety rests on one inequality: a standby may take over leaseDuration after the last renewal it saw, and that
+ * renewal reached the apiserver after this process began it; so a leader that stops acting renewDeadline after it
+ * began its last successful renewal (renewDeadline < leaseDuration) has stopped before anyone else can lead. Every
+ * call is therefore bounded by that deadline, and a timer, not the end of a call, takes leadership away.
  */
 export class LeaderElector {
   readonly #client: RestClient;
   readonly #o: Required<LeaderElectionOptions>;
   #leading = false;
   #stopped = false;
+  /** Aborts the calls and the sleep of the current term when it ends. */
+  #term = new AbortController();
   #observed: { record: string; at: number } = { record: '', at: 0 };
 
   constructor(client: RestClient, opts: LeaderElectionOptions) {
     this.#client = client;
     this.#o = { leaseDurationSeconds: 15, renewDeadlineMs: 10_000, retryPeriodMs: 2_000, ...opts };
+    if (this.#o.renewDeadlineMs >= this.#o.leaseDurationSeconds * 1000)
+      throw new Error(
+        'renewDeadlineMs must be shorter than the lease duration, or two leaders could act at once',
+      );
   }
 
   get path(): string {
@@ -58,33 +69,50 @@ export class LeaderElector {
 
   /**
    * Waits until this process leads, calls onStarted, then keeps renewing; calls onStopped once if leadership is
-   * lost. Resolves when leadership ends or stop() is called.
+   * lost, as soon as the renew deadline passes (even while a call hangs). Resolves when leadership ends or stop()
+   * is called.
    */
   async run(onStarted: () => void, onStopped: () => void): Promise<void> {
-    while (!this.#stopped && !(await this.#tryAcquireOrRenew())) await sleep(this.#jitter());
-    if (this.#stopped) return;
+    let renewedAt: number | undefined;
+    while (
+      !this.#stopped &&
+      (renewedAt = await this.#tryAcquireOrRenew(Date.now() + this.#o.renewDeadlineMs)) === undefined
+    )
+      await sleep(this.#jitter());
+    if (this.#stopped || renewedAt === undefined) return;
+    const term = (this.#term = new AbortController());
     this.#leading = true;
+    let timer: NodeJS.Timeout | undefined;
+    const lose = () => {
+      if (!this.#leading || this.#stopped) return;
+      this.#leading = false;
+      term.abort(new Error('renew deadline passed'));
+      onStopped();
+    };
+    const arm = (at: number) => {
+      clearTimeout(timer);
+      timer = setTimeout(lose, Math.max(0, at + this.#o.renewDeadlineMs - Date.now()));
+    };
+    arm(renewedAt);
     onStarted();
-    let lastRenew = Date.now();
-    while (!this.#stopped) {
-      await sleep(this.#o.retryPeriodMs);
-      if (this.#stopped) break;
-      if (await this.#tryAcquireOrRenew()) lastRenew = Date.now();
-      else if (Date.now() - lastRenew > this.#o.renewDeadlineMs) {
-        this.#leading = false;
-        onStopped();
-        return;
-      }
+    while (this.#leading && !this.#stopped) {
+      await sleepUnless(this.#o.retryPeriodMs, term.signal);
+      if (!this.#leading || this.#stopped) break;
+      const at = await this.#tryAcquireOrRenew(renewedAt + this.#o.renewDeadlineMs, term.signal);
+      if (at !== undefined && this.#leading) arm((renewedAt = at));
     }
+    clearTimeout(timer);
   }
 
   /** Stops and, when leading, frees the lease so a standby takes over at once. */
   async stop(): Promise<void> {
     this.#stopped = true;
+    this.#term.abort(new Error('stopped'));
     if (!this.#leading) return;
     this.#leading = false;
+    const opts = { timeoutMs: this.#o.renewDeadlineMs };
     try {
-      const lease = await this.#client.get<Lease>(this.path);
+      const lease = await this.#client.get<Lease>(this.path, opts);
       if (lease.spec.holderIdentity !== this.#o.identity) return;
       lease.spec = {
         ...lease.spec,
@@ -92,34 +120,35 @@ export class LeaderElector {
         leaseDurationSeconds: 1,
         renewTime: microTime(Date.now()),
       };
-      await this.#client.request('PUT', this.path, { body: lease });
+      await this.#client.request('PUT', this.path, { ...opts, body: lease });
     } catch {
       // the lease expires on its own
     }
-  }
-
-  /** A renewal that hangs must not outlive the renew deadline, or a standby could lead while we still act. */
-  #callTimeoutMs(): number {
-    return Math.max(500, Math.floor(this.#o.renewDeadlineMs / 3));
   }
 
   #jitter(): number {
     return this.#o.retryPeriodMs * (1 + Math.random() * 0.2);
   }
 
-  async #tryAcquireOrRenew(): Promise<boolean> {
+  /**
+   * One attempt; returns when it began (what the lease's renewTime says) if this process holds the lease after it.
+   * Every call of the attempt ends by `until`, so an attempt never outlives the term it would extend.
+   */
+  async #tryAcquireOrRenew(until: number, signal?: AbortSignal): Promise<number | undefined> {
     const now = Date.now();
+    const call = () => callWithin(until, signal);
     const { identity, leaseDurationSeconds } = this.#o;
     try {
       let lease: Lease;
       try {
-        lease = await this.#client.get<Lease>(this.path, { timeoutMs: this.#callTimeoutMs() });
+        lease = await this.#client.get<Lease>(this.path, call());
       } catch (err) {
-        if (!isNotFound(err)) return false;
+        if (!isNotFound(err)) return undefined;
         await this.#client.request(
           'POST',
           `/apis/coordination.k8s.io/v1/namespaces/${this.#o.namespace}/leases`,
           {
+            ...call(),
             body: {
               apiVersion: 'coordination.k8s.io/v1',
               kind: 'Lease',
@@ -134,14 +163,14 @@ export class LeaderElector {
             },
           },
         );
-        return true;
+        return now;
       }
       const record = JSON.stringify(lease.spec);
       if (record !== this.#observed.record) this.#observed = { record, at: now };
       const holder = lease.spec.holderIdentity ?? '';
       const duration = (lease.spec.leaseDurationSeconds ?? leaseDurationSeconds) * 1000;
       const held = holder !== '' && holder !== identity && this.#observed.at + duration > now;
-      if (held) return false;
+      if (held) return undefined;
       const transition = holder !== identity;
       lease.spec = {
         ...lease.spec,
@@ -152,15 +181,33 @@ export class LeaderElector {
           ? { acquireTime: microTime(now), leaseTransitions: (lease.spec.leaseTransitions ?? 0) + 1 }
           : {}),
       };
-      const updated = await this.#client.request<Lease>('PUT', this.path, {
-        body: lease,
-        timeoutMs: this.#callTimeoutMs(),
-      });
+      const updated = await this.#client.request<Lease>('PUT', this.path, { ...call(), body: lease });
       this.#observed = { record: JSON.stringify(updated.spec), at: now };
-      return true;
+      return now;
     } catch {
-      // a conflict or an unreachable apiserver: try again next period
-      return false;
+      // a conflict, an unreachable or silent apiserver, or the deadline: try again next period
+      return undefined;
     }
   }
+}
+
+/** Options for one call that must end by `until`; none is made once it has passed. */
+function callWithin(until: number, signal: AbortSignal | undefined): CallOptions {
+  const timeoutMs = until - Date.now();
+  if (timeoutMs <= 0) throw new Error('renew deadline passed');
+  return { timeoutMs, ...(signal ? { signal } : {}) };
+}
+
+/** Sleeps ms, or less if the signal aborts. */
+function sleepUnless(ms: number, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(t);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const t = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
 }

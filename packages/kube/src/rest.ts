@@ -16,17 +16,35 @@ export class HttpError extends Error {
   }
 }
 
-export type Query = Record<string, string | number | boolean | undefined>;
+/** How a call is made, never what it asks: nothing here ends up in the URL. */
+export interface CallOptions {
+  /** Aborts the call, whatever stage it is in. */
+  signal?: AbortSignal;
+  /**
+   * The whole call, from connecting to the last byte of the answer: an apiserver that accepts and never answers
+   * fails the call after this long. 0: no limit (watches). @default 30 s
+   */
+  timeoutMs?: number;
+}
 
-export interface RequestOptions {
+/**
+ * URL query parameters. The names of CallOptions are refused here by the type, so options can never be sent as a
+ * query by mistake (a leader's Lease GET once ran with the default timeout that way: `get(path, { timeoutMs })`).
+ */
+export type Query = Record<string, string | number | boolean | undefined> & {
+  [K in keyof CallOptions]?: never;
+};
+
+export interface RequestOptions extends CallOptions {
   query?: Query;
   body?: unknown;
   /** @default application/json, or merge-patch for PATCH */
   contentType?: string;
-  signal?: AbortSignal;
-  /** @default 30 s */
-  timeoutMs?: number;
 }
+
+export type GetOptions = CallOptions & { query?: Query };
+
+export const DEFAULT_TIMEOUT_MS = 30_000;
 
 export interface WatchEvent<T> {
   type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
@@ -57,16 +75,22 @@ export class RestClient {
     return cluster.server;
   }
 
+  /** One call, bounded as a whole by opts.timeoutMs (reading the answer included). */
   async request<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
-    const res = await this.#send(method, path, opts);
-    const text = await readAll(res);
-    const status = res.statusCode ?? 0;
-    if (status < 200 || status >= 300) throw toHttpError(status, text);
-    return (text ? JSON.parse(text) : undefined) as T;
+    const deadline = callDeadline(`${method} ${path}`, opts);
+    try {
+      const res = await this.#send(method, path, opts, deadline.signal);
+      const text = await readAll(res);
+      const status = res.statusCode ?? 0;
+      if (status < 200 || status >= 300) throw toHttpError(status, text);
+      return (text ? JSON.parse(text) : undefined) as T;
+    } finally {
+      deadline.done();
+    }
   }
 
-  get<T>(path: string, query?: Query): Promise<T> {
-    return this.request<T>('GET', path, query ? { query } : {});
+  get<T>(path: string, opts: GetOptions = {}): Promise<T> {
+    return this.request<T>('GET', path, opts);
   }
 
   /** Streams watch events until the server closes, the signal aborts, or an error; resolves on a clean end. */
@@ -76,7 +100,7 @@ export class RestClient {
     onEvent: (e: WatchEvent<T>) => void,
     signal: AbortSignal,
   ): Promise<void> {
-    const res = await this.#send('GET', path, { query: { ...query, watch: true }, signal, timeoutMs: 0 });
+    const res = await this.#send('GET', path, { query: { ...query, watch: true } }, signal);
     const status = res.statusCode ?? 0;
     if (status !== 200) throw toHttpError(status, await readAll(res));
     await new Promise<void>((resolve, reject) => {
@@ -99,7 +123,12 @@ export class RestClient {
     });
   }
 
-  async #send(method: string, path: string, opts: RequestOptions): Promise<IncomingMessage> {
+  async #send(
+    method: string,
+    path: string,
+    opts: Omit<RequestOptions, keyof CallOptions>,
+    signal: AbortSignal | undefined,
+  ): Promise<IncomingMessage> {
     const url = new URL(this.server.replace(/\/$/, '') + path);
     for (const [k, v] of Object.entries(opts.query ?? {}))
       if (v !== undefined) url.searchParams.set(k, String(v));
@@ -123,18 +152,24 @@ export class RestClient {
       headers['Content-Length'] = String(Buffer.byteLength(payload));
     }
     return new Promise((resolve, reject) => {
-      const req = https.request(
-        url,
-        { method, headers, agent: this.#agent, ...(opts.signal ? { signal: opts.signal } : {}) },
-        (res) => {
-          // A reset connection destroys the response with an error; readers see it through their own
-          // listeners or the 'close' event, and it must never become an uncaught exception.
-          res.on('error', () => undefined);
-          resolve(res);
-        },
-      );
-      const timeout = opts.timeoutMs ?? 30_000;
-      if (timeout > 0) req.setTimeout(timeout, () => req.destroy(new Error(`${method} ${path}: timed out`)));
+      if (signal?.aborted) return reject(abortReason(signal));
+      const req = https.request(url, { method, headers, agent: this.#agent }, (res) => {
+        // A reset connection destroys the response with an error; readers see it through their own
+        // listeners or the 'close' event, and it must never become an uncaught exception.
+        res.on('error', () => undefined);
+        // The deadline covers the answer's body too: a server may send headers and then stall.
+        if (signal) {
+          const cut = () => res.destroy(abortReason(signal));
+          signal.addEventListener('abort', cut, { once: true });
+          res.once('close', () => signal.removeEventListener('abort', cut));
+        }
+        resolve(res);
+      });
+      if (signal) {
+        const cut = () => req.destroy(abortReason(signal));
+        signal.addEventListener('abort', cut, { once: true });
+        req.once('close', () => signal.removeEventListener('abort', cut));
+      }
       req.on('error', reject);
       req.end(payload);
     });
@@ -144,6 +179,33 @@ export class RestClient {
     this.#agent?.destroy();
     this.#agent = undefined;
   }
+}
+
+/**
+ * The signal that ends a call: the caller's, and a timer for the whole call (unless timeoutMs is 0). A timer and
+ * not the socket's idle timeout, so that neither a silent peer nor one that trickles bytes can stretch a call.
+ */
+function callDeadline(what: string, opts: CallOptions): { signal: AbortSignal | undefined; done(): void } {
+  const ms = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  if (!(ms > 0)) return { signal: opts.signal, done: () => undefined };
+  const end = new AbortController();
+  const t = setTimeout(() => end.abort(new Error(`${what}: no answer within ${ms} ms`)), ms);
+  // The caller's signal may live long (a leader's term): listen for this call only, rather than AbortSignal.any.
+  const caller = opts.signal;
+  const follow = () => end.abort(caller?.reason);
+  if (caller?.aborted) follow();
+  else caller?.addEventListener('abort', follow, { once: true });
+  return {
+    signal: end.signal,
+    done: () => {
+      clearTimeout(t);
+      caller?.removeEventListener('abort', follow);
+    },
+  };
+}
+
+function abortReason(signal: AbortSignal): Error {
+  return signal.reason instanceof Error ? signal.reason : new Error('request aborted');
 }
 
 function readAll(res: IncomingMessage): Promise<string> {

@@ -2,7 +2,6 @@ import {
   API_GROUP,
   API_VERSION,
   PLURAL,
-  RESTORE_PINNED_IMAGES_ANNOTATION,
   RESTORE_PLURAL,
   isRestoreFinished,
   setCondition,
@@ -28,7 +27,7 @@ import {
 } from '@stateful-migration/kube';
 import { migrateStep } from './migrate.js';
 import { nextPhase, runningAndReady, type ObservedPod, type PodStatus } from './phase.js';
-import { pin, unpin } from './pins.js';
+import { editPins, pin, unpin } from './pins.js';
 import {
   RESTORE_LABEL,
   handoverLabels,
@@ -44,6 +43,7 @@ import { checkTargetNodes, nodeView, type KubeNode } from './target-nodes.js';
 import {
   backupNamespaceRefusal,
   stopPlan,
+  stopsOnlyThePod,
   validate,
   type ClusterView,
   type RestorePlan,
@@ -192,9 +192,10 @@ export class RestoreController {
       return { requeueAfterMs: 5000 };
     }
     const p = plan.plan;
-    // Before anything is created, and so long before Migrate could stop the source: can the target restore at all?
-    const target = await this.#checkTarget(r, p);
-    if (target) return target.stop;
+    // Before anything is created, and so long before Migrate could stop the source: would Migrate stop only this
+    // pod, and can the target restore at all?
+    const refused = (await this.#checkStop(r, p)) ?? (await this.#checkTarget(r, p));
+    if (refused) return refused.stop;
     const now = new Date().toISOString();
     const message = `restoring ${p.source.namespace}/${p.source.name} from ${p.sourceCluster} into ${p.targetCluster} as ${p.namespace}/${p.podName}`;
     // Intent first: what is submitted is recorded before anything is created, so a restart creates the same pod.
@@ -403,12 +404,9 @@ export class RestoreController {
   }
 
   async #pinImages(backup: CheckpointBackup, images: string[]): Promise<void> {
-    const cur = backup.metadata.annotations?.[RESTORE_PINNED_IMAGES_ANNOTATION];
-    const next = pin(cur, images);
-    if (next === cur) return;
-    await this.#o.client.request('PATCH', backupPath(backup.metadata.namespace, backup.metadata.name), {
-      body: { metadata: { annotations: { [RESTORE_PINNED_IMAGES_ANNOTATION]: next } } },
-    });
+    await editPins(this.#o.client, backupPath(backup.metadata.namespace, backup.metadata.name), (cur) =>
+      pin(cur, images),
+    );
   }
 
   // ---- RestoreSubmitted / RestoreInProgress -> Restored | Failed ----
@@ -557,6 +555,7 @@ export class RestoreController {
       restoredReady: runningAndReady(observed?.status),
       source,
       ...(where?.replicas !== undefined ? { currentReplicas: where.replicas } : {}),
+      ...(where ? { workloadClusters: where.clusters } : {}),
     });
     switch (step.kind) {
       case 'wait':
@@ -573,6 +572,12 @@ export class RestoreController {
         return this.#stopSource(r, s.sourceStop!);
       case 'handOverLabels':
         return this.#handOver(r, backup);
+      case 'refuse':
+        return this.#fail(
+          r,
+          step.reason,
+          `${step.message}; the restored pod keeps running beside the source`,
+        );
       case 'restartSource':
         await this.#scale(s.sourceStop!, s.sourceStop!.workload!.replicas);
         return this.#fail(r, 'RestoredPodLost', step.message);
@@ -608,22 +613,44 @@ export class RestoreController {
     };
   }
 
-  /** Whether the source is a template on the hub (act there, or Karmada would undo it) or only in the member. */
+  /**
+   * Whether the source is a template on the hub (act there, or Karmada would undo it) or only in the member; its
+   * replicas; and the clusters it runs in (a template's ResourceBinding's; one that lives only in the member runs
+   * there alone).
+   */
   async #locate(
     source: { cluster: string; namespace: string; pod: string },
     stop: { method: 'DeletePod' } | { method: 'Scale'; workload: { kind: string; name: string } },
-  ): Promise<{ onHub: boolean; replicas?: number }> {
+  ): Promise<{ onHub: boolean; replicas?: number; clusters: string[] }> {
+    const [kind, name] =
+      stop.method === 'Scale' ? [stop.workload.kind, stop.workload.name] : ['Pod', source.pod];
     const path =
       stop.method === 'Scale'
-        ? workloadPath(source.namespace, stop.workload.kind, stop.workload.name)
+        ? workloadPath(source.namespace, kind, name)
         : podPath(source.namespace, source.pod);
+    const replicas = (o: { spec?: { replicas?: number } } | undefined) =>
+      stop.method === 'Scale' ? { replicas: o?.spec?.replicas ?? 1 } : {};
     const onHub = await this.#getOrUndefined<{ spec?: { replicas?: number } }>(path);
-    if (onHub)
-      return { onHub: true, ...(stop.method === 'Scale' ? { replicas: onHub.spec?.replicas ?? 1 } : {}) };
-    const inMember = await this.#getOrUndefined<{ spec?: { replicas?: number } }>(
-      proxy(source.cluster, path),
+    if (!onHub) {
+      const inMember = await this.#getOrUndefined<{ spec?: { replicas?: number } }>(
+        proxy(source.cluster, path),
+      );
+      return { onHub: false, clusters: [source.cluster], ...replicas(inMember) };
+    }
+    const rb = await this.#getOrUndefined<{ spec?: { clusters?: { name: string }[] } }>(
+      bindingPath(source.namespace, `${name}-${kind.toLowerCase()}`),
     );
-    return { onHub: false, ...(stop.method === 'Scale' ? { replicas: inMember?.spec?.replicas ?? 1 } : {}) };
+    const clusters = rb?.spec?.clusters?.map((c) => c.name) ?? [];
+    return { onHub: true, clusters: clusters.length ? clusters : [source.cluster], ...replicas(onHub) };
+  }
+
+  /** Refuses a Migrate whose stop would reach more than the checkpointed pod (stopsOnlyThePod), before anything. */
+  async #checkStop(r: CheckpointRestore, p: RestorePlan): Promise<{ stop: Result } | undefined> {
+    if (!p.stop) return undefined;
+    const source = { cluster: p.sourceCluster, namespace: p.source.namespace, pod: p.source.name };
+    const where = await this.#locate(source, p.stop);
+    const refusal = stopsOnlyThePod(p.stop, where, source);
+    return refusal ? { stop: await this.#fail(r, refusal.reason, refusal.message) } : undefined;
   }
 
   async #stopSource(r: CheckpointRestore, stop: SourceStop): Promise<Result> {
@@ -769,12 +796,9 @@ export class RestoreController {
             x.spec.backupRef.name === r.spec.backupRef.name,
         )
         .flatMap((x) => (x.status?.images ?? []).map((i) => i.image));
-      const cur = backup.metadata.annotations?.[RESTORE_PINNED_IMAGES_ANNOTATION];
-      const next = unpin(cur, mine, others);
-      if (next !== cur)
-        await this.#o.client.request('PATCH', backupPath(backup.metadata.namespace, backup.metadata.name), {
-          body: { metadata: { annotations: { [RESTORE_PINNED_IMAGES_ANNOTATION]: next ?? null } } },
-        });
+      await editPins(this.#o.client, backupPath(backup.metadata.namespace, backup.metadata.name), (cur) =>
+        unpin(cur, mine, others),
+      );
     }
     await this.#o.client.request('PATCH', restorePath(r.metadata.namespace, r.metadata.name), {
       body: {

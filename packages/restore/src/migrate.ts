@@ -1,5 +1,5 @@
 import type { CheckpointRestoreStatus, SourceStop } from '@stateful-migration/api';
-import type { StopPlan } from './validate.js';
+import { stopsOnlyThePod, type SourceWorkload, type StopPlan } from './validate.js';
 
 export type MigrateStep =
   /** Write down how the source will be stopped before touching it, so a restart finishes the same way. */
@@ -12,7 +12,9 @@ export type MigrateStep =
   | { kind: 'finish' }
   /** The restored pod stopped being Ready after the source was scaled down: scale it back up, then Failed. */
   | { kind: 'restartSource'; message: string }
-  | { kind: 'wait'; message: string };
+  | { kind: 'wait'; message: string }
+  /** Stopping the source would stop more than the checkpointed pod: Failed, nothing stopped. */
+  | { kind: 'refuse'; reason: string; message: string };
 
 export interface MigrateInput {
   status: CheckpointRestoreStatus;
@@ -22,6 +24,15 @@ export interface MigrateInput {
   source: { cluster: string; namespace: string; pod: string };
   /** The workload's replicas now, for Scale (recorded so that a rollback restores them). */
   currentReplicas?: number;
+  /** Where the workload (or pod template) runs now, for the same check as at validation. */
+  workloadClusters?: string[];
+}
+
+function observedWorkload(i: MigrateInput): SourceWorkload {
+  return {
+    ...(i.currentReplicas !== undefined ? { replicas: i.currentReplicas } : {}),
+    clusters: i.workloadClusters ?? [],
+  };
 }
 
 /**
@@ -46,7 +57,10 @@ export function migrateStep(i: MigrateInput): MigrateStep {
         : 'waiting for the restored pod to be Ready before stopping the source',
     };
   }
-  if (!stop)
+  if (!stop) {
+    // Checked again right before anything is stopped: the workload may have been scaled out since validation.
+    const refusal = stopsOnlyThePod(i.stop, observedWorkload(i), i.source);
+    if (refusal) return { kind: 'refuse', reason: refusal.reason, message: refusal.message };
     return {
       kind: 'recordStop',
       stop: {
@@ -59,6 +73,7 @@ export function migrateStep(i: MigrateInput): MigrateStep {
           : {}),
       },
     };
+  }
   if (!stop.stoppedTime) return { kind: 'stopSource' };
   if (!stop.labelsHandedOverTime) return { kind: 'handOverLabels' };
   return { kind: 'finish' };

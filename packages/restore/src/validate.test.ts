@@ -10,7 +10,7 @@ import {
   restore,
   source,
 } from './fixtures.test-support.js';
-import { byDigest, validate, type ValidateInput, type Verdict } from './validate.js';
+import { byDigest, stopsOnlyThePod, validate, type ValidateInput, type Verdict } from './validate.js';
 
 const input = (over: Partial<ValidateInput> = {}): ValidateInput => ({
   restore: restore(),
@@ -337,4 +337,50 @@ describe('validate', () => {
       assert.equal(p.namespace, 'shop');
     });
   });
+});
+
+describe('stopsOnlyThePod: Migrate never stops pods it did not restore', () => {
+  const scale = {
+    method: 'Scale' as const,
+    workload: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'web' },
+  };
+  const src = { namespace: 'shop', pod: 'web-1', cluster: 'member1' };
+  const cases: [
+    string,
+    Parameters<typeof stopsOnlyThePod>[0],
+    Parameters<typeof stopsOnlyThePod>[1],
+    RegExp?,
+  ][] = [
+    ['one replica in one cluster', scale, { replicas: 1, clusters: ['member1'] }],
+    ['replicas unset (1) in one cluster', scale, { clusters: ['member1'] }],
+    ['0 replicas (already stopped elsewhere)', scale, { replicas: 0, clusters: ['member1'] }],
+    ['the same cluster listed twice', scale, { replicas: 1, clusters: ['member1', 'member1'] }],
+    [
+      '3 replicas',
+      scale,
+      { replicas: 3, clusters: ['member1'] },
+      /scaling Deployment shop\/web to 0 would stop all 3/,
+    ],
+    [
+      '2 clusters',
+      scale,
+      { replicas: 1, clusters: ['member2', 'member1'] },
+      /runs Deployment shop\/web in member1, member2/,
+    ],
+    ['a bare pod in one cluster', { method: 'DeletePod' }, { clusters: ['member1'] }],
+    [
+      'a bare pod template in 2 clusters',
+      { method: 'DeletePod' },
+      { clusters: ['member1', 'member2'] },
+      /pod shop\/web-1 in member1, member2/,
+    ],
+  ];
+  for (const [name, stop, w, refused] of cases)
+    it(`${name}: ${refused ? 'refused' : 'allowed'}`, () => {
+      const r = stopsOnlyThePod(stop, w, src);
+      if (!refused) return assert.equal(r, undefined);
+      assert.equal(r?.reason, 'MigrateWouldStopOtherPods');
+      assert.match(r?.message ?? '', refused);
+      assert.match(r?.message ?? '', /mode Restore/);
+    });
 });

@@ -376,3 +376,45 @@ export function stopPlan(b: CheckpointBackup): StopPlan | { refuse: Refusal } {
     ),
   };
 }
+
+/** What Migrate's stop would reach, observed before anything is stopped. */
+export interface SourceWorkload {
+  /** spec.replicas of the workload where Migrate would scale it (the template on the hub, else the member's). */
+  replicas?: number;
+  /** The member clusters it runs in: its ResourceBinding's on the hub, else the source cluster alone. */
+  clusters: string[];
+}
+
+/**
+ * Migrate stops the checkpointed pod by scaling its workload to 0 (or deleting a bare pod, on the hub when it is a
+ * template there). That stops only this pod when the workload has one replica in one cluster; with more replicas, or
+ * with Karmada running it in several clusters, it would stop pods that were never checkpointed nor restored. Until
+ * workload-level migration exists, such a Migrate is refused before anything is created or stopped.
+ */
+export function stopsOnlyThePod(
+  stop: StopPlan,
+  w: SourceWorkload,
+  source: { namespace: string; pod: string; cluster: string },
+): Refusal | undefined {
+  const what =
+    stop.method === 'Scale'
+      ? `${stop.workload.kind} ${source.namespace}/${stop.workload.name}`
+      : `pod ${source.namespace}/${source.pod}`;
+  const instead =
+    'migrating one pod of a workload is not supported yet: use mode Restore and stop the source yourself';
+  const replicas = w.replicas ?? 1;
+  if (stop.method === 'Scale' && replicas > 1)
+    return refuse(
+      'MigrateWouldStopOtherPods',
+      `Migrate of pod ${source.pod}: scaling ${what} to 0 would stop all ${replicas} of its replicas, not only this ` +
+        `pod; scale it to 1 replica first, or ${instead}`,
+    );
+  const clusters = [...new Set(w.clusters)].sort();
+  if (clusters.length > 1)
+    return refuse(
+      'MigrateWouldStopOtherPods',
+      `Migrate of pod ${source.pod}: Karmada runs ${what} in ${clusters.join(', ')}, and stopping it would stop it ` +
+        `in every one of them, not only in ${source.cluster}; keep it in one cluster first, or ${instead}`,
+    );
+  return undefined;
+}

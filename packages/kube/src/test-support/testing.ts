@@ -1,3 +1,4 @@
-/** Helpers for tests against the local federation; not part of the runtime API. */
+/** Helpers for tests (against the local federation, or a loopback fake apiserver); not part of the runtime API. */
 export { eventually, unique } from './fed.js';
 export { TcpProxy } from './tcp-proxy.js';
+export { FakeApiserver, type FakeReply, type FakeRequest } from './fake-apiserver.js';

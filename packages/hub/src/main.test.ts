@@ -1,0 +1,54 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { stepDown } from './main.js';
+
+/** A queue whose reconciles end at given times (ms from now). */
+const queue = (endsAt: number[]) => {
+  const t0 = Date.now();
+  return { inFlight: () => endsAt.filter((t) => Date.now() - t0 < t).length };
+};
+
+describe('stepDown (SIGTERM)', () => {
+  it('frees the Lease only once the reconciles of every queue, restore included, have ended', async () => {
+    const order: string[] = [];
+    const t0 = Date.now();
+    let releasedAt = 0;
+    await stepDown({
+      stop: () => order.push('stop'),
+      queues: { hub: queue([50]), restore: queue([150, 300]) },
+      release: async () => {
+        releasedAt = Date.now() - t0;
+        order.push('release');
+      },
+      pollMs: 10,
+    });
+    assert.deepEqual(order, ['stop', 'release']);
+    assert.ok(releasedAt >= 300, `released after ${releasedAt} ms, while a restore reconcile still ran`);
+  });
+
+  it('frees the Lease after the timeout even if a reconcile hangs (the Lease would expire anyway)', async () => {
+    const t0 = Date.now();
+    let released = false;
+    await stepDown({
+      stop: () => undefined,
+      queues: { hub: queue([]), restore: { inFlight: () => 1 } },
+      release: async () => {
+        released = true;
+      },
+      timeoutMs: 200,
+      pollMs: 10,
+    });
+    assert.equal(released, true);
+    assert.ok(Date.now() - t0 < 1000);
+  });
+
+  it('frees at once when nothing runs', async () => {
+    const t0 = Date.now();
+    await stepDown({
+      stop: () => undefined,
+      queues: { hub: queue([]), restore: queue([]) },
+      release: () => Promise.resolve(),
+    });
+    assert.ok(Date.now() - t0 < 100);
+  });
+});

@@ -1,0 +1,135 @@
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import type { Clock } from './clock.js';
+import { EventRecorder } from './events.js';
+import { FakeApiserver, type FakeReply, type FakeRequest } from './test-support/fake-apiserver.js';
+
+interface StoredEvent {
+  metadata: { name: string; namespace: string; generateName?: string };
+  involvedObject: { uid?: string; name?: string };
+  reason: string;
+  message: string;
+  count: number;
+  firstTimestamp: string;
+  lastTimestamp: string;
+}
+
+/** core/v1 Events in memory: POST (generateName), PATCH (merge), GET; expire() drops them as the event TTL does. */
+function eventStore() {
+  const events = new Map<string, StoredEvent>();
+  let n = 0;
+  const handle = async (r: FakeRequest): Promise<FakeReply> => {
+    await new Promise((res) => setTimeout(res, 5)); // let concurrent emits overlap
+    const m = /^\/api\/v1\/namespaces\/([^/]+)\/events(?:\/([^/]+))?$/.exec(r.path);
+    if (!m) return { status: 404, body: { message: 'no such path' } };
+    if (r.method === 'POST' && !m[2]) {
+      const e = r.body as StoredEvent;
+      const name = `${e.metadata.generateName ?? ''}${(++n).toString(16)}`;
+      const stored = { ...e, metadata: { ...e.metadata, name } };
+      events.set(name, stored);
+      return { status: 201, body: stored };
+    }
+    const cur = m[2] ? events.get(m[2]) : undefined;
+    if (!cur) return { status: 404, body: { reason: 'NotFound', message: 'events not found' } };
+    if (r.method === 'PATCH') {
+      const next = { ...cur, ...(r.body as Partial<StoredEvent>) };
+      events.set(cur.metadata.name, next);
+      return { status: 200, body: next };
+    }
+    return { status: 405, body: { message: 'method not allowed' } };
+  };
+  return { handle, events, expire: () => events.clear() };
+}
+
+const backup = (uid = 'u1') => ({
+  apiVersion: 'migration.dcnlab.com/v1',
+  kind: 'CheckpointBackup',
+  metadata: { name: 'web', namespace: 'shop', uid, resourceVersion: String(Math.random()) },
+});
+
+class FakeClock implements Clock {
+  t = Date.parse('2026-05-01T00:00:00Z');
+  now(): number {
+    return this.t;
+  }
+  setTimeout(): { cancel(): void } {
+    return { cancel: () => undefined };
+  }
+}
+
+describe('EventRecorder de-duplicates as client-go does', () => {
+  const servers: FakeApiserver[] = [];
+  after(async () => {
+    for (const s of servers) await s.close();
+  });
+  const setup = async (opts: { windowMs?: number; maxKeys?: number } = {}) => {
+    const store = eventStore();
+    const api = new FakeApiserver(store.handle);
+    servers.push(api);
+    await api.listen();
+    const clock = new FakeClock();
+    const rec = new EventRecorder(api.client(), 'test', 'host-a', undefined, { clock, ...opts });
+    const posts = () => api.requests.filter((r) => r.method === 'POST').length;
+    return { store, api, clock, rec, posts };
+  };
+
+  it('a repeated cause (same object, type, reason, message) is one Event whose count grows', async () => {
+    const { store, clock, rec, posts } = await setup();
+    for (let i = 0; i < 5; i++) {
+      await rec.record(backup(), 'Warning', 'PodNotFound', 'pod shop/web-0 does not exist');
+      clock.t += 60_000;
+    }
+    assert.equal(posts(), 1);
+    const [e] = [...store.events.values()];
+    assert.equal(e?.count, 5);
+    assert.equal(e?.firstTimestamp, '2026-05-01T00:00:00.000Z');
+    assert.equal(e?.lastTimestamp, '2026-05-01T00:04:00.000Z');
+  });
+
+  it('another message, reason, type or object is another Event', async () => {
+    const { store, rec } = await setup();
+    await rec.record(backup(), 'Warning', 'PodNotFound', 'a');
+    await rec.record(backup(), 'Warning', 'PodNotFound', 'b');
+    await rec.record(backup(), 'Warning', 'Other', 'a');
+    await rec.record(backup(), 'Normal', 'PodNotFound', 'a');
+    await rec.record(backup('u2'), 'Warning', 'PodNotFound', 'a');
+    assert.equal(store.events.size, 5);
+    assert.ok([...store.events.values()].every((e) => e.count === 1));
+  });
+
+  it('a repeat after the window is a new Event', async () => {
+    const { store, clock, rec } = await setup({ windowMs: 600_000 });
+    await rec.record(backup(), 'Warning', 'R', 'm');
+    clock.t += 600_001;
+    await rec.record(backup(), 'Warning', 'R', 'm');
+    assert.equal(store.events.size, 2);
+  });
+
+  it('an Event the apiserver no longer has (TTL) is created again', async () => {
+    const { store, rec, posts } = await setup();
+    await rec.record(backup(), 'Warning', 'R', 'm');
+    store.expire();
+    await rec.record(backup(), 'Warning', 'R', 'm');
+    assert.equal(posts(), 2);
+    assert.equal([...store.events.values()][0]?.count, 1);
+  });
+
+  it('concurrent repeats create one Event', async () => {
+    const { store, rec, posts } = await setup();
+    await Promise.all(Array.from({ length: 6 }, () => rec.record(backup(), 'Warning', 'R', 'm')));
+    assert.equal(posts(), 1);
+    assert.equal([...store.events.values()][0]?.count, 6);
+  });
+
+  it('remembers a bounded number of causes, forgetting the least recent first', async () => {
+    const { store, rec } = await setup({ maxKeys: 2 });
+    await rec.record(backup(), 'Warning', 'R', 'a');
+    await rec.record(backup(), 'Warning', 'R', 'b');
+    await rec.record(backup(), 'Warning', 'R', 'a'); // a is now the most recent
+    await rec.record(backup(), 'Warning', 'R', 'c'); // forgets b
+    await rec.record(backup(), 'Warning', 'R', 'a');
+    await rec.record(backup(), 'Warning', 'R', 'b');
+    const counts = [...store.events.values()].map((e) => `${e.message}:${e.count}`).sort();
+    assert.deepEqual(counts, ['a:3', 'b:1', 'b:1', 'c:1']);
+  });
+});

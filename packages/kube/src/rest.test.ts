@@ -1,0 +1,86 @@
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import type { RestClient } from './rest.js';
+import { FakeApiserver, type FakeReply, type FakeRequest } from './test-support/fake-apiserver.js';
+
+describe('RestClient call deadlines', () => {
+  const servers: FakeApiserver[] = [];
+  after(async () => {
+    for (const s of servers) await s.close();
+  });
+  const start = async (reply: (r: FakeRequest) => FakeReply) => {
+    const api = new FakeApiserver(reply);
+    servers.push(api);
+    await api.listen();
+    return api;
+  };
+  const elapsed = async (f: () => Promise<unknown>): Promise<{ ms: number; err: unknown }> => {
+    const t0 = Date.now();
+    try {
+      await f();
+      return { ms: Date.now() - t0, err: undefined };
+    } catch (err) {
+      return { ms: Date.now() - t0, err };
+    }
+  };
+
+  it('ends a call to a silent apiserver at timeoutMs, whatever the call', async () => {
+    const api = await start(() => ({ status: 200, body: {} }));
+    api.freeze();
+    const client = api.client();
+    for (const call of [
+      () => client.get('/api/v1/namespaces/a/pods/p', { timeoutMs: 300 }),
+      () => client.request('PUT', '/api/v1/namespaces/a/pods/p', { body: {}, timeoutMs: 300 }),
+    ]) {
+      const { ms, err } = await elapsed(call);
+      assert.match(String(err), /no answer within 300 ms/);
+      assert.ok(ms >= 290 && ms < 1500, `took ${ms} ms`);
+    }
+    client.close();
+  });
+
+  it('counts reading the answer in the deadline: headers then silence still ends at timeoutMs', async () => {
+    const api = await start(() => ({ status: 200, stallAfterHeaders: true }));
+    const client = api.client();
+    const { ms, err } = await elapsed(() => client.get('/x', { timeoutMs: 300 }));
+    assert.match(String(err), /no answer within 300 ms/);
+    assert.ok(ms < 1500, `took ${ms} ms`);
+    client.close();
+  });
+
+  it("ends a call when the caller's signal aborts, before its timeout", async () => {
+    const api = await start(() => ({ status: 200, body: {} }));
+    api.freeze();
+    const client = api.client();
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(new Error('caller gave up')), 100);
+    const { ms, err } = await elapsed(() => client.get('/x', { signal: ac.signal, timeoutMs: 5000 }));
+    assert.match(String(err), /caller gave up/);
+    assert.ok(ms < 1000, `took ${ms} ms`);
+    client.close();
+  });
+
+  it('sends the query, and only the query, in the URL', async () => {
+    const api = await start(() => ({ status: 200, body: { items: [] } }));
+    const client = api.client();
+    await client.get('/api/v1/pods', {
+      query: { limit: 5, labelSelector: 'a=b', continue: undefined },
+      timeoutMs: 900,
+    });
+    assert.equal(api.requests.at(-1)?.query.toString(), 'limit=5&labelSelector=a%3Db');
+    client.close();
+  });
+
+  it('refuses call options where a query belongs, and a query where options belong (compile time)', () => {
+    const typeChecks = (client: RestClient) => {
+      // @ts-expect-error a query parameter is not a call option
+      void client.get('/x', { limit: 1 });
+      // @ts-expect-error timeoutMs is a call option, never a query parameter
+      void client.get('/x', { query: { timeoutMs: 1000 } });
+      // @ts-expect-error signal is a call option, never a query parameter
+      void client.request('GET', '/x', { query: { signal: 'x' } });
+      void client.get('/x', { timeoutMs: 1000, query: { limit: 1 } });
+    };
+    assert.equal(typeof typeChecks, 'function');
+  });
+});

@@ -26,6 +26,7 @@ import {
   type Result,
 } from '@stateful-migration/kube';
 import { migrateStep } from './migrate.js';
+import { scaleReads, scaleReplicas, scaleRequest, throughClusterProxy, type Scale } from './scale.js';
 import { nextPhase, runningAndReady, type ObservedPod, type PodStatus } from './phase.js';
 import { editPins, pin, unpin } from './pins.js';
 import {
@@ -73,9 +74,7 @@ const policyPath = (ns: string, name = '') =>
 const podPath = (ns: string, name = '') => `/api/v1/namespaces/${ns}/pods${name ? `/${name}` : ''}`;
 const secretPath = (ns: string, name = '') => `/api/v1/namespaces/${ns}/secrets${name ? `/${name}` : ''}`;
 const CLUSTERS_PATH = '/apis/cluster.karmada.io/v1alpha1/clusters';
-const proxy = (cluster: string, path: string) => `${CLUSTERS_PATH}/${cluster}/proxy${path}`;
-const workloadPath = (ns: string, kind: string, name: string) =>
-  `/apis/apps/v1/namespaces/${ns}/${kind.toLowerCase()}s/${name}`;
+const proxy = throughClusterProxy;
 
 export const RESTORE_FINALIZER = `restore.${API_GROUP}/unpin`;
 /** The label on what the controller creates on the hub (pull secret, policy), naming the restore. */
@@ -615,8 +614,8 @@ export class RestoreController {
 
   /**
    * Whether the source is a template on the hub (act there, or Karmada would undo it) or only in the member; its
-   * replicas; and the clusters it runs in (a template's ResourceBinding's; one that lives only in the member runs
-   * there alone).
+   * replicas, from the workload's scale subresource; and the clusters it runs in (a template's ResourceBinding's;
+   * one that lives only in the member runs there alone).
    */
   async #locate(
     source: { cluster: string; namespace: string; pod: string },
@@ -624,19 +623,22 @@ export class RestoreController {
   ): Promise<{ onHub: boolean; replicas?: number; clusters: string[] }> {
     const [kind, name] =
       stop.method === 'Scale' ? [stop.workload.kind, stop.workload.name] : ['Pod', source.pod];
-    const path =
+    const paths =
       stop.method === 'Scale'
-        ? workloadPath(source.namespace, kind, name)
-        : podPath(source.namespace, source.pod);
-    const replicas = (o: { spec?: { replicas?: number } } | undefined) =>
-      stop.method === 'Scale' ? { replicas: o?.spec?.replicas ?? 1 } : {};
-    const onHub = await this.#getOrUndefined<{ spec?: { replicas?: number } }>(path);
-    if (!onHub) {
-      const inMember = await this.#getOrUndefined<{ spec?: { replicas?: number } }>(
-        proxy(source.cluster, path),
-      );
-      return { onHub: false, clusters: [source.cluster], ...replicas(inMember) };
-    }
+        ? scaleReads(source, stop.workload)
+        : {
+            hub: podPath(source.namespace, source.pod),
+            member: proxy(source.cluster, podPath(source.namespace, source.pod)),
+          };
+    const replicas = (o: Scale | undefined) =>
+      stop.method === 'Scale' && o ? { replicas: scaleReplicas(o) } : {};
+    const onHub = await this.#getOrUndefined<Scale>(paths.hub);
+    if (!onHub)
+      return {
+        onHub: false,
+        clusters: [source.cluster],
+        ...replicas(await this.#getOrUndefined<Scale>(paths.member)),
+      };
     const rb = await this.#getOrUndefined<{ spec?: { clusters?: { name: string }[] } }>(
       bindingPath(source.namespace, `${name}-${kind.toLowerCase()}`),
     );
@@ -673,12 +675,10 @@ export class RestoreController {
     return { requeueAfterMs: 0 };
   }
 
+  /** Sets the source workload's replicas through its scale subresource (scaleRequest). */
   async #scale(stop: SourceStop, replicas: number): Promise<void> {
-    const w = stop.workload!;
-    const path = workloadPath(stop.namespace, w.kind, w.name);
-    await this.#o.client.request('PATCH', stop.onHub ? path : proxy(stop.cluster, path), {
-      body: { spec: { replicas } },
-    });
+    const q = scaleRequest(stop, replicas);
+    await this.#o.client.request(q.method, q.path, { body: q.body, contentType: q.contentType });
   }
 
   async #handOver(r: CheckpointRestore, backup: CheckpointBackup | undefined): Promise<Result> {

@@ -36,6 +36,15 @@ export {
   type NodeView,
 } from './target-nodes.js';
 export { migrateStep, type MigrateInput, type MigrateStep } from './migrate.js';
+export {
+  scalePath,
+  scaleReads,
+  scaleReplicas,
+  scaleRequest,
+  throughClusterProxy,
+  type Scale,
+  type ScaleRequest,
+} from './scale.js';
 export { pin, unpin } from './pins.js';
 export {
   RestoreController,

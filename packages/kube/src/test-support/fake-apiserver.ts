@@ -21,6 +21,8 @@ export interface FakeRequest {
   path: string;
   query: URLSearchParams;
   body: unknown;
+  /** The request's Content-Type, when it sent a body. */
+  contentType?: string;
 }
 
 let pair: { key: Buffer; cert: Buffer } | undefined;
@@ -96,6 +98,7 @@ export class FakeApiserver {
       path: url.pathname,
       query: url.searchParams,
       body: text ? (JSON.parse(text) as unknown) : undefined,
+      ...(req.headers['content-type'] ? { contentType: req.headers['content-type'] } : {}),
     };
     this.requests.push(r);
     const reply = await this.handler(r);

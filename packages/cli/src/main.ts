@@ -1,12 +1,13 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
-import { writeFileSync, mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { retentionFromFlags, runAgent, tokenHostsFromFlags } from '@stateful-migration/agent';
 import { API_GROUP, CHECKPOINT_RESTORE_LABEL, parseSize } from '@stateful-migration/api';
 import { runHub } from '@stateful-migration/hub';
 import { describeError } from '@stateful-migration/kube';
 import { admissionPolicyFiles, crdYaml, generatedFiles, hubOnlyFiles } from './manifests.js';
+import { DOCS_FILE, withPermissions } from './rbac.js';
 import { showStatus, type StatusFlags } from './show-status.js';
 
 /** A non-negative integer flag; anything else makes the flag's value NaN, which the action refuses. */
@@ -178,9 +179,12 @@ program
   .command('crd')
   .description(
     'print the CheckpointBackup CustomResourceDefinition as YAML (--write also writes the hub-only CheckpointRestore ' +
-      'CRD and the own-namespace ValidatingAdmissionPolicy)',
+      "CRD, the own-namespace ValidatingAdmissionPolicy and docs/security.md's permission tables)",
   )
-  .option('--write <repo>', 'write it (and the rest) into <repo>/deploy and <repo>/karmada instead')
+  .option(
+    '--write <repo>',
+    'write it (and the rest) into <repo>/deploy, <repo>/karmada and <repo>/docs instead',
+  )
   .action((opts: { write?: string }) => {
     if (!opts.write) return void process.stdout.write(crdYaml());
     for (const f of generatedFiles) {
@@ -192,6 +196,8 @@ program
       mkdirSync(dirname(join(opts.write, f)), { recursive: true });
       writeFileSync(join(opts.write, f), yaml());
     }
+    const docs = join(opts.write, DOCS_FILE);
+    writeFileSync(docs, withPermissions(readFileSync(docs, 'utf8')));
   });
 
 await program.parseAsync();

@@ -18,4 +18,12 @@ export {
 export { HubController, HUB_FINALIZER, type HubOptions } from './controller.js';
 export { runHub, type HubFlags } from './main.js';
 export { HubMetrics } from './metrics.js';
-export { MANAGED_BY, backupPolicy, secretPolicy, secretPolicyName, selectsBackup } from './policies.js';
+export {
+  MANAGED_BY,
+  backupPolicy,
+  secretPolicy,
+  secretPolicyName,
+  secretReaderBinding,
+  secretReaderRole,
+  selectsBackup,
+} from './policies.js';

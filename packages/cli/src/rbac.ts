@@ -1,0 +1,652 @@
+/**
+ * Every permission the three components hold, and the code that needs each: the one table to change when code
+ * needs another right, or stops needing one. `rbac.test.ts` checks the shipped manifests (deploy/rbac.yaml,
+ * deploy/hub/*.yaml, karmada/*rbac*.yaml) and the Role the hub makes at run time against it, rule by rule, and fails
+ * on anything extra or missing; `pnpm gen` writes it into docs/security.md ("Permissions held").
+ *
+ * How a request becomes a verb: GET of one object `get`, GET of a collection `list` (with ?watch `watch`), POST
+ * `create`, PUT `update`, PATCH `patch`, DELETE `delete`; a PUT or PATCH of `/status` or `/scale` is checked on that
+ * subresource (`checkpointbackups/status`, `deployments/scale`). Karmada's cluster proxy is checked twice: on the
+ * Karmada apiserver as `clusters/proxy` with the verb of the HTTP method, then in the member, which it calls as the
+ * hub's identity (impersonated), with the verb of the proxied request.
+ */
+
+export type Verb = 'get' | 'list' | 'watch' | 'create' | 'update' | 'patch' | 'delete';
+
+/** Who holds a set of rules: a ServiceAccount, or a user name (the hub's identity as the cluster proxy presents it). */
+export interface Subject {
+  kind: 'ServiceAccount' | 'User';
+  name: string;
+  namespace?: string;
+}
+
+export const AGENT_SA: Subject = {
+  kind: 'ServiceAccount',
+  name: 'checkpoint-backup-sa',
+  namespace: 'stateful-migration',
+};
+export const HUB_SA: Subject = {
+  kind: 'ServiceAccount',
+  name: 'stateful-migration-hub',
+  namespace: 'karmada-system',
+};
+/** In the members, Karmada's cluster proxy impersonates the hub's ServiceAccount by its user name. */
+export const HUB_IN_MEMBERS: Subject = {
+  kind: 'User',
+  name: 'system:serviceaccount:karmada-system:stateful-migration-hub',
+};
+
+/** A ClusterRole or Role and whom it is bound to. */
+export interface RoleRef {
+  /** The manifest that ships it; undefined for the Role the hub makes at run time (`madeBy`). */
+  file?: string;
+  madeBy?: string;
+  kind: 'ClusterRole' | 'Role';
+  name: string;
+  namespace?: string;
+  subject: Subject;
+  /** The API server it lives on, for people. */
+  where: string;
+}
+
+export type RoleId =
+  | 'agent'
+  | 'agentDefaultSecret'
+  | 'agentTenantSecret'
+  | 'hub'
+  | 'hubLeader'
+  | 'restore'
+  | 'hubInMembers'
+  | 'restoreInMembers';
+
+export const ROLES: Readonly<Record<RoleId, RoleRef>> = {
+  agent: {
+    file: 'deploy/rbac.yaml',
+    kind: 'ClusterRole',
+    name: 'checkpoint-backup-agent',
+    subject: AGENT_SA,
+    where: 'every member cluster',
+  },
+  agentDefaultSecret: {
+    file: 'deploy/rbac.yaml',
+    kind: 'Role',
+    name: 'checkpoint-backup-registry-credentials',
+    namespace: 'stateful-migration',
+    subject: AGENT_SA,
+    where: 'every member cluster',
+  },
+  agentTenantSecret: {
+    madeBy: 'packages/hub/src/policies.ts',
+    kind: 'Role',
+    name: 'checkpoint-backup-registry-secret-<secret>',
+    namespace: '<tenant>',
+    subject: AGENT_SA,
+    where:
+      'the members a registry secret is carried to (made on Karmada by the hub, carried with the secret)',
+  },
+  hub: {
+    file: 'deploy/hub/rbac.yaml',
+    kind: 'ClusterRole',
+    name: 'stateful-migration-hub',
+    subject: HUB_SA,
+    where: 'the Karmada apiserver',
+  },
+  hubLeader: {
+    file: 'deploy/hub/rbac.yaml',
+    kind: 'Role',
+    name: 'stateful-migration-hub-leader',
+    namespace: 'karmada-system',
+    subject: HUB_SA,
+    where: 'the Karmada apiserver',
+  },
+  restore: {
+    file: 'deploy/hub/restore-rbac.yaml',
+    kind: 'ClusterRole',
+    name: 'stateful-migration-hub-restore',
+    subject: HUB_SA,
+    where: 'the Karmada apiserver',
+  },
+  hubInMembers: {
+    file: 'karmada/hub-member-rbac.yaml',
+    kind: 'ClusterRole',
+    name: 'stateful-migration-hub-pod-reader',
+    subject: HUB_IN_MEMBERS,
+    where: 'every member cluster (applied on Karmada, propagated)',
+  },
+  restoreInMembers: {
+    file: 'karmada/restore-member-rbac.yaml',
+    kind: 'ClusterRole',
+    name: 'stateful-migration-hub-restore-source',
+    subject: HUB_IN_MEMBERS,
+    where: 'every member cluster (applied on Karmada, propagated)',
+  },
+};
+
+/** One rule (or part of one) and why it exists. */
+export interface Permission {
+  role: RoleId;
+  apiGroup: string;
+  resources: string[];
+  verbs: Verb[];
+  resourceNames?: string[];
+  /** Why, in a sentence (markdown). */
+  neededBy: string;
+  /** The code that needs it: a file, and names that file defines or calls (checked to be there). */
+  code: Record<string, string[]>;
+}
+
+const AGENT = 'packages/agent/src/controller.ts';
+const SWEEP = 'packages/agent/src/retention-sweep.ts';
+const PUBLISHER = 'packages/agent/src/runtime-publisher.ts';
+const HUB = 'packages/hub/src/controller.ts';
+const RESTORE = 'packages/restore/src/controller.ts';
+const PINS = 'packages/restore/src/pins.ts';
+const SCALE = 'packages/restore/src/scale.ts';
+const STATUS = 'packages/kube/src/status.ts';
+const EVENTS = 'packages/kube/src/events.ts';
+const INFORMER = 'packages/kube/src/informer.ts';
+
+export const PERMISSIONS: Permission[] = [
+  // ---- the agent, in every member ----
+  {
+    role: 'agent',
+    apiGroup: '',
+    resources: ['pods'],
+    verbs: ['get'],
+    neededBy:
+      'the pod of an object, read fresh from the apiserver (not a cache); the record of it for restores; retention asks whether the pod of an archive still exists',
+    code: { [AGENT]: ['#pod', '#checkpointedPod'], [SWEEP]: ['#livePods'] },
+  },
+  {
+    role: 'agent',
+    apiGroup: '',
+    resources: ['pods'],
+    verbs: ['list', 'watch'],
+    neededBy:
+      'the informer of the pods of its node (field selector `spec.nodeName=<node>`): a pod appearing or deleted wakes its objects and the retention sweep',
+    code: { [AGENT]: ['restListWatch', 'spec.nodeName'], [INFORMER]: ['Informer'] },
+  },
+  {
+    role: 'agent',
+    apiGroup: '',
+    resources: ['pods'],
+    verbs: ['delete'],
+    neededBy:
+      '`stopPod: true`: the checkpointed pod only, with its uid as a precondition (never a replacement of the same name)',
+    code: { [AGENT]: ['#finish'], 'packages/agent/src/stop-pod.ts': ['deleteCheckpointedPod'] },
+  },
+  {
+    role: 'agent',
+    apiGroup: '',
+    resources: ['nodes/checkpoint'],
+    verbs: ['create'],
+    neededBy:
+      "the kubelet's checkpoint API (POST `/checkpoint/...` on the node); the kubelet asks the apiserver with a SubjectAccessReview. Narrower than `nodes/proxy`",
+    code: { 'packages/agent/src/kubelet.ts': ['KubeletClient', 'checkpoint'] },
+  },
+  {
+    role: 'agent',
+    apiGroup: '',
+    resources: ['nodes'],
+    verbs: ['get'],
+    neededBy:
+      'its own Node, to compare the label `migration.dcnlab.com/checkpoint-restore` with the runtime setting',
+    code: { [PUBLISHER]: ['RuntimePublisher', '#round'] },
+  },
+  {
+    role: 'agent',
+    apiGroup: '',
+    resources: ['nodes'],
+    verbs: ['list'],
+    neededBy:
+      "which Nodes are Ready (the first by name answers for pods on no node) and which exist (the finalizers of removed nodes' agents are released)",
+    code: { [AGENT]: ['#reportsOrphans', '#finalizersOfGoneNodes'] },
+  },
+  {
+    role: 'agent',
+    apiGroup: '',
+    resources: ['nodes'],
+    verbs: ['patch'],
+    neededBy:
+      'that label on its own Node, a merge patch of `metadata.labels`, only when it differs. RBAC cannot say "its own Node": this is patch on every Node (deploy/rbac.yaml\'s comment says how an admission policy could narrow it)',
+    code: { [PUBLISHER]: ['#round', 'labelPatch'] },
+  },
+  {
+    role: 'agent',
+    apiGroup: 'migration.dcnlab.com',
+    resources: ['checkpointbackups'],
+    verbs: ['get'],
+    neededBy:
+      'each reconcile reads its object fresh; every status write reads the object before its PUT (and again after a 409)',
+    code: { [AGENT]: ['reconcile', '#write'], [STATUS]: ['writeStatus'] },
+  },
+  {
+    role: 'agent',
+    apiGroup: 'migration.dcnlab.com',
+    resources: ['checkpointbackups'],
+    verbs: ['list', 'watch'],
+    neededBy: 'the informer; the retention sweep lists every object for its policies and pins',
+    code: { [AGENT]: ['backupsPath', 'restListWatch'], [SWEEP]: ['sweep'] },
+  },
+  {
+    role: 'agent',
+    apiGroup: 'migration.dcnlab.com',
+    resources: ['checkpointbackups'],
+    verbs: ['patch'],
+    neededBy:
+      "its per-node finalizer `agent.migration.dcnlab.com/<node>`, added and released (its own, removed nodes') by a merge patch carrying the resourceVersion read; the object is never PUT, so no `update`",
+    code: { [AGENT]: ['#ensureFinalizer', '#cleanUp'] },
+  },
+  {
+    role: 'agent',
+    apiGroup: 'migration.dcnlab.com',
+    resources: ['checkpointbackups/status'],
+    verbs: ['update'],
+    neededBy:
+      'every status write: a PUT of `/status` with the resourceVersion read (a 409 reads again); never a GET or PATCH of `/status`',
+    code: { [AGENT]: ['#write'], [STATUS]: ['writeStatus'] },
+  },
+  {
+    role: 'agent',
+    apiGroup: '',
+    resources: ['events'],
+    verbs: ['create', 'patch'],
+    neededBy:
+      "Events of its objects, de-duplicated as client-go's recorder does: create, then a merge patch of `count` and `lastTimestamp` when the same cause is seen again",
+    code: { [EVENTS]: ['EventRecorder', '#record', '#bump'] },
+  },
+  {
+    role: 'agentDefaultSecret',
+    apiGroup: '',
+    resources: ['secrets'],
+    verbs: ['get'],
+    resourceNames: ['registry-credentials'],
+    neededBy:
+      "the platform's default registry secret, for a registry host in `--default-secret-registries` only",
+    code: { [AGENT]: ['#registryClient'] },
+  },
+  {
+    role: 'agentTenantSecret',
+    apiGroup: '',
+    resources: ['secrets'],
+    verbs: ['get'],
+    resourceNames: ['<secret>'],
+    neededBy:
+      "the one registry secret a CheckpointBackup of that namespace names in `spec.registry.secretRef` (the hub's `secretReaderRole`, carried with the secret; without a hub, made by hand)",
+    code: { [AGENT]: ['#registryClient'], 'packages/hub/src/policies.ts': ['secretReaderRole'] },
+  },
+
+  // ---- the hub, on the Karmada apiserver ----
+  {
+    role: 'hub',
+    apiGroup: 'migration.dcnlab.com',
+    resources: ['checkpointbackups'],
+    verbs: ['get'],
+    neededBy:
+      "a status write re-reads its object after a 409; the restore controller reads a restore's backup and edits its pins",
+    code: {
+      [HUB]: ['#writeStatus'],
+      [STATUS]: ['writeStatus'],
+      [RESTORE]: ['#plan', '#migrate'],
+      [PINS]: ['editPins'],
+    },
+  },
+  {
+    role: 'hub',
+    apiGroup: 'migration.dcnlab.com',
+    resources: ['checkpointbackups'],
+    verbs: ['list', 'watch'],
+    neededBy: 'the informer; a fresh list of a namespace before a registry secret is withdrawn',
+    code: { [HUB]: ['backupsPath', '#reconcileSecret'] },
+  },
+  {
+    role: 'hub',
+    apiGroup: 'migration.dcnlab.com',
+    resources: ['checkpointbackups'],
+    verbs: ['patch'],
+    neededBy:
+      "the hub's finalizer, added and released by a merge patch with the resourceVersion read; the restore controller's pins (the annotation `migration.dcnlab.com/restore-pinned-images`, likewise)",
+    code: { [HUB]: ['#ensureFinalizer', '#cleanUp'], [PINS]: ['editPins'], [RESTORE]: ['#pinImages'] },
+  },
+  {
+    role: 'hub',
+    apiGroup: 'migration.dcnlab.com',
+    resources: ['checkpointbackups/status'],
+    verbs: ['update'],
+    neededBy: 'placement, the aggregate and refusals: a PUT of `/status` with the resourceVersion read',
+    code: { [HUB]: ['#writeStatus'], [STATUS]: ['writeStatus'] },
+  },
+  {
+    role: 'hub',
+    apiGroup: 'policy.karmada.io',
+    resources: ['propagationpolicies'],
+    verbs: ['get', 'list', 'watch'],
+    neededBy:
+      "the informer (whether a user's policy selects an object); a GET of the hub's own policy when the cache does not have it yet",
+    code: { [HUB]: ['POLICIES_PATH', '#ensurePolicy'] },
+  },
+  {
+    role: 'hub',
+    apiGroup: 'policy.karmada.io',
+    resources: ['propagationpolicies'],
+    verbs: ['create', 'update', 'delete'],
+    neededBy:
+      "one policy per CheckpointBackup and one per registry secret, created, PUT with the fields the hub owns, deleted; only policies labelled as the hub's",
+    code: { [HUB]: ['#writePolicy', '#deletePolicy'] },
+  },
+  {
+    role: 'hub',
+    apiGroup: 'policy.karmada.io',
+    resources: ['clusterpropagationpolicies'],
+    verbs: ['list', 'watch'],
+    neededBy: "the informer: a user's ClusterPropagationPolicy that selects an object wins",
+    code: { [HUB]: ['CLUSTER_POLICIES_PATH'] },
+  },
+  {
+    role: 'hub',
+    apiGroup: 'work.karmada.io',
+    resources: ['resourcebindings'],
+    verbs: ['list', 'watch'],
+    neededBy: "the informer: where workloads run, and the members' status of each object",
+    code: { [HUB]: ['BINDINGS_PATH'] },
+  },
+  {
+    role: 'hub',
+    apiGroup: 'work.karmada.io',
+    resources: ['resourcebindings'],
+    verbs: ['get', 'delete'],
+    neededBy:
+      'withdrawing an object or a secret: Karmada keeps what a deleted policy propagated, so the hub deletes the binding its own policy claims (read first when the cache does not have it)',
+    code: { [HUB]: ['#withdraw'] },
+  },
+  {
+    role: 'hub',
+    apiGroup: 'cluster.karmada.io',
+    resources: ['clusters'],
+    verbs: ['list', 'watch'],
+    neededBy:
+      'the informer (labels, readiness); the restore controller lists them to validate a target. No code reads one Cluster by name, so no `get`',
+    code: { [HUB]: ['CLUSTERS_PATH'], [RESTORE]: ['#plan', 'CLUSTERS_PATH'] },
+  },
+  {
+    role: 'hub',
+    apiGroup: 'cluster.karmada.io',
+    resources: ['clusters/proxy'],
+    verbs: ['get'],
+    neededBy:
+      'which member runs a pod when a workload runs in several (GET of the pod through the cluster proxy; the member checks `stateful-migration-hub-pod-reader`)',
+    code: { [HUB]: ['#clustersRunning', 'proxyPath'] },
+  },
+  {
+    role: 'hub',
+    apiGroup: '',
+    resources: ['events'],
+    verbs: ['create', 'patch'],
+    neededBy:
+      "the hub's and the restore controller's Events, de-duplicated: create, then a merge patch of `count` when a cause repeats",
+    code: { [EVENTS]: ['EventRecorder', '#record', '#bump'], [HUB]: ['#event'], [RESTORE]: ['#event'] },
+  },
+  {
+    role: 'hub',
+    apiGroup: 'rbac.authorization.k8s.io',
+    resources: ['roles'],
+    verbs: ['get', 'create', 'update', 'delete'],
+    neededBy:
+      "the per-secret reader Role `checkpoint-backup-registry-secret-<secret>` (get that one secret): read, created, its rules PUT when an older hub wrote others, deleted with the secret's withdrawal",
+    code: { [HUB]: ['#ensureReader', '#deleteOwn', '#reconcileSecret'] },
+  },
+  {
+    role: 'hub',
+    apiGroup: 'rbac.authorization.k8s.io',
+    resources: ['rolebindings'],
+    verbs: ['get', 'create', 'delete'],
+    neededBy:
+      "its RoleBinding to the agents: read, created; deleted with the withdrawal, and to replace an older hub's binding to a ClusterRole (roleRef is immutable, so never `update`)",
+    code: { [HUB]: ['#ensureReader', '#deleteOwn'] },
+  },
+  {
+    role: 'hub',
+    apiGroup: '',
+    resources: ['secrets'],
+    verbs: ['get'],
+    neededBy:
+      "RBAC's escalation check: a caller may create a Role, or bind one, only with rights it holds itself, and the reader Role grants `get` on a secret whose name and namespace are known only at run time. The hub never reads a secret (the restore controller uses its own grant of the same right); `escalate` and `bind` would let it grant anything",
+    code: { [HUB]: ['#ensureReader'], 'packages/hub/src/policies.ts': ['secretReaderRole'] },
+  },
+  {
+    role: 'hubLeader',
+    apiGroup: 'coordination.k8s.io',
+    resources: ['leases'],
+    verbs: ['get', 'create', 'update'],
+    neededBy:
+      'leader election on the Lease `stateful-migration-hub`: read, created when missing, PUT to acquire, renew and release',
+    code: { 'packages/kube/src/leader.ts': ['LeaderElector', '#tryAcquireOrRenew', 'stop'] },
+  },
+
+  // ---- the restore controller (in the hub process), on the Karmada apiserver ----
+  {
+    role: 'restore',
+    apiGroup: 'migration.dcnlab.com',
+    resources: ['checkpointrestores'],
+    verbs: ['get', 'list', 'watch'],
+    neededBy:
+      'the informer; each reconcile reads its object fresh, and every status write reads it before its PUT',
+    code: { [RESTORE]: ['RESTORE_PLURAL', 'reconcile', '#write'], [STATUS]: ['writeStatus'] },
+  },
+  {
+    role: 'restore',
+    apiGroup: 'migration.dcnlab.com',
+    resources: ['checkpointrestores'],
+    verbs: ['patch'],
+    neededBy:
+      'its finalizer `restore.migration.dcnlab.com/unpin`, added and released by a merge patch with the resourceVersion read',
+    code: { [RESTORE]: ['#ensureFinalizer', '#cleanUp'] },
+  },
+  {
+    role: 'restore',
+    apiGroup: 'migration.dcnlab.com',
+    resources: ['checkpointrestores/status'],
+    verbs: ['update'],
+    neededBy: 'every status write: a PUT of `/status` with the resourceVersion read',
+    code: { [RESTORE]: ['#write'], [STATUS]: ['writeStatus'] },
+  },
+  {
+    role: 'restore',
+    apiGroup: '',
+    resources: ['pods'],
+    verbs: ['get', 'create'],
+    neededBy:
+      'the restored pod, a template on Karmada: created, or read on a name clash; read while following it; a bare source pod that is a template on Karmada is looked up before a Migrate',
+    code: { [RESTORE]: ['#createPod', '#follow', '#locate'] },
+  },
+  {
+    role: 'restore',
+    apiGroup: '',
+    resources: ['pods'],
+    verbs: ['patch'],
+    neededBy: "Migrate hands the source's labels over to the restored pod (a merge patch of its labels)",
+    code: { [RESTORE]: ['#handOver'] },
+  },
+  {
+    role: 'restore',
+    apiGroup: '',
+    resources: ['pods'],
+    verbs: ['delete'],
+    neededBy: 'Migrate of a bare pod that is a template on Karmada deletes it there',
+    code: { [RESTORE]: ['#stopSource'] },
+  },
+  {
+    role: 'restore',
+    apiGroup: '',
+    resources: ['secrets'],
+    verbs: ['get', 'create', 'patch'],
+    neededBy:
+      "the backup's own registry secret, read to make the pull secret `<restore>-registry-pull`, which is created or merge-patched, then read and patched to add the restored pod as its owner",
+    code: { [RESTORE]: ['#registryCredentials', '#createOrUpdate', '#adopt'] },
+  },
+  {
+    role: 'restore',
+    apiGroup: 'policy.karmada.io',
+    resources: ['propagationpolicies'],
+    verbs: ['get', 'create', 'patch'],
+    neededBy:
+      "the restore's policy `checkpointrestore-<restore>` (its pod and pull secret, to the target only): created or merge-patched, then read and patched to add the pod as its owner",
+    code: { [RESTORE]: ['#submit', '#createOrUpdate', '#adopt'] },
+  },
+  {
+    role: 'restore',
+    apiGroup: 'work.karmada.io',
+    resources: ['resourcebindings'],
+    verbs: ['get'],
+    neededBy:
+      "the backup's binding (member status, before the hub copied it; read again to hand labels over), the pull secret's (applied in the target?), the restored pod's (its status in the target), a source workload's (the clusters it runs in)",
+    code: { [RESTORE]: ['#plan', '#submit', '#observe', '#locate', '#handOver'] },
+  },
+  {
+    role: 'restore',
+    apiGroup: 'cluster.karmada.io',
+    resources: ['clusters/proxy'],
+    verbs: ['get'],
+    neededBy:
+      "GETs in a member: the target's Nodes before a restore, the restored pod's node, a source that lives only in the member (its pod or its workload's Scale)",
+    code: { [RESTORE]: ['#checkTarget', '#nodeOf', '#locate'] },
+  },
+  {
+    role: 'restore',
+    apiGroup: 'cluster.karmada.io',
+    resources: ['clusters/proxy'],
+    verbs: ['patch', 'delete'],
+    neededBy:
+      'Migrate of a source that lives only in a member: PATCH of its Scale (to 0, and back on a rollback), DELETE of a bare pod',
+    code: { [RESTORE]: ['#scale', '#stopSource'], [SCALE]: ['scaleRequest'] },
+  },
+  {
+    role: 'restore',
+    apiGroup: 'apps',
+    resources: ['deployments/scale', 'statefulsets/scale'],
+    verbs: ['get', 'patch'],
+    neededBy:
+      "Migrate of a Deployment or StatefulSet template on Karmada: its replicas read from the Scale, then the Scale merge-patched to 0 (and back to the recorded replicas on a rollback). The scale subresource only: no right to change a workload's pod template",
+    code: { [RESTORE]: ['#locate', '#scale'], [SCALE]: ['scaleReads', 'scaleRequest'] },
+  },
+
+  // ---- the hub's identity in the members, through Karmada's cluster proxy ----
+  {
+    role: 'hubInMembers',
+    apiGroup: '',
+    resources: ['pods'],
+    verbs: ['get'],
+    neededBy: 'which member runs the pod of a CheckpointBackup',
+    code: { [HUB]: ['#clustersRunning'] },
+  },
+  {
+    role: 'restoreInMembers',
+    apiGroup: '',
+    resources: ['pods'],
+    verbs: ['get'],
+    neededBy: "the restored pod's node; a bare source pod that lives only in the member",
+    code: { [RESTORE]: ['#nodeOf', '#locate'] },
+  },
+  {
+    role: 'restoreInMembers',
+    apiGroup: '',
+    resources: ['pods'],
+    verbs: ['delete'],
+    neededBy: 'Migrate of a bare pod that lives only in the member',
+    code: { [RESTORE]: ['#stopSource'] },
+  },
+  {
+    role: 'restoreInMembers',
+    apiGroup: 'apps',
+    resources: ['deployments/scale', 'statefulsets/scale'],
+    verbs: ['get', 'patch'],
+    neededBy:
+      'Migrate of a Deployment or StatefulSet that lives only in the member: read its replicas, scale it to 0 (and back on a rollback), through the scale subresource only',
+    code: { [RESTORE]: ['#locate', '#scale'], [SCALE]: ['scaleReads', 'scaleRequest'] },
+  },
+  {
+    role: 'restoreInMembers',
+    apiGroup: '',
+    resources: ['nodes'],
+    verbs: ['list'],
+    neededBy:
+      "the target's Nodes before a restore (each node's `migration.dcnlab.com/checkpoint-restore` label and readiness); no Node is read by name, so no `get`",
+    code: { [RESTORE]: ['#checkTarget'], 'packages/restore/src/target-nodes.ts': ['checkTargetNodes'] },
+  },
+];
+
+/** One rule in its smallest form, as manifests and the table are compared. */
+export interface Grant {
+  role: string;
+  apiGroup: string;
+  resource: string;
+  verb: string;
+  resourceNames: string;
+}
+
+export const roleKey = (r: { kind: string; name: string; namespace?: string | undefined }): string =>
+  `${r.kind} ${r.namespace ? `${r.namespace}/` : ''}${r.name}`;
+
+/** Every (role, group, resource, verb, names) the table grants. */
+export function tableGrants(perms: Permission[] = PERMISSIONS): Grant[] {
+  return perms.flatMap((p) =>
+    p.resources.flatMap((resource) =>
+      p.verbs.map((verb) => ({
+        role: roleKey(ROLES[p.role]),
+        apiGroup: p.apiGroup,
+        resource,
+        verb,
+        resourceNames: (p.resourceNames ?? []).join(','),
+      })),
+    ),
+  );
+}
+
+const GITHUB_ROOT = '..';
+const link = (file: string): string => `[${file}](${GITHUB_ROOT}/${file})`;
+/** packages/hub/src/controller.ts as [hub/controller.ts](../packages/hub/src/controller.ts). */
+const codeLink = (file: string): string =>
+  `[${file.replace(/^packages\/([^/]+)\/src\//, '$1/')}](${GITHUB_ROOT}/${file})`;
+const subjectText = (s: Subject): string =>
+  s.kind === 'ServiceAccount' ? `ServiceAccount \`${s.namespace}/${s.name}\`` : `user \`${s.name}\``;
+
+/** The markdown docs/security.md carries between its markers, generated from the table. */
+export function permissionsMarkdown(): string {
+  const out: string[] = [];
+  for (const [id, role] of Object.entries(ROLES) as [RoleId, RoleRef][]) {
+    const rows = PERMISSIONS.filter((p) => p.role === id);
+    const scope = role.kind === 'Role' ? `, namespace \`${role.namespace}\`` : ', cluster-wide';
+    const from = role.file ? link(role.file) : `made at run time by ${link(role.madeBy!)}`;
+    out.push(
+      `### ${role.kind} \`${role.name}\``,
+      '',
+      `${from}; ${role.where}${scope}; bound to ${subjectText(role.subject)}.`,
+      '',
+      '| API group | resource | verbs | needed by |',
+      '|---|---|---|---|',
+      ...rows.map((p) => {
+        const names = p.resourceNames ? ` (only ${p.resourceNames.map((n) => `\`${n}\``).join(', ')})` : '';
+        const code = Object.entries(p.code)
+          .map(([file, names]) => `${codeLink(file)} ${names.map((n) => `\`${n}\``).join(', ')}`)
+          .join('; ');
+        return `| ${p.apiGroup ? `\`${p.apiGroup}\`` : 'core'} | ${p.resources.map((r) => `\`${r}\``).join(', ')}${names} | ${p.verbs.join(', ')} | ${p.neededBy} (${code}) |`;
+      }),
+      '',
+    );
+  }
+  return out.join('\n');
+}
+
+export const DOCS_FILE = 'docs/security.md';
+export const DOCS_BEGIN =
+  '<!-- BEGIN permissions: generated by `pnpm gen` from packages/cli/src/rbac.ts; do not edit by hand -->';
+export const DOCS_END = '<!-- END permissions -->';
+
+/** docs/security.md with its generated permission tables replaced by the table's. */
+export function withPermissions(doc: string): string {
+  const begin = doc.indexOf(DOCS_BEGIN);
+  const end = doc.indexOf(DOCS_END);
+  if (begin < 0 || end < begin)
+    throw new Error(`${DOCS_FILE} lacks the markers ${DOCS_BEGIN} ... ${DOCS_END}`);
+  return `${doc.slice(0, begin + DOCS_BEGIN.length)}\n\n${permissionsMarkdown()}\n${doc.slice(end)}`;
+}

@@ -208,7 +208,15 @@ spec:
     `${name} backed up`,
   );
   const backedUp = Date.now();
-  const checkpointed = Date.parse(backup.status?.lastCheckpointTime ?? '') || backedUp;
+  // When the kubelet's answer came back (the archive written), as the agent recorded it; lastCheckpointTime is the
+  // run's start.
+  const inMember = JSON.parse(
+    await kubectl('member1', ['get', 'cpb', name, '-n', ns, '-o', 'json']),
+  ) as CheckpointBackup;
+  const checkpointed =
+    Date.parse(inMember.status?.checkpointFiles?.[0]?.checkpointTime ?? '') ||
+    Date.parse(backup.status?.lastCheckpointTime ?? '') ||
+    backedUp;
   // The source's log is gone with its pod: follow it from now until the migration has stopped it.
   const follow = spawn(binary('kubectl'), [
     '--kubeconfig',

@@ -128,7 +128,10 @@ spec:
   });
 
   it('Restore: the copy in member2 counts on from the checkpointed value, with the files written before it, while the source keeps counting', async () => {
-    await hub(['apply', '-f', '-'], restoreYaml('copy', '  targetCluster: member2\n  mode: Restore\n'));
+    await hub(
+      ['apply', '-f', '-'],
+      restoreYaml('copy', '  targetCluster: member2\n  mode: Restore\n  podName: counter-copy\n'),
+    );
     const r = await waitRestore('copy', ['Restored', 'Failed']);
     assert.equal(r.status?.phase, 'Restored', r.status?.message);
     const copy = r.status!.restoredPod!.name;
@@ -177,7 +180,10 @@ spec:
   });
 
   it('Migrate: one counter is left, in member2, counting on from the checkpoint', async () => {
-    await hub(['apply', '-f', '-'], restoreYaml('move', '  targetCluster: member2\n  mode: Migrate\n'));
+    await hub(
+      ['apply', '-f', '-'],
+      restoreYaml('move', '  targetCluster: member2\n  mode: Migrate\n  podName: counter-moved\n'),
+    );
     const r = await waitRestore('move', ['SourceStopped', 'Failed']);
     assert.equal(r.status?.phase, 'SourceStopped', r.status?.message);
     await eventually(
@@ -186,6 +192,20 @@ spec:
       'the source pod gone from member1',
     );
     const moved = r.status!.restoredPod!.name;
+    assert.equal(moved, 'counter-moved');
+    // A pod of its own, made for this restore (not the Restore case's copy).
+    assert.equal(
+      await kubectl('member2', [
+        'get',
+        'pod',
+        moved,
+        '-n',
+        ns,
+        '-o',
+        'jsonpath={.metadata.annotations.migration\\.dcnlab\\.com/restore}',
+      ]),
+      `${ns}/move`,
+    );
     const c = await eventually(
       async () => {
         const got = await counts('member2', moved);

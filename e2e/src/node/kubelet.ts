@@ -1,4 +1,5 @@
-import { spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { appendFileSync, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import https from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -8,6 +9,8 @@ import type { Logger, RestClient } from '@stateful-migration/kube';
 import type { Pod } from './pods.js';
 import { renderLogs, type LogOptions } from './runtime/decisions.js';
 import { CheckpointFailure, type NodeRuntime } from './runtime/runtime.js';
+
+const execFileP = promisify(execFile);
 
 /** A pod annotation that makes the stand-in slow, for tests of timeouts: nothing else of a checkpoint is played. */
 export const standinAnnotations = {
@@ -231,11 +234,14 @@ export class KubeletServer {
    * The kubelet's authenticators: a client certificate signed by the cluster CA (the apiserver's, for kubectl logs)
    * gives its CN and O as user and groups; a bearer token is checked with a TokenReview.
    */
-  #audit(path: string): void {
+  async #audit(path: string): Promise<void> {
     if (!this.o.checkpointctl || !this.o.auditLog) return;
-    const r = spawnSync(this.o.checkpointctl, ['show', path], { encoding: 'utf8', timeout: 60_000 });
-    const verdict =
-      r.status === 0 ? 'ok' : `FAIL (${(r.stderr || r.error?.message || '').trim().split('\n').pop()})`;
+    // Before the answer (the caller may move or delete the archive at once), without blocking the event loop.
+    const verdict = await execFileP(this.o.checkpointctl, ['show', path], { timeout: 60_000 }).then(
+      () => 'ok',
+      (e: { stderr?: string; message?: string }) =>
+        `FAIL (${(e.stderr || e.message || '').trim().split('\n').pop()})`,
+    );
     appendFileSync(this.o.auditLog, `${verdict} ${path}\n`);
   }
 
@@ -314,7 +320,7 @@ export class KubeletServer {
         throw err;
       }
       this.o.log.info({ pod: `${ns}/${name}`, container }, 'checkpoint written');
-      this.#audit(path);
+      await this.#audit(path);
       return path;
     } finally {
       this.#busy.delete(id);

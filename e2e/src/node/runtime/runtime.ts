@@ -260,7 +260,10 @@ export class NodeRuntime {
     try {
       if (checkpointOf === undefined) {
         await this.#mountRootfs(bundle, image.rootfs);
-        this.#writeSpec(bundle, pod, c, image, r.attempt);
+        writeFileSync(
+          join(bundle, 'config.json'),
+          JSON.stringify(this.#spec(bundle, pod, c, image, r.attempt)),
+        );
         await this.runc.run(r.id, bundle, this.logPath(pod, c.name, r.attempt));
         const now = rfc3339(new Date());
         return {
@@ -331,32 +334,24 @@ export class NodeRuntime {
       await exec('tar', ['-xf', join(content, 'rootfs-diff.tar'), '-C', rootfs]);
     if (existsSync(join(content, 'deleted.files'))) {
       for (const f of JSON.parse(readFileSync(join(content, 'deleted.files'), 'utf8')) as string[]) {
-        const p = join(rootfs, f);
-        if (relative(rootfs, p).startsWith('..')) continue; // never outside the container's root
-        rmSync(p, { recursive: true, force: true });
+        const p = await insideRoot(rootfs, f);
+        if (p) rmSync(p, { recursive: true, force: true });
       }
     }
-    const spec = JSON.parse(readFileSync(join(content, 'spec.dump'), 'utf8')) as {
-      root: { path: string };
-      mounts?: { destination: string; type?: string; source: string; options?: string[] }[];
-      annotations?: Record<string, string>;
+    // As CRI-O: the new container's spec comes from the new pod (never the archive's hooks, namespaces, capabilities
+    // or mount sources); spec.dump only says which bind mounts the restored process expects, by destination.
+    const dumped = JSON.parse(readFileSync(join(content, 'spec.dump'), 'utf8')) as {
+      mounts?: { destination: string; type?: string }[];
     };
-    spec.root = { path: rootfs };
     const binds = this.#binds(pod, c);
-    for (const m of spec.mounts ?? []) {
-      if (m.type !== 'bind') continue;
-      const now = binds.find((b) => b.destination === m.destination);
-      if (!now)
-        return wait(
-          'CreateContainerError',
-          `failed to restore container ${c.name}: the checkpoint has a bind mount at ${m.destination}, the new container has no volume mounted there`,
-        );
-      m.source = now.source;
+    for (const m of dumped.mounts ?? []) {
+      if (m.type !== 'bind' || binds.some((b) => b.destination === m.destination)) continue;
+      return wait(
+        'CreateContainerError',
+        `failed to restore container ${c.name}: the checkpoint has a bind mount at ${m.destination}, the new container has no volume mounted there`,
+      );
     }
-    spec.annotations = {
-      ...spec.annotations,
-      ...crioAnnotations(this.#annotationInput(pod, c, r.attempt, baseName)),
-    };
+    const spec = this.#spec(bundle, pod, c, base, r.attempt, baseName);
     writeFileSync(join(bundle, 'config.json'), JSON.stringify(spec));
     await this.runc.restore(
       r.id,
@@ -404,17 +399,23 @@ export class NodeRuntime {
     };
   }
 
-  #writeSpec(bundle: string, pod: RuntimePod, c: PodContainer, image: LocalImage, attempt: number): void {
-    const spec = ociSpec({
+  #spec(
+    bundle: string,
+    pod: RuntimePod,
+    c: PodContainer,
+    image: LocalImage,
+    attempt: number,
+    imageName = c.image,
+  ): Record<string, unknown> {
+    return ociSpec({
       rootfs: join(bundle, 'rootfs'),
       args: processArgs(image.config, c),
       env: processEnv(image.config, c),
       cwd: c.workingDir ?? image.config.WorkingDir ?? '/',
       hostname: pod.spec?.hostname ?? pod.metadata?.name ?? 'pod',
       binds: this.#binds(pod, c),
-      annotations: crioAnnotations(this.#annotationInput(pod, c, attempt, c.image)),
+      annotations: crioAnnotations(this.#annotationInput(pod, c, attempt, imageName)),
     });
-    writeFileSync(join(bundle, 'config.json'), JSON.stringify(spec));
   }
 
   /** An overlay of the image's root filesystem with the container's own writable layer (upper/), as CRI-O's storage gives. */
@@ -563,6 +564,24 @@ export class NodeRuntime {
       rmSync(work, { recursive: true, force: true });
     }
   }
+}
+
+/**
+ * The path of a file named by an archive inside the container's root, or undefined when it is not inside: every
+ * component is looked at with lstat, and a path that goes through a symbolic link (which the archive's own
+ * rootfs-diff.tar may have planted, pointing at the host's /) is refused rather than followed.
+ */
+async function insideRoot(root: string, name: string): Promise<string | undefined> {
+  const parts = name.split('/').filter((x) => x && x !== '.');
+  if (!parts.length || parts.includes('..')) return undefined;
+  let p = root;
+  for (const [i, part] of parts.entries()) {
+    p = join(p, part);
+    const st = await lstat(p).catch(() => undefined);
+    if (!st) return undefined;
+    if (st.isSymbolicLink() && i < parts.length - 1) return undefined;
+  }
+  return p;
 }
 
 /** The container's writable layer as rootfs-diff.tar; overlay's whiteouts become deleted.files instead. */

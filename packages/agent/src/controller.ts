@@ -21,9 +21,12 @@ import {
 } from '@stateful-migration/api';
 import { readArchiveInfo } from '@stateful-migration/archive';
 import {
+  addFinalizer,
   EventRecorder,
+  getOrUndefined,
   Informer,
   isNotFound,
+  releaseFinalizers,
   restListWatch,
   WorkQueue,
   writeStatus,
@@ -231,13 +234,8 @@ export class AgentController {
 
   async reconcile(key: string): Promise<Result> {
     const [ns, name] = key.split('/') as [string, string];
-    let b: CheckpointBackup;
-    try {
-      b = await this.#o.client.get<CheckpointBackup>(objectPath(ns, name));
-    } catch (err) {
-      if (isNotFound(err)) return undefined;
-      throw err;
-    }
+    const b = await getOrUndefined<CheckpointBackup>(this.#o.client, objectPath(ns, name));
+    if (!b) return undefined;
     const finalizer = FINALIZER_PREFIX + this.#o.node;
     if (b.metadata.deletionTimestamp) {
       const release = [
@@ -291,7 +289,7 @@ export class AgentController {
       case 'fail':
         return this.#fail(b, a.reason, a.message, a.retry);
       case 'start':
-        await this.#ensureFinalizer(b, finalizer);
+        await addFinalizer(this.#o.client, objectPath(b.metadata.namespace, b.metadata.name), b, finalizer);
         return this.#start(b, a.containers, a.tick, a.next);
       case 'checkpoint':
         return this.#guard(b, () => this.#checkpoint(b, a.containers, pod?.uid));
@@ -500,15 +498,11 @@ export class AgentController {
 
   /** The pod as it is at checkpoint time, for restores (status.checkpointedPod); none if it vanished meanwhile. */
   async #checkpointedPod(b: CheckpointBackup): Promise<CheckpointedPod | undefined> {
-    try {
-      const pod = await this.#o.client.get<PodSpecView>(
-        `/api/v1/namespaces/${podNamespace(b)}/pods/${b.spec.podRef.name}`,
-      );
-      return checkpointedPod(pod);
-    } catch (err) {
-      if (isNotFound(err)) return undefined;
-      throw err;
-    }
+    const pod = await getOrUndefined<PodSpecView>(
+      this.#o.client,
+      `/api/v1/namespaces/${podNamespace(b)}/pods/${b.spec.podRef.name}`,
+    );
+    return pod && checkpointedPod(pod);
   }
 
   /**
@@ -745,30 +739,11 @@ export class AgentController {
     return { requeueAfterMs: 0 };
   }
 
-  async #ensureFinalizer(b: CheckpointBackup, finalizer: string): Promise<void> {
-    if (b.metadata.finalizers?.includes(finalizer)) return;
-    await this.#o.client.request('PATCH', objectPath(b.metadata.namespace, b.metadata.name), {
-      body: {
-        metadata: {
-          finalizers: [...(b.metadata.finalizers ?? []), finalizer],
-          resourceVersion: b.metadata.resourceVersion,
-        },
-      },
-    });
-  }
-
   /** On deletion: drop this node's archives of the object, then the finalizers released (ours, gone nodes'). */
   async #cleanUp(b: CheckpointBackup, release: string[]): Promise<void> {
     if (b.status?.run?.node === this.#o.node)
       for (const f of b.status?.checkpointFiles ?? []) this.#removeArchive(f.filePath);
-    await this.#o.client.request('PATCH', objectPath(b.metadata.namespace, b.metadata.name), {
-      body: {
-        metadata: {
-          finalizers: (b.metadata.finalizers ?? []).filter((f) => !release.includes(f)),
-          resourceVersion: b.metadata.resourceVersion,
-        },
-      },
-    });
+    await releaseFinalizers(this.#o.client, objectPath(b.metadata.namespace, b.metadata.name), b, release);
   }
 
   /**
@@ -795,22 +770,19 @@ export class AgentController {
   }
 
   async #pod(b: CheckpointBackup): Promise<PodView | undefined> {
-    try {
-      const p = await this.#o.client.get<Pod>(
-        `/api/v1/namespaces/${podNamespace(b)}/pods/${b.spec.podRef.name}`,
-      );
-      return {
-        name: p.metadata.name,
-        namespace: p.metadata.namespace,
-        ...(p.metadata.uid ? { uid: p.metadata.uid } : {}),
-        ...(p.spec.nodeName ? { nodeName: p.spec.nodeName } : {}),
-        containers: p.spec.containers.map((c) => ({ name: c.name, image: c.image })),
-        deleting: !!p.metadata.deletionTimestamp,
-      };
-    } catch (err) {
-      if (isNotFound(err)) return undefined;
-      throw err;
-    }
+    const p = await getOrUndefined<Pod>(
+      this.#o.client,
+      `/api/v1/namespaces/${podNamespace(b)}/pods/${b.spec.podRef.name}`,
+    );
+    if (!p) return undefined;
+    return {
+      name: p.metadata.name,
+      namespace: p.metadata.namespace,
+      ...(p.metadata.uid ? { uid: p.metadata.uid } : {}),
+      ...(p.spec.nodeName ? { nodeName: p.spec.nodeName } : {}),
+      containers: p.spec.containers.map((c) => ({ name: c.name, image: c.image })),
+      deleting: !!p.metadata.deletionTimestamp,
+    };
   }
 
   /** This agent reports retention for an object when its runs happen here: the last run's node, else the pod's. */

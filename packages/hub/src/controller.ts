@@ -11,10 +11,14 @@ import {
   type Refusal,
 } from '@stateful-migration/api';
 import {
+  addFinalizer,
+  deleteIfExists,
   EventRecorder,
+  getOrUndefined,
   Informer,
   isAlreadyExists,
   isNotFound,
+  releaseFinalizers,
   restListWatch,
   WorkQueue,
   writeStatus,
@@ -239,7 +243,7 @@ export class HubController {
       if (b.metadata.finalizers?.includes(HUB_FINALIZER)) await this.#cleanUp(b);
       return undefined;
     }
-    b = await this.#ensureFinalizer(b);
+    b = await addFinalizer(this.#o.client, objectPath(ns, name), b, HUB_FINALIZER);
 
     const refused = refusal(b, this.#o.defaultSecretRegistries);
     if (refused) return this.#refuse(b, refused);
@@ -298,23 +302,6 @@ export class HubController {
   /** The registry secret the hub carries for an object, if any (never for a refused one). */
   #secretOf(b: CheckpointBackup) {
     return secretOf(b, this.#o.defaultSecretRegistries);
-  }
-
-  /** Adds the hub's finalizer; returns the object as stored. */
-  async #ensureFinalizer(b: CheckpointBackup): Promise<CheckpointBackup> {
-    if (b.metadata.finalizers?.includes(HUB_FINALIZER)) return b;
-    return this.#o.client.request<CheckpointBackup>(
-      'PATCH',
-      objectPath(b.metadata.namespace, b.metadata.name),
-      {
-        body: {
-          metadata: {
-            finalizers: [...(b.metadata.finalizers ?? []), HUB_FINALIZER],
-            resourceVersion: b.metadata.resourceVersion,
-          },
-        },
-      },
-    );
   }
 
   /**
@@ -436,13 +423,7 @@ export class HubController {
     const ns = want.metadata.namespace!;
     const cur = this.policies.get(`${ns}/${want.metadata.name}`);
     const stored =
-      cur ??
-      (await this.#o.client
-        .get<PropagationPolicy>(policyPath(ns, want.metadata.name))
-        .catch((err: unknown) => {
-          if (isNotFound(err)) return undefined;
-          throw err;
-        }));
+      cur ?? (await getOrUndefined<PropagationPolicy>(this.#o.client, policyPath(ns, want.metadata.name)));
     if (stored && samePolicy(stored, want)) return;
     if (stored && !isHubOwned(stored)) {
       if (b)
@@ -505,15 +486,10 @@ export class HubController {
     const cur = this.policies.get(`${ns}/${name}`);
     // A no-op reconcile costs no request: only a cached hub-owned policy is deleted.
     if (!cur || !isHubOwned(cur)) return false;
-    try {
-      await this.#o.client.request('DELETE', policyPath(ns, name));
-      this.#o.metrics.writes.inc({ what: 'policy' });
-      this.#o.log.info({ policy: `${ns}/${name}` }, 'policy deleted');
-      return true;
-    } catch (err) {
-      if (!isNotFound(err)) throw err;
-      return false;
-    }
+    if (!(await deleteIfExists(this.#o.client, policyPath(ns, name)))) return false;
+    this.#o.metrics.writes.inc({ what: 'policy' });
+    this.#o.log.info({ policy: `${ns}/${name}` }, 'policy deleted');
+    return true;
   }
 
   /**
@@ -526,19 +502,11 @@ export class HubController {
     const path = `/apis/work.karmada.io/v1alpha2/namespaces/${r.namespace}/resourcebindings/${name}`;
     // The cache may not have it yet (a crash between deleting the policy and this): read it then.
     const rb =
-      this.#byResource.get(resourceKey(r)) ??
-      (await this.#o.client.get<ResourceBinding>(path).catch((err: unknown) => {
-        if (isNotFound(err)) return undefined;
-        throw err;
-      }));
+      this.#byResource.get(resourceKey(r)) ?? (await getOrUndefined<ResourceBinding>(this.#o.client, path));
     if (!rb || !claimedBy(rb, ownPolicy)) return;
-    try {
-      await this.#o.client.request('DELETE', path);
-      this.#o.metrics.writes.inc({ what: 'binding' });
-      this.#o.log.info({ binding: `${r.namespace}/${name}` }, 'withdrawn from every member');
-    } catch (err) {
-      if (!isNotFound(err)) throw err;
-    }
+    if (!(await deleteIfExists(this.#o.client, path))) return;
+    this.#o.metrics.writes.inc({ what: 'binding' });
+    this.#o.log.info({ binding: `${r.namespace}/${name}` }, 'withdrawn from every member');
   }
 
   /** A registry secret goes to the union of the clusters recorded in status.placement of the backups using it. */
@@ -594,7 +562,7 @@ export class HubController {
   async #ensureReader(secret: { name: string; namespace: string }): Promise<void> {
     const ns = secret.namespace;
     const role = secretReaderRole(secret);
-    const storedRole = await this.#getOrUndefined<typeof role>(rbacPath(ns, 'roles', secret.name));
+    const storedRole = await getOrUndefined<typeof role>(this.#o.client, rbacPath(ns, 'roles', secret.name));
     if (!storedRole) await this.#create(rbacPath(ns, 'roles'), role, 'role');
     else if (isHubOwned(storedRole) && !isDeepStrictEqual(storedRole.rules, role.rules)) {
       await this.#o.client.request('PUT', rbacPath(ns, 'roles', secret.name), {
@@ -603,7 +571,10 @@ export class HubController {
       this.#o.metrics.writes.inc({ what: 'role' });
     }
     const binding = secretReaderBinding(secret);
-    const stored = await this.#getOrUndefined<ReaderBinding>(rbacPath(ns, 'rolebindings', secret.name));
+    const stored = await getOrUndefined<ReaderBinding>(
+      this.#o.client,
+      rbacPath(ns, 'rolebindings', secret.name),
+    );
     if (stored && isHubOwned(stored) && !readerBindingCurrent(stored, binding)) {
       await this.#deleteOwn(rbacPath(ns, 'rolebindings', secret.name));
       await this.#create(rbacPath(ns, 'rolebindings'), binding, 'rolebinding');
@@ -619,41 +590,16 @@ export class HubController {
 
   /** Deletes an object if it exists and carries the hub's label. */
   async #deleteOwn(path: string): Promise<void> {
-    const cur = await this.#getOrUndefined<{ metadata: { labels?: Record<string, string> } }>(path);
+    const cur = await getOrUndefined<{ metadata: { labels?: Record<string, string> } }>(this.#o.client, path);
     if (!cur || !isHubOwned(cur)) return;
-    await this.#o.client.request('DELETE', path).catch((err: unknown) => {
-      if (!isNotFound(err)) throw err;
-    });
-  }
-
-  async #getOrUndefined<T>(path: string): Promise<T | undefined> {
-    return this.#o.client.get<T>(path).catch((err: unknown) => {
-      if (isNotFound(err)) return undefined;
-      throw err;
-    });
+    await deleteIfExists(this.#o.client, path);
   }
 
   async #cleanUp(b: CheckpointBackup): Promise<void> {
     const { namespace: ns, name } = b.metadata;
     await this.#deletePolicy(ns, policyName(name));
-    const gone = await this.#o.client
-      .request('PATCH', objectPath(ns, name), {
-        body: {
-          metadata: {
-            finalizers: (b.metadata.finalizers ?? []).filter((f) => f !== HUB_FINALIZER),
-            resourceVersion: b.metadata.resourceVersion,
-          },
-        },
-      })
-      .then(
-        () => false,
-        (err: unknown) => {
-          // Already released by an earlier pass the cache had not caught up with.
-          if (isNotFound(err)) return true;
-          throw err;
-        },
-      );
-    if (gone) return;
+    // Gone: released by an earlier pass the cache had not caught up with.
+    if (!(await releaseFinalizers(this.#o.client, objectPath(ns, name), b, [HUB_FINALIZER]))) return;
     const secret = registrySecret(b);
     if (secret) this.queue.add(`secret:${key(secret.namespace!, secret.name)}`);
     this.#o.log.info(

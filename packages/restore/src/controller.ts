@@ -12,7 +12,9 @@ import {
   type SourceStop,
 } from '@stateful-migration/api';
 import {
+  addFinalizer,
   EventRecorder,
+  getOrUndefined,
   Informer,
   isAlreadyExists,
   isNotFound,
@@ -20,6 +22,7 @@ import {
   WorkQueue,
   writeStatus,
   describeError,
+  releaseFinalizers,
   statusCode,
   type Logger,
   type RestClient,
@@ -161,13 +164,8 @@ export class RestoreController {
 
   async reconcile(key: string): Promise<Result> {
     const [ns, name] = key.split('/') as [string, string];
-    let r: CheckpointRestore;
-    try {
-      r = await this.#o.client.get<CheckpointRestore>(restorePath(ns, name));
-    } catch (err) {
-      if (isNotFound(err)) return undefined;
-      throw err;
-    }
+    const r = await this.#getOrUndefined<CheckpointRestore>(restorePath(ns, name));
+    if (!r) return undefined;
     if (r.metadata.deletionTimestamp) return this.#cleanUp(r);
     const mode = r.spec.mode ?? 'Restore';
     const gen = r.metadata.generation ?? 0;
@@ -183,7 +181,12 @@ export class RestoreController {
   // ---- Pending -> RestoreSubmitted ----
 
   async #start(r: CheckpointRestore): Promise<Result> {
-    await this.#ensureFinalizer(r);
+    await addFinalizer(
+      this.#o.client,
+      restorePath(r.metadata.namespace, r.metadata.name),
+      r,
+      RESTORE_FINALIZER,
+    );
     const { plan, backup } = await this.#plan(r);
     if (plan.kind === 'refuse') return this.#fail(r, plan.reason, plan.message);
     if (plan.kind === 'wait') {
@@ -755,25 +758,8 @@ export class RestoreController {
     await this.#events.emit({ ...r, apiVersion: API_VERSION }, type, reason, message);
   }
 
-  async #getOrUndefined<T>(path: string): Promise<T | undefined> {
-    try {
-      return await this.#o.client.get<T>(path);
-    } catch (err) {
-      if (isNotFound(err)) return undefined;
-      throw err;
-    }
-  }
-
-  async #ensureFinalizer(r: CheckpointRestore): Promise<void> {
-    if (r.metadata.finalizers?.includes(RESTORE_FINALIZER)) return;
-    await this.#o.client.request('PATCH', restorePath(r.metadata.namespace, r.metadata.name), {
-      body: {
-        metadata: {
-          finalizers: [...(r.metadata.finalizers ?? []), RESTORE_FINALIZER],
-          resourceVersion: r.metadata.resourceVersion,
-        },
-      },
-    });
+  #getOrUndefined<T>(path: string): Promise<T | undefined> {
+    return getOrUndefined<T>(this.#o.client, path);
   }
 
   /**
@@ -800,14 +786,9 @@ export class RestoreController {
         unpin(cur, mine, others),
       );
     }
-    await this.#o.client.request('PATCH', restorePath(r.metadata.namespace, r.metadata.name), {
-      body: {
-        metadata: {
-          finalizers: (r.metadata.finalizers ?? []).filter((f) => f !== RESTORE_FINALIZER),
-          resourceVersion: r.metadata.resourceVersion,
-        },
-      },
-    });
+    await releaseFinalizers(this.#o.client, restorePath(r.metadata.namespace, r.metadata.name), r, [
+      RESTORE_FINALIZER,
+    ]);
     return undefined;
   }
 }

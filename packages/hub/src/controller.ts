@@ -26,7 +26,10 @@ import {
   type RestClient,
   type Result,
 } from '@stateful-migration/kube';
-import { aggregateStatus, unplaceable, worthAnEvent } from './aggregate.js';
+import { aggregateStatus, unplaceable, worthAnEvent } from './backups/aggregate.js';
+import { place, placementStatus, policyName, type Placement } from './backups/placement.js';
+import { backupPolicy, ownPolicyOf, selectsBackup } from './backups/policy.js';
+import { refusedStatus } from './backups/refused.js';
 import {
   BINDINGS_PATH,
   CLUSTER_POLICIES_PATH,
@@ -42,24 +45,17 @@ import {
   type ResourceBinding,
 } from './karmada.js';
 import type { HubMetrics } from './metrics.js';
-import { place, placementStatus, policyName, type Placement } from './placement.js';
+import { isHubOwned, samePolicy, type PropagationPolicy } from './policies.js';
+import { secretNeeds, secretOf } from './secrets/needs.js';
 import {
-  backupPolicy,
-  isHubOwned,
-  samePolicy,
-  secretNeeds,
+  readerBindingCurrent,
   secretPolicy,
   secretPolicyName,
-  secretReaderName,
-  ownPolicyOf,
-  readerBindingCurrent,
   secretReaderBinding,
+  secretReaderName,
   secretReaderRole,
-  selectsBackup,
-  type PropagationPolicy,
   type ReaderBinding,
-} from './policies.js';
-import { refusedStatus, secretOf } from './tenancy.js';
+} from './secrets/reader.js';
 
 export interface HubOptions {
   client: RestClient;

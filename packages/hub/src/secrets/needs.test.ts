@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { CheckpointBackup } from '@stateful-migration/api';
-import { refusedStatus, secretOf } from './tenancy.js';
+import { secretNeeds, secretOf } from './needs.js';
 
 const b = (spec: Partial<CheckpointBackup['spec']> = {}): CheckpointBackup => ({
   apiVersion: 'migration.dcnlab.com/v1',
@@ -57,37 +57,18 @@ describe('secretOf: the registry secret the hub carries for an object (issue 11)
   it('none without a registry', () => assert.equal(secretOf(b(), platform), undefined));
 });
 
-describe('refusedStatus: what the hub records for an object it refuses', () => {
-  const now = new Date('2026-11-27T10:00:00Z');
-  const r = { reason: 'CrossNamespaceReference', message: 'spec.podRef.namespace "other" is not ...' };
-  it('Failed with the message, not placed anywhere, both conditions False with the reason', () => {
-    const s = refusedStatus(
-      {
-        phase: 'Completed',
-        placement: { clusters: ['member1'], by: 'workload' },
-        clusters: [{ name: 'member1', phase: 'Completed', applied: true }],
-        clustersReady: '1/1',
-      },
-      3,
-      r,
-      now,
-    );
-    assert.equal(s.phase, 'Failed');
-    assert.equal(s.message, r.message);
-    assert.equal(s.observedGeneration, 3);
-    assert.equal(s.placement, undefined);
-    assert.deepEqual(s.clusters, []);
-    assert.equal(s.clustersReady, '0/0');
-    assert.deepEqual(
-      s.conditions?.map((c) => [c.type, c.status, c.reason, c.message]),
-      [
-        ['Propagated', 'False', r.reason, r.message],
-        ['Completed', 'False', r.reason, r.message],
-      ],
-    );
-  });
-  it('the same refusal again changes nothing (no write, no Event)', () => {
-    const once = refusedStatus({}, 3, r, now);
-    assert.deepEqual(refusedStatus(once, 3, r, new Date('2026-11-27T11:00:00Z')), once);
+describe('secretNeeds', () => {
+  it('takes the union of clusters per secret, sorted', () => {
+    const s = { name: 'reg', namespace: 'shop' };
+    const other = { name: 'reg', namespace: 'shop-b' };
+    const m = secretNeeds([
+      { secret: s, clusters: ['member2'] },
+      { secret: s, clusters: ['member1', 'member2'] },
+      { secret: other, clusters: ['member1'] },
+      { secret: { name: 'none', namespace: 'shop' }, clusters: [] },
+    ]);
+    assert.deepEqual(m.get('shop/reg')?.clusters, ['member1', 'member2']);
+    assert.deepEqual(m.get('shop-b/reg')?.clusters, ['member1']);
+    assert.deepEqual(m.get('shop/none')?.clusters, []);
   });
 });

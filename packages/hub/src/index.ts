@@ -15,9 +15,14 @@ export {
   type ClusterHealth,
   type MemberReport,
 } from './backups/aggregate.js';
-export { HubController, HUB_FINALIZER, type HubOptions } from './controller.js';
-export { runHub, type HubFlags } from './main.js';
+export {
+  BackupController,
+  type BackupControllerOptions,
+  type RegistrySecrets,
+} from './backups/controller.js';
+export { hubControllers, runHub, type Hub, type HubFlags, type HubOptions } from './main.js';
+export { SecretController, type SecretControllerOptions } from './secrets/controller.js';
 export { HubMetrics } from './metrics.js';
-export { MANAGED_BY } from './policies.js';
+export { HUB_FINALIZER, MANAGED_BY } from './policies.js';
 export { backupPolicy, selectsBackup } from './backups/policy.js';
 export { secretPolicy, secretPolicyName } from './secrets/reader.js';

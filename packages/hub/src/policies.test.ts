@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { backupPolicy } from './backups/policy.js';
 import { claimedBy } from './karmada.js';
-import { samePolicy, type PropagationPolicy } from './policies.js';
+import { policyChange, policyRef, samePolicy, updatedPolicy, type PropagationPolicy } from './policies.js';
 import { secretPolicy } from './secrets/reader.js';
 
 describe('policies', () => {
@@ -54,6 +54,54 @@ describe('claimedBy', () => {
     assert.ok(!claimedBy(rb({ 'propagationpolicy.karmada.io/name': 'users-own' }), 'registry-secret-reg'));
     assert.ok(
       !claimedBy(rb({ 'clusterpropagationpolicy.karmada.io/name': 'all-secrets' }), 'registry-secret-reg'),
+    );
+  });
+});
+
+describe('policyChange and updatedPolicy: writing one of the hub\u2019s policies', () => {
+  const want = backupPolicy('checkpointbackup-db', 'shop', 'db', ['member1', 'member2']);
+  const stored: PropagationPolicy = {
+    ...backupPolicy('checkpointbackup-db', 'shop', 'db', ['member1']),
+    metadata: {
+      ...want.metadata,
+      resourceVersion: '7',
+      labels: { ...want.metadata.labels, 'karmada.io/x': 'y' },
+    },
+    spec: {
+      ...want.spec,
+      priority: 0,
+      placement: { clusterAffinity: { clusterNames: ['member1'] }, spreadConstraints: [] },
+    },
+  };
+  it('none stored: create', () => assert.equal(policyChange(undefined, want), 'create'));
+  it('the same stored: nothing', () => assert.equal(policyChange(want, want), 'none'));
+  it('the hub\u2019s, saying something else: update', () =>
+    assert.equal(policyChange(stored, want), 'update'));
+  it('a user\u2019s of that name: never touched', () =>
+    assert.equal(
+      policyChange({ ...stored, metadata: { name: stored.metadata.name, namespace: 'shop' } }, want),
+      'notHubs',
+    ));
+  it('an update sets the fields the hub owns and keeps the rest', () => {
+    const u = updatedPolicy(stored, secretPolicy({ name: 'reg', namespace: 'shop' }, ['member2']));
+    assert.equal(u.metadata.resourceVersion, '7');
+    assert.equal(u.metadata.labels?.['karmada.io/x'], 'y');
+    assert.equal(u.spec.priority, 0);
+    assert.deepEqual(u.spec.placement, {
+      clusterAffinity: { clusterNames: ['member2'] },
+      spreadConstraints: [],
+    });
+    assert.equal(u.spec.conflictResolution, 'Overwrite');
+    assert.deepEqual(
+      u.spec.resourceSelectors.map((x) => x.kind),
+      ['Secret', 'Role', 'RoleBinding'],
+    );
+  });
+  it('policyRef names a policy with its kind, and its namespace if it has one', () => {
+    assert.equal(policyRef(want), 'PropagationPolicy/shop/checkpointbackup-db');
+    assert.equal(
+      policyRef({ ...want, kind: 'ClusterPropagationPolicy', metadata: { name: 'all' } }),
+      'ClusterPropagationPolicy/all',
     );
   });
 });

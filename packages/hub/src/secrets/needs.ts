@@ -4,6 +4,7 @@ import {
   type CheckpointBackup,
   type ObjectRef,
 } from '@stateful-migration/api';
+import { HUB_FINALIZER } from '../policies.js';
 
 /**
  * The registry secret the hub may carry to members for an object: its own (in its own namespace), or the platform's
@@ -34,4 +35,53 @@ export function secretNeeds(needs: SecretNeed[]): Map<string, SecretNeed> {
     out.set(key, { secret: n.secret, clusters: [...new Set([...cur.clusters, ...n.clusters])].sort() });
   }
   return out;
+}
+
+const id = (b: CheckpointBackup) => `${b.metadata.namespace}/${b.metadata.name}`;
+
+/** The cached backups with `fresh` standing in for its cached copy, which may lag the caller's own status write. */
+export function withFresh(
+  cached: CheckpointBackup[],
+  fresh: CheckpointBackup | undefined,
+): CheckpointBackup[] {
+  return fresh ? [...cached.filter((b) => id(b) !== id(fresh)), fresh] : cached;
+}
+
+/**
+ * The clusters a registry secret must reach: the union of status.placement.clusters of the backups that use it
+ * (secretOf: never a refused one), including those being deleted while the hub's finalizer still holds them.
+ */
+export function clustersNeeding(
+  secret: Required<ObjectRef>,
+  backups: readonly CheckpointBackup[],
+  defaultSecretRegistries: readonly string[],
+): string[] {
+  const needs = backups
+    .filter((b) => !b.metadata.deletionTimestamp || b.metadata.finalizers?.includes(HUB_FINALIZER))
+    .flatMap((b) => {
+      const s = secretOf(b, defaultSecretRegistries);
+      if (s?.namespace !== secret.namespace || s.name !== secret.name) return [];
+      return [{ secret, clusters: b.status?.placement?.clusters ?? [] }];
+    });
+  return secretNeeds(needs).get(`${secret.namespace}/${secret.name}`)?.clusters ?? [];
+}
+
+/**
+ * Whether a fresh list of the namespace's backups still places one that uses the secret: the cache may lag a
+ * placement another reconcile just recorded, so a secret is withdrawn only when a fresh read agrees.
+ */
+export function stillNeeded(
+  secret: Required<ObjectRef>,
+  live: readonly CheckpointBackup[],
+  defaultSecretRegistries: readonly string[],
+): boolean {
+  return live.some((b) => {
+    const s = secretOf(b, defaultSecretRegistries);
+    return (
+      s?.name === secret.name &&
+      s.namespace === secret.namespace &&
+      (b.status?.placement?.clusters?.length ?? 0) > 0 &&
+      !b.metadata.deletionTimestamp
+    );
+  });
 }

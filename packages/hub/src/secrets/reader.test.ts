@@ -1,6 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { readerBindingCurrent, secretPolicy, secretReaderBinding, secretReaderRole } from './reader.js';
+import {
+  bindingChange,
+  readerBindingCurrent,
+  roleChange,
+  secretPolicy,
+  secretReaderBinding,
+  secretReaderRole,
+} from './reader.js';
 
 describe('the reader RBAC that travels with a registry secret grants that one secret (issue 11)', () => {
   const secret = { name: 'reg', namespace: 'shop' };
@@ -43,5 +50,31 @@ describe('the reader RBAC that travels with a registry secret grants that one se
       roleRef: { ...want.roleRef, kind: 'ClusterRole', name: 'checkpoint-backup-registry-secrets' },
     };
     assert.ok(!readerBindingCurrent(old, want));
+  });
+});
+
+describe('roleChange and bindingChange: what the stored reader RBAC needs', () => {
+  const secret = { name: 'reg', namespace: 'shop' };
+  const role = secretReaderRole(secret);
+  const binding = secretReaderBinding(secret);
+  const users = { metadata: { labels: {} } };
+  it('none stored: create', () => {
+    assert.equal(roleChange(undefined, role), 'create');
+    assert.equal(bindingChange(undefined, binding), 'create');
+  });
+  it('the hub\u2019s as wanted: keep', () => {
+    assert.equal(roleChange(role, role), 'keep');
+    assert.equal(bindingChange(binding, binding), 'keep');
+  });
+  it('the hub\u2019s, granting something else: the Role updated, the RoleBinding replaced (roleRef is immutable)', () => {
+    assert.equal(roleChange({ ...role, rules: [] }, role), 'update');
+    assert.equal(
+      bindingChange({ ...binding, roleRef: { ...binding.roleRef, kind: 'ClusterRole' } }, binding),
+      'replace',
+    );
+  });
+  it('a user\u2019s of that name: left alone', () => {
+    assert.equal(roleChange({ ...users, rules: [] }, role), 'keep');
+    assert.equal(bindingChange({ ...users, roleRef: binding.roleRef, subjects: [] }, binding), 'keep');
   });
 });

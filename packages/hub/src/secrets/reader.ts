@@ -1,6 +1,6 @@
 import { isDeepStrictEqual } from 'node:util';
 import { SYSTEM_NAMESPACE, type ObjectRef } from '@stateful-migration/api';
-import { MANAGED_BY, POLICY_API_VERSION, type PropagationPolicy } from '../policies.js';
+import { isHubOwned, MANAGED_BY, POLICY_API_VERSION, type PropagationPolicy } from '../policies.js';
 
 /** Deterministic name of the policy carrying a registry secret, in the secret's namespace. */
 export function secretPolicyName(secret: string): string {
@@ -89,4 +89,27 @@ export function secretPolicy(
       placement: { clusterAffinity: { clusterNames: [...clusters].sort() } },
     },
   };
+}
+
+type Stored = { metadata: { labels?: Record<string, string> } };
+
+/** What the stored reader Role needs: to be made, its rules set (only a Role of the hub's), or nothing. */
+export function roleChange(
+  stored: (Stored & Pick<ReturnType<typeof secretReaderRole>, 'rules'>) | undefined,
+  want: Pick<ReturnType<typeof secretReaderRole>, 'rules'>,
+): 'create' | 'update' | 'keep' {
+  if (!stored) return 'create';
+  return isHubOwned(stored) && !isDeepStrictEqual(stored.rules, want.rules) ? 'update' : 'keep';
+}
+
+/**
+ * What the stored reader RoleBinding needs: to be made, replaced (one of the hub's that binds something else:
+ * roleRef cannot change in place), or nothing (a user's is left alone).
+ */
+export function bindingChange(
+  stored: (Stored & Pick<ReaderBinding, 'roleRef' | 'subjects'>) | undefined,
+  want: Pick<ReaderBinding, 'roleRef' | 'subjects'>,
+): 'create' | 'replace' | 'keep' {
+  if (!stored) return 'create';
+  return isHubOwned(stored) && !readerBindingCurrent(stored, want) ? 'replace' : 'keep';
 }

@@ -4,10 +4,10 @@ import { after, describe, it } from 'node:test';
 import type { CheckpointBackup } from '@stateful-migration/api';
 import { rootLogger } from '@stateful-migration/kube';
 import { MemoryApi } from '@stateful-migration/kube/testing';
-import { HubController } from './controller.js';
+import { hubControllers } from './main.js';
 import { HubMetrics } from './metrics.js';
 
-// The hub's shells against an apiserver in memory, with real informers over it: which objects each reconcile
+// The hub's two controllers (backups, secrets) against an apiserver in memory, with real informers over it: which objects each reconcile
 // writes, in which order, and what it records. The pure decisions have their own tables; this is the I/O around them.
 
 const BACKUPS = '/apis/migration.dcnlab.com/v1/namespaces/shop/checkpointbackups';
@@ -50,26 +50,27 @@ async function hub(b: CheckpointBackup = backup()) {
   api.put(`${BINDINGS}/web-deployment`, workloadBinding(['member1', 'member2']));
   api.put(`${CLUSTERS}/member1/proxy/api/v1/namespaces/shop/pods/web-0`, { metadata: { name: 'web-0' } });
   api.put(BACKUP, b);
-  const ctl = new HubController({
+  const hub = hubControllers({
     client: api.client(),
     log: rootLogger('test', 'silent'),
     metrics: new HubMetrics(),
     identity: 'test',
   });
-  stops.push(() => ctl.stop());
-  await ctl.startInformers();
-  /** Lets the informers see what the last step wrote, then runs one reconcile of a key. */
-  const run = async (key: string) => {
+  stops.push(() => hub.caches.stop());
+  await hub.caches.start();
+  /** Lets the informers see what the last step wrote, then runs one reconcile. */
+  const run = async (reconcile: () => Promise<unknown>) => {
     await setImmediate();
     api.resetCalls();
-    const r = await ctl.reconcile(key);
+    const r = await reconcile();
     await setImmediate();
     return r;
   };
   return {
     api,
-    backup: () => run('backup:shop/web'),
-    secret: () => run('secret:shop/creds'),
+    hub,
+    backup: () => run(() => hub.backups.reconcile('shop/web')),
+    secret: () => run(() => hub.secrets.reconcile('shop/creds')),
     status: () => api.object<CheckpointBackup>(BACKUP)?.status,
   };
 }
@@ -204,5 +205,90 @@ describe('the hub: CheckpointBackups and their registry secrets', () => {
     assert.deepEqual(h.api.writes(), []);
     assert.equal(await h.secret(), undefined);
     assert.deepEqual(h.api.writes(), []);
+  });
+});
+
+describe('the hub: each event goes to the queue of the controller it concerns', () => {
+  it('folds watch events into backup keys and secret keys, and a Cluster heartbeat into none', async () => {
+    const h = await hub();
+    const seen = { backups: [] as string[], secrets: [] as string[] };
+    h.hub.backups.queue.start(async (k) => void seen.backups.push(k));
+    h.hub.secrets.queue.start(async (k) => void seen.secrets.push(k));
+    const after = async (change: () => void) => {
+      await setImmediate();
+      seen.backups.length = 0;
+      seen.secrets.length = 0;
+      change();
+      await setImmediate();
+      await setImmediate();
+      return { backups: [...seen.backups], secrets: [...seen.secrets] };
+    };
+    await setImmediate();
+    assert.deepEqual(seen, { backups: ['shop/web'], secrets: ['shop/creds'] }, 'what the first list brought');
+    assert.deepEqual(
+      await after(() => h.api.put(`${CLUSTERS}/member1`, { metadata: { name: 'member1' }, status: ready })),
+      { backups: [], secrets: [] },
+      'a heartbeat changes no decision',
+    );
+    assert.deepEqual(
+      await after(() =>
+        h.api.put(`${CLUSTERS}/member2`, {
+          metadata: { name: 'member2' },
+          status: { conditions: [{ type: 'Ready', status: 'False' }] },
+        }),
+      ),
+      { backups: ['shop/web'], secrets: [] },
+    );
+    assert.deepEqual(
+      await after(() =>
+        h.api.put(`${BINDINGS}/creds-secret`, {
+          metadata: { name: 'creds-secret', namespace: 'shop' },
+          spec: { resource: { apiVersion: 'v1', kind: 'Secret', name: 'creds', namespace: 'shop' } },
+        }),
+      ),
+      { backups: [], secrets: ['shop/creds'] },
+    );
+    assert.deepEqual(
+      await after(() => h.api.put(`${BINDINGS}/web-deployment`, workloadBinding(['member1']))),
+      { backups: ['shop/web'], secrets: [] },
+    );
+    assert.deepEqual(
+      await after(() =>
+        h.api.put(`${POLICIES}/users`, {
+          metadata: { name: 'users', namespace: 'shop' },
+          spec: {
+            resourceSelectors: [
+              { apiVersion: 'migration.dcnlab.com/v1', kind: 'CheckpointBackup', name: 'web' },
+            ],
+          },
+        }),
+      ),
+      { backups: ['shop/web'], secrets: [] },
+    );
+    assert.deepEqual(
+      await after(() =>
+        h.api.put(`${POLICIES}/registry-secret-creds`, {
+          metadata: {
+            name: 'registry-secret-creds',
+            namespace: 'shop',
+            labels: { 'app.kubernetes.io/managed-by': 'stateful-migration-hub' },
+          },
+          spec: { resourceSelectors: [{ apiVersion: 'v1', kind: 'Secret', name: 'creds' }] },
+        }),
+      ),
+      { backups: [], secrets: ['shop/creds'] },
+    );
+    assert.deepEqual(
+      await after(() =>
+        h.api.put(
+          BACKUP,
+          backup({ registry: { url: 'r.example', repository: 'cp', secretRef: { name: 'other' } } }),
+        ),
+      ),
+      { backups: ['shop/web'], secrets: ['shop/other', 'shop/creds'] },
+      'the secret named before and after a change',
+    );
+    h.hub.backups.stop();
+    h.hub.secrets.stop();
   });
 });

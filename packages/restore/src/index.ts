@@ -30,12 +30,15 @@ export {
 export {
   TARGET_CANNOT_RESTORE,
   TARGET_NODE_NOT_FOUND,
+  TARGET_NODES_UNKNOWN,
   checkTargetNodes,
+  nodesUnknownMessage,
   nodeView,
   type KubeNode,
   type NodeView,
 } from './target-nodes.js';
 export { migrateStep, type MigrateInput, type MigrateStep } from './migrate.js';
+export { restoreStep, type RestoreStep } from './status.js';
 export { pin, unpin } from './pins.js';
 export {
   RestoreController,

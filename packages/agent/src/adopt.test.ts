@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { adoptable, type AdoptInput, type FoundArchive } from './adopt.js';
+import type { CheckpointBackup, CheckpointBackupStatus } from '@stateful-migration/api';
+import { adoptable, othersClaims, type AdoptInput, type FoundArchive } from './adopt.js';
 
 const archive = (over: Partial<FoundArchive> = {}): FoundArchive => ({
   filePath: '/ck/checkpoint-web-0_shop-app-2026-11-27T10:00:05+00:00.tar',
@@ -66,5 +67,54 @@ describe('adoptable: after a crash, a run adopts only an archive that is its own
       archive(),
     ];
     assert.equal(adoptable(input({ found }))?.filePath, archive().filePath);
+  });
+});
+
+describe('othersClaims: what other objects claim of a container\u2019s archives on this node', () => {
+  const obj = (uid: string, pod: string, status?: CheckpointBackupStatus) =>
+    ({
+      metadata: { name: uid, namespace: 'ns', uid },
+      spec: {
+        schedule: 'immediately',
+        podRef: { name: pod },
+        resourceRef: { apiVersion: 'v1', kind: 'Pod', name: pod },
+      },
+      ...(status ? { status } : {}),
+    }) as CheckpointBackup;
+  const running = (node: string, containers: string[]): CheckpointBackupStatus => ({
+    phase: 'Checkpointing',
+    run: { id: 'r', startedAt: 't', generation: 1, node, containers },
+  });
+  const me = obj('me', 'p', {
+    checkpointFiles: [{ containerName: 'app', filePath: '/mine', checkpointTime: 't' }],
+  });
+  it('the archives other objects recorded, never its own', () => {
+    const other = obj('o', 'q', {
+      checkpointFiles: [{ containerName: 'app', filePath: '/theirs', checkpointTime: 't' }],
+    });
+    assert.deepEqual([...othersClaims(me, [me, other], 'app', 'n1').claimed], ['/theirs']);
+  });
+  it('another object running this container of this pod on this node', () => {
+    assert.equal(
+      othersClaims(me, [me, obj('o', 'p', running('n1', ['app']))], 'app', 'n1').othersRunning,
+      true,
+    );
+    assert.equal(
+      othersClaims(me, [me, obj('o', 'p', running('n2', ['app']))], 'app', 'n1').othersRunning,
+      false,
+    );
+    assert.equal(
+      othersClaims(me, [me, obj('o', 'p', running('n1', ['side']))], 'app', 'n1').othersRunning,
+      false,
+    );
+    assert.equal(
+      othersClaims(me, [me, obj('o', 'q', running('n1', ['app']))], 'app', 'n1').othersRunning,
+      false,
+    );
+    assert.equal(
+      othersClaims(me, [me, obj('o', 'p', { ...running('n1', ['app']), phase: 'Completed' })], 'app', 'n1')
+        .othersRunning,
+      false,
+    );
   });
 });

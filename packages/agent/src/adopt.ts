@@ -1,3 +1,5 @@
+import { isFinished, podNamespace, type CheckpointBackup } from '@stateful-migration/api';
+
 /** An archive found in the checkpoint directory, read from its spec.dump and config.dump. */
 export interface FoundArchive {
   filePath: string;
@@ -50,4 +52,30 @@ export function adoptable(i: AdoptInput): FoundArchive | undefined {
     return taken >= since && taken <= until;
   });
   return mine.length === 1 ? mine[0] : undefined;
+}
+
+/**
+ * What other CheckpointBackups claim of a container's archives on this node (AdoptInput's claimed and
+ * othersRunning), from every object cached: the archives they recorded, and whether one of them runs a checkpoint
+ * of the same container of the same pod here now.
+ */
+export function othersClaims(
+  b: CheckpointBackup,
+  all: readonly CheckpointBackup[],
+  container: string,
+  node: string,
+): Pick<AdoptInput, 'claimed' | 'othersRunning'> {
+  const others = all.filter((x) => x.metadata.uid !== b.metadata.uid);
+  const ns = podNamespace(b);
+  return {
+    claimed: new Set(others.flatMap((x) => (x.status?.checkpointFiles ?? []).map((f) => f.filePath))),
+    othersRunning: others.some(
+      (x) =>
+        x.status?.run?.node === node &&
+        !isFinished(x.status.phase) &&
+        podNamespace(x) === ns &&
+        x.spec.podRef.name === b.spec.podRef.name &&
+        x.status.run.containers.includes(container),
+    ),
+  };
 }

@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import type { CheckpointBackup, CheckpointBackupStatus } from '@stateful-migration/api';
 import {
   STALE_RUN_MS,
+  answersForOrphans,
   comeBackAfterFailure,
   failedStatus,
   finishedRun,
@@ -682,4 +683,19 @@ describe('staleNodeFinalizers: a deleted Node must not keep an object Terminatin
   it('every agent finalizer when no node exists', () =>
     assert.deepEqual(staleNodeFinalizers([`${p}a`, `${p}b`], p, []), [`${p}a`, `${p}b`]));
   it('none when every node exists', () => assert.deepEqual(staleNodeFinalizers([`${p}a`], p, ['a']), []));
+});
+
+describe('answersForOrphans: one agent per cluster answers for pods on no node', () => {
+  const nodes = [
+    { name: 'b', ready: true },
+    { name: 'a', ready: false },
+    { name: 'c', ready: true },
+  ];
+  it('the first Ready node by name', () => {
+    assert.equal(answersForOrphans(nodes, 'b'), true);
+    assert.equal(answersForOrphans(nodes, 'a'), false, 'not Ready');
+    assert.equal(answersForOrphans(nodes, 'c'), false);
+  });
+  it('none when no node is Ready', () =>
+    assert.equal(answersForOrphans([{ name: 'a', ready: false }], 'a'), false));
 });

@@ -387,3 +387,15 @@ export function staleNodeFinalizers(
   const live = new Set(nodes);
   return finalizers.filter((f) => f.startsWith(prefix) && !live.has(f.slice(prefix.length)));
 }
+
+/**
+ * Whether this node's agent answers for pods that are on no node (and so for stale runs and gone Nodes' finalizers):
+ * the one on the first Ready node by name, so exactly one agent per cluster does.
+ */
+export function answersForOrphans(nodes: readonly { name: string; ready: boolean }[], node: string): boolean {
+  const ready = nodes
+    .filter((n) => n.ready)
+    .map((n) => n.name)
+    .sort();
+  return ready[0] === node;
+}

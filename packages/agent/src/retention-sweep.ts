@@ -13,7 +13,7 @@ import {
   type RetentionPolicy,
 } from '@stateful-migration/api';
 import { readArchiveInfo, type ArchiveInfo } from '@stateful-migration/archive';
-import { isNotFound, type Logger, type RestClient } from '@stateful-migration/kube';
+import { getOrUndefined, type Logger, type RestClient } from '@stateful-migration/kube';
 import { deleteManifest, describeTag, listTags, type RegistryClient } from '@stateful-migration/registry';
 import { CommandTimeout } from './command.js';
 import { confineArchive } from './confine.js';
@@ -402,10 +402,9 @@ export class RetentionSweeper {
     for (const key of new Set(items.map((i) => `${i.namespace}/${i.pod}`))) {
       const [ns, pod] = key.split('/') as [string, string];
       try {
-        await this.#d.client.get(`/api/v1/namespaces/${ns}/pods/${pod}`);
-        live.add(key);
-      } catch (err) {
-        if (!isNotFound(err)) return undefined;
+        if (await getOrUndefined(this.#d.client, `/api/v1/namespaces/${ns}/pods/${pod}`)) live.add(key);
+      } catch {
+        return undefined;
       }
     }
     return live;

@@ -76,7 +76,7 @@ export const ROLES: Readonly<Record<RoleId, RoleRef>> = {
     where: 'every member cluster',
   },
   agentTenantSecret: {
-    madeBy: 'packages/hub/src/policies.ts',
+    madeBy: 'packages/hub/src/secrets/reader.ts',
     kind: 'Role',
     name: 'checkpoint-backup-registry-secret-<secret>',
     namespace: '<tenant>',
@@ -136,13 +136,25 @@ export interface Permission {
 }
 
 const AGENT = 'packages/agent/src/controller.ts';
+const RECORDER = 'packages/agent/src/recorder.ts';
+const CHECKPOINT = 'packages/agent/src/checkpoint-step.ts';
+const IMAGES = 'packages/agent/src/image-steps.ts';
+const FINISH = 'packages/agent/src/finish-step.ts';
 const SWEEP = 'packages/agent/src/retention-sweep.ts';
 const PUBLISHER = 'packages/agent/src/runtime-publisher.ts';
-const HUB = 'packages/hub/src/controller.ts';
+const BACKUPS = 'packages/hub/src/backups/controller.ts';
+const SECRETS = 'packages/hub/src/secrets/controller.ts';
+const READER = 'packages/hub/src/secrets/reader.ts';
+const CACHES = 'packages/hub/src/caches.ts';
+const POLICY_WRITER = 'packages/hub/src/policy-writer.ts';
 const RESTORE = 'packages/restore/src/controller.ts';
+const SUBMIT = 'packages/restore/src/submit.ts';
+const FOLLOW = 'packages/restore/src/follow.ts';
+const RESTORE_RECORDER = 'packages/restore/src/recorder.ts';
 const PINS = 'packages/restore/src/pins.ts';
 const SCALE = 'packages/restore/src/scale.ts';
 const STATUS = 'packages/kube/src/status.ts';
+const FINALIZERS = 'packages/kube/src/finalizers.ts';
 const EVENTS = 'packages/kube/src/events.ts';
 const INFORMER = 'packages/kube/src/informer.ts';
 
@@ -155,7 +167,7 @@ export const PERMISSIONS: Permission[] = [
     verbs: ['get'],
     neededBy:
       'the pod of an object, read fresh from the apiserver (not a cache); the record of it for restores; retention asks whether the pod of an archive still exists',
-    code: { [AGENT]: ['#pod', '#checkpointedPod'], [SWEEP]: ['#livePods'] },
+    code: { [AGENT]: ['#pod'], [CHECKPOINT]: ['#checkpointedPod'], [SWEEP]: ['#livePods'] },
   },
   {
     role: 'agent',
@@ -173,7 +185,7 @@ export const PERMISSIONS: Permission[] = [
     verbs: ['delete'],
     neededBy:
       '`stopPod: true`: the checkpointed pod only, with its uid as a precondition (never a replacement of the same name)',
-    code: { [AGENT]: ['#finish'], 'packages/agent/src/stop-pod.ts': ['deleteCheckpointedPod'] },
+    code: { [FINISH]: ['FinishStep', 'run'], 'packages/agent/src/stop-pod.ts': ['deleteCheckpointedPod'] },
   },
   {
     role: 'agent',
@@ -218,7 +230,7 @@ export const PERMISSIONS: Permission[] = [
     verbs: ['get'],
     neededBy:
       'each reconcile reads its object fresh; every status write reads the object before its PUT (and again after a 409)',
-    code: { [AGENT]: ['reconcile', '#write'], [STATUS]: ['writeStatus'] },
+    code: { [AGENT]: ['reconcile'], [RECORDER]: ['write'], [STATUS]: ['writeStatus'] },
   },
   {
     role: 'agent',
@@ -235,7 +247,7 @@ export const PERMISSIONS: Permission[] = [
     verbs: ['patch'],
     neededBy:
       "its per-node finalizer `agent.migration.dcnlab.com/<node>`, added and released (its own, removed nodes') by a merge patch carrying the resourceVersion read; the object is never PUT, so no `update`",
-    code: { [AGENT]: ['#ensureFinalizer', '#cleanUp'] },
+    code: { [AGENT]: ['#perform', '#cleanUp'], [FINALIZERS]: ['addFinalizer', 'releaseFinalizers'] },
   },
   {
     role: 'agent',
@@ -244,7 +256,7 @@ export const PERMISSIONS: Permission[] = [
     verbs: ['update'],
     neededBy:
       'every status write: a PUT of `/status` with the resourceVersion read (a 409 reads again); never a GET or PATCH of `/status`',
-    code: { [AGENT]: ['#write'], [STATUS]: ['writeStatus'] },
+    code: { [RECORDER]: ['write'], [STATUS]: ['writeStatus'] },
   },
   {
     role: 'agent',
@@ -263,7 +275,7 @@ export const PERMISSIONS: Permission[] = [
     resourceNames: ['registry-credentials'],
     neededBy:
       "the platform's default registry secret, for a registry host in `--default-secret-registries` only",
-    code: { [AGENT]: ['#registryClient'] },
+    code: { [IMAGES]: ['registryClient'] },
   },
   {
     role: 'agentTenantSecret',
@@ -273,7 +285,7 @@ export const PERMISSIONS: Permission[] = [
     resourceNames: ['<secret>'],
     neededBy:
       "the one registry secret a CheckpointBackup of that namespace names in `spec.registry.secretRef` (the hub's `secretReaderRole`, carried with the secret; without a hub, made by hand)",
-    code: { [AGENT]: ['#registryClient'], 'packages/hub/src/policies.ts': ['secretReaderRole'] },
+    code: { [IMAGES]: ['registryClient'], [READER]: ['secretReaderRole'] },
   },
 
   // ---- the hub, on the Karmada apiserver ----
@@ -285,9 +297,10 @@ export const PERMISSIONS: Permission[] = [
     neededBy:
       "a status write re-reads its object after a 409; the restore controller reads a restore's backup and edits its pins",
     code: {
-      [HUB]: ['#writeStatus'],
+      [BACKUPS]: ['#writeStatus'],
       [STATUS]: ['writeStatus'],
-      [RESTORE]: ['#plan', '#migrate'],
+      [SUBMIT]: ['plan'],
+      [RESTORE]: ['#migrate', '#cleanUp'],
       [PINS]: ['editPins'],
     },
   },
@@ -297,7 +310,7 @@ export const PERMISSIONS: Permission[] = [
     resources: ['checkpointbackups'],
     verbs: ['list', 'watch'],
     neededBy: 'the informer; a fresh list of a namespace before a registry secret is withdrawn',
-    code: { [HUB]: ['backupsPath', '#reconcileSecret'] },
+    code: { [CACHES]: ['HubCaches', 'BACKUPS_PATH'], [SECRETS]: ['#withdraw'] },
   },
   {
     role: 'hub',
@@ -306,7 +319,13 @@ export const PERMISSIONS: Permission[] = [
     verbs: ['patch'],
     neededBy:
       "the hub's finalizer, added and released by a merge patch with the resourceVersion read; the restore controller's pins (the annotation `migration.dcnlab.com/restore-pinned-images`, likewise)",
-    code: { [HUB]: ['#ensureFinalizer', '#cleanUp'], [PINS]: ['editPins'], [RESTORE]: ['#pinImages'] },
+    code: {
+      [BACKUPS]: ['#reconcile', '#cleanUp'],
+      [FINALIZERS]: ['addFinalizer', 'releaseFinalizers'],
+      [PINS]: ['editPins'],
+      [SUBMIT]: ['submit'],
+      [RESTORE]: ['#cleanUp'],
+    },
   },
   {
     role: 'hub',
@@ -314,7 +333,7 @@ export const PERMISSIONS: Permission[] = [
     resources: ['checkpointbackups/status'],
     verbs: ['update'],
     neededBy: 'placement, the aggregate and refusals: a PUT of `/status` with the resourceVersion read',
-    code: { [HUB]: ['#writeStatus'], [STATUS]: ['writeStatus'] },
+    code: { [BACKUPS]: ['#writeStatus'], [STATUS]: ['writeStatus'] },
   },
   {
     role: 'hub',
@@ -323,7 +342,7 @@ export const PERMISSIONS: Permission[] = [
     verbs: ['get', 'list', 'watch'],
     neededBy:
       "the informer (whether a user's policy selects an object); a GET of the hub's own policy when the cache does not have it yet",
-    code: { [HUB]: ['POLICIES_PATH', '#ensurePolicy'] },
+    code: { [CACHES]: ['POLICIES_PATH'], [POLICY_WRITER]: ['ensure'] },
   },
   {
     role: 'hub',
@@ -332,7 +351,7 @@ export const PERMISSIONS: Permission[] = [
     verbs: ['create', 'update', 'delete'],
     neededBy:
       "one policy per CheckpointBackup and one per registry secret, created, PUT with the fields the hub owns, deleted; only policies labelled as the hub's",
-    code: { [HUB]: ['#writePolicy', '#deletePolicy'] },
+    code: { [POLICY_WRITER]: ['ensure', '#create', 'delete'] },
   },
   {
     role: 'hub',
@@ -340,7 +359,7 @@ export const PERMISSIONS: Permission[] = [
     resources: ['clusterpropagationpolicies'],
     verbs: ['list', 'watch'],
     neededBy: "the informer: a user's ClusterPropagationPolicy that selects an object wins",
-    code: { [HUB]: ['CLUSTER_POLICIES_PATH'] },
+    code: { [CACHES]: ['CLUSTER_POLICIES_PATH'] },
   },
   {
     role: 'hub',
@@ -348,7 +367,7 @@ export const PERMISSIONS: Permission[] = [
     resources: ['resourcebindings'],
     verbs: ['list', 'watch'],
     neededBy: "the informer: where workloads run, and the members' status of each object",
-    code: { [HUB]: ['BINDINGS_PATH'] },
+    code: { [CACHES]: ['BINDINGS_PATH'] },
   },
   {
     role: 'hub',
@@ -357,7 +376,7 @@ export const PERMISSIONS: Permission[] = [
     verbs: ['get', 'delete'],
     neededBy:
       'withdrawing an object or a secret: Karmada keeps what a deleted policy propagated, so the hub deletes the binding its own policy claims (read first when the cache does not have it)',
-    code: { [HUB]: ['#withdraw'] },
+    code: { [POLICY_WRITER]: ['withdraw'] },
   },
   {
     role: 'hub',
@@ -366,7 +385,7 @@ export const PERMISSIONS: Permission[] = [
     verbs: ['list', 'watch'],
     neededBy:
       'the informer (labels, readiness); the restore controller lists them to validate a target. No code reads one Cluster by name, so no `get`',
-    code: { [HUB]: ['CLUSTERS_PATH'], [RESTORE]: ['#plan', 'CLUSTERS_PATH'] },
+    code: { [CACHES]: ['CLUSTERS_PATH'], [SUBMIT]: ['plan', 'CLUSTERS_PATH'] },
   },
   {
     role: 'hub',
@@ -375,7 +394,7 @@ export const PERMISSIONS: Permission[] = [
     verbs: ['get'],
     neededBy:
       'which member runs a pod when a workload runs in several (GET of the pod through the cluster proxy; the member checks `stateful-migration-hub-pod-reader`)',
-    code: { [HUB]: ['#clustersRunning', 'proxyPath'] },
+    code: { [BACKUPS]: ['#clustersRunning', 'proxyPath'] },
   },
   {
     role: 'hub',
@@ -384,7 +403,11 @@ export const PERMISSIONS: Permission[] = [
     verbs: ['create', 'patch'],
     neededBy:
       "the hub's and the restore controller's Events, de-duplicated: create, then a merge patch of `count` when a cause repeats",
-    code: { [EVENTS]: ['EventRecorder', '#record', '#bump'], [HUB]: ['#event'], [RESTORE]: ['#event'] },
+    code: {
+      [EVENTS]: ['EventRecorder', '#record', '#bump'],
+      [BACKUPS]: ['#event'],
+      [RESTORE_RECORDER]: ['event'],
+    },
   },
   {
     role: 'hub',
@@ -393,7 +416,7 @@ export const PERMISSIONS: Permission[] = [
     verbs: ['get', 'create', 'update', 'delete'],
     neededBy:
       "the per-secret reader Role `checkpoint-backup-registry-secret-<secret>` (get that one secret): read, created, its rules PUT when an older hub wrote others, deleted with the secret's withdrawal",
-    code: { [HUB]: ['#ensureReader', '#deleteOwn', '#reconcileSecret'] },
+    code: { [SECRETS]: ['#ensureReader', '#create', '#deleteOwn', '#withdraw'] },
   },
   {
     role: 'hub',
@@ -402,7 +425,7 @@ export const PERMISSIONS: Permission[] = [
     verbs: ['get', 'create', 'delete'],
     neededBy:
       "its RoleBinding to the agents: read, created; deleted with the withdrawal, and to replace an older hub's binding to a ClusterRole (roleRef is immutable, so never `update`)",
-    code: { [HUB]: ['#ensureReader', '#deleteOwn'] },
+    code: { [SECRETS]: ['#ensureReader', '#create', '#deleteOwn'] },
   },
   {
     role: 'hub',
@@ -411,7 +434,7 @@ export const PERMISSIONS: Permission[] = [
     verbs: ['get'],
     neededBy:
       "RBAC's escalation check: a caller may create a Role, or bind one, only with rights it holds itself, and the reader Role grants `get` on a secret whose name and namespace are known only at run time. The hub never reads a secret (the restore controller uses its own grant of the same right); `escalate` and `bind` would let it grant anything",
-    code: { [HUB]: ['#ensureReader'], 'packages/hub/src/policies.ts': ['secretReaderRole'] },
+    code: { [SECRETS]: ['#ensureReader'], [READER]: ['secretReaderRole'] },
   },
   {
     role: 'hubLeader',
@@ -431,7 +454,11 @@ export const PERMISSIONS: Permission[] = [
     verbs: ['get', 'list', 'watch'],
     neededBy:
       'the informer; each reconcile reads its object fresh, and every status write reads it before its PUT',
-    code: { [RESTORE]: ['RESTORE_PLURAL', 'reconcile', '#write'], [STATUS]: ['writeStatus'] },
+    code: {
+      [RESTORE]: ['RESTORE_PLURAL', 'restListWatch', 'reconcile'],
+      [RESTORE_RECORDER]: ['write'],
+      [STATUS]: ['writeStatus'],
+    },
   },
   {
     role: 'restore',
@@ -440,7 +467,11 @@ export const PERMISSIONS: Permission[] = [
     verbs: ['patch'],
     neededBy:
       'its finalizer `restore.migration.dcnlab.com/unpin`, added and released by a merge patch with the resourceVersion read',
-    code: { [RESTORE]: ['#ensureFinalizer', '#cleanUp'] },
+    code: {
+      [SUBMIT]: ['start'],
+      [RESTORE]: ['#cleanUp'],
+      [FINALIZERS]: ['addFinalizer', 'releaseFinalizers'],
+    },
   },
   {
     role: 'restore',
@@ -448,7 +479,7 @@ export const PERMISSIONS: Permission[] = [
     resources: ['checkpointrestores/status'],
     verbs: ['update'],
     neededBy: 'every status write: a PUT of `/status` with the resourceVersion read',
-    code: { [RESTORE]: ['#write'], [STATUS]: ['writeStatus'] },
+    code: { [RESTORE_RECORDER]: ['write'], [STATUS]: ['writeStatus'] },
   },
   {
     role: 'restore',
@@ -457,7 +488,7 @@ export const PERMISSIONS: Permission[] = [
     verbs: ['get', 'create'],
     neededBy:
       'the restored pod, a template on Karmada: created, or read on a name clash; read while following it; a bare source pod that is a template on Karmada is looked up before a Migrate',
-    code: { [RESTORE]: ['#createPod', '#follow', '#locate'] },
+    code: { [SUBMIT]: ['#createPod'], [FOLLOW]: ['run'], [RESTORE]: ['#locate'] },
   },
   {
     role: 'restore',
@@ -482,7 +513,7 @@ export const PERMISSIONS: Permission[] = [
     verbs: ['get', 'create', 'patch'],
     neededBy:
       "the backup's own registry secret, read to make the pull secret `<restore>-registry-pull`, which is created or merge-patched, then read and patched to add the restored pod as its owner",
-    code: { [RESTORE]: ['#registryCredentials', '#createOrUpdate', '#adopt'] },
+    code: { [SUBMIT]: ['#registryCredentials', '#createOrUpdate', 'adopt'] },
   },
   {
     role: 'restore',
@@ -491,7 +522,7 @@ export const PERMISSIONS: Permission[] = [
     verbs: ['get', 'create', 'patch'],
     neededBy:
       "the restore's policy `checkpointrestore-<restore>` (its pod and pull secret, to the target only): created or merge-patched, then read and patched to add the pod as its owner",
-    code: { [RESTORE]: ['#submit', '#createOrUpdate', '#adopt'] },
+    code: { [SUBMIT]: ['submit', '#createOrUpdate', 'adopt'] },
   },
   {
     role: 'restore',
@@ -500,7 +531,11 @@ export const PERMISSIONS: Permission[] = [
     verbs: ['get'],
     neededBy:
       "the backup's binding (member status, before the hub copied it; read again to hand labels over), the pull secret's (applied in the target?), the restored pod's (its status in the target), a source workload's (the clusters it runs in)",
-    code: { [RESTORE]: ['#plan', '#submit', '#observe', '#locate', '#handOver'] },
+    code: {
+      [SUBMIT]: ['plan', 'submit'],
+      [FOLLOW]: ['observe'],
+      [RESTORE]: ['#locate', '#handOver'],
+    },
   },
   {
     role: 'restore',
@@ -509,7 +544,7 @@ export const PERMISSIONS: Permission[] = [
     verbs: ['get'],
     neededBy:
       "GETs in a member: the target's Nodes before a restore, the restored pod's node, a source that lives only in the member (its pod or its workload's Scale)",
-    code: { [RESTORE]: ['#checkTarget', '#nodeOf', '#locate'] },
+    code: { [SUBMIT]: ['#checkTarget'], [FOLLOW]: ['#nodeOf'], [RESTORE]: ['#locate'] },
   },
   {
     role: 'restore',
@@ -537,7 +572,7 @@ export const PERMISSIONS: Permission[] = [
     resources: ['pods'],
     verbs: ['get'],
     neededBy: 'which member runs the pod of a CheckpointBackup',
-    code: { [HUB]: ['#clustersRunning'] },
+    code: { [BACKUPS]: ['#clustersRunning'] },
   },
   {
     role: 'restoreInMembers',
@@ -545,7 +580,7 @@ export const PERMISSIONS: Permission[] = [
     resources: ['pods'],
     verbs: ['get'],
     neededBy: "the restored pod's node; a bare source pod that lives only in the member",
-    code: { [RESTORE]: ['#nodeOf', '#locate'] },
+    code: { [FOLLOW]: ['#nodeOf'], [RESTORE]: ['#locate'] },
   },
   {
     role: 'restoreInMembers',
@@ -571,7 +606,7 @@ export const PERMISSIONS: Permission[] = [
     verbs: ['list'],
     neededBy:
       "the target's Nodes before a restore (each node's `migration.dcnlab.com/checkpoint-restore` label and readiness); no Node is read by name, so no `get`",
-    code: { [RESTORE]: ['#checkTarget'], 'packages/restore/src/target-nodes.ts': ['checkTargetNodes'] },
+    code: { [SUBMIT]: ['#checkTarget'], 'packages/restore/src/target-nodes.ts': ['checkTargetNodes'] },
   },
 ];
 
@@ -604,7 +639,7 @@ export function tableGrants(perms: Permission[] = PERMISSIONS): Grant[] {
 
 const GITHUB_ROOT = '..';
 const link = (file: string): string => `[${file}](${GITHUB_ROOT}/${file})`;
-/** packages/hub/src/controller.ts as [hub/controller.ts](../packages/hub/src/controller.ts). */
+/** packages/hub/src/caches.ts as [hub/caches.ts](../packages/hub/src/caches.ts). */
 const codeLink = (file: string): string =>
   `[${file.replace(/^packages\/([^/]+)\/src\//, '$1/')}](${GITHUB_ROOT}/${file})`;
 const subjectText = (s: Subject): string =>

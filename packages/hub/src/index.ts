@@ -7,23 +7,22 @@ export {
   type LabelSelector,
   type Placement,
   type PlacementInput,
-} from './placement.js';
+} from './backups/placement.js';
 export {
   aggregateStatus,
   clusterStatus,
   type AggregateInput,
   type ClusterHealth,
   type MemberReport,
-} from './aggregate.js';
-export { HubController, HUB_FINALIZER, type HubOptions } from './controller.js';
-export { runHub, type HubFlags } from './main.js';
-export { HubMetrics } from './metrics.js';
+} from './backups/aggregate.js';
 export {
-  MANAGED_BY,
-  backupPolicy,
-  secretPolicy,
-  secretPolicyName,
-  secretReaderBinding,
-  secretReaderRole,
-  selectsBackup,
-} from './policies.js';
+  BackupController,
+  type BackupControllerOptions,
+  type RegistrySecrets,
+} from './backups/controller.js';
+export { hubControllers, runHub, type Hub, type HubFlags, type HubOptions } from './main.js';
+export { SecretController, type SecretControllerOptions } from './secrets/controller.js';
+export { HubMetrics } from './metrics.js';
+export { HUB_FINALIZER, MANAGED_BY } from './policies.js';
+export { backupPolicy, selectsBackup } from './backups/policy.js';
+export { secretPolicy, secretPolicyName, secretReaderBinding, secretReaderRole } from './secrets/reader.js';

@@ -1,6 +1,6 @@
 import type { CheckpointBackupStatus } from '@stateful-migration/api';
-import type { ClusterHealth } from './aggregate.js';
-import type { ClusterInfo } from './placement.js';
+import type { ClusterHealth } from './backups/aggregate.js';
+import type { ClusterInfo } from './backups/placement.js';
 
 /** The parts of Karmada's objects the hub reads. */
 export interface Cluster {

@@ -15,7 +15,7 @@ describe('stepDown (SIGTERM)', () => {
     let releasedAt = 0;
     await stepDown({
       stop: () => order.push('stop'),
-      queues: { hub: queue([50]), restore: queue([150, 300]) },
+      queues: { backups: queue([50]), secrets: queue([20]), restore: queue([150, 300]) },
       release: async () => {
         releasedAt = Date.now() - t0;
         order.push('release');
@@ -31,7 +31,7 @@ describe('stepDown (SIGTERM)', () => {
     let released = false;
     await stepDown({
       stop: () => undefined,
-      queues: { hub: queue([]), restore: { inFlight: () => 1 } },
+      queues: { backups: queue([]), secrets: queue([]), restore: { inFlight: () => 1 } },
       release: async () => {
         released = true;
       },
@@ -46,7 +46,7 @@ describe('stepDown (SIGTERM)', () => {
     const t0 = Date.now();
     await stepDown({
       stop: () => undefined,
-      queues: { hub: queue([]), restore: queue([]) },
+      queues: { backups: queue([]), secrets: queue([]), restore: queue([]) },
       release: () => Promise.resolve(),
     });
     assert.ok(Date.now() - t0 < 100);

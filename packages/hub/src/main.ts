@@ -1,10 +1,13 @@
 import { hostname } from 'node:os';
 import { KubeConfig } from '@kubernetes/client-node';
 import { parseRegistryHosts } from '@stateful-migration/api';
-import { LeaderElector, RestClient, rootLogger, serveHealth } from '@stateful-migration/kube';
+import { LeaderElector, RestClient, rootLogger, serveHealth, type Logger } from '@stateful-migration/kube';
 import { RestoreController } from '@stateful-migration/restore';
-import { HubController } from './controller.js';
+import { BackupController } from './backups/controller.js';
+import { HubCaches } from './caches.js';
 import { HubMetrics } from './metrics.js';
+import { PolicyWriter } from './policy-writer.js';
+import { SecretController } from './secrets/controller.js';
 
 export interface HubFlags {
   kubeconfig?: string;
@@ -16,6 +19,51 @@ export interface HubFlags {
   workers?: number;
   /** Comma-separated registry hosts the platform's default secret is for (the agents' list); empty: never used. */
   defaultSecretRegistries?: string;
+}
+
+export interface HubOptions {
+  client: RestClient;
+  log: Logger;
+  metrics: HubMetrics;
+  /** Identity for Events. */
+  identity: string;
+  /** How long to wait for a member through the cluster proxy. @default 5000 */
+  proxyTimeoutMs?: number;
+  /** Keys reconciled at once, by each controller. @default 8 */
+  workers?: number;
+  /** The registry hosts the platform's default secret is for (--default-secret-registries). @default [] */
+  defaultSecretRegistries?: string[];
+}
+
+/** The hub's controllers over one set of caches: each with its own queue, and the handlers that feed it. */
+export interface Hub {
+  caches: HubCaches;
+  backups: BackupController;
+  secrets: SecretController;
+}
+
+/** Builds the caches and the backups and secrets controllers on them; nothing runs until they are started. */
+export function hubControllers(o: HubOptions): Hub {
+  const { client, log, metrics } = o;
+  const caches = new HubCaches(client, log);
+  const policies = new PolicyWriter({ client, caches, metrics, log });
+  const shared = {
+    client,
+    caches,
+    policies,
+    metrics,
+    ...(o.workers ? { workers: o.workers } : {}),
+    ...(o.defaultSecretRegistries ? { defaultSecretRegistries: o.defaultSecretRegistries } : {}),
+  };
+  const secrets = new SecretController({ ...shared, log: log.child({ controller: 'secrets' }) });
+  const backups = new BackupController({
+    ...shared,
+    secrets,
+    log: log.child({ controller: 'backups' }),
+    identity: o.identity,
+    ...(o.proxyTimeoutMs ? { proxyTimeoutMs: o.proxyTimeoutMs } : {}),
+  });
+  return { caches, backups, secrets };
 }
 
 /**
@@ -30,7 +78,7 @@ export async function runHub(f: HubFlags): Promise<void> {
   else kc.loadFromCluster();
   const client = new RestClient(kc);
   const metrics = new HubMetrics();
-  const hub = new HubController({
+  const { caches, backups, secrets } = hubControllers({
     client,
     log,
     metrics,
@@ -52,11 +100,11 @@ export async function runHub(f: HubFlags): Promise<void> {
   const restoring = new AbortController();
   await serveHealth({
     port: f.healthPort,
-    healthy: () => hub.sinceContactMs() < 10 * 60_000 || !hub.ready(),
-    ready: () => hub.ready(),
+    healthy: () => caches.sinceContactMs() < 10 * 60_000 || !caches.ready(),
+    ready: () => caches.ready(),
     metrics: () => metrics.registry.metrics(),
   });
-  await hub.startInformers();
+  await caches.start();
   log.info('caches synced');
   const elector = f.leaderElect
     ? new LeaderElector(client, { namespace: f.leaderElectNamespace, name: f.leaderElectName, identity })
@@ -65,17 +113,24 @@ export async function runHub(f: HubFlags): Promise<void> {
     process.once(sig, () => {
       void stepDown({
         stop: () => {
-          hub.stop();
+          caches.stop();
+          backups.stop();
+          secrets.stop();
           restoring.abort();
         },
-        queues: { hub: hub.queue, restore: restore.queue },
+        queues: { backups: backups.queue, secrets: secrets.queue, restore: restore.queue },
         release: () => elector?.stop() ?? Promise.resolve(),
       }).finally(() => process.exit(0));
     });
   const lead = () => {
     metrics.leader.set(1);
     log.info('leading: reconciling CheckpointBackups');
-    hub.startWorkers();
+    secrets.start();
+    backups.start();
+    setInterval(
+      () => metrics.observe(backups.queue.depth() + secrets.queue.depth(), caches.backups.list()),
+      2000,
+    ).unref();
     void restore.run(restoring.signal);
   };
   if (!elector) return lead();
@@ -103,7 +158,7 @@ export interface StepDownOptions {
 
 /**
  * How the hub leaves on SIGTERM: it stops taking work, waits for the reconciles still running in every queue that
- * acts under the Lease (the backups' and the restores': a restore reconcile may be creating a pod or scaling a
+ * acts under the Lease (the backups', the secrets' and the restores': a restore reconcile may be creating a pod or scaling a
  * source), at most timeoutMs, and only then frees the Lease, so that a successor never acts beside them. A reconcile
  * that outlasts the wait is cut short by the exit that follows.
  */

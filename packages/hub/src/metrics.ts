@@ -31,4 +31,16 @@ export class HubMetrics {
     labelNames: ['phase'],
     registers: [this.registry],
   });
+
+  /** Sets the gauges that are read rather than counted: the keys waiting in the queues, the backups by phase. */
+  observe(queueDepth: number, backups: readonly { status?: { phase?: string } }[]): void {
+    this.queueDepth.set(queueDepth);
+    const counts = new Map<string, number>();
+    for (const b of backups) {
+      const p = b.status?.phase ?? 'Pending';
+      counts.set(p, (counts.get(p) ?? 0) + 1);
+    }
+    this.backups.reset();
+    for (const [phase, n] of counts) this.backups.set({ phase }, n);
+  }
 }

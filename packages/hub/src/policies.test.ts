@@ -1,74 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import {
-  backupPolicy,
-  ownPolicyOf,
-  samePolicy,
-  secretNeeds,
-  secretPolicy,
-  secretReaderBinding,
-  secretReaderRole,
-  readerBindingCurrent,
-  selectsBackup,
-  type PropagationPolicy,
-  type ResourceSelector,
-} from './policies.js';
+import { backupPolicy } from './backups/policy.js';
 import { claimedBy } from './karmada.js';
-
-const backup = { metadata: { name: 'db', namespace: 'shop', labels: { team: 'a' } } };
-const user = (kind: PropagationPolicy['kind'], namespace: string | undefined, s: Partial<ResourceSelector>) =>
-  ({
-    apiVersion: 'policy.karmada.io/v1alpha1',
-    kind,
-    metadata: { name: 'mine', ...(namespace ? { namespace } : {}) },
-    spec: { resourceSelectors: [{ apiVersion: 'migration.dcnlab.com/v1', kind: 'CheckpointBackup', ...s }] },
-  }) as PropagationPolicy;
-
-describe('selectsBackup', () => {
-  const cases: [string, PropagationPolicy, boolean][] = [
-    ['PP by name', user('PropagationPolicy', 'shop', { name: 'db' }), true],
-    ['PP, other name', user('PropagationPolicy', 'shop', { name: 'web' }), false],
-    ['PP in another namespace', user('PropagationPolicy', 'other', { name: 'db' }), false],
-    ['PP, every CheckpointBackup', user('PropagationPolicy', 'shop', {}), true],
-    [
-      'PP by labels',
-      user('PropagationPolicy', 'shop', { labelSelector: { matchLabels: { team: 'a' } } }),
-      true,
-    ],
-    [
-      'PP, labels differ',
-      user('PropagationPolicy', 'shop', { labelSelector: { matchLabels: { team: 'b' } } }),
-      false,
-    ],
-    ['CPP, any namespace', user('ClusterPropagationPolicy', undefined, { name: 'db' }), true],
-    ['CPP, this namespace', user('ClusterPropagationPolicy', undefined, { namespace: 'shop' }), true],
-    [
-      'CPP, namespace a-b is not a',
-      user('ClusterPropagationPolicy', undefined, { namespace: 'shop-b' }),
-      false,
-    ],
-    ['another kind', user('PropagationPolicy', 'shop', { kind: 'Deployment', name: 'db' }), false],
-    ['another version', user('PropagationPolicy', 'shop', { apiVersion: 'migration.dcnlab.com/v2' }), false],
-    ['the hub’s own', backupPolicy('checkpointbackup-db', 'shop', 'db', ['member1']), false],
-  ];
-  for (const [name, p, want] of cases) it(name, () => assert.equal(selectsBackup(p, backup), want));
-});
-
-describe('secretNeeds', () => {
-  it('takes the union of clusters per secret, sorted', () => {
-    const s = { name: 'reg', namespace: 'shop' };
-    const other = { name: 'reg', namespace: 'shop-b' };
-    const m = secretNeeds([
-      { secret: s, clusters: ['member2'] },
-      { secret: s, clusters: ['member1', 'member2'] },
-      { secret: other, clusters: ['member1'] },
-      { secret: { name: 'none', namespace: 'shop' }, clusters: [] },
-    ]);
-    assert.deepEqual(m.get('shop/reg')?.clusters, ['member1', 'member2']);
-    assert.deepEqual(m.get('shop-b/reg')?.clusters, ['member1']);
-    assert.deepEqual(m.get('shop/none')?.clusters, []);
-  });
-});
+import { policyChange, policyRef, samePolicy, updatedPolicy, type PropagationPolicy } from './policies.js';
+import { secretPolicy } from './secrets/reader.js';
 
 describe('policies', () => {
   it('a backup policy selects exactly that object, to exactly its clusters', () => {
@@ -123,56 +58,50 @@ describe('claimedBy', () => {
   });
 });
 
-describe('ownPolicyOf', () => {
-  const b = { metadata: { name: 'db', namespace: 'shop' } };
-  it('is the hub policy naming the object, in its namespace', () => {
-    assert.ok(ownPolicyOf(backupPolicy('checkpointbackup-db', 'shop', 'db', ['member1']), b));
-    assert.ok(!ownPolicyOf(backupPolicy('checkpointbackup-db', 'other', 'db', ['member1']), b));
-    assert.ok(!ownPolicyOf(backupPolicy('checkpointbackup-web', 'shop', 'web', ['member1']), b));
-    assert.ok(!ownPolicyOf(secretPolicy({ name: 'db', namespace: 'shop' }, ['member1']), b));
-  });
-});
-
-describe('the reader RBAC that travels with a registry secret grants that one secret (issue 11)', () => {
-  const secret = { name: 'reg', namespace: 'shop' };
-  it('a Role that may get exactly that secret, by resourceNames, in its namespace', () => {
-    const role = secretReaderRole(secret);
-    assert.deepEqual(
-      [role.kind, role.metadata.name, role.metadata.namespace],
-      ['Role', 'checkpoint-backup-registry-secret-reg', 'shop'],
-    );
-    assert.deepEqual(role.rules, [
-      { apiGroups: [''], resources: ['secrets'], verbs: ['get'], resourceNames: ['reg'] },
-    ]);
-    assert.equal(role.metadata.labels['app.kubernetes.io/managed-by'], 'stateful-migration-hub');
-  });
-  it("a RoleBinding of that Role (never a ClusterRole over every secret) to the agents' ServiceAccount", () => {
-    const rb = secretReaderBinding(secret);
-    assert.deepEqual(rb.roleRef, {
-      apiGroup: 'rbac.authorization.k8s.io',
-      kind: 'Role',
-      name: 'checkpoint-backup-registry-secret-reg',
-    });
-    assert.deepEqual(rb.subjects, [
-      { kind: 'ServiceAccount', name: 'checkpoint-backup-sa', namespace: 'stateful-migration' },
-    ]);
-  });
-  it('the secret policy carries the secret, the Role and the RoleBinding', () =>
-    assert.deepEqual(
-      secretPolicy(secret, ['member1']).spec.resourceSelectors.map((x) => [x.kind, x.name]),
-      [
-        ['Secret', 'reg'],
-        ['Role', 'checkpoint-backup-registry-secret-reg'],
-        ['RoleBinding', 'checkpoint-backup-registry-secret-reg'],
-      ],
+describe('policyChange and updatedPolicy: writing one of the hub\u2019s policies', () => {
+  const want = backupPolicy('checkpointbackup-db', 'shop', 'db', ['member1', 'member2']);
+  const stored: PropagationPolicy = {
+    ...backupPolicy('checkpointbackup-db', 'shop', 'db', ['member1']),
+    metadata: {
+      ...want.metadata,
+      resourceVersion: '7',
+      labels: { ...want.metadata.labels, 'karmada.io/x': 'y' },
+    },
+    spec: {
+      ...want.spec,
+      priority: 0,
+      placement: { clusterAffinity: { clusterNames: ['member1'] }, spreadConstraints: [] },
+    },
+  };
+  it('none stored: create', () => assert.equal(policyChange(undefined, want), 'create'));
+  it('the same stored: nothing', () => assert.equal(policyChange(want, want), 'none'));
+  it('the hub\u2019s, saying something else: update', () =>
+    assert.equal(policyChange(stored, want), 'update'));
+  it('a user\u2019s of that name: never touched', () =>
+    assert.equal(
+      policyChange({ ...stored, metadata: { name: stored.metadata.name, namespace: 'shop' } }, want),
+      'notHubs',
     ));
-  it('a RoleBinding an older hub made (roleRef the ClusterRole over every secret) is replaced', () => {
-    const want = secretReaderBinding(secret);
-    assert.ok(readerBindingCurrent(want, want));
-    const old = {
-      ...want,
-      roleRef: { ...want.roleRef, kind: 'ClusterRole', name: 'checkpoint-backup-registry-secrets' },
-    };
-    assert.ok(!readerBindingCurrent(old, want));
+  it('an update sets the fields the hub owns and keeps the rest', () => {
+    const u = updatedPolicy(stored, secretPolicy({ name: 'reg', namespace: 'shop' }, ['member2']));
+    assert.equal(u.metadata.resourceVersion, '7');
+    assert.equal(u.metadata.labels?.['karmada.io/x'], 'y');
+    assert.equal(u.spec.priority, 0);
+    assert.deepEqual(u.spec.placement, {
+      clusterAffinity: { clusterNames: ['member2'] },
+      spreadConstraints: [],
+    });
+    assert.equal(u.spec.conflictResolution, 'Overwrite');
+    assert.deepEqual(
+      u.spec.resourceSelectors.map((x) => x.kind),
+      ['Secret', 'Role', 'RoleBinding'],
+    );
+  });
+  it('policyRef names a policy with its kind, and its namespace if it has one', () => {
+    assert.equal(policyRef(want), 'PropagationPolicy/shop/checkpointbackup-db');
+    assert.equal(
+      policyRef({ ...want, kind: 'ClusterPropagationPolicy', metadata: { name: 'all' } }),
+      'ClusterPropagationPolicy/all',
+    );
   });
 });

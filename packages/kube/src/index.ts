@@ -17,13 +17,16 @@ export {
   type ListWatch,
   type Selectors,
 } from './informer.js';
+export { addFinalizer, releaseFinalizers } from './finalizers.js';
 export { LeaderElector, microTime, type LeaderElectionOptions } from './leader.js';
 export { rootLogger, redactPaths, type Logger } from './log.js';
+export { deleteIfExists, getOrUndefined } from './not-found.js';
 export { objectKey, splitKey, type KubeObject, type KubeList, type ObjectMeta } from './object.js';
 export {
   RestClient,
   HttpError,
   DEFAULT_TIMEOUT_MS,
+  type ApiClient,
   type CallOptions,
   type GetOptions,
   type Query,

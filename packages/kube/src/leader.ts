@@ -1,6 +1,6 @@
 import { sleep } from './clock.js';
-import { isNotFound } from './errors.js';
 import type { CallOptions, RestClient } from './rest.js';
+import { getOrUndefined } from './not-found.js';
 
 export interface LeaderElectionOptions {
   namespace: string;
@@ -139,11 +139,8 @@ export class LeaderElector {
     const call = () => callWithin(until, signal);
     const { identity, leaseDurationSeconds } = this.#o;
     try {
-      let lease: Lease;
-      try {
-        lease = await this.#client.get<Lease>(this.path, call());
-      } catch (err) {
-        if (!isNotFound(err)) return undefined;
+      const lease = await getOrUndefined<Lease>(this.#client, this.path, call());
+      if (!lease) {
         await this.#client.request(
           'POST',
           `/apis/coordination.k8s.io/v1/namespaces/${this.#o.namespace}/leases`,

@@ -46,6 +46,9 @@ export type GetOptions = CallOptions & { query?: Query };
 
 export const DEFAULT_TIMEOUT_MS = 30_000;
 
+/** The calls a controller makes of a RestClient: what the helpers take, and what a test fakes. */
+export type ApiClient = Pick<RestClient, 'get' | 'request'>;
+
 export interface WatchEvent<T> {
   type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
   object: T;

@@ -30,7 +30,9 @@ export {
 export {
   TARGET_CANNOT_RESTORE,
   TARGET_NODE_NOT_FOUND,
+  TARGET_NODES_UNKNOWN,
   checkTargetNodes,
+  nodesUnknownMessage,
   nodeView,
   type KubeNode,
   type NodeView,
@@ -41,10 +43,10 @@ export {
   scaleReads,
   scaleReplicas,
   scaleRequest,
-  throughClusterProxy,
   type Scale,
   type ScaleRequest,
 } from './scale.js';
+export { restoreStep, type RestoreStep } from './status.js';
 export { pin, unpin } from './pins.js';
 export {
   RestoreController,

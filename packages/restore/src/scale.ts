@@ -1,3 +1,4 @@
+import { proxy } from './paths.js';
 import type { SourceStop } from '@stateful-migration/api';
 
 /**
@@ -20,12 +21,6 @@ export interface Scale {
 /** What Migrate can scale, and the plural of each kind's REST path. */
 const PLURALS: Readonly<Record<string, string>> = { Deployment: 'deployments', StatefulSet: 'statefulsets' };
 
-const CLUSTERS_PATH = '/apis/cluster.karmada.io/v1alpha1/clusters';
-
-/** A member's API path through Karmada's cluster proxy, which acts in the member as the caller (impersonated). */
-export const throughClusterProxy = (cluster: string, path: string): string =>
-  `${CLUSTERS_PATH}/${cluster}/proxy${path}`;
-
 /** The scale subresource of a Deployment or StatefulSet; any other kind is an error (stopPlan refuses them). */
 export function scalePath(namespace: string, workload: { kind: string; name: string }): string {
   const plural = PLURALS[workload.kind];
@@ -42,7 +37,7 @@ export function scaleReads(
   workload: { kind: string; name: string },
 ): { hub: string; member: string } {
   const path = scalePath(source.namespace, workload);
-  return { hub: path, member: throughClusterProxy(source.cluster, path) };
+  return { hub: path, member: proxy(source.cluster, path) };
 }
 
 /** The replicas a Scale says (0 when autoscaling/v1 omitted the field). */
@@ -71,7 +66,7 @@ export function scaleRequest(stop: SourceStop, replicas: number): ScaleRequest {
   const path = scalePath(stop.namespace, stop.workload);
   return {
     method: 'PATCH',
-    path: stop.onHub ? path : throughClusterProxy(stop.cluster, path),
+    path: stop.onHub ? path : proxy(stop.cluster, path),
     contentType: 'application/merge-patch+json',
     body: { spec: { replicas } },
   };

@@ -4,6 +4,7 @@ import {
   TARGET_CANNOT_RESTORE,
   TARGET_NODE_NOT_FOUND,
   checkTargetNodes,
+  nodesUnknownMessage,
   nodeView,
   type NodeView,
 } from './target-nodes.js';
@@ -178,4 +179,17 @@ describe('nodeView', () => {
       { name: 'm2-c', ready: false, cordoned: false },
     );
   });
+});
+
+describe('nodesUnknownMessage: why a restore waits when the target\u2019s Nodes cannot be listed', () => {
+  it('names the cluster and the error, and tries again', () =>
+    assert.equal(
+      nodesUnknownMessage('member2', 503, 'HTTP 503: unavailable'),
+      "cannot list the nodes of member2 through Karmada's cluster proxy to see which allow restores: HTTP 503: unavailable; trying again",
+    ));
+  it('names the rights to check on a 403', () =>
+    assert.match(
+      nodesUnknownMessage('member2', 403, 'HTTP 403: forbidden'),
+      /forbidden \(the hub's identity needs get on clusters\/proxy, deploy\/hub\/restore-rbac\.yaml, and list on nodes in the member, karmada\/restore-member-rbac\.yaml\); trying again$/,
+    ));
 });

@@ -128,3 +128,22 @@ function nodeRefusal(n: NodeView): string {
     `its agent replaces it within a minute if it runs: set CRI-O's ${WHAT_TO_SET} on that node, ${instead}`
   );
 }
+
+/** Pending while the target's Nodes cannot be read: whether one restores is not known yet. */
+export const TARGET_NODES_UNKNOWN = 'TargetNodesUnknown';
+
+/**
+ * Why a restore stays Pending when the target's Nodes cannot be listed through Karmada's cluster proxy, naming the
+ * rights to check when the answer was 403.
+ */
+export function nodesUnknownMessage(cluster: string, code: number | undefined, described: string): string {
+  const rights =
+    code === 403
+      ? " (the hub's identity needs get on clusters/proxy, deploy/hub/restore-rbac.yaml, and list on nodes in " +
+        'the member, karmada/restore-member-rbac.yaml)'
+      : '';
+  return (
+    `cannot list the nodes of ${cluster} through Karmada's cluster proxy to see which allow restores: ` +
+    `${described}${rights}; trying again`
+  );
+}

@@ -92,3 +92,23 @@ export function placementStatus(
     ? { clusters: [...bindingClusters].sort(), by: 'policy', policy: p.policy }
     : { clusters: p.clusters, by: p.by };
 }
+
+/**
+ * Which of a workload's clusters run the pod, from what each answered through Karmada's cluster proxy (true: it has
+ * the pod; false: 404; undefined: it could not answer). Only a 404 means "not there": when a cluster could not
+ * answer and none has the pod, the last decision by pod stands if it is still among the clusters, else this throws
+ * and the key is retried, so a hiccup never widens the placement. Undefined: no cluster runs it.
+ */
+export function runningClusters(
+  answers: ReadonlyMap<string, boolean | undefined>,
+  last: { by: string; clusters: string[] } | undefined,
+): string[] | undefined {
+  const clusters = [...answers.keys()];
+  const running = clusters.filter((c) => answers.get(c) === true);
+  if (running.length) return running;
+  if (clusters.every((c) => answers.get(c) === false)) return undefined;
+  if (last?.by === 'pod' && last.clusters.every((c) => clusters.includes(c))) return last.clusters;
+  throw new Error(
+    `cannot ask ${clusters.join(', ')} through the cluster proxy which one runs the pod; retrying`,
+  );
+}

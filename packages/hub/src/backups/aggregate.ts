@@ -324,3 +324,20 @@ export function unplaceable(i: UnplaceableInput): { withdraw: boolean; status: C
     },
   };
 }
+
+/** The Event for an aggregate phase worth one (worthAnEvent): a Warning for trouble, with a reason for each. */
+export function phaseEvent(s: CheckpointBackupStatus | undefined): {
+  type: 'Normal' | 'Warning';
+  reason: string;
+  message: string;
+} {
+  const phase = s?.phase;
+  const warning = phase === 'Failed' || phase === 'Unknown' || phase === 'CompletedWithError';
+  const reason =
+    phase === 'Unknown'
+      ? 'ClusterNotReady'
+      : phase === 'Failed' && !s?.clusters?.length
+        ? 'Unplaceable'
+        : `Aggregate${phase}`;
+  return { type: warning ? 'Warning' : 'Normal', reason, message: s?.message ?? '' };
+}

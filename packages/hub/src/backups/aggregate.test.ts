@@ -8,6 +8,7 @@ import {
   worthAnEvent,
   type ClusterHealth,
   type MemberReport,
+  phaseEvent,
 } from './aggregate.js';
 
 const ready: ClusterHealth[] = [
@@ -247,6 +248,51 @@ describe('aggregateStatus', () => {
       ['member1', 'member2'],
     );
   });
+});
+
+describe('phaseEvent: the Event of an outcome', () => {
+  const cases: [CheckpointBackupStatus, ReturnType<typeof phaseEvent>][] = [
+    [
+      {
+        phase: 'Completed',
+        message: 'Completed in member1',
+        clusters: [{ name: 'member1', phase: 'Completed', applied: true }],
+      },
+      { type: 'Normal', reason: 'AggregateCompleted', message: 'Completed in member1' },
+    ],
+    [
+      {
+        phase: 'CompletedPodDeleted',
+        message: 'm',
+        clusters: [{ name: 'member1', phase: 'CompletedPodDeleted', applied: true }],
+      },
+      { type: 'Normal', reason: 'AggregateCompletedPodDeleted', message: 'm' },
+    ],
+    [
+      {
+        phase: 'CompletedWithError',
+        message: 'm',
+        clusters: [{ name: 'member1', phase: 'CompletedWithError', applied: true }],
+      },
+      { type: 'Warning', reason: 'AggregateCompletedWithError', message: 'm' },
+    ],
+    [
+      {
+        phase: 'Failed',
+        message: 'failed in member1: x',
+        clusters: [{ name: 'member1', phase: 'Failed', applied: true }],
+      },
+      { type: 'Warning', reason: 'AggregateFailed', message: 'failed in member1: x' },
+    ],
+    [
+      { phase: 'Failed', message: 'nowhere' },
+      { type: 'Warning', reason: 'Unplaceable', message: 'nowhere' },
+    ],
+    [{ phase: 'Unknown' }, { type: 'Warning', reason: 'ClusterNotReady', message: '' }],
+  ];
+  for (const [s, want] of cases)
+    it(`${s.phase}${s.clusters ? '' : ' (no cluster)'}: ${want.type} ${want.reason}`, () =>
+      assert.deepEqual(phaseEvent(s), want));
 });
 
 describe('worthAnEvent', () => {

@@ -5,6 +5,7 @@ import {
   place,
   placementStatus,
   policyName,
+  runningClusters,
   type ClusterInfo,
   type PlacementInput,
 } from './placement.js';
@@ -122,4 +123,28 @@ describe('placementStatus', () => {
         policy: 'PropagationPolicy/ns/p',
       },
     ));
+});
+
+describe('runningClusters: which clusters run the pod, from the cluster proxy', () => {
+  const asked = (a: Record<string, boolean | undefined>) => new Map(Object.entries(a));
+  it('the clusters that have it, in the order asked', () =>
+    assert.deepEqual(runningClusters(asked({ m1: false, m2: true, m3: true }), undefined), ['m2', 'm3']));
+  it('one that has it wins over one that could not answer', () =>
+    assert.deepEqual(runningClusters(asked({ m1: undefined, m2: true }), undefined), ['m2']));
+  it('none, when every cluster says 404', () =>
+    assert.equal(runningClusters(asked({ m1: false, m2: false }), undefined), undefined));
+  it('a cluster that cannot answer keeps the last decision by pod, if it is still among them', () =>
+    assert.deepEqual(runningClusters(asked({ m1: undefined, m2: false }), { by: 'pod', clusters: ['m1'] }), [
+      'm1',
+    ]));
+  it('otherwise it cannot tell, and says so (the key is retried): never a wider placement', () => {
+    assert.throws(
+      () => runningClusters(asked({ m1: undefined, m2: false }), { by: 'workload', clusters: ['m1', 'm2'] }),
+      /cannot ask m1, m2 through the cluster proxy which one runs the pod; retrying/,
+    );
+    assert.throws(() =>
+      runningClusters(asked({ m1: undefined, m2: false }), { by: 'pod', clusters: ['m3'] }),
+    );
+    assert.throws(() => runningClusters(asked({ m1: undefined }), undefined));
+  });
 });

@@ -1,0 +1,84 @@
+import PQueue from 'p-queue';
+import {
+  podNamespace,
+  type CheckpointBackup,
+  type CheckpointedPod,
+  type CheckpointFile,
+} from '@stateful-migration/api';
+import { getOrUndefined, type RestClient } from '@stateful-migration/kube';
+import { othersClaims } from './adopt.js';
+import type { ArchiveFiles } from './archives.js';
+import { checkpointedPod, type PodSpecView } from './checkpointed-pod.js';
+import type { KubeletClient } from './kubelet.js';
+import type { RunRecorder } from './recorder.js';
+import { checkpointedStatus } from './run-status.js';
+
+export interface CheckpointStepOptions {
+  node: string;
+  client: RestClient;
+  kubelet: KubeletClient;
+  archives: ArchiveFiles;
+  record: RunRecorder;
+  /** Bounds the checkpoints of the whole node (shared by every object). */
+  nodeQueue: PQueue;
+  /** Containers of one pod checkpointed at once. */
+  podConcurrency: number;
+  /** Seconds the runtime may take per checkpoint. */
+  checkpointTimeoutSeconds: number;
+  /** Every CheckpointBackup cached, for what other objects claim of an unrecorded archive. */
+  backups: () => CheckpointBackup[];
+  /** Told 'ArchiveWritten' when the kubelet answered; a crash-test hook. */
+  afterPhaseWritten?: (phase: string) => void;
+}
+
+/**
+ * The checkpoint step: each container of the run that has no archive yet is checkpointed through the kubelet (or
+ * gets the archive this run wrote before a crash, adopted), in parallel within the node's and the pod's bounds;
+ * then Checkpointed is recorded with the archives and the pod as it is now (status.checkpointedPod, for restores).
+ */
+export class CheckpointStep {
+  readonly #o: CheckpointStepOptions;
+
+  constructor(o: CheckpointStepOptions) {
+    this.#o = o;
+  }
+
+  async run(b: CheckpointBackup, containers: string[], podUid: string | undefined): Promise<void> {
+    const perPod = new PQueue({ concurrency: this.#o.podConcurrency });
+    const files = await Promise.all(
+      containers.map((c) => perPod.add(() => this.#o.nodeQueue.add(() => this.#one(b, c, podUid)))),
+    );
+    const record = await this.#checkpointedPod(b);
+    await this.#o.record.step(b, 'Checkpointed', (s) =>
+      checkpointedStatus(s, containers, files as CheckpointFile[], record),
+    );
+  }
+
+  async #one(b: CheckpointBackup, container: string, podUid: string | undefined): Promise<CheckpointFile> {
+    const ns = podNamespace(b);
+    const pod = b.spec.podRef.name;
+    const run = b.status?.run;
+    const adopted =
+      run &&
+      (await this.#o.archives.unrecorded(
+        run,
+        container,
+        { namespace: ns, name: pod, ...(podUid ? { uid: podUid } : {}) },
+        othersClaims(b, this.#o.backups(), container, this.#o.node),
+      ));
+    if (adopted) return adopted;
+    const filePath = await this.#o.kubelet.checkpoint(ns, pod, container, this.#o.checkpointTimeoutSeconds);
+    this.#o.afterPhaseWritten?.('ArchiveWritten');
+    this.#o.archives.checkKubeletAnswer(filePath, `${ns}/${pod}/${container}`);
+    return { containerName: container, filePath, checkpointTime: new Date().toISOString() };
+  }
+
+  /** The pod as it is at checkpoint time, for restores (status.checkpointedPod); none if it vanished meanwhile. */
+  async #checkpointedPod(b: CheckpointBackup): Promise<CheckpointedPod | undefined> {
+    const pod = await getOrUndefined<PodSpecView>(
+      this.#o.client,
+      `/api/v1/namespaces/${podNamespace(b)}/pods/${b.spec.podRef.name}`,
+    );
+    return pod && checkpointedPod(pod);
+  }
+}

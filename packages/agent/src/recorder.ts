@@ -1,0 +1,122 @@
+import {
+  API_GROUP,
+  API_VERSION,
+  PLURAL,
+  podNamespace,
+  type CheckpointBackup,
+  type CheckpointBackupStatus,
+} from '@stateful-migration/api';
+import { writeStatus, type EventRecorder, type RestClient, type Result } from '@stateful-migration/kube';
+import type { AgentMetrics } from './metrics.js';
+import { comeBackAfterFailure, failedStatus } from './plan.js';
+import { startedStatus, waiting } from './run-status.js';
+
+export interface RunRecorderOptions {
+  node: string;
+  client: RestClient;
+  events: EventRecorder;
+  metrics: AgentMetrics;
+  /** Failed attempts of an "immediately" run before it stays Failed. */
+  maxAttempts: number;
+  /** Told of every phase written; a crash-test hook. */
+  afterPhaseWritten?: (phase: string) => void;
+}
+
+export const objectPath = (ns: string, name: string): string =>
+  `/apis/${API_GROUP}/v1/namespaces/${ns}/${PLURAL}/${name}`;
+
+/**
+ * What the agent records of a run: one status write per step (with the resourceVersion read; run-status.ts says
+ * what), Events, and the steps that only record: start, wait and fail.
+ */
+export class RunRecorder {
+  readonly #o: RunRecorderOptions;
+
+  constructor(o: RunRecorderOptions) {
+    this.#o = o;
+  }
+
+  /** One status write; `phase: false` for writes that record no phase (retention), so the crash hook ignores them. */
+  async write(
+    b: CheckpointBackup,
+    next: (s: CheckpointBackupStatus, cur: CheckpointBackup) => CheckpointBackupStatus | undefined,
+    { phase = true } = {},
+  ): Promise<CheckpointBackup> {
+    const updated = await writeStatus<CheckpointBackup, CheckpointBackupStatus>(
+      this.#o.client,
+      objectPath(b.metadata.namespace, b.metadata.name),
+      (cur) => (cur.metadata.uid !== b.metadata.uid ? undefined : next({ ...(cur.status ?? {}) }, cur)),
+    );
+    if (phase && updated.status?.phase) this.#o.afterPhaseWritten?.(updated.status.phase);
+    return updated;
+  }
+
+  async event(
+    b: CheckpointBackup,
+    type: 'Normal' | 'Warning',
+    reason: string,
+    message: string,
+  ): Promise<void> {
+    await this.#o.events.emit({ ...b, apiVersion: API_VERSION }, type, reason, message);
+  }
+
+  /** A write, then an Event whose message is the status message written. */
+  async step(
+    b: CheckpointBackup,
+    reason: string,
+    next: (s: CheckpointBackupStatus) => CheckpointBackupStatus,
+  ): Promise<CheckpointBackup> {
+    const updated = await this.write(b, next);
+    await this.event(updated, 'Normal', reason, updated.status?.message ?? '');
+    return updated;
+  }
+
+  /** Begins a run: Checkpointing, with a new status.run. */
+  async start(b: CheckpointBackup, containers: string[], tick?: Date, next?: Date): Promise<Result> {
+    const i = {
+      containers,
+      pod: `${podNamespace(b)}/${b.spec.podRef.name}`,
+      node: this.#o.node,
+      generation: b.metadata.generation ?? 0,
+      now: new Date(),
+      ...(tick ? { tick } : {}),
+      ...(next ? { next } : {}),
+    };
+    await this.step(b, 'Checkpointing', (s) => startedStatus(s, i));
+    return { requeueAfterMs: 0 };
+  }
+
+  /** Nothing due: records a cron object's next tick when status says otherwise, and comes back then. */
+  async wait(b: CheckpointBackup, next: Date | undefined): Promise<Result> {
+    const w = waiting(b, next, new Date());
+    if (w.record) await this.write(b, (s) => ({ ...s, ...w.record }));
+    return w.requeueAfterMs === undefined ? undefined : { requeueAfterMs: w.requeueAfterMs };
+  }
+
+  /** Ends the run (or the object) Failed, once per failure (failedStatus), and says when to look again. */
+  async fail(b: CheckpointBackup, reason: string, message: string, retry: boolean): Promise<Result> {
+    const generation = b.metadata.generation ?? 0;
+    let failures = 0;
+    let wrote = false;
+    const updated = await this.write(b, (s) => {
+      const next = failedStatus(s, { reason, message, retry, generation });
+      wrote = next !== undefined;
+      failures = (next ?? s).run?.failures ?? 0;
+      return next;
+    });
+    // Recorded already: no write (which would wake the informer for another pass) and no Event.
+    if (wrote) {
+      this.#o.metrics.failures.inc({ reason });
+      await this.event(updated, 'Warning', reason, message);
+    }
+    const ms = comeBackAfterFailure({
+      cron: b.spec.schedule.trim() !== 'immediately',
+      retry,
+      failures,
+      maxAttempts: this.#o.maxAttempts,
+      nextScheduledTime: b.status?.nextScheduledTime,
+      now: new Date(),
+    });
+    return ms === undefined ? undefined : { requeueAfterMs: ms };
+  }
+}

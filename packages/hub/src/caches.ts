@@ -1,0 +1,88 @@
+import { API_GROUP, PLURAL, type CheckpointBackup } from '@stateful-migration/api';
+import { Informer, restListWatch, type Logger, type RestClient } from '@stateful-migration/kube';
+import {
+  BINDINGS_PATH,
+  CLUSTER_POLICIES_PATH,
+  CLUSTERS_PATH,
+  POLICIES_PATH,
+  resourceKey,
+  type Cluster,
+  type ResourceBinding,
+} from './karmada.js';
+import type { PropagationPolicy } from './policies.js';
+
+const BACKUPS_PATH = `/apis/${API_GROUP}/v1/${PLURAL}`;
+
+/**
+ * The hub's view of the Karmada apiserver, shared by its controllers: one informer per kind they read, and the
+ * ResourceBindings indexed by the object they carry. Each controller adds its own handlers (which only map an event
+ * to its keys); the caches fill on every replica, so a standby can take over at once.
+ */
+export class HubCaches {
+  readonly backups: Informer<CheckpointBackup>;
+  readonly clusters: Informer<Cluster>;
+  readonly bindings: Informer<ResourceBinding>;
+  readonly policies: Informer<PropagationPolicy>;
+  readonly clusterPolicies: Informer<PropagationPolicy>;
+  /** Bindings by the object they carry, kept in step with the informer (its handler runs before the others). */
+  readonly #byResource = new Map<string, ResourceBinding>();
+
+  constructor(client: RestClient, log: Logger) {
+    const informer = <T extends { metadata: { name: string } }>(path: string, what: string) =>
+      new Informer<T & { metadata: { name: string; namespace?: string; resourceVersion?: string } }>(
+        restListWatch(client, path),
+        { onError: (err) => log.warn({ err: String(err) }, `${what} watch failed; retrying`) },
+      );
+    this.backups = informer<CheckpointBackup>(BACKUPS_PATH, 'CheckpointBackup') as Informer<CheckpointBackup>;
+    this.clusters = informer<Cluster>(CLUSTERS_PATH, 'Cluster') as Informer<Cluster>;
+    this.bindings = informer<ResourceBinding>(BINDINGS_PATH, 'ResourceBinding') as Informer<ResourceBinding>;
+    this.policies = informer<PropagationPolicy>(
+      POLICIES_PATH,
+      'PropagationPolicy',
+    ) as Informer<PropagationPolicy>;
+    this.clusterPolicies = informer<PropagationPolicy>(
+      CLUSTER_POLICIES_PATH,
+      'ClusterPropagationPolicy',
+    ) as Informer<PropagationPolicy>;
+    this.bindings.on((e, rb) => {
+      const r = rb.spec.resource;
+      if (e === 'delete') this.#byResource.delete(resourceKey(r));
+      else this.#byResource.set(resourceKey(r), rb);
+    });
+  }
+
+  /** The ResourceBinding that carries an object (a workload, a CheckpointBackup, a Secret), if cached. */
+  bindingOf(r: { kind: string; name: string; namespace?: string }): ResourceBinding | undefined {
+    return this.#byResource.get(resourceKey(r));
+  }
+
+  /** Every cached PropagationPolicy and ClusterPropagationPolicy, each with its kind set. */
+  allPolicies(): PropagationPolicy[] {
+    return [
+      ...this.policies.list().map((p) => ({ ...p, kind: 'PropagationPolicy' as const })),
+      ...this.clusterPolicies.list().map((p) => ({ ...p, kind: 'ClusterPropagationPolicy' as const })),
+    ];
+  }
+
+  /** Fills the caches; resolves once each has listed. */
+  async start(): Promise<void> {
+    await Promise.all(this.#all().map((i) => i.start()));
+  }
+
+  stop(): void {
+    for (const i of this.#all()) i.stop();
+  }
+
+  ready(): boolean {
+    return this.#all().every((i) => i.hasSynced());
+  }
+
+  /** Milliseconds since the least recently heard of the informers that matter for health last heard anything. */
+  sinceContactMs(): number {
+    return Math.max(...[this.backups, this.clusters, this.bindings].map((i) => i.sinceContactMs()));
+  }
+
+  #all() {
+    return [this.clusters, this.bindings, this.policies, this.clusterPolicies, this.backups] as const;
+  }
+}

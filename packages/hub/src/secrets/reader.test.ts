@@ -1,0 +1,80 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import {
+  bindingChange,
+  readerBindingCurrent,
+  roleChange,
+  secretPolicy,
+  secretReaderBinding,
+  secretReaderRole,
+} from './reader.js';
+
+describe('the reader RBAC that travels with a registry secret grants that one secret (issue 11)', () => {
+  const secret = { name: 'reg', namespace: 'shop' };
+  it('a Role that may get exactly that secret, by resourceNames, in its namespace', () => {
+    const role = secretReaderRole(secret);
+    assert.deepEqual(
+      [role.kind, role.metadata.name, role.metadata.namespace],
+      ['Role', 'checkpoint-backup-registry-secret-reg', 'shop'],
+    );
+    assert.deepEqual(role.rules, [
+      { apiGroups: [''], resources: ['secrets'], verbs: ['get'], resourceNames: ['reg'] },
+    ]);
+    assert.equal(role.metadata.labels['app.kubernetes.io/managed-by'], 'stateful-migration-hub');
+  });
+  it("a RoleBinding of that Role (never a ClusterRole over every secret) to the agents' ServiceAccount", () => {
+    const rb = secretReaderBinding(secret);
+    assert.deepEqual(rb.roleRef, {
+      apiGroup: 'rbac.authorization.k8s.io',
+      kind: 'Role',
+      name: 'checkpoint-backup-registry-secret-reg',
+    });
+    assert.deepEqual(rb.subjects, [
+      { kind: 'ServiceAccount', name: 'checkpoint-backup-sa', namespace: 'stateful-migration' },
+    ]);
+  });
+  it('the secret policy carries the secret, the Role and the RoleBinding', () =>
+    assert.deepEqual(
+      secretPolicy(secret, ['member1']).spec.resourceSelectors.map((x) => [x.kind, x.name]),
+      [
+        ['Secret', 'reg'],
+        ['Role', 'checkpoint-backup-registry-secret-reg'],
+        ['RoleBinding', 'checkpoint-backup-registry-secret-reg'],
+      ],
+    ));
+  it('a RoleBinding an older hub made (roleRef the ClusterRole over every secret) is replaced', () => {
+    const want = secretReaderBinding(secret);
+    assert.ok(readerBindingCurrent(want, want));
+    const old = {
+      ...want,
+      roleRef: { ...want.roleRef, kind: 'ClusterRole', name: 'checkpoint-backup-registry-secrets' },
+    };
+    assert.ok(!readerBindingCurrent(old, want));
+  });
+});
+
+describe('roleChange and bindingChange: what the stored reader RBAC needs', () => {
+  const secret = { name: 'reg', namespace: 'shop' };
+  const role = secretReaderRole(secret);
+  const binding = secretReaderBinding(secret);
+  const users = { metadata: { labels: {} } };
+  it('none stored: create', () => {
+    assert.equal(roleChange(undefined, role), 'create');
+    assert.equal(bindingChange(undefined, binding), 'create');
+  });
+  it('the hub\u2019s as wanted: keep', () => {
+    assert.equal(roleChange(role, role), 'keep');
+    assert.equal(bindingChange(binding, binding), 'keep');
+  });
+  it('the hub\u2019s, granting something else: the Role updated, the RoleBinding replaced (roleRef is immutable)', () => {
+    assert.equal(roleChange({ ...role, rules: [] }, role), 'update');
+    assert.equal(
+      bindingChange({ ...binding, roleRef: { ...binding.roleRef, kind: 'ClusterRole' } }, binding),
+      'replace',
+    );
+  });
+  it('a user\u2019s of that name: left alone', () => {
+    assert.equal(roleChange({ ...users, rules: [] }, role), 'keep');
+    assert.equal(bindingChange({ ...users, roleRef: binding.roleRef, subjects: [] }, binding), 'keep');
+  });
+});

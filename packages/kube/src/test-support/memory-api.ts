@@ -1,0 +1,256 @@
+import { HttpError, type RequestOptions, type RestClient, type WatchEvent } from '../rest.js';
+
+/** Collections the store knows by their last path segment: a GET there lists, anything else is one object. */
+const COLLECTIONS = new Set([
+  'checkpointbackups',
+  'checkpointrestores',
+  'clusterpropagationpolicies',
+  'clusters',
+  'deployments',
+  'events',
+  'leases',
+  'nodes',
+  'pods',
+  'propagationpolicies',
+  'resourcebindings',
+  'rolebindings',
+  'roles',
+  'secrets',
+  'statefulsets',
+]);
+
+type Obj = Record<string, unknown> & {
+  metadata?: Record<string, unknown> & {
+    name?: string;
+    resourceVersion?: string;
+    finalizers?: string[];
+    deletionTimestamp?: string;
+  };
+};
+
+/** One request the client made, in order: what a test asserts a controller did. */
+export interface MemoryCall {
+  method: string;
+  path: string;
+  body?: unknown;
+}
+
+/** A reply that takes precedence over the store: an object, or an HttpError to throw. */
+export type MemoryRoute = (method: string, path: string, body: unknown) => unknown;
+
+/**
+ * An in-memory apiserver behind a RestClient's get, request and watch, for controller tests: objects by path;
+ * a GET on a collection lists it (across namespaces from a cluster-wide path); POST creates (409 when the name is
+ * taken, generateName honoured); PUT replaces (`/status` only the status) and PATCH merges (RFC 7386), both 409
+ * on a stale metadata.resourceVersion; `/scale` reads and writes spec.replicas; DELETE sets deletionTimestamp while finalizers remain, and a PATCH that
+ * releases the last one deletes. Watches see every change. `calls` records every request in order.
+ */
+export class MemoryApi {
+  readonly calls: MemoryCall[] = [];
+  readonly #objects = new Map<string, Obj>();
+  readonly #watchers = new Set<{ collection: string; onEvent: (e: WatchEvent<Obj>) => void }>();
+  #rv = 1;
+  #uid = 1;
+  /** Answers before the store (e.g. the cluster proxy, or a failure to inject); undefined: the store answers. */
+  route: MemoryRoute | undefined;
+
+  /** Stores an object as it is (a resourceVersion and uid are added when missing). */
+  put(path: string, obj: object): void {
+    const o = structuredClone(obj) as Obj;
+    o.metadata = { uid: `uid-${this.#uid++}`, ...o.metadata, resourceVersion: String(++this.#rv) };
+    const type = this.#objects.has(path) ? 'MODIFIED' : 'ADDED';
+    this.#objects.set(path, o);
+    this.#notify(type, path, o);
+  }
+
+  /** The object stored at path, if any (a copy). */
+  object<T = Obj>(path: string): T | undefined {
+    const o = this.#objects.get(path);
+    return o ? (structuredClone(o) as T) : undefined;
+  }
+
+  /** Every path stored. */
+  paths(): string[] {
+    return [...this.#objects.keys()];
+  }
+
+  /** The writes made so far, as "METHOD path", Events left out unless asked for. */
+  writes({ events = false } = {}): string[] {
+    return this.calls
+      .filter((c) => c.method !== 'GET' && (events || !c.path.endsWith('/events')))
+      .map((c) => `${c.method} ${c.path}`);
+  }
+
+  /** The Events recorded, as "type reason: message". */
+  events(): string[] {
+    return [...this.#objects.entries()]
+      .filter(([p]) => /\/events\/[^/]+$/.test(p))
+      .map(([, e]) => `${String(e.type)} ${String(e.reason)}: ${String(e.message)}`);
+  }
+
+  /** Forgets the calls recorded so far. */
+  resetCalls(): void {
+    this.calls.length = 0;
+  }
+
+  /** The RestClient a controller gets. */
+  client(): RestClient {
+    const api = {
+      get: (path: string, opts: RequestOptions = {}) => this.request('GET', path, opts),
+      request: (method: string, path: string, opts: RequestOptions = {}) => this.request(method, path, opts),
+      watch: (path: string, _q: unknown, onEvent: (e: WatchEvent<Obj>) => void, signal: AbortSignal) =>
+        new Promise<void>((resolve) => {
+          const w = { collection: path, onEvent };
+          this.#watchers.add(w);
+          const end = () => {
+            this.#watchers.delete(w);
+            resolve();
+          };
+          if (signal.aborted) end();
+          else signal.addEventListener('abort', end, { once: true });
+        }),
+    };
+    return api as unknown as RestClient;
+  }
+
+  async request(method: string, path: string, opts: RequestOptions = {}): Promise<unknown> {
+    this.calls.push({
+      method,
+      path,
+      ...(opts.body !== undefined ? { body: structuredClone(opts.body) } : {}),
+    });
+    await Promise.resolve();
+    const routed = this.route?.(method, path, opts.body);
+    if (routed instanceof Error) throw routed;
+    if (routed !== undefined) return structuredClone(routed);
+    if (path.endsWith('/scale'))
+      return this.#scale(method, path.slice(0, -'/scale'.length), opts.body as Obj);
+    switch (method) {
+      case 'GET':
+        return this.#get(path);
+      case 'POST':
+        return this.#create(path, opts.body as Obj);
+      case 'PUT':
+        return this.#replace(path, opts.body as Obj);
+      case 'PATCH':
+        return this.#patch(path, opts.body as Obj);
+      case 'DELETE':
+        return this.#delete(path, opts.body as { preconditions?: { uid?: string } } | undefined);
+    }
+    throw new Error(`MemoryApi: ${method} not supported`);
+  }
+
+  #get(path: string): unknown {
+    const last = path.slice(path.lastIndexOf('/') + 1);
+    if (!COLLECTIONS.has(last)) return structuredClone(this.#stored(path));
+    const items = [...this.#objects.entries()].filter(([p]) => inCollection(p, path)).map(([, o]) => o);
+    return structuredClone({ metadata: { resourceVersion: String(this.#rv) }, items });
+  }
+
+  #stored(path: string): Obj {
+    const o = this.#objects.get(path);
+    if (!o) throw new HttpError(404, `HTTP 404: ${path} not found`, 'NotFound');
+    return o;
+  }
+
+  #create(collection: string, body: Obj): Obj {
+    const meta = body.metadata ?? {};
+    const name = meta.name ?? `${String(meta.generateName ?? 'object-')}${this.#uid}`;
+    const path = `${collection}/${name}`;
+    if (this.#objects.has(path))
+      throw new HttpError(409, `HTTP 409: ${path} already exists`, 'AlreadyExists');
+    this.put(path, {
+      ...body,
+      metadata: { ...meta, name, creationTimestamp: new Date().toISOString() },
+    });
+    return this.object(path)!;
+  }
+
+  #replace(path: string, body: Obj): Obj {
+    const status = path.endsWith('/status');
+    const at = status ? path.slice(0, -'/status'.length) : path;
+    const cur = this.#stored(at);
+    this.#precondition(at, cur, body.metadata?.resourceVersion);
+    const next = status
+      ? { ...cur, status: body.status }
+      : { ...body, ...(cur.status ? { status: cur.status } : {}) };
+    this.put(at, { ...next, metadata: { ...next.metadata, uid: cur.metadata?.uid } });
+    return this.object(at)!;
+  }
+
+  #patch(path: string, body: Obj): Obj {
+    const cur = this.#stored(path);
+    this.#precondition(path, cur, body.metadata?.resourceVersion);
+    const next = merge(cur, body) as Obj;
+    const meta = next.metadata ?? {};
+    if (meta.deletionTimestamp && !meta.finalizers?.length) {
+      this.#objects.delete(path);
+      this.#notify('DELETED', path, next);
+      return next;
+    }
+    this.put(path, next);
+    return this.object(path)!;
+  }
+
+  #delete(path: string, options: { preconditions?: { uid?: string } } | undefined): Obj {
+    const cur = this.#stored(path);
+    const uid = options?.preconditions?.uid;
+    if (uid && uid !== cur.metadata?.uid)
+      throw new HttpError(409, `HTTP 409: uid precondition failed`, 'Conflict');
+    if (cur.metadata?.finalizers?.length) {
+      if (!cur.metadata.deletionTimestamp)
+        this.put(path, {
+          ...cur,
+          metadata: { ...cur.metadata, deletionTimestamp: new Date().toISOString() },
+        });
+      return this.object(path)!;
+    }
+    this.#objects.delete(path);
+    this.#notify('DELETED', path, cur);
+    return cur;
+  }
+
+  /** A workload's scale subresource: spec.replicas of the object, read or written. */
+  #scale(method: string, at: string, body: Obj | undefined): unknown {
+    const cur = this.#stored(at);
+    if (method !== 'GET') {
+      const replicas = (body?.spec as { replicas?: number } | undefined)?.replicas;
+      this.put(at, { ...cur, spec: { ...(cur.spec as object), replicas } });
+    }
+    const replicas = (this.#stored(at).spec as { replicas?: number } | undefined)?.replicas;
+    return { kind: 'Scale', metadata: { name: cur.metadata?.name }, spec: { replicas } };
+  }
+
+  #precondition(path: string, cur: Obj, rv: unknown): void {
+    if (rv !== undefined && rv !== cur.metadata?.resourceVersion)
+      throw new HttpError(409, `HTTP 409: ${path} has been modified`, 'Conflict');
+  }
+
+  #notify(type: WatchEvent<Obj>['type'], path: string, o: Obj): void {
+    for (const w of this.#watchers)
+      if (inCollection(path, w.collection)) {
+        const object = structuredClone(o);
+        queueMicrotask(() => w.onEvent({ type, object }));
+      }
+  }
+}
+
+/** Whether the object at `path` is an item of `collection`, directly or through a cluster-wide path. */
+function inCollection(path: string, collection: string): boolean {
+  const parent = path.slice(0, path.lastIndexOf('/'));
+  return parent === collection || parent.replace(/\/namespaces\/[^/]+(?=\/[^/]+$)/, '') === collection;
+}
+
+/** JSON merge patch (RFC 7386): objects merge, null deletes, anything else replaces. */
+function merge(target: unknown, patch: unknown): unknown {
+  if (typeof patch !== 'object' || patch === null || Array.isArray(patch)) return structuredClone(patch);
+  const out: Record<string, unknown> =
+    typeof target === 'object' && target !== null && !Array.isArray(target)
+      ? { ...(target as Record<string, unknown>) }
+      : {};
+  for (const [k, v] of Object.entries(patch)) {
+    if (v === null) delete out[k];
+    else out[k] = merge(out[k], v);
+  }
+  return out;
+}

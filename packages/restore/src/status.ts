@@ -1,0 +1,144 @@
+import {
+  isRestoreFinished,
+  setCondition,
+  type CheckpointRestore,
+  type CheckpointRestoreStatus,
+  type RestoreMode,
+  type RestorePhase,
+} from '@stateful-migration/api';
+import type { PhaseChange } from './phase.js';
+import type { RestorePlan } from './validate.js';
+
+// What a reconcile does with a CheckpointRestore, and the status each of its steps records, as pure functions of the
+// object read (the shells write what these return, through writeStatus, which asks again on a 409). The Migrate
+// steps after Restored are migrate.ts's.
+
+type Status = CheckpointRestoreStatus;
+
+/** The step a reconcile takes: one per phase, as status records it. */
+export type RestoreStep = 'cleanUp' | 'start' | 'follow' | 'migrate' | 'done';
+
+/**
+ * Deleted: clean up. Pending (or new), or Failed before anything was submitted with a spec changed since: start
+ * (validate, then submit). A submitted restore follows its pod, whatever its spec says now: it keeps what it
+ * submitted. Restored: Migrate goes on to stop the source. Otherwise it is done for this generation.
+ */
+export function restoreStep(r: Pick<CheckpointRestore, 'metadata' | 'spec' | 'status'>): RestoreStep {
+  if (r.metadata.deletionTimestamp) return 'cleanUp';
+  const phase = r.status?.phase;
+  if (!phase || phase === 'Pending' || changedBeforeSubmit(r)) return 'start';
+  if (isRestoreFinished(phase, r.spec.mode ?? 'Restore')) return 'done';
+  return phase === 'Restored' ? 'migrate' : 'follow';
+}
+
+/** A Failed restore whose spec changed since, when nothing was submitted: it is tried again. */
+function changedBeforeSubmit(r: Pick<CheckpointRestore, 'metadata' | 'status'>): boolean {
+  const s = r.status;
+  return (
+    s?.phase === 'Failed' && (s.observedGeneration ?? 0) < (r.metadata.generation ?? 0) && !s.submittedTime
+  );
+}
+
+/** Whether status says this phase and message already: then nothing is written again, and no Event sent. */
+export function alreadySays(s: Status | undefined, phase: RestorePhase, message: string): boolean {
+  return s?.phase === phase && s.message === message;
+}
+
+/** Failed, with the reason and message, the time, and the Restored condition False. */
+export function failedStatus(
+  s: Status,
+  reason: string,
+  message: string,
+  generation: number,
+  now: Date,
+): Status {
+  return {
+    ...s,
+    phase: 'Failed',
+    reason,
+    message,
+    observedGeneration: generation,
+    completionTime: now.toISOString(),
+    conditions: setCondition(s.conditions, {
+      type: 'Restored',
+      status: 'False',
+      reason,
+      message,
+      observedGeneration: generation,
+    }),
+  };
+}
+
+export function submitMessage(p: RestorePlan): string {
+  return `restoring ${p.source.namespace}/${p.source.name} from ${p.sourceCluster} into ${p.targetCluster} as ${p.namespace}/${p.podName}`;
+}
+
+/**
+ * RestoreSubmitted, recorded before anything is created (intent first): the source cluster, the target, the pod's
+ * name and the images by digest, so a restarted controller creates the same pod.
+ */
+export function submittedStatus(s: Status, p: RestorePlan, generation: number, now: Date): Status {
+  const message = submitMessage(p);
+  return {
+    ...s,
+    phase: 'RestoreSubmitted',
+    reason: 'Submitted',
+    message,
+    observedGeneration: generation,
+    sourceCluster: p.sourceCluster,
+    restoredPod: {
+      cluster: p.targetCluster,
+      namespace: p.namespace,
+      name: p.podName,
+      ...(p.targetNode ? { node: p.targetNode } : {}),
+    },
+    images: p.images,
+    submittedTime: now.toISOString(),
+    conditions: setCondition(s.conditions, {
+      type: 'Restored',
+      status: 'False',
+      reason: 'Submitted',
+      message,
+      observedGeneration: generation,
+    }),
+  };
+}
+
+/**
+ * The status of a phase nextPhase found: the node the pod runs on once Restored, the times (a Restore is complete
+ * at Restored, a Migrate only once the source is stopped), the Restored condition (not for RestoreInProgress).
+ */
+export function changedStatus(
+  s: Status,
+  change: PhaseChange,
+  i: { mode: RestoreMode; generation: number; now: Date; node?: string },
+): Status {
+  const now = i.now.toISOString();
+  const complete = change.phase === 'Failed' || (change.phase === 'Restored' && i.mode === 'Restore');
+  return {
+    ...s,
+    phase: change.phase,
+    reason: change.reason,
+    message: change.message,
+    ...(i.node ? { restoredPod: { ...s.restoredPod!, node: i.node } } : {}),
+    ...(change.phase === 'Restored' ? { restoredTime: now } : {}),
+    ...(complete ? { completionTime: now } : {}),
+    conditions:
+      change.phase === 'RestoreInProgress'
+        ? s.conditions
+        : setCondition(s.conditions, {
+            type: 'Restored',
+            status: change.phase === 'Restored' ? 'True' : 'False',
+            reason: change.reason,
+            message: change.message,
+            observedGeneration: i.generation,
+          }),
+  };
+}
+
+/** The Event of a phase change: a Warning with the failure's reason, or Normal with the phase. */
+export function changeEvent(change: PhaseChange): { type: 'Normal' | 'Warning'; reason: string } {
+  return change.phase === 'Failed'
+    ? { type: 'Warning', reason: change.reason }
+    : { type: 'Normal', reason: change.phase };
+}

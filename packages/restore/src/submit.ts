@@ -1,0 +1,347 @@
+import { API_GROUP, type CheckpointBackup, type CheckpointRestore } from '@stateful-migration/api';
+import {
+  addFinalizer,
+  describeError,
+  getOrUndefined,
+  isAlreadyExists,
+  statusCode,
+  type RestClient,
+  type Result,
+} from '@stateful-migration/kube';
+import {
+  backupPath,
+  bindingPath,
+  CLUSTERS_PATH,
+  podPath,
+  policyPath,
+  proxy,
+  restorePath,
+  secretPath,
+} from './paths.js';
+import type { PodStatus } from './phase.js';
+import { editPins, pin } from './pins.js';
+import {
+  RESTORE_LABEL,
+  pullSecret,
+  pullSecretName,
+  restoredPod,
+  restoreOwners,
+  type OwnerReference,
+  type PodManifest,
+} from './pod.js';
+import type { RestoreRecorder } from './recorder.js';
+import { backupClusters, type BackupBinding } from './source.js';
+import { alreadySays, submitMessage, submittedStatus } from './status.js';
+import {
+  checkTargetNodes,
+  nodesUnknownMessage,
+  nodeView,
+  TARGET_NODES_UNKNOWN,
+  type KubeNode,
+} from './target-nodes.js';
+import { validate, type ClusterView, type RestorePlan, type Verdict } from './validate.js';
+
+export const RESTORE_FINALIZER = `restore.${API_GROUP}/unpin`;
+/** The label on what the controller creates on the hub (pull secret, policy), naming the restore. */
+const OWNER_LABEL = `${API_GROUP}/restore-owner`;
+
+/** The restore's PropagationPolicy: its pod and pull secret, to the target cluster only. */
+export const restorePolicyName = (restore: string): string => `checkpointrestore-${restore}`.slice(0, 253);
+
+/** A ResourceBinding's per-cluster status, as the restore controller reads it. */
+export type Binding = {
+  status?: {
+    aggregatedStatus?: {
+      clusterName: string;
+      applied?: boolean;
+      appliedMessage?: string;
+      status?: PodStatus;
+    }[];
+  };
+};
+type Cluster = {
+  metadata: { name: string; labels?: Record<string, string> };
+  status?: { conditions?: { type: string; status: string; reason?: string; message?: string }[] };
+};
+export type Meta = {
+  metadata: {
+    name: string;
+    uid?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+  };
+};
+
+/** A refusal found while acting (a missing secret, a taken pod name): ends the restore Failed with the message. */
+export class RestoreRefused extends Error {
+  constructor(
+    readonly reason: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface SubmitStepOptions {
+  client: RestClient;
+  record: RestoreRecorder;
+  /** How often a restore waiting for its pull secret looks again. */
+  pollMs: number;
+  /** Migrate's check that stopping the source stops only the checkpointed pod: what to return when it does not. */
+  checkStop: (r: CheckpointRestore, p: RestorePlan) => Promise<{ stop: Result } | undefined>;
+}
+
+/**
+ * Pending -> RestoreSubmitted: validate against the hub's backup and the Karmada clusters, check that the target
+ * can restore (and, for Migrate, that the stop would reach only the pod), record the intent, then create what the
+ * restore needs on the hub. Also what following a restore calls to submit the same objects again.
+ */
+export class SubmitStep {
+  readonly #o: SubmitStepOptions;
+
+  constructor(o: SubmitStepOptions) {
+    this.#o = o;
+  }
+
+  async start(r: CheckpointRestore): Promise<Result> {
+    await addFinalizer(
+      this.#o.client,
+      restorePath(r.metadata.namespace, r.metadata.name),
+      r,
+      RESTORE_FINALIZER,
+    );
+    const { plan, backup } = await this.plan(r);
+    if (plan.kind === 'refuse') return this.#o.record.fail(r, plan.reason, plan.message);
+    if (plan.kind === 'wait') {
+      if (!alreadySays(r.status, 'Pending', plan.message))
+        await this.#o.record.write(r, (s) => ({
+          ...s,
+          phase: 'Pending',
+          reason: plan.reason,
+          message: plan.message,
+        }));
+      return { requeueAfterMs: 5000 };
+    }
+    const p = plan.plan;
+    // Before anything is created, and so long before Migrate could stop the source: would Migrate stop only this
+    // pod, and can the target restore at all?
+    const refused = (await this.#o.checkStop(r, p)) ?? (await this.#checkTarget(r, p));
+    if (refused) return refused.stop;
+    // Intent first: what is submitted is recorded before anything is created, so a restart creates the same pod.
+    const generation = r.metadata.generation ?? 0;
+    const updated = await this.#o.record.write(r, (s) => submittedStatus(s, p, generation, new Date()));
+    await this.#o.record.event(updated, 'Normal', 'RestoreSubmitted', submitMessage(p));
+    try {
+      const created = await this.submit(updated, p, backup!);
+      return { requeueAfterMs: created ? 0 : this.#o.pollMs };
+    } catch (err) {
+      if (err instanceof RestoreRefused) return this.#o.record.fail(updated, err.reason, err.message);
+      throw err;
+    }
+  }
+
+  /** Validates against the hub's backup (its per-cluster results) and the Karmada clusters. */
+  async plan(r: CheckpointRestore): Promise<{ plan: Verdict; backup?: CheckpointBackup }> {
+    const ns = r.metadata.namespace;
+    const backup = await getOrUndefined<CheckpointBackup>(
+      this.#o.client,
+      backupPath(ns, r.spec.backupRef.name),
+    );
+    const binding = backup
+      ? await getOrUndefined<BackupBinding>(
+          this.#o.client,
+          bindingPath(ns, `${backup.metadata.name}-checkpointbackup`),
+        )
+      : undefined;
+    const clusters = await this.#o.client.get<{ items: Cluster[] }>(CLUSTERS_PATH);
+    const plan = validate({
+      restore: r,
+      backup,
+      sources: backup ? backupClusters(backup, binding) : [],
+      clusters: clusters.items.map(clusterView),
+    });
+    return backup ? { plan, backup } : { plan };
+  }
+
+  /**
+   * Whether the target cluster has a node whose runtime restores (the targetNode's, if given), from the Nodes read
+   * through Karmada's cluster proxy and the label each node's agent publishes (checkTargetNodes). A refusal ends the
+   * restore Failed; a list that fails (the member unreachable, a right missing) keeps it Pending and comes back.
+   * Returns what to return from the reconcile when the restore must not go on.
+   */
+  async #checkTarget(r: CheckpointRestore, p: RestorePlan): Promise<{ stop: Result } | undefined> {
+    let nodes: KubeNode[];
+    try {
+      nodes = (await this.#o.client.get<{ items: KubeNode[] }>(proxy(p.targetCluster, '/api/v1/nodes')))
+        .items;
+    } catch (err) {
+      const message = nodesUnknownMessage(p.targetCluster, statusCode(err), describeError(err));
+      if (!alreadySays(r.status, 'Pending', message))
+        await this.#o.record.write(r, (s) => ({
+          ...s,
+          phase: 'Pending',
+          reason: TARGET_NODES_UNKNOWN,
+          message,
+        }));
+      return { stop: { requeueAfterMs: 10_000 } };
+    }
+    const refusal = checkTargetNodes(p, nodes.map(nodeView));
+    return refusal ? { stop: await this.#o.record.fail(r, refusal.reason, refusal.message) } : undefined;
+  }
+
+  /**
+   * Creates what the restore needs on the hub, each idempotently: the pull secret, the images pinned on the backup
+   * (retention keeps them), the policy that carries the secret and the pod to the target cluster only, and, once the
+   * secret is applied there, the pod. The pod comes last and only then, so that the target's kubelet never tries to
+   * pull before it has the credentials, and its existence on the hub means everything before it exists too.
+   * Returns whether the pod exists.
+   */
+  async submit(r: CheckpointRestore, plan: RestorePlan, backup: CheckpointBackup): Promise<boolean> {
+    // The restore's own namespace (issue 11): validate refused a backup or checkpoint of any other.
+    const ns = plan.namespace;
+    const owner = { [OWNER_LABEL]: `${r.metadata.namespace}.${r.metadata.name}` };
+    const secretName = pullSecretName(r.metadata.name);
+    const pod = restoredPod(
+      plan,
+      { name: r.metadata.name, namespace: r.metadata.namespace, backup: backup.metadata.name },
+      secretName,
+    );
+    // Owned by the restore until the pod exists (then by both): a restore that fails before takes them along.
+    const owners = restoreOwners(restoreRef(r));
+    const creds = await this.#registryCredentials(plan);
+    await this.#createOrUpdate(
+      secretPath(ns),
+      secretPath(ns, secretName),
+      pullSecret(secretName, ns, plan.registryHost, creds, owner, owners),
+    );
+    await editPins(this.#o.client, backupPath(backup.metadata.namespace, backup.metadata.name), (cur) =>
+      pin(
+        cur,
+        plan.images.map((i) => i.image),
+      ),
+    );
+    await this.#createOrUpdate(policyPath(ns), policyPath(ns, restorePolicyName(r.metadata.name)), {
+      apiVersion: 'policy.karmada.io/v1alpha1',
+      kind: 'PropagationPolicy',
+      metadata: {
+        name: restorePolicyName(r.metadata.name),
+        namespace: ns,
+        labels: owner,
+        ownerReferences: owners,
+      },
+      spec: {
+        resourceSelectors: [
+          { apiVersion: 'v1', kind: 'Pod', name: pod.metadata.name },
+          { apiVersion: 'v1', kind: 'Secret', name: secretName },
+        ],
+        placement: { clusterAffinity: { clusterNames: [plan.targetCluster] } },
+      },
+    });
+    const secretThere = await getOrUndefined<Binding>(
+      this.#o.client,
+      bindingPath(ns, `${secretName}-secret`),
+    );
+    if (
+      !secretThere?.status?.aggregatedStatus?.some((a) => a.clusterName === plan.targetCluster && a.applied)
+    )
+      return false;
+    const created = await this.#createPod(pod, r);
+    await this.adopt(r, ns, created);
+    return true;
+  }
+
+  /**
+   * Makes the restored pod an owner of the pull secret and the policy too, so they live as long as the pod needs
+   * them (a restarted container may pull again) and go once both the pod and the restore are gone. Idempotent; also
+   * called while following, for a controller that died between creating the pod and this.
+   */
+  async adopt(r: CheckpointRestore, ns: string, pod: { name: string; uid: string }): Promise<void> {
+    const want = restoreOwners(restoreRef(r), pod);
+    for (const path of [
+      secretPath(ns, pullSecretName(r.metadata.name)),
+      policyPath(ns, restorePolicyName(r.metadata.name)),
+    ]) {
+      const cur = await getOrUndefined<{ metadata: { ownerReferences?: OwnerReference[] } }>(
+        this.#o.client,
+        path,
+      );
+      if (!cur || sameOwners(cur.metadata.ownerReferences, want)) continue;
+      await this.#o.client.request('PATCH', path, { body: { metadata: { ownerReferences: want } } });
+    }
+  }
+
+  /** The backup's registry credentials, read on the hub at each submit and never logged or cached. */
+  async #registryCredentials(plan: RestorePlan): Promise<{ username: string; password: string }> {
+    const ref = plan.registrySecret;
+    const s = await getOrUndefined<{ data?: Record<string, string> }>(
+      this.#o.client,
+      secretPath(ref.namespace!, ref.name),
+    );
+    const dec = (k: string) => Buffer.from(s?.data?.[k] ?? '', 'base64').toString('utf8');
+    if (!s || !dec('username') || !dec('password'))
+      throw new RestoreRefused(
+        'RegistrySecretUnavailable',
+        `registry secret ${ref.namespace}/${ref.name} ${s ? 'lacks username or password' : 'does not exist on the Karmada control plane'}; the restored pod needs it to pull its images`,
+      );
+    return { username: dec('username'), password: dec('password') };
+  }
+
+  /** Creates the restored pod on the hub (or finds this restore's own); returns its name and uid. */
+  async #createPod(pod: PodManifest, r: CheckpointRestore): Promise<{ name: string; uid: string }> {
+    try {
+      const made = await this.#o.client.request<Meta>('POST', podPath(pod.metadata.namespace), { body: pod });
+      return { name: made.metadata.name, uid: made.metadata.uid ?? '' };
+    } catch (err) {
+      // The apiserver's refusal of the pod (invalid, namespace missing) will not change by retrying.
+      if (statusCode(err) === 422 || statusCode(err) === 404)
+        throw new RestoreRefused(
+          'PodRejected',
+          `the Karmada apiserver refused the restored pod ${pod.metadata.namespace}/${pod.metadata.name}: ${describeError(err)}`,
+        );
+      if (!isAlreadyExists(err)) throw err;
+      const there = await this.#o.client.get<Meta>(podPath(pod.metadata.namespace, pod.metadata.name));
+      if (there.metadata.labels?.[RESTORE_LABEL] !== r.metadata.name)
+        throw new RestoreRefused(
+          'PodNameTaken',
+          `pod ${pod.metadata.namespace}/${pod.metadata.name} already exists and is not this restore's; set spec.podName`,
+        );
+      return { name: there.metadata.name, uid: there.metadata.uid ?? '' };
+    }
+  }
+
+  /**
+   * Creates the object, or merge-patches an existing one to the same content: a merge keeps the labels the system
+   * added (Karmada's webhook refuses a policy update that drops its permanent-id label).
+   */
+  async #createOrUpdate(collection: string, path: string, body: Record<string, unknown>): Promise<void> {
+    try {
+      await this.#o.client.request('POST', collection, { body });
+    } catch (err) {
+      if (!isAlreadyExists(err)) throw err;
+      await this.#o.client.request('PATCH', path, { body });
+    }
+  }
+}
+
+/** The restore as an owner; the apiserver always returns a uid for a stored object. */
+function restoreRef(r: CheckpointRestore): { name: string; uid: string } {
+  if (!r.metadata.uid)
+    throw new Error(`CheckpointRestore ${r.metadata.namespace}/${r.metadata.name} has no uid`);
+  return { name: r.metadata.name, uid: r.metadata.uid };
+}
+
+/** Whether stored ownerReferences are these (by uid, in order; the apiserver keeps what was written). */
+function sameOwners(stored: OwnerReference[] | undefined, want: OwnerReference[]): boolean {
+  return (stored ?? []).map((o) => o.uid).join(',') === want.map((o) => o.uid).join(',');
+}
+
+function clusterView(c: Cluster): ClusterView {
+  const ready = c.status?.conditions?.find((x) => x.type === 'Ready');
+  const message = [ready?.reason, ready?.message].filter(Boolean).join(': ');
+  return {
+    name: c.metadata.name,
+    labels: c.metadata.labels ?? {},
+    ready: ready?.status === 'True',
+    ...(ready?.status !== 'True' ? { message: message || 'no Ready condition reported yet' } : {}),
+  };
+}

@@ -92,10 +92,21 @@ ${pod('elsewhere', 'm1-b')}`,
     );
     allowed = await token('checkpointer');
     denied = await token('nobody');
+    // Both containers of each pod running (a container not yet started cannot be checkpointed, as on a real node).
     await eventually(
-      async () => ((await post('m1-a', `/checkpoint/${ns}/p/app`, allowed)).code === 200 ? true : undefined),
-      20_000,
-      'the pod to reach the stand-in',
+      async () => {
+        const ready = await kubectl('member1', [
+          'get',
+          'pods',
+          '-n',
+          ns,
+          '-o',
+          'jsonpath={.items[*].status.conditions[?(@.type=="Ready")].status}',
+        ]);
+        return ready.split(' ').length === 3 && !ready.includes('False') ? true : undefined;
+      },
+      60_000,
+      'the pods running on their nodes',
     );
   });
   after(async () => {

@@ -199,7 +199,15 @@ ${pod('elsewhere', 'm1-b')}`,
   });
 
   it('serves containerLogs (nodes/proxy) for kubectl logs: the counter as it runs', async () => {
-    const logs = await kubectl('member1', ['logs', '-n', ns, 'p', '-c', 'app', '--tail=2']);
+    // The counter prints a line a second: wait for its second, then --tail=2 gives exactly two.
+    const logs = await eventually(
+      async () => {
+        const out = await kubectl('member1', ['logs', '-n', ns, 'p', '-c', 'app', '--tail=2']);
+        return out.split('\n').length > 2 ? out : undefined;
+      },
+      20_000,
+      'two counts',
+    );
     assert.match(logs, /^count \d+\ncount \d+\n$/);
     const get = await post('m1-a', `/containerLogs/${ns}/p/app`, allowed, 'GET');
     assert.equal(get.code, 403, 'nodes/checkpoint does not grant nodes/proxy');

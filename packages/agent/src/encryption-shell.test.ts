@@ -12,6 +12,7 @@ import { pipeline } from 'node:stream/promises';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import type { CheckpointBackup, CheckpointBackupStatus } from '@stateful-migration/api';
 import { writeArchive } from '@stateful-migration/archive';
+import { HttpError } from '@stateful-migration/kube';
 import { MemoryApi } from '@stateful-migration/kube/testing';
 import { decryptLayer, keyFingerprint } from '@stateful-migration/ocicrypt';
 import { AgentController } from './controller.js';
@@ -303,6 +304,17 @@ describe('the agent with spec.encryption', () => {
       () => api.request('DELETE', KEYS),
       'EncryptionKeysNotFound',
       /^spec\.encryption\.publicKeysRef: ConfigMap shop\/keys does not exist in this cluster: create it, one PEM public key per data key; nothing was checkpointed$/,
+    ],
+    [
+      'the agent may not read the keys object',
+      () => {
+        api.route = (method, path) =>
+          method === 'GET' && path === KEYS
+            ? new HttpError(403, `HTTP 403: ${path}`, 'Forbidden')
+            : undefined;
+      },
+      'EncryptionKeysUnreadable',
+      /ConfigMap shop\/keys cannot be read by the agent \(403 Forbidden\): give its ServiceAccount get on that one ConfigMap, with a Role in shop like a registry secret's; nothing was checkpointed$/,
     ],
     ['the keys object is empty', () => api.put(KEYS, { data: {} }), 'EncryptionKeysInvalid', /holds no keys/],
     [

@@ -35,6 +35,7 @@ describe('the CheckpointBackup CRD on a real apiserver', () => {
       .sort();
     assert.deepEqual(names, [
       'checkpointbackup.migration.dcnlab.com/db-hourly',
+      'checkpointbackup.migration.dcnlab.com/encrypted-checkpoint',
       'checkpointbackup.migration.dcnlab.com/localhost-checkpoint',
       'checkpointbackup.migration.dcnlab.com/localhost-checkpoint-stop',
       'checkpointbackup.migration.dcnlab.com/registry-checkpoint',

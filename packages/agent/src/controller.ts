@@ -282,7 +282,11 @@ export class AgentController {
         );
         return this.#record.start(b, a.containers, a.tick, a.next);
       case 'checkpoint':
-        return this.#guard(b, () => this.#checkpoint.run(b, a.containers, pod?.uid));
+        return this.#guard(b, async () => {
+          // The recipients first: a memory dump that could not be pushed encrypted is not taken at all.
+          if (b.spec.encryption) await this.#images.recipients(b, 'nothing was checkpointed');
+          await this.#checkpoint.run(b, a.containers, pod?.uid);
+        });
       case 'build':
         return this.#guard(b, () => this.#images.build(b, a.files));
       case 'push':

@@ -6,16 +6,25 @@ import {
   type CheckpointFile,
 } from '@stateful-migration/api';
 import { readArchiveInfo } from '@stateful-migration/archive';
-import { isNotFound, type RestClient } from '@stateful-migration/kube';
+import { describeError, isNotFound, statusCode, type RestClient } from '@stateful-migration/kube';
+import type { RecipientKey } from '@stateful-migration/ocicrypt';
 import {
   RegistryClient,
   describeImage,
   getManifest,
   normalHost,
   pushImage,
+  type PushImageInput,
   type RegistryTimeouts,
 } from '@stateful-migration/registry';
 import type { ArchiveFiles } from './archives.js';
+import {
+  isOwnEncryptedPush,
+  keysObjectData,
+  keysUnavailable,
+  recipientsFrom,
+  withRecipients,
+} from './encryption.js';
 import {
   buildLocalImage,
   checkpointAnnotations,
@@ -44,7 +53,8 @@ export interface ImageStepsOptions {
 /**
  * The build and push steps. Without a registry an image is built into the node's containers-storage with buildah;
  * with one, the archive itself is the image's one layer: build only describes it (its digest), push streams it
- * once. Each step records its start and its end.
+ * once, encrypted on the way with spec.encryption (then its digest is known only once pushed). Each step records
+ * its start and its end.
  */
 export class ImageSteps {
   readonly #o: ImageStepsOptions;
@@ -61,13 +71,16 @@ export class ImageSteps {
         const archive = this.#o.archives.forStep(f, 'build');
         const annotations = checkpointAnnotations(await readArchiveInfo(archive));
         const name = imageName(b.spec.podRef.name, f.containerName, run.id, b.spec.registry);
-        const digest = b.spec.registry
-          ? (await describeImage(archive, annotations, new Date(run.startedAt))).digest
-          : await buildLocalImage(this.#o.storage, archive, name, annotations);
+        // An encrypted image's digest depends on its random layer key: it is known once pushed.
+        const digest = b.spec.encryption
+          ? undefined
+          : b.spec.registry
+            ? (await describeImage(archive, annotations, new Date(run.startedAt))).digest
+            : await buildLocalImage(this.#o.storage, archive, name, annotations);
         return {
           containerName: f.containerName,
           imageName: name,
-          digest,
+          ...(digest ? { digest } : {}),
           buildTime: new Date().toISOString(),
           pushed: false,
         };
@@ -77,38 +90,95 @@ export class ImageSteps {
   }
 
   async push(b: CheckpointBackup, images: BuiltImage[]): Promise<void> {
-    await this.#o.record.write(b, (s) => pushingStatus(s, images));
+    await this.#o.record.write(b, (s) => pushingStatus(s, images, !!b.spec.encryption));
     const client = await this.registryClient(b);
+    // Read again at each push: the keys object may have changed since the checkpoint.
+    const recipients = b.spec.encryption
+      ? await this.recipients(b, 'the checkpoint was not pushed (its archive stays on the node, 0600)')
+      : undefined;
     const run = b.status!.run!;
     const files = b.status?.checkpointFiles ?? [];
+    const pushed = new Map<string, Pick<BuiltImage, 'digest' | 'encryptedFor'>>();
     for (const img of images) {
-      const { repository, tag } = splitImageName(img.imageName);
-      await client.login(repository);
-      const there = await getManifest(client, repository, tag);
-      if (there?.digest === img.digest) continue;
       const file = files.find((f) => f.containerName === img.containerName);
-      if (!file)
-        throw new CheckpointError(
-          'ArchiveMissing',
-          `the archive of ${img.containerName} is gone before its push`,
-          true,
-        );
-      const archive = this.#o.archives.forStep(file, 'push');
-      const pushed = await pushImage(client, {
-        repository,
-        tag,
-        layerTar: archive,
-        annotations: checkpointAnnotations(await readArchiveInfo(archive)),
-        created: new Date(run.startedAt),
-      });
-      if (pushed.digest !== img.digest)
-        throw new CheckpointError(
-          'DigestMismatch',
-          `pushed ${img.imageName} as ${pushed.digest}, expected ${img.digest}`,
-          true,
-        );
+      pushed.set(img.imageName, await this.#pushOne(client, img, file, run.startedAt, recipients));
     }
-    await this.#o.record.step(b, 'ImagePushed', (s) => pushedStatus(s, images));
+    await this.#o.record.step(b, 'ImagePushed', (s) => pushedStatus(s, images, pushed));
+  }
+
+  /**
+   * One image: skipped when the registry has it already (in clear: the digest the build computed; encrypted: this
+   * run's own push, recognised by isOwnEncryptedPush), otherwise the archive streamed once, encrypted on the way
+   * for `recipients`. Its digest and recipients, for status.
+   */
+  async #pushOne(
+    client: RegistryClient,
+    img: BuiltImage,
+    file: CheckpointFile | undefined,
+    startedAt: string,
+    recipients: RecipientKey[] | undefined,
+  ): Promise<Pick<BuiltImage, 'digest' | 'encryptedFor'>> {
+    const { repository, tag } = splitImageName(img.imageName);
+    await client.login(repository);
+    const there = await getManifest(client, repository, tag);
+    // In clear, the build fixed the digest: what is there already is this image.
+    if (!recipients && img.digest && there?.digest === img.digest) return { digest: img.digest };
+    if (!file)
+      throw new CheckpointError(
+        'ArchiveMissing',
+        `the archive of ${img.containerName} is gone before its push`,
+        true,
+      );
+    const archive = this.#o.archives.forStep(file, 'push');
+    const annotations = checkpointAnnotations(await readArchiveInfo(archive));
+    const input = { repository, tag, layerTar: archive, annotations, created: new Date(startedAt) };
+    if (recipients) return this.#pushEncrypted(client, input, there, recipients);
+    const result = await pushImage(client, input);
+    // In clear, the image is a function of the archive: the digest the build recorded, or the archive changed.
+    if (img.digest && result.digest !== img.digest)
+      throw new CheckpointError(
+        'DigestMismatch',
+        `pushed ${img.imageName} as ${result.digest}, expected ${img.digest}`,
+        true,
+      );
+    return { digest: result.digest };
+  }
+
+  /** The encrypted push, or this run's own encrypted image already at the tag (pushed before a crash). */
+  async #pushEncrypted(
+    client: RegistryClient,
+    input: PushImageInput,
+    there: Awaited<ReturnType<typeof getManifest>>,
+    recipients: RecipientKey[],
+  ): Promise<Pick<BuiltImage, 'digest' | 'encryptedFor'>> {
+    const encryptedFor = recipients.map((r) => r.fingerprint);
+    const annotations = withRecipients(input.annotations, encryptedFor);
+    if (there && isOwnEncryptedPush(there.manifest, annotations, encryptedFor))
+      return { digest: there.digest, encryptedFor };
+    const result = await pushImage(client, { ...input, annotations, encryptFor: recipients });
+    return { digest: result.digest, encryptedFor };
+  }
+
+  /**
+   * The recipients of spec.encryption, from the keys object in the object's own namespace, read fresh each time
+   * (before the checkpoint, so a memory dump that could not be pushed encrypted is not taken, and at the push);
+   * a CheckpointError saying what is wrong (missing, unreadable, empty, not public keys) and `consequence`.
+   * Retried: the fix is in that object, not in this one's spec.
+   */
+  async recipients(b: CheckpointBackup, consequence: string): Promise<RecipientKey[]> {
+    const ref = b.spec.encryption!.publicKeysRef;
+    const ns = b.metadata.namespace;
+    const path = `/api/v1/namespaces/${ns}/${ref.kind === 'Secret' ? 'secrets' : 'configmaps'}/${ref.name}`;
+    let obj: { data?: Record<string, string>; binaryData?: Record<string, string> };
+    try {
+      obj = await this.#o.client.get(path);
+    } catch (err) {
+      const r = keysUnavailable(ref, ns, statusCode(err), describeError(err));
+      throw new CheckpointError(r.reason, `${r.message}; ${consequence}`, true);
+    }
+    const r = recipientsFrom(ref, ns, keysObjectData(ref.kind, obj));
+    if (!r.ok) throw new CheckpointError(r.reason, `${r.message}; ${consequence}`, true);
+    return r.recipients;
   }
 
   /**

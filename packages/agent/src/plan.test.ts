@@ -114,6 +114,11 @@ describe('plan: bad input', () => {
       'ContainerNotFound',
       /has no container db \(it has: app, side\)/,
     ],
+    [
+      { encryption: { publicKeysRef: { kind: 'ConfigMap', name: 'keys' } } },
+      'EncryptionNeedsRegistry',
+      /spec\.encryption needs spec\.registry: only images pushed to a registry are encrypted/,
+    ],
   ];
   for (const [spec, reason, message] of cases) {
     it(`${JSON.stringify(spec)} fails with ${reason}`, () => {
@@ -124,6 +129,41 @@ describe('plan: bad input', () => {
       assert.equal((a as { retry: boolean }).retry, false);
     });
   }
+});
+
+describe('plan: spec.encryption', () => {
+  const encryption = { publicKeysRef: { kind: 'Secret' as const, name: 'keys' } };
+  it('with a registry, a run starts as any other (the keys are read before the checkpoint)', () =>
+    assert.deepEqual(plan(input({ backup: backup({ encryption, registry }) })), {
+      kind: 'start',
+      containers: ['app', 'side'],
+    }));
+  it('an encrypted image built without a digest is pushed, then the run finishes', () => {
+    const building = {
+      phase: 'ImageBuilt' as const,
+      run: run({ containers: ['app'] }),
+      checkpointFiles: [file('app')],
+    };
+    const built = { ...image('app', false), imageName: 'r.example/team/ck/checkpoint-p-app:r1' };
+    assert.deepEqual(
+      plan(input({ backup: backup({ encryption, registry }, { ...building, builtImages: [built] }) })),
+      {
+        kind: 'push',
+        images: [built],
+      },
+    );
+    const pushed = { ...built, pushed: true, digest: 'sha256:1', encryptedFor: ['sha256:k'] };
+    assert.deepEqual(
+      plan(input({ backup: backup({ encryption, registry }, { ...building, builtImages: [pushed] }) })),
+      { kind: 'finish' },
+    );
+  });
+  it('a run in progress whose registry was removed meets the refusal, not a push in clear to nowhere', () => {
+    const b = backup({ encryption }, { phase: 'ImageBuilt', run: run(), checkpointFiles: [file('app')] });
+    const a = plan(input({ backup: b }));
+    assert.equal(a.kind, 'fail');
+    assert.equal((a as { reason: string }).reason, 'EncryptionNeedsRegistry');
+  });
 });
 
 describe('plan: "immediately" runs once per generation', () => {

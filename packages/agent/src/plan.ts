@@ -11,6 +11,7 @@ import {
   type CheckpointBackupStatus,
   setCondition,
 } from '@stateful-migration/api';
+import { encryptionRefusal } from './encryption.js';
 import type { PodDeletion } from './stop-pod.js';
 
 /** What the agent knows of the pod, read from the apiserver (not a cache, so "missing" is real). */
@@ -128,11 +129,14 @@ function resume(
   return { kind: 'finish' };
 }
 
-/** Schedule and time zone, or why they cannot work. */
+/** Schedule, time zone and encryption, or why they cannot work. */
 function validate(b: CheckpointBackup): { schedule: Schedule; tz: string } | Action {
   const schedule = parseSchedule(b.spec.schedule);
   if (schedule.kind === 'invalid')
     return { kind: 'fail', reason: 'InvalidSchedule', message: schedule.message, retry: false };
+  // The CRD refuses it too; an object stored before that rule, or a spec edited under a run, meets this.
+  const unencryptable = encryptionRefusal(b);
+  if (unencryptable) return { kind: 'fail', ...unencryptable, retry: false };
   const tz = b.spec.timeZone || 'UTC';
   if (!isTimeZone(tz)) {
     return {

@@ -12,6 +12,7 @@ import {
   checkpointedStatus,
   finishedStatus,
   pushedStatus,
+  pushingStatus,
   startedStatus,
   stepFailure,
   waiting,
@@ -118,6 +119,25 @@ describe('the statuses of checkpoint, build, push and finish', () => {
       [false, true],
     );
     assert.equal(s.message, 'pushed b');
+  });
+  it('pushedStatus records an encrypted push: the digest the registry got and the recipients', () => {
+    const s = pushedStatus(
+      { builtImages: [img('a'), img('b')] },
+      [img('b')],
+      new Map([['b', { digest: 'sha256:1', encryptedFor: ['sha256:k1', 'sha256:k2'] }]]),
+    );
+    assert.deepEqual(
+      s.builtImages?.map((i) => [i.imageName, i.pushed, i.digest, i.encryptedFor]),
+      [
+        ['a', false, undefined, undefined],
+        ['b', true, 'sha256:1', ['sha256:k1', 'sha256:k2']],
+      ],
+    );
+    assert.equal(s.message, 'pushed b encrypted for 2 key(s)');
+  });
+  it('pushingStatus says when the push is encrypted', () => {
+    assert.equal(pushingStatus({}, [img('a')]).message, 'pushing a');
+    assert.equal(pushingStatus({}, [img('a')], true).message, 'pushing a encrypted');
   });
   it('finishedStatus: no archives, the run\u2019s time as lastCheckpointTime, failures reset, Completed True', () => {
     const s = finishedStatus(

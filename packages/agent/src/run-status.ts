@@ -95,18 +95,32 @@ export function builtStatus(s: Status, images: BuiltImage[], run: Pick<RunStatus
   };
 }
 
-export function pushingStatus(s: Status, images: BuiltImage[]): Status {
-  return { ...s, phase: 'ImagePushing', message: `pushing ${images.map((i) => i.imageName).join(', ')}` };
+export function pushingStatus(s: Status, images: BuiltImage[], encrypted = false): Status {
+  return {
+    ...s,
+    phase: 'ImagePushing',
+    message: `pushing ${images.map((i) => i.imageName).join(', ')}${encrypted ? ' encrypted' : ''}`,
+  };
 }
 
-/** ImagePushed: these images marked pushed. */
-export function pushedStatus(s: Status, images: BuiltImage[]): Status {
+/**
+ * ImagePushed: these images marked pushed, with what each push recorded by image name (the digest the registry
+ * got and, for an encrypted image, its recipients: its digest is known only once pushed).
+ */
+export function pushedStatus(
+  s: Status,
+  images: BuiltImage[],
+  pushed: ReadonlyMap<string, Pick<BuiltImage, 'digest' | 'encryptedFor'>> = new Map(),
+): Status {
   const names = new Set(images.map((i) => i.imageName));
+  const keys = [...pushed.values()].find((p) => p.encryptedFor)?.encryptedFor?.length;
   return {
     ...s,
     phase: 'ImagePushed',
-    message: `pushed ${images.map((i) => i.imageName).join(', ')}`,
-    builtImages: (s.builtImages ?? []).map((x) => (names.has(x.imageName) ? { ...x, pushed: true } : x)),
+    message: `pushed ${images.map((i) => i.imageName).join(', ')}${keys ? ` encrypted for ${keys} key(s)` : ''}`,
+    builtImages: (s.builtImages ?? []).map((x) =>
+      names.has(x.imageName) ? { ...x, ...pushed.get(x.imageName), pushed: true } : x,
+    ),
   };
 }
 

@@ -35,6 +35,20 @@ export interface Registry {
   secretRef?: ObjectRef;
 }
 
+/**
+ * Where the recipients' public keys are: a Secret or ConfigMap in the object's own namespace (there is no namespace
+ * field: keys of another namespace cannot be named). Each data key holds one PEM public key.
+ */
+export interface PublicKeysRef {
+  kind: 'Secret' | 'ConfigMap';
+  name: string;
+}
+
+/** OCI image encryption (ocicrypt's JWE scheme) of the checkpoint images pushed to spec.registry (issue 14). */
+export interface Encryption {
+  publicKeysRef: PublicKeysRef;
+}
+
 /** A Kubernetes label selector, as in a PropagationPolicy's clusterAffinity. */
 export interface LabelSelector {
   matchLabels?: Record<string, string>;
@@ -73,6 +87,11 @@ export interface CheckpointBackupSpec {
   placement?: BackupPlacement;
   /** Retention of this pod's checkpoints; wins over the agent-wide defaults (issue 6). */
   retention?: RetentionPolicy;
+  /**
+   * Push the checkpoint images encrypted for these recipients (needs registry): the registry never receives the
+   * archive in clear. Without it images are pushed as they are.
+   */
+  encryption?: Encryption;
 }
 
 export interface Condition {
@@ -93,9 +112,15 @@ export interface CheckpointFile {
 export interface BuiltImage {
   containerName: string;
   imageName: string;
+  /** The manifest digest; for an encrypted image known only once pushed (its layer key is random). */
   digest?: string;
   buildTime: string;
   pushed: boolean;
+  /**
+   * An encrypted image's recipients: sha256:<hex> of each public key's SubjectPublicKeyInfo. Only holders of one of
+   * the private keys can read the image. Absent for an image in clear.
+   */
+  encryptedFor?: string[];
 }
 
 /** The run in progress, or the last one: what a restarted agent resumes from. */

@@ -60,9 +60,15 @@ const builtImage = obj(
   {
     containerName: str('Container.'),
     imageName: str('Full image reference with its unique tag.'),
-    digest: str('Manifest digest (sha256:...).'),
+    digest: str('Manifest digest (sha256:...); for an encrypted image, known once it is pushed.'),
     buildTime: dateTime('When it was built.'),
     pushed: { type: 'boolean', description: 'Whether it is in the registry.' },
+    encryptedFor: {
+      type: 'array',
+      items: { type: 'string' },
+      description:
+        "An encrypted image's recipients: sha256 of each public key's SubjectPublicKeyInfo. Absent for an image in clear.",
+    },
   },
   ['containerName', 'imageName'],
 );
@@ -149,9 +155,29 @@ const specSchema = obj(
       },
     ),
     retention: retentionSchema,
+    encryption: obj(
+      "Push the checkpoint images encrypted (OCI image encryption, ocicrypt's JWE scheme, as skopeo --encryption-key jwe:): only holders of a recipient's private key can read them. Needs registry.",
+      {
+        publicKeysRef: obj(
+          "The recipients: a Secret or ConfigMap in this object's namespace, each data key holding one PEM public key (RSA of 2048 bits or more, or EC P-256, P-384 or P-521).",
+          {
+            kind: str('Secret or ConfigMap.', { enum: ['Secret', 'ConfigMap'] }),
+            name: str('Its name.', { minLength: 1 }),
+          },
+          ['kind', 'name'],
+        ),
+      },
+      ['publicKeysRef'],
+    ),
   },
   ['schedule', 'podRef', 'resourceRef'],
 );
+specSchema['x-kubernetes-validations'] = [
+  {
+    rule: '!has(self.encryption) || has(self.registry)',
+    message: 'spec.encryption needs spec.registry: only images pushed to a registry are encrypted',
+  },
+];
 
 // --- status.checkpointedPod: what restore needs, recorded at checkpoint time (issue 5) ---
 const k8sObject = (description: string): Schema => ({

@@ -9,6 +9,11 @@
  * subresource (`checkpointbackups/status`, `deployments/scale`). Karmada's cluster proxy is checked twice: on the
  * Karmada apiserver as `clusters/proxy` with the verb of the HTTP method, then in the member, which it calls as the
  * hub's identity (impersonated), with the verb of the proxied request.
+ *
+ * Only what the project ships or makes is here. A right a tenant grants by hand is not: the agents' `get` on the keys
+ * object of `spec.encryption.publicKeysRef` (ImageSteps.recipients) comes from a Role the tenant makes in the members
+ * (examples/checkpointbackup/encrypted-checkpoint.yaml; docs/security.md says why). Should the hub come to make that
+ * Role, as it makes the registry secret's, it belongs in ROLES with `madeBy`.
  */
 
 export type Verb = 'get' | 'list' | 'watch' | 'create' | 'update' | 'patch' | 'delete';

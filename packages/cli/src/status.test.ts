@@ -31,6 +31,14 @@ describe('status view', () => {
               { containerName: 'app', imageName: 'r/app:1', buildTime: 't', pushed: true },
               { containerName: 'app', imageName: 'r/app:2', buildTime: 't', pushed: true },
               { containerName: 'side', imageName: 'localhost/side:2', buildTime: 't', pushed: false },
+              {
+                containerName: 'vault',
+                imageName: 'r/vault:2',
+                buildTime: 't',
+                pushed: true,
+                digest: 'sha256:1',
+                encryptedFor: ['sha256:k'],
+              },
             ],
           },
           { name: 'member2', phase: 'Unknown', applied: true },
@@ -42,6 +50,7 @@ describe('status view', () => {
       [
         ['member1', 'm1-a', 'app', 'Completed', 'r/app:2', 'yes'],
         ['member1', 'm1-a', 'side', 'Completed', 'localhost/side:2', 'no'],
+        ['member1', 'm1-a', 'vault', 'Completed', 'r/vault:2', 'encrypted'],
         ['member2', '-', '-', 'Unknown', '-', '-'],
       ],
     );

@@ -42,10 +42,16 @@ export function statusRows(backups: CheckpointBackup[]): StatusRow[] {
       };
       if (!newest.size) rows.push({ ...base, container: '-', image: '-', pushed: '-' });
       for (const [container, i] of [...newest].sort(([a], [z]) => a.localeCompare(z)))
-        rows.push({ ...base, container, image: i.imageName, pushed: i.pushed ? 'yes' : 'no' });
+        rows.push({ ...base, container, image: i.imageName, pushed: pushedCell(i) });
     }
   }
   return rows;
+}
+
+/** yes, no, or encrypted (pushed, readable only with a recipient's private key). */
+function pushedCell(i: { pushed: boolean; encryptedFor?: string[] }): string {
+  if (!i.pushed) return 'no';
+  return i.encryptedFor?.length ? 'encrypted' : 'yes';
 }
 
 const HEADERS: [keyof StatusRow, string][] = [

@@ -1,7 +1,13 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, statSync } from 'node:fs';
-import { Transform, pipeline } from 'node:stream';
-import { expectOk, type RegistryClient } from './client.js';
+import { Transform, pipeline, type Readable } from 'node:stream';
+import {
+  LayerEncryptor,
+  encryptedMediaType,
+  type EncryptedLayer,
+  type RecipientKey,
+} from '@stateful-migration/ocicrypt';
+import { RegistryError, expectOk, type RegistryClient } from './client.js';
 
 export const MEDIA = {
   manifest: 'application/vnd.oci.image.manifest.v1+json',
@@ -18,13 +24,22 @@ export interface PushImageInput {
   created: Date;
   /** Called with bytes sent so far, for progress output. */
   onProgress?: (sent: number, total: number) => void;
+  /**
+   * Encrypt the layer for these recipients, in ocicrypt's format (`tar+encrypted`, JWE-wrapped key), as it streams:
+   * the registry never receives the archive in clear. The manifest's digest is then known only after the push
+   * (the layer key and nonce are random).
+   */
+  encryptFor?: RecipientKey[];
 }
 
 export interface PushedImage {
   reference: string;
   digest: string;
+  /** The digest of the layer blob as stored: the ciphertext's for an encrypted layer. */
   layerDigest: string;
   size: number;
+  /** For an encrypted layer: the plaintext's digest (the config's diff_id) and the recipients' fingerprints. */
+  encrypted?: { plaintextDigest: string; recipients: string[] };
 }
 
 const sha256 = (b: Buffer): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
@@ -56,15 +71,24 @@ export async function pushImage(client: RegistryClient, input: PushImageInput): 
   // Locations are resolved against the answer that named them and may be on another host (an upload service);
   // the client sends the credentials only to the registry's own origin.
   const location = client.location(start, 'the upload');
+  // pipeline, not pipe: when a timeout destroys the body, everything under it (the encryptor, the file) goes too.
+  const file = createReadStream(input.layerTar, { highWaterMark: 1 << 20 });
+  const encryptor = input.encryptFor ? new LayerEncryptor(input.encryptFor) : undefined;
+  const source: Readable = encryptor ? pipeline(file, encryptor, () => undefined) : file;
   const patched = expectOk(
     await client.request('PATCH', location, {
-      // pipeline, not pipe: when a timeout destroys the body, the file under it is closed too.
-      body: pipeline(createReadStream(input.layerTar, { highWaterMark: 1 << 20 }), hashing, () => undefined),
+      body: pipeline(source, hashing, () => undefined),
       headers: { 'Content-Type': 'application/octet-stream' },
     }),
     'uploading the checkpoint layer',
     client.host,
   );
+  if (sent !== size)
+    throw new RegistryError(
+      0,
+      'LAYER_CHANGED',
+      `the checkpoint archive changed while it was pushed (${sent} bytes sent, ${size} expected)`,
+    );
   const layerDigest = `sha256:${hash.digest('hex')}`;
   const done = new URL(patched.headers.location ? client.location(patched, 'the upload') : location);
   done.searchParams.set('digest', layerDigest);
@@ -77,11 +101,13 @@ export async function pushImage(client: RegistryClient, input: PushImageInput): 
     client.host,
   );
 
+  const encrypted = encryptor?.result();
   const { config, configDigest, manifest, digest } = imageManifest(
     layerDigest,
-    size,
+    sent,
     input.annotations,
     input.created,
+    encrypted,
   );
   await putBlob(client, repository, config, configDigest);
   expectOk(
@@ -96,16 +122,24 @@ export async function pushImage(client: RegistryClient, input: PushImageInput): 
     reference: `${client.host}/${repository}:${tag}`,
     digest,
     layerDigest,
-    size: size + config.length + manifest.length,
+    size: sent + config.length + manifest.length,
+    ...(encrypted
+      ? { encrypted: { plaintextDigest: encrypted.plaintextDigest, recipients: encrypted.recipients } }
+      : {}),
   };
 }
 
-/** The config and manifest of a one-layer image: a pure function of the layer, so build and push agree on the digest. */
+/**
+ * The config and manifest of a one-layer image: a pure function of the layer, so build and push agree on the digest.
+ * An encrypted layer (ocicrypt) is `tar+encrypted` with its descriptor annotations, and the config's diff_id stays
+ * the plaintext's digest, as containers/image leaves it when it encrypts: a runtime checks it after decrypting.
+ */
 export function imageManifest(
   layerDigest: string,
   layerSize: number,
   annotations: Record<string, string>,
   created: Date,
+  encrypted?: Pick<EncryptedLayer, 'annotations' | 'plaintextDigest'>,
 ): { config: Buffer; configDigest: string; manifest: Buffer; digest: string } {
   const config = Buffer.from(
     JSON.stringify({
@@ -113,7 +147,7 @@ export function imageManifest(
       architecture: 'amd64',
       os: 'linux',
       config: { Labels: annotations },
-      rootfs: { type: 'layers', diff_ids: [layerDigest] },
+      rootfs: { type: 'layers', diff_ids: [encrypted?.plaintextDigest ?? layerDigest] },
       history: [{ created: created.toISOString(), created_by: 'stateful-migration checkpoint' }],
     }),
   );
@@ -123,7 +157,16 @@ export function imageManifest(
       schemaVersion: 2,
       mediaType: MEDIA.manifest,
       config: { mediaType: MEDIA.config, digest: configDigest, size: config.length },
-      layers: [{ mediaType: MEDIA.layerTar, digest: layerDigest, size: layerSize }],
+      layers: [
+        encrypted
+          ? {
+              mediaType: encryptedMediaType(MEDIA.layerTar),
+              digest: layerDigest,
+              size: layerSize,
+              annotations: encrypted.annotations,
+            }
+          : { mediaType: MEDIA.layerTar, digest: layerDigest, size: layerSize },
+      ],
       // The standard creation time lets retention order images with one manifest read per tag.
       annotations: { ...annotations, 'org.opencontainers.image.created': created.toISOString() },
     }),
@@ -179,7 +222,10 @@ export async function getManifest(
 ): Promise<
   | {
       digest: string;
-      manifest: { annotations?: Record<string, string>; layers: { digest: string; size: number }[] };
+      manifest: {
+        annotations?: Record<string, string>;
+        layers: { mediaType?: string; digest: string; size: number; annotations?: Record<string, string> }[];
+      };
     }
   | undefined
 > {

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import net from 'node:net';
@@ -8,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { after, describe, it } from 'node:test';
 import { REGISTRY_TIMEOUTS, RegistryClient, RegistryError } from './client.js';
+import { parseRecipientKey } from '@stateful-migration/ocicrypt';
 import { pushImage } from './push.js';
 import { answer, loopback, loopbackCert, type Loopback } from './loopback.test-support.js';
 
@@ -187,6 +189,39 @@ describe('registry requests have timeouts: a hung registry cannot stall a node',
         created: new Date(0),
       }),
       /during PATCH \/v2\/shop\/app\/blobs\/uploads\/1 \(idle timeout\)/,
+      5000,
+    );
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(open(), 0, 'the layer file is closed');
+  });
+
+  it('pushImage encrypting to a registry that stops reading: the same timeout, and the file under the encryptor is closed', async () => {
+    const host = await raw((req, res) => {
+      if (req.method === 'GET') return answer(res, 200, {}, {});
+      if (req.method === 'POST') return answer(res, 202, { Location: '/v2/shop/app/blobs/uploads/2' });
+      req.pause();
+    });
+    const layer = join(mkdtempSync(join(tmpdir(), 'timeouts-')), 'layer.tar');
+    writeFileSync(layer, Buffer.alloc(64 << 20));
+    const { publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const open = () =>
+      readdirSync('/proc/self/fd').filter((fd) => {
+        try {
+          return readlinkSync(`/proc/self/fd/${fd}`) === layer;
+        } catch {
+          return false;
+        }
+      }).length;
+    await timedOut(
+      pushImage(new RegistryClient({ host, insecureHttp: true, timeouts }), {
+        repository: 'shop/app',
+        tag: 't',
+        layerTar: layer,
+        annotations: {},
+        created: new Date(0),
+        encryptFor: [parseRecipientKey(publicKey.export({ type: 'spki', format: 'pem' }) as string)],
+      }),
+      /during PATCH \/v2\/shop\/app\/blobs\/uploads\/2 \(idle timeout\)/,
       5000,
     );
     await new Promise((r) => setTimeout(r, 50));

@@ -183,7 +183,8 @@ ${barePod('solo')}`,
     const r = await waitRestore('copy', ['Restored', 'Failed']);
     assert.equal(r.status?.phase, 'Restored', r.status?.message);
     assert.equal(r.status?.sourceCluster, 'member1');
-    assert.deepEqual(r.status?.restoredPod, {
+    const { uid, ...where } = r.status!.restoredPod!;
+    assert.deepEqual(where, {
       cluster: 'member2',
       namespace: ns,
       name: `${pods.web}-restored`,
@@ -191,6 +192,11 @@ ${barePod('solo')}`,
     });
     assert.ok(r.status?.restoredTime && r.status.completionTime);
     const name = r.status!.restoredPod!.name;
+    assert.equal(
+      uid,
+      (await hub(['get', 'pod', name, '-n', ns, '-o', 'jsonpath={.metadata.uid}'])).trim(),
+      'the uid of the pod it created on Karmada is recorded',
+    );
 
     // The pod, as member2 has it.
     assert.equal(await podState('member2', ns, name), 'Running/Ready');

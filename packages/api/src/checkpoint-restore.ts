@@ -59,6 +59,8 @@ export interface RestoredPodRef {
   cluster: string;
   namespace: string;
   name: string;
+  /** The uid of the pod this restore created on the Karmada control plane: a pod of that name with another is not its. */
+  uid?: string;
   node?: string;
 }
 

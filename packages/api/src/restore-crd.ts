@@ -80,6 +80,7 @@ const statusSchema = obj('What the restore controller observed and did.', {
     cluster: str('Member cluster.'),
     namespace: str('Namespace.'),
     name: str('Name.'),
+    uid: str('The uid of the pod this restore created on the Karmada control plane.'),
     node: str('Node.'),
   }),
   images: images('The images the restored pod runs.'),

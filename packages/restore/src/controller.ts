@@ -29,7 +29,7 @@ import { handoverLabels } from './pod.js';
 import { RestoreRecorder } from './recorder.js';
 import { backupClusters, type BackupBinding } from './source.js';
 import { restoreStep } from './status.js';
-import { RESTORE_FINALIZER, SubmitStep } from './submit.js';
+import { notMine, RESTORE_FINALIZER, SubmitStep, type Meta } from './submit.js';
 import { backupNamespaceRefusal, stopPlan, stopsOnlyThePod, type RestorePlan } from './validate.js';
 
 export { RESTORE_FINALIZER, restorePolicyName } from './submit.js';
@@ -142,6 +142,8 @@ export class RestoreController {
     // A backup edited since the restore began to name another namespace never gets another tenant's workload stopped.
     const cross = backup && !s.sourceStop?.stoppedTime && backupNamespaceRefusal(backup);
     if (cross) return this.#fail(r, cross.reason, cross.message);
+    const taken = await this.#podTaken(r);
+    if (taken) return taken.stop;
     const stop = s.sourceStop
       ? s.sourceStop.method === 'Scale'
         ? { method: 'Scale' as const, workload: s.sourceStop.workload! }
@@ -210,6 +212,26 @@ export class RestoreController {
         return undefined;
       }
     }
+  }
+
+  /**
+   * Nothing is stopped, and no label handed over, for a pod that is not the one this restore created (notMine): Failed
+   * PodNameTaken, and a source scaled down for the one it created is scaled back, as when that pod is lost. Returns
+   * what to return from the reconcile then.
+   */
+  async #podTaken(r: CheckpointRestore): Promise<{ stop: Result } | undefined> {
+    const s = r.status!;
+    const target = s.restoredPod!;
+    if (s.sourceStop?.labelsHandedOverTime) return undefined;
+    const onHub = await this.#getOrUndefined<Meta>(podPath(target.namespace, target.name));
+    const taken = onHub && notMine(r, onHub);
+    if (!taken) return undefined;
+    const stopped = s.sourceStop?.stoppedTime && s.sourceStop.method === 'Scale' ? s.sourceStop : undefined;
+    if (stopped) await this.#scale(stopped, stopped.workload!.replicas);
+    const message = stopped
+      ? `${taken}; ${stopped.workload!.kind} ${stopped.namespace}/${stopped.workload!.name} scaled back to ${stopped.workload!.replicas}`
+      : taken;
+    return { stop: await this.#fail(r, 'PodNameTaken', message) };
   }
 
   /** The source pod (in the source cluster) and the namespace of its workload. */

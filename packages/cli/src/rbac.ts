@@ -487,8 +487,8 @@ export const PERMISSIONS: Permission[] = [
     resources: ['pods'],
     verbs: ['get', 'create'],
     neededBy:
-      'the restored pod, a template on Karmada: created, or read on a name clash; read while following it; a bare source pod that is a template on Karmada is looked up before a Migrate',
-    code: { [SUBMIT]: ['#createPod'], [FOLLOW]: ['run'], [RESTORE]: ['#locate'] },
+      'the restored pod, a template on Karmada: created, or read on a name clash; read while following it; a bare source pod that is a template on Karmada is looked up before a Migrate, and read for its uid before it is deleted',
+    code: { [SUBMIT]: ['#createPod'], [FOLLOW]: ['run'], [RESTORE]: ['#locate', '#deleteSourcePod'] },
   },
   {
     role: 'restore',
@@ -503,8 +503,9 @@ export const PERMISSIONS: Permission[] = [
     apiGroup: '',
     resources: ['pods'],
     verbs: ['delete'],
-    neededBy: 'Migrate of a bare pod that is a template on Karmada deletes it there',
-    code: { [RESTORE]: ['#stopSource'] },
+    neededBy:
+      'Migrate of a bare pod that is a template on Karmada deletes it there, with its uid as a precondition',
+    code: { [RESTORE]: ['#stopSource', '#deleteSourcePod'] },
   },
   {
     role: 'restore',
@@ -543,8 +544,12 @@ export const PERMISSIONS: Permission[] = [
     resources: ['clusters/proxy'],
     verbs: ['get'],
     neededBy:
-      "GETs in a member: the target's Nodes before a restore, the restored pod's node, a source that lives only in the member (its pod or its workload's Scale)",
-    code: { [SUBMIT]: ['#checkTarget'], [FOLLOW]: ['#nodeOf'], [RESTORE]: ['#locate'] },
+      "GETs in a member: the target's Nodes before a restore, the restored pod's node, a source that lives only in the member (its pod or its workload's Scale), the uid of a bare source pod before Migrate deletes its template on Karmada",
+    code: {
+      [SUBMIT]: ['#checkTarget'],
+      [FOLLOW]: ['#nodeOf'],
+      [RESTORE]: ['#locate', '#deleteSourcePod'],
+    },
   },
   {
     role: 'restore',
@@ -552,8 +557,8 @@ export const PERMISSIONS: Permission[] = [
     resources: ['clusters/proxy'],
     verbs: ['patch', 'delete'],
     neededBy:
-      'Migrate of a source that lives only in a member: PATCH of its Scale (to 0, and back on a rollback), DELETE of a bare pod',
-    code: { [RESTORE]: ['#scale', '#stopSource'], [SCALE]: ['scaleRequest'] },
+      'Migrate of a source that lives only in a member: PATCH of its Scale (to 0, and back on a rollback), DELETE of a bare pod (the checkpointed uid as a precondition)',
+    code: { [RESTORE]: ['#scale', '#deleteSourcePod'], [SCALE]: ['scaleRequest'] },
   },
   {
     role: 'restore',
@@ -579,16 +584,18 @@ export const PERMISSIONS: Permission[] = [
     apiGroup: '',
     resources: ['pods'],
     verbs: ['get'],
-    neededBy: "the restored pod's node; a bare source pod that lives only in the member",
-    code: { [FOLLOW]: ['#nodeOf'], [RESTORE]: ['#locate'] },
+    neededBy:
+      "the restored pod's node; a bare source pod that lives only in the member; the uid of a bare source pod before Migrate deletes it",
+    code: { [FOLLOW]: ['#nodeOf'], [RESTORE]: ['#locate', '#deleteSourcePod'] },
   },
   {
     role: 'restoreInMembers',
     apiGroup: '',
     resources: ['pods'],
     verbs: ['delete'],
-    neededBy: 'Migrate of a bare pod that lives only in the member',
-    code: { [RESTORE]: ['#stopSource'] },
+    neededBy:
+      'Migrate of a bare pod that lives only in the member, with the checkpointed uid as a precondition',
+    code: { [RESTORE]: ['#stopSource', '#deleteSourcePod'] },
   },
   {
     role: 'restoreInMembers',

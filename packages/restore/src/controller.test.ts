@@ -145,6 +145,7 @@ describe('RestoreController.reconcile, one step at a time', () => {
       cluster: 'member1',
       namespace: 'shop',
       pod: 'web-1',
+      podUid: 'u1',
       method: 'Scale',
       workload: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'web', replicas: 1 },
       onHub: true,

@@ -2,6 +2,7 @@ import {
   RESTORE_PLURAL,
   setCondition,
   type CheckpointBackup,
+  type CheckpointedPod,
   type CheckpointRestore,
   type CheckpointRestoreStatus,
   type SourceStop,
@@ -11,6 +12,7 @@ import {
   EventRecorder,
   getOrUndefined,
   Informer,
+  isConflict,
   isNotFound,
   releaseFinalizers,
   restListWatch,
@@ -157,7 +159,7 @@ export class RestoreController {
           ? stop.refuse.message
           : `CheckpointBackup ${r.spec.backupRef.name} is gone; cannot tell how to stop the source`,
       );
-    const source = this.#source(r, backup);
+    const source = this.#source(r, backup, s.sourceStop ? undefined : await this.#checkpointed(r, backup));
     const observed = await this.#observe(target.namespace, target.name, target.cluster);
     const where = s.sourceStop ? undefined : await this.#locate(source, stop);
     const step = migrateStep({
@@ -234,14 +236,37 @@ export class RestoreController {
     return { stop: await this.#fail(r, 'PodNameTaken', message) };
   }
 
-  /** The source pod (in the source cluster) and the namespace of its workload. */
-  #source(r: CheckpointRestore, backup: CheckpointBackup | undefined) {
+  /**
+   * The source pod (in the source cluster) and the namespace of its workload: the pod that was checkpointed, by the
+   * name and uid its agent recorded, not whatever the backup's spec.podRef names now.
+   */
+  #source(
+    r: CheckpointRestore,
+    backup: CheckpointBackup | undefined,
+    checkpointed: CheckpointedPod | undefined,
+  ) {
     return {
       cluster: r.status!.sourceCluster!,
       // The restore's own namespace: its backup may name no other (issue 11).
       namespace: r.metadata.namespace,
-      pod: backup?.spec.podRef.name ?? '',
+      pod: checkpointed?.name ?? backup?.spec.podRef.name ?? '',
+      ...(checkpointed?.uid ? { podUid: checkpointed.uid } : {}),
     };
+  }
+
+  /** The pod the backup's agent recorded in the restore's source cluster (status.checkpointedPod). */
+  async #checkpointed(
+    r: CheckpointRestore,
+    backup: CheckpointBackup | undefined,
+  ): Promise<CheckpointedPod | undefined> {
+    if (!backup) return undefined;
+    // The hub's status.clusters when it has them, else the binding's aggregatedStatus (backupClusters).
+    const binding = backupClusters(backup).length
+      ? undefined
+      : await this.#getOrUndefined<BackupBinding>(
+          bindingPath(backup.metadata.namespace, `${backup.metadata.name}-checkpointbackup`),
+        );
+    return backupClusters(backup, binding).find((c) => c.name === r.status?.sourceCluster)?.checkpointedPod;
   }
 
   /**
@@ -290,12 +315,23 @@ export class RestoreController {
   async #stopSource(r: CheckpointRestore, stop: SourceStop): Promise<Result> {
     if (stop.method === 'Scale') await this.#scale(stop, 0);
     else {
-      const path = podPath(stop.namespace, stop.pod);
-      await this.#o.client
-        .request('DELETE', stop.onHub ? path : proxy(stop.cluster, path))
-        .catch((err: unknown) => {
-          if (!isNotFound(err)) throw err;
-        });
+      const pod = `pod ${stop.namespace}/${stop.pod}`;
+      const beside = 'the restored pod keeps running beside it';
+      if (!stop.podUid)
+        return this.#fail(
+          r,
+          'CannotStopSource',
+          `the stop of ${pod} was recorded without its uid, so it cannot be told from a replacement of the same ` +
+            `name: it is not deleted; delete it yourself; ${beside}`,
+        );
+      const replaced = (await this.#deleteSourcePod(stop, stop.podUid)) === 'replaced';
+      if (replaced)
+        return this.#fail(
+          r,
+          'SourcePodReplaced',
+          `${pod} is no longer the pod that was checkpointed (uid ${stop.podUid}): another pod of that name ` +
+            `replaced it, which is left alone; ${beside}`,
+        );
     }
     const message = `source stopped: ${describeStop(stop)}`;
     const updated = await this.#write(r, (cur) => ({
@@ -305,6 +341,35 @@ export class RestoreController {
     }));
     await this.#event(updated, 'Normal', 'SourceStopping', message);
     return { requeueAfterMs: 0 };
+  }
+
+  /**
+   * Deletes the checkpointed pod, and only it: a DELETE with a uid precondition, so a pod made under the same name
+   * since gets a 409. The agent recorded the member pod's uid; a template on Karmada has its own, so there the member
+   * pod is checked first and the template is deleted by the uid read.
+   */
+  async #deleteSourcePod(stop: SourceStop, uid: string): Promise<'deleted' | 'gone' | 'replaced'> {
+    const path = podPath(stop.namespace, stop.pod);
+    let precondition = uid;
+    if (stop.onHub) {
+      const inMember = await this.#getOrUndefined<Meta>(proxy(stop.cluster, path));
+      if (inMember && inMember.metadata.uid !== uid) return 'replaced';
+      const template = await this.#getOrUndefined<Meta>(path);
+      if (!template?.metadata.uid) return 'gone';
+      precondition = template.metadata.uid;
+    }
+    return this.#o.client
+      .request('DELETE', stop.onHub ? path : proxy(stop.cluster, path), {
+        body: { apiVersion: 'v1', kind: 'DeleteOptions', preconditions: { uid: precondition } },
+      })
+      .then(
+        () => 'deleted' as const,
+        (err: unknown) => {
+          if (isConflict(err)) return 'replaced' as const;
+          if (isNotFound(err)) return 'gone' as const;
+          throw err;
+        },
+      );
   }
 
   /** Sets the source workload's replicas through its scale subresource (scaleRequest). */

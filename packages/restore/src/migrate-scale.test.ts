@@ -67,6 +67,7 @@ function karmada(o: {
     [`GET ${BACKUP}`]: () =>
       ok({ ...backup(), metadata: { name: 'web-now', namespace: 'shop', uid: 'b-uid' } }),
     [`GET ${BINDINGS}/r1-web-1-pod`]: () => ok(podBinding),
+    [`GET ${BINDINGS}/web-now-checkpointbackup`]: () => notFound,
     [`GET /api/v1/namespaces/shop/pods/r1-web-1`]: () =>
       ok({ metadata: { name: 'r1-web-1', uid: 'p-uid', labels: { 'migration.dcnlab.com/restore': 'r1' } } }),
     [`GET ${BINDINGS}/web-deployment`]: () =>

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { CheckpointBackup, CheckpointRestore } from '@stateful-migration/api';
+import { byDigest } from '@stateful-migration/restore';
 import { kubectl } from '../fed/kubectl.js';
 import { isOurs, readState, restartProcess } from '../fed/procs.js';
 import {
@@ -304,8 +305,9 @@ spec: {syncMode: Push, apiEndpoint: "https://127.0.0.1:1"}
     const side = b
       .status!.clusters!.find((c) => c.name === 'member1')!
       .builtImages!.find((i) => i.containerName === 'side')!;
-    const sideImage = `${side.imageName.replace(/:[^:/]+$/, '')}@${side.digest}`;
-    // container app given side's checkpoint: CRI-O refuses to restore a checkpoint of another container.
+    const sideImage = byDigest(side)!;
+    // container app given side's checkpoint: CRI-O refuses to restore a checkpoint of another container. Validation
+    // lets it through: spec.images may name any image this backup pushed (never one it did not, ImageNotOfBackup).
     await hub(
       ['apply', '-f', '-'],
       restoreYaml(

@@ -415,8 +415,11 @@ export const PERMISSIONS: Permission[] = [
     resources: ['roles'],
     verbs: ['get', 'create', 'update', 'delete'],
     neededBy:
-      "the per-secret reader Role `checkpoint-backup-registry-secret-<secret>` (get that one secret): read, created, its rules PUT when an older hub wrote others, deleted with the secret's withdrawal",
-    code: { [SECRETS]: ['#ensureReader', '#create', '#deleteOwn', '#withdraw'] },
+      "the per-secret reader Role `checkpoint-backup-registry-secret-<secret>` (get that one secret): read (one of that name that is not the hub's refuses the backups using the secret), created, its rules PUT when an older hub wrote others, deleted with the secret's withdrawal",
+    code: {
+      [SECRETS]: ['#readerTaken', '#ensureReader', '#create', '#deleteOwn', '#stopCarrying'],
+      [READER]: ['readerTaken'],
+    },
   },
   {
     role: 'hub',
@@ -424,8 +427,8 @@ export const PERMISSIONS: Permission[] = [
     resources: ['rolebindings'],
     verbs: ['get', 'create', 'delete'],
     neededBy:
-      "its RoleBinding to the agents: read, created; deleted with the withdrawal, and to replace an older hub's binding to a ClusterRole (roleRef is immutable, so never `update`)",
-    code: { [SECRETS]: ['#ensureReader', '#create', '#deleteOwn'] },
+      "its RoleBinding to the agents: read (likewise), created; deleted with the withdrawal, and to replace an older hub's binding to a ClusterRole (roleRef is immutable, so never `update`)",
+    code: { [SECRETS]: ['#readerTaken', '#ensureReader', '#create', '#deleteOwn'] },
   },
   {
     role: 'hub',

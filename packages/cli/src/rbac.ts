@@ -309,7 +309,8 @@ export const PERMISSIONS: Permission[] = [
     apiGroup: 'migration.dcnlab.com',
     resources: ['checkpointbackups'],
     verbs: ['list', 'watch'],
-    neededBy: 'the informer; a fresh list of a namespace before a registry secret is withdrawn',
+    neededBy:
+      "the informer; a fresh list of a namespace (of every namespace, for the platform's default secret) before a registry secret is withdrawn",
     code: { [CACHES]: ['HubCaches', 'BACKUPS_PATH'], [SECRETS]: ['#withdraw'] },
   },
   {

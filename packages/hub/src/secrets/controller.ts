@@ -1,5 +1,6 @@
 import {
   API_GROUP,
+  DEFAULT_REGISTRY_SECRET,
   PLURAL,
   registrySecret,
   type CheckpointBackup,
@@ -156,8 +157,11 @@ export class SecretController {
 
   /** Takes the secret, its Role and RoleBinding back from every member, once a fresh read agrees nothing needs it. */
   async #withdraw(secret: Secret): Promise<Result> {
+    // A secret's users are in its namespace, but the platform's default secret's are in every tenant namespace.
+    const platform =
+      secret.namespace === DEFAULT_REGISTRY_SECRET.namespace && secret.name === DEFAULT_REGISTRY_SECRET.name;
     const live = await this.#o.client.get<{ items: CheckpointBackup[] }>(
-      `/apis/${API_GROUP}/v1/namespaces/${secret.namespace}/${PLURAL}`,
+      `/apis/${API_GROUP}/v1/${platform ? '' : `namespaces/${secret.namespace}/`}${PLURAL}`,
     );
     if (stillNeeded(secret, live.items, this.#o.defaultSecretRegistries)) return { requeueAfterMs: 1000 };
     await this.#stopCarrying(secret);

@@ -89,6 +89,7 @@ export {
   crossNamespaceMessage,
   crossNamespaceRef,
   ownNamespaceRule,
+  normalHost,
   parseRegistryHosts,
   refusal,
   registryCredentials,

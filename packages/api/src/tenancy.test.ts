@@ -6,6 +6,7 @@ import {
   DEFAULT_SECRET_NOT_FOR_REGISTRY,
   NAMESPACED_REFS,
   crossNamespaceRef,
+  normalHost,
   parseRegistryHosts,
   refusal,
   registryCredentials,
@@ -156,5 +157,24 @@ describe('parseRegistryHosts', () => {
     assert.deepEqual(parseRegistryHosts(' A.example:5000, ,b.example,'), ['a.example:5000', 'b.example']);
     assert.deepEqual(parseRegistryHosts(''), []);
     assert.deepEqual(parseRegistryHosts(undefined), []);
+  });
+
+  it('drops the https port, as the registry client writes a host: reg:443 is reg', () =>
+    assert.deepEqual(parseRegistryHosts('Reg.Example:443,reg:5000'), ['reg.example', 'reg:5000']));
+});
+
+describe('normalHost', () => {
+  it('rewrites only a bare host[:port]; a scheme, a path, userinfo or a query stays another string', () => {
+    for (const [url, host] of [
+      ['reg:443', 'reg'],
+      [' REG:443/ ', 'reg'],
+      ['reg:5000', 'reg:5000'],
+      ['[::1]:443', '[::1]'],
+      ['https://reg', 'https://reg'],
+      ['reg:443/x', 'reg:443/x'],
+      ['u@reg:443', 'u@reg:443'],
+      ['reg?x', 'reg?x'],
+    ] as const)
+      assert.equal(normalHost(url), host, url);
   });
 });

@@ -68,11 +68,21 @@ export function parseRegistryHosts(v: string | undefined): string[] {
 }
 
 /**
- * A registry URL as the platform's list is compared with it: trimmed, lowercased, without a trailing slash. Nothing
- * else is stripped: a scheme, a path or userinfo makes it another string, so never a listed host; spec.registry.url
- * is a bare host[:port], and one that is not never borrows the platform's credentials.
+ * A registry host as every list of the platform (--default-secret-registries, --registry-token-host) and
+ * spec.registry.url are compared: trimmed, lowercased, without a trailing slash, and a bare host[:port] as URL writes
+ * it (the https port 443 dropped: "reg:443" is "reg"). Nothing else is stripped: a scheme, a path or userinfo makes it
+ * another string, so never a listed host; spec.registry.url is a bare host[:port], and one that is not never borrows
+ * the platform's credentials. The one normaliser: packages/registry uses it too.
  */
-const normalHost = (url: string): string => url.trim().toLowerCase().replace(/\/$/, '');
+export function normalHost(url: string): string {
+  const h = url.trim().toLowerCase().replace(/\/$/, '');
+  if (/[/@?#\\]/.test(h)) return h;
+  try {
+    return new URL(`https://${h}`).host;
+  } catch {
+    return h;
+  }
+}
 
 export type RegistryCredentials =
   /** No registry: images stay on the node, nothing is sent anywhere. */

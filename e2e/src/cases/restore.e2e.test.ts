@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { CheckpointBackup, CheckpointRestore } from '@stateful-migration/api';
+import { byDigest } from '@stateful-migration/restore';
 import { kubectl } from '../fed/kubectl.js';
 import { isOurs, readState, restartProcess } from '../fed/procs.js';
 import {
@@ -183,7 +184,8 @@ ${barePod('solo')}`,
     const r = await waitRestore('copy', ['Restored', 'Failed']);
     assert.equal(r.status?.phase, 'Restored', r.status?.message);
     assert.equal(r.status?.sourceCluster, 'member1');
-    assert.deepEqual(r.status?.restoredPod, {
+    const { uid, ...where } = r.status!.restoredPod!;
+    assert.deepEqual(where, {
       cluster: 'member2',
       namespace: ns,
       name: `${pods.web}-restored`,
@@ -191,6 +193,11 @@ ${barePod('solo')}`,
     });
     assert.ok(r.status?.restoredTime && r.status.completionTime);
     const name = r.status!.restoredPod!.name;
+    assert.equal(
+      uid,
+      (await hub(['get', 'pod', name, '-n', ns, '-o', 'jsonpath={.metadata.uid}'])).trim(),
+      'the uid of the pod it created on Karmada is recorded',
+    );
 
     // The pod, as member2 has it.
     assert.equal(await podState('member2', ns, name), 'Running/Ready');
@@ -298,8 +305,9 @@ spec: {syncMode: Push, apiEndpoint: "https://127.0.0.1:1"}
     const side = b
       .status!.clusters!.find((c) => c.name === 'member1')!
       .builtImages!.find((i) => i.containerName === 'side')!;
-    const sideImage = `${side.imageName.replace(/:[^:/]+$/, '')}@${side.digest}`;
-    // container app given side's checkpoint: CRI-O refuses to restore a checkpoint of another container.
+    const sideImage = byDigest(side)!;
+    // container app given side's checkpoint: CRI-O refuses to restore a checkpoint of another container. Validation
+    // lets it through: spec.images may name any image this backup pushed (never one it did not, ImageNotOfBackup).
     await hub(
       ['apply', '-f', '-'],
       restoreYaml(

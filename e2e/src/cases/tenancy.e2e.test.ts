@@ -297,7 +297,7 @@ ${backupYaml(tenant, 'steal-secret', 'nobody')}  registry: {url: "${capture.url}
     await kubectl(
       'member1',
       ['apply', '-f', '-'],
-      `${backupYaml(tenant, 'to-platform', pod)}  registry: {url: "${info.url}", repository: tenancy/${tenant}}
+      `${backupYaml(tenant, 'to-platform', pod)}  registry: {url: "${info.url}", repository: ${tenant}/tenancy}
 ---
 ${backupYaml(tenant, 'to-tenant-url', pod)}  registry: {url: "${capture.url}", repository: x}
 `,
@@ -395,7 +395,7 @@ spec:
   schedule: immediately
   podRef: {name: nobody}
   resourceRef: {apiVersion: apps/v1, kind: Deployment, name: nobody}
-  registry: {url: "${info.url}", repository: tenancy/${hubTenant}}
+  registry: {url: "${info.url}", repository: ${hubTenant}/tenancy}
   placement: {clusterAffinity: {clusterNames: [member1]}}
 `,
     );

@@ -5,11 +5,12 @@ import {
   type CheckpointedPod,
   type CheckpointFile,
 } from '@stateful-migration/api';
+import { readArchiveInfo } from '@stateful-migration/archive';
 import { getOrUndefined, type RestClient } from '@stateful-migration/kube';
 import { othersClaims } from './adopt.js';
 import type { ArchiveFiles } from './archives.js';
 import { checkpointedPod, type PodSpecView } from './checkpointed-pod.js';
-import type { KubeletClient } from './kubelet.js';
+import { CheckpointError, type KubeletClient } from './kubelet.js';
 import type { RunRecorder } from './recorder.js';
 import { checkpointedStatus } from './run-status.js';
 
@@ -34,7 +35,8 @@ export interface CheckpointStepOptions {
 /**
  * The checkpoint step: each container of the run that has no archive yet is checkpointed through the kubelet (or
  * gets the archive this run wrote before a crash, adopted), in parallel within the node's and the pod's bounds;
- * then Checkpointed is recorded with the archives and the pod as it is now (status.checkpointedPod, for restores).
+ * then Checkpointed is recorded with the archives and the pod as it is now (status.checkpointedPod, for restores),
+ * unless that pod is not the one the archives hold (replaced meanwhile): then the run fails PodReplaced.
  */
 export class CheckpointStep {
   readonly #o: CheckpointStepOptions;
@@ -49,6 +51,18 @@ export class CheckpointStep {
       containers.map((c) => perPod.add(() => this.#o.nodeQueue.add(() => this.#one(b, c, podUid)))),
     );
     const record = await this.#checkpointedPod(b);
+    const replaced = record && (await this.#replacedDuring(files as CheckpointFile[], podUid, record));
+    if (replaced) {
+      // Never recorded (stopPod and Migrate delete by the recorded uid), built or pushed as the pod's checkpoint.
+      for (const f of files as CheckpointFile[]) this.#o.archives.remove(f.filePath);
+      throw new CheckpointError(
+        'PodReplaced',
+        `pod ${podNamespace(b)}/${b.spec.podRef.name} was replaced during the checkpoint: the archives are of pod ` +
+          `uid ${replaced}, the pod of that name now is uid ${record.uid ?? '(none)'}; the replacement is not ` +
+          'recorded (nor deleted by stopPod); checkpointing again',
+        true,
+      );
+    }
     await this.#o.record.step(b, 'Checkpointed', (s) =>
       checkpointedStatus(s, containers, files as CheckpointFile[], record),
     );
@@ -71,6 +85,25 @@ export class CheckpointStep {
     this.#o.afterPhaseWritten?.('ArchiveWritten');
     this.#o.archives.checkKubeletAnswer(filePath, `${ns}/${pod}/${container}`);
     return { containerName: container, filePath, checkpointTime: new Date().toISOString() };
+  }
+
+  /**
+   * The uid of the pod checkpointed, when the pod read after the kubelet answered (`after`) is another: from the
+   * archives' spec.dump where the runtime records it, else the pod read before the checkpoint. Undefined when they
+   * agree (or nothing tells).
+   */
+  async #replacedDuring(
+    files: CheckpointFile[],
+    before: string | undefined,
+    after: CheckpointedPod,
+  ): Promise<string | undefined> {
+    const inArchives = new Set<string>();
+    for (const f of files) {
+      const { podUid } = await readArchiveInfo(this.#o.archives.forStep(f, 'record'));
+      if (podUid) inArchives.add(podUid);
+    }
+    const checkpointed = inArchives.size ? [...inArchives] : before ? [before] : [];
+    return checkpointed.some((u) => u !== after.uid) ? checkpointed.join(', ') : undefined;
   }
 
   /** The pod as it is at checkpoint time, for restores (status.checkpointedPod); none if it vanished meanwhile. */

@@ -80,7 +80,8 @@ const image = (c: string, pushed: boolean, id = 'r1') => ({
   buildTime: '2026-11-27T10:00:02Z',
   pushed,
 });
-const registry = { url: 'r.example', repository: 'team/ck' };
+// The platform's registry, under the object's namespace: where the default secret may push.
+const registry = { url: 'r.example', repository: 'ns/ck' };
 
 describe('plan: which node acts', () => {
   it('ignores a pod on another node', () =>
@@ -558,6 +559,13 @@ describe("plan: the platform's default registry secret goes only to the platform
     ));
   it("runs a backup to the platform's registry without secretRef, and any registry with the object's own secret", () => {
     assert.equal(plan(input({ backup: backup({ registry }) })).kind, 'start');
+    const elsewhere = { ...registry, repository: 'other-tenant/ck' };
+    assert.equal(
+      (plan(input({ backup: backup({ registry: elsewhere }), reportsOrphans: true })) as { reason?: string })
+        .reason,
+      'DefaultSecretNotForRepository',
+      "never into another namespace's repository",
+    );
     const own = { url: 'tenant.example', repository: 'x', secretRef: { name: 'mine' } };
     assert.equal(
       plan(input({ backup: backup({ registry: own }), defaultSecretRegistries: [] })).kind,

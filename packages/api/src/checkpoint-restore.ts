@@ -59,6 +59,8 @@ export interface RestoredPodRef {
   cluster: string;
   namespace: string;
   name: string;
+  /** The uid of the pod this restore created on the Karmada control plane: a pod of that name with another is not its. */
+  uid?: string;
   node?: string;
 }
 
@@ -69,6 +71,8 @@ export interface SourceStop {
   /** DeletePod for a bare pod; Scale for a Deployment or StatefulSet (deleting its pod would only bring a new one). */
   method: 'DeletePod' | 'Scale';
   pod: string;
+  /** The checkpointed pod's uid (status.checkpointedPod.uid): DeletePod deletes that pod only, never a replacement. */
+  podUid?: string;
   /** Whether the workload (or pod) is a template on the Karmada control plane (acted on there) or lives only in the member (acted on through the cluster proxy). */
   onHub?: boolean;
   /** Workload scaled to 0, for method Scale. */

@@ -87,10 +87,12 @@ export {
 export {
   CROSS_NAMESPACE,
   DEFAULT_SECRET_NOT_FOR_REGISTRY,
+  DEFAULT_SECRET_NOT_FOR_REPOSITORY,
   NAMESPACED_REFS,
   crossNamespaceMessage,
   crossNamespaceRef,
   ownNamespaceRule,
+  normalHost,
   parseRegistryHosts,
   refusal,
   registryCredentials,

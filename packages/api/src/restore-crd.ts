@@ -80,6 +80,7 @@ const statusSchema = obj('What the restore controller observed and did.', {
     cluster: str('Member cluster.'),
     namespace: str('Namespace.'),
     name: str('Name.'),
+    uid: str('The uid of the pod this restore created on the Karmada control plane.'),
     node: str('Node.'),
   }),
   images: images('The images the restored pod runs.'),
@@ -91,6 +92,7 @@ const statusSchema = obj('What the restore controller observed and did.', {
     namespace: str('Source namespace.'),
     method: str('DeletePod or Scale.', { enum: ['DeletePod', 'Scale'] }),
     pod: str('Source pod.'),
+    podUid: str("The checkpointed pod's uid: DeletePod deletes that pod only."),
     onHub: { type: 'boolean', description: 'Acted on the Karmada template (true) or in the member (false).' },
     workload: obj('The workload scaled to 0.', {
       apiVersion: str('API version.'),

@@ -4,8 +4,10 @@ import type { CheckpointBackup } from './checkpoint-backup.js';
 import {
   CROSS_NAMESPACE,
   DEFAULT_SECRET_NOT_FOR_REGISTRY,
+  DEFAULT_SECRET_NOT_FOR_REPOSITORY,
   NAMESPACED_REFS,
   crossNamespaceRef,
+  normalHost,
   parseRegistryHosts,
   refusal,
   registryCredentials,
@@ -23,8 +25,8 @@ const b = (spec: Partial<CheckpointBackup['spec']> = {}, namespace = 'shop'): Ch
   },
 });
 
-const registry = (url: string, secretRef?: { name: string; namespace?: string }) => ({
-  registry: { url, repository: 'team/ck', ...(secretRef ? { secretRef } : {}) },
+const registry = (url: string, secretRef?: { name: string; namespace?: string }, repository = 'shop/ck') => ({
+  registry: { url, repository, ...(secretRef ? { secretRef } : {}) },
 });
 
 describe('crossNamespaceRef: a CheckpointBackup acts only in its own namespace', () => {
@@ -141,6 +143,41 @@ describe('registryCredentials: the default secret only for the registries the pl
     });
 });
 
+describe("registryCredentials: the default secret pushes only under the object's namespace", () => {
+  const platform = ['registry.platform.example:5000'];
+  const url = 'registry.platform.example:5000';
+  const def = { kind: 'default', secret: { name: 'registry-credentials', namespace: 'stateful-migration' } };
+
+  for (const repository of ['shop', 'shop/ck', '/shop/ck/', 'shop/a/b'])
+    it(`accepts repository "${repository}" for an object of namespace shop`, () =>
+      assert.deepEqual(registryCredentials(b(registry(url, undefined, repository)), platform), def));
+
+  for (const repository of [
+    'other/ck',
+    'ck/shop',
+    'shop-b/ck',
+    'shopx',
+    'team/ck',
+    'shop/../other',
+    './shop',
+  ])
+    it(`refuses repository "${repository}" (DefaultSecretNotForRepository), naming the rule`, () => {
+      const c = registryCredentials(b(registry(url, undefined, repository)), platform);
+      assert.deepEqual(c, {
+        kind: 'refused',
+        reason: DEFAULT_SECRET_NOT_FOR_REPOSITORY,
+        message:
+          `spec.registry.repository "${repository}" is not under this object's namespace: with the platform's ` +
+          'default secret stateful-migration/registry-credentials a CheckpointBackup pushes only to repositories ' +
+          'whose first path segment is its namespace ("shop/..."); set spec.registry.repository to one, or name a ' +
+          'secret in this namespace in spec.registry.secretRef',
+      });
+    });
+
+  it("an object's own secret may push to any repository of its registry", () =>
+    assert.equal(registryCredentials(b(registry(url, { name: 'creds' }, 'team/ck')), platform).kind, 'own'));
+});
+
 describe('refusal: what the agent, the hub and the restore controller refuse before acting', () => {
   it('a cross-namespace reference first, then the default secret', () => {
     const both = b({ podRef: { name: 'p', namespace: 'x' }, ...registry('evil.example') });
@@ -156,5 +193,24 @@ describe('parseRegistryHosts', () => {
     assert.deepEqual(parseRegistryHosts(' A.example:5000, ,b.example,'), ['a.example:5000', 'b.example']);
     assert.deepEqual(parseRegistryHosts(''), []);
     assert.deepEqual(parseRegistryHosts(undefined), []);
+  });
+
+  it('drops the https port, as the registry client writes a host: reg:443 is reg', () =>
+    assert.deepEqual(parseRegistryHosts('Reg.Example:443,reg:5000'), ['reg.example', 'reg:5000']));
+});
+
+describe('normalHost', () => {
+  it('rewrites only a bare host[:port]; a scheme, a path, userinfo or a query stays another string', () => {
+    for (const [url, host] of [
+      ['reg:443', 'reg'],
+      [' REG:443/ ', 'reg'],
+      ['reg:5000', 'reg:5000'],
+      ['[::1]:443', '[::1]'],
+      ['https://reg', 'https://reg'],
+      ['reg:443/x', 'reg:443/x'],
+      ['u@reg:443', 'u@reg:443'],
+      ['reg?x', 'reg?x'],
+    ] as const)
+      assert.equal(normalHost(url), host, url);
   });
 });

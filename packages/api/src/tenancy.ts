@@ -15,6 +15,7 @@ export interface Refusal {
 
 export const CROSS_NAMESPACE = 'CrossNamespaceReference';
 export const DEFAULT_SECRET_NOT_FOR_REGISTRY = 'DefaultSecretNotForRegistry';
+export const DEFAULT_SECRET_NOT_FOR_REPOSITORY = 'DefaultSecretNotForRepository';
 
 /** The fields of spec that name a namespace, in the order they are checked (and reported). */
 export const NAMESPACED_REFS = ['podRef', 'resourceRef', 'registry.secretRef'] as const;
@@ -68,11 +69,21 @@ export function parseRegistryHosts(v: string | undefined): string[] {
 }
 
 /**
- * A registry URL as the platform's list is compared with it: trimmed, lowercased, without a trailing slash. Nothing
- * else is stripped: a scheme, a path or userinfo makes it another string, so never a listed host; spec.registry.url
- * is a bare host[:port], and one that is not never borrows the platform's credentials.
+ * A registry host as every list of the platform (--default-secret-registries, --registry-token-host) and
+ * spec.registry.url are compared: trimmed, lowercased, without a trailing slash, and a bare host[:port] as URL writes
+ * it (the https port 443 dropped: "reg:443" is "reg"). Nothing else is stripped: a scheme, a path or userinfo makes it
+ * another string, so never a listed host; spec.registry.url is a bare host[:port], and one that is not never borrows
+ * the platform's credentials. The one normaliser: packages/registry uses it too.
  */
-const normalHost = (url: string): string => url.trim().toLowerCase().replace(/\/$/, '');
+export function normalHost(url: string): string {
+  const h = url.trim().toLowerCase().replace(/\/$/, '');
+  if (/[/@?#\\]/.test(h)) return h;
+  try {
+    return new URL(`https://${h}`).host;
+  } catch {
+    return h;
+  }
+}
 
 export type RegistryCredentials =
   /** No registry: images stay on the node, nothing is sent anywhere. */
@@ -86,7 +97,8 @@ export type RegistryCredentials =
 /**
  * Which credentials an object's pushes (and registry retention) use. The default secret
  * (stateful-migration/registry-credentials) belongs to the platform: it goes only to the registry hosts the platform
- * names for it (`--default-secret-registries`), never to a URL a tenant wrote. An object's own secretRef goes to the
+ * names for it (`--default-secret-registries`), never to a URL a tenant wrote, and only for repositories under the
+ * object's namespace (`<namespace>/...`), never into another tenant's. An object's own secretRef goes to the
  * object's own registry: the tenant owns both. Call crossNamespaceRef first: a secretRef in another namespace is
  * refused there.
  */
@@ -103,7 +115,22 @@ export function registryCredentials(
     };
   const secret = { ...DEFAULT_REGISTRY_SECRET };
   const allowed = defaultSecretRegistries.map(normalHost);
-  if (allowed.includes(normalHost(r.url))) return { kind: 'default', secret };
+  if (allowed.includes(normalHost(r.url))) {
+    // One platform registry, many tenants: each pushes (and retention deletes) only under its own namespace.
+    const ns = b.metadata.namespace;
+    const segments = r.repository.replace(/^\/|\/$/g, '').split('/');
+    if (segments[0] === ns && !segments.some((x) => x === '.' || x === '..'))
+      return { kind: 'default', secret };
+    return {
+      kind: 'refused',
+      reason: DEFAULT_SECRET_NOT_FOR_REPOSITORY,
+      message:
+        `spec.registry.repository "${r.repository}" is not under this object's namespace: with the platform's ` +
+        `default secret ${secret.namespace}/${secret.name} a CheckpointBackup pushes only to repositories whose ` +
+        `first path segment is its namespace ("${ns}/..."); set spec.registry.repository to one, or name a secret ` +
+        'in this namespace in spec.registry.secretRef',
+    };
+  }
   const forWhat = allowed.length
     ? `it is for: ${allowed.join(', ')}`
     : 'the platform names no registry for it';

@@ -314,7 +314,8 @@ export const PERMISSIONS: Permission[] = [
     apiGroup: 'migration.dcnlab.com',
     resources: ['checkpointbackups'],
     verbs: ['list', 'watch'],
-    neededBy: 'the informer; a fresh list of a namespace before a registry secret is withdrawn',
+    neededBy:
+      "the informer; a fresh list of a namespace (of every namespace, for the platform's default secret) before a registry secret is withdrawn",
     code: { [CACHES]: ['HubCaches', 'BACKUPS_PATH'], [SECRETS]: ['#withdraw'] },
   },
   {
@@ -420,8 +421,11 @@ export const PERMISSIONS: Permission[] = [
     resources: ['roles'],
     verbs: ['get', 'create', 'update', 'delete'],
     neededBy:
-      "the per-secret reader Role `checkpoint-backup-registry-secret-<secret>` (get that one secret): read, created, its rules PUT when an older hub wrote others, deleted with the secret's withdrawal",
-    code: { [SECRETS]: ['#ensureReader', '#create', '#deleteOwn', '#withdraw'] },
+      "the per-secret reader Role `checkpoint-backup-registry-secret-<secret>` (get that one secret): read (one of that name that is not the hub's refuses the backups using the secret), created, its rules PUT when an older hub wrote others, deleted with the secret's withdrawal",
+    code: {
+      [SECRETS]: ['#readerTaken', '#ensureReader', '#create', '#deleteOwn', '#stopCarrying'],
+      [READER]: ['readerTaken'],
+    },
   },
   {
     role: 'hub',
@@ -429,8 +433,8 @@ export const PERMISSIONS: Permission[] = [
     resources: ['rolebindings'],
     verbs: ['get', 'create', 'delete'],
     neededBy:
-      "its RoleBinding to the agents: read, created; deleted with the withdrawal, and to replace an older hub's binding to a ClusterRole (roleRef is immutable, so never `update`)",
-    code: { [SECRETS]: ['#ensureReader', '#create', '#deleteOwn'] },
+      "its RoleBinding to the agents: read (likewise), created; deleted with the withdrawal, and to replace an older hub's binding to a ClusterRole (roleRef is immutable, so never `update`)",
+    code: { [SECRETS]: ['#readerTaken', '#ensureReader', '#create', '#deleteOwn'] },
   },
   {
     role: 'hub',
@@ -492,8 +496,8 @@ export const PERMISSIONS: Permission[] = [
     resources: ['pods'],
     verbs: ['get', 'create'],
     neededBy:
-      'the restored pod, a template on Karmada: created, or read on a name clash; read while following it; a bare source pod that is a template on Karmada is looked up before a Migrate',
-    code: { [SUBMIT]: ['#createPod'], [FOLLOW]: ['run'], [RESTORE]: ['#locate'] },
+      'the restored pod, a template on Karmada: created, or read on a name clash; read while following it; a bare source pod that is a template on Karmada is looked up before a Migrate, and read for its uid before it is deleted',
+    code: { [SUBMIT]: ['#createPod'], [FOLLOW]: ['run'], [RESTORE]: ['#locate', '#deleteSourcePod'] },
   },
   {
     role: 'restore',
@@ -508,8 +512,9 @@ export const PERMISSIONS: Permission[] = [
     apiGroup: '',
     resources: ['pods'],
     verbs: ['delete'],
-    neededBy: 'Migrate of a bare pod that is a template on Karmada deletes it there',
-    code: { [RESTORE]: ['#stopSource'] },
+    neededBy:
+      'Migrate of a bare pod that is a template on Karmada deletes it there, with its uid as a precondition',
+    code: { [RESTORE]: ['#stopSource', '#deleteSourcePod'] },
   },
   {
     role: 'restore',
@@ -548,8 +553,12 @@ export const PERMISSIONS: Permission[] = [
     resources: ['clusters/proxy'],
     verbs: ['get'],
     neededBy:
-      "GETs in a member: the target's Nodes before a restore, the restored pod's node, a source that lives only in the member (its pod or its workload's Scale)",
-    code: { [SUBMIT]: ['#checkTarget'], [FOLLOW]: ['#nodeOf'], [RESTORE]: ['#locate'] },
+      "GETs in a member: the target's Nodes before a restore, the restored pod's node, a source that lives only in the member (its pod or its workload's Scale), the uid of a bare source pod before Migrate deletes its template on Karmada",
+    code: {
+      [SUBMIT]: ['#checkTarget'],
+      [FOLLOW]: ['#nodeOf'],
+      [RESTORE]: ['#locate', '#deleteSourcePod'],
+    },
   },
   {
     role: 'restore',
@@ -557,8 +566,8 @@ export const PERMISSIONS: Permission[] = [
     resources: ['clusters/proxy'],
     verbs: ['patch', 'delete'],
     neededBy:
-      'Migrate of a source that lives only in a member: PATCH of its Scale (to 0, and back on a rollback), DELETE of a bare pod',
-    code: { [RESTORE]: ['#scale', '#stopSource'], [SCALE]: ['scaleRequest'] },
+      'Migrate of a source that lives only in a member: PATCH of its Scale (to 0, and back on a rollback), DELETE of a bare pod (the checkpointed uid as a precondition)',
+    code: { [RESTORE]: ['#scale', '#deleteSourcePod'], [SCALE]: ['scaleRequest'] },
   },
   {
     role: 'restore',
@@ -584,16 +593,18 @@ export const PERMISSIONS: Permission[] = [
     apiGroup: '',
     resources: ['pods'],
     verbs: ['get'],
-    neededBy: "the restored pod's node; a bare source pod that lives only in the member",
-    code: { [FOLLOW]: ['#nodeOf'], [RESTORE]: ['#locate'] },
+    neededBy:
+      "the restored pod's node; a bare source pod that lives only in the member; the uid of a bare source pod before Migrate deletes it",
+    code: { [FOLLOW]: ['#nodeOf'], [RESTORE]: ['#locate', '#deleteSourcePod'] },
   },
   {
     role: 'restoreInMembers',
     apiGroup: '',
     resources: ['pods'],
     verbs: ['delete'],
-    neededBy: 'Migrate of a bare pod that lives only in the member',
-    code: { [RESTORE]: ['#stopSource'] },
+    neededBy:
+      'Migrate of a bare pod that lives only in the member, with the checkpointed uid as a precondition',
+    code: { [RESTORE]: ['#stopSource', '#deleteSourcePod'] },
   },
   {
     role: 'restoreInMembers',

@@ -55,7 +55,12 @@ export function hubControllers(o: HubOptions): Hub {
     ...(o.workers ? { workers: o.workers } : {}),
     ...(o.defaultSecretRegistries ? { defaultSecretRegistries: o.defaultSecretRegistries } : {}),
   };
-  const secrets = new SecretController({ ...shared, log: log.child({ controller: 'secrets' }) });
+  const secrets = new SecretController({
+    ...shared,
+    log: log.child({ controller: 'secrets' }),
+    // The backups controller is made next; a secret reconcile only runs once both are started.
+    requeueBackup: (b) => backups.queue.add(`${b.metadata.namespace}/${b.metadata.name}`),
+  });
   const backups = new BackupController({
     ...shared,
     secrets,

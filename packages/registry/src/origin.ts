@@ -8,6 +8,8 @@
  * configuration, never by an answer; plain http never carries them unless the registry itself is plain http.
  */
 
+import { normalHost } from '@stateful-migration/api';
+
 export type Verdict = { ok: true } | { ok: false; why: string };
 
 const OK: Verdict = { ok: true };
@@ -17,14 +19,11 @@ export function registryBase(host: string, insecureHttp = false): URL {
   return new URL(`${insecureHttp ? 'http' : 'https'}://${host}`);
 }
 
-/** host[:port] as URL writes it (lower case, default port dropped), so "Example.com:443" equals "example.com". */
-export function normalHost(host: string): string {
-  try {
-    return new URL(`https://${host}`).host;
-  } catch {
-    return host.toLowerCase();
-  }
-}
+/**
+ * host[:port] as URL writes it (lower case, default port dropped), so "Example.com:443" equals "example.com": the
+ * platform's one host normaliser, the same the default-secret list is compared with (packages/api).
+ */
+export { normalHost };
 
 /**
  * Whether a URL the registry named may be requested at all. Only http(s); never plain http once the registry is

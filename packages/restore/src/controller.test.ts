@@ -95,7 +95,7 @@ describe('RestoreController.reconcile, one step at a time', () => {
     ]);
     assert.equal(status().message, 'waiting for the registry pull secret to reach member2');
 
-    // The secret is applied in the target: the pod is created and owns the secret and the policy.
+    // The secret is applied in the target: the pod is created, owns the secret and the policy, and its uid is recorded.
     api.put(`${BINDINGS}/r1-registry-pull-secret`, {
       metadata: { name: 'r1-registry-pull-secret' },
       status: { aggregatedStatus: [{ clusterName: 'member2', applied: true }] },
@@ -109,7 +109,13 @@ describe('RestoreController.reconcile, one step at a time', () => {
       `POST ${PODS}`,
       `PATCH ${SECRETS}/r1-registry-pull`,
       `PATCH ${POLICIES}/checkpointrestore-r1`,
+      `PUT ${RESTORE}/status`,
     ]);
+    assert.equal(
+      status().restoredPod?.uid,
+      api.object<{ metadata: { uid: string } }>(`${PODS}/web-1-restored`)?.metadata.uid,
+      'the uid of the pod it created is recorded',
+    );
     const owners = api.object<{ metadata: { ownerReferences: { kind: string }[] } }>(
       `${SECRETS}/r1-registry-pull`,
     )!.metadata.ownerReferences;
@@ -139,6 +145,7 @@ describe('RestoreController.reconcile, one step at a time', () => {
       cluster: 'member1',
       namespace: 'shop',
       pod: 'web-1',
+      podUid: 'u1',
       method: 'Scale',
       workload: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'web', replicas: 1 },
       onHub: true,

@@ -2,6 +2,7 @@ import {
   RESTORE_PLURAL,
   setCondition,
   type CheckpointBackup,
+  type CheckpointedPod,
   type CheckpointRestore,
   type CheckpointRestoreStatus,
   type SourceStop,
@@ -11,6 +12,7 @@ import {
   EventRecorder,
   getOrUndefined,
   Informer,
+  isConflict,
   isNotFound,
   releaseFinalizers,
   restListWatch,
@@ -29,7 +31,7 @@ import { handoverLabels } from './pod.js';
 import { RestoreRecorder } from './recorder.js';
 import { backupClusters, type BackupBinding } from './source.js';
 import { restoreStep } from './status.js';
-import { RESTORE_FINALIZER, SubmitStep } from './submit.js';
+import { notMine, RESTORE_FINALIZER, SubmitStep, type Meta } from './submit.js';
 import { backupNamespaceRefusal, stopPlan, stopsOnlyThePod, type RestorePlan } from './validate.js';
 
 export { RESTORE_FINALIZER, restorePolicyName } from './submit.js';
@@ -142,6 +144,8 @@ export class RestoreController {
     // A backup edited since the restore began to name another namespace never gets another tenant's workload stopped.
     const cross = backup && !s.sourceStop?.stoppedTime && backupNamespaceRefusal(backup);
     if (cross) return this.#fail(r, cross.reason, cross.message);
+    const taken = await this.#podTaken(r);
+    if (taken) return taken.stop;
     const stop = s.sourceStop
       ? s.sourceStop.method === 'Scale'
         ? { method: 'Scale' as const, workload: s.sourceStop.workload! }
@@ -155,7 +159,7 @@ export class RestoreController {
           ? stop.refuse.message
           : `CheckpointBackup ${r.spec.backupRef.name} is gone; cannot tell how to stop the source`,
       );
-    const source = this.#source(r, backup);
+    const source = this.#source(r, backup, s.sourceStop ? undefined : await this.#checkpointed(r, backup));
     const observed = await this.#observe(target.namespace, target.name, target.cluster);
     const where = s.sourceStop ? undefined : await this.#locate(source, stop);
     const step = migrateStep({
@@ -212,14 +216,57 @@ export class RestoreController {
     }
   }
 
-  /** The source pod (in the source cluster) and the namespace of its workload. */
-  #source(r: CheckpointRestore, backup: CheckpointBackup | undefined) {
+  /**
+   * Nothing is stopped, and no label handed over, for a pod that is not the one this restore created (notMine): Failed
+   * PodNameTaken, and a source scaled down for the one it created is scaled back, as when that pod is lost. Returns
+   * what to return from the reconcile then.
+   */
+  async #podTaken(r: CheckpointRestore): Promise<{ stop: Result } | undefined> {
+    const s = r.status!;
+    const target = s.restoredPod!;
+    if (s.sourceStop?.labelsHandedOverTime) return undefined;
+    const onHub = await this.#getOrUndefined<Meta>(podPath(target.namespace, target.name));
+    const taken = onHub && notMine(r, onHub);
+    if (!taken) return undefined;
+    const stopped = s.sourceStop?.stoppedTime && s.sourceStop.method === 'Scale' ? s.sourceStop : undefined;
+    if (stopped) await this.#scale(stopped, stopped.workload!.replicas);
+    const message = stopped
+      ? `${taken}; ${stopped.workload!.kind} ${stopped.namespace}/${stopped.workload!.name} scaled back to ${stopped.workload!.replicas}`
+      : taken;
+    return { stop: await this.#fail(r, 'PodNameTaken', message) };
+  }
+
+  /**
+   * The source pod (in the source cluster) and the namespace of its workload: the pod that was checkpointed, by the
+   * name and uid its agent recorded, not whatever the backup's spec.podRef names now.
+   */
+  #source(
+    r: CheckpointRestore,
+    backup: CheckpointBackup | undefined,
+    checkpointed: CheckpointedPod | undefined,
+  ) {
     return {
       cluster: r.status!.sourceCluster!,
       // The restore's own namespace: its backup may name no other (issue 11).
       namespace: r.metadata.namespace,
-      pod: backup?.spec.podRef.name ?? '',
+      pod: checkpointed?.name ?? backup?.spec.podRef.name ?? '',
+      ...(checkpointed?.uid ? { podUid: checkpointed.uid } : {}),
     };
+  }
+
+  /** The pod the backup's agent recorded in the restore's source cluster (status.checkpointedPod). */
+  async #checkpointed(
+    r: CheckpointRestore,
+    backup: CheckpointBackup | undefined,
+  ): Promise<CheckpointedPod | undefined> {
+    if (!backup) return undefined;
+    // The hub's status.clusters when it has them, else the binding's aggregatedStatus (backupClusters).
+    const binding = backupClusters(backup).length
+      ? undefined
+      : await this.#getOrUndefined<BackupBinding>(
+          bindingPath(backup.metadata.namespace, `${backup.metadata.name}-checkpointbackup`),
+        );
+    return backupClusters(backup, binding).find((c) => c.name === r.status?.sourceCluster)?.checkpointedPod;
   }
 
   /**
@@ -268,12 +315,23 @@ export class RestoreController {
   async #stopSource(r: CheckpointRestore, stop: SourceStop): Promise<Result> {
     if (stop.method === 'Scale') await this.#scale(stop, 0);
     else {
-      const path = podPath(stop.namespace, stop.pod);
-      await this.#o.client
-        .request('DELETE', stop.onHub ? path : proxy(stop.cluster, path))
-        .catch((err: unknown) => {
-          if (!isNotFound(err)) throw err;
-        });
+      const pod = `pod ${stop.namespace}/${stop.pod}`;
+      const beside = 'the restored pod keeps running beside it';
+      if (!stop.podUid)
+        return this.#fail(
+          r,
+          'CannotStopSource',
+          `the stop of ${pod} was recorded without its uid, so it cannot be told from a replacement of the same ` +
+            `name: it is not deleted; delete it yourself; ${beside}`,
+        );
+      const replaced = (await this.#deleteSourcePod(stop, stop.podUid)) === 'replaced';
+      if (replaced)
+        return this.#fail(
+          r,
+          'SourcePodReplaced',
+          `${pod} is no longer the pod that was checkpointed (uid ${stop.podUid}): another pod of that name ` +
+            `replaced it, which is left alone; ${beside}`,
+        );
     }
     const message = `source stopped: ${describeStop(stop)}`;
     const updated = await this.#write(r, (cur) => ({
@@ -283,6 +341,35 @@ export class RestoreController {
     }));
     await this.#event(updated, 'Normal', 'SourceStopping', message);
     return { requeueAfterMs: 0 };
+  }
+
+  /**
+   * Deletes the checkpointed pod, and only it: a DELETE with a uid precondition, so a pod made under the same name
+   * since gets a 409. The agent recorded the member pod's uid; a template on Karmada has its own, so there the member
+   * pod is checked first and the template is deleted by the uid read.
+   */
+  async #deleteSourcePod(stop: SourceStop, uid: string): Promise<'deleted' | 'gone' | 'replaced'> {
+    const path = podPath(stop.namespace, stop.pod);
+    let precondition = uid;
+    if (stop.onHub) {
+      const inMember = await this.#getOrUndefined<Meta>(proxy(stop.cluster, path));
+      if (inMember && inMember.metadata.uid !== uid) return 'replaced';
+      const template = await this.#getOrUndefined<Meta>(path);
+      if (!template?.metadata.uid) return 'gone';
+      precondition = template.metadata.uid;
+    }
+    return this.#o.client
+      .request('DELETE', stop.onHub ? path : proxy(stop.cluster, path), {
+        body: { apiVersion: 'v1', kind: 'DeleteOptions', preconditions: { uid: precondition } },
+      })
+      .then(
+        () => 'deleted' as const,
+        (err: unknown) => {
+          if (isConflict(err)) return 'replaced' as const;
+          if (isNotFound(err)) return 'gone' as const;
+          throw err;
+        },
+      );
   }
 
   /** Sets the source workload's replicas through its scale subresource (scaleRequest). */

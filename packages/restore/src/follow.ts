@@ -4,7 +4,7 @@ import { bindingPath, podPath, proxy } from './paths.js';
 import { nextPhase, type ObservedPod } from './phase.js';
 import type { RestoreRecorder } from './recorder.js';
 import { changedStatus, changeEvent } from './status.js';
-import { RestoreRefused, type Binding, type Meta, type SubmitStep } from './submit.js';
+import { notMine, RestoreRefused, type Binding, type Meta, type SubmitStep } from './submit.js';
 
 export interface FollowStepOptions {
   client: RestClient;
@@ -32,12 +32,10 @@ export class FollowStep {
     const s = r.status!;
     const target = s.restoredPod!;
     const onHub = await getOrUndefined<Meta>(this.#o.client, podPath(target.namespace, target.name));
+    const taken = onHub && notMine(r, onHub);
+    if (taken) return this.#o.record.fail(r, 'PodNameTaken', taken);
     // Just created: make sure the pod owns its pull secret and policy (a controller may have died in between).
-    if (onHub && s.phase === 'RestoreSubmitted')
-      await this.#o.submit.adopt(r, target.namespace, {
-        name: onHub.metadata.name,
-        uid: onHub.metadata.uid ?? '',
-      });
+    if (onHub && s.phase === 'RestoreSubmitted') await this.#adopt(r, onHub);
     if (!onHub) {
       const waiting = await this.#resubmit(r);
       if (waiting) return waiting.stop;
@@ -59,6 +57,13 @@ export class FollowStep {
     const e = changeEvent(change);
     await this.#o.record.event(updated, e.type, e.reason, change.message);
     return change.phase === 'Failed' ? undefined : { requeueAfterMs: 0 };
+  }
+
+  /** Makes the pod this restore created the owner of its pull secret and policy, and records its uid. */
+  async #adopt(r: CheckpointRestore, pod: Meta): Promise<void> {
+    const uid = pod.metadata.uid ?? '';
+    await this.#o.submit.adopt(r, r.status!.restoredPod!.namespace, { name: pod.metadata.name, uid });
+    await this.#o.submit.recordPodUid(r, uid);
   }
 
   /**

@@ -19,8 +19,8 @@ const notFound: FakeReply = {
 const ok = (body: unknown): FakeReply => ({ status: 200, body });
 
 /**
- * A Karmada apiserver in memory for one Migrate: the restore (GET, PUT /status), its backup, the restored pod's
- * binding (Ready in member2 while `ready`), the source Deployment's scale subresource on the hub or only in member1
+ * A Karmada apiserver in memory for one Migrate: the restore (GET, PUT /status), its backup, the restored pod (its
+ * own, by label) and its binding (Ready in member2 while `ready`), the source Deployment's scale subresource on the hub or only in member1
  * (through the cluster proxy), its binding, and Events. Anything else is a 405, so a request to the workload
  * itself, or any path the controller is not expected to take, fails the test.
  */
@@ -67,6 +67,9 @@ function karmada(o: {
     [`GET ${BACKUP}`]: () =>
       ok({ ...backup(), metadata: { name: 'web-now', namespace: 'shop', uid: 'b-uid' } }),
     [`GET ${BINDINGS}/r1-web-1-pod`]: () => ok(podBinding),
+    [`GET ${BINDINGS}/web-now-checkpointbackup`]: () => notFound,
+    [`GET /api/v1/namespaces/shop/pods/r1-web-1`]: () =>
+      ok({ metadata: { name: 'r1-web-1', uid: 'p-uid', labels: { 'migration.dcnlab.com/restore': 'r1' } } }),
     [`GET ${BINDINGS}/web-deployment`]: () =>
       o.onHub ? ok({ spec: { clusters: [{ name: 'member1' }] } }) : notFound,
     [`GET ${HUB_SCALE}`]: () => (o.onHub ? ok(scale) : notFound),

@@ -37,6 +37,11 @@ describe('migrateStep', () => {
     assert.deepEqual(d, { kind: 'recordStop', stop: { ...src, method: 'DeletePod' } });
   });
 
+  it("records the checkpointed pod's uid, which DeletePod deletes with as a precondition", () => {
+    const d = step({}, true, { stop: { method: 'DeletePod' }, source: { ...src, podUid: 'u1' } });
+    assert.deepEqual(d, { kind: 'recordStop', stop: { ...src, podUid: 'u1', method: 'DeletePod' } });
+  });
+
   it('refuses to scale a workload with more replicas than the pod: scaling it to 0 would stop them all', () => {
     const s = step({}, true, { currentReplicas: 3 });
     assert.equal(s.kind, 'refuse');

@@ -21,7 +21,8 @@ export interface MigrateInput {
   stop: StopPlan;
   /** Observed just now, not remembered: the source is stopped only while the copy really runs. */
   restoredReady: boolean;
-  source: { cluster: string; namespace: string; pod: string };
+  /** The checkpointed pod (its name and uid as recorded at checkpoint time) and where it runs. */
+  source: { cluster: string; namespace: string; pod: string; podUid?: string };
   /** The workload's replicas now, for Scale (recorded so that a rollback restores them). */
   currentReplicas?: number;
   /** Where the workload (or pod template) runs now, for the same check as at validation. */
@@ -67,6 +68,7 @@ export function migrateStep(i: MigrateInput): MigrateStep {
         cluster: i.source.cluster,
         namespace: i.source.namespace,
         pod: i.source.pod,
+        ...(i.source.podUid ? { podUid: i.source.podUid } : {}),
         method: i.stop.method,
         ...(i.stop.method === 'Scale'
           ? { workload: { ...i.stop.workload, replicas: Math.max(1, i.currentReplicas ?? 1) } }

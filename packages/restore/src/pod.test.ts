@@ -199,4 +199,8 @@ describe('handoverLabels', () => {
     );
     assert.deepEqual(handoverLabels(undefined), {});
   });
+
+  it('never the label of the restore a migrated source itself came from: the restored pod keeps its own', () => {
+    assert.deepEqual(handoverLabels({ app: 'web', [RESTORE_LABEL]: 'an-earlier-restore' }), { app: 'web' });
+  });
 });

@@ -194,7 +194,12 @@ const REPLICA_LABELS = [
   'apps.kubernetes.io/pod-index',
 ];
 
-/** The labels a migration moves to the restored pod once the source is stopped. */
+/**
+ * The labels a migration moves to the restored pod once the source is stopped; never RESTORE_LABEL (a source that was
+ * itself restored carries an earlier restore's), which names the restore that created the pod.
+ */
 export function handoverLabels(source: Record<string, string> | undefined): Record<string, string> {
-  return Object.fromEntries(Object.entries(source ?? {}).filter(([k]) => !REPLICA_LABELS.includes(k)));
+  return Object.fromEntries(
+    Object.entries(source ?? {}).filter(([k]) => !REPLICA_LABELS.includes(k) && k !== RESTORE_LABEL),
+  );
 }

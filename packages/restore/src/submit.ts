@@ -199,7 +199,7 @@ export class SubmitStep {
   async submit(r: CheckpointRestore, plan: RestorePlan, backup: CheckpointBackup): Promise<boolean> {
     // The restore's own namespace (issue 11): validate refused a backup or checkpoint of any other.
     const ns = plan.namespace;
-    const owner = { [OWNER_LABEL]: `${r.metadata.namespace}.${r.metadata.name}` };
+    const owner = { [OWNER_LABEL]: ownerValue(r) };
     const secretName = pullSecretName(r.metadata.name);
     const pod = restoredPod(
       plan,
@@ -213,6 +213,7 @@ export class SubmitStep {
       secretPath(ns),
       secretPath(ns, secretName),
       pullSecret(secretName, ns, plan.registryHost, creds, owner, owners),
+      r,
     );
     await editPins(this.#o.client, backupPath(backup.metadata.namespace, backup.metadata.name), (cur) =>
       pin(
@@ -220,23 +221,28 @@ export class SubmitStep {
         plan.images.map((i) => i.image),
       ),
     );
-    await this.#createOrUpdate(policyPath(ns), policyPath(ns, restorePolicyName(r.metadata.name)), {
-      apiVersion: 'policy.karmada.io/v1alpha1',
-      kind: 'PropagationPolicy',
-      metadata: {
-        name: restorePolicyName(r.metadata.name),
-        namespace: ns,
-        labels: owner,
-        ownerReferences: owners,
+    await this.#createOrUpdate(
+      policyPath(ns),
+      policyPath(ns, restorePolicyName(r.metadata.name)),
+      {
+        apiVersion: 'policy.karmada.io/v1alpha1',
+        kind: 'PropagationPolicy',
+        metadata: {
+          name: restorePolicyName(r.metadata.name),
+          namespace: ns,
+          labels: owner,
+          ownerReferences: owners,
+        },
+        spec: {
+          resourceSelectors: [
+            { apiVersion: 'v1', kind: 'Pod', name: pod.metadata.name },
+            { apiVersion: 'v1', kind: 'Secret', name: secretName },
+          ],
+          placement: { clusterAffinity: { clusterNames: [plan.targetCluster] } },
+        },
       },
-      spec: {
-        resourceSelectors: [
-          { apiVersion: 'v1', kind: 'Pod', name: pod.metadata.name },
-          { apiVersion: 'v1', kind: 'Secret', name: secretName },
-        ],
-        placement: { clusterAffinity: { clusterNames: [plan.targetCluster] } },
-      },
-    });
+      r,
+    );
     const secretThere = await getOrUndefined<Binding>(
       this.#o.client,
       bindingPath(ns, `${secretName}-secret`),
@@ -247,7 +253,19 @@ export class SubmitStep {
       return false;
     const created = await this.#createPod(pod, r);
     await this.adopt(r, ns, created);
+    await this.recordPodUid(r, created.uid);
     return true;
+  }
+
+  /**
+   * Records the uid of the pod this restore created (status.restoredPod.uid): a pod of that name with another is not
+   * its. Also called while following, for a controller that died between creating the pod and this.
+   */
+  async recordPodUid(r: CheckpointRestore, uid: string): Promise<void> {
+    if (!uid || r.status?.restoredPod?.uid === uid) return;
+    await this.#o.record.write(r, (cur) =>
+      cur.restoredPod ? { ...cur, restoredPod: { ...cur.restoredPod, uid } } : cur,
+    );
   }
 
   /**
@@ -261,11 +279,12 @@ export class SubmitStep {
       secretPath(ns, pullSecretName(r.metadata.name)),
       policyPath(ns, restorePolicyName(r.metadata.name)),
     ]) {
-      const cur = await getOrUndefined<{ metadata: { ownerReferences?: OwnerReference[] } }>(
-        this.#o.client,
-        path,
-      );
-      if (!cur || sameOwners(cur.metadata.ownerReferences, want)) continue;
+      const cur = await getOrUndefined<{
+        metadata: { ownerReferences?: OwnerReference[]; labels?: Record<string, string> };
+      }>(this.#o.client, path);
+      // Never someone else's object of that name: owners would have the garbage collector delete it with the pod.
+      if (!cur || cur.metadata.labels?.[OWNER_LABEL] !== ownerValue(r)) continue;
+      if (sameOwners(cur.metadata.ownerReferences, want)) continue;
       await this.#o.client.request('PATCH', path, { body: { metadata: { ownerReferences: want } } });
     }
   }
@@ -313,11 +332,27 @@ export class SubmitStep {
    * Creates the object, or merge-patches an existing one to the same content: a merge keeps the labels the system
    * added (Karmada's webhook refuses a policy update that drops its permanent-id label).
    */
-  async #createOrUpdate(collection: string, path: string, body: Record<string, unknown>): Promise<void> {
+  async #createOrUpdate(
+    collection: string,
+    path: string,
+    body: Record<string, unknown>,
+    r: CheckpointRestore,
+  ): Promise<void> {
     try {
       await this.#o.client.request('POST', collection, { body });
     } catch (err) {
       if (!isAlreadyExists(err)) throw err;
+      // Only what this restore made (its owner label): a user's object of that name is never overwritten, nor given
+      // the owners that would have the garbage collector delete it.
+      const there = await this.#o.client.get<Meta>(path);
+      if (there.metadata.labels?.[OWNER_LABEL] !== ownerValue(r)) {
+        const { kind, metadata } = body as { kind: string; metadata: { name: string; namespace: string } };
+        throw new RestoreRefused(
+          'NameTaken',
+          `${kind} ${metadata.namespace}/${metadata.name} exists and was not made by this restore (no label ` +
+            `${OWNER_LABEL}=${ownerValue(r)}): it is left alone; delete or rename it, or restore under another name`,
+        );
+      }
       await this.#o.client.request('PATCH', path, { body });
     }
   }
@@ -329,6 +364,30 @@ function restoreRef(r: CheckpointRestore): { name: string; uid: string } {
     throw new Error(`CheckpointRestore ${r.metadata.namespace}/${r.metadata.name} has no uid`);
   return { name: r.metadata.name, uid: r.metadata.uid };
 }
+
+/**
+ * Why the pod found under the restored pod's name is not the one this restore created, if it is not: it must carry
+ * this restore's label and, once recorded, the uid. Such a pod is never adopted, observed, or given labels.
+ */
+export function notMine(r: CheckpointRestore, pod: Meta): string | undefined {
+  const target = r.status!.restoredPod!;
+  const owner = pod.metadata.labels?.[RESTORE_LABEL];
+  const whose = owner ? `it belongs to CheckpointRestore ${owner}` : `it has no label ${RESTORE_LABEL}`;
+  const why =
+    owner !== r.metadata.name
+      ? whose
+      : target.uid && pod.metadata.uid !== target.uid
+        ? `it has uid ${pod.metadata.uid ?? '(none)'}, not ${target.uid}, the one this restore created`
+        : undefined;
+  return (
+    why &&
+    `pod ${target.namespace}/${target.name} is not the one this restore created: ${why}; it is left alone ` +
+      '(delete it, or restore again with another spec.podName)'
+  );
+}
+
+/** The value of the owner label on what a restore makes on the hub: `<namespace>.<name>`. */
+const ownerValue = (r: CheckpointRestore): string => `${r.metadata.namespace}.${r.metadata.name}`;
 
 /** Whether stored ownerReferences are these (by uid, in order; the apiserver keeps what was written). */
 function sameOwners(stored: OwnerReference[] | undefined, want: OwnerReference[]): boolean {

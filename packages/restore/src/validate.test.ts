@@ -64,13 +64,13 @@ describe('validate', () => {
     );
   });
 
-  it('spec.images: a digest reference is used as given, a tag of this backup is turned into its digest', () => {
+  it('spec.images: a digest of this backup is used as given, a tag of this backup is turned into its digest', () => {
     const p = plan(
       validate(
         input({
           restore: restore({
             images: [
-              { containerName: 'app', image: `other.example/x@${DIGEST_APP}` },
+              { containerName: 'app', image: `${REG}/cp/checkpoint-web-1-app@${DIGEST_APP}` },
               { containerName: 'side', image: img('side', 't1').imageName },
             ],
           }),
@@ -79,8 +79,47 @@ describe('validate', () => {
     );
     assert.deepEqual(
       p.images.map((i) => i.image),
-      [`other.example/x@${DIGEST_APP}`, `${REG}/cp/checkpoint-web-1-side@${DIGEST_SIDE}`],
+      [`${REG}/cp/checkpoint-web-1-app@${DIGEST_APP}`, `${REG}/cp/checkpoint-web-1-side@${DIGEST_SIDE}`],
     );
+  });
+
+  it('spec.images: a digest that is not of an image this backup pushed is refused (ImageNotOfBackup), naming it', () => {
+    for (const image of [
+      `docker.io/library/busybox@sha256:${'c'.repeat(64)}`,
+      // the digest of one of its images, in another repository
+      `other.example/x@${DIGEST_APP}`,
+      // its repository, another digest
+      `${REG}/cp/checkpoint-web-1-app@sha256:${'d'.repeat(64)}`,
+    ]) {
+      const v = validate(input({ restore: restore({ images: [{ containerName: 'app', image }] }) }));
+      refused(v, 'ImageNotOfBackup');
+      assert.equal(
+        (v as { message: string }).message,
+        `image ${image} of container app is not a checkpoint image that shop/web-now pushed: give one of its ` +
+          'status.builtImages, by name or by digest',
+      );
+    }
+    const unpushed = source({ builtImages: [img('app', 't1', { pushed: false }), img('side', 't1')] });
+    refused(
+      validate(
+        input({
+          sources: [unpushed],
+          restore: restore({
+            images: [{ containerName: 'app', image: `${REG}/cp/checkpoint-web-1-app@${DIGEST_APP}` }],
+          }),
+        }),
+      ),
+      'ImageNotPushed',
+      /never pushed/,
+    );
+  });
+
+  it("spec.images: another container's checkpoint image of the same backup stays allowed (CRI-O refuses it at restore)", () => {
+    const side = `${REG}/cp/checkpoint-web-1-side@${DIGEST_SIDE}`;
+    const p = plan(
+      validate(input({ restore: restore({ images: [{ containerName: 'app', image: side }] }) })),
+    );
+    assert.equal(p.images[0]!.image, side);
   });
 
   it('spec.images that cannot be restored are refused, naming the container', () => {
@@ -94,7 +133,7 @@ describe('validate', () => {
       validate(
         input({ restore: restore({ images: [{ containerName: 'app', image: 'other.example/x:1' }] }) }),
       ),
-      'ImageNotByDigest',
+      'ImageNotOfBackup',
       /container app/,
     );
     const s = source({ builtImages: [img('app', 't1', { pushed: false }), img('side', 't1')] });

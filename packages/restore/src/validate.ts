@@ -274,22 +274,31 @@ function imageFor(
     );
   if (asked) {
     if (isLocal(asked)) return { refuse: registryNeeded(asked) };
-    if (asked.includes('@sha256:')) return { image: asked };
-    const known = built.find((b) => b.imageName === asked);
-    if (known && !known.pushed)
+    // Only this backup's own checkpoint images (any of its containers': CRI-O refuses a checkpoint of another
+    // container at restore): never an arbitrary image, run wherever the user likes with the backup's pull secret.
+    const known = built.find((b) => b.imageName === asked || byDigest(b) === asked);
+    if (!known)
+      return {
+        refuse: refuse(
+          'ImageNotOfBackup',
+          `image ${asked} of container ${container} is not a checkpoint image that ${backupName} pushed: give one ` +
+            'of its status.builtImages, by name or by digest',
+        ),
+      };
+    if (!known.pushed)
       return {
         refuse: refuse(
           'ImageNotPushed',
           `image ${asked} of container ${container} was built but never pushed`,
         ),
       };
-    const digest = known && byDigest(known);
+    const digest = byDigest(known);
     return digest
       ? { image: digest }
       : {
           refuse: refuse(
             'ImageNotByDigest',
-            `image ${asked} of container ${container} is not an image of ${backupName}; give it by digest (repo@sha256:...)`,
+            `image ${asked} of container ${container} has no recorded digest`,
           ),
         };
   }

@@ -37,6 +37,8 @@ export interface RegistrySecrets {
   syncFor(b: CheckpointBackup): Promise<void>;
   /** Looks again at the registry secret the object names (it may no longer be needed). */
   recheck(b: CheckpointBackup): void;
+  /** Why the object's registry secret may not be carried (its reader RBAC's name is taken), if it may not. */
+  refusal(b: CheckpointBackup): Promise<Refusal | undefined>;
 }
 
 export interface BackupControllerOptions {
@@ -130,7 +132,7 @@ export class BackupController {
     }
   }
 
-  /** get (from the cache) -> deleting? -> refused? -> place -> sync or withdraw -> status. */
+  /** get (from the cache) -> deleting? -> refused (also: its secret's reader taken)? -> place -> sync or withdraw -> status. */
   async #reconcile(k: string): Promise<Result> {
     // From the cache: a stale copy only costs a 409 on write, then a fresh read; a no-op reconcile costs no request.
     const cached = this.#o.caches.backups.get(k);
@@ -143,6 +145,13 @@ export class BackupController {
     const b = await addFinalizer(this.#o.client, objectPath(ns, name), cached, HUB_FINALIZER);
     const refused = refusal(b, this.#o.defaultSecretRegistries);
     if (refused) return this.#refuse(b, refused);
+    // Before anything is placed: the secret's reader RBAC would travel by name (Overwrite) with it.
+    const taken = await this.#o.secrets.refusal(b);
+    if (taken) {
+      await this.#refuse(b, taken);
+      // Nothing watches Roles: look again later, so removing the object lets the backup go on by itself.
+      return { requeueAfterMs: 60_000 };
+    }
     const placement = await this.#place(b);
     const binding = this.#o.caches.bindingOf({ kind: 'CheckpointBackup', name, namespace: ns });
     if (placement.kind === 'unplaceable') return this.#unplaceable(b, placement.message, binding);
@@ -210,8 +219,9 @@ export class BackupController {
   }
 
   /**
-   * An object that names another namespace, or wants the default secret for a tenant's URL (issue 11): nothing of it
-   * goes to any member (the hub's policy and binding are taken back, as for an unplaceable one), no secret travels
+   * An object that names another namespace, or wants the default secret for a tenant's URL (issue 11), or whose
+   * registry secret's reader Role or RoleBinding name is taken by someone else's object: nothing of it goes to any
+   * member (the hub's policy and binding are taken back, as for an unplaceable one), no secret travels
    * for it, and status says why, once, with one Warning Event.
    */
   async #refuse(b: CheckpointBackup, r: Refusal): Promise<Result> {

@@ -1,9 +1,11 @@
 import {
   API_GROUP,
+  DEFAULT_REGISTRY_SECRET,
   PLURAL,
   registrySecret,
   type CheckpointBackup,
   type ObjectRef,
+  type Refusal,
 } from '@stateful-migration/api';
 import {
   deleteIfExists,
@@ -22,6 +24,7 @@ import type { PolicyWriter } from '../policy-writer.js';
 import { clustersNeeding, secretOf, stillNeeded, withFresh } from './needs.js';
 import {
   bindingChange,
+  readerTaken,
   roleChange,
   secretPolicy,
   secretPolicyName,
@@ -41,6 +44,8 @@ export interface SecretControllerOptions {
   workers?: number;
   /** The registry hosts the platform's default secret is for (--default-secret-registries). @default [] */
   defaultSecretRegistries?: string[];
+  /** Asks the backups controller to look at an object again: one whose secret the hub stopped carrying. */
+  requeueBackup?: (b: CheckpointBackup) => void;
 }
 
 type Secret = Required<ObjectRef>;
@@ -60,7 +65,7 @@ export class SecretController {
   readonly #o: Required<SecretControllerOptions>;
 
   constructor(o: SecretControllerOptions) {
-    this.#o = { workers: 8, defaultSecretRegistries: [], ...o };
+    this.#o = { workers: 8, defaultSecretRegistries: [], requeueBackup: () => undefined, ...o };
     const { caches, log } = o;
     this.queue = new WorkQueue<string>({
       workers: this.#o.workers,
@@ -107,6 +112,15 @@ export class SecretController {
     if (s) await this.#sync(s, b);
   }
 
+  /**
+   * Why the object's registry secret may not be carried, if it may not: its reader Role or RoleBinding's name is
+   * taken by an object that is not the hub's (readerTaken). The backups controller asks before it places the object.
+   */
+  async refusal(b: CheckpointBackup): Promise<Refusal | undefined> {
+    const s = secretOf(b, this.#o.defaultSecretRegistries);
+    return s && this.#readerTaken(s);
+  }
+
   async reconcile(key: string): Promise<Result> {
     const [namespace, name] = key.split('/') as [string, string];
     try {
@@ -123,6 +137,18 @@ export class SecretController {
   async #sync(secret: Secret, fresh?: CheckpointBackup): Promise<Result> {
     const backups = withFresh(this.#o.caches.backups.list(), fresh);
     const clusters = clustersNeeding(secret, backups, this.#o.defaultSecretRegistries);
+    // A reader Role or RoleBinding name taken by someone else's object: nothing is carried; the backups using the
+    // secret are refused (their reconcile says why), which leaves none that needs it. A backup's reconcile (`fresh`)
+    // has just checked.
+    const taken = !fresh && clusters.length > 0 && (await this.#readerTaken(secret));
+    if (taken) {
+      for (const b of backups) {
+        const s = secretOf(b, this.#o.defaultSecretRegistries);
+        if (s?.namespace === secret.namespace && s.name === secret.name) this.#o.requeueBackup(b);
+      }
+      await this.#stopCarrying(secret);
+      return undefined;
+    }
     if (!clusters.length) return this.#withdraw(secret);
     await this.#ensureReader(secret);
     await this.#o.policies.ensure(secretPolicy(secret, clusters));
@@ -131,17 +157,45 @@ export class SecretController {
 
   /** Takes the secret, its Role and RoleBinding back from every member, once a fresh read agrees nothing needs it. */
   async #withdraw(secret: Secret): Promise<Result> {
-    const { namespace: ns, name } = secret;
+    // A secret's users are in its namespace, but the platform's default secret's are in every tenant namespace.
+    const platform =
+      secret.namespace === DEFAULT_REGISTRY_SECRET.namespace && secret.name === DEFAULT_REGISTRY_SECRET.name;
     const live = await this.#o.client.get<{ items: CheckpointBackup[] }>(
-      `/apis/${API_GROUP}/v1/namespaces/${ns}/${PLURAL}`,
+      `/apis/${API_GROUP}/v1/${platform ? '' : `namespaces/${secret.namespace}/`}${PLURAL}`,
     );
     if (stillNeeded(secret, live.items, this.#o.defaultSecretRegistries)) return { requeueAfterMs: 1000 };
+    await this.#stopCarrying(secret);
+    return undefined;
+  }
+
+  /** Takes a registry secret, and its reader Role and RoleBinding, back from every member. */
+  async #stopCarrying({ name, namespace: ns }: Secret): Promise<void> {
     await this.#o.policies.delete(ns, secretPolicyName(name));
-    await this.#o.policies.withdraw({ kind: 'Secret', name, namespace: ns }, secretPolicyName(name));
+    // The Role and RoleBinding too: one that is not the hub's stays on Karmada, so its binding is taken back here.
+    for (const kind of ['Secret', 'Role', 'RoleBinding'])
+      await this.#o.policies.withdraw(
+        { kind, name: kind === 'Secret' ? name : secretReaderName(name), namespace: ns },
+        secretPolicyName(name),
+      );
     // Deleting the hub's Role and RoleBinding deletes their bindings too (Karmada owns them by the template), which
     // takes them out of the members.
     for (const path of [rbacPath(ns, 'roles', name), rbacPath(ns, 'rolebindings', name)])
       await this.#deleteOwn(path);
+  }
+
+  /** The first of the reader Role and RoleBinding whose name an object that is not the hub's has taken (readerTaken). */
+  async #readerTaken(secret: Secret): Promise<Refusal | undefined> {
+    for (const [kind, what] of [
+      ['roles', 'Role'],
+      ['rolebindings', 'RoleBinding'],
+    ] as const) {
+      const stored = await getOrUndefined<{ metadata: { labels?: Record<string, string> } }>(
+        this.#o.client,
+        rbacPath(secret.namespace, kind, secret.name),
+      );
+      const refused = readerTaken(what, stored, secret);
+      if (refused) return refused;
+    }
     return undefined;
   }
 

@@ -27,13 +27,18 @@ describe('secretOf: the registry secret the hub carries for an object (issue 11)
     ));
   it("the platform's default secret only for the platform's registries", () => {
     assert.deepEqual(
-      secretOf(b({ registry: { url: 'registry.platform:5000', repository: 'r' } }), platform),
+      secretOf(b({ registry: { url: 'registry.platform:5000', repository: 'shop/r' } }), platform),
       {
         name: 'registry-credentials',
         namespace: 'stateful-migration',
       },
     );
     assert.equal(secretOf(b({ registry: { url: 'capture.example', repository: 'r' } }), platform), undefined);
+    assert.equal(
+      secretOf(b({ registry: { url: 'registry.platform:5000', repository: 'other/r' } }), platform),
+      undefined,
+      "nor for another namespace's repository",
+    );
   });
   it('none for a secretRef in another namespace, nor for an object that names another namespace at all', () => {
     assert.equal(

@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import {
   bindingChange,
   readerBindingCurrent,
+  readerTaken,
   roleChange,
   secretPolicy,
   secretReaderBinding,
@@ -76,5 +77,30 @@ describe('roleChange and bindingChange: what the stored reader RBAC needs', () =
   it('a user\u2019s of that name: left alone', () => {
     assert.equal(roleChange({ ...users, rules: [] }, role), 'keep');
     assert.equal(bindingChange({ ...users, roleRef: binding.roleRef, subjects: [] }, binding), 'keep');
+  });
+});
+
+describe('readerTaken: a reader Role or RoleBinding name held by an object that is not the hub’s', () => {
+  const secret = { name: 'creds', namespace: 'shop' };
+  it("none, or the hub's own: nothing to refuse", () => {
+    assert.equal(readerTaken('Role', undefined, secret), undefined);
+    assert.equal(
+      readerTaken(
+        'Role',
+        { metadata: { labels: { 'app.kubernetes.io/managed-by': 'stateful-migration-hub' } } },
+        secret,
+      ),
+      undefined,
+    );
+  });
+  it('one without the label: RegistrySecretReaderTaken, naming it and the secret', () => {
+    assert.deepEqual(readerTaken('RoleBinding', { metadata: { labels: { team: 'shop' } } }, secret), {
+      reason: 'RegistrySecretReaderTaken',
+      message:
+        "RoleBinding shop/checkpoint-backup-registry-secret-creds exists and is not the hub's (no label " +
+        'app.kubernetes.io/managed-by=stateful-migration-hub): the hub would carry it to members as the reader of ' +
+        'registry secret shop/creds; it carries neither, so this object is not placed: delete or rename it, or name ' +
+        'another secret in spec.registry.secretRef',
+    });
   });
 });

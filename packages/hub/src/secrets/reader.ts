@@ -1,5 +1,5 @@
 import { isDeepStrictEqual } from 'node:util';
-import { SYSTEM_NAMESPACE, type ObjectRef } from '@stateful-migration/api';
+import { SYSTEM_NAMESPACE, type ObjectRef, type Refusal } from '@stateful-migration/api';
 import { isHubOwned, MANAGED_BY, POLICY_API_VERSION, type PropagationPolicy } from '../policies.js';
 
 /** Deterministic name of the policy carrying a registry secret, in the secret's namespace. */
@@ -92,6 +92,27 @@ export function secretPolicy(
 }
 
 type Stored = { metadata: { labels?: Record<string, string> } };
+
+/**
+ * The refusal when the reader Role or RoleBinding's name (checkpoint-backup-registry-secret-<secret>) is taken in the
+ * namespace by an object without the hub's label: the secret's policy carries them by name, with Overwrite, so a
+ * tenant's own RBAC would reach the members under Karmada's identity. Undefined for none, or the hub's own.
+ */
+export function readerTaken(
+  what: 'Role' | 'RoleBinding',
+  stored: Stored | undefined,
+  secret: ObjectRef & { namespace: string },
+): Refusal | undefined {
+  if (!stored || isHubOwned(stored)) return undefined;
+  return {
+    reason: 'RegistrySecretReaderTaken',
+    message:
+      `${what} ${secret.namespace}/${secretReaderName(secret.name)} exists and is not the hub's (no label ` +
+      `app.kubernetes.io/managed-by=${MANAGED_BY['app.kubernetes.io/managed-by']}): the hub would carry it to ` +
+      `members as the reader of registry secret ${secret.namespace}/${secret.name}; it carries neither, so ` +
+      'this object is not placed: delete or rename it, or name another secret in spec.registry.secretRef',
+  };
+}
 
 /** What the stored reader Role needs: to be made, its rules set (only a Role of the hub's), or nothing. */
 export function roleChange(

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { createHash, generateKeyPairSync, randomUUID, type KeyObject } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync } from 'node:fs';
 import type { ServerResponse } from 'node:http';
@@ -13,7 +12,7 @@ import { after, before, beforeEach, describe, it } from 'node:test';
 import type { CheckpointBackup, CheckpointBackupStatus } from '@stateful-migration/api';
 import { writeArchive } from '@stateful-migration/archive';
 import { HttpError } from '@stateful-migration/kube';
-import { MemoryApi } from '@stateful-migration/kube/testing';
+import { loopbackCert, MemoryApi } from '@stateful-migration/kube/testing';
 import { decryptLayer, keyFingerprint } from '@stateful-migration/ocicrypt';
 import { AgentController } from './controller.js';
 import { ENCRYPTED_FOR_ANNOTATION } from './encryption.js';
@@ -42,31 +41,7 @@ interface Registry {
 
 /** A registry of the distribution API's push and pull subset, in memory, over HTTPS with a self-signed cert. */
 async function fakeRegistry(): Promise<Registry> {
-  const dir = mkdtempSync(join(tmpdir(), 'fake-registry-'));
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-keyout',
-      'key.pem',
-      '-out',
-      'cert.pem',
-      '-days',
-      '1',
-      '-subj',
-      '/CN=127.0.0.1',
-      '-addext',
-      'subjectAltName=IP:127.0.0.1',
-    ],
-    { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  const ca = readFileSync(join(dir, 'cert.pem'));
+  const { key, cert: ca } = loopbackCert();
   const reg: Omit<Registry, 'host' | 'close'> = { ca, blobs: new Map(), manifests: new Map(), uploads: 0 };
   const pending = new Map<string, Buffer[]>();
   const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
@@ -99,7 +74,7 @@ async function fakeRegistry(): Promise<Registry> {
     reg.blobs.set(sha(blob), blob);
     return res.writeHead(201).end();
   };
-  const server = https.createServer({ key: readFileSync(join(dir, 'key.pem')), cert: ca }, (req, res) => {
+  const server = https.createServer({ key, cert: ca }, (req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {

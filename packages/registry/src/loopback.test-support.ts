@@ -7,7 +7,10 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-/** A self-signed certificate for 127.0.0.1 (openssl, as e2e/src/fed/certs.ts makes the federation's). */
+/**
+ * A self-signed certificate for 127.0.0.1 (openssl, as e2e/src/fed/certs.ts makes the federation's). The twin of
+ * kube/testing's loopbackCert: this package does not depend on kube, and its tests should not pull it in.
+ */
 export function loopbackCert(): { key: Buffer; cert: Buffer } {
   const dir = mkdtempSync(join(tmpdir(), 'loopback-cert-'));
   execFileSync(

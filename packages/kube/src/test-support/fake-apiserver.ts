@@ -27,8 +27,11 @@ export interface FakeRequest {
 
 let pair: { key: Buffer; cert: Buffer } | undefined;
 
-/** A self-signed certificate for 127.0.0.1, made once per process with openssl (as e2e/src/fed/certs.ts does). */
-function tlsPair(): { key: Buffer; cert: Buffer } {
+/**
+ * A self-signed certificate for 127.0.0.1, made once per process with openssl (as e2e/src/fed/certs.ts does), for any
+ * loopback HTTPS server a test needs.
+ */
+export function loopbackCert(): { key: Buffer; cert: Buffer } {
   if (pair) return pair;
   const dir = mkdtempSync(join(tmpdir(), 'fake-apiserver-'));
   try {
@@ -76,7 +79,7 @@ export class FakeApiserver {
   #received = 0;
 
   constructor(private readonly handler: (r: FakeRequest) => FakeReply | Promise<FakeReply>) {
-    this.#server = https.createServer(tlsPair(), (req, res) => void this.#serve(req, res));
+    this.#server = https.createServer(loopbackCert(), (req, res) => void this.#serve(req, res));
     this.#server.on('connection', (s: Socket) => {
       this.#sockets.add(s);
       s.on('close', () => this.#sockets.delete(s));
@@ -128,7 +131,7 @@ export class FakeApiserver {
         {
           name: 'fake',
           server: `https://127.0.0.1:${(this.#server.address() as AddressInfo).port}`,
-          caData: tlsPair().cert.toString('base64'),
+          caData: loopbackCert().cert.toString('base64'),
         },
       ],
       users: [{ name: 'fake', token: 'fake-token' }],

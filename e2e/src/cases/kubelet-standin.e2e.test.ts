@@ -20,6 +20,8 @@ function post(
   path: string,
   token?: string,
   method = 'POST',
+  /** With the federation's admin client certificate, as the apiserver calls the kubelet (system:masters). */
+  clientCert = false,
 ): Promise<{ code: number; body: string }> {
   return new Promise((resolve, reject) => {
     const req = https.request(
@@ -29,6 +31,12 @@ function post(
         path,
         method,
         ca,
+        ...(clientCert
+          ? {
+              cert: readFileSync(join(fedDir, 'pki/admin.crt')),
+              key: readFileSync(join(fedDir, 'pki/admin.key')),
+            }
+          : {}),
         headers: token ? { Authorization: `Bearer ${token}` } : {},
       },
       (res) => {
@@ -209,6 +217,16 @@ ${pod('elsewhere', 'm1-b')}`,
       'two counts',
     );
     assert.match(logs, /^count \d+\ncount \d+\n$/);
+    const admin = (path: string) => post('m1-a', path, undefined, 'GET', true);
+    assert.deepEqual(await admin(`/containerLogs/${ns}/ghost/app`), {
+      code: 404,
+      body: 'pod "ghost" does not exist',
+    });
+    assert.deepEqual(await admin(`/containerLogs/${ns}/p/nope`), {
+      code: 404,
+      body: 'container "nope" not found in pod "p"',
+    });
+    assert.match((await admin(`/containerLogs/${ns}/p/app?tailLines=1`)).body, /^count \d+\n$/);
     const get = await post('m1-a', `/containerLogs/${ns}/p/app`, allowed, 'GET');
     assert.equal(get.code, 403, 'nodes/checkpoint does not grant nodes/proxy');
     assert.match(get.body, /verb=get, resource=nodes, subresource\(s\)=\[proxy\]/);

@@ -164,9 +164,14 @@ export class KubeletServer {
     q: URLSearchParams,
   ): Promise<void> {
     const pod = this.o.pod(namespace, podName);
-    if (!pod) throw new HttpAnswer(404, `pod ${namespace}/${podName} not found`);
-    if (!pod.spec?.containers.some((c) => c.name === container))
-      throw new HttpAnswer(400, `container ${container} is not valid for pod ${podName}`);
+    // The kubelet's own answers (server.go getContainerLogs): both 404, the container looked up in every list.
+    if (!pod) throw new HttpAnswer(404, `pod "${podName}" does not exist`);
+    if (
+      ![...(pod.spec?.containers ?? []), ...(pod.spec?.initContainers ?? [])].some(
+        (c) => c.name === container,
+      )
+    )
+      throw new HttpAnswer(404, `container "${container}" not found in pod "${podName}"`);
     const rec = this.o.runtime.record(pod.metadata!.uid!, container);
     const previous = q.get('previous') === 'true';
     // As the kubelet picks: --previous is lastState's container, which is the current one while it waits to restart.

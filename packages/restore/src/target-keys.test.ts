@@ -126,7 +126,7 @@ describe('the restored pod of recorded, encrypted checkpoints', () => {
         .join(','),
     );
     const terms = (
-      pod.spec as {
+      pod.spec as unknown as {
         affinity: {
           nodeAffinity: {
             requiredDuringSchedulingIgnoredDuringExecution: {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
+  archiveMismatch,
   containerId,
   crioAnnotations,
   ociSpec,
@@ -221,5 +222,24 @@ describe('image names', () => {
     assert.equal(credentialsFor('h:1/e2e/x', creds)?.username, 'pod');
     assert.equal(credentialsFor('h:1/e2e/x', creds.slice(0, 1)), undefined);
     assert.equal(credentialsFor('h:10/library/x', creds.slice(0, 1)), undefined);
+  });
+});
+
+describe('archiveMismatch: the archive a checkpoint image unpacks to against the one recorded at checkpoint time', () => {
+  const a = `sha256:${'a'.repeat(64)}`;
+  const b = `sha256:${'b'.repeat(64)}`;
+  it('the recorded archive, or no record for the container: restore', () => {
+    assert.equal(archiveMismatch('app', 'r/x@sha256:1', `app=${a}`, [a]), undefined);
+    assert.equal(archiveMismatch('app', 'r/x@sha256:1', `db=${b}`, [a]), undefined);
+    assert.equal(archiveMismatch('app', 'r/x@sha256:1', undefined, [a]), undefined);
+  });
+  it('another archive, or several layers: refused, naming both digests and the annotation', () => {
+    assert.equal(
+      archiveMismatch('app', 'r/x@sha256:1', `app=${a},db=${b}`, [b]),
+      `checkpoint image r/x@sha256:1 of container app unpacks to archive ${b}, not ${a} as recorded when it was ` +
+        'checkpointed (migration.dcnlab.com/checkpoint-archive-digests): refusing to restore an archive that is not the one checkpointed',
+    );
+    assert.match(archiveMismatch('app', 'i', `app=${a}`, [b, a])!, /\(2 layers\)/);
+    assert.match(archiveMismatch('app', 'i', `app=${a}`, [])!, /unpacks to archive \(unknown\)/);
   });
 });

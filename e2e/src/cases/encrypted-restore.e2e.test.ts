@@ -336,6 +336,56 @@ spec:
       'the counter restored from the skopeo-encrypted image to count',
     );
     assert.ok(c[0]!.n > atBackup, `starts at ${c[0]!.n}, the source had ${atBackup}`);
+
+    // The node checks the archive it unpacks against the digest the pod carries: another one is not restored.
+    const wrong = `sha256:${'0'.repeat(64)}`;
+    await kubectl(
+      'member2',
+      ['apply', '-f', '-'],
+      `apiVersion: v1
+kind: Pod
+metadata:
+  name: wrong-archive
+  namespace: ${ns}
+  annotations: {migration.dcnlab.com/checkpoint-archive-digests: "counter=${wrong}"}
+spec:
+  nodeSelector: {kubernetes.io/hostname: m2-a}
+  imagePullSecrets: [{name: pull}]
+  containers: [{name: counter, image: "${target}"}]
+`,
+    );
+    const message = await eventually(
+      async () =>
+        (
+          await kubectl('member2', [
+            'get',
+            'pod',
+            'wrong-archive',
+            '-n',
+            ns,
+            '-o',
+            'jsonpath={.status.containerStatuses[0].state.waiting.reason}: {.status.containerStatuses[0].state.waiting.message}',
+          ]).catch(() => '')
+        ).startsWith('CreateContainerError')
+          ? kubectl('member2', [
+              'get',
+              'pod',
+              'wrong-archive',
+              '-n',
+              ns,
+              '-o',
+              'jsonpath={.status.containerStatuses[0].state.waiting.message}',
+            ])
+          : undefined,
+      60_000,
+      'CreateContainerError for an archive other than the recorded one',
+    );
+    assert.match(
+      message,
+      new RegExp(
+        `unpacks to archive ${img.archiveDigest}, not ${wrong} as recorded when it was checkpointed`,
+      ),
+    );
   });
 
   it('a tampered blob in the registry fails the restore with a message and an Event', async () => {
@@ -359,7 +409,10 @@ spec:
       );
       const r = await waitRestore('tampered', ['Failed', 'Restored']);
       assert.equal(r.status?.phase, 'Failed');
-      assert.match(r.status!.message!, /digest|HMAC|authentication/i);
+      assert.match(
+        r.status!.message!,
+        /ErrImagePull: .*Digest did not match, expected sha256:[0-9a-f]{64}, got/,
+      );
       await eventually(
         async () =>
           (await warnings('tampered')).some((w) => /digest|HMAC|authentication/i.test(w)) ? true : undefined,

@@ -14,7 +14,8 @@ import {
   restartBackoffMs,
   type ContainerRecordView,
 } from './decisions.js';
-import { credentialsFor, normalizeRef, pullLocation } from './images.js';
+import { createHash } from 'node:crypto';
+import { checkPulledManifest, credentialsFor, ImagePullError, normalizeRef, pullLocation } from './images.js';
 
 describe('processArgs: the kubelet combines image and pod as Kubernetes documents', () => {
   const image = { Entrypoint: ['/ep'], Cmd: ['--cmd'] };
@@ -241,5 +242,46 @@ describe('archiveMismatch: the archive a checkpoint image unpacks to against the
     );
     assert.match(archiveMismatch('app', 'i', `app=${a}`, [b, a])!, /\(2 layers\)/);
     assert.match(archiveMismatch('app', 'i', `app=${a}`, [])!, /unpacks to archive \(unknown\)/);
+  });
+});
+
+describe('checkPulledManifest: what a pull got, as CRI-O would judge it', () => {
+  const manifest = (mediaType: string) =>
+    Buffer.from(
+      JSON.stringify({
+        config: { digest: 'sha256:c' },
+        layers: [{ digest: `sha256:${'d'.repeat(64)}`, mediaType }],
+      }),
+    );
+  const digestOf = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+  const TAR = 'application/vnd.oci.image.layer.v1.tar';
+  it('an image in clear, by tag or by its digest', () => {
+    const m = manifest(TAR);
+    assert.equal(checkPulledManifest(m, undefined, 0).digest, digestOf(m));
+    assert.equal(checkPulledManifest(m, digestOf(m), 0).digest, digestOf(m));
+  });
+  it('another manifest than the digest asked for, with no key offered: refused', () => {
+    assert.throws(
+      () => checkPulledManifest(manifest(TAR), `sha256:${'0'.repeat(64)}`, 0),
+      (e: Error) =>
+        e instanceof ImagePullError && /manifest digest sha256:\w+ does not match sha256:0+/.test(e.message),
+    );
+  });
+  it('decrypted with a node key: the manifest is rewritten, the image is the digest asked for', () => {
+    assert.equal(
+      checkPulledManifest(manifest(TAR), `sha256:${'e'.repeat(64)}`, 1).digest,
+      `sha256:${'e'.repeat(64)}`,
+    );
+  });
+  it('a layer still encrypted (no key opened it): ErrImagePull naming the keys directory', () => {
+    for (const keys of [0, 2])
+      assert.throws(
+        () => checkPulledManifest(manifest(`${TAR}+encrypted`), undefined, keys),
+        (e: Error) =>
+          e instanceof ImagePullError &&
+          e.message ===
+            `layer sha256:${'d'.repeat(64)} is encrypted (${TAR}+encrypted) and this node has no decryption key for it: ` +
+              `${keys ? 'none of the 2 key(s)' : 'no keys'} in its decryption keys directory (CRI-O's decryption_keys_path, /etc/crio/keys) opens it`,
+      );
   });
 });

@@ -161,67 +161,49 @@ export class ImageStore {
       } catch (err) {
         throw new ImagePullError(pullReason(err));
       }
-      // The digest of the manifest as the registry served it (skopeo keeps it beside a decrypted copy's).
-      const served = join(tmp, 'image', 'manifest.json');
-      const manifestBytes = readFileSync(served);
-      let digest = `sha256:${createHash('sha256').update(manifestBytes).digest('hex')}`;
-      if (byDigest && digest !== ref.reference) {
-        // A decrypted image's manifest is rewritten (decrypted media types and digests); the image is the one
-        // asked for, by digest, which skopeo checked against what the registry sent.
-        const pulled = JSON.parse(manifestBytes.toString()) as { layers: { mediaType?: string }[] };
-        if (!keys.length || pulled.layers.some((l) => isEncryptedMediaType(l.mediaType ?? '')))
-          throw new ImagePullError(`manifest digest ${digest} does not match ${ref.reference}`);
-        digest = ref.reference;
-      }
+      const { digest, manifest } = checkPulledManifest(
+        readFileSync(join(tmp, 'image', 'manifest.json')),
+        byDigest ? ref.reference : undefined,
+        keys.length,
+      );
       const target = join(this.dir, digest.slice(7));
-      if (!existsSync(join(target, 'image.json'))) {
-        const manifest = JSON.parse(manifestBytes.toString()) as {
-          config: { digest: string };
-          layers: { digest: string; mediaType?: string }[];
-          annotations?: Record<string, string>;
-        };
-        // No key of this node opened it: skopeo copies an encrypted layer as it is when it has no key to offer.
-        // CRI-O fails such a pull; so does this node, naming its keys directory.
-        const locked = manifest.layers.find((l) => isEncryptedMediaType(l.mediaType ?? ''));
-        if (locked)
-          throw new ImagePullError(
-            `layer ${locked.digest} is encrypted (${locked.mediaType}) and this node has no decryption key for ` +
-              `it: ${keys.length ? `none of the ${keys.length} key(s)` : 'no keys'} in its decryption keys ` +
-              "directory (CRI-O's decryption_keys_path, /etc/crio/keys) opens it",
-          );
-        const rootfs = join(tmp, 'rootfs');
-        mkdirSync(rootfs, { mode: 0o700 });
-        const diffIds: string[] = [];
-        for (const l of manifest.layers) {
-          const file = join(tmp, 'image', l.digest.slice(7));
-          diffIds.push(await uncompressedDigest(file));
-          await run('tar', ['-xf', file, '-C', rootfs]);
-        }
-        const config = (
-          JSON.parse(readFileSync(join(tmp, 'image', manifest.config.digest.slice(7)), 'utf8')) as {
-            config?: ImageConfig;
-          }
-        ).config;
-        writeFileSync(
-          join(tmp, 'image.json'),
-          JSON.stringify({
-            config: config ?? {},
-            annotations: manifest.annotations ?? {},
-            diffIds,
-            pulledWith: [],
-          }),
-        );
-        rmSync(join(tmp, 'image'), { recursive: true, force: true });
-        rmSync(join(tmp, 'auth.json'), { force: true });
-        rmSync(target, { recursive: true, force: true });
-        renameSync(tmp, target);
-      }
+      if (!existsSync(join(target, 'image.json'))) await this.#unpack(tmp, manifest, target);
       if (creds && creds !== nodeCreds) this.#recordCredential(digest, credentialId(creds));
       if (!byDigest) this.#tags.set(`${ref.name}:${ref.reference}`, digest);
       return this.#load(image, ref.name, digest)!;
     } finally {
       rmSync(tmp, { recursive: true, force: true });
     }
+  }
+
+  /** Unpacks the pulled layers into a root filesystem (each layer's digest as unpacked kept) and stores it. */
+  async #unpack(tmp: string, manifest: PulledManifest, target: string): Promise<void> {
+    const rootfs = join(tmp, 'rootfs');
+    mkdirSync(rootfs, { mode: 0o700 });
+    const diffIds: string[] = [];
+    for (const l of manifest.layers) {
+      const file = join(tmp, 'image', l.digest.slice(7));
+      diffIds.push(await uncompressedDigest(file));
+      await run('tar', ['-xf', file, '-C', rootfs]);
+    }
+    const config = (
+      JSON.parse(readFileSync(join(tmp, 'image', manifest.config.digest.slice(7)), 'utf8')) as {
+        config?: ImageConfig;
+      }
+    ).config;
+    writeFileSync(
+      join(tmp, 'image.json'),
+      JSON.stringify({
+        config: config ?? {},
+        annotations: manifest.annotations ?? {},
+        diffIds,
+        pulledWith: [],
+      }),
+    );
+    rmSync(join(tmp, 'image'), { recursive: true, force: true });
+    rmSync(join(tmp, 'auth.json'), { force: true });
+    rmSync(target, { recursive: true, force: true });
+    renameSync(tmp, target);
   }
 
   #load(image: string, name: string, digest: string): (LocalImage & { pulledWith: string[] }) | undefined {
@@ -289,6 +271,39 @@ async function uncompressedDigest(file: string): Promise<string> {
   if (gzip) await pipeline(createReadStream(file), createGunzip(), hash);
   else await pipeline(createReadStream(file), hash);
   return `sha256:${hash.digest('hex')}`;
+}
+
+interface PulledManifest {
+  config: { digest: string };
+  layers: { digest: string; mediaType?: string }[];
+  annotations?: Record<string, string>;
+}
+
+/**
+ * The image a pull got, judged from the manifest skopeo wrote: its digest (the one asked for, when pulled by digest)
+ * and its manifest; an ImagePullError when it is not what was asked for, or when a layer is still encrypted (no key
+ * of the node opened it: skopeo copies an encrypted layer as it is when it has no key to offer, where CRI-O fails
+ * the pull; so does this node, naming its keys directory). A decrypted image's manifest is rewritten (decrypted media
+ * types and digests), so when keys were offered and nothing is left encrypted, the digest is the one asked for, which
+ * skopeo checked against what the registry sent.
+ */
+export function checkPulledManifest(
+  bytes: Buffer,
+  askedDigest: string | undefined,
+  keys: number,
+): { digest: string; manifest: PulledManifest } {
+  const manifest = JSON.parse(bytes.toString()) as PulledManifest;
+  const locked = manifest.layers.find((l) => isEncryptedMediaType(l.mediaType ?? ''));
+  if (locked)
+    throw new ImagePullError(
+      `layer ${locked.digest} is encrypted (${locked.mediaType}) and this node has no decryption key for it: ` +
+        `${keys ? `none of the ${keys} key(s)` : 'no keys'} in its decryption keys directory (CRI-O's ` +
+        'decryption_keys_path, /etc/crio/keys) opens it',
+    );
+  const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+  if (!askedDigest || digest === askedDigest) return { digest, manifest };
+  if (!keys) throw new ImagePullError(`manifest digest ${digest} does not match ${askedDigest}`);
+  return { digest: askedDigest, manifest };
 }
 
 /** skopeo's reason, as a kubelet shows a pull failure: its last line, without the "time=... level=fatal" frame. */

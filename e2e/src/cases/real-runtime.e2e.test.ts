@@ -16,7 +16,7 @@ import {
   runningPod,
   waitPhase,
 } from './agent-support.js';
-import { podState } from './restore-support.js';
+import { counterCounts, podState } from './restore-support.js';
 import { eventually, unique } from './support.js';
 
 /**
@@ -27,14 +27,7 @@ const ns = unique('real');
 const hub = (args: string[], input?: string) => kubectl('karmada', args, input);
 
 /** The counts a container printed, read with kubectl logs as a user would. */
-async function counts(cluster: string, pod: string): Promise<{ n: number; mark: string }[]> {
-  const out = await kubectl(cluster, ['logs', '-n', ns, pod, '-c', 'counter']);
-  return out
-    .split('\n')
-    .map((l) => /^count (\d+)(?: mark=(.*))?$/.exec(l))
-    .filter((m): m is RegExpExecArray => !!m)
-    .map((m) => ({ n: Number(m[1]), mark: m[2] ?? '' }));
-}
+const counts = (cluster: string, pod: string) => counterCounts(cluster, ns, pod);
 
 const lastCount = async (cluster: string, pod: string): Promise<number> =>
   (await counts(cluster, pod)).at(-1)?.n ?? 0;

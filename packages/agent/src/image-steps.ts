@@ -12,6 +12,7 @@ import {
   RegistryClient,
   describeImage,
   getManifest,
+  imageDiffIds,
   normalHost,
   pushImage,
   type PushImageInput,
@@ -34,7 +35,7 @@ import {
 } from './image.js';
 import { CheckpointError } from './kubelet.js';
 import type { RunRecorder } from './recorder.js';
-import { buildingStatus, builtStatus, pushedStatus, pushingStatus } from './run-status.js';
+import { buildingStatus, builtStatus, pushedStatus, pushingStatus, type PushResult } from './run-status.js';
 
 export interface ImageStepsOptions {
   client: RestClient;
@@ -71,16 +72,20 @@ export class ImageSteps {
         const archive = this.#o.archives.forStep(f, 'build');
         const annotations = checkpointAnnotations(await readArchiveInfo(archive));
         const name = imageName(b.spec.podRef.name, f.containerName, run.id, b.spec.registry);
-        // An encrypted image's digest depends on its random layer key: it is known once pushed.
+        // An encrypted image's digest depends on its random layer key: it is known once pushed, and so is the
+        // archive's (hashed in the push's one pass). In clear, describing the layer gives both now.
+        const described =
+          !b.spec.encryption && b.spec.registry
+            ? await describeImage(archive, annotations, new Date(run.startedAt))
+            : undefined;
         const digest = b.spec.encryption
           ? undefined
-          : b.spec.registry
-            ? (await describeImage(archive, annotations, new Date(run.startedAt))).digest
-            : await buildLocalImage(this.#o.storage, archive, name, annotations);
+          : (described?.digest ?? (await buildLocalImage(this.#o.storage, archive, name, annotations)));
         return {
           containerName: f.containerName,
           imageName: name,
           ...(digest ? { digest } : {}),
+          ...(described ? { archiveDigest: described.layerDigest } : {}),
           buildTime: new Date().toISOString(),
           pushed: false,
         };
@@ -98,7 +103,7 @@ export class ImageSteps {
       : undefined;
     const run = b.status!.run!;
     const files = b.status?.checkpointFiles ?? [];
-    const pushed = new Map<string, Pick<BuiltImage, 'digest' | 'encryptedFor'>>();
+    const pushed = new Map<string, PushResult>();
     for (const img of images) {
       const file = files.find((f) => f.containerName === img.containerName);
       pushed.set(img.imageName, await this.#pushOne(client, img, file, run.startedAt, recipients));
@@ -117,12 +122,13 @@ export class ImageSteps {
     file: CheckpointFile | undefined,
     startedAt: string,
     recipients: RecipientKey[] | undefined,
-  ): Promise<Pick<BuiltImage, 'digest' | 'encryptedFor'>> {
+  ): Promise<PushResult> {
     const { repository, tag } = splitImageName(img.imageName);
     await client.login(repository);
     const there = await getManifest(client, repository, tag);
     // In clear, the build fixed the digest: what is there already is this image.
-    if (!recipients && img.digest && there?.digest === img.digest) return { digest: img.digest };
+    if (!recipients && img.digest && there?.digest === img.digest)
+      return { digest: img.digest, ...(img.archiveDigest ? { archiveDigest: img.archiveDigest } : {}) };
     if (!file)
       throw new CheckpointError(
         'ArchiveMissing',
@@ -141,7 +147,7 @@ export class ImageSteps {
         `pushed ${img.imageName} as ${result.digest}, expected ${img.digest}`,
         true,
       );
-    return { digest: result.digest };
+    return { digest: result.digest, archiveDigest: result.layerDigest };
   }
 
   /** The encrypted push, or this run's own encrypted image already at the tag (pushed before a crash). */
@@ -150,13 +156,16 @@ export class ImageSteps {
     input: PushImageInput,
     there: Awaited<ReturnType<typeof getManifest>>,
     recipients: RecipientKey[],
-  ): Promise<Pick<BuiltImage, 'digest' | 'encryptedFor'>> {
+  ): Promise<PushResult> {
     const encryptedFor = recipients.map((r) => r.fingerprint);
     const annotations = withRecipients(input.annotations, encryptedFor);
-    if (there && isOwnEncryptedPush(there.manifest, annotations, encryptedFor))
-      return { digest: there.digest, encryptedFor };
+    if (there && isOwnEncryptedPush(there.manifest, annotations, encryptedFor)) {
+      // Pushed before a crash: the archive's digest is the config's diff_id (the plaintext's, as ocicrypt leaves it).
+      const archiveDigest = (await imageDiffIds(client, input.repository, there.manifest))[0];
+      return { digest: there.digest, encryptedFor, ...(archiveDigest ? { archiveDigest } : {}) };
+    }
     const result = await pushImage(client, { ...input, annotations, encryptFor: recipients });
-    return { digest: result.digest, encryptedFor };
+    return { digest: result.digest, encryptedFor, archiveDigest: result.encrypted!.plaintextDigest };
   }
 
   /**

@@ -6,6 +6,7 @@ import { normalHost } from '@stateful-migration/registry';
 import { AgentController } from './controller.js';
 import { KubeletClient, fileToken } from './kubelet.js';
 import { AgentMetrics } from './metrics.js';
+import { readNodeDecryptionKeys } from './node-keys.js';
 import { RuntimePublisher } from './runtime-publisher.js';
 
 export interface AgentFlags {
@@ -137,7 +138,13 @@ export async function runAgent(f: AgentFlags): Promise<void> {
   });
   await agent.start();
   // What this node's runtime allows (checkpoint, restore), as a Node label the restore controller reads.
-  const publisher = new RuntimePublisher({ client, node: f.nodeName, log, hostRoot: f.hostRoot });
+  const publisher = new RuntimePublisher({
+    client,
+    node: f.nodeName,
+    log,
+    hostRoot: f.hostRoot,
+    readKeys: readNodeDecryptionKeys,
+  });
   publisher.start();
   log.info('agent ready');
   for (const sig of ['SIGTERM', 'SIGINT'] as const) {

@@ -10,10 +10,10 @@
  * Karmada apiserver as `clusters/proxy` with the verb of the HTTP method, then in the member, which it calls as the
  * hub's identity (impersonated), with the verb of the proxied request.
  *
- * Only what the project ships or makes is here. A right a tenant grants by hand is not: the agents' `get` on the keys
- * object of `spec.encryption.publicKeysRef` (ImageSteps.recipients) comes from a Role the tenant makes in the members
- * (examples/checkpointbackup/encrypted-checkpoint.yaml; docs/security.md says why). Should the hub come to make that
- * Role, as it makes the registry secret's, it belongs in ROLES with `madeBy`.
+ * Only what the project ships or makes is here: the Roles the hub makes at run time (`madeBy`) for a registry secret
+ * and for the public keys object of `spec.encryption.publicKeysRef` (issue 14) included. Without a hub (a
+ * CheckpointBackup applied in a member), the tenant makes the keys object's Role by hand
+ * (examples/checkpointbackup/encrypted-checkpoint.yaml).
  */
 
 export type Verb = 'get' | 'list' | 'watch' | 'create' | 'update' | 'patch' | 'delete';
@@ -58,6 +58,7 @@ export type RoleId =
   | 'agent'
   | 'agentDefaultSecret'
   | 'agentTenantSecret'
+  | 'agentPublicKeys'
   | 'hub'
   | 'hubLeader'
   | 'restore'
@@ -88,6 +89,15 @@ export const ROLES: Readonly<Record<RoleId, RoleRef>> = {
     subject: AGENT_SA,
     where:
       'the members a registry secret is carried to (made on Karmada by the hub, carried with the secret)',
+  },
+  agentPublicKeys: {
+    madeBy: 'packages/hub/src/secrets/reader.ts',
+    kind: 'Role',
+    name: 'checkpoint-backup-public-keys-<kind>-<name>',
+    namespace: '<tenant>',
+    subject: AGENT_SA,
+    where:
+      'the members a public keys object (spec.encryption.publicKeysRef) is carried to (made on Karmada by the hub, carried with the object)',
   },
   hub: {
     file: 'deploy/hub/rbac.yaml',
@@ -292,6 +302,16 @@ export const PERMISSIONS: Permission[] = [
       "the one registry secret a CheckpointBackup of that namespace names in `spec.registry.secretRef` (the hub's `secretReaderRole`, carried with the secret; without a hub, made by hand)",
     code: { [IMAGES]: ['registryClient'], [READER]: ['secretReaderRole'] },
   },
+  {
+    role: 'agentPublicKeys',
+    apiGroup: '',
+    resources: ['configmaps', 'secrets'],
+    verbs: ['get'],
+    resourceNames: ['<name>'],
+    neededBy:
+      "the one public keys object (a ConfigMap or a Secret: the Role names only its own kind) a CheckpointBackup of that namespace names in `spec.encryption.publicKeysRef`, read before the checkpoint and at the push (the hub's `secretReaderRole`, carried with the object)",
+    code: { [IMAGES]: ['recipients'], [READER]: ['secretReaderRole', 'resourceOf'] },
+  },
 
   // ---- the hub, on the Karmada apiserver ----
   {
@@ -444,6 +464,15 @@ export const PERMISSIONS: Permission[] = [
     neededBy:
       "RBAC's escalation check: a caller may create a Role, or bind one, only with rights it holds itself, and the reader Role grants `get` on a secret whose name and namespace are known only at run time. The hub never reads a secret (the restore controller uses its own grant of the same right); `escalate` and `bind` would let it grant anything",
     code: { [SECRETS]: ['#ensureReader'], [READER]: ['secretReaderRole'] },
+  },
+  {
+    role: 'hub',
+    apiGroup: '',
+    resources: ['configmaps'],
+    verbs: ['get'],
+    neededBy:
+      "RBAC's escalation check again, for the reader Role of a public keys ConfigMap (spec.encryption.publicKeysRef, issue 14); the hub never reads one",
+    code: { [SECRETS]: ['#ensureReader'], [READER]: ['secretReaderRole', 'resourceOf'] },
   },
   {
     role: 'hubLeader',

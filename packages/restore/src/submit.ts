@@ -34,6 +34,8 @@ import { backupClusters, type BackupBinding } from './source.js';
 import { alreadySays, submitMessage, submittedStatus } from './status.js';
 import {
   checkTargetNodes,
+  nodesWithKeys,
+  TARGET_CANNOT_DECRYPT,
   nodesUnknownMessage,
   nodeView,
   TARGET_NODES_UNKNOWN,
@@ -172,8 +174,7 @@ export class SubmitStep {
   async #checkTarget(r: CheckpointRestore, p: RestorePlan): Promise<{ stop: Result } | undefined> {
     let nodes: KubeNode[];
     try {
-      nodes = (await this.#o.client.get<{ items: KubeNode[] }>(proxy(p.targetCluster, '/api/v1/nodes')))
-        .items;
+      nodes = await this.#targetNodes(p);
     } catch (err) {
       const message = nodesUnknownMessage(p.targetCluster, statusCode(err), describeError(err));
       if (!alreadySays(r.status, 'Pending', message))
@@ -187,6 +188,29 @@ export class SubmitStep {
     }
     const refusal = checkTargetNodes(p, nodes.map(nodeView));
     return refusal ? { stop: await this.#o.record.fail(r, refusal.reason, refusal.message) } : undefined;
+  }
+
+  /** The target cluster's Nodes, through Karmada's cluster proxy. */
+  async #targetNodes(p: RestorePlan): Promise<KubeNode[]> {
+    return (await this.#o.client.get<{ items: KubeNode[] }>(proxy(p.targetCluster, '/api/v1/nodes'))).items;
+  }
+
+  /**
+   * For encrypted images without a targetNode: the nodes that hold a key for each (read again at each submit, so a
+   * pod submitted again after a restart goes where the keys are now); none left is a refusal.
+   */
+  async #keyNodes(p: RestorePlan): Promise<string[] | undefined> {
+    if (p.targetNode || !p.checkpoints.some((c) => c.encryptedFor?.length)) return undefined;
+    const views = (await this.#targetNodes(p)).map(nodeView);
+    const names = nodesWithKeys(p, views);
+    if (names && !names.length) {
+      const refusal = checkTargetNodes(p, views);
+      throw new RestoreRefused(
+        refusal?.reason ?? TARGET_CANNOT_DECRYPT,
+        refusal?.message ?? `no node of cluster ${p.targetCluster} can decrypt the checkpoint images`,
+      );
+    }
+    return names;
   }
 
   /**
@@ -205,6 +229,7 @@ export class SubmitStep {
       plan,
       { name: r.metadata.name, namespace: r.metadata.namespace, backup: backup.metadata.name },
       secretName,
+      await this.#keyNodes(plan),
     );
     // Owned by the restore until the pod exists (then by both): a restore that fails before takes them along.
     const owners = restoreOwners(restoreRef(r));

@@ -43,6 +43,11 @@ export interface RestorePlan {
   source: CheckpointedPod;
   /** One per container of the source pod, in its order, each by digest. */
   images: RestoreImage[];
+  /**
+   * What the chosen images' records say, per container: the recipients of an encrypted image (a node needs one of
+   * their private keys) and the archive's digest recorded at checkpoint time (the node checks what it unpacks).
+   */
+  checkpoints: CheckpointRecord[];
   targetCluster: string;
   targetNode?: string;
   podName: string;
@@ -51,6 +56,12 @@ export interface RestorePlan {
   registrySecret: Required<ObjectRef>;
   registryHost: string;
   stop?: StopPlan;
+}
+
+export interface CheckpointRecord {
+  containerName: string;
+  encryptedFor?: string[];
+  archiveDigest?: string;
 }
 
 export type Verdict =
@@ -104,6 +115,7 @@ export function validate(i: ValidateInput): Verdict {
       sourceCluster: src.source.name,
       source: pod,
       images: images.images,
+      checkpoints: images.checkpoints,
       targetCluster: target,
       ...(r.spec.targetNode ? { targetNode: r.spec.targetNode } : {}),
       podName: r.spec.podName || `${pod.name}-restored`,
@@ -231,7 +243,7 @@ function latestPushed(images: BuiltImage[], container: string): BuiltImage | und
     .at(-1);
 }
 
-type Chosen = { images: RestoreImage[] } | { refuse: Verdict };
+type Chosen = { images: RestoreImage[]; checkpoints: CheckpointRecord[] } | { refuse: Verdict };
 
 function chooseImages(
   r: CheckpointRestore,
@@ -249,12 +261,19 @@ function chooseImages(
       ),
     };
   const images: RestoreImage[] = [];
+  const checkpoints: CheckpointRecord[] = [];
   for (const c of names) {
     const chosen = imageFor(r, c, built, src, backupName);
     if ('refuse' in chosen) return chosen;
     images.push({ containerName: c, image: chosen.image });
+    const { encryptedFor, archiveDigest } = chosen.built;
+    checkpoints.push({
+      containerName: c,
+      ...(encryptedFor?.length ? { encryptedFor } : {}),
+      ...(archiveDigest ? { archiveDigest } : {}),
+    });
   }
-  return { images };
+  return { images, checkpoints };
 }
 
 function imageFor(
@@ -263,7 +282,7 @@ function imageFor(
   built: BuiltImage[],
   src: BackupCluster & { checkpointedPod: CheckpointedPod },
   backupName: string,
-): { image: string } | { refuse: Verdict } {
+): { image: string; built: BuiltImage } | { refuse: Verdict } {
   const asked = r.spec.images?.find((x) => x.containerName === container)?.image;
   const registryNeeded = (image: string) =>
     refuse(
@@ -294,7 +313,7 @@ function imageFor(
       };
     const digest = byDigest(known);
     return digest
-      ? { image: digest }
+      ? { image: digest, built: known }
       : {
           refuse: refuse(
             'ImageNotByDigest',
@@ -319,7 +338,7 @@ function imageFor(
   if (isLocal(latest.imageName)) return { refuse: registryNeeded(latest.imageName) };
   const digest = byDigest(latest);
   return digest
-    ? { image: digest }
+    ? { image: digest, built: latest }
     : {
         refuse: refuse(
           'ImageNotByDigest',

@@ -3,6 +3,7 @@ import {
   setCondition,
   type CheckpointRestore,
   type CheckpointRestoreStatus,
+  type FreshCheckpoint,
   type RestoreMode,
   type RestorePhase,
 } from '@stateful-migration/api';
@@ -16,7 +17,7 @@ import type { RestorePlan } from './validate.js';
 type Status = CheckpointRestoreStatus;
 
 /** The step a reconcile takes: one per phase, as status records it. */
-export type RestoreStep = 'cleanUp' | 'start' | 'follow' | 'migrate' | 'done';
+export type RestoreStep = 'cleanUp' | 'start' | 'checkpoint' | 'follow' | 'migrate' | 'done';
 
 /**
  * Deleted: clean up. Pending (or new), or Failed before anything was submitted with a spec changed since: start
@@ -28,15 +29,61 @@ export function restoreStep(r: Pick<CheckpointRestore, 'metadata' | 'spec' | 'st
   const phase = r.status?.phase;
   if (!phase || phase === 'Pending' || changedBeforeSubmit(r)) return 'start';
   if (isRestoreFinished(phase, r.spec.mode ?? 'Restore')) return 'done';
+  if (phase === 'Checkpointing') return 'checkpoint';
   return phase === 'Restored' ? 'migrate' : 'follow';
 }
 
-/** A Failed restore whose spec changed since, when nothing was submitted: it is tried again. */
+/**
+ * A Failed restore whose spec changed since, when nothing was submitted and no checkpoint asked for: it is tried
+ * again. A migration that asked for its checkpoint is not: its source may be stopped already, and a second
+ * checkpoint would be of whatever runs there now.
+ */
 function changedBeforeSubmit(r: Pick<CheckpointRestore, 'metadata' | 'status'>): boolean {
   const s = r.status;
   return (
-    s?.phase === 'Failed' && (s.observedGeneration ?? 0) < (r.metadata.generation ?? 0) && !s.submittedTime
+    s?.phase === 'Failed' &&
+    (s.observedGeneration ?? 0) < (r.metadata.generation ?? 0) &&
+    !s.submittedTime &&
+    !s.checkpoint
   );
+}
+
+/**
+ * Checkpointing, recorded before the migration's CheckpointBackup is created (intent first): its name, the source
+ * and the target, so a restarted controller waits for that one checkpoint and never asks for a second.
+ */
+export function checkpointingStatus(s: Status, c: FreshCheckpoint, generation: number): Status {
+  const message = `checkpointing pod ${c.pod} in ${c.cluster} (CheckpointBackup ${c.backup}); the source stops right after its checkpoint, then it is restored into ${c.targetCluster}`;
+  return {
+    ...s,
+    phase: 'Checkpointing',
+    reason: 'Checkpointing',
+    message,
+    observedGeneration: generation,
+    sourceCluster: c.cluster,
+    checkpoint: c,
+    conditions: setCondition(s.conditions, {
+      type: 'Restored',
+      status: 'False',
+      reason: 'Checkpointing',
+      message,
+      observedGeneration: generation,
+    }),
+  };
+}
+
+/** The checkpoint taken and the source pod deleted after it: when, for the status and the guarantee it gives. */
+export function checkpointTakenStatus(s: Status, checkpointTime: string | undefined, now: Date): Status {
+  const c = s.checkpoint!;
+  return {
+    ...s,
+    message: `checkpointed pod ${c.pod} in ${c.cluster}${checkpointTime ? ` at ${checkpointTime}` : ''} and stopped it; restoring into ${c.targetCluster}`,
+    checkpoint: {
+      ...c,
+      ...(checkpointTime ? { checkpointTime } : {}),
+      sourceStoppedTime: c.sourceStoppedTime ?? now.toISOString(),
+    },
+  };
 }
 
 /** Whether status says this phase and message already: then nothing is written again, and no Event sent. */

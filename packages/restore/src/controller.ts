@@ -332,7 +332,9 @@ export class RestoreController {
           `the stop of ${pod} was recorded without its uid, so it cannot be told from a replacement of the same ` +
             `name: it is not deleted; delete it yourself; ${beside}`,
         );
-      const replaced = (await this.#deleteSourcePod(stop, stop.podUid)) === 'replaced';
+      const replaced =
+        (await this.#deleteSourcePod(stop, stop.podUid, !!r.status?.checkpoint?.sourceStoppedTime)) ===
+        'replaced';
       if (replaced)
         return this.#fail(
           r,
@@ -354,14 +356,20 @@ export class RestoreController {
   /**
    * Deletes the checkpointed pod, and only it: a DELETE with a uid precondition, so a pod made under the same name
    * since gets a 409. The agent recorded the member pod's uid; a template on Karmada has its own, so there the member
-   * pod is checked first and the template is deleted by the uid read.
+   * pod is checked first and the template is deleted by the uid read. After a migration's own checkpoint its agent
+   * has deleted the checkpointed pod already, and a member pod of that name is Karmada's re-creation from the
+   * template (`stoppedAfterCheckpoint`): then the template goes, whatever the member pod's uid.
    */
-  async #deleteSourcePod(stop: SourceStop, uid: string): Promise<'deleted' | 'gone' | 'replaced'> {
+  async #deleteSourcePod(
+    stop: SourceStop,
+    uid: string,
+    stoppedAfterCheckpoint: boolean,
+  ): Promise<'deleted' | 'gone' | 'replaced'> {
     const path = podPath(stop.namespace, stop.pod);
     let precondition = uid;
     if (stop.onHub) {
       const inMember = await this.#getOrUndefined<Meta>(proxy(stop.cluster, path));
-      if (inMember && inMember.metadata.uid !== uid) return 'replaced';
+      if (inMember && inMember.metadata.uid !== uid && !stoppedAfterCheckpoint) return 'replaced';
       const template = await this.#getOrUndefined<Meta>(path);
       if (!template?.metadata.uid) return 'gone';
       precondition = template.metadata.uid;

@@ -241,11 +241,12 @@ spec: {backupRef: {name: ${name}}, targetCluster: member2, mode: Migrate}
     `${name} migrated`,
   );
   const stopped = Date.now();
-  // When the kubelet answered (the archive written), as the agent of the migration's own backup recorded it.
+  // When the agent of the migration's own backup started its run (the finish clears checkpointFiles, so the
+  // kubelet's answer is not there any more).
   const inMember = JSON.parse(
     await kubectl('member1', ['get', 'cpb', r.status!.checkpoint!.backup, '-n', ns, '-o', 'json']),
   ) as CheckpointBackup;
-  const checkpointed = Date.parse(inMember.status?.checkpointFiles?.[0]?.checkpointTime ?? '') || t1;
+  const checkpointed = Date.parse(inMember.status?.run?.startedAt ?? '') || t1;
   const submitted = Date.parse(r.status?.submittedTime ?? '') || stopped;
   const restored = Date.parse(r.status?.restoredTime ?? '') || stopped;
   await new Promise((r) => setTimeout(r, 2000));
@@ -310,8 +311,8 @@ const header = [
   'memory',
   'floor dump + restore s (CRIU images)',
   'floor downtime s',
-  'checkpoint s',
-  'image + push s (to the hub)',
+  'checks, backup made, run started s',
+  'checkpoint + source stop + image + push s (to the hub)',
   'pull + restore to Ready s',
   'source stop s',
   'Migrate total s',

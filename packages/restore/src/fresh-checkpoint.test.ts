@@ -66,6 +66,12 @@ describe('migrateIntent: what a Migrate checks before it checkpoints or stops an
       /remove spec.images, or use mode Restore/,
     ],
     [
+      'a backup that names no pod (a whole workload: migrated by its placement, not here)',
+      { backup: backup({ podRef: undefined as unknown as CheckpointBackup['spec']['podRef'] }) },
+      'NoPodToMigrate',
+      /names no pod/,
+    ],
+    [
       'a workload kind Migrate cannot stop',
       { backup: backup({ resourceRef: { apiVersion: 'apps/v1', kind: 'DaemonSet', name: 'd' } }) },
       'CannotStopSource',

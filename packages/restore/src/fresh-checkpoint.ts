@@ -61,6 +61,12 @@ export function migrateIntent(i: {
         '(an older one would lose what the source did since): remove spec.images, or use mode Restore to copy ' +
         'those images',
     );
+  // A backup of a whole workload (no podRef) migrates by its placement (issue 13, item 3), not by this path.
+  if (!i.backup.spec.podRef?.name)
+    return refuse(
+      'NoPodToMigrate',
+      `CheckpointBackup ${backupName} names no pod (spec.podRef): this Migrate checkpoints and moves one pod`,
+    );
   const stop = stopPlan(i.backup);
   if ('refuse' in stop) return stop.refuse;
   if (!i.backup.spec.registry || registryCredentials(i.backup, []).kind !== 'own')

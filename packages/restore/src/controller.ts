@@ -32,7 +32,7 @@ import { editPins, unpin } from './pins.js';
 import { handoverLabels } from './pod.js';
 import { RestoreRecorder } from './recorder.js';
 import { backupClusters, type BackupBinding } from './source.js';
-import { restoreStep } from './status.js';
+import { restoreStep, stateGuarantee } from './status.js';
 import { notMine, RESTORE_FINALIZER, SubmitStep, type Meta, type SourceToStop } from './submit.js';
 import { backupNamespaceRefusal, stopPlan, stopsOnlyThePod } from './validate.js';
 
@@ -204,7 +204,7 @@ export class RestoreController {
         await this.#scale(s.sourceStop!, s.sourceStop!.workload!.replicas);
         return this.#fail(r, 'RestoredPodLost', step.message);
       case 'finish': {
-        const message = `migrated: ${target.namespace}/${target.name} runs in ${target.cluster}; the source was stopped by ${describeStop(s.sourceStop!)} and its labels handed over`;
+        const message = `migrated: ${target.namespace}/${target.name} runs in ${target.cluster} with ${stateGuarantee('Migrate', s.checkpoint?.checkpointTime)}; the source workload was stopped by ${describeStop(s.sourceStop!)} and its labels handed over`;
         const updated = await this.#write(r, (cur) => ({
           ...cur,
           phase: 'SourceStopped',

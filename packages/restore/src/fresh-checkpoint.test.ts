@@ -9,7 +9,7 @@ import {
   migrateIntent,
 } from './fresh-checkpoint.js';
 import { backup, clusters, restore, source } from './fixtures.test-support.js';
-import { restoreStep } from './status.js';
+import { changedStatus, checkpointTakenStatus, restoreStep } from './status.js';
 
 /** A migration's checkpoint as status records it. */
 const c: FreshCheckpoint = {
@@ -294,5 +294,34 @@ describe('a migration in the phases of a restore', () => {
   it("reads its checkpoint from its own backup once it has one, else from spec.backupRef's", () => {
     assert.equal(checkpointBackupName(at({ checkpoint: c })), 'r1-migrate');
     assert.equal(checkpointBackupName(at({})), 'web-now');
+  });
+
+  it('status says what state each mode restores: Restored of a Restore, Restored of a Migrate, the checkpoint taken', () => {
+    const restored = {
+      phase: 'Restored' as const,
+      reason: 'Restored',
+      message: 'the restored pod is Running and Ready',
+    };
+    const now = new Date('2026-12-01T10:00:05Z');
+    assert.equal(
+      changedStatus({}, restored, { mode: 'Restore', generation: 1, now }).message,
+      "the restored pod is Running and Ready, with the state of the backup's checkpoint; the source keeps running",
+    );
+    const taken = checkpointTakenStatus(
+      { checkpoint: c, observedGeneration: 1 },
+      '2026-12-01T10:00:01Z',
+      now,
+    );
+    assert.equal(taken.checkpoint?.sourceStoppedTime, '2026-12-01T10:00:05.000Z');
+    const cond = taken.conditions?.find((x) => x.type === 'SourceCheckpointed');
+    assert.equal(cond?.status, 'True');
+    assert.match(
+      cond?.message ?? '',
+      /^checkpointed pod web-1 in member1 at 2026-12-01T10:00:01Z and stopped it; restoring into member2: the restored pod will have the state the source had when it stopped/,
+    );
+    assert.equal(
+      changedStatus(taken, restored, { mode: 'Migrate', generation: 1, now }).message,
+      'the restored pod is Running and Ready, with the state the source had when it stopped, right after its checkpoint at 2026-12-01T10:00:01Z',
+    );
   });
 });

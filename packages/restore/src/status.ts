@@ -75,9 +75,17 @@ export function checkpointingStatus(s: Status, c: FreshCheckpoint, generation: n
 /** The checkpoint taken and the source pod deleted after it: when, for the status and the guarantee it gives. */
 export function checkpointTakenStatus(s: Status, checkpointTime: string | undefined, now: Date): Status {
   const c = s.checkpoint!;
+  const message = `checkpointed pod ${c.pod} in ${c.cluster}${checkpointTime ? ` at ${checkpointTime}` : ''} and stopped it; restoring into ${c.targetCluster}`;
   return {
     ...s,
-    message: `checkpointed pod ${c.pod} in ${c.cluster}${checkpointTime ? ` at ${checkpointTime}` : ''} and stopped it; restoring into ${c.targetCluster}`,
+    message,
+    conditions: setCondition(s.conditions, {
+      type: 'SourceCheckpointed',
+      status: 'True',
+      reason: 'SourceStopped',
+      message: `${message}: the restored pod will have ${stateGuarantee('Migrate', checkpointTime)}`,
+      observedGeneration: s.observedGeneration ?? 0,
+    }),
     checkpoint: {
       ...c,
       ...(checkpointTime ? { checkpointTime } : {}),
@@ -114,6 +122,13 @@ export function failedStatus(
       observedGeneration: generation,
     }),
   };
+}
+
+/** What each mode guarantees about the restored state, for messages and conditions (ADR 0005). */
+export function stateGuarantee(mode: RestoreMode, checkpointTime?: string): string {
+  return mode === 'Migrate'
+    ? `the state the source had when it stopped, right after its checkpoint${checkpointTime ? ` at ${checkpointTime}` : ''}`
+    : "the state of the backup's checkpoint; the source keeps running";
 }
 
 export function submitMessage(p: RestorePlan): string {
@@ -162,11 +177,16 @@ export function changedStatus(
 ): Status {
   const now = i.now.toISOString();
   const complete = change.phase === 'Failed' || (change.phase === 'Restored' && i.mode === 'Restore');
+  // Restored says which state the pod has: the backup's checkpoint (Restore) or the source's last (Migrate).
+  const message =
+    change.phase === 'Restored'
+      ? `${change.message}, with ${stateGuarantee(i.mode, s.checkpoint?.checkpointTime)}`
+      : change.message;
   return {
     ...s,
     phase: change.phase,
     reason: change.reason,
-    message: change.message,
+    message,
     ...(i.node ? { restoredPod: { ...s.restoredPod!, node: i.node } } : {}),
     ...(change.phase === 'Restored' ? { restoredTime: now } : {}),
     ...(complete ? { completionTime: now } : {}),
@@ -177,7 +197,7 @@ export function changedStatus(
             type: 'Restored',
             status: change.phase === 'Restored' ? 'True' : 'False',
             reason: change.reason,
-            message: change.message,
+            message,
             observedGeneration: i.generation,
           }),
   };

@@ -66,6 +66,7 @@ export {
   type RestorePlacement,
   type RestoredPodRef,
   type SourceStop,
+  type FreshCheckpoint,
 } from './checkpoint-restore.js';
 export { checkpointRestoreCrd } from './restore-crd.js';
 export { checkpointedPodSchema } from './crd.js';

@@ -165,6 +165,7 @@ const POLICY_WRITER = 'packages/hub/src/policy-writer.ts';
 const RESTORE = 'packages/restore/src/controller.ts';
 const SUBMIT = 'packages/restore/src/submit.ts';
 const FOLLOW = 'packages/restore/src/follow.ts';
+const FRESH = 'packages/restore/src/checkpoint.ts';
 const RESTORE_RECORDER = 'packages/restore/src/recorder.ts';
 const PINS = 'packages/restore/src/pins.ts';
 const SCALE = 'packages/restore/src/scale.ts';
@@ -324,7 +325,8 @@ export const PERMISSIONS: Permission[] = [
     code: {
       [BACKUPS]: ['#writeStatus'],
       [STATUS]: ['writeStatus'],
-      [SUBMIT]: ['plan'],
+      [SUBMIT]: ['plan', '#read'],
+      [FRESH]: ['run', '#create'],
       [RESTORE]: ['#migrate', '#cleanUp'],
       [PINS]: ['editPins'],
     },
@@ -518,6 +520,15 @@ export const PERMISSIONS: Permission[] = [
     verbs: ['update'],
     neededBy: 'every status write: a PUT of `/status` with the resourceVersion read',
     code: { [RESTORE_RECORDER]: ['write'], [STATUS]: ['writeStatus'] },
+  },
+  {
+    role: 'restore',
+    apiGroup: 'migration.dcnlab.com',
+    resources: ['checkpointbackups'],
+    verbs: ['create'],
+    neededBy:
+      "Migrate's fresh checkpoint: a one-off CheckpointBackup (immediately, stopPod, in the source cluster only) in the restore's namespace, owned by the restore; the hub places it and the source's agent checkpoints and stops the pod",
+    code: { [FRESH]: ['#create'] },
   },
   {
     role: 'restore',

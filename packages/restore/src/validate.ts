@@ -87,13 +87,8 @@ const SCALABLE = ['Deployment', 'StatefulSet'];
 export function validate(i: ValidateInput): Verdict {
   const r = i.restore;
   const backupName = `${r.metadata.namespace}/${r.spec.backupRef.name}`;
-  if (!i.backup)
-    return refuse(
-      'BackupNotFound',
-      `CheckpointBackup ${backupName} does not exist; create it or fix spec.backupRef.name`,
-    );
-  const tenancy = tenancyRefusal(i.backup, r.metadata.namespace);
-  if (tenancy) return tenancy;
+  const missing = backupRefusal(r, i.backup);
+  if (missing || !i.backup) return missing!;
   const mode = r.spec.mode ?? 'Restore';
   const stop = mode === 'Migrate' ? stopPlan(i.backup) : undefined;
   if (stop && 'refuse' in stop) return stop.refuse;
@@ -127,6 +122,19 @@ export function validate(i: ValidateInput): Verdict {
   };
 }
 
+/** A backup that does not exist, or that the restore's namespace may not restore from (issue 11). */
+export function backupRefusal(
+  r: CheckpointRestore,
+  backup: CheckpointBackup | undefined,
+): Refusal | undefined {
+  if (!backup)
+    return refuse(
+      'BackupNotFound',
+      `CheckpointBackup ${r.metadata.namespace}/${r.spec.backupRef.name} does not exist; create it or fix spec.backupRef.name`,
+    );
+  return tenancyRefusal(backup, r.metadata.namespace);
+}
+
 /**
  * A backup that names another namespace (stored before the admission policy, or where there is none) is not
  * restored: its checkpoint may be of another tenant's pod, and Migrate would stop another tenant's workload.
@@ -152,7 +160,7 @@ function checkpointElsewhere(
 }
 
 /** What a restore refuses of its backup before anything else (issue 11). */
-function tenancyRefusal(b: CheckpointBackup, namespace: string): Refusal | undefined {
+export function tenancyRefusal(b: CheckpointBackup, namespace: string): Refusal | undefined {
   return backupNamespaceRefusal(b) ?? platformSecret(b, namespace);
 }
 
@@ -348,7 +356,7 @@ function imageFor(
 }
 
 /** Exactly one existing, Ready cluster: spec.targetCluster, else the one spec.placement selects. */
-function targetCluster(r: CheckpointRestore, clusters: ClusterView[]): string | Verdict {
+export function targetCluster(r: CheckpointRestore, clusters: ClusterView[]): string | Refusal {
   const known =
     clusters
       .map((c) => c.name)

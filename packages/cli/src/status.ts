@@ -1,4 +1,4 @@
-import type { CheckpointBackup } from '@stateful-migration/api';
+import { podName, type CheckpointBackup } from '@stateful-migration/api';
 
 export interface StatusRow {
   name: string;
@@ -22,7 +22,7 @@ export function statusRows(backups: CheckpointBackup[]): StatusRow[] {
         name: b.metadata.name,
         cluster: '-',
         node: '-',
-        pod: b.spec.podRef.name,
+        pod: podName(b),
         container: '-',
         phase: b.status?.phase ?? 'Pending',
         image: '-',
@@ -36,7 +36,7 @@ export function statusRows(backups: CheckpointBackup[]): StatusRow[] {
         name: b.metadata.name,
         cluster: c.name,
         node: c.node ?? '-',
-        pod: c.pod ?? b.spec.podRef.name,
+        pod: c.pod ?? podName(b),
         phase: c.phase,
         lastCheckpoint: c.lastCheckpointTime ?? '-',
       };

@@ -8,6 +8,7 @@ import {
   type CheckpointBackup,
   type CheckpointBackupStatus,
   type Refusal,
+  podName,
 } from '@stateful-migration/api';
 import {
   addFinalizer,
@@ -312,7 +313,7 @@ export class BackupController {
 
   /** Which of these clusters run the pod, asked through Karmada's cluster proxy (runningClusters decides). */
   async #clustersRunning(b: CheckpointBackup, clusters: string[]): Promise<string[] | undefined> {
-    const path = `/api/v1/namespaces/${podNamespace(b)}/pods/${b.spec.podRef.name}`;
+    const path = `/api/v1/namespaces/${podNamespace(b)}/pods/${podName(b)}`;
     const answers = await Promise.all(
       clusters.map((c) =>
         this.#o.client.get(proxyPath(c, path), { timeoutMs: this.#o.proxyTimeoutMs }).then(

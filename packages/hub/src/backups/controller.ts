@@ -3,6 +3,7 @@ import {
   API_GROUP,
   API_VERSION,
   PLURAL,
+  isWorkloadBackup,
   podNamespace,
   refusal,
   type CheckpointBackup,
@@ -299,8 +300,11 @@ export class BackupController {
       namespace: ref.namespace || b.metadata.namespace,
     });
     const workloadClusters = (workload?.spec.clusters ?? []).map((c) => c.name);
+    // A workload-level object (no podRef) goes wherever the workload runs: every pod of it, in every cluster.
     const podClusters =
-      workloadClusters.length > 1 ? await this.#clustersRunning(b, workloadClusters) : undefined;
+      workloadClusters.length > 1 && !isWorkloadBackup(b)
+        ? await this.#clustersRunning(b, workloadClusters)
+        : undefined;
     return place({
       ...(userPolicy ? { userPolicy: policyRef(userPolicy) } : {}),
       ...(b.spec.placement?.clusterAffinity ? { affinity: b.spec.placement.clusterAffinity } : {}),

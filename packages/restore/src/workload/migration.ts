@@ -118,8 +118,16 @@ export function checkpointFor(i: {
 
 type JsonPatch = { op: 'add' | 'replace'; path: string; value: unknown }[];
 
-interface AdmittedPod {
-  metadata: { annotations?: Record<string, string> };
+/** A pod as the webhook receives it in an AdmissionReview (a Deployment's has no name yet: generateName). */
+export interface AdmittedPod {
+  metadata: {
+    name?: string;
+    generateName?: string;
+    namespace?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+    ownerReferences?: { kind: string; name: string; controller?: boolean }[];
+  };
   spec: {
     containers: { name: string; image: string }[];
     imagePullSecrets?: { name: string }[];

@@ -165,6 +165,46 @@ spec:
     );
   });
 
+  it('a cron schedule: every replica at the same tick, each on its own node', async () => {
+    await hub(
+      ['apply', '-f', '-'],
+      backupYaml('web-cron', 'Deployment', 'web').replace('schedule: immediately', 'schedule: "*/1 * * * *"'),
+    );
+    const web = await completedReplicas('web-cron', 2);
+    const children = JSON.parse(
+      await kubectl('member1', [
+        'get',
+        'cpb',
+        '-n',
+        ns,
+        '-l',
+        'migration.dcnlab.com/workload-backup=web-cron',
+        '-o',
+        'json',
+      ]),
+    ) as { items: CheckpointBackup[] };
+    const runs = children.items.map((c) => c.status?.run);
+    assert.equal(runs.length, 2);
+    assert.ok(runs[0]?.tick && runs[0].tick === runs[1]?.tick, `one tick for both: ${JSON.stringify(runs)}`);
+    assert.deepEqual(
+      runs.map((r) => r?.node).sort(),
+      web.map((r) => r.node).sort(),
+      "each run by its pod's node's agent",
+    );
+  });
+
+  it("deleting the hub's object deletes the member's children", async () => {
+    await hub(['delete', 'cpb', 'db', '-n', ns]);
+    await eventually(
+      async () =>
+        (await kubectl('member1', ['get', 'cpb', '-n', ns, '-o', 'name'])).includes('/db-db-')
+          ? undefined
+          : true,
+      120_000,
+      "db's children gone from member1",
+    );
+  });
+
   it('a spec without podRef for another kind is refused by the CRD, with the rule in the message', async () => {
     const err = await hub(['apply', '-f', '-'], backupYaml('ds', 'DaemonSet', 'x')).then(
       () => '',

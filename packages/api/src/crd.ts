@@ -371,11 +371,12 @@ export function checkpointBackupCrd(): Schema {
             { name: 'Clusters', type: 'string', jsonPath: '.status.clustersReady' },
             // A workload-level backup's pods (completed/present, over every cluster on the hub); empty for one pod.
             { name: 'Replicas', type: 'string', jsonPath: '.status.replicasCompleted' },
-            { name: 'Workload', type: 'string', jsonPath: '.spec.resourceRef.name', priority: 1 },
             { name: 'Schedule', type: 'string', jsonPath: '.spec.schedule' },
             { name: 'Last Checkpoint', type: 'date', jsonPath: '.status.lastCheckpointTime' },
             { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
             { name: 'Node', type: 'string', jsonPath: '.status.run.node', priority: 1 },
+            { name: 'Kind', type: 'string', jsonPath: '.spec.resourceRef.kind', priority: 1 },
+            { name: 'Workload', type: 'string', jsonPath: '.spec.resourceRef.name', priority: 1 },
           ],
           schema: {
             openAPIV3Schema: obj(

@@ -128,6 +128,9 @@ export async function startKarmadaControllers(ctx: FedContext): Promise<void> {
         ? [
             '--cluster-status-update-frequency=5s',
             '--cluster-monitor-grace-period=20s',
+            // A workload migrates by a higher-priority PropagationPolicy that preempts the user's (docs/adr/0005);
+            // alpha in Karmada 1.18, enabled as a user enables it. (feature gates given twice merge.)
+            '--feature-gates=PropagationPolicyPreemption=true',
             '--cluster-api-qps=200',
             '--cluster-api-burst=400',
             ...limits,

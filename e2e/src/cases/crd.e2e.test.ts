@@ -44,12 +44,15 @@ describe('the CheckpointBackup CRD on a real apiserver', () => {
     ]);
   });
 
-  it('prints Phase, Clusters (the hub aggregate), Schedule, Last Checkpoint and Age; -o wide adds Node', async () => {
+  it('prints Phase, Clusters (the hub aggregate), Replicas (a workload-level object), Schedule, Last Checkpoint and Age; -o wide adds Node and the workload', async () => {
     const header = (await kubectl('member1', ['get', 'checkpointbackups', '-n', ns])).split('\n')[0] ?? '';
-    assert.match(header, /^NAME\s+PHASE\s+CLUSTERS\s+SCHEDULE\s+LAST CHECKPOINT\s+AGE$/);
+    assert.match(header, /^NAME\s+PHASE\s+CLUSTERS\s+REPLICAS\s+SCHEDULE\s+LAST CHECKPOINT\s+AGE$/);
     const wide =
       (await kubectl('member1', ['get', 'checkpointbackups', '-n', ns, '-o', 'wide'])).split('\n')[0] ?? '';
-    assert.match(wide, /^NAME\s+PHASE\s+CLUSTERS\s+SCHEDULE\s+LAST CHECKPOINT\s+AGE\s+NODE$/);
+    assert.match(
+      wide,
+      /^NAME\s+PHASE\s+CLUSTERS\s+REPLICAS\s+SCHEDULE\s+LAST CHECKPOINT\s+AGE\s+NODE\s+KIND\s+WORKLOAD$/,
+    );
   });
 
   it('refuses an object without podRef.name, naming the field', async () => {

@@ -150,7 +150,8 @@ spec:
     assert.ok(await exists('member1', ['rolebinding', `checkpoint-backup-registry-secret-${secret}`]));
     // Printer columns give the aggregate at a glance.
     const row = await hub(['get', 'cpb', 'web', '-n', ns, '--no-headers']);
-    assert.match(row, /^web\s+Completed\s+1\/1\s+immediately\s+\S+\s+\S+/);
+    // REPLICAS is a workload-level object's (no podRef): empty for one pod.
+    assert.match(row, /^web\s+Completed\s+1\/1\s+(<none>\s+)?immediately\s+\S+\s+\S+/);
     // The status view shows one row per container, from the hub only.
     const table = execFileSync(
       process.execPath,
@@ -167,9 +168,12 @@ spec:
     );
     assert.match(
       table,
-      /^NAME\s+CLUSTER\s+NODE\s+POD\s+CONTAINER\s+PHASE\s+IMAGE\s+PUSHED\s+LAST CHECKPOINT/,
+      /^NAME\s+WORKLOAD\s+CLUSTER\s+NODE\s+POD\s+CONTAINER\s+PHASE\s+IMAGE\s+PUSHED\s+LAST CHECKPOINT/,
     );
-    assert.match(table, new RegExp(`web\\s+member1\\s+m1-b\\s+${webPod}\\s+app\\s+Completed\\s+\\S+\\s+yes`));
+    assert.match(
+      table,
+      new RegExp(`web\\s+Deployment/\\S+\\s+member1\\s+m1-b\\s+${webPod}\\s+app\\s+Completed\\s+\\S+\\s+yes`),
+    );
     const events = await hub([
       'get',
       'events',

@@ -133,7 +133,9 @@ export async function startKarmadaControllers(ctx: FedContext): Promise<void> {
             // Cluster failover as a user enables it (Karmada's failover guide): the Failover gate starts the taint
             // manager and the ClusterTaintPolicy controller; NoExecute eviction is opt-in. The federation's
             // ClusterTaintPolicy (clusterTaintPolicy below) turns a member's lost Ready into a NoExecute taint.
-            '--feature-gates=Failover=true',
+            // A workload migrates by a higher-priority PropagationPolicy that preempts the user's (docs/adr/0007); the
+            // preemption gate is alpha in Karmada 1.18, enabled as a user enables it.
+            '--feature-gates=Failover=true,PropagationPolicyPreemption=true',
             '--enable-no-execute-taint-eviction=true',
             '--cluster-api-qps=200',
             '--cluster-api-burst=400',

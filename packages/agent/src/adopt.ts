@@ -1,4 +1,4 @@
-import { isFinished, podNamespace, type CheckpointBackup } from '@stateful-migration/api';
+import { isFinished, podNamespace, type CheckpointBackup, podName } from '@stateful-migration/api';
 
 /** An archive found in the checkpoint directory, read from its spec.dump and config.dump. */
 export interface FoundArchive {
@@ -74,7 +74,7 @@ export function othersClaims(
         x.status?.run?.node === node &&
         !isFinished(x.status.phase) &&
         podNamespace(x) === ns &&
-        x.spec.podRef.name === b.spec.podRef.name &&
+        podName(x) === podName(b) &&
         x.status.run.containers.includes(container),
     ),
   };

@@ -4,6 +4,7 @@ import {
   type CheckpointBackup,
   type CheckpointedPod,
   type CheckpointFile,
+  podName,
 } from '@stateful-migration/api';
 import { readArchiveInfo } from '@stateful-migration/archive';
 import { getOrUndefined, type RestClient } from '@stateful-migration/kube';
@@ -59,7 +60,7 @@ export class CheckpointStep {
       for (const f of files as CheckpointFile[]) this.#o.archives.remove(f.filePath);
       throw new CheckpointError(
         'PodReplaced',
-        `pod ${podNamespace(b)}/${b.spec.podRef.name} was replaced during the checkpoint: the archives are of pod ` +
+        `pod ${podNamespace(b)}/${podName(b)} was replaced during the checkpoint: the archives are of pod ` +
           `uid ${replaced}, the pod of that name now is uid ${record.uid ?? '(none)'}; the replacement is not ` +
           'recorded (nor deleted by stopPod); checkpointing again',
         true,
@@ -75,14 +76,14 @@ export class CheckpointStep {
     if (b.spec.stopPod && record?.uid)
       await deleteCheckpointedPod(this.#o.client, {
         namespace: podNamespace(b),
-        name: b.spec.podRef.name,
+        name: podName(b),
         uid: record.uid,
       });
   }
 
   async #one(b: CheckpointBackup, container: string, podUid: string | undefined): Promise<CheckpointFile> {
     const ns = podNamespace(b);
-    const pod = b.spec.podRef.name;
+    const pod = podName(b);
     const run = b.status?.run;
     const adopted =
       run &&
@@ -122,7 +123,7 @@ export class CheckpointStep {
   async #checkpointedPod(b: CheckpointBackup): Promise<CheckpointedPod | undefined> {
     const pod = await getOrUndefined<PodSpecView>(
       this.#o.client,
-      `/api/v1/namespaces/${podNamespace(b)}/pods/${b.spec.podRef.name}`,
+      `/api/v1/namespaces/${podNamespace(b)}/pods/${podName(b)}`,
     );
     return pod && checkpointedPod(pod);
   }

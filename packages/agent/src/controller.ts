@@ -3,10 +3,12 @@ import {
   API_GROUP,
   PLURAL,
   pinnedImages,
+  isWorkloadBackup,
   podNamespace,
   refusal,
   type CheckpointBackup,
   type RetentionPolicy,
+  podName,
 } from '@stateful-migration/api';
 import {
   addFinalizer,
@@ -32,6 +34,8 @@ import { answersForOrphans, plan, staleNodeFinalizers, type Action, type PodView
 import { objectPath, RunRecorder } from './recorder.js';
 import { RetentionSweeper } from './retention-sweep.js';
 import { stepFailure } from './run-status.js';
+import { WorkloadBackups } from './workload/controller.js';
+import { belongsTo, parentKey, type MemberPod } from './workload/replicas.js';
 
 export interface AgentOptions {
   node: string;
@@ -75,8 +79,7 @@ export interface AgentOptions {
   afterPhaseWritten?: (phase: string) => void;
 }
 
-type Pod = {
-  metadata: { name: string; namespace: string; uid?: string; deletionTimestamp?: string };
+type Pod = MemberPod & {
   spec: { nodeName?: string; containers: { name: string; image: string }[] };
 };
 
@@ -102,6 +105,7 @@ export class AgentController {
   readonly #checkpoint: CheckpointStep;
   readonly #images: ImageSteps;
   readonly #finish: FinishStep;
+  readonly #workloads: WorkloadBackups;
   readonly #o: Required<Omit<AgentOptions, 'registryCa' | 'afterPhaseWritten'>> &
     Pick<AgentOptions, 'registryCa' | 'afterPhaseWritten'>;
   #orphanReporter = { value: false, at: 0 };
@@ -141,6 +145,9 @@ export class AgentController {
     );
     this.backups.on((e, b, old) => {
       this.queue.add(`${b.metadata.namespace}/${b.metadata.name}`);
+      // A replica's change is its workload-level parent's too (its status sums the replicas up).
+      const parent = parentKey(b);
+      if (parent) this.queue.add(parent);
       // A new object, a changed policy or pin, or a deleted object can change what retention keeps.
       if (e !== 'update' || retentionInputs(b) !== retentionInputs(old)) this.sweeps.add('sweep');
     });
@@ -198,11 +205,23 @@ export class AgentController {
       event: (b, type, reason, message) => record.event(b, type, reason, message),
       afterDelete: () => this.#o.afterPhaseWritten?.('RetentionDeleted'),
     });
+    this.#workloads = new WorkloadBackups({
+      node,
+      client,
+      log: log.child({ part: 'workloads' }),
+      record,
+      nodePods: () => this.pods.list(),
+      backups: () => this.backups.list(),
+      reportsOrphans: () => this.#reportsOrphans(),
+      defaultSecretRegistries: this.#o.defaultSecretRegistries,
+    });
     this.pods.on((e, p) => {
       if (e === 'delete') this.sweeps.add('sweep');
       for (const b of this.backups.list()) {
-        if (b.spec.podRef.name === p.metadata.name && podNamespace(b) === p.metadata.namespace)
-          this.queue.add(`${b.metadata.namespace}/${b.metadata.name}`);
+        const mine = isWorkloadBackup(b)
+          ? belongsTo(p, { ...b.spec.resourceRef, namespace: b.metadata.namespace })
+          : podName(b) === p.metadata.name && podNamespace(b) === p.metadata.namespace;
+        if (mine) this.queue.add(`${b.metadata.namespace}/${b.metadata.name}`);
       }
     });
   }
@@ -238,6 +257,8 @@ export class AgentController {
     const b = await getOrUndefined<CheckpointBackup>(this.#o.client, objectPath(ns, name));
     if (!b) return undefined;
     if (b.metadata.deletionTimestamp) return this.#cleanUp(b);
+    // A workload-level object runs nothing itself: its children, one per pod, do (workload/controller.ts).
+    if (isWorkloadBackup(b)) return this.#workloads.reconcile(b);
     // A refused object (another namespace, or the default secret for a tenant's URL) is not even looked at further:
     // reading the pod it names would already be acting in a namespace that is not its own.
     const refused = refusal(b, this.#o.defaultSecretRegistries);
@@ -353,7 +374,7 @@ export class AgentController {
   async #pod(b: CheckpointBackup): Promise<PodView | undefined> {
     const p = await getOrUndefined<Pod>(
       this.#o.client,
-      `/api/v1/namespaces/${podNamespace(b)}/pods/${b.spec.podRef.name}`,
+      `/api/v1/namespaces/${podNamespace(b)}/pods/${podName(b)}`,
     );
     if (!p) return undefined;
     return {
@@ -371,7 +392,7 @@ export class AgentController {
     if (b.status?.run) return b.status.run.node === this.#o.node;
     return this.pods
       .list()
-      .some((p) => p.metadata.name === b.spec.podRef.name && p.metadata.namespace === podNamespace(b));
+      .some((p) => p.metadata.name === podName(b) && p.metadata.namespace === podNamespace(b));
   }
 
   /** Whether this agent answers for pods that exist nowhere (answersForOrphans), from Nodes listed at most every 30 s. */

@@ -1,4 +1,4 @@
-import { podNamespace, type CheckpointBackup } from '@stateful-migration/api';
+import { podNamespace, type CheckpointBackup, podName } from '@stateful-migration/api';
 import type { RestClient } from '@stateful-migration/kube';
 import type { ArchiveFiles } from './archives.js';
 import type { AgentMetrics } from './metrics.js';
@@ -29,7 +29,7 @@ export class FinishStep {
   async run(b: CheckpointBackup): Promise<void> {
     for (const f of b.status?.checkpointFiles ?? []) this.#o.archives.remove(f.filePath);
     const run = b.status!.run!;
-    const pod = { namespace: podNamespace(b), name: b.spec.podRef.name };
+    const pod = { namespace: podNamespace(b), name: podName(b) };
     // The pod recorded at checkpoint time, by uid: never the replacement a controller made under the same name.
     const deletion = b.spec.stopPod
       ? await deleteCheckpointedPod(this.#o.client, {

@@ -4,6 +4,7 @@ import {
   type BuiltImage,
   type CheckpointBackup,
   type CheckpointFile,
+  podName,
 } from '@stateful-migration/api';
 import { readArchiveInfo } from '@stateful-migration/archive';
 import { describeError, isNotFound, statusCode, type RestClient } from '@stateful-migration/kube';
@@ -71,7 +72,7 @@ export class ImageSteps {
       files.map(async (f): Promise<BuiltImage> => {
         const archive = this.#o.archives.forStep(f, 'build');
         const annotations = checkpointAnnotations(await readArchiveInfo(archive));
-        const name = imageName(b.spec.podRef.name, f.containerName, run.id, b.spec.registry);
+        const name = imageName(podName(b), f.containerName, run.id, b.spec.registry);
         // An encrypted image's digest depends on its random layer key: it is known once pushed, and so is the
         // archive's (hashed in the push's one pass). In clear, describing the layer gives both now.
         const described =

@@ -10,6 +10,8 @@ import {
   type Schedule,
   type CheckpointBackupStatus,
   setCondition,
+  podName,
+  podNamespace,
 } from '@stateful-migration/api';
 import { encryptionRefusal } from './encryption.js';
 import type { PodDeletion } from './stop-pod.js';
@@ -259,11 +261,11 @@ export function plan(i: PlanInput): Action {
 }
 
 function podGone(b: CheckpointBackup): Action {
-  const ns = b.spec.podRef.namespace || b.metadata.namespace;
+  const ns = podNamespace(b);
   return {
     kind: 'fail',
     reason: 'PodNotFound',
-    message: `pod ${ns}/${b.spec.podRef.name} does not exist in this cluster: check spec.podRef`,
+    message: `pod ${ns}/${podName(b)} does not exist in this cluster: check spec.podRef`,
     retry: true,
   };
 }

@@ -5,6 +5,7 @@ import {
   podNamespace,
   type CheckpointBackup,
   type CheckpointBackupStatus,
+  podName,
 } from '@stateful-migration/api';
 import { writeStatus, type EventRecorder, type RestClient, type Result } from '@stateful-migration/kube';
 import type { AgentMetrics } from './metrics.js';
@@ -75,7 +76,7 @@ export class RunRecorder {
   async start(b: CheckpointBackup, containers: string[], tick?: Date, next?: Date): Promise<Result> {
     const i = {
       containers,
-      pod: `${podNamespace(b)}/${b.spec.podRef.name}`,
+      pod: `${podNamespace(b)}/${podName(b)}`,
       node: this.#o.node,
       generation: b.metadata.generation ?? 0,
       now: new Date(),

@@ -11,6 +11,8 @@ import {
   type CheckpointBackupStatus,
   type Condition,
   type RetentionPolicy,
+  isWorkloadBackup,
+  podName,
 } from '@stateful-migration/api';
 import { readArchiveInfo, type ArchiveInfo } from '@stateful-migration/archive';
 import { getOrUndefined, type Logger, type RestClient } from '@stateful-migration/kube';
@@ -97,7 +99,10 @@ export class RetentionSweeper {
     const d = this.#d;
     const backups = (
       await d.client.get<{ items: CheckpointBackup[] }>(`/apis/${API_GROUP}/v1/${PLURAL}`)
-    ).items.filter((b) => !b.metadata.deletionTimestamp && d.admitted(b));
+    ).items.filter(
+      // A workload-level object holds no pod's checkpoints: its children (one per pod, with podRef) do.
+      (b) => !b.metadata.deletionTimestamp && !isWorkloadBackup(b) && d.admitted(b),
+    );
     const policies = policiesOf(d.defaults, backups);
     const pins = pinsOf(backups);
     const done: Done[] = [];
@@ -223,7 +228,7 @@ export class RetentionSweeper {
     if (!t || Number.isNaN(t.created)) return;
     const who = identityOf(t.annotations);
     // Only this object's pod: other identities in a shared repository are judged by their own objects.
-    if (who.namespace !== podNamespace(b) || who.pod !== b.spec.podRef.name) return;
+    if (who.namespace !== podNamespace(b) || who.pod !== podName(b)) return;
     const id = `${client.host}/${repo}@${t.digest}`;
     const ref = `${client.host}/${repo}:${tag}`;
     const prev = items.get(id);
@@ -364,7 +369,7 @@ export class RetentionSweeper {
           running.some(
             (b) =>
               podNamespace(b) === id.namespace &&
-              b.spec.podRef.name === id.pod &&
+              podName(b) === id.pod &&
               st.mtimeMs >= new Date(b.status!.run!.startedAt).getTime() - 1000,
           );
         items.push({
@@ -458,7 +463,7 @@ export function retentionReport(
   stale: Set<string>;
 } {
   const ns = podNamespace(b);
-  const pod = b.spec.podRef.name;
+  const pod = podName(b);
   const mine = (f: { namespace: string; pod?: string }) => f.namespace === ns && (!f.pod || f.pod === pod);
   const blocked = findings.filter(mine).map((f) => f.message);
   const condition = {
@@ -506,7 +511,7 @@ export function policiesOf(defaults: RetentionPolicy, backups: CheckpointBackup[
     if (!r) continue;
     const source = `CheckpointBackup ${b.metadata.namespace}/${b.metadata.name}`;
     const namespace = podNamespace(b);
-    out.push({ namespace, pod: b.spec.podRef.name, policy: r, source });
+    out.push({ namespace, pod: podName(b), policy: r, source });
     const { maxCheckpointsPerNamespace, maxTotalSizePerNamespace } = r;
     if (maxCheckpointsPerNamespace !== undefined || maxTotalSizePerNamespace !== undefined)
       out.push({
@@ -523,7 +528,7 @@ export function policiesOf(defaults: RetentionPolicy, backups: CheckpointBackup[
 
 export function pinsOf(backups: CheckpointBackup[]): Pin[] {
   return backups.flatMap((b) =>
-    pinnedImages(b).map((p) => ({ ...p, namespace: podNamespace(b), pod: b.spec.podRef.name })),
+    pinnedImages(b).map((p) => ({ ...p, namespace: podNamespace(b), pod: podName(b) })),
   );
 }
 
@@ -541,7 +546,7 @@ function repositoriesOf(b: CheckpointBackup): string[] {
     ...(b.status?.run?.containers ?? []),
     ...(b.status?.builtImages ?? []).map((i) => i.containerName),
   ]);
-  const repos = new Set([...containers].map((c) => `${base}/checkpoint-${b.spec.podRef.name}-${c}`));
+  const repos = new Set([...containers].map((c) => `${base}/checkpoint-${podName(b)}-${c}`));
   for (const i of b.status?.builtImages ?? []) {
     const { host, repository } = splitImageName(i.imageName);
     if (host === r.url) repos.add(repository);

@@ -45,15 +45,16 @@ describe('the own-namespace ValidatingAdmissionPolicy', () => {
     );
   });
 
-  it('has one rule per namespaced reference, each guarded with has() down to the namespace', () => {
+  it('has one rule per namespaced reference (and the two of a spec without podRef), each guarded with has() down to the namespace', () => {
     const v = policy.spec.validations!;
-    assert.equal(v.length, NAMESPACED_REFS.length);
+    assert.equal(v.length, NAMESPACED_REFS.length + 2);
     assert.equal(
       v[2]!.expression,
       '!(has(object.spec.registry) && has(object.spec.registry.secretRef) && has(object.spec.registry.secretRef.namespace))' +
         " || object.spec.registry.secretRef.namespace == '' || object.spec.registry.secretRef.namespace == object.metadata.namespace",
     );
-    for (const x of v) assert.equal(x.reason, 'Forbidden');
+    for (const x of v.slice(0, NAMESPACED_REFS.length)) assert.equal(x.reason, 'Forbidden');
+    for (const x of v.slice(NAMESPACED_REFS.length)) assert.equal(x.reason, 'Invalid');
   });
 
   for (const field of NAMESPACED_REFS)

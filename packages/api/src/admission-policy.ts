@@ -1,6 +1,7 @@
 import { API_GROUP, PLURAL } from './checkpoint-backup.js';
 import type { Schema } from './crd.js';
 import { NAMESPACED_REFS, crossNamespaceMessage, ownNamespaceRule, type NamespacedRef } from './tenancy.js';
+import { workloadCelRules } from './workload.js';
 
 /**
  * The admission side of "a CheckpointBackup acts only in its own namespace" (issue 11). A CRD validation rule
@@ -77,7 +78,11 @@ export function ownNamespaceAdmissionPolicy(): Schema[] {
             expression: "request.operation == 'CREATE' || oldObject.spec != object.spec",
           },
         ],
-        validations: NAMESPACED_REFS.map(celValidation),
+        validations: [
+          ...NAMESPACED_REFS.map(celValidation),
+          // The CRD says the same (crd.ts); here it also holds on an apiserver whose CRD predates the rule.
+          ...workloadCelRules('object.spec').map((r) => ({ ...r, reason: 'Invalid' })),
+        ],
       },
     },
     {

@@ -1,4 +1,5 @@
 import type { AggregatePhase } from './phases.js';
+import type { ReplicaStatus } from './workload.js';
 
 export const API_GROUP = 'migration.dcnlab.com';
 export const API_VERSION = `${API_GROUP}/v1`;
@@ -75,7 +76,11 @@ export interface CheckpointBackupSpec {
   schedule: string;
   /** IANA time zone for the cron schedule. @default UTC */
   timeZone?: string;
-  podRef: ObjectRef;
+  /**
+   * The pod to checkpoint. Omitted only when resourceRef is a Deployment or StatefulSet: then every pod of that
+   * workload, in every cluster where it runs (workload.ts).
+   */
+  podRef?: ObjectRef;
   resourceRef: ResourceRef;
   /** Empty means every container of the pod. */
   containers?: ContainerRef[];
@@ -161,6 +166,10 @@ export interface ClusterStatus {
   pod?: string;
   /** What the agent recorded of the pod at checkpoint time (for restores). */
   checkpointedPod?: CheckpointedPod;
+  /** A workload-level backup: each pod of the workload in this cluster. */
+  replicas?: ReplicaStatus[];
+  /** A workload-level backup: replicas whose last run completed over present replicas, e.g. 2/2. */
+  replicasCompleted?: string;
 }
 
 export interface CheckpointBackupStatus {
@@ -179,6 +188,10 @@ export interface CheckpointBackupStatus {
   builtImagesDropped?: number;
   /** What the agent recorded of the pod at checkpoint time (for restores). */
   checkpointedPod?: CheckpointedPod;
+  /** A workload-level backup (members): each pod of the workload in this cluster, from the children's status. */
+  replicas?: ReplicaStatus[];
+  /** A workload-level backup: replicas whose last run completed over present replicas (over all clusters on the hub). */
+  replicasCompleted?: string;
   /** Hub only: each placed cluster's status. */
   clusters?: ClusterStatus[];
   /** Hub only: finished clusters over placed clusters, e.g. 1/2 (a printer column). */
@@ -198,6 +211,7 @@ export interface CheckpointBackup {
     resourceVersion?: string;
     labels?: Record<string, string>;
     annotations?: Record<string, string>;
+    ownerReferences?: { apiVersion: string; kind: string; name: string; uid: string; controller?: boolean }[];
     finalizers?: string[];
     deletionTimestamp?: string;
     creationTimestamp?: string;
@@ -208,7 +222,7 @@ export interface CheckpointBackup {
 
 /** The pod's namespace: podRef.namespace, else the object's own. */
 export function podNamespace(b: Pick<CheckpointBackup, 'metadata' | 'spec'>): string {
-  return b.spec.podRef.namespace || b.metadata.namespace;
+  return b.spec.podRef?.namespace || b.metadata.namespace;
 }
 
 /** The registry secret of an object: its own secretRef (namespace defaulting to the object's), else the default. */

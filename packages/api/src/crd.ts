@@ -1,6 +1,7 @@
 import { API_GROUP, KIND, PLURAL, SHORT_NAME } from './checkpoint-backup.js';
 import { MAX_BUILT_IMAGES_PER_CONTAINER } from './built-images.js';
 import { AGGREGATE_ONLY_PHASES, PHASES } from './phases.js';
+import { workloadCelRules } from './workload.js';
 
 export type Schema = Record<string, unknown>;
 
@@ -117,9 +118,11 @@ const specSchema = obj(
       minLength: 1,
     }),
     timeZone: str('IANA time zone of the cron schedule. Default UTC.'),
-    podRef: objectRef("The pod to checkpoint; its namespace defaults to this object's."),
+    podRef: objectRef(
+      "The pod to checkpoint; its namespace defaults to this object's. Omit it, with a Deployment or StatefulSet in resourceRef, to checkpoint every pod of that workload in every cluster where it runs.",
+    ),
     resourceRef: obj(
-      'The workload that owns the pod.',
+      'The workload that owns the pod; without podRef, the Deployment or StatefulSet (apps/v1) whose pods are all checkpointed.',
       {
         apiVersion: str('API version, e.g. apps/v1.'),
         kind: str('Kind, e.g. Deployment.'),
@@ -173,13 +176,14 @@ const specSchema = obj(
       ['publicKeysRef'],
     ),
   },
-  ['schedule', 'podRef', 'resourceRef'],
+  ['schedule', 'resourceRef'],
 );
 specSchema['x-kubernetes-validations'] = [
   {
     rule: '!has(self.encryption) || has(self.registry)',
     message: 'spec.encryption needs spec.registry: only images pushed to a registry are encrypted',
   },
+  ...workloadCelRules('self').map((r) => ({ rule: r.expression, message: r.message })),
 ];
 
 // --- status.checkpointedPod: what restore needs, recorded at checkpoint time (issue 5) ---
@@ -245,6 +249,28 @@ export const conditionsSchema: Schema = list(
   'type',
 );
 
+/** One pod of a workload-level backup in one cluster (members' status.replicas, the hub's clusters[].replicas). */
+const replicasSchema: Schema = list(
+  'A workload-level backup: each pod of the workload in this cluster, from the CheckpointBackup the agents made for it.',
+  obj(
+    'A pod of the workload.',
+    {
+      pod: str('Pod name.'),
+      backup: str("The member's CheckpointBackup for this pod (owned by the workload-level one)."),
+      node: str('Node it runs on (or ran on last).'),
+      ordinal: { type: 'integer', description: "A StatefulSet pod's ordinal." },
+      phase: str("Its CheckpointBackup's phase; Pending before its first run."),
+      message: str('What happened.'),
+      present: { type: 'boolean', description: 'False once the pod is gone; its last record is kept.' },
+      lastCheckpointTime: dateTime('Its last checkpoint.'),
+      images: list('The newest image of each container (by digest once pushed).', builtImage),
+      checkpointedPod: checkpointedPodSchema,
+    },
+    ['pod', 'backup', 'phase', 'present'],
+  ),
+  'pod',
+);
+
 const statusSchema = obj('What the agent observed and did.', {
   phase: str('Where the last run is (members); the aggregate over clusters (hub).', {
     enum: [...PHASES, ...AGGREGATE_ONLY_PHASES],
@@ -295,6 +321,8 @@ const statusSchema = obj('What the agent observed and did.', {
         lastCheckpointTime: dateTime('Its last checkpoint.'),
         builtImages: list('Its images.', builtImage),
         builtImagesDropped: builtImagesDropped('its builtImages'),
+        replicas: replicasSchema,
+        replicasCompleted: str('A workload-level backup: completed over present replicas there.'),
         applied: { type: 'boolean', description: 'Whether Karmada applied the object in the cluster.' },
         node: str('Node of its last run.'),
         pod: str('Pod of its last run.'),
@@ -305,6 +333,10 @@ const statusSchema = obj('What the agent observed and did.', {
     'name',
   ),
   clustersReady: str('Hub only: finished clusters over placed clusters, e.g. 1/2.'),
+  replicas: replicasSchema,
+  replicasCompleted: str(
+    'A workload-level backup: replicas whose last run completed over the replicas present (on the hub: in every cluster), e.g. 4/4.',
+  ),
   placement: obj('Hub only: where the hub placed the object, and why.', {
     clusters: { type: 'array', items: { type: 'string' } },
     by: str('placement, workload, pod or policy.'),
@@ -340,10 +372,14 @@ export function checkpointBackupCrd(): Schema {
             // Clusters is filled on the hub (finished/placed), empty in members; one CRD serves both, because
             // Karmada carries the hub's CRD to the members.
             { name: 'Clusters', type: 'string', jsonPath: '.status.clustersReady' },
+            // A workload-level backup's pods (completed/present, over every cluster on the hub); empty for one pod.
+            { name: 'Replicas', type: 'string', jsonPath: '.status.replicasCompleted' },
             { name: 'Schedule', type: 'string', jsonPath: '.spec.schedule' },
             { name: 'Last Checkpoint', type: 'date', jsonPath: '.status.lastCheckpointTime' },
             { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
             { name: 'Node', type: 'string', jsonPath: '.status.run.node', priority: 1 },
+            { name: 'Kind', type: 'string', jsonPath: '.spec.resourceRef.kind', priority: 1 },
+            { name: 'Workload', type: 'string', jsonPath: '.spec.resourceRef.name', priority: 1 },
           ],
           schema: {
             openAPIV3Schema: obj(

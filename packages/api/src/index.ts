@@ -107,3 +107,18 @@ export {
   type RegistryCredentials,
 } from './tenancy.js';
 export { OWN_NAMESPACE_POLICY, ownNamespaceAdmissionPolicy } from './admission-policy.js';
+
+// --- Workload-level backups (issue 13) ---
+export {
+  POD_REF_REQUIRED,
+  STOP_POD_OF_WORKLOAD,
+  WORKLOAD_BACKUP_LABEL,
+  WORKLOAD_KINDS,
+  WORKLOAD_MESSAGES,
+  isWorkloadBackup,
+  podName,
+  workloadCelRules,
+  workloadRefusal,
+  type ReplicaStatus,
+  type WorkloadKind,
+} from './workload.js';

@@ -1,4 +1,5 @@
 import { DEFAULT_REGISTRY_SECRET, type CheckpointBackup, type ObjectRef } from './checkpoint-backup.js';
+import { workloadRefusal } from './workload.js';
 
 /**
  * Tenancy and credentials (issue 11): what a CheckpointBackup may point at, decided here once, for the admission
@@ -143,13 +144,15 @@ export function registryCredentials(
   };
 }
 
-/** Everything refused before acting on an object, the cross-namespace rule first. */
+/** Everything refused before acting on an object, the cross-namespace rule first, then a podRef-less spec's rules. */
 export function refusal(
   b: Pick<CheckpointBackup, 'metadata' | 'spec'>,
   defaultSecretRegistries: readonly string[],
 ): Refusal | undefined {
   const cross = crossNamespaceRef(b);
   if (cross) return cross;
+  const workload = workloadRefusal(b);
+  if (workload) return workload;
   const creds = registryCredentials(b, defaultSecretRegistries);
   return creds.kind === 'refused' ? { reason: creds.reason, message: creds.message } : undefined;
 }

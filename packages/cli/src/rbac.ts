@@ -157,6 +157,7 @@ const IMAGES = 'packages/agent/src/image-steps.ts';
 const FINISH = 'packages/agent/src/finish-step.ts';
 const SWEEP = 'packages/agent/src/retention-sweep.ts';
 const PUBLISHER = 'packages/agent/src/runtime-publisher.ts';
+const WORKLOADS = 'packages/agent/src/workload/controller.ts';
 const BACKUPS = 'packages/hub/src/backups/controller.ts';
 const SECRETS = 'packages/hub/src/secrets/controller.ts';
 const READER = 'packages/hub/src/secrets/reader.ts';
@@ -262,8 +263,30 @@ export const PERMISSIONS: Permission[] = [
     resources: ['checkpointbackups'],
     verbs: ['patch'],
     neededBy:
-      "its per-node finalizer `agent.migration.dcnlab.com/<node>`, added and released (its own, removed nodes') by a merge patch carrying the resourceVersion read; the object is never PUT, so no `update`",
-    code: { [AGENT]: ['#perform', '#cleanUp'], [FINALIZERS]: ['addFinalizer', 'releaseFinalizers'] },
+      "its per-node finalizer `agent.migration.dcnlab.com/<node>`, added and released (its own, removed nodes') by a merge patch carrying the resourceVersion read; a workload-level object's children kept in step with its spec and pins (`childDrift`), likewise; the object is never PUT, so no `update`",
+    code: {
+      [AGENT]: ['#perform', '#cleanUp'],
+      [FINALIZERS]: ['addFinalizer', 'releaseFinalizers'],
+      [WORKLOADS]: ['#coordinate', 'childDrift'],
+    },
+  },
+  {
+    role: 'agent',
+    apiGroup: 'migration.dcnlab.com',
+    resources: ['checkpointbackups'],
+    verbs: ['create'],
+    neededBy:
+      "a workload-level object (no `podRef`): each node's agent creates the child CheckpointBackup of each of the workload's pods on its node, in the object's own namespace, with its spec and an ownerReference to it",
+    code: { [WORKLOADS]: ['#createForNodePods', 'desiredChild'] },
+  },
+  {
+    role: 'agent',
+    apiGroup: 'migration.dcnlab.com',
+    resources: ['checkpointbackups'],
+    verbs: ['delete'],
+    neededBy:
+      "a workload-level object: the children of gone pods beyond the newest records kept (`staleChildren`); the children's spec follows the parent's by the `patch` above",
+    code: { [WORKLOADS]: ['#coordinate', 'staleChildren', 'deleteIfExists'] },
   },
   {
     role: 'agent',

@@ -32,7 +32,7 @@ describe('keysOf and the carried keys (pure)', () => {
     });
     assert.equal(keysOf(backup('a', undefined)), undefined);
     const elsewhere = backup('a', 'team-keys');
-    elsewhere.spec.podRef.namespace = 'other';
+    elsewhere.spec.podRef!.namespace = 'other';
     assert.equal(keysOf(elsewhere), undefined, 'an object naming another namespace carries nothing');
   });
   it('queue keys round-trip, and a registry secret keeps its <ns>/<name> key', () => {

@@ -258,7 +258,7 @@ export class RestoreController {
       cluster: r.status!.sourceCluster!,
       // The restore's own namespace: its backup may name no other (issue 11).
       namespace: r.metadata.namespace,
-      pod: checkpointed?.name ?? backup?.spec.podRef.name ?? '',
+      pod: checkpointed?.name ?? backup?.spec.podRef?.name ?? '',
       ...(checkpointed?.uid ? { podUid: checkpointed.uid } : {}),
     };
   }

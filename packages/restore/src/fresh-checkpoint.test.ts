@@ -102,8 +102,8 @@ describe('migrateIntent: what a Migrate checks before it checkpoints or stops an
     [
       'a backup that names no pod (a whole workload: migrated by its placement, not here)',
       { backup: backup({ podRef: undefined as unknown as CheckpointBackup['spec']['podRef'] }) },
-      'NoPodToMigrate',
-      /names no pod/,
+      'WorkloadRestoreNotSupported',
+      /covers all of Deployment web \(no spec.podRef\).*not supported yet/,
     ],
     [
       'a workload kind Migrate cannot stop',

@@ -16,6 +16,7 @@ import {
   type Refusal,
   type CheckpointRecord,
   type StopPlan,
+  workloadBackupRefusal,
 } from './validate.js';
 
 // Migrate's fresh checkpoint (issue 13), as pure functions: what a migration checks before it touches the source,
@@ -69,6 +70,8 @@ export function migrateIntent(i: {
         'those images',
     );
   // A backup of a whole workload (no podRef) migrates by its placement (issue 13, item 3), not by this path.
+  const whole = workloadBackupRefusal(i.backup);
+  if (whole) return whole;
   if (!i.backup.spec.podRef?.name)
     return refuse(
       'NoPodToMigrate',
@@ -141,7 +144,7 @@ function sourceCluster(
   b: CheckpointBackup,
   backupName: string,
 ): { kind: 'ok'; cluster: string } | { kind: 'no'; verdict: IntentVerdict } {
-  const pod = b.spec.podRef.name;
+  const pod = b.spec.podRef?.name;
   const ofPod = sources
     .filter((s) => s.checkpointedPod?.name === pod)
     .sort((x, y) => (y.lastCheckpointTime ?? '').localeCompare(x.lastCheckpointTime ?? ''));

@@ -63,3 +63,24 @@ export {
   restorePolicyName,
   type RestoreOptions,
 } from './controller.js';
+
+// --- Workload migration through Karmada (issue 13 item 3; pure parts, docs/adr/0007) ---
+export {
+  RESTORED_FROM_ANNOTATION,
+  SOURCE_STOPPED_GATE,
+  checkpointFor,
+  migrationPolicy,
+  migrationPolicyName,
+  podPatch,
+  type AdmittedPod,
+  type Assignment,
+  type CompetingPolicy,
+  type Workload,
+} from './workload/migration.js';
+export {
+  admitPod,
+  ownerWorkload,
+  type AdmissionRequest,
+  type AdmissionResponse,
+  type MigrationInto,
+} from './workload/admission.js';

@@ -124,7 +124,7 @@ export function failedStatus(
   };
 }
 
-/** What each mode guarantees about the restored state, for messages and conditions (ADR 0005). */
+/** What each mode guarantees about the restored state, for messages and conditions (ADR 0006). */
 export function stateGuarantee(mode: RestoreMode, checkpointTime?: string): string {
   return mode === 'Migrate'
     ? `the state the source had when it stopped, right after its checkpoint${checkpointTime ? ` at ${checkpointTime}` : ''}`

@@ -225,6 +225,19 @@ describe('validate', () => {
     );
   });
 
+  it('a workload-level backup (no podRef) is refused in both modes, saying so and that nothing was touched', () => {
+    const whole = backup();
+    delete whole.spec.podRef;
+    whole.spec.resourceRef = { apiVersion: 'apps/v1', kind: 'StatefulSet', name: 'db' };
+    for (const mode of ['Restore', 'Migrate'] as const)
+      refused(
+        validate(input({ backup: whole, restore: { ...restore(), spec: { ...restore().spec, mode } } })),
+        'WorkloadRestoreNotSupported',
+        /covers all of StatefulSet db \(no spec\.podRef\)/,
+        /nothing was created or stopped/,
+      );
+  });
+
   it('with checkpoints in several clusters, the newest is the source', () => {
     const older = source({ name: 'member2', lastCheckpointTime: '2026-11-27T07:00:00Z' });
     assert.equal(plan(validate(input({ sources: [older, source()] }))).sourceCluster, 'member1');

@@ -11,6 +11,7 @@ import {
   type ObjectRef,
   type RestoreImage,
   type RestoreMode,
+  isWorkloadBackup,
 } from '@stateful-migration/api';
 import type { BackupCluster } from './source.js';
 
@@ -89,6 +90,8 @@ export function validate(i: ValidateInput): Verdict {
   const backupName = `${r.metadata.namespace}/${r.spec.backupRef.name}`;
   const missing = backupRefusal(r, i.backup);
   if (missing || !i.backup) return missing!;
+  const whole = workloadBackupRefusal(i.backup);
+  if (whole) return whole;
   const mode = r.spec.mode ?? 'Restore';
   const stop = mode === 'Migrate' ? stopPlan(i.backup) : undefined;
   if (stop && 'refuse' in stop) return stop.refuse;
@@ -133,6 +136,20 @@ export function backupRefusal(
       `CheckpointBackup ${r.metadata.namespace}/${r.spec.backupRef.name} does not exist; create it or fix spec.backupRef.name`,
     );
   return tenancyRefusal(backup, r.metadata.namespace);
+}
+
+/** A workload-level backup's restore or migration (issue 13 item 3) is not built yet: said plainly, nothing touched. */
+export const WORKLOAD_RESTORE_NOT_SUPPORTED = 'WorkloadRestoreNotSupported';
+
+export function workloadBackupRefusal(b: CheckpointBackup): Refusal | undefined {
+  if (!isWorkloadBackup(b)) return undefined;
+  const ref = b.spec.resourceRef;
+  return refuse(
+    WORKLOAD_RESTORE_NOT_SUPPORTED,
+    `CheckpointBackup ${b.metadata.namespace}/${b.metadata.name} covers all of ${ref.kind} ${ref.name} (no spec.podRef): ` +
+      'restoring or migrating a whole workload is not supported yet (docs/adr/0007); nothing was created or stopped. ' +
+      'Restore one replica from a CheckpointBackup with spec.podRef naming it',
+  );
 }
 
 /**

@@ -59,6 +59,9 @@ export function clusterStatus(
     ...(s.builtImages?.length ? withBuiltImages(s, s.builtImages) : {}),
     ...(s.run?.node ? { node: s.run.node } : {}),
     ...(s.checkpointedPod ? { checkpointedPod: s.checkpointedPod } : {}),
+    // A workload-level object: each pod of the workload there (the member's coordinating agent sums them up).
+    ...(s.replicas ? { replicas: s.replicas } : {}),
+    ...(s.replicasCompleted ? { replicasCompleted: s.replicasCompleted } : {}),
   };
   const applied = report?.applied === true;
   if (!health)
@@ -120,8 +123,9 @@ function keepRecord(
   report: MemberReport | undefined,
   before: ClusterStatus | undefined,
 ): ClusterStatus {
-  if (!before || report?.status?.run) return c;
+  if (!before || report?.status?.run || report?.status?.replicas?.length) return c;
   return {
+    ...(before.replicas?.length ? { replicas: before.replicas } : {}),
     ...(before.lastCheckpointTime ? { lastCheckpointTime: before.lastCheckpointTime } : {}),
     ...(before.builtImages?.length ? { builtImages: before.builtImages } : {}),
     ...(before.node ? { node: before.node } : {}),
@@ -215,15 +219,35 @@ export function aggregateStatus(i: AggregateInput): CheckpointBackupStatus {
     now,
   );
 
+  const replicas = replicasOverClusters(clusters);
   return {
     phase,
     message,
     observedGeneration: i.generation,
     clusters,
     clustersReady: `${done.length}/${clusters.length}`,
+    ...(replicas ? { replicasCompleted: replicas } : {}),
     ...(lastCheckpointTime ? { lastCheckpointTime } : {}),
     conditions,
   };
+}
+
+/**
+ * A workload-level object's REPLICAS column: the members' completed/present replicas added up (`3/4`); undefined for
+ * a single-pod object, and while no member has reported replicas.
+ */
+export function replicasOverClusters(clusters: ClusterStatus[]): string | undefined {
+  let done = 0;
+  let present = 0;
+  let any = false;
+  for (const c of clusters) {
+    const m = /^(\d+)\/(\d+)$/.exec(c.replicasCompleted ?? '');
+    if (!m) continue;
+    any = true;
+    done += Number(m[1]);
+    present += Number(m[2]);
+  }
+  return any ? `${done}/${present}` : undefined;
 }
 
 /** Phase changes that deserve an Event on the hub object: outcomes, not every step of every run. */

@@ -3,11 +3,13 @@ import {
   API_GROUP,
   API_VERSION,
   PLURAL,
+  isWorkloadBackup,
   podNamespace,
   refusal,
   type CheckpointBackup,
   type CheckpointBackupStatus,
   type Refusal,
+  podName,
 } from '@stateful-migration/api';
 import {
   addFinalizer,
@@ -298,8 +300,11 @@ export class BackupController {
       namespace: ref.namespace || b.metadata.namespace,
     });
     const workloadClusters = (workload?.spec.clusters ?? []).map((c) => c.name);
+    // A workload-level object (no podRef) goes wherever the workload runs: every pod of it, in every cluster.
     const podClusters =
-      workloadClusters.length > 1 ? await this.#clustersRunning(b, workloadClusters) : undefined;
+      workloadClusters.length > 1 && !isWorkloadBackup(b)
+        ? await this.#clustersRunning(b, workloadClusters)
+        : undefined;
     return place({
       ...(userPolicy ? { userPolicy: policyRef(userPolicy) } : {}),
       ...(b.spec.placement?.clusterAffinity ? { affinity: b.spec.placement.clusterAffinity } : {}),
@@ -312,7 +317,7 @@ export class BackupController {
 
   /** Which of these clusters run the pod, asked through Karmada's cluster proxy (runningClusters decides). */
   async #clustersRunning(b: CheckpointBackup, clusters: string[]): Promise<string[] | undefined> {
-    const path = `/api/v1/namespaces/${podNamespace(b)}/pods/${b.spec.podRef.name}`;
+    const path = `/api/v1/namespaces/${podNamespace(b)}/pods/${podName(b)}`;
     const answers = await Promise.all(
       clusters.map((c) =>
         this.#o.client.get(proxyPath(c, path), { timeoutMs: this.#o.proxyTimeoutMs }).then(

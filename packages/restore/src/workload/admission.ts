@@ -1,0 +1,113 @@
+import type { ReplicaStatus } from '@stateful-migration/api';
+import {
+  checkpointFor,
+  podPatch,
+  SOURCE_STOPPED_GATE,
+  type AdmittedPod,
+  type Workload,
+} from './migration.js';
+
+export type { AdmittedPod };
+
+/**
+ * The answer of the members' mutating webhook to a pod CREATE (issue 13 item 3; docs/adr/0007), pure: the server
+ * (not built yet) reads the migrations into this cluster and the pods already restored, and sends this back. A pod
+ * is always allowed: the webhook changes what a pod of a workload under migration runs, and never decides whether
+ * a pod may exist.
+ */
+
+export interface AdmissionRequest {
+  uid: string;
+  operation: string;
+  namespace?: string;
+  kind: { group: string; version: string; kind: string };
+  object?: AdmittedPod;
+}
+
+/** A migration of a workload into the cluster this webhook call comes from. */
+export interface MigrationInto {
+  restore: string;
+  workload: Pick<Workload, 'kind' | 'name' | 'namespace'>;
+  /** The fresh checkpoints (or, for failover, the latest pushed ones) of each replica. */
+  replicas: ReplicaStatus[];
+  pullSecret: string;
+  /** Whether any pod of the workload may still run in the source: the target's pods wait, gated. */
+  sourceMayRun: boolean;
+}
+
+export interface AdmissionResponse {
+  uid: string;
+  allowed: true;
+  patchType?: 'JSONPatch';
+  patch?: string;
+  warnings?: string[];
+}
+
+/** The workload a pod's controller ownerReference names: a StatefulSet, or the Deployment of a ReplicaSet. */
+export function ownerWorkload(
+  pod: AdmittedPod,
+): { kind: 'Deployment' | 'StatefulSet'; name: string } | undefined {
+  const o = (pod.metadata.ownerReferences ?? []).find((x) => x.controller);
+  if (o?.kind === 'StatefulSet') return { kind: 'StatefulSet', name: o.name };
+  const hash = pod.metadata.labels?.['pod-template-hash'];
+  if (o?.kind === 'ReplicaSet' && hash && o.name.endsWith(`-${hash}`))
+    return { kind: 'Deployment', name: o.name.slice(0, -hash.length - 1) };
+  return undefined;
+}
+
+/**
+ * What the webhook answers. Not a pod CREATE, or not a pod of a workload migrating here: allowed unchanged. A pod
+ * with a checkpoint: patched (podPatch). A pod of a migrating workload without one (more replicas than checkpoints,
+ * a replica whose checkpoint lacks a container): it starts from its image, still gated while the source may run,
+ * and a warning says why. `used`: the replicas whose checkpoint a pod here already runs (restored-from).
+ */
+export function admitPod(
+  req: AdmissionRequest,
+  migrations: MigrationInto[],
+  used: ReadonlySet<string>,
+): { response: AdmissionResponse; assigned?: string } {
+  const allow: AdmissionResponse = { uid: req.uid, allowed: true };
+  const pod = req.object;
+  if (req.operation !== 'CREATE' || req.kind.kind !== 'Pod' || req.kind.group !== '' || !pod)
+    return { response: allow };
+  const owner = ownerWorkload(pod);
+  const ns = req.namespace ?? pod.metadata.namespace;
+  const m = owner
+    ? migrations.find(
+        (x) =>
+          x.workload.namespace === ns && x.workload.kind === owner.kind && x.workload.name === owner.name,
+      )
+    : undefined;
+  if (!m) return { response: allow };
+  const choice = checkpointFor({
+    workload: m.workload,
+    pod: pod.metadata.name ?? '',
+    containers: pod.spec.containers.map((c) => c.name),
+    replicas: m.replicas,
+    used,
+  });
+  const patch = (ops: unknown[]) => Buffer.from(JSON.stringify(ops)).toString('base64');
+  if ('none' in choice) {
+    const gate = m.sourceMayRun
+      ? [
+          {
+            op: 'add',
+            path: '/spec/schedulingGates',
+            value: [...(pod.spec.schedulingGates ?? []), { name: SOURCE_STOPPED_GATE }],
+          },
+        ]
+      : [];
+    return {
+      response: {
+        ...allow,
+        ...(gate.length ? { patchType: 'JSONPatch' as const, patch: patch(gate) } : {}),
+        warnings: [`CheckpointRestore ${m.restore}: this pod starts from its image: ${choice.none}`],
+      },
+    };
+  }
+  const ops = podPatch(pod, choice.replica, m.pullSecret, m.sourceMayRun);
+  return {
+    response: { ...allow, patchType: 'JSONPatch', patch: patch(ops) },
+    assigned: choice.replica.pod,
+  };
+}

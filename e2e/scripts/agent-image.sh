@@ -19,6 +19,6 @@ fi
 t0=$(date +%s)
 buildah bud --quiet --isolation chroot --layers -f deploy/Containerfile \
   --build-arg NODE_BASE="$base" --build-arg VERSION="$version" "${ca[@]}" -t "$name" . >&2
-size=$(buildah inspect --type image --format '{{.Size}}' "$name" 2>/dev/null || echo '?')
-printf '[%s] agent-image: %s built in %ss (%s bytes)\n' "$(date +%H:%M:%S)" "$name" "$(($(date +%s) - t0))" "$size" >&2
+size=$(buildah images --format '{{.Size}}' "$name" 2>/dev/null || echo '?')
+printf '[%s] agent-image: %s built in %ss (%s)\n' "$(date +%H:%M:%S)" "$name" "$(($(date +%s) - t0))" "$size" >&2
 echo "$name"

@@ -2,25 +2,11 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import type { FedContext } from './context.js';
-import { apply } from './kubectl.js';
+import { installChart } from './chart.js';
 import { fedDir, repoRoot } from './paths.js';
 import { probe } from './probe.js';
 import { freePort } from './procs.js';
 import { registryInfoPath, type RegistryInfo } from './registry.js';
-
-/** What a Karmada administrator applies for the hub: the CRD, its interpreter, and the hub's RBAC. */
-export const hubManifests = [
-  'karmada/crds/checkpointbackups.yaml',
-  // Issue 11: the Karmada apiserver refuses a CheckpointBackup that names another namespace.
-  'karmada/admission-policy.yaml',
-  'karmada/resource-interpreter.yaml',
-  'karmada/hub-member-rbac.yaml',
-  'deploy/hub/rbac.yaml',
-  // CheckpointRestore (issue 5): the CRD and the restore controller's rights on the hub and in the members.
-  'karmada/crds/checkpointrestores.yaml',
-  'deploy/hub/restore-rbac.yaml',
-  'karmada/restore-member-rbac.yaml',
-];
 
 /** A kubeconfig for the hub's ServiceAccount on the Karmada apiserver, so the hub runs with deploy/hub's RBAC. */
 export async function hubKubeconfig(ctx: FedContext): Promise<string> {
@@ -72,9 +58,13 @@ export function hubArgs(kubeconfig: string, healthPort: number, identity: string
   ];
 }
 
-/** The hub controller as a local process against the Karmada apiserver, with leader election on. */
+/**
+ * The chart on the Karmada apiserver (helm install, as a platform team does: CRDs, admission policy, interpreter, the
+ * agent's objects and the policies that carry them, the hub's RBAC), then the hub controller as a local process
+ * against it, with leader election on.
+ */
 export async function startHub(ctx: FedContext): Promise<void> {
-  await apply('karmada', hubManifests.map((f) => readFileSync(join(repoRoot, f), 'utf8')).join('\n---\n'));
+  await installChart();
   const kubeconfig = await hubKubeconfig(ctx);
   const health = await freePort('hub');
   ctx.setPort('hub', health);

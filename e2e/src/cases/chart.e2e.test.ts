@@ -1,11 +1,14 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { CHART, RELEASE, RELEASE_NAMESPACE, helm, installChart } from '../fed/chart.js';
 import { members } from '../fed/control-plane.js';
 import { kubectl } from '../fed/kubectl.js';
-import { repoRoot } from '../fed/paths.js';
+import { memberNodes } from '../fed/members.js';
+import { fedDir, repoRoot } from '../fed/paths.js';
+import { probe } from '../fed/probe.js';
+import { readState, restartProcess } from '../fed/procs.js';
 import { eventually } from './support.js';
 
 // `pnpm fed up` installs the chart on the Karmada apiserver with helm (e2e/src/fed/chart.ts); Karmada carries the
@@ -115,5 +118,84 @@ describe('the chart, installed with helm on the Karmada apiserver of the local f
 
   it('helm lint --strict passes on the chart the federation installed', async () => {
     assert.match(await helm(['lint', '--strict', CHART]), /0 chart\(s\) failed/);
+  });
+
+  it('helm uninstall leaves no object of the chart in Karmada or the members but the CRDs; a new install works again', async () => {
+    const kinds =
+      'clusterrole,clusterrolebinding,role,rolebinding,serviceaccount,daemonset,deployment,namespace,' +
+      'validatingadmissionpolicy,validatingadmissionpolicybinding';
+    const karmadaKinds = `${kinds},clusterpropagationpolicy,propagationpolicy,resourceinterpretercustomization`;
+    const left = async (cluster: string, k: string) =>
+      (await kubectl(cluster, ['get', k, '-A', '-l', `app.kubernetes.io/instance=${RELEASE}`, '-o', 'name']))
+        .split('\n')
+        .filter(Boolean);
+    await helm(['uninstall', RELEASE, '-n', RELEASE_NAMESPACE, '--wait', '--timeout=2m']);
+    for (const [cluster, k] of [['karmada', karmadaKinds], ...members.map((m) => [m, kinds])] as const)
+      await eventually(
+        async () => ((await left(cluster, k)).length === 0 ? true : undefined),
+        120_000,
+        `nothing of the release left in ${cluster} (${(await left(cluster, k)).join(' ')})`,
+      );
+    // The CRDs stay (crds.keep), and with them the records restores need.
+    await kubectl('karmada', [
+      'get',
+      'crd',
+      'checkpointbackups.migration.dcnlab.com',
+      'checkpointrestores.migration.dcnlab.com',
+    ]);
+    for (const m of members) await kubectl(m, ['get', 'crd', 'checkpointbackups.migration.dcnlab.com']);
+
+    // Installed again; the tokens of the deleted ServiceAccounts died with them, so the federation's agents and hub
+    // get new ones and restart (in a cluster, the new pods would get theirs from the kubelet).
+    await installChart();
+    const state = readState()!;
+    for (const m of members) {
+      await eventually(
+        async () =>
+          (await kubectl(m, [
+            '-n',
+            'stateful-migration',
+            'get',
+            'serviceaccount',
+            'checkpoint-backup-sa',
+          ]).catch(() => ''))
+            ? true
+            : undefined,
+        120_000,
+        `the agent's ServiceAccount back in ${m}`,
+      );
+      const token = await kubectl(m, [
+        '-n',
+        'stateful-migration',
+        'create',
+        'token',
+        'checkpoint-backup-sa',
+        '--duration=168h',
+      ]);
+      for (const node of memberNodes[m] ?? []) {
+        writeFileSync(join(fedDir, 'agents', node, 'token'), token.trim(), { mode: 0o600 });
+        const p = await restartProcess(state, `agent-${node}`);
+        await eventually(
+          async () => ((await probe(`http://127.0.0.1:${p.port}/readyz`)) ? true : undefined),
+          60_000,
+          `agent-${node} ready`,
+        );
+      }
+    }
+    const hubToken = await kubectl('karmada', [
+      '-n',
+      'karmada-system',
+      'create',
+      'token',
+      'stateful-migration-hub',
+      '--duration=168h',
+    ]);
+    writeFileSync(join(fedDir, 'hub', 'token'), hubToken.trim(), { mode: 0o600 });
+    const hub = await restartProcess(state, 'hub');
+    await eventually(
+      async () => ((await probe(`http://127.0.0.1:${hub.port}/readyz`)) ? true : undefined),
+      60_000,
+      'hub ready',
+    );
   });
 });

@@ -2,7 +2,6 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import type { FedContext } from './context.js';
-import { installChart } from './chart.js';
 import { fedDir, repoRoot } from './paths.js';
 import { probe } from './probe.js';
 import { freePort } from './procs.js';
@@ -59,12 +58,10 @@ export function hubArgs(kubeconfig: string, healthPort: number, identity: string
 }
 
 /**
- * The chart on the Karmada apiserver (helm install, as a platform team does: CRDs, admission policy, interpreter, the
- * agent's objects and the policies that carry them, the hub's RBAC), then the hub controller as a local process
- * against it, with leader election on.
+ * The hub controller as a local process against the Karmada apiserver, with leader election on, as the chart's
+ * ServiceAccount (the part `chart` installed it, with its RBAC).
  */
 export async function startHub(ctx: FedContext): Promise<void> {
-  await installChart();
   const kubeconfig = await hubKubeconfig(ctx);
   const health = await freePort('hub');
   ctx.setPort('hub', health);

@@ -8,6 +8,7 @@ import {
   startScheduler,
 } from './control-plane.js';
 import {
+  enableClusterFailover,
   installKarmadaApis,
   startAggregatedApiserver,
   startKarmadaControllers,
@@ -59,6 +60,7 @@ export const parts: FedPart[] = [
       await waitMembersReady(ctx);
     },
   },
+  { name: 'cluster-failover', up: enableClusterFailover },
   // The chart on the Karmada apiserver (helm install): Karmada carries the agent's objects to the members.
   { name: 'chart', up: async () => void (await installChart()) },
   { name: 'agents', up: startAgents },

@@ -222,3 +222,29 @@ describe('RestoreController.reconcile, one step at a time', () => {
     assert.equal(status().reason, 'MigrateWouldStopOtherPods');
   });
 });
+
+describe('RestoreController: deleting a restore unpins only what no other restore of the backup uses', () => {
+  it('keeps the images of a restore the informer has not seen yet (read from the apiserver)', async () => {
+    const { api, step, status } = world({ mode: 'Restore' });
+    await step(); // submitted: intent recorded, images pinned
+    const images = (status().images ?? []).map((i) => i.image);
+    assert.ok(images.length > 0);
+    // A second restore of the same backup, recorded at the apiserver a moment ago (its intent, then its pins), and not
+    // in this controller's informer (never started here, as a cache that lags would be).
+    api.put(`${G}/checkpointrestores/r2`, {
+      ...restore(),
+      metadata: { name: 'r2', namespace: 'shop', uid: 'uid-r2', generation: 1 },
+      status: { phase: 'RestoreSubmitted', images: status().images },
+    });
+    await api.request('DELETE', RESTORE);
+    assert.equal(await step(), undefined);
+    assert.equal(api.object(RESTORE), undefined);
+    assert.equal(
+      api.object<{ metadata: { annotations?: Record<string, string> } }>(BACKUP)?.metadata.annotations?.[
+        RESTORE_PINNED_IMAGES_ANNOTATION
+      ],
+      images.sort().join(','),
+      "r2's images stay pinned",
+    );
+  });
+});

@@ -24,7 +24,7 @@ import {
 import { FollowStep } from './follow.js';
 import { migrateStep } from './migrate.js';
 import { scaleReads, scaleReplicas, scaleRequest, type Scale } from './scale.js';
-import { backupPath, bindingPath, GROUP_PATH, podPath, proxy, restorePath } from './paths.js';
+import { backupPath, bindingPath, GROUP_PATH, podPath, proxy, restorePath, restoresPath } from './paths.js';
 import { runningAndReady, type ObservedPod } from './phase.js';
 import { editPins, unpin } from './pins.js';
 import { handoverLabels } from './pod.js';
@@ -443,8 +443,13 @@ export class RestoreController {
     );
     const mine = (r.status?.images ?? []).map((i) => i.image);
     if (backup && mine.length) {
-      const others = this.restores
-        .list()
+      // Read from the apiserver, not the informer: a restore of the same backup created a moment ago has recorded its
+      // images (intent first) before pinning them, but the cache may not show it yet, and unpinning its images would
+      // let retention delete what it is about to pull.
+      const { items } = await this.#o.client.get<{ items: CheckpointRestore[] }>(
+        restoresPath(r.metadata.namespace),
+      );
+      const others = items
         .filter(
           (x) =>
             x.metadata.uid !== r.metadata.uid &&

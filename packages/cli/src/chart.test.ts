@@ -249,6 +249,17 @@ describe('helm lint and helm template', () => {
     assert.deepEqual(keep(render('karmada', '--set', 'crds.install=false')), []);
   });
 
+  it("every policy that carries the add-on to the members tolerates Karmada's failover taints (no eviction)", () => {
+    const policies = render('karmada').filter((d) => /PropagationPolicy$/.test(d.kind));
+    assert.equal(policies.length, 4);
+    for (const p of policies)
+      assert.deepEqual(
+        (p.spec as { placement: { clusterTolerations?: unknown[] } }).placement.clusterTolerations,
+        [{ operator: 'Exists', effect: 'NoExecute' }],
+        p.metadata.name,
+      );
+  });
+
   it('installMode=host renders the hub Deployment alone; karmada everything else', () => {
     assert.deepEqual(
       render('host').map((d) => `${d.kind} ${d.metadata.name}`),

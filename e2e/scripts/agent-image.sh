@@ -9,13 +9,16 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 version=$(node -p 'require("./packages/cli/package.json").version')
 name=${1:-localhost/stateful-migration/agent:$version}
-base=${NODE_BASE:-$(bash e2e/scripts/node-base.sh)}
+# The base pinned by content: a name given in NODE_BASE as it is (give it @sha256:<digest>), the local base by its
+# image ID, so a re-tagged name can never change what the image is built on.
+base=${NODE_BASE:-$(buildah inspect --type image --format '{{.FromImageID}}' "$(bash e2e/scripts/node-base.sh)")}
 ca=()
 if [ -n "${NODE_EXTRA_CA_CERTS:-}" ]; then
   ca=(--volume "$NODE_EXTRA_CA_CERTS:/run/extra-ca.pem:ro" --build-arg NODE_EXTRA_CA_CERTS=/run/extra-ca.pem)
 fi
 t0=$(date +%s)
 buildah bud --quiet --isolation chroot --layers -f deploy/Containerfile \
-  --build-arg NODE_BASE="$base" "${ca[@]}" -t "$name" . >&2
-printf '[%s] agent-image: %s built in %ss\n' "$(date +%H:%M:%S)" "$name" "$(($(date +%s) - t0))" >&2
+  --build-arg NODE_BASE="$base" --build-arg VERSION="$version" "${ca[@]}" -t "$name" . >&2
+size=$(buildah images --format '{{.Size}}' "$name" 2>/dev/null || echo '?')
+printf '[%s] agent-image: %s built in %ss (%s)\n' "$(date +%H:%M:%S)" "$name" "$(($(date +%s) - t0))" "$size" >&2
 echo "$name"

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Builds the federation's Go binaries once per version into a per-user cache.
 # A warm cache never rebuilds: each binary's directory is keyed by its version.
+#   bash e2e/scripts/build-binaries.sh        every binary
+#   bash e2e/scripts/build-binaries.sh helm   helm only (what `pnpm gen` and the chart's tests need)
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -8,6 +10,7 @@ ETCD_VERSION=v3.6.6
 KUBE_VERSION=v1.35.4
 KARMADA_VERSION=v1.18.2
 CHECKPOINTCTL_VERSION=v1.6.0
+HELM_VERSION=v3.22.0 # as packages/cli/src/helm.ts (a test checks they match)
 cache=${STATEFUL_MIGRATION_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/stateful-migration}/bin
 export CGO_ENABLED=0 GOFLAGS=-mod=mod
 
@@ -44,6 +47,10 @@ build() {
 kube_ldflags="-s -w -X k8s.io/component-base/version.gitVersion=$KUBE_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=35"
 kube_build() { (cd "$here/gobuild/kube" && go build -trimpath -ldflags "$kube_ldflags" -o "$out/$1" "k8s.io/kubernetes/cmd/$1"); }
 karmada_build() { (cd "$here/gobuild/karmada" && go build -trimpath -ldflags "-s -w" -o "$out/karmada-$1" "github.com/karmada-io/karmada/cmd/$1"); }
+
+# helm renders and lints the chart (pnpm gen, chart.test.ts) and installs it; built from its Go module, as Karmada.
+build helm "$HELM_VERSION" sh -c 'cd "$0/gobuild/helm" && go build -trimpath -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$1" -o "$out/helm" helm.sh/helm/v3/cmd/helm' "$here" "$HELM_VERSION"
+if [ "${1:-}" = helm ]; then exit 0; fi
 
 build etcd "$ETCD_VERSION" sh -c 'cd "$0/gobuild/etcd" && go build -trimpath -ldflags "-s -w" -o "$out/etcd" .' "$here"
 for c in kube-apiserver kube-controller-manager kube-scheduler kubectl; do

@@ -4,7 +4,7 @@ import { kubectl } from '../fed/kubectl.js';
 import { eventually } from './support.js';
 
 /**
- * Issue 11, RBAC as narrow as the code allows: the rights `pnpm fed up` applied from deploy/ and karmada/ (the hub's
+ * Issue 11, RBAC as narrow as the code allows: the rights `pnpm fed up` installed from the chart (deploy/, karmada/; the hub's
  * on Karmada, the hub's identity in the members through Karmada's propagation, the agents' in the members), asked
  * of each apiserver with SubjectAccessReviews. Every rule is checked against the code by packages/cli's rbac.test.ts;
  * this shows the narrowed ones as the apiservers see them: Migrate may change a workload's replicas, never the

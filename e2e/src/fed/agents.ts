@@ -3,41 +3,58 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import type { FedContext } from './context.js';
 import { members } from './control-plane.js';
-import { apply } from './kubectl.js';
 import { memberNodes } from './members.js';
 import { fedDir, nodeRootDir, repoRoot } from './paths.js';
 import { probe } from './probe.js';
 import { freePort } from './procs.js';
 import { registryInfoPath, type RegistryInfo } from './registry.js';
 
-// admission-policy.yaml: a CheckpointBackup may name no other namespace (issue 11), refused by the member apiserver.
-const deployFiles = ['crds/checkpointbackups.yaml', 'admission-policy.yaml', 'namespace.yaml', 'rbac.yaml'];
+/** What the agents need in a member before they start, all carried there by Karmada from the chart. */
+const agentApis = [
+  '/apis/apiextensions.k8s.io/v1/customresourcedefinitions/checkpointbackups.migration.dcnlab.com',
+  '/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings/checkpointbackups-own-namespace.migration.dcnlab.com',
+  '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/checkpoint-backup-agent',
+  '/apis/rbac.authorization.k8s.io/v1/namespaces/stateful-migration/rolebindings/checkpoint-backup-registry-credentials',
+  '/api/v1/namespaces/stateful-migration/serviceaccounts/checkpoint-backup-sa',
+];
 
-/** deploy/'s CRD, admission policy, namespace and RBAC on each member, as a cluster admin would apply them. */
+/**
+ * Waits until Karmada has carried the chart's agent objects (CRD, admission policy, RBAC, ServiceAccount) to the
+ * member, as a DaemonSet's pods would wait for them, and returns a token of the agent's ServiceAccount there.
+ */
 async function installAgentApis(ctx: FedContext, member: string): Promise<string> {
-  await apply(
-    member,
-    deployFiles.map((f) => readFileSync(join(repoRoot, 'deploy', f), 'utf8')).join('\n---\n'),
-  );
-  const tr = await ctx
-    .client(member)
-    .request<{ status: { token: string } }>(
-      'POST',
-      '/api/v1/namespaces/stateful-migration/serviceaccounts/checkpoint-backup-sa/token',
-      {
-        body: {
-          apiVersion: 'authentication.k8s.io/v1',
-          kind: 'TokenRequest',
-          spec: { expirationSeconds: 7 * 24 * 3600 },
-        },
+  const client = ctx.client(member);
+  const deadline = Date.now() + 180_000;
+  for (const path of agentApis)
+    while (
+      !(await client.get(path).then(
+        () => true,
+        () => false,
+      ))
+    ) {
+      if (Date.now() > deadline)
+        throw new Error(
+          `Karmada did not carry ${path} to ${member} within 180 s (see karmada-controller-manager's log)`,
+        );
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  const tr = await client.request<{ status: { token: string } }>(
+    'POST',
+    '/api/v1/namespaces/stateful-migration/serviceaccounts/checkpoint-backup-sa/token',
+    {
+      body: {
+        apiVersion: 'authentication.k8s.io/v1',
+        kind: 'TokenRequest',
+        spec: { expirationSeconds: 7 * 24 * 3600 },
       },
-    );
+    },
+  );
   return tr.status.token;
 }
 
 /**
- * One agent per Node, as a local process against its member apiserver, with the token of deploy/'s
- * checkpoint-backup-sa, so its RBAC is the real one. Each node has its own containers-storage (vfs) under .fed/.
+ * One agent per Node, as a local process against its member apiserver, with the token of the chart's
+ * checkpoint-backup-sa (carried by Karmada), so its RBAC is the real one. Each node has its own containers-storage (vfs) under .fed/.
  */
 export async function startAgents(ctx: FedContext): Promise<void> {
   // The federation's registry is the platform's: the default secret may go there, and nowhere else (issue 11).

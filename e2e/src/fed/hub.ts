@@ -2,25 +2,10 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import type { FedContext } from './context.js';
-import { apply } from './kubectl.js';
 import { fedDir, repoRoot } from './paths.js';
 import { probe } from './probe.js';
 import { freePort } from './procs.js';
 import { registryInfoPath, type RegistryInfo } from './registry.js';
-
-/** What a Karmada administrator applies for the hub: the CRD, its interpreter, and the hub's RBAC. */
-export const hubManifests = [
-  'karmada/crds/checkpointbackups.yaml',
-  // Issue 11: the Karmada apiserver refuses a CheckpointBackup that names another namespace.
-  'karmada/admission-policy.yaml',
-  'karmada/resource-interpreter.yaml',
-  'karmada/hub-member-rbac.yaml',
-  'deploy/hub/rbac.yaml',
-  // CheckpointRestore (issue 5): the CRD and the restore controller's rights on the hub and in the members.
-  'karmada/crds/checkpointrestores.yaml',
-  'deploy/hub/restore-rbac.yaml',
-  'karmada/restore-member-rbac.yaml',
-];
 
 /** A kubeconfig for the hub's ServiceAccount on the Karmada apiserver, so the hub runs with deploy/hub's RBAC. */
 export async function hubKubeconfig(ctx: FedContext): Promise<string> {
@@ -72,9 +57,11 @@ export function hubArgs(kubeconfig: string, healthPort: number, identity: string
   ];
 }
 
-/** The hub controller as a local process against the Karmada apiserver, with leader election on. */
+/**
+ * The hub controller as a local process against the Karmada apiserver, with leader election on, as the chart's
+ * ServiceAccount (the part `chart` installed it, with its RBAC).
+ */
 export async function startHub(ctx: FedContext): Promise<void> {
-  await apply('karmada', hubManifests.map((f) => readFileSync(join(repoRoot, f), 'utf8')).join('\n---\n'));
   const kubeconfig = await hubKubeconfig(ctx);
   const health = await freePort('hub');
   ctx.setPort('hub', health);

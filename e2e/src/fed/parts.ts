@@ -18,6 +18,7 @@ import { joinMember, startNodes, waitMembersReady } from './members.js';
 import { startRegistry } from './registry.js';
 import { startAgents } from './agents.js';
 import { startHub } from './hub.js';
+import { installChart } from './chart.js';
 
 /** One piece of the federation that `fed up` brings up, in order. Later features append their own. */
 export interface FedPart {
@@ -60,6 +61,8 @@ export const parts: FedPart[] = [
     },
   },
   { name: 'cluster-failover', up: enableClusterFailover },
+  // The chart on the Karmada apiserver (helm install): Karmada carries the agent's objects to the members.
+  { name: 'chart', up: async () => void (await installChart()) },
   { name: 'agents', up: startAgents },
   { name: 'hub', up: startHub },
 ];

@@ -9,6 +9,7 @@ export const versions = {
   kube: 'v1.35.4',
   karmada: 'v1.18.2',
   checkpointctl: 'v1.6.0',
+  helm: 'v3.22.0',
 } as const;
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -30,6 +31,7 @@ const binVersion: Record<string, string> = {
   'karmada-webhook': versions.karmada,
   'karmada-aggregated-apiserver': versions.karmada,
   checkpointctl: versions.checkpointctl,
+  helm: versions.helm,
 };
 
 /** The cached binary, or the one FED_BIN_<NAME> substitutes (tests use it to play a broken component). */

@@ -6,11 +6,14 @@ import { retentionFromFlags, runAgent, tokenHostsFromFlags } from '@stateful-mig
 import { API_GROUP, CHECKPOINT_RESTORE_LABEL, parseSize } from '@stateful-migration/api';
 import { runHub } from '@stateful-migration/hub';
 import { describeError } from '@stateful-migration/kube';
-import { admissionPolicyFiles, crdYaml, generatedFiles, hubOnlyFiles } from './manifests.js';
+import { CHART_DIR, RENDERS, chartGeneratedFiles, chartYamlWithVersion, shippedFiles } from './chart.js';
+import { renderChart } from './helm.js';
+import { crdYaml } from './manifests.js';
 import { DOCS_FILE, withPermissions } from './rbac.js';
 import { parseDuration, type RestoreFlags } from './restore.js';
 import { runRestore } from './restore-command.js';
 import { showStatus, type StatusFlags } from './show-status.js';
+import { VERSION } from './version.js';
 import type { ConnectionFlags } from './kubeconfig.js';
 
 const KUBECONFIG_HELP =
@@ -34,7 +37,7 @@ const program = new Command()
     `Checkpoints running containers in Karmada member clusters (${API_GROUP}), turns each checkpoint into an OCI image, ` +
       'and brings workloads back on another node or cluster.',
   )
-  .version('0.1.0');
+  .version(VERSION);
 
 program
   .command('agent')
@@ -256,23 +259,28 @@ pass flags placed before a plugin's name). Point it at the Karmada apiserver, wh
 program
   .command('crd')
   .description(
-    'print the CheckpointBackup CustomResourceDefinition as YAML (--write also writes the hub-only CheckpointRestore ' +
-      "CRD, the own-namespace ValidatingAdmissionPolicy and docs/security.md's permission tables)",
+    'print the CheckpointBackup CustomResourceDefinition as YAML (--write regenerates, in a clone of the repository, ' +
+      "the chart's generated templates, deploy/ and karmada/ rendered from the chart with helm, and " +
+      "docs/security.md's permission tables)",
   )
-  .option(
-    '--write <repo>',
-    'write it (and the rest) into <repo>/deploy, <repo>/karmada and <repo>/docs instead',
-  )
+  .option('--write <repo>', 'regenerate the files of the repository at <repo> instead (needs helm)')
   .action((opts: { write?: string }) => {
     if (!opts.write) return void process.stdout.write(crdYaml());
-    for (const f of generatedFiles) {
-      const path = join(opts.write, f);
-      mkdirSync(dirname(path), { recursive: true });
-      writeFileSync(path, crdYaml());
-    }
-    for (const [f, yaml] of Object.entries({ ...hubOnlyFiles, ...admissionPolicyFiles })) {
-      mkdirSync(dirname(join(opts.write, f)), { recursive: true });
-      writeFileSync(join(opts.write, f), yaml());
+    const write = (f: string, text: string) => {
+      mkdirSync(dirname(join(opts.write!, f)), { recursive: true });
+      writeFileSync(join(opts.write!, f), text);
+    };
+    for (const [f, text] of Object.entries(chartGeneratedFiles)) write(f, text());
+    const chartYaml = join(CHART_DIR, 'Chart.yaml');
+    write(chartYaml, chartYamlWithVersion(readFileSync(join(opts.write, chartYaml), 'utf8'), VERSION));
+    try {
+      for (const { installMode } of RENDERS)
+        for (const [f, text] of Object.entries(
+          shippedFiles(installMode, renderChart(opts.write, installMode)),
+        ))
+          write(f, text);
+    } catch (err) {
+      program.error(`crd --write: ${describeError(err)}`);
     }
     const docs = join(opts.write, DOCS_FILE);
     writeFileSync(docs, withPermissions(readFileSync(docs, 'utf8')));

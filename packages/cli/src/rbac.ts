@@ -237,7 +237,7 @@ export const PERMISSIONS: Permission[] = [
     resources: ['nodes'],
     verbs: ['patch'],
     neededBy:
-      'that label on its own Node, a merge patch of `metadata.labels`, only when it differs. RBAC cannot say "its own Node": this is patch on every Node (deploy/rbac.yaml\'s comment says how an admission policy could narrow it)',
+      'that label on its own Node, a merge patch of `metadata.labels`, only when it differs. RBAC cannot say "its own Node": this is patch on every Node, and on all of it (taints, cordon too). To narrow it, a ValidatingAdmissionPolicy can let this ServiceAccount change only that label, only on the Node named in its token (`request.userInfo.extra[\'authentication.kubernetes.io/node-name\']`, pod-bound tokens since Kubernetes 1.30)',
     code: { [PUBLISHER]: ['#round', 'labelPatch'] },
   },
   {

@@ -1,0 +1,57 @@
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { binary, kubeconfigPath, repoRoot } from './paths.js';
+import { registryInfoPath, type RegistryInfo } from './registry.js';
+
+export const RELEASE = 'stateful-migration';
+export const RELEASE_NAMESPACE = 'karmada-system';
+export const CHART = 'charts/stateful-migration';
+
+/** Runs the federation's helm against the Karmada apiserver; rejects with helm's stderr. */
+export function helm(args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      binary('helm'),
+      [`--kubeconfig=${kubeconfigPath('karmada')}`, ...args],
+      { cwd: repoRoot, maxBuffer: 64 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        if (err) reject(new Error(`helm ${args.slice(0, 2).join(' ')}: ${stderr.trim() || err.message}`));
+        else resolve(stdout);
+      },
+    );
+  });
+}
+
+/**
+ * The federation's values: its registry is the platform's (the default secret goes there only), retention sweeps
+ * every 20 s (e2e sees them), vfs storage. The agents still run as local processes (agents.ts): the node stand-in
+ * cannot yet run the DaemonSet's pods (hostPath, service account token and downward-API env, host network,
+ * privileged; docs/install.md and the issue-15 report say what is left), so the carried DaemonSet selects no node.
+ */
+export function federationValues(): string[] {
+  const registry = (JSON.parse(readFileSync(registryInfoPath(), 'utf8')) as RegistryInfo).url;
+  return [
+    '--set',
+    `defaultSecretRegistries={${registry}}`,
+    '--set',
+    'agent.storageDriver=vfs',
+    '--set',
+    'agent.retention.intervalSeconds=20',
+    '--set-string',
+    'agent.nodeSelector.stateful-migration\\.dcnlab\\.com/agent-pods=true',
+  ];
+}
+
+/** `helm upgrade --install` of the chart on the Karmada apiserver, waiting for nothing Karmada cannot report. */
+export async function installChart(extra: string[] = []): Promise<string> {
+  return helm([
+    'upgrade',
+    '--install',
+    RELEASE,
+    CHART,
+    '--namespace',
+    RELEASE_NAMESPACE,
+    ...federationValues(),
+    ...extra,
+  ]);
+}

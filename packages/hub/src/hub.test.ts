@@ -90,7 +90,6 @@ describe('the hub: CheckpointBackups and their registry secrets', () => {
       `POST ${POLICIES}`,
       `POST ${POLICIES}`,
       `PATCH ${BACKUP}`,
-      `PUT ${BACKUP}/status`,
     ]);
     // One write joins it: the label its policy selects, and the finalizer.
     const meta = h.api.object<CheckpointBackup>(BACKUP)!.metadata;
@@ -242,12 +241,11 @@ describe('the hub: one PropagationPolicy per namespace and set of clusters, shar
       },
     });
   };
-  /** The writes of a reconcile that moves an object: placement, the policy if one is written, membership, aggregate. */
+  /** The writes of a reconcile that moves an object: placement and aggregate, the policy if one is written, membership. */
   const moves = (name: string, ...policy: string[]) => [
     `PUT ${BACKUPS}/${name}/status`,
     ...policy,
     `PATCH ${BACKUPS}/${name}`,
-    `PUT ${BACKUPS}/${name}/status`,
   ];
   const meta = (h: Awaited<ReturnType<typeof hub>>, name: string) =>
     h.api.object<CheckpointBackup>(`${BACKUPS}/${name}`)!.metadata;
@@ -356,7 +354,6 @@ describe('the hub: one PropagationPolicy per namespace and set of clusters, shar
       `POST ${POLICIES}`,
       `PATCH ${BACKUPS}/web`,
       `DELETE ${POLICIES}/checkpointbackup-web`,
-      `PUT ${BACKUPS}/web/status`,
     ]);
     assert.equal(meta(h, 'web').labels?.[LABEL], TO_MEMBER1);
     assert.equal(meta(h, 'web').annotations?.['propagationpolicy.karmada.io/name'], undefined);

@@ -198,9 +198,9 @@ export class BackupController {
   }
 
   /**
-   * Records where the object goes before acting (so secret reconciles, a restarted hub, and the clean-up of shared
-   * policies see it), then brings its registry secret there, then the shared policy of its clusters and its label
-   * (unless a user's policy places it: then it leaves the hub's), then the aggregate.
+   * Records where the object goes, with the aggregate, before acting (so secret reconciles, a restarted hub, and the
+   * clean-up of shared policies see it), then brings its registry secret there, then the shared policy of its
+   * clusters and its label (unless a user's policy places it: then it leaves the hub's).
    */
   async #sync(
     cached: CheckpointBackup,
@@ -208,33 +208,31 @@ export class BackupController {
     binding: ResourceBinding | undefined,
   ): Promise<Result> {
     const { namespace: ns, name } = cached.metadata;
-    let b = cached;
     const where = placementStatus(
       placement,
       (binding?.spec.clusters ?? []).map((c) => c.name),
     );
-    if (!isDeepStrictEqual(b.status?.placement, where))
-      b = await this.#writeStatus(b, (s) => ({ ...s, placement: where }));
-    await this.#o.secrets.syncFor(b);
-    const policy = placement.kind === 'clusters' ? await this.#ensurePolicy(b, where.clusters) : undefined;
-    b = await this.#join(b, policy);
-    // A policy of this object alone, from a hub before sharing: it goes once the object is in its shared one.
-    await this.#o.policies.delete(ns, legacyPolicyName(name));
-    let before = b.status?.phase;
-    const updated = await this.#writeStatus(b, (s) => {
+    // One status write: the placement (recorded before acting) with the aggregate, which reads only the binding.
+    let before = cached.status?.phase;
+    let b = await this.#writeStatus(cached, (s) => {
       before = s.phase;
       const agg = aggregateStatus({
         placed: where.clusters,
         reports: binding?.status?.aggregatedStatus ?? [],
         clusters: this.#o.caches.clusters.list().map(clusterHealth),
         previous: s,
-        generation: b.metadata.generation ?? 0,
+        generation: cached.metadata.generation ?? 0,
       });
       return { ...s, ...agg, placement: where };
     });
-    if (worthAnEvent(before, updated.status?.phase)) {
-      const e = phaseEvent(updated.status);
-      await this.#event(updated, e.type, e.reason, e.message);
+    await this.#o.secrets.syncFor(b);
+    const policy = placement.kind === 'clusters' ? await this.#ensurePolicy(b, where.clusters) : undefined;
+    b = await this.#join(b, policy);
+    // A policy of this object alone, from a hub before sharing: it goes once the object is in its shared one.
+    await this.#o.policies.delete(ns, legacyPolicyName(name));
+    if (worthAnEvent(before, b.status?.phase)) {
+      const e = phaseEvent(b.status);
+      await this.#event(b, e.type, e.reason, e.message);
     }
     return undefined;
   }

@@ -134,8 +134,8 @@ metadata:
     {{- include "stateful-migration.componentLabels" (dict "root" . "component" "hub") | nindent 4 }}
 rules:
   # get: a status write re-reads its object after a 409; the restore controller reads a restore's backup and edits its pins
-  # list, watch: the informer; a fresh list of a namespace (of every namespace, for the platform's default secret) before a registry secret is withdrawn
-  # patch: the hub's finalizer, added and released by a merge patch with the resourceVersion read; the restore controller's pins (the annotation `migration.dcnlab.com/restore-pinned-images`, likewise)
+  # list, watch: the informer; a fresh list of a namespace (of every namespace, for the platform's default secret) before a registry secret is withdrawn or a shared policy deleted
+  # patch: the hub's finalizer, added and released by a merge patch with the resourceVersion read, and likewise the label `hub.migration.dcnlab.com/policy` that puts an object in its shared policy (with the release of Karmada's claim by a policy of the hub's it leaves); the restore controller's pins (the annotation `migration.dcnlab.com/restore-pinned-images`, likewise)
   - apiGroups:
       - migration.dcnlab.com
     resources:
@@ -153,7 +153,7 @@ rules:
     verbs:
       - update
   # get, list, watch: the informer (whether a user's policy selects an object); a GET of the hub's own policy when the cache does not have it yet
-  # create, update, delete: one policy per CheckpointBackup and one per registry secret, created, PUT with the fields the hub owns, deleted; only policies labelled as the hub's
+  # create, update, delete: one policy per namespace and set of clusters, shared by the CheckpointBackups placed there, and one per registry secret, created, PUT with the fields the hub owns, deleted; only policies labelled as the hub's
   - apiGroups:
       - policy.karmada.io
     resources:

@@ -1,4 +1,4 @@
-// pnpm bench hub: what the hub adds to Karmada, with 1, 100 and 1000 CheckpointBackups. The baseline, in the same
+// pnpm bench hub: what the hub adds to Karmada, with 1, 100, 1000 and 3000 CheckpointBackups. The baseline, in the same
 // run, is the same objects carried by one hand-written PropagationPolicy with no hub placing them, and their status
 // read from the ResourceBinding. The objects name a pod that does not exist, so member1's agents finish each one at
 // once (Failed: pod not found): the run measures the federation's path, not checkpoints.
@@ -11,7 +11,7 @@ import { Informer, RestClient, restListWatch, type KubeObject } from '@stateful-
 import { fedDir } from '../fed/paths.js';
 import type { FedState } from '../fed/procs.js';
 
-const counts = (process.env.BENCH_COUNTS ?? '1,100,1000').split(',').map(Number);
+const counts = (process.env.BENCH_COUNTS ?? '1,100,1000,3000').split(',').map(Number);
 const client = (cluster: string) => {
   const kc = new KubeConfig();
   kc.loadFromFile(join(fedDir, `${cluster}-config`));
@@ -97,7 +97,8 @@ async function run(n: number, withHub: boolean): Promise<Record<string, string>>
   await Promise.all([memberWatch.start(), hubWatch.start()]);
 
   const cpu0 = cpuSeconds(hubPid);
-  let peak = rssMiB(hubPid);
+  const rss0 = rssMiB(hubPid);
+  let peak = rss0;
   const sampler = setInterval(() => (peak = Math.max(peak, rssMiB(hubPid))), 200);
   const t0 = performance.now();
   const q = new PQueue({ concurrency: 16 });
@@ -121,7 +122,7 @@ async function run(n: number, withHub: boolean): Promise<Record<string, string>>
     });
   }
   await q.onIdle();
-  const deadline = Date.now() + 600_000;
+  const deadline = Date.now() + 1_800_000;
   while (t.visible.size < n && Date.now() < deadline) await sleep(100);
   const wall = (performance.now() - t0) / 1000;
   clearInterval(sampler);
@@ -129,6 +130,15 @@ async function run(n: number, withHub: boolean): Promise<Record<string, string>>
   memberWatch.stop();
   hubWatch.stop();
   await hub.request('DELETE', `/api/v1/namespaces/${ns}`).catch(() => undefined);
+  // The next run starts once this one's objects are gone, so the hub's clean-up is not counted in it.
+  for (const until = Date.now() + 300_000; Date.now() < until; await sleep(1000))
+    if (
+      !(await hub.get(`/api/v1/namespaces/${ns}`).then(
+        () => true,
+        () => false,
+      ))
+    )
+      break;
 
   const toMember = [...t.inMember].map(([k, v]) => v - (t.applied.get(k) ?? v));
   const back = [...t.visible].map(([k, v]) => v - (t.agentDone.get(k) ?? v));
@@ -139,7 +149,9 @@ async function run(n: number, withHub: boolean): Promise<Record<string, string>>
     'agent done→hub p50/p95 ms': `${pct(back, 50).toFixed(0)} / ${pct(back, 95).toFixed(0)}`,
     'all visible s': `${wall.toFixed(1)}${t.visible.size < n ? ` (${t.visible.size}/${n})` : ''}`,
     'hub CPU s': cpu.toFixed(2),
+    'hub CPU s per 1000': ((cpu * 1000) / n).toFixed(2),
     'hub RSS peak MiB': peak.toFixed(0),
+    'hub RSS growth MiB per 1000': (((peak - rss0) * 1000) / n).toFixed(0),
   };
 }
 
@@ -148,6 +160,8 @@ for (const n of counts) {
   for (const withHub of [false, true]) {
     process.stderr.write(`bench hub: ${n} objects, ${withHub ? 'through the hub' : 'baseline'}...\n`);
     rows.push(await run(n, withHub));
+    // Each row as soon as it is measured: a long run stopped early keeps what it has.
+    process.stderr.write(`bench hub: ${JSON.stringify(rows.at(-1))}\n`);
     await sleep(3000);
   }
 }

@@ -15,7 +15,7 @@ import {
   runningPod,
   skopeo,
 } from './agent-support.js';
-import { eventually, unique } from './support.js';
+import { eventually, hubPolicyOf, unique } from './support.js';
 
 const ns = unique('hub');
 const secret = 'push-creds';
@@ -247,6 +247,10 @@ spec:
   });
 
   it('deleting hub objects removes them and their policies from the members, and withdraws the secret where unneeded', async () => {
+    // db was the only object to member1 and member2: the policy it shared goes with it.
+    const dbPolicy = await hubPolicyOf(ns, 'db');
+    assert.match(dbPolicy, /^checkpointbackups-member1-and-1-more-/);
+    assert.ok(await exists('karmada', ['propagationpolicy', dbPolicy]));
     await hub(['delete', 'cpb', 'db', '-n', ns]);
     for (const m of ['member1', 'member2'])
       await eventually(
@@ -254,7 +258,11 @@ spec:
         60_000,
         `db gone from ${m}`,
       );
-    assert.ok(!(await exists('karmada', ['propagationpolicy', 'checkpointbackup-db'])));
+    await eventually(
+      async () => !(await exists('karmada', ['propagationpolicy', dbPolicy])) || undefined,
+      30_000,
+      'the shared policy of its last object deleted',
+    );
     await eventually(
       async () => !(await exists('member2', ['secret', secret])) || undefined,
       60_000,
@@ -292,20 +300,15 @@ spec:
     );
     assert.equal(b.status?.conditions?.find((c) => c.type === 'Propagated')?.reason, 'Unplaceable');
 
-    // Given a placement, the hub writes its policy, and updates it when the placement changes.
-    const clustersOf = async () =>
-      (
-        await hub([
-          'get',
-          'pp',
-          'checkpointbackup-nowhere',
-          '-n',
-          ns,
-          '-o',
-          'jsonpath={.spec.placement.clusterAffinity.clusterNames}',
-        ]).catch(() => '')
-      ).trim();
-    // Each placement change moves the policy, then Karmada brings the object to the new cluster.
+    // Given a placement, the hub puts it in the shared policy of those clusters, and moves it when the placement
+    // changes.
+    const clustersOf = async () => {
+      const policy = await hubPolicyOf(ns, 'nowhere').catch(() => '');
+      if (!policy) return '';
+      const path = 'jsonpath={.spec.placement.clusterAffinity.clusterNames}';
+      return (await hub(['get', 'pp', policy, '-n', ns, '-o', path]).catch(() => '')).trim();
+    };
+    // Each placement change moves the object to another policy, then Karmada brings it to the new cluster.
     for (const [clusters, arrived] of [
       [['member2'], 'member2'],
       [['member1', 'member2'], 'member1'],

@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import { kubectl } from '../fed/kubectl.js';
 import { repoRoot } from '../fed/paths.js';
 import { runningPod } from './agent-support.js';
-import { eventually, unique } from './support.js';
+import { eventually, hubPolicyOf, unique } from './support.js';
 
 const ns = unique('hubflow');
 const file = (p: string): string => readFileSync(join(repoRoot, p), 'utf8');
@@ -155,9 +155,8 @@ spec:
     });
     await eventually(
       async () =>
-        (await kubectl('karmada', ['get', 'pp', '-n', ns, '-o', 'name'])).includes('checkpointbackup-web-now')
-          ? undefined
-          : true,
+        !(await kubectl('karmada', ['get', 'pp', '-n', ns, '-o', 'name'])).includes('checkpointbackups-') &&
+        (await hubPolicyOf(ns, 'web-now')) === '',
       30_000,
       'no hub policy for an object a user policy selects',
     );

@@ -360,8 +360,8 @@ export const PERMISSIONS: Permission[] = [
     resources: ['checkpointbackups'],
     verbs: ['list', 'watch'],
     neededBy:
-      "the informer; a fresh list of a namespace (of every namespace, for the platform's default secret) before a registry secret is withdrawn",
-    code: { [CACHES]: ['HubCaches', 'BACKUPS_PATH'], [SECRETS]: ['#withdraw'] },
+      "the informer; a fresh list of a namespace (of every namespace, for the platform's default secret) before a registry secret is withdrawn or a shared policy deleted",
+    code: { [CACHES]: ['HubCaches', 'BACKUPS_PATH'], [SECRETS]: ['#withdraw'], [BACKUPS]: ['#collect'] },
   },
   {
     role: 'hub',
@@ -369,9 +369,9 @@ export const PERMISSIONS: Permission[] = [
     resources: ['checkpointbackups'],
     verbs: ['patch'],
     neededBy:
-      "the hub's finalizer, added and released by a merge patch with the resourceVersion read; the restore controller's pins (the annotation `migration.dcnlab.com/restore-pinned-images`, likewise)",
+      "the hub's finalizer, added and released by a merge patch with the resourceVersion read, and likewise the label `hub.migration.dcnlab.com/policy` that puts an object in its shared policy (with the release of Karmada's claim by a policy of the hub's it leaves); the restore controller's pins (the annotation `migration.dcnlab.com/restore-pinned-images`, likewise)",
     code: {
-      [BACKUPS]: ['#reconcile', '#cleanUp'],
+      [BACKUPS]: ['#reconcile', '#join', '#cleanUp'],
       [FINALIZERS]: ['addFinalizer', 'releaseFinalizers'],
       [PINS]: ['editPins'],
       [SUBMIT]: ['submit'],
@@ -401,7 +401,7 @@ export const PERMISSIONS: Permission[] = [
     resources: ['propagationpolicies'],
     verbs: ['create', 'update', 'delete'],
     neededBy:
-      "one policy per CheckpointBackup and one per registry secret, created, PUT with the fields the hub owns, deleted; only policies labelled as the hub's",
+      "one policy per namespace and set of clusters, shared by the CheckpointBackups placed there, and one per registry secret, created, PUT with the fields the hub owns, deleted; only policies labelled as the hub's",
     code: { [POLICY_WRITER]: ['ensure', '#create', 'delete'] },
   },
   {

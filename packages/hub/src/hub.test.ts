@@ -4,6 +4,7 @@ import { after, describe, it } from 'node:test';
 import type { CheckpointBackup } from '@stateful-migration/api';
 import { rootLogger } from '@stateful-migration/kube';
 import { MemoryApi } from '@stateful-migration/kube/testing';
+import { sharedPolicyName } from './backups/sharing.js';
 import { hubControllers } from './main.js';
 import { HubMetrics } from './metrics.js';
 
@@ -18,6 +19,8 @@ const POLICIES = '/apis/policy.karmada.io/v1alpha1/namespaces/shop/propagationpo
 const RBAC = '/apis/rbac.authorization.k8s.io/v1/namespaces/shop';
 const READER = 'checkpoint-backup-registry-secret-creds';
 const ready = { conditions: [{ type: 'Ready', status: 'True' }] };
+const TO_MEMBER1 = sharedPolicyName(['member1']);
+const LABEL = 'hub.migration.dcnlab.com/policy';
 
 const backup = (spec: Partial<CheckpointBackup['spec']> = {}): CheckpointBackup => ({
   apiVersion: 'migration.dcnlab.com/v1',
@@ -69,37 +72,39 @@ async function hub(b: CheckpointBackup = backup()) {
   return {
     api,
     hub,
-    backup: () => run(() => hub.backups.reconcile('shop/web')),
+    backup: (name = 'web') => run(() => hub.backups.reconcile(`shop/${name}`)),
+    policy: (name: string) => run(() => hub.backups.reconcile(`policy:shop/${name}`)),
     secret: () => run(() => hub.secrets.reconcile('shop/creds')),
     status: () => api.object<CheckpointBackup>(BACKUP)?.status,
   };
 }
 
 describe('the hub: CheckpointBackups and their registry secrets', () => {
-  it('places by the pod, records it, carries the secret (Role, RoleBinding, policy), then its own policy', async () => {
+  it('places by the pod, records it, carries the secret (Role, RoleBinding, policy), then joins the shared policy', async () => {
     const h = await hub();
     assert.equal(await h.backup(), undefined);
     assert.deepEqual(h.api.writes(), [
-      `PATCH ${BACKUP}`,
       `PUT ${BACKUP}/status`,
       `POST ${RBAC}/roles`,
       `POST ${RBAC}/rolebindings`,
       `POST ${POLICIES}`,
       `POST ${POLICIES}`,
-      `PUT ${BACKUP}/status`,
+      `PATCH ${BACKUP}`,
     ]);
+    // One write joins it: the label its policy selects, and the finalizer.
+    const meta = h.api.object<CheckpointBackup>(BACKUP)!.metadata;
+    assert.equal(meta.labels?.[LABEL], TO_MEMBER1);
+    assert.deepEqual(meta.finalizers, ['hub.migration.dcnlab.com/cleanup']);
     assert.deepEqual(h.status()?.placement, { clusters: ['member1'], by: 'pod' });
     assert.equal(h.status()?.phase, 'Pending');
     const policy = (name: string) =>
       h.api.object<{ spec: { placement: { clusterAffinity: { clusterNames: string[] } } } }>(
         `${POLICIES}/${name}`,
       )?.spec.placement.clusterAffinity.clusterNames;
-    assert.deepEqual(policy('checkpointbackup-web'), ['member1']);
+    assert.deepEqual(policy(TO_MEMBER1), ['member1']);
     assert.deepEqual(policy('registry-secret-creds'), ['member1']);
     assert.ok(h.api.object(`${RBAC}/roles/${READER}`));
-    assert.deepEqual(h.api.events(), [
-      'Normal Placed: PropagationPolicy checkpointbackup-web sends it to member1',
-    ]);
+    assert.deepEqual(h.api.events(), [`Normal Placed: PropagationPolicy ${TO_MEMBER1} sends it to member1`]);
 
     // Nothing changed: no writes from either reconciler.
     assert.equal(await h.backup(), undefined);
@@ -112,7 +117,7 @@ describe('the hub: CheckpointBackups and their registry secrets', () => {
       metadata: {
         name: 'web-checkpointbackup',
         namespace: 'shop',
-        annotations: { 'propagationpolicy.karmada.io/name': 'checkpointbackup-web' },
+        annotations: { 'propagationpolicy.karmada.io/name': TO_MEMBER1 },
       },
       spec: {
         resource: {
@@ -134,10 +139,11 @@ describe('the hub: CheckpointBackups and their registry secrets', () => {
     assert.equal(h.status()?.phase, 'Completed');
     assert.equal(h.api.events().at(-1), 'Normal AggregateCompleted: Completed in member1');
 
-    // Deleted: the hub's policy goes, then its finalizer; the secret follows once nothing needs it.
+    // Deleted: its shared policy goes, as it was the last object in it, then its finalizer; the secret follows
+    // once nothing needs it.
     await h.api.request('DELETE', BACKUP);
     assert.equal(await h.backup(), undefined);
-    assert.deepEqual(h.api.writes(), [`DELETE ${POLICIES}/checkpointbackup-web`, `PATCH ${BACKUP}`]);
+    assert.deepEqual(h.api.writes(), [`DELETE ${POLICIES}/${TO_MEMBER1}`, `PATCH ${BACKUP}`]);
     assert.equal(h.api.object(BACKUP), undefined);
     assert.equal(await h.secret(), undefined);
     assert.deepEqual(h.api.writes(), [
@@ -154,7 +160,7 @@ describe('the hub: CheckpointBackups and their registry secrets', () => {
       metadata: {
         name: 'web-checkpointbackup',
         namespace: 'shop',
-        annotations: { 'propagationpolicy.karmada.io/name': 'checkpointbackup-web' },
+        annotations: { 'propagationpolicy.karmada.io/name': TO_MEMBER1 },
       },
       spec: {
         resource: {
@@ -180,9 +186,13 @@ describe('the hub: CheckpointBackups and their registry secrets', () => {
     assert.equal(await h.backup(), undefined);
     assert.deepEqual(h.api.writes(), [
       `PUT ${BACKUP}/status`,
-      `DELETE ${POLICIES}/checkpointbackup-web`,
+      `PATCH ${BACKUP}`,
       `DELETE ${BINDINGS}/web-checkpointbackup`,
     ]);
+    assert.equal(h.api.object<CheckpointBackup>(BACKUP)!.metadata.labels?.[LABEL], undefined);
+    // Its policy had no other object: it goes too, on its own key.
+    assert.equal(await h.policy(TO_MEMBER1), undefined);
+    assert.deepEqual(h.api.writes(), [`DELETE ${POLICIES}/${TO_MEMBER1}`]);
     assert.equal(h.status()?.phase, 'Failed');
     assert.equal(h.status()?.clusters?.[0]?.lastCheckpointTime, '2026-01-01T00:00:00Z');
     assert.match(h.api.events().at(-1)!, /^Warning Unplaceable: cannot tell which cluster runs the pod/);
@@ -231,6 +241,148 @@ describe('the hub: the public keys object of spec.encryption (issue 14)', () => 
     assert.equal(h.api.object(`${POLICIES}/public-keys-configmap-team-keys`), undefined);
     assert.equal(h.api.object(`${RBAC}/roles/${keysReader}`), undefined);
     assert.equal(h.api.object(`${RBAC}/rolebindings/${keysReader}`), undefined);
+  });
+});
+
+describe('the hub: one PropagationPolicy per namespace and set of clusters, shared', () => {
+  const to = (clusters: string[]) => ({ placement: { clusterAffinity: { clusterNames: clusters } } });
+  /** Without a registry: no secret travels, so only the placement's writes show. */
+  const named = (name: string, spec: Partial<CheckpointBackup['spec']>): CheckpointBackup => {
+    const b = backup(spec);
+    delete b.spec.registry;
+    return { ...b, metadata: { name, namespace: 'shop', generation: 1 } };
+  };
+  /** What Karmada's detector does when it claims an object for a policy. */
+  const claim = (h: Awaited<ReturnType<typeof hub>>, name: string, policy: string) => {
+    const o = h.api.object<CheckpointBackup>(`${BACKUPS}/${name}`)!;
+    h.api.put(`${BACKUPS}/${name}`, {
+      ...o,
+      metadata: {
+        ...o.metadata,
+        labels: { ...o.metadata.labels, 'propagationpolicy.karmada.io/permanent-id': `id-${policy}` },
+        annotations: {
+          'propagationpolicy.karmada.io/name': policy,
+          'propagationpolicy.karmada.io/namespace': 'shop',
+        },
+      },
+    });
+  };
+  /** The writes of a reconcile that moves an object: placement and aggregate, the policy if one is written, membership. */
+  const moves = (name: string, ...policy: string[]) => [
+    `PUT ${BACKUPS}/${name}/status`,
+    ...policy,
+    `PATCH ${BACKUPS}/${name}`,
+  ];
+  const meta = (h: Awaited<ReturnType<typeof hub>>, name: string) =>
+    h.api.object<CheckpointBackup>(`${BACKUPS}/${name}`)!.metadata;
+
+  it('objects to the same clusters share one policy; moving one moves only it; the last one out takes it away', async () => {
+    const h = await hub(named('web', to(['member1'])));
+    h.api.put(`${BACKUPS}/db`, named('db', to(['member1'])));
+    await h.backup('web');
+    assert.deepEqual(h.api.writes(), moves('web', `POST ${POLICIES}`));
+    // The second object only joins: no policy written.
+    await h.backup('db');
+    assert.deepEqual(h.api.writes(), moves('db'));
+    assert.equal(meta(h, 'db').labels?.[LABEL], TO_MEMBER1);
+    claim(h, 'web', TO_MEMBER1);
+    claim(h, 'db', TO_MEMBER1);
+
+    // web now wants member2: a second policy, and web's claim by the first is released with the new label.
+    const TO_MEMBER2 = sharedPolicyName(['member2']);
+    const web = h.api.object<CheckpointBackup>(`${BACKUPS}/web`)!;
+    h.api.put(`${BACKUPS}/web`, { ...web, spec: { ...web.spec, ...to(['member2']) } });
+    await h.backup('web');
+    assert.deepEqual(h.api.writes(), moves('web', `POST ${POLICIES}`));
+    const moved = meta(h, 'web');
+    assert.equal(moved.labels?.[LABEL], TO_MEMBER2);
+    assert.equal(moved.labels?.['propagationpolicy.karmada.io/permanent-id'], undefined);
+    assert.equal(moved.annotations?.['propagationpolicy.karmada.io/name'], undefined);
+    // db is untouched, and its policy stays: db still carries it.
+    await h.backup('db');
+    assert.deepEqual(h.api.writes(), []);
+    assert.equal(meta(h, 'db').annotations?.['propagationpolicy.karmada.io/name'], TO_MEMBER1);
+    assert.equal(await h.policy(TO_MEMBER1), undefined);
+    assert.deepEqual(h.api.writes(), []);
+
+    // db moves too: member1's policy has no object left and goes.
+    const db = h.api.object<CheckpointBackup>(`${BACKUPS}/db`)!;
+    h.api.put(`${BACKUPS}/db`, { ...db, spec: { ...db.spec, ...to(['member2']) } });
+    await h.backup('db');
+    assert.deepEqual(h.api.writes(), moves('db'));
+    assert.equal(await h.policy(TO_MEMBER1), undefined);
+    assert.deepEqual(h.api.writes(), [`DELETE ${POLICIES}/${TO_MEMBER1}`]);
+    assert.ok(h.api.object(`${POLICIES}/${TO_MEMBER2}`));
+  });
+
+  it('a policy is not deleted while an object is on its way in (seen only by a fresh list)', async () => {
+    const h = await hub(named('web', to(['member1'])));
+    await h.backup('web');
+    await h.api.request('DELETE', `${BACKUPS}/web`);
+    // The cache says the policy is unused; the apiserver already has a new object recorded for it, not yet labelled.
+    const joining = {
+      ...named('new', to(['member1'])),
+      status: { placement: { clusters: ['member1'], by: 'placement' } },
+    };
+    h.api.route = (method, path) => (method === 'GET' && path === BACKUPS ? { items: [joining] } : undefined);
+    assert.equal(await h.policy(TO_MEMBER1), undefined);
+    assert.deepEqual(h.api.writes(), []);
+    assert.ok(h.api.object(`${POLICIES}/${TO_MEMBER1}`));
+    h.api.route = undefined;
+    assert.equal(await h.policy(TO_MEMBER1), undefined);
+    assert.deepEqual(h.api.writes(), [`DELETE ${POLICIES}/${TO_MEMBER1}`]);
+  });
+
+  it('a user’s policy wins: the object leaves the hub’s policy, which goes; the user’s claim is never touched', async () => {
+    const h = await hub(named('web', to(['member1'])));
+    await h.backup('web');
+    claim(h, 'web', TO_MEMBER1);
+    h.api.put(`${POLICIES}/users`, {
+      metadata: { name: 'users', namespace: 'shop' },
+      spec: {
+        resourceSelectors: [{ apiVersion: 'migration.dcnlab.com/v1', kind: 'CheckpointBackup', name: 'web' }],
+      },
+    });
+    await h.backup('web');
+    assert.deepEqual(h.api.writes(), moves('web'));
+    assert.equal(meta(h, 'web').labels?.[LABEL], undefined);
+    assert.equal(meta(h, 'web').annotations?.['propagationpolicy.karmada.io/name'], undefined);
+    assert.deepEqual(h.status()?.placement, {
+      clusters: [],
+      by: 'policy',
+      policy: 'PropagationPolicy/shop/users',
+    });
+    assert.equal(await h.policy(TO_MEMBER1), undefined);
+    assert.deepEqual(h.api.writes(), [`DELETE ${POLICIES}/${TO_MEMBER1}`]);
+    // Karmada claims it for the user's policy: the hub leaves that alone.
+    claim(h, 'web', 'users');
+    await h.backup('web');
+    assert.deepEqual(h.api.writes(), []);
+  });
+
+  it('an object placed by a hub before sharing joins its shared policy, and its own policy goes', async () => {
+    const h = await hub(named('web', to(['member1'])));
+    h.api.put(`${POLICIES}/checkpointbackup-web`, {
+      metadata: {
+        name: 'checkpointbackup-web',
+        namespace: 'shop',
+        labels: { 'app.kubernetes.io/managed-by': 'stateful-migration-hub' },
+      },
+      spec: {
+        resourceSelectors: [{ apiVersion: 'migration.dcnlab.com/v1', kind: 'CheckpointBackup', name: 'web' }],
+        placement: { clusterAffinity: { clusterNames: ['member1'] } },
+      },
+    });
+    claim(h, 'web', 'checkpointbackup-web');
+    await h.backup('web');
+    assert.deepEqual(h.api.writes(), [
+      `PUT ${BACKUPS}/web/status`,
+      `POST ${POLICIES}`,
+      `PATCH ${BACKUPS}/web`,
+      `DELETE ${POLICIES}/checkpointbackup-web`,
+    ]);
+    assert.equal(meta(h, 'web').labels?.[LABEL], TO_MEMBER1);
+    assert.equal(meta(h, 'web').annotations?.['propagationpolicy.karmada.io/name'], undefined);
   });
 });
 

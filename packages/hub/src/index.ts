@@ -1,7 +1,6 @@
 export {
   matches,
   place,
-  policyName,
   type ClusterAffinity,
   type ClusterInfo,
   type LabelSelector,
@@ -24,5 +23,6 @@ export { hubControllers, runHub, type Hub, type HubFlags, type HubOptions } from
 export { SecretController, type SecretControllerOptions } from './secrets/controller.js';
 export { HubMetrics } from './metrics.js';
 export { HUB_FINALIZER, MANAGED_BY } from './policies.js';
-export { backupPolicy, selectsBackup } from './backups/policy.js';
+export { selectsBackup } from './backups/policy.js';
+export { POLICY_LABEL, sharedPolicy, sharedPolicyName } from './backups/sharing.js';
 export { secretPolicy, secretPolicyName, secretReaderBinding, secretReaderRole } from './secrets/reader.js';

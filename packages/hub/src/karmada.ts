@@ -60,11 +60,14 @@ export function resourceKey(r: { kind: string; name: string; namespace?: string 
 
 /**
  * Whether a binding is free to take back for a policy of the hub's: no policy claims it (the hub's own was deleted),
- * or that very policy does. Karmada records the claim in the binding's annotations.
+ * or that very policy does (a name, or a test of the name when several of the hub's may have claimed it). Karmada records the claim in the binding's annotations.
  */
-export function claimedBy(rb: Pick<ResourceBinding, 'metadata'>, ownPolicy: string): boolean {
+export function claimedBy(
+  rb: Pick<ResourceBinding, 'metadata'>,
+  ownPolicy: string | ((policy: string) => boolean),
+): boolean {
   const a = rb.metadata.annotations ?? {};
   if (a['clusterpropagationpolicy.karmada.io/name']) return false;
   const claim = a['propagationpolicy.karmada.io/name'];
-  return !claim || claim === ownPolicy;
+  return !claim || (typeof ownPolicy === 'string' ? claim === ownPolicy : ownPolicy(claim));
 }

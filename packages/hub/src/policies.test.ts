@@ -1,15 +1,19 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { backupPolicy } from './backups/policy.js';
+import { sharedPolicy } from './backups/sharing.js';
 import { claimedBy } from './karmada.js';
 import { policyChange, policyRef, samePolicy, updatedPolicy, type PropagationPolicy } from './policies.js';
 import { secretPolicy } from './secrets/reader.js';
 
 describe('policies', () => {
-  it('a backup policy selects exactly that object, to exactly its clusters', () => {
-    const p = backupPolicy('checkpointbackup-db', 'shop', 'db', ['member2', 'member1']);
+  it('a shared backup policy selects the objects labelled with its name, to exactly its clusters', () => {
+    const p = sharedPolicy('shop', ['member2', 'member1']);
     assert.deepEqual(p.spec.resourceSelectors, [
-      { apiVersion: 'migration.dcnlab.com/v1', kind: 'CheckpointBackup', name: 'db' },
+      {
+        apiVersion: 'migration.dcnlab.com/v1',
+        kind: 'CheckpointBackup',
+        labelSelector: { matchLabels: { 'hub.migration.dcnlab.com/policy': p.metadata.name } },
+      },
     ]);
     assert.deepEqual(p.spec.placement?.clusterAffinity?.clusterNames, ['member1', 'member2']);
     assert.equal(p.metadata.labels?.['app.kubernetes.io/managed-by'], 'stateful-migration-hub');
@@ -22,7 +26,7 @@ describe('policies', () => {
     );
   });
   it('samePolicy ignores what Karmada’s webhook fills in, and sees a placement change', () => {
-    const want = backupPolicy('p', 'shop', 'db', ['member1']);
+    const want = sharedPolicy('shop', ['member1']);
     const stored: PropagationPolicy = {
       ...want,
       metadata: { ...want.metadata, resourceVersion: '7' },
@@ -36,7 +40,7 @@ describe('policies', () => {
       },
     };
     assert.ok(samePolicy(stored, want));
-    assert.ok(!samePolicy(stored, backupPolicy('p', 'shop', 'db', ['member1', 'member2'])));
+    assert.ok(!samePolicy(stored, sharedPolicy('shop', ['member1', 'member2'])));
   });
 });
 
@@ -59,9 +63,9 @@ describe('claimedBy', () => {
 });
 
 describe('policyChange and updatedPolicy: writing one of the hub\u2019s policies', () => {
-  const want = backupPolicy('checkpointbackup-db', 'shop', 'db', ['member1', 'member2']);
+  const want = sharedPolicy('shop', ['member1', 'member2']);
   const stored: PropagationPolicy = {
-    ...backupPolicy('checkpointbackup-db', 'shop', 'db', ['member1']),
+    ...sharedPolicy('shop', ['member1']),
     metadata: {
       ...want.metadata,
       resourceVersion: '7',
@@ -98,7 +102,7 @@ describe('policyChange and updatedPolicy: writing one of the hub\u2019s policies
     );
   });
   it('policyRef names a policy with its kind, and its namespace if it has one', () => {
-    assert.equal(policyRef(want), 'PropagationPolicy/shop/checkpointbackup-db');
+    assert.equal(policyRef(want), `PropagationPolicy/shop/${want.metadata.name}`);
     assert.equal(
       policyRef({ ...want, kind: 'ClusterPropagationPolicy', metadata: { name: 'all' } }),
       'ClusterPropagationPolicy/all',

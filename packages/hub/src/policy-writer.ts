@@ -93,7 +93,10 @@ export class PolicyWriter {
    * object's ResourceBinding too: Karmada then removes its Works, and the members' copies with them. A binding that
    * another policy claims is someone else's and stays.
    */
-  async withdraw(r: { kind: string; name: string; namespace: string }, ownPolicy: string): Promise<void> {
+  async withdraw(
+    r: { kind: string; name: string; namespace: string },
+    ownPolicy: string | ((policy: string) => boolean),
+  ): Promise<void> {
     const name = `${r.name}-${r.kind.toLowerCase()}`;
     const path = `/apis/work.karmada.io/v1alpha2/namespaces/${r.namespace}/resourcebindings/${name}`;
     // The cache may not have it yet (a crash between deleting the policy and this): read it then.

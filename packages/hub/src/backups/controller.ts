@@ -26,11 +26,20 @@ import {
 import type { HubCaches } from '../caches.js';
 import { clusterHealth, clusterInfo, proxyPath, type ResourceBinding } from '../karmada.js';
 import type { HubMetrics } from '../metrics.js';
-import { HUB_FINALIZER, policyRef, type PropagationPolicy } from '../policies.js';
+import { HUB_FINALIZER, isHubOwned, policyRef, type PropagationPolicy } from '../policies.js';
 import type { PolicyWriter } from '../policy-writer.js';
 import { aggregateStatus, phaseEvent, unplaceable, worthAnEvent } from './aggregate.js';
-import { place, placementStatus, policyName, runningClusters, type Placement } from './placement.js';
-import { backupPolicy, ownPolicyOf, selectsBackup } from './policy.js';
+import { place, placementStatus, runningClusters, type Placement } from './placement.js';
+import { legacyPolicyOf, selectsBackup } from './policy.js';
+import {
+  isSharedPolicy,
+  legacyPolicyName,
+  membershipPatch,
+  policyInUse,
+  POLICY_LABEL,
+  sharedPolicy,
+  wantedPolicy,
+} from './sharing.js';
 import { refusedStatus } from './refused.js';
 
 /** What the backups controller asks of the secrets controller. */
@@ -65,11 +74,19 @@ export interface BackupControllerOptions {
 
 const objectPath = (ns: string, name: string) => `/apis/${API_GROUP}/v1/namespaces/${ns}/${PLURAL}/${name}`;
 const key = (b: CheckpointBackup) => `${b.metadata.namespace}/${b.metadata.name}`;
+/** The key of a shared policy's clean-up in the same queue (a namespace never holds a colon). */
+const POLICY_KEY = 'policy:';
+const policyKey = (ns: string, name: string) => `${POLICY_KEY}${ns}/${name}`;
+/** The shared policies an object carries or belongs in. */
+const sharedOf = (b: CheckpointBackup) =>
+  [b.metadata.labels?.[POLICY_LABEL], wantedPolicy(b)].filter((p): p is string => !!p);
 
 /**
- * Places CheckpointBackups on the Karmada apiserver, writes each one's PropagationPolicy, and brings the members'
- * status back. Keys are `<ns>/<name>`. Everything it decides comes from the caches and the objects' status
- * (place, aggregateStatus, unplaceable: pure), so a restarted hub carries on where it stopped.
+ * Places CheckpointBackups on the Karmada apiserver, each in the PropagationPolicy its namespace shares for its
+ * clusters (sharing.ts), and brings the members' status back. Keys are `<ns>/<name>` for an object and
+ * `policy:<ns>/<name>` for a shared policy that may no longer be needed. Everything it decides comes from the caches
+ * and the objects' status and labels (place, membershipPatch, policyInUse, aggregateStatus, unplaceable: pure), so a
+ * restarted hub carries on where it stopped.
  */
 export class BackupController {
   readonly queue: WorkQueue<string>;
@@ -85,7 +102,13 @@ export class BackupController {
       onError: (k, err, retry) =>
         log.warn({ key: k, err: describeError(err), retryInMs: retry }, 'reconcile failed'),
     });
-    caches.backups.on((_e, b) => this.queue.add(key(b)));
+    caches.backups.on((e, b, old) => {
+      this.queue.add(key(b));
+      // An object leaving a shared policy (moved, withdrawn, deleted) may have been its last: look at the policy.
+      const now = e === 'delete' || b.metadata.deletionTimestamp ? [] : sharedOf(b);
+      for (const p of [...(old ? sharedOf(old) : []), ...(e === 'delete' ? sharedOf(b) : [])])
+        if (!now.includes(p)) this.queue.add(policyKey(b.metadata.namespace, p));
+    });
     // Clusters report status every few seconds; only a change of labels or readiness can change a decision.
     caches.clusters.on((_e, c, old) => {
       const same =
@@ -99,11 +122,19 @@ export class BackupController {
       if (r.kind === 'CheckpointBackup') this.queue.add(`${r.namespace ?? ''}/${r.name}`);
       else if (r.kind !== 'Secret') this.#enqueue((b) => sameWorkload(b, r));
     });
-    // A policy event concerns only the backups it selects, before or after the change: with one policy per backup,
-    // enqueueing the whole namespace would make every new policy cost a pass over every backup.
+    // A policy event concerns only the backups it selects, before or after the change, or, for a shared policy of
+    // the hub's, those that carry its label or belong in it (deleted under one joining it: it is written again).
     const onPolicy = (kind: PropagationPolicy['kind'], p: PropagationPolicy, old?: PropagationPolicy) => {
       const versions = [p, ...(old ? [old] : [])].map((x) => ({ ...x, kind }));
-      this.#enqueue((b) => versions.some((x) => selectsBackup(x, b) || ownPolicyOf(x, b)));
+      const shared = versions.some(isSharedPolicy) ? p.metadata.name : undefined;
+      this.#enqueue(
+        (b) =>
+          (shared !== undefined &&
+            b.metadata.namespace === p.metadata.namespace &&
+            sharedOf(b).includes(shared)) ||
+          versions.some((x) => selectsBackup(x, b) || legacyPolicyOf(x, b)),
+      );
+      if (shared) this.queue.add(policyKey(p.metadata.namespace!, shared));
     };
     caches.policies.on((_e, p, old) => onPolicy('PropagationPolicy', p, old));
     caches.clusterPolicies.on((_e, p, old) => onPolicy('ClusterPropagationPolicy', p, old));
@@ -117,6 +148,9 @@ export class BackupController {
   start(): void {
     this.queue.start((k) => this.reconcile(k));
     this.#enqueue(() => true);
+    for (const p of this.#o.caches.policies.list())
+      if (isSharedPolicy({ ...p, kind: 'PropagationPolicy' }))
+        this.queue.add(policyKey(p.metadata.namespace!, p.metadata.name));
   }
 
   stop(): void {
@@ -125,7 +159,9 @@ export class BackupController {
 
   async reconcile(k: string): Promise<Result> {
     try {
-      const r = await this.#reconcile(k);
+      const r = k.startsWith(POLICY_KEY)
+        ? await this.#collect(k.slice(POLICY_KEY.length))
+        : await this.#reconcile(k);
       this.#o.metrics.reconciles.inc({ kind: 'backup', result: 'ok' });
       return r;
     } catch (err) {
@@ -144,25 +180,29 @@ export class BackupController {
       if (cached.metadata.finalizers?.includes(HUB_FINALIZER)) await this.#cleanUp(cached);
       return undefined;
     }
-    const b = await addFinalizer(this.#o.client, objectPath(ns, name), cached, HUB_FINALIZER);
-    const refused = refusal(b, this.#o.defaultSecretRegistries);
-    if (refused) return this.#refuse(b, refused);
+    // An object the hub places gets its finalizer in the write that joins it to its policy (one write, one pass of
+    // Karmada's detector); any other gets it first.
+    const finalized = () => addFinalizer(this.#o.client, objectPath(ns, name), cached, HUB_FINALIZER);
+    const refused = refusal(cached, this.#o.defaultSecretRegistries);
+    if (refused) return this.#refuse(await finalized(), refused);
     // Before anything is placed: the secret's reader RBAC would travel by name (Overwrite) with it.
-    const taken = await this.#o.secrets.refusal(b);
+    const taken = await this.#o.secrets.refusal(cached);
     if (taken) {
-      await this.#refuse(b, taken);
+      await this.#refuse(await finalized(), taken);
       // Nothing watches Roles: look again later, so removing the object lets the backup go on by itself.
       return { requeueAfterMs: 60_000 };
     }
-    const placement = await this.#place(b);
+    const placement = await this.#place(cached);
     const binding = this.#o.caches.bindingOf({ kind: 'CheckpointBackup', name, namespace: ns });
-    if (placement.kind === 'unplaceable') return this.#unplaceable(b, placement.message, binding);
-    return this.#sync(b, placement, binding);
+    if (placement.kind === 'unplaceable')
+      return this.#unplaceable(await finalized(), placement.message, binding);
+    return this.#sync(placement.kind === 'userPolicy' ? await finalized() : cached, placement, binding);
   }
 
   /**
-   * Records where the object goes before acting (so secret reconciles, and a restarted hub, see the same union), then
-   * brings its registry secret there, then its own policy (unless a user's places it), then the aggregate.
+   * Records where the object goes, with the aggregate, before acting (so secret reconciles, a restarted hub, and the
+   * clean-up of shared policies see it), then brings its registry secret there, then the shared policy of its
+   * clusters and its label (unless a user's policy places it: then it leaves the hub's).
    */
   async #sync(
     cached: CheckpointBackup,
@@ -170,54 +210,98 @@ export class BackupController {
     binding: ResourceBinding | undefined,
   ): Promise<Result> {
     const { namespace: ns, name } = cached.metadata;
-    let b = cached;
-    if (placement.kind === 'userPolicy') await this.#o.policies.delete(ns, policyName(name));
     const where = placementStatus(
       placement,
       (binding?.spec.clusters ?? []).map((c) => c.name),
     );
-    if (!isDeepStrictEqual(b.status?.placement, where))
-      b = await this.#writeStatus(b, (s) => ({ ...s, placement: where }));
-    await this.#o.secrets.syncFor(b);
-    if (placement.kind === 'clusters') await this.#ensurePolicy(b, where.clusters);
-    let before = b.status?.phase;
-    const updated = await this.#writeStatus(b, (s) => {
+    // One status write: the placement (recorded before acting) with the aggregate, which reads only the binding.
+    let before = cached.status?.phase;
+    let b = await this.#writeStatus(cached, (s) => {
       before = s.phase;
       const agg = aggregateStatus({
         placed: where.clusters,
         reports: binding?.status?.aggregatedStatus ?? [],
         clusters: this.#o.caches.clusters.list().map(clusterHealth),
         previous: s,
-        generation: b.metadata.generation ?? 0,
+        generation: cached.metadata.generation ?? 0,
       });
       return { ...s, ...agg, placement: where };
     });
-    if (worthAnEvent(before, updated.status?.phase)) {
-      const e = phaseEvent(updated.status);
-      await this.#event(updated, e.type, e.reason, e.message);
+    await this.#o.secrets.syncFor(b);
+    const policy = placement.kind === 'clusters' ? await this.#ensurePolicy(b, where.clusters) : undefined;
+    b = await this.#join(b, policy);
+    // A policy of this object alone, from a hub before sharing: it goes once the object is in its shared one.
+    await this.#o.policies.delete(ns, legacyPolicyName(name));
+    if (worthAnEvent(before, b.status?.phase)) {
+      const e = phaseEvent(b.status);
+      await this.#event(b, e.type, e.reason, e.message);
     }
     return undefined;
   }
 
-  /** The object's own policy, to exactly these clusters; Events say where it goes, or that the name is taken. */
-  async #ensurePolicy(b: CheckpointBackup, clusters: string[]): Promise<void> {
+  /**
+   * The namespace's shared policy for these clusters, written if missing: its name, or undefined (with a Warning)
+   * when a policy of that name is not the hub's.
+   */
+  async #ensurePolicy(b: CheckpointBackup, clusters: string[]): Promise<string | undefined> {
+    const want = sharedPolicy(b.metadata.namespace, clusters);
+    if ((await this.#o.policies.ensure(want)) !== 'notHubs') return want.metadata.name;
+    await this.#event(
+      b,
+      'Warning',
+      'PolicyNameTaken',
+      `PropagationPolicy ${b.metadata.namespace}/${want.metadata.name} exists and is not the hub's; the hub leaves it alone`,
+    );
+    return undefined;
+  }
+
+  /**
+   * Puts the object in the shared policy it belongs in, or in none (membershipPatch): one merge patch of its labels,
+   * Karmada's claim when it was a policy of the hub's, and the finalizer, carrying the resourceVersion read (a 409
+   * goes back to the queue). An Event says where it goes when it joins.
+   */
+  async #join(b: CheckpointBackup, policy: string | undefined): Promise<CheckpointBackup> {
     const { namespace: ns, name } = b.metadata;
-    const want = backupPolicy(policyName(name), ns, name, clusters);
-    const written = await this.#o.policies.ensure(want);
-    if (written === 'notHubs')
-      await this.#event(
-        b,
-        'Warning',
-        'PolicyNameTaken',
-        `PropagationPolicy ${ns}/${want.metadata.name} exists and is not the hub's; the hub leaves it alone`,
-      );
-    else if (written !== 'none')
-      await this.#event(
-        b,
-        'Normal',
-        'Placed',
-        `PropagationPolicy ${want.metadata.name} sends it to ${want.spec.placement?.clusterAffinity?.clusterNames?.join(', ') ?? ''}`,
-      );
+    const patch = membershipPatch({
+      object: b,
+      want: policy,
+      hubPolicy: (p) => this.#hubPolicy(ns, p),
+      finalizer: HUB_FINALIZER,
+    });
+    if (!patch) return b;
+    const joined = await this.#o.client.request<CheckpointBackup>('PATCH', objectPath(ns, name), {
+      body: { metadata: { ...patch, resourceVersion: b.metadata.resourceVersion } },
+    });
+    this.#o.metrics.writes.inc({ what: 'membership' });
+    if (policy && patch.labels?.[POLICY_LABEL] === policy) {
+      const clusters = b.status?.placement?.clusters.join(', ') ?? '';
+      await this.#event(joined, 'Normal', 'Placed', `PropagationPolicy ${policy} sends it to ${clusters}`);
+    }
+    return joined;
+  }
+
+  #hubPolicy(ns: string, name: string): boolean {
+    const p = this.#o.caches.policies.get(`${ns}/${name}`);
+    return !!p && isHubOwned(p);
+  }
+
+  /**
+   * A shared policy no object carries or belongs in any more is deleted. The caches say so first; a fresh list of
+   * the namespace's objects confirms it (one may be joining: its placement is recorded before its label). One that
+   * joins after the list finds the policy gone by its delete event and writes it again (converging, never
+   * withdrawing: Karmada keeps bindings when their policy goes).
+   */
+  async #collect(k: string): Promise<Result> {
+    const [ns, name] = k.split('/') as [string, string];
+    const p = this.#o.caches.policies.get(k);
+    if (!p || !isSharedPolicy({ ...p, kind: 'PropagationPolicy' })) return undefined;
+    if (policyInUse({ namespace: ns, name }, this.#o.caches.backups.list())) return undefined;
+    const fresh = await this.#o.client.get<{ items: CheckpointBackup[] }>(
+      `/apis/${API_GROUP}/v1/namespaces/${ns}/${PLURAL}`,
+    );
+    if (policyInUse({ namespace: ns, name }, fresh.items)) return undefined;
+    await this.#o.policies.delete(ns, name);
+    return undefined;
   }
 
   /**
@@ -226,8 +310,8 @@ export class BackupController {
    * member (the hub's policy and binding are taken back, as for an unplaceable one), no secret travels
    * for it, and status says why, once, with one Warning Event.
    */
-  async #refuse(b: CheckpointBackup, r: Refusal): Promise<Result> {
-    await this.#takeBack(b);
+  async #refuse(found: CheckpointBackup, r: Refusal): Promise<Result> {
+    const b = await this.#takeBack(found);
     const before = b.status?.message;
     const updated = await this.#writeStatus(b, (s) => refusedStatus(s, b.metadata.generation ?? 0, r));
     if (updated.status?.message !== before || b.status?.phase !== 'Failed')
@@ -265,28 +349,43 @@ export class BackupController {
       await this.#event(updated, 'Warning', 'Unplaceable', updated.status?.message ?? message);
     if (!withdraw) return undefined;
     // Any binding left is from the hub's own earlier policy (a user's would have won): take it back too.
-    await this.#takeBack(b);
+    await this.#takeBack(updated);
     this.#o.secrets.recheck(b);
     return undefined;
   }
 
-  /** Deletes the hub's policy for the object and withdraws its binding from every member. */
-  async #takeBack(b: CheckpointBackup): Promise<void> {
-    const { namespace: ns, name } = b.metadata;
-    await this.#o.policies.delete(ns, policyName(name));
-    await this.#o.policies.withdraw({ kind: 'CheckpointBackup', name, namespace: ns }, policyName(name));
+  /**
+   * Takes the object out of the hub's policies (its label, and Karmada's claim by one of them) and withdraws its
+   * binding from every member; the shared policy itself goes once no object needs it (#collect, from the label's
+   * change). Returns the object as stored.
+   */
+  async #takeBack(found: CheckpointBackup): Promise<CheckpointBackup> {
+    const { namespace: ns, name } = found.metadata;
+    const was = found.metadata.labels?.[POLICY_LABEL];
+    const b = await this.#join(found, undefined);
+    const legacy = legacyPolicyName(name);
+    await this.#o.policies.delete(ns, legacy);
+    await this.#o.policies.withdraw(
+      { kind: 'CheckpointBackup', name, namespace: ns },
+      (claim) => claim === was || claim === legacy || this.#hubPolicy(ns, claim),
+    );
+    return b;
   }
 
-  /** On deletion: the hub's policy goes (Karmada withdraws the object from its clusters), then the finalizer. */
+  /**
+   * On deletion: the shared policy goes if this was its last object (Karmada's garbage collector withdraws the
+   * object's own binding, and with it its copies, once the object is gone), then the finalizer.
+   */
   async #cleanUp(b: CheckpointBackup): Promise<void> {
     const { namespace: ns, name } = b.metadata;
-    await this.#o.policies.delete(ns, policyName(name));
+    for (const p of new Set(sharedOf(b))) await this.#collect(`${ns}/${p}`);
+    await this.#o.policies.delete(ns, legacyPolicyName(name));
     // Gone: released by an earlier pass the cache had not caught up with.
     if (!(await releaseFinalizers(this.#o.client, objectPath(ns, name), b, [HUB_FINALIZER]))) return;
     this.#o.secrets.recheck(b);
     this.#o.log.info(
       { backup: `${ns}/${name}` },
-      'policy removed; Karmada withdraws the object from its clusters',
+      'finalizer released; Karmada withdraws the object from its clusters',
     );
   }
 

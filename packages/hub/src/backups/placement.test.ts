@@ -4,7 +4,6 @@ import {
   matches,
   place,
   placementStatus,
-  policyName,
   runningClusters,
   type ClusterInfo,
   type PlacementInput,
@@ -105,7 +104,6 @@ describe('place', () => {
       /Deployment\/web is not propagated by Karmada; add spec\.placement\.clusterAffinity/,
     );
   });
-  it('policy names are deterministic', () => assert.equal(policyName('nightly'), 'checkpointbackup-nightly'));
 });
 
 describe('placementStatus', () => {

@@ -75,11 +75,6 @@ export function place(i: PlacementInput): Placement {
   };
 }
 
-/** The hub's PropagationPolicy for one CheckpointBackup: deterministic, so a restarted hub finds its own. */
-export function policyName(backupName: string): string {
-  return `checkpointbackup-${backupName}`.slice(0, 253);
-}
-
 /**
  * What status.placement records for a decision: the chosen clusters, or under a user's policy the clusters Karmada
  * scheduled it to (its binding's).

@@ -2,7 +2,19 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { PropagationPolicy, ResourceSelector } from '../policies.js';
 import { secretPolicy } from '../secrets/reader.js';
-import { backupPolicy, ownPolicyOf, selectsBackup } from './policy.js';
+import { legacyPolicyOf, selectsBackup } from './policy.js';
+import { sharedPolicy } from './sharing.js';
+
+/** The per-object policy of hubs before sharing. */
+const legacy = (name: string, namespace: string, backup: string): PropagationPolicy => ({
+  apiVersion: 'policy.karmada.io/v1alpha1',
+  kind: 'PropagationPolicy',
+  metadata: { name, namespace, labels: { 'app.kubernetes.io/managed-by': 'stateful-migration-hub' } },
+  spec: {
+    resourceSelectors: [{ apiVersion: 'migration.dcnlab.com/v1', kind: 'CheckpointBackup', name: backup }],
+    placement: { clusterAffinity: { clusterNames: ['member1'] } },
+  },
+});
 
 const backup = { metadata: { name: 'db', namespace: 'shop', labels: { team: 'a' } } };
 const user = (kind: PropagationPolicy['kind'], namespace: string | undefined, s: Partial<ResourceSelector>) =>
@@ -38,17 +50,19 @@ describe('selectsBackup', () => {
     ],
     ['another kind', user('PropagationPolicy', 'shop', { kind: 'Deployment', name: 'db' }), false],
     ['another version', user('PropagationPolicy', 'shop', { apiVersion: 'migration.dcnlab.com/v2' }), false],
-    ['the hub’s own', backupPolicy('checkpointbackup-db', 'shop', 'db', ['member1']), false],
+    ['the hub’s shared one', sharedPolicy('shop', ['member1']), false],
+    ['the hub’s own from before sharing', legacy('checkpointbackup-db', 'shop', 'db'), false],
   ];
   for (const [name, p, want] of cases) it(name, () => assert.equal(selectsBackup(p, backup), want));
 });
 
-describe('ownPolicyOf', () => {
+describe('legacyPolicyOf', () => {
   const b = { metadata: { name: 'db', namespace: 'shop' } };
   it('is the hub policy naming the object, in its namespace', () => {
-    assert.ok(ownPolicyOf(backupPolicy('checkpointbackup-db', 'shop', 'db', ['member1']), b));
-    assert.ok(!ownPolicyOf(backupPolicy('checkpointbackup-db', 'other', 'db', ['member1']), b));
-    assert.ok(!ownPolicyOf(backupPolicy('checkpointbackup-web', 'shop', 'web', ['member1']), b));
-    assert.ok(!ownPolicyOf(secretPolicy({ name: 'db', namespace: 'shop' }, ['member1']), b));
+    assert.ok(legacyPolicyOf(legacy('checkpointbackup-db', 'shop', 'db'), b));
+    assert.ok(!legacyPolicyOf(legacy('checkpointbackup-db', 'other', 'db'), b));
+    assert.ok(!legacyPolicyOf(legacy('checkpointbackup-web', 'shop', 'web'), b));
+    assert.ok(!legacyPolicyOf(secretPolicy({ name: 'db', namespace: 'shop' }, ['member1']), b));
+    assert.ok(!legacyPolicyOf(sharedPolicy('shop', ['member1']), b));
   });
 });

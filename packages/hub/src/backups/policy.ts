@@ -1,5 +1,5 @@
 import { API_VERSION, KIND } from '@stateful-migration/api';
-import { isHubOwned, MANAGED_BY, POLICY_API_VERSION, type PropagationPolicy } from '../policies.js';
+import { isHubOwned, type PropagationPolicy } from '../policies.js';
 import { matches } from './placement.js';
 
 /** Whether a user's PropagationPolicy or ClusterPropagationPolicy selects a CheckpointBackup. */
@@ -19,8 +19,12 @@ export function selectsBackup(
   );
 }
 
-/** Whether a policy is the hub's own for this CheckpointBackup. */
-export function ownPolicyOf(
+/**
+ * Whether a policy is the hub's per-object policy of this CheckpointBackup from before policies were shared
+ * (`checkpointbackup-<name>`, selecting it by name): an upgraded hub deletes it once the object has joined its shared
+ * policy.
+ */
+export function legacyPolicyOf(
   p: PropagationPolicy,
   b: { metadata: { name: string; namespace: string } },
 ): boolean {
@@ -29,22 +33,4 @@ export function ownPolicyOf(
     p.metadata.namespace === b.metadata.namespace &&
     p.spec.resourceSelectors.some((s) => s.kind === KIND && s.name === b.metadata.name)
   );
-}
-
-/** The hub's policy for one CheckpointBackup: that object by name, to exactly these clusters. */
-export function backupPolicy(
-  name: string,
-  namespace: string,
-  backup: string,
-  clusters: string[],
-): PropagationPolicy {
-  return {
-    apiVersion: POLICY_API_VERSION,
-    kind: 'PropagationPolicy',
-    metadata: { name, namespace, labels: { ...MANAGED_BY } },
-    spec: {
-      resourceSelectors: [{ apiVersion: API_VERSION, kind: KIND, name: backup }],
-      placement: { clusterAffinity: { clusterNames: [...clusters].sort() } },
-    },
-  };
 }

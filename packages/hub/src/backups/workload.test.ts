@@ -7,6 +7,7 @@ import { MemoryApi } from '@stateful-migration/kube/testing';
 import { hubControllers } from '../main.js';
 import { HubMetrics } from '../metrics.js';
 import { aggregateStatus, clusterStatus, replicasOverClusters } from './aggregate.js';
+import { POLICY_LABEL, sharedPolicyName } from './sharing.js';
 
 // A workload-level CheckpointBackup (no podRef) on the hub: placed wherever Karmada runs its workload (every
 // cluster, without asking which one has a pod), and each cluster's replicas brought back with the aggregate.
@@ -65,8 +66,11 @@ describe('a workload-level backup on the hub', () => {
     assert.ok(!api.calls.some((c) => c.path.includes('/proxy/')), 'no pod is looked for through the proxy');
     const s = api.object<CheckpointBackup>(BACKUP)!.status!;
     assert.deepEqual(s.placement, { clusters: ['member1', 'member2'], by: 'workload' });
+    // The policy it shares with every object of the namespace placed in the same clusters (ADR 0009).
+    const shared = api.object<CheckpointBackup>(BACKUP)!.metadata.labels?.[POLICY_LABEL];
+    assert.equal(shared, sharedPolicyName(['member1', 'member2']));
     const policy = api.object<{ spec: { placement: { clusterAffinity: { clusterNames: string[] } } } }>(
-      '/apis/policy.karmada.io/v1alpha1/namespaces/shop/propagationpolicies/checkpointbackup-db',
+      `/apis/policy.karmada.io/v1alpha1/namespaces/shop/propagationpolicies/${shared}`,
     );
     assert.deepEqual(policy?.spec.placement.clusterAffinity.clusterNames, ['member1', 'member2']);
   });

@@ -16,14 +16,27 @@ describe('the agent under RBAC gaps, status conflicts and cron', () => {
   });
 
   it('a kubelet 403 (RBAC without nodes/checkpoint) ends Failed naming the missing permission', async () => {
+    // The agent's ClusterRole is the chart's, on the Karmada apiserver, carried to the members by Karmada (which puts
+    // back any edit made in a member): the permission is taken away where the platform keeps it.
+    type Role = { metadata: Record<string, unknown>; rules: { resources?: string[] }[] };
     const role = JSON.parse(
-      await kubectl('member1', ['get', 'clusterrole', 'checkpoint-backup-agent', '-o', 'json']),
-    ) as {
-      rules: { resources?: string[] }[];
-    };
+      await kubectl('karmada', ['get', 'clusterrole', 'checkpoint-backup-agent', '-o', 'json']),
+    ) as Role;
+    const canCheckpoint = async (want: boolean) =>
+      eventually(
+        async () => {
+          const inMember = JSON.parse(
+            await kubectl('member1', ['get', 'clusterrole', 'checkpoint-backup-agent', '-o', 'json']),
+          ) as Role;
+          return inMember.rules.some((r) => r.resources?.includes('nodes/checkpoint')) === want || undefined;
+        },
+        60_000,
+        `member1's agent ClusterRole to ${want ? 'have' : 'lose'} nodes/checkpoint`,
+      );
     const without = { ...role, rules: role.rules.filter((r) => !r.resources?.includes('nodes/checkpoint')) };
-    await kubectl('member1', ['replace', '-f', '-'], JSON.stringify(without));
+    await kubectl('karmada', ['replace', '-f', '-'], JSON.stringify(without));
     try {
+      await canCheckpoint(false);
       const pod = await runPod('member1', ns, 'forbidden', 'm1-a', ['app']);
       await kubectl('member1', ['apply', '-f', '-'], backupYaml(ns, 'forbidden', pod));
       const b = await waitPhase('member1', ns, 'forbidden', ['Failed']);
@@ -32,11 +45,9 @@ describe('the agent under RBAC gaps, status conflicts and cron', () => {
         /kubelet denied the checkpoint of .* \(403: Forbidden \(user=system:serviceaccount:stateful-migration:checkpoint-backup-sa, verb=create, resource=nodes, subresource\(s\)=\[checkpoint\]\)\): grant the agent's service account "create" on "nodes\/checkpoint"/,
       );
     } finally {
-      await kubectl(
-        'member1',
-        ['apply', '-f', '-'],
-        JSON.stringify({ ...role, metadata: { name: 'checkpoint-backup-agent' } }),
-      );
+      const { resourceVersion: _rv, ...metadata } = role.metadata;
+      await kubectl('karmada', ['replace', '-f', '-'], JSON.stringify({ ...role, metadata }));
+      await canCheckpoint(true);
     }
   });
 

@@ -45,7 +45,8 @@ describe('the agent under RBAC gaps, status conflicts and cron', () => {
         /kubelet denied the checkpoint of .* \(403: Forbidden \(user=system:serviceaccount:stateful-migration:checkpoint-backup-sa, verb=create, resource=nodes, subresource\(s\)=\[checkpoint\]\)\): grant the agent's service account "create" on "nodes\/checkpoint"/,
       );
     } finally {
-      const { resourceVersion: _rv, ...metadata } = role.metadata;
+      // Unconditional: without the resourceVersion read before the edit.
+      const metadata = { ...role.metadata, resourceVersion: undefined };
       await kubectl('karmada', ['replace', '-f', '-'], JSON.stringify({ ...role, metadata }));
       await canCheckpoint(true);
     }

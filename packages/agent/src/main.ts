@@ -106,6 +106,7 @@ export async function runAgent(f: AgentFlags): Promise<void> {
   );
   const metrics = new AgentMetrics();
   const client = new RestClient(kc);
+  client.onRequest = (verb, resource) => metrics.apiRequests.inc({ verb, resource });
   const agent = new AgentController({
     node: f.nodeName,
     client,
@@ -137,7 +138,13 @@ export async function runAgent(f: AgentFlags): Promise<void> {
   });
   await agent.start();
   // What this node's runtime allows (checkpoint, restore), as a Node label the restore controller reads.
-  const publisher = new RuntimePublisher({ client, node: f.nodeName, log, hostRoot: f.hostRoot });
+  const publisher = new RuntimePublisher({
+    client,
+    node: f.nodeName,
+    log,
+    hostRoot: f.hostRoot,
+    nodes: agent.nodes,
+  });
   publisher.start();
   log.info('agent ready');
   for (const sig of ['SIGTERM', 'SIGINT'] as const) {

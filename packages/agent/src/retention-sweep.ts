@@ -51,6 +51,10 @@ export interface SweepDeps {
    */
   admitted: (b: CheckpointBackup) => boolean;
   registryClient: (b: CheckpointBackup) => Promise<RegistryClient>;
+  /** The cluster's objects from the agent's cache; without it, each sweep lists them from the apiserver. */
+  backups?: () => CheckpointBackup[];
+  /** Whether the agent's cache of this node's pods holds this pod (a pod elsewhere is asked of the apiserver). */
+  podHere?: (namespace: string, name: string) => boolean;
   writeStatus: (
     b: CheckpointBackup,
     next: (s: CheckpointBackupStatus) => CheckpointBackupStatus | undefined,
@@ -95,9 +99,10 @@ export class RetentionSweeper {
 
   async sweep(): Promise<void> {
     const d = this.#d;
-    const backups = (
-      await d.client.get<{ items: CheckpointBackup[] }>(`/apis/${API_GROUP}/v1/${PLURAL}`)
-    ).items.filter((b) => !b.metadata.deletionTimestamp && d.admitted(b));
+    const all = d.backups
+      ? d.backups()
+      : (await d.client.get<{ items: CheckpointBackup[] }>(`/apis/${API_GROUP}/v1/${PLURAL}`)).items;
+    const backups = all.filter((b) => !b.metadata.deletionTimestamp && d.admitted(b));
     const policies = policiesOf(d.defaults, backups);
     const pins = pinsOf(backups);
     const done: Done[] = [];
@@ -402,7 +407,11 @@ export class RetentionSweeper {
     for (const key of new Set(items.map((i) => `${i.namespace}/${i.pod}`))) {
       const [ns, pod] = key.split('/') as [string, string];
       try {
-        if (await getOrUndefined(this.#d.client, `/api/v1/namespaces/${ns}/pods/${pod}`)) live.add(key);
+        if (
+          this.#d.podHere?.(ns, pod) ||
+          (await getOrUndefined(this.#d.client, `/api/v1/namespaces/${ns}/pods/${pod}`))
+        )
+          live.add(key);
       } catch {
         return undefined;
       }

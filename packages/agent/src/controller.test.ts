@@ -24,7 +24,7 @@ function world(spec: Partial<CheckpointBackup['spec']> = {}) {
   const buildah = join(base, 'buildah');
   writeFileSync(
     buildah,
-    `#!/bin/sh\ncase "$1" in inspect) [ -f ${base}/committed ] && echo sha256:feed || exit 1;; from) echo ctr;; commit) touch ${base}/committed;; esac\n`,
+    `#!/bin/sh\ncase "$1" in inspect) [ -f ${base}/committed ] && echo sha256:feed || exit 1;; from) echo ctr;; commit|copy) touch ${base}/committed;; esac\n`,
   );
   chmodSync(buildah, 0o755);
   const api = new MemoryApi();
@@ -66,7 +66,7 @@ function world(spec: Partial<CheckpointBackup['spec']> = {}) {
     kubelet,
     log: quietLog(),
     metrics: new AgentMetrics(),
-    storage: { command: buildah },
+    storage: { command: buildah, skopeo: buildah },
     checkpointDir: dir,
   });
   const step = async () => {

@@ -503,6 +503,15 @@ export const PERMISSIONS: Permission[] = [
     role: 'restore',
     apiGroup: '',
     resources: ['pods'],
+    verbs: ['list', 'watch'],
+    neededBy:
+      "the informer of the restored pods on Karmada (label `migration.dcnlab.com/restore`, which Karmada keeps up to date with the target cluster's pod status): each change wakes its restore, instead of polling",
+    code: { [RESTORE]: ['restoredPods', 'RESTORE_LABEL'] },
+  },
+  {
+    role: 'restore',
+    apiGroup: '',
+    resources: ['pods'],
     verbs: ['patch'],
     neededBy: "Migrate hands the source's labels over to the restored pod (a merge patch of its labels)",
     code: { [RESTORE]: ['#handOver'] },

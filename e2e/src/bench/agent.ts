@@ -4,10 +4,20 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from '
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeArchive } from '@stateful-migration/archive';
+import { table } from './table.js';
 import { fedDir, repoRoot } from '../fed/paths.js';
 import type { RegistryInfo } from '../fed/registry.js';
 
 const MiB = 1024 * 1024;
+// The agent's local image build, from this checkout's build (e2e does not depend on the agent package).
+const { buildLocalImage } = (await import(join(repoRoot, 'packages/agent/dist/image.js'))) as {
+  buildLocalImage: (
+    storage: { root: string; runroot: string; driver: string },
+    archive: string,
+    name: string,
+    annotations: Record<string, string>,
+  ) => Promise<string>;
+};
 const sizes = (process.env.BENCH_SIZES ?? '64,256,1024').split(',').map(Number);
 const info = JSON.parse(readFileSync(join(fedDir, 'registry.json'), 'utf8')) as RegistryInfo;
 const work = mkdtempSync(join(tmpdir(), 'bench-agent-'));
@@ -75,34 +85,51 @@ for (const size of sizes) {
   buildah(['rmi', `localhost/bench:${size}`]);
   const handMs = addMs + configMs + commitMs + push.ms;
 
-  const ours = spawnSync(
-    '/usr/bin/time',
-    [
-      '-f',
-      '%M',
-      process.execPath,
-      join(repoRoot, 'e2e/dist/bench/agent-push.js'),
-      archive,
-      info.url,
-      'bench/agent',
-      String(size),
-      credsFile,
-      info.caFile,
-    ],
-    { encoding: 'utf8' },
+  const agentPush = (before: boolean, tag: string) => {
+    const run = spawnSync(
+      '/usr/bin/time',
+      [
+        '-f',
+        '%M',
+        process.execPath,
+        join(repoRoot, 'e2e/dist/bench/agent-push.js'),
+        archive,
+        info.url,
+        'bench/agent',
+        tag,
+        credsFile,
+        info.caFile,
+      ],
+      { encoding: 'utf8', env: { ...process.env, ...(before ? { BENCH_BEFORE: '1' } : {}) } },
+    );
+    if (run.status !== 0) throw new Error(run.stderr);
+    const r = JSON.parse(run.stdout) as { buildMs: number; pushMs: number };
+    return { ...r, ms: r.buildMs + r.pushMs, peakMiB: Number(run.stderr.trim().split('\n').pop()) / 1024 };
+  };
+  const before = agentPush(true, `${size}-before`);
+  const after = agentPush(false, `${size}`);
+  // The local path: before, buildah from + add + config + commit (the columns above); now an OCI layout copied in.
+  const localBeforeMs = addMs + configMs + commitMs;
+  const t0 = performance.now();
+  await buildLocalImage(
+    { root: join(work, 'storage'), runroot: join(work, 'run'), driver: 'vfs' },
+    archive,
+    `localhost/bench-local:${size}`,
+    { 'io.kubernetes.cri-o.annotations.checkpoint.name': 'app' },
   );
-  if (ours.status !== 0) throw new Error(ours.stderr);
-  const r = JSON.parse(ours.stdout) as { buildMs: number; pushMs: number };
-  const oursPeak = Number(ours.stderr.trim().split('\n').pop()) / 1024;
-  const oursMs = r.buildMs + r.pushMs;
+  const localMs = performance.now() - t0;
+  buildah(['rmi', `localhost/bench-local:${size}`]);
+  const s = (ms: number) => (ms / 1000).toFixed(2);
   rows.push([
     `${size} MiB`,
-    (copyMs / 1000).toFixed(2),
-    `${(handMs / 1000).toFixed(2)} (add ${(addMs / 1000).toFixed(2)}, commit ${(commitMs / 1000).toFixed(2)}, push ${(push.ms / 1000).toFixed(2)})`,
-    `${(oursMs / 1000).toFixed(2)} (build ${(r.buildMs / 1000).toFixed(2)}, push ${(r.pushMs / 1000).toFixed(2)})`,
-    (oursMs / copyMs).toFixed(1),
-    (handMs / copyMs).toFixed(1),
-    `${oursPeak.toFixed(0)} / ${push.peakMiB.toFixed(0)}`,
+    s(copyMs),
+    `${s(handMs)} (add ${s(addMs)}, commit ${s(commitMs)}, push ${s(push.ms)})`,
+    `${s(before.ms)} (hash ${s(before.buildMs)}, push ${s(before.pushMs)})`,
+    s(after.ms),
+    `${(before.ms / copyMs).toFixed(1)} -> ${(after.ms / copyMs).toFixed(1)}`,
+    `${s(localBeforeMs)} -> ${s(localMs)}`,
+    `${(localBeforeMs / copyMs).toFixed(1)} -> ${(localMs / copyMs).toFixed(1)}`,
+    `${after.peakMiB.toFixed(0)} / ${push.peakMiB.toFixed(0)}`,
   ]);
   rmSync(archive);
 }
@@ -112,13 +139,11 @@ const header = [
   'archive',
   'copy s',
   'buildah by hand s',
-  'agent s',
-  'agent/copy',
-  'buildah/copy',
+  'registry path before s',
+  'registry path now s',
+  'registry/copy before -> now',
+  'local image before -> now s',
+  'local/copy before -> now',
   'peak RSS MiB agent / buildah push',
 ];
-const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
-process.stdout.write(
-  [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n') + '\n',
-);
+process.stdout.write(table(header, rows));

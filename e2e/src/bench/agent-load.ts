@@ -150,7 +150,7 @@ async function measure(label: string, root: string): Promise<void> {
   const t0 = Date.now();
   await applyBackups();
   let done = 0;
-  for (let i = 0; i < 600 && done < objects; i++) {
+  for (let i = 0; i < 150 && done < objects; i++) {
     await sleep(2000);
     done = await recorded();
   }

@@ -148,7 +148,7 @@ for (let i = 0; i < restores; i++) {
       apiVersion: 'migration.dcnlab.com/v1',
       kind: 'CheckpointRestore',
       metadata: { name, namespace: ns },
-      spec: { backupRef: { name: 'src' }, targetCluster: 'member2' },
+      spec: { backupRef: { name: 'src' }, targetCluster: 'member2', podName: `restored-${name}` },
     },
   });
   await eventually(

@@ -2,7 +2,7 @@
 // CheckpointBackups, for two builds in the same run: `before` (a checkout given as argv, e.g. a worktree of main,
 // built) and `after` (this checkout). The federation's own agents are stopped; each build runs one agent per node
 // (agent-load-runner.ts) with the same flags, its apiserver requests counted by verb and resource, its CPU read from
-// /proc/<pid>/stat. The objects are cron backups (yearly) of one pod per node, so every agent has its own node's
+// /proc/<pid>/stat. The objects are cron backups (weekly) of one pod per node, so every agent has its own node's
 // share of them to record (nextScheduledTime), and nothing is checkpointed: the run measures the control loop.
 // BENCH_OBJECTS (default 1000), BENCH_IDLE_S (default 60). Afterwards: `pnpm fed down && pnpm fed up`.
 import { fork, type ChildProcess } from 'node:child_process';
@@ -109,7 +109,8 @@ async function applyBackups(): Promise<void> {
         kind: 'CheckpointBackup',
         metadata: { name: `load-${i}`, namespace: ns },
         spec: {
-          schedule: '0 0 1 1 *',
+          // Weekly: a wait a Node timer can hold (before the WorkQueue served longer ones in steps, a yearly one looped).
+          schedule: '0 0 * * 0',
           podRef: { name: p.name },
           resourceRef: { apiVersion: 'v1', kind: 'Pod', name: p.name },
         },
@@ -190,6 +191,7 @@ for (const a of agents) {
   }
 }
 await setUp();
+await cleanUp();
 if (beforeRoot) await measure('before', beforeRoot);
 await measure('after', repoRoot);
 

@@ -8,6 +8,7 @@ import {
   readdirSync,
   readFileSync,
   rmSync,
+  statSync,
   watch,
   writeFileSync,
 } from 'node:fs';
@@ -247,6 +248,14 @@ describe('encrypted checkpoint images (issue 14) on the local federation', () =>
     const archives = capture.files();
     assert.equal(archives.length, 1, `one archive of ${pod}: ${archives.join(', ')}`);
     const archive = readFileSync(archives[0]!);
+    // Root-only while it was there: the hard link shares the archive's inode, so its mode is the archive's.
+    assert.equal((statSync(archives[0]!).mode & 0o777).toString(8), '600', 'the archive was 0600');
+    assert.equal((statSync(checkpointDir(NODE)).mode & 0o777).toString(8), '700', 'in a 0700 directory');
+    assert.equal(
+      img.archiveDigest,
+      `sha256:${createHash('sha256').update(archive).digest('hex')}`,
+      'status records the digest of the archive as the kubelet wrote it',
+    );
     assert.ok(
       !readdirSync(checkpointDir(NODE)).some((f) => f.startsWith(`checkpoint-${pod}_`)),
       'deleted from the node once pushed',

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { CheckpointRestore } from '@stateful-migration/api';
 import { kubectl } from '../fed/kubectl.js';
-import { fedDir } from '../fed/paths.js';
+import { binary, fedDir, kubeconfigPath } from '../fed/paths.js';
 import {
   applyBackup,
   exists,
@@ -16,7 +17,8 @@ import {
   runningPod,
   waitPhase,
 } from './agent-support.js';
-import { podState } from './restore-support.js';
+import { kubectlWithPlugin } from './plugin-support.js';
+import { counterCounts, podState } from './restore-support.js';
 import { eventually, unique } from './support.js';
 
 /**
@@ -27,14 +29,15 @@ const ns = unique('real');
 const hub = (args: string[], input?: string) => kubectl('karmada', args, input);
 
 /** The counts a container printed, read with kubectl logs as a user would. */
-async function counts(cluster: string, pod: string): Promise<{ n: number; mark: string }[]> {
-  const out = await kubectl(cluster, ['logs', '-n', ns, pod, '-c', 'counter']);
-  return out
+const counts = (cluster: string, pod: string) => counterCounts(cluster, ns, pod);
+
+/** The counts of a log text (kubectl logs, or a stream of it). */
+const countsOf = (out: string): number[] =>
+  out
     .split('\n')
-    .map((l) => /^count (\d+)(?: mark=(.*))?$/.exec(l))
+    .map((l) => /^count (\d+)/.exec(l))
     .filter((m): m is RegExpExecArray => !!m)
-    .map((m) => ({ n: Number(m[1]), mark: m[2] ?? '' }));
-}
+    .map((m) => Number(m[1]));
 
 const lastCount = async (cluster: string, pod: string): Promise<number> =>
   (await counts(cluster, pod)).at(-1)?.n ?? 0;
@@ -164,36 +167,113 @@ spec:
     assert.equal(await podState('member1', ns, source), 'Running/Ready');
   });
 
-  it('a restore to a node whose runtime only checkpoints (CRI-O checkpoint_only) is refused before anything is touched', async () => {
-    await hub(
-      ['apply', '-f', '-'],
-      restoreYaml(
+  it('a migration to a node whose runtime only checkpoints (CRI-O checkpoint_only) is refused before anything is touched: `kubectl stateful-migration restore --migrate --wait` exits 1 with why', async () => {
+    // The kubectl plugin, with KUBECONFIG naming the Karmada apiserver, as a user runs it.
+    const ran = await kubectlWithPlugin(
+      [
+        'stateful-migration',
+        'restore',
+        'counter',
+        '--to',
+        'member2',
+        '--node',
+        'm2-b',
+        '--migrate',
+        '--wait',
+        '--name',
         'to-m2b',
-        '  targetCluster: member2\n  targetNode: m2-b\n  mode: Migrate\n  podName: to-m2b\n',
-      ),
+        '--pod-name',
+        'to-m2b',
+        '-n',
+        ns,
+      ],
+      { KUBECONFIG: kubeconfigPath('karmada') },
     );
-    const r = await waitRestore('to-m2b', ['Failed', 'Restored', 'SourceStopped']);
+    assert.equal(ran.code, 1, ran.stdout + ran.stderr);
+    assert.match(
+      ran.stdout,
+      /checkpointrestore.migration.dcnlab.com\/to-m2b created: Migrate of CheckpointBackup counter/,
+    );
+    assert.match(
+      ran.stderr,
+      /to-m2b failed \(TargetCannotRestore\): .*m2-b.*checkpoint_only.*checkpoint_restore/,
+    );
+    const r = await getRestore('to-m2b');
     assert.equal(r.status?.phase, 'Failed');
     assert.match(r.status!.message!, /m2-b.*checkpoint_only.*checkpoint_restore/);
+    assert.equal(r.status?.checkpoint, undefined, 'no checkpoint asked for');
+    assert.ok(!(await exists('karmada', ns, ['cpb', 'to-m2b-migrate'])), 'no checkpoint backup made');
     assert.ok(!(await exists('member2', ns, ['pod', 'to-m2b'])), 'no pod created');
     assert.equal(await podState('member1', ns, source), 'Running/Ready', 'the source untouched');
   });
 
-  it('Migrate: one counter is left, in member2, counting on from the checkpoint', async () => {
-    await hub(
-      ['apply', '-f', '-'],
-      restoreYaml('move', '  targetCluster: member2\n  mode: Migrate\n  podName: counter-moved\n'),
+  it('Migrate: a fresh checkpoint, the source stopped right after it; the counter goes on in member2 from the count it stopped at, and is left only there', async (t) => {
+    // The source's log is gone with its pod: follow it from now until the migration stopped it.
+    const follow = spawn(binary('kubectl'), [
+      `--kubeconfig=${kubeconfigPath('member1')}`,
+      'logs',
+      '-f',
+      '-n',
+      ns,
+      source,
+      '-c',
+      'counter',
+    ]);
+    let sourceLog = '';
+    follow.stdout.on('data', (b: Buffer) => (sourceLog += b.toString()));
+    const followed = new Promise((resolve) => follow.on('close', resolve));
+    const ran = await kubectlWithPlugin([
+      'stateful-migration',
+      'restore',
+      'counter',
+      '--to',
+      'member2',
+      '--migrate',
+      '--wait',
+      '--timeout',
+      '5m',
+      '--name',
+      'move',
+      '--pod-name',
+      'counter-moved',
+      '-n',
+      ns,
+      `--kubeconfig=${kubeconfigPath('karmada')}`,
+    ]);
+    assert.equal(ran.code, 0, ran.stdout + ran.stderr);
+    // The progress a user sees: each phase, then what the migration guarantees.
+    for (const phase of ['Checkpointing', 'RestoreSubmitted', 'Restored', 'SourceStopped'])
+      assert.match(ran.stdout, new RegExp(`Z  ${phase}: `), `${phase} shown`);
+    assert.match(
+      ran.stdout,
+      /migrated: .*counter-moved runs in member2 with the state its source had when it stopped/,
     );
-    const r = await waitRestore('move', ['SourceStopped', 'Failed']);
+
+    const r = await getRestore('move');
     assert.equal(r.status?.phase, 'SourceStopped', r.status?.message);
+    assert.equal(r.status?.reason, 'Migrated');
+    // Its own checkpoint, taken now by a backup it made (stopPod), not the images of the backup taken earlier.
+    assert.equal(r.status?.checkpoint?.backup, 'move-migrate');
+    assert.ok(r.status?.checkpoint?.checkpointTime && r.status.checkpoint.sourceStoppedTime);
+    const fresh = await getBackup('karmada', ns, 'move-migrate');
+    assert.equal(fresh.spec.stopPod, true);
+    assert.equal(fresh.status?.clusters?.find((c) => c.name === 'member1')?.phase, 'CompletedPodDeleted');
+    const old = (await getBackup('karmada', ns, 'counter')).status?.clusters?.[0]?.builtImages ?? [];
+    for (const i of r.status!.images!)
+      assert.ok(
+        !old.some((o) => i.image.endsWith(o.digest ?? '-')),
+        `${i.image} is not an image of the old backup`,
+      );
+
     await eventually(
       async () => ((await exists('member1', ns, ['pod', source])) ? undefined : true),
       60_000,
       'the source pod gone from member1',
     );
+    await Promise.race([followed, new Promise((resolve) => setTimeout(resolve, 10_000))]);
+    follow.kill();
     const moved = r.status!.restoredPod!.name;
     assert.equal(moved, 'counter-moved');
-    // A pod of its own, made for this restore (not the Restore case's copy).
     assert.equal(
       await kubectl('member2', [
         'get',
@@ -214,9 +294,29 @@ spec:
       30_000,
       'the moved counter to print two counts',
     );
-    assert.ok(c[0]!.n > atBackup, `moved counter starts at ${c[0]!.n}, source had ${atBackup}`);
-    const sources = await kubectl('member1', ['get', 'pods', '-n', ns, '-l', 'app=counter', '-o', 'name']);
-    assert.equal(sources.trim(), '', 'no counter left in member1');
+    // No overlap and no gap in the state: the copy's first count follows the last count the source printed, give or
+    // take the counts printed while the checkpoint was being taken (the source stops right after it).
+    const last = countsOf(sourceLog).at(-1);
+    assert.ok(
+      last !== undefined && last > atBackup,
+      `the source's log was followed (${sourceLog.slice(-200)})`,
+    );
+    assert.ok(
+      Math.abs(c[0]!.n - (last + 1)) <= 2,
+      `the moved counter starts at ${c[0]!.n}; the source's last count was ${last}`,
+    );
+    t.diagnostic(
+      `source's last count ${last}, moved counter's first ${c[0]!.n} (at the earlier backup: ${atBackup})`,
+    );
+    assert.ok(c[1]!.n > c[0]!.n, 'and goes on counting');
+    await eventually(
+      async () =>
+        (await kubectl('member1', ['get', 'pods', '-n', ns, '-l', 'app=counter', '-o', 'name'])).trim() === ''
+          ? true
+          : undefined,
+      60_000,
+      'no counter left in member1',
+    );
   });
 });
 

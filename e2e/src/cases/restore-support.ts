@@ -47,3 +47,17 @@ export async function podState(cluster: string, ns: string, name: string): Promi
   const [phase, ready, waiting] = out.split('/');
   return waiting ? waiting.split(' ')[0]! : `${phase}/${ready === 'True' ? 'Ready' : 'NotReady'}`;
 }
+
+/** The counts a counter container (e2e/images/counter.c) printed, read with kubectl logs as a user would. */
+export async function counterCounts(
+  cluster: string,
+  ns: string,
+  pod: string,
+): Promise<{ n: number; mark: string }[]> {
+  const out = await kubectl(cluster, ['logs', '-n', ns, pod, '-c', 'counter']);
+  return out
+    .split('\n')
+    .map((l) => /^count (\d+)(?: mark=(.*))?$/.exec(l))
+    .filter((m): m is RegExpExecArray => !!m)
+    .map((m) => ({ n: Number(m[1]), mark: m[2] ?? '' }));
+}

@@ -326,13 +326,28 @@ spec: {syncMode: Push, apiEndpoint: "https://127.0.0.1:1"}
     assert.ok((await events('wrong')).includes('CreateContainerError'));
   });
 
-  it('Migrate mode: the source Deployment is scaled to 0 after the copy runs, and its labels move to the copy', async () => {
+  it('Migrate mode: a fresh checkpoint (the pod stopped right after it), the source Deployment scaled to 0 after the copy runs, and its labels move to the copy', async () => {
     await hub(
       ['apply', '-f', '-'],
       restoreYaml('move', 'mig', '  targetCluster: member2\n  mode: Migrate\n'),
     );
     const r = await waitRestore('move', ['SourceStopped', 'Failed']);
     assert.equal(r.status?.phase, 'SourceStopped', r.status?.message);
+    // Restored from the migration's own checkpoint, never from the images the backup took earlier.
+    assert.equal(r.status?.checkpoint?.backup, 'move-migrate');
+    assert.equal(r.status?.checkpoint?.pod, pods.mig);
+    const earlier = (await getBackup('karmada', ns, 'mig')).status!.clusters![0]!.builtImages!;
+    const own = (await getBackup('karmada', ns, 'move-migrate')).status!.clusters!.find(
+      (c) => c.name === 'member1',
+    )!;
+    assert.equal(own.phase, 'CompletedPodDeleted');
+    for (const i of r.status!.images!) {
+      assert.ok(!earlier.some((e) => byDigest(e) === i.image), `${i.image} is not of the earlier backup`);
+      assert.ok(
+        own.builtImages!.some((e) => byDigest(e) === i.image),
+        `${i.image} is of the migration's`,
+      );
+    }
     assert.equal(r.status?.sourceStop?.method, 'Scale');
     assert.equal(r.status?.sourceStop?.onHub, true);
     assert.equal(r.status?.sourceStop?.workload?.replicas, 1);
@@ -359,7 +374,14 @@ spec: {syncMode: Push, apiEndpoint: "https://127.0.0.1:1"}
     assert.equal(pod.metadata.labels?.tier, 'web');
     assert.equal(pod.metadata.labels?.['pod-template-hash'], undefined, 'the ReplicaSet cannot adopt it');
     const reasons = await events('move');
-    for (const e of ['Restored', 'SourceStopping', 'SourceStopped'])
+    for (const e of [
+      'Checkpointing',
+      'CheckpointRequested',
+      'SourceCheckpointed',
+      'Restored',
+      'SourceStopping',
+      'SourceStopped',
+    ])
       assert.ok(reasons.includes(e), `event ${e}`);
   });
 
@@ -387,10 +409,11 @@ spec: {syncMode: Push, apiEndpoint: "https://127.0.0.1:1"}
     );
   });
 
-  it('a hub killed mid-restore resumes from status: one restored pod, the source stopped once', async () => {
-    // Die right after recording RestoreSubmitted (nothing created yet), then right after Restored (source running).
+  it('a hub killed mid-migration resumes from status: one checkpoint, one restored pod, the source stopped once', async () => {
+    // Die right after recording Checkpointing (the migration's backup named, not created yet), then right after
+    // RestoreSubmitted (nothing created yet), then right after Restored (the workload not yet scaled).
     let crashing = await restartProcess(readState()!, 'hub', {
-      STATEFUL_MIGRATION_CRASH_AFTER: 'RestoreSubmitted',
+      STATEFUL_MIGRATION_CRASH_AFTER: 'Checkpointing',
     });
     await hub(
       ['apply', '-f', '-'],
@@ -399,6 +422,16 @@ spec: {syncMode: Push, apiEndpoint: "https://127.0.0.1:1"}
     await eventually(
       () => (isOurs(crashing) ? undefined : true),
       60_000,
+      'the hub to die after Checkpointing',
+    );
+    assert.equal((await getRestore('survive')).status?.checkpoint?.backup, 'survive-migrate');
+
+    crashing = await restartProcess(readState()!, 'hub', {
+      STATEFUL_MIGRATION_CRASH_AFTER: 'RestoreSubmitted',
+    });
+    await eventually(
+      () => (isOurs(crashing) ? undefined : true),
+      120_000,
       'the hub to die after RestoreSubmitted',
     );
     assert.equal((await getRestore('survive')).status?.phase, 'RestoreSubmitted');
@@ -407,7 +440,12 @@ spec: {syncMode: Push, apiEndpoint: "https://127.0.0.1:1"}
     await eventually(() => (isOurs(crashing) ? undefined : true), 120_000, 'the hub to die after Restored');
     const mid = await getRestore('survive');
     assert.equal(mid.status?.phase, 'Restored');
-    assert.equal(await podState('member1', ns, pods.crash!), 'Running/Ready', 'the source still runs');
+    // The checkpointed pod stopped right after its checkpoint; its Deployment is not scaled yet.
+    assert.ok(!(await exists('member1', ['pod', pods.crash!])), 'the checkpointed pod is gone');
+    assert.equal(
+      (await hub(['get', 'deploy', 'crash', '-n', ns, '-o', 'jsonpath={.spec.replicas}'])).trim(),
+      '1',
+    );
 
     await restartProcess(readState()!, 'hub');
     const r = await waitRestore('survive', ['SourceStopped', 'Failed']);
@@ -428,5 +466,10 @@ spec: {syncMode: Push, apiEndpoint: "https://127.0.0.1:1"}
       '0',
     );
     assert.equal(r.status?.sourceStop?.workload?.replicas, 1, 'the replicas before the stop, not 0');
+    // One checkpoint: the migration's backup ran once, one image per container.
+    const own = (await getBackup('karmada', ns, 'survive-migrate')).status!.clusters!.find(
+      (c) => c.name === 'member1',
+    )!;
+    assert.deepEqual(own.builtImages!.map((i) => i.containerName).sort(), ['app', 'side']);
   });
 });

@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { fail, heal } from './outage.js';
 import { down, status, up } from './up.js';
 
 const program = new Command()
@@ -23,5 +24,27 @@ program
   .description('show each process and whether it runs; exit 1 if anything is down')
   .action(() => {
     process.exitCode = status() ? 0 : 1;
+  });
+program
+  .command('fail')
+  .argument('<member>', 'member1 or member2')
+  .description(
+    "take a member cluster down as an outage looks from Karmada: its apiserver, controllers, node stand-ins and agents stop answering and its containers freeze; Karmada marks it not Ready after --cluster-monitor-grace-period (20 s here), taints it NoExecute (the federation's ClusterTaintPolicy) and fails its workloads over",
+  )
+  .action((member: string) => {
+    const r = fail(member);
+    process.stdout.write(
+      `fed: ${member} is down (${r.processes} processes stopped, ${r.containers} containers frozen)\n`,
+    );
+  });
+program
+  .command('heal')
+  .argument('<member>', 'member1 or member2')
+  .description('bring a failed member cluster back where it stopped (its old pods included)')
+  .action((member: string) => {
+    const r = heal(member);
+    process.stdout.write(
+      `fed: ${member} is back (${r.processes} processes resumed, ${r.containers} containers thawed)\n`,
+    );
   });
 await program.parseAsync();

@@ -102,6 +102,8 @@ export async function startWebhook(ctx: FedContext): Promise<void> {
       `--cert-dir=${certDir}`,
       '--metrics-bind-address=0',
       `--health-probe-bind-address=127.0.0.1:${health}`,
+      // Cluster failover (enableClusterFailover): a ClusterTaintPolicy may add NoExecute taints only with this.
+      '--allow-no-execute-taint-policy=true',
     ],
     () => probe(`https://127.0.0.1:${port}/readyz/`, ctx.pki),
     { port },
@@ -128,6 +130,11 @@ export async function startKarmadaControllers(ctx: FedContext): Promise<void> {
         ? [
             '--cluster-status-update-frequency=5s',
             '--cluster-monitor-grace-period=20s',
+            // Cluster failover as a user enables it (Karmada's failover guide): the Failover gate starts the taint
+            // manager and the ClusterTaintPolicy controller; NoExecute eviction is opt-in. The federation's
+            // ClusterTaintPolicy (clusterTaintPolicy below) turns a member's lost Ready into a NoExecute taint.
+            '--feature-gates=Failover=true',
+            '--enable-no-execute-taint-eviction=true',
             '--cluster-api-qps=200',
             '--cluster-api-burst=400',
             ...limits,
@@ -146,4 +153,31 @@ export async function startKarmadaControllers(ctx: FedContext): Promise<void> {
       () => probe(`http://127.0.0.1:${health}/healthz`),
     );
   }
+}
+
+/**
+ * The ClusterTaintPolicy a platform team adds to turn on cluster failover (Karmada v1.14+ no longer taints a failed
+ * cluster NoExecute by itself): a member whose Ready condition is not True gets `cluster.karmada.io/not-ready:NoExecute`,
+ * and the taint manager evicts what does not tolerate it; the taint comes off once Ready is True again.
+ */
+export const clusterTaintPolicy = `apiVersion: policy.karmada.io/v1alpha1
+kind: ClusterTaintPolicy
+metadata:
+  name: not-ready-no-execute
+spec:
+  addOnConditions:
+    - conditionType: Ready
+      operator: NotIn
+      statusValues: ['True']
+  removeOnConditions:
+    - conditionType: Ready
+      operator: In
+      statusValues: ['True']
+  taints:
+    - key: cluster.karmada.io/not-ready
+      effect: NoExecute
+`;
+
+export async function enableClusterFailover(ctx: FedContext): Promise<void> {
+  await ctx.step('cluster-taint-policy', () => apply('karmada', clusterTaintPolicy));
 }

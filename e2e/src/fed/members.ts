@@ -8,6 +8,7 @@ import { binary, criuPath, kubeconfigPath, nodeRootDir, nodeRuntimeDir, repoRoot
 import { nodeRegistriesPath } from './images.js';
 import type { CheckpointRestoreSetting } from '../node/runtime/decisions.js';
 import { freePort } from './procs.js';
+import { installNodeKeys } from './keys.js';
 
 /** Cluster labels, so PropagationPolicies can select members by labelSelector. */
 export const memberLabels: Record<string, Record<string, string>> = {
@@ -146,6 +147,8 @@ export async function startNodes(ctx: FedContext): Promise<void> {
       const kubeletPort = await freePort(`kubelet-${node}`);
       ctx.setPort(`kubelet-${node}`, kubeletPort);
       const client = ctx.client(member);
+      // The platform's part: the node's private keys in its runtime's decryption keys directory (keys.ts).
+      installNodeKeys(node);
       await ctx.run(
         `node-${node}`,
         process.execPath,

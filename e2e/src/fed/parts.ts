@@ -8,6 +8,7 @@ import {
   startScheduler,
 } from './control-plane.js';
 import {
+  enableClusterFailover,
   installKarmadaApis,
   startAggregatedApiserver,
   startKarmadaControllers,
@@ -58,6 +59,7 @@ export const parts: FedPart[] = [
       await waitMembersReady(ctx);
     },
   },
+  { name: 'cluster-failover', up: enableClusterFailover },
   { name: 'agents', up: startAgents },
   { name: 'hub', up: startHub },
 ];

@@ -7,6 +7,7 @@ import { fedDir, logDir, missingBinaries, repoRoot } from './paths.js';
 import { isOurs, readState, rssKiB, stopProcesses, writeState, type FedState } from './procs.js';
 import { spawnSync } from 'node:child_process';
 import { stopNodeContainers } from './runtimes.js';
+import { failedMembers, healAll } from './outage.js';
 
 const say = (s: string): void => void process.stdout.write(`${s}\n`);
 
@@ -24,6 +25,7 @@ export async function up(): Promise<boolean> {
       `fed: found a stale ${fedDir} from an interrupted run (${live.length}/${existing.procs.length} processes alive); ` +
         'stopping them and starting fresh',
     );
+    healAll();
     await stopProcesses(existing.procs);
     stopNodeContainers();
     rmSync(fedDir, { recursive: true, force: true });
@@ -83,6 +85,8 @@ export async function down(): Promise<void> {
     say('fed: nothing to stop');
     return;
   }
+  // A failed member's processes are stopped (SIGSTOP) and would not act on SIGTERM: bring them back first.
+  healAll();
   const n = await stopProcesses(state.procs);
   const containers = stopNodeContainers();
   rmSync(join(fedDir, 'state.json'), { force: true });
@@ -99,6 +103,9 @@ export function status(): boolean {
   }
   let ok = !!state.readyAt;
   say(`fed: ${state.readyAt ? `up since ${state.readyAt}` : 'not ready (interrupted or starting)'}`);
+  const failed = failedMembers(state);
+  if (failed.length > 0)
+    say(`fed: failed by \`fed fail\`: ${failed.join(', ')} (\`fed heal <member>\` brings it back)`);
   for (const p of state.procs) {
     const alive = isOurs(p);
     ok &&= alive;

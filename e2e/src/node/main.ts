@@ -90,9 +90,12 @@ const registries = (): NodeRegistries =>
   existsSync(opts.registries)
     ? (JSON.parse(readFileSync(opts.registries, 'utf8')) as NodeRegistries)
     : { mirrors: {}, auths: [] };
+// CRI-O's decryption_keys_path (default /etc/crio/keys) under the node's root: the platform puts private keys there
+// (`fed up` does, for the nodes of e2e/src/fed/members.ts's nodeDecryptionKeys); read at each pull, as CRI-O does.
+const decryptionKeys = join(opts.rootDir, '..', 'etc', 'crio', 'keys');
 const runtime = new NodeRuntime(
   opts.runtimeDir,
-  new ImageStore(join(opts.runtimeDir, 'images'), registries),
+  new ImageStore(join(opts.runtimeDir, 'images'), registries, decryptionKeys),
   opts.criu,
   setting,
 );

@@ -13,6 +13,7 @@ import { checkpointedPod, type PodSpecView } from './checkpointed-pod.js';
 import { CheckpointError, type KubeletClient } from './kubelet.js';
 import type { RunRecorder } from './recorder.js';
 import { checkpointedStatus } from './run-status.js';
+import { deleteCheckpointedPod } from './stop-pod.js';
 
 export interface CheckpointStepOptions {
   node: string;
@@ -36,7 +37,8 @@ export interface CheckpointStepOptions {
  * The checkpoint step: each container of the run that has no archive yet is checkpointed through the kubelet (or
  * gets the archive this run wrote before a crash, adopted), in parallel within the node's and the pod's bounds;
  * then Checkpointed is recorded with the archives and the pod as it is now (status.checkpointedPod, for restores),
- * unless that pod is not the one the archives hold (replaced meanwhile): then the run fails PodReplaced.
+ * unless that pod is not the one the archives hold (replaced meanwhile): then the run fails PodReplaced. With
+ * stopPod, the pod is deleted right then.
  */
 export class CheckpointStep {
   readonly #o: CheckpointStepOptions;
@@ -66,6 +68,16 @@ export class CheckpointStep {
     await this.#o.record.step(b, 'Checkpointed', (s) =>
       checkpointedStatus(s, containers, files as CheckpointFile[], record),
     );
+    // stopPod: the pod stops right after its checkpoint, not once the images are pushed. Whatever it did after the
+    // checkpoint would be lost to a restore of it (a migration would show the same counts twice, or lose them), and
+    // the archives recorded above are all the run needs now. By the uid recorded, never a replacement; the finish
+    // step deletes again (a 404 then) and says what became of the pod, including a deletion that failed here.
+    if (b.spec.stopPod && record?.uid)
+      await deleteCheckpointedPod(this.#o.client, {
+        namespace: podNamespace(b),
+        name: b.spec.podRef.name,
+        uid: record.uid,
+      });
   }
 
   async #one(b: CheckpointBackup, container: string, podUid: string | undefined): Promise<CheckpointFile> {

@@ -80,11 +80,15 @@ async function fakeRegistry(): Promise<Registry> {
     req.on('end', () => {
       const url = new URL(req.url ?? '/', 'https://x');
       const body = Buffer.concat(chunks);
-      const m = /^\/v2\/(.+)\/(manifests|blobs\/uploads)\/(.*)$/.exec(url.pathname);
+      const m = /^\/v2\/(.+)\/(manifests|blobs\/uploads|blobs)\/(.*)$/.exec(url.pathname);
       if (url.pathname === '/v2/') return res.writeHead(200).end('{}');
       if (!m) return res.writeHead(404).end();
       const [, repo, kind, ref] = m as unknown as [string, string, string, string];
       if (kind === 'manifests') return manifests(req.method ?? '', `${repo}:${ref}`, body, res);
+      if (kind === 'blobs') {
+        const blob = reg.blobs.get(ref);
+        return blob ? res.writeHead(200).end(blob) : res.writeHead(404).end();
+      }
       return uploads(req.method ?? '', repo, ref, url, body, res);
     });
   });
@@ -212,6 +216,8 @@ describe('the agent with spec.encryption', () => {
     assert.equal(img.digest, stored.digest);
     const fingerprints = [keyFingerprint(recipient.publicKey), keyFingerprint(second.publicKey)];
     assert.deepEqual(img.encryptedFor, fingerprints);
+    const archiveDigest = `sha256:${createHash('sha256').update(archiveBytes).digest('hex')}`;
+    assert.equal(img.archiveDigest, archiveDigest, "the archive's digest, hashed in the push's one pass");
 
     const manifest = JSON.parse(stored.body.toString()) as {
       annotations: Record<string, string>;
@@ -258,6 +264,11 @@ describe('the agent with spec.encryption', () => {
     assert.equal(s.phase, 'ImagePushed', s.message);
     assert.equal(registry.uploads, uploads, 'no second upload');
     assert.equal(s.builtImages![0]!.digest, pushedDigest);
+    assert.equal(
+      s.builtImages![0]!.archiveDigest,
+      `sha256:${createHash('sha256').update(archiveBytes).digest('hex')}`,
+      "the archive's digest read back from the pushed image's config (diff_ids)",
+    );
   });
 
   it('recipients changed since that push: pushed again, for the new recipients', async () => {

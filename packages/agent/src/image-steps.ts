@@ -12,6 +12,7 @@ import type { RecipientKey } from '@stateful-migration/ocicrypt';
 import {
   RegistryClient,
   getManifest,
+  imageDiffIds,
   MEDIA,
   normalHost,
   pushImage,
@@ -35,7 +36,7 @@ import {
 } from './image.js';
 import { CheckpointError } from './kubelet.js';
 import type { RunRecorder } from './recorder.js';
-import { buildingStatus, builtStatus, pushedStatus, pushingStatus } from './run-status.js';
+import { buildingStatus, builtStatus, pushedStatus, pushingStatus, type PushResult } from './run-status.js';
 
 export interface ImageStepsOptions {
   client: RestClient;
@@ -104,7 +105,7 @@ export class ImageSteps {
       : undefined;
     const run = b.status!.run!;
     const files = b.status?.checkpointFiles ?? [];
-    const pushed = new Map<string, Pick<BuiltImage, 'digest' | 'encryptedFor'>>();
+    const pushed = new Map<string, PushResult>();
     for (const img of images) {
       const file = files.find((f) => f.containerName === img.containerName);
       pushed.set(img.imageName, await this.#pushOne(client, img, file, run.startedAt, recipients));
@@ -123,12 +124,13 @@ export class ImageSteps {
     file: CheckpointFile | undefined,
     startedAt: string,
     recipients: RecipientKey[] | undefined,
-  ): Promise<Pick<BuiltImage, 'digest' | 'encryptedFor'>> {
+  ): Promise<PushResult> {
     const { repository, tag } = splitImageName(img.imageName);
     await client.login(repository);
     const there = await getManifest(client, repository, tag);
     // In clear, a build that fixed the digest (before one-read pushes): what is there already is this image.
-    if (!recipients && img.digest && there?.digest === img.digest) return { digest: img.digest };
+    if (!recipients && img.digest && there?.digest === img.digest)
+      return { digest: img.digest, ...(img.archiveDigest ? { archiveDigest: img.archiveDigest } : {}) };
     if (!file)
       throw new CheckpointError(
         'ArchiveMissing',
@@ -141,7 +143,8 @@ export class ImageSteps {
     if (recipients) return this.#pushEncrypted(client, input, there, recipients);
     // The tag is this run's own: an image there with this archive's identity is this run's push, made before a
     // crash or a failed status write.
-    if (!img.digest && there && isOwnPush(there.manifest, annotations)) return { digest: there.digest };
+    if (!img.digest && there && isOwnPush(there.manifest, annotations))
+      return { digest: there.digest, archiveDigest: there.manifest.layers[0]!.digest };
     const id = archiveId(archive);
     const known = this.#layerDigests.get(id);
     const result = await pushImage(client, {
@@ -157,7 +160,7 @@ export class ImageSteps {
         `pushed ${img.imageName} as ${result.digest}, expected ${img.digest}`,
         true,
       );
-    return { digest: result.digest };
+    return { digest: result.digest, archiveDigest: result.layerDigest };
   }
 
   /** The encrypted push, or this run's own encrypted image already at the tag (pushed before a crash). */
@@ -166,13 +169,16 @@ export class ImageSteps {
     input: PushImageInput,
     there: Awaited<ReturnType<typeof getManifest>>,
     recipients: RecipientKey[],
-  ): Promise<Pick<BuiltImage, 'digest' | 'encryptedFor'>> {
+  ): Promise<PushResult> {
     const encryptedFor = recipients.map((r) => r.fingerprint);
     const annotations = withRecipients(input.annotations, encryptedFor);
-    if (there && isOwnEncryptedPush(there.manifest, annotations, encryptedFor))
-      return { digest: there.digest, encryptedFor };
+    if (there && isOwnEncryptedPush(there.manifest, annotations, encryptedFor)) {
+      // Pushed before a crash: the archive's digest is the config's diff_id (the plaintext's, as ocicrypt leaves it).
+      const archiveDigest = (await imageDiffIds(client, input.repository, there.manifest))[0];
+      return { digest: there.digest, encryptedFor, ...(archiveDigest ? { archiveDigest } : {}) };
+    }
     const result = await pushImage(client, { ...input, annotations, encryptFor: recipients });
-    return { digest: result.digest, encryptedFor };
+    return { digest: result.digest, encryptedFor, archiveDigest: result.encrypted!.plaintextDigest };
   }
 
   /**

@@ -6,6 +6,7 @@ import { normalHost } from '@stateful-migration/registry';
 import { AgentController } from './controller.js';
 import { KubeletClient, fileToken } from './kubelet.js';
 import { AgentMetrics } from './metrics.js';
+import { readNodeDecryptionKeys } from './node-keys.js';
 import { RuntimePublisher } from './runtime-publisher.js';
 
 export interface AgentFlags {
@@ -144,6 +145,7 @@ export async function runAgent(f: AgentFlags): Promise<void> {
     log,
     hostRoot: f.hostRoot,
     nodes: agent.nodes,
+    readKeys: readNodeDecryptionKeys,
   });
   publisher.start();
   log.info('agent ready');

@@ -697,7 +697,11 @@ describe('finishedRun: how a run ends, from what became of its pod', () => {
   const cases: [Parameters<typeof finishedRun>[0]['deletion'], string, RegExp][] = [
     [undefined, 'Completed', /^checkpointed app, side$/],
     [{ kind: 'deleted' }, 'CompletedPodDeleted', /pod ns\/p deleted$/],
-    [{ kind: 'gone' }, 'CompletedPodDeleted', /pod ns\/p was already gone$/],
+    [
+      { kind: 'gone' },
+      'CompletedPodDeleted',
+      /pod ns\/p deleted \(right after its checkpoint, or by someone else before\)$/,
+    ],
     [{ kind: 'replaced' }, 'CompletedPodDeleted', /a replacement\) was left running/],
     [
       { kind: 'unknownUid' },

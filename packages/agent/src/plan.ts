@@ -306,7 +306,11 @@ export function finishedRun(i: { containers: string[]; pod: string; deletion?: P
     case 'deleted':
       return { phase: 'CompletedPodDeleted', message: `${done}; pod ${i.pod} deleted` };
     case 'gone':
-      return { phase: 'CompletedPodDeleted', message: `${done}; pod ${i.pod} was already gone` };
+      // The checkpoint step deletes a stopPod run's pod right after the checkpoint, so by the finish it is gone.
+      return {
+        phase: 'CompletedPodDeleted',
+        message: `${done}; pod ${i.pod} deleted (right after its checkpoint, or by someone else before)`,
+      };
     case 'replaced':
       return {
         phase: 'CompletedPodDeleted',

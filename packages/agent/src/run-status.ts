@@ -107,10 +107,13 @@ export function pushingStatus(s: Status, images: BuiltImage[], encrypted = false
  * ImagePushed: these images marked pushed, with what each push recorded by image name (the digest the registry
  * got and, for an encrypted image, its recipients: its digest is known only once pushed).
  */
+/** What a push records of an image: its digest, its recipients when encrypted, the archive's digest. */
+export type PushResult = Pick<BuiltImage, 'digest' | 'encryptedFor' | 'archiveDigest'>;
+
 export function pushedStatus(
   s: Status,
   images: BuiltImage[],
-  pushed: ReadonlyMap<string, Pick<BuiltImage, 'digest' | 'encryptedFor'>> = new Map(),
+  pushed: ReadonlyMap<string, PushResult> = new Map(),
 ): Status {
   const names = new Set(images.map((i) => i.imageName));
   const keys = [...pushed.values()].find((p) => p.encryptedFor)?.encryptedFor?.length;

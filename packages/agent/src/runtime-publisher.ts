@@ -1,4 +1,5 @@
 import {
+  DECRYPTION_KEYS_ANNOTATION,
   UNKNOWN_SETTING,
   type CheckpointRestoreSetting,
   type PublishedSetting,
@@ -10,6 +11,7 @@ import {
   type Logger,
   type RestClient,
 } from '@stateful-migration/kube';
+import { keysAnnotationPatch, type NodeKeys } from './node-keys.js';
 import { CHECKPOINT_RESTORE_LABEL, labelPatch, readCrioCheckpointRestore } from './runtime-setting.js';
 
 export interface RuntimePublisherOptions {
@@ -28,9 +30,16 @@ export interface RuntimePublisherOptions {
    * hand) starts a round at once. Without it (or before it has synced), each round reads the Node.
    */
   nodes?: Pick<Informer<Node>, 'get' | 'hasSynced' | 'on'>;
+  /**
+   * Reads the node's decryption keys (node-keys.ts, readNodeDecryptionKeys); with it, their thumbprints are published
+   * as the Node annotation migration.dcnlab.com/decryption-keys in the same round. Without it, nothing is.
+   */
+  readKeys?: (hostRoot: string) => Promise<NodeKeys>;
 }
 
-type Node = { metadata: { name?: string; labels?: Record<string, string> } };
+type Node = {
+  metadata: { name?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+};
 
 /**
  * Publishes what this node's runtime allows as the Node label `migration.dcnlab.com/checkpoint-restore`, at start and
@@ -40,7 +49,8 @@ type Node = { metadata: { name?: string; labels?: Record<string, string> } };
  * per distinct problem, not every minute), and the next round tries again.
  */
 export class RuntimePublisher {
-  readonly #o: Required<Omit<RuntimePublisherOptions, 'nodes'>> & Pick<RuntimePublisherOptions, 'nodes'>;
+  readonly #o: Required<Omit<RuntimePublisherOptions, 'readKeys' | 'nodes'>> &
+    Pick<RuntimePublisherOptions, 'readKeys' | 'nodes'>;
   #timer: NodeJS.Timeout | undefined;
   #stopped = false;
   #running = false;
@@ -104,7 +114,9 @@ export class RuntimePublisher {
     let current: string | undefined;
     try {
       const cached = this.#o.nodes?.hasSynced() ? this.#o.nodes.get(node) : undefined;
-      current = (cached ?? (await client.get<Node>(path))).metadata.labels?.[CHECKPOINT_RESTORE_LABEL];
+      const read = cached ?? (await client.get<Node>(path));
+      current = read.metadata.labels?.[CHECKPOINT_RESTORE_LABEL];
+      await this.#publishKeys(read.metadata.annotations?.[DECRYPTION_KEYS_ANNOTATION]);
     } catch (err) {
       this.#warn(`cannot read Node ${node} to publish its runtime's checkpoint/restore setting: ${why(err)}`);
       return undefined;
@@ -125,6 +137,42 @@ export class RuntimePublisher {
       `node ${node}: runtime checkpoint/restore setting ${current ?? '(unpublished)'} -> ${desired}`,
     );
     return desired;
+  }
+
+  /**
+   * The thumbprints of the node's decryption keys as the Node annotation, patched only when they differ. A keys
+   * directory that cannot be read publishes none (a restore is then refused rather than failing at the pull), with a
+   * warning; an unusable file in it is named in a warning (CRI-O would fail every encrypted pull because of it).
+   */
+  async #publishKeys(current: string | undefined): Promise<void> {
+    if (!this.#o.readKeys) return;
+    const { client, node, log } = this.#o;
+    let keys: NodeKeys | undefined;
+    try {
+      keys = await this.#o.readKeys(this.#o.hostRoot);
+      for (const u of keys.unusable)
+        this.#warn(
+          `decryption key file ${u.file} of this node is not usable: ${u.why}; CRI-O cannot use it either`,
+        );
+    } catch (err) {
+      this.#warn(`cannot read the node's decryption keys: ${describeError(err)}; publishing none`);
+    }
+    const fingerprints = keys?.fingerprints ?? [];
+    const patch = keysAnnotationPatch(current, fingerprints);
+    if (!patch) return;
+    try {
+      await client.request('PATCH', `/api/v1/nodes/${node}`, { body: patch });
+    } catch (err) {
+      this.#warn(
+        `cannot annotate Node ${node} ${DECRYPTION_KEYS_ANNOTATION}: ${why(err)}; restores of encrypted ` +
+          'checkpoints cannot tell whether this node can decrypt them',
+      );
+      return;
+    }
+    log.info(
+      { annotation: DECRYPTION_KEYS_ANNOTATION, keys: fingerprints },
+      `node ${node}: ${fingerprints.length} decryption key(s) in ${keys?.path ?? 'its keys directory'} published`,
+    );
   }
 
   /** The runtime's setting, or unknown (with a warning saying why) when it cannot be told. */

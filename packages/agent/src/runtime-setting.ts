@@ -100,6 +100,12 @@ export const CRIO_CONF_D = '/etc/crio/crio.conf.d';
 export async function readCrioCheckpointRestore(
   hostRoot: string,
 ): Promise<CheckpointRestoreSetting | undefined> {
+  const files = await readCrioConfig(hostRoot);
+  return files.length ? crioCheckpointRestore(files) : undefined;
+}
+
+/** CRI-O's configuration files under `hostRoot`, in the order CRI-O reads them, named by their path on the node. */
+export async function readCrioConfig(hostRoot: string): Promise<{ name: string; text: string }[]> {
   const files: { name: string; text: string }[] = [];
   const main = await readIfFile(join(hostRoot, CRIO_CONF));
   if (main !== undefined) files.push({ name: CRIO_CONF, text: main });
@@ -113,7 +119,7 @@ export async function readCrioCheckpointRestore(
     const text = await readIfFile(join(hostRoot, CRIO_CONF_D, n));
     if (text !== undefined) files.push({ name: `${CRIO_CONF_D}/${n}`, text });
   }
-  return files.length ? crioCheckpointRestore(files) : undefined;
+  return files;
 }
 
 /** A file's text; undefined when it does not exist or is a directory. */

@@ -121,6 +121,11 @@ export interface BuiltImage {
    * the private keys can read the image. Absent for an image in clear.
    */
   encryptedFor?: string[];
+  /**
+   * sha256:<hex> of the checkpoint archive as the kubelet wrote it (the image's layer before any encryption, the
+   * config's diff_id). A restore carries it to the node, which checks the archive it unpacks against it.
+   */
+  archiveDigest?: string;
 }
 
 /** The run in progress, or the last one: what a restarted agent resumes from. */

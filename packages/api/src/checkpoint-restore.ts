@@ -4,13 +4,19 @@ export const RESTORE_KIND = 'CheckpointRestore';
 export const RESTORE_PLURAL = 'checkpointrestores';
 export const RESTORE_SHORT_NAME = 'cpr';
 
-/** Restore brings the checkpoint back beside the source; Migrate also stops the source once the copy runs. */
+/**
+ * Restore brings an existing checkpoint back beside the source, which keeps running: the copy has the state of the
+ * backup's checkpoint time. Migrate takes a fresh checkpoint of the source now, stops the source pod right after it,
+ * and restores exactly that checkpoint: the copy goes on from the state the source had when it stopped.
+ */
 export const RESTORE_MODES = ['Restore', 'Migrate'] as const;
 export type RestoreMode = (typeof RESTORE_MODES)[number];
 
 /** The phases of a CheckpointRestore, in the order a restore passes through them (Failed can end any of them). */
 export const RESTORE_PHASES = [
   'Pending',
+  /** Migrate only: a fresh checkpoint of the source is being taken (status.checkpoint), the source stopped after it. */
+  'Checkpointing',
   'RestoreSubmitted',
   'RestoreInProgress',
   'Restored',
@@ -40,7 +46,10 @@ export interface RestoreImage {
 export interface CheckpointRestoreSpec {
   /** A CheckpointBackup in the same namespace. */
   backupRef: { name: string };
-  /** Default: the latest pushed image of every checkpointed container. */
+  /**
+   * Restore only. Default: the latest pushed image of every checkpointed container. Migrate restores the images of
+   * the checkpoint it takes, and refuses this field.
+   */
   images?: RestoreImage[];
   /** The member cluster to restore into; or placement, which must pick exactly one cluster. */
   targetCluster?: string;
@@ -83,6 +92,27 @@ export interface SourceStop {
   labelsHandedOverTime?: string;
 }
 
+/**
+ * Migrate's fresh checkpoint: a one-off CheckpointBackup (schedule "immediately", stopPod) the restore controller
+ * creates, owns and names here before creating it, so a restarted controller waits for the same one instead of taking
+ * a second checkpoint.
+ */
+export interface FreshCheckpoint {
+  /** The CheckpointBackup of this checkpoint, in the restore's namespace. */
+  backup: string;
+  /** The member cluster whose pod is checkpointed and stopped. */
+  cluster: string;
+  /** The pod checkpointed. */
+  pod: string;
+  /** The target cluster chosen when the migration began; the restore goes there whatever the spec says later. */
+  targetCluster: string;
+  requestedTime: string;
+  /** When the checkpoint was taken (the run's start, as the agent recorded it); the restored state is of then. */
+  checkpointTime?: string;
+  /** Set once the agent reported the source pod deleted after the checkpoint. */
+  sourceStoppedTime?: string;
+}
+
 export interface CheckpointRestoreStatus {
   phase?: RestorePhase;
   message?: string;
@@ -97,6 +127,8 @@ export interface CheckpointRestoreStatus {
   restoredTime?: string;
   completionTime?: string;
   sourceStop?: SourceStop;
+  /** Migrate only: the fresh checkpoint taken for this migration. */
+  checkpoint?: FreshCheckpoint;
   conditions?: Condition[];
 }
 

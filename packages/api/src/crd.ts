@@ -69,6 +69,9 @@ const builtImage = obj(
       description:
         "An encrypted image's recipients: sha256 of each public key's SubjectPublicKeyInfo. Absent for an image in clear.",
     },
+    archiveDigest: str(
+      'sha256 of the checkpoint archive as the kubelet wrote it (the layer before encryption); a restore checks the archive it unpacks against it.',
+    ),
   },
   ['containerName', 'imageName'],
 );

@@ -66,6 +66,7 @@ export {
   type RestorePlacement,
   type RestoredPodRef,
   type SourceStop,
+  type FreshCheckpoint,
 } from './checkpoint-restore.js';
 export { checkpointRestoreCrd } from './restore-crd.js';
 export { checkpointedPodSchema } from './crd.js';
@@ -78,6 +79,11 @@ export {
   CHECKPOINT_RESTORE_SETTINGS,
   RESTORE_ALLOWED,
   UNKNOWN_SETTING,
+  DECRYPTION_KEYS_ANNOTATION,
+  CRIO_DECRYPTION_KEYS_PATH,
+  ARCHIVE_DIGESTS_ANNOTATION,
+  formatArchiveDigests,
+  parseArchiveDigests,
   isCheckpointRestoreSetting,
   type CheckpointRestoreSetting,
   type PublishedSetting,

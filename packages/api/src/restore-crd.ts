@@ -46,7 +46,10 @@ const specSchema = obj(
     backupRef: obj('A CheckpointBackup in this namespace.', { name: str('Name.', { minLength: 1 }) }, [
       'name',
     ]),
-    images: images('Images to restore per container. Default: the latest pushed image of every container.'),
+    images: images(
+      'Restore only: images to restore per container. Default: the latest pushed image of every container. ' +
+        'Migrate restores the fresh checkpoint it takes and refuses this field.',
+    ),
     targetCluster: str('The member cluster to restore into.'),
     placement: obj('Instead of targetCluster: cluster affinity that must pick exactly one cluster.', {
       clusterAffinity: obj('As in a PropagationPolicy.', {
@@ -56,7 +59,9 @@ const specSchema = obj(
     }),
     targetNode: str('Pin the restored pod to this node.'),
     mode: str(
-      'Restore leaves the source running; Migrate stops it once the restored pod runs. Default Restore.',
+      "Restore copies the backup's checkpoint (state as of that checkpoint) and leaves the source running; Migrate " +
+        'takes a fresh checkpoint, stops the source pod right after it and restores that (state as of the moment ' +
+        'the source stopped). Default Restore.',
       {
         enum: [...RESTORE_MODES],
         default: 'Restore',
@@ -103,6 +108,18 @@ const statusSchema = obj('What the restore controller observed and did.', {
     stoppedTime: dateTime('When the source was stopped.'),
     labelsHandedOverTime: dateTime("When the workload's labels moved to the restored pod."),
   }),
+  checkpoint: obj(
+    'Migrate only: the fresh checkpoint taken for this migration (a CheckpointBackup it owns).',
+    {
+      backup: str('The CheckpointBackup of this checkpoint.'),
+      cluster: str('The member cluster whose pod is checkpointed and stopped.'),
+      pod: str('The pod checkpointed.'),
+      targetCluster: str('The target cluster chosen when the migration began.'),
+      requestedTime: dateTime('When the checkpoint was asked for.'),
+      checkpointTime: dateTime('When the checkpoint was taken; the restored state is of then.'),
+      sourceStoppedTime: dateTime('When the source pod was reported deleted after its checkpoint.'),
+    },
+  ),
   conditions: conditionsSchema,
 });
 

@@ -8,14 +8,28 @@ import { runHub } from '@stateful-migration/hub';
 import { describeError } from '@stateful-migration/kube';
 import { admissionPolicyFiles, crdYaml, generatedFiles, hubOnlyFiles } from './manifests.js';
 import { DOCS_FILE, withPermissions } from './rbac.js';
+import { parseDuration, type RestoreFlags } from './restore.js';
+import { runRestore } from './restore-command.js';
 import { showStatus, type StatusFlags } from './show-status.js';
+import type { ConnectionFlags } from './kubeconfig.js';
+
+const KUBECONFIG_HELP =
+  'kubeconfig of the Karmada apiserver (default: as kubectl: $KUBECONFIG, its files merged, else ~/.kube/config)';
+const CONTEXT_HELP = 'the kubeconfig context to use (default: its current-context)';
+const NAMESPACE_HELP = "namespace (default: the context's namespace, else default)";
 
 /** A non-negative integer flag; anything else makes the flag's value NaN, which the action refuses. */
 const count = (v: string): number => (/^\d+$/.test(v) ? Number(v) : NaN);
 
-// One entry point for every part: the agent, the hub, the status view and the manifests.
+/**
+ * Run by kubectl as the plugin `kubectl stateful-migration` (the executable kubectl-stateful_migration sets this),
+ * help and errors name the command the way the user typed it.
+ */
+const AS_KUBECTL_PLUGIN = process.env.STATEFUL_MIGRATION_KUBECTL_PLUGIN === '1';
+
+// One entry point for every part: the agent, the hub, the status view, restores and the manifests.
 const program = new Command()
-  .name('stateful-migration')
+  .name(AS_KUBECTL_PLUGIN ? 'kubectl stateful-migration' : 'stateful-migration')
   .description(
     `Checkpoints running containers in Karmada member clusters (${API_GROUP}), turns each checkpoint into an OCI image, ` +
       'and brings workloads back on another node or cluster.',
@@ -164,8 +178,9 @@ program
     'show CheckpointBackups across member clusters, from the hub: one row per cluster and container with node, ' +
       'pod, phase, image, whether it was pushed, and the last checkpoint',
   )
-  .option('--kubeconfig <file>', 'kubeconfig of the Karmada apiserver', process.env.KUBECONFIG)
-  .option('-n, --namespace <ns>', "namespace (default: the kubeconfig context's, else default)")
+  .option('--kubeconfig <file>', KUBECONFIG_HELP)
+  .option('--context <name>', CONTEXT_HELP)
+  .option('-n, --namespace <ns>', NAMESPACE_HELP)
   .option('-A, --all-namespaces', 'every namespace', false)
   .option('-o, --output <format>', 'table, json or yaml', 'table')
   .option('-w, --watch', 'keep printing as the status changes', false)
@@ -173,6 +188,69 @@ program
     if (!['table', 'json', 'yaml'].includes(opts.output))
       program.error(`status: -o must be table, json or yaml, not ${opts.output}`);
     await showStatus(name, opts).catch((err: unknown) => program.error(`status: ${describeError(err)}`));
+  });
+
+program
+  .command('restore')
+  .argument('<backup>', 'a CheckpointBackup in the namespace (of one pod, or of a workload: the same kind)')
+  .description(
+    'bring a checkpoint back in a member cluster: create a CheckpointRestore on the Karmada apiserver (validated there ' +
+      'as kubectl apply would be) and, with --wait, show its progress until it ends.\n\n' +
+      "Restore (default): a copy from the backup's latest checkpoint; its state is as of that checkpoint, and the " +
+      'source keeps running.\n' +
+      'Migrate (--migrate): a fresh checkpoint of the source is taken now and the source pod is stopped right after ' +
+      'it; the copy goes on from the state the source had when it stopped (nothing it did is lost, nothing runs ' +
+      'twice). A target that cannot restore is refused before the source is touched.',
+  )
+  .requiredOption('--to <cluster>', 'the member cluster to restore into')
+  .option(
+    '--node <node>',
+    'the node to restore on (default: the scheduler picks one whose runtime allows restores)',
+  )
+  .option(
+    '--migrate',
+    'move: checkpoint the source now, stop it, restore there (default: copy, source untouched)',
+    false,
+  )
+  .option('--wait', 'follow the restore and print each change of phase and message until it ends', false)
+  .option(
+    '--timeout <duration>',
+    'with --wait, give up waiting after this long (90s, 10m, 1h; 0: forever); the restore itself goes on',
+    '15m',
+  )
+  .option(
+    '--name <name>',
+    'name of the CheckpointRestore (default: <backup>-restore-xxxxx / <backup>-migrate-xxxxx)',
+  )
+  .option('--pod-name <name>', 'name of the restored pod (default: <source pod>-restored)')
+  .option('--kubeconfig <file>', KUBECONFIG_HELP)
+  .option('--context <name>', CONTEXT_HELP)
+  .option('-n, --namespace <ns>', NAMESPACE_HELP)
+  .addHelpText(
+    'after',
+    `
+Exit status (with --wait): 0 once Restored (or, for --migrate, once the source is stopped and the copy has
+taken over), 1 when the restore failed (its message is printed) or --timeout passed, 130 on Ctrl-C.
+
+Examples:
+  ${AS_KUBECTL_PLUGIN ? 'kubectl stateful-migration' : 'stateful-migration'} restore web-backup --to member2 --wait
+  ${AS_KUBECTL_PLUGIN ? 'kubectl stateful-migration' : 'stateful-migration'} restore web-backup --to member2 --node m2-a --migrate --wait -n shop
+  kubectl stateful-migration restore web-backup --to member2 --migrate --wait --context karmada-apiserver
+
+As a kubectl plugin: put kubectl-stateful_migration (packages/cli/bin) on PATH; kubectl runs it for
+"kubectl stateful-migration ..." with the arguments and environment as they are, so --kubeconfig, --context,
+-n/--namespace and KUBECONFIG work as they do for kubectl (give flags after "stateful-migration": kubectl does not
+pass flags placed before a plugin's name). Point it at the Karmada apiserver, where CheckpointRestores live.`,
+  )
+  .action(async (backup: string, opts: RestoreFlags & ConnectionFlags) => {
+    const timeoutMs = parseDuration(opts.timeout);
+    if (timeoutMs === undefined)
+      program.error(`restore: --timeout "${opts.timeout}" is not a duration (90s, 10m, 1h, or seconds)`);
+    try {
+      process.exitCode = await runRestore(backup, opts, timeoutMs ?? 0);
+    } catch (err) {
+      program.error(`restore: ${describeError(err)}`);
+    }
   });
 
 program

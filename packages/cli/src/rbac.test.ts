@@ -83,6 +83,18 @@ const sameSubject = (a: { kind: string; name: string; namespace?: string | undef
 const RUNTIME = { name: 'creds', namespace: 'shop' };
 const placeholders = (s: string) =>
   s.replaceAll(RUNTIME.namespace, '<tenant>').replaceAll(RUNTIME.name, '<secret>');
+/** The public keys objects' reader Roles (issue 14): one per kind, together the table's agentPublicKeys rows. */
+const KEYS = (['ConfigMap', 'Secret'] as const).map((kind) => ({
+  name: 'team-keys',
+  namespace: 'shop',
+  kind,
+  purpose: 'keys' as const,
+}));
+const keysPlaceholders = (s: string) =>
+  s
+    .replaceAll('shop', '<tenant>')
+    .replaceAll('team-keys', '<name>')
+    .replace(/public-keys-(configmap|secret)-/, 'public-keys-<kind>-');
 
 describe('RBAC: the shipped rules are exactly what packages/cli/src/rbac.ts says the code needs', () => {
   const docs = shipped();
@@ -131,7 +143,16 @@ describe('RBAC: the shipped rules are exactly what packages/cli/src/rbac.ts says
       role: placeholders(g.role),
       resourceNames: placeholders(g.resourceNames),
     }));
-    assert.deepEqual(set(got), set(tableGrants().filter((g) => g.role.includes('<'))));
+    const keys = KEYS.flatMap((k) =>
+      grantsOf(secretReaderRole(k) as Doc).map((g) => ({
+        ...g,
+        role: keysPlaceholders(g.role),
+        resourceNames: keysPlaceholders(g.resourceNames),
+      })),
+    );
+    assert.deepEqual(set([...got, ...keys]), set(tableGrants().filter((g) => g.role.includes('<'))));
+    for (const k of KEYS)
+      assert.ok(sameSubject(secretReaderBinding(k).subjects[0]!, ROLES.agentPublicKeys.subject));
     const binding = secretReaderBinding(RUNTIME);
     assert.deepEqual(binding.roleRef, {
       apiGroup: 'rbac.authorization.k8s.io',
@@ -148,7 +169,7 @@ describe('RBAC: the shipped rules are exactly what packages/cli/src/rbac.ts says
       .filter((r) => r.kind === 'ClusterRole')
       .flatMap(grantsOf)
       .filter((g) => hubRoles.has(g.role) && g.resourceNames === '');
-    for (const g of grantsOf(secretReaderRole(RUNTIME) as Doc))
+    for (const g of [RUNTIME, ...KEYS].flatMap((r) => grantsOf(secretReaderRole(r) as Doc)))
       assert.ok(
         hubWide.some((h) => h.apiGroup === g.apiGroup && h.resource === g.resource && h.verb === g.verb),
         `the hub could not create ${show(g)}`,

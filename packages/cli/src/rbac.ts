@@ -10,10 +10,10 @@
  * Karmada apiserver as `clusters/proxy` with the verb of the HTTP method, then in the member, which it calls as the
  * hub's identity (impersonated), with the verb of the proxied request.
  *
- * Only what the project ships or makes is here. A right a tenant grants by hand is not: the agents' `get` on the keys
- * object of `spec.encryption.publicKeysRef` (ImageSteps.recipients) comes from a Role the tenant makes in the members
- * (examples/checkpointbackup/encrypted-checkpoint.yaml; docs/security.md says why). Should the hub come to make that
- * Role, as it makes the registry secret's, it belongs in ROLES with `madeBy`.
+ * Only what the project ships or makes is here: the Roles the hub makes at run time (`madeBy`) for a registry secret
+ * and for the public keys object of `spec.encryption.publicKeysRef` (issue 14) included. Without a hub (a
+ * CheckpointBackup applied in a member), the tenant makes the keys object's Role by hand
+ * (examples/checkpointbackup/encrypted-checkpoint.yaml).
  */
 
 export type Verb = 'get' | 'list' | 'watch' | 'create' | 'update' | 'patch' | 'delete';
@@ -58,6 +58,7 @@ export type RoleId =
   | 'agent'
   | 'agentDefaultSecret'
   | 'agentTenantSecret'
+  | 'agentPublicKeys'
   | 'hub'
   | 'hubLeader'
   | 'restore'
@@ -88,6 +89,15 @@ export const ROLES: Readonly<Record<RoleId, RoleRef>> = {
     subject: AGENT_SA,
     where:
       'the members a registry secret is carried to (made on Karmada by the hub, carried with the secret)',
+  },
+  agentPublicKeys: {
+    madeBy: 'packages/hub/src/secrets/reader.ts',
+    kind: 'Role',
+    name: 'checkpoint-backup-public-keys-<kind>-<name>',
+    namespace: '<tenant>',
+    subject: AGENT_SA,
+    where:
+      'the members a public keys object (spec.encryption.publicKeysRef) is carried to (made on Karmada by the hub, carried with the object)',
   },
   hub: {
     file: 'deploy/hub/rbac.yaml',
@@ -155,6 +165,7 @@ const POLICY_WRITER = 'packages/hub/src/policy-writer.ts';
 const RESTORE = 'packages/restore/src/controller.ts';
 const SUBMIT = 'packages/restore/src/submit.ts';
 const FOLLOW = 'packages/restore/src/follow.ts';
+const FRESH = 'packages/restore/src/checkpoint.ts';
 const RESTORE_RECORDER = 'packages/restore/src/recorder.ts';
 const PINS = 'packages/restore/src/pins.ts';
 const SCALE = 'packages/restore/src/scale.ts';
@@ -292,6 +303,16 @@ export const PERMISSIONS: Permission[] = [
       "the one registry secret a CheckpointBackup of that namespace names in `spec.registry.secretRef` (the hub's `secretReaderRole`, carried with the secret; without a hub, made by hand)",
     code: { [IMAGES]: ['registryClient'], [READER]: ['secretReaderRole'] },
   },
+  {
+    role: 'agentPublicKeys',
+    apiGroup: '',
+    resources: ['configmaps', 'secrets'],
+    verbs: ['get'],
+    resourceNames: ['<name>'],
+    neededBy:
+      "the one public keys object (a ConfigMap or a Secret: the Role names only its own kind) a CheckpointBackup of that namespace names in `spec.encryption.publicKeysRef`, read before the checkpoint and at the push (the hub's `secretReaderRole`, carried with the object)",
+    code: { [IMAGES]: ['recipients'], [READER]: ['secretReaderRole', 'resourceOf'] },
+  },
 
   // ---- the hub, on the Karmada apiserver ----
   {
@@ -304,7 +325,8 @@ export const PERMISSIONS: Permission[] = [
     code: {
       [BACKUPS]: ['#writeStatus'],
       [STATUS]: ['writeStatus'],
-      [SUBMIT]: ['plan'],
+      [SUBMIT]: ['plan', '#read'],
+      [FRESH]: ['run', '#create'],
       [RESTORE]: ['#migrate', '#cleanUp'],
       [PINS]: ['editPins'],
     },
@@ -446,6 +468,15 @@ export const PERMISSIONS: Permission[] = [
     code: { [SECRETS]: ['#ensureReader'], [READER]: ['secretReaderRole'] },
   },
   {
+    role: 'hub',
+    apiGroup: '',
+    resources: ['configmaps'],
+    verbs: ['get'],
+    neededBy:
+      "RBAC's escalation check again, for the reader Role of a public keys ConfigMap (spec.encryption.publicKeysRef, issue 14); the hub never reads one",
+    code: { [SECRETS]: ['#ensureReader'], [READER]: ['secretReaderRole', 'resourceOf'] },
+  },
+  {
     role: 'hubLeader',
     apiGroup: 'coordination.k8s.io',
     resources: ['leases'],
@@ -489,6 +520,15 @@ export const PERMISSIONS: Permission[] = [
     verbs: ['update'],
     neededBy: 'every status write: a PUT of `/status` with the resourceVersion read',
     code: { [RESTORE_RECORDER]: ['write'], [STATUS]: ['writeStatus'] },
+  },
+  {
+    role: 'restore',
+    apiGroup: 'migration.dcnlab.com',
+    resources: ['checkpointbackups'],
+    verbs: ['create'],
+    neededBy:
+      "Migrate's fresh checkpoint: a one-off CheckpointBackup (immediately, stopPod, in the source cluster only) in the restore's namespace, owned by the restore; the hub places it and the source's agent checkpoints and stops the pod",
+    code: { [FRESH]: ['#create'] },
   },
   {
     role: 'restore',

@@ -1,12 +1,10 @@
-import { KubeConfig } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
 import { API_GROUP, PLURAL, type CheckpointBackup } from '@stateful-migration/api';
 import { Informer, RestClient, restListWatch } from '@stateful-migration/kube';
+import { kubectlConfig, type ConnectionFlags } from './kubeconfig.js';
 import { renderTable, statusRows } from './status.js';
 
-export interface StatusFlags {
-  kubeconfig?: string;
-  namespace?: string;
+export interface StatusFlags extends ConnectionFlags {
   allNamespaces: boolean;
   output: 'table' | 'json' | 'yaml';
   watch: boolean;
@@ -22,11 +20,8 @@ function print(backups: CheckpointBackup[], o: StatusFlags, one: boolean): void 
 
 /** The status view: reads the hub objects once, or keeps printing on every change with --watch. */
 export async function showStatus(name: string | undefined, o: StatusFlags): Promise<void> {
-  const kc = new KubeConfig();
-  if (o.kubeconfig) kc.loadFromFile(o.kubeconfig);
-  else kc.loadFromDefault();
+  const { kc, namespace: ns } = kubectlConfig(o);
   const client = new RestClient(kc);
-  const ns = o.namespace ?? kc.getContextObject(kc.getCurrentContext())?.namespace ?? 'default';
   const path = o.allNamespaces
     ? `/apis/${API_GROUP}/v1/${PLURAL}`
     : `/apis/${API_GROUP}/v1/namespaces/${ns}/${PLURAL}`;

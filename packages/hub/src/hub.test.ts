@@ -208,6 +208,32 @@ describe('the hub: CheckpointBackups and their registry secrets', () => {
   });
 });
 
+describe('the hub: the public keys object of spec.encryption (issue 14)', () => {
+  it('travels like the registry secret: to where the backup is placed, with its reader; withdrawn with the backup', async () => {
+    const h = await hub(backup({ encryption: { publicKeysRef: { kind: 'ConfigMap', name: 'team-keys' } } }));
+    const keysReader = 'checkpoint-backup-public-keys-configmap-team-keys';
+    assert.equal(await h.backup(), undefined);
+    const clusters = (name: string) =>
+      h.api.object<{ spec: { placement: { clusterAffinity: { clusterNames: string[] } } } }>(
+        `${POLICIES}/${name}`,
+      )?.spec.placement.clusterAffinity.clusterNames;
+    assert.deepEqual(clusters('public-keys-configmap-team-keys'), ['member1']);
+    assert.deepEqual(clusters('registry-secret-creds'), ['member1']);
+    assert.deepEqual(h.api.object<{ rules: unknown[] }>(`${RBAC}/roles/${keysReader}`)?.rules, [
+      { apiGroups: [''], resources: ['configmaps'], verbs: ['get'], resourceNames: ['team-keys'] },
+    ]);
+    assert.ok(h.api.object(`${RBAC}/rolebindings/${keysReader}`));
+
+    await h.api.client().request('DELETE', BACKUP);
+    assert.equal(await h.backup(), undefined); // the hub's finalizer: its clean-up
+    assert.equal(h.api.object(BACKUP), undefined);
+    await h.hub.secrets.reconcile('keys:ConfigMap:shop/team-keys');
+    assert.equal(h.api.object(`${POLICIES}/public-keys-configmap-team-keys`), undefined);
+    assert.equal(h.api.object(`${RBAC}/roles/${keysReader}`), undefined);
+    assert.equal(h.api.object(`${RBAC}/rolebindings/${keysReader}`), undefined);
+  });
+});
+
 describe('the hub: each event goes to the queue of the controller it concerns', () => {
   it('folds watch events into backup keys and secret keys, and a Cluster heartbeat into none', async () => {
     const h = await hub();

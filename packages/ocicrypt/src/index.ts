@@ -45,3 +45,9 @@ export {
   type EncryptedLayer,
   type OpenedLayer,
 } from './layer.js';
+export {
+  DecryptionKeysDirError,
+  decryptionKeyFiles,
+  readDecryptionKeysDir,
+  type DecryptionKeysDir,
+} from './keys-dir.js';

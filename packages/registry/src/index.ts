@@ -17,5 +17,5 @@ export {
   type PushImageInput,
   type PushedImage,
 } from './push.js';
-export { deleteManifest, describeTag, listTags, type TaggedImage } from './manage.js';
+export { deleteManifest, describeTag, imageDiffIds, listTags, type TaggedImage } from './manage.js';
 export { credentialsMayGo, mayFollow, normalHost, type Verdict } from './origin.js';

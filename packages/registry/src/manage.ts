@@ -56,6 +56,23 @@ export async function describeTag(
 }
 
 /**
+ * The config's rootfs.diff_ids of an image (the uncompressed, unencrypted layers' digests: for a checkpoint image,
+ * the archive's); empty when the config cannot be read.
+ */
+export async function imageDiffIds(
+  client: RegistryClient,
+  repository: string,
+  manifest: { config?: { digest: string } },
+): Promise<string[]> {
+  if (!manifest.config) return [];
+  const res = await client.request('GET', `/v2/${repository}/blobs/${manifest.config.digest}`, {
+    scope: `repository:${repository}:pull`,
+  });
+  if (res.status !== 200) return [];
+  return (JSON.parse(res.body) as { rootfs?: { diff_ids?: string[] } }).rootfs?.diff_ids ?? [];
+}
+
+/**
  * Deletes a manifest by digest (every tag pointing at it goes with it). True when deleted, false when it was already
  * gone; the registry must allow deletes (distribution: storage.delete.enabled).
  */

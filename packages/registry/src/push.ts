@@ -269,6 +269,7 @@ export async function getManifest(
       digest: string;
       manifest: {
         annotations?: Record<string, string>;
+        config?: { digest: string };
         layers: { mediaType?: string; digest: string; size: number; annotations?: Record<string, string> }[];
       };
     }

@@ -3,13 +3,14 @@ import { describe, it } from 'node:test';
 import {
   CHECKPOINT_RESTORE_LABEL,
   RESTORE_PINNED_IMAGES_ANNOTATION,
+  type CheckpointBackup,
   type CheckpointRestore,
   type CheckpointRestoreStatus,
 } from '@stateful-migration/api';
 import { HttpError, rootLogger } from '@stateful-migration/kube';
 import { MemoryApi } from '@stateful-migration/kube/testing';
 import { RestoreController } from './controller.js';
-import { backup, restore, source } from './fixtures.test-support.js';
+import { backup, img, REG, restore, source } from './fixtures.test-support.js';
 
 // The restore controller's shell against an apiserver in memory: which objects each reconcile writes, in which
 // order, and what it records. The pure decisions have their own tables; this is the I/O around them.
@@ -61,28 +62,85 @@ function world(spec: Partial<CheckpointRestore['spec']> = {}) {
 }
 
 describe('RestoreController.reconcile, one step at a time', () => {
-  it('Migrate: submit, wait for the secret, create the pod, follow it, stop the source, hand over, finish', async () => {
+  it('Migrate: checkpoint now (the source stopped by its agent), submit from that checkpoint, follow it, stop the workload, hand over, finish', async () => {
     const { api, step, status } = world({ mode: 'Migrate' });
+    const FRESH = `${G}/checkpointbackups/r1-migrate`;
 
-    // Pending: intent recorded first, then the pull secret, the pins and the policy; the pod waits for the secret.
+    // Pending: every check that needs no checkpoint, then Checkpointing with the name of the one-off backup, before
+    // anything is created or touched.
+    assert.deepEqual(await step(), { requeueAfterMs: 0 });
+    assert.deepEqual(api.writes(), [`PATCH ${RESTORE}`, `PUT ${RESTORE}/status`]);
+    assert.equal(status().phase, 'Checkpointing');
+    assert.deepEqual(
+      { ...status().checkpoint, requestedTime: undefined },
+      {
+        backup: 'r1-migrate',
+        cluster: 'member1',
+        pod: 'web-1',
+        targetCluster: 'member2',
+        requestedTime: undefined,
+      },
+    );
+    assert.equal(status().sourceCluster, 'member1');
+
+    // The one-off backup: the same pod, registry and workload, once, stopPod, in the source cluster only, owned.
+    assert.deepEqual(await step(), { requeueAfterMs: 7 });
+    assert.deepEqual(api.writes(), [`POST ${G}/checkpointbackups`]);
+    const fresh = api.object<CheckpointBackup & { metadata: { ownerReferences: { uid: string }[] } }>(FRESH)!;
+    assert.deepEqual(fresh.spec, {
+      schedule: 'immediately',
+      stopPod: true,
+      podRef: { name: 'web-1' },
+      resourceRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'web' },
+      registry: backup().spec.registry,
+      placement: { clusterAffinity: { clusterNames: ['member1'] } },
+    });
+    assert.deepEqual(
+      fresh.metadata.ownerReferences.map((o) => o.uid),
+      [api.object<CheckpointRestore>(RESTORE)!.metadata.uid],
+    );
+
+    // Its agent at work: a message, written once; the old backup's images are never used.
+    api.put(FRESH, { ...fresh, status: { clusters: [{ name: 'member1', phase: 'Checkpointed' }] } });
+    assert.deepEqual(await step(), { requeueAfterMs: 7 });
+    assert.deepEqual(api.writes(), [`PUT ${RESTORE}/status`]);
+    assert.match(status().message!, /^checkpointing pod web-1 in member1: Checkpointed/);
+    assert.deepEqual(await step(), { requeueAfterMs: 7 });
+    assert.deepEqual(api.writes(), []);
+
+    // Checkpointed and the pod deleted: the restore is submitted from exactly that checkpoint's images.
+    const now = source({
+      phase: 'CompletedPodDeleted',
+      lastCheckpointTime: '2026-12-01T10:00:00Z',
+      builtImages: [img('app', 't9', { digest: `sha256:${'9'.repeat(64)}` }), img('side', 't9')],
+    });
+    api.put(FRESH, { ...api.object(FRESH)!, status: { clusters: [now] } });
     assert.deepEqual(await step(), { requeueAfterMs: 7 });
     assert.deepEqual(api.writes(), [
-      `PATCH ${RESTORE}`,
+      `PUT ${RESTORE}/status`,
       `PUT ${RESTORE}/status`,
       `POST ${SECRETS}`,
-      `PATCH ${BACKUP}`,
+      `PATCH ${FRESH}`,
       `POST ${POLICIES}`,
     ]);
     assert.deepEqual(api.object<CheckpointRestore>(RESTORE)?.metadata.finalizers, [
       'restore.migration.dcnlab.com/unpin',
     ]);
     assert.equal(status().phase, 'RestoreSubmitted');
+    assert.equal(status().checkpoint?.checkpointTime, '2026-12-01T10:00:00Z');
+    assert.ok(status().checkpoint?.sourceStoppedTime);
     assert.deepEqual(status().restoredPod, { cluster: 'member2', namespace: 'shop', name: 'web-1-restored' });
+    assert.equal(status().images?.[0]?.image, `${REG}/cp/checkpoint-web-1-app@sha256:${'9'.repeat(64)}`);
     assert.match(
-      api.object<{ metadata: { annotations: Record<string, string> } }>(BACKUP)!.metadata.annotations[
+      api.object<{ metadata: { annotations: Record<string, string> } }>(FRESH)!.metadata.annotations[
         RESTORE_PINNED_IMAGES_ANNOTATION
       ]!,
-      /@sha256:/,
+      /@sha256:9{64}/,
+    );
+    assert.equal(
+      api.object<{ metadata: { annotations?: Record<string, string> } }>(BACKUP)!.metadata.annotations,
+      undefined,
+      "the user's backup is not pinned: its images are not restored",
     );
 
     // Still no secret in the target: the same objects again, no pod.
@@ -171,21 +229,70 @@ describe('RestoreController.reconcile, one step at a time', () => {
     assert.deepEqual(api.writes(), []);
     assert.deepEqual(
       api.events().map((e) => e.split(':')[0]),
-      ['Normal RestoreSubmitted', 'Normal Restored', 'Normal SourceStopping', 'Normal SourceStopped'],
+      [
+        'Normal Checkpointing',
+        'Normal CheckpointRequested',
+        'Normal SourceCheckpointed',
+        'Normal RestoreSubmitted',
+        'Normal Restored',
+        'Normal SourceStopping',
+        'Normal SourceStopped',
+      ],
     );
 
-    // Deleted: the pins go, then the finalizer; the restored pod stays.
+    // Deleted: the pins go (from the migration's backup), then the finalizer; the restored pod stays.
     await api.request('DELETE', RESTORE);
     assert.equal(await step(), undefined);
-    assert.deepEqual(api.writes(), [`PATCH ${BACKUP}`, `PATCH ${RESTORE}`]);
+    assert.deepEqual(api.writes(), [`PATCH ${FRESH}`, `PATCH ${RESTORE}`]);
     assert.equal(api.object(RESTORE), undefined);
     assert.equal(
-      api.object<{ metadata: { annotations?: Record<string, string> } }>(BACKUP)?.metadata.annotations?.[
+      api.object<{ metadata: { annotations?: Record<string, string> } }>(FRESH)?.metadata.annotations?.[
         RESTORE_PINNED_IMAGES_ANNOTATION
       ],
       undefined,
     );
     assert.ok(api.object(`${PODS}/web-1-restored`));
+  });
+
+  it('Migrate, crash-safe: the checkpoint asked for once (a create that finds it judges it), and a failed checkpoint ends it with nothing submitted', async () => {
+    const { api, step, status } = world({ mode: 'Migrate' });
+    const FRESH = `${G}/checkpointbackups/r1-migrate`;
+    await step();
+    await step();
+    assert.ok(api.object(FRESH));
+    // A controller that died after its create but before it knew: the create finds it (409), nothing else written.
+    const before = api.object<{ metadata: { resourceVersion: string } }>(FRESH)!.metadata.resourceVersion;
+    const r = api.object<CheckpointRestore>(RESTORE)!;
+    await api.request('PUT', `${RESTORE}/status`, {
+      body: { ...r, status: { ...r.status, message: 'restarted' } },
+    });
+    api.route = (method, path) =>
+      method === 'GET' && path === FRESH ? new HttpError(404, 'HTTP 404: not found', 'NotFound') : undefined;
+    assert.deepEqual(await step(), { requeueAfterMs: 0 });
+    assert.deepEqual(api.writes(), [`POST ${G}/checkpointbackups`]);
+    api.route = () => undefined;
+    assert.equal(
+      api.object<{ metadata: { resourceVersion: string } }>(FRESH)!.metadata.resourceVersion,
+      before,
+    );
+
+    // Its agent fails: Failed with the agent's words; no secret, policy or pod, the workload untouched.
+    api.put(FRESH, {
+      ...api.object(FRESH)!,
+      status: { clusters: [{ name: 'member1', phase: 'Failed', message: 'pod shop/web-1 does not exist' }] },
+    });
+    assert.equal(await step(), undefined);
+    assert.deepEqual(api.writes(), [`PUT ${RESTORE}/status`]);
+    assert.equal(status().phase, 'Failed');
+    assert.equal(status().reason, 'CheckpointFailed');
+    assert.match(status().message!, /pod shop\/web-1 does not exist; nothing was restored/);
+    assert.equal(api.object(`${PODS}/web-1-restored`), undefined);
+    assert.equal(api.object<{ spec: { replicas: number } }>(DEPLOYMENT)?.spec.replicas, 1);
+    // A spec change does not start it again: its source may be stopped.
+    const failed = api.object<CheckpointRestore>(RESTORE)!;
+    api.put(RESTORE, { ...failed, metadata: { ...failed.metadata, generation: 2 } });
+    assert.equal(await step(), undefined);
+    assert.deepEqual(api.writes(), []);
   });
 
   it('a backup that does not exist: Failed with a Warning, once', async () => {
@@ -222,5 +329,31 @@ describe('RestoreController.reconcile, one step at a time', () => {
     assert.equal(await step(), undefined);
     assert.deepEqual(api.writes(), [`PATCH ${RESTORE}`, `PUT ${RESTORE}/status`]);
     assert.equal(status().reason, 'MigrateWouldStopOtherPods');
+  });
+});
+
+describe('RestoreController: deleting a restore unpins only what no other restore of the backup uses', () => {
+  it('keeps the images of a restore the informer has not seen yet (read from the apiserver)', async () => {
+    const { api, step, status } = world({ mode: 'Restore' });
+    await step(); // submitted: intent recorded, images pinned
+    const images = (status().images ?? []).map((i) => i.image);
+    assert.ok(images.length > 0);
+    // A second restore of the same backup, recorded at the apiserver a moment ago (its intent, then its pins), and not
+    // in this controller's informer (never started here, as a cache that lags would be).
+    api.put(`${G}/checkpointrestores/r2`, {
+      ...restore(),
+      metadata: { name: 'r2', namespace: 'shop', uid: 'uid-r2', generation: 1 },
+      status: { phase: 'RestoreSubmitted', images: status().images },
+    });
+    await api.request('DELETE', RESTORE);
+    assert.equal(await step(), undefined);
+    assert.equal(api.object(RESTORE), undefined);
+    assert.equal(
+      api.object<{ metadata: { annotations?: Record<string, string> } }>(BACKUP)?.metadata.annotations?.[
+        RESTORE_PINNED_IMAGES_ANNOTATION
+      ],
+      images.sort().join(','),
+      "r2's images stay pinned",
+    );
   });
 });

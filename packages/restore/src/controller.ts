@@ -21,18 +21,20 @@ import {
   type RestClient,
   type Result,
 } from '@stateful-migration/kube';
+import { FreshCheckpointStep } from './checkpoint.js';
 import { FollowStep } from './follow.js';
+import { checkpointBackupName } from './fresh-checkpoint.js';
 import { migrateStep } from './migrate.js';
 import { scaleReads, scaleReplicas, scaleRequest, type Scale } from './scale.js';
-import { backupPath, bindingPath, GROUP_PATH, podPath, proxy, restorePath } from './paths.js';
+import { backupPath, bindingPath, GROUP_PATH, podPath, proxy, restorePath, restoresPath } from './paths.js';
 import { runningAndReady, type ObservedPod } from './phase.js';
 import { editPins, unpin } from './pins.js';
 import { handoverLabels, RESTORE_LABEL } from './pod.js';
 import { RestoreRecorder } from './recorder.js';
 import { backupClusters, type BackupBinding } from './source.js';
-import { restoreStep } from './status.js';
-import { notMine, RESTORE_FINALIZER, SubmitStep, type Meta } from './submit.js';
-import { backupNamespaceRefusal, stopPlan, stopsOnlyThePod, type RestorePlan } from './validate.js';
+import { restoreStep, stateGuarantee } from './status.js';
+import { notMine, RESTORE_FINALIZER, SubmitStep, type Meta, type SourceToStop } from './submit.js';
+import { backupNamespaceRefusal, stopPlan, stopsOnlyThePod } from './validate.js';
 
 export { RESTORE_FINALIZER, restorePolicyName } from './submit.js';
 
@@ -59,8 +61,10 @@ export interface RestoreOptions {
  * Reconciles CheckpointRestores on the Karmada apiserver. Each reconcile reads the object, takes the step its phase
  * calls for (restoreStep), asks the pure functions what comes next (validate, nextPhase, migrateStep), does one step
  * and records it in status with the resourceVersion, so a restarted controller (or a new leader) resumes from
- * status. The steps: Pending -> RestoreSubmitted in submit.ts; RestoreSubmitted/InProgress -> Restored | Failed in
- * follow.ts; Migrate's Restored -> SourceStopped here; deletion here. The restored pod is a Pod template on the hub,
+ * status. The steps: Pending -> RestoreSubmitted (Restore) or Checkpointing (Migrate) in submit.ts; Migrate's
+ * Checkpointing -> RestoreSubmitted in checkpoint.ts (a fresh checkpoint, the source pod deleted right after it);
+ * RestoreSubmitted/InProgress -> Restored | Failed in follow.ts; Migrate's Restored -> SourceStopped here (its
+ * workload scaled to 0, the labels handed over); deletion here. The restored pod is a Pod template on the hub,
  * carried to the target cluster by a PropagationPolicy of its own, together with a pull secret made from the
  * backup's registry credentials; its status comes back through the pod's ResourceBinding.
  */
@@ -79,6 +83,7 @@ export class RestoreController {
   readonly #record: RestoreRecorder;
   readonly #submit: SubmitStep;
   readonly #follow: FollowStep;
+  readonly #checkpoint: FreshCheckpointStep;
 
   constructor(o: RestoreOptions) {
     this.#o = { pollMs: 2000, followMs: 30_000, defaultTimeoutSeconds: 300, ...o };
@@ -90,6 +95,7 @@ export class RestoreController {
     });
     const steps = { client, record: this.#record, pollMs: this.#o.pollMs };
     this.#submit = new SubmitStep({ ...steps, checkStop: (r, p) => this.#checkStop(r, p) });
+    this.#checkpoint = new FreshCheckpointStep({ ...steps, submit: this.#submit });
     this.#follow = new FollowStep({
       ...steps,
       submit: this.#submit,
@@ -149,6 +155,8 @@ export class RestoreController {
         return this.#cleanUp(r);
       case 'start':
         return this.#submit.start(r);
+      case 'checkpoint':
+        return this.#checkpoint.run(r);
       case 'follow':
         return this.#follow.run(r);
       case 'migrate':
@@ -163,8 +171,9 @@ export class RestoreController {
   async #migrate(r: CheckpointRestore): Promise<Result> {
     const s = r.status!;
     const target = s.restoredPod!;
+    // The backup of the checkpoint restored: the migration's own, which recorded the pod it stopped.
     const backup = await this.#getOrUndefined<CheckpointBackup>(
-      backupPath(r.metadata.namespace, r.spec.backupRef.name),
+      backupPath(r.metadata.namespace, checkpointBackupName(r)),
     );
     // A backup edited since the restore began to name another namespace never gets another tenant's workload stopped.
     const cross = backup && !s.sourceStop?.stoppedTime && backupNamespaceRefusal(backup);
@@ -182,7 +191,7 @@ export class RestoreController {
         'CannotStopSource',
         stop
           ? stop.refuse.message
-          : `CheckpointBackup ${r.spec.backupRef.name} is gone; cannot tell how to stop the source`,
+          : `CheckpointBackup ${checkpointBackupName(r)} is gone; cannot tell how to stop the source`,
       );
     const source = this.#source(r, backup, s.sourceStop ? undefined : await this.#checkpointed(r, backup));
     const observed = await this.#observe(target.namespace, target.name, target.cluster);
@@ -220,7 +229,7 @@ export class RestoreController {
         await this.#scale(s.sourceStop!, s.sourceStop!.workload!.replicas);
         return this.#fail(r, 'RestoredPodLost', step.message);
       case 'finish': {
-        const message = `migrated: ${target.namespace}/${target.name} runs in ${target.cluster}; the source was stopped by ${describeStop(s.sourceStop!)} and its labels handed over`;
+        const message = `migrated: ${target.namespace}/${target.name} runs in ${target.cluster} with ${stateGuarantee('Migrate', s.checkpoint?.checkpointTime)}; the source workload was stopped by ${describeStop(s.sourceStop!)} and its labels handed over`;
         const updated = await this.#write(r, (cur) => ({
           ...cur,
           phase: 'SourceStopped',
@@ -329,11 +338,10 @@ export class RestoreController {
   }
 
   /** Refuses a Migrate whose stop would reach more than the checkpointed pod (stopsOnlyThePod), before anything. */
-  async #checkStop(r: CheckpointRestore, p: RestorePlan): Promise<{ stop: Result } | undefined> {
-    if (!p.stop) return undefined;
-    const source = { cluster: p.sourceCluster, namespace: p.source.namespace, pod: p.source.name };
-    const where = await this.#locate(source, p.stop);
-    const refusal = stopsOnlyThePod(p.stop, where, source);
+  async #checkStop(r: CheckpointRestore, s: SourceToStop): Promise<{ stop: Result } | undefined> {
+    const source = { cluster: s.sourceCluster, namespace: s.namespace, pod: s.pod };
+    const where = await this.#locate(source, s.stop);
+    const refusal = stopsOnlyThePod(s.stop, where, source);
     return refusal ? { stop: await this.#fail(r, refusal.reason, refusal.message) } : undefined;
   }
 
@@ -349,7 +357,9 @@ export class RestoreController {
           `the stop of ${pod} was recorded without its uid, so it cannot be told from a replacement of the same ` +
             `name: it is not deleted; delete it yourself; ${beside}`,
         );
-      const replaced = (await this.#deleteSourcePod(stop, stop.podUid)) === 'replaced';
+      const replaced =
+        (await this.#deleteSourcePod(stop, stop.podUid, !!r.status?.checkpoint?.sourceStoppedTime)) ===
+        'replaced';
       if (replaced)
         return this.#fail(
           r,
@@ -371,14 +381,20 @@ export class RestoreController {
   /**
    * Deletes the checkpointed pod, and only it: a DELETE with a uid precondition, so a pod made under the same name
    * since gets a 409. The agent recorded the member pod's uid; a template on Karmada has its own, so there the member
-   * pod is checked first and the template is deleted by the uid read.
+   * pod is checked first and the template is deleted by the uid read. After a migration's own checkpoint its agent
+   * has deleted the checkpointed pod already, and a member pod of that name is Karmada's re-creation from the
+   * template (`stoppedAfterCheckpoint`): then the template goes, whatever the member pod's uid.
    */
-  async #deleteSourcePod(stop: SourceStop, uid: string): Promise<'deleted' | 'gone' | 'replaced'> {
+  async #deleteSourcePod(
+    stop: SourceStop,
+    uid: string,
+    stoppedAfterCheckpoint: boolean,
+  ): Promise<'deleted' | 'gone' | 'replaced'> {
     const path = podPath(stop.namespace, stop.pod);
     let precondition = uid;
     if (stop.onHub) {
       const inMember = await this.#getOrUndefined<Meta>(proxy(stop.cluster, path));
-      if (inMember && inMember.metadata.uid !== uid) return 'replaced';
+      if (inMember && inMember.metadata.uid !== uid && !stoppedAfterCheckpoint) return 'replaced';
       const template = await this.#getOrUndefined<Meta>(path);
       if (!template?.metadata.uid) return 'gone';
       precondition = template.metadata.uid;
@@ -463,18 +479,23 @@ export class RestoreController {
    */
   async #cleanUp(r: CheckpointRestore): Promise<Result> {
     if (!r.metadata.finalizers?.includes(RESTORE_FINALIZER)) return undefined;
-    const backup = await this.#getOrUndefined<CheckpointBackup>(
-      backupPath(r.metadata.namespace, r.spec.backupRef.name),
-    );
+    // The pins are on the backup whose images the restore runs: the migration's own, or spec.backupRef's.
+    const pinnedOn = checkpointBackupName(r);
+    const backup = await this.#getOrUndefined<CheckpointBackup>(backupPath(r.metadata.namespace, pinnedOn));
     const mine = (r.status?.images ?? []).map((i) => i.image);
     if (backup && mine.length) {
-      const others = this.restores
-        .list()
+      // Read from the apiserver, not the informer: a restore of the same backup created a moment ago has recorded its
+      // images (intent first) before pinning them, but the cache may not show it yet, and unpinning its images would
+      // let retention delete what it is about to pull.
+      const { items } = await this.#o.client.get<{ items: CheckpointRestore[] }>(
+        restoresPath(r.metadata.namespace),
+      );
+      const others = items
         .filter(
           (x) =>
             x.metadata.uid !== r.metadata.uid &&
             x.metadata.namespace === r.metadata.namespace &&
-            x.spec.backupRef.name === r.spec.backupRef.name,
+            checkpointBackupName(x) === pinnedOn,
         )
         .flatMap((x) => (x.status?.images ?? []).map((i) => i.image));
       await editPins(this.#o.client, backupPath(backup.metadata.namespace, backup.metadata.name), (cur) =>

@@ -39,6 +39,15 @@ export {
 } from './target-nodes.js';
 export { migrateStep, type MigrateInput, type MigrateStep } from './migrate.js';
 export {
+  checkpointBackupName,
+  checkpointProgress,
+  freshBackup,
+  freshBackupName,
+  migrateIntent,
+  type CheckpointProgress,
+  type MigrateIntent,
+} from './fresh-checkpoint.js';
+export {
   scalePath,
   scaleReads,
   scaleReplicas,

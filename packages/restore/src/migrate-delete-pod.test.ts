@@ -27,7 +27,14 @@ const MEMBER_PODS = `/apis/cluster.karmada.io/v1alpha1/clusters/member1/proxy${P
  * Karmada with the source pod web-1, checkpointed as uid u1 in member1: a template on the hub (uid t1 there) or
  * only in the member; the pod in member1 now has uid `memberUid`. The backup's podRef was edited to web-2 since.
  */
-function karmada(o: { onHub: boolean; memberUid: string; deleteAnswer: FakeReply; sourceStop?: SourceStop }) {
+function karmada(o: {
+  onHub: boolean;
+  memberUid: string;
+  deleteAnswer: FakeReply;
+  sourceStop?: SourceStop;
+  /** A migration whose own checkpoint's agent deleted the checkpointed pod (its backup: r1-migrate). */
+  stoppedAfterCheckpoint?: boolean;
+}) {
   let restore: CheckpointRestore = {
     apiVersion: 'migration.dcnlab.com/v1',
     kind: 'CheckpointRestore',
@@ -38,6 +45,18 @@ function karmada(o: { onHub: boolean; memberUid: string; deleteAnswer: FakeReply
       sourceCluster: 'member1',
       restoredPod: { cluster: 'member2', namespace: 'shop', name: 'r1-web-1', uid: 'p-uid' },
       ...(o.sourceStop ? { sourceStop: o.sourceStop } : {}),
+      ...(o.stoppedAfterCheckpoint
+        ? {
+            checkpoint: {
+              backup: 'r1-migrate',
+              cluster: 'member1',
+              pod: 'web-1',
+              targetCluster: 'member2',
+              requestedTime: '2026-12-01T10:00:00Z',
+              sourceStoppedTime: '2026-12-01T10:00:02Z',
+            },
+          }
+        : {}),
     },
   };
   const routes: Record<string, (r: FakeRequest) => FakeReply> = {
@@ -51,7 +70,7 @@ function karmada(o: { onHub: boolean; memberUid: string; deleteAnswer: FakeReply
       };
       return ok(restore);
     },
-    [`GET ${BACKUP}`]: () =>
+    [`GET ${o.stoppedAfterCheckpoint ? `${BACKUP.replace('web-now', 'r1-migrate')}` : BACKUP}`]: () =>
       ok({
         ...backup({
           podRef: { name: 'web-2' },
@@ -167,6 +186,22 @@ describe('Migrate deletes the checkpointed pod, by the uid recorded at checkpoin
     assert.deepEqual(deletes(), []);
     assert.equal(store.restore().status?.reason, 'SourcePodReplaced');
     assert.equal(store.restore().status?.message, replaced);
+  });
+
+  it("after a migration's own checkpoint (its agent deleted the pod), the member pod of that name is Karmada's re-creation from the template: the template goes", async () => {
+    const { store, c, deletes } = await setup({
+      onHub: true,
+      memberUid: 'u9',
+      deleteAnswer: ok({}),
+      stoppedAfterCheckpoint: true,
+    });
+    await c.reconcile('shop/r1');
+    await c.reconcile('shop/r1');
+    assert.deepEqual(
+      deletes().map((r) => [r.path, r.body]),
+      [[`${PODS}/web-1`, { apiVersion: 'v1', kind: 'DeleteOptions', preconditions: { uid: 't1' } }]],
+    );
+    assert.ok(store.restore().status?.sourceStop?.stoppedTime);
   });
 
   it('a stop recorded without the uid (by an older controller) deletes nothing: Failed, the restored pod runs beside the source', async () => {

@@ -5,6 +5,7 @@ import { API_GROUP, PLURAL, RESTORE_PLURAL } from '@stateful-migration/api';
 export const GROUP_PATH = `/apis/${API_GROUP}/v1`;
 export const restorePath = (ns: string, name: string): string =>
   `${GROUP_PATH}/namespaces/${ns}/${RESTORE_PLURAL}/${name}`;
+export const restoresPath = (ns: string): string => `${GROUP_PATH}/namespaces/${ns}/${RESTORE_PLURAL}`;
 export const backupPath = (ns: string, name: string): string =>
   `${GROUP_PATH}/namespaces/${ns}/${PLURAL}/${name}`;
 export const bindingPath = (ns: string, name: string): string =>

@@ -1,7 +1,9 @@
 import {
   API_GROUP,
   API_VERSION,
+  ARCHIVE_DIGESTS_ANNOTATION,
   CHECKPOINT_RESTORE_LABEL,
+  formatArchiveDigests,
   RESTORE_KIND,
   RESTORE_ALLOWED,
   type RestoreImage,
@@ -58,8 +60,19 @@ export interface RestoreRef {
  * refuses to create a container from a checkpoint image) and, with a targetNode, to that node, so the member's
  * scheduler says Unschedulable instead of binding to a missing node or one that cannot restore.
  */
-export function restoredPod(plan: RestorePlan, ref: RestoreRef, pullSecret: string): PodManifest {
+export function restoredPod(
+  plan: RestorePlan,
+  ref: RestoreRef,
+  pullSecret: string,
+  /** For encrypted images without a targetNode: the nodes holding their keys (nodesWithKeys). */
+  keyNodes?: string[],
+): PodManifest {
   const src = plan.source;
+  const archiveDigests = formatArchiveDigests(
+    Object.fromEntries(
+      plan.checkpoints.filter((c) => c.archiveDigest).map((c) => [c.containerName, c.archiveDigest!]),
+    ),
+  );
   const imageOf = new Map(plan.images.map((i: RestoreImage) => [i.containerName, i.image]));
   const fromCheckpoint = src.containers
     .map((c) => ({
@@ -83,6 +96,8 @@ export function restoredPod(plan: RestorePlan, ref: RestoreRef, pullSecret: stri
         [ANNOTATION.backup]: `${ref.namespace}/${ref.backup}`,
         [ANNOTATION.restore]: `${ref.namespace}/${ref.name}`,
         ...(fromCheckpoint ? { [ANNOTATION.envFromCheckpoint]: fromCheckpoint } : {}),
+        // What each container's checkpoint image must unpack to, as recorded at checkpoint time: the node checks.
+        ...(archiveDigests ? { [ARCHIVE_DIGESTS_ANNOTATION]: archiveDigests } : {}),
       },
     },
     spec: {
@@ -102,7 +117,7 @@ export function restoredPod(plan: RestorePlan, ref: RestoreRef, pullSecret: stri
       }),
       ...(src.volumes ? { volumes: src.volumes } : {}),
       imagePullSecrets: [{ name: pullSecret }],
-      affinity: restoreAffinity(plan.targetNode),
+      affinity: restoreAffinity(plan.targetNode ? [plan.targetNode] : keyNodes),
     },
   };
 }
@@ -118,14 +133,17 @@ function referencesOnly(env: Record<string, unknown>[] | undefined): Record<stri
     .map((e) => ({ name: e.name, valueFrom: e.valueFrom }));
 }
 
-/** One nodeSelectorTerm, so its expressions all hold: the node restores, and is the targetNode if there is one. */
-const restoreAffinity = (node: string | undefined) => ({
+/**
+ * One nodeSelectorTerm, so its expressions all hold: the node restores, and is the targetNode if there is one (or,
+ * for encrypted images, one of the nodes holding their keys).
+ */
+const restoreAffinity = (nodes: string[] | undefined) => ({
   nodeAffinity: {
     requiredDuringSchedulingIgnoredDuringExecution: {
       nodeSelectorTerms: [
         {
           matchExpressions: [
-            ...(node ? [{ key: 'kubernetes.io/hostname', operator: 'In', values: [node] }] : []),
+            ...(nodes ? [{ key: 'kubernetes.io/hostname', operator: 'In', values: nodes }] : []),
             { key: CHECKPOINT_RESTORE_LABEL, operator: 'In', values: [RESTORE_ALLOWED] },
           ],
         },

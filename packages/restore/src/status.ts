@@ -3,6 +3,7 @@ import {
   setCondition,
   type CheckpointRestore,
   type CheckpointRestoreStatus,
+  type FreshCheckpoint,
   type RestoreMode,
   type RestorePhase,
 } from '@stateful-migration/api';
@@ -16,7 +17,7 @@ import type { RestorePlan } from './validate.js';
 type Status = CheckpointRestoreStatus;
 
 /** The step a reconcile takes: one per phase, as status records it. */
-export type RestoreStep = 'cleanUp' | 'start' | 'follow' | 'migrate' | 'done';
+export type RestoreStep = 'cleanUp' | 'start' | 'checkpoint' | 'follow' | 'migrate' | 'done';
 
 /**
  * Deleted: clean up. Pending (or new), or Failed before anything was submitted with a spec changed since: start
@@ -28,15 +29,69 @@ export function restoreStep(r: Pick<CheckpointRestore, 'metadata' | 'spec' | 'st
   const phase = r.status?.phase;
   if (!phase || phase === 'Pending' || changedBeforeSubmit(r)) return 'start';
   if (isRestoreFinished(phase, r.spec.mode ?? 'Restore')) return 'done';
+  if (phase === 'Checkpointing') return 'checkpoint';
   return phase === 'Restored' ? 'migrate' : 'follow';
 }
 
-/** A Failed restore whose spec changed since, when nothing was submitted: it is tried again. */
+/**
+ * A Failed restore whose spec changed since, when nothing was submitted and no checkpoint asked for: it is tried
+ * again. A migration that asked for its checkpoint is not: its source may be stopped already, and a second
+ * checkpoint would be of whatever runs there now.
+ */
 function changedBeforeSubmit(r: Pick<CheckpointRestore, 'metadata' | 'status'>): boolean {
   const s = r.status;
   return (
-    s?.phase === 'Failed' && (s.observedGeneration ?? 0) < (r.metadata.generation ?? 0) && !s.submittedTime
+    s?.phase === 'Failed' &&
+    (s.observedGeneration ?? 0) < (r.metadata.generation ?? 0) &&
+    !s.submittedTime &&
+    !s.checkpoint
   );
+}
+
+/**
+ * Checkpointing, recorded before the migration's CheckpointBackup is created (intent first): its name, the source
+ * and the target, so a restarted controller waits for that one checkpoint and never asks for a second.
+ */
+export function checkpointingStatus(s: Status, c: FreshCheckpoint, generation: number): Status {
+  const message = `checkpointing pod ${c.pod} in ${c.cluster} (CheckpointBackup ${c.backup}); the source stops right after its checkpoint, then it is restored into ${c.targetCluster}`;
+  return {
+    ...s,
+    phase: 'Checkpointing',
+    reason: 'Checkpointing',
+    message,
+    observedGeneration: generation,
+    sourceCluster: c.cluster,
+    checkpoint: c,
+    conditions: setCondition(s.conditions, {
+      type: 'Restored',
+      status: 'False',
+      reason: 'Checkpointing',
+      message,
+      observedGeneration: generation,
+    }),
+  };
+}
+
+/** The checkpoint taken and the source pod deleted after it: when, for the status and the guarantee it gives. */
+export function checkpointTakenStatus(s: Status, checkpointTime: string | undefined, now: Date): Status {
+  const c = s.checkpoint!;
+  const message = `checkpointed pod ${c.pod} in ${c.cluster}${checkpointTime ? ` at ${checkpointTime}` : ''} and stopped it; restoring into ${c.targetCluster}`;
+  return {
+    ...s,
+    message,
+    conditions: setCondition(s.conditions, {
+      type: 'SourceCheckpointed',
+      status: 'True',
+      reason: 'SourceStopped',
+      message: `${message}: the restored pod will have ${stateGuarantee('Migrate', checkpointTime)}`,
+      observedGeneration: s.observedGeneration ?? 0,
+    }),
+    checkpoint: {
+      ...c,
+      ...(checkpointTime ? { checkpointTime } : {}),
+      sourceStoppedTime: c.sourceStoppedTime ?? now.toISOString(),
+    },
+  };
 }
 
 /** Whether status says this phase and message already: then nothing is written again, and no Event sent. */
@@ -67,6 +122,13 @@ export function failedStatus(
       observedGeneration: generation,
     }),
   };
+}
+
+/** What each mode guarantees about the restored state, for messages and conditions (ADR 0005). */
+export function stateGuarantee(mode: RestoreMode, checkpointTime?: string): string {
+  return mode === 'Migrate'
+    ? `the state the source had when it stopped, right after its checkpoint${checkpointTime ? ` at ${checkpointTime}` : ''}`
+    : "the state of the backup's checkpoint; the source keeps running";
 }
 
 export function submitMessage(p: RestorePlan): string {
@@ -115,11 +177,16 @@ export function changedStatus(
 ): Status {
   const now = i.now.toISOString();
   const complete = change.phase === 'Failed' || (change.phase === 'Restored' && i.mode === 'Restore');
+  // Restored says which state the pod has: the backup's checkpoint (Restore) or the source's last (Migrate).
+  const message =
+    change.phase === 'Restored'
+      ? `${change.message}, with ${stateGuarantee(i.mode, s.checkpoint?.checkpointTime)}`
+      : change.message;
   return {
     ...s,
     phase: change.phase,
     reason: change.reason,
-    message: change.message,
+    message,
     ...(i.node ? { restoredPod: { ...s.restoredPod!, node: i.node } } : {}),
     ...(change.phase === 'Restored' ? { restoredTime: now } : {}),
     ...(complete ? { completionTime: now } : {}),
@@ -130,7 +197,7 @@ export function changedStatus(
             type: 'Restored',
             status: change.phase === 'Restored' ? 'True' : 'False',
             reason: change.reason,
-            message: change.message,
+            message,
             observedGeneration: i.generation,
           }),
   };

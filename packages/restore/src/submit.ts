@@ -30,20 +30,23 @@ import {
   type PodManifest,
 } from './pod.js';
 import type { RestoreRecorder } from './recorder.js';
-import { backupClusters, type BackupBinding } from './source.js';
-import { alreadySays, submitMessage, submittedStatus } from './status.js';
+import { backupClusters, type BackupBinding, type BackupCluster } from './source.js';
+import { alreadySays, checkpointingStatus, submitMessage, submittedStatus } from './status.js';
 import {
   checkTargetNodes,
+  nodesWithKeys,
+  TARGET_CANNOT_DECRYPT,
   nodesUnknownMessage,
   nodeView,
   TARGET_NODES_UNKNOWN,
   type KubeNode,
 } from './target-nodes.js';
-import { validate, type ClusterView, type RestorePlan, type Verdict } from './validate.js';
+import { checkpointBackupName, freshCheckpoint, migrateIntent } from './fresh-checkpoint.js';
+import { validate, type ClusterView, type RestorePlan, type StopPlan, type Verdict } from './validate.js';
 
 export const RESTORE_FINALIZER = `restore.${API_GROUP}/unpin`;
 /** The label on what the controller creates on the hub (pull secret, policy), naming the restore. */
-const OWNER_LABEL = `${API_GROUP}/restore-owner`;
+export const OWNER_LABEL = `${API_GROUP}/restore-owner`;
 
 /** The restore's PropagationPolicy: its pod and pull secret, to the target cluster only. */
 export const restorePolicyName = (restore: string): string => `checkpointrestore-${restore}`.slice(0, 253);
@@ -72,6 +75,23 @@ export type Meta = {
   };
 };
 
+/** What a Migrate would stop: the pod, its workload's stop, and where. */
+export interface SourceToStop {
+  stop: StopPlan;
+  sourceCluster: string;
+  namespace: string;
+  pod: string;
+}
+
+/** What a migration failing after its checkpoint says of the source, which is stopped by then. */
+export function sourceStoppedNote(r: Pick<CheckpointRestore, 'status'>): string {
+  const c = r.status?.checkpoint;
+  return c
+    ? `pod ${c.pod} in ${c.cluster} was stopped after its checkpoint; its state is in the images of CheckpointBackup ` +
+        `${c.backup} (a Restore from it brings that state back)`
+    : 'the source was not touched';
+}
+
 /** A refusal found while acting (a missing secret, a taken pod name): ends the restore Failed with the message. */
 export class RestoreRefused extends Error {
   constructor(
@@ -88,7 +108,7 @@ export interface SubmitStepOptions {
   /** How often a restore waiting for its pull secret looks again. */
   pollMs: number;
   /** Migrate's check that stopping the source stops only the checkpointed pod: what to return when it does not. */
-  checkStop: (r: CheckpointRestore, p: RestorePlan) => Promise<{ stop: Result } | undefined>;
+  checkStop: (r: CheckpointRestore, s: SourceToStop) => Promise<{ stop: Result } | undefined>;
 }
 
 /**
@@ -110,29 +130,80 @@ export class SubmitStep {
       r,
       RESTORE_FINALIZER,
     );
+    if ((r.spec.mode ?? 'Restore') === 'Migrate') return this.#startMigrate(r);
     const { plan, backup } = await this.plan(r);
-    if (plan.kind === 'refuse') return this.#o.record.fail(r, plan.reason, plan.message);
-    if (plan.kind === 'wait') {
-      if (!alreadySays(r.status, 'Pending', plan.message))
-        await this.#o.record.write(r, (s) => ({
-          ...s,
-          phase: 'Pending',
-          reason: plan.reason,
-          message: plan.message,
-        }));
-      return { requeueAfterMs: 5000 };
-    }
+    if (plan.kind !== 'ok') return this.#notYet(r, plan);
     const p = plan.plan;
-    // Before anything is created, and so long before Migrate could stop the source: would Migrate stop only this
-    // pod, and can the target restore at all?
-    const refused = (await this.#o.checkStop(r, p)) ?? (await this.#checkTarget(r, p));
+    // Before anything is created: can the target restore at all?
+    const refused = await this.#checkTarget(r, p);
     if (refused) return refused.stop;
-    // Intent first: what is submitted is recorded before anything is created, so a restart creates the same pod.
+    return this.#submitPlan(r, p, backup!);
+  }
+
+  /**
+   * A Migrate's first step: the checks that need no checkpoint (migrateIntent), what the stop would reach and the
+   * target's nodes, all before the source is touched; then Checkpointing, with the name of the one-off
+   * CheckpointBackup that takes the fresh checkpoint (created by the next step, FreshCheckpointStep).
+   */
+  async #startMigrate(r: CheckpointRestore): Promise<Result> {
+    const read = await this.#read(r, r.spec.backupRef.name);
+    const verdict = migrateIntent({ restore: r, ...read });
+    if (verdict.kind !== 'ok') return this.#notYet(r, verdict);
+    const i = verdict.intent;
+    const refused =
+      (await this.#o.checkStop(r, {
+        stop: i.stop,
+        sourceCluster: i.sourceCluster,
+        namespace: i.namespace,
+        pod: i.sourcePod,
+      })) ?? (await this.#checkTarget(r, i));
+    if (refused) return refused.stop;
+    const generation = r.metadata.generation ?? 0;
+    const c = freshCheckpoint(r, i, new Date());
+    const updated = await this.#o.record.write(r, (s) => checkpointingStatus(s, c, generation));
+    await this.#o.record.event(updated, 'Normal', 'Checkpointing', updated.status?.message ?? '');
+    return { requeueAfterMs: 0 };
+  }
+
+  /**
+   * A Migrate whose fresh checkpoint is taken (and its source stopped): validate against that checkpoint's own
+   * backup, which gives exactly its images by digest, then submit as a Restore does.
+   */
+  async afterCheckpoint(r: CheckpointRestore): Promise<Result> {
+    const { plan, backup } = await this.plan(r);
+    if (plan.kind === 'wait') return { requeueAfterMs: this.#o.pollMs };
+    if (plan.kind === 'refuse')
+      return this.#o.record.fail(r, plan.reason, `${plan.message}; ${sourceStoppedNote(r)}`);
+    // Checked before the checkpoint with the recipients expected; again with the checkpoint's own (keys or nodes
+    // may have changed meanwhile), so a pod that could never start is a Failed restore, not a Pending pod.
+    const refused = await this.#checkTarget(r, plan.plan, `; ${sourceStoppedNote(r)}`);
+    if (refused) return refused.stop;
+    return this.#submitPlan(r, plan.plan, backup!);
+  }
+
+  /** Failed for a refusal; Pending (written once) for a wait, back in 5 s. */
+  async #notYet(
+    r: CheckpointRestore,
+    v: { kind: 'wait' | 'refuse'; reason: string; message: string },
+  ): Promise<Result> {
+    if (v.kind === 'refuse') return this.#o.record.fail(r, v.reason, v.message);
+    if (!alreadySays(r.status, 'Pending', v.message))
+      await this.#o.record.write(r, (s) => ({
+        ...s,
+        phase: 'Pending',
+        reason: v.reason,
+        message: v.message,
+      }));
+    return { requeueAfterMs: 5000 };
+  }
+
+  /** Intent first: what is submitted is recorded before anything is created, so a restart creates the same pod. */
+  async #submitPlan(r: CheckpointRestore, p: RestorePlan, backup: CheckpointBackup): Promise<Result> {
     const generation = r.metadata.generation ?? 0;
     const updated = await this.#o.record.write(r, (s) => submittedStatus(s, p, generation, new Date()));
     await this.#o.record.event(updated, 'Normal', 'RestoreSubmitted', submitMessage(p));
     try {
-      const created = await this.submit(updated, p, backup!);
+      const created = await this.submit(updated, p, backup);
       return { requeueAfterMs: created ? 0 : this.#o.pollMs };
     } catch (err) {
       if (err instanceof RestoreRefused) return this.#o.record.fail(updated, err.reason, err.message);
@@ -140,13 +211,27 @@ export class SubmitStep {
     }
   }
 
-  /** Validates against the hub's backup (its per-cluster results) and the Karmada clusters. */
+  /**
+   * Validates against the hub's backup (its per-cluster results) and the Karmada clusters: the migration's own
+   * backup once it has one (its checkpoint, into the target chosen when the migration began), else spec.backupRef.
+   */
   async plan(r: CheckpointRestore): Promise<{ plan: Verdict; backup?: CheckpointBackup }> {
+    const c = r.status?.checkpoint;
+    const restore: CheckpointRestore = c
+      ? { ...r, spec: { ...r.spec, targetCluster: c.targetCluster, placement: undefined } }
+      : r;
+    const read = await this.#read(r, checkpointBackupName(r));
+    const plan = validate({ restore, ...read });
+    return read.backup ? { plan, backup: read.backup } : { plan };
+  }
+
+  /** A backup on the hub, its per-cluster results (backupClusters), and the Karmada clusters. */
+  async #read(
+    r: CheckpointRestore,
+    name: string,
+  ): Promise<{ backup: CheckpointBackup | undefined; sources: BackupCluster[]; clusters: ClusterView[] }> {
     const ns = r.metadata.namespace;
-    const backup = await getOrUndefined<CheckpointBackup>(
-      this.#o.client,
-      backupPath(ns, r.spec.backupRef.name),
-    );
+    const backup = await getOrUndefined<CheckpointBackup>(this.#o.client, backupPath(ns, name));
     const binding = backup
       ? await getOrUndefined<BackupBinding>(
           this.#o.client,
@@ -154,13 +239,11 @@ export class SubmitStep {
         )
       : undefined;
     const clusters = await this.#o.client.get<{ items: Cluster[] }>(CLUSTERS_PATH);
-    const plan = validate({
-      restore: r,
+    return {
       backup,
       sources: backup ? backupClusters(backup, binding) : [],
       clusters: clusters.items.map(clusterView),
-    });
-    return backup ? { plan, backup } : { plan };
+    };
   }
 
   /**
@@ -169,11 +252,14 @@ export class SubmitStep {
    * restore Failed; a list that fails (the member unreachable, a right missing) keeps it Pending and comes back.
    * Returns what to return from the reconcile when the restore must not go on.
    */
-  async #checkTarget(r: CheckpointRestore, p: RestorePlan): Promise<{ stop: Result } | undefined> {
+  async #checkTarget(
+    r: CheckpointRestore,
+    p: Pick<RestorePlan, 'targetCluster' | 'targetNode' | 'checkpoints'>,
+    note = '',
+  ): Promise<{ stop: Result } | undefined> {
     let nodes: KubeNode[];
     try {
-      nodes = (await this.#o.client.get<{ items: KubeNode[] }>(proxy(p.targetCluster, '/api/v1/nodes')))
-        .items;
+      nodes = await this.#targetNodes(p);
     } catch (err) {
       const message = nodesUnknownMessage(p.targetCluster, statusCode(err), describeError(err));
       if (!alreadySays(r.status, 'Pending', message))
@@ -186,7 +272,32 @@ export class SubmitStep {
       return { stop: { requeueAfterMs: 10_000 } };
     }
     const refusal = checkTargetNodes(p, nodes.map(nodeView));
-    return refusal ? { stop: await this.#o.record.fail(r, refusal.reason, refusal.message) } : undefined;
+    return refusal
+      ? { stop: await this.#o.record.fail(r, refusal.reason, `${refusal.message}${note}`) }
+      : undefined;
+  }
+
+  /** The target cluster's Nodes, through Karmada's cluster proxy. */
+  async #targetNodes(p: Pick<RestorePlan, 'targetCluster'>): Promise<KubeNode[]> {
+    return (await this.#o.client.get<{ items: KubeNode[] }>(proxy(p.targetCluster, '/api/v1/nodes'))).items;
+  }
+
+  /**
+   * For encrypted images without a targetNode: the nodes that hold a key for each (read again at each submit, so a
+   * pod submitted again after a restart goes where the keys are now); none left is a refusal.
+   */
+  async #keyNodes(p: RestorePlan): Promise<string[] | undefined> {
+    if (p.targetNode || !p.checkpoints.some((c) => c.encryptedFor?.length)) return undefined;
+    const views = (await this.#targetNodes(p)).map(nodeView);
+    const names = nodesWithKeys(p, views);
+    if (names && !names.length) {
+      const refusal = checkTargetNodes(p, views);
+      throw new RestoreRefused(
+        refusal?.reason ?? TARGET_CANNOT_DECRYPT,
+        refusal?.message ?? `no node of cluster ${p.targetCluster} can decrypt the checkpoint images`,
+      );
+    }
+    return names;
   }
 
   /**
@@ -205,6 +316,7 @@ export class SubmitStep {
       plan,
       { name: r.metadata.name, namespace: r.metadata.namespace, backup: backup.metadata.name },
       secretName,
+      await this.#keyNodes(plan),
     );
     // Owned by the restore until the pod exists (then by both): a restore that fails before takes them along.
     const owners = restoreOwners(restoreRef(r));
@@ -387,7 +499,7 @@ export function notMine(r: CheckpointRestore, pod: Meta): string | undefined {
 }
 
 /** The value of the owner label on what a restore makes on the hub: `<namespace>.<name>`. */
-const ownerValue = (r: CheckpointRestore): string => `${r.metadata.namespace}.${r.metadata.name}`;
+export const ownerValue = (r: CheckpointRestore): string => `${r.metadata.namespace}.${r.metadata.name}`;
 
 /** Whether stored ownerReferences are these (by uid, in order; the apiserver keeps what was written). */
 function sameOwners(stored: OwnerReference[] | undefined, want: OwnerReference[]): boolean {

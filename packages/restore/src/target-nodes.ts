@@ -1,10 +1,11 @@
 import {
+  DECRYPTION_KEYS_ANNOTATION,
   CHECKPOINT_RESTORE_LABEL,
   RESTORE_ALLOWED,
   UNKNOWN_SETTING,
   isCheckpointRestoreSetting,
 } from '@stateful-migration/api';
-import type { Refusal, RestorePlan } from './validate.js';
+import type { CheckpointRecord, Refusal, RestorePlan } from './validate.js';
 
 /** A Node of the target cluster as the restore check needs it. */
 export interface NodeView {
@@ -14,28 +15,37 @@ export interface NodeView {
   cordoned: boolean;
   /** The label the node's agent publishes (migration.dcnlab.com/checkpoint-restore); undefined when none did. */
   setting?: string;
+  /**
+   * The thumbprints of the private keys its runtime can decrypt with (the annotation its agent publishes,
+   * migration.dcnlab.com/decryption-keys); undefined when no agent has published any.
+   */
+  keys?: string[];
 }
 
 /** A Node as the member apiserver returns it. */
 export interface KubeNode {
-  metadata: { name: string; labels?: Record<string, string> };
+  metadata: { name: string; labels?: Record<string, string>; annotations?: Record<string, string> };
   spec?: { unschedulable?: boolean };
   status?: { conditions?: { type: string; status: string }[] };
 }
 
 export function nodeView(n: KubeNode): NodeView {
   const setting = n.metadata.labels?.[CHECKPOINT_RESTORE_LABEL];
+  const keys = n.metadata.annotations?.[DECRYPTION_KEYS_ANNOTATION];
   return {
     name: n.metadata.name,
     ready: n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false,
     cordoned: n.spec?.unschedulable === true,
     ...(setting !== undefined ? { setting } : {}),
+    ...(keys !== undefined ? { keys: keys.split(',').filter(Boolean) } : {}),
   };
 }
 
 /** The one reason for "the target cannot run a restored pod": a node, or every usable node, refuses restores. */
 export const TARGET_CANNOT_RESTORE = 'TargetCannotRestore';
 export const TARGET_NODE_NOT_FOUND = 'TargetNodeNotFound';
+/** The node (or every node that could restore) holds no private key for an encrypted checkpoint image. */
+export const TARGET_CANNOT_DECRYPT = 'TargetCannotDecrypt';
 
 /** Nodes named in a refusal; more would make a message no one reads. */
 const LISTED = 10;
@@ -55,10 +65,11 @@ const WHAT_TO_SET = `[crio.checkpoint_restore] container_level_enabled = "${REST
  *   with their settings.
  */
 export function checkTargetNodes(
-  plan: Pick<RestorePlan, 'targetCluster' | 'targetNode'>,
+  plan: Pick<RestorePlan, 'targetCluster' | 'targetNode'> & Partial<Pick<RestorePlan, 'checkpoints'>>,
   nodes: NodeView[],
 ): Refusal | undefined {
   const sorted = [...nodes].sort((a, b) => a.name.localeCompare(b.name));
+  const encrypted = (plan.checkpoints ?? []).filter((c) => c.encryptedFor?.length);
   if (plan.targetNode) {
     const node = sorted.find((n) => n.name === plan.targetNode);
     if (!node)
@@ -68,9 +79,25 @@ export function checkTargetNodes(
           list(sorted.map((n) => n.name)) || 'none'
         }); fix spec.targetNode, or leave it out to let the scheduler pick a node that allows restores`,
       );
-    return node.setting === RESTORE_ALLOWED ? undefined : refuse(TARGET_CANNOT_RESTORE, nodeRefusal(node));
+    if (node.setting !== RESTORE_ALLOWED) return refuse(TARGET_CANNOT_RESTORE, nodeRefusal(node));
+    const locked = cannotOpen(encrypted, node.keys);
+    return locked.length
+      ? refuse(
+          TARGET_CANNOT_DECRYPT,
+          `node ${node.name} holds no private key for ${describeLocked(locked)} (its keys: ${keysOf(node)}); ${HOW_TO_ADD_KEY}, or pick another targetNode`,
+        )
+      : undefined;
   }
-  if (sorted.some((n) => n.ready && !n.cordoned && n.setting === RESTORE_ALLOWED)) return undefined;
+  const restoring = sorted.filter((n) => n.ready && !n.cordoned && n.setting === RESTORE_ALLOWED);
+  if (restoring.length) {
+    if (!encrypted.length || restoring.some((n) => !cannotOpen(encrypted, n.keys).length)) return undefined;
+    return refuse(
+      TARGET_CANNOT_DECRYPT,
+      `no node of cluster ${plan.targetCluster} that can restore holds a private key for ` +
+        `${describeLocked(encrypted)} (${list(restoring.map((n) => `${n.name} (keys: ${keysOf(n)})`))}); ` +
+        `${HOW_TO_ADD_KEY} on one of them, or pick another target cluster`,
+    );
+  }
   if (!sorted.length)
     return refuse(
       TARGET_CANNOT_RESTORE,
@@ -83,6 +110,48 @@ export function checkTargetNodes(
       'within a minute) and create the restore again, or pick another target cluster',
   );
 }
+
+/**
+ * The nodes a restored pod of encrypted images may be scheduled to: Ready, uncordoned, restoring and holding a key
+ * for every encrypted image (its required node affinity lists them by hostname, since a key is an annotation, not
+ * a label). Undefined when no image is encrypted (the label alone decides) or when spec.targetNode decides.
+ */
+export function nodesWithKeys(
+  plan: Pick<RestorePlan, 'targetNode' | 'checkpoints'>,
+  nodes: NodeView[],
+): string[] | undefined {
+  const encrypted = plan.checkpoints.filter((c) => c.encryptedFor?.length);
+  if (plan.targetNode || !encrypted.length) return undefined;
+  return nodes
+    .filter(
+      (n) => n.ready && !n.cordoned && n.setting === RESTORE_ALLOWED && !cannotOpen(encrypted, n.keys).length,
+    )
+    .map((n) => n.name)
+    .sort();
+}
+
+const HOW_TO_ADD_KEY =
+  "place one of the recipients' private keys in the node runtime's decryption keys directory (CRI-O's " +
+  '[crio.image] decryption_keys_path, default /etc/crio/keys; its agent publishes it as the Node annotation ' +
+  `${DECRYPTION_KEYS_ANNOTATION} within a minute) and create the restore again`;
+
+/** The encrypted images a node with `keys` could not decrypt. */
+function cannotOpen(encrypted: CheckpointRecord[], keys: string[] | undefined): CheckpointRecord[] {
+  return encrypted.filter((c) => !c.encryptedFor!.some((k) => keys?.includes(k)));
+}
+
+/** `the encrypted checkpoint image of container app (encrypted for sha256:..)`. */
+function describeLocked(locked: CheckpointRecord[]): string {
+  return locked
+    .map(
+      (c) =>
+        `the encrypted checkpoint image of container ${c.containerName} (encrypted for ${c.encryptedFor!.join(', ')})`,
+    )
+    .join(' and ');
+}
+
+const keysOf = (n: NodeView): string =>
+  n.keys === undefined ? 'unknown: no agent has published them' : n.keys.join(', ') || 'none';
 
 const refuse = (reason: string, message: string): Refusal => ({ kind: 'refuse', reason, message });
 

@@ -43,6 +43,11 @@ export interface RestorePlan {
   source: CheckpointedPod;
   /** One per container of the source pod, in its order, each by digest. */
   images: RestoreImage[];
+  /**
+   * What the chosen images' records say, per container: the recipients of an encrypted image (a node needs one of
+   * their private keys) and the archive's digest recorded at checkpoint time (the node checks what it unpacks).
+   */
+  checkpoints: CheckpointRecord[];
   targetCluster: string;
   targetNode?: string;
   podName: string;
@@ -51,6 +56,12 @@ export interface RestorePlan {
   registrySecret: Required<ObjectRef>;
   registryHost: string;
   stop?: StopPlan;
+}
+
+export interface CheckpointRecord {
+  containerName: string;
+  encryptedFor?: string[];
+  archiveDigest?: string;
 }
 
 export type Verdict =
@@ -76,13 +87,8 @@ const SCALABLE = ['Deployment', 'StatefulSet'];
 export function validate(i: ValidateInput): Verdict {
   const r = i.restore;
   const backupName = `${r.metadata.namespace}/${r.spec.backupRef.name}`;
-  if (!i.backup)
-    return refuse(
-      'BackupNotFound',
-      `CheckpointBackup ${backupName} does not exist; create it or fix spec.backupRef.name`,
-    );
-  const tenancy = tenancyRefusal(i.backup, r.metadata.namespace);
-  if (tenancy) return tenancy;
+  const missing = backupRefusal(r, i.backup);
+  if (missing || !i.backup) return missing!;
   const mode = r.spec.mode ?? 'Restore';
   const stop = mode === 'Migrate' ? stopPlan(i.backup) : undefined;
   if (stop && 'refuse' in stop) return stop.refuse;
@@ -104,6 +110,7 @@ export function validate(i: ValidateInput): Verdict {
       sourceCluster: src.source.name,
       source: pod,
       images: images.images,
+      checkpoints: images.checkpoints,
       targetCluster: target,
       ...(r.spec.targetNode ? { targetNode: r.spec.targetNode } : {}),
       podName: r.spec.podName || `${pod.name}-restored`,
@@ -113,6 +120,19 @@ export function validate(i: ValidateInput): Verdict {
       ...(stop ? { stop } : {}),
     },
   };
+}
+
+/** A backup that does not exist, or that the restore's namespace may not restore from (issue 11). */
+export function backupRefusal(
+  r: CheckpointRestore,
+  backup: CheckpointBackup | undefined,
+): Refusal | undefined {
+  if (!backup)
+    return refuse(
+      'BackupNotFound',
+      `CheckpointBackup ${r.metadata.namespace}/${r.spec.backupRef.name} does not exist; create it or fix spec.backupRef.name`,
+    );
+  return tenancyRefusal(backup, r.metadata.namespace);
 }
 
 /**
@@ -140,7 +160,7 @@ function checkpointElsewhere(
 }
 
 /** What a restore refuses of its backup before anything else (issue 11). */
-function tenancyRefusal(b: CheckpointBackup, namespace: string): Refusal | undefined {
+export function tenancyRefusal(b: CheckpointBackup, namespace: string): Refusal | undefined {
   return backupNamespaceRefusal(b) ?? platformSecret(b, namespace);
 }
 
@@ -231,7 +251,7 @@ function latestPushed(images: BuiltImage[], container: string): BuiltImage | und
     .at(-1);
 }
 
-type Chosen = { images: RestoreImage[] } | { refuse: Verdict };
+type Chosen = { images: RestoreImage[]; checkpoints: CheckpointRecord[] } | { refuse: Verdict };
 
 function chooseImages(
   r: CheckpointRestore,
@@ -249,12 +269,19 @@ function chooseImages(
       ),
     };
   const images: RestoreImage[] = [];
+  const checkpoints: CheckpointRecord[] = [];
   for (const c of names) {
     const chosen = imageFor(r, c, built, src, backupName);
     if ('refuse' in chosen) return chosen;
     images.push({ containerName: c, image: chosen.image });
+    const { encryptedFor, archiveDigest } = chosen.built;
+    checkpoints.push({
+      containerName: c,
+      ...(encryptedFor?.length ? { encryptedFor } : {}),
+      ...(archiveDigest ? { archiveDigest } : {}),
+    });
   }
-  return { images };
+  return { images, checkpoints };
 }
 
 function imageFor(
@@ -263,7 +290,7 @@ function imageFor(
   built: BuiltImage[],
   src: BackupCluster & { checkpointedPod: CheckpointedPod },
   backupName: string,
-): { image: string } | { refuse: Verdict } {
+): { image: string; built: BuiltImage } | { refuse: Verdict } {
   const asked = r.spec.images?.find((x) => x.containerName === container)?.image;
   const registryNeeded = (image: string) =>
     refuse(
@@ -294,7 +321,7 @@ function imageFor(
       };
     const digest = byDigest(known);
     return digest
-      ? { image: digest }
+      ? { image: digest, built: known }
       : {
           refuse: refuse(
             'ImageNotByDigest',
@@ -319,7 +346,7 @@ function imageFor(
   if (isLocal(latest.imageName)) return { refuse: registryNeeded(latest.imageName) };
   const digest = byDigest(latest);
   return digest
-    ? { image: digest }
+    ? { image: digest, built: latest }
     : {
         refuse: refuse(
           'ImageNotByDigest',
@@ -329,7 +356,7 @@ function imageFor(
 }
 
 /** Exactly one existing, Ready cluster: spec.targetCluster, else the one spec.placement selects. */
-function targetCluster(r: CheckpointRestore, clusters: ClusterView[]): string | Verdict {
+export function targetCluster(r: CheckpointRestore, clusters: ClusterView[]): string | Refusal {
   const known =
     clusters
       .map((c) => c.name)

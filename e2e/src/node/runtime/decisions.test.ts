@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
+  archiveMismatch,
   containerId,
   crioAnnotations,
   ociSpec,
@@ -13,7 +14,8 @@ import {
   restartBackoffMs,
   type ContainerRecordView,
 } from './decisions.js';
-import { credentialsFor, normalizeRef, pullLocation } from './images.js';
+import { createHash } from 'node:crypto';
+import { checkPulledManifest, credentialsFor, ImagePullError, normalizeRef, pullLocation } from './images.js';
 
 describe('processArgs: the kubelet combines image and pod as Kubernetes documents', () => {
   const image = { Entrypoint: ['/ep'], Cmd: ['--cmd'] };
@@ -221,5 +223,65 @@ describe('image names', () => {
     assert.equal(credentialsFor('h:1/e2e/x', creds)?.username, 'pod');
     assert.equal(credentialsFor('h:1/e2e/x', creds.slice(0, 1)), undefined);
     assert.equal(credentialsFor('h:10/library/x', creds.slice(0, 1)), undefined);
+  });
+});
+
+describe('archiveMismatch: the archive a checkpoint image unpacks to against the one recorded at checkpoint time', () => {
+  const a = `sha256:${'a'.repeat(64)}`;
+  const b = `sha256:${'b'.repeat(64)}`;
+  it('the recorded archive, or no record for the container: restore', () => {
+    assert.equal(archiveMismatch('app', 'r/x@sha256:1', `app=${a}`, [a]), undefined);
+    assert.equal(archiveMismatch('app', 'r/x@sha256:1', `db=${b}`, [a]), undefined);
+    assert.equal(archiveMismatch('app', 'r/x@sha256:1', undefined, [a]), undefined);
+  });
+  it('another archive, or several layers: refused, naming both digests and the annotation', () => {
+    assert.equal(
+      archiveMismatch('app', 'r/x@sha256:1', `app=${a},db=${b}`, [b]),
+      `checkpoint image r/x@sha256:1 of container app unpacks to archive ${b}, not ${a} as recorded when it was ` +
+        'checkpointed (migration.dcnlab.com/checkpoint-archive-digests): refusing to restore an archive that is not the one checkpointed',
+    );
+    assert.match(archiveMismatch('app', 'i', `app=${a}`, [b, a])!, /\(2 layers\)/);
+    assert.match(archiveMismatch('app', 'i', `app=${a}`, [])!, /unpacks to archive \(unknown\)/);
+  });
+});
+
+describe('checkPulledManifest: what a pull got, as CRI-O would judge it', () => {
+  const manifest = (mediaType: string) =>
+    Buffer.from(
+      JSON.stringify({
+        config: { digest: 'sha256:c' },
+        layers: [{ digest: `sha256:${'d'.repeat(64)}`, mediaType }],
+      }),
+    );
+  const digestOf = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+  const TAR = 'application/vnd.oci.image.layer.v1.tar';
+  it('an image in clear, by tag or by its digest', () => {
+    const m = manifest(TAR);
+    assert.equal(checkPulledManifest(m, undefined, 0).digest, digestOf(m));
+    assert.equal(checkPulledManifest(m, digestOf(m), 0).digest, digestOf(m));
+  });
+  it('another manifest than the digest asked for, with no key offered: refused', () => {
+    assert.throws(
+      () => checkPulledManifest(manifest(TAR), `sha256:${'0'.repeat(64)}`, 0),
+      (e: Error) =>
+        e instanceof ImagePullError && /manifest digest sha256:\w+ does not match sha256:0+/.test(e.message),
+    );
+  });
+  it('decrypted with a node key: the manifest is rewritten, the image is the digest asked for', () => {
+    assert.equal(
+      checkPulledManifest(manifest(TAR), `sha256:${'e'.repeat(64)}`, 1).digest,
+      `sha256:${'e'.repeat(64)}`,
+    );
+  });
+  it('a layer still encrypted (no key opened it): ErrImagePull naming the keys directory', () => {
+    for (const keys of [0, 2])
+      assert.throws(
+        () => checkPulledManifest(manifest(`${TAR}+encrypted`), undefined, keys),
+        (e: Error) =>
+          e instanceof ImagePullError &&
+          e.message ===
+            `layer sha256:${'d'.repeat(64)} is encrypted (${TAR}+encrypted) and this node has no decryption key for it: ` +
+              `${keys ? 'none of the 2 key(s)' : 'no keys'} in its decryption keys directory (CRI-O's decryption_keys_path, /etc/crio/keys) opens it`,
+      );
   });
 });

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { ARCHIVE_DIGESTS_ANNOTATION, parseArchiveDigests } from '@stateful-migration/api';
 
 /**
  * The runtime's decisions as pure functions over plain data: the OCI spec of a container, what a kubelet reports
@@ -282,4 +283,27 @@ export function renderLogs(text: string, o: LogOptions = {}): string {
   const shown = tail === undefined || tail < 0 ? whole : tail === 0 ? [] : whole.slice(-tail);
   const out = shown.map((l) => `${o.timestamps ? `${l.time} ` : ''}${l.content}\n`).join('');
   return o.limitBytes !== undefined ? Buffer.from(out).subarray(0, o.limitBytes).toString() : out;
+}
+
+/**
+ * Why a checkpoint image's archive is not the one recorded at checkpoint time, or undefined when it is (or when the
+ * pod names no expected digest for the container: a restore made without a record, which CRI-O allows too).
+ * `expected` is the restored pod's annotation (migration.dcnlab.com/checkpoint-archive-digests); `unpacked` the
+ * digests of the image's layers as this node decrypted and uncompressed them.
+ */
+export function archiveMismatch(
+  container: string,
+  image: string,
+  expected: string | undefined,
+  unpacked: string[],
+): string | undefined {
+  const want = parseArchiveDigests(expected)[container];
+  if (!want) return undefined;
+  const got = unpacked.at(-1);
+  if (unpacked.length === 1 && got === want) return undefined;
+  return (
+    `checkpoint image ${image} of container ${container} unpacks to archive ${got ?? '(unknown)'}` +
+    `${unpacked.length > 1 ? ` (${unpacked.length} layers)` : ''}, not ${want} as recorded when it was checkpointed ` +
+    `(${ARCHIVE_DIGESTS_ANNOTATION}): refusing to restore an archive that is not the one checkpointed`
+  );
 }

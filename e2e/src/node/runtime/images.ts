@@ -1,9 +1,20 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
+import {
+  createReadStream,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { mkdtemp, open } from 'node:fs/promises';
 import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
+import { createGunzip } from 'node:zlib';
+import { decryptionKeyFiles, isEncryptedMediaType } from '@stateful-migration/ocicrypt';
 import { busyboxDigest, ensureBusyboxRootfs } from './busybox.js';
 import type { ImageConfig } from './decisions.js';
 
@@ -37,6 +48,11 @@ export interface LocalImage {
   rootfs: string;
   config: ImageConfig;
   annotations: Record<string, string>;
+  /**
+   * sha256 of each layer as unpacked (decrypted and uncompressed: the config's diff_ids); for a checkpoint image,
+   * the archive's digest, which a restore checks against the one recorded at checkpoint time.
+   */
+  diffIds: string[];
 }
 
 export class ImagePullError extends Error {}
@@ -99,6 +115,8 @@ export class ImageStore {
   constructor(
     private readonly dir: string,
     private readonly registries: () => NodeRegistries,
+    /** CRI-O's decryption_keys_path on this node: every file under it is a private key tried on encrypted layers. */
+    private readonly decryptionKeys?: string,
   ) {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
   }
@@ -133,41 +151,23 @@ export class ImageStore {
         args.push(`--src-authfile=${authfile}`);
       } else args.push('--src-no-creds');
       if (regs.certDir) args.push(`--src-cert-dir=${regs.certDir}`);
+      // As CRI-O: every key of the node's decryption keys directory is offered for encrypted layers (skopeo, like
+      // ocicrypt in CRI-O, tries each); an image in clear ignores them.
+      const keys = await this.#keyFiles();
+      for (const k of keys) args.push(`--decryption-key=${k}`);
       args.push(`docker://${src}`, `dir:${join(tmp, 'image')}`);
       try {
         await run('skopeo', args, { timeout: 120_000 });
       } catch (err) {
         throw new ImagePullError(pullReason(err));
       }
-      const manifestBytes = readFileSync(join(tmp, 'image', 'manifest.json'));
-      const digest = `sha256:${createHash('sha256').update(manifestBytes).digest('hex')}`;
-      if (byDigest && digest !== ref.reference)
-        throw new ImagePullError(`manifest digest ${digest} does not match ${ref.reference}`);
+      const { digest, manifest } = checkPulledManifest(
+        readFileSync(join(tmp, 'image', 'manifest.json')),
+        byDigest ? ref.reference : undefined,
+        keys.length,
+      );
       const target = join(this.dir, digest.slice(7));
-      if (!existsSync(join(target, 'image.json'))) {
-        const manifest = JSON.parse(manifestBytes.toString()) as {
-          config: { digest: string };
-          layers: { digest: string }[];
-          annotations?: Record<string, string>;
-        };
-        const rootfs = join(tmp, 'rootfs');
-        mkdirSync(rootfs, { mode: 0o700 });
-        for (const l of manifest.layers)
-          await run('tar', ['-xf', join(tmp, 'image', l.digest.slice(7)), '-C', rootfs]);
-        const config = (
-          JSON.parse(readFileSync(join(tmp, 'image', manifest.config.digest.slice(7)), 'utf8')) as {
-            config?: ImageConfig;
-          }
-        ).config;
-        writeFileSync(
-          join(tmp, 'image.json'),
-          JSON.stringify({ config: config ?? {}, annotations: manifest.annotations ?? {}, pulledWith: [] }),
-        );
-        rmSync(join(tmp, 'image'), { recursive: true, force: true });
-        rmSync(join(tmp, 'auth.json'), { force: true });
-        rmSync(target, { recursive: true, force: true });
-        renameSync(tmp, target);
-      }
+      if (!existsSync(join(target, 'image.json'))) await this.#unpack(tmp, manifest, target);
       if (creds && creds !== nodeCreds) this.#recordCredential(digest, credentialId(creds));
       if (!byDigest) this.#tags.set(`${ref.name}:${ref.reference}`, digest);
       return this.#load(image, ref.name, digest)!;
@@ -176,12 +176,43 @@ export class ImageStore {
     }
   }
 
+  /** Unpacks the pulled layers into a root filesystem (each layer's digest as unpacked kept) and stores it. */
+  async #unpack(tmp: string, manifest: PulledManifest, target: string): Promise<void> {
+    const rootfs = join(tmp, 'rootfs');
+    mkdirSync(rootfs, { mode: 0o700 });
+    const diffIds: string[] = [];
+    for (const l of manifest.layers) {
+      const file = join(tmp, 'image', l.digest.slice(7));
+      diffIds.push(await uncompressedDigest(file));
+      await run('tar', ['-xf', file, '-C', rootfs]);
+    }
+    const config = (
+      JSON.parse(readFileSync(join(tmp, 'image', manifest.config.digest.slice(7)), 'utf8')) as {
+        config?: ImageConfig;
+      }
+    ).config;
+    writeFileSync(
+      join(tmp, 'image.json'),
+      JSON.stringify({
+        config: config ?? {},
+        annotations: manifest.annotations ?? {},
+        diffIds,
+        pulledWith: [],
+      }),
+    );
+    rmSync(join(tmp, 'image'), { recursive: true, force: true });
+    rmSync(join(tmp, 'auth.json'), { force: true });
+    rmSync(target, { recursive: true, force: true });
+    renameSync(tmp, target);
+  }
+
   #load(image: string, name: string, digest: string): (LocalImage & { pulledWith: string[] }) | undefined {
     const dir = join(this.dir, digest.slice(7));
     if (!existsSync(join(dir, 'image.json'))) return undefined;
     const meta = JSON.parse(readFileSync(join(dir, 'image.json'), 'utf8')) as {
       config: ImageConfig;
       annotations: Record<string, string>;
+      diffIds?: string[];
       pulledWith?: string[];
     };
     return {
@@ -191,6 +222,7 @@ export class ImageStore {
       rootfs: join(dir, 'rootfs'),
       config: meta.config,
       annotations: meta.annotations,
+      diffIds: meta.diffIds ?? [],
       pulledWith: meta.pulledWith ?? [],
     };
   }
@@ -213,8 +245,65 @@ export class ImageStore {
       rootfs: ensureBusyboxRootfs(join(this.dir, 'busybox', digest.slice(7))),
       config: { Cmd: ['sh'], Env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'] },
       annotations: {},
+      diffIds: [],
     };
   }
+
+  /** The node's decryption key files, as CRI-O walks its decryption_keys_path (none without the directory). */
+  async #keyFiles(): Promise<string[]> {
+    if (!this.decryptionKeys) return [];
+    try {
+      return await decryptionKeyFiles(this.decryptionKeys);
+    } catch (err) {
+      throw new ImagePullError(`reading the decryption keys directory: ${(err as Error).message}`);
+    }
+  }
+}
+
+/** sha256 of a layer file after gunzip when it is gzip (skopeo may compress what it encrypts), else of the file. */
+async function uncompressedDigest(file: string): Promise<string> {
+  const fh = await open(file);
+  const magic = Buffer.alloc(2);
+  await fh.read(magic, 0, 2, 0);
+  await fh.close();
+  const hash = createHash('sha256');
+  const gzip = magic[0] === 0x1f && magic[1] === 0x8b;
+  if (gzip) await pipeline(createReadStream(file), createGunzip(), hash);
+  else await pipeline(createReadStream(file), hash);
+  return `sha256:${hash.digest('hex')}`;
+}
+
+interface PulledManifest {
+  config: { digest: string };
+  layers: { digest: string; mediaType?: string }[];
+  annotations?: Record<string, string>;
+}
+
+/**
+ * The image a pull got, judged from the manifest skopeo wrote: its digest (the one asked for, when pulled by digest)
+ * and its manifest; an ImagePullError when it is not what was asked for, or when a layer is still encrypted (no key
+ * of the node opened it: skopeo copies an encrypted layer as it is when it has no key to offer, where CRI-O fails
+ * the pull; so does this node, naming its keys directory). A decrypted image's manifest is rewritten (decrypted media
+ * types and digests), so when keys were offered and nothing is left encrypted, the digest is the one asked for, which
+ * skopeo checked against what the registry sent.
+ */
+export function checkPulledManifest(
+  bytes: Buffer,
+  askedDigest: string | undefined,
+  keys: number,
+): { digest: string; manifest: PulledManifest } {
+  const manifest = JSON.parse(bytes.toString()) as PulledManifest;
+  const locked = manifest.layers.find((l) => isEncryptedMediaType(l.mediaType ?? ''));
+  if (locked)
+    throw new ImagePullError(
+      `layer ${locked.digest} is encrypted (${locked.mediaType}) and this node has no decryption key for it: ` +
+        `${keys ? `none of the ${keys} key(s)` : 'no keys'} in its decryption keys directory (CRI-O's ` +
+        'decryption_keys_path, /etc/crio/keys) opens it',
+    );
+  const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+  if (!askedDigest || digest === askedDigest) return { digest, manifest };
+  if (!keys) throw new ImagePullError(`manifest digest ${digest} does not match ${askedDigest}`);
+  return { digest: askedDigest, manifest };
 }
 
 /** skopeo's reason, as a kubelet shows a pull failure: its last line, without the "time=... level=fatal" frame. */

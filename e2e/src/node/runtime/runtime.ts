@@ -3,7 +3,9 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, w
 import { chmod, lstat, readdir } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
+import { ARCHIVE_DIGESTS_ANNOTATION } from '@stateful-migration/api';
 import {
+  archiveMismatch,
   CHECKPOINT_NAME_ANNOTATION,
   containerId,
   crioAnnotations,
@@ -308,6 +310,15 @@ export class NodeRuntime {
         'CreateContainerError',
         `checkpoint image ${c.image} holds container "${checkpointOf}", not "${c.name}": restore needs the same container name`,
       );
+    // The archive must be the one recorded when it was checkpointed (the restore controller carries its digest on
+    // the pod); a real CRI-O checks the manifest's and layers' digests and ocicrypt's HMAC, which the pull did here.
+    const mismatch = archiveMismatch(
+      c.name,
+      c.image,
+      pod.metadata?.annotations?.[ARCHIVE_DIGESTS_ANNOTATION],
+      image.diffIds,
+    );
+    if (mismatch) return wait('CreateContainerError', mismatch);
     const content = image.rootfs;
     if (!existsSync(join(content, 'config.dump')) || !existsSync(join(content, 'checkpoint')))
       return wait(

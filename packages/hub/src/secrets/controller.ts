@@ -4,7 +4,6 @@ import {
   PLURAL,
   registrySecret,
   type CheckpointBackup,
-  type ObjectRef,
   type Refusal,
 } from '@stateful-migration/api';
 import {
@@ -21,7 +20,18 @@ import type { HubCaches } from '../caches.js';
 import type { HubMetrics } from '../metrics.js';
 import { isHubOwned, type PropagationPolicy } from '../policies.js';
 import type { PolicyWriter } from '../policy-writer.js';
-import { clustersNeeding, secretOf, stillNeeded, withFresh } from './needs.js';
+import {
+  carriedBy,
+  carriedKey,
+  clustersNeeding,
+  isKeysObject,
+  keysOf,
+  parseCarriedKey,
+  sameCarried,
+  stillNeeded,
+  withFresh,
+  type Carried,
+} from './needs.js';
 import {
   bindingChange,
   readerTaken,
@@ -48,17 +58,16 @@ export interface SecretControllerOptions {
   requeueBackup?: (b: CheckpointBackup) => void;
 }
 
-type Secret = Required<ObjectRef>;
-
-/** The reader Role or RoleBinding of a registry secret (or their collection), on the Karmada apiserver. */
-const rbacPath = (ns: string, kind: 'roles' | 'rolebindings', secret?: string) =>
-  `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/${kind}${secret ? `/${secretReaderName(secret)}` : ''}`;
+/** The reader Role or RoleBinding of a carried object (or their collection), on the Karmada apiserver. */
+const rbacPath = (ns: string, kind: 'roles' | 'rolebindings', carried?: Carried) =>
+  `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/${kind}${carried ? `/${secretReaderName(carried)}` : ''}`;
 
 /**
- * Carries each registry secret to exactly the clusters whose CheckpointBackups need it (the union of their
- * status.placement), with a Role that may get that one secret and its RoleBinding to the agents; takes all three
- * back when nothing needs them. Keys are `<ns>/<secret>`. The backups controller also brings an object's secret
- * along inline (syncFor), before the object's own policy, so a member has the credentials before the object.
+ * Carries each registry secret, and each public keys object of spec.encryption (issue 14), to exactly the clusters
+ * whose CheckpointBackups need it (the union of their status.placement), with a Role that may get that one object
+ * and its RoleBinding to the agents; takes all three back when nothing needs them. Keys are `<ns>/<secret>` and
+ * `keys:<Kind>:<ns>/<name>` (carriedKey). The backups controller also brings an object's secret and keys along
+ * inline (syncFor), before the object's own policy, so a member has them before the object.
  */
 export class SecretController {
   readonly queue: WorkQueue<string>;
@@ -76,13 +85,23 @@ export class SecretController {
     caches.backups.on((_e, b, old) => {
       for (const x of [b, old]) if (x) this.recheck(x);
     });
+    // A binding of a Secret is a registry secret's, unless the keys policy claims it (public-keys-secret-<name>);
+    // a ConfigMap's is a keys object's. One that nothing uses ends with nothing to do.
     caches.bindings.on((_e, rb) => {
       const r = rb.spec.resource;
-      if (r.kind === 'Secret') this.queue.add(`${r.namespace ?? ''}/${r.name}`);
+      if (r.kind !== 'Secret' && r.kind !== 'ConfigMap') return;
+      const at = { namespace: r.namespace ?? '', name: r.name };
+      const keys: Carried = { ...at, kind: r.kind, purpose: 'keys' };
+      const claim = rb.metadata.annotations?.['propagationpolicy.karmada.io/name'];
+      this.queue.add(carriedKey(r.kind === 'ConfigMap' || claim === secretPolicyName(keys) ? keys : at));
     });
     const onPolicy = (p: PropagationPolicy) => {
-      const secret = p.spec.resourceSelectors.find((x) => x.kind === 'Secret');
-      if (isHubOwned(p) && secret?.name) this.queue.add(`${p.metadata.namespace ?? ''}/${secret.name}`);
+      const object = p.spec.resourceSelectors.find((x) => x.kind === 'Secret' || x.kind === 'ConfigMap');
+      if (!isHubOwned(p) || !object?.name) return;
+      const at = { namespace: p.metadata.namespace ?? '', name: object.name };
+      const keys: Carried = { ...at, kind: object.kind as 'Secret' | 'ConfigMap', purpose: 'keys' };
+      // The policy's name tells which: public-keys-<kind>-<name> or registry-secret-<name>.
+      this.queue.add(carriedKey(p.metadata.name === secretPolicyName(keys) ? keys : at));
     };
     caches.policies.on((_e, p) => onPolicy(p));
     caches.clusterPolicies.on((_e, p) => onPolicy(p));
@@ -97,10 +116,12 @@ export class SecretController {
     this.queue.stop();
   }
 
-  /** Looks again at the registry secret an object names (it may no longer be needed). */
+  /** Looks again at the registry secret and keys object an object names (they may no longer be needed). */
   recheck(b: CheckpointBackup): void {
     const s = registrySecret(b);
-    if (s) this.queue.add(`${s.namespace!}/${s.name}`);
+    if (s) this.queue.add(carriedKey({ namespace: s.namespace!, name: s.name }));
+    const k = keysOf(b);
+    if (k) this.queue.add(carriedKey(k));
   }
 
   /**
@@ -108,8 +129,7 @@ export class SecretController {
    * with its fresh copy (the cache may lag its own status write) before it writes the object's own policy.
    */
   async syncFor(b: CheckpointBackup): Promise<void> {
-    const s = secretOf(b, this.#o.defaultSecretRegistries);
-    if (s) await this.#sync(s, b);
+    for (const c of carriedBy(b, this.#o.defaultSecretRegistries)) await this.#sync(c, b);
   }
 
   /**
@@ -117,14 +137,16 @@ export class SecretController {
    * taken by an object that is not the hub's (readerTaken). The backups controller asks before it places the object.
    */
   async refusal(b: CheckpointBackup): Promise<Refusal | undefined> {
-    const s = secretOf(b, this.#o.defaultSecretRegistries);
-    return s && this.#readerTaken(s);
+    for (const c of carriedBy(b, this.#o.defaultSecretRegistries)) {
+      const taken = await this.#readerTaken(c);
+      if (taken) return taken;
+    }
+    return undefined;
   }
 
   async reconcile(key: string): Promise<Result> {
-    const [namespace, name] = key.split('/') as [string, string];
     try {
-      const r = await this.#sync({ namespace, name });
+      const r = await this.#sync(parseCarriedKey(key));
       this.#o.metrics.reconciles.inc({ kind: 'secret', result: 'ok' });
       return r;
     } catch (err) {
@@ -133,8 +155,8 @@ export class SecretController {
     }
   }
 
-  /** A registry secret goes to the union of the clusters recorded in status.placement of the backups using it. */
-  async #sync(secret: Secret, fresh?: CheckpointBackup): Promise<Result> {
+  /** An object goes to the union of the clusters recorded in status.placement of the backups using it. */
+  async #sync(secret: Carried, fresh?: CheckpointBackup): Promise<Result> {
     const backups = withFresh(this.#o.caches.backups.list(), fresh);
     const clusters = clustersNeeding(secret, backups, this.#o.defaultSecretRegistries);
     // A reader Role or RoleBinding name taken by someone else's object: nothing is carried; the backups using the
@@ -142,10 +164,9 @@ export class SecretController {
     // has just checked.
     const taken = !fresh && clusters.length > 0 && (await this.#readerTaken(secret));
     if (taken) {
-      for (const b of backups) {
-        const s = secretOf(b, this.#o.defaultSecretRegistries);
-        if (s?.namespace === secret.namespace && s.name === secret.name) this.#o.requeueBackup(b);
-      }
+      for (const b of backups)
+        if (carriedBy(b, this.#o.defaultSecretRegistries).some((c) => sameCarried(c, secret)))
+          this.#o.requeueBackup(b);
       await this.#stopCarrying(secret);
       return undefined;
     }
@@ -156,10 +177,12 @@ export class SecretController {
   }
 
   /** Takes the secret, its Role and RoleBinding back from every member, once a fresh read agrees nothing needs it. */
-  async #withdraw(secret: Secret): Promise<Result> {
+  async #withdraw(secret: Carried): Promise<Result> {
     // A secret's users are in its namespace, but the platform's default secret's are in every tenant namespace.
     const platform =
-      secret.namespace === DEFAULT_REGISTRY_SECRET.namespace && secret.name === DEFAULT_REGISTRY_SECRET.name;
+      !isKeysObject(secret) &&
+      secret.namespace === DEFAULT_REGISTRY_SECRET.namespace &&
+      secret.name === DEFAULT_REGISTRY_SECRET.name;
     const live = await this.#o.client.get<{ items: CheckpointBackup[] }>(
       `/apis/${API_GROUP}/v1/${platform ? '' : `namespaces/${secret.namespace}/`}${PLURAL}`,
     );
@@ -168,30 +191,32 @@ export class SecretController {
     return undefined;
   }
 
-  /** Takes a registry secret, and its reader Role and RoleBinding, back from every member. */
-  async #stopCarrying({ name, namespace: ns }: Secret): Promise<void> {
-    await this.#o.policies.delete(ns, secretPolicyName(name));
+  /** Takes a carried object, and its reader Role and RoleBinding, back from every member. */
+  async #stopCarrying(c: Carried): Promise<void> {
+    const { name, namespace: ns } = c;
+    const kind = c.kind ?? 'Secret';
+    await this.#o.policies.delete(ns, secretPolicyName(c));
     // The Role and RoleBinding too: one that is not the hub's stays on Karmada, so its binding is taken back here.
-    for (const kind of ['Secret', 'Role', 'RoleBinding'])
+    for (const k of [kind, 'Role', 'RoleBinding'])
       await this.#o.policies.withdraw(
-        { kind, name: kind === 'Secret' ? name : secretReaderName(name), namespace: ns },
-        secretPolicyName(name),
+        { kind: k, name: k === kind ? name : secretReaderName(c), namespace: ns },
+        secretPolicyName(c),
       );
     // Deleting the hub's Role and RoleBinding deletes their bindings too (Karmada owns them by the template), which
     // takes them out of the members.
-    for (const path of [rbacPath(ns, 'roles', name), rbacPath(ns, 'rolebindings', name)])
+    for (const path of [rbacPath(ns, 'roles', c), rbacPath(ns, 'rolebindings', c)])
       await this.#deleteOwn(path);
   }
 
   /** The first of the reader Role and RoleBinding whose name an object that is not the hub's has taken (readerTaken). */
-  async #readerTaken(secret: Secret): Promise<Refusal | undefined> {
+  async #readerTaken(secret: Carried): Promise<Refusal | undefined> {
     for (const [kind, what] of [
       ['roles', 'Role'],
       ['rolebindings', 'RoleBinding'],
     ] as const) {
       const stored = await getOrUndefined<{ metadata: { labels?: Record<string, string> } }>(
         this.#o.client,
-        rbacPath(secret.namespace, kind, secret.name),
+        rbacPath(secret.namespace, kind, secret),
       );
       const refused = readerTaken(what, stored, secret);
       if (refused) return refused;
@@ -204,22 +229,22 @@ export class SecretController {
    * namespace). A RoleBinding an older hub made to the ClusterRole over every secret is replaced: roleRef is
    * immutable. Only objects labelled as the hub's are changed.
    */
-  async #ensureReader(secret: Secret): Promise<void> {
-    const { namespace: ns, name } = secret;
+  async #ensureReader(secret: Carried): Promise<void> {
+    const { namespace: ns } = secret;
     const role = secretReaderRole(secret);
-    const storedRole = await getOrUndefined<typeof role>(this.#o.client, rbacPath(ns, 'roles', name));
+    const storedRole = await getOrUndefined<typeof role>(this.#o.client, rbacPath(ns, 'roles', secret));
     const rc = roleChange(storedRole, role);
     if (rc === 'create') await this.#create(rbacPath(ns, 'roles'), role, 'role');
     else if (rc === 'update') {
-      await this.#o.client.request('PUT', rbacPath(ns, 'roles', name), {
+      await this.#o.client.request('PUT', rbacPath(ns, 'roles', secret), {
         body: { ...storedRole, rules: role.rules },
       });
       this.#o.metrics.writes.inc({ what: 'role' });
     }
     const binding = secretReaderBinding(secret);
-    const stored = await getOrUndefined<ReaderBinding>(this.#o.client, rbacPath(ns, 'rolebindings', name));
+    const stored = await getOrUndefined<ReaderBinding>(this.#o.client, rbacPath(ns, 'rolebindings', secret));
     const bc = bindingChange(stored, binding);
-    if (bc === 'replace') await this.#deleteOwn(rbacPath(ns, 'rolebindings', name));
+    if (bc === 'replace') await this.#deleteOwn(rbacPath(ns, 'rolebindings', secret));
     if (bc !== 'keep') await this.#create(rbacPath(ns, 'rolebindings'), binding, 'rolebinding');
   }
 

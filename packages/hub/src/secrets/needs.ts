@@ -21,6 +21,61 @@ export function secretOf(
   return c.kind === 'own' || c.kind === 'default' ? c.secret : undefined;
 }
 
+/**
+ * An object the hub carries to the members where the backups using it are placed, with a reader Role and
+ * RoleBinding for the agents: a registry secret (spec.registry.secretRef, or the platform's default), or the public
+ * keys object of spec.encryption.publicKeysRef (issue 14: a Secret or ConfigMap; not secret, but the same tenancy
+ * rules: the object's own namespace only, and only where its backups run). Without kind and purpose: a registry
+ * secret.
+ */
+export type Carried = ObjectRef & {
+  namespace: string;
+  kind?: 'Secret' | 'ConfigMap';
+  purpose?: 'registry' | 'keys';
+};
+
+export const isKeysObject = (c: Carried): boolean => c.purpose === 'keys';
+
+/** The public keys object an object encrypts for: in its own namespace, never for an object naming another one. */
+export function keysOf(b: Pick<CheckpointBackup, 'metadata' | 'spec'>): Required<Carried> | undefined {
+  const ref = b.spec.encryption?.publicKeysRef;
+  if (!ref || !b.spec.registry || crossNamespaceRef(b)) return undefined;
+  return { purpose: 'keys', kind: ref.kind, name: ref.name, namespace: b.metadata.namespace! };
+}
+
+/** Everything the hub carries for an object: its registry secret and its public keys object. */
+export function carriedBy(
+  b: Pick<CheckpointBackup, 'metadata' | 'spec'>,
+  defaultSecretRegistries: readonly string[],
+): Carried[] {
+  const secret = secretOf(b, defaultSecretRegistries);
+  const keys = keysOf(b);
+  return [...(secret ? [{ ...secret, namespace: secret.namespace }] : []), ...(keys ? [keys] : [])];
+}
+
+/** Whether two carried objects are the same object carried for the same purpose. */
+export function sameCarried(a: Carried, b: Carried): boolean {
+  return (
+    a.namespace === b.namespace &&
+    a.name === b.name &&
+    (a.kind ?? 'Secret') === (b.kind ?? 'Secret') &&
+    (a.purpose ?? 'registry') === (b.purpose ?? 'registry')
+  );
+}
+
+/** The work queue key of a carried object: `<ns>/<name>` for a registry secret, `keys:<Kind>:<ns>/<name>`. */
+export function carriedKey(c: Carried): string {
+  return isKeysObject(c) ? `keys:${c.kind}:${c.namespace}/${c.name}` : `${c.namespace}/${c.name}`;
+}
+
+export function parseCarriedKey(key: string): Carried {
+  const keys = /^keys:(Secret|ConfigMap):([^/]*)\/(.*)$/.exec(key);
+  if (keys)
+    return { purpose: 'keys', kind: keys[1] as 'Secret' | 'ConfigMap', namespace: keys[2]!, name: keys[3]! };
+  const [namespace, name] = key.split('/') as [string, string];
+  return { namespace, name };
+}
+
 export interface SecretNeed {
   secret: ObjectRef & { namespace: string };
   clusters: string[];
@@ -48,40 +103,35 @@ export function withFresh(
 }
 
 /**
- * The clusters a registry secret must reach: the union of status.placement.clusters of the backups that use it
- * (secretOf: never a refused one), including those being deleted while the hub's finalizer still holds them.
+ * The clusters a carried object (a registry secret, a public keys object) must reach: the union of
+ * status.placement.clusters of the backups that use it (carriedBy: never a refused one), including those being
+ * deleted while the hub's finalizer still holds them.
  */
 export function clustersNeeding(
-  secret: Required<ObjectRef>,
+  carried: Carried,
   backups: readonly CheckpointBackup[],
   defaultSecretRegistries: readonly string[],
 ): string[] {
-  const needs = backups
+  const clusters = backups
     .filter((b) => !b.metadata.deletionTimestamp || b.metadata.finalizers?.includes(HUB_FINALIZER))
-    .flatMap((b) => {
-      const s = secretOf(b, defaultSecretRegistries);
-      if (s?.namespace !== secret.namespace || s.name !== secret.name) return [];
-      return [{ secret, clusters: b.status?.placement?.clusters ?? [] }];
-    });
-  return secretNeeds(needs).get(`${secret.namespace}/${secret.name}`)?.clusters ?? [];
+    .filter((b) => carriedBy(b, defaultSecretRegistries).some((c) => sameCarried(c, carried)))
+    .flatMap((b) => b.status?.placement?.clusters ?? []);
+  return [...new Set(clusters)].sort();
 }
 
 /**
- * Whether a fresh list of the namespace's backups still places one that uses the secret: the cache may lag a
- * placement another reconcile just recorded, so a secret is withdrawn only when a fresh read agrees.
+ * Whether a fresh list of the namespace's backups still places one that uses the object: the cache may lag a
+ * placement another reconcile just recorded, so an object is withdrawn only when a fresh read agrees.
  */
 export function stillNeeded(
-  secret: Required<ObjectRef>,
+  carried: Carried,
   live: readonly CheckpointBackup[],
   defaultSecretRegistries: readonly string[],
 ): boolean {
-  return live.some((b) => {
-    const s = secretOf(b, defaultSecretRegistries);
-    return (
-      s?.name === secret.name &&
-      s.namespace === secret.namespace &&
+  return live.some(
+    (b) =>
+      carriedBy(b, defaultSecretRegistries).some((c) => sameCarried(c, carried)) &&
       (b.status?.placement?.clusters?.length ?? 0) > 0 &&
-      !b.metadata.deletionTimestamp
-    );
-  });
+      !b.metadata.deletionTimestamp,
+  );
 }

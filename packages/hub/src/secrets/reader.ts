@@ -1,24 +1,40 @@
 import { isDeepStrictEqual } from 'node:util';
-import { SYSTEM_NAMESPACE, type ObjectRef, type Refusal } from '@stateful-migration/api';
+import { SYSTEM_NAMESPACE, type Refusal } from '@stateful-migration/api';
 import { isHubOwned, MANAGED_BY, POLICY_API_VERSION, type PropagationPolicy } from '../policies.js';
+import { isKeysObject, type Carried } from './needs.js';
 
-/** Deterministic name of the policy carrying a registry secret, in the secret's namespace. */
-export function secretPolicyName(secret: string): string {
-  return `registry-secret-${secret}`.slice(0, 253);
+/** What names a carried object's policy and reader: a registry secret by its name, a keys object by kind and name. */
+type Named = string | Carried;
+const nameOf = (c: Named): string => (typeof c === 'string' ? c : c.name);
+const kindPart = (c: Named): string | undefined =>
+  typeof c !== 'string' && isKeysObject(c) ? `public-keys-${(c.kind ?? 'Secret').toLowerCase()}` : undefined;
+
+/**
+ * Deterministic name of the policy carrying a registry secret (`registry-secret-<name>`) or a public keys object
+ * (`public-keys-<kind>-<name>`), in its namespace.
+ */
+export function secretPolicyName(c: Named): string {
+  return `${kindPart(c) ?? 'registry-secret'}-${nameOf(c)}`.slice(0, 253);
 }
 
-/** The name of the reader Role and RoleBinding of one registry secret, in the secret's namespace. */
-export const secretReaderName = (secret: string): string =>
-  `checkpoint-backup-registry-secret-${secret}`.slice(0, 253);
+/**
+ * The name of the reader Role and RoleBinding of one carried object, in its namespace:
+ * `checkpoint-backup-registry-secret-<name>`, or `checkpoint-backup-public-keys-<kind>-<name>`.
+ */
+export const secretReaderName = (c: Named): string =>
+  `checkpoint-backup-${kindPart(c) ?? 'registry-secret'}-${nameOf(c)}`.slice(0, 253);
+
+const resourceOf = (c: Carried): 'secrets' | 'configmaps' =>
+  (c.kind ?? 'Secret') === 'ConfigMap' ? 'configmaps' : 'secrets';
 
 type Labelled = { name: string; namespace: string; labels: Record<string, string> };
 
 /**
- * The Role that lets the member agents read one registry secret: get, on that secret only (resourceNames). A Role
- * per secret, not one ClusterRole bound in the namespace, because that would let the agents read every secret of a
- * tenant's namespace when they need one (issue 11).
+ * The Role that lets the member agents read one registry secret (or public keys object): get, on that object only
+ * (resourceNames). A Role per object, not one ClusterRole bound in the namespace, because that would let the agents
+ * read every secret of a tenant's namespace when they need one (issue 11).
  */
-export function secretReaderRole(secret: ObjectRef & { namespace: string }): {
+export function secretReaderRole(secret: Carried): {
   apiVersion: string;
   kind: 'Role';
   metadata: Labelled;
@@ -27,8 +43,10 @@ export function secretReaderRole(secret: ObjectRef & { namespace: string }): {
   return {
     apiVersion: 'rbac.authorization.k8s.io/v1',
     kind: 'Role',
-    metadata: { name: secretReaderName(secret.name), namespace: secret.namespace, labels: { ...MANAGED_BY } },
-    rules: [{ apiGroups: [''], resources: ['secrets'], verbs: ['get'], resourceNames: [secret.name] }],
+    metadata: { name: secretReaderName(secret), namespace: secret.namespace, labels: { ...MANAGED_BY } },
+    rules: [
+      { apiGroups: [''], resources: [resourceOf(secret)], verbs: ['get'], resourceNames: [secret.name] },
+    ],
   };
 }
 
@@ -41,8 +59,8 @@ export type ReaderBinding = {
 };
 
 /** The RoleBinding of that Role to the agents' ServiceAccount, carried with the secret. */
-export function secretReaderBinding(secret: ObjectRef & { namespace: string }): ReaderBinding {
-  const name = secretReaderName(secret.name);
+export function secretReaderBinding(secret: Carried): ReaderBinding {
+  const name = secretReaderName(secret);
   return {
     apiVersion: 'rbac.authorization.k8s.io/v1',
     kind: 'RoleBinding',
@@ -67,23 +85,20 @@ export function readerBindingCurrent(
  * The policy carrying one registry secret, and the Role and RoleBinding that let the agents read it, to exactly the
  * clusters that need it. Overwrite, because a member may already hold a copy made by hand; the hub's copy is kept current.
  */
-export function secretPolicy(
-  secret: ObjectRef & { namespace: string },
-  clusters: string[],
-): PropagationPolicy {
+export function secretPolicy(secret: Carried, clusters: string[]): PropagationPolicy {
   return {
     apiVersion: POLICY_API_VERSION,
     kind: 'PropagationPolicy',
-    metadata: { name: secretPolicyName(secret.name), namespace: secret.namespace, labels: { ...MANAGED_BY } },
+    metadata: { name: secretPolicyName(secret), namespace: secret.namespace, labels: { ...MANAGED_BY } },
     spec: {
       conflictResolution: 'Overwrite',
       resourceSelectors: [
-        { apiVersion: 'v1', kind: 'Secret', name: secret.name },
-        { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', name: secretReaderName(secret.name) },
+        { apiVersion: 'v1', kind: secret.kind ?? 'Secret', name: secret.name },
+        { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', name: secretReaderName(secret) },
         {
           apiVersion: 'rbac.authorization.k8s.io/v1',
           kind: 'RoleBinding',
-          name: secretReaderName(secret.name),
+          name: secretReaderName(secret),
         },
       ],
       placement: { clusterAffinity: { clusterNames: [...clusters].sort() } },
@@ -101,16 +116,20 @@ type Stored = { metadata: { labels?: Record<string, string> } };
 export function readerTaken(
   what: 'Role' | 'RoleBinding',
   stored: Stored | undefined,
-  secret: ObjectRef & { namespace: string },
+  secret: Carried,
 ): Refusal | undefined {
   if (!stored || isHubOwned(stored)) return undefined;
+  const keys = isKeysObject(secret);
+  const object = keys
+    ? `public keys ${secret.kind} ${secret.namespace}/${secret.name}`
+    : `registry secret ${secret.namespace}/${secret.name}`;
   return {
-    reason: 'RegistrySecretReaderTaken',
+    reason: keys ? 'PublicKeysReaderTaken' : 'RegistrySecretReaderTaken',
     message:
-      `${what} ${secret.namespace}/${secretReaderName(secret.name)} exists and is not the hub's (no label ` +
+      `${what} ${secret.namespace}/${secretReaderName(secret)} exists and is not the hub's (no label ` +
       `app.kubernetes.io/managed-by=${MANAGED_BY['app.kubernetes.io/managed-by']}): the hub would carry it to ` +
-      `members as the reader of registry secret ${secret.namespace}/${secret.name}; it carries neither, so ` +
-      'this object is not placed: delete or rename it, or name another secret in spec.registry.secretRef',
+      `members as the reader of ${object}; it carries neither, so this object is not placed: delete or rename ` +
+      `it, or name another ${keys ? 'object in spec.encryption.publicKeysRef' : 'secret in spec.registry.secretRef'}`,
   };
 }
 

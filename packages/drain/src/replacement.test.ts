@@ -1,0 +1,169 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import {
+  ANNOTATION,
+  chooseCheckpoint,
+  replacementPatch,
+  type Candidate,
+  type NewPod,
+} from './replacement.js';
+
+const sts = { kind: 'StatefulSet', name: 'db', uid: 'sts-uid' };
+const rs = { kind: 'ReplicaSet', name: 'web-5d9f', uid: 'rs-uid' };
+const newPod = (over: Partial<NewPod> = {}): NewPod => ({
+  namespace: 'shop',
+  name: 'db-1',
+  owner: sts,
+  containers: [{ name: 'db', image: 'registry.local/db:1' }],
+  annotations: {},
+  ...over,
+});
+const cand = (over: Partial<Candidate> = {}): Candidate => ({
+  name: 'drain-db-1-aaaa',
+  podName: 'db-1',
+  owner: sts,
+  createdAt: '2026-12-01T10:00:00Z',
+  phase: 'Completed',
+  pushedImages: [{ containerName: 'db', image: 'reg/cp/db@sha256:1' }],
+  ...over,
+});
+
+describe('chooseCheckpoint: which drain checkpoint a new pod restores from', () => {
+  it('a StatefulSet pod takes the checkpoint of the same ordinal, never another', () => {
+    const v = chooseCheckpoint(newPod(), [cand({ name: 'drain-db-0', podName: 'db-0' }), cand()]);
+    assert.equal(v.kind, 'restore');
+    assert.equal(v.kind === 'restore' && v.checkpoint.name, 'drain-db-1-aaaa');
+    assert.equal(chooseCheckpoint(newPod({ name: 'db-2' }), [cand()]).kind, 'none');
+  });
+
+  it('a ReplicaSet pod takes the oldest unclaimed checkpoint of its ReplicaSet', () => {
+    const older = cand({
+      name: 'drain-web-a',
+      podName: 'web-5d9f-a',
+      owner: rs,
+      createdAt: '2026-12-01T09:00:00Z',
+    });
+    const newer = cand({ name: 'drain-web-b', podName: 'web-5d9f-b', owner: rs });
+    const v = chooseCheckpoint(newPod({ name: '', owner: rs }), [newer, older]);
+    assert.equal(v.kind === 'restore' && v.checkpoint.name, 'drain-web-a');
+    const next = chooseCheckpoint(newPod({ name: '', owner: rs }), [
+      newer,
+      { ...older, claimedBy: 'web-5d9f-x' },
+    ]);
+    assert.equal(next.kind === 'restore' && next.checkpoint.name, 'drain-web-b');
+  });
+
+  it('nothing to take: no owner, another kind of owner, another owner (same name, new uid), unfinished, claimed', () => {
+    const none = (p: NewPod, cs: Candidate[]) => assert.equal(chooseCheckpoint(p, cs).kind, 'none');
+    none(newPod({ owner: undefined }), [cand()]);
+    none(newPod({ owner: { kind: 'Job', name: 'db', uid: 'sts-uid' } }), [cand()]);
+    none(newPod({ owner: { ...sts, uid: 'recreated' } }), [cand()]);
+    for (const phase of [undefined, 'Running', 'Failed']) none(newPod(), [cand({ phase })]);
+    none(newPod(), [cand({ claimedBy: 'db-1' })]);
+    none(newPod(), []);
+  });
+
+  it('containers that differ from the checkpoint’s (the template changed): starts fresh, saying why', () => {
+    const v = chooseCheckpoint(
+      newPod({
+        containers: [
+          { name: 'db', image: 'x' },
+          { name: 'side', image: 'y' },
+        ],
+      }),
+      [cand()],
+    );
+    assert.deepEqual(v, {
+      kind: 'fresh',
+      message: 'starts without state: drain checkpoint drain-db-1-aaaa has containers db, this pod db, side',
+    });
+    const fewer = chooseCheckpoint(newPod(), [
+      cand({ pushedImages: [...cand().pushedImages, { containerName: 'side', image: 'reg/side@sha256:2' }] }),
+    ]);
+    assert.equal(fewer.kind, 'fresh');
+  });
+});
+
+describe('replacementPatch: the admission response’s JSON patch', () => {
+  const restoreOf = (p: NewPod) => chooseCheckpoint(p, [cand()]);
+  const nodeRule = {
+    key: 'migration.dcnlab.com/checkpoint-restore',
+    operator: 'In',
+    values: ['checkpoint_restore'],
+  };
+
+  it('none: no patch', () => {
+    assert.deepEqual(replacementPatch(newPod(), { kind: 'none' }), []);
+  });
+
+  it('restore, pod without annotations or affinity: annotations made, image by digest, restoring nodes only', () => {
+    assert.deepEqual(replacementPatch(newPod(), restoreOf(newPod())), [
+      { op: 'add', path: '/metadata/annotations', value: {} },
+      {
+        op: 'add',
+        path: '/metadata/annotations/migration.dcnlab.com~1restored-from-drain',
+        value: 'drain-db-1-aaaa',
+      },
+      { op: 'replace', path: '/spec/containers/0/image', value: 'reg/cp/db@sha256:1' },
+      {
+        op: 'add',
+        path: '/spec/affinity',
+        value: {
+          nodeAffinity: {
+            requiredDuringSchedulingIgnoredDuringExecution: {
+              nodeSelectorTerms: [{ matchExpressions: [nodeRule] }],
+            },
+          },
+        },
+      },
+    ]);
+    assert.equal(ANNOTATION.restoredFrom, 'migration.dcnlab.com/restored-from-drain');
+  });
+
+  it('keeps what the pod asks of nodes and adds the rule to each of its terms', () => {
+    const withTerms = newPod({
+      annotations: { a: 'b' },
+      affinity: {
+        nodeAffinity: {
+          requiredDuringSchedulingIgnoredDuringExecution: {
+            nodeSelectorTerms: [{ matchExpressions: [{ key: 'zone' }] }, {}],
+          },
+        },
+      },
+    });
+    const ops = replacementPatch(withTerms, restoreOf(withTerms));
+    assert.deepEqual(ops.slice(-2), [
+      {
+        op: 'add',
+        path: '/spec/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution/nodeSelectorTerms/0/matchExpressions/-',
+        value: nodeRule,
+      },
+      {
+        op: 'add',
+        path: '/spec/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution/nodeSelectorTerms/1/matchExpressions',
+        value: [nodeRule],
+      },
+    ]);
+    assert.ok(
+      !ops.some((o) => o.path === '/metadata/annotations'),
+      'existing annotations are added to, not replaced',
+    );
+  });
+
+  it('affinity without nodeAffinity, or nodeAffinity without required terms: adds only the missing part', () => {
+    const anti = newPod({ affinity: {} });
+    assert.equal(replacementPatch(anti, restoreOf(anti)).at(-1)!.path, '/spec/affinity/nodeAffinity');
+    const preferredOnly = newPod({ affinity: { nodeAffinity: {} } });
+    assert.equal(
+      replacementPatch(preferredOnly, restoreOf(preferredOnly)).at(-1)!.path,
+      '/spec/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution',
+    );
+  });
+
+  it('fresh: only the annotation saying why', () => {
+    const p = newPod({ annotations: { a: 'b' } });
+    assert.deepEqual(replacementPatch(p, { kind: 'fresh', message: 'why' }), [
+      { op: 'add', path: '/metadata/annotations/migration.dcnlab.com~1started-fresh', value: 'why' },
+    ]);
+  });
+});

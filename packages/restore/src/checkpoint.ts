@@ -1,0 +1,103 @@
+import { PLURAL, type CheckpointBackup, type CheckpointRestore } from '@stateful-migration/api';
+import { getOrUndefined, isAlreadyExists, type RestClient, type Result } from '@stateful-migration/kube';
+import { checkpointProgress, freshBackup } from './fresh-checkpoint.js';
+import { backupPath, bindingPath, GROUP_PATH } from './paths.js';
+import type { RestoreRecorder } from './recorder.js';
+import { backupClusters, type BackupBinding } from './source.js';
+import { checkpointTakenStatus } from './status.js';
+import { OWNER_LABEL, ownerValue, type SubmitStep } from './submit.js';
+import { tenancyRefusal } from './validate.js';
+
+export interface FreshCheckpointStepOptions {
+  client: RestClient;
+  record: RestoreRecorder;
+  submit: SubmitStep;
+  /** How often a migration waiting for its checkpoint looks again. */
+  pollMs: number;
+}
+
+/**
+ * Checkpointing -> RestoreSubmitted | Failed, for Migrate: the one-off CheckpointBackup named in status.checkpoint
+ * is created (again, after a crash between the intent and the create), followed through the hub's status until
+ * its agent has checkpointed the source pod and deleted it (checkpointProgress), and then the restore is submitted
+ * from exactly that checkpoint's images (SubmitStep.afterCheckpoint). The agent does the checkpoint and the stop,
+ * as for any backup with stopPod: the hub never reaches into the node.
+ */
+export class FreshCheckpointStep {
+  readonly #o: FreshCheckpointStepOptions;
+
+  constructor(o: FreshCheckpointStepOptions) {
+    this.#o = o;
+  }
+
+  async run(r: CheckpointRestore): Promise<Result> {
+    const c = r.status!.checkpoint!;
+    const ns = r.metadata.namespace;
+    const backup = await getOrUndefined<CheckpointBackup>(this.#o.client, backupPath(ns, c.backup));
+    // The hub's status.clusters when it has them, else the binding's aggregatedStatus (backupClusters).
+    const binding =
+      backup && !backupClusters(backup).length
+        ? await getOrUndefined<BackupBinding>(this.#o.client, bindingPath(ns, `${c.backup}-checkpointbackup`))
+        : undefined;
+    const progress = checkpointProgress({
+      checkpoint: c,
+      restoreUid: r.metadata.uid,
+      backup,
+      sources: backup ? backupClusters(backup, binding) : [],
+    });
+    switch (progress.kind) {
+      case 'create':
+        return this.#create(r);
+      case 'wait':
+        if (r.status?.message !== progress.message)
+          await this.#o.record.write(r, (s) => ({ ...s, message: progress.message }));
+        return { requeueAfterMs: this.#o.pollMs };
+      case 'refuse':
+        return this.#o.record.fail(r, progress.reason, progress.message);
+      case 'taken': {
+        const updated = await this.#o.record.write(r, (s) =>
+          checkpointTakenStatus(s, progress.checkpointTime, new Date()),
+        );
+        await this.#o.record.event(updated, 'Normal', 'SourceCheckpointed', updated.status?.message ?? '');
+        return this.#o.submit.afterCheckpoint(updated);
+      }
+    }
+  }
+
+  /**
+   * Creates the migration's CheckpointBackup from the user's backup as it is now (re-checked for tenancy: it may
+   * have been edited since the restore began). One that exists already is judged on the next pass.
+   */
+  async #create(r: CheckpointRestore): Promise<Result> {
+    const c = r.status!.checkpoint!;
+    const ns = r.metadata.namespace;
+    const from = await getOrUndefined<CheckpointBackup>(
+      this.#o.client,
+      backupPath(ns, r.spec.backupRef.name),
+    );
+    const untouched = 'nothing was checkpointed or stopped';
+    if (!from)
+      return this.#o.record.fail(
+        r,
+        'BackupNotFound',
+        `CheckpointBackup ${ns}/${r.spec.backupRef.name} is gone; ${untouched}`,
+      );
+    const refused = tenancyRefusal(from, ns);
+    if (refused) return this.#o.record.fail(r, refused.reason, `${refused.message}; ${untouched}`);
+    try {
+      await this.#o.client.request('POST', `${GROUP_PATH}/namespaces/${ns}/${PLURAL}`, {
+        body: freshBackup(r, from, c, { [OWNER_LABEL]: ownerValue(r) }),
+      });
+    } catch (err) {
+      if (isAlreadyExists(err)) return { requeueAfterMs: 0 };
+      throw err;
+    }
+    await this.#o.record.event(
+      r,
+      'Normal',
+      'CheckpointRequested',
+      `CheckpointBackup ${c.backup} created: checkpoint pod ${c.pod} in ${c.cluster} now, then stop it`,
+    );
+    return { requeueAfterMs: this.#o.pollMs };
+  }
+}

@@ -1,0 +1,288 @@
+import {
+  API_VERSION,
+  KIND,
+  registryCredentials,
+  type CheckpointBackup,
+  type CheckpointRestore,
+  type FreshCheckpoint,
+} from '@stateful-migration/api';
+import { restoreOwners } from './pod.js';
+import type { BackupCluster } from './source.js';
+import {
+  backupRefusal,
+  stopPlan,
+  targetCluster,
+  type ClusterView,
+  type Refusal,
+  type CheckpointRecord,
+  type StopPlan,
+} from './validate.js';
+
+// Migrate's fresh checkpoint (issue 13), as pure functions: what a migration checks before it touches the source,
+// the one-off CheckpointBackup that checkpoints the source and stops it right after (schedule "immediately",
+// stopPod, placed in the source cluster only), and what its status means for the migration. The restore then runs
+// from exactly that checkpoint's images, by digest, through validate() as a Restore does.
+
+/** What a migration will do, decided before anything is created or stopped. */
+export interface MigrateIntent {
+  namespace: string;
+  sourceCluster: string;
+  /** The pod checkpointed and stopped: the backup's spec.podRef. */
+  sourcePod: string;
+  targetCluster: string;
+  targetNode?: string;
+  stop: StopPlan;
+  /**
+   * Who can open the checkpoint about to be taken, for an encrypted backup: the recipients of its latest pushed image
+   * of each container (the same spec.encryption), so that a target without a key is refused before the source is
+   * checkpointed and stopped, not after (checkTargetNodes).
+   */
+  checkpoints: CheckpointRecord[];
+}
+
+export type IntentVerdict =
+  { kind: 'ok'; intent: MigrateIntent } | { kind: 'wait'; reason: string; message: string } | Refusal;
+
+const refuse = (reason: string, message: string): Refusal => ({ kind: 'refuse', reason, message });
+
+/**
+ * The checks of a Migrate before its checkpoint: the backup exists and is the tenant's own; it pushes to a registry
+ * with its own secret (the target pulls the checkpoint from there); no spec.images (a migration restores the
+ * checkpoint it takes, never an older one); a source Migrate can stop; one source cluster; one Ready target. The
+ * target's nodes and what the stop would reach are checked by the shell right after, still before the checkpoint.
+ */
+export function migrateIntent(i: {
+  restore: CheckpointRestore;
+  backup: CheckpointBackup | undefined;
+  sources: BackupCluster[];
+  clusters: ClusterView[];
+}): IntentVerdict {
+  const r = i.restore;
+  const backupName = `${r.metadata.namespace}/${r.spec.backupRef.name}`;
+  const missing = backupRefusal(r, i.backup);
+  if (missing || !i.backup) return missing!;
+  if (r.spec.images?.length)
+    return refuse(
+      'ImagesWithMigrate',
+      'spec.images names checkpoint images, but a Migrate restores the fresh checkpoint it takes of the source ' +
+        '(an older one would lose what the source did since): remove spec.images, or use mode Restore to copy ' +
+        'those images',
+    );
+  // A backup of a whole workload (no podRef) migrates by its placement (issue 13, item 3), not by this path.
+  if (!i.backup.spec.podRef?.name)
+    return refuse(
+      'NoPodToMigrate',
+      `CheckpointBackup ${backupName} names no pod (spec.podRef): this Migrate checkpoints and moves one pod`,
+    );
+  const stop = stopPlan(i.backup);
+  if ('refuse' in stop) return stop.refuse;
+  if (!i.backup.spec.registry || registryCredentials(i.backup, []).kind !== 'own')
+    return refuse(
+      'RegistryRequired',
+      `CheckpointBackup ${backupName} keeps its checkpoint images in the node's local containers-storage ` +
+        '(localhost/...), which no other node can pull: set its spec.registry (with spec.registry.secretRef) to migrate',
+    );
+  const source = sourceCluster(i.sources, i.backup, backupName);
+  if (source.kind !== 'ok') return source.verdict;
+  const target = targetCluster(r, i.clusters);
+  if (typeof target !== 'string') return target as Refusal;
+  const checkpoints = expectedRecipients(
+    i.backup,
+    i.sources.find((x) => x.name === source.cluster),
+  );
+  if (!checkpoints)
+    return {
+      kind: 'wait',
+      reason: 'RecipientsUnknown',
+      message:
+        `CheckpointBackup ${backupName} encrypts its checkpoints (spec.encryption) but has pushed none from ` +
+        `${source.cluster} yet, so which private keys will open the migration's checkpoint is not known: waiting for ` +
+        'its first push before the source is touched',
+    };
+  return {
+    kind: 'ok',
+    intent: {
+      namespace: r.metadata.namespace,
+      sourceCluster: source.cluster,
+      sourcePod: i.backup.spec.podRef.name,
+      targetCluster: target,
+      ...(r.spec.targetNode ? { targetNode: r.spec.targetNode } : {}),
+      stop,
+      checkpoints,
+    },
+  };
+}
+
+/**
+ * The recipients each container's checkpoint will be encrypted for: those of its newest pushed image in the source
+ * cluster (the migration's backup copies spec.encryption). None for an unencrypted backup; undefined when the backup
+ * encrypts but has pushed nothing yet to tell from.
+ */
+function expectedRecipients(
+  b: CheckpointBackup,
+  src: BackupCluster | undefined,
+): CheckpointRecord[] | undefined {
+  if (!b.spec.encryption) return [];
+  const newest = new Map<string, string[]>();
+  const pushed = (src?.builtImages ?? [])
+    .filter((x) => x.pushed && x.encryptedFor?.length)
+    .sort((x, y) => x.buildTime.localeCompare(y.buildTime));
+  for (const x of pushed) newest.set(x.containerName, x.encryptedFor!);
+  if (!newest.size) return undefined;
+  return [...newest].map(([containerName, encryptedFor]) => ({ containerName, encryptedFor }));
+}
+
+/**
+ * The cluster that runs the backup's pod: the one of its latest recorded checkpoint of that pod; else the one cluster
+ * the hub placed the backup in. Several without a checkpoint cannot be told apart; none yet is a wait.
+ */
+function sourceCluster(
+  sources: BackupCluster[],
+  b: CheckpointBackup,
+  backupName: string,
+): { kind: 'ok'; cluster: string } | { kind: 'no'; verdict: IntentVerdict } {
+  const pod = b.spec.podRef.name;
+  const ofPod = sources
+    .filter((s) => s.checkpointedPod?.name === pod)
+    .sort((x, y) => (y.lastCheckpointTime ?? '').localeCompare(x.lastCheckpointTime ?? ''));
+  if (ofPod[0]) return { kind: 'ok', cluster: ofPod[0].name };
+  const placed = [
+    ...new Set([...(b.status?.placement?.clusters ?? []), ...sources.map((s) => s.name)]),
+  ].sort();
+  if (placed.length === 1) return { kind: 'ok', cluster: placed[0]! };
+  if (!placed.length)
+    return {
+      kind: 'no',
+      verdict: {
+        kind: 'wait',
+        reason: 'BackupNotPlaced',
+        message: `waiting for the hub to place ${backupName} in the cluster that runs pod ${pod}`,
+      },
+    };
+  return {
+    kind: 'no',
+    verdict: refuse(
+      'SourceClusterAmbiguous',
+      `${backupName} is placed in ${placed.join(', ')} and has no checkpoint of pod ${pod} yet that says which ` +
+        'runs it: set its spec.placement to the one cluster that runs the pod',
+    ),
+  };
+}
+
+/** The name of a migration's one-off CheckpointBackup: one per restore, recorded in status before it is created. */
+export const freshBackupName = (restore: string): string => `${restore}-migrate`.slice(0, 253);
+
+/** The status.checkpoint a migration records before it creates its CheckpointBackup (intent first). */
+export function freshCheckpoint(r: CheckpointRestore, intent: MigrateIntent, now: Date): FreshCheckpoint {
+  return {
+    backup: freshBackupName(r.metadata.name),
+    cluster: intent.sourceCluster,
+    pod: intent.sourcePod,
+    targetCluster: intent.targetCluster,
+    requestedTime: now.toISOString(),
+  };
+}
+
+/**
+ * The one-off CheckpointBackup of a migration: the user's backup's pod, containers, registry, encryption and
+ * retention, checkpointed once ("immediately") in the source cluster only, the pod deleted right after its
+ * checkpoint (stopPod). Owned by the restore (it goes with it) and labelled with it.
+ */
+export function freshBackup(
+  r: CheckpointRestore,
+  from: CheckpointBackup,
+  c: FreshCheckpoint,
+  ownerLabel: Record<string, string>,
+): CheckpointBackup {
+  const s = from.spec;
+  return {
+    apiVersion: API_VERSION,
+    kind: KIND,
+    metadata: {
+      name: c.backup,
+      namespace: r.metadata.namespace,
+      labels: ownerLabel,
+      // Goes with the restore (Kubernetes' garbage collector on the Karmada control plane).
+      ownerReferences: restoreOwners({ name: r.metadata.name, uid: r.metadata.uid ?? '' }),
+    } as CheckpointBackup['metadata'],
+    spec: {
+      schedule: 'immediately',
+      stopPod: true,
+      podRef: { name: c.pod },
+      resourceRef: s.resourceRef,
+      ...(s.containers?.length ? { containers: s.containers } : {}),
+      ...(s.registry ? { registry: s.registry } : {}),
+      ...(s.encryption ? { encryption: s.encryption } : {}),
+      ...(s.retention ? { retention: s.retention } : {}),
+      placement: { clusterAffinity: { clusterNames: [c.cluster] } },
+    },
+  };
+}
+
+export type CheckpointProgress =
+  /** Not there yet: create it (again, after a crash between the intent and the create). */
+  | { kind: 'create' }
+  | { kind: 'wait'; message: string }
+  /** Taken, and the source pod deleted right after: restore from it. */
+  | { kind: 'taken'; checkpointTime?: string }
+  | Refusal;
+
+/**
+ * Where the migration's checkpoint is, from its CheckpointBackup on the hub (undefined: not there) and that
+ * backup's result in the source cluster. Only a run that ended CompletedPodDeleted is a migration's checkpoint: the
+ * state is then the source's last, and nothing runs it any more. A failed checkpoint, or a pod that could not be
+ * deleted, ends the migration before anything is restored.
+ */
+export function checkpointProgress(i: {
+  checkpoint: FreshCheckpoint;
+  restoreUid: string | undefined;
+  backup: CheckpointBackup | undefined;
+  sources: BackupCluster[];
+}): CheckpointProgress {
+  const c = i.checkpoint;
+  const what = `pod ${c.pod} in ${c.cluster}`;
+  if (!i.backup) return { kind: 'create' };
+  const owners = (i.backup.metadata as { ownerReferences?: { uid: string }[] }).ownerReferences ?? [];
+  if (!i.restoreUid || !owners.some((o) => o.uid === i.restoreUid))
+    return refuse(
+      'NameTaken',
+      `CheckpointBackup ${i.backup.metadata.namespace}/${c.backup} exists and is not this restore's: it is left ` +
+        'alone, and nothing was checkpointed or stopped; delete or rename it, or migrate under another name',
+    );
+  const here = i.sources.find((s) => s.name === c.cluster);
+  const phase = here?.phase;
+  if (!here || !phase || phase === 'Pending' || phase === 'Unknown')
+    return {
+      kind: 'wait',
+      message: `checkpointing ${what}: waiting for its agent to start (CheckpointBackup ${c.backup})`,
+    };
+  const said = here.message ? `: ${here.message}` : '';
+  switch (phase) {
+    case 'CompletedPodDeleted':
+      return here.checkpointedPod
+        ? { kind: 'taken', ...(here.lastCheckpointTime ? { checkpointTime: here.lastCheckpointTime } : {}) }
+        : { kind: 'wait', message: `checkpointed ${what}; waiting for its record to reach the hub` };
+    case 'CompletedWithError':
+    case 'Completed':
+      return refuse(
+        'SourceNotStopped',
+        `${what} was checkpointed but not stopped after its checkpoint${said}; nothing was restored, since the ` +
+          'source may still be running and changing its state: stop it or fix the cause, then migrate again',
+      );
+    case 'Failed':
+      return refuse(
+        'CheckpointFailed',
+        `the checkpoint of ${what} failed${said}; nothing was restored (CheckpointBackup ${c.backup} shows the run)`,
+      );
+    default:
+      return {
+        kind: 'wait',
+        message: `checkpointing ${what}: ${phase} (CheckpointBackup ${c.backup})`,
+      };
+  }
+}
+
+/** The backup a restore reads its checkpoint from: the migration's own once it has one, else spec.backupRef. */
+export function checkpointBackupName(r: Pick<CheckpointRestore, 'spec' | 'status'>): string {
+  return r.status?.checkpoint?.backup ?? r.spec.backupRef.name;
+}

@@ -6,7 +6,9 @@ import { existsSync } from 'node:fs';
 const name = process.argv[2];
 const script = new URL(`../dist/bench/${name}.js`, import.meta.url).pathname;
 if (!name || !existsSync(script)) {
-  console.error('usage: pnpm bench agent | agent-push | archive-info | failover | hub | migrate');
+  console.error(
+    'usage: pnpm bench agent | agent-load [before-root] | agent-push | archive-info | failover | hub | migrate | restore',
+  );
   process.exit(2);
 }
 process.exit(

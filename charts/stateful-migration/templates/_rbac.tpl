@@ -11,7 +11,7 @@ metadata:
   labels:
     {{- include "stateful-migration.componentLabels" (dict "root" . "component" "agent") | nindent 4 }}
 rules:
-  # get: the pod of an object, read fresh from the apiserver (not a cache); the record of it for restores; retention asks whether the pod of an archive still exists
+  # get: the pod of an object when the agent's cache of its node's pods lacks it and its absence matters (the node's own run, or the agent that answers for pods on no node); the record of it for restores, at checkpoint time; retention asks whether the pod of an archive not on this node still exists
   # list, watch: the informer of the pods of its node (field selector `spec.nodeName=<node>`): a pod appearing or deleted wakes its objects and the retention sweep
   # delete: `stopPod: true`: the checkpointed pod only, with its uid as a precondition (never a replacement of the same name)
   - apiGroups:
@@ -30,8 +30,8 @@ rules:
       - nodes/checkpoint
     verbs:
       - create
-  # get: its own Node, to compare the label `migration.dcnlab.com/checkpoint-restore` with the runtime setting
-  # list: which Nodes are Ready (the first by name answers for pods on no node) and which exist (the finalizers of removed nodes' agents are released)
+  # get: its own Node, to compare the label `migration.dcnlab.com/checkpoint-restore` with the runtime setting, until the Node informer has synced
+  # list, watch: the agent's Node informer (a list at start and after a failed watch, then one watch): which Nodes are Ready (the first by name answers for pods on no node), which exist (the finalizers of removed nodes' agents are released, after a fresh list), and its own Node's labels for the publisher
   # patch: that label on its own Node, a merge patch of `metadata.labels`, only when it differs. RBAC cannot say "its own Node": this is patch on every Node, and on all of it (taints, cordon too). To narrow it, a ValidatingAdmissionPolicy can let this ServiceAccount change only that label, only on the Node named in its token (`request.userInfo.extra['authentication.kubernetes.io/node-name']`, pod-bound tokens since Kubernetes 1.30)
   - apiGroups:
       - ""
@@ -40,9 +40,10 @@ rules:
     verbs:
       - get
       - list
+      - watch
       - patch
-  # get: each reconcile reads its object fresh; every status write reads the object before its PUT (and again after a 409)
-  # list, watch: the informer; the retention sweep lists every object for its policies and pins
+  # get: a status write whose copy at hand was stale (409) reads the object again; reconciles read the informer cache (and the object as the agent last wrote it)
+  # list, watch: the informer; the retention sweep reads every object from it for its policies and pins
   # patch: its per-node finalizer `agent.migration.dcnlab.com/<node>`, added and released (its own, removed nodes') by a merge patch carrying the resourceVersion read; a workload-level object's children kept in step with its spec and pins (`childDrift`), likewise; the object is never PUT, so no `update`
   # create: a workload-level object (no `podRef`): each node's agent creates the child CheckpointBackup of each of the workload's pods on its node, in the object's own namespace, with its spec and an ownerReference to it
   # delete: a workload-level object: the children of gone pods beyond the newest records kept (`staleChildren`); the children's spec follows the parent's by the `patch` above
@@ -327,6 +328,7 @@ rules:
     verbs:
       - create
   # get, create: the restored pod, a template on Karmada: created, or read on a name clash; read while following it; a bare source pod that is a template on Karmada is looked up before a Migrate, and read for its uid before it is deleted
+  # list, watch: the informer of the restored pods on Karmada (label `migration.dcnlab.com/restore`, which Karmada keeps up to date with the target cluster's pod status): each change wakes its restore, instead of polling
   # patch: Migrate hands the source's labels over to the restored pod (a merge patch of its labels)
   # delete: Migrate of a bare pod that is a template on Karmada deletes it there, with its uid as a precondition
   - apiGroups:
@@ -336,6 +338,8 @@ rules:
     verbs:
       - get
       - create
+      - list
+      - watch
       - patch
       - delete
   # get, create, patch: the backup's own registry secret, read to make the pull secret `<restore>-registry-pull`, which is created or merge-patched, then read and patched to add the restored pod as its owner

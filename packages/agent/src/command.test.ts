@@ -131,21 +131,25 @@ describe('buildah steps: every one bounded, copies given time by size', () => {
     assert.deepEqual(calls(script), ['--root /r --storage-driver vfs images --json']);
   });
 
-  it('a hung add fails the build naming the step, the archive and the image, and the container is removed', async () => {
+  it('a hung skopeo copy fails the build naming the step, the archive and the image, and leaves no layout behind', async () => {
     const script = fake(
-      'buildah-add-hangs',
-      'case "$1" in inspect) echo "image not known" >&2; exit 1;; from) echo ctr-1;; add) exec sleep 30;; *) ;; esac',
+      'skopeo-copy-hangs',
+      'case "$1" in inspect) echo "image not known" >&2; exit 1;; copy) echo "$4" > "$0.layout"; exec sleep 30;; *) ;; esac',
     );
     const archive = join(dir, 'a.tar');
     writeFileSync(archive, 'x');
     await assert.rejects(
-      buildLocalImage({ command: script, timeoutMs: 300 }, archive, 'localhost/c:t', {}),
-      timedOut(new RegExp(`^buildah add \\(${archive} into localhost/c:t\\) timed out after 1.3 s`)),
+      buildLocalImage({ command: script, skopeo: script, timeoutMs: 300 }, archive, 'localhost/c:t', {}),
+      timedOut(new RegExp(`^skopeo copy \\(${archive} into localhost/c:t\\) timed out after 1.3 s`)),
     );
     assert.deepEqual(
       calls(script).map((c) => c.split(' ')[0]),
-      ['inspect', 'from', 'add', 'rm'],
+      ['inspect', 'copy'],
     );
+    const layout = readFileSync(`${script}.layout`, 'utf8')
+      .trim()
+      .replace(/^oci:|:checkpoint$/g, '');
+    assert.ok(!existsSync(layout), `the OCI layout ${layout} is removed`);
   });
 
   it('localImageDigest: an unknown image is undefined, a hung inspect is an error (not a reason to rebuild)', async () => {

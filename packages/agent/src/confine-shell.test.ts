@@ -64,7 +64,7 @@ function world() {
     kubelet,
     log: quietLog(),
     metrics: new AgentMetrics(),
-    storage: { command: buildah },
+    storage: { command: buildah, skopeo: buildah },
     checkpointDir: dir,
   });
   const status = () => api.get<CheckpointBackup>(BACKUP).status ?? {};

@@ -24,7 +24,7 @@ function world(spec: Partial<CheckpointBackup['spec']> = {}) {
   const buildah = join(base, 'buildah');
   writeFileSync(
     buildah,
-    `#!/bin/sh\ncase "$1" in inspect) [ -f ${base}/committed ] && echo sha256:feed || exit 1;; from) echo ctr;; commit) touch ${base}/committed;; esac\n`,
+    `#!/bin/sh\ncase "$1" in inspect) [ -f ${base}/committed ] && echo sha256:feed || exit 1;; from) echo ctr;; commit|copy) touch ${base}/committed;; esac\n`,
   );
   chmodSync(buildah, 0o755);
   const api = new MemoryApi();
@@ -66,7 +66,7 @@ function world(spec: Partial<CheckpointBackup['spec']> = {}) {
     kubelet,
     log: quietLog(),
     metrics: new AgentMetrics(),
-    storage: { command: buildah },
+    storage: { command: buildah, skopeo: buildah },
     checkpointDir: dir,
   });
   const step = async () => {
@@ -74,7 +74,7 @@ function world(spec: Partial<CheckpointBackup['spec']> = {}) {
     return agent.reconcile('shop/web');
   };
   const status = () => api.object<CheckpointBackup>(BACKUP)?.status ?? {};
-  return { api, step, status, archive };
+  return { api, agent, step, status, archive };
 }
 
 describe('AgentController.reconcile, one step at a time', () => {
@@ -147,5 +147,75 @@ describe('AgentController.reconcile, one step at a time', () => {
     assert.ok(status().nextScheduledTime);
     await step();
     assert.deepEqual(api.writes(), []);
+  });
+});
+
+async function eventually<T>(f: () => T | undefined, what: string): Promise<T> {
+  for (let i = 0; i < 3000; i++) {
+    const v = f();
+    if (v) return v;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(`never: ${what}`);
+}
+
+/** Another node's pod and an object naming it (other-0 on n2), and n0, which answers for pods on no node. */
+function otherNodesWork(api: MemoryApi, n0Ready: boolean): void {
+  for (const [n, ready] of [
+    ['n0', n0Ready],
+    ['n2', true],
+  ] as const)
+    api.put(`/api/v1/nodes/${n}`, {
+      metadata: { name: n },
+      status: { conditions: [{ type: 'Ready', status: String(ready === true ? 'True' : 'False') }] },
+    });
+  api.put('/api/v1/namespaces/shop/pods/other-0', {
+    metadata: { name: 'other-0', namespace: 'shop' },
+    spec: { nodeName: 'n2', containers: [{ name: 'app', image: 'nginx' }] },
+  });
+  api.put(`${BACKUP}-other`, {
+    apiVersion: 'migration.dcnlab.com/v1',
+    kind: 'CheckpointBackup',
+    metadata: { name: 'web-other', namespace: 'shop', generation: 1 },
+    spec: { schedule: 'immediately', podRef: { name: 'other-0' } },
+  });
+}
+
+describe('AgentController, running: its work follows its own node', () => {
+  it("runs its own node's object from its caches and never touches another node's", async () => {
+    const { api, agent, status } = world();
+    otherNodesWork(api, true);
+    await agent.start();
+    await eventually(() => status().phase === 'Completed' || undefined, 'web Completed');
+    agent.stop();
+    const checkpoints = api.events().filter((e) => e.startsWith('Normal Checkpointed'));
+    assert.equal(checkpoints.length, 1, 'one checkpoint: no step repeated on a stale copy');
+    assert.equal(api.object<CheckpointBackup>(`${BACKUP}-other`)?.status, undefined);
+    assert.deepEqual(
+      api.calls.filter((c) => c.path.includes('other')),
+      [],
+      "no request about another node's object or pod",
+    );
+    const reads = api.calls
+      .filter((c) => c.method === 'GET' && /checkpointbackups\/|pods\//.test(c.path))
+      .map((c) => c.path);
+    // One read of the pod, at checkpoint time (status.checkpointedPod records it as it was then).
+    assert.deepEqual(reads, [POD], 'everything else is read from the caches');
+  });
+
+  it('the agent that answers for pods on no node (the first Ready by name) reports an object whose pod is nowhere', async () => {
+    const { api, agent } = world();
+    otherNodesWork(api, false);
+    api.put(`${BACKUP}-ghost`, {
+      apiVersion: 'migration.dcnlab.com/v1',
+      kind: 'CheckpointBackup',
+      metadata: { name: 'web-ghost', namespace: 'shop', generation: 1 },
+      spec: { schedule: 'immediately', podRef: { name: 'ghost-0' } },
+    });
+    await agent.start();
+    const ghost = () => api.object<CheckpointBackup>(`${BACKUP}-ghost`)?.status;
+    await eventually(() => ghost()?.phase === 'Failed' || undefined, 'ghost Failed');
+    agent.stop();
+    assert.match(ghost()?.message ?? '', /ghost-0/);
   });
 });

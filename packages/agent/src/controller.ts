@@ -30,7 +30,14 @@ import type { BuildahStorage } from './image.js';
 import { ImageSteps } from './image-steps.js';
 import type { KubeletClient } from './kubelet.js';
 import type { AgentMetrics } from './metrics.js';
-import { answersForOrphans, plan, staleNodeFinalizers, type Action, type PodView } from './plan.js';
+import {
+  answersForOrphans,
+  concernsNode,
+  plan,
+  staleNodeFinalizers,
+  type Action,
+  type PodView,
+} from './plan.js';
 import { objectPath, RunRecorder } from './recorder.js';
 import { RetentionSweeper } from './retention-sweep.js';
 import { stepFailure } from './run-status.js';
@@ -83,6 +90,12 @@ type Pod = MemberPod & {
   spec: { nodeName?: string; containers: { name: string; image: string }[] };
 };
 
+/** A Node as the agent reads it: its name, labels (runtime-publisher.ts) and Ready condition. */
+export type NodeView = {
+  metadata: { name: string; labels?: Record<string, string> };
+  status?: { conditions?: { type: string; status: string }[] };
+};
+
 const FINALIZER_PREFIX = `agent.${API_GROUP}/`;
 const backupsPath = `/apis/${API_GROUP}/v1/${PLURAL}`;
 
@@ -95,6 +108,8 @@ const backupsPath = `/apis/${API_GROUP}/v1/${PLURAL}`;
 export class AgentController {
   readonly backups: Informer<CheckpointBackup>;
   readonly pods: Informer<Pod>;
+  /** The cluster's Nodes: who answers for pods on no node, which Nodes are gone, this Node's labels. */
+  readonly nodes: Informer<NodeView>;
   readonly queue: WorkQueue<string>;
   /** Retention sweeps: one key, so sweeps never overlap and triggers during one fold into one more. */
   readonly sweeps: WorkQueue<'sweep'>;
@@ -108,7 +123,11 @@ export class AgentController {
   readonly #workloads: WorkloadBackups;
   readonly #o: Required<Omit<AgentOptions, 'registryCa' | 'afterPhaseWritten'>> &
     Pick<AgentOptions, 'registryCa' | 'afterPhaseWritten'>;
-  #orphanReporter = { value: false, at: 0 };
+  /** Objects by the pod they name (namespace/name), so a pod's event finds its objects without a scan. */
+  readonly #byPod = new Map<string, Set<string>>();
+  /** Keys of workload-level objects (no podRef): a pod event may concern any of them (belongsTo). */
+  readonly #workloadKeys = new Set<string>();
+  #reportsOrphansNow = false;
 
   constructor(o: AgentOptions) {
     this.#o = {
@@ -143,13 +162,30 @@ export class AgentController {
         onError: (err) => log.warn({ err: String(err) }, 'pod watch failed; retrying'),
       },
     );
+    this.nodes = new Informer<NodeView>(restListWatch(client, '/api/v1/nodes'), {
+      onError: (err) => log.warn({ err: String(err) }, 'Node watch failed; retrying'),
+    });
     this.backups.on((e, b, old) => {
-      this.queue.add(`${b.metadata.namespace}/${b.metadata.name}`);
-      // A replica's change is its workload-level parent's too (its status sums the replicas up).
+      const key = `${b.metadata.namespace}/${b.metadata.name}`;
+      this.#index(key, e === 'delete' ? undefined : b, old);
+      this.#record.seen(key, e === 'delete' ? undefined : b);
+      // Other nodes' work never reaches the queue: an agent's work follows its own node's pods.
+      if (e !== 'delete' && this.#concerns(b)) this.queue.add(key);
+      // A replica's change is its workload-level parent's too (its status sums the replicas up), where the parent
+      // is this agent's work.
       const parent = parentKey(b);
-      if (parent) this.queue.add(parent);
+      const parentObject = parent ? this.backups.get(parent) : undefined;
+      if (parent && parentObject && this.#concerns(parentObject)) this.queue.add(parent);
       // A new object, a changed policy or pin, or a deleted object can change what retention keeps.
       if (e !== 'update' || retentionInputs(b) !== retentionInputs(old)) this.sweeps.add('sweep');
+    });
+    this.nodes.on(() => {
+      // Becoming the agent that answers for pods on no node: the objects it may now have to report.
+      const was = this.#reportsOrphansNow;
+      this.#reportsOrphansNow = this.#reportsOrphans();
+      if (this.#reportsOrphansNow && !was && this.backups.hasSynced())
+        for (const b of this.backups.list())
+          if (this.#concerns(b)) this.queue.add(`${b.metadata.namespace}/${b.metadata.name}`);
     });
     this.sweeps = new WorkQueue<'sweep'>({
       workers: 1,
@@ -201,6 +237,8 @@ export class AgentController {
       responsible: (b) => this.#responsible(b),
       admitted: (b) => !refusal(b, this.#o.defaultSecretRegistries),
       registryClient: (b) => this.#images.registryClient(b),
+      backups: () => this.backups.list(),
+      podHere: (ns, name) => this.pods.get(`${ns}/${name}`)?.spec.nodeName === node,
       writeStatus: (b, next) => record.write(b, (s) => next(s), { phase: false }),
       event: (b, type, reason, message) => record.event(b, type, reason, message),
       afterDelete: () => this.#o.afterPhaseWritten?.('RetentionDeleted'),
@@ -212,23 +250,29 @@ export class AgentController {
       record,
       nodePods: () => this.pods.list(),
       backups: () => this.backups.list(),
-      reportsOrphans: () => this.#reportsOrphans(),
+      reportsOrphans: () => this.#answersForOrphans(),
       defaultSecretRegistries: this.#o.defaultSecretRegistries,
     });
     this.pods.on((e, p) => {
       if (e === 'delete') this.sweeps.add('sweep');
-      for (const b of this.backups.list()) {
-        const mine = isWorkloadBackup(b)
-          ? belongsTo(p, { ...b.spec.resourceRef, namespace: b.metadata.namespace })
-          : podName(b) === p.metadata.name && podNamespace(b) === p.metadata.namespace;
-        if (mine) this.queue.add(`${b.metadata.namespace}/${b.metadata.name}`);
+      for (const key of this.#byPod.get(`${p.metadata.namespace}/${p.metadata.name}`) ?? [])
+        this.queue.add(key);
+      // Workload-level objects (no podRef) cover the pods their workload owns: few, so looked at one by one.
+      for (const key of this.#workloadKeys) {
+        const b = this.backups.get(key);
+        if (b && belongsTo(p, { ...b.spec.resourceRef, namespace: b.metadata.namespace }))
+          this.queue.add(key);
       }
     });
   }
 
   async start(): Promise<void> {
+    // Pods and Nodes first, so that the backups' first events are filtered against them; reconciles once every
+    // cache is filled, so that they read from it.
+    await Promise.all([this.pods.start(), this.nodes.start()]);
+    this.#reportsOrphansNow = this.#reportsOrphans();
+    await this.backups.start();
     this.queue.start((key) => this.reconcile(key));
-    await Promise.all([this.backups.start(), this.pods.start()]);
     this.sweeps.start(async () => {
       await this.#sweeper.sweep();
       return { requeueAfterMs: this.#o.retentionIntervalMs };
@@ -243,31 +287,84 @@ export class AgentController {
   stop(): void {
     this.backups.stop();
     this.pods.stop();
+    this.nodes.stop();
     this.queue.stop();
     this.sweeps.stop();
   }
 
   ready(): boolean {
-    return this.backups.hasSynced() && this.pods.hasSynced();
+    return this.backups.hasSynced() && this.pods.hasSynced() && this.nodes.hasSynced();
   }
 
-  /** get -> deleting? (clean up, release) -> refused? -> plan -> one step. */
+  /** Whether an object's event may be this agent's work (concernsNode), from the caches. */
+  #concerns(b: CheckpointBackup): boolean {
+    if (isWorkloadBackup(b)) {
+      // Its children are made by the agents of the nodes its pods run on, and kept in step by the one agent that
+      // answers for the cluster (workload/controller.ts).
+      const ref = { ...b.spec.resourceRef, namespace: b.metadata.namespace };
+      return (
+        this.#reportsOrphansNow ||
+        !!b.metadata.finalizers?.includes(this.#finalizer()) ||
+        this.pods.list().some((p) => p.spec.nodeName === this.#o.node && belongsTo(p, ref))
+      );
+    }
+    const pod = this.pods.get(`${podNamespace(b)}/${podName(b)}`);
+    return concernsNode(b, {
+      node: this.#o.node,
+      finalizer: this.#finalizer(),
+      podHere: pod?.spec.nodeName === this.#o.node,
+      reportsOrphans: this.#reportsOrphansNow,
+      now: new Date(),
+    });
+  }
+
+  #index(key: string, b: CheckpointBackup | undefined, old: CheckpointBackup | undefined): void {
+    if (b && isWorkloadBackup(b)) this.#workloadKeys.add(key);
+    else this.#workloadKeys.delete(key);
+    if (b && isWorkloadBackup(b)) b = undefined;
+    if (old && isWorkloadBackup(old)) old = undefined;
+    const podOf = (x: CheckpointBackup) => `${podNamespace(x)}/${podName(x)}`;
+    if (old && (!b || podOf(old) !== podOf(b))) {
+      const set = this.#byPod.get(podOf(old));
+      set?.delete(key);
+      if (set && !set.size) this.#byPod.delete(podOf(old));
+    }
+    if (b) {
+      const set = this.#byPod.get(podOf(b)) ?? new Set<string>();
+      set.add(key);
+      this.#byPod.set(podOf(b), set);
+    }
+  }
+
+  /**
+   * The object as the informer has it, or as this agent last wrote it when that is fresher (read-your-writes);
+   * before the caches are started (tests drive reconcile alone) from the apiserver.
+   */
+  async #backup(key: string): Promise<CheckpointBackup | undefined> {
+    if (!this.backups.hasSynced()) {
+      const [ns, name] = key.split('/') as [string, string];
+      return getOrUndefined<CheckpointBackup>(this.#o.client, objectPath(ns, name));
+    }
+    return this.#record.freshest(key, this.backups.get(key));
+  }
+
+  /** cached object -> deleting? (clean up, release) -> refused? -> plan -> one step. */
   async reconcile(key: string): Promise<Result> {
-    const [ns, name] = key.split('/') as [string, string];
-    const b = await getOrUndefined<CheckpointBackup>(this.#o.client, objectPath(ns, name));
+    const b = await this.#backup(key);
     if (!b) return undefined;
     if (b.metadata.deletionTimestamp) return this.#cleanUp(b);
     // A workload-level object runs nothing itself: its children, one per pod, do (workload/controller.ts).
     if (isWorkloadBackup(b)) return this.#workloads.reconcile(b);
+    const reportsOrphans = await this.#answersForOrphans();
     // A refused object (another namespace, or the default secret for a tenant's URL) is not even looked at further:
     // reading the pod it names would already be acting in a namespace that is not its own.
     const refused = refusal(b, this.#o.defaultSecretRegistries);
-    const pod = refused ? undefined : await this.#pod(b);
+    const pod = refused ? undefined : await this.#pod(b, reportsOrphans);
     const action = plan({
       backup: b,
       node: this.#o.node,
       pod,
-      reportsOrphans: await this.#reportsOrphans(),
+      reportsOrphans,
       now: new Date(),
       // Only a confined path exists for the agent; a refused one fails the run, naming it (confine.ts).
       archiveExists: (p) => this.#archives.exists(p),
@@ -294,14 +391,16 @@ export class AgentController {
         return this.#record.wait(b, a.next);
       case 'fail':
         return this.#record.fail(b, a.reason, a.message, a.retry);
-      case 'start':
-        await addFinalizer(
+      case 'start': {
+        // The status write starts from the object as the patch left it: no stale copy, no 409.
+        const withFinalizer = await addFinalizer(
           this.#o.client,
           objectPath(b.metadata.namespace, b.metadata.name),
           b,
           this.#finalizer(),
         );
-        return this.#record.start(b, a.containers, a.tick, a.next);
+        return this.#record.start(withFinalizer, a.containers, a.tick, a.next);
+      }
       case 'checkpoint':
         return this.#guard(b, async () => {
           // The recipients first: a memory dump that could not be pushed encrypted is not taken at all.
@@ -350,12 +449,15 @@ export class AgentController {
     return undefined;
   }
 
-  /** Gone Nodes' agent finalizers: the agent that answers for orphans (one per cluster) lists the Nodes afresh. */
+  /**
+   * Gone Nodes' agent finalizers: the agent that answers for orphans (one per cluster) lists the Nodes afresh (a
+   * cached Node list could still hold a Node just removed, or lack one just added, and a release cannot be undone).
+   */
   async #finalizersOfGoneNodes(b: CheckpointBackup): Promise<string[]> {
     const foreign = (b.metadata.finalizers ?? []).filter(
       (f) => f.startsWith(FINALIZER_PREFIX) && f !== this.#finalizer(),
     );
-    if (!foreign.length || !(await this.#reportsOrphans())) return [];
+    if (!foreign.length || !(await this.#answersForOrphans())) return [];
     const nodes = await this.#o.client.get<{ items: { metadata: { name: string } }[] }>('/api/v1/nodes');
     const gone = staleNodeFinalizers(
       foreign,
@@ -370,12 +472,22 @@ export class AgentController {
     return gone;
   }
 
-  /** The object's pod, read from the apiserver (not a cache, so "missing" is real). */
-  async #pod(b: CheckpointBackup): Promise<PodView | undefined> {
-    const p = await getOrUndefined<Pod>(
-      this.#o.client,
-      `/api/v1/namespaces/${podNamespace(b)}/pods/${podName(b)}`,
-    );
+  /**
+   * The object's pod: from the cache of this node's pods when it is there. Otherwise it is on another node or on
+   * none, which matters only to this node's own run (the pod gone fails it) and to the agent that answers for pods
+   * on no node: they ask the apiserver, so "missing" is real (the cache may not have a new pod yet); for everyone
+   * else it is none of theirs.
+   */
+  async #pod(b: CheckpointBackup, reportsOrphans: boolean): Promise<PodView | undefined> {
+    const key = `${podNamespace(b)}/${podName(b)}`;
+    let p: Pod | undefined = this.pods.hasSynced() ? this.pods.get(key) : undefined;
+    if (p?.spec.nodeName !== this.#o.node) p = undefined;
+    const ownRun = b.status?.run?.node === this.#o.node;
+    if (!p && (reportsOrphans || ownRun || !this.pods.hasSynced()))
+      p = await getOrUndefined<Pod>(
+        this.#o.client,
+        `/api/v1/namespaces/${podNamespace(b)}/pods/${podName(b)}`,
+      );
     if (!p) return undefined;
     return {
       name: p.metadata.name,
@@ -390,26 +502,25 @@ export class AgentController {
   /** This agent reports retention for an object when its runs happen here: the last run's node, else the pod's. */
   #responsible(b: CheckpointBackup): boolean {
     if (b.status?.run) return b.status.run.node === this.#o.node;
-    return this.pods
-      .list()
-      .some((p) => p.metadata.name === podName(b) && p.metadata.namespace === podNamespace(b));
+    return this.pods.get(`${podNamespace(b)}/${podName(b)}`)?.spec.nodeName === this.#o.node;
   }
 
-  /** Whether this agent answers for pods that exist nowhere (answersForOrphans), from Nodes listed at most every 30 s. */
-  async #reportsOrphans(): Promise<boolean> {
-    if (Date.now() - this.#orphanReporter.at < 30_000) return this.#orphanReporter.value;
-    const nodes = await this.#o.client.get<{
-      items: { metadata: { name: string }; status?: { conditions?: { type: string; status: string }[] } }[];
-    }>('/api/v1/nodes');
-    const value = answersForOrphans(
-      nodes.items.map((n) => ({
+  /** #reportsOrphans; before the caches are started (tests drive reconcile alone), from Nodes listed now. */
+  async #answersForOrphans(): Promise<boolean> {
+    if (this.nodes.hasSynced()) return this.#reportsOrphans();
+    const nodes = await this.#o.client.get<{ items: NodeView[] }>('/api/v1/nodes');
+    return this.#reportsOrphans(nodes.items);
+  }
+
+  /** Whether this agent answers for pods that exist nowhere (answersForOrphans), from the Node cache. */
+  #reportsOrphans(nodes = this.nodes.list()): boolean {
+    return answersForOrphans(
+      nodes.map((n) => ({
         name: n.metadata.name,
         ready: !!n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
       })),
       this.#o.node,
     );
-    this.#orphanReporter = { value, at: Date.now() };
-    return value;
   }
 }
 

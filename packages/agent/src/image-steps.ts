@@ -1,3 +1,4 @@
+import { statSync } from 'node:fs';
 import {
   refusal,
   registryCredentials,
@@ -11,9 +12,9 @@ import { describeError, isNotFound, statusCode, type RestClient } from '@statefu
 import type { RecipientKey } from '@stateful-migration/ocicrypt';
 import {
   RegistryClient,
-  describeImage,
   getManifest,
   imageDiffIds,
+  MEDIA,
   normalHost,
   pushImage,
   type PushImageInput,
@@ -60,6 +61,12 @@ export interface ImageStepsOptions {
  */
 export class ImageSteps {
   readonly #o: ImageStepsOptions;
+  /**
+   * Layer digests of archives this agent has uploaded, by path, size and mtime (an archive never changes once
+   * written): a push retried after its blob was stored asks the registry for the blob (HEAD) instead of reading
+   * and uploading the archive again.
+   */
+  readonly #layerDigests = new Map<string, string>();
 
   constructor(o: ImageStepsOptions) {
     this.#o = o;
@@ -73,20 +80,15 @@ export class ImageSteps {
         const archive = this.#o.archives.forStep(f, 'build');
         const annotations = checkpointAnnotations(await readArchiveInfo(archive));
         const name = imageName(podName(b), f.containerName, run.id, b.spec.registry);
-        // An encrypted image's digest depends on its random layer key: it is known once pushed, and so is the
-        // archive's (hashed in the push's one pass). In clear, describing the layer gives both now.
-        const described =
-          !b.spec.encryption && b.spec.registry
-            ? await describeImage(archive, annotations, new Date(run.startedAt))
-            : undefined;
-        const digest = b.spec.encryption
+        // For a registry the push reads the archive once, hashing it as it uploads: the digest is known once pushed
+        // (an encrypted image's would not be known before anyway: its layer key is random).
+        const digest = b.spec.registry
           ? undefined
-          : (described?.digest ?? (await buildLocalImage(this.#o.storage, archive, name, annotations)));
+          : await buildLocalImage(this.#o.storage, archive, name, annotations, new Date(run.startedAt));
         return {
           containerName: f.containerName,
           imageName: name,
           ...(digest ? { digest } : {}),
-          ...(described ? { archiveDigest: described.layerDigest } : {}),
           buildTime: new Date().toISOString(),
           pushed: false,
         };
@@ -127,7 +129,7 @@ export class ImageSteps {
     const { repository, tag } = splitImageName(img.imageName);
     await client.login(repository);
     const there = await getManifest(client, repository, tag);
-    // In clear, the build fixed the digest: what is there already is this image.
+    // In clear, a build that fixed the digest (before one-read pushes): what is there already is this image.
     if (!recipients && img.digest && there?.digest === img.digest)
       return { digest: img.digest, ...(img.archiveDigest ? { archiveDigest: img.archiveDigest } : {}) };
     if (!file)
@@ -140,7 +142,18 @@ export class ImageSteps {
     const annotations = checkpointAnnotations(await readArchiveInfo(archive));
     const input = { repository, tag, layerTar: archive, annotations, created: new Date(startedAt) };
     if (recipients) return this.#pushEncrypted(client, input, there, recipients);
-    const result = await pushImage(client, input);
+    // The tag is this run's own: an image there with this archive's identity is this run's push, made before a
+    // crash or a failed status write.
+    if (!img.digest && there && isOwnPush(there.manifest, annotations))
+      return { digest: there.digest, archiveDigest: there.manifest.layers[0]!.digest };
+    const id = archiveId(archive);
+    const known = this.#layerDigests.get(id);
+    const result = await pushImage(client, {
+      ...input,
+      ...(known ? { knownLayerDigest: known } : {}),
+      onLayerStored: (d) => this.#layerDigests.set(id, d),
+    });
+    this.#layerDigests.delete(id);
     // In clear, the image is a function of the archive: the digest the build recorded, or the archive changed.
     if (img.digest && result.digest !== img.digest)
       throw new CheckpointError(
@@ -230,4 +243,26 @@ export class ImageSteps {
       timeouts: this.#o.registryTimeouts,
     });
   }
+}
+
+/** An archive's identity for the layer digest memory: path, size and mtime. */
+function archiveId(path: string): string {
+  const st = statSync(path);
+  return `${path}\0${st.size}\0${st.mtimeMs}`;
+}
+
+/**
+ * Whether the manifest at a run's own tag is the clear image of this archive: one uncompressed tar layer and the
+ * archive's identity in its annotations (checkpointed time, container, pod).
+ */
+export function isOwnPush(
+  found: { annotations?: Record<string, string>; layers: { mediaType?: string }[] },
+  annotations: Record<string, string>,
+): boolean {
+  const a = found.annotations ?? {};
+  return (
+    found.layers.length === 1 &&
+    found.layers[0]!.mediaType === MEDIA.layerTar &&
+    Object.entries(annotations).every(([k, v]) => a[k] === v)
+  );
 }

@@ -1,5 +1,17 @@
-import { statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import {
+  createReadStream,
+  mkdirSync,
+  mkdtempSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { ArchiveInfo } from '@stateful-migration/archive';
+import { imageManifest } from '@stateful-migration/registry';
 import { CommandTimeout, runCommand } from './command.js';
 
 export const CHECKPOINTED_TIME_ANNOTATION = 'migration.dcnlab.com/checkpointed-time';
@@ -54,6 +66,8 @@ export interface BuildahStorage {
   driver?: string;
   /** The buildah binary (tests give a fake). @default buildah */
   command?: string;
+  /** The skopeo binary, which writes local images into the storage (tests give a fake). @default skopeo */
+  skopeo?: string;
   /** How long a buildah step may take before it is killed; add and commit get more per byte (buildahTimeoutMs). */
   timeoutMs?: number;
 }
@@ -110,32 +124,78 @@ export async function localImageDigest(storage: BuildahStorage, name: string): P
 }
 
 /**
- * Builds a checkpoint image into the node's containers-storage with buildah, as CRI-O's documentation does:
- * from scratch, the archive's content added at /, the annotations, commit. An image already there is not rebuilt.
- * `archive` must be a path confineArchive() accepted (the controller passes its real path).
+ * The containers-storage reference of an image in the node's storage, as containers/image spells it:
+ * `containers-storage:[driver@graphroot+runroot]name`; the node's default storage without a root.
+ */
+export function storageReference(storage: BuildahStorage, name: string): string {
+  if (!storage.root) return `containers-storage:${name}`;
+  const driver = storage.driver ? `${storage.driver}@` : '';
+  const runroot = storage.runroot ? `+${storage.runroot}` : '';
+  return `containers-storage:[${driver}${storage.root}${runroot}]${name}`;
+}
+
+/** The sha256 of a file, in one streaming read. */
+async function fileDigest(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
+  return `sha256:${hash.digest('hex')}`;
+}
+
+/**
+ * Builds a checkpoint image into the node's containers-storage, as CRI-O restores it: one layer whose entries are the
+ * archive's at /, and CRI-O's checkpoint annotation on the manifest. The archive is the layer as it is (it is an
+ * uncompressed tar, as buildah's add would unpack and commit would pack again): the agent hashes it once and writes
+ * an OCI layout beside it (the layer a symlink to the archive, the config and manifest those of the registry path,
+ * imageManifest), and skopeo copies that layout into the storage, which unpacks the layer once, keeping the manifest
+ * and its digest (--preserve-digests). An image already there is not rebuilt. `archive` must be a path
+ * confineArchive() accepted (the controller passes its real path).
  */
 export async function buildLocalImage(
   storage: BuildahStorage,
   archive: string,
   name: string,
   annotations: Record<string, string>,
+  created = new Date(),
 ): Promise<string> {
   const existing = await localImageDigest(storage, name);
   if (existing) return existing;
   const bytes = statSync(archive).size;
-  const c = await buildah(storage, ['from', 'scratch'], { what: name });
+  const layerDigest = await fileDigest(archive);
+  const { config, configDigest, manifest, digest } = imageManifest(layerDigest, bytes, annotations, created);
+  const layout = mkdtempSync(join(tmpdir(), 'checkpoint-image-'));
   try {
-    await buildah(storage, ['add', c, archive, '/'], { bytes, what: `${archive} into ${name}` });
-    await buildah(
-      storage,
-      ['config', ...Object.entries(annotations).map(([k, v]) => `--annotation=${k}=${v}`), c],
-      { what: name },
+    const blobs = join(layout, 'blobs', 'sha256');
+    mkdirSync(blobs, { recursive: true });
+    const blob = (d: string) => join(blobs, d.slice('sha256:'.length));
+    symlinkSync(archive, blob(layerDigest));
+    writeFileSync(blob(configDigest), config);
+    writeFileSync(blob(digest), manifest);
+    writeFileSync(join(layout, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
+    writeFileSync(
+      join(layout, 'index.json'),
+      JSON.stringify({
+        schemaVersion: 2,
+        manifests: [
+          {
+            mediaType: 'application/vnd.oci.image.manifest.v1+json',
+            digest,
+            size: manifest.length,
+            annotations: { 'org.opencontainers.image.ref.name': 'checkpoint' },
+          },
+        ],
+      }),
     );
-    await buildah(storage, ['commit', '--quiet', '--format', 'oci', c, name], { bytes, what: name });
+    await runCommand(
+      storage.skopeo ?? 'skopeo',
+      ['copy', '--quiet', '--preserve-digests', `oci:${layout}:checkpoint`, storageReference(storage, name)],
+      {
+        step: `skopeo copy (${archive} into ${name})`,
+        timeoutMs: buildahTimeoutMs(storage.timeoutMs ?? BUILDAH_TIMEOUT_MS, bytes),
+        reason: 'BuildahTimeout',
+      },
+    );
   } finally {
-    await buildah(storage, ['rm', c]).catch(() => undefined);
+    rmSync(layout, { recursive: true, force: true });
   }
-  const digest = await localImageDigest(storage, name);
-  if (!digest) throw new Error(`buildah committed ${name} but cannot find it`);
   return digest;
 }

@@ -107,6 +107,7 @@ export async function runAgent(f: AgentFlags): Promise<void> {
   );
   const metrics = new AgentMetrics();
   const client = new RestClient(kc);
+  client.onRequest = (verb, resource) => metrics.apiRequests.inc({ verb, resource });
   const agent = new AgentController({
     node: f.nodeName,
     client,
@@ -143,6 +144,7 @@ export async function runAgent(f: AgentFlags): Promise<void> {
     node: f.nodeName,
     log,
     hostRoot: f.hostRoot,
+    nodes: agent.nodes,
     readKeys: readNodeDecryptionKeys,
   });
   publisher.start();

@@ -34,4 +34,10 @@ export class AgentMetrics {
     labelNames: ['queue'],
     registers: [this.registry],
   });
+  readonly apiRequests = new Counter({
+    name: 'checkpoint_agent_api_requests_total',
+    help: 'Requests this agent sent to its cluster apiserver, by verb and resource (watches included).',
+    labelNames: ['verb', 'resource'],
+    registers: [this.registry],
+  });
 }

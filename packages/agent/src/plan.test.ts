@@ -5,6 +5,7 @@ import {
   STALE_RUN_MS,
   answersForOrphans,
   comeBackAfterFailure,
+  concernsNode,
   failedStatus,
   finishedRun,
   plan,
@@ -750,4 +751,43 @@ describe('answersForOrphans: one agent per cluster answers for pods on no node',
   });
   it('none when no node is Ready', () =>
     assert.equal(answersForOrphans([{ name: 'a', ready: false }], 'a'), false));
+});
+
+describe("concernsNode: another node's work never reaches an agent's queue", () => {
+  const i = {
+    node: 'n1',
+    finalizer: 'agent.migration.dcnlab.com/n1',
+    podHere: false,
+    reportsOrphans: false,
+    now,
+  };
+  const running = (node: string, startedAt = now.toISOString()): CheckpointBackupStatus => ({
+    phase: 'Checkpointing',
+    run: { id: 'r', node, containers: ['app'], startedAt, generation: 1 },
+  });
+  it('its own: the pod is here, its run, its finalizer', () => {
+    assert.equal(concernsNode(backup(), { ...i, podHere: true }), true);
+    assert.equal(concernsNode(backup({}, running('n1')), i), true);
+    const b = backup();
+    b.metadata.finalizers = ['agent.migration.dcnlab.com/n1'];
+    assert.equal(concernsNode(b, i), true);
+  });
+  it("not its own: another node's pod or run, nothing of it here", () => {
+    assert.equal(concernsNode(backup(), i), false);
+    assert.equal(concernsNode(backup({}, running('n2')), i), false);
+    const b = backup();
+    b.metadata.finalizers = ['agent.migration.dcnlab.com/n2'];
+    b.metadata.deletionTimestamp = now.toISOString();
+    assert.equal(concernsNode(b, i), false);
+  });
+  it('the agent that answers for pods on no node: all but a live run of another node', () => {
+    const o = { ...i, reportsOrphans: true };
+    assert.equal(concernsNode(backup(), o), true, 'whose pod may be nowhere');
+    assert.equal(concernsNode(backup({}, running('n2')), o), false, "another node's live run");
+    const stale = new Date(now.getTime() - STALE_RUN_MS - 1000).toISOString();
+    assert.equal(concernsNode(backup({}, running('n2', stale)), o), true, 'a run silent too long');
+    const deleting = backup({}, running('n2'));
+    deleting.metadata.deletionTimestamp = now.toISOString();
+    assert.equal(concernsNode(deleting, o), true, "a removed node's finalizer to release");
+  });
 });

@@ -399,6 +399,24 @@ export function staleNodeFinalizers(
 }
 
 /**
+ * Whether an event of this object may be this agent's work, decided before it is queued so that an agent's work
+ * follows its own node's pods and not the cluster's objects: its finalizer is on the object (its runs and its
+ * clean-up), the current run is its node's, the pod is on its node, or it answers for pods on no node (then all but
+ * another node's live run, which that node's agent finishes, and an object being deleted, whose removed nodes'
+ * finalizers it releases). A conservative filter: plan() still decides; whatever passes here may be ignored there.
+ */
+export function concernsNode(
+  b: CheckpointBackup,
+  i: { node: string; finalizer: string; podHere: boolean; reportsOrphans: boolean; now: Date },
+): boolean {
+  if (b.metadata.finalizers?.includes(i.finalizer)) return true;
+  if (b.status?.run?.node === i.node || i.podHere) return true;
+  if (!i.reportsOrphans) return false;
+  if (b.metadata.deletionTimestamp) return true;
+  return !(inProgress(b) && !staleRun(b, i.now));
+}
+
+/**
  * Whether this node's agent answers for pods that are on no node (and so for stale runs and gone Nodes' finalizers):
  * the one on the first Ready node by name, so exactly one agent per cluster does.
  */

@@ -7,7 +7,13 @@ import {
   type CheckpointBackupStatus,
   podName,
 } from '@stateful-migration/api';
-import { writeStatus, type EventRecorder, type RestClient, type Result } from '@stateful-migration/kube';
+import {
+  fresher,
+  writeStatus,
+  type EventRecorder,
+  type RestClient,
+  type Result,
+} from '@stateful-migration/kube';
 import type { AgentMetrics } from './metrics.js';
 import { comeBackAfterFailure, failedStatus } from './plan.js';
 import { startedStatus, waiting } from './run-status.js';
@@ -32,9 +38,25 @@ export const objectPath = (ns: string, name: string): string =>
  */
 export class RunRecorder {
   readonly #o: RunRecorderOptions;
+  /**
+   * The object as this agent last wrote it, until its watch delivers that write (`seen`): reconciles read the
+   * informer's copy, and the next step must start from this one, not from the copy before it (fresher()).
+   */
+  readonly #written = new Map<string, CheckpointBackup>();
 
   constructor(o: RunRecorderOptions) {
     this.#o = o;
+  }
+
+  /** The freshest copy known of an object: the informer's `cached`, or this agent's own later write. */
+  freshest(key: string, cached: CheckpointBackup | undefined): CheckpointBackup | undefined {
+    return fresher(cached, this.#written.get(key));
+  }
+
+  /** The informer's copy changed (or went): a write of ours it has reached is no longer needed. */
+  seen(key: string, cached: CheckpointBackup | undefined): void {
+    const w = this.#written.get(key);
+    if (w && (!cached || fresher(cached, w) === cached)) this.#written.delete(key);
   }
 
   /** One status write; `phase: false` for writes that record no phase (retention), so the crash hook ignores them. */
@@ -43,11 +65,17 @@ export class RunRecorder {
     next: (s: CheckpointBackupStatus, cur: CheckpointBackup) => CheckpointBackupStatus | undefined,
     { phase = true } = {},
   ): Promise<CheckpointBackup> {
+    const key = `${b.metadata.namespace}/${b.metadata.name}`;
+    // The first try starts from the freshest copy at hand (no GET); a 409 reads the object and asks again.
+    const current = fresher(b, this.#written.get(key)) ?? b;
     const updated = await writeStatus<CheckpointBackup, CheckpointBackupStatus>(
       this.#o.client,
       objectPath(b.metadata.namespace, b.metadata.name),
       (cur) => (cur.metadata.uid !== b.metadata.uid ? undefined : next({ ...(cur.status ?? {}) }, cur)),
+      current.metadata.resourceVersion ? { current } : {},
     );
+    if (updated.metadata.uid === b.metadata.uid && fresher(current, updated) === updated)
+      this.#written.set(key, updated);
     if (phase && updated.status?.phase) this.#o.afterPhaseWritten?.(updated.status.phase);
     return updated;
   }

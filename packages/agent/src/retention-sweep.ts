@@ -53,6 +53,10 @@ export interface SweepDeps {
    */
   admitted: (b: CheckpointBackup) => boolean;
   registryClient: (b: CheckpointBackup) => Promise<RegistryClient>;
+  /** The cluster's objects from the agent's cache; without it, each sweep lists them from the apiserver. */
+  backups?: () => CheckpointBackup[];
+  /** Whether the agent's cache of this node's pods holds this pod (a pod elsewhere is asked of the apiserver). */
+  podHere?: (namespace: string, name: string) => boolean;
   writeStatus: (
     b: CheckpointBackup,
     next: (s: CheckpointBackupStatus) => CheckpointBackupStatus | undefined,
@@ -97,9 +101,10 @@ export class RetentionSweeper {
 
   async sweep(): Promise<void> {
     const d = this.#d;
-    const backups = (
-      await d.client.get<{ items: CheckpointBackup[] }>(`/apis/${API_GROUP}/v1/${PLURAL}`)
-    ).items.filter(
+    const all = d.backups
+      ? d.backups()
+      : (await d.client.get<{ items: CheckpointBackup[] }>(`/apis/${API_GROUP}/v1/${PLURAL}`)).items;
+    const backups = all.filter(
       // A workload-level object holds no pod's checkpoints: its children (one per pod, with podRef) do.
       (b) => !b.metadata.deletionTimestamp && !isWorkloadBackup(b) && d.admitted(b),
     );
@@ -407,7 +412,11 @@ export class RetentionSweeper {
     for (const key of new Set(items.map((i) => `${i.namespace}/${i.pod}`))) {
       const [ns, pod] = key.split('/') as [string, string];
       try {
-        if (await getOrUndefined(this.#d.client, `/api/v1/namespaces/${ns}/pods/${pod}`)) live.add(key);
+        if (
+          this.#d.podHere?.(ns, pod) ||
+          (await getOrUndefined(this.#d.client, `/api/v1/namespaces/${ns}/pods/${pod}`))
+        )
+          live.add(key);
       } catch {
         return undefined;
       }

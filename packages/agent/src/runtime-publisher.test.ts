@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { HttpError, type Logger, type RestClient } from '@stateful-migration/kube';
-import { RuntimePublisher } from './runtime-publisher.js';
+import { RuntimePublisher, type RuntimePublisherOptions } from './runtime-publisher.js';
 import {
   CHECKPOINT_RESTORE_LABEL,
   CrioConfigError,
@@ -174,11 +174,43 @@ describe('RuntimePublisher', () => {
       read: () => Promise.resolve(++n % 2 ? 'none' : 'checkpoint_restore'),
     });
     p.start();
-    await new Promise((r) => setTimeout(r, 60));
+    for (let i = 0; i < 1000 && n < 3; i++) await new Promise((r) => setTimeout(r, 10));
     p.stop();
     const rounds = n;
     assert.ok(rounds >= 3, `rounds: ${rounds}`);
     await new Promise((r) => setTimeout(r, 30));
     assert.equal(n, rounds, 'no round after stop');
+  });
+
+  it("reads the label from the agent's Node cache, and a change of its own Node starts a round", async () => {
+    const api = fakeApi();
+    type N = { metadata: { name: string; labels: Record<string, string> } };
+    let handler: ((e: 'update', n: N) => void) | undefined;
+    const node: N = { metadata: { name: 'm2-b', labels: { [CHECKPOINT_RESTORE_LABEL]: 'none' } } };
+    let n = 0;
+    const p = new RuntimePublisher({
+      client: api.client,
+      node: 'm2-b',
+      log: fakeLog().log,
+      hostRoot: '/host',
+      intervalMs: 3_600_000,
+      read: () => (n++, Promise.resolve('none')),
+      nodes: {
+        get: (name: string) => (name === 'm2-b' ? node : undefined),
+        hasSynced: () => true,
+        on: (h: unknown) => void (handler = h as typeof handler),
+      } as unknown as RuntimePublisherOptions['nodes'],
+    });
+    p.start();
+    for (let i = 0; i < 1000 && n < 1; i++) await new Promise((r) => setTimeout(r, 10));
+    node.metadata.labels = {};
+    handler!('update', node);
+    for (let i = 0; i < 1000 && !api.calls.length; i++) await new Promise((r) => setTimeout(r, 10));
+    p.stop();
+    assert.deepEqual(
+      [...new Set(api.calls.map((c) => `${c.method} ${c.path}`))],
+      ['PATCH /api/v1/nodes/m2-b'],
+      'the label removed by hand is put back, and the Node is never read from the apiserver',
+    );
   });
 });

@@ -4,7 +4,13 @@ import {
   type CheckpointRestoreSetting,
   type PublishedSetting,
 } from '@stateful-migration/api';
-import { describeError, statusCode, type Logger, type RestClient } from '@stateful-migration/kube';
+import {
+  describeError,
+  statusCode,
+  type Informer,
+  type Logger,
+  type RestClient,
+} from '@stateful-migration/kube';
 import { keysAnnotationPatch, type NodeKeys } from './node-keys.js';
 import { CHECKPOINT_RESTORE_LABEL, labelPatch, readCrioCheckpointRestore } from './runtime-setting.js';
 
@@ -20,25 +26,35 @@ export interface RuntimePublisherOptions {
   /** Reads the runtime's setting; the default reads CRI-O's configuration under hostRoot. */
   read?: (hostRoot: string) => Promise<CheckpointRestoreSetting | undefined>;
   /**
+   * The agent's Node informer: the label is read from its cache, and a change of this Node (a label changed by
+   * hand) starts a round at once. Without it (or before it has synced), each round reads the Node.
+   */
+  nodes?: Pick<Informer<Node>, 'get' | 'hasSynced' | 'on'>;
+  /**
    * Reads the node's decryption keys (node-keys.ts, readNodeDecryptionKeys); with it, their thumbprints are published
    * as the Node annotation migration.dcnlab.com/decryption-keys in the same round. Without it, nothing is.
    */
   readKeys?: (hostRoot: string) => Promise<NodeKeys>;
 }
 
-type Node = { metadata: { labels?: Record<string, string>; annotations?: Record<string, string> } };
+type Node = {
+  metadata: { name?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+};
 
 /**
  * Publishes what this node's runtime allows as the Node label `migration.dcnlab.com/checkpoint-restore`, at start and
  * every minute (a node admin may change CRI-O's configuration at any time). The Node's label is compared each time,
- * so a label changed by hand is put back. Nothing here stops the agent: a refused read or patch is a warning (once
+ * from the agent's Node cache (no request), and a change of the Node starts a round, so a label changed by hand is
+ * put back at once. Nothing here stops the agent: a refused read or patch is a warning (once
  * per distinct problem, not every minute), and the next round tries again.
  */
 export class RuntimePublisher {
-  readonly #o: Required<Omit<RuntimePublisherOptions, 'readKeys'>> &
-    Pick<RuntimePublisherOptions, 'readKeys'>;
+  readonly #o: Required<Omit<RuntimePublisherOptions, 'readKeys' | 'nodes'>> &
+    Pick<RuntimePublisherOptions, 'readKeys' | 'nodes'>;
   #timer: NodeJS.Timeout | undefined;
   #stopped = false;
+  #running = false;
+  #again = false;
   /** The warnings of the previous round and of this one: a problem that persists is logged once. */
   #warned = { previous: new Set<string>(), now: new Set<string>() };
 
@@ -46,13 +62,35 @@ export class RuntimePublisher {
     this.#o = { intervalMs: 60_000, read: readCrioCheckpointRestore, ...o };
   }
 
-  /** One round now, then one every interval after the previous one ended (rounds never overlap). */
+  /**
+   * One round now, then one every interval after the previous one ended, and one as soon as this Node changes
+   * (rounds never overlap; a change during a round gives one more).
+   */
   start(): void {
-    const round = async () => {
+    this.#o.nodes?.on((_e, n) => (n.metadata.name === this.#o.node ? this.#schedule(0) : undefined));
+    void this.#tick();
+  }
+
+  #schedule(ms: number): void {
+    if (this.#stopped) return;
+    if (this.#running) {
+      this.#again = true;
+      return;
+    }
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => void this.#tick(), ms).unref();
+  }
+
+  async #tick(): Promise<void> {
+    this.#running = true;
+    try {
       await this.publish();
-      if (!this.#stopped) this.#timer = setTimeout(() => void round(), this.#o.intervalMs).unref();
-    };
-    void round();
+    } finally {
+      this.#running = false;
+    }
+    const again = this.#again;
+    this.#again = false;
+    this.#schedule(again ? 0 : this.#o.intervalMs);
   }
 
   stop(): void {
@@ -75,7 +113,8 @@ export class RuntimePublisher {
     const path = `/api/v1/nodes/${node}`;
     let current: string | undefined;
     try {
-      const read = await client.get<Node>(path);
+      const cached = this.#o.nodes?.hasSynced() ? this.#o.nodes.get(node) : undefined;
+      const read = cached ?? (await client.get<Node>(path));
       current = read.metadata.labels?.[CHECKPOINT_RESTORE_LABEL];
       await this.#publishKeys(read.metadata.annotations?.[DECRYPTION_KEYS_ANNOTATION]);
     } catch (err) {

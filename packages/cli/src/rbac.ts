@@ -183,7 +183,7 @@ export const PERMISSIONS: Permission[] = [
     resources: ['pods'],
     verbs: ['get'],
     neededBy:
-      'the pod of an object, read fresh from the apiserver (not a cache); the record of it for restores; retention asks whether the pod of an archive still exists',
+      "the pod of an object when the agent's cache of its node's pods lacks it and its absence matters (the node's own run, or the agent that answers for pods on no node); the record of it for restores, at checkpoint time; retention asks whether the pod of an archive not on this node still exists",
     code: { [AGENT]: ['#pod'], [CHECKPOINT]: ['#checkpointedPod'], [SWEEP]: ['#livePods'] },
   },
   {
@@ -219,17 +219,17 @@ export const PERMISSIONS: Permission[] = [
     resources: ['nodes'],
     verbs: ['get'],
     neededBy:
-      'its own Node, to compare the label `migration.dcnlab.com/checkpoint-restore` with the runtime setting',
+      'its own Node, to compare the label `migration.dcnlab.com/checkpoint-restore` with the runtime setting, until the Node informer has synced',
     code: { [PUBLISHER]: ['RuntimePublisher', '#round'] },
   },
   {
     role: 'agent',
     apiGroup: '',
     resources: ['nodes'],
-    verbs: ['list'],
+    verbs: ['list', 'watch'],
     neededBy:
-      "which Nodes are Ready (the first by name answers for pods on no node) and which exist (the finalizers of removed nodes' agents are released)",
-    code: { [AGENT]: ['#reportsOrphans', '#finalizersOfGoneNodes'] },
+      "the agent's Node informer (a list at start and after a failed watch, then one watch): which Nodes are Ready (the first by name answers for pods on no node), which exist (the finalizers of removed nodes' agents are released, after a fresh list), and its own Node's labels for the publisher",
+    code: { [AGENT]: ['#reportsOrphans', '#finalizersOfGoneNodes', 'nodes'], [INFORMER]: ['Informer'] },
   },
   {
     role: 'agent',
@@ -246,7 +246,7 @@ export const PERMISSIONS: Permission[] = [
     resources: ['checkpointbackups'],
     verbs: ['get'],
     neededBy:
-      'each reconcile reads its object fresh; every status write reads the object before its PUT (and again after a 409)',
+      'a status write whose copy at hand was stale (409) reads the object again; reconciles read the informer cache (and the object as the agent last wrote it)',
     code: { [AGENT]: ['reconcile'], [RECORDER]: ['write'], [STATUS]: ['writeStatus'] },
   },
   {
@@ -254,7 +254,7 @@ export const PERMISSIONS: Permission[] = [
     apiGroup: 'migration.dcnlab.com',
     resources: ['checkpointbackups'],
     verbs: ['list', 'watch'],
-    neededBy: 'the informer; the retention sweep lists every object for its policies and pins',
+    neededBy: 'the informer; the retention sweep reads every object from it for its policies and pins',
     code: { [AGENT]: ['backupsPath', 'restListWatch'], [SWEEP]: ['sweep'] },
   },
   {
@@ -561,6 +561,15 @@ export const PERMISSIONS: Permission[] = [
     neededBy:
       'the restored pod, a template on Karmada: created, or read on a name clash; read while following it; a bare source pod that is a template on Karmada is looked up before a Migrate, and read for its uid before it is deleted',
     code: { [SUBMIT]: ['#createPod'], [FOLLOW]: ['run'], [RESTORE]: ['#locate', '#deleteSourcePod'] },
+  },
+  {
+    role: 'restore',
+    apiGroup: '',
+    resources: ['pods'],
+    verbs: ['list', 'watch'],
+    neededBy:
+      "the informer of the restored pods on Karmada (label `migration.dcnlab.com/restore`, which Karmada keeps up to date with the target cluster's pod status): each change wakes its restore, instead of polling",
+    code: { [RESTORE]: ['restoredPods', 'RESTORE_LABEL'] },
   },
   {
     role: 'restore',

@@ -75,6 +75,19 @@ describe('Informer (scripted source)', () => {
     inf.stop();
   });
 
+  it('never re-lists a healthy watch; its resync hands the cache to the handlers again without a request', async () => {
+    const src = scripted([[obj('a', '1')]], []);
+    const inf = new Informer<Obj>(src, { resyncMs: 10 });
+    const events: string[] = [];
+    inf.on((e, o, old) => events.push(`${e}:${o.metadata?.name}:${o === old}`));
+    await inf.start();
+    await flush(80);
+    inf.stop();
+    assert.deepEqual(src.calls, ['list', 'watch']);
+    assert.ok(inf.stats.resyncs >= 1);
+    assert.deepEqual(events.slice(0, 2), ['add:a:false', 'update:a:true']);
+  });
+
   it('ignores bookmarks and unchanged resourceVersions', async () => {
     const src = scripted(
       [[obj('a', '1')]],

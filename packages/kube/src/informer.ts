@@ -38,7 +38,10 @@ export function restListWatch<T>(client: RestClient, path: string, selectors: Se
 }
 
 export interface InformerOptions {
-  /** Re-list this often even when the watch looks fine. @default 300000 (5 min) */
+  /**
+   * Hand every cached object to the handlers again ('update', old === new) this often, as client-go's resync does:
+   * no request is made. Lists happen only when a watch fails or the server answers 410. @default 0 (never)
+   */
   resyncMs?: number;
   /** Server-side watch timeout; a watch still open well after it is treated as stalled. @default 240 */
   watchTimeoutSeconds?: number;
@@ -48,12 +51,14 @@ export interface InformerOptions {
   onError?: (err: unknown) => void;
 }
 
-type WatchEnd = 'closed' | 'expired' | 'resync' | 'stalled' | 'stopped';
+type WatchEnd = 'closed' | 'expired' | 'stalled' | 'stopped';
 
 /**
- * A list-watch cache that never gives up: any error re-lists after a capped backoff, a 410 re-lists at once,
- * a timer re-lists every resyncMs, and a watch that outlives its server-side timeout is cut and re-listed
- * (client-node 1.4 watches can hang silently).
+ * A list-watch cache that never gives up, listing only when it must, as client-go's reflector does: a watch that
+ * ends cleanly is resumed from the last resourceVersion seen; any error re-lists after a capped backoff; a 410
+ * re-lists at once; and a watch that outlives its server-side timeout is cut and re-listed (client-node 1.4 watches
+ * can hang silently). There is no periodic re-list: on a cluster of thousands of objects it would cost a full list
+ * per informer per period for nothing the watch has not already said.
  */
 export class Informer<T extends KubeObject> {
   readonly #source: ListWatch<T>;
@@ -66,13 +71,13 @@ export class Informer<T extends KubeObject> {
   #stopped = false;
   #abort: AbortController | undefined;
   #lastContact = 0;
-  #resyncDue = 0;
+  #resyncTimer: NodeJS.Timeout | undefined;
   /** Counters, for health and tests. */
   readonly stats = { lists: 0, watches: 0, errors: 0, expired: 0, stalled: 0, resyncs: 0 };
 
   constructor(source: ListWatch<T>, opts: InformerOptions = {}) {
     this.#source = source;
-    this.#opts = { resyncMs: 300_000, watchTimeoutSeconds: 240, stallGraceMs: 15_000, ...opts };
+    this.#opts = { resyncMs: 0, watchTimeoutSeconds: 240, stallGraceMs: 15_000, ...opts };
   }
 
   on(handler: InformerHandler<T>): void {
@@ -106,12 +111,24 @@ export class Informer<T extends KubeObject> {
       check();
     });
     void this.#run();
+    if (this.#opts.resyncMs > 0) {
+      this.#resyncTimer = setInterval(() => this.#resync(), this.#opts.resyncMs);
+      this.#resyncTimer.unref();
+    }
     return synced;
   }
 
   stop(): void {
     this.#stopped = true;
+    clearInterval(this.#resyncTimer);
     this.#abort?.abort();
+  }
+
+  /** client-go's resync: every cached object to the handlers again, from memory. */
+  #resync(): void {
+    if (!this.#synced || this.#stopped) return;
+    this.stats.resyncs++;
+    for (const obj of [...this.#cache.values()]) this.#emit('update', obj, obj);
   }
 
   async #run(): Promise<void> {
@@ -122,7 +139,6 @@ export class Informer<T extends KubeObject> {
         while (end === 'closed' && !this.#stopped) end = await this.#watch();
         if (end === 'expired') this.stats.expired++;
         if (end === 'stalled') this.stats.stalled++;
-        if (end === 'resync') this.stats.resyncs++;
         this.#backoff.forget('watch');
       } catch (err) {
         if (this.#stopped) return;
@@ -147,7 +163,6 @@ export class Informer<T extends KubeObject> {
     this.#lastContact = Date.now();
     this.#replace(items);
     this.#resourceVersion = rv;
-    this.#resyncDue = Date.now() + this.#opts.resyncMs;
     this.#synced = true;
   }
 
@@ -200,7 +215,6 @@ export class Informer<T extends KubeObject> {
     };
     const { watchTimeoutSeconds, stallGraceMs } = this.#opts;
     const stallTimer = setTimeout(cut('stalled'), watchTimeoutSeconds * 1000 + stallGraceMs);
-    const resyncTimer = setTimeout(cut('resync'), Math.max(0, this.#resyncDue - Date.now()));
     this.stats.watches++;
     try {
       await this.#source.watch(
@@ -216,7 +230,6 @@ export class Informer<T extends KubeObject> {
       }
     } finally {
       clearTimeout(stallTimer);
-      clearTimeout(resyncTimer);
     }
     if (this.#stopped) return 'stopped';
     return why;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import type { RestClient } from './rest.js';
+import { requestKind, type RestClient } from './rest.js';
 import { FakeApiserver, type FakeReply, type FakeRequest } from './test-support/fake-apiserver.js';
 
 describe('RestClient call deadlines', () => {
@@ -82,5 +82,38 @@ describe('RestClient call deadlines', () => {
       void client.get('/x', { timeoutMs: 1000, query: { limit: 1 } });
     };
     assert.equal(typeof typeChecks, 'function');
+  });
+});
+
+describe('requestKind', () => {
+  it('names requests as the apiserver counts them', () => {
+    const cases: [string, string, boolean, string, string][] = [
+      ['GET', '/api/v1/pods', false, 'list', 'pods'],
+      ['GET', '/api/v1/pods', true, 'watch', 'pods'],
+      ['GET', '/api/v1/namespaces/a/pods/p', false, 'get', 'pods'],
+      [
+        'PUT',
+        '/apis/migration.dcnlab.com/v1/namespaces/a/checkpointbackups/b/status',
+        false,
+        'update',
+        'checkpointbackups/status',
+      ],
+      [
+        'PATCH',
+        '/apis/migration.dcnlab.com/v1/namespaces/a/checkpointbackups/b',
+        false,
+        'patch',
+        'checkpointbackups',
+      ],
+      ['POST', '/api/v1/namespaces/a/events', false, 'create', 'events'],
+      ['DELETE', '/api/v1/namespaces/a/pods/p', false, 'delete', 'pods'],
+      ['GET', '/api/v1/nodes', false, 'list', 'nodes'],
+      ['GET', '/api/v1/nodes/n1', false, 'get', 'nodes'],
+      ['GET', '/api/v1/namespaces/a', false, 'get', 'namespaces'],
+      ['PUT', '/api/v1/namespaces/a/finalize', false, 'update', 'namespaces/finalize'],
+      ['GET', '/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/n1', false, 'get', 'leases'],
+    ];
+    for (const [method, path, watch, verb, resource] of cases)
+      assert.deepEqual(requestKind(method, path, watch), { verb, resource }, `${method} ${path}`);
   });
 });

@@ -60,6 +60,8 @@ export interface WatchEvent<T> {
  */
 export class RestClient {
   readonly kc: KubeConfig;
+  /** Told of every request sent (watches included), as Kubernetes names it: for a request counter. */
+  onRequest?: (verb: string, resource: string) => void;
   #agent: https.Agent | undefined;
 
   constructor(kc: KubeConfig) {
@@ -135,6 +137,10 @@ export class RestClient {
     const url = new URL(this.server.replace(/\/$/, '') + path);
     for (const [k, v] of Object.entries(opts.query ?? {}))
       if (v !== undefined) url.searchParams.set(k, String(v));
+    if (this.onRequest) {
+      const { verb, resource } = requestKind(method, url.pathname, url.searchParams.get('watch') === 'true');
+      this.onRequest(verb, resource);
+    }
     const reqOpts: https.RequestOptions = { method, headers: {} };
     await this.kc.applyToHTTPSOptions(reqOpts);
     this.#agent ??= new https.Agent({
@@ -222,4 +228,39 @@ function toHttpError(status: number, text: string): HttpError {
   } catch {
     return new HttpError(status, `HTTP ${status}`);
   }
+}
+
+/**
+ * What a request is in the apiserver's own terms (its audit and apiserver_request_total): the verb (get, list,
+ * watch, create, update, patch, delete, deletecollection) and the resource with its subresource, e.g. pods/status.
+ * Pure.
+ */
+export function requestKind(method: string, path: string, watch = false): { verb: string; resource: string } {
+  const parts = path.split('/').filter(Boolean);
+  // /api/v1/... or /apis/<group>/<version>/...
+  let rest = parts[0] === 'api' ? parts.slice(2) : parts.slice(3);
+  // A namespaced resource, not a namespace's own subresource (status, finalize).
+  if (rest[0] === 'namespaces' && rest.length > 2 && !['status', 'finalize'].includes(rest[2]!))
+    rest = rest.slice(2);
+  const [resource = '', name, sub] = rest;
+  const named = `${resource}${sub ? `/${sub}` : ''}`;
+  const m = method.toUpperCase();
+  const verb = watch
+    ? 'watch'
+    : m === 'GET'
+      ? name === undefined
+        ? 'list'
+        : 'get'
+      : m === 'POST'
+        ? 'create'
+        : m === 'PUT'
+          ? 'update'
+          : m === 'PATCH'
+            ? 'patch'
+            : m === 'DELETE'
+              ? name === undefined
+                ? 'deletecollection'
+                : 'delete'
+              : m.toLowerCase();
+  return { verb, resource: named };
 }

@@ -115,6 +115,22 @@ describe('WorkQueue', () => {
     assert.deepEqual(clock.pending(), [], 'no retry after success');
   });
 
+  it('waits longer than a Node timer can (2^31-1 ms) in steps, never at once', async () => {
+    const clock = new FakeClock();
+    const q = new WorkQueue<string>({ clock });
+    const runs: string[] = [];
+    q.start((k) => (runs.push(k), Promise.resolve(undefined)));
+    const yearMs = 365 * 24 * 3600_000;
+    q.addAfter('cron', yearMs);
+    assert.ok(clock.pending().every((ms) => ms <= 2 ** 31 - 1));
+    clock.advance(2 ** 31 - 1);
+    await q.idle();
+    assert.deepEqual(runs, [], 'not yet');
+    clock.advance(yearMs - (2 ** 31 - 1));
+    await q.idle();
+    assert.deepEqual(runs, ['cron']);
+  });
+
   it('keeps separate backoff per key', async () => {
     const clock = new FakeClock();
     const q = new WorkQueue<string>({ clock, backoff: new Backoff(100, 1000) });

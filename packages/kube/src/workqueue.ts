@@ -2,6 +2,9 @@ import { Backoff } from './backoff.js';
 import { systemClock, type Clock } from './clock.js';
 import { TerminalError } from './errors.js';
 
+/** The longest delay a Node timer keeps (2^31-1 ms). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** What reconcile returns: done (undefined), or come back after some time. */
 export type Result = { requeueAfterMs: number } | undefined;
 export type Reconcile<K> = (key: K) => Promise<Result>;
@@ -60,7 +63,7 @@ export class WorkQueue<K> {
     this.#pump();
   }
 
-  /** Adds key after ms; an earlier pending delay for the same key wins. */
+  /** Adds key after ms (any length); an earlier pending delay for the same key wins. */
   addAfter(key: K, ms: number): void {
     if (this.#stopped) return;
     if (ms <= 0) return this.add(key);
@@ -68,10 +71,17 @@ export class WorkQueue<K> {
     const existing = this.#timers.get(key);
     if (existing && existing.at <= at) return;
     existing?.cancel();
-    const timer = this.#clock.setTimeout(() => {
-      this.#timers.delete(key);
-      this.add(key);
-    }, ms);
+    // Node's timers take at most 2^31-1 ms (24.8 days) and fire at once for more, which would turn a yearly cron
+    // object's wait into a loop: a longer wait is served in steps.
+    const timer = this.#clock.setTimeout(
+      () => {
+        this.#timers.delete(key);
+        const left = at - this.#clock.now();
+        if (left > 0) this.addAfter(key, left);
+        else this.add(key);
+      },
+      Math.min(ms, MAX_TIMER_MS),
+    );
     this.#timers.set(key, { at, cancel: timer.cancel });
   }
 

@@ -30,6 +30,14 @@ export interface PushImageInput {
    * (the layer key and nonce are random).
    */
   encryptFor?: RecipientKey[];
+  /**
+   * The layer's digest when the caller already knows it (an earlier push of this very file): the registry is asked
+   * for the blob first (HEAD), and a blob it has is not uploaded again. In clear only: an encrypted layer differs at
+   * every push (random key and nonce).
+   */
+  knownLayerDigest?: string;
+  /** Told of the layer's digest once the registry has stored the blob, before the config and manifest are written. */
+  onLayerStored?: (layerDigest: string) => void;
 }
 
 export interface PushedImage {
@@ -53,6 +61,52 @@ export async function pushImage(client: RegistryClient, input: PushImageInput): 
   const { repository, tag } = input;
   await client.login(repository);
   const size = statSync(input.layerTar).size;
+  const known =
+    !input.encryptFor &&
+    input.knownLayerDigest &&
+    (await blobSize(client, repository, input.knownLayerDigest));
+  const layer =
+    known === size
+      ? { layerDigest: input.knownLayerDigest!, sent: size, encryptor: undefined }
+      : await uploadLayer(client, input, size);
+  const { layerDigest, sent, encryptor } = layer;
+  input.onLayerStored?.(layerDigest);
+
+  const encrypted = encryptor?.result();
+  const { config, configDigest, manifest, digest } = imageManifest(
+    layerDigest,
+    sent,
+    input.annotations,
+    input.created,
+    encrypted,
+  );
+  await putBlob(client, repository, config, configDigest);
+  expectOk(
+    await client.request('PUT', `/v2/${repository}/manifests/${tag}`, {
+      body: manifest,
+      headers: { 'Content-Type': MEDIA.manifest },
+    }),
+    'writing the image manifest',
+    client.host,
+  );
+  return {
+    reference: `${client.host}/${repository}:${tag}`,
+    digest,
+    layerDigest,
+    size: sent + config.length + manifest.length,
+    ...(encrypted
+      ? { encrypted: { plaintextDigest: encrypted.plaintextDigest, recipients: encrypted.recipients } }
+      : {}),
+  };
+}
+
+/** The layer streamed once from the file (encrypted on the way for input.encryptFor) while its digest is computed. */
+async function uploadLayer(
+  client: RegistryClient,
+  input: PushImageInput,
+  size: number,
+): Promise<{ layerDigest: string; sent: number; encryptor: LayerEncryptor | undefined }> {
+  const { repository } = input;
   const hash = createHash('sha256');
   let sent = 0;
   const hashing = new Transform({
@@ -101,32 +155,22 @@ export async function pushImage(client: RegistryClient, input: PushImageInput): 
     client.host,
   );
 
-  const encrypted = encryptor?.result();
-  const { config, configDigest, manifest, digest } = imageManifest(
-    layerDigest,
-    sent,
-    input.annotations,
-    input.created,
-    encrypted,
-  );
-  await putBlob(client, repository, config, configDigest);
-  expectOk(
-    await client.request('PUT', `/v2/${repository}/manifests/${tag}`, {
-      body: manifest,
-      headers: { 'Content-Type': MEDIA.manifest },
-    }),
-    'writing the image manifest',
-    client.host,
-  );
-  return {
-    reference: `${client.host}/${repository}:${tag}`,
-    digest,
-    layerDigest,
-    size: sent + config.length + manifest.length,
-    ...(encrypted
-      ? { encrypted: { plaintextDigest: encrypted.plaintextDigest, recipients: encrypted.recipients } }
-      : {}),
-  };
+  return { layerDigest, sent, encryptor };
+}
+
+/** The size of a blob the registry has (HEAD), or undefined when it has none. */
+async function blobSize(
+  client: RegistryClient,
+  repository: string,
+  digest: string,
+): Promise<number | undefined> {
+  const res = await client.request('HEAD', `/v2/${repository}/blobs/${digest}`, {
+    scope: `repository:${repository}:pull,push`,
+  });
+  if (res.status === 404) return undefined;
+  expectOk(res, `asking for blob ${digest}`, client.host);
+  const n = Number(res.headers['content-length']);
+  return Number.isFinite(n) ? n : undefined;
 }
 
 /**
@@ -190,13 +234,14 @@ export async function describeImage(
   };
 }
 
-/** A small blob in one PUT (distribution ignores a body sent with the opening POST). */
+/** A small blob in one PUT (distribution ignores a body sent with the opening POST), unless the registry has it. */
 async function putBlob(
   client: RegistryClient,
   repository: string,
   blob: Buffer,
   digest: string,
 ): Promise<void> {
+  if ((await blobSize(client, repository, digest)) === blob.length) return;
   const start = expectOk(
     await client.request('POST', `/v2/${repository}/blobs/uploads/`),
     'starting a blob upload',

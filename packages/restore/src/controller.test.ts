@@ -51,6 +51,7 @@ function world(spec: Partial<CheckpointRestore['spec']> = {}) {
     log: rootLogger('test', 'silent'),
     identity: 'test',
     pollMs: 7,
+    followMs: 11,
   });
   const step = async () => {
     api.resetCalls();
@@ -158,7 +159,8 @@ describe('RestoreController.reconcile, one step at a time', () => {
       metadata: { name: 'r1-registry-pull-secret' },
       status: { aggregatedStatus: [{ clusterName: 'member2', applied: true }] },
     });
-    assert.deepEqual(await step(), { requeueAfterMs: 7 });
+    // The pod is created: its changes wake the restore (restoredPods); followMs is only the safety net.
+    assert.deepEqual(await step(), { requeueAfterMs: 11 });
     assert.deepEqual(api.writes(), [
       `POST ${SECRETS}`,
       `PATCH ${SECRETS}/r1-registry-pull`,

@@ -29,7 +29,7 @@ import { scaleReads, scaleReplicas, scaleRequest, type Scale } from './scale.js'
 import { backupPath, bindingPath, GROUP_PATH, podPath, proxy, restorePath, restoresPath } from './paths.js';
 import { runningAndReady, type ObservedPod } from './phase.js';
 import { editPins, unpin } from './pins.js';
-import { handoverLabels } from './pod.js';
+import { handoverLabels, RESTORE_LABEL } from './pod.js';
 import { RestoreRecorder } from './recorder.js';
 import { backupClusters, type BackupBinding } from './source.js';
 import { restoreStep, stateGuarantee } from './status.js';
@@ -44,8 +44,13 @@ export interface RestoreOptions {
   log: Logger;
   /** This replica, for Events. */
   identity: string;
-  /** How often a restore in progress looks at the restored pod again. @default 2000 */
+  /** How often a restore waiting for its pull secret in the target looks again. @default 2000 */
   pollMs?: number;
+  /**
+   * How long a restore whose pod has not changed waits before looking again anyway; its pod's changes wake it at
+   * once (the restored pods' informer). @default 30000
+   */
+  followMs?: number;
   /** spec.timeoutSeconds when unset. @default 300 */
   defaultTimeoutSeconds?: number;
   /** Told of every phase written; a crash-test hook. */
@@ -63,8 +68,15 @@ export interface RestoreOptions {
  * carried to the target cluster by a PropagationPolicy of its own, together with a pull secret made from the
  * backup's registry credentials; its status comes back through the pod's ResourceBinding.
  */
+type RestoredPodMeta = { metadata: { name: string; namespace?: string; labels?: Record<string, string> } };
+
 export class RestoreController {
   readonly restores: Informer<CheckpointRestore>;
+  /**
+   * The restored pods on the hub (label migration.dcnlab.com/restore): Karmada writes the target cluster's pod status
+   * into each (its status aggregation), so every change of a restored pod wakes its restore.
+   */
+  readonly restoredPods: Informer<RestoredPodMeta>;
   readonly queue: WorkQueue<string>;
   readonly #o: Required<Omit<RestoreOptions, 'afterPhaseWritten'>> &
     Pick<RestoreOptions, 'afterPhaseWritten'>;
@@ -74,7 +86,7 @@ export class RestoreController {
   readonly #checkpoint: FreshCheckpointStep;
 
   constructor(o: RestoreOptions) {
-    this.#o = { pollMs: 2000, defaultTimeoutSeconds: 300, ...o };
+    this.#o = { pollMs: 2000, followMs: 30_000, defaultTimeoutSeconds: 300, ...o };
     const { client, log } = o;
     this.#record = new RestoreRecorder({
       client,
@@ -87,6 +99,7 @@ export class RestoreController {
     this.#follow = new FollowStep({
       ...steps,
       submit: this.#submit,
+      followMs: this.#o.followMs,
       defaultTimeoutSeconds: this.#o.defaultTimeoutSeconds,
     });
     this.queue = new WorkQueue<string>({
@@ -101,23 +114,35 @@ export class RestoreController {
       },
     );
     this.restores.on((_e, r) => this.queue.add(`${r.metadata.namespace}/${r.metadata.name}`));
+    this.restoredPods = new Informer<RestoredPodMeta>(
+      restListWatch(client, '/api/v1/pods', { labelSelector: RESTORE_LABEL }),
+      {
+        onError: (err) => log.warn({ err: String(err) }, 'restored pods watch failed; retrying'),
+      },
+    );
+    // A restored pod lives in its restore's namespace and names it in the label (restoredPod, pod.ts).
+    this.restoredPods.on((_e, p) => {
+      const restore = p.metadata.labels?.[RESTORE_LABEL];
+      if (restore && p.metadata.namespace) this.queue.add(`${p.metadata.namespace}/${restore}`);
+    });
   }
 
   ready(): boolean {
-    return this.restores.hasSynced();
+    return this.restores.hasSynced() && this.restoredPods.hasSynced();
   }
 
   /** Runs until the signal aborts: the hub calls this once it holds the leader Lease. */
   async run(signal: AbortSignal): Promise<void> {
     this.queue.start((key) => this.reconcile(key));
-    const informer = this.restores.start();
+    const informers = Promise.all([this.restores.start(), this.restoredPods.start()]);
     await new Promise<void>((resolve) => {
       if (signal.aborted) return resolve();
       signal.addEventListener('abort', () => resolve(), { once: true });
     });
     this.restores.stop();
+    this.restoredPods.stop();
     this.queue.stop();
-    await informer.catch(() => undefined);
+    await informers.catch(() => undefined);
   }
 
   /** get -> one step for its phase (restoreStep). */

@@ -10,15 +10,21 @@ export interface FollowStepOptions {
   client: RestClient;
   record: RestoreRecorder;
   submit: SubmitStep;
-  /** How often a restore in progress looks at the restored pod again. */
+  /** How often a restore waiting for its pull secret in the target looks again. */
   pollMs: number;
+  /**
+   * How long a restore whose pod has not changed waits before it looks again anyway: the restored pods' informer
+   * (RestoreController) wakes it at every change of its pod, so this is a safety net (and how a timeout is noticed
+   * when nothing happens). @default pollMs
+   */
+  followMs?: number;
   /** spec.timeoutSeconds when unset. */
   defaultTimeoutSeconds: number;
 }
 
 /**
  * RestoreSubmitted / RestoreInProgress -> Restored | Failed: the restored pod's status, as Karmada reflects it from
- * the target cluster, decides (nextPhase). A pod not yet on the hub (waiting for its pull secret in the target, or
+ * the target cluster, decides (nextPhase); each change of the pod wakes the restore (no polling). A pod not yet on the hub (waiting for its pull secret in the target, or
  * a controller that died before creating it) is submitted again from what status recorded.
  */
 export class FollowStep {
@@ -42,7 +48,7 @@ export class FollowStep {
     }
     const observed = await this.observe(target.namespace, target.name, target.cluster);
     const change = nextPhase({ status: s, pod: observed, now: new Date(), timeoutSeconds: this.#timeout(r) });
-    if (!change) return { requeueAfterMs: this.#o.pollMs };
+    if (!change) return { requeueAfterMs: this.#o.followMs ?? this.#o.pollMs };
     const node =
       change.phase === 'Restored'
         ? await this.#nodeOf(target.cluster, target.namespace, target.name)

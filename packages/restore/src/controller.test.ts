@@ -355,3 +355,50 @@ describe('RestoreController: deleting a restore unpins only what no other restor
     );
   });
 });
+
+describe('RestoreController: a Migrate whose source is stopped never goes back to its start', () => {
+  it("the target's Nodes unreachable right after the checkpoint: still Checkpointing, the checkpoint kept, then submitted", async () => {
+    const { api, step, status } = world({ mode: 'Migrate' });
+    const FRESH = `${G}/checkpointbackups/r1-migrate`;
+    await step(); // Checkpointing
+    await step(); // the one-off backup created
+    api.put(FRESH, {
+      ...api.object(FRESH)!,
+      status: {
+        clusters: [
+          source({
+            phase: 'CompletedPodDeleted',
+            lastCheckpointTime: '2026-12-01T10:00:00Z',
+            builtImages: [img('app', 't9'), img('side', 't9')],
+          }),
+        ],
+      },
+    });
+    // member2 stops answering right then (an outage): its Nodes cannot be listed, and Karmada soon says NotReady.
+    api.route = (method, path) =>
+      method === 'GET' && path === `${CLUSTERS}/member2/proxy/api/v1/nodes`
+        ? new HttpError(503, 'HTTP 503: unavailable')
+        : undefined;
+    assert.deepEqual(await step(), { requeueAfterMs: 10_000 });
+    const taken = status().checkpoint!;
+    assert.ok(taken.sourceStoppedTime, 'the source is recorded stopped');
+    assert.notEqual(status().phase, 'Pending', 'a migration whose source is stopped is not back to Pending');
+    api.put(`${CLUSTERS}/member2`, {
+      metadata: { name: 'member2' },
+      status: { conditions: [{ type: 'Ready', status: 'False' }] },
+    });
+    await step();
+    // Not started again from spec.backupRef (which would refuse the NotReady target as if nothing was touched, for
+    // good): the checkpoint taken is kept, and a target that is not Ready is waited for, saying the source is stopped.
+    assert.deepEqual(status().checkpoint, taken);
+    assert.equal(status().phase, 'Checkpointing', status().message);
+    assert.equal(status().reason, 'TargetClusterNotReady');
+    assert.match(status().message!, /pod web-1 in member1 was stopped after its checkpoint/);
+    // member2 back: restored from that checkpoint.
+    api.route = () => undefined;
+    api.put(`${CLUSTERS}/member2`, { metadata: { name: 'member2' }, status: ready });
+    await step();
+    assert.equal(status().phase, 'RestoreSubmitted');
+    assert.equal(status().checkpoint?.checkpointTime, '2026-12-01T10:00:00Z');
+  });
+});

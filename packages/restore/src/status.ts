@@ -27,13 +27,20 @@ export type RestoreStep = 'cleanUp' | 'start' | 'checkpoint' | 'follow' | 'migra
 export function restoreStep(r: Pick<CheckpointRestore, 'metadata' | 'spec' | 'status'>): RestoreStep {
   if (r.metadata.deletionTimestamp) return 'cleanUp';
   const phase = r.status?.phase;
-  // A migration that asked for its checkpoint never starts again, whatever its phase says: its source may be
-  // stopped, and a start would judge spec.backupRef and the target anew and forget the checkpoint taken.
-  if (phase === 'Pending' && r.status?.checkpoint && !r.status.submittedTime) return 'checkpoint';
+  if (phase === 'Pending' && waitsForItsCheckpoint(r.status)) return 'checkpoint';
   if (!phase || phase === 'Pending' || changedBeforeSubmit(r)) return 'start';
   if (isRestoreFinished(phase, r.spec.mode ?? 'Restore')) return 'done';
   if (phase === 'Checkpointing') return 'checkpoint';
   return phase === 'Restored' ? 'migrate' : 'follow';
+}
+
+/**
+ * A migration that asked for its checkpoint and submitted nothing yet: it never starts again, whatever its phase
+ * says, since its source may be stopped, and a start would judge spec.backupRef and the target anew and forget the
+ * checkpoint taken.
+ */
+function waitsForItsCheckpoint(s: CheckpointRestore['status']): boolean {
+  return !!s?.checkpoint && !s.submittedTime;
 }
 
 /**

@@ -347,7 +347,7 @@ rules:
       - get
       - create
       - patch
-  # get, create, patch: the restore's policy `checkpointrestore-<restore>` (its pod and pull secret, to the target only): created or merge-patched, then read and patched to add the pod as its owner
+  # get, create, patch: the restore's policy `checkpointrestore-<restore>` (its pod and pull secret, to the target only): created or merge-patched, then read and patched to add the pod as its owner; a Migrate's `migration-checkpoint-<restore>` (its one-off CheckpointBackup, to the source cluster only, above any user's policy), created before that backup and read when it exists
   - apiGroups:
       - policy.karmada.io
     resources:

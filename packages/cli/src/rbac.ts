@@ -594,8 +594,11 @@ export const PERMISSIONS: Permission[] = [
     resources: ['propagationpolicies'],
     verbs: ['get', 'create', 'patch'],
     neededBy:
-      "the restore's policy `checkpointrestore-<restore>` (its pod and pull secret, to the target only): created or merge-patched, then read and patched to add the pod as its owner",
-    code: { [SUBMIT]: ['submit', '#createOrUpdate', 'adopt'] },
+      "the restore's policy `checkpointrestore-<restore>` (its pod and pull secret, to the target only): created or merge-patched, then read and patched to add the pod as its owner; a Migrate's `migration-checkpoint-<restore>` (its one-off CheckpointBackup, to the source cluster only, above any user's policy), created before that backup and read when it exists",
+    code: {
+      [SUBMIT]: ['submit', '#createOrUpdate', 'adopt'],
+      [FRESH]: ['#ensurePolicy', 'freshBackupPolicy'],
+    },
   },
   {
     role: 'restore',

@@ -1,7 +1,8 @@
 import { PLURAL, type CheckpointBackup, type CheckpointRestore } from '@stateful-migration/api';
 import { getOrUndefined, isAlreadyExists, type RestClient, type Result } from '@stateful-migration/kube';
-import { checkpointProgress, freshBackup } from './fresh-checkpoint.js';
-import { backupPath, bindingPath, GROUP_PATH } from './paths.js';
+import type { Meta } from './submit.js';
+import { checkpointProgress, freshBackup, freshBackupPolicy } from './fresh-checkpoint.js';
+import { backupPath, bindingPath, GROUP_PATH, policyPath } from './paths.js';
 import type { RestoreRecorder } from './recorder.js';
 import { backupClusters, type BackupBinding } from './source.js';
 import { checkpointTakenStatus } from './status.js';
@@ -84,6 +85,10 @@ export class FreshCheckpointStep {
       );
     const refused = tenancyRefusal(from, ns);
     if (refused) return this.#o.record.fail(r, refused.reason, `${refused.message}; ${untouched}`);
+    // Its placement first: a user's policy selecting every CheckpointBackup here would otherwise take it, and its
+    // stopPod would delete a pod of that name in every cluster that policy names.
+    const taken = await this.#ensurePolicy(r);
+    if (taken) return this.#o.record.fail(r, 'NameTaken', `${taken}; ${untouched}`);
     try {
       await this.#o.client.request('POST', `${GROUP_PATH}/namespaces/${ns}/${PLURAL}`, {
         body: freshBackup(r, from, c, { [OWNER_LABEL]: ownerValue(r) }),
@@ -99,5 +104,23 @@ export class FreshCheckpointStep {
       `CheckpointBackup ${c.backup} created: checkpoint pod ${c.pod} in ${c.cluster} now, then stop it`,
     );
     return { requeueAfterMs: this.#o.pollMs };
+  }
+
+  /** Creates the checkpoint's policy, or finds this restore's; says why not when the name is someone else's. */
+  async #ensurePolicy(r: CheckpointRestore): Promise<string | undefined> {
+    const policy = freshBackupPolicy(r, r.status!.checkpoint!, { [OWNER_LABEL]: ownerValue(r) });
+    const { name, namespace } = policy.metadata;
+    try {
+      await this.#o.client.request('POST', policyPath(namespace), { body: policy });
+      return undefined;
+    } catch (err) {
+      if (!isAlreadyExists(err)) throw err;
+    }
+    const there = await this.#o.client.get<Meta>(policyPath(namespace, name));
+    if (there.metadata.labels?.[OWNER_LABEL] === ownerValue(r)) return undefined;
+    return (
+      `PropagationPolicy ${namespace}/${name} exists and was not made by this restore (no label ` +
+      `${OWNER_LABEL}=${ownerValue(r)}): it is left alone; delete or rename it, or migrate under another name`
+    );
   }
 }

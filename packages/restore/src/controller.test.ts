@@ -84,7 +84,7 @@ describe('RestoreController.reconcile, one step at a time', () => {
 
     // The one-off backup: the same pod, registry and workload, once, stopPod, in the source cluster only, owned.
     assert.deepEqual(await step(), { requeueAfterMs: 7 });
-    assert.deepEqual(api.writes(), [`POST ${G}/checkpointbackups`]);
+    assert.deepEqual(api.writes(), [`POST ${POLICIES}`, `POST ${G}/checkpointbackups`]);
     const fresh = api.object<CheckpointBackup & { metadata: { ownerReferences: { uid: string }[] } }>(FRESH)!;
     assert.deepEqual(fresh.spec, {
       schedule: 'immediately',
@@ -267,7 +267,7 @@ describe('RestoreController.reconcile, one step at a time', () => {
     api.route = (method, path) =>
       method === 'GET' && path === FRESH ? new HttpError(404, 'HTTP 404: not found', 'NotFound') : undefined;
     assert.deepEqual(await step(), { requeueAfterMs: 0 });
-    assert.deepEqual(api.writes(), [`POST ${G}/checkpointbackups`]);
+    assert.deepEqual(api.writes(), [`POST ${POLICIES}`, `POST ${G}/checkpointbackups`]);
     api.route = () => undefined;
     assert.equal(
       api.object<{ metadata: { resourceVersion: string } }>(FRESH)!.metadata.resourceVersion,
@@ -400,5 +400,61 @@ describe('RestoreController: a Migrate whose source is stopped never goes back t
     await step();
     assert.equal(status().phase, 'RestoreSubmitted');
     assert.equal(status().checkpoint?.checkpointTime, '2026-12-01T10:00:00Z');
+  });
+});
+
+describe("RestoreController: a migration's one-off CheckpointBackup is placed in the source cluster only", () => {
+  it("by its own policy, created before it and above a user's policy that selects every CheckpointBackup", async () => {
+    const { api, step } = world({ mode: 'Migrate' });
+    // The tenant propagates all their CheckpointBackups to both members: Karmada would give the one-off backup (stopPod)
+    // to this policy, and every member with a pod of that name would checkpoint it and delete it.
+    api.put(`${POLICIES}/all-backups`, {
+      metadata: { name: 'all-backups', namespace: 'shop' },
+      spec: {
+        priority: 100,
+        resourceSelectors: [{ apiVersion: 'migration.dcnlab.com/v1', kind: 'CheckpointBackup' }],
+        placement: { clusterAffinity: { clusterNames: ['member1', 'member2'] } },
+      },
+    });
+    await step(); // Checkpointing
+    await step(); // the policy, then the backup
+    assert.deepEqual(api.writes(), [`POST ${POLICIES}`, `POST ${G}/checkpointbackups`]);
+    type Policy = {
+      metadata: { ownerReferences: { uid: string }[] };
+      spec: {
+        priority: number;
+        resourceSelectors: { kind: string; name?: string }[];
+        placement: { clusterAffinity: { clusterNames: string[] } };
+      };
+    };
+    const ours = api.object<Policy>(`${POLICIES}/migration-checkpoint-r1`)!;
+    // Karmada applies the matching policy of the highest priority to a new resource template.
+    const selecting = [ours, api.object<Policy>(`${POLICIES}/all-backups`)!]
+      .filter((p) =>
+        p.spec.resourceSelectors.some(
+          (x) => x.kind === 'CheckpointBackup' && (!x.name || x.name === 'r1-migrate'),
+        ),
+      )
+      .sort((a, b) => b.spec.priority - a.spec.priority);
+    assert.equal(selecting[0], ours);
+    assert.deepEqual(ours.spec.placement.clusterAffinity.clusterNames, ['member1']);
+    assert.deepEqual(
+      ours.metadata.ownerReferences.map((o) => o.uid),
+      [api.object<CheckpointRestore>(RESTORE)!.metadata.uid],
+    );
+  });
+
+  it("a policy of that name that is not this restore's: refused, nothing created", async () => {
+    const { api, step, status } = world({ mode: 'Migrate' });
+    api.put(`${POLICIES}/migration-checkpoint-r1`, {
+      metadata: { name: 'migration-checkpoint-r1' },
+      spec: {},
+    });
+    await step();
+    assert.equal(await step(), undefined);
+    assert.equal(status().phase, 'Failed');
+    assert.equal(status().reason, 'NameTaken');
+    assert.match(status().message!, /nothing was checkpointed or stopped/);
+    assert.equal(api.object(`${G}/checkpointbackups/r1-migrate`), undefined);
   });
 });

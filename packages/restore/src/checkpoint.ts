@@ -5,7 +5,7 @@ import { checkpointProgress, freshBackup, freshBackupPolicy } from './fresh-chec
 import { backupPath, bindingPath, GROUP_PATH, policyPath } from './paths.js';
 import type { RestoreRecorder } from './recorder.js';
 import { backupClusters, type BackupBinding } from './source.js';
-import { checkpointTakenStatus } from './status.js';
+import { checkpointRequested, checkpointRequestedStatus, checkpointTakenStatus } from './status.js';
 import { OWNER_LABEL, ownerValue, type SubmitStep } from './submit.js';
 import { tenancyRefusal } from './validate.js';
 
@@ -48,10 +48,23 @@ export class FreshCheckpointStep {
     });
     switch (progress.kind) {
       case 'create':
+        // Made once, and gone since (deleted by hand): its agent may have checkpointed and stopped the source, and a
+        // second one would checkpoint whatever runs under that pod's name now (a StatefulSet's fresh replacement).
+        if (checkpointRequested(r.status))
+          return this.#o.record.fail(
+            r,
+            'CheckpointBackupGone',
+            `CheckpointBackup ${c.backup} was deleted before its checkpoint of pod ${c.pod} in ${c.cluster} was ` +
+              'seen; that pod may have been stopped, and is not checkpointed again (its node may still hold the ' +
+              'archive): migrate again with a new CheckpointRestore once the pod runs as it should',
+          );
         return this.#create(r);
       case 'wait':
-        if (r.status?.message !== progress.message)
-          await this.#o.record.write(r, (s) => ({ ...s, message: progress.message }));
+        if (r.status?.message !== progress.message || !checkpointRequested(r.status))
+          await this.#o.record.write(r, (s) => ({
+            ...checkpointRequestedStatus(s),
+            message: progress.message,
+          }));
         return { requeueAfterMs: this.#o.pollMs };
       case 'refuse':
         return this.#o.record.fail(r, progress.reason, progress.message);
@@ -97,8 +110,10 @@ export class FreshCheckpointStep {
       if (isAlreadyExists(err)) return { requeueAfterMs: 0 };
       throw err;
     }
+    // Right after the create (a crash in between: the next pass that finds it records it, in 'wait').
+    const updated = await this.#o.record.write(r, checkpointRequestedStatus);
     await this.#o.record.event(
-      r,
+      updated,
       'Normal',
       'CheckpointRequested',
       `CheckpointBackup ${c.backup} created: checkpoint pod ${c.pod} in ${c.cluster} now, then stop it`,

@@ -84,7 +84,11 @@ describe('RestoreController.reconcile, one step at a time', () => {
 
     // The one-off backup: the same pod, registry and workload, once, stopPod, in the source cluster only, owned.
     assert.deepEqual(await step(), { requeueAfterMs: 7 });
-    assert.deepEqual(api.writes(), [`POST ${POLICIES}`, `POST ${G}/checkpointbackups`]);
+    assert.deepEqual(api.writes(), [
+      `POST ${POLICIES}`,
+      `POST ${G}/checkpointbackups`,
+      `PUT ${RESTORE}/status`,
+    ]);
     const fresh = api.object<CheckpointBackup & { metadata: { ownerReferences: { uid: string }[] } }>(FRESH)!;
     assert.deepEqual(fresh.spec, {
       schedule: 'immediately',
@@ -258,11 +262,13 @@ describe('RestoreController.reconcile, one step at a time', () => {
     await step();
     await step();
     assert.ok(api.object(FRESH));
-    // A controller that died after its create but before it knew: the create finds it (409), nothing else written.
+    // A controller that died after its create but before it knew (nor recorded it): the create finds it (409),
+    // nothing else written.
     const before = api.object<{ metadata: { resourceVersion: string } }>(FRESH)!.metadata.resourceVersion;
     const r = api.object<CheckpointRestore>(RESTORE)!;
+    const conditions = r.status?.conditions?.filter((x) => x.type !== 'CheckpointRequested');
     await api.request('PUT', `${RESTORE}/status`, {
-      body: { ...r, status: { ...r.status, message: 'restarted' } },
+      body: { ...r, status: { ...r.status, message: 'restarted', conditions } },
     });
     api.route = (method, path) =>
       method === 'GET' && path === FRESH ? new HttpError(404, 'HTTP 404: not found', 'NotFound') : undefined;
@@ -418,7 +424,11 @@ describe("RestoreController: a migration's one-off CheckpointBackup is placed in
     });
     await step(); // Checkpointing
     await step(); // the policy, then the backup
-    assert.deepEqual(api.writes(), [`POST ${POLICIES}`, `POST ${G}/checkpointbackups`]);
+    assert.deepEqual(api.writes(), [
+      `POST ${POLICIES}`,
+      `POST ${G}/checkpointbackups`,
+      `PUT ${RESTORE}/status`,
+    ]);
     type Policy = {
       metadata: { ownerReferences: { uid: string }[] };
       spec: {
@@ -456,5 +466,24 @@ describe("RestoreController: a migration's one-off CheckpointBackup is placed in
     assert.equal(status().reason, 'NameTaken');
     assert.match(status().message!, /nothing was checkpointed or stopped/);
     assert.equal(api.object(`${G}/checkpointbackups/r1-migrate`), undefined);
+  });
+});
+
+describe("RestoreController: a migration's CheckpointBackup deleted while it checkpoints is never made again", () => {
+  it('Failed (CheckpointBackupGone), saying the source may be stopped; no second checkpoint of whatever runs there now', async () => {
+    const { api, step, status } = world({ mode: 'Migrate' });
+    const FRESH = `${G}/checkpointbackups/r1-migrate`;
+    await step(); // Checkpointing
+    await step(); // the one-off backup created; its agent checkpoints and deletes web-1 ...
+    assert.ok(api.object(FRESH));
+    // ... and someone deletes the backup before its result reached the hub. A StatefulSet's pod comes back under the
+    // same name with fresh state: a second one-off backup would checkpoint that and "migrate" it.
+    await api.request('DELETE', FRESH);
+    assert.equal(api.object(FRESH), undefined);
+    assert.equal(await step(), undefined);
+    assert.ok(!api.writes().includes(`POST ${G}/checkpointbackups`), api.writes().join(', '));
+    assert.equal(status().phase, 'Failed');
+    assert.equal(status().reason, 'CheckpointBackupGone');
+    assert.match(status().message!, /may have been stopped/);
   });
 });

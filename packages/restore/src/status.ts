@@ -82,6 +82,29 @@ export function checkpointingStatus(s: Status, c: FreshCheckpoint, generation: n
   };
 }
 
+/** The condition a migration records once its CheckpointBackup exists: from then on, its source may be stopped. */
+export const CHECKPOINT_REQUESTED = 'CheckpointRequested';
+
+/** Whether status says the migration's CheckpointBackup was created. */
+export function checkpointRequested(s: Status | undefined): boolean {
+  return !!s?.conditions?.some((c) => c.type === CHECKPOINT_REQUESTED && c.status === 'True');
+}
+
+/** Records that the migration's CheckpointBackup exists (so one that disappears is never made again). */
+export function checkpointRequestedStatus(s: Status): Status {
+  const c = s.checkpoint!;
+  return {
+    ...s,
+    conditions: setCondition(s.conditions, {
+      type: CHECKPOINT_REQUESTED,
+      status: 'True',
+      reason: 'CheckpointBackupCreated',
+      message: `CheckpointBackup ${c.backup} checkpoints pod ${c.pod} in ${c.cluster} and stops it`,
+      observedGeneration: s.observedGeneration ?? 0,
+    }),
+  };
+}
+
 /** The checkpoint taken and the source pod deleted after it: when, for the status and the guarantee it gives. */
 export function checkpointTakenStatus(s: Status, checkpointTime: string | undefined, now: Date): Status {
   const c = s.checkpoint!;

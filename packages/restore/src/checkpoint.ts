@@ -48,17 +48,7 @@ export class FreshCheckpointStep {
     });
     switch (progress.kind) {
       case 'create':
-        // Made once, and gone since (deleted by hand): its agent may have checkpointed and stopped the source, and a
-        // second one would checkpoint whatever runs under that pod's name now (a StatefulSet's fresh replacement).
-        if (checkpointRequested(r.status))
-          return this.#o.record.fail(
-            r,
-            'CheckpointBackupGone',
-            `CheckpointBackup ${c.backup} was deleted before its checkpoint of pod ${c.pod} in ${c.cluster} was ` +
-              'seen; that pod may have been stopped, and is not checkpointed again (its node may still hold the ' +
-              'archive): migrate again with a new CheckpointRestore once the pod runs as it should',
-          );
-        return this.#create(r);
+        return this.#createOnce(r);
       case 'wait':
         if (r.status?.message !== progress.message || !checkpointRequested(r.status))
           await this.#o.record.write(r, (s) => ({
@@ -76,6 +66,22 @@ export class FreshCheckpointStep {
         return this.#o.submit.afterCheckpoint(updated);
       }
     }
+  }
+
+  /**
+   * Made once, and gone since (deleted by hand): its agent may have checkpointed and stopped the source, and a second
+   * one would checkpoint whatever runs under that pod's name now (a StatefulSet's fresh replacement).
+   */
+  async #createOnce(r: CheckpointRestore): Promise<Result> {
+    const c = r.status!.checkpoint!;
+    if (!checkpointRequested(r.status)) return this.#create(r);
+    return this.#o.record.fail(
+      r,
+      'CheckpointBackupGone',
+      `CheckpointBackup ${c.backup} was deleted before its checkpoint of pod ${c.pod} in ${c.cluster} was ` +
+        'seen; that pod may have been stopped, and is not checkpointed again (its node may still hold the ' +
+        'archive): migrate again with a new CheckpointRestore once the pod runs as it should',
+    );
   }
 
   /**

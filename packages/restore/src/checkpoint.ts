@@ -50,12 +50,7 @@ export class FreshCheckpointStep {
       case 'create':
         return this.#createOnce(r);
       case 'wait':
-        if (r.status?.message !== progress.message || !checkpointRequested(r.status))
-          await this.#o.record.write(r, (s) => ({
-            ...checkpointRequestedStatus(s),
-            message: progress.message,
-          }));
-        return { requeueAfterMs: this.#o.pollMs };
+        return this.#waiting(r, progress.message);
       case 'refuse':
         return this.#o.record.fail(r, progress.reason, progress.message);
       case 'taken': {
@@ -66,6 +61,13 @@ export class FreshCheckpointStep {
         return this.#o.submit.afterCheckpoint(updated);
       }
     }
+  }
+
+  /** The backup is there and at work: its message, written once, and that it exists (after a crash, recorded now). */
+  async #waiting(r: CheckpointRestore, message: string): Promise<Result> {
+    if (r.status?.message !== message || !checkpointRequested(r.status))
+      await this.#o.record.write(r, (s) => ({ ...checkpointRequestedStatus(s), message }));
+    return { requeueAfterMs: this.#o.pollMs };
   }
 
   /**

@@ -135,7 +135,7 @@ metadata:
 rules:
   # get: a status write re-reads its object after a 409; the restore controller reads a restore's backup and edits its pins
   # list, watch: the informer; a fresh list of a namespace (of every namespace, for the platform's default secret) before a registry secret is withdrawn
-  # patch: the hub's finalizer, added and released by a merge patch with the resourceVersion read; the restore controller's pins (the annotation `migration.dcnlab.com/restore-pinned-images`, likewise)
+  # patch: the hub's finalizer, added and released by a merge patch with the resourceVersion read; the restore controller's pins (the annotation `migration.dcnlab.com/restore-pinned-images`, likewise); a migration that failed after stopping its source drops its ownerReference from its one-off CheckpointBackup (likewise), which then outlives it
   - apiGroups:
       - migration.dcnlab.com
     resources:

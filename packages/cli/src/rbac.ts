@@ -350,7 +350,7 @@ export const PERMISSIONS: Permission[] = [
       [STATUS]: ['writeStatus'],
       [SUBMIT]: ['plan', '#read'],
       [FRESH]: ['run', '#create'],
-      [RESTORE]: ['#migrate', '#cleanUp'],
+      [RESTORE]: ['#migrate', '#cleanUp', '#keepCheckpoint'],
       [PINS]: ['editPins'],
     },
   },
@@ -369,13 +369,13 @@ export const PERMISSIONS: Permission[] = [
     resources: ['checkpointbackups'],
     verbs: ['patch'],
     neededBy:
-      "the hub's finalizer, added and released by a merge patch with the resourceVersion read; the restore controller's pins (the annotation `migration.dcnlab.com/restore-pinned-images`, likewise)",
+      "the hub's finalizer, added and released by a merge patch with the resourceVersion read; the restore controller's pins (the annotation `migration.dcnlab.com/restore-pinned-images`, likewise); a migration that failed after stopping its source drops its ownerReference from its one-off CheckpointBackup (likewise), which then outlives it",
     code: {
       [BACKUPS]: ['#reconcile', '#cleanUp'],
       [FINALIZERS]: ['addFinalizer', 'releaseFinalizers'],
       [PINS]: ['editPins'],
       [SUBMIT]: ['submit'],
-      [RESTORE]: ['#cleanUp'],
+      [RESTORE]: ['#cleanUp', '#keepCheckpoint'],
     },
   },
   {

@@ -362,24 +362,30 @@ describe('RestoreController: deleting a restore unpins only what no other restor
   });
 });
 
+/** A Migrate up to its checkpoint: Checkpointing, its one-off backup created, and its agent's CompletedPodDeleted. */
+async function checkpointTaken() {
+  const w = world({ mode: 'Migrate' });
+  const FRESH = `${G}/checkpointbackups/r1-migrate`;
+  await w.step(); // Checkpointing
+  await w.step(); // the one-off backup created
+  w.api.put(FRESH, {
+    ...w.api.object(FRESH)!,
+    status: {
+      clusters: [
+        source({
+          phase: 'CompletedPodDeleted',
+          lastCheckpointTime: '2026-12-01T10:00:00Z',
+          builtImages: [img('app', 't9'), img('side', 't9')],
+        }),
+      ],
+    },
+  });
+  return { ...w, FRESH };
+}
+
 describe('RestoreController: a Migrate whose source is stopped never goes back to its start', () => {
   it("the target's Nodes unreachable right after the checkpoint: still Checkpointing, the checkpoint kept, then submitted", async () => {
-    const { api, step, status } = world({ mode: 'Migrate' });
-    const FRESH = `${G}/checkpointbackups/r1-migrate`;
-    await step(); // Checkpointing
-    await step(); // the one-off backup created
-    api.put(FRESH, {
-      ...api.object(FRESH)!,
-      status: {
-        clusters: [
-          source({
-            phase: 'CompletedPodDeleted',
-            lastCheckpointTime: '2026-12-01T10:00:00Z',
-            builtImages: [img('app', 't9'), img('side', 't9')],
-          }),
-        ],
-      },
-    });
+    const { api, step, status } = await checkpointTaken();
     // member2 stops answering right then (an outage): its Nodes cannot be listed, and Karmada soon says NotReady.
     api.route = (method, path) =>
       method === 'GET' && path === `${CLUSTERS}/member2/proxy/api/v1/nodes`
@@ -485,5 +491,29 @@ describe("RestoreController: a migration's CheckpointBackup deleted while it che
     assert.equal(status().phase, 'Failed');
     assert.equal(status().reason, 'CheckpointBackupGone');
     assert.match(status().message!, /may have been stopped/);
+  });
+});
+
+describe('RestoreController: a migration that failed after stopping its source keeps the record of its checkpoint', () => {
+  it("its CheckpointBackup is no longer owned by the restore: deleting the Failed restore leaves the state's images recorded", async () => {
+    const { api, step, status, FRESH } = await checkpointTaken();
+    // The target's only node stopped allowing restores meanwhile: Failed after the source was stopped.
+    api.put(`${CLUSTERS}/member2/proxy/api/v1/nodes/m2-a`, { metadata: { name: 'm2-a' }, status: ready });
+    await step();
+    assert.equal(status().phase, 'Failed');
+    assert.match(
+      status().message!,
+      /was stopped after its checkpoint; its state is in the images of CheckpointBackup r1-migrate/,
+    );
+    await step();
+    // The message tells the user to restore from r1-migrate: the garbage collector must not take it with the restore.
+    const uid = api.object<CheckpointRestore>(RESTORE)!.metadata.uid;
+    const owners = api.object<{ metadata: { ownerReferences?: { uid: string }[] } }>(FRESH)!.metadata
+      .ownerReferences;
+    assert.ok(!(owners ?? []).some((o) => o.uid === uid), JSON.stringify(owners));
+    assert.equal(api.object<CheckpointBackup>(FRESH)!.status?.clusters?.[0]?.builtImages?.length, 2);
+    // Once is enough.
+    await step();
+    assert.deepEqual(api.writes(), []);
   });
 });

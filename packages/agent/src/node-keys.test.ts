@@ -90,4 +90,16 @@ describe("node-keys: the thumbprints of the node runtime's decryption keys", () 
     assert.match(warnings[0]!, /decryption key file \/etc\/crio\/keys\/junk of this node is not usable/);
     assert.ok(!warnings.join().includes('secret-looking'));
   });
+
+  it('a decryption_keys_path outside /etc/crio (the one host directory the DaemonSet mounts) is an error, not "no keys"', async () => {
+    // CRI-O on the host reads its keys there; in the agent's container that path does not exist, and reading it as
+    // an empty directory would publish that the node holds no key: every encrypted restore to it refused, wrongly.
+    const host = join(root, 'elsewhere');
+    mkdirSync(join(host, 'etc/crio/crio.conf.d'), { recursive: true });
+    writeFileSync(
+      join(host, 'etc/crio/crio.conf.d/10-keys.conf'),
+      '[crio.image]\ndecryption_keys_path = "/opt/crio-keys"\n',
+    );
+    await assert.rejects(readNodeDecryptionKeys(host), /\/opt\/crio-keys is outside \/etc\/crio/);
+  });
 });

@@ -1,4 +1,4 @@
-import { isAbsolute, join } from 'node:path';
+import { isAbsolute, join, relative } from 'node:path';
 import { CRIO_DECRYPTION_KEYS_PATH, DECRYPTION_KEYS_ANNOTATION } from '@stateful-migration/api';
 import { readDecryptionKeysDir } from '@stateful-migration/ocicrypt';
 import { readCrioConfig, readToml } from './runtime-setting.js';
@@ -12,6 +12,13 @@ import { readCrioConfig, readToml } from './runtime-setting.js';
  * key's public half in memory and publishes only `sha256:<hex>` of its SubjectPublicKeyInfo, the identifier
  * `builtImages[].encryptedFor` uses; the keys themselves never leave the node, and are never logged.
  */
+
+/** The host directory the agent's DaemonSet mounts (read-only) under --host-root. */
+const CRIO_DIR = '/etc/crio';
+const isUnder = (path: string, dir: string): boolean => {
+  const r = relative(dir, path);
+  return r === '' || (!r.startsWith('..') && !isAbsolute(r));
+};
 
 /** `[crio.image] decryption_keys_path` of the merged configuration (a later file wins), else CRI-O's default. */
 export function crioDecryptionKeysPath(files: { name: string; text: string }[]): string {
@@ -48,6 +55,14 @@ export interface NodeKeys {
 /** Reads the node's decryption keys under `hostRoot`; throws when the directory cannot be read (a symbolic link). */
 export async function readNodeDecryptionKeys(hostRoot: string): Promise<NodeKeys> {
   const path = crioDecryptionKeysPath(await readCrioConfig(hostRoot));
+  // Only the host's /etc/crio is mounted under hostRoot: elsewhere, the directory looks missing here, which reads as
+  // "no keys" without a word while CRI-O decrypts with the keys there; the error is the agent's warning saying why
+  // its node publishes none (and encrypted restores to it are refused).
+  if (!isUnder(path, CRIO_DIR))
+    throw new Error(
+      `CRI-O's decryption_keys_path ${path} is outside ${CRIO_DIR}, the only host directory the agent mounts, so ` +
+        `it cannot tell which keys CRI-O holds: keep them under ${CRIO_DIR} (e.g. ${CRIO_DECRYPTION_KEYS_PATH})`,
+    );
   const dir = await readDecryptionKeysDir(join(hostRoot, path));
   const onNode = (f: string) => join(path, f.slice(join(hostRoot, path).length));
   return {

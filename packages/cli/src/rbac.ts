@@ -350,7 +350,7 @@ export const PERMISSIONS: Permission[] = [
       [STATUS]: ['writeStatus'],
       [SUBMIT]: ['plan', '#read'],
       [FRESH]: ['run', '#create'],
-      [RESTORE]: ['#migrate', '#cleanUp'],
+      [RESTORE]: ['#migrate', '#cleanUp', '#keepCheckpoint'],
       [PINS]: ['editPins'],
     },
   },
@@ -369,13 +369,13 @@ export const PERMISSIONS: Permission[] = [
     resources: ['checkpointbackups'],
     verbs: ['patch'],
     neededBy:
-      "the hub's finalizer, added and released by a merge patch with the resourceVersion read, and likewise the label `hub.migration.dcnlab.com/policy` that puts an object in its shared policy (with the release of Karmada's claim by a policy of the hub's it leaves); the restore controller's pins (the annotation `migration.dcnlab.com/restore-pinned-images`, likewise)",
+      "the hub's finalizer, added and released by a merge patch with the resourceVersion read, and likewise the label `hub.migration.dcnlab.com/policy` that puts an object in its shared policy (with the release of Karmada's claim by a policy of the hub's it leaves); the restore controller's pins (the annotation `migration.dcnlab.com/restore-pinned-images`, likewise); a migration that failed after stopping its source drops its ownerReference from its one-off CheckpointBackup (likewise), which then outlives it",
     code: {
       [BACKUPS]: ['#reconcile', '#join', '#cleanUp'],
       [FINALIZERS]: ['addFinalizer', 'releaseFinalizers'],
       [PINS]: ['editPins'],
       [SUBMIT]: ['submit'],
-      [RESTORE]: ['#cleanUp'],
+      [RESTORE]: ['#cleanUp', '#keepCheckpoint'],
     },
   },
   {
@@ -603,8 +603,11 @@ export const PERMISSIONS: Permission[] = [
     resources: ['propagationpolicies'],
     verbs: ['get', 'create', 'patch'],
     neededBy:
-      "the restore's policy `checkpointrestore-<restore>` (its pod and pull secret, to the target only): created or merge-patched, then read and patched to add the pod as its owner",
-    code: { [SUBMIT]: ['submit', '#createOrUpdate', 'adopt'] },
+      "the restore's policy `checkpointrestore-<restore>` (its pod and pull secret, to the target only): created or merge-patched, then read and patched to add the pod as its owner; a Migrate's `migration-checkpoint-<restore>` (its one-off CheckpointBackup, to the source cluster only, above any user's policy), created before that backup and read when it exists",
+    code: {
+      [SUBMIT]: ['submit', '#createOrUpdate', 'adopt'],
+      [FRESH]: ['#ensurePolicy', 'freshBackupPolicy'],
+    },
   },
   {
     role: 'restore',

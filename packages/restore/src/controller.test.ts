@@ -85,7 +85,11 @@ describe('RestoreController.reconcile, one step at a time', () => {
 
     // The one-off backup: the same pod, registry and workload, once, stopPod, in the source cluster only, owned.
     assert.deepEqual(await step(), { requeueAfterMs: 7 });
-    assert.deepEqual(api.writes(), [`POST ${G}/checkpointbackups`]);
+    assert.deepEqual(api.writes(), [
+      `POST ${POLICIES}`,
+      `POST ${G}/checkpointbackups`,
+      `PUT ${RESTORE}/status`,
+    ]);
     const fresh = api.object<CheckpointBackup & { metadata: { ownerReferences: { uid: string }[] } }>(FRESH)!;
     assert.deepEqual(fresh.spec, {
       schedule: 'immediately',
@@ -260,16 +264,18 @@ describe('RestoreController.reconcile, one step at a time', () => {
     await step();
     await step();
     assert.ok(api.object(FRESH));
-    // A controller that died after its create but before it knew: the create finds it (409), nothing else written.
+    // A controller that died after its create but before it knew (nor recorded it): the create finds it (409),
+    // nothing else written.
     const before = api.object<{ metadata: { resourceVersion: string } }>(FRESH)!.metadata.resourceVersion;
     const r = api.object<CheckpointRestore>(RESTORE)!;
+    const conditions = r.status?.conditions?.filter((x) => x.type !== 'CheckpointRequested');
     await api.request('PUT', `${RESTORE}/status`, {
-      body: { ...r, status: { ...r.status, message: 'restarted' } },
+      body: { ...r, status: { ...r.status, message: 'restarted', conditions } },
     });
     api.route = (method, path) =>
       method === 'GET' && path === FRESH ? new HttpError(404, 'HTTP 404: not found', 'NotFound') : undefined;
     assert.deepEqual(await step(), { requeueAfterMs: 0 });
-    assert.deepEqual(api.writes(), [`POST ${G}/checkpointbackups`]);
+    assert.deepEqual(api.writes(), [`POST ${POLICIES}`, `POST ${G}/checkpointbackups`]);
     api.route = () => undefined;
     assert.equal(
       api.object<{ metadata: { resourceVersion: string } }>(FRESH)!.metadata.resourceVersion,
@@ -355,5 +361,161 @@ describe('RestoreController: deleting a restore unpins only what no other restor
       images.sort().join(','),
       "r2's images stay pinned",
     );
+  });
+});
+
+/** A Migrate up to its checkpoint: Checkpointing, its one-off backup created, and its agent's CompletedPodDeleted. */
+async function checkpointTaken() {
+  const w = world({ mode: 'Migrate' });
+  const FRESH = `${G}/checkpointbackups/r1-migrate`;
+  await w.step(); // Checkpointing
+  await w.step(); // the one-off backup created
+  w.api.put(FRESH, {
+    ...w.api.object(FRESH)!,
+    status: {
+      clusters: [
+        source({
+          phase: 'CompletedPodDeleted',
+          lastCheckpointTime: '2026-12-01T10:00:00Z',
+          builtImages: [img('app', 't9'), img('side', 't9')],
+        }),
+      ],
+    },
+  });
+  return { ...w, FRESH };
+}
+
+describe('RestoreController: a Migrate whose source is stopped never goes back to its start', () => {
+  it("the target's Nodes unreachable right after the checkpoint: still Checkpointing, the checkpoint kept, then submitted", async () => {
+    const { api, step, status } = await checkpointTaken();
+    // member2 stops answering right then (an outage): its Nodes cannot be listed, and Karmada soon says NotReady.
+    api.route = (method, path) =>
+      method === 'GET' && path === `${CLUSTERS}/member2/proxy/api/v1/nodes`
+        ? new HttpError(503, 'HTTP 503: unavailable')
+        : undefined;
+    assert.deepEqual(await step(), { requeueAfterMs: 10_000 });
+    const taken = status().checkpoint!;
+    assert.ok(taken.sourceStoppedTime, 'the source is recorded stopped');
+    assert.notEqual(status().phase, 'Pending', 'a migration whose source is stopped is not back to Pending');
+    api.put(`${CLUSTERS}/member2`, {
+      metadata: { name: 'member2' },
+      status: { conditions: [{ type: 'Ready', status: 'False' }] },
+    });
+    await step();
+    // Not started again from spec.backupRef (which would refuse the NotReady target as if nothing was touched, for
+    // good): the checkpoint taken is kept, and a target that is not Ready is waited for, saying the source is stopped.
+    assert.deepEqual(status().checkpoint, taken);
+    assert.equal(status().phase, 'Checkpointing', status().message);
+    assert.equal(status().reason, 'TargetClusterNotReady');
+    assert.match(status().message!, /pod web-1 in member1 was stopped after its checkpoint/);
+    // member2 back: restored from that checkpoint.
+    api.route = () => undefined;
+    api.put(`${CLUSTERS}/member2`, { metadata: { name: 'member2' }, status: ready });
+    await step();
+    assert.equal(status().phase, 'RestoreSubmitted');
+    assert.equal(status().checkpoint?.checkpointTime, '2026-12-01T10:00:00Z');
+  });
+});
+
+describe("RestoreController: a migration's one-off CheckpointBackup is placed in the source cluster only", () => {
+  it("by its own policy, created before it and above a user's policy that selects every CheckpointBackup", async () => {
+    const { api, step } = world({ mode: 'Migrate' });
+    // The tenant propagates all their CheckpointBackups to both members: Karmada would give the one-off backup (stopPod)
+    // to this policy, and every member with a pod of that name would checkpoint it and delete it.
+    api.put(`${POLICIES}/all-backups`, {
+      metadata: { name: 'all-backups', namespace: 'shop' },
+      spec: {
+        priority: 100,
+        resourceSelectors: [{ apiVersion: 'migration.dcnlab.com/v1', kind: 'CheckpointBackup' }],
+        placement: { clusterAffinity: { clusterNames: ['member1', 'member2'] } },
+      },
+    });
+    await step(); // Checkpointing
+    await step(); // the policy, then the backup
+    assert.deepEqual(api.writes(), [
+      `POST ${POLICIES}`,
+      `POST ${G}/checkpointbackups`,
+      `PUT ${RESTORE}/status`,
+    ]);
+    type Policy = {
+      metadata: { ownerReferences: { uid: string }[] };
+      spec: {
+        priority: number;
+        resourceSelectors: { kind: string; name?: string }[];
+        placement: { clusterAffinity: { clusterNames: string[] } };
+      };
+    };
+    const ours = api.object<Policy>(`${POLICIES}/migration-checkpoint-r1`)!;
+    // Karmada applies the matching policy of the highest priority to a new resource template.
+    const selecting = [ours, api.object<Policy>(`${POLICIES}/all-backups`)!]
+      .filter((p) =>
+        p.spec.resourceSelectors.some(
+          (x) => x.kind === 'CheckpointBackup' && (!x.name || x.name === 'r1-migrate'),
+        ),
+      )
+      .sort((a, b) => b.spec.priority - a.spec.priority);
+    assert.equal(selecting[0], ours);
+    assert.deepEqual(ours.spec.placement.clusterAffinity.clusterNames, ['member1']);
+    assert.deepEqual(
+      ours.metadata.ownerReferences.map((o) => o.uid),
+      [api.object<CheckpointRestore>(RESTORE)!.metadata.uid],
+    );
+  });
+
+  it("a policy of that name that is not this restore's: refused, nothing created", async () => {
+    const { api, step, status } = world({ mode: 'Migrate' });
+    api.put(`${POLICIES}/migration-checkpoint-r1`, {
+      metadata: { name: 'migration-checkpoint-r1' },
+      spec: {},
+    });
+    await step();
+    assert.equal(await step(), undefined);
+    assert.equal(status().phase, 'Failed');
+    assert.equal(status().reason, 'NameTaken');
+    assert.match(status().message!, /nothing was checkpointed or stopped/);
+    assert.equal(api.object(`${G}/checkpointbackups/r1-migrate`), undefined);
+  });
+});
+
+describe("RestoreController: a migration's CheckpointBackup deleted while it checkpoints is never made again", () => {
+  it('Failed (CheckpointBackupGone), saying the source may be stopped; no second checkpoint of whatever runs there now', async () => {
+    const { api, step, status } = world({ mode: 'Migrate' });
+    const FRESH = `${G}/checkpointbackups/r1-migrate`;
+    await step(); // Checkpointing
+    await step(); // the one-off backup created; its agent checkpoints and deletes web-1 ...
+    assert.ok(api.object(FRESH));
+    // ... and someone deletes the backup before its result reached the hub. A StatefulSet's pod comes back under the
+    // same name with fresh state: a second one-off backup would checkpoint that and "migrate" it.
+    await api.request('DELETE', FRESH);
+    assert.equal(api.object(FRESH), undefined);
+    assert.equal(await step(), undefined);
+    assert.ok(!api.writes().includes(`POST ${G}/checkpointbackups`), api.writes().join(', '));
+    assert.equal(status().phase, 'Failed');
+    assert.equal(status().reason, 'CheckpointBackupGone');
+    assert.match(status().message!, /may have been stopped/);
+  });
+});
+
+describe('RestoreController: a migration that failed after stopping its source keeps the record of its checkpoint', () => {
+  it("its CheckpointBackup is no longer owned by the restore: deleting the Failed restore leaves the state's images recorded", async () => {
+    const { api, step, status, FRESH } = await checkpointTaken();
+    // The target's only node stopped allowing restores meanwhile: Failed after the source was stopped.
+    api.put(`${CLUSTERS}/member2/proxy/api/v1/nodes/m2-a`, { metadata: { name: 'm2-a' }, status: ready });
+    await step();
+    assert.equal(status().phase, 'Failed');
+    assert.match(
+      status().message!,
+      /was stopped after its checkpoint; its state is in the images of CheckpointBackup r1-migrate/,
+    );
+    await step();
+    // The message tells the user to restore from r1-migrate: the garbage collector must not take it with the restore.
+    const uid = api.object<CheckpointRestore>(RESTORE)!.metadata.uid;
+    const owners = api.object<{ metadata: { ownerReferences?: { uid: string }[] } }>(FRESH)!.metadata
+      .ownerReferences;
+    assert.ok(!(owners ?? []).some((o) => o.uid === uid), JSON.stringify(owners));
+    assert.equal(api.object<CheckpointBackup>(FRESH)!.status?.clusters?.[0]?.builtImages?.length, 2);
+    // Once is enough.
+    await step();
+    assert.deepEqual(api.writes(), []);
   });
 });

@@ -162,8 +162,40 @@ export class RestoreController {
       case 'migrate':
         return this.#migrate(r);
       case 'done':
-        return undefined;
+        return this.#keepCheckpoint(r);
     }
+  }
+
+  /**
+   * A migration that failed after its checkpoint stopped the source: its CheckpointBackup's images are the only
+   * record of that state (the Failed message says a Restore from it brings it back), so it no longer goes with the
+   * restore: its ownerReference to the restore is dropped (merge patch, with the resourceVersion read), and deleting
+   * the Failed restore leaves it. Nothing for any other finished restore.
+   */
+  async #keepCheckpoint(r: CheckpointRestore): Promise<Result> {
+    const c = r.status?.checkpoint;
+    if (r.status?.phase !== 'Failed' || !c?.sourceStoppedTime || !r.metadata.uid) return undefined;
+    const path = backupPath(r.metadata.namespace, c.backup);
+    const b = await this.#getOrUndefined<
+      CheckpointBackup & { metadata: { ownerReferences?: { uid: string }[] } }
+    >(path);
+    const owners = b?.metadata.ownerReferences ?? [];
+    if (!b || !owners.some((o) => o.uid === r.metadata.uid)) return undefined;
+    await this.#o.client.request('PATCH', path, {
+      body: {
+        metadata: {
+          resourceVersion: b.metadata.resourceVersion,
+          ownerReferences: owners.filter((o) => o.uid !== r.metadata.uid),
+        },
+      },
+    });
+    await this.#record.event(
+      r,
+      'Normal',
+      'CheckpointKept',
+      `CheckpointBackup ${c.backup} holds the state pod ${c.pod} had when it stopped: it stays when this restore is deleted`,
+    );
+    return undefined;
   }
 
   // ---- Migrate: Restored -> SourceStopped ----

@@ -222,6 +222,49 @@ export function freshBackup(
   };
 }
 
+/**
+ * The priority of a migration checkpoint's policy: above any a user gives theirs. Karmada applies to a new resource
+ * template the matching policy of the highest priority (a namespace's PropagationPolicy before any
+ * ClusterPropagationPolicy), so a user's policy selecting every CheckpointBackup of the namespace (by kind, or by a
+ * label) cannot take the one-off backup and carry its stopPod to every cluster it names.
+ */
+export const FRESH_CHECKPOINT_PRIORITY = 2_147_483_647;
+
+/** The name of that policy: a prefix no restore's own policy (checkpointrestore-<restore>) can take. */
+export const freshPolicyName = (restore: string): string => `migration-checkpoint-${restore}`.slice(0, 253);
+
+/**
+ * The policy that places the migration's CheckpointBackup in the source cluster only, created before the backup so
+ * Karmada finds it when it first sees the backup. The hub sees a policy that is not its own and follows the
+ * placement Karmada records from it. Owned by the restore, like the backup.
+ */
+export function freshBackupPolicy(
+  r: CheckpointRestore,
+  c: FreshCheckpoint,
+  ownerLabel: Record<string, string>,
+): {
+  apiVersion: string;
+  kind: 'PropagationPolicy';
+  metadata: Record<string, unknown> & { name: string; namespace: string };
+  spec: Record<string, unknown>;
+} {
+  return {
+    apiVersion: 'policy.karmada.io/v1alpha1',
+    kind: 'PropagationPolicy',
+    metadata: {
+      name: freshPolicyName(r.metadata.name),
+      namespace: r.metadata.namespace,
+      labels: ownerLabel,
+      ownerReferences: restoreOwners({ name: r.metadata.name, uid: r.metadata.uid ?? '' }),
+    },
+    spec: {
+      priority: FRESH_CHECKPOINT_PRIORITY,
+      resourceSelectors: [{ apiVersion: API_VERSION, kind: KIND, name: c.backup }],
+      placement: { clusterAffinity: { clusterNames: [c.cluster] } },
+    },
+  };
+}
+
 export type CheckpointProgress =
   /** Not there yet: create it (again, after a crash between the intent and the create). */
   | { kind: 'create' }

@@ -66,13 +66,13 @@ describe('restoredPod', () => {
           nodeSelectorTerms: [
             {
               matchExpressions: [
-                { key: 'kubernetes.io/hostname', operator: 'In', values: ['m2-a'] },
                 {
                   key: 'migration.dcnlab.com/checkpoint-restore',
                   operator: 'In',
                   values: ['checkpoint_restore'],
                 },
               ],
+              matchFields: [{ key: 'metadata.name', operator: 'In', values: ['m2-a'] }],
             },
           ],
         },
@@ -80,7 +80,7 @@ describe('restoredPod', () => {
     });
   });
 
-  it('without targetNode, still only nodes whose runtime restores; no hostname pin', () => {
+  it('without targetNode, still only nodes whose runtime restores; no node pinned by name', () => {
     assert.deepEqual(restoredPod(planOf(), ref, 's').spec.affinity, {
       nodeAffinity: {
         requiredDuringSchedulingIgnoredDuringExecution: {

@@ -142,10 +142,11 @@ const restoreAffinity = (nodes: string[] | undefined) => ({
     requiredDuringSchedulingIgnoredDuringExecution: {
       nodeSelectorTerms: [
         {
-          matchExpressions: [
-            ...(nodes ? [{ key: 'kubernetes.io/hostname', operator: 'In', values: nodes }] : []),
-            { key: CHECKPOINT_RESTORE_LABEL, operator: 'In', values: [RESTORE_ALLOWED] },
-          ],
+          matchExpressions: [{ key: CHECKPOINT_RESTORE_LABEL, operator: 'In', values: [RESTORE_ALLOWED] }],
+          // By the Node's name, as the target check judged it (checkTargetNodes, nodesWithKeys): the
+          // kubernetes.io/hostname label is the kubelet's hostname, which differs from the name wherever a cloud
+          // provider or --hostname-override names the Node, and a pod pinned by it would never be scheduled.
+          ...(nodes ? { matchFields: [{ key: 'metadata.name', operator: 'In', values: nodes }] } : {}),
         },
       ],
     },

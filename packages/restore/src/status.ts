@@ -27,10 +27,20 @@ export type RestoreStep = 'cleanUp' | 'start' | 'checkpoint' | 'follow' | 'migra
 export function restoreStep(r: Pick<CheckpointRestore, 'metadata' | 'spec' | 'status'>): RestoreStep {
   if (r.metadata.deletionTimestamp) return 'cleanUp';
   const phase = r.status?.phase;
+  if (phase === 'Pending' && waitsForItsCheckpoint(r.status)) return 'checkpoint';
   if (!phase || phase === 'Pending' || changedBeforeSubmit(r)) return 'start';
   if (isRestoreFinished(phase, r.spec.mode ?? 'Restore')) return 'done';
   if (phase === 'Checkpointing') return 'checkpoint';
   return phase === 'Restored' ? 'migrate' : 'follow';
+}
+
+/**
+ * A migration that asked for its checkpoint and submitted nothing yet: it never starts again, whatever its phase
+ * says, since its source may be stopped, and a start would judge spec.backupRef and the target anew and forget the
+ * checkpoint taken.
+ */
+function waitsForItsCheckpoint(s: CheckpointRestore['status']): boolean {
+  return !!s?.checkpoint && !s.submittedTime;
 }
 
 /**
@@ -68,6 +78,29 @@ export function checkpointingStatus(s: Status, c: FreshCheckpoint, generation: n
       reason: 'Checkpointing',
       message,
       observedGeneration: generation,
+    }),
+  };
+}
+
+/** The condition a migration records once its CheckpointBackup exists: from then on, its source may be stopped. */
+export const CHECKPOINT_REQUESTED = 'CheckpointRequested';
+
+/** Whether status says the migration's CheckpointBackup was created. */
+export function checkpointRequested(s: Status | undefined): boolean {
+  return !!s?.conditions?.some((c) => c.type === CHECKPOINT_REQUESTED && c.status === 'True');
+}
+
+/** Records that the migration's CheckpointBackup exists (so one that disappears is never made again). */
+export function checkpointRequestedStatus(s: Status): Status {
+  const c = s.checkpoint!;
+  return {
+    ...s,
+    conditions: setCondition(s.conditions, {
+      type: CHECKPOINT_REQUESTED,
+      status: 'True',
+      reason: 'CheckpointBackupCreated',
+      message: `CheckpointBackup ${c.backup} checkpoints pod ${c.pod} in ${c.cluster} and stops it`,
+      observedGeneration: s.observedGeneration ?? 0,
     }),
   };
 }

@@ -42,7 +42,14 @@ import {
   type KubeNode,
 } from './target-nodes.js';
 import { checkpointBackupName, freshCheckpoint, migrateIntent } from './fresh-checkpoint.js';
-import { validate, type ClusterView, type RestorePlan, type StopPlan, type Verdict } from './validate.js';
+import {
+  TARGET_CLUSTER_NOT_READY,
+  validate,
+  type ClusterView,
+  type RestorePlan,
+  type StopPlan,
+  type Verdict,
+} from './validate.js';
 
 export const RESTORE_FINALIZER = `restore.${API_GROUP}/unpin`;
 /** The label on what the controller creates on the hub (pull secret, policy), naming the restore. */
@@ -172,6 +179,14 @@ export class SubmitStep {
   async afterCheckpoint(r: CheckpointRestore): Promise<Result> {
     const { plan, backup } = await this.plan(r);
     if (plan.kind === 'wait') return { requeueAfterMs: this.#o.pollMs };
+    // The source is stopped: a target that is not Ready right now (an outage, Karmada's health check) is waited
+    // for, not a reason to give up on the only copy of the state; the user can still delete the restore.
+    if (plan.kind === 'refuse' && plan.reason === TARGET_CLUSTER_NOT_READY) {
+      const message = `${plan.message}; ${sourceStoppedNote(r)}; waiting for it`;
+      if (r.status?.message !== message)
+        await this.#o.record.write(r, (s) => ({ ...s, reason: plan.reason, message }));
+      return { requeueAfterMs: 10_000 };
+    }
     if (plan.kind === 'refuse')
       return this.#o.record.fail(r, plan.reason, `${plan.message}; ${sourceStoppedNote(r)}`);
     // Checked before the checkpoint with the recipients expected; again with the checkpoint's own (keys or nodes
@@ -262,10 +277,12 @@ export class SubmitStep {
       nodes = await this.#targetNodes(p);
     } catch (err) {
       const message = nodesUnknownMessage(p.targetCluster, statusCode(err), describeError(err));
-      if (!alreadySays(r.status, 'Pending', message))
+      // A migration past its checkpoint stays Checkpointing (its source is stopped): Pending would mean untouched.
+      const phase = r.status?.checkpoint ? (r.status.phase ?? 'Pending') : 'Pending';
+      if (!alreadySays(r.status, phase, message))
         await this.#o.record.write(r, (s) => ({
           ...s,
-          phase: 'Pending',
+          phase,
           reason: TARGET_NODES_UNKNOWN,
           message,
         }));

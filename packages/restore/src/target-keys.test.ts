@@ -115,7 +115,7 @@ describe('the restored pod of recorded, encrypted checkpoints', () => {
       assert.deepEqual(c, { containerName: c.containerName, encryptedFor: [K1], archiveDigest: digest });
   });
 
-  it('carries the archive digests in an annotation and requires the key-holding nodes by hostname', () => {
+  it('carries the archive digests in an annotation and requires the key-holding nodes by name', () => {
     const p = planOf();
     const pod = restoredPod(p, { name: 'r1', namespace: 'shop', backup: 'web-now' }, 's', ['m1-a']);
     assert.equal(
@@ -130,15 +130,13 @@ describe('the restored pod of recorded, encrypted checkpoints', () => {
         affinity: {
           nodeAffinity: {
             requiredDuringSchedulingIgnoredDuringExecution: {
-              nodeSelectorTerms: { matchExpressions: { key: string; values: string[] }[] }[];
+              nodeSelectorTerms: { matchFields?: { key: string; values: string[] }[] }[];
             };
           };
         };
       }
     ).affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms;
     assert.equal(terms.length, 1);
-    assert.deepEqual(terms[0]!.matchExpressions.find((e) => e.key === 'kubernetes.io/hostname')?.values, [
-      'm1-a',
-    ]);
+    assert.deepEqual(terms[0]!.matchFields?.find((e) => e.key === 'metadata.name')?.values, ['m1-a']);
   });
 });

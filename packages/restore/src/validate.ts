@@ -373,6 +373,8 @@ function imageFor(
 }
 
 /** Exactly one existing, Ready cluster: spec.targetCluster, else the one spec.placement selects. */
+export const TARGET_CLUSTER_NOT_READY = 'TargetClusterNotReady';
+
 export function targetCluster(r: CheckpointRestore, clusters: ClusterView[]): string | Refusal {
   const known =
     clusters
@@ -407,7 +409,7 @@ export function targetCluster(r: CheckpointRestore, clusters: ClusterView[]): st
     );
   if (!c.ready)
     return refuse(
-      'TargetClusterNotReady',
+      TARGET_CLUSTER_NOT_READY,
       `target cluster ${name} is not Ready${c.message ? ` (${c.message})` : ''}; restore there once it is back, or pick another cluster`,
     );
   return name;

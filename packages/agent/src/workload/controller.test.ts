@@ -228,3 +228,32 @@ describe('WorkloadBackups.reconcile', () => {
     assert.equal(api.events().length, 1);
   });
 });
+
+describe('WorkloadBackups: a parent edited into a refused spec', () => {
+  it('its children stop running the old spec: they follow it, and each refuses it itself', async () => {
+    const { api, n1, n2, parent } = world({ schedule: '*/5 * * * *' });
+    await n1.reconcile(parent());
+    await n2.reconcile(parent());
+    assert.ok(api.object(`${CPB}/db-backup-db-0`) && api.object(`${CPB}/db-backup-db-1`));
+    // The tenant points the registry secret at another namespace: the parent is refused (Failed)...
+    const p = parent();
+    api.put(PARENT, {
+      ...p,
+      metadata: { ...p.metadata, generation: 2 },
+      spec: {
+        ...p.spec,
+        registry: { url: 'reg.example:5000', secretRef: { name: 'creds', namespace: 'victim' } },
+      },
+    });
+    await n2.reconcile(parent());
+    assert.equal(parent().status?.phase, 'Failed');
+    // ... and the children must not go on checkpointing every 5 minutes with the spec the tenant replaced, unseen
+    // (the parent's status no longer lists them): they carry the parent's spec, which their agents refuse.
+    for (const c of ['db-0', 'db-1'])
+      assert.deepEqual(
+        api.object<CheckpointBackup>(`${CPB}/db-backup-${c}`)!.spec.registry,
+        parent().spec.registry,
+        `child of ${c}`,
+      );
+  });
+});

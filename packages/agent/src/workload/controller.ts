@@ -55,9 +55,14 @@ export class WorkloadBackups {
   async reconcile(parent: CheckpointBackup): Promise<Result> {
     const coordinator = await this.#o.reportsOrphans();
     const refused = refusal(parent, this.#o.defaultSecretRegistries);
-    if (refused)
-      return coordinator ? this.#o.record.fail(parent, refused.reason, refused.message, false) : undefined;
     const cached = this.#o.backups().filter((c) => isChildOf(c, parent));
+    if (refused) {
+      if (!coordinator) return undefined;
+      // Children made before the edit would go on running the spec the tenant replaced, unseen: they follow the
+      // parent's spec here too, which each child's agent then refuses itself (before acting on it). None is created.
+      await this.#followParent(parent, cached);
+      return this.#o.record.fail(parent, refused.reason, refused.message, false);
+    }
     const created = await this.#createForNodePods(parent, cached);
     if (!coordinator) return undefined;
     // The cache has not seen this pass's children yet; the status counts them already.
@@ -110,18 +115,7 @@ export class WorkloadBackups {
     // One fresh LIST of the namespace's pods: the coordinator's own cache holds only its node's.
     const list = await this.#o.client.get<{ items: MemberPod[] }>(`/api/v1/namespaces/${namespace}/pods`);
     const pods = new Map(list.items.filter((p) => belongsTo(p, workload)).map((p) => [p.metadata.name, p]));
-    for (const c of children) {
-      const patch = childDrift(c, parent);
-      if (!patch) continue;
-      try {
-        await this.#o.client.request('PATCH', objectPath(namespace, c.metadata.name), {
-          body: { ...patch, metadata: { ...patch.metadata, resourceVersion: c.metadata.resourceVersion } },
-        });
-      } catch (err) {
-        // A newer child than the cache had: its event brings this parent back.
-        if (!isConflict(err)) throw err;
-      }
-    }
+    await this.#followParent(parent, children);
     const stale = staleChildren(children, pods);
     for (const c of stale) {
       await deleteIfExists(this.#o.client, objectPath(namespace, c.metadata.name));
@@ -146,6 +140,23 @@ export class WorkloadBackups {
       .catch((err: unknown) => {
         throw new Error(`writing the status of ${key(parent)}: ${describeError(err)}`);
       });
+  }
+
+  /** Each child's spec and pins made the parent's (childDrift), with the resourceVersion the cache had. */
+  async #followParent(parent: CheckpointBackup, children: CheckpointBackup[]): Promise<void> {
+    const { namespace } = parent.metadata;
+    for (const c of children) {
+      const patch = childDrift(c, parent);
+      if (!patch) continue;
+      try {
+        await this.#o.client.request('PATCH', objectPath(namespace, c.metadata.name), {
+          body: { ...patch, metadata: { ...patch.metadata, resourceVersion: c.metadata.resourceVersion } },
+        });
+      } catch (err) {
+        // A newer child than the cache had: its event brings this parent back.
+        if (!isConflict(err)) throw err;
+      }
+    }
   }
 
   #workload(parent: CheckpointBackup): { kind: string; name: string; namespace: string } {

@@ -81,14 +81,15 @@ describe('runCommand: a deadline, the whole process group killed, a message nami
     await assert.rejects(
       runCommand(script, ['from', 'scratch'], {
         step: 'buildah from',
-        timeoutMs: 300,
+        // Long enough for sh to start and write its pids on a loaded machine before the deadline kills it.
+        timeoutMs: 1500,
         reason: 'BuildahTimeout',
       }),
       (e: unknown) =>
-        timedOut(/^buildah from timed out after 0.3 s and was killed$/)(e) &&
+        timedOut(/^buildah from timed out after 1.5 s and was killed$/)(e) &&
         (e as CommandTimeout).reason === 'BuildahTimeout',
     );
-    assert.ok(Date.now() - t0 < 2000, 'it did not wait for the children, which hold its stdout');
+    assert.ok(Date.now() - t0 < 15_000, 'it did not wait for the children (sleep 30), which hold its stdout');
     const [sh, sleep] = readFileSync(pids, 'utf8').trim().split('\n').map(Number);
     await eventually(() => !alive(sh!) && !alive(sleep!));
   });
@@ -97,7 +98,9 @@ describe('runCommand: a deadline, the whole process group killed, a message nami
     const pids = join(dir, 'stubborn.pids');
     const script = fake('stubborn', `trap '' TERM; echo $$ > ${pids}; sleep 30 & echo $! >> ${pids}; wait`);
     await assert.rejects(
-      runCommand(script, [], { step: 'buildah commit', timeoutMs: 200, graceMs: 300 }),
+      // The deadline leaves sh time to set its trap and write its pids even on a loaded machine; a SIGTERM before
+      // the trap would end it at once and prove nothing about the grace period.
+      runCommand(script, [], { step: 'buildah commit', timeoutMs: 1500, graceMs: 1000 }),
       timedOut(/buildah commit timed out/),
     );
     const [sh, sleep] = readFileSync(pids, 'utf8').trim().split('\n').map(Number);

@@ -315,6 +315,25 @@ describe('RestoreController.reconcile, one step at a time', () => {
     );
   });
 
+  it('spec.backupRef.name leading into another namespace: Failed, and nothing of that namespace is read', async () => {
+    for (const mode of ['Restore', 'Migrate'] as const) {
+      const { api, step, status } = world({ backupRef: { name: '../../other/checkpointbackups/db' }, mode });
+      assert.equal(await step(), undefined);
+      assert.equal(status().phase, 'Failed');
+      assert.equal(status().reason, 'InvalidReferenceName');
+      assert.match(
+        status().message ?? '',
+        /^spec\.backupRef\.name "\.\.\/\.\.\/other\/checkpointbackups\/db" is not/,
+      );
+      assert.deepEqual(
+        api.calls.filter((c) => c.path.includes('..')),
+        [],
+        'no request carries the name as a path',
+      );
+      assert.deepEqual(api.writes(), [`PATCH ${RESTORE}`, `PUT ${RESTORE}/status`]);
+    }
+  });
+
   it("the target's Nodes cannot be listed: Pending (TargetNodesUnknown), nothing created, back in 10 s", async () => {
     const { api, step, status } = world();
     api.route = (method, path) =>

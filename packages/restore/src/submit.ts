@@ -44,6 +44,7 @@ import {
 import { checkpointBackupName, freshCheckpoint, migrateIntent } from './fresh-checkpoint.js';
 import {
   TARGET_CLUSTER_NOT_READY,
+  restoreNameRefusal,
   validate,
   type ClusterView,
   type RestorePlan,
@@ -137,6 +138,9 @@ export class SubmitStep {
       r,
       RESTORE_FINALIZER,
     );
+    // Before anything is read: a name that is a path would read another namespace's backup.
+    const badName = restoreNameRefusal(r);
+    if (badName) return this.#notYet(r, badName);
     if ((r.spec.mode ?? 'Restore') === 'Migrate') return this.#startMigrate(r);
     const { plan, backup } = await this.plan(r);
     if (plan.kind !== 'ok') return this.#notYet(r, plan);

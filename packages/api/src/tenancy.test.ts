@@ -161,6 +161,13 @@ describe("registryCredentials: the default secret pushes only under the object's
     'team/ck',
     'shop/../other',
     './shop',
+    // The registry client's URL parser resolves these into other/ck: another tenant's repository.
+    'shop/%2e%2e/other/ck',
+    'shop/%2E%2e/other/ck',
+    'shop\\..\\other\\ck',
+    'shop/.%2e/other/ck',
+    'shop//ck',
+    'shop/CK',
   ])
     it(`refuses repository "${repository}" (DefaultSecretNotForRepository), naming the rule`, () => {
       const c = registryCredentials(b(registry(url, undefined, repository)), platform);

@@ -127,6 +127,9 @@ export function normalHost(url: string): string {
   }
 }
 
+/** The OCI distribution spec's repository name: lowercase components joined by '/', no '%', '\\' or dot segment. */
+const REPOSITORY = /^[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(\/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*$/;
+
 export type RegistryCredentials =
   /** No registry: images stay on the node, nothing is sent anywhere. */
   | { kind: 'none' }
@@ -160,9 +163,10 @@ export function registryCredentials(
   if (allowed.includes(normalHost(r.url))) {
     // One platform registry, many tenants: each pushes (and retention deletes) only under its own namespace.
     const ns = b.metadata.namespace;
-    const segments = r.repository.replace(/^\/|\/$/g, '').split('/');
-    if (segments[0] === ns && !segments.some((x) => x === '.' || x === '..'))
-      return { kind: 'default', secret };
+    const repository = r.repository.replace(/^\/|\/$/g, '');
+    // A repository name of the distribution spec: no '%', '\\' or dot segment, which the registry client's URL
+    // parser would resolve into another repository (shop/%2e%2e/other is other).
+    if (repository.split('/')[0] === ns && REPOSITORY.test(repository)) return { kind: 'default', secret };
     return {
       kind: 'refused',
       reason: DEFAULT_SECRET_NOT_FOR_REPOSITORY,

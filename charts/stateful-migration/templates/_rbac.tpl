@@ -153,7 +153,7 @@ rules:
       - checkpointbackups/status
     verbs:
       - update
-  # get, list, watch: the informer (whether a user's policy selects an object); a GET of the hub's own policy when the cache does not have it yet
+  # get, list, watch: the informer (whether a user's policy selects an object); a GET of the hub's own policy when the cache does not have it yet (to write it, or to know whether a Secret's other use still carries it)
   # create, update, delete: one policy per namespace and set of clusters, shared by the CheckpointBackups placed there, and one per registry secret, created, PUT with the fields the hub owns, deleted; only policies labelled as the hub's
   - apiGroups:
       - policy.karmada.io

@@ -392,8 +392,8 @@ export const PERMISSIONS: Permission[] = [
     resources: ['propagationpolicies'],
     verbs: ['get', 'list', 'watch'],
     neededBy:
-      "the informer (whether a user's policy selects an object); a GET of the hub's own policy when the cache does not have it yet",
-    code: { [CACHES]: ['POLICIES_PATH'], [POLICY_WRITER]: ['ensure'] },
+      "the informer (whether a user's policy selects an object); a GET of the hub's own policy when the cache does not have it yet (to write it, or to know whether a Secret's other use still carries it)",
+    code: { [CACHES]: ['POLICIES_PATH'], [POLICY_WRITER]: ['ensure'], [SECRETS]: ['#stopCarrying'] },
   },
   {
     role: 'hub',

@@ -153,7 +153,7 @@ rules:
       - checkpointbackups/status
     verbs:
       - update
-  # get, list, watch: the informer (whether a user's policy selects an object); a GET of the hub's own policy when the cache does not have it yet
+  # get, list, watch: the informer (whether a user's policy selects an object); a GET of the hub's own policy when the cache does not have it yet (to write it, or to know whether a Secret's other use still carries it)
   # create, update, delete: one policy per namespace and set of clusters, shared by the CheckpointBackups placed there, and one per registry secret, created, PUT with the fields the hub owns, deleted; only policies labelled as the hub's
   - apiGroups:
       - policy.karmada.io
@@ -234,7 +234,7 @@ rules:
       - secrets
     verbs:
       - get
-  # get: RBAC's escalation check again, for the reader Role of a public keys ConfigMap (spec.encryption.publicKeysRef, issue 14); the hub never reads one
+  # get: RBAC's escalation check again, for the reader Role of a public keys ConfigMap (spec.encryption.publicKeysRef, issue 14); the hub's controllers never read one (the restore controller uses its own grant of the same right)
   - apiGroups:
       - ""
     resources:
@@ -342,7 +342,7 @@ rules:
       - watch
       - patch
       - delete
-  # get, create, patch: the backup's own registry secret, read to make the pull secret `<restore>-registry-pull`, which is created or merge-patched, then read and patched to add the restored pod as its owner
+  # get, create, patch: the backup's own registry secret, read to make the pull secret `<restore>-registry-pull`, which is created or merge-patched, then read and patched to add the restored pod as its owner; a Secret that is the public keys object of an encrypted backup (below) is read too
   - apiGroups:
       - ""
     resources:
@@ -351,6 +351,13 @@ rules:
       - get
       - create
       - patch
+  # get: Migrate of an encrypted backup: the one public keys object its `spec.encryption.publicKeysRef` names (a ConfigMap, or a Secret by the row above), in the restore's own namespace only, read before the checkpoint so that a target whose nodes hold no key for the recipients it holds now is refused before the source is stopped; its contents are never logged
+  - apiGroups:
+      - ""
+    resources:
+      - configmaps
+    verbs:
+      - get
   # get, create, patch: the restore's policy `checkpointrestore-<restore>` (its pod and pull secret, to the target only): created or merge-patched, then read and patched to add the pod as its owner; a Migrate's `migration-checkpoint-<restore>` (its one-off CheckpointBackup, to the source cluster only, above any user's policy), created before that backup and read when it exists
   - apiGroups:
       - policy.karmada.io

@@ -9,7 +9,7 @@ import {
 } from '@stateful-migration/api';
 import { readArchiveInfo } from '@stateful-migration/archive';
 import { describeError, isNotFound, statusCode, type RestClient } from '@stateful-migration/kube';
-import type { RecipientKey } from '@stateful-migration/ocicrypt';
+import { keysObjectData, recipientsFrom, type RecipientKey } from '@stateful-migration/ocicrypt';
 import {
   RegistryClient,
   getManifest,
@@ -21,13 +21,7 @@ import {
   type RegistryTimeouts,
 } from '@stateful-migration/registry';
 import type { ArchiveFiles } from './archives.js';
-import {
-  isOwnEncryptedPush,
-  keysObjectData,
-  keysUnavailable,
-  recipientsFrom,
-  withRecipients,
-} from './encryption.js';
+import { isOwnEncryptedPush, keysUnavailable, withRecipients } from './encryption.js';
 import {
   buildLocalImage,
   checkpointAnnotations,

@@ -27,12 +27,19 @@ export const list = (description: string, items: Schema, key?: string): Schema =
   ...(key ? { 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': [key] } : {}),
 });
 export const dateTime = (description: string): Schema => str(description, { format: 'date-time' });
+/**
+ * An object name as the API server makes them (a DNS-1123 subdomain): a reference names one object, never a path
+ * (`../../other/secrets/x` would be another namespace's in a request path). The controllers check it too
+ * (invalidNameRefusal), for objects stored before this rule.
+ */
+export const OBJECT_NAME_PATTERN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$';
+export const objectName = (description: string): Schema =>
+  str(description, { minLength: 1, maxLength: 253, pattern: OBJECT_NAME_PATTERN });
+
 export const objectRef = (description: string): Schema =>
-  obj(
-    description,
-    { name: str('Name.', { minLength: 1 }), namespace: str('Namespace; defaults as documented.') },
-    ['name'],
-  );
+  obj(description, { name: objectName('Name.'), namespace: str('Namespace; defaults as documented.') }, [
+    'name',
+  ]);
 
 const labelSelector = obj('Cluster labels to match.', {
   matchLabels: {
@@ -126,7 +133,7 @@ const specSchema = obj(
       {
         apiVersion: str('API version, e.g. apps/v1.'),
         kind: str('Kind, e.g. Deployment.'),
-        name: str('Name.', { minLength: 1 }),
+        name: objectName('Name.'),
         namespace: str("Namespace; defaults to this object's."),
       },
       ['name'],
@@ -168,7 +175,7 @@ const specSchema = obj(
           "The recipients: a Secret or ConfigMap in this object's namespace, each data key holding one PEM public key (RSA of 2048 bits or more, or EC P-256, P-384 or P-521).",
           {
             kind: str('Secret or ConfigMap.', { enum: ['Secret', 'ConfigMap'] }),
-            name: str('Its name.', { minLength: 1 }),
+            name: objectName('Its name.'),
           },
           ['kind', 'name'],
         ),

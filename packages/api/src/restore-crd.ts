@@ -6,7 +6,16 @@ import {
   RESTORE_PLURAL,
   RESTORE_SHORT_NAME,
 } from './checkpoint-restore.js';
-import { conditionsSchema, customResourceDefinition, dateTime, list, obj, str, type Schema } from './crd.js';
+import {
+  conditionsSchema,
+  customResourceDefinition,
+  dateTime,
+  list,
+  obj,
+  objectName,
+  str,
+  type Schema,
+} from './crd.js';
 
 const int = (description: string, extra: Schema = {}): Schema => ({ type: 'integer', description, ...extra });
 
@@ -43,9 +52,7 @@ const labelSelector = obj('Cluster labels to match, as in a PropagationPolicy.',
 const specSchema = obj(
   'Which checkpoint to bring back, and where.',
   {
-    backupRef: obj('A CheckpointBackup in this namespace.', { name: str('Name.', { minLength: 1 }) }, [
-      'name',
-    ]),
+    backupRef: obj('A CheckpointBackup in this namespace.', { name: objectName('Name.') }, ['name']),
     images: images(
       'Restore only: images to restore per container. Default: the latest pushed image of every container. ' +
         'Migrate restores the fresh checkpoint it takes and refuses this field.',
@@ -57,7 +64,7 @@ const specSchema = obj(
         labelSelector,
       }),
     }),
-    targetNode: str('Pin the restored pod to this node.'),
+    targetNode: objectName('Pin the restored pod to this node.'),
     mode: str(
       "Restore copies the backup's checkpoint (state as of that checkpoint) and leaves the source running; Migrate " +
         'takes a fresh checkpoint, stops the source pod right after it and restores that (state as of the moment ' +
@@ -67,7 +74,7 @@ const specSchema = obj(
         default: 'Restore',
       },
     ),
-    podName: str('Name of the restored pod. Default <source pod>-restored.'),
+    podName: objectName('Name of the restored pod. Default <source pod>-restored.'),
     timeoutSeconds: int('Seconds the restored pod may take to run before the restore fails. Default 300.', {
       minimum: 1,
     }),

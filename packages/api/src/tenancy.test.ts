@@ -5,6 +5,7 @@ import {
   CROSS_NAMESPACE,
   DEFAULT_SECRET_NOT_FOR_REGISTRY,
   DEFAULT_SECRET_NOT_FOR_REPOSITORY,
+  INVALID_REFERENCE_NAME,
   NAMESPACED_REFS,
   crossNamespaceRef,
   normalHost,
@@ -160,6 +161,13 @@ describe("registryCredentials: the default secret pushes only under the object's
     'team/ck',
     'shop/../other',
     './shop',
+    // The registry client's URL parser resolves these into other/ck: another tenant's repository.
+    'shop/%2e%2e/other/ck',
+    'shop/%2E%2e/other/ck',
+    'shop\\..\\other\\ck',
+    'shop/.%2e/other/ck',
+    'shop//ck',
+    'shop/CK',
   ])
     it(`refuses repository "${repository}" (DefaultSecretNotForRepository), naming the rule`, () => {
       const c = registryCredentials(b(registry(url, undefined, repository)), platform);
@@ -212,5 +220,78 @@ describe('normalHost', () => {
       ['reg?x', 'reg?x'],
     ] as const)
       assert.equal(normalHost(url), host, url);
+  });
+});
+
+describe('crossNamespaceRef: a name is one object of the own namespace, never a path into another', () => {
+  // Every controller builds request paths as `/namespaces/<own>/<resource>/<name>`; the URL parser resolves dot
+  // segments (and, for https, backslashes), so `../../other/secrets/x` would read another namespace's object (the
+  // platform's default registry secret, another tenant's), and Migrate would scale another tenant's workload.
+  const traversals = [
+    '../../stateful-migration/secrets/registry-credentials',
+    '..\\..\\other\\secrets\\creds',
+    '%2e%2e/%2e%2e/other/secrets/creds',
+    'x/../../../other/secrets/creds',
+    '..',
+    'Creds',
+    'a'.repeat(254),
+  ];
+  const fields: [string, (name: string) => Partial<CheckpointBackup['spec']>][] = [
+    ['spec.podRef.name', (name) => ({ podRef: { name } })],
+    [
+      'spec.resourceRef.name',
+      (name) => ({ resourceRef: { apiVersion: 'apps/v1', kind: 'Deployment', name } }),
+    ],
+    ['spec.registry.secretRef.name', (name) => registry('r.example', { name })],
+    [
+      'spec.encryption.publicKeysRef.name',
+      (name) => ({
+        ...registry('r.example', { name: 'creds' }),
+        encryption: { publicKeysRef: { kind: 'Secret', name } },
+      }),
+    ],
+  ];
+  for (const [field, spec] of fields)
+    for (const name of traversals)
+      it(`refuses ${field} ${JSON.stringify(name.slice(0, 60))}, naming the field and the rule`, () => {
+        const r = crossNamespaceRef(b(spec(name)));
+        assert.equal(r?.reason, INVALID_REFERENCE_NAME);
+        assert.ok(r!.message.startsWith(`${field} "`), r!.message);
+        assert.match(r!.message, /is not the name of an object \(lowercase letters, digits, '-' and '\.'/);
+        // refusal(), which the agent, the hub and the restore controller ask, says the same.
+        assert.deepEqual(refusal(b(spec(name)), ['r.example']), r);
+      });
+
+  it('accepts names as Kubernetes makes them (DNS subdomains)', () => {
+    for (const name of ['db-0', 'web.v2', 'a', 'a'.repeat(253), '0x1'])
+      for (const [, spec] of fields) assert.equal(crossNamespaceRef(b(spec(name))), undefined, name);
+  });
+});
+
+describe('the CRDs refuse a name that is not an object name at the API server, as the controllers do', () => {
+  it('every name field of both specs carries the object-name pattern and length', async () => {
+    const { checkpointBackupCrd } = await import('./crd.js');
+    const { checkpointRestoreCrd } = await import('./restore-crd.js');
+    type S = { properties?: Record<string, S>; pattern?: string; maxLength?: number };
+    const spec = (crd: unknown) =>
+      (crd as { spec: { versions: { schema: { openAPIV3Schema: S } }[] } }).spec.versions[0]!.schema
+        .openAPIV3Schema.properties!.spec!;
+    const at = (s: S, path: string) => path.split('.').reduce((x, k) => x.properties![k]!, s);
+    const backup = spec(checkpointBackupCrd());
+    const restore = spec(checkpointRestoreCrd());
+    for (const [s, path] of [
+      [backup, 'podRef.name'],
+      [backup, 'resourceRef.name'],
+      [backup, 'registry.secretRef.name'],
+      [backup, 'encryption.publicKeysRef.name'],
+      [restore, 'backupRef.name'],
+      [restore, 'podName'],
+      [restore, 'targetNode'],
+    ] as const) {
+      const f = at(s, path);
+      assert.equal(f.maxLength, 253, path);
+      const re = new RegExp(f.pattern!);
+      assert.ok(re.test('db-0.v2') && !re.test('../../other/secrets/x') && !re.test('..'), path);
+    }
   });
 });

@@ -40,16 +40,57 @@ export function crossNamespaceMessage(
   return `spec.${field}.namespace "${namespace}" is not this object's namespace "${own}": ${ownNamespaceRule(kind)}`;
 }
 
+export const INVALID_REFERENCE_NAME = 'InvalidReferenceName';
+
 /**
- * The first reference of spec that names a namespace other than the object's own, as a refusal; undefined when
- * every one is omitted, empty (both mean the object's own, as the API documents) or the object's own namespace.
- * `kind` names who is refused, for a CheckpointRestore refused because of its backup.
+ * A Kubernetes object name as the API server makes it for pods, secrets, configmaps, workloads, custom resources and
+ * nodes: a DNS-1123 subdomain, at most 253 characters. Such a name is one path segment and never `.` or `..`.
+ */
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+export const isObjectName = (name: string): boolean => name.length <= 253 && DNS_SUBDOMAIN.test(name);
+
+/**
+ * The refusal of a name field that is not an object name: every controller puts names into request paths
+ * (`/namespaces/<own>/secrets/<name>`), and the URL parser resolves `..` (plain or percent-encoded, and `\` as `/`),
+ * so `../../other/secrets/x` would be another namespace's object: the platform's registry secret, another tenant's.
+ */
+export function invalidNameRefusal(field: string, name: string): Refusal | undefined {
+  if (isObjectName(name)) return undefined;
+  return {
+    reason: INVALID_REFERENCE_NAME,
+    message:
+      `${field} ${JSON.stringify(name.length > 80 ? `${name.slice(0, 80)}...` : name)} is not the name of an ` +
+      "object (lowercase letters, digits, '-' and '.', at most 253 characters): a reference names one object of " +
+      'this namespace, never a path',
+  };
+}
+
+/** The name fields of a CheckpointBackup's spec, in the order they are checked (and reported). */
+function specNames(s: Spec): [string, string | undefined][] {
+  return [
+    ['spec.podRef.name', s.podRef?.name],
+    ['spec.resourceRef.name', s.resourceRef?.name],
+    ['spec.registry.secretRef.name', s.registry?.secretRef?.name],
+    ['spec.encryption.publicKeysRef.name', s.encryption?.publicKeysRef?.name],
+  ];
+}
+
+/**
+ * The first reference of spec that leaves the object's own namespace, as a refusal: a namespace field naming
+ * another namespace, or a name that is not an object name (a path into another namespace: invalidNameRefusal).
+ * Undefined when every namespace is omitted, empty (both mean the object's own, as the API documents) or the
+ * object's own, and every name is an object name. `kind` names who is refused, for a CheckpointRestore refused
+ * because of its backup.
  */
 export function crossNamespaceRef(
   b: Pick<CheckpointBackup, 'metadata' | 'spec'>,
   kind = 'CheckpointBackup',
 ): Refusal | undefined {
   const own = b.metadata.namespace;
+  for (const [field, name] of specNames(b.spec)) {
+    const bad = name === undefined ? undefined : invalidNameRefusal(field, name);
+    if (bad) return bad;
+  }
   for (const field of NAMESPACED_REFS) {
     const ns = refAt(b.spec, field)?.namespace;
     if (ns && ns !== own)
@@ -86,6 +127,9 @@ export function normalHost(url: string): string {
   }
 }
 
+/** The OCI distribution spec's repository name: lowercase components joined by '/', no '%', '\\' or dot segment. */
+const REPOSITORY = /^[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(\/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*$/;
+
 export type RegistryCredentials =
   /** No registry: images stay on the node, nothing is sent anywhere. */
   | { kind: 'none' }
@@ -119,9 +163,10 @@ export function registryCredentials(
   if (allowed.includes(normalHost(r.url))) {
     // One platform registry, many tenants: each pushes (and retention deletes) only under its own namespace.
     const ns = b.metadata.namespace;
-    const segments = r.repository.replace(/^\/|\/$/g, '').split('/');
-    if (segments[0] === ns && !segments.some((x) => x === '.' || x === '..'))
-      return { kind: 'default', secret };
+    const repository = r.repository.replace(/^\/|\/$/g, '');
+    // A repository name of the distribution spec: no '%', '\\' or dot segment, which the registry client's URL
+    // parser would resolve into another repository (shop/%2e%2e/other is other).
+    if (repository.split('/')[0] === ns && REPOSITORY.test(repository)) return { kind: 'default', secret };
     return {
       kind: 'refused',
       reason: DEFAULT_SECRET_NOT_FOR_REPOSITORY,

@@ -392,8 +392,8 @@ export const PERMISSIONS: Permission[] = [
     resources: ['propagationpolicies'],
     verbs: ['get', 'list', 'watch'],
     neededBy:
-      "the informer (whether a user's policy selects an object); a GET of the hub's own policy when the cache does not have it yet",
-    code: { [CACHES]: ['POLICIES_PATH'], [POLICY_WRITER]: ['ensure'] },
+      "the informer (whether a user's policy selects an object); a GET of the hub's own policy when the cache does not have it yet (to write it, or to know whether a Secret's other use still carries it)",
+    code: { [CACHES]: ['POLICIES_PATH'], [POLICY_WRITER]: ['ensure'], [SECRETS]: ['#stopCarrying'] },
   },
   {
     role: 'hub',
@@ -496,7 +496,7 @@ export const PERMISSIONS: Permission[] = [
     resources: ['configmaps'],
     verbs: ['get'],
     neededBy:
-      "RBAC's escalation check again, for the reader Role of a public keys ConfigMap (spec.encryption.publicKeysRef, issue 14); the hub never reads one",
+      "RBAC's escalation check again, for the reader Role of a public keys ConfigMap (spec.encryption.publicKeysRef, issue 14); the hub's controllers never read one (the restore controller uses its own grant of the same right)",
     code: { [SECRETS]: ['#ensureReader'], [READER]: ['secretReaderRole', 'resourceOf'] },
   },
   {
@@ -594,8 +594,20 @@ export const PERMISSIONS: Permission[] = [
     resources: ['secrets'],
     verbs: ['get', 'create', 'patch'],
     neededBy:
-      "the backup's own registry secret, read to make the pull secret `<restore>-registry-pull`, which is created or merge-patched, then read and patched to add the restored pod as its owner",
-    code: { [SUBMIT]: ['#registryCredentials', '#createOrUpdate', 'adopt'] },
+      "the backup's own registry secret, read to make the pull secret `<restore>-registry-pull`, which is created or merge-patched, then read and patched to add the restored pod as its owner; a Secret that is the public keys object of an encrypted backup (below) is read too",
+    code: { [SUBMIT]: ['#registryCredentials', '#createOrUpdate', 'adopt', '#readKeys'] },
+  },
+  {
+    role: 'restore',
+    apiGroup: '',
+    resources: ['configmaps'],
+    verbs: ['get'],
+    neededBy:
+      "Migrate of an encrypted backup: the one public keys object its `spec.encryption.publicKeysRef` names (a ConfigMap, or a Secret by the row above), in the restore's own namespace only, read before the checkpoint so that a target whose nodes hold no key for the recipients it holds now is refused before the source is stopped; its contents are never logged",
+    code: {
+      [SUBMIT]: ['#startMigrate', '#readKeys'],
+      'packages/restore/src/fresh-checkpoint.ts': ['keysObjectPath', 'expectedRecipients'],
+    },
   },
   {
     role: 'restore',

@@ -72,6 +72,7 @@ async function hub(b: CheckpointBackup = backup()) {
   return {
     api,
     hub,
+    run,
     backup: (name = 'web') => run(() => hub.backups.reconcile(`shop/${name}`)),
     policy: (name: string) => run(() => hub.backups.reconcile(`policy:shop/${name}`)),
     secret: () => run(() => hub.secrets.reconcile('shop/creds')),
@@ -467,6 +468,78 @@ describe('the hub: each event goes to the queue of the controller it concerns', 
       'the secret named before and after a change',
     );
     h.hub.backups.stop();
+    h.hub.secrets.stop();
+  });
+});
+
+describe('the hub: one Secret that is both a registry secret and a keys object', () => {
+  const bothUses = () => backup({ encryption: { publicKeysRef: { kind: 'Secret', name: 'creds' } } });
+  const KEYS_POLICY = 'public-keys-secret-creds';
+  /** Karmada's binding of the Secret, claimed by one of the hub's two policies that select it. */
+  const claimedBy = (policy: string | undefined) => ({
+    metadata: {
+      name: 'creds-secret',
+      namespace: 'shop',
+      ...(policy ? { annotations: { 'propagationpolicy.karmada.io/name': policy } } : {}),
+    },
+    spec: {
+      resource: { apiVersion: 'v1', kind: 'Secret', name: 'creds', namespace: 'shop' },
+      clusters: [{ name: 'member1' }],
+    },
+  });
+
+  it('the end of one use never takes the Secret out of the members while the other use still carries it', async () => {
+    const h = await hub(bothUses());
+    await h.backup();
+    assert.ok(
+      h.api.object(`${POLICIES}/registry-secret-creds`) && h.api.object(`${POLICIES}/${KEYS_POLICY}`),
+    );
+    // Karmada gave the Secret to the registry secret's policy.
+    h.api.put(`${BINDINGS}/creds-secret`, claimedBy('registry-secret-creds'));
+    // The backup now pulls with another secret: the registry use of creds ends, its use as keys goes on.
+    const b = h.api.object<CheckpointBackup>(BACKUP)!;
+    h.api.put(BACKUP, {
+      ...b,
+      spec: { ...b.spec, registry: { ...b.spec.registry!, secretRef: { name: 'other' } } },
+    });
+    assert.equal(await h.secret(), undefined);
+    assert.deepEqual(h.api.writes(), [
+      `DELETE ${POLICIES}/registry-secret-creds`,
+      `DELETE ${RBAC}/roles/${READER}`,
+      `DELETE ${RBAC}/rolebindings/${READER}`,
+    ]);
+    // Its binding stays: Karmada hands the Secret to the keys policy (it drops a deleted policy's claim and matches
+    // the template again) without the members' copy going away in between.
+    assert.ok(h.api.object(`${BINDINGS}/creds-secret`));
+    assert.ok(h.api.object(`${POLICIES}/${KEYS_POLICY}`));
+  });
+
+  it('the last use to end takes it back, whichever policy Karmada left the claim with', async () => {
+    for (const claim of ['registry-secret-creds', KEYS_POLICY, undefined]) {
+      const h = await hub(bothUses());
+      await h.backup();
+      h.api.put(`${BINDINGS}/creds-secret`, claimedBy(claim));
+      await h.api.client().request('DELETE', BACKUP);
+      await h.backup(); // the hub's finalizer: its clean-up
+      await h.secret(); // the registry use, first
+      await h.run(() => h.hub.secrets.reconcile('keys:Secret:shop/creds'));
+      // Both ended: the first saw the other's policy and left the binding; the second sees none and withdraws.
+      assert.equal(h.api.object(`${POLICIES}/${KEYS_POLICY}`), undefined);
+      assert.equal(h.api.object(`${BINDINGS}/creds-secret`), undefined, `claimed by ${String(claim)}`);
+    }
+  });
+
+  it("deleting one use's policy looks at the other use again (it may have left the binding for it)", async () => {
+    const h = await hub(bothUses());
+    await h.backup();
+    const seen: string[] = [];
+    h.hub.secrets.queue.start(async (k) => void seen.push(k));
+    await setImmediate();
+    seen.length = 0;
+    await h.api.client().request('DELETE', `${POLICIES}/${KEYS_POLICY}`);
+    await setImmediate();
+    await setImmediate();
+    assert.deepEqual(seen.sort(), ['keys:Secret:shop/creds', 'shop/creds']);
     h.hub.secrets.stop();
   });
 });

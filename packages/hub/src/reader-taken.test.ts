@@ -2,11 +2,9 @@ import assert from 'node:assert/strict';
 import { setImmediate } from 'node:timers/promises';
 import { after, describe, it } from 'node:test';
 import type { CheckpointBackup } from '@stateful-migration/api';
-import { rootLogger } from '@stateful-migration/kube';
 import { MemoryApi } from '@stateful-migration/kube/testing';
-import { hubControllers } from './main.js';
-import { HubMetrics } from './metrics.js';
 import { HUB_FINALIZER } from './policies.js';
+import { hubRecordingBackupKeys } from './queue-recorder.test-support.js';
 
 // The hub carries a registry secret to members with a Role and a RoleBinding named
 // checkpoint-backup-registry-secret-<secret>, by name, with conflictResolution Overwrite. One of those names taken in
@@ -56,20 +54,8 @@ async function karmada(
     rules: [{ apiGroups: [''], resources: ['secrets'], verbs: ['get', 'list'] }],
   });
   more(api);
-  const requeued: string[] = [];
-  const hub = hubControllers({
-    client: api.client(),
-    log: rootLogger('test', 'silent'),
-    metrics: new HubMetrics(),
-    identity: 'hub-0',
-  });
-  stops.push(() => hub.caches.stop());
-  await hub.caches.start();
-  hub.backups.queue.start(async (k) => void requeued.push(k));
-  stops.push(() => hub.backups.queue.stop());
-  await setImmediate();
-  requeued.length = 0;
-  api.resetCalls();
+  const { hub, queued: requeued, stop } = await hubRecordingBackupKeys(api);
+  stops.push(stop);
   return { api, hub, requeued };
 }
 

@@ -117,3 +117,38 @@ describe('requestKind', () => {
       assert.deepEqual(requestKind(method, path, watch), { verb, resource }, `${method} ${path}`);
   });
 });
+
+describe('RestClient: a path is sent as written, never resolved into another', () => {
+  const servers: FakeApiserver[] = [];
+  after(async () => {
+    for (const s of servers) await s.close();
+  });
+
+  // Paths are built from names in users' specs (`/namespaces/<own>/secrets/<name>`); the URL parser resolves dot
+  // segments, encoded or not, and treats `\` as `/`, so a name like `../../other/secrets/x` would reach another
+  // namespace's object. The client refuses such a path before sending anything.
+  it('refuses dot segments (plain or percent-encoded) and backslashes, sending nothing', async () => {
+    const api = new FakeApiserver(() => ({ status: 200, body: {} }));
+    servers.push(api);
+    await api.listen();
+    const client = api.client();
+    for (const path of [
+      '/api/v1/namespaces/a/secrets/../../stateful-migration/secrets/registry-credentials',
+      '/api/v1/namespaces/a/secrets/%2e%2e/%2E%2e/b/secrets/x',
+      '/api/v1/namespaces/a/secrets/./x',
+      '/api/v1/namespaces/a/secrets/..\\..\\b\\secrets\\x',
+      '/api/v1/namespaces/a/secrets/..',
+    ]) {
+      await assert.rejects(client.get(path), /not a path the client sends/, path);
+      await assert.rejects(client.request('PATCH', path, { body: {} }), /not a path the client sends/, path);
+    }
+    assert.equal(api.requests.length, 0);
+    // Dots inside a name are names, not segments.
+    await client.get('/api/v1/namespaces/a/configmaps/web.v2..x?watch=false&x=../y');
+    assert.deepEqual(
+      api.requests.map((r) => r.path),
+      ['/api/v1/namespaces/a/configmaps/web.v2..x'],
+    );
+    client.close();
+  });
+});

@@ -134,6 +134,7 @@ export class RestClient {
     opts: Omit<RequestOptions, keyof CallOptions>,
     signal: AbortSignal | undefined,
   ): Promise<IncomingMessage> {
+    checkPath(path);
     const url = new URL(this.server.replace(/\/$/, '') + path);
     for (const [k, v] of Object.entries(opts.query ?? {}))
       if (v !== undefined) url.searchParams.set(k, String(v));
@@ -228,6 +229,26 @@ function toHttpError(status: number, text: string): HttpError {
   } catch {
     return new HttpError(status, `HTTP ${status}`);
   }
+}
+
+/**
+ * Refuses a path the URL parser would resolve into another: a `.` or `..` segment, plain or percent-encoded, or a
+ * backslash (which https URLs read as `/`). Paths are built from names in users' specs; a name such as
+ * `../../other/secrets/x` must never become a request for another namespace's object (safe by construction, beside
+ * each controller's own check of the names it reads). The query is not a path and is not checked.
+ */
+export function checkPath(path: string): void {
+  const p = path.split('?')[0]!;
+  const bad =
+    p.includes('\\') ||
+    p.split('/').some((seg) => {
+      const s = seg.replace(/%2e/gi, '.');
+      return s === '.' || s === '..';
+    });
+  if (bad)
+    throw new Error(
+      `${JSON.stringify(p)} is not a path the client sends: it holds a . or .. segment or a \\`,
+    );
 }
 
 /**

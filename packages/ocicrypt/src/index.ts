@@ -51,3 +51,13 @@ export {
   readDecryptionKeysDir,
   type DecryptionKeysDir,
 } from './keys-dir.js';
+export {
+  REASON_KEYS_INVALID,
+  REASON_KEYS_NOT_FOUND,
+  REASON_KEYS_UNREADABLE,
+  keysObjectData,
+  keysObjectName,
+  recipientsFrom,
+  type KeysObjectRef,
+  type Recipients,
+} from './keys-object.js';

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
+import { generateKeyPairSync } from 'node:crypto';
 import { describe, it } from 'node:test';
 import {
   CHECKPOINT_RESTORE_LABEL,
+  DECRYPTION_KEYS_ANNOTATION,
   RESTORE_PINNED_IMAGES_ANNOTATION,
   type CheckpointBackup,
   type CheckpointRestore,
@@ -9,6 +11,7 @@ import {
 } from '@stateful-migration/api';
 import { HttpError, rootLogger } from '@stateful-migration/kube';
 import { MemoryApi } from '@stateful-migration/kube/testing';
+import { keyFingerprint } from '@stateful-migration/ocicrypt';
 import { RestoreController } from './controller.js';
 import { backup, img, REG, restore, source } from './fixtures.test-support.js';
 
@@ -315,6 +318,25 @@ describe('RestoreController.reconcile, one step at a time', () => {
     );
   });
 
+  it('spec.backupRef.name leading into another namespace: Failed, and nothing of that namespace is read', async () => {
+    for (const mode of ['Restore', 'Migrate'] as const) {
+      const { api, step, status } = world({ backupRef: { name: '../../other/checkpointbackups/db' }, mode });
+      assert.equal(await step(), undefined);
+      assert.equal(status().phase, 'Failed');
+      assert.equal(status().reason, 'InvalidReferenceName');
+      assert.match(
+        status().message ?? '',
+        /^spec\.backupRef\.name "\.\.\/\.\.\/other\/checkpointbackups\/db" is not/,
+      );
+      assert.deepEqual(
+        api.calls.filter((c) => c.path.includes('..')),
+        [],
+        'no request carries the name as a path',
+      );
+      assert.deepEqual(api.writes(), [`PATCH ${RESTORE}`, `PUT ${RESTORE}/status`]);
+    }
+  });
+
   it("the target's Nodes cannot be listed: Pending (TargetNodesUnknown), nothing created, back in 10 s", async () => {
     const { api, step, status } = world();
     api.route = (method, path) =>
@@ -517,5 +539,79 @@ describe('RestoreController: a migration that failed after stopping its source k
     // Once is enough.
     await step();
     assert.deepEqual(api.writes(), []);
+  });
+});
+
+describe('RestoreController: a Migrate of an encrypted backup after its keys were rotated (issue 14)', () => {
+  /** Key A was in the keys object and is on the target's node; the user swapped it for B in the object. */
+  const pair = () => {
+    const { publicKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+    return {
+      pem: publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+      fp: keyFingerprint(publicKey),
+    };
+  };
+  const [A, B] = [pair(), pair()];
+  const KEYS = '/api/v1/namespaces/shop/configmaps/keys';
+  const rotated = (keys: { data: Record<string, string> } | undefined) => {
+    const w = world({ mode: 'Migrate' });
+    w.api.put(BACKUP, {
+      ...backup({ encryption: { publicKeysRef: { kind: 'ConfigMap', name: 'keys' } } }),
+      status: {
+        phase: 'Completed',
+        clusters: [source({ builtImages: [img('app', 't1', { encryptedFor: [A.fp] })] })],
+      },
+    });
+    if (keys) w.api.put(KEYS, { metadata: { name: 'keys', namespace: 'shop' }, ...keys });
+    const node = w.api.object<{ metadata: Record<string, unknown> }>(
+      `${CLUSTERS}/member2/proxy/api/v1/nodes/m2-a`,
+    )!;
+    w.api.put(`${CLUSTERS}/member2/proxy/api/v1/nodes/m2-a`, {
+      ...node,
+      metadata: { ...node.metadata, annotations: { [DECRYPTION_KEYS_ANNOTATION]: A.fp } },
+    });
+    return w;
+  };
+  const touched = (api: MemoryApi) =>
+    api.writes().filter((w) => !w.startsWith(`PATCH ${RESTORE}`) && !w.startsWith(`PUT ${RESTORE}/status`));
+
+  it('the object now holds only B, the node only A: Failed before any checkpoint is asked for, the source untouched', async () => {
+    const { api, step, status } = rotated({ data: { b: B.pem } });
+    await step();
+    assert.equal(status().phase, 'Failed', status().message);
+    assert.equal(status().reason, 'TargetCannotDecrypt');
+    assert.ok(status().message!.includes(B.fp) && !status().message!.includes('BEGIN'));
+    assert.equal(status().checkpoint, undefined, 'no checkpoint recorded');
+    assert.deepEqual(touched(api), [], 'no CheckpointBackup, no policy: nothing checkpointed or stopped');
+    assert.equal(api.object(`${G}/checkpointbackups/r1-migrate`), undefined);
+  });
+
+  it('the object holds A and B: the node with A can open the checkpoint, which is asked for', async () => {
+    const { step, status } = rotated({ data: { a: A.pem, b: B.pem } });
+    await step();
+    assert.equal(status().phase, 'Checkpointing', status().message);
+  });
+
+  it('the object missing on Karmada: Pending with a Warning Event that says what to do, and nothing else', async () => {
+    const { api, step, status } = rotated(undefined);
+    assert.deepEqual(await step(), { requeueAfterMs: 5000 });
+    assert.equal(status().phase, 'Pending');
+    assert.equal(status().reason, 'EncryptionKeysNotFound');
+    assert.match(status().message!, /ConfigMap shop\/keys does not exist on the Karmada control plane/);
+    assert.deepEqual(api.events(), [`Warning EncryptionKeysNotFound: ${status().message}`]);
+    assert.deepEqual(touched(api), []);
+    // Created: the next look goes on, with the keys it holds.
+    api.put(KEYS, { metadata: { name: 'keys', namespace: 'shop' }, data: { a: A.pem } });
+    await step();
+    assert.equal(status().phase, 'Checkpointing', status().message);
+  });
+
+  it('reads only the keys object the backup names, in the restore\u2019s namespace', async () => {
+    const { api, step } = rotated({ data: { b: B.pem } });
+    await step();
+    const reads = api.calls
+      .filter((c) => /\/(configmaps|secrets)\//.test(c.path))
+      .map((c) => `${c.method} ${c.path}`);
+    assert.deepEqual(reads, [`GET ${KEYS}`]);
   });
 });

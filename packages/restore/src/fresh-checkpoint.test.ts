@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { generateKeyPairSync } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { isFinished, PHASES, type CheckpointBackup, type FreshCheckpoint } from '@stateful-migration/api';
 import {
@@ -6,10 +7,19 @@ import {
   checkpointProgress,
   freshBackup,
   freshCheckpoint,
+  keysObjectPath,
   migrateIntent,
+  type KeysObjectRead,
 } from './fresh-checkpoint.js';
-import { backup, clusters, restore, source } from './fixtures.test-support.js';
+import { backup, clusters, img, restore, source } from './fixtures.test-support.js';
 import { changedStatus, checkpointTakenStatus, restoreStep } from './status.js';
+import { keyFingerprint } from '@stateful-migration/ocicrypt';
+
+/** A recipient's public key as a keys object holds it, and its thumbprint (what nodes publish). */
+function publicPem(): { pem: string; fp: string } {
+  const { publicKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+  return { pem: publicKey.export({ type: 'spki', format: 'pem' }).toString(), fp: keyFingerprint(publicKey) };
+}
 
 /** A migration's checkpoint as status records it. */
 const c: FreshCheckpoint = {
@@ -38,37 +48,100 @@ describe('migrateIntent: what a Migrate checks before it checkpoints or stops an
     });
   });
 
-  it('an encrypted backup: the recipients of its newest pushed image per container, so the target is checked for keys before the source is touched', () => {
-    const img = (containerName: string, buildTime: string, encryptedFor: string[], pushed = true) => ({
-      containerName,
-      imageName: `reg/x:${buildTime}`,
-      buildTime,
-      pushed,
-      encryptedFor,
+  describe('an encrypted backup: the recipients are those of its keys object on Karmada now, not of an older image', () => {
+    const [A, B] = [publicPem(), publicPem()];
+    const keysRef = { kind: 'ConfigMap' as const, name: 'keys' };
+    const enc = backup({ encryption: { publicKeysRef: keysRef } });
+    const read = (data: Record<string, string>): KeysObjectRead => ({ kind: 'read', object: { data } });
+    // Images pushed for key A, before the user swapped A for B in the keys object.
+    const pushedForA = source({
+      builtImages: [img('app', 't1', { encryptedFor: [A.fp] }), img('side', 't1', { encryptedFor: [A.fp] })],
     });
-    const enc = {
-      ...backup(),
-      spec: { ...backup().spec, encryption: { publicKeysRef: { kind: 'ConfigMap' as const, name: 'k' } } },
-    };
-    const v = intentOf({
-      backup: enc,
-      sources: [
-        source({
-          builtImages: [
-            img('web', '2026-11-27T10:00:00Z', ['sha256:old']),
-            img('web', '2026-11-27T11:00:00Z', ['sha256:new']),
-            img('web', '2026-11-27T12:00:00Z', ['sha256:unpushed'], false),
-          ],
-        }),
+
+    it('each container of the pod is expected encrypted for the keys the object holds now (B), never A', () => {
+      const v = intentOf({ backup: enc, sources: [pushedForA], keys: read({ b: B.pem }) });
+      assert.deepEqual(v.kind === 'ok' && v.intent.checkpoints, [
+        { containerName: 'app', encryptedFor: [B.fp] },
+        { containerName: 'side', encryptedFor: [B.fp] },
+      ]);
+      const both = intentOf({ backup: enc, sources: [pushedForA], keys: read({ a: A.pem, b: B.pem }) });
+      assert.deepEqual(both.kind === 'ok' && both.intent.checkpoints[0]!.encryptedFor, [A.fp, B.fp]);
+    });
+
+    it("spec.containers names the images; a backup that never ran needs no earlier push (the object's keys suffice)", () => {
+      const some = intentOf({
+        backup: backup({ encryption: { publicKeysRef: keysRef }, containers: [{ name: 'app' }] }),
+        sources: [pushedForA],
+        keys: read({ b: B.pem }),
+      });
+      assert.deepEqual(some.kind === 'ok' && some.intent.checkpoints, [
+        { containerName: 'app', encryptedFor: [B.fp] },
+      ]);
+      const never = intentOf({
+        backup: { ...enc, status: { placement: { clusters: ['member1'], by: 'policy' } } },
+        sources: [],
+        keys: read({ b: B.pem }),
+      });
+      assert.deepEqual(never.kind === 'ok' && never.intent.checkpoints, [
+        { containerName: '', encryptedFor: [B.fp] },
+      ]);
+    });
+
+    const waits: [string, KeysObjectRead | undefined, string, RegExp][] = [
+      [
+        'missing on Karmada',
+        { kind: 'failed', status: 404, detail: 'not found' },
+        'EncryptionKeysNotFound',
+        /ConfigMap shop\/keys does not exist on the Karmada control plane: create it.*nothing was checkpointed or stopped/,
       ],
+      [
+        'not readable by the restore controller',
+        { kind: 'failed', status: 403, detail: 'forbidden' },
+        'EncryptionKeysUnreadable',
+        /cannot be read by the restore controller \(403 Forbidden\).*stateful-migration-hub-restore.*nothing was checkpointed/,
+      ],
+      [
+        'unreachable',
+        { kind: 'failed', status: 503, detail: 'connection refused' },
+        'EncryptionKeysUnreadable',
+        /cannot be read \(connection refused\).*nothing was checkpointed/,
+      ],
+      [
+        'holding no public key',
+        read({ key: 'not a key' }),
+        'EncryptionKeysInvalid',
+        /data key "key", is not a public key to encrypt for: it holds no PEM block.*nothing was checkpointed/,
+      ],
+      ['not read at all', undefined, 'EncryptionKeysUnreadable', /not read.*nothing was checkpointed/],
+    ];
+    for (const [what, keys, reason, message] of waits)
+      it(`a keys object ${what}: a wait (${reason}) that names it and what to do, before the source is touched`, () => {
+        const v = intentOf({ backup: enc, sources: [pushedForA], ...(keys ? { keys } : {}) });
+        assert.equal(v.kind, 'wait');
+        assert.equal(v.kind === 'wait' && v.reason, reason);
+        assert.match(v.kind === 'wait' ? v.message : '', message);
+        const said = v.kind === 'wait' ? v.message : '';
+        assert.ok(![A.pem, B.pem, 'not a key'].some((x) => said.includes(x)), 'never what the object holds');
+      });
+
+    it("the keys object it reads: the one the backup names, in the restore's namespace, of its own kind only", () => {
+      const r = migrate();
+      assert.equal(keysObjectPath(r, enc), '/api/v1/namespaces/shop/configmaps/keys');
+      assert.equal(
+        keysObjectPath(r, backup({ encryption: { publicKeysRef: { kind: 'Secret', name: 'keys' } } })),
+        '/api/v1/namespaces/shop/secrets/keys',
+      );
+      assert.equal(keysObjectPath(r, backup()), undefined, 'in clear: nothing to read');
+      // A name that is a path, a backup of another namespace, a kind that is neither: nothing is read.
+      for (const b of [
+        backup({
+          encryption: { publicKeysRef: { kind: 'ConfigMap', name: '../../kube-system/configmaps/x' } },
+        }),
+        { ...enc, metadata: { ...enc.metadata, namespace: 'other' } },
+        backup({ encryption: { publicKeysRef: { kind: 'Pod' as 'Secret', name: 'keys' } } }),
+      ])
+        assert.equal(keysObjectPath(r, b), undefined, JSON.stringify(b.spec.encryption));
     });
-    assert.deepEqual(v.kind === 'ok' && v.intent.checkpoints, [
-      { containerName: 'web', encryptedFor: ['sha256:new'] },
-    ]);
-    // Encrypted, nothing pushed yet: the keys a target needs are not known, so the migration waits, source untouched.
-    const none = intentOf({ backup: enc, sources: [source({ builtImages: [] })] });
-    assert.equal(none.kind, 'wait');
-    assert.equal(none.kind === 'wait' && none.reason, 'RecipientsUnknown');
   });
 
   it('needs no earlier checkpoint: a backup placed in one cluster that never ran is enough', () => {

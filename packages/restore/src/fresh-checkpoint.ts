@@ -6,6 +6,14 @@ import {
   type CheckpointRestore,
   type FreshCheckpoint,
 } from '@stateful-migration/api';
+import {
+  keysObjectData,
+  keysObjectName,
+  recipientsFrom,
+  REASON_KEYS_NOT_FOUND,
+  REASON_KEYS_UNREADABLE,
+} from '@stateful-migration/ocicrypt';
+import { configMapPath, secretPath } from './paths.js';
 import { restoreOwners } from './pod.js';
 import type { BackupCluster } from './source.js';
 import {
@@ -34,11 +42,32 @@ export interface MigrateIntent {
   targetNode?: string;
   stop: StopPlan;
   /**
-   * Who can open the checkpoint about to be taken, for an encrypted backup: the recipients of its latest pushed image
-   * of each container (the same spec.encryption), so that a target without a key is refused before the source is
-   * checkpointed and stopped, not after (checkTargetNodes).
+   * Who can open the checkpoint about to be taken, for an encrypted backup: the recipients of its keys object as it
+   * is now on Karmada (which the hub carries to the source, whose agent encrypts for them), per container, so that a
+   * target without a key is refused before the source is checkpointed and stopped, not after (checkTargetNodes).
+   * A containerName '' stands for every container, when the backup names none and no checkpoint says which.
    */
   checkpoints: CheckpointRecord[];
+}
+
+/** An encrypted backup's keys object as the shell read it on Karmada: the object, or why it could not. */
+export type KeysObjectRead =
+  | { kind: 'read'; object: { data?: Record<string, string>; binaryData?: Record<string, string> } }
+  | { kind: 'failed'; status?: number; detail: string };
+
+/**
+ * Where a Migrate reads its backup's keys object: the one object spec.encryption.publicKeysRef names, of that kind,
+ * in the restore's own namespace. Undefined (nothing is read) for a backup in clear, and for one a restore may not
+ * use (another namespace's, or a name that is a path: backupRefusal), or a kind that is neither Secret nor
+ * ConfigMap: the restore controller reads no public key material beyond what its own tenant names.
+ */
+export function keysObjectPath(r: CheckpointRestore, b: CheckpointBackup | undefined): string | undefined {
+  const ref = b?.spec.encryption?.publicKeysRef;
+  const ns = r.metadata.namespace;
+  if (!ref || b.metadata.namespace !== ns || backupRefusal(r, b)) return undefined;
+  if (ref.kind === 'Secret') return secretPath(ns, ref.name);
+  if (ref.kind === 'ConfigMap') return configMapPath(ns, ref.name);
+  return undefined;
 }
 
 export type IntentVerdict =
@@ -57,6 +86,8 @@ export function migrateIntent(i: {
   backup: CheckpointBackup | undefined;
   sources: BackupCluster[];
   clusters: ClusterView[];
+  /** The backup's keys object, read at keysObjectPath (for an encrypted backup). */
+  keys?: KeysObjectRead;
 }): IntentVerdict {
   const r = i.restore;
   const backupName = `${r.metadata.namespace}/${r.spec.backupRef.name}`;
@@ -92,16 +123,9 @@ export function migrateIntent(i: {
   const checkpoints = expectedRecipients(
     i.backup,
     i.sources.find((x) => x.name === source.cluster),
+    i.keys,
   );
-  if (!checkpoints)
-    return {
-      kind: 'wait',
-      reason: 'RecipientsUnknown',
-      message:
-        `CheckpointBackup ${backupName} encrypts its checkpoints (spec.encryption) but has pushed none from ` +
-        `${source.cluster} yet, so which private keys will open the migration's checkpoint is not known: waiting for ` +
-        'its first push before the source is touched',
-    };
+  if (!Array.isArray(checkpoints)) return checkpoints;
   return {
     kind: 'ok',
     intent: {
@@ -117,22 +141,56 @@ export function migrateIntent(i: {
 }
 
 /**
- * The recipients each container's checkpoint will be encrypted for: those of its newest pushed image in the source
- * cluster (the migration's backup copies spec.encryption). None for an unencrypted backup; undefined when the backup
- * encrypts but has pushed nothing yet to tell from.
+ * The recipients each container's checkpoint will be encrypted for: those of the backup's keys object as it is now
+ * (the migration's one-off backup copies spec.encryption, and the source's agent encrypts for what that object
+ * holds), read with the agent's own reading (recipientsFrom). Never those of an earlier image: after a key is
+ * rotated in the object they are not what the new checkpoint is encrypted for. None for a backup in clear; a wait
+ * when the object cannot be read or holds no usable key, since nothing may be checkpointed or stopped before it is
+ * known that the target can open the checkpoint.
  */
 function expectedRecipients(
   b: CheckpointBackup,
   src: BackupCluster | undefined,
-): CheckpointRecord[] | undefined {
-  if (!b.spec.encryption) return [];
-  const newest = new Map<string, string[]>();
-  const pushed = (src?.builtImages ?? [])
-    .filter((x) => x.pushed && x.encryptedFor?.length)
-    .sort((x, y) => x.buildTime.localeCompare(y.buildTime));
-  for (const x of pushed) newest.set(x.containerName, x.encryptedFor!);
-  if (!newest.size) return undefined;
-  return [...newest].map(([containerName, encryptedFor]) => ({ containerName, encryptedFor }));
+  keys: KeysObjectRead | undefined,
+): CheckpointRecord[] | IntentVerdict {
+  const ref = b.spec.encryption?.publicKeysRef;
+  if (!ref) return [];
+  const ns = b.metadata.namespace;
+  const what = `spec.encryption.publicKeysRef of CheckpointBackup ${ns}/${b.metadata.name}: ${keysObjectName(ref, ns)}`;
+  const wait = (reason: string, message: string): IntentVerdict => ({
+    kind: 'wait',
+    reason,
+    message: `${message}; nothing was checkpointed or stopped, and the migration goes on once it can be read`,
+  });
+  if (!keys) return wait(REASON_KEYS_UNREADABLE, `${what} was not read`);
+  if (keys.kind === 'failed') {
+    if (keys.status === 404)
+      return wait(
+        REASON_KEYS_NOT_FOUND,
+        `${what} does not exist on the Karmada control plane: create it there (one PEM public key per data key), ` +
+          'so that the target can be checked for a private key before the source is stopped',
+      );
+    if (keys.status === 403)
+      return wait(
+        REASON_KEYS_UNREADABLE,
+        `${what} cannot be read by the restore controller (403 Forbidden): its ClusterRole ` +
+          'stateful-migration-hub-restore must grant get on configmaps and secrets (reinstall the chart)',
+      );
+    return wait(REASON_KEYS_UNREADABLE, `${what} cannot be read (${keys.detail})`);
+  }
+  const r = recipientsFrom(ref, ns, keysObjectData(ref.kind, keys.object));
+  if (!r.ok) return wait(r.reason, r.message);
+  const encryptedFor = r.recipients.map((k) => k.fingerprint);
+  return containersOf(b, src).map((containerName) => ({ containerName, encryptedFor }));
+}
+
+/** The containers a checkpoint of the backup's pod will have images of: spec.containers, else its last checkpoint's. */
+function containersOf(b: CheckpointBackup, src: BackupCluster | undefined): string[] {
+  const named = b.spec.containers?.map((c) => c.name) ?? [];
+  if (named.length) return named;
+  const last =
+    src?.checkpointedPod?.name === b.spec.podRef?.name ? src?.checkpointedPod?.containers : undefined;
+  return last?.length ? last.map((c) => c.name) : [''];
 }
 
 /**

@@ -16,6 +16,8 @@ export const podPath = (ns: string, name = ''): string =>
   `/api/v1/namespaces/${ns}/pods${name ? `/${name}` : ''}`;
 export const secretPath = (ns: string, name = ''): string =>
   `/api/v1/namespaces/${ns}/secrets${name ? `/${name}` : ''}`;
+export const configMapPath = (ns: string, name: string): string =>
+  `/api/v1/namespaces/${ns}/configmaps/${name}`;
 export const CLUSTERS_PATH = '/apis/cluster.karmada.io/v1alpha1/clusters';
 /** A member's API through Karmada's cluster proxy. */
 export const proxy = (cluster: string, path: string): string => `${CLUSTERS_PATH}/${cluster}/proxy${path}`;

@@ -41,9 +41,16 @@ import {
   TARGET_NODES_UNKNOWN,
   type KubeNode,
 } from './target-nodes.js';
-import { checkpointBackupName, freshCheckpoint, migrateIntent } from './fresh-checkpoint.js';
+import {
+  checkpointBackupName,
+  freshCheckpoint,
+  keysObjectPath,
+  migrateIntent,
+  type KeysObjectRead,
+} from './fresh-checkpoint.js';
 import {
   TARGET_CLUSTER_NOT_READY,
+  restoreNameRefusal,
   validate,
   type ClusterView,
   type RestorePlan,
@@ -137,6 +144,9 @@ export class SubmitStep {
       r,
       RESTORE_FINALIZER,
     );
+    // Before anything is read: a name that is a path would read another namespace's backup.
+    const badName = restoreNameRefusal(r);
+    if (badName) return this.#notYet(r, badName);
     if ((r.spec.mode ?? 'Restore') === 'Migrate') return this.#startMigrate(r);
     const { plan, backup } = await this.plan(r);
     if (plan.kind !== 'ok') return this.#notYet(r, plan);
@@ -154,7 +164,12 @@ export class SubmitStep {
    */
   async #startMigrate(r: CheckpointRestore): Promise<Result> {
     const read = await this.#read(r, r.spec.backupRef.name);
-    const verdict = migrateIntent({ restore: r, ...read });
+    const keys = await this.#readKeys(r, read.backup);
+    const verdict = migrateIntent({ restore: r, ...read, ...(keys ? { keys } : {}) });
+    // A keys object that cannot be used holds the migration before its checkpoint: said by an Event too, since the
+    // user has something to fix (create or repair the object) and nothing else will tell them.
+    if (verdict.kind === 'wait' && verdict.reason.startsWith('EncryptionKeys'))
+      return this.#notYet(r, verdict, true);
     if (verdict.kind !== 'ok') return this.#notYet(r, verdict);
     const i = verdict.intent;
     const refused =
@@ -189,27 +204,48 @@ export class SubmitStep {
     }
     if (plan.kind === 'refuse')
       return this.#o.record.fail(r, plan.reason, `${plan.message}; ${sourceStoppedNote(r)}`);
-    // Checked before the checkpoint with the recipients expected; again with the checkpoint's own (keys or nodes
-    // may have changed meanwhile), so a pod that could never start is a Failed restore, not a Pending pod.
+    // Checked before the checkpoint with the keys object's recipients; again with the checkpoint's own (the object's
+    // copy in the source cluster may have lagged, or nodes changed meanwhile), so a pod that could never start is a
+    // Failed restore, not a Pending pod.
     const refused = await this.#checkTarget(r, plan.plan, `; ${sourceStoppedNote(r)}`);
     if (refused) return refused.stop;
     return this.#submitPlan(r, plan.plan, backup!);
   }
 
-  /** Failed for a refusal; Pending (written once) for a wait, back in 5 s. */
+  /** Failed for a refusal; Pending (written once, with a Warning Event if `warn`) for a wait, back in 5 s. */
   async #notYet(
     r: CheckpointRestore,
     v: { kind: 'wait' | 'refuse'; reason: string; message: string },
+    warn = false,
   ): Promise<Result> {
     if (v.kind === 'refuse') return this.#o.record.fail(r, v.reason, v.message);
-    if (!alreadySays(r.status, 'Pending', v.message))
-      await this.#o.record.write(r, (s) => ({
+    if (!alreadySays(r.status, 'Pending', v.message)) {
+      const updated = await this.#o.record.write(r, (s) => ({
         ...s,
         phase: 'Pending',
         reason: v.reason,
         message: v.message,
       }));
+      if (warn) await this.#o.record.event(updated, 'Warning', v.reason, v.message);
+    }
     return { requeueAfterMs: 5000 };
+  }
+
+  /**
+   * An encrypted backup's keys object, read on Karmada at each look (keysObjectPath: only the one the backup names,
+   * in the restore's namespace). Its contents are public keys, but still never logged: they go to migrateIntent only.
+   */
+  async #readKeys(
+    r: CheckpointRestore,
+    b: CheckpointBackup | undefined,
+  ): Promise<KeysObjectRead | undefined> {
+    const path = keysObjectPath(r, b);
+    if (!path) return undefined;
+    try {
+      return { kind: 'read', object: await this.#o.client.get(path) };
+    } catch (err) {
+      return { kind: 'failed', status: statusCode(err), detail: describeError(err) };
+    }
   }
 
   /** Intent first: what is submitted is recorded before anything is created, so a restart creates the same pod. */

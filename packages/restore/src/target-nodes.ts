@@ -145,7 +145,7 @@ function describeLocked(locked: CheckpointRecord[]): string {
   return locked
     .map(
       (c) =>
-        `the encrypted checkpoint image of container ${c.containerName} (encrypted for ${c.encryptedFor!.join(', ')})`,
+        `${c.containerName ? `the encrypted checkpoint image of container ${c.containerName}` : 'the encrypted checkpoint images'} (encrypted for ${c.encryptedFor!.join(', ')})`,
     )
     .join(' and ');
 }

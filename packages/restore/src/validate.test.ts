@@ -10,7 +10,14 @@ import {
   restore,
   source,
 } from './fixtures.test-support.js';
-import { byDigest, stopsOnlyThePod, validate, type ValidateInput, type Verdict } from './validate.js';
+import {
+  byDigest,
+  restoreNameRefusal,
+  stopsOnlyThePod,
+  validate,
+  type ValidateInput,
+  type Verdict,
+} from './validate.js';
 
 const input = (over: Partial<ValidateInput> = {}): ValidateInput => ({
   restore: restore(),
@@ -373,6 +380,50 @@ describe('validate', () => {
           'DefaultSecretNotCopied',
           /^CheckpointBackup shop\/web-now pushes with the platform's default registry secret stateful-migration\/registry-credentials, which a restore never copies into namespace "shop" as a pull secret; set the backup's spec\.registry\.secretRef to a secret of namespace "shop" that may pull from reg\.example:5000$/,
         );
+    });
+
+    it("refuses a backup whose names would lead a request into another namespace (a pull secret of another's credentials, another's workload scaled to 0)", () => {
+      refused(
+        validate(
+          input({
+            backup: backup({
+              registry: {
+                url: REG,
+                repository: 'cp',
+                secretRef: { name: '../../stateful-migration/secrets/registry-credentials' },
+              },
+            }),
+          }),
+        ),
+        'InvalidReferenceName',
+        /^CheckpointBackup shop\/web-now cannot be restored: spec\.registry\.secretRef\.name "\.\.\/\.\.\/stateful-migration/,
+      );
+      refused(
+        validate(
+          input({
+            backup: backup({
+              resourceRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: '../../other/deployments/web' },
+            }),
+            restore: restore({ mode: 'Migrate' }),
+          }),
+        ),
+        'InvalidReferenceName',
+        /spec\.resourceRef\.name "\.\.\/\.\.\/other\/deployments\/web" is not the name of an object/,
+      );
+    });
+
+    it('refuses a restore whose own names are not object names, before any is read or made', () => {
+      for (const [spec, field] of [
+        [{ backupRef: { name: '../../other/checkpointbackups/db' } }, 'spec.backupRef.name'],
+        [{ podName: '../../other/pods/db-0' }, 'spec.podName'],
+        [{ targetNode: 'm2-a/../../x' }, 'spec.targetNode'],
+      ] as const) {
+        const r = restore(spec);
+        const expected = new RegExp(`^${field.replace(/\./g, '\\.')} ".*" is not the name of an object`);
+        refused(validate(input({ restore: r })), 'InvalidReferenceName', expected);
+        assert.equal(restoreNameRefusal(r)?.reason, 'InvalidReferenceName');
+      }
+      assert.equal(restoreNameRefusal(restore({ podName: 'web-1.copy', targetNode: 'm2-a' })), undefined);
     });
 
     it("the pull secret comes from the backup's own secret, in the restore's namespace", () => {

@@ -1,6 +1,7 @@
 import {
   CROSS_NAMESPACE,
   crossNamespaceRef,
+  invalidNameRefusal,
   matchesLabelSelector,
   ownNamespaceRule,
   registryCredentials,
@@ -87,6 +88,8 @@ const SCALABLE = ['Deployment', 'StatefulSet'];
  */
 export function validate(i: ValidateInput): Verdict {
   const r = i.restore;
+  const badName = restoreNameRefusal(r);
+  if (badName) return badName;
   const backupName = `${r.metadata.namespace}/${r.spec.backupRef.name}`;
   const missing = backupRefusal(r, i.backup);
   if (missing || !i.backup) return missing!;
@@ -123,6 +126,24 @@ export function validate(i: ValidateInput): Verdict {
       ...(stop ? { stop } : {}),
     },
   };
+}
+
+/**
+ * A name of the restore's own spec that is not an object name (spec.backupRef.name, spec.podName, spec.targetNode):
+ * each goes into request paths, where `../../other/...` would be another namespace's backup or pod. Asked before
+ * anything is read.
+ */
+export function restoreNameRefusal(r: Pick<CheckpointRestore, 'spec'>): Refusal | undefined {
+  const names: [string, string | undefined][] = [
+    ['spec.backupRef.name', r.spec.backupRef.name],
+    ['spec.podName', r.spec.podName || undefined],
+    ['spec.targetNode', r.spec.targetNode || undefined],
+  ];
+  for (const [field, name] of names) {
+    const bad = name === undefined ? undefined : invalidNameRefusal(field, name);
+    if (bad) return refuse(bad.reason, bad.message);
+  }
+  return undefined;
 }
 
 /** A backup that does not exist, or that the restore's namespace may not restore from (issue 11). */

@@ -77,6 +77,8 @@ const key = (b: CheckpointBackup) => `${b.metadata.namespace}/${b.metadata.name}
 /** The key of a shared policy's clean-up in the same queue (a namespace never holds a colon). */
 const POLICY_KEY = 'policy:';
 const policyKey = (ns: string, name: string) => `${POLICY_KEY}${ns}/${name}`;
+/** Kinds whose bindings are never a workload's: what the hub and the restore controller carry besides pods. */
+const CARRIED_KINDS: ReadonlySet<string> = new Set(['Secret', 'ConfigMap', 'Role', 'RoleBinding']);
 /** The shared policies an object carries or belongs in. */
 const sharedOf = (b: CheckpointBackup) =>
   [b.metadata.labels?.[POLICY_LABEL], wantedPolicy(b)].filter((p): p is string => !!p);
@@ -117,10 +119,13 @@ export class BackupController {
         isDeepStrictEqual(clusterHealth(c), clusterHealth(old));
       if (!same) this.#enqueue(() => true);
     });
+    // A workload's binding (where it runs) concerns the backups of that workload; the bindings of what the hub and
+    // the restore controller carry (registry and pull secrets, keys objects, their reader Roles and RoleBindings)
+    // concern none, and would cost a scan of every backup each.
     caches.bindings.on((_e, rb) => {
       const r = rb.spec.resource;
       if (r.kind === 'CheckpointBackup') this.queue.add(`${r.namespace ?? ''}/${r.name}`);
-      else if (r.kind !== 'Secret') this.#enqueue((b) => sameWorkload(b, r));
+      else if (!CARRIED_KINDS.has(r.kind)) this.#enqueue((b) => sameWorkload(b, r));
     });
     // A policy event concerns only the backups it selects, before or after the change, or, for a shared policy of
     // the hub's, those that carry its label or belong in it (deleted under one joining it: it is written again).

@@ -18,6 +18,7 @@ import {
 } from '@stateful-migration/kube';
 import type { HubCaches } from '../caches.js';
 import type { HubMetrics } from '../metrics.js';
+import { policyPath } from '../karmada.js';
 import { isHubOwned, type PropagationPolicy } from '../policies.js';
 import type { PolicyWriter } from '../policy-writer.js';
 import {
@@ -58,6 +59,12 @@ export interface SecretControllerOptions {
   requeueBackup?: (b: CheckpointBackup) => void;
 }
 
+/** The uses an object may be carried for: a Secret as a registry secret and as a keys object; a ConfigMap as keys. */
+const usesOf = (o: { kind: 'Secret' | 'ConfigMap'; name: string; namespace: string }): Carried[] => [
+  ...(o.kind === 'Secret' ? [{ namespace: o.namespace, name: o.name }] : []),
+  { ...o, purpose: 'keys' as const },
+];
+
 /** The reader Role or RoleBinding of a carried object (or their collection), on the Karmada apiserver. */
 const rbacPath = (ns: string, kind: 'roles' | 'rolebindings', carried?: Carried) =>
   `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/${kind}${carried ? `/${secretReaderName(carried)}` : ''}`;
@@ -95,16 +102,18 @@ export class SecretController {
       const claim = rb.metadata.annotations?.['propagationpolicy.karmada.io/name'];
       this.queue.add(carriedKey(r.kind === 'ConfigMap' || claim === secretPolicyName(keys) ? keys : at));
     });
-    const onPolicy = (p: PropagationPolicy) => {
+    const onPolicy = (p: PropagationPolicy, deleted: boolean) => {
       const object = p.spec.resourceSelectors.find((x) => x.kind === 'Secret' || x.kind === 'ConfigMap');
       if (!isHubOwned(p) || !object?.name) return;
       const at = { namespace: p.metadata.namespace ?? '', name: object.name };
       const keys: Carried = { ...at, kind: object.kind as 'Secret' | 'ConfigMap', purpose: 'keys' };
-      // The policy's name tells which: public-keys-<kind>-<name> or registry-secret-<name>.
-      this.queue.add(carriedKey(p.metadata.name === secretPolicyName(keys) ? keys : at));
+      // A deleted policy: every use of its object, since one that ended earlier left the binding to it
+      // (#stopCarrying). Otherwise the policy's name tells which: public-keys-<kind>-<name> or registry-secret-<name>.
+      if (deleted) for (const u of usesOf({ ...at, kind: keys.kind! })) this.queue.add(carriedKey(u));
+      else this.queue.add(carriedKey(p.metadata.name === secretPolicyName(keys) ? keys : at));
     };
-    caches.policies.on((_e, p) => onPolicy(p));
-    caches.clusterPolicies.on((_e, p) => onPolicy(p));
+    caches.policies.on((e, p) => onPolicy(p, e === 'delete'));
+    caches.clusterPolicies.on((e, p) => onPolicy(p, e === 'delete'));
   }
 
   /** Starts acting: only the leader calls this. */
@@ -191,15 +200,35 @@ export class SecretController {
     return undefined;
   }
 
-  /** Takes a carried object, and its reader Role and RoleBinding, back from every member. */
+  /**
+   * Takes a carried object, and its reader Role and RoleBinding, back from every member. A Secret that is also
+   * carried for its other use (registry secret and keys object: two policies, one binding) stays: deleting the binding
+   * would take it out of the members until Karmada gave it to the other policy, and Karmada hands it over by itself
+   * (it drops a deleted policy's claim and matches the Secret again) while the binding and its Works stay. The last
+   * use to end takes it back; the deletion of either policy looks at both uses again (constructor), so the first to
+   * end, having left the binding, sees the other's end too.
+   */
   async #stopCarrying(c: Carried): Promise<void> {
     const { name, namespace: ns } = c;
     const kind = c.kind ?? 'Secret';
     await this.#o.policies.delete(ns, secretPolicyName(c));
+    const uses = usesOf({ kind, name, namespace: ns });
+    const otherUse = uses.find((u) => !sameCarried(u, c));
+    // The cache may not have a policy just made for the other use yet: read it then. One it still has after a
+    // deletion is caught when that deletion's event queues both uses again.
+    const otherPolicy = otherUse && secretPolicyName(otherUse);
+    const stillCarried =
+      otherPolicy &&
+      (this.#o.caches.policies.get(`${ns}/${otherPolicy}`) ??
+        (await getOrUndefined<PropagationPolicy>(this.#o.client, policyPath(ns, otherPolicy))));
+    const ours = new Set(uses.map(secretPolicyName));
+    if (!stillCarried || !isHubOwned(stillCarried))
+      // Either of the hub's policies of this object may still hold Karmada's claim: neither exists any more.
+      await this.#o.policies.withdraw({ kind, name, namespace: ns }, (p) => ours.has(p));
     // The Role and RoleBinding too: one that is not the hub's stays on Karmada, so its binding is taken back here.
-    for (const k of [kind, 'Role', 'RoleBinding'])
+    for (const k of ['Role', 'RoleBinding'])
       await this.#o.policies.withdraw(
-        { kind: k, name: k === kind ? name : secretReaderName(c), namespace: ns },
+        { kind: k, name: secretReaderName(c), namespace: ns },
         secretPolicyName(c),
       );
     // Deleting the hub's Role and RoleBinding deletes their bindings too (Karmada owns them by the template), which

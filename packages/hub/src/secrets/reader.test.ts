@@ -1,12 +1,15 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { isObjectName } from '@stateful-migration/api';
 import {
   bindingChange,
   readerBindingCurrent,
   readerTaken,
   roleChange,
   secretPolicy,
+  secretPolicyName,
   secretReaderBinding,
+  secretReaderName,
   secretReaderRole,
 } from './reader.js';
 
@@ -102,5 +105,41 @@ describe('readerTaken: a reader Role or RoleBinding name held by an object that 
         'registry secret shop/creds; it carries neither, so this object is not placed: delete or rename it, or name ' +
         'another secret in spec.registry.secretRef',
     });
+  });
+});
+
+describe('long names: the policy and reader names of two objects never collide (hash of the full name when cut)', () => {
+  // Two secrets of one namespace whose names differ only near their end (a name may be 253 characters).
+  const stem = 'a'.repeat(240);
+  const one = { name: `${stem}-one`, namespace: 'shop' };
+  const two = { name: `${stem}-two`, namespace: 'shop' };
+  const keysOne = { ...one, kind: 'ConfigMap' as const, purpose: 'keys' as const };
+  const keysTwo = { ...two, kind: 'ConfigMap' as const, purpose: 'keys' as const };
+  for (const [what, name] of [
+    ['policy', secretPolicyName],
+    ['reader Role and RoleBinding', secretReaderName],
+  ] as const) {
+    it(`${what}: distinct, at most 253 characters, object names, the same on every call`, () => {
+      const names = [name(one), name(two), name(keysOne), name(keysTwo)];
+      assert.equal(new Set(names).size, 4, names.join('\n'));
+      for (const n of names) assert.ok(isObjectName(n), n);
+      assert.deepEqual([name(one), name(keysTwo)], [name({ ...one }), name({ ...keysTwo })]);
+    });
+  }
+  it('a name cut just after a "." or "-" still makes an object name', () => {
+    for (let at = 150; at < 252; at++)
+      for (const sep of ['.', '-']) {
+        const c = { name: `${'b'.repeat(at)}${sep}${'c'.repeat(252 - at)}`, namespace: 'shop' };
+        for (const n of [secretPolicyName(c), secretReaderName(c)]) assert.ok(isObjectName(n), n);
+      }
+  });
+  it('a name that fits is what it always was (no new names on upgrade)', () => {
+    const fits = { name: 'b'.repeat(253 - 'checkpoint-backup-registry-secret-'.length), namespace: 'shop' };
+    assert.equal(secretReaderName(fits), `checkpoint-backup-registry-secret-${fits.name}`);
+    assert.equal(secretPolicyName(fits), `registry-secret-${fits.name}`);
+    assert.equal(
+      secretPolicyName({ name: 'keys', namespace: 'shop', kind: 'Secret', purpose: 'keys' }),
+      'public-keys-secret-keys',
+    );
   });
 });

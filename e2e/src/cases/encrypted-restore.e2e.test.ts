@@ -18,7 +18,7 @@ import { fedKey } from '../fed/keys.js';
 import { kubectl } from '../fed/kubectl.js';
 import { fedDir } from '../fed/paths.js';
 import { exists, getBackup, registryInfo, registrySecretYaml, runningPod, skopeo } from './agent-support.js';
-import { counterCounts, podState, pullSecretIn } from './restore-support.js';
+import { counterCounts, firstCounts, noCounterLeft, podState, pullSecretIn } from './restore-support.js';
 import { eventually, unique } from './support.js';
 
 /**
@@ -272,14 +272,7 @@ spec:
       `counter=${img.archiveDigest}`,
     );
     assert.equal(pod.spec.nodeName, 'm2-a', 'the one node of member2 that restores and holds the key');
-    const c = await eventually(
-      async () => {
-        const got = await counterCounts('member2', ns, 'counter-copy');
-        return got.length >= 2 ? got : undefined;
-      },
-      60_000,
-      'the restored counter to print two counts',
-    );
+    const c = await firstCounts('member2', ns, 'counter-copy');
     assert.ok(c[0]!.n > atBackup, `restored counter starts at ${c[0]!.n}, the source had ${atBackup}`);
     assert.ok(c[1]!.n > c[0]!.n);
   });
@@ -457,14 +450,7 @@ spec:
       ]),
       `counter=${moved.archiveDigest}`,
     );
-    const c = await eventually(
-      async () => {
-        const got = await counterCounts('member2', ns, 'counter-moved');
-        return got.length >= 2 ? got : undefined;
-      },
-      60_000,
-      'the migrated counter to print two counts',
-    );
+    const c = await firstCounts('member2', ns, 'counter-moved');
     assert.ok(c[0]!.n > before, `the migrated counter starts at ${c[0]!.n}; the source had ${before} before`);
     assert.ok(c[1]!.n > c[0]!.n);
     await eventually(
@@ -474,13 +460,6 @@ spec:
     );
     // The workload scaled to 0 on the hub (Karmada then takes it out of member1): one counter left.
     assert.equal(await hub(['get', 'deploy', 'counter', '-n', ns, '-o', 'jsonpath={.spec.replicas}']), '0');
-    await eventually(
-      async () =>
-        (await kubectl('member1', ['get', 'pods', '-n', ns, '-l', 'app=counter', '-o', 'name'])).trim() === ''
-          ? true
-          : undefined,
-      60_000,
-      'no counter left in member1',
-    );
+    await noCounterLeft('member1', ns);
   });
 });

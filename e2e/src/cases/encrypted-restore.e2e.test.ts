@@ -18,7 +18,7 @@ import { fedKey } from '../fed/keys.js';
 import { kubectl } from '../fed/kubectl.js';
 import { fedDir } from '../fed/paths.js';
 import { exists, getBackup, registryInfo, registrySecretYaml, runningPod, skopeo } from './agent-support.js';
-import { counterCounts, podState, pullSecretIn } from './restore-support.js';
+import { counterCounts, firstCounts, noCounterLeft, podState, pullSecretIn } from './restore-support.js';
 import { eventually, unique } from './support.js';
 
 /**
@@ -26,7 +26,8 @@ import { eventually, unique } from './support.js';
  * ConfigMap to member1 only; the image in the registry has only encrypted layers; a restore to a node holding the
  * e2e key (`fed up` puts it on m1-a and member2's nodes) decrypts and the counter goes on counting; a restore or
  * Migrate to m1-b (no key) is refused before anything is made or stopped; an image skopeo encrypted for the same key
- * restores on a node with it; a tampered blob in the registry fails the restore with a message and an Event.
+ * restores on a node with it; a tampered blob in the registry fails the restore with a message and an Event; a
+ * Migrate to member2 takes a fresh checkpoint encrypted for the same key and the counter goes on there, left only there.
  */
 const ns = unique('encres');
 const hub = (args: string[], input?: string) => kubectl('karmada', args, input);
@@ -271,14 +272,7 @@ spec:
       `counter=${img.archiveDigest}`,
     );
     assert.equal(pod.spec.nodeName, 'm2-a', 'the one node of member2 that restores and holds the key');
-    const c = await eventually(
-      async () => {
-        const got = await counterCounts('member2', ns, 'counter-copy');
-        return got.length >= 2 ? got : undefined;
-      },
-      60_000,
-      'the restored counter to print two counts',
-    );
+    const c = await firstCounts('member2', ns, 'counter-copy');
     assert.ok(c[0]!.n > atBackup, `restored counter starts at ${c[0]!.n}, the source had ${atBackup}`);
     assert.ok(c[1]!.n > c[0]!.n);
   });
@@ -423,5 +417,49 @@ spec:
       writeSync(fd, Buffer.from([original]), 0, 1, at);
       closeSync(fd);
     }
+  });
+  it('Migrate to member2 (its nodes hold the key): a fresh encrypted checkpoint, the source stopped, the counter goes on there and only there', async () => {
+    const before = await lastCount('member1', source);
+    await hub(
+      ['apply', '-f', '-'],
+      restoreYaml('move', '  targetCluster: member2\n  mode: Migrate\n  podName: counter-moved\n'),
+    );
+    const r = await waitRestore('move', ['SourceStopped', 'Failed']);
+    assert.equal(r.status?.phase, 'SourceStopped', r.status?.message);
+    // Its own checkpoint, encrypted for the backup's recipients like the backup's own images.
+    const fresh = await getBackup('karmada', ns, r.status!.checkpoint!.backup);
+    const m1 = fresh.status?.clusters?.find((c) => c.name === 'member1');
+    assert.equal(m1?.phase, 'CompletedPodDeleted');
+    const moved = m1!.builtImages![0]!;
+    assert.deepEqual(moved.encryptedFor, [fingerprint()]);
+    assert.notEqual(moved.digest, img.digest, 'not the earlier backup image');
+    const manifest = JSON.parse(
+      skopeo(['inspect', '--raw', `docker://${moved.imageName.replace(/:[^:/]+$/, '')}@${moved.digest}`]),
+    ) as { layers: { mediaType: string }[] };
+    for (const l of manifest.layers) assert.equal(l.mediaType, `${TAR}+encrypted`);
+    // The restored pod checks the archive it unpacks against the one recorded for this checkpoint.
+    assert.equal(
+      await kubectl('member2', [
+        'get',
+        'pod',
+        'counter-moved',
+        '-n',
+        ns,
+        '-o',
+        'jsonpath={.metadata.annotations.migration\\.dcnlab\\.com/checkpoint-archive-digests}',
+      ]),
+      `counter=${moved.archiveDigest}`,
+    );
+    const c = await firstCounts('member2', ns, 'counter-moved');
+    assert.ok(c[0]!.n > before, `the migrated counter starts at ${c[0]!.n}; the source had ${before} before`);
+    assert.ok(c[1]!.n > c[0]!.n);
+    await eventually(
+      async () => ((await exists('member1', ns, ['pod', source])) ? undefined : true),
+      60_000,
+      'the source pod gone from member1',
+    );
+    // The workload scaled to 0 on the hub (Karmada then takes it out of member1): one counter left.
+    assert.equal(await hub(['get', 'deploy', 'counter', '-n', ns, '-o', 'jsonpath={.spec.replicas}']), '0');
+    await noCounterLeft('member1', ns);
   });
 });

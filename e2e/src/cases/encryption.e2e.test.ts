@@ -175,6 +175,15 @@ function layoutLayer(dir: string): { mediaType: string; bytes: Buffer } {
   return { mediaType: m.layers[0]!.mediaType, bytes: readFileSync(blob(m.layers[0]!.digest)) };
 }
 
+/** Status has a run, retention says it is satisfied, and the registry holds exactly that run's tag. */
+function onlyRunInRegistry(b: CheckpointBackup, held: string[]): boolean {
+  const runs = (b.status?.builtImages ?? []).map((i) => i.imageName.split(':').pop()!);
+  const satisfied = (b.status?.conditions ?? []).some(
+    (c) => c.type === 'RetentionSatisfied' && c.status === 'True',
+  );
+  return !!b.status?.lastCheckpointTime && satisfied && runs.length === 1 && held.join() === runs.join();
+}
+
 describe('encrypted checkpoint images (issue 14) on the local federation', () => {
   let ec: Key;
   let rsa: Key;
@@ -294,6 +303,47 @@ describe('encrypted checkpoint images (issue 14) on the local federation', () =>
     ]);
     assert.notEqual(wrong.status, 0, 'another key cannot decrypt it');
     assert.match(wrong.stderr, /decrypt|no suitable key/i);
+  });
+
+  it('retention works the same on encrypted images: a per-minute schedule with maxCheckpointsPerContainer 1 keeps only the newest, still encrypted', async () => {
+    const pod = await runPod('member1', ns, 'encret', NODE, ['app']);
+    const repo = `e2e/${ns}/checkpoint-${pod}-app`;
+    /** The tags the registry held alone, one after another: two means a second run replaced the first. */
+    const seen = new Set<string>();
+    const tags = (): string[] => {
+      try {
+        return (
+          JSON.parse(skopeo(['list-tags', `docker://${registryInfo().url}/${repo}`])) as { Tags: string[] }
+        ).Tags;
+      } catch {
+        return [];
+      }
+    };
+    await kubectl(
+      'member1',
+      ['apply', '-f', '-'],
+      encryptedBackupYaml('encret', pod, 'keys')
+        .replace('"immediately"', '"* * * * *"')
+        .replace(/$/, '  retention: {maxCheckpointsPerContainer: 1}\n'),
+    );
+    // Two ticks: the second run's image replaces the first one in the registry; status lists what the registry holds.
+    const b = await eventually(
+      async () => {
+        const cur = await kubectl('member1', ['get', 'cpb', 'encret', '-n', ns, '-o', 'json']);
+        const o = JSON.parse(cur) as CheckpointBackup;
+        if (o.status?.phase === 'Failed') throw new Error(`the encrypted backup failed: ${o.status.message}`);
+        const held = tags();
+        return onlyRunInRegistry(o, held) && seen.add(held[0]!).size >= 2 ? o : undefined;
+      },
+      200_000,
+      'two ticks, and only the newest encrypted image left in the registry',
+    );
+    const img = b.status!.builtImages![0]!;
+    assert.deepEqual(img.encryptedFor, [ec.fingerprint, rsa.fingerprint]);
+    const manifest = JSON.parse(skopeo(['inspect', '--raw', `docker://${img.imageName}`])) as {
+      layers: { mediaType: string }[];
+    };
+    for (const l of manifest.layers) assert.equal(l.mediaType, `${TAR}+encrypted`);
   });
 
   const refusals: [string, string, string, RegExp][] = [

@@ -18,7 +18,7 @@ import {
   waitPhase,
 } from './agent-support.js';
 import { kubectlWithPlugin } from './plugin-support.js';
-import { counterCounts, podState } from './restore-support.js';
+import { counterCounts, noCounterLeft, podState } from './restore-support.js';
 import { eventually, unique } from './support.js';
 
 /**
@@ -309,14 +309,7 @@ spec:
       `source's last count ${last}, moved counter's first ${c[0]!.n} (at the earlier backup: ${atBackup})`,
     );
     assert.ok(c[1]!.n > c[0]!.n, 'and goes on counting');
-    await eventually(
-      async () =>
-        (await kubectl('member1', ['get', 'pods', '-n', ns, '-l', 'app=counter', '-o', 'name'])).trim() === ''
-          ? true
-          : undefined,
-      60_000,
-      'no counter left in member1',
-    );
+    await noCounterLeft('member1', ns);
   });
 });
 

@@ -1,6 +1,7 @@
 import { pullSecret } from '@stateful-migration/restore';
 import type { CheckpointBackup } from '@stateful-migration/api';
 import { kubectl } from '../fed/kubectl.js';
+import { eventually } from './support.js';
 import { applyBackup, registryInfo, registrySecret, runPod, waitPhase } from './agent-support.js';
 
 /** A dockerconfigjson pull secret for the federation's registry in `cluster`, sent on stdin (never argv). */
@@ -60,4 +61,32 @@ export async function counterCounts(
     .map((l) => /^count (\d+)(?: mark=(.*))?$/.exec(l))
     .filter((m): m is RegExpExecArray => !!m)
     .map((m) => ({ n: Number(m[1]), mark: m[2] ?? '' }));
+}
+
+/** The first two counts of a restored counter, once it has printed them (it goes on from its checkpoint). */
+export function firstCounts(
+  cluster: string,
+  ns: string,
+  pod: string,
+): Promise<{ n: number; mark: string }[]> {
+  return eventually(
+    async () => {
+      const got = await counterCounts(cluster, ns, pod);
+      return got.length >= 2 ? got : undefined;
+    },
+    60_000,
+    `${pod} in ${cluster} to print two counts`,
+  );
+}
+
+/** Resolves once no pod labelled app=counter is left in the cluster's namespace (one counter after a Migrate). */
+export function noCounterLeft(cluster: string, ns: string): Promise<true> {
+  return eventually(
+    async () =>
+      (await kubectl(cluster, ['get', 'pods', '-n', ns, '-l', 'app=counter', '-o', 'name'])).trim() === ''
+        ? true
+        : undefined,
+    60_000,
+    `no counter left in ${cluster}`,
+  );
 }

@@ -80,70 +80,73 @@ describe('the agent under RBAC gaps, status conflicts and cron', () => {
     assert.equal(b.status?.builtImages?.length, 2);
   });
 
-  it('a per-minute cron checkpoints on every tick, each with its own tag', async () => {
-    const pod = await runPod('member1', ns, 'cron', 'm1-a', ['app']);
-    await kubectl(
-      'member1',
-      ['apply', '-f', '-'],
-      backupYaml(ns, 'cron', pod).replace('"immediately"', '"* * * * *"'),
-    );
-    const b = await eventually(
-      async () => {
-        const cur = await getBackup('member1', ns, 'cron');
-        return (cur.status?.builtImages?.length ?? 0) >= 2 && cur.status?.phase === 'Completed'
-          ? cur
-          : undefined;
-      },
-      180_000,
-      'two cron runs',
-    );
-    const tags = b.status!.builtImages!.map((i) => i.imageName.split(':').pop());
-    assert.equal(new Set(tags).size, tags.length, `distinct tags: ${tags.join(', ')}`);
-    assert.ok(
-      b.status?.nextScheduledTime &&
-        new Date(b.status.nextScheduledTime) > new Date(b.status.lastCheckpointTime!),
-    );
-  });
+  // The cron cases wait for real minute ticks, each on its own pod and object: they run side by side.
+  describe('on cron ticks', { concurrency: true }, () => {
+    it('a per-minute cron checkpoints on every tick, each with its own tag', async () => {
+      const pod = await runPod('member1', ns, 'cron', 'm1-a', ['app']);
+      await kubectl(
+        'member1',
+        ['apply', '-f', '-'],
+        backupYaml(ns, 'cron', pod).replace('"immediately"', '"* * * * *"'),
+      );
+      const b = await eventually(
+        async () => {
+          const cur = await getBackup('member1', ns, 'cron');
+          return (cur.status?.builtImages?.length ?? 0) >= 2 && cur.status?.phase === 'Completed'
+            ? cur
+            : undefined;
+        },
+        180_000,
+        'two cron runs',
+      );
+      const tags = b.status!.builtImages!.map((i) => i.imageName.split(':').pop());
+      assert.equal(new Set(tags).size, tags.length, `distinct tags: ${tags.join(', ')}`);
+      assert.ok(
+        b.status?.nextScheduledTime &&
+          new Date(b.status.nextScheduledTime) > new Date(b.status.lastCheckpointTime!),
+      );
+    });
 
-  it('seed 000, scheduled with stopPod: the first tick checkpoints and deletes the pod, and no tick follows', async () => {
-    const pod = await runPod('member1', ns, 'cronstop', 'm1-b', ['app']);
-    await kubectl(
-      'member1',
-      ['apply', '-f', '-'],
-      backupYaml(ns, 'cronstop', pod, '  stopPod: true\n').replace('"immediately"', '"* * * * *"'),
-    );
-    const b = await waitPhase(
-      'member1',
-      ns,
-      'cronstop',
-      ['CompletedPodDeleted', 'CompletedWithError', 'Failed'],
-      150_000,
-    );
-    assert.equal(b.status?.phase, 'CompletedPodDeleted', b.status?.message);
-    await new Promise((r) => setTimeout(r, 65_000));
-    const later = await getBackup('member1', ns, 'cronstop');
-    assert.equal(later.status?.phase, 'CompletedPodDeleted');
-    assert.equal(later.status?.builtImages?.length, 1, 'no further checkpoints after the pod was stopped');
-  });
+    it('seed 000, scheduled with stopPod: the first tick checkpoints and deletes the pod, and no tick follows', async () => {
+      const pod = await runPod('member1', ns, 'cronstop', 'm1-b', ['app']);
+      await kubectl(
+        'member1',
+        ['apply', '-f', '-'],
+        backupYaml(ns, 'cronstop', pod, '  stopPod: true\n').replace('"immediately"', '"* * * * *"'),
+      );
+      const b = await waitPhase(
+        'member1',
+        ns,
+        'cronstop',
+        ['CompletedPodDeleted', 'CompletedWithError', 'Failed'],
+        150_000,
+      );
+      assert.equal(b.status?.phase, 'CompletedPodDeleted', b.status?.message);
+      await new Promise((r) => setTimeout(r, 65_000));
+      const later = await getBackup('member1', ns, 'cronstop');
+      assert.equal(later.status?.phase, 'CompletedPodDeleted');
+      assert.equal(later.status?.builtImages?.length, 1, 'no further checkpoints after the pod was stopped');
+    });
 
-  it('deleting the object runs its finalizer: the schedule stops and the object goes', async () => {
-    const pod = await runPod('member1', ns, 'deleted', 'm1-a', ['app']);
-    await kubectl(
-      'member1',
-      ['apply', '-f', '-'],
-      backupYaml(ns, 'deleted', pod).replace('"immediately"', '"* * * * *"'),
-    );
-    await eventually(
-      async () =>
-        (await getBackup('member1', ns, 'deleted')).metadata.finalizers?.length ? true : undefined,
-      90_000,
-      'the agent finalizer',
-    );
-    await kubectl('member1', ['delete', 'cpb', 'deleted', '-n', ns, '--timeout=30s']);
-    assert.equal(
-      (await kubectl('member1', ['get', 'cpb', 'deleted', '-n', ns, '--ignore-not-found'])).trim(),
-      '',
-    );
+    it('deleting the object runs its finalizer: the schedule stops and the object goes', async () => {
+      const pod = await runPod('member1', ns, 'deleted', 'm1-a', ['app']);
+      await kubectl(
+        'member1',
+        ['apply', '-f', '-'],
+        backupYaml(ns, 'deleted', pod).replace('"immediately"', '"* * * * *"'),
+      );
+      await eventually(
+        async () =>
+          (await getBackup('member1', ns, 'deleted')).metadata.finalizers?.length ? true : undefined,
+        90_000,
+        'the agent finalizer',
+      );
+      await kubectl('member1', ['delete', 'cpb', 'deleted', '-n', ns, '--timeout=30s']);
+      assert.equal(
+        (await kubectl('member1', ['get', 'cpb', 'deleted', '-n', ns, '--ignore-not-found'])).trim(),
+        '',
+      );
+    });
   });
 
   it("serves the agent's metrics: phase durations, failures by reason, queue depth", async () => {

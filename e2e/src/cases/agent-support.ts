@@ -227,3 +227,36 @@ export async function archivesOf(node: string, ns: string, pod?: string): Promis
   }
   return out.sort((a, b) => b.time - a.time).map((x) => x.file);
 }
+
+/**
+ * A ConfigMap of public keys (spec.encryption.publicKeysRef) and, unless `reader` is false, the Role and RoleBinding
+ * that let the agents get it, as the hub makes them where it carries the ConfigMap.
+ */
+export function publicKeysYaml(
+  ns: string,
+  name: string,
+  data: Record<string, string>,
+  reader = true,
+): string {
+  const role = `checkpoint-backup-public-keys-${name}`;
+  return `apiVersion: v1
+kind: ConfigMap
+metadata: {name: ${name}, namespace: ${ns}}
+data: ${JSON.stringify(data)}
+${
+  reader
+    ? `---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: ${role}, namespace: ${ns}}
+rules: [{apiGroups: [''], resources: [configmaps], verbs: [get], resourceNames: [${name}]}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: ${role}, namespace: ${ns}}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: ${role}}
+subjects: [{kind: ServiceAccount, name: checkpoint-backup-sa, namespace: stateful-migration}]
+`
+    : ''
+}`;
+}

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,6 +22,7 @@ import {
   foreignArchive,
   getBackup,
   nodeBuildah,
+  publicKeysYaml,
   registryInfo,
   registrySecret,
   runPod,
@@ -41,6 +43,7 @@ const nss = {
   ab: `${base}-a-b`,
   tool: `${base}-tool`,
   hub: `${base}-hub`,
+  enc: `${base}-enc`,
 };
 const tmp = mkdtempSync(join(tmpdir(), 'retention-'));
 const hourAgo = (h: number) => new Date(Date.now() - h * 3600_000);
@@ -60,6 +63,13 @@ const tagsOf = (repo: string): string[] => {
 };
 
 const condition = (b: CheckpointBackup) => b.status?.conditions?.find((c) => c.type === 'RetentionSatisfied');
+
+/** Status has a run, retention says it is satisfied, and the registry holds exactly that run's tag. */
+function onlyRunInRegistry(b: CheckpointBackup, held: string[]): boolean {
+  const runs = (b.status?.builtImages ?? []).map((i) => i.imageName.split(':').pop()!);
+  const satisfied = condition(b)?.status === 'True';
+  return !!b.status?.lastCheckpointTime && satisfied && runs.length === 1 && held.join() === runs.join();
+}
 
 /** An image of pod/container pushed earlier (as an older run would have), with the identity annotations. */
 async function seedRegistryImage(ns: string, repo: string, pod: string, tag: string, created: Date) {
@@ -159,6 +169,53 @@ describe('retention on nodes, in containers-storage and in the registry', { conc
     assert.deepEqual(tagsOf(repo), b.status!.builtImages!.map((i) => i.imageName.split(':').pop()).sort());
     assert.equal(condition(b)?.status, 'True');
     assert.deepEqual(await archivesOf('m1-a', ns), [], 'no archives left on the node');
+  });
+
+  it('the same on encrypted images (issue 14): maxCheckpointsPerContainer 1 keeps only the newest run, still encrypted', async () => {
+    const ns = nss.enc;
+    await registrySecret(ns, 'reg', registryInfo().users[0]!);
+    const { publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    await kubectl(
+      'member1',
+      ['apply', '-f', '-'],
+      publicKeysYaml(ns, 'keys', { 'k.pem': publicKey.export({ type: 'spki', format: 'pem' }) as string }),
+    );
+    const pod = await runPod('member1', ns, 'enc', 'm1-b', ['app']);
+    const repo = `${ns}/checkpoint-${pod}-app`;
+    await kubectl(
+      'member1',
+      ['apply', '-f', '-'],
+      backupYaml(
+        ns,
+        'enc',
+        pod,
+        `  registry: {url: "${registryInfo().url}", repository: ${ns}, secretRef: {name: reg}}\n` +
+          '  encryption: {publicKeysRef: {kind: ConfigMap, name: keys}}\n' +
+          '  retention: {maxCheckpointsPerContainer: 1}\n',
+      ).replace('"immediately"', '"* * * * *"'),
+    );
+    // Two ticks: the second run's image replaces the first in the registry (retention reads the manifest and the
+    // config, which stay clear); status lists exactly what the registry holds.
+    const seen = new Set<string>();
+    const b = await eventually(
+      async () => {
+        const cur = await getBackup('member1', ns, 'enc');
+        if (cur.status?.phase === 'Failed')
+          throw new Error(`the encrypted backup failed: ${cur.status.message}`);
+        const held = tagsOf(repo);
+        return onlyRunInRegistry(cur, held) && seen.add(held[0]!).size >= 2 ? cur : undefined;
+      },
+      200_000,
+      'two ticks, and only the newest encrypted image left in the registry',
+    );
+    const img = b.status!.builtImages![0]!;
+    assert.equal(img.encryptedFor?.length, 1);
+    const manifest = JSON.parse(skopeo(['inspect', '--raw', `docker://${img.imageName}`])) as {
+      layers: { mediaType: string }[];
+    };
+    assert.ok(manifest.layers.length > 0);
+    for (const l of manifest.layers)
+      assert.equal(l.mediaType, 'application/vnd.oci.image.layer.v1.tar+encrypted');
   });
 
   it('maxTotalSizePerContainer bounds the checkpoint images in the node’s containers-storage', async () => {

@@ -44,14 +44,14 @@ describe('the CheckpointBackup CRD on a real apiserver', () => {
     ]);
   });
 
-  it('prints Phase, Clusters (the hub aggregate), Replicas (a workload-level object), Schedule, Last Checkpoint and Age; -o wide adds Node and the workload', async () => {
+  it('prints Phase, Clusters (the hub aggregate), Replicas (a workload-level object), Schedule, Last Checkpoint and Age; -o wide adds Node, the workload and the failover opt-in', async () => {
     const header = (await kubectl('member1', ['get', 'checkpointbackups', '-n', ns])).split('\n')[0] ?? '';
     assert.match(header, /^NAME\s+PHASE\s+CLUSTERS\s+REPLICAS\s+SCHEDULE\s+LAST CHECKPOINT\s+AGE$/);
     const wide =
       (await kubectl('member1', ['get', 'checkpointbackups', '-n', ns, '-o', 'wide'])).split('\n')[0] ?? '';
     assert.match(
       wide,
-      /^NAME\s+PHASE\s+CLUSTERS\s+REPLICAS\s+SCHEDULE\s+LAST CHECKPOINT\s+AGE\s+NODE\s+KIND\s+WORKLOAD$/,
+      /^NAME\s+PHASE\s+CLUSTERS\s+REPLICAS\s+SCHEDULE\s+LAST CHECKPOINT\s+AGE\s+NODE\s+KIND\s+WORKLOAD\s+FAILOVER MAX AGE\s+LAST FAILOVER$/,
     );
   });
 
@@ -82,6 +82,64 @@ spec: {schedule: immediately, podRef: {name: x}, resourceRef: {name: x}, retenti
     await assert.rejects(
       kubectl('member1', ['apply', '-f', '-'], bad('maxCheckpointsPerContainer', '-1')),
       /spec\.retention\.maxCheckpointsPerContainer in body should be greater than or equal to 0/,
+    );
+  });
+
+  it('spec.keepState: defaults filled in, bounds and the three rules refused with their messages (issue 16)', async () => {
+    const doc = (name: string, spec: string) => `apiVersion: migration.dcnlab.com/v1
+kind: CheckpointBackup
+metadata: {name: ${name}, namespace: ${ns}}
+spec:
+  resourceRef: {apiVersion: apps/v1, kind: StatefulSet, name: db}
+  registry: {url: reg.example.com, repository: ${ns}/cp, secretRef: {name: s}}
+${spec}`;
+    await kubectl(
+      'member1',
+      ['apply', '-f', '-'],
+      doc('keep', `  schedule: "*/5 * * * *"\n  keepState: {eviction: {}, clusterFailover: {}}\n`),
+    );
+    const kept = JSON.parse(
+      await kubectl('member1', ['get', 'cpb', 'keep', '-n', ns, '-o', 'jsonpath={.spec.keepState}']),
+    ) as unknown;
+    assert.deepEqual(kept, { eviction: { timeoutSeconds: 120 }, clusterFailover: { maxAgeSeconds: 900 } });
+    const refused: [string, RegExp][] = [
+      [
+        `  schedule: immediately\n  keepState: {clusterFailover: {}}\n`,
+        /spec\.keepState\.clusterFailover needs a cron spec\.schedule/,
+      ],
+      [`  schedule: " immediately "\n  keepState: {clusterFailover: {}}\n`, /needs a cron spec\.schedule/],
+      [
+        `  schedule: "*/5 * * * *"\n  podRef: {name: db-0}\n  keepState: {eviction: {}}\n`,
+        /spec\.keepState is for a workload-level backup/,
+      ],
+      [
+        `  schedule: "*/5 * * * *"\n  keepState: {}\n`,
+        /spec\.keepState in body should have at least 1 properties/,
+      ],
+      [
+        `  schedule: "*/5 * * * *"\n  keepState: {clusterFailover: {maxAgeSeconds: 59}}\n`,
+        /maxAgeSeconds in body should be greater than or equal to 60/,
+      ],
+      [
+        `  schedule: "*/5 * * * *"\n  keepState: {eviction: {timeoutSeconds: 3601}}\n`,
+        /timeoutSeconds in body should be less than or equal to 3600/,
+      ],
+    ];
+    for (const [spec, why] of refused)
+      await assert.rejects(kubectl('member1', ['apply', '-f', '-'], doc('refused', spec)), why);
+    const noRegistry = doc('refused', `  schedule: "*/5 * * * *"\n  keepState: {eviction: {}}\n`).replace(
+      /^ {2}registry: .*\n/m,
+      '',
+    );
+    await assert.rejects(
+      kubectl('member1', ['apply', '-f', '-'], noRegistry),
+      /spec\.keepState needs spec\.registry/,
+    );
+    // "immediately" is fine for the drain opt-in alone: each eviction takes its own fresh checkpoint.
+    await kubectl(
+      'member1',
+      ['apply', '-f', '-'],
+      doc('drain-only', `  schedule: immediately\n  keepState: {eviction: {timeoutSeconds: 30}}\n`),
     );
   });
 

@@ -45,9 +45,9 @@ describe('the own-namespace ValidatingAdmissionPolicy', () => {
     );
   });
 
-  it('has one rule per namespaced reference (and the two of a spec without podRef), each guarded with has() down to the namespace', () => {
+  it('has one rule per namespaced reference (and the two of a spec without podRef, the three of keepState), each guarded with has() down to the namespace', () => {
     const v = policy.spec.validations!;
-    assert.equal(v.length, NAMESPACED_REFS.length + 2);
+    assert.equal(v.length, NAMESPACED_REFS.length + 2 + 3);
     assert.equal(
       v[2]!.expression,
       '!(has(object.spec.registry) && has(object.spec.registry.secretRef) && has(object.spec.registry.secretRef.namespace))' +

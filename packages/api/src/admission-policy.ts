@@ -1,6 +1,7 @@
 import { API_GROUP, PLURAL } from './checkpoint-backup.js';
 import type { Schema } from './crd.js';
 import { NAMESPACED_REFS, crossNamespaceMessage, ownNamespaceRule, type NamespacedRef } from './tenancy.js';
+import { keepStateCelRules } from './keep-state.js';
 import { workloadCelRules } from './workload.js';
 
 /**
@@ -82,6 +83,7 @@ export function ownNamespaceAdmissionPolicy(): Schema[] {
           ...NAMESPACED_REFS.map(celValidation),
           // The CRD says the same (crd.ts); here it also holds on an apiserver whose CRD predates the rule.
           ...workloadCelRules('object.spec').map((r) => ({ ...r, reason: 'Invalid' })),
+          ...keepStateCelRules('object.spec').map((r) => ({ ...r, reason: 'Invalid' })),
         ],
       },
     },

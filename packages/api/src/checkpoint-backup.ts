@@ -1,3 +1,5 @@
+import type { FailoverRecord } from './failover.js';
+import type { KeepState } from './keep-state.js';
 import type { AggregatePhase } from './phases.js';
 import type { ReplicaStatus } from './workload.js';
 
@@ -97,6 +99,11 @@ export interface CheckpointBackupSpec {
    * archive in clear. Without it images are pushed as they are.
    */
   encryption?: Encryption;
+  /**
+   * A workload-level backup with a registry: its pods come back from their checkpoints after a drain's eviction or
+   * a cluster failover (keep-state.ts, docs/adr/0004).
+   */
+  keepState?: KeepState;
 }
 
 export interface Condition {
@@ -198,6 +205,8 @@ export interface CheckpointBackupStatus {
   clustersReady?: string;
   /** Hub only: where the hub placed the object, and why. */
   placement?: { clusters: string[]; by: string; policy?: string };
+  /** Hub only, keepState.clusterFailover: the last time Karmada moved the workload off a lost cluster (failover.ts). */
+  lastFailover?: FailoverRecord;
 }
 
 export interface CheckpointBackup {

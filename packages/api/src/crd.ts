@@ -1,5 +1,7 @@
 import { API_GROUP, KIND, PLURAL, SHORT_NAME } from './checkpoint-backup.js';
 import { MAX_BUILT_IMAGES_PER_CONTAINER } from './built-images.js';
+import { FRESH_REASONS } from './failover.js';
+import { KEEP_STATE_LIMITS, keepStateCelRules } from './keep-state.js';
 import { AGGREGATE_ONLY_PHASES, PHASES } from './phases.js';
 import { workloadCelRules } from './workload.js';
 
@@ -118,6 +120,41 @@ const retentionSchema = obj(
   },
 );
 
+// --- keepState (issue 16): bounds and defaults here, the rules between fields in keepStateCelRules ---
+const seconds = (description: string, l: { minimum: number; maximum: number; default: number }): Schema => ({
+  type: 'integer',
+  description: `${description} From ${l.minimum} to ${l.maximum}; default ${l.default}.`,
+  minimum: l.minimum,
+  maximum: l.maximum,
+  default: l.default,
+});
+const keepStateSchema: Schema = {
+  ...obj(
+    "Keep this workload's state when its pods are moved for it: a workload-level backup with a registry only.",
+    {
+      eviction: obj(
+        "Drain: an eviction of a pod of the workload waits (the Eviction API's retry answer) for a fresh checkpoint, and the replacement pod restores from it.",
+        {
+          timeoutSeconds: seconds(
+            'The longest an eviction waits; then it proceeds without the state, and an Event says so.',
+            KEEP_STATE_LIMITS.timeoutSeconds,
+          ),
+        },
+      ),
+      clusterFailover: obj(
+        'Cluster failover: when Karmada moves the workload off a lost cluster, each replica restores from its latest pushed checkpoint in the cluster Karmada picks. Needs a cron schedule.',
+        {
+          maxAgeSeconds: seconds(
+            'A checkpoint older than this when the move is decided is not used: that replica starts fresh.',
+            KEEP_STATE_LIMITS.maxAgeSeconds,
+          ),
+        },
+      ),
+    },
+  ),
+  minProperties: 1,
+};
+
 const specSchema = obj(
   'What to checkpoint, when, and where its images go.',
   {
@@ -182,6 +219,7 @@ const specSchema = obj(
       },
       ['publicKeysRef'],
     ),
+    keepState: keepStateSchema,
   },
   ['schedule', 'resourceRef'],
 );
@@ -191,6 +229,7 @@ specSchema['x-kubernetes-validations'] = [
     message: 'spec.encryption needs spec.registry: only images pushed to a registry are encrypted',
   },
   ...workloadCelRules('self').map((r) => ({ rule: r.expression, message: r.message })),
+  ...keepStateCelRules('self').map((r) => ({ rule: r.expression, message: r.message })),
 ];
 
 // --- status.checkpointedPod: what restore needs, recorded at checkpoint time (issue 5) ---
@@ -278,6 +317,42 @@ const replicasSchema: Schema = list(
   'pod',
 );
 
+/** status.lastFailover (failover.ts): what the webhook restores from and what people read. */
+const lastFailoverSchema: Schema = obj(
+  'Hub only, keepState.clusterFailover: the last time Karmada moved the workload off a lost cluster, and what each replica came back from.',
+  {
+    time: dateTime("When Karmada evicted the workload (its eviction task's creationTimestamp)."),
+    decidedAt: dateTime('When the hub decided; ages are measured at this instant.'),
+    fromClusters: { type: 'array', items: { type: 'string' }, description: 'The lost clusters.' },
+    toClusters: { type: 'array', items: { type: 'string' }, description: 'Where Karmada runs it now.' },
+    evictionReason: str("Karmada's reason for the eviction, e.g. TaintUntolerated."),
+    replicas: list(
+      'Every replica that ran in the lost clusters.',
+      obj(
+        'A replica.',
+        {
+          pod: str('The pod that ran in fromCluster.'),
+          ordinal: { type: 'integer', description: 'Its StatefulSet ordinal.' },
+          fromCluster: str('Where it ran.'),
+          backup: str('The member CheckpointBackup that checkpointed it.'),
+          toCluster: str('Where its replacement is created.'),
+          images: list('Restored: the image of each container, by digest.', builtImage),
+          checkpointTime: dateTime('Restored: when its state was taken.'),
+          stateAgeSeconds: { type: 'integer', description: 'Restored: how old its state was.' },
+          reason: str('Not restored: why.', { enum: [...FRESH_REASONS] }),
+          message: str('Not restored: why, in words.'),
+        },
+        ['pod', 'fromCluster', 'backup'],
+      ),
+    ),
+    restored: { type: 'integer', description: 'Replicas restored from a checkpoint.' },
+    startedFresh: { type: 'integer', description: 'Replicas recreated without their state.' },
+    stateAgeSeconds: { type: 'integer', description: 'The oldest state restored, in seconds.' },
+    message: str('What happened, in one line.'),
+  },
+  ['time', 'fromClusters', 'replicas', 'message'],
+);
+
 const statusSchema = obj('What the agent observed and did.', {
   phase: str('Where the last run is (members); the aggregate over clusters (hub).', {
     enum: [...PHASES, ...AGGREGATE_ONLY_PHASES],
@@ -350,6 +425,7 @@ const statusSchema = obj('What the agent observed and did.', {
     policy: str("A user's PropagationPolicy that selects the object, when one does."),
   }),
   checkpointedPod: checkpointedPodSchema,
+  lastFailover: lastFailoverSchema,
 });
 
 /** The CheckpointBackup CustomResourceDefinition, as applied to members (deploy/) and to Karmada (karmada/). */
@@ -387,6 +463,14 @@ export function checkpointBackupCrd(): Schema {
             { name: 'Node', type: 'string', jsonPath: '.status.run.node', priority: 1 },
             { name: 'Kind', type: 'string', jsonPath: '.spec.resourceRef.kind', priority: 1 },
             { name: 'Workload', type: 'string', jsonPath: '.spec.resourceRef.name', priority: 1 },
+            // keepState (issue 16): the failover opt-in's bound, and when Karmada last moved the workload with state.
+            {
+              name: 'Failover Max Age',
+              type: 'integer',
+              jsonPath: '.spec.keepState.clusterFailover.maxAgeSeconds',
+              priority: 1,
+            },
+            { name: 'Last Failover', type: 'date', jsonPath: '.status.lastFailover.time', priority: 1 },
           ],
           schema: {
             openAPIV3Schema: obj(

@@ -125,3 +125,23 @@ export {
   type ReplicaStatus,
   type WorkloadKind,
 } from './workload.js';
+
+// --- State kept through evictions and cluster failovers (issue 16) ---
+export {
+  FAILOVER_NEEDS_SCHEDULE,
+  KEEP_STATE_LIMITS,
+  KEEP_STATE_MESSAGES,
+  KEEP_STATE_NEEDS_REGISTRY,
+  KEEP_STATE_NEEDS_WORKLOAD,
+  keepStateCelRules,
+  keepStateRefusal,
+  keepStateSettings,
+  type KeepState,
+} from './keep-state.js';
+export {
+  FRESH_REASONS,
+  failoverReplicasInto,
+  type FailoverRecord,
+  type FailoverReplica,
+  type FreshReason,
+} from './failover.js';

@@ -1,4 +1,5 @@
 import { DEFAULT_REGISTRY_SECRET, type CheckpointBackup, type ObjectRef } from './checkpoint-backup.js';
+import { keepStateRefusal } from './keep-state.js';
 import { workloadRefusal } from './workload.js';
 
 /**
@@ -189,7 +190,10 @@ export function registryCredentials(
   };
 }
 
-/** Everything refused before acting on an object, the cross-namespace rule first, then a podRef-less spec's rules. */
+/**
+ * Everything refused before acting on an object, the cross-namespace rule first, then a podRef-less spec's rules, then
+ * keepState's.
+ */
 export function refusal(
   b: Pick<CheckpointBackup, 'metadata' | 'spec'>,
   defaultSecretRegistries: readonly string[],
@@ -198,6 +202,8 @@ export function refusal(
   if (cross) return cross;
   const workload = workloadRefusal(b);
   if (workload) return workload;
+  const keep = keepStateRefusal(b);
+  if (keep) return keep;
   const creds = registryCredentials(b, defaultSecretRegistries);
   return creds.kind === 'refused' ? { reason: creds.reason, message: creds.message } : undefined;
 }

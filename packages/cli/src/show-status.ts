@@ -2,7 +2,7 @@ import { stringify } from 'yaml';
 import { API_GROUP, PLURAL, type CheckpointBackup } from '@stateful-migration/api';
 import { Informer, RestClient, restListWatch } from '@stateful-migration/kube';
 import { kubectlConfig, type ConnectionFlags } from './kubeconfig.js';
-import { renderTable, statusRows } from './status.js';
+import { renderTable, renderWorkloads, statusRows, workloadRows } from './status.js';
 
 export interface StatusFlags extends ConnectionFlags {
   allNamespaces: boolean;
@@ -11,7 +11,10 @@ export interface StatusFlags extends ConnectionFlags {
 }
 
 function print(backups: CheckpointBackup[], o: StatusFlags, one: boolean): void {
-  if (o.output === 'table') return void process.stdout.write(renderTable(statusRows(backups)));
+  if (o.output === 'table') {
+    const workloads = renderWorkloads(workloadRows(backups), new Date());
+    return void process.stdout.write(renderTable(statusRows(backups)) + (workloads ? `\n${workloads}` : ''));
+  }
   const doc = one ? backups[0] : { apiVersion: 'v1', kind: 'List', items: backups };
   process.stdout.write(
     o.output === 'json' ? JSON.stringify(doc, null, 2) + '\n' : stringify(doc) + (o.watch ? '---\n' : ''),
@@ -40,7 +43,9 @@ export async function showStatus(name: string | undefined, o: StatusFlags): Prom
     const now = informer.list();
     // Print only what changed on screen: the table for people, the status for -o json|yaml.
     const key =
-      o.output === 'table' ? renderTable(statusRows(now)) : JSON.stringify(now.map((b) => b.status ?? {}));
+      o.output === 'table'
+        ? renderTable(statusRows(now)) + JSON.stringify(workloadRows(now))
+        : JSON.stringify(now.map((b) => b.status ?? {}));
     if (key === last) return;
     last = key;
     if (o.output === 'table') process.stdout.write(`\n${new Date().toISOString()}\n`);

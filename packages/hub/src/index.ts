@@ -26,3 +26,11 @@ export { HUB_FINALIZER, MANAGED_BY } from './policies.js';
 export { selectsBackup } from './backups/policy.js';
 export { POLICY_LABEL, sharedPolicy, sharedPolicyName } from './backups/sharing.js';
 export { secretPolicy, secretPolicyName, secretReaderBinding, secretReaderRole } from './secrets/reader.js';
+export {
+  decideFailover,
+  sameMove,
+  type BindingSpec,
+  type FailoverDecision,
+  type FailoverInput,
+  type GracefulEvictionTask,
+} from './failover/decide.js';

@@ -1,5 +1,6 @@
 import type { CheckpointBackupStatus } from '@stateful-migration/api';
 import type { ClusterHealth } from './backups/aggregate.js';
+import type { GracefulEvictionTask } from './failover/decide.js';
 import type { ClusterInfo } from './backups/placement.js';
 
 /** The parts of Karmada's objects the hub reads. */
@@ -18,6 +19,8 @@ export interface ResourceBinding {
   spec: {
     resource: { apiVersion: string; kind: string; name: string; namespace?: string };
     clusters?: { name: string; replicas?: number }[];
+    /** Karmada's failover: the clusters a workload is being evicted from (failover/decide.ts reads them). */
+    gracefulEvictionTasks?: GracefulEvictionTask[];
   };
   status?: {
     aggregatedStatus?: {

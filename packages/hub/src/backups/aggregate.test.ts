@@ -360,6 +360,28 @@ describe('unplaceable: the workload lost its binding', () => {
     assert.deepEqual([propagated?.status, propagated?.reason], ['False', 'Unplaceable']);
   });
 
+  it('keeps status.lastFailover, the record a failover restores from, whether it withdraws or waits', () => {
+    const lastFailover = {
+      time: 't',
+      decidedAt: 't',
+      fromClusters: ['member1'],
+      toClusters: ['member2'],
+      replicas: [],
+      restored: 0,
+      startedFresh: 0,
+      message: 'm',
+    };
+    const previous = { ...completed, lastFailover };
+    assert.deepEqual(
+      unplaceable({ ...base, previous, reports: [memberDone] }).status.lastFailover,
+      lastFailover,
+    );
+    const running = report('member1', { ...memberDone.status, phase: 'Checkpointing' });
+    const waiting = unplaceable({ ...base, previous, reports: [running] });
+    assert.equal(waiting.withdraw, false);
+    assert.deepEqual(waiting.status.lastFailover, lastFailover);
+  });
+
   it('keeps the record once the binding is gone too (a pass after the withdrawal, or after a crash)', () => {
     const first = unplaceable({ ...base, previous: completed, reports: [memberDone] }).status;
     const again = unplaceable({ ...base, previous: first, reports: [] });

@@ -95,11 +95,11 @@ say(
   'demo: kubectl --kubeconfig=.fed/karmada-config apply -f examples/hub/ (db-checkpoint, web-every-minute, web-checkpoint)',
 );
 await apply('karmada', example('hub/db-checkpoint.yaml').replace('url: REGISTRY', `url: '${registry.url}'`));
-await apply('karmada', example('hub/web-every-minute.yaml').replace('name: WEB_POD', `name: ${web}`));
+await apply('karmada', example('hub/web-every-minute.yaml').replace('name: web-pod-name', `name: ${web}`));
 await apply(
   'karmada',
   example('hub/web-checkpoint.yaml')
-    .replace('name: WEB_POD', `name: ${web}`)
+    .replace('name: web-pod-name', `name: ${web}`)
     .replace('url: REGISTRY', `url: '${registry.url}'`),
 );
 

@@ -172,6 +172,20 @@ program
       'never carries the default secret for it. Empty: never used (env DEFAULT_SECRET_REGISTRIES)',
     process.env.DEFAULT_SECRET_REGISTRIES ?? '',
   )
+  .option(
+    '--webhook-port <port>',
+    "port of the admission webhook the members' apiservers call for workload migrations (0: none, and workload " +
+      'migrations are refused)',
+    (v) => Number(v),
+    0,
+  )
+  .option('--webhook-cert <file>', "PEM file of the webhook's serving certificate")
+  .option('--webhook-key <file>', 'PEM file of its key')
+  .option('--webhook-ca <file>', 'PEM file of the CA that signed it (the caBundle the members are given)')
+  .option(
+    '--webhook-url <url>',
+    "the webhook's base URL as the members' apiservers reach it, e.g. https://hub.example.com:8443",
+  )
   .action(async (opts: Parameters<typeof runHub>[0]) => runHub(opts));
 
 program

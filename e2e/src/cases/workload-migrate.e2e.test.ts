@@ -4,6 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import type { CheckpointRestore, ReplicaStatus } from '@stateful-migration/api';
 import { kubectl } from '../fed/kubectl.js';
 import { binary, kubeconfigPath } from '../fed/paths.js';
+import { isOurs, readState, restartProcess } from '../fed/procs.js';
 import { exists, getBackup, registryInfo, registrySecretYaml } from './agent-support.js';
 import { counterCounts } from './restore-support.js';
 import { eventually, unique } from './support.js';
@@ -327,5 +328,67 @@ spec:
     assert.equal(await userPolicy(), policyBefore, "the user's policy unchanged");
     // The StatefulSet stays where the migration put it.
     assert.equal((await pods('member2', 'db')).length, 2);
+  });
+
+  it('the hub killed right after each step resumes from status: one checkpoint per replica, one migration', async () => {
+    // A StatefulSet of its own, backed up by a workload-level object that never ran (a yearly schedule): a migration
+    // takes its own checkpoint.
+    await hub(
+      ['apply', '-f', '-'],
+      `${workloads(2)
+        .split('---')[0]!
+        .replaceAll('name: db', 'name: kv')
+        .replaceAll('app: db', 'app: kv')
+        .replace('serviceName: db', 'serviceName: kv')}---
+${backupYaml('kv', 'StatefulSet').replace('schedule: immediately', 'schedule: "0 0 1 1 *"')}---
+apiVersion: policy.karmada.io/v1alpha1
+kind: PropagationPolicy
+metadata: {name: kv, namespace: ${ns}}
+spec:
+  resourceSelectors: [{apiVersion: apps/v1, kind: StatefulSet, name: kv}]
+  placement: {clusterAffinity: {clusterNames: [member1]}}
+`,
+    );
+    await running('member1', 'kv', 2);
+    // Die right after recording Checkpointing (nothing made yet), RestoreSubmitted (every checkpoint recorded, the
+    // policy not made), RestoreInProgress (the policy made, no gate removed); the webhook dies with the hub each time.
+    let crashing = await restartProcess(readState()!, 'hub', {
+      STATEFUL_MIGRATION_CRASH_AFTER: 'Checkpointing',
+    });
+    await hub(['apply', '-f', '-'], restoreYaml('move-kv', 'kv'));
+    for (const next of ['RestoreSubmitted', 'RestoreInProgress', '']) {
+      await eventually(() => (isOurs(crashing) ? undefined : true), 240_000, 'the hub to die after its step');
+      crashing = await restartProcess(
+        readState()!,
+        'hub',
+        next ? { STATEFUL_MIGRATION_CRASH_AFTER: next } : {},
+      );
+    }
+    const r = await finished('move-kv');
+    assert.equal(r.status?.phase, 'SourceStopped', `${r.status?.reason}: ${r.status?.message}`);
+    assert.deepEqual(
+      r.status!.replicas!.map((x) => [x.name, x.pod, x.phase]),
+      [
+        ['kv-0', 'kv-0', 'Running'],
+        ['kv-1', 'kv-1', 'Running'],
+      ],
+    );
+    // One checkpoint of each replica: one child per source pod, each with one image.
+    const children = JSON.parse(
+      await kubectl('member1', [
+        'get',
+        'cpb',
+        '-n',
+        ns,
+        '-l',
+        'migration.dcnlab.com/workload-backup=move-kv-migrate',
+        '-o',
+        'json',
+      ]),
+    ) as { items: { spec: { podRef?: { name: string } }; status?: { builtImages?: unknown[] } }[] };
+    assert.deepEqual(children.items.map((c) => c.spec.podRef?.name).sort(), ['kv-0', 'kv-1']);
+    for (const c of children.items) assert.equal(c.status?.builtImages?.length, 1);
+    assert.equal((await pods('member1', 'kv')).length, 0);
+    assert.equal((await running('member2', 'kv', 2)).length, 2);
   });
 });

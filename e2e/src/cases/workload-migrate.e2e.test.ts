@@ -158,6 +158,88 @@ async function completed(name: string): Promise<ReplicaStatus[]> {
   );
 }
 
+/** A migration's story on the hub: the fresh checkpoint, the policy, each replica where it runs, the Events. */
+async function assertMigrated(name: string): Promise<void> {
+  const r = await finished(name);
+  assert.equal(r.status?.phase, 'SourceStopped', `${name}: ${r.status?.reason}: ${r.status?.message}`);
+  assert.equal(r.status?.reason, 'Migrated');
+  assert.match(r.status?.message ?? '', /^migrated: .* runs only in member2, owned by its controller/);
+  assert.equal(r.status?.checkpoint?.backup, `${name}-migrate`);
+  assert.ok(r.status?.checkpoint?.checkpointTime && r.status.checkpoint.sourceStoppedTime);
+  assert.equal(r.status?.workload?.policy, `checkpointrestore-${name}`);
+  assert.ok(r.status?.workload?.placedTime && r.status.workload.fromStoppedTime);
+  assert.equal(r.status?.replicas?.length, 2);
+  for (const x of r.status!.replicas!) {
+    assert.equal(x.phase, 'Running', JSON.stringify(x));
+    assert.equal(x.node, 'm2-a', 'the node of member2 whose runtime restores');
+    assert.match(x.images[0]!.image, /@sha256:[0-9a-f]{64}$/);
+  }
+  const fresh = await getBackup('karmada', ns, `${name}-migrate`);
+  assert.equal(fresh.spec.stopPod, true);
+  assert.equal(fresh.spec.podRef, undefined, 'one workload-level checkpoint of every replica');
+  const events = await hub([
+    'get',
+    'events',
+    '-n',
+    ns,
+    '--field-selector',
+    `involvedObject.name=${name}`,
+    '-o',
+    'jsonpath={.items[*].reason}',
+  ]);
+  for (const reason of [
+    'Checkpointing',
+    'CheckpointRequested',
+    'SourceCheckpointed',
+    'Placed',
+    'SourceStopped',
+  ])
+    assert.ok(events.split(' ').includes(reason), `Event ${reason} (${events})`);
+}
+
+/**
+ * The workload's pods: none left in member1, two in member2 made by its controller, each running a checkpoint by
+ * digest that no other runs (ordinal N from ordinal N), its counter going on from the last count its own source
+ * replica printed. Returns a line per pod for the test's diagnostics.
+ */
+async function assertMovedPods(
+  app: string,
+  sourceLast: Map<string, () => number | undefined>,
+): Promise<string[]> {
+  await eventually(
+    async () => ((await pods('member1', app)).length === 0 ? true : undefined),
+    60_000,
+    `no ${app} pod left in member1`,
+  );
+  assert.ok(!(await exists('member1', ns, [app === 'db' ? 'statefulset' : 'deployment', app])));
+  const moved = await running('member2', app, 2);
+  const lines: string[] = [];
+  for (const p of moved) {
+    const owner = p.metadata.ownerReferences?.find((o) => o.controller);
+    assert.equal(owner?.kind, app === 'db' ? 'StatefulSet' : 'ReplicaSet', 'made by its own controller');
+    assert.ok(owner!.name.startsWith(app));
+    assert.match(p.spec.containers[0]!.image, /@sha256:/, 'its checkpoint image, by digest');
+    const from = p.metadata.annotations?.['migration.dcnlab.com/restored-from'];
+    assert.ok(from, `${p.metadata.name} names the replica whose checkpoint it runs`);
+    if (app === 'db') assert.equal(from, p.metadata.name, 'ordinal N from ordinal N');
+    const c = await counting('member2', p.metadata.name);
+    const last = sourceLast.get(from)?.();
+    assert.ok(last !== undefined && last >= 8, `the source ${from}'s log was followed (${last})`);
+    assert.ok(
+      Math.abs(c[0]!.n - (last + 1)) <= 2,
+      `${p.metadata.name} starts at ${c[0]!.n}; ${from}, whose checkpoint it runs, last printed ${last}`,
+    );
+    assert.ok(c[1]!.n > c[0]!.n, 'and goes on counting');
+    lines.push(`${app}: ${from} last ${last} -> ${p.metadata.name} first ${c[0]!.n}`);
+  }
+  assert.deepEqual(
+    moved.map((p) => p.metadata.annotations?.['migration.dcnlab.com/restored-from']).sort(),
+    [...sourceLast.keys()].filter((k) => k.startsWith(`${app}-`)).sort(),
+    'each checkpoint runs once',
+  );
+  return lines;
+}
+
 describe('migrating a StatefulSet and a Deployment to another cluster through Karmada', () => {
   let policyBefore = '';
   const followers: ChildProcess[] = [];
@@ -231,26 +313,7 @@ spec:
         sourceLast.set(p.metadata.name, f.last);
       }
     await hub(['apply', '-f', '-'], `${restoreYaml('move-db', 'db')}---\n${restoreYaml('move-web', 'web')}`);
-    for (const name of ['move-db', 'move-web']) {
-      const r = await finished(name);
-      assert.equal(r.status?.phase, 'SourceStopped', `${name}: ${r.status?.reason}: ${r.status?.message}`);
-      assert.equal(r.status?.reason, 'Migrated');
-      assert.match(r.status?.message ?? '', /^migrated: .* runs only in member2, owned by its controller/);
-      // The hub's status tells the story: the fresh checkpoint, the policy, each replica where it runs.
-      assert.equal(r.status?.checkpoint?.backup, `${name}-migrate`);
-      assert.ok(r.status?.checkpoint?.checkpointTime && r.status.checkpoint.sourceStoppedTime);
-      assert.equal(r.status?.workload?.policy, `checkpointrestore-${name}`);
-      assert.ok(r.status?.workload?.placedTime && r.status.workload.fromStoppedTime);
-      assert.equal(r.status?.replicas?.length, 2);
-      for (const x of r.status!.replicas!) {
-        assert.equal(x.phase, 'Running', JSON.stringify(x));
-        assert.equal(x.node, 'm2-a', 'the node of member2 whose runtime restores');
-        assert.match(x.images[0]!.image, /@sha256:[0-9a-f]{64}$/);
-      }
-      const fresh = await getBackup('karmada', ns, `${name}-migrate`);
-      assert.equal(fresh.spec.stopPod, true);
-      assert.equal(fresh.spec.podRef, undefined, 'one workload-level checkpoint of every replica');
-    }
+    for (const name of ['move-db', 'move-web']) await assertMigrated(name);
     const db = await getRestore('move-db');
     assert.deepEqual(
       db.status!.replicas!.map((x) => [x.name, x.ordinal, x.pod]),
@@ -260,38 +323,8 @@ spec:
       ],
     );
 
-    for (const app of ['db', 'web']) {
-      await eventually(
-        async () => ((await pods('member1', app)).length === 0 ? true : undefined),
-        60_000,
-        `no ${app} pod left in member1`,
-      );
-      assert.ok(!(await exists('member1', ns, [app === 'db' ? 'statefulset' : 'deployment', app])));
-      const moved = await running('member2', app, 2);
-      for (const p of moved) {
-        const owner = p.metadata.ownerReferences?.find((o) => o.controller);
-        assert.equal(owner?.kind, app === 'db' ? 'StatefulSet' : 'ReplicaSet', 'made by its own controller');
-        assert.ok(owner!.name.startsWith(app));
-        assert.match(p.spec.containers[0]!.image, /@sha256:/, 'its checkpoint image, by digest');
-        const from = p.metadata.annotations?.['migration.dcnlab.com/restored-from'];
-        assert.ok(from, `${p.metadata.name} names the replica whose checkpoint it runs`);
-        if (app === 'db') assert.equal(from, p.metadata.name, 'ordinal N from ordinal N');
-        const c = await counting('member2', p.metadata.name);
-        const last = sourceLast.get(from)?.();
-        assert.ok(last !== undefined && last >= 8, `the source ${from}'s log was followed (${last})`);
-        assert.ok(
-          Math.abs(c[0]!.n - (last + 1)) <= 2,
-          `${p.metadata.name} starts at ${c[0]!.n}; ${from}, whose checkpoint it runs, last printed ${last}`,
-        );
-        assert.ok(c[1]!.n > c[0]!.n, 'and goes on counting');
-        t.diagnostic(`${app}: ${from} last ${last} -> ${p.metadata.name} first ${c[0]!.n}`);
-      }
-      assert.deepEqual(
-        moved.map((p) => p.metadata.annotations?.['migration.dcnlab.com/restored-from']).sort(),
-        [...sourceLast.keys()].filter((k) => k.startsWith(`${app}-`)).sort(),
-        'each checkpoint runs once',
-      );
-    }
+    for (const app of ['db', 'web'])
+      for (const line of await assertMovedPods(app, sourceLast)) t.diagnostic(line);
     assert.equal(await userPolicy(), policyBefore, "the user's policy unchanged");
     for (const c of ['member1', 'member2'])
       assert.equal(

@@ -63,14 +63,9 @@ export class AdmissionServer {
     const cluster = prefix ? decodeURIComponent(url.pathname.slice(prefix.length)) : '';
     if (req.method !== 'POST' || !prefix || !cluster || cluster.includes('/'))
       return send(res, 404, 'not found');
-    let review: { apiVersion?: string; request?: AdmissionRequest };
-    try {
-      review = JSON.parse(await body(req)) as typeof review;
-    } catch (err) {
-      return send(res, 400, `not an AdmissionReview: ${describeError(err)}`);
-    }
-    const request = review.request;
-    if (!request?.uid) return send(res, 400, 'an AdmissionReview without a request');
+    const review = await readReview(req);
+    if (typeof review === 'string') return send(res, 400, review);
+    const request = review.request!;
     let response:
       AdmissionResponse | (Omit<AdmissionResponse, 'allowed'> & { allowed: false; status: unknown });
     try {
@@ -98,6 +93,19 @@ export class AdmissionServer {
       'application/json',
     );
   }
+}
+
+/** The AdmissionReview posted, or why it is not one. */
+async function readReview(
+  req: IncomingMessage,
+): Promise<{ apiVersion?: string; request?: AdmissionRequest } | string> {
+  let review: { apiVersion?: string; request?: AdmissionRequest };
+  try {
+    review = JSON.parse(await body(req)) as typeof review;
+  } catch (err) {
+    return `not an AdmissionReview: ${describeError(err)}`;
+  }
+  return review.request?.uid ? review : 'an AdmissionReview without a request';
 }
 
 function send(res: ServerResponse, code: number, text: string, type = 'text/plain'): void {

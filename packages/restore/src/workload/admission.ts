@@ -140,16 +140,7 @@ export function roleOf(
   const ns = req.namespace ?? pod.metadata.namespace;
   // Answered already (two migrations' configurations in one namespace both send it): never a second checkpoint.
   if (!owner || pod.metadata.annotations?.[RESTORED_FROM_ANNOTATION]) return undefined;
-  const r = restores.find((x) => {
-    const w = x.status?.workload;
-    return (
-      migrationActive(x) &&
-      x.metadata.namespace === ns &&
-      w?.kind === owner.kind &&
-      w.name === owner.name &&
-      (w.into === cluster || w.from === cluster)
-    );
-  });
+  const r = restores.find((x) => migratesThrough(x, ns, owner, cluster));
   const w = r?.status?.workload;
   if (!r || !w) return undefined;
   if (w.into !== cluster || !r.status?.replicas?.length) return { role: 'from', restore: r.metadata.name };
@@ -165,6 +156,24 @@ export function roleOf(
       ...(w.targetNode && w.into === w.targetCluster ? { node: w.targetNode } : {}),
     },
   };
+}
+
+/** Whether an active migration moves that workload of that namespace into or out of the cluster. */
+function migratesThrough(
+  x: Pick<CheckpointRestore, 'metadata' | 'status'>,
+  ns: string | undefined,
+  owner: { kind: string; name: string },
+  cluster: string,
+): boolean {
+  const w = x.status?.workload;
+  return (
+    !!w &&
+    migrationActive(x) &&
+    x.metadata.namespace === ns &&
+    w.kind === owner.kind &&
+    w.name === owner.name &&
+    (w.into === cluster || w.from === cluster)
+  );
 }
 
 /** The answer for a pod a migration holds: its gate added, and a warning naming the migration. */

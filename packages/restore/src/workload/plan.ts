@@ -1,5 +1,7 @@
 import {
   registryCredentials,
+  setCondition,
+  type CheckpointRestoreStatus,
   type CheckpointBackup,
   type CheckpointRestore,
   type FreshCheckpoint,
@@ -47,36 +49,9 @@ export function workloadIntent(i: {
   if (missing || !i.backup) return missing!;
   const b = i.backup;
   const ref = b.spec.resourceRef;
-  const name = `${b.metadata.namespace}/${b.metadata.name}`;
   const what = `${ref.kind} ${r.metadata.namespace}/${ref.name}`;
-  if ((r.spec.mode ?? 'Restore') !== 'Migrate')
-    return refuse(
-      'WorkloadRestoreNotSupported',
-      `CheckpointBackup ${name} covers all of ${what} (no spec.podRef): a whole workload is moved with mode ` +
-        'Migrate (its placement changes); a copy beside the source is not supported; nothing was created. Restore ' +
-        'one replica from a CheckpointBackup with spec.podRef naming it',
-    );
-  const unused = (['images', 'podName'] as const).filter((f) =>
-    f === 'images' ? !!r.spec.images?.length : !!r.spec[f],
-  );
-  if (unused.length)
-    return refuse(
-      'NotForWorkload',
-      `spec.${unused.join(', spec.')} ${unused.length > 1 ? 'are' : 'is'} for a single pod: migrating ${what} gives ` +
-        'each replica its own fresh checkpoint, in a pod its own controller makes; remove it',
-    );
-  if (b.spec.encryption)
-    return refuse(
-      'EncryptedWorkloadNotSupported',
-      `CheckpointBackup ${name} encrypts its checkpoints: migrating a whole workload from encrypted images is not ` +
-        'supported yet (its pods are not steered to the nodes holding the keys); nothing was created or stopped',
-    );
-  if (!b.spec.registry || registryCredentials(b, []).kind !== 'own')
-    return refuse(
-      'RegistryRequired',
-      `CheckpointBackup ${name} has no spec.registry with its own spec.registry.secretRef: the target pulls each ` +
-        "replica's checkpoint from a registry; set them to migrate",
-    );
+  const unfit = unfitForWorkload(r, b);
+  if (unfit) return unfit;
   if (!i.workload)
     return refuse(
       'WorkloadNotOnKarmada',
@@ -113,6 +88,40 @@ export function workloadIntent(i: {
       ...(r.spec.targetNode ? { targetNode: r.spec.targetNode } : {}),
     },
   };
+}
+
+/** What a workload migration refuses of the restore's spec and the backup, before looking at the workload. */
+function unfitForWorkload(r: CheckpointRestore, b: CheckpointBackup): Refusal | undefined {
+  const ref = b.spec.resourceRef;
+  const name = `${b.metadata.namespace}/${b.metadata.name}`;
+  const what = `${ref.kind} ${r.metadata.namespace}/${ref.name}`;
+  if ((r.spec.mode ?? 'Restore') !== 'Migrate')
+    return refuse(
+      'WorkloadRestoreNotSupported',
+      `CheckpointBackup ${name} covers all of ${what} (no spec.podRef): a whole workload is moved with mode ` +
+        'Migrate (its placement changes); a copy beside the source is not supported; nothing was created. Restore ' +
+        'one replica from a CheckpointBackup with spec.podRef naming it',
+    );
+  const unused = [r.spec.images?.length ? 'images' : '', r.spec.podName ? 'podName' : ''].filter(Boolean);
+  if (unused.length)
+    return refuse(
+      'NotForWorkload',
+      `spec.${unused.join(', spec.')} ${unused.length > 1 ? 'are' : 'is'} for a single pod: migrating ${what} gives ` +
+        'each replica its own fresh checkpoint, in a pod its own controller makes; remove it',
+    );
+  if (b.spec.encryption)
+    return refuse(
+      'EncryptedWorkloadNotSupported',
+      `CheckpointBackup ${name} encrypts its checkpoints: migrating a whole workload from encrypted images is not ` +
+        'supported yet (its pods are not steered to the nodes holding the keys); nothing was created or stopped',
+    );
+  if (!b.spec.registry || registryCredentials(b, []).kind !== 'own')
+    return refuse(
+      'RegistryRequired',
+      `CheckpointBackup ${name} has no spec.registry with its own spec.registry.secretRef: the target pulls each ` +
+        "replica's checkpoint from a registry; set them to migrate",
+    );
+  return undefined;
 }
 
 /** The status.checkpoint a workload migration records before it creates its CheckpointBackup. */
@@ -284,49 +293,66 @@ export function replicaProgress(i: {
 }): ReplicaProgress {
   const started = Date.parse(i.since ?? '');
   const late = Number.isFinite(started) && i.now.getTime() - started > i.timeoutSeconds * 1000;
-  const replicas = i.replicas.map((r): RestoredReplica => {
-    const pod = i.pods.find(
-      (p) => !p.metadata.deletionTimestamp && p.metadata.annotations?.[RESTORED_FROM_ANNOTATION] === r.name,
-    );
-    const base = {
-      name: r.name,
-      ...(r.ordinal !== undefined ? { ordinal: r.ordinal } : {}),
-      images: r.images,
-    };
-    const at = {
-      ...(r.checkpointTime ? { checkpointTime: r.checkpointTime } : {}),
-      ...(pod ? { pod: pod.metadata.name } : {}),
-      ...(pod?.spec?.nodeName ? { node: pod.spec.nodeName } : {}),
-    };
-    if (pod && runningAndReady(pod.status)) return { ...base, ...at, phase: 'Running' };
-    const failure = pod && podFailure(pod.status);
-    if (failure) return { ...base, ...at, phase: 'Failed', ...failure };
-    if (late)
-      return {
-        ...base,
-        ...at,
-        phase: 'Failed',
-        reason: 'Timeout',
-        message: pod
-          ? `pod ${pod.metadata.name} did not run within ${i.timeoutSeconds}s (${describePod({ status: pod.status ?? {} })}${gated(pod) ? ', gated' : ''})`
-          : `no pod was given this checkpoint within ${i.timeoutSeconds}s`,
-      };
-    return pod
-      ? {
-          ...base,
-          ...at,
-          phase: 'Restoring',
-          message: gated(pod)
-            ? `pod ${pod.metadata.name} waits for the source to run no pod of the workload`
-            : `pod ${pod.metadata.name}: ${describePod({ status: pod.status ?? {} })}`,
-        }
-      : { ...base, ...at, phase: 'Pending', message: 'no pod runs this checkpoint yet' };
-  });
+  const replicas = i.replicas.map((r) =>
+    replicaAt(
+      r,
+      i.pods.find(
+        (p) => !p.metadata.deletionTimestamp && p.metadata.annotations?.[RESTORED_FROM_ANNOTATION] === r.name,
+      ),
+      late,
+      i.timeoutSeconds,
+    ),
+  );
   const failed = replicas.find((r) => r.phase === 'Failed');
   return {
     replicas,
     allRunning: replicas.length > 0 && replicas.every((r) => r.phase === 'Running'),
     ...(failed ? { failed } : {}),
+  };
+}
+
+/** One replica, from the pod that carries its checkpoint (if any) and whether its time is up. */
+function replicaAt(
+  r: RestoredReplica,
+  pod: WorkloadPod | undefined,
+  late: boolean,
+  timeoutSeconds: number,
+): RestoredReplica {
+  const base: RestoredReplica = {
+    name: r.name,
+    ...(r.ordinal !== undefined ? { ordinal: r.ordinal } : {}),
+    images: r.images,
+    ...(r.checkpointTime ? { checkpointTime: r.checkpointTime } : {}),
+    ...(pod ? { pod: pod.metadata.name } : {}),
+    ...(pod?.spec?.nodeName ? { node: pod.spec.nodeName } : {}),
+    phase: 'Pending',
+  };
+  if (!pod)
+    return late
+      ? {
+          ...base,
+          phase: 'Failed',
+          reason: 'Timeout',
+          message: `no pod was given this checkpoint within ${timeoutSeconds}s`,
+        }
+      : { ...base, message: 'no pod runs this checkpoint yet' };
+  if (runningAndReady(pod.status)) return { ...base, phase: 'Running' };
+  const failure = podFailure(pod.status);
+  if (failure) return { ...base, phase: 'Failed', ...failure };
+  const seen = `${describePod({ status: pod.status ?? {} })}${gated(pod) ? ', gated' : ''}`;
+  if (late)
+    return {
+      ...base,
+      phase: 'Failed',
+      reason: 'Timeout',
+      message: `pod ${pod.metadata.name} did not run within ${timeoutSeconds}s (${seen})`,
+    };
+  return {
+    ...base,
+    phase: 'Restoring',
+    message: gated(pod)
+      ? `pod ${pod.metadata.name} waits for the source to run no pod of the workload`
+      : `pod ${pod.metadata.name}: ${seen}`,
   };
 }
 
@@ -370,5 +396,57 @@ export function rollbackStatus(m: WorkloadMigration, replicas: RestoredReplica[]
       ...(r.checkpointTime ? { checkpointTime: r.checkpointTime } : {}),
       phase: 'Pending' as const,
     })),
+  };
+}
+
+/** The Failed message of a replica that did not come up: which, where, why, where its state is, what to do. */
+export function replicaFailedMessage(r: CheckpointRestore, f: RestoredReplica): string {
+  const m = r.status!.workload!;
+  return (
+    `replica ${f.name}${f.pod && f.pod !== f.name ? ` (pod ${f.pod})` : ''} of ${m.kind} ${m.name} failed in ` +
+    `${m.into}: ${f.reason}: ${f.message}; its checkpoint is in CheckpointBackup ${r.status!.checkpoint!.backup}` +
+    (m.rollbackTime
+      ? ''
+      : '; set spec.rollback: true to bring the workload back to the source from the same checkpoints')
+  );
+}
+
+/** The message while the replicas come up. */
+export function progressMessage(m: WorkloadMigration, replicas: RestoredReplica[]): string {
+  return `${m.rollbackTime ? 'rolling back' : 'migrating'} ${m.kind} ${m.name} into ${m.into}: ${replicasLine(replicas)}`;
+}
+
+/** Every replica runs: SourceStopped (Migrated), or RolledBack after a rollback, with what the user has now. */
+export function finishedStatus(
+  s: CheckpointRestoreStatus,
+  r: Pick<CheckpointRestore, 'metadata'>,
+  replicas: RestoredReplica[],
+  now: Date,
+): CheckpointRestoreStatus {
+  const m = s.workload!;
+  const ns = r.metadata.namespace;
+  const rolledBack = !!m.rollbackTime;
+  const message = rolledBack
+    ? `rolled back: ${m.kind} ${ns}/${m.name} runs in ${m.into} again under the user's policy, every replica from ` +
+      `its checkpoint of the migration (${replicasLine(replicas)})`
+    : `migrated: ${m.kind} ${ns}/${m.name} runs only in ${m.into}, owned by its controller, every replica from its ` +
+      `own checkpoint with the state it had when it stopped (${replicasLine(replicas)}); ` +
+      `PropagationPolicy ${m.policy} places it; delete this CheckpointRestore, or set spec.rollback, to give it back to your policy`;
+  const phase = rolledBack ? 'RolledBack' : 'SourceStopped';
+  return {
+    ...s,
+    phase,
+    reason: rolledBack ? 'RolledBack' : 'Migrated',
+    message,
+    replicas,
+    restoredTime: now.toISOString(),
+    completionTime: now.toISOString(),
+    conditions: setCondition(s.conditions, {
+      type: rolledBack ? 'RolledBack' : 'Migrated',
+      status: 'True',
+      reason: phase,
+      message,
+      observedGeneration: r.metadata.generation ?? 0,
+    }),
   };
 }

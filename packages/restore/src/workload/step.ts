@@ -31,16 +31,19 @@ import type { ClusterView } from '../validate.js';
 import { ownerWorkload } from './admission.js';
 import { migrationPolicy, SOURCE_STOPPED_GATE } from './migration.js';
 import {
+  finishedStatus,
   freshWorkloadBackup,
   gated,
   mayRun,
+  progressMessage,
+  replicaFailedMessage,
   replicaProgress,
-  replicasLine,
   rollbackStatus,
   workloadCheckpoint,
   workloadCheckpointProgress,
   workloadIntent,
   type WorkloadPod,
+  type WorkloadView,
 } from './plan.js';
 import { webhookConfigName, webhookConfiguration, type WebhookEndpoint } from './webhook-config.js';
 import { RESTORED_FROM_ANNOTATION } from './migration.js';
@@ -99,23 +102,10 @@ export class WorkloadMigrationStep {
         'this hub runs without its admission webhook (--webhook-url), which gives each migrated pod its ' +
           'checkpoint: a whole workload cannot be migrated; nothing was created or stopped',
       );
-    const ref = backup.spec.resourceRef;
-    const scale =
-      ref.kind === 'Deployment' || ref.kind === 'StatefulSet'
-        ? await this.#get<Scale>(scaleReads({ cluster: '', namespace: ns }, ref).hub)
-        : undefined;
-    const rb = scale
-      ? await this.#get<{ spec?: { clusters?: { name: string }[] } }>(
-          bindingPath(ns, `${ref.name}-${ref.kind.toLowerCase()}`),
-        )
-      : undefined;
     const intent = workloadIntent({
       restore: r,
       backup,
-      workload:
-        scale && rb
-          ? { replicas: scaleReplicas(scale), clusters: (rb.spec?.clusters ?? []).map((c) => c.name) }
-          : undefined,
+      workload: await this.#workloadView(ns, backup.spec.resourceRef),
       clusters: await this.#o.clusters(),
     });
     if (intent.kind === 'refuse') return this.#o.record.fail(r, intent.reason, intent.message);
@@ -160,6 +150,20 @@ export class WorkloadMigrationStep {
     }));
     await this.#o.record.event(updated, 'Normal', 'Checkpointing', message);
     return { requeueAfterMs: 0 };
+  }
+
+  /** The workload's template on Karmada: its replicas (its Scale) and the clusters of its ResourceBinding. */
+  async #workloadView(ns: string, ref: { kind: string; name: string }): Promise<WorkloadView | undefined> {
+    if (ref.kind !== 'Deployment' && ref.kind !== 'StatefulSet') return undefined;
+    const scale = await this.#get<Scale>(scaleReads({ cluster: '', namespace: ns }, ref).hub);
+    const rb =
+      scale &&
+      (await this.#get<{ spec?: { clusters?: { name: string }[] } }>(
+        bindingPath(ns, `${ref.name}-${ref.kind.toLowerCase()}`),
+      ));
+    return scale && rb
+      ? { replicas: scaleReplicas(scale), clusters: (rb.spec?.clusters ?? []).map((c) => c.name) }
+      : undefined;
   }
 
   // ---- Checkpointing -> RestoreSubmitted ----
@@ -383,87 +387,70 @@ export class WorkloadMigrationStep {
 
   async follow(r: CheckpointRestore): Promise<Result> {
     const m = r.status!.workload!;
-    const ns = r.metadata.namespace;
     await this.#ensureWebhooks(r);
     if (m.rollbackTime) await this.#deletePolicy(r);
-    const fromPods = await this.#pods(m.from, ns, m);
-    const running = fromPods.filter(mayRun);
-    if (running.length && !m.fromStoppedTime) {
-      const message =
-        `waiting for ${m.from} to run no pod of ${m.kind} ${m.name} (${running.map((p) => p.metadata.name).join(', ')}); ` +
-        `its pods in ${m.into} are held until then`;
-      if (r.status?.message !== message) await this.#o.record.write(r, (s) => ({ ...s, message }));
-      return { requeueAfterMs: this.#o.pollMs };
-    }
-    let cur = r;
-    if (!m.fromStoppedTime)
-      cur = await this.#o.record.write(r, (s) => ({
-        ...s,
-        workload: { ...s.workload!, fromStoppedTime: new Date().toISOString() },
-      }));
-    const intoPods = await this.#pods(m.into, ns, m);
-    for (const p of intoPods.filter(gated)) {
-      if (m.rollbackTime && !p.metadata.annotations?.[RESTORED_FROM_ANNOTATION]) {
-        // Held by this migration when it was the source, before it had its checkpoints: its controller makes it
-        // again, and the webhook gives the new one its replica's checkpoint.
-        await this.#deletePod(m.into, p);
-        continue;
-      }
-      await this.#ungate(m.into, p);
-    }
+    const cur = await this.#fromStopped(r);
+    if ('wait' in cur) return cur.wait;
+    const intoPods = await this.#pods(m.into, r.metadata.namespace, m);
+    await this.#letGo(m, intoPods);
     const progress = replicaProgress({
-      replicas: cur.status!.replicas ?? [],
+      replicas: cur.r.status!.replicas ?? [],
       pods: intoPods,
       since: m.rollbackTime ?? m.placedTime,
       now: new Date(),
       timeoutSeconds: r.spec.timeoutSeconds ?? this.#o.defaultTimeoutSeconds,
     });
     if (progress.failed) {
-      const f = progress.failed;
-      await this.#writeReplicas(cur, progress.replicas);
-      return this.fail(
-        cur,
-        'ReplicaFailed',
-        `replica ${f.name}${f.pod && f.pod !== f.name ? ` (pod ${f.pod})` : ''} of ${m.kind} ${m.name} failed in ` +
-          `${m.into}: ${f.reason}: ${f.message}; its checkpoint is in CheckpointBackup ${r.status!.checkpoint!.backup}` +
-          (m.rollbackTime
-            ? ''
-            : '; set spec.rollback: true to bring the workload back to the source from the same checkpoints'),
-      );
+      await this.#writeReplicas(cur.r, progress.replicas);
+      return this.fail(cur.r, 'ReplicaFailed', replicaFailedMessage(r, progress.failed));
     }
     if (!progress.allRunning) {
-      const message = `${m.rollbackTime ? 'rolling back' : 'migrating'} ${m.kind} ${m.name} into ${m.into}: ${replicasLine(progress.replicas)}`;
-      if (!isDeepStrictEqual(cur.status?.replicas, progress.replicas) || cur.status?.message !== message)
-        await this.#o.record.write(cur, (s) => ({ ...s, message, replicas: progress.replicas }));
+      const message = progressMessage(m, progress.replicas);
+      if (!isDeepStrictEqual(cur.r.status?.replicas, progress.replicas) || cur.r.status?.message !== message)
+        await this.#o.record.write(cur.r, (s) => ({ ...s, message, replicas: progress.replicas }));
       return { requeueAfterMs: this.#o.pollMs };
     }
-    await this.#release(cur);
-    const rolledBack = !!m.rollbackTime;
-    const message = rolledBack
-      ? `rolled back: ${m.kind} ${ns}/${m.name} runs in ${m.into} again under the user's policy, every replica from ` +
-        `its checkpoint of the migration (${replicasLine(progress.replicas)})`
-      : `migrated: ${m.kind} ${ns}/${m.name} runs only in ${m.into}, owned by its controller, every replica from its ` +
-        `own checkpoint with the state it had when it stopped (${replicasLine(progress.replicas)}); ` +
-        `PropagationPolicy ${m.policy} places it; delete this CheckpointRestore, or set spec.rollback, to give it back to your policy`;
-    const phase = rolledBack ? 'RolledBack' : 'SourceStopped';
-    const updated = await this.#o.record.write(cur, (s) => ({
-      ...s,
-      phase,
-      reason: rolledBack ? 'RolledBack' : 'Migrated',
-      message,
-      replicas: progress.replicas,
-      restoredTime: new Date().toISOString(),
-      completionTime: new Date().toISOString(),
-      conditions: setCondition(s.conditions, {
-        type: rolledBack ? 'RolledBack' : 'Migrated',
-        status: 'True',
-        reason: phase,
-        message,
-        observedGeneration: r.metadata.generation ?? 0,
-      }),
-    }));
-    await this.#o.record.event(updated, 'Normal', phase, message);
+    await this.#release(cur.r);
+    const updated = await this.#o.record.write(cur.r, (s) =>
+      finishedStatus(s, r, progress.replicas, new Date()),
+    );
+    await this.#o.record.event(updated, 'Normal', updated.status!.phase!, updated.status!.message ?? '');
     return undefined;
+  }
+
+  /**
+   * Whether `from` runs no pod of the workload (any pod bound to a node may run a process), recorded once seen: the
+   * gates in `into` may go from then on. Otherwise the wait, with the pods named.
+   */
+  async #fromStopped(r: CheckpointRestore): Promise<{ r: CheckpointRestore } | { wait: Result }> {
+    const m = r.status!.workload!;
+    if (m.fromStoppedTime) return { r };
+    const running = (await this.#pods(m.from, r.metadata.namespace, m)).filter(mayRun);
+    if (running.length) {
+      const message =
+        `waiting for ${m.from} to run no pod of ${m.kind} ${m.name} (${running.map((p) => p.metadata.name).join(', ')}); ` +
+        `its pods in ${m.into} are held until then`;
+      if (r.status?.message !== message) await this.#o.record.write(r, (s) => ({ ...s, message }));
+      return { wait: { requeueAfterMs: this.#o.pollMs } };
+    }
+    return {
+      r: await this.#o.record.write(r, (s) => ({
+        ...s,
+        workload: { ...s.workload!, fromStoppedTime: new Date().toISOString() },
+      })),
+    };
+  }
+
+  /**
+   * The gates of `into`'s pods removed. On a rollback, a pod held there before the migration had its checkpoints (no
+   * restored-from) is deleted instead: its controller makes it again, and the webhook gives the new one its checkpoint.
+   */
+  async #letGo(m: WorkloadMigration, intoPods: WorkloadPod[]): Promise<void> {
+    for (const p of intoPods.filter(gated)) {
+      if (m.rollbackTime && !p.metadata.annotations?.[RESTORED_FROM_ANNOTATION])
+        await this.#deletePod(m.into, p);
+      else await this.#ungate(m.into, p);
+    }
   }
 
   // ---- spec.rollback ----

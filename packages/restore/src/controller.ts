@@ -33,7 +33,7 @@ import { editPins, unpin } from './pins.js';
 import { handoverLabels, RESTORE_LABEL } from './pod.js';
 import { RestoreRecorder } from './recorder.js';
 import { backupClusters, type BackupBinding } from './source.js';
-import { restoreStep, stateGuarantee } from './status.js';
+import { checkpointRequested, restoreStep, stateGuarantee } from './status.js';
 import { notMine, RESTORE_FINALIZER, SubmitStep, type Meta, type SourceToStop } from './submit.js';
 import { backupNamespaceRefusal, stopPlan, stopsOnlyThePod } from './validate.js';
 import { WorkloadMigrationStep } from './workload/step.js';
@@ -219,7 +219,9 @@ export class RestoreController {
    */
   async #keepCheckpoint(r: CheckpointRestore): Promise<Result> {
     const c = r.status?.checkpoint;
-    if (r.status?.phase !== 'Failed' || !c?.sourceStoppedTime || !r.metadata.uid) return undefined;
+    // A workload migration's replicas are stopped one by one as each is checkpointed: once its backup was made.
+    const stopped = !!c?.sourceStoppedTime || (!!r.status?.workload && checkpointRequested(r.status));
+    if (r.status?.phase !== 'Failed' || !c || !stopped || !r.metadata.uid) return undefined;
     const path = backupPath(r.metadata.namespace, c.backup);
     const b = await this.#getOrUndefined<
       CheckpointBackup & { metadata: { ownerReferences?: { uid: string }[] } }
@@ -238,7 +240,7 @@ export class RestoreController {
       r,
       'Normal',
       'CheckpointKept',
-      `CheckpointBackup ${c.backup} holds the state pod ${c.pod} had when it stopped: it stays when this restore is deleted`,
+      `CheckpointBackup ${c.backup} holds the state ${r.status?.workload ? `the replicas of ${c.pod}` : `pod ${c.pod}`} had when ${r.status?.workload ? 'they' : 'it'} stopped: it stays when this restore is deleted`,
     );
     return undefined;
   }

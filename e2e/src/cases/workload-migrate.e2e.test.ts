@@ -6,6 +6,7 @@ import { kubectl } from '../fed/kubectl.js';
 import { binary, kubeconfigPath } from '../fed/paths.js';
 import { isOurs, readState, restartProcess } from '../fed/procs.js';
 import { exists, getBackup, registryInfo, registrySecretYaml } from './agent-support.js';
+import { kubectlWithPlugin } from './plugin-support.js';
 import { counterCounts } from './restore-support.js';
 import { eventually, unique } from './support.js';
 
@@ -312,7 +313,32 @@ spec:
         followers.push(f.proc);
         sourceLast.set(p.metadata.name, f.last);
       }
-    await hub(['apply', '-f', '-'], `${restoreYaml('move-db', 'db')}---\n${restoreYaml('move-web', 'web')}`);
+    // The StatefulSet by the CLI as a kubectl plugin (--migrate --wait), the Deployment by a manifest, at once.
+    const cli = kubectlWithPlugin([
+      'stateful-migration',
+      'restore',
+      'db',
+      '--to',
+      'member2',
+      '--migrate',
+      '--wait',
+      '--timeout',
+      '7m',
+      '--name',
+      'move-db',
+      '-n',
+      ns,
+      `--kubeconfig=${kubeconfigPath('karmada')}`,
+    ]);
+    await hub(['apply', '-f', '-'], restoreYaml('move-web', 'web'));
+    const ran = await cli;
+    assert.equal(ran.code, 0, ran.stdout + ran.stderr);
+    for (const phase of ['Checkpointing', 'RestoreSubmitted', 'RestoreInProgress', 'SourceStopped'])
+      assert.match(ran.stdout, new RegExp(`Z  ${phase}: `), `${phase} shown`);
+    assert.match(
+      ran.stdout,
+      /migrated: StatefulSet \S+\/db runs in member2 \(2 replicas, each from its own checkpoint\)/,
+    );
     for (const name of ['move-db', 'move-web']) await assertMigrated(name);
     const db = await getRestore('move-db');
     assert.deepEqual(

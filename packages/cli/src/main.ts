@@ -246,6 +246,10 @@ program
   .addHelpText(
     'after',
     `
+A backup of a whole Deployment or StatefulSet (no podRef) migrates the workload: --migrate moves it to the target
+through Karmada, every replica from its own fresh checkpoint (set spec.rollback on the CheckpointRestore to give it
+back).
+
 Exit status (with --wait): 0 once Restored (or, for --migrate, once the source is stopped and the copy has
 taken over), 1 when the restore failed (its message is printed) or --timeout passed, 130 on Ctrl-C.
 
@@ -253,6 +257,7 @@ Examples:
   ${AS_KUBECTL_PLUGIN ? 'kubectl stateful-migration' : 'stateful-migration'} restore web-backup --to member2 --wait
   ${AS_KUBECTL_PLUGIN ? 'kubectl stateful-migration' : 'stateful-migration'} restore web-backup --to member2 --node m2-a --migrate --wait -n shop
   kubectl stateful-migration restore web-backup --to member2 --migrate --wait --context karmada-apiserver
+  kubectl stateful-migration restore db-all-replicas --to member2 --migrate --wait -n shop
 
 As a kubectl plugin: put kubectl-stateful_migration (packages/cli/bin) on PATH; kubectl runs it for
 "kubectl stateful-migration ..." with the arguments and environment as they are, so --kubeconfig, --context,

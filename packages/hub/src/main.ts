@@ -62,7 +62,12 @@ async function startWebhook(
     { onError: (err) => log.warn({ err: String(err) }, 'CheckpointRestore watch failed; retrying') },
   );
   void restores.start();
-  const pods = new PodMutations({ client, log, restores: () => restores.list() });
+  const pods = new PodMutations({
+    client,
+    log,
+    restores: () => restores.list(),
+    synced: () => restores.hasSynced(),
+  });
   const server = new AdmissionServer({
     port: f.webhookPort,
     certFile: f.webhookCert,

@@ -100,6 +100,14 @@ describe('PodMutations: a Deployment checkpoint is given once', () => {
     assert.equal(assignedOf((await restarted.handle('member2', req('5'))).patch), 'web-b');
   });
 
+  it('no answer before the migrations are read (a hub just started): an error the server turns into a refusal', async () => {
+    let synced = false;
+    const early = new PodMutations({ client, log, restores: () => [restore], synced: () => synced });
+    await assert.rejects(early.handle('member2', req('8')), /has not read the CheckpointRestores yet/);
+    synced = true;
+    assert.equal(assignedOf((await early.handle('member2', req('9'))).patch), 'web-b');
+  });
+
   it('in the source, a pod of the workload is held; elsewhere, or another pod, unchanged', async () => {
     const held = await pods.handle('member1', req('6'));
     assert.match(Buffer.from(held.patch!, 'base64').toString(), new RegExp(SOURCE_STOPPED_GATE));

@@ -18,6 +18,12 @@ export interface PodMutationsOptions {
   log: Logger;
   /** The CheckpointRestores, from an informer's cache. */
   restores: () => CheckpointRestore[];
+  /**
+   * Whether that cache has been filled: until then no answer is given (a refusal the pod's controller retries),
+   * since a pod let through by a hub that has not read the migrations yet would run without its gate.
+   * @default always
+   */
+  synced?: () => boolean;
   /** How long an answer's claim on a Deployment checkpoint lasts before its pod must be seen. @default 60000 */
   claimMs?: number;
   /** @default Date.now */
@@ -44,6 +50,8 @@ export class PodMutations {
   }
 
   readonly handle = async (cluster: string, req: AdmissionRequest): Promise<AdmissionResponse> => {
+    if (this.#o.synced && !this.#o.synced())
+      throw new Error('the hub has not read the CheckpointRestores yet (just started)');
     const role = roleOf(cluster, req, this.#o.restores());
     if (!role) return { uid: req.uid, allowed: true };
     if (role.role === 'from') return holdPod(req, role.restore);

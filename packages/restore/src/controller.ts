@@ -36,6 +36,7 @@ import { backupClusters, type BackupBinding } from './source.js';
 import { checkpointRequested, restoreStep, stateGuarantee } from './status.js';
 import { notMine, RESTORE_FINALIZER, SubmitStep, type Meta, type SourceToStop } from './submit.js';
 import { backupNamespaceRefusal, stopPlan, stopsOnlyThePod } from './validate.js';
+import { isObjectName } from './workload/plan.js';
 import { WorkloadMigrationStep } from './workload/step.js';
 import type { WebhookEndpoint } from './workload/webhook-config.js';
 
@@ -184,6 +185,8 @@ export class RestoreController {
 
   /** The backup of a restore when it covers a whole workload (no podRef): then the workload steps take it. */
   async #workloadBackup(r: CheckpointRestore): Promise<CheckpointBackup | undefined> {
+    // A name that is not one (a path) is refused by the single-pod start, which reads nothing with it.
+    if (!isObjectName(r.spec.backupRef.name)) return undefined;
     const b = await this.#getOrUndefined<CheckpointBackup>(
       backupPath(r.metadata.namespace, r.spec.backupRef.name),
     );

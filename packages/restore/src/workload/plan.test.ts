@@ -10,12 +10,14 @@ import type {
 import {
   asReplicaStatus,
   freshWorkloadBackup,
+  isObjectName,
   migrationActive,
   replicaProgress,
   rollbackStatus,
   workloadCheckpoint,
   workloadCheckpointProgress,
   workloadIntent,
+  workloadRefRefusal,
   type WorkloadPod,
 } from './plan.js';
 import { RESTORED_FROM_ANNOTATION, SOURCE_STOPPED_GATE } from './migration.js';
@@ -115,6 +117,23 @@ describe('workloadIntent: a workload migration is judged before anything is touc
 
   it('a workload Karmada has not placed yet is waited for', () => {
     assert.equal(intent({ workload: { replicas: 2, clusters: [] } }).kind, 'wait');
+  });
+});
+
+describe('names from specs go into paths only when they are object names', () => {
+  it('isObjectName, and a resourceRef that is a path is refused before anything is read', () => {
+    for (const n of ['db', 'db-0', 'a.b-c', 'x'.repeat(253)]) assert.equal(isObjectName(n), true, n);
+    for (const n of ['', '..', '../../other/statefulsets/db', 'Db', 'a/b', '-a', 'x'.repeat(254), 'a%2f..'])
+      assert.equal(isObjectName(n), false, n);
+    const b = backup({
+      resourceRef: { apiVersion: 'apps/v1', kind: 'StatefulSet', name: '../../other/statefulsets/db' },
+    });
+    refused(
+      workloadRefRefusal(restore(), b) ?? { kind: 'ok' },
+      'InvalidReferenceName',
+      /is not an object name/,
+    );
+    assert.equal(workloadRefRefusal(restore(), backup()), undefined);
   });
 });
 

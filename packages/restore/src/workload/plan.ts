@@ -23,6 +23,27 @@ const refuse = (reason: string, message: string): Refusal => ({ kind: 'refuse', 
 export type WorkloadIntent =
   { kind: 'ok'; migration: WorkloadMigration } | { kind: 'wait'; reason: string; message: string } | Refusal;
 
+/**
+ * A Kubernetes object name (DNS-1123 subdomain, at most 253): one path segment, never `..`. A name from a spec goes
+ * into request paths only when it is one, so `../../other/statefulsets/x` never reads another namespace's object.
+ */
+export const isObjectName = (name: string): boolean =>
+  name.length <= 253 && /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/.test(name);
+
+/** What a workload migration refuses before it reads anything the backup names: another namespace, or a path. */
+export function workloadRefRefusal(r: CheckpointRestore, b: CheckpointBackup): Refusal | undefined {
+  const missing = backupRefusal(r, b);
+  if (missing) return missing;
+  const name = b.spec.resourceRef.name;
+  return isObjectName(name)
+    ? undefined
+    : refuse(
+        'InvalidReferenceName',
+        `spec.resourceRef.name "${name}" of CheckpointBackup ${b.metadata.namespace}/${b.metadata.name} is not an ` +
+          'object name (a DNS-1123 subdomain): nothing was read or touched',
+      );
+}
+
 /** The workload's template on Karmada, as far as a migration reads it: its replicas, and where Karmada runs it. */
 export interface WorkloadView {
   replicas: number;

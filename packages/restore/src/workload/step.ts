@@ -42,6 +42,7 @@ import {
   workloadCheckpoint,
   workloadCheckpointProgress,
   workloadIntent,
+  workloadRefRefusal,
   type WorkloadPod,
   type WorkloadView,
 } from './plan.js';
@@ -102,6 +103,8 @@ export class WorkloadMigrationStep {
         'this hub runs without its admission webhook (--webhook-url), which gives each migrated pod its ' +
           'checkpoint: a whole workload cannot be migrated; nothing was created or stopped',
       );
+    const early = workloadRefRefusal(r, backup);
+    if (early) return this.#o.record.fail(r, early.reason, early.message);
     const intent = workloadIntent({
       restore: r,
       backup,

@@ -131,7 +131,7 @@ describe('names from specs go into paths only when they are object names', () =>
     refused(
       workloadRefRefusal(restore(), b) ?? { kind: 'ok' },
       'InvalidReferenceName',
-      /is not an object name/,
+      /spec\.resourceRef\.name "\.\.\/\.\.\/other\/statefulsets\/db" is not/,
     );
     assert.equal(workloadRefRefusal(restore(), backup()), undefined);
   });

@@ -39,8 +39,8 @@ export function workloadRefRefusal(r: CheckpointRestore, b: CheckpointBackup): R
     ? undefined
     : refuse(
         'InvalidReferenceName',
-        `spec.resourceRef.name "${name}" of CheckpointBackup ${b.metadata.namespace}/${b.metadata.name} is not an ` +
-          'object name (a DNS-1123 subdomain): nothing was read or touched',
+        `spec.resourceRef.name "${name}" is not an object name (a DNS-1123 subdomain) in CheckpointBackup ` +
+          `${b.metadata.namespace}/${b.metadata.name}: nothing was read or touched`,
       );
 }
 

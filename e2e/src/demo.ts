@@ -69,6 +69,51 @@ async function restoreStep(): Promise<void> {
   say((await lines('member2', copy, [])).split('\n').slice(0, 3).join('\n'));
 }
 
+/**
+ * A whole StatefulSet moved to member2 (examples/restore/migrate-workload.yaml): its two counters, started apart,
+ * each go on in member2 from its own count.
+ */
+async function migrateStep(registryUrl: string): Promise<void> {
+  const [workload, restore] = ((d: string[]) => [d.slice(0, 3).join('---'), d[3]!])(
+    example('restore/migrate-workload.yaml').replace('url: REGISTRY', `url: '${registryUrl}'`).split('---'),
+  );
+  say('\ndemo: a StatefulSet kv of two counters in member1, and a workload-level backup of it');
+  await apply('karmada', workload);
+  const first = await firstRunning('member1', 'app=kv');
+  await sleep(5000);
+  const before = async () => {
+    const out: string[] = [];
+    for (const p of ['kv-0', 'kv-1'])
+      out.push(`${p}: ${(await kubectl('member1', ['logs', p, '--tail=1']).catch(() => '?')).trim()}`);
+    return out.join(', ');
+  };
+  say(
+    `demo: ${first} runs; kubectl apply -f examples/restore/migrate-workload.yaml (CheckpointRestore kv-to-member2)`,
+  );
+  say(`demo: in member1 just before: ${await before()}`);
+  await apply('karmada', restore);
+  let last = '';
+  for (const until = Date.now() + 300_000; Date.now() < until; await sleep(500)) {
+    const s = await kubectl('karmada', [
+      'get',
+      'cpr',
+      'kv-to-member2',
+      '-o',
+      'jsonpath={.status.phase}: {.status.message}',
+    ]).catch(() => '');
+    if (s && s !== last) say(`demo: kv-to-member2 ${s}`);
+    last = s;
+    if (/^(SourceStopped|Failed)/.test(s)) break;
+  }
+  say(
+    `demo: member2 now runs kv:\n${await kubectl('member2', ['get', 'pods', '-l', 'app=kv', '-o', 'wide'])}`,
+  );
+  for (const p of ['kv-0', 'kv-1'])
+    say(
+      `demo: kubectl --kubeconfig=.fed/member2-config logs ${p} | head -2\n${(await kubectl('member2', ['logs', p]).catch((e: Error) => e.message)).split('\n').slice(0, 2).join('\n')}`,
+    );
+}
+
 if (!(await up())) process.exit(1);
 const registry = JSON.parse(readFileSync(join(fedDir, 'registry.json'), 'utf8')) as RegistryInfo;
 
@@ -123,7 +168,7 @@ const watch = spawn(
     stdio: ['ignore', 'inherit', 'inherit'],
   },
 );
-void restoreStep();
+void restoreStep().then(() => migrateStep(registry.url));
 await new Promise<void>((resolve) => process.once('SIGINT', resolve));
 watch.kill('SIGINT');
 say('\ndemo: tearing down');

@@ -302,7 +302,7 @@ metadata:
   labels:
     {{- include "stateful-migration.componentLabels" (dict "root" . "component" "hub") | nindent 4 }}
 rules:
-  # get, list, watch: the informer; each reconcile reads its object fresh, and every status write reads it before its PUT
+  # get, list, watch: the informer; each reconcile reads its object fresh, and every status write reads it before its PUT; the admission webhook's own informer, on every hub replica, from which it answers
   # patch: its finalizer `restore.migration.dcnlab.com/unpin`, added and released by a merge patch with the resourceVersion read
   - apiGroups:
       - migration.dcnlab.com
@@ -359,6 +359,8 @@ rules:
     verbs:
       - get
   # get, create, patch: the restore's policy `checkpointrestore-<restore>` (its pod and pull secret, to the target only): created or merge-patched, then read and patched to add the pod as its owner; a Migrate's `migration-checkpoint-<restore>` (its one-off CheckpointBackup, to the source cluster only, above any user's policy), created before that backup and read when it exists
+  # list: a workload migration reads the namespace's policies to set its own one priority above those that select the workload (which it never changes)
+  # delete: a workload migration's rollback (spec.rollback) deletes its own policy `checkpointrestore-<restore>` (only when it carries this restore's owner label), so the user's policy places the workload again
   - apiGroups:
       - policy.karmada.io
     resources:
@@ -367,6 +369,8 @@ rules:
       - get
       - create
       - patch
+      - list
+      - delete
   # get: the backup's binding (member status, before the hub copied it; read again to hand labels over), the pull secret's (applied in the target?), the restored pod's (its status in the target), a source workload's (the clusters it runs in)
   - apiGroups:
       - work.karmada.io
@@ -375,7 +379,8 @@ rules:
     verbs:
       - get
   # get: GETs in a member: the target's Nodes before a restore, the restored pod's node, a source that lives only in the member (its pod or its workload's Scale), the uid of a bare source pod before Migrate deletes its template on Karmada
-  # patch, delete: Migrate of a source that lives only in a member: PATCH of its Scale (to 0, and back on a rollback), DELETE of a bare pod (the checkpointed uid as a precondition)
+  # patch, delete: Migrate of a source that lives only in a member: PATCH of its Scale (to 0, and back on a rollback), DELETE of a bare pod (the checkpointed uid as a precondition); a workload migration removes its scheduling gate from pods (PATCH) and deletes its webhook configurations and the pods it held in a cluster it rolls back into (DELETE)
+  # create: a workload migration's MutatingWebhookConfiguration in the source and target members, created through the cluster proxy (a POST)
   - apiGroups:
       - cluster.karmada.io
     resources:
@@ -384,7 +389,8 @@ rules:
       - get
       - patch
       - delete
-  # get, patch: Migrate of a Deployment or StatefulSet template on Karmada: its replicas read from the Scale, then the Scale merge-patched to 0 (and back to the recorded replicas on a rollback). The scale subresource only: no right to change a workload's pod template
+      - create
+  # get, patch: Migrate of a Deployment or StatefulSet template on Karmada: its replicas read from the Scale, then the Scale merge-patched to 0 (and back to the recorded replicas on a rollback). The scale subresource only: no right to change a workload's pod template. A workload migration reads the replicas it will wait for
   - apiGroups:
       - apps
     resources:
@@ -451,7 +457,9 @@ metadata:
     {{- include "stateful-migration.componentLabels" (dict "root" . "component" "hub") | nindent 4 }}
 rules:
   # get: the restored pod's node; a bare source pod that lives only in the member; the uid of a bare source pod before Migrate deletes it
-  # delete: Migrate of a bare pod that lives only in the member, with the checkpointed uid as a precondition
+  # delete: Migrate of a bare pod that lives only in the member, with the checkpointed uid as a precondition; a workload rollback deletes the pods it held in the cluster it rolls back into (by uid), so their controller makes them again through the webhook, with their checkpoints
+  # list: a workload migration lists the namespace's pods in source and target (whether the source still runs a pod of the workload, each replica's pod, the gated ones); the webhook lists the target's to give each Deployment pod a checkpoint no other pod runs
+  # patch: a workload migration removes its scheduling gate `migration.dcnlab.com/source-stopped` from the pods of the workload once the source runs none (a JSON patch tested against the gates read)
   - apiGroups:
       - ""
     resources:
@@ -459,6 +467,8 @@ rules:
     verbs:
       - get
       - delete
+      - list
+      - patch
   # get, patch: Migrate of a Deployment or StatefulSet that lives only in the member: read its replicas, scale it to 0 (and back on a rollback), through the scale subresource only
   - apiGroups:
       - apps
@@ -475,6 +485,15 @@ rules:
       - nodes
     verbs:
       - list
+  # get, create, delete: a workload migration's webhook configuration `stateful-migration.<namespace>.<restore>` (pods of that namespace with a StatefulSet or ReplicaSet controller, CREATE only), made while the migration runs and deleted when it ends. RBAC cannot limit `create` by name: this identity could create any mutating webhook in a member
+  - apiGroups:
+      - admissionregistration.k8s.io
+    resources:
+      - mutatingwebhookconfigurations
+    verbs:
+      - get
+      - create
+      - delete
 ---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRoleBinding

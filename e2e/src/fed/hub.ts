@@ -65,10 +65,21 @@ export async function startHub(ctx: FedContext): Promise<void> {
   const kubeconfig = await hubKubeconfig(ctx);
   const health = await freePort('hub');
   ctx.setPort('hub', health);
+  // The admission webhook of workload migrations: the members' apiservers call it by URL, as they call
+  // karmada-webhook, trusting the federation's CA (the serving certificate names 127.0.0.1).
+  const webhook = await freePort('hub-webhook');
+  ctx.setPort('hub-webhook', webhook);
   await ctx.run(
     'hub',
     process.execPath,
-    hubArgs(kubeconfig, health, 'hub-0'),
+    [
+      ...hubArgs(kubeconfig, health, 'hub-0'),
+      `--webhook-port=${webhook}`,
+      `--webhook-url=https://127.0.0.1:${webhook}`,
+      `--webhook-cert=${ctx.pki.servingCert}`,
+      `--webhook-key=${ctx.pki.servingKey}`,
+      `--webhook-ca=${ctx.pki.ca}`,
+    ],
     () => probe(`http://127.0.0.1:${health}/readyz`),
     { port: health },
   );

@@ -82,7 +82,7 @@ export function ownNamespaceAdmissionPolicy(): Schema[] {
         validations: [
           ...NAMESPACED_REFS.map(celValidation),
           // The CRD says the same (crd.ts); here it also holds on an apiserver whose CRD predates the rule.
-          ...workloadCelRules('object.spec').map((r) => ({ ...r, reason: 'Invalid' })),
+          ...workloadCelRules('object.spec', 'object.metadata').map((r) => ({ ...r, reason: 'Invalid' })),
           ...keepStateCelRules('object.spec').map((r) => ({ ...r, reason: 'Invalid' })),
         ],
       },

@@ -21,13 +21,20 @@ export const RESTORE_PHASES = [
   'RestoreInProgress',
   'Restored',
   'SourceStopped',
+  /** A workload migration given back to the user's policy (spec.rollback): its pods there again, from the checkpoints. */
+  'RolledBack',
   'Failed',
 ] as const;
 export type RestorePhase = (typeof RESTORE_PHASES)[number];
 
 /** Phases after which the controller does nothing more for a generation. */
 export function isRestoreFinished(phase: RestorePhase | undefined, mode: RestoreMode): boolean {
-  return phase === 'Failed' || phase === 'SourceStopped' || (mode === 'Restore' && phase === 'Restored');
+  return (
+    phase === 'Failed' ||
+    phase === 'SourceStopped' ||
+    phase === 'RolledBack' ||
+    (mode === 'Restore' && phase === 'Restored')
+  );
 }
 
 /** Annotation on a CheckpointBackup: comma-separated image refs that restores use; retention keeps them. */
@@ -62,6 +69,12 @@ export interface CheckpointRestoreSpec {
   podName?: string;
   /** Seconds the restored pod may take to run before the restore fails. @default 300 */
   timeoutSeconds?: number;
+  /**
+   * A workload migration only: give the workload back to the user's own policy (the migration's policy is deleted),
+   * its pods there coming up from the migration's checkpoints. What deleting the CheckpointRestore does, while
+   * keeping its record; a restored state rather than fresh pods.
+   */
+  rollback?: boolean;
 }
 
 export interface RestoredPodRef {
@@ -113,6 +126,50 @@ export interface FreshCheckpoint {
   sourceStoppedTime?: string;
 }
 
+/**
+ * A workload migration (issue 13 item 3, docs/adr/0007): which workload moves, between which clusters, and how far.
+ * Recorded before anything is created (intent first), so a restarted controller resumes from it.
+ */
+export interface WorkloadMigration {
+  apiVersion: string;
+  kind: 'Deployment' | 'StatefulSet';
+  name: string;
+  sourceCluster: string;
+  targetCluster: string;
+  /** spec.targetNode when the migration began: every pod in the target on that node. */
+  targetNode?: string;
+  /** The workload's replicas when the migration began: the fresh checkpoints it waits for. */
+  replicas: number;
+  /** The migration's PropagationPolicy (priority above the user's, preemption). */
+  policy: string;
+  /** Where the workload's pods come up from their checkpoints: the target; the source once rolled back. */
+  into: string;
+  /** Where no pod of the workload may run while those in `into` start: the source; the target once rolled back. */
+  from: string;
+  /** When the migration's policy was created: Karmada places the workload in the target from then on. */
+  placedTime?: string;
+  /** When `from` was seen running no pod of the workload: the scheduling gates in `into` are removed from then on. */
+  fromStoppedTime?: string;
+  /** When spec.rollback was acted on: the policy deleted, `into` and `from` swapped. */
+  rollbackTime?: string;
+}
+
+/** One replica of a migrating workload: its checkpoint, and the pod that runs it in `into`. */
+export interface RestoredReplica {
+  /** The source pod whose checkpoint this is (a StatefulSet's ordinal is in its name). */
+  name: string;
+  ordinal?: number;
+  /** Its checkpoint images, by digest. */
+  images: RestoreImage[];
+  checkpointTime?: string;
+  /** The pod that runs this checkpoint in `into` (the webhook gave it; annotation migration.dcnlab.com/restored-from). */
+  pod?: string;
+  node?: string;
+  phase: 'Pending' | 'Restoring' | 'Running' | 'Failed';
+  reason?: string;
+  message?: string;
+}
+
 export interface CheckpointRestoreStatus {
   phase?: RestorePhase;
   message?: string;
@@ -129,6 +186,10 @@ export interface CheckpointRestoreStatus {
   sourceStop?: SourceStop;
   /** Migrate only: the fresh checkpoint taken for this migration. */
   checkpoint?: FreshCheckpoint;
+  /** A workload migration (the backup covers a whole Deployment or StatefulSet). */
+  workload?: WorkloadMigration;
+  /** A workload migration: each replica, by the source pod whose checkpoint it runs. */
+  replicas?: RestoredReplica[];
   conditions?: Condition[];
 }
 

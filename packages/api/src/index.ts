@@ -67,6 +67,8 @@ export {
   type RestoredPodRef,
   type SourceStop,
   type FreshCheckpoint,
+  type RestoredReplica,
+  type WorkloadMigration,
 } from './checkpoint-restore.js';
 export { checkpointRestoreCrd } from './restore-crd.js';
 export { checkpointedPodSchema } from './crd.js';
@@ -115,6 +117,7 @@ export { OWN_NAMESPACE_POLICY, ownNamespaceAdmissionPolicy } from './admission-p
 export {
   POD_REF_REQUIRED,
   STOP_POD_OF_WORKLOAD,
+  MIGRATION_OWNER_LABEL,
   WORKLOAD_BACKUP_LABEL,
   WORKLOAD_KINDS,
   WORKLOAD_MESSAGES,

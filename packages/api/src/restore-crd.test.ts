@@ -36,9 +36,9 @@ it('the schema enumerates exactly the phases and modes of the types', () => {
   assert.deepEqual(at(root, '.spec.mode')?.enum, [...RESTORE_MODES]);
 });
 
-it('a restore is finished when Failed, when Restored in Restore mode, and only when SourceStopped in Migrate mode', () => {
+it('a restore is finished when Failed, when Restored in Restore mode, and only when SourceStopped (or RolledBack) in Migrate mode', () => {
   const finished = (mode: 'Restore' | 'Migrate') => RESTORE_PHASES.filter((p) => isRestoreFinished(p, mode));
-  assert.deepEqual(finished('Restore'), ['Restored', 'SourceStopped', 'Failed']);
-  assert.deepEqual(finished('Migrate'), ['SourceStopped', 'Failed']);
+  assert.deepEqual(finished('Restore'), ['Restored', 'SourceStopped', 'RolledBack', 'Failed']);
+  assert.deepEqual(finished('Migrate'), ['SourceStopped', 'RolledBack', 'Failed']);
   assert.equal(isRestoreFinished(undefined, 'Restore'), false);
 });

@@ -78,6 +78,12 @@ const specSchema = obj(
     timeoutSeconds: int('Seconds the restored pod may take to run before the restore fails. Default 300.', {
       minimum: 1,
     }),
+    rollback: {
+      type: 'boolean',
+      description:
+        "A workload migration only: give the workload back to the user's own policy, its pods there coming up from " +
+        "the migration's checkpoints.",
+    },
   },
   ['backupRef'],
 );
@@ -126,6 +132,42 @@ const statusSchema = obj('What the restore controller observed and did.', {
       checkpointTime: dateTime('When the checkpoint was taken; the restored state is of then.'),
       sourceStoppedTime: dateTime('When the source pod was reported deleted after its checkpoint.'),
     },
+  ),
+  workload: obj('A workload migration: the workload, the clusters, and how far it is.', {
+    apiVersion: str('API version.'),
+    kind: str('Deployment or StatefulSet.', { enum: ['Deployment', 'StatefulSet'] }),
+    name: str('Name.'),
+    sourceCluster: str('Where it ran.'),
+    targetCluster: str('Where it moves.'),
+    targetNode: str('The node every pod in the target runs on (spec.targetNode).'),
+    replicas: int('Replicas when the migration began.'),
+    policy: str("The migration's PropagationPolicy."),
+    into: str("Where the workload's pods come up from their checkpoints (the source once rolled back)."),
+    from: str('Where no pod of the workload may run while they start.'),
+    placedTime: dateTime("When the migration's policy was created."),
+    fromStoppedTime: dateTime('When `from` was seen running no pod of the workload; the gates are removed.'),
+    rollbackTime: dateTime('When spec.rollback was acted on.'),
+  }),
+  replicas: list(
+    'A workload migration: each replica, by the source pod whose checkpoint it runs.',
+    obj(
+      'One replica.',
+      {
+        name: str('The source pod whose checkpoint this is.'),
+        ordinal: int('A StatefulSet pod ordinal.'),
+        images: images('Its checkpoint images, by digest.'),
+        checkpointTime: dateTime('When it was checkpointed.'),
+        pod: str('The pod that runs it now.'),
+        node: str('Its node.'),
+        phase: str('Pending, Restoring, Running or Failed.', {
+          enum: ['Pending', 'Restoring', 'Running', 'Failed'],
+        }),
+        reason: str('Why, when Failed or waiting.'),
+        message: str('What was seen.'),
+      },
+      ['name'],
+    ),
+    'name',
   ),
   conditions: conditionsSchema,
 });

@@ -6,6 +6,7 @@ import { refusal } from './tenancy.js';
 import {
   POD_REF_REQUIRED,
   STOP_POD_OF_WORKLOAD,
+  MIGRATION_OWNER_LABEL,
   WORKLOAD_MESSAGES,
   isWorkloadBackup,
   podName,
@@ -85,10 +86,29 @@ describe('workload-level backups: which specs without podRef are served', () => 
     const rules = s['x-kubernetes-validations'];
     for (const r of workloadCelRules('self'))
       assert.ok(rules.some((x) => x.rule === r.expression && x.message === r.message));
+    // The CRD's spec rule cannot see labels: the stopPod rule (a migration's own checkpoint may stop pods) is the
+    // admission policy's, over the metadata.
     assert.deepEqual(
       workloadCelRules('self').map((r) => r.message),
+      [WORKLOAD_MESSAGES.podRefRequired],
+    );
+    assert.deepEqual(
+      workloadCelRules('object.spec', 'object.metadata').map((r) => r.message),
       [WORKLOAD_MESSAGES.podRefRequired, WORKLOAD_MESSAGES.stopPod],
     );
     assert.match(workloadCelRules('object.spec')[0]!.expression, /^has\(object\.spec\.podRef\) \|\|/);
+    assert.match(
+      workloadCelRules('object.spec', 'object.metadata')[1]!.expression,
+      /\(has\(object\.metadata\.labels\) && 'migration\.dcnlab\.com\/restore-owner' in object\.metadata\.labels\)$/,
+    );
+  });
+
+  it("stopPod without podRef is served on a migration's own checkpoint (labelled restore-owner), refused otherwise", () => {
+    const b = { ...spec({ stopPod: true }), metadata: { labels: { [MIGRATION_OWNER_LABEL]: 'shop.move' } } };
+    assert.equal(workloadRefusal(b), undefined);
+    assert.equal(
+      workloadRefusal({ ...b, metadata: { labels: { other: 'x' } } })?.reason,
+      STOP_POD_OF_WORKLOAD,
+    );
   });
 });

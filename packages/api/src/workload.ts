@@ -22,6 +22,14 @@ export type WorkloadKind = (typeof WORKLOAD_KINDS)[number];
 /** On each child: the name of the workload-level backup it belongs to (when it fits a label value). */
 export const WORKLOAD_BACKUP_LABEL = `${API_GROUP}/workload-backup`;
 
+/**
+ * On what a CheckpointRestore makes on the Karmada control plane (`<namespace>.<restore>`). A workload-level
+ * CheckpointBackup carrying it may have stopPod: a migration's own fresh checkpoint, whose replacements the
+ * migration's webhook holds unscheduled (docs/adr/0007). A tenant could set it on a backup of their own; it only
+ * stops their own pods, as stopPod does.
+ */
+export const MIGRATION_OWNER_LABEL = `${API_GROUP}/restore-owner`;
+
 export const POD_REF_REQUIRED = 'PodRefRequired';
 export const STOP_POD_OF_WORKLOAD = 'StopPodOfWorkload';
 
@@ -44,28 +52,33 @@ export const WORKLOAD_MESSAGES = {
     'checkpointed; for any other kind name the pod in spec.podRef',
   stopPod:
     "spec.stopPod is for a single pod: a workload's controller replaces a deleted pod at once; to move a workload, " +
-    'migrate it with a CheckpointRestore',
+    `migrate it with a CheckpointRestore (whose own checkpoint, labelled ${MIGRATION_OWNER_LABEL}, may stop its pods)`,
 } as const;
 
 /**
  * Why a spec without podRef cannot be served, or undefined. The CRD and the admission policy refuse such objects;
  * this covers objects stored before those rules, for the agent and the hub.
  */
-export function workloadRefusal(b: Pick<CheckpointBackup, 'spec'>): Refusal | undefined {
+export function workloadRefusal(
+  b: Pick<CheckpointBackup, 'spec'> & { metadata?: { labels?: Record<string, string> } },
+): Refusal | undefined {
   if (!isWorkloadBackup(b)) return undefined;
   const r = b.spec.resourceRef;
   const kindOk = (WORKLOAD_KINDS as readonly string[]).includes(r?.kind ?? '');
   if (!kindOk || (r.apiVersion && r.apiVersion !== 'apps/v1'))
     return { reason: POD_REF_REQUIRED, message: WORKLOAD_MESSAGES.podRefRequired };
-  if (b.spec.stopPod) return { reason: STOP_POD_OF_WORKLOAD, message: WORKLOAD_MESSAGES.stopPod };
+  if (b.spec.stopPod && !b.metadata?.labels?.[MIGRATION_OWNER_LABEL])
+    return { reason: STOP_POD_OF_WORKLOAD, message: WORKLOAD_MESSAGES.stopPod };
   return undefined;
 }
 
 /**
  * The same two rules in CEL, over `root` (`self` in the CRD's spec validations, `object.spec` in the admission
- * policy), so the CRD and the policy cannot drift apart.
+ * policy), so the CRD and the policy cannot drift apart. The stopPod rule needs the labels (`labels`: the CEL of
+ * the object's metadata), which a CRD's spec rule cannot see: only the admission policy states it, and refusal()
+ * for the controllers.
  */
-export function workloadCelRules(root: string): { expression: string; message: string }[] {
+export function workloadCelRules(root: string, labels?: string): { expression: string; message: string }[] {
   const kinds = WORKLOAD_KINDS.map((k) => `'${k}'`).join(', ');
   const ref = `${root}.resourceRef`;
   return [
@@ -75,10 +88,16 @@ export function workloadCelRules(root: string): { expression: string; message: s
         `(!has(${ref}.apiVersion) || ${ref}.apiVersion == 'apps/v1'))`,
       message: WORKLOAD_MESSAGES.podRefRequired,
     },
-    {
-      expression: `has(${root}.podRef) || !has(${root}.stopPod) || !${root}.stopPod`,
-      message: WORKLOAD_MESSAGES.stopPod,
-    },
+    ...(labels
+      ? [
+          {
+            expression:
+              `has(${root}.podRef) || !has(${root}.stopPod) || !${root}.stopPod || ` +
+              `(has(${labels}.labels) && '${MIGRATION_OWNER_LABEL}' in ${labels}.labels)`,
+            message: WORKLOAD_MESSAGES.stopPod,
+          },
+        ]
+      : []),
   ];
 }
 

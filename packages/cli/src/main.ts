@@ -172,6 +172,20 @@ program
       'never carries the default secret for it. Empty: never used (env DEFAULT_SECRET_REGISTRIES)',
     process.env.DEFAULT_SECRET_REGISTRIES ?? '',
   )
+  .option(
+    '--webhook-port <port>',
+    "port of the admission webhook the members' apiservers call for workload migrations (0: none, and workload " +
+      'migrations are refused)',
+    (v) => Number(v),
+    0,
+  )
+  .option('--webhook-cert <file>', "PEM file of the webhook's serving certificate")
+  .option('--webhook-key <file>', 'PEM file of its key')
+  .option('--webhook-ca <file>', 'PEM file of the CA that signed it (the caBundle the members are given)')
+  .option(
+    '--webhook-url <url>',
+    "the webhook's base URL as the members' apiservers reach it, e.g. https://hub.example.com:8443",
+  )
   .action(async (opts: Parameters<typeof runHub>[0]) => runHub(opts));
 
 program
@@ -232,6 +246,10 @@ program
   .addHelpText(
     'after',
     `
+A backup of a whole Deployment or StatefulSet (no podRef) migrates the workload: --migrate moves it to the target
+through Karmada, every replica from its own fresh checkpoint (set spec.rollback on the CheckpointRestore to give it
+back).
+
 Exit status (with --wait): 0 once Restored (or, for --migrate, once the source is stopped and the copy has
 taken over), 1 when the restore failed (its message is printed) or --timeout passed, 130 on Ctrl-C.
 
@@ -239,6 +257,7 @@ Examples:
   ${AS_KUBECTL_PLUGIN ? 'kubectl stateful-migration' : 'stateful-migration'} restore web-backup --to member2 --wait
   ${AS_KUBECTL_PLUGIN ? 'kubectl stateful-migration' : 'stateful-migration'} restore web-backup --to member2 --node m2-a --migrate --wait -n shop
   kubectl stateful-migration restore web-backup --to member2 --migrate --wait --context karmada-apiserver
+  kubectl stateful-migration restore db-all-replicas --to member2 --migrate --wait -n shop
 
 As a kubectl plugin: put kubectl-stateful_migration (packages/cli/bin) on PATH; kubectl runs it for
 "kubectl stateful-migration ..." with the arguments and environment as they are, so --kubeconfig, --context,

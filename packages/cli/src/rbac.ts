@@ -170,6 +170,8 @@ const FRESH = 'packages/restore/src/checkpoint.ts';
 const RESTORE_RECORDER = 'packages/restore/src/recorder.ts';
 const PINS = 'packages/restore/src/pins.ts';
 const SCALE = 'packages/restore/src/scale.ts';
+const WORKLOAD_STEP = 'packages/restore/src/workload/step.ts';
+const POD_MUTATIONS = 'packages/restore/src/admission/pods.ts';
 const STATUS = 'packages/kube/src/status.ts';
 const FINALIZERS = 'packages/kube/src/finalizers.ts';
 const EVENTS = 'packages/kube/src/events.ts';
@@ -516,9 +518,10 @@ export const PERMISSIONS: Permission[] = [
     resources: ['checkpointrestores'],
     verbs: ['get', 'list', 'watch'],
     neededBy:
-      'the informer; each reconcile reads its object fresh, and every status write reads it before its PUT',
+      "the informer; each reconcile reads its object fresh, and every status write reads it before its PUT; the admission webhook's own informer, on every hub replica, from which it answers",
     code: {
       [RESTORE]: ['RESTORE_PLURAL', 'restListWatch', 'reconcile'],
+      'packages/hub/src/main.ts': ['startWebhook', 'restListWatch'],
       [RESTORE_RECORDER]: ['write'],
       [STATUS]: ['writeStatus'],
     },
@@ -645,6 +648,8 @@ export const PERMISSIONS: Permission[] = [
       [SUBMIT]: ['#checkTarget'],
       [FOLLOW]: ['#nodeOf'],
       [RESTORE]: ['#locate', '#deleteSourcePod'],
+      [WORKLOAD_STEP]: ['#pods', '#ensureWebhooks'],
+      [POD_MUTATIONS]: ['#used'],
     },
   },
   {
@@ -653,8 +658,12 @@ export const PERMISSIONS: Permission[] = [
     resources: ['clusters/proxy'],
     verbs: ['patch', 'delete'],
     neededBy:
-      'Migrate of a source that lives only in a member: PATCH of its Scale (to 0, and back on a rollback), DELETE of a bare pod (the checkpointed uid as a precondition)',
-    code: { [RESTORE]: ['#scale', '#deleteSourcePod'], [SCALE]: ['scaleRequest'] },
+      'Migrate of a source that lives only in a member: PATCH of its Scale (to 0, and back on a rollback), DELETE of a bare pod (the checkpointed uid as a precondition); a workload migration removes its scheduling gate from pods (PATCH) and deletes its webhook configurations and the pods it held in a cluster it rolls back into (DELETE)',
+    code: {
+      [RESTORE]: ['#scale', '#deleteSourcePod'],
+      [SCALE]: ['scaleRequest'],
+      [WORKLOAD_STEP]: ['#ungate', '#release', '#deletePod'],
+    },
   },
   {
     role: 'restore',
@@ -662,8 +671,40 @@ export const PERMISSIONS: Permission[] = [
     resources: ['deployments/scale', 'statefulsets/scale'],
     verbs: ['get', 'patch'],
     neededBy:
-      "Migrate of a Deployment or StatefulSet template on Karmada: its replicas read from the Scale, then the Scale merge-patched to 0 (and back to the recorded replicas on a rollback). The scale subresource only: no right to change a workload's pod template",
-    code: { [RESTORE]: ['#locate', '#scale'], [SCALE]: ['scaleReads', 'scaleRequest'] },
+      "Migrate of a Deployment or StatefulSet template on Karmada: its replicas read from the Scale, then the Scale merge-patched to 0 (and back to the recorded replicas on a rollback). The scale subresource only: no right to change a workload's pod template. A workload migration reads the replicas it will wait for",
+    code: {
+      [RESTORE]: ['#locate', '#scale'],
+      [SCALE]: ['scaleReads', 'scaleRequest'],
+      [WORKLOAD_STEP]: ['start', 'scaleReads'],
+    },
+  },
+
+  {
+    role: 'restore',
+    apiGroup: 'policy.karmada.io',
+    resources: ['propagationpolicies'],
+    verbs: ['list'],
+    neededBy:
+      "a workload migration reads the namespace's policies to set its own one priority above those that select the workload (which it never changes)",
+    code: { [WORKLOAD_STEP]: ['place', 'migrationPolicy'] },
+  },
+  {
+    role: 'restore',
+    apiGroup: 'policy.karmada.io',
+    resources: ['propagationpolicies'],
+    verbs: ['delete'],
+    neededBy:
+      "a workload migration's rollback (spec.rollback) deletes its own policy `checkpointrestore-<restore>` (only when it carries this restore's owner label), so the user's policy places the workload again",
+    code: { [WORKLOAD_STEP]: ['#deletePolicy'] },
+  },
+  {
+    role: 'restore',
+    apiGroup: 'cluster.karmada.io',
+    resources: ['clusters/proxy'],
+    verbs: ['create'],
+    neededBy:
+      "a workload migration's MutatingWebhookConfiguration in the source and target members, created through the cluster proxy (a POST)",
+    code: { [WORKLOAD_STEP]: ['#ensureWebhooks'] },
   },
 
   // ---- the hub's identity in the members, through Karmada's cluster proxy ----
@@ -690,8 +731,8 @@ export const PERMISSIONS: Permission[] = [
     resources: ['pods'],
     verbs: ['delete'],
     neededBy:
-      'Migrate of a bare pod that lives only in the member, with the checkpointed uid as a precondition',
-    code: { [RESTORE]: ['#stopSource', '#deleteSourcePod'] },
+      'Migrate of a bare pod that lives only in the member, with the checkpointed uid as a precondition; a workload rollback deletes the pods it held in the cluster it rolls back into (by uid), so their controller makes them again through the webhook, with their checkpoints',
+    code: { [RESTORE]: ['#stopSource', '#deleteSourcePod'], [WORKLOAD_STEP]: ['#deletePod'] },
   },
   {
     role: 'restoreInMembers',
@@ -710,6 +751,33 @@ export const PERMISSIONS: Permission[] = [
     neededBy:
       "the target's Nodes before a restore (each node's `migration.dcnlab.com/checkpoint-restore` label and readiness); no Node is read by name, so no `get`",
     code: { [SUBMIT]: ['#checkTarget'], 'packages/restore/src/target-nodes.ts': ['checkTargetNodes'] },
+  },
+  {
+    role: 'restoreInMembers',
+    apiGroup: '',
+    resources: ['pods'],
+    verbs: ['list'],
+    neededBy:
+      "a workload migration lists the namespace's pods in source and target (whether the source still runs a pod of the workload, each replica's pod, the gated ones); the webhook lists the target's to give each Deployment pod a checkpoint no other pod runs",
+    code: { [WORKLOAD_STEP]: ['#pods'], [POD_MUTATIONS]: ['#used'] },
+  },
+  {
+    role: 'restoreInMembers',
+    apiGroup: '',
+    resources: ['pods'],
+    verbs: ['patch'],
+    neededBy:
+      'a workload migration removes its scheduling gate `migration.dcnlab.com/source-stopped` from the pods of the workload once the source runs none (a JSON patch tested against the gates read)',
+    code: { [WORKLOAD_STEP]: ['#ungate'] },
+  },
+  {
+    role: 'restoreInMembers',
+    apiGroup: 'admissionregistration.k8s.io',
+    resources: ['mutatingwebhookconfigurations'],
+    verbs: ['get', 'create', 'delete'],
+    neededBy:
+      "a workload migration's webhook configuration `stateful-migration.<namespace>.<restore>` (pods of that namespace with a StatefulSet or ReplicaSet controller, CREATE only), made while the migration runs and deleted when it ends. RBAC cannot limit `create` by name: this identity could create any mutating webhook in a member",
+    code: { [WORKLOAD_STEP]: ['#ensureWebhooks', '#release'] },
   },
 ];
 

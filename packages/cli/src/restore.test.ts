@@ -91,8 +91,8 @@ describe('progressLine: one line per change of phase or message', () => {
 
 describe('outcome: when --wait ends, and with which exit code', () => {
   const table: Record<'Restore' | 'Migrate', Partial<Record<RestorePhase, 0 | 1>>> = {
-    Restore: { Restored: 0, SourceStopped: 0, Failed: 1 },
-    Migrate: { SourceStopped: 0, Failed: 1 },
+    Restore: { Restored: 0, SourceStopped: 0, RolledBack: 0, Failed: 1 },
+    Migrate: { SourceStopped: 0, RolledBack: 0, Failed: 1 },
   };
   for (const mode of ['Restore', 'Migrate'] as const)
     for (const phase of RESTORE_PHASES)

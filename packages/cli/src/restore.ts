@@ -54,7 +54,7 @@ export function progressLine(last: string | undefined, r: CheckpointRestore): st
 
 export type Outcome =
   | { done: false }
-  /** exitCode 0: Restored (Restore) or SourceStopped (Migrate); 1: Failed. */
+  /** exitCode 0: Restored (Restore), SourceStopped (Migrate) or RolledBack (a workload migration); 1: Failed. */
   | { done: true; exitCode: 0 | 1; summary: string };
 
 /** Whether --wait is over, and how it ends: a finished restore (isRestoreFinished) for its mode. */
@@ -69,18 +69,26 @@ export function outcome(r: CheckpointRestore): Outcome {
       exitCode: 1,
       summary: `${what} failed (${s.reason ?? 'Failed'}): ${s.message ?? 'no message'}`,
     };
-  const pod = s.restoredPod
-    ? ` ${s.restoredPod.namespace}/${s.restoredPod.name} runs in ${s.restoredPod.cluster}`
-    : '';
+  return { done: true, exitCode: 0, summary: `${what} ${succeeded(r)}` };
+}
+
+/** What a restore that ended well gives: the restored pod or workload, and the state it has. */
+function succeeded(r: CheckpointRestore): string {
+  const mode = r.spec.mode ?? 'Restore';
+  const s = r.status!;
+  const w = s.workload;
+  if (w && s.phase === 'RolledBack')
+    return `rolled back: ${w.kind} ${r.metadata.namespace}/${w.name} runs in ${w.into} again, from the migration's checkpoints`;
+  const pod = w
+    ? ` ${w.kind} ${r.metadata.namespace}/${w.name} runs in ${w.into} (${(s.replicas ?? []).length} replicas, each from its own checkpoint)`
+    : s.restoredPod
+      ? ` ${s.restoredPod.namespace}/${s.restoredPod.name} runs in ${s.restoredPod.cluster}`
+      : '';
   const guarantee =
     mode === 'Migrate'
       ? `with the state its source had when it stopped${s.checkpoint?.checkpointTime ? ` (checkpoint ${s.checkpoint.checkpointTime})` : ''}`
       : 'with the state of the backup’s checkpoint; the source keeps running';
-  return {
-    done: true,
-    exitCode: 0,
-    summary: `${what} ${mode === 'Migrate' ? 'migrated' : 'restored'}:${pod} ${guarantee}`,
-  };
+  return `${mode === 'Migrate' ? 'migrated' : 'restored'}:${pod} ${guarantee}`;
 }
 
 /** 90s, 10m, 1h, 1h30m or plain seconds, in ms; 0 waits forever; undefined if it is none of these. */

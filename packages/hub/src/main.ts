@@ -1,8 +1,23 @@
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { KubeConfig } from '@kubernetes/client-node';
-import { parseRegistryHosts } from '@stateful-migration/api';
-import { LeaderElector, RestClient, rootLogger, serveHealth, type Logger } from '@stateful-migration/kube';
-import { RestoreController } from '@stateful-migration/restore';
+import { parseRegistryHosts, RESTORE_PLURAL, type CheckpointRestore } from '@stateful-migration/api';
+import {
+  Informer,
+  LeaderElector,
+  RestClient,
+  restListWatch,
+  rootLogger,
+  serveHealth,
+  type Logger,
+} from '@stateful-migration/kube';
+import {
+  AdmissionServer,
+  PODS_ROUTE,
+  PodMutations,
+  RestoreController,
+  type WebhookEndpoint,
+} from '@stateful-migration/restore';
 import { BackupController } from './backups/controller.js';
 import { HubCaches } from './caches.js';
 import { HubMetrics } from './metrics.js';
@@ -19,6 +34,56 @@ export interface HubFlags {
   workers?: number;
   /** Comma-separated registry hosts the platform's default secret is for (the agents' list); empty: never used. */
   defaultSecretRegistries?: string;
+  /** The admission webhook's port (0: no webhook, and no workload migration). */
+  webhookPort?: number;
+  webhookCert?: string;
+  webhookKey?: string;
+  /** The webhook's base URL as the members' apiservers reach it. */
+  webhookUrl?: string;
+  /** PEM file of the CA that signed the webhook's certificate (the members' caBundle). */
+  webhookCa?: string;
+}
+
+/**
+ * The admission webhook of workload migrations (docs/adr/0007), on every replica: members call whichever the
+ * Service picks. Its own informer of CheckpointRestores (the restore controller's runs on the leader only).
+ * Undefined without --webhook-port and --webhook-url.
+ */
+async function startWebhook(
+  f: HubFlags,
+  client: RestClient,
+  log: Logger,
+): Promise<{ endpoint: WebhookEndpoint; stop: () => void } | undefined> {
+  if (!f.webhookPort || !f.webhookUrl) return undefined;
+  if (!f.webhookCert || !f.webhookKey || !f.webhookCa)
+    throw new Error('--webhook-port needs --webhook-cert, --webhook-key and --webhook-ca');
+  const restores = new Informer<CheckpointRestore>(
+    restListWatch(client, `/apis/migration.dcnlab.com/v1/${RESTORE_PLURAL}`),
+    { onError: (err) => log.warn({ err: String(err) }, 'CheckpointRestore watch failed; retrying') },
+  );
+  void restores.start();
+  const pods = new PodMutations({
+    client,
+    log,
+    restores: () => restores.list(),
+    synced: () => restores.hasSynced(),
+  });
+  const server = new AdmissionServer({
+    port: f.webhookPort,
+    certFile: f.webhookCert,
+    keyFile: f.webhookKey,
+    log,
+    routes: { [PODS_ROUTE]: pods.handle },
+  });
+  const port = await server.start();
+  log.info({ port, url: f.webhookUrl }, 'admission webhook serving');
+  return {
+    endpoint: { url: f.webhookUrl.replace(/\/+$/, ''), caBundle: readFileSync(f.webhookCa, 'utf8') },
+    stop: () => {
+      restores.stop();
+      void server.stop();
+    },
+  };
 }
 
 export interface HubOptions {
@@ -94,10 +159,12 @@ export async function runHub(f: HubFlags): Promise<void> {
   // CheckpointRestores are reconciled by the same leader (issue 5); it starts watching them when it leads.
   const crashAt = process.env.STATEFUL_MIGRATION_CRASH_AFTER; // fault injection for e2e crash tests only
   if (crashAt) log.warn(`fault injection: exiting after the restore phase ${crashAt} is recorded`);
+  const webhook = await startWebhook(f, client, log.child({ controller: 'admission' }));
   const restore = new RestoreController({
     client,
     log: log.child({ controller: 'restore' }),
     identity,
+    ...(webhook ? { webhook: webhook.endpoint } : {}),
     ...(crashAt
       ? { afterPhaseWritten: (phase: string) => (phase === crashAt ? process.exit(99) : undefined) }
       : {}),
@@ -122,6 +189,7 @@ export async function runHub(f: HubFlags): Promise<void> {
           backups.stop();
           secrets.stop();
           restoring.abort();
+          webhook?.stop();
         },
         queues: { backups: backups.queue, secrets: secrets.queue, restore: restore.queue },
         release: () => elector?.stop() ?? Promise.resolve(),

@@ -1,4 +1,5 @@
 import {
+  isWorkloadBackup,
   RESTORE_PLURAL,
   setCondition,
   type CheckpointBackup,
@@ -32,9 +33,12 @@ import { editPins, unpin } from './pins.js';
 import { handoverLabels, RESTORE_LABEL } from './pod.js';
 import { RestoreRecorder } from './recorder.js';
 import { backupClusters, type BackupBinding } from './source.js';
-import { restoreStep, stateGuarantee } from './status.js';
+import { checkpointRequested, restoreStep, stateGuarantee } from './status.js';
 import { notMine, RESTORE_FINALIZER, SubmitStep, type Meta, type SourceToStop } from './submit.js';
 import { backupNamespaceRefusal, stopPlan, stopsOnlyThePod } from './validate.js';
+import { isObjectName } from './workload/plan.js';
+import { WorkloadMigrationStep } from './workload/step.js';
+import type { WebhookEndpoint } from './workload/webhook-config.js';
 
 export { RESTORE_FINALIZER, restorePolicyName } from './submit.js';
 
@@ -55,6 +59,8 @@ export interface RestoreOptions {
   defaultTimeoutSeconds?: number;
   /** Told of every phase written; a crash-test hook. */
   afterPhaseWritten?: (phase: string) => void;
+  /** Where the members reach the hub's admission webhook; without it, workload migrations are refused. */
+  webhook?: WebhookEndpoint;
 }
 
 /**
@@ -78,12 +84,13 @@ export class RestoreController {
    */
   readonly restoredPods: Informer<RestoredPodMeta>;
   readonly queue: WorkQueue<string>;
-  readonly #o: Required<Omit<RestoreOptions, 'afterPhaseWritten'>> &
-    Pick<RestoreOptions, 'afterPhaseWritten'>;
+  readonly #o: Required<Omit<RestoreOptions, 'afterPhaseWritten' | 'webhook'>> &
+    Pick<RestoreOptions, 'afterPhaseWritten' | 'webhook'>;
   readonly #record: RestoreRecorder;
   readonly #submit: SubmitStep;
   readonly #follow: FollowStep;
   readonly #checkpoint: FreshCheckpointStep;
+  readonly #workload: WorkloadMigrationStep;
 
   constructor(o: RestoreOptions) {
     this.#o = { pollMs: 2000, followMs: 30_000, defaultTimeoutSeconds: 300, ...o };
@@ -96,6 +103,13 @@ export class RestoreController {
     const steps = { client, record: this.#record, pollMs: this.#o.pollMs };
     this.#submit = new SubmitStep({ ...steps, checkStop: (r, p) => this.#checkStop(r, p) });
     this.#checkpoint = new FreshCheckpointStep({ ...steps, submit: this.#submit });
+    this.#workload = new WorkloadMigrationStep({
+      ...steps,
+      defaultTimeoutSeconds: this.#o.defaultTimeoutSeconds,
+      ...(o.webhook ? { webhook: o.webhook } : {}),
+      checkTarget: (r, p) => this.#submit.checkTarget(r, p),
+      clusters: () => this.#submit.clusterViews(),
+    });
     this.#follow = new FollowStep({
       ...steps,
       submit: this.#submit,
@@ -150,11 +164,14 @@ export class RestoreController {
     const [ns, name] = key.split('/') as [string, string];
     const r = await this.#getOrUndefined<CheckpointRestore>(restorePath(ns, name));
     if (!r) return undefined;
+    if (r.status?.workload) return this.#reconcileWorkload(r);
     switch (restoreStep(r)) {
       case 'cleanUp':
         return this.#cleanUp(r);
-      case 'start':
-        return this.#submit.start(r);
+      case 'start': {
+        const whole = await this.#workloadBackup(r);
+        return whole ? this.#workload.start(r, whole) : this.#submit.start(r);
+      }
       case 'checkpoint':
         return this.#checkpoint.run(r);
       case 'follow':
@@ -166,6 +183,37 @@ export class RestoreController {
     }
   }
 
+  /** The backup of a restore when it covers a whole workload (no podRef): then the workload steps take it. */
+  async #workloadBackup(r: CheckpointRestore): Promise<CheckpointBackup | undefined> {
+    // A name that is not one (a path) is refused by the single-pod start, which reads nothing with it.
+    if (!isObjectName(r.spec.backupRef.name)) return undefined;
+    const b = await this.#getOrUndefined<CheckpointBackup>(
+      backupPath(r.metadata.namespace, r.spec.backupRef.name),
+    );
+    return b && isWorkloadBackup(b) && !backupNamespaceRefusal(b) ? b : undefined;
+  }
+
+  /** A workload migration (status.workload recorded): its steps, by phase (workload/step.ts). */
+  async #reconcileWorkload(r: CheckpointRestore): Promise<Result> {
+    if (r.metadata.deletionTimestamp) {
+      if (r.metadata.finalizers?.includes(RESTORE_FINALIZER)) await this.#workload.release(r);
+      return this.#cleanUp(r);
+    }
+    if (WorkloadMigrationStep.wantsRollback(r)) return this.#workload.rollback(r);
+    switch (r.status?.phase) {
+      case 'Checkpointing':
+        return this.#workload.checkpoint(r);
+      case 'RestoreSubmitted':
+        return this.#workload.place(r);
+      case 'RestoreInProgress':
+        return this.#workload.follow(r);
+      case 'Failed':
+        return this.#keepCheckpoint(r);
+      default:
+        return undefined;
+    }
+  }
+
   /**
    * A migration that failed after its checkpoint stopped the source: its CheckpointBackup's images are the only
    * record of that state (the Failed message says a Restore from it brings it back), so it no longer goes with the
@@ -174,7 +222,9 @@ export class RestoreController {
    */
   async #keepCheckpoint(r: CheckpointRestore): Promise<Result> {
     const c = r.status?.checkpoint;
-    if (r.status?.phase !== 'Failed' || !c?.sourceStoppedTime || !r.metadata.uid) return undefined;
+    // A workload migration's replicas are stopped one by one as each is checkpointed: once its backup was made.
+    const stopped = !!c?.sourceStoppedTime || (!!r.status?.workload && checkpointRequested(r.status));
+    if (r.status?.phase !== 'Failed' || !c || !stopped || !r.metadata.uid) return undefined;
     const path = backupPath(r.metadata.namespace, c.backup);
     const b = await this.#getOrUndefined<
       CheckpointBackup & { metadata: { ownerReferences?: { uid: string }[] } }
@@ -193,7 +243,7 @@ export class RestoreController {
       r,
       'Normal',
       'CheckpointKept',
-      `CheckpointBackup ${c.backup} holds the state pod ${c.pod} had when it stopped: it stays when this restore is deleted`,
+      `CheckpointBackup ${c.backup} holds the state ${r.status?.workload ? `the replicas of ${c.pod}` : `pod ${c.pod}`} had when ${r.status?.workload ? 'they' : 'it'} stopped: it stays when this restore is deleted`,
     );
     return undefined;
   }
@@ -514,7 +564,11 @@ export class RestoreController {
     // The pins are on the backup whose images the restore runs: the migration's own, or spec.backupRef's.
     const pinnedOn = checkpointBackupName(r);
     const backup = await this.#getOrUndefined<CheckpointBackup>(backupPath(r.metadata.namespace, pinnedOn));
-    const mine = (r.status?.images ?? []).map((i) => i.image);
+    const imagesOf = (x: CheckpointRestore) => [
+      ...(x.status?.images ?? []).map((i) => i.image),
+      ...(x.status?.replicas ?? []).flatMap((rep) => rep.images.map((i) => i.image)),
+    ];
+    const mine = imagesOf(r);
     if (backup && mine.length) {
       // Read from the apiserver, not the informer: a restore of the same backup created a moment ago has recorded its
       // images (intent first) before pinning them, but the cache may not show it yet, and unpinning its images would
@@ -529,7 +583,7 @@ export class RestoreController {
             x.metadata.namespace === r.metadata.namespace &&
             checkpointBackupName(x) === pinnedOn,
         )
-        .flatMap((x) => (x.status?.images ?? []).map((i) => i.image));
+        .flatMap(imagesOf);
       await editPins(this.#o.client, backupPath(backup.metadata.namespace, backup.metadata.name), (cur) =>
         unpin(cur, mine, others),
       );

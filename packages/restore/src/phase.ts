@@ -87,7 +87,7 @@ export function nextPhase(i: PhaseInput): PhaseChange | undefined {
   return undefined;
 }
 
-function podFailure(s: PodStatus | undefined): { reason: string; message: string } | undefined {
+export function podFailure(s: PodStatus | undefined): { reason: string; message: string } | undefined {
   for (const c of s?.containerStatuses ?? []) {
     const w = c.state?.waiting;
     if (w?.reason && FAILING_REASONS.includes(w.reason))
@@ -110,7 +110,7 @@ function podFailure(s: PodStatus | undefined): { reason: string; message: string
   return undefined;
 }
 
-function describe(pod: ObservedPod | undefined): string {
+export function describe(pod: ObservedPod | undefined): string {
   if (!pod) return 'not yet in the target cluster';
   if (pod.applied === false)
     return `not applied to the target cluster: ${pod.appliedMessage ?? 'no reason given'}`;

@@ -1,4 +1,9 @@
-import { API_GROUP, type CheckpointBackup, type CheckpointRestore } from '@stateful-migration/api';
+import {
+  API_GROUP,
+  MIGRATION_OWNER_LABEL,
+  type CheckpointBackup,
+  type CheckpointRestore,
+} from '@stateful-migration/api';
 import {
   addFinalizer,
   describeError,
@@ -60,7 +65,7 @@ import {
 
 export const RESTORE_FINALIZER = `restore.${API_GROUP}/unpin`;
 /** The label on what the controller creates on the hub (pull secret, policy), naming the restore. */
-export const OWNER_LABEL = `${API_GROUP}/restore-owner`;
+export const OWNER_LABEL = MIGRATION_OWNER_LABEL;
 
 /** The restore's PropagationPolicy: its pod and pull secret, to the target cluster only. */
 export const restorePolicyName = (restore: string): string => `checkpointrestore-${restore}`.slice(0, 253);
@@ -303,6 +308,20 @@ export class SubmitStep {
    * restore Failed; a list that fails (the member unreachable, a right missing) keeps it Pending and comes back.
    * Returns what to return from the reconcile when the restore must not go on.
    */
+  checkTarget(
+    r: CheckpointRestore,
+    p: Pick<RestorePlan, 'targetCluster' | 'targetNode' | 'checkpoints'>,
+    note = '',
+  ): Promise<{ stop: Result } | undefined> {
+    return this.#checkTarget(r, p, note);
+  }
+
+  /** The Karmada clusters, as validate sees them. */
+  async clusterViews(): Promise<ClusterView[]> {
+    const clusters = await this.#o.client.get<{ items: Cluster[] }>(CLUSTERS_PATH);
+    return clusters.items.map(clusterView);
+  }
+
   async #checkTarget(
     r: CheckpointRestore,
     p: Pick<RestorePlan, 'targetCluster' | 'targetNode' | 'checkpoints'>,

@@ -1,14 +1,17 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { ReplicaStatus } from '@stateful-migration/api';
+import type { CheckpointRestoreStatus, ReplicaStatus, WorkloadMigration } from '@stateful-migration/api';
 import {
   admitPod,
+  holdPod,
   ownerWorkload,
+  roleOf,
   type AdmissionRequest,
   type AdmittedPod,
   type MigrationInto,
 } from './admission.js';
 import { RESTORED_FROM_ANNOTATION, SOURCE_STOPPED_GATE } from './migration.js';
+import { webhookConfiguration } from './webhook-config.js';
 
 const replica = (pod: string, ordinal?: number): ReplicaStatus => ({
   pod,
@@ -75,7 +78,7 @@ describe('the webhook answer to a pod CREATE', () => {
     assert.deepEqual(ownerWorkload(stsPod('db-0')), { kind: 'StatefulSet', name: 'db' });
     assert.deepEqual(ownerWorkload(deployPod), { kind: 'Deployment', name: 'web' });
     assert.equal(ownerWorkload({ ...deployPod, metadata: { ...deployPod.metadata, labels: {} } }), undefined);
-    assert.equal(ownerWorkload({ metadata: {}, spec: { containers: [] } }), undefined);
+    assert.equal(ownerWorkload({ metadata: {} }), undefined);
   });
 
   it('a StatefulSet pod gets its own ordinal checkpoint by digest, gated while the source may run', () => {
@@ -153,5 +156,116 @@ describe('the webhook answer to a pod CREATE', () => {
     const noObject = req(stsPod('db-0'));
     delete noObject.object;
     assert.deepEqual(admitPod(noObject, migrations, new Set()).response, plain);
+  });
+});
+
+describe('roleOf: which migration a pod belongs to in the cluster that asks', () => {
+  const workload: WorkloadMigration = {
+    apiVersion: 'apps/v1',
+    kind: 'StatefulSet',
+    name: 'db',
+    sourceCluster: 'member1',
+    targetCluster: 'member2',
+    replicas: 2,
+    policy: 'checkpointrestore-move-db',
+    into: 'member2',
+    from: 'member1',
+  };
+  const restore = (over: Partial<CheckpointRestoreStatus> = {}, w: Partial<WorkloadMigration> = {}) => ({
+    metadata: { name: 'move-db', namespace: 'shop' },
+    status: {
+      phase: 'RestoreInProgress' as const,
+      workload: { ...workload, ...w },
+      replicas: [
+        {
+          name: 'db-0',
+          ordinal: 0,
+          images: [{ containerName: 'counter', image: 'reg/cp/c-db-0@sha256:db-0' }],
+          phase: 'Pending' as const,
+        },
+      ],
+      ...over,
+    },
+  });
+
+  it('into: its checkpoint, gated until the source stopped, pinned to spec.targetNode', () => {
+    const role = roleOf('member2', req(stsPod('db-0')), [restore()]);
+    assert.equal(role?.role, 'into');
+    const m = (role as { migration: MigrationInto }).migration;
+    assert.equal(m.pullSecret, 'move-db-registry-pull');
+    assert.equal(m.sourceMayRun, true);
+    assert.equal(m.replicas[0]!.images![0]!.digest, 'sha256:db-0');
+    const stopped = roleOf('member2', req(stsPod('db-0')), [
+      restore({}, { fromStoppedTime: 't', targetNode: 'm2-a' }),
+    ]);
+    assert.equal((stopped as { migration: MigrationInto }).migration.sourceMayRun, false);
+    assert.equal((stopped as { migration: MigrationInto }).migration.node, 'm2-a');
+  });
+
+  it('from: held; before the checkpoints are recorded, held in both', () => {
+    assert.deepEqual(roleOf('member1', req(stsPod('db-0')), [restore()]), {
+      role: 'from',
+      restore: 'move-db',
+    });
+    assert.deepEqual(
+      roleOf('member2', req(stsPod('db-0')), [restore({ phase: 'Checkpointing', replicas: [] })]),
+      {
+        role: 'from',
+        restore: 'move-db',
+      },
+    );
+    const held = holdPod(req(stsPod('db-0')), 'move-db');
+    assert.deepEqual(ops(held.patch), [
+      { op: 'add', path: '/spec/schedulingGates', value: [{ name: SOURCE_STOPPED_GATE }] },
+    ]);
+    assert.match(held.warnings![0]!, /CheckpointRestore move-db is migrating/);
+    const gatedPod = stsPod('db-0');
+    gatedPod.spec.schedulingGates = [{ name: SOURCE_STOPPED_GATE }];
+    assert.equal(holdPod(req(gatedPod), 'move-db').patch, undefined, 'held once');
+  });
+
+  it('none: another cluster, namespace or workload, a finished migration, or a pod already given its checkpoint', () => {
+    assert.equal(roleOf('member3', req(stsPod('db-0')), [restore()]), undefined);
+    assert.equal(roleOf('member2', req(stsPod('db-0'), { namespace: 'other' }), [restore()]), undefined);
+    assert.equal(roleOf('member2', req(deployPod), [restore()]), undefined);
+    assert.equal(roleOf('member2', req(stsPod('db-0')), [restore({ phase: 'SourceStopped' })]), undefined);
+    // Two migrations' configurations in one namespace both send a pod: the second call never gives another checkpoint.
+    const given = stsPod('db-0');
+    given.metadata.annotations = { [RESTORED_FROM_ANNOTATION]: 'db-0' };
+    assert.equal(roleOf('member2', req(given), [restore()]), undefined);
+  });
+});
+
+describe('the webhook configuration in a member', () => {
+  const c = webhookConfiguration({
+    namespace: 'shop',
+    restore: 'move-web',
+    cluster: 'member2',
+    workload: { kind: 'Deployment', name: 'web' },
+    endpoint: { url: 'https://hub.example:8443', caBundle: 'PEM' },
+    ownerLabel: { 'migration.dcnlab.com/restore-owner': 'shop.move-web' },
+  }) as unknown as {
+    metadata: { name: string };
+    webhooks: {
+      clientConfig: { url: string; caBundle: string };
+      namespaceSelector: unknown;
+      matchConditions: { expression: string }[];
+      failurePolicy: string;
+      rules: { operations: string[]; resources: string[] }[];
+    }[];
+  };
+  it("calls the hub with its cluster in the path, for the workload's pods in the namespace only, and fails closed", () => {
+    assert.equal(c.metadata.name, 'stateful-migration.shop.move-web');
+    const w = c.webhooks[0]!;
+    assert.equal(w.clientConfig.url, 'https://hub.example:8443/mutate/pods/member2');
+    assert.equal(Buffer.from(w.clientConfig.caBundle, 'base64').toString(), 'PEM');
+    assert.deepEqual(w.namespaceSelector, { matchLabels: { 'kubernetes.io/metadata.name': 'shop' } });
+    assert.match(
+      w.matchConditions[0]!.expression,
+      /o\.kind == 'ReplicaSet' && o\.name\.startsWith\('web-'\)/,
+    );
+    assert.deepEqual(w.rules[0]!.operations, ['CREATE']);
+    assert.deepEqual(w.rules[0]!.resources, ['pods']);
+    assert.equal(w.failurePolicy, 'Fail');
   });
 });

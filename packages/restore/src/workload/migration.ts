@@ -147,6 +147,7 @@ export function podPatch(
   replica: ReplicaStatus,
   pullSecret: string,
   gate: boolean,
+  node?: string,
 ): JsonPatch {
   const ops: JsonPatch = [];
   pod.spec.containers.forEach((c, idx) => {
@@ -163,7 +164,7 @@ export function podPatch(
       path: '/spec/schedulingGates',
       value: [...(pod.spec.schedulingGates ?? []), { name: SOURCE_STOPPED_GATE }],
     });
-  ops.push({ op: 'add', path: '/spec/affinity', value: withRestoreAffinity(pod.spec.affinity) });
+  ops.push({ op: 'add', path: '/spec/affinity', value: withRestoreAffinity(pod.spec.affinity, node) });
   ops.push({
     op: 'add',
     path: '/metadata/annotations',
@@ -174,7 +175,11 @@ export function podPatch(
 
 type Term = { matchExpressions?: Record<string, unknown>[]; [k: string]: unknown };
 
-function withRestoreAffinity(affinity: Record<string, unknown> | undefined): Record<string, unknown> {
+/** `node`: also that Node, by name (matchFields metadata.name, as a single-pod restore pins it), in every term. */
+function withRestoreAffinity(
+  affinity: Record<string, unknown> | undefined,
+  node?: string,
+): Record<string, unknown> {
   const restore = { key: CHECKPOINT_RESTORE_LABEL, operator: 'In', values: [RESTORE_ALLOWED] };
   const nodeAffinity = (affinity?.nodeAffinity ?? {}) as Record<string, unknown>;
   const required = nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution as
@@ -188,6 +193,14 @@ function withRestoreAffinity(affinity: Record<string, unknown> | undefined): Rec
         nodeSelectorTerms: terms.map((t) => ({
           ...t,
           matchExpressions: [...(t.matchExpressions ?? []), restore],
+          ...(node
+            ? {
+                matchFields: [
+                  ...((t.matchFields as unknown[] | undefined) ?? []),
+                  { key: 'metadata.name', operator: 'In', values: [node] },
+                ],
+              }
+            : {}),
         })),
       },
     },

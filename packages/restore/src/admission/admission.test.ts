@@ -1,0 +1,214 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { request } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { CheckpointRestore } from '@stateful-migration/api';
+import { rootLogger, type RestClient } from '@stateful-migration/kube';
+import type { AdmissionRequest } from '../workload/admission.js';
+import { RESTORED_FROM_ANNOTATION, SOURCE_STOPPED_GATE } from '../workload/migration.js';
+import { PodMutations } from './pods.js';
+import { AdmissionServer } from './server.js';
+
+const log = rootLogger('test', 'silent');
+
+const deployPod = (name = '') => ({
+  metadata: {
+    ...(name ? { name } : { generateName: 'web-7d9f-' }),
+    namespace: 'shop',
+    labels: { 'pod-template-hash': '7d9f' },
+    ownerReferences: [{ kind: 'ReplicaSet', name: 'web-7d9f', controller: true }],
+  },
+  spec: { containers: [{ name: 'c', image: 'counter:1' }] },
+});
+const req = (uid: string, object = deployPod()): AdmissionRequest => ({
+  uid,
+  operation: 'CREATE',
+  namespace: 'shop',
+  kind: { group: '', version: 'v1', kind: 'Pod' },
+  object,
+});
+const restore: CheckpointRestore = {
+  apiVersion: 'migration.dcnlab.com/v1',
+  kind: 'CheckpointRestore',
+  metadata: { name: 'move-web', namespace: 'shop' },
+  spec: { backupRef: { name: 'web' }, mode: 'Migrate' },
+  status: {
+    phase: 'RestoreInProgress',
+    workload: {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      name: 'web',
+      sourceCluster: 'member1',
+      targetCluster: 'member2',
+      replicas: 2,
+      policy: 'checkpointrestore-move-web',
+      into: 'member2',
+      from: 'member1',
+    },
+    replicas: ['web-a', 'web-b'].map((name) => ({
+      name,
+      images: [{ containerName: 'c', image: `reg/cp@sha256:${name}` }],
+      phase: 'Pending' as const,
+    })),
+  },
+};
+const assignedOf = (patch?: string) =>
+  (JSON.parse(Buffer.from(patch ?? 'W10=', 'base64').toString()) as { path: string; value: unknown }[])
+    .filter((o) => o.path === '/metadata/annotations')
+    .map((o) => (o.value as Record<string, string>)[RESTORED_FROM_ANNOTATION])[0];
+
+describe('PodMutations: a Deployment checkpoint is given once', () => {
+  /** The target's pods as the cluster proxy lists them; answers slowly, so concurrent calls overlap. */
+  const listed: unknown[] = [];
+  const paths: string[] = [];
+  const client = {
+    get: async (path: string) => {
+      paths.push(path);
+      await new Promise((r) => setTimeout(r, 20));
+      return { items: [...listed] };
+    },
+  } as unknown as RestClient;
+  let now = 0;
+  const pods = new PodMutations({ client, log, restores: () => [restore], now: () => now, claimMs: 1000 });
+
+  it('two pods admitted at once get different checkpoints, and a third none', async () => {
+    const answers = await Promise.all(['1', '2', '3'].map((u) => pods.handle('member2', req(u))));
+    assert.deepEqual(
+      answers.map((x) => assignedOf(x.patch)),
+      ['web-a', 'web-b', undefined],
+    );
+    assert.match(answers[2]!.warnings?.[0] ?? '', /starts from its image/);
+    assert.ok(
+      paths.every(
+        (p) => p === '/apis/cluster.karmada.io/v1alpha1/clusters/member2/proxy/api/v1/namespaces/shop/pods',
+      ),
+    );
+  });
+
+  it('a claim whose pod never appeared lapses; a pod listed with a checkpoint keeps it used (a restarted hub too)', async () => {
+    now = 5000;
+    const runsA = deployPod('web-7d9f-x');
+    (runsA.metadata as { annotations?: Record<string, string> }).annotations = {
+      [RESTORED_FROM_ANNOTATION]: 'web-a',
+    };
+    listed.push(runsA);
+    const restarted = new PodMutations({ client, log, restores: () => [restore], now: () => now });
+    assert.equal(assignedOf((await pods.handle('member2', req('4'))).patch), 'web-b');
+    assert.equal(assignedOf((await restarted.handle('member2', req('5'))).patch), 'web-b');
+  });
+
+  it('no answer before the migrations are read (a hub just started): an error the server turns into a refusal', async () => {
+    let synced = false;
+    const early = new PodMutations({ client, log, restores: () => [restore], synced: () => synced });
+    await assert.rejects(early.handle('member2', req('8')), /has not read the CheckpointRestores yet/);
+    synced = true;
+    assert.equal(assignedOf((await early.handle('member2', req('9'))).patch), 'web-b');
+  });
+
+  it('in the source, a pod of the workload is held; elsewhere, or another pod, unchanged', async () => {
+    const held = await pods.handle('member1', req('6'));
+    assert.match(Buffer.from(held.patch!, 'base64').toString(), new RegExp(SOURCE_STOPPED_GATE));
+    assert.deepEqual(await pods.handle('member3', req('7')), { uid: '7', allowed: true });
+  });
+});
+
+describe('AdmissionServer: HTTPS, one route per prefix, the cluster from the path', () => {
+  let dir = '';
+  let port = 0;
+  let server: AdmissionServer;
+  const seen: string[] = [];
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'admission-'));
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-keyout',
+        'k.pem',
+        '-out',
+        'c.pem',
+        '-days',
+        '1',
+        '-subj',
+        '/CN=localhost',
+      ],
+      { cwd: dir, stdio: 'ignore' },
+    );
+    server = new AdmissionServer({
+      port: 0,
+      certFile: join(dir, 'c.pem'),
+      keyFile: join(dir, 'k.pem'),
+      log,
+      routes: {
+        '/mutate/pods/': async (cluster, r) => {
+          seen.push(cluster);
+          if (r.uid === 'boom') throw new Error('member2 unreachable');
+          return { uid: r.uid, allowed: true };
+        },
+      },
+    });
+    port = await server.start();
+  });
+  after(async () => {
+    await server.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const post = (path: string, body: string) =>
+    new Promise<{ code: number; text: string }>((resolve, reject) => {
+      const q = request(
+        {
+          host: '127.0.0.1',
+          port,
+          path,
+          method: 'POST',
+          rejectUnauthorized: false,
+          headers: { 'content-type': 'application/json' },
+        },
+        (res) => {
+          let text = '';
+          res.on('data', (c: Buffer) => (text += c.toString()));
+          res.on('end', () => resolve({ code: res.statusCode ?? 0, text }));
+        },
+      );
+      q.on('error', reject);
+      q.end(body);
+    });
+  const review = (uid: string) =>
+    JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: req(uid) });
+
+  it('answers an AdmissionReview with the route of its path, naming the cluster', async () => {
+    const r = await post('/mutate/pods/member2', review('u1'));
+    assert.equal(r.code, 200);
+    assert.deepEqual(JSON.parse(r.text), {
+      apiVersion: 'admission.k8s.io/v1',
+      kind: 'AdmissionReview',
+      response: { uid: 'u1', allowed: true },
+    });
+    assert.deepEqual(seen, ['member2']);
+  });
+
+  it("a handler's error refuses the pod with the reason (its controller retries), never lets it through", async () => {
+    const r = JSON.parse((await post('/mutate/pods/member2', review('boom'))).text) as {
+      response: { allowed: boolean; status: { code: number; message: string } };
+    };
+    assert.equal(r.response.allowed, false);
+    assert.equal(r.response.status.code, 503);
+    assert.match(r.response.status.message, /cannot answer for this pod yet: .*member2 unreachable/);
+  });
+
+  it('an unknown path, no cluster, or not a review: 404 / 400', async () => {
+    assert.equal((await post('/mutate/other/member2', review('u'))).code, 404);
+    assert.equal((await post('/mutate/pods/', review('u'))).code, 404);
+    assert.equal((await post('/mutate/pods/a/b', review('u'))).code, 404);
+    assert.equal((await post('/mutate/pods/member2', '{')).code, 400);
+    assert.equal((await post('/mutate/pods/member2', '{}')).code, 400);
+  });
+});

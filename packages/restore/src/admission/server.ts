@@ -1,0 +1,130 @@
+import { readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:https';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { describeError, type Logger } from '@stateful-migration/kube';
+import type { AdmissionRequest, AdmissionResponse } from '../workload/admission.js';
+
+/**
+ * The hub's admission webhook server (docs/adr/0007 Decision 3): HTTPS, called by the members' apiservers by URL
+ * (as they call karmada-webhook). Each route is a path prefix whose last segment is the cluster the call comes
+ * from (the webhook configuration in each member names its own cluster in the URL): `/mutate/pods/<cluster>` gives
+ * the pods of a migrating workload their checkpoints; the eviction gate of ADR 0004 adds its route beside it.
+ */
+
+/** One route: answers an AdmissionReview's request from one cluster. */
+export type AdmissionHandler = (cluster: string, req: AdmissionRequest) => Promise<AdmissionResponse>;
+
+export interface AdmissionServerOptions {
+  port: number;
+  /** PEM files of the serving certificate and its key. */
+  certFile: string;
+  keyFile: string;
+  log: Logger;
+  /** Path prefix (ending in /) -> handler. */
+  routes: Record<string, AdmissionHandler>;
+  /** Told of every answer (route, allowed, whether patched), for metrics. */
+  onAnswer?: (route: string, outcome: 'patched' | 'unchanged' | 'refused') => void;
+}
+
+/** The largest AdmissionReview read: a pod is far smaller; anything bigger is refused, not buffered. */
+const MAX_BODY = 3 * 1024 * 1024;
+
+export class AdmissionServer {
+  readonly #o: AdmissionServerOptions;
+  #server: Server | undefined;
+
+  constructor(o: AdmissionServerOptions) {
+    this.#o = o;
+  }
+
+  /** Listens; resolves with the port once it does. */
+  async start(): Promise<number> {
+    const server = createServer(
+      { cert: readFileSync(this.#o.certFile), key: readFileSync(this.#o.keyFile) },
+      (req, res) => void this.#serve(req, res),
+    );
+    this.#server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.#o.port, () => resolve());
+    });
+    const addr = server.address();
+    return typeof addr === 'object' && addr ? addr.port : this.#o.port;
+  }
+
+  async stop(): Promise<void> {
+    await new Promise<void>((resolve) => (this.#server ? this.#server.close(() => resolve()) : resolve()));
+  }
+
+  async #serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'https://webhook');
+    if (req.method === 'GET' && url.pathname === '/healthz') return send(res, 200, 'ok');
+    const prefix = Object.keys(this.#o.routes).find((p) => url.pathname.startsWith(p));
+    const cluster = prefix ? decodeURIComponent(url.pathname.slice(prefix.length)) : '';
+    if (req.method !== 'POST' || !prefix || !cluster || cluster.includes('/'))
+      return send(res, 404, 'not found');
+    const review = await readReview(req);
+    if (typeof review === 'string') return send(res, 400, review);
+    const request = review.request!;
+    let response:
+      AdmissionResponse | (Omit<AdmissionResponse, 'allowed'> & { allowed: false; status: unknown });
+    try {
+      response = await this.#o.routes[prefix]!(cluster, request);
+      this.#o.onAnswer?.(prefix, response.patch ? 'patched' : 'unchanged');
+    } catch (err) {
+      // Refused with the reason, so the pod's controller shows it in its Events and tries again: a pod of a
+      // migrating workload admitted without its gate or checkpoint could run beside the source or start empty.
+      const message = `stateful-migration: cannot answer for this pod yet: ${describeError(err)}`;
+      this.#o.log.warn(
+        { cluster, namespace: request.namespace, err: describeError(err) },
+        'admission failed',
+      );
+      this.#o.onAnswer?.(prefix, 'refused');
+      response = { uid: request.uid, allowed: false, status: { code: 503, message } };
+    }
+    send(
+      res,
+      200,
+      JSON.stringify({
+        apiVersion: review.apiVersion ?? 'admission.k8s.io/v1',
+        kind: 'AdmissionReview',
+        response,
+      }),
+      'application/json',
+    );
+  }
+}
+
+/** The AdmissionReview posted, or why it is not one. */
+async function readReview(
+  req: IncomingMessage,
+): Promise<{ apiVersion?: string; request?: AdmissionRequest } | string> {
+  let review: { apiVersion?: string; request?: AdmissionRequest };
+  try {
+    review = JSON.parse(await body(req)) as typeof review;
+  } catch (err) {
+    return `not an AdmissionReview: ${describeError(err)}`;
+  }
+  return review.request?.uid ? review : 'an AdmissionReview without a request';
+}
+
+function send(res: ServerResponse, code: number, text: string, type = 'text/plain'): void {
+  res.writeHead(code, { 'content-type': type });
+  res.end(text);
+}
+
+function body(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_BODY) {
+        reject(new Error(`body larger than ${MAX_BODY} bytes`));
+        req.destroy();
+      } else chunks.push(c);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}

@@ -1,0 +1,293 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import {
+  CHECKPOINT_RESTORE_LABEL,
+  type CheckpointBackup,
+  type CheckpointRestore,
+  type CheckpointRestoreStatus,
+} from '@stateful-migration/api';
+import { rootLogger } from '@stateful-migration/kube';
+import { MemoryApi } from '@stateful-migration/kube/testing';
+import { RestoreController } from '../controller.js';
+import { RESTORED_FROM_ANNOTATION, SOURCE_STOPPED_GATE } from './migration.js';
+
+// The workload migration's steps against an apiserver in memory: which objects each reconcile writes, in which order
+// (intent first), and that a reconcile repeated on the same state makes nothing twice.
+
+const G = '/apis/migration.dcnlab.com/v1/namespaces/shop';
+const RESTORE = `${G}/checkpointrestores/move`;
+const FRESH = `${G}/checkpointbackups/move-migrate`;
+const CLUSTERS = '/apis/cluster.karmada.io/v1alpha1/clusters';
+const BINDINGS = '/apis/work.karmada.io/v1alpha2/namespaces/shop/resourcebindings';
+const POLICIES = '/apis/policy.karmada.io/v1alpha1/namespaces/shop/propagationpolicies';
+const SECRETS = '/api/v1/namespaces/shop/secrets';
+const MWC = '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations';
+const inMember = (c: string, path: string) => `${CLUSTERS}/${c}/proxy${path}`;
+const PODS = '/api/v1/namespaces/shop/pods';
+const ready = { conditions: [{ type: 'Ready', status: 'True' }] };
+const b64 = (s: string) => Buffer.from(s).toString('base64');
+const digest = (n: string) => `sha256:${n.repeat(64)}`;
+
+function world() {
+  const api = new MemoryApi();
+  api.put(`${G}/checkpointbackups/db`, {
+    apiVersion: 'migration.dcnlab.com/v1',
+    kind: 'CheckpointBackup',
+    metadata: { name: 'db', namespace: 'shop' },
+    spec: {
+      schedule: '0 3 * * *',
+      resourceRef: { apiVersion: 'apps/v1', kind: 'StatefulSet', name: 'db' },
+      registry: { url: 'reg.example', repository: 'shop/cp', secretRef: { name: 'creds' } },
+    },
+  });
+  api.put(`${SECRETS}/creds`, {
+    metadata: { name: 'creds' },
+    data: { username: b64('u'), password: b64('p') },
+  });
+  for (const c of ['member1', 'member2'])
+    api.put(`${CLUSTERS}/${c}`, { metadata: { name: c }, status: ready });
+  api.put(inMember('member2', '/api/v1/nodes/m2-a'), {
+    metadata: { name: 'm2-a', labels: { [CHECKPOINT_RESTORE_LABEL]: 'checkpoint_restore' } },
+    status: ready,
+  });
+  api.put('/apis/apps/v1/namespaces/shop/statefulsets/db', {
+    metadata: { name: 'db' },
+    spec: { replicas: 2 },
+  });
+  api.put(`${BINDINGS}/db-statefulset`, {
+    metadata: { name: 'db-statefulset' },
+    spec: { clusters: [{ name: 'member1' }] },
+  });
+  api.put(`${POLICIES}/users`, {
+    metadata: { name: 'users' },
+    spec: { priority: 5, resourceSelectors: [{ apiVersion: 'apps/v1', kind: 'StatefulSet', name: 'db' }] },
+  });
+  api.put(RESTORE, {
+    apiVersion: 'migration.dcnlab.com/v1',
+    kind: 'CheckpointRestore',
+    metadata: { name: 'move', namespace: 'shop', generation: 1 },
+    spec: { backupRef: { name: 'db' }, targetCluster: 'member2', mode: 'Migrate' },
+  });
+  // A JSON patch removing the gate (MemoryApi merges): applied by hand, recorded as a write.
+  api.route = (method, path, body) => {
+    if (method !== 'PATCH' || !path.includes('/pods/')) return undefined;
+    const pod = api.object<{ spec: { schedulingGates?: unknown } }>(path)!;
+    const ops = body as { op: string; value?: unknown }[];
+    const last = ops.at(-1)!;
+    if (last.op === 'remove') delete pod.spec.schedulingGates;
+    else pod.spec.schedulingGates = last.value;
+    api.put(path, pod);
+    return pod;
+  };
+  const ctl = new RestoreController({
+    client: api.client(),
+    log: rootLogger('test', 'silent'),
+    identity: 'test',
+    pollMs: 7,
+    followMs: 11,
+    webhook: { url: 'https://hub.example:8443', caBundle: 'PEM' },
+  });
+  const step = async () => {
+    api.resetCalls();
+    return ctl.reconcile('shop/move');
+  };
+  const status = () => api.object<CheckpointRestore>(RESTORE)?.status ?? ({} as CheckpointRestoreStatus);
+  return { api, step, status };
+}
+
+const replica = (pod: string, ordinal: number) => ({
+  pod,
+  backup: `move-migrate-${pod}`,
+  ordinal,
+  phase: 'CompletedPodDeleted',
+  present: false,
+  lastCheckpointTime: `2026-12-01T10:00:0${ordinal}Z`,
+  images: [
+    {
+      containerName: 'counter',
+      imageName: `reg.example/shop/cp/checkpoint-${pod}-counter:r1`,
+      digest: digest(String(ordinal)),
+      buildTime: 't',
+      pushed: true,
+    },
+  ],
+  checkpointedPod: { name: pod, namespace: 'shop', containers: [{ name: 'counter', image: 'counter:1' }] },
+});
+
+const memberPod = (
+  name: string,
+  extra: { node?: string; gated?: boolean; from?: string; ready?: boolean },
+) => ({
+  metadata: {
+    name,
+    namespace: 'shop',
+    ...(extra.from ? { annotations: { [RESTORED_FROM_ANNOTATION]: extra.from } } : {}),
+    ownerReferences: [{ kind: 'StatefulSet', name: 'db', controller: true }],
+  },
+  spec: {
+    ...(extra.node ? { nodeName: extra.node } : {}),
+    ...(extra.gated ? { schedulingGates: [{ name: SOURCE_STOPPED_GATE }] } : {}),
+  },
+  status: extra.ready ? { phase: 'Running', ...ready } : { phase: 'Pending' },
+});
+
+describe('a workload migration, one reconcile at a time', () => {
+  it('checkpoints every replica, places the workload above the user policy, lets the target start once the source runs none, and lets go', async () => {
+    const { api, step, status } = world();
+
+    // Pending: the checks, then the intent, before anything is made anywhere.
+    assert.deepEqual(await step(), { requeueAfterMs: 0 });
+    assert.deepEqual(api.writes(), [`PATCH ${RESTORE}`, `PUT ${RESTORE}/status`]);
+    assert.equal(status().phase, 'Checkpointing');
+    assert.deepEqual(
+      { ...status().workload },
+      {
+        apiVersion: 'apps/v1',
+        kind: 'StatefulSet',
+        name: 'db',
+        sourceCluster: 'member1',
+        targetCluster: 'member2',
+        replicas: 2,
+        policy: 'checkpointrestore-move',
+        into: 'member2',
+        from: 'member1',
+      },
+    );
+
+    // Checkpointing: the webhook configurations in both members first (the source's replacements are held), then
+    // the checkpoint's policy and the workload-level backup with stopPod, then that it exists.
+    assert.deepEqual(await step(), { requeueAfterMs: 7 });
+    assert.deepEqual(api.writes(), [
+      `POST ${inMember('member1', MWC)}`,
+      `POST ${inMember('member2', MWC)}`,
+      `POST ${POLICIES}`,
+      `POST ${G}/checkpointbackups`,
+      `PUT ${RESTORE}/status`,
+    ]);
+    const mwc = api.object<{ webhooks: { clientConfig: { url: string } }[] }>(
+      inMember('member1', `${MWC}/stateful-migration.shop.move`),
+    )!;
+    assert.equal(mwc.webhooks[0]!.clientConfig.url, 'https://hub.example:8443/mutate/pods/member1');
+    const fresh = api.object<CheckpointBackup>(FRESH)!;
+    assert.equal(fresh.spec.podRef, undefined);
+    assert.equal(fresh.spec.stopPod, true);
+    assert.equal(fresh.metadata.labels?.['migration.dcnlab.com/restore-owner'], 'shop.move');
+
+    // Again on the same state: nothing made twice; the wait is said once, then nothing is written.
+    assert.deepEqual(await step(), { requeueAfterMs: 7 });
+    assert.deepEqual(api.writes(), [`PUT ${RESTORE}/status`]);
+    assert.match(status().message!, /0\/2 replicas checkpointed and stopped/);
+    assert.deepEqual(await step(), { requeueAfterMs: 7 });
+    assert.deepEqual(api.writes(), []);
+
+    // Every replica checkpointed and stopped: their checkpoints recorded, by digest, before anything else.
+    api.put(FRESH, {
+      ...fresh,
+      status: { clusters: [{ name: 'member1', replicas: [replica('db-1', 1), replica('db-0', 0)] }] },
+    });
+    assert.deepEqual(await step(), { requeueAfterMs: 0 });
+    assert.deepEqual(api.writes(), [`PUT ${RESTORE}/status`]);
+    assert.equal(status().phase, 'RestoreSubmitted');
+    assert.deepEqual(
+      status().replicas!.map((r) => [r.name, r.images[0]!.image]),
+      [
+        ['db-0', `reg.example/shop/cp/checkpoint-db-0-counter@${digest('0')}`],
+        ['db-1', `reg.example/shop/cp/checkpoint-db-1-counter@${digest('1')}`],
+      ],
+    );
+
+    // RestoreSubmitted: the pull secret (to source and target), the pins; the policy only once the secret is there.
+    assert.deepEqual(await step(), { requeueAfterMs: 7 });
+    assert.deepEqual(api.writes(), [
+      `POST ${SECRETS}`,
+      `POST ${POLICIES}`,
+      `PATCH ${FRESH}`,
+      `PUT ${RESTORE}/status`,
+    ]);
+    assert.deepEqual(
+      api.object<{ spec: { placement: unknown } }>(`${POLICIES}/checkpointrestore-move-pull`)!.spec.placement,
+      { clusterAffinity: { clusterNames: ['member1', 'member2'] } },
+    );
+    api.put(`${BINDINGS}/move-registry-pull-secret`, {
+      metadata: { name: 'move-registry-pull-secret' },
+      status: { aggregatedStatus: [{ clusterName: 'member2', applied: true }] },
+    });
+    assert.deepEqual(await step(), { requeueAfterMs: 0 });
+    const policy = api.object<{ spec: { priority: number; preemption: string } }>(
+      `${POLICIES}/checkpointrestore-move`,
+    )!;
+    assert.equal(policy.spec.priority, 6, "one above the user's");
+    assert.equal(policy.spec.preemption, 'Always');
+    assert.ok(!api.writes().some((w) => w.endsWith('/users')), "the user's policy never written");
+    assert.equal(status().phase, 'RestoreInProgress');
+
+    // The source still runs db-1: the target's pods stay gated.
+    api.put(inMember('member1', `${PODS}/db-1`), memberPod('db-1', { node: 'm1-a' }));
+    api.put(inMember('member2', `${PODS}/db-0`), memberPod('db-0', { gated: true, from: 'db-0' }));
+    assert.deepEqual(await step(), { requeueAfterMs: 7 });
+    assert.match(status().message!, /^waiting for member1 to run no pod of StatefulSet db \(db-1\)/);
+    assert.equal(
+      api.writes().some((w) => w.includes('/pods/')),
+      false,
+    );
+
+    // The source runs none (its replacement is gated): recorded, then the gate goes.
+    api.put(inMember('member1', `${PODS}/db-1`), memberPod('db-1', { gated: true }));
+    assert.deepEqual(await step(), { requeueAfterMs: 7 });
+    assert.ok(status().workload!.fromStoppedTime);
+    assert.ok(api.writes().includes(`PATCH ${inMember('member2', `${PODS}/db-0`)}`));
+    assert.equal(
+      api.object<{ spec: { schedulingGates?: unknown } }>(inMember('member2', `${PODS}/db-0`))!.spec
+        .schedulingGates,
+      undefined,
+    );
+    assert.deepEqual(
+      status().replicas!.map((r) => [r.name, r.phase]),
+      [
+        ['db-0', 'Restoring'],
+        ['db-1', 'Pending'],
+      ],
+    );
+
+    // Both run: the webhook configurations deleted, the held replacement in the source let go, SourceStopped.
+    api.put(
+      inMember('member2', `${PODS}/db-0`),
+      memberPod('db-0', { node: 'm2-a', from: 'db-0', ready: true }),
+    );
+    api.put(
+      inMember('member2', `${PODS}/db-1`),
+      memberPod('db-1', { node: 'm2-a', from: 'db-1', ready: true }),
+    );
+    assert.equal(await step(), undefined);
+    assert.equal(status().phase, 'SourceStopped');
+    assert.equal(status().reason, 'Migrated');
+    assert.deepEqual(
+      status().replicas!.map((r) => [r.name, r.phase, r.pod, r.node]),
+      [
+        ['db-0', 'Running', 'db-0', 'm2-a'],
+        ['db-1', 'Running', 'db-1', 'm2-a'],
+      ],
+    );
+    const writes = api.writes();
+    assert.ok(writes.includes(`DELETE ${inMember('member1', `${MWC}/stateful-migration.shop.move`)}`));
+    assert.ok(writes.includes(`DELETE ${inMember('member2', `${MWC}/stateful-migration.shop.move`)}`));
+    assert.ok(writes.includes(`PATCH ${inMember('member1', `${PODS}/db-1`)}`), 'the held replacement let go');
+    assert.ok(api.events().some((e) => e.startsWith('Normal SourceStopped: migrated: StatefulSet shop/db')));
+  });
+
+  it('a target with no node that restores is refused before anything is made', async () => {
+    const { api, step, status } = world();
+    api.put(inMember('member2', '/api/v1/nodes/m2-a'), {
+      metadata: { name: 'm2-a', labels: { [CHECKPOINT_RESTORE_LABEL]: 'checkpoint_only' } },
+      status: ready,
+    });
+    assert.equal(await step(), undefined);
+    assert.equal(status().phase, 'Failed');
+    assert.equal(status().reason, 'TargetCannotRestore');
+    assert.deepEqual(
+      api.writes().filter((w) => !w.startsWith(`PATCH ${RESTORE}`) && !w.startsWith(`PUT ${RESTORE}`)),
+      [],
+      'nothing but its own status',
+    );
+  });
+});

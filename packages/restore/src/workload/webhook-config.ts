@@ -1,0 +1,84 @@
+import { API_GROUP } from '@stateful-migration/api';
+
+/**
+ * The MutatingWebhookConfiguration a workload migration puts in each member it involves (source and target), by
+ * which that member's apiserver asks the hub's webhook about each new pod of the migrating workload. Scoped so that
+ * nothing else ever waits for the hub: the migration's namespace only (the label every namespace carries), pods
+ * whose controller is the workload's StatefulSet or one of its Deployment's ReplicaSets only (matchConditions; a
+ * name is a DNS label, so it needs no quoting in CEL), CREATE only. failurePolicy Fail there: a
+ * pod admitted without its gate while the hub is unreachable could run beside the source, and one admitted without
+ * its checkpoint would start empty; both are worse than a pod that waits for the hub (its controller retries).
+ */
+
+/** Where a member's apiserver reaches the hub's webhook, and the CA that signed its serving certificate. */
+export interface WebhookEndpoint {
+  /** The base URL as members reach it, e.g. https://stateful-migration-hub.example.com:8443 (no trailing /). */
+  url: string;
+  /** PEM of the CA of the webhook's serving certificate. */
+  caBundle: string;
+}
+
+/** The CEL of an ownerReference `o` that is the workload's controller: its StatefulSet, or a ReplicaSet of its Deployment. */
+function ownerCel(w: { kind: 'Deployment' | 'StatefulSet'; name: string }): string {
+  return w.kind === 'StatefulSet'
+    ? `o.kind == 'StatefulSet' && o.name == '${w.name}'`
+    : `o.kind == 'ReplicaSet' && o.name.startsWith('${w.name}-')`;
+}
+
+/** The route of pod mutations; the cluster the call comes from is the last path segment. */
+export const PODS_ROUTE = '/mutate/pods/';
+
+export const webhookConfigName = (namespace: string, restore: string): string =>
+  `stateful-migration.${namespace}.${restore}`.slice(0, 253);
+
+export function webhookConfiguration(i: {
+  namespace: string;
+  restore: string;
+  cluster: string;
+  /** The migrating workload: only its pods are sent (a StatefulSet's, or a ReplicaSet's named after the Deployment). */
+  workload: { kind: 'Deployment' | 'StatefulSet'; name: string };
+  endpoint: WebhookEndpoint;
+  ownerLabel: Record<string, string>;
+}): Record<string, unknown> & { metadata: { name: string; labels: Record<string, string> } } {
+  return {
+    apiVersion: 'admissionregistration.k8s.io/v1',
+    kind: 'MutatingWebhookConfiguration',
+    metadata: {
+      name: webhookConfigName(i.namespace, i.restore),
+      labels: { 'app.kubernetes.io/managed-by': 'stateful-migration-hub', ...i.ownerLabel },
+    },
+    webhooks: [
+      {
+        // A webhook's name must be fully qualified; this one names the migration.
+        name: `${i.restore}.${i.namespace}.pods.${API_GROUP}`.slice(0, 253),
+        clientConfig: {
+          url: `${i.endpoint.url}${PODS_ROUTE}${encodeURIComponent(i.cluster)}`,
+          caBundle: Buffer.from(i.endpoint.caBundle).toString('base64'),
+        },
+        rules: [
+          {
+            apiGroups: [''],
+            apiVersions: ['v1'],
+            operations: ['CREATE'],
+            resources: ['pods'],
+            scope: 'Namespaced',
+          },
+        ],
+        namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': i.namespace } },
+        matchConditions: [
+          {
+            name: 'controlled-by-the-workload',
+            expression:
+              'has(object.metadata.ownerReferences) && object.metadata.ownerReferences.exists(o, ' +
+              `has(o.controller) && o.controller && ${ownerCel(i.workload)})`,
+          },
+        ],
+        failurePolicy: 'Fail',
+        sideEffects: 'None',
+        admissionReviewVersions: ['v1'],
+        timeoutSeconds: 10,
+        reinvocationPolicy: 'Never',
+      },
+    ],
+  };
+}

@@ -413,6 +413,18 @@ export class WorkloadMigrationStep {
         await this.#o.record.write(cur.r, (s) => ({ ...s, message, replicas: progress.replicas }));
       return { requeueAfterMs: this.#o.pollMs };
     }
+    // Every replica runs in `into`. The pods the migration held in `from` (replacements of the stopped ones) go when
+    // Karmada removes the workload there; letting their gates go before that (release) would start them from their
+    // images beside the restored replicas: the workload twice, the copy in `from` empty.
+    const held = await this.#pods(m.from, r.metadata.namespace, m);
+    if (held.length) {
+      const message =
+        `every replica runs in ${m.into}; waiting for ${m.from} to delete its held pods of ${m.kind} ${m.name} ` +
+        `(${held.map((p) => p.metadata.name).join(', ')}), as Karmada removes the workload there`;
+      if (!isDeepStrictEqual(cur.r.status?.replicas, progress.replicas) || cur.r.status?.message !== message)
+        await this.#o.record.write(cur.r, (s) => ({ ...s, message, replicas: progress.replicas }));
+      return { requeueAfterMs: this.#o.pollMs };
+    }
     await this.#release(cur.r);
     const updated = await this.#o.record.write(cur.r, (s) =>
       finishedStatus(s, r, progress.replicas, new Date()),

@@ -289,6 +289,43 @@ describe('a workload migration, one reconcile at a time', () => {
     assert.ok(api.events().some((e) => e.startsWith('Normal SourceStopped: migrated: StatefulSet shop/db')));
   });
 
+  it('a webhook configuration of that name left by an earlier restore (another workload, an old CA) is replaced, not reused', async () => {
+    const { api, step } = world();
+    await step(); // Pending -> Checkpointing
+    // Left in member1 by a deleted restore of the same name whose finalizer was removed by hand: it sends another
+    // workload's pods, with a CA the hub no longer serves under. Reused, db's pods would never be held or restored.
+    api.put(inMember('member1', `${MWC}/stateful-migration.shop.move`), {
+      metadata: {
+        name: 'stateful-migration.shop.move',
+        labels: { 'migration.dcnlab.com/restore-owner': 'shop.move' },
+      },
+      webhooks: [
+        {
+          name: 'move.shop.pods.migration.dcnlab.com',
+          clientConfig: { url: 'https://old-hub:8443/mutate/pods/member1', caBundle: b64('OLD') },
+          matchConditions: [{ name: 'controlled-by-the-workload', expression: "o.name == 'web'" }],
+        },
+      ],
+    });
+    await step();
+    const mwc = api.object<{
+      metadata: { labels: Record<string, string> };
+      webhooks: {
+        clientConfig: { url: string; caBundle: string };
+        matchConditions: { expression: string }[];
+      }[];
+    }>(inMember('member1', `${MWC}/stateful-migration.shop.move`))!;
+    assert.equal(mwc.webhooks[0]!.clientConfig.url, 'https://hub.example:8443/mutate/pods/member1');
+    assert.equal(mwc.webhooks[0]!.clientConfig.caBundle, b64('PEM'));
+    assert.match(
+      mwc.webhooks[0]!.matchConditions[0]!.expression,
+      /o.kind == 'StatefulSet' && o.name == 'db'/,
+    );
+    // On the same state again: left as it is.
+    await step();
+    assert.ok(!api.writes().some((w) => w.includes(MWC)));
+  });
+
   it('a target with no node that restores is refused before anything is made', async () => {
     const { api, step, status } = world();
     api.put(inMember('member2', '/api/v1/nodes/m2-a'), {

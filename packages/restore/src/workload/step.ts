@@ -560,9 +560,19 @@ export class WorkloadMigrationStep {
         ownerLabel: { [OWNER_LABEL]: ownerValue(r) },
       });
       const path = proxy(cluster, `${WEBHOOKS}/${body.metadata.name}`);
-      if (await this.#get(path)) continue;
-      await this.#o.client.request('POST', proxy(cluster, WEBHOOKS), { body }).catch((err: unknown) => {
-        if (!isAlreadyExists(err)) throw err;
+      const there = await this.#get<{ metadata: { resourceVersion?: string }; webhooks?: unknown[] }>(path);
+      if (!there) {
+        await this.#o.client.request('POST', proxy(cluster, WEBHOOKS), { body }).catch((err: unknown) => {
+          if (!isAlreadyExists(err)) throw err;
+        });
+        continue;
+      }
+      // One of that name that is not this one (left by a deleted restore of the same name whose finalizer was
+      // removed by hand, naming another workload; or made before the hub's URL or CA changed) would send the wrong
+      // pods, or fail every call of this workload's pods: replaced, with the version read (a 409 re-reads).
+      if (sameWebhooks(there.webhooks, body.webhooks as unknown[])) continue;
+      await this.#o.client.request('PUT', path, {
+        body: { ...body, metadata: { ...body.metadata, resourceVersion: there.metadata.resourceVersion } },
       });
     }
   }
@@ -664,3 +674,14 @@ export class WorkloadMigrationStep {
 }
 
 const WEBHOOKS = '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations';
+
+/** Whether the stored webhooks say what ours say: the fields we set (the apiserver adds defaults to the rest). */
+function sameWebhooks(stored: unknown[] | undefined, ours: unknown[]): boolean {
+  const keys = ['name', 'clientConfig', 'rules', 'namespaceSelector', 'matchConditions', 'failurePolicy'];
+  const pick = (w: unknown) =>
+    Object.fromEntries(keys.map((k) => [k, (w as Record<string, unknown> | undefined)?.[k]]));
+  return (
+    (stored ?? []).length === ours.length &&
+    ours.every((w, i) => isDeepStrictEqual(pick(stored![i]), pick(w)))
+  );
+}

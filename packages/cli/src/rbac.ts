@@ -701,9 +701,9 @@ export const PERMISSIONS: Permission[] = [
     role: 'restore',
     apiGroup: 'cluster.karmada.io',
     resources: ['clusters/proxy'],
-    verbs: ['create'],
+    verbs: ['create', 'update'],
     neededBy:
-      "a workload migration's MutatingWebhookConfiguration in the source and target members, created through the cluster proxy (a POST)",
+      "a workload migration's MutatingWebhookConfiguration in the source and target members, created through the cluster proxy (a POST), or replaced (a PUT) when one of its name says something else",
     code: { [WORKLOAD_STEP]: ['#ensureWebhooks'] },
   },
 
@@ -774,9 +774,9 @@ export const PERMISSIONS: Permission[] = [
     role: 'restoreInMembers',
     apiGroup: 'admissionregistration.k8s.io',
     resources: ['mutatingwebhookconfigurations'],
-    verbs: ['get', 'create', 'delete'],
+    verbs: ['get', 'create', 'update', 'delete'],
     neededBy:
-      "a workload migration's webhook configuration `stateful-migration.<namespace>.<restore>` (pods of that namespace with a StatefulSet or ReplicaSet controller, CREATE only), made while the migration runs and deleted when it ends. RBAC cannot limit `create` by name: this identity could create any mutating webhook in a member",
+      "a workload migration's webhook configuration `stateful-migration.<namespace>.<restore>` (pods of that namespace with a StatefulSet or ReplicaSet controller, CREATE only), made while the migration runs (replaced when one of that name says something else: another workload, an old URL or CA) and deleted when it ends. RBAC cannot limit `create` by name: this identity could create any mutating webhook in a member",
     code: { [WORKLOAD_STEP]: ['#ensureWebhooks', '#release'] },
   },
 ];

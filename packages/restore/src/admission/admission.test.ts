@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { request } from 'node:https';
+import { connect } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -115,6 +116,12 @@ describe('PodMutations: a Deployment checkpoint is given once', () => {
   });
 });
 
+/** A self-signed serving certificate for `cn`, written to c.pem and k.pem in `dir` (replacing any there). */
+function selfSigned(dir: string, cn: string): void {
+  const args = ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'k.pem', '-out', 'c.pem'];
+  execFileSync('openssl', [...args, '-days', '1', '-subj', `/CN=${cn}`], { cwd: dir, stdio: 'ignore' });
+}
+
 describe('AdmissionServer: HTTPS, one route per prefix, the cluster from the path', () => {
   let dir = '';
   let port = 0;
@@ -122,25 +129,7 @@ describe('AdmissionServer: HTTPS, one route per prefix, the cluster from the pat
   const seen: string[] = [];
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'admission-'));
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-keyout',
-        'k.pem',
-        '-out',
-        'c.pem',
-        '-days',
-        '1',
-        '-subj',
-        '/CN=localhost',
-      ],
-      { cwd: dir, stdio: 'ignore' },
-    );
+    selfSigned(dir, 'localhost');
     server = new AdmissionServer({
       port: 0,
       certFile: join(dir, 'c.pem'),
@@ -202,6 +191,22 @@ describe('AdmissionServer: HTTPS, one route per prefix, the cluster from the pat
     assert.equal(r.response.allowed, false);
     assert.equal(r.response.status.code, 503);
     assert.match(r.response.status.message, /cannot answer for this pod yet: .*member2 unreachable/);
+  });
+
+  it('serves a renewed certificate once its files change, without a restart', async () => {
+    const served = () =>
+      new Promise<string>((resolve, reject) => {
+        const s = connect({ host: '127.0.0.1', port, rejectUnauthorized: false }, () => {
+          resolve(String(s.getPeerCertificate().subject.CN));
+          s.end();
+        });
+        s.on('error', reject);
+      });
+    assert.equal(await served(), 'localhost');
+    // cert-manager (or an operator) renews the Secret; the kubelet updates the mounted files in place.
+    selfSigned(dir, 'renewed');
+    server.reload();
+    assert.equal(await served(), 'renewed');
   });
 
   it('an unknown path, no cluster, or not a review: 404 / 400', async () => {

@@ -109,6 +109,22 @@ describe('PodMutations: a Deployment checkpoint is given once', () => {
     assert.equal(assignedOf((await early.handle('member2', req('9'))).patch), 'web-b');
   });
 
+  it("only the Lease holder gives a Deployment's checkpoints: a standby's answer would not see the leader's claims", async () => {
+    // The chart runs two replicas behind one Service: two pods admitted at once on different replicas would both be
+    // given the checkpoint neither sees claimed yet, and one replica's state would run twice.
+    let leading = false;
+    const standby = new PodMutations({ client, log, restores: () => [restore], leading: () => leading });
+    await assert.rejects(standby.handle('member2', req('10')), /not the leader/);
+    // What needs no claim is answered by any replica: a pod held in the source, a pod of no migration.
+    assert.match(
+      Buffer.from((await standby.handle('member1', req('11'))).patch!, 'base64').toString(),
+      /source-stopped/,
+    );
+    assert.deepEqual(await standby.handle('member3', req('12')), { uid: '12', allowed: true });
+    leading = true;
+    assert.equal(assignedOf((await standby.handle('member2', req('13'))).patch), 'web-b');
+  });
+
   it('in the source, a pod of the workload is held; elsewhere, or another pod, unchanged', async () => {
     const held = await pods.handle('member1', req('6'));
     assert.match(Buffer.from(held.patch!, 'base64').toString(), new RegExp(SOURCE_STOPPED_GATE));

@@ -326,6 +326,22 @@ describe('a workload migration, one reconcile at a time', () => {
     assert.ok(!api.writes().some((w) => w.includes(MWC)));
   });
 
+  it('a member it cannot reach is said in status and by a Warning Event, once, while the reconcile retries', async () => {
+    const { api, step, status } = world();
+    await step(); // Pending -> Checkpointing
+    const route = api.route!;
+    api.route = (method, path, body) =>
+      path.includes('/clusters/member2/proxy/')
+        ? new Error('member2: connection refused')
+        : route(method, path, body);
+    await assert.rejects(step(), /connection refused/);
+    assert.equal(status().phase, 'Checkpointing');
+    assert.match(status().message!, /retrying: .*member2: connection refused/);
+    assert.deepEqual(api.events().filter((e) => e.startsWith('Warning')).length, 1, api.events().join('\n'));
+    await assert.rejects(step(), /connection refused/);
+    assert.deepEqual(api.writes(), [], 'said once');
+  });
+
   it('a target with no node that restores is refused before anything is made', async () => {
     const { api, step, status } = world();
     api.put(inMember('member2', '/api/v1/nodes/m2-a'), {

@@ -302,7 +302,7 @@ metadata:
   labels:
     {{- include "stateful-migration.componentLabels" (dict "root" . "component" "hub") | nindent 4 }}
 rules:
-  # get, list, watch: the informer; each reconcile reads its object fresh, and every status write reads it before its PUT; the admission webhook's own informer, on every hub replica, from which it answers
+  # get, list, watch: the informer; each reconcile reads its object fresh, and every status write reads it before its PUT; the admission webhook's own informer, on every hub replica, from which it answers; a workload migration lists the namespace's restores before it starts (one migration of a workload at a time)
   # patch: its finalizer `restore.migration.dcnlab.com/unpin`, added and released by a merge patch with the resourceVersion read
   - apiGroups:
       - migration.dcnlab.com

@@ -518,9 +518,10 @@ export const PERMISSIONS: Permission[] = [
     resources: ['checkpointrestores'],
     verbs: ['get', 'list', 'watch'],
     neededBy:
-      "the informer; each reconcile reads its object fresh, and every status write reads it before its PUT; the admission webhook's own informer, on every hub replica, from which it answers",
+      "the informer; each reconcile reads its object fresh, and every status write reads it before its PUT; the admission webhook's own informer, on every hub replica, from which it answers; a workload migration lists the namespace's restores before it starts (one migration of a workload at a time)",
     code: {
       [RESTORE]: ['RESTORE_PLURAL', 'restListWatch', 'reconcile'],
+      [WORKLOAD_STEP]: ['start', 'restoresPath'],
       'packages/hub/src/main.ts': ['startWebhook', 'restListWatch'],
       [RESTORE_RECORDER]: ['write'],
       [STATUS]: ['writeStatus'],

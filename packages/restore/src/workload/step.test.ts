@@ -95,6 +95,19 @@ function world() {
   return { api, step, status };
 }
 
+/** status.workload of restore `name` migrating StatefulSet db from member1 to member2. */
+const dbToMember2 = (name: string) => ({
+  apiVersion: 'apps/v1',
+  kind: 'StatefulSet' as const,
+  name: 'db',
+  sourceCluster: 'member1',
+  targetCluster: 'member2',
+  replicas: 2,
+  policy: `checkpointrestore-${name}`,
+  into: 'member2',
+  from: 'member1',
+});
+
 const replica = (pod: string, ordinal: number) => ({
   pod,
   backup: `move-migrate-${pod}`,
@@ -139,20 +152,7 @@ describe('a workload migration, one reconcile at a time', () => {
     assert.deepEqual(await step(), { requeueAfterMs: 0 });
     assert.deepEqual(api.writes(), [`PATCH ${RESTORE}`, `PUT ${RESTORE}/status`]);
     assert.equal(status().phase, 'Checkpointing');
-    assert.deepEqual(
-      { ...status().workload },
-      {
-        apiVersion: 'apps/v1',
-        kind: 'StatefulSet',
-        name: 'db',
-        sourceCluster: 'member1',
-        targetCluster: 'member2',
-        replicas: 2,
-        policy: 'checkpointrestore-move',
-        into: 'member2',
-        from: 'member1',
-      },
-    );
+    assert.deepEqual({ ...status().workload }, dbToMember2('move'));
 
     // Checkpointing: the webhook configurations in both members first (the source's replacements are held), then
     // the checkpoint's policy and the workload-level backup with stopPod, then that it exists.
@@ -340,6 +340,31 @@ describe('a workload migration, one reconcile at a time', () => {
     assert.deepEqual(api.events().filter((e) => e.startsWith('Warning')).length, 1, api.events().join('\n'));
     await assert.rejects(step(), /connection refused/);
     assert.deepEqual(api.writes(), [], 'said once');
+  });
+
+  it('a second migration of a workload another one is migrating is refused before anything is made', async () => {
+    // Both would stop the replicas (two checkpoints each), and when one failed, its release would let go of the pods
+    // the other holds in the source: they would start from their images while the other restores the workload.
+    const { api, step, status } = world();
+    api.put(`${G}/checkpointrestores/first`, {
+      apiVersion: 'migration.dcnlab.com/v1',
+      kind: 'CheckpointRestore',
+      metadata: { name: 'first', namespace: 'shop', uid: 'u-first' },
+      spec: { backupRef: { name: 'db' }, targetCluster: 'member2', mode: 'Migrate' },
+      status: {
+        phase: 'Checkpointing',
+        workload: { ...dbToMember2('first') },
+      },
+    });
+    assert.equal(await step(), undefined);
+    assert.equal(status().phase, 'Failed');
+    assert.equal(status().reason, 'WorkloadMigrating');
+    assert.match(status().message!, /CheckpointRestore first is migrating StatefulSet db/);
+    assert.deepEqual(
+      api.writes().filter((w) => !w.startsWith(`PATCH ${RESTORE}`) && !w.startsWith(`PUT ${RESTORE}`)),
+      [],
+      'nothing but its own status',
+    );
   });
 
   it('a target with no node that restores is refused before anything is made', async () => {

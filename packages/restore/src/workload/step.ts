@@ -19,7 +19,16 @@ import {
   type Result,
 } from '@stateful-migration/kube';
 import { freshBackupPolicy } from '../fresh-checkpoint.js';
-import { backupPath, bindingPath, GROUP_PATH, policyPath, proxy, restorePath, secretPath } from '../paths.js';
+import {
+  backupPath,
+  bindingPath,
+  GROUP_PATH,
+  policyPath,
+  proxy,
+  restorePath,
+  restoresPath,
+  secretPath,
+} from '../paths.js';
 import { editPins, pin } from '../pins.js';
 import { pullSecret, pullSecretName, restoreOwners } from '../pod.js';
 import type { RestoreRecorder } from '../recorder.js';
@@ -35,6 +44,7 @@ import {
   freshWorkloadBackup,
   gated,
   mayRun,
+  migrationActive,
   progressMessage,
   replicaFailedMessage,
   replicaProgress,
@@ -123,6 +133,24 @@ export class WorkloadMigrationStep {
       return { requeueAfterMs: 5000 };
     }
     const m = intent.migration;
+    // One migration of a workload at a time: two would each stop its replicas, and one that failed would let go of
+    // the pods the other holds (its release), which would start from their images while the other restores it.
+    // Read from the apiserver, not a cache: one started a moment ago has recorded its intent (status.workload).
+    const { items } = await this.#o.client.get<{ items: CheckpointRestore[] }>(restoresPath(ns));
+    const other = items.find(
+      (x) =>
+        x.metadata.name !== r.metadata.name &&
+        migrationActive(x) &&
+        x.status?.workload?.kind === m.kind &&
+        x.status.workload.name === m.name,
+    );
+    if (other)
+      return this.#o.record.fail(
+        r,
+        'WorkloadMigrating',
+        `CheckpointRestore ${other.metadata.name} is migrating ${m.kind} ${m.name}; one migration of a workload at ` +
+          'a time: nothing was checkpointed or stopped; try again once it has ended',
+      );
     const refused = await this.#o.checkTarget(r, {
       targetCluster: m.targetCluster,
       ...(m.targetNode ? { targetNode: m.targetNode } : {}),

@@ -229,6 +229,10 @@ describe('AdmissionServer: HTTPS, one route per prefix, the cluster from the pat
     assert.equal((await post('/mutate/other/member2', review('u'))).code, 404);
     assert.equal((await post('/mutate/pods/', review('u'))).code, 404);
     assert.equal((await post('/mutate/pods/a/b', review('u'))).code, 404);
+    // A path that is not percent-decodable (anyone who reaches the webhook can send one) is a 404, and the server
+    // goes on answering: decodeURIComponent threw in a promise nobody awaited, which ends the hub's process.
+    assert.equal((await post('/mutate/pods/%E0%A4%A', review('u'))).code, 404);
+    assert.equal((await post('/mutate/pods/member2', review('u2'))).code, 200);
     assert.equal((await post('/mutate/pods/member2', '{')).code, 400);
     assert.equal((await post('/mutate/pods/member2', '{}')).code, 400);
   });

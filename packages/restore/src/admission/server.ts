@@ -49,7 +49,14 @@ export class AdmissionServer {
   async start(): Promise<number> {
     const pair = this.#read();
     this.#served = pair.cert + pair.key;
-    const server = createServer(pair, (req, res) => void this.#serve(req, res));
+    const server = createServer(pair, (req, res) => {
+      // Whatever a request makes throw is that request's 500, never an unhandled rejection that ends the hub.
+      this.#serve(req, res).catch((err: unknown) => {
+        this.#o.log.warn({ err: describeError(err) }, 'admission request failed');
+        if (!res.headersSent) send(res, 500, 'internal error');
+        else res.destroy();
+      });
+    });
     this.#server = server;
     this.#reload = setInterval(() => this.reload(), this.#o.reloadMs ?? 60_000);
     this.#reload.unref();
@@ -94,7 +101,7 @@ export class AdmissionServer {
     const url = new URL(req.url ?? '/', 'https://webhook');
     if (req.method === 'GET' && url.pathname === '/healthz') return send(res, 200, 'ok');
     const prefix = Object.keys(this.#o.routes).find((p) => url.pathname.startsWith(p));
-    const cluster = prefix ? decodeURIComponent(url.pathname.slice(prefix.length)) : '';
+    const cluster = prefix ? decoded(url.pathname.slice(prefix.length)) : '';
     if (req.method !== 'POST' || !prefix || !cluster || cluster.includes('/'))
       return send(res, 404, 'not found');
     const review = await readReview(req);
@@ -140,6 +147,15 @@ async function readReview(
     return `not an AdmissionReview: ${describeError(err)}`;
   }
   return review.request?.uid ? review : 'an AdmissionReview without a request';
+}
+
+/** A path segment percent-decoded, or '' when it is not decodable (thrown here, it would end the process). */
+function decoded(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return '';
+  }
 }
 
 function send(res: ServerResponse, code: number, text: string, type = 'text/plain'): void {

@@ -302,7 +302,7 @@ metadata:
   labels:
     {{- include "stateful-migration.componentLabels" (dict "root" . "component" "hub") | nindent 4 }}
 rules:
-  # get, list, watch: the informer; each reconcile reads its object fresh, and every status write reads it before its PUT; the admission webhook's own informer, on every hub replica, from which it answers
+  # get, list, watch: the informer; each reconcile reads its object fresh, and every status write reads it before its PUT; the admission webhook's own informer, on every hub replica, from which it answers; a workload migration lists the namespace's restores before it starts (one migration of a workload at a time)
   # patch: its finalizer `restore.migration.dcnlab.com/unpin`, added and released by a merge patch with the resourceVersion read
   - apiGroups:
       - migration.dcnlab.com
@@ -380,7 +380,7 @@ rules:
       - get
   # get: GETs in a member: the target's Nodes before a restore, the restored pod's node, a source that lives only in the member (its pod or its workload's Scale), the uid of a bare source pod before Migrate deletes its template on Karmada
   # patch, delete: Migrate of a source that lives only in a member: PATCH of its Scale (to 0, and back on a rollback), DELETE of a bare pod (the checkpointed uid as a precondition); a workload migration removes its scheduling gate from pods (PATCH) and deletes its webhook configurations and the pods it held in a cluster it rolls back into (DELETE)
-  # create: a workload migration's MutatingWebhookConfiguration in the source and target members, created through the cluster proxy (a POST)
+  # create, update: a workload migration's MutatingWebhookConfiguration in the source and target members, created through the cluster proxy (a POST), or replaced (a PUT) when one of its name says something else
   - apiGroups:
       - cluster.karmada.io
     resources:
@@ -390,6 +390,7 @@ rules:
       - patch
       - delete
       - create
+      - update
   # get, patch: Migrate of a Deployment or StatefulSet template on Karmada: its replicas read from the Scale, then the Scale merge-patched to 0 (and back to the recorded replicas on a rollback). The scale subresource only: no right to change a workload's pod template. A workload migration reads the replicas it will wait for
   - apiGroups:
       - apps
@@ -485,7 +486,7 @@ rules:
       - nodes
     verbs:
       - list
-  # get, create, delete: a workload migration's webhook configuration `stateful-migration.<namespace>.<restore>` (pods of that namespace with a StatefulSet or ReplicaSet controller, CREATE only), made while the migration runs and deleted when it ends. RBAC cannot limit `create` by name: this identity could create any mutating webhook in a member
+  # get, create, update, delete: a workload migration's webhook configuration `stateful-migration.<namespace>.<restore>` (pods of that namespace with a StatefulSet or ReplicaSet controller, CREATE only), made while the migration runs (replaced when one of that name says something else: another workload, an old URL or CA) and deleted when it ends. RBAC cannot limit `create` by name: this identity could create any mutating webhook in a member
   - apiGroups:
       - admissionregistration.k8s.io
     resources:
@@ -493,6 +494,7 @@ rules:
     verbs:
       - get
       - create
+      - update
       - delete
 ---
 apiVersion: rbac.authorization.k8s.io/v1

@@ -384,6 +384,13 @@ spec:
       const last = sourceLast.get(from)!()!;
       assert.ok(Math.abs(c[0]!.n - (last + 1)) <= 2, `${p.metadata.name} starts at ${c[0]!.n}, from ${last}`);
     }
+    // Each from its own: two pods back from one replica's checkpoint (that replica's state twice, the other's lost)
+    // passed every check above.
+    assert.deepEqual(
+      back.map((p) => p.metadata.annotations?.['migration.dcnlab.com/restored-from']).sort(),
+      [...sourceLast.keys()].filter((k) => k.startsWith('web-')).sort(),
+      'each checkpoint runs once',
+    );
     assert.equal(await userPolicy(), policyBefore, "the user's policy unchanged");
     // The StatefulSet stays where the migration put it.
     assert.equal((await pods('member2', 'db')).length, 2);

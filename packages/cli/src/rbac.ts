@@ -518,9 +518,10 @@ export const PERMISSIONS: Permission[] = [
     resources: ['checkpointrestores'],
     verbs: ['get', 'list', 'watch'],
     neededBy:
-      "the informer; each reconcile reads its object fresh, and every status write reads it before its PUT; the admission webhook's own informer, on every hub replica, from which it answers",
+      "the informer; each reconcile reads its object fresh, and every status write reads it before its PUT; the admission webhook's own informer, on every hub replica, from which it answers; a workload migration lists the namespace's restores before it starts (one migration of a workload at a time)",
     code: {
       [RESTORE]: ['RESTORE_PLURAL', 'restListWatch', 'reconcile'],
+      [WORKLOAD_STEP]: ['start', 'restoresPath'],
       'packages/hub/src/main.ts': ['startWebhook', 'restListWatch'],
       [RESTORE_RECORDER]: ['write'],
       [STATUS]: ['writeStatus'],
@@ -701,9 +702,9 @@ export const PERMISSIONS: Permission[] = [
     role: 'restore',
     apiGroup: 'cluster.karmada.io',
     resources: ['clusters/proxy'],
-    verbs: ['create'],
+    verbs: ['create', 'update'],
     neededBy:
-      "a workload migration's MutatingWebhookConfiguration in the source and target members, created through the cluster proxy (a POST)",
+      "a workload migration's MutatingWebhookConfiguration in the source and target members, created through the cluster proxy (a POST), or replaced (a PUT) when one of its name says something else",
     code: { [WORKLOAD_STEP]: ['#ensureWebhooks'] },
   },
 
@@ -774,9 +775,9 @@ export const PERMISSIONS: Permission[] = [
     role: 'restoreInMembers',
     apiGroup: 'admissionregistration.k8s.io',
     resources: ['mutatingwebhookconfigurations'],
-    verbs: ['get', 'create', 'delete'],
+    verbs: ['get', 'create', 'update', 'delete'],
     neededBy:
-      "a workload migration's webhook configuration `stateful-migration.<namespace>.<restore>` (pods of that namespace with a StatefulSet or ReplicaSet controller, CREATE only), made while the migration runs and deleted when it ends. RBAC cannot limit `create` by name: this identity could create any mutating webhook in a member",
+      "a workload migration's webhook configuration `stateful-migration.<namespace>.<restore>` (pods of that namespace with a StatefulSet or ReplicaSet controller, CREATE only), made while the migration runs (replaced when one of that name says something else: another workload, an old URL or CA) and deleted when it ends. RBAC cannot limit `create` by name: this identity could create any mutating webhook in a member",
     code: { [WORKLOAD_STEP]: ['#ensureWebhooks', '#release'] },
   },
 ];

@@ -46,13 +46,15 @@ export interface HubFlags {
 
 /**
  * The admission webhook of workload migrations (docs/adr/0007), on every replica: members call whichever the
- * Service picks. Its own informer of CheckpointRestores (the restore controller's runs on the leader only).
+ * Service picks (a Deployment's checkpoints only on the leader). Its own informer of CheckpointRestores (the restore
+ * controller's runs on the leader only).
  * Undefined without --webhook-port and --webhook-url.
  */
 async function startWebhook(
   f: HubFlags,
   client: RestClient,
   log: Logger,
+  leading: () => boolean,
 ): Promise<{ endpoint: WebhookEndpoint; stop: () => void } | undefined> {
   if (!f.webhookPort || !f.webhookUrl) return undefined;
   if (!f.webhookCert || !f.webhookKey || !f.webhookCa)
@@ -67,6 +69,7 @@ async function startWebhook(
     log,
     restores: () => restores.list(),
     synced: () => restores.hasSynced(),
+    leading,
   });
   const server = new AdmissionServer({
     port: f.webhookPort,
@@ -159,7 +162,9 @@ export async function runHub(f: HubFlags): Promise<void> {
   // CheckpointRestores are reconciled by the same leader (issue 5); it starts watching them when it leads.
   const crashAt = process.env.STATEFUL_MIGRATION_CRASH_AFTER; // fault injection for e2e crash tests only
   if (crashAt) log.warn(`fault injection: exiting after the restore phase ${crashAt} is recorded`);
-  const webhook = await startWebhook(f, client, log.child({ controller: 'admission' }));
+  // Set once this replica leads (it exits when it stops): the webhook gives a Deployment's checkpoints only then.
+  let leading = false;
+  const webhook = await startWebhook(f, client, log.child({ controller: 'admission' }), () => leading);
   const restore = new RestoreController({
     client,
     log: log.child({ controller: 'restore' }),
@@ -196,6 +201,7 @@ export async function runHub(f: HubFlags): Promise<void> {
       }).finally(() => process.exit(0));
     });
   const lead = () => {
+    leading = true;
     metrics.leader.set(1);
     log.info('leading: reconciling CheckpointBackups');
     secrets.start();

@@ -36,7 +36,7 @@ import { backupClusters, type BackupBinding } from './source.js';
 import { checkpointRequested, restoreStep, stateGuarantee } from './status.js';
 import { notMine, RESTORE_FINALIZER, SubmitStep, type Meta, type SourceToStop } from './submit.js';
 import { backupNamespaceRefusal, stopPlan, stopsOnlyThePod } from './validate.js';
-import { isObjectName } from './workload/plan.js';
+import { isObjectName, migrationActive } from './workload/plan.js';
 import { WorkloadMigrationStep } from './workload/step.js';
 import type { WebhookEndpoint } from './workload/webhook-config.js';
 
@@ -164,7 +164,7 @@ export class RestoreController {
     const [ns, name] = key.split('/') as [string, string];
     const r = await this.#getOrUndefined<CheckpointRestore>(restorePath(ns, name));
     if (!r) return undefined;
-    if (r.status?.workload) return this.#reconcileWorkload(r);
+    if (r.status?.workload) return this.#reconcileWorkload(r).catch((err) => this.#retrying(r, err));
     switch (restoreStep(r)) {
       case 'cleanUp':
         return this.#cleanUp(r);
@@ -191,6 +191,20 @@ export class RestoreController {
       backupPath(r.metadata.namespace, r.spec.backupRef.name),
     );
     return b && isWorkloadBackup(b) && !backupNamespaceRefusal(b) ? b : undefined;
+  }
+
+  /**
+   * A workload migration's step that threw (a member unreachable through the cluster proxy, a 409): said in status
+   * and by a Warning Event when it says something new (the user sees why it does not go on), then thrown again for
+   * the queue's backoff. Not for a migration that ended or is being deleted, whose status says how it ended.
+   */
+  async #retrying(r: CheckpointRestore, err: unknown): Promise<never> {
+    const message = `retrying: ${describeError(err)}`;
+    if (migrationActive(r) && r.status?.message !== message) {
+      const updated = await this.#record.write(r, (s) => ({ ...s, message })).catch(() => undefined); // a 409 re-reads on the retry
+      if (updated) await this.#record.event(updated, 'Warning', 'Retrying', message).catch(() => undefined);
+    }
+    throw err;
   }
 
   /** A workload migration (status.workload recorded): its steps, by phase (workload/step.ts). */

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { request } from 'node:https';
+import { connect } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -108,12 +109,34 @@ describe('PodMutations: a Deployment checkpoint is given once', () => {
     assert.equal(assignedOf((await early.handle('member2', req('9'))).patch), 'web-b');
   });
 
+  it("only the Lease holder gives a Deployment's checkpoints: a standby's answer would not see the leader's claims", async () => {
+    // The chart runs two replicas behind one Service: two pods admitted at once on different replicas would both be
+    // given the checkpoint neither sees claimed yet, and one replica's state would run twice.
+    let leading = false;
+    const standby = new PodMutations({ client, log, restores: () => [restore], leading: () => leading });
+    await assert.rejects(standby.handle('member2', req('10')), /not the leader/);
+    // What needs no claim is answered by any replica: a pod held in the source, a pod of no migration.
+    assert.match(
+      Buffer.from((await standby.handle('member1', req('11'))).patch!, 'base64').toString(),
+      /source-stopped/,
+    );
+    assert.deepEqual(await standby.handle('member3', req('12')), { uid: '12', allowed: true });
+    leading = true;
+    assert.equal(assignedOf((await standby.handle('member2', req('13'))).patch), 'web-b');
+  });
+
   it('in the source, a pod of the workload is held; elsewhere, or another pod, unchanged', async () => {
     const held = await pods.handle('member1', req('6'));
     assert.match(Buffer.from(held.patch!, 'base64').toString(), new RegExp(SOURCE_STOPPED_GATE));
     assert.deepEqual(await pods.handle('member3', req('7')), { uid: '7', allowed: true });
   });
 });
+
+/** A self-signed serving certificate for `cn`, written to c.pem and k.pem in `dir` (replacing any there). */
+function selfSigned(dir: string, cn: string): void {
+  const args = ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'k.pem', '-out', 'c.pem'];
+  execFileSync('openssl', [...args, '-days', '1', '-subj', `/CN=${cn}`], { cwd: dir, stdio: 'ignore' });
+}
 
 describe('AdmissionServer: HTTPS, one route per prefix, the cluster from the path', () => {
   let dir = '';
@@ -122,25 +145,7 @@ describe('AdmissionServer: HTTPS, one route per prefix, the cluster from the pat
   const seen: string[] = [];
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'admission-'));
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-keyout',
-        'k.pem',
-        '-out',
-        'c.pem',
-        '-days',
-        '1',
-        '-subj',
-        '/CN=localhost',
-      ],
-      { cwd: dir, stdio: 'ignore' },
-    );
+    selfSigned(dir, 'localhost');
     server = new AdmissionServer({
       port: 0,
       certFile: join(dir, 'c.pem'),
@@ -204,10 +209,30 @@ describe('AdmissionServer: HTTPS, one route per prefix, the cluster from the pat
     assert.match(r.response.status.message, /cannot answer for this pod yet: .*member2 unreachable/);
   });
 
+  it('serves a renewed certificate once its files change, without a restart', async () => {
+    const served = () =>
+      new Promise<string>((resolve, reject) => {
+        const s = connect({ host: '127.0.0.1', port, rejectUnauthorized: false }, () => {
+          resolve(String(s.getPeerCertificate().subject.CN));
+          s.end();
+        });
+        s.on('error', reject);
+      });
+    assert.equal(await served(), 'localhost');
+    // cert-manager (or an operator) renews the Secret; the kubelet updates the mounted files in place.
+    selfSigned(dir, 'renewed');
+    server.reload();
+    assert.equal(await served(), 'renewed');
+  });
+
   it('an unknown path, no cluster, or not a review: 404 / 400', async () => {
     assert.equal((await post('/mutate/other/member2', review('u'))).code, 404);
     assert.equal((await post('/mutate/pods/', review('u'))).code, 404);
     assert.equal((await post('/mutate/pods/a/b', review('u'))).code, 404);
+    // A path that is not percent-decodable (anyone who reaches the webhook can send one) is a 404, and the server
+    // goes on answering: decodeURIComponent threw in a promise nobody awaited, which ends the hub's process.
+    assert.equal((await post('/mutate/pods/%E0%A4%A', review('u'))).code, 404);
+    assert.equal((await post('/mutate/pods/member2', review('u2'))).code, 200);
     assert.equal((await post('/mutate/pods/member2', '{')).code, 400);
     assert.equal((await post('/mutate/pods/member2', '{}')).code, 400);
   });

@@ -24,6 +24,13 @@ export interface PodMutationsOptions {
    * @default always
    */
   synced?: () => boolean;
+  /**
+   * Whether this replica holds the hub's Lease. A Deployment's checkpoints are given by the Lease holder only: the
+   * claims are in its memory, and a standby answering at the same instant could give the same checkpoint to a
+   * second pod (the refusal sends the pod's controller back, and the Service to a replica that may lead). Answers
+   * that need no claim (a StatefulSet's pod, a pod held in the source) come from any replica. @default always
+   */
+  leading?: () => boolean;
   /** How long an answer's claim on a Deployment checkpoint lasts before its pod must be seen. @default 60000 */
   claimMs?: number;
   /** @default Date.now */
@@ -56,6 +63,8 @@ export class PodMutations {
     if (!role) return { uid: req.uid, allowed: true };
     if (role.role === 'from') return holdPod(req, role.restore);
     if (role.kind === 'StatefulSet') return this.#answer(cluster, req, role.migration, new Set());
+    if (this.#o.leading && !this.#o.leading())
+      throw new Error("this hub replica is not the leader, which alone gives a Deployment's checkpoints");
     const key = `${cluster}/${role.migration.workload.namespace}/${role.migration.restore}`;
     return this.#serial(key, async () => {
       const used = await this.#used(cluster, key, role.migration.workload);

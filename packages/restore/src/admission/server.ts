@@ -22,6 +22,12 @@ export interface AdmissionServerOptions {
   log: Logger;
   /** Path prefix (ending in /) -> handler. */
   routes: Record<string, AdmissionHandler>;
+  /**
+   * How often the certificate files are read again: a renewed Secret's files are served from then on, without a
+   * restart (members would otherwise see the old one expire, and with failurePolicy Fail no migrating pod could be
+   * created). @default 60000
+   */
+  reloadMs?: number;
   /** Told of every answer (route, allowed, whether patched), for metrics. */
   onAnswer?: (route: string, outcome: 'patched' | 'unchanged' | 'refused') => void;
 }
@@ -32,6 +38,8 @@ const MAX_BODY = 3 * 1024 * 1024;
 export class AdmissionServer {
   readonly #o: AdmissionServerOptions;
   #server: Server | undefined;
+  #served = '';
+  #reload: NodeJS.Timeout | undefined;
 
   constructor(o: AdmissionServerOptions) {
     this.#o = o;
@@ -39,11 +47,19 @@ export class AdmissionServer {
 
   /** Listens; resolves with the port once it does. */
   async start(): Promise<number> {
-    const server = createServer(
-      { cert: readFileSync(this.#o.certFile), key: readFileSync(this.#o.keyFile) },
-      (req, res) => void this.#serve(req, res),
-    );
+    const pair = this.#read();
+    this.#served = pair.cert + pair.key;
+    const server = createServer(pair, (req, res) => {
+      // Whatever a request makes throw is that request's 500, never an unhandled rejection that ends the hub.
+      this.#serve(req, res).catch((err: unknown) => {
+        this.#o.log.warn({ err: describeError(err) }, 'admission request failed');
+        if (!res.headersSent) send(res, 500, 'internal error');
+        else res.destroy();
+      });
+    });
     this.#server = server;
+    this.#reload = setInterval(() => this.reload(), this.#o.reloadMs ?? 60_000);
+    this.#reload.unref();
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(this.#o.port, () => resolve());
@@ -52,7 +68,32 @@ export class AdmissionServer {
     return typeof addr === 'object' && addr ? addr.port : this.#o.port;
   }
 
+  /**
+   * Serves the certificate files as they are now, when they changed. A pair that does not load (a key that does not
+   * match its certificate, caught half-written) keeps the one served, and is tried again at the next reload.
+   */
+  reload(): void {
+    if (!this.#server) return;
+    try {
+      const pair = this.#read();
+      if (pair.cert + pair.key === this.#served) return;
+      this.#server.setSecureContext(pair);
+      this.#served = pair.cert + pair.key;
+      this.#o.log.info('admission webhook: serving certificate reloaded');
+    } catch (err) {
+      this.#o.log.warn(
+        { err: describeError(err) },
+        'admission webhook: cannot reload the certificate; keeping the served one',
+      );
+    }
+  }
+
+  #read(): { cert: string; key: string } {
+    return { cert: readFileSync(this.#o.certFile, 'utf8'), key: readFileSync(this.#o.keyFile, 'utf8') };
+  }
+
   async stop(): Promise<void> {
+    clearInterval(this.#reload);
     await new Promise<void>((resolve) => (this.#server ? this.#server.close(() => resolve()) : resolve()));
   }
 
@@ -60,7 +101,7 @@ export class AdmissionServer {
     const url = new URL(req.url ?? '/', 'https://webhook');
     if (req.method === 'GET' && url.pathname === '/healthz') return send(res, 200, 'ok');
     const prefix = Object.keys(this.#o.routes).find((p) => url.pathname.startsWith(p));
-    const cluster = prefix ? decodeURIComponent(url.pathname.slice(prefix.length)) : '';
+    const cluster = prefix ? decoded(url.pathname.slice(prefix.length)) : '';
     if (req.method !== 'POST' || !prefix || !cluster || cluster.includes('/'))
       return send(res, 404, 'not found');
     const review = await readReview(req);
@@ -106,6 +147,15 @@ async function readReview(
     return `not an AdmissionReview: ${describeError(err)}`;
   }
   return review.request?.uid ? review : 'an AdmissionReview without a request';
+}
+
+/** A path segment percent-decoded, or '' when it is not decodable (thrown here, it would end the process). */
+function decoded(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return '';
+  }
 }
 
 function send(res: ServerResponse, code: number, text: string, type = 'text/plain'): void {

@@ -95,6 +95,19 @@ function world() {
   return { api, step, status };
 }
 
+/** status.workload of restore `name` migrating StatefulSet db from member1 to member2. */
+const dbToMember2 = (name: string) => ({
+  apiVersion: 'apps/v1',
+  kind: 'StatefulSet' as const,
+  name: 'db',
+  sourceCluster: 'member1',
+  targetCluster: 'member2',
+  replicas: 2,
+  policy: `checkpointrestore-${name}`,
+  into: 'member2',
+  from: 'member1',
+});
+
 const replica = (pod: string, ordinal: number) => ({
   pod,
   backup: `move-migrate-${pod}`,
@@ -139,20 +152,7 @@ describe('a workload migration, one reconcile at a time', () => {
     assert.deepEqual(await step(), { requeueAfterMs: 0 });
     assert.deepEqual(api.writes(), [`PATCH ${RESTORE}`, `PUT ${RESTORE}/status`]);
     assert.equal(status().phase, 'Checkpointing');
-    assert.deepEqual(
-      { ...status().workload },
-      {
-        apiVersion: 'apps/v1',
-        kind: 'StatefulSet',
-        name: 'db',
-        sourceCluster: 'member1',
-        targetCluster: 'member2',
-        replicas: 2,
-        policy: 'checkpointrestore-move',
-        into: 'member2',
-        from: 'member1',
-      },
-    );
+    assert.deepEqual({ ...status().workload }, dbToMember2('move'));
 
     // Checkpointing: the webhook configurations in both members first (the source's replacements are held), then
     // the checkpoint's policy and the workload-level backup with stopPod, then that it exists.
@@ -249,7 +249,7 @@ describe('a workload migration, one reconcile at a time', () => {
       ],
     );
 
-    // Both run: the webhook configurations deleted, the held replacement in the source let go, SourceStopped.
+    // Both run: once the source holds no pod of the workload, the webhook configurations deleted, SourceStopped.
     api.put(
       inMember('member2', `${PODS}/db-0`),
       memberPod('db-0', { node: 'm2-a', from: 'db-0', ready: true }),
@@ -258,6 +258,21 @@ describe('a workload migration, one reconcile at a time', () => {
       inMember('member2', `${PODS}/db-1`),
       memberPod('db-1', { node: 'm2-a', from: 'db-1', ready: true }),
     );
+    // The held replacement is still in the source (Karmada has not removed the StatefulSet there yet): letting its
+    // gate go would run db-1 in member1 from its image beside db-1 in member2. The migration waits, saying so.
+    assert.deepEqual(await step(), { requeueAfterMs: 7 });
+    assert.notEqual(status().phase, 'SourceStopped');
+    assert.match(status().message!, /waiting for member1 to delete .*db-1/);
+    assert.ok(
+      !api.writes().includes(`PATCH ${inMember('member1', `${PODS}/db-1`)}`),
+      'never let go in the source',
+    );
+    assert.deepEqual(
+      api.object<{ spec: { schedulingGates?: unknown } }>(inMember('member1', `${PODS}/db-1`))!.spec
+        .schedulingGates,
+      [{ name: SOURCE_STOPPED_GATE }],
+    );
+    await api.client().request('DELETE', inMember('member1', `${PODS}/db-1`));
     assert.equal(await step(), undefined);
     assert.equal(status().phase, 'SourceStopped');
     assert.equal(status().reason, 'Migrated');
@@ -271,8 +286,85 @@ describe('a workload migration, one reconcile at a time', () => {
     const writes = api.writes();
     assert.ok(writes.includes(`DELETE ${inMember('member1', `${MWC}/stateful-migration.shop.move`)}`));
     assert.ok(writes.includes(`DELETE ${inMember('member2', `${MWC}/stateful-migration.shop.move`)}`));
-    assert.ok(writes.includes(`PATCH ${inMember('member1', `${PODS}/db-1`)}`), 'the held replacement let go');
     assert.ok(api.events().some((e) => e.startsWith('Normal SourceStopped: migrated: StatefulSet shop/db')));
+  });
+
+  it('a webhook configuration of that name left by an earlier restore (another workload, an old CA) is replaced, not reused', async () => {
+    const { api, step } = world();
+    await step(); // Pending -> Checkpointing
+    // Left in member1 by a deleted restore of the same name whose finalizer was removed by hand: it sends another
+    // workload's pods, with a CA the hub no longer serves under. Reused, db's pods would never be held or restored.
+    api.put(inMember('member1', `${MWC}/stateful-migration.shop.move`), {
+      metadata: {
+        name: 'stateful-migration.shop.move',
+        labels: { 'migration.dcnlab.com/restore-owner': 'shop.move' },
+      },
+      webhooks: [
+        {
+          name: 'move.shop.pods.migration.dcnlab.com',
+          clientConfig: { url: 'https://old-hub:8443/mutate/pods/member1', caBundle: b64('OLD') },
+          matchConditions: [{ name: 'controlled-by-the-workload', expression: "o.name == 'web'" }],
+        },
+      ],
+    });
+    await step();
+    const mwc = api.object<{
+      metadata: { labels: Record<string, string> };
+      webhooks: {
+        clientConfig: { url: string; caBundle: string };
+        matchConditions: { expression: string }[];
+      }[];
+    }>(inMember('member1', `${MWC}/stateful-migration.shop.move`))!;
+    assert.equal(mwc.webhooks[0]!.clientConfig.url, 'https://hub.example:8443/mutate/pods/member1');
+    assert.equal(mwc.webhooks[0]!.clientConfig.caBundle, b64('PEM'));
+    assert.match(
+      mwc.webhooks[0]!.matchConditions[0]!.expression,
+      /o.kind == 'StatefulSet' && o.name == 'db'/,
+    );
+    // On the same state again: left as it is.
+    await step();
+    assert.ok(!api.writes().some((w) => w.includes(MWC)));
+  });
+
+  it('a member it cannot reach is said in status and by a Warning Event, once, while the reconcile retries', async () => {
+    const { api, step, status } = world();
+    await step(); // Pending -> Checkpointing
+    const route = api.route!;
+    api.route = (method, path, body) =>
+      path.includes('/clusters/member2/proxy/')
+        ? new Error('member2: connection refused')
+        : route(method, path, body);
+    await assert.rejects(step(), /connection refused/);
+    assert.equal(status().phase, 'Checkpointing');
+    assert.match(status().message!, /retrying: .*member2: connection refused/);
+    assert.deepEqual(api.events().filter((e) => e.startsWith('Warning')).length, 1, api.events().join('\n'));
+    await assert.rejects(step(), /connection refused/);
+    assert.deepEqual(api.writes(), [], 'said once');
+  });
+
+  it('a second migration of a workload another one is migrating is refused before anything is made', async () => {
+    // Both would stop the replicas (two checkpoints each), and when one failed, its release would let go of the pods
+    // the other holds in the source: they would start from their images while the other restores the workload.
+    const { api, step, status } = world();
+    api.put(`${G}/checkpointrestores/first`, {
+      apiVersion: 'migration.dcnlab.com/v1',
+      kind: 'CheckpointRestore',
+      metadata: { name: 'first', namespace: 'shop', uid: 'u-first' },
+      spec: { backupRef: { name: 'db' }, targetCluster: 'member2', mode: 'Migrate' },
+      status: {
+        phase: 'Checkpointing',
+        workload: { ...dbToMember2('first') },
+      },
+    });
+    assert.equal(await step(), undefined);
+    assert.equal(status().phase, 'Failed');
+    assert.equal(status().reason, 'WorkloadMigrating');
+    assert.match(status().message!, /CheckpointRestore first is migrating StatefulSet db/);
+    assert.deepEqual(
+      api.writes().filter((w) => !w.startsWith(`PATCH ${RESTORE}`) && !w.startsWith(`PUT ${RESTORE}`)),
+      [],
+      'nothing but its own status',
+    );
   });
 
   it('a target with no node that restores is refused before anything is made', async () => {

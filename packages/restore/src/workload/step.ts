@@ -19,7 +19,16 @@ import {
   type Result,
 } from '@stateful-migration/kube';
 import { freshBackupPolicy } from '../fresh-checkpoint.js';
-import { backupPath, bindingPath, GROUP_PATH, policyPath, proxy, restorePath, secretPath } from '../paths.js';
+import {
+  backupPath,
+  bindingPath,
+  GROUP_PATH,
+  policyPath,
+  proxy,
+  restorePath,
+  restoresPath,
+  secretPath,
+} from '../paths.js';
 import { editPins, pin } from '../pins.js';
 import { pullSecret, pullSecretName, restoreOwners } from '../pod.js';
 import type { RestoreRecorder } from '../recorder.js';
@@ -35,6 +44,7 @@ import {
   freshWorkloadBackup,
   gated,
   mayRun,
+  migrationActive,
   progressMessage,
   replicaFailedMessage,
   replicaProgress,
@@ -123,6 +133,24 @@ export class WorkloadMigrationStep {
       return { requeueAfterMs: 5000 };
     }
     const m = intent.migration;
+    // One migration of a workload at a time: two would each stop its replicas, and one that failed would let go of
+    // the pods the other holds (its release), which would start from their images while the other restores it.
+    // Read from the apiserver, not a cache: one started a moment ago has recorded its intent (status.workload).
+    const { items } = await this.#o.client.get<{ items: CheckpointRestore[] }>(restoresPath(ns));
+    const other = items.find(
+      (x) =>
+        x.metadata.name !== r.metadata.name &&
+        migrationActive(x) &&
+        x.status?.workload?.kind === m.kind &&
+        x.status.workload.name === m.name,
+    );
+    if (other)
+      return this.#o.record.fail(
+        r,
+        'WorkloadMigrating',
+        `CheckpointRestore ${other.metadata.name} is migrating ${m.kind} ${m.name}; one migration of a workload at ` +
+          'a time: nothing was checkpointed or stopped; try again once it has ended',
+      );
     const refused = await this.#o.checkTarget(r, {
       targetCluster: m.targetCluster,
       ...(m.targetNode ? { targetNode: m.targetNode } : {}),
@@ -413,6 +441,18 @@ export class WorkloadMigrationStep {
         await this.#o.record.write(cur.r, (s) => ({ ...s, message, replicas: progress.replicas }));
       return { requeueAfterMs: this.#o.pollMs };
     }
+    // Every replica runs in `into`. The pods the migration held in `from` (replacements of the stopped ones) go when
+    // Karmada removes the workload there; letting their gates go before that (release) would start them from their
+    // images beside the restored replicas: the workload twice, the copy in `from` empty.
+    const held = await this.#pods(m.from, r.metadata.namespace, m);
+    if (held.length) {
+      const message =
+        `every replica runs in ${m.into}; waiting for ${m.from} to delete its held pods of ${m.kind} ${m.name} ` +
+        `(${held.map((p) => p.metadata.name).join(', ')}), as Karmada removes the workload there`;
+      if (!isDeepStrictEqual(cur.r.status?.replicas, progress.replicas) || cur.r.status?.message !== message)
+        await this.#o.record.write(cur.r, (s) => ({ ...s, message, replicas: progress.replicas }));
+      return { requeueAfterMs: this.#o.pollMs };
+    }
     await this.#release(cur.r);
     const updated = await this.#o.record.write(cur.r, (s) =>
       finishedStatus(s, r, progress.replicas, new Date()),
@@ -548,9 +588,19 @@ export class WorkloadMigrationStep {
         ownerLabel: { [OWNER_LABEL]: ownerValue(r) },
       });
       const path = proxy(cluster, `${WEBHOOKS}/${body.metadata.name}`);
-      if (await this.#get(path)) continue;
-      await this.#o.client.request('POST', proxy(cluster, WEBHOOKS), { body }).catch((err: unknown) => {
-        if (!isAlreadyExists(err)) throw err;
+      const there = await this.#get<{ metadata: { resourceVersion?: string }; webhooks?: unknown[] }>(path);
+      if (!there) {
+        await this.#o.client.request('POST', proxy(cluster, WEBHOOKS), { body }).catch((err: unknown) => {
+          if (!isAlreadyExists(err)) throw err;
+        });
+        continue;
+      }
+      // One of that name that is not this one (left by a deleted restore of the same name whose finalizer was
+      // removed by hand, naming another workload; or made before the hub's URL or CA changed) would send the wrong
+      // pods, or fail every call of this workload's pods: replaced, with the version read (a 409 re-reads).
+      if (sameWebhooks(there.webhooks, body.webhooks as unknown[])) continue;
+      await this.#o.client.request('PUT', path, {
+        body: { ...body, metadata: { ...body.metadata, resourceVersion: there.metadata.resourceVersion } },
       });
     }
   }
@@ -652,3 +702,14 @@ export class WorkloadMigrationStep {
 }
 
 const WEBHOOKS = '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations';
+
+/** Whether the stored webhooks say what ours say: the fields we set (the apiserver adds defaults to the rest). */
+function sameWebhooks(stored: unknown[] | undefined, ours: unknown[]): boolean {
+  const keys = ['name', 'clientConfig', 'rules', 'namespaceSelector', 'matchConditions', 'failurePolicy'];
+  const pick = (w: unknown) =>
+    Object.fromEntries(keys.map((k) => [k, (w as Record<string, unknown> | undefined)?.[k]]));
+  return (
+    (stored ?? []).length === ours.length &&
+    ours.every((w, i) => isDeepStrictEqual(pick(stored![i]), pick(w)))
+  );
+}

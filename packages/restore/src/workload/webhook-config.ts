@@ -22,7 +22,10 @@ export interface WebhookEndpoint {
 function ownerCel(w: { kind: 'Deployment' | 'StatefulSet'; name: string }): string {
   return w.kind === 'StatefulSet'
     ? `o.kind == 'StatefulSet' && o.name == '${w.name}'`
-    : `o.kind == 'ReplicaSet' && o.name.startsWith('${w.name}-')`;
+    : // The ReplicaSet's full name, as ownerWorkload derives it: a prefix would also send Deployment web-api's pods
+      // for a migration of web, which would then wait for the hub (failurePolicy Fail) though nothing concerns them.
+      `o.kind == 'ReplicaSet' && has(object.metadata.labels) && 'pod-template-hash' in object.metadata.labels && ` +
+        `o.name == '${w.name}-' + object.metadata.labels['pod-template-hash']`;
 }
 
 /** The route of pod mutations; the cluster the call comes from is the last path segment. */

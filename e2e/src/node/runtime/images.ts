@@ -111,6 +111,8 @@ const credentialId = (c: PullCredentials): string =>
  */
 export class ImageStore {
   readonly #tags = new Map<string, string>();
+  /** Unpacks in progress, by target directory. */
+  readonly #unpacking = new Map<string, Promise<void>>();
 
   constructor(
     private readonly dir: string,
@@ -167,12 +169,31 @@ export class ImageStore {
         keys.length,
       );
       const target = join(this.dir, digest.slice(7));
-      if (!existsSync(join(target, 'image.json'))) await this.#unpack(tmp, manifest, target);
+      await this.#unpackOnce(tmp, manifest, target);
       if (creds && creds !== nodeCreds) this.#recordCredential(digest, credentialId(creds));
       if (!byDigest) this.#tags.set(`${ref.name}:${ref.reference}`, digest);
       return this.#load(image, ref.name, digest)!;
     } finally {
       rmSync(tmp, { recursive: true, force: true });
+    }
+  }
+
+  /**
+   * One unpack per image at a time, and a stored image never replaced: two pods pulling the same image at once (a
+   * Deployment's replicas restored side by side on one node) would otherwise both unpack, and the second rename would
+   * delete the first one's tree while its container runs on it as the overlay's lower layer (CRIU then fails with
+   * "Can't open file ... on restore"). CRI-O's containers/storage holds a lock for the same reason.
+   */
+  async #unpackOnce(tmp: string, manifest: PulledManifest, target: string): Promise<void> {
+    for (let running = this.#unpacking.get(target); running; running = this.#unpacking.get(target))
+      await running.catch(() => undefined);
+    if (existsSync(join(target, 'image.json'))) return;
+    const unpack = this.#unpack(tmp, manifest, target);
+    this.#unpacking.set(target, unpack);
+    try {
+      await unpack;
+    } finally {
+      this.#unpacking.delete(target);
     }
   }
 

@@ -2,67 +2,39 @@ import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, it } from 'node:test';
 import {
-  CHECKPOINT_RESTORE_LABEL,
   DECRYPTION_KEYS_ANNOTATION,
   RESTORE_PINNED_IMAGES_ANNOTATION,
   type CheckpointBackup,
   type CheckpointRestore,
-  type CheckpointRestoreStatus,
 } from '@stateful-migration/api';
-import { HttpError, rootLogger } from '@stateful-migration/kube';
-import { MemoryApi } from '@stateful-migration/kube/testing';
+import { HttpError } from '@stateful-migration/kube';
+import type { MemoryApi } from '@stateful-migration/kube/testing';
 import { keyFingerprint } from '@stateful-migration/ocicrypt';
-import { RestoreController } from './controller.js';
 import { backup, img, REG, restore, source } from './fixtures.test-support.js';
+import {
+  BINDINGS,
+  CLUSTERS,
+  G,
+  memoryWorld,
+  PODS,
+  POLICIES,
+  ready,
+  SECRETS,
+} from './memory-world.test-support.js';
 
 // The restore controller's shell against an apiserver in memory: which objects each reconcile writes, in which
 // order, and what it records. The pure decisions have their own tables; this is the I/O around them.
 
-const G = '/apis/migration.dcnlab.com/v1/namespaces/shop';
 const RESTORE = `${G}/checkpointrestores/r1`;
 const BACKUP = `${G}/checkpointbackups/web-now`;
-const CLUSTERS = '/apis/cluster.karmada.io/v1alpha1/clusters';
-const BINDINGS = '/apis/work.karmada.io/v1alpha2/namespaces/shop/resourcebindings';
-const POLICIES = '/apis/policy.karmada.io/v1alpha1/namespaces/shop/propagationpolicies';
-const SECRETS = '/api/v1/namespaces/shop/secrets';
-const PODS = '/api/v1/namespaces/shop/pods';
 const DEPLOYMENT = '/apis/apps/v1/namespaces/shop/deployments/web';
-const b64 = (s: string) => Buffer.from(s).toString('base64');
-const ready = { conditions: [{ type: 'Ready', status: 'True' }] };
 
-function world(spec: Partial<CheckpointRestore['spec']> = {}) {
-  const api = new MemoryApi();
-  api.put(BACKUP, { ...backup(), status: { phase: 'Completed', clusters: [source()] } });
-  api.put(`${SECRETS}/creds`, {
-    metadata: { name: 'creds' },
-    data: { username: b64('u'), password: b64('p') },
+const world = (spec: Partial<CheckpointRestore['spec']> = {}) =>
+  memoryWorld({
+    restore: restore(spec),
+    backup: { ...backup(), status: { phase: 'Completed', clusters: [source()] } },
+    workload: { kind: 'Deployment', name: 'web', replicas: 1 },
   });
-  for (const c of ['member1', 'member2'])
-    api.put(`${CLUSTERS}/${c}`, { metadata: { name: c }, status: ready });
-  api.put(`${CLUSTERS}/member2/proxy/api/v1/nodes/m2-a`, {
-    metadata: { name: 'm2-a', labels: { [CHECKPOINT_RESTORE_LABEL]: 'checkpoint_restore' } },
-    status: ready,
-  });
-  api.put(DEPLOYMENT, { metadata: { name: 'web' }, spec: { replicas: 1 } });
-  api.put(`${BINDINGS}/web-deployment`, {
-    metadata: { name: 'web-deployment' },
-    spec: { clusters: [{ name: 'member1' }] },
-  });
-  api.put(RESTORE, restore(spec));
-  const ctl = new RestoreController({
-    client: api.client(),
-    log: rootLogger('test', 'silent'),
-    identity: 'test',
-    pollMs: 7,
-    followMs: 11,
-  });
-  const step = async () => {
-    api.resetCalls();
-    return ctl.reconcile('shop/r1');
-  };
-  const status = () => api.object<CheckpointRestore>(RESTORE)?.status ?? ({} as CheckpointRestoreStatus);
-  return { api, step, status };
-}
 
 describe('RestoreController.reconcile, one step at a time', () => {
   it('Migrate: checkpoint now (the source stopped by its agent), submit from that checkpoint, follow it, stop the workload, hand over, finish', async () => {

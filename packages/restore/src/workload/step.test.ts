@@ -1,99 +1,68 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { CHECKPOINT_RESTORE_LABEL, type CheckpointBackup } from '@stateful-migration/api';
 import {
-  CHECKPOINT_RESTORE_LABEL,
-  type CheckpointBackup,
-  type CheckpointRestore,
-  type CheckpointRestoreStatus,
-} from '@stateful-migration/api';
-import { rootLogger } from '@stateful-migration/kube';
-import { MemoryApi } from '@stateful-migration/kube/testing';
-import { RestoreController } from '../controller.js';
+  b64,
+  BINDINGS,
+  G,
+  inMember,
+  memoryWorld,
+  PODS,
+  POLICIES,
+  ready,
+  SECRETS,
+} from '../memory-world.test-support.js';
 import { RESTORED_FROM_ANNOTATION, SOURCE_STOPPED_GATE } from './migration.js';
 
 // The workload migration's steps against an apiserver in memory: which objects each reconcile writes, in which order
 // (intent first), and that a reconcile repeated on the same state makes nothing twice.
 
-const G = '/apis/migration.dcnlab.com/v1/namespaces/shop';
 const RESTORE = `${G}/checkpointrestores/move`;
 const FRESH = `${G}/checkpointbackups/move-migrate`;
-const CLUSTERS = '/apis/cluster.karmada.io/v1alpha1/clusters';
-const BINDINGS = '/apis/work.karmada.io/v1alpha2/namespaces/shop/resourcebindings';
-const POLICIES = '/apis/policy.karmada.io/v1alpha1/namespaces/shop/propagationpolicies';
-const SECRETS = '/api/v1/namespaces/shop/secrets';
 const MWC = '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations';
-const inMember = (c: string, path: string) => `${CLUSTERS}/${c}/proxy${path}`;
-const PODS = '/api/v1/namespaces/shop/pods';
-const ready = { conditions: [{ type: 'Ready', status: 'True' }] };
-const b64 = (s: string) => Buffer.from(s).toString('base64');
 const digest = (n: string) => `sha256:${n.repeat(64)}`;
 
-function world() {
-  const api = new MemoryApi();
-  api.put(`${G}/checkpointbackups/db`, {
-    apiVersion: 'migration.dcnlab.com/v1',
-    kind: 'CheckpointBackup',
-    metadata: { name: 'db', namespace: 'shop' },
-    spec: {
-      schedule: '0 3 * * *',
-      resourceRef: { apiVersion: 'apps/v1', kind: 'StatefulSet', name: 'db' },
-      registry: { url: 'reg.example', repository: 'shop/cp', secretRef: { name: 'creds' } },
+const world = () =>
+  memoryWorld({
+    backup: {
+      apiVersion: 'migration.dcnlab.com/v1',
+      kind: 'CheckpointBackup',
+      metadata: { name: 'db', namespace: 'shop' },
+      spec: {
+        schedule: '0 3 * * *',
+        resourceRef: { apiVersion: 'apps/v1', kind: 'StatefulSet', name: 'db' },
+        registry: { url: 'reg.example', repository: 'shop/cp', secretRef: { name: 'creds' } },
+      },
     },
+    workload: { kind: 'StatefulSet', name: 'db', replicas: 2 },
+    more: (api) => {
+      api.put(`${POLICIES}/users`, {
+        metadata: { name: 'users' },
+        spec: {
+          priority: 5,
+          resourceSelectors: [{ apiVersion: 'apps/v1', kind: 'StatefulSet', name: 'db' }],
+        },
+      });
+      // A JSON patch removing the gate (MemoryApi merges): applied by hand, recorded as a write.
+      api.route = (method, path, body) => {
+        if (method !== 'PATCH' || !path.includes('/pods/')) return undefined;
+        const pod = api.object<{ spec: { schedulingGates?: unknown } }>(path)!;
+        const ops = body as { op: string; value?: unknown }[];
+        const last = ops.at(-1)!;
+        if (last.op === 'remove') delete pod.spec.schedulingGates;
+        else pod.spec.schedulingGates = last.value;
+        api.put(path, pod);
+        return pod;
+      };
+    },
+    restore: {
+      apiVersion: 'migration.dcnlab.com/v1',
+      kind: 'CheckpointRestore',
+      metadata: { name: 'move', namespace: 'shop', generation: 1 },
+      spec: { backupRef: { name: 'db' }, targetCluster: 'member2', mode: 'Migrate' },
+    },
+    controller: { webhook: { url: 'https://hub.example:8443', caBundle: 'PEM' } },
   });
-  api.put(`${SECRETS}/creds`, {
-    metadata: { name: 'creds' },
-    data: { username: b64('u'), password: b64('p') },
-  });
-  for (const c of ['member1', 'member2'])
-    api.put(`${CLUSTERS}/${c}`, { metadata: { name: c }, status: ready });
-  api.put(inMember('member2', '/api/v1/nodes/m2-a'), {
-    metadata: { name: 'm2-a', labels: { [CHECKPOINT_RESTORE_LABEL]: 'checkpoint_restore' } },
-    status: ready,
-  });
-  api.put('/apis/apps/v1/namespaces/shop/statefulsets/db', {
-    metadata: { name: 'db' },
-    spec: { replicas: 2 },
-  });
-  api.put(`${BINDINGS}/db-statefulset`, {
-    metadata: { name: 'db-statefulset' },
-    spec: { clusters: [{ name: 'member1' }] },
-  });
-  api.put(`${POLICIES}/users`, {
-    metadata: { name: 'users' },
-    spec: { priority: 5, resourceSelectors: [{ apiVersion: 'apps/v1', kind: 'StatefulSet', name: 'db' }] },
-  });
-  api.put(RESTORE, {
-    apiVersion: 'migration.dcnlab.com/v1',
-    kind: 'CheckpointRestore',
-    metadata: { name: 'move', namespace: 'shop', generation: 1 },
-    spec: { backupRef: { name: 'db' }, targetCluster: 'member2', mode: 'Migrate' },
-  });
-  // A JSON patch removing the gate (MemoryApi merges): applied by hand, recorded as a write.
-  api.route = (method, path, body) => {
-    if (method !== 'PATCH' || !path.includes('/pods/')) return undefined;
-    const pod = api.object<{ spec: { schedulingGates?: unknown } }>(path)!;
-    const ops = body as { op: string; value?: unknown }[];
-    const last = ops.at(-1)!;
-    if (last.op === 'remove') delete pod.spec.schedulingGates;
-    else pod.spec.schedulingGates = last.value;
-    api.put(path, pod);
-    return pod;
-  };
-  const ctl = new RestoreController({
-    client: api.client(),
-    log: rootLogger('test', 'silent'),
-    identity: 'test',
-    pollMs: 7,
-    followMs: 11,
-    webhook: { url: 'https://hub.example:8443', caBundle: 'PEM' },
-  });
-  const step = async () => {
-    api.resetCalls();
-    return ctl.reconcile('shop/move');
-  };
-  const status = () => api.object<CheckpointRestore>(RESTORE)?.status ?? ({} as CheckpointRestoreStatus);
-  return { api, step, status };
-}
 
 /** status.workload of restore `name` migrating StatefulSet db from member1 to member2. */
 const dbToMember2 = (name: string) => ({

@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CheckpointBackup } from '@stateful-migration/api';
@@ -126,22 +126,57 @@ export function nodeBuildah(node: string, args: string[]): string {
 
 export const checkpointDir = (node: string): string => join(nodeRootDir(node), 'checkpoints');
 
-/** skopeo with credentials from an auth file (never on the command line). */
-export function skopeo(args: string[], user = registryInfo().users[0]!): string {
-  const info = registryInfo();
-  const auth = join(fedDir, `skopeo-auth-${user.username}.json`);
+/** Writes a containers auth file (owner-only) giving `user` for `registry`; answers its path. */
+function authFile(path: string, registry: string, user: { username: string; password: string }): string {
   writeFileSync(
-    auth,
+    path,
     JSON.stringify({
-      auths: { [info.url]: { auth: Buffer.from(`${user.username}:${user.password}`).toString('base64') } },
+      auths: { [registry]: { auth: Buffer.from(`${user.username}:${user.password}`).toString('base64') } },
     }),
     { mode: 0o600 },
   );
+  return path;
+}
+
+/** skopeo with credentials from an auth file (never on the command line). */
+export function skopeo(args: string[], user = registryInfo().users[0]!): string {
+  const info = registryInfo();
+  const auth = authFile(join(fedDir, `skopeo-auth-${user.username}.json`), info.url, user);
   return execFileSync(
     'skopeo',
     [args[0]!, '--authfile', auth, '--cert-dir', info.certDir, ...args.slice(1)],
     { encoding: 'utf8' },
   );
+}
+
+/**
+ * skopeo copy with the registry's CA for the source and alice's credentials in an auth file written in `dir` (never on
+ * the command line); `destCertDir` gives the destination the registry's CA too. It answers with skopeo's exit status
+ * and stderr rather than throwing, so a test can assert a refusal.
+ */
+export function skopeoCopy(
+  dir: string,
+  args: string[],
+  o: { destCertDir?: boolean } = {},
+): { status: number | null; stderr: string } {
+  const info = registryInfo();
+  const user = info.users[0]!;
+  const auth = authFile(join(dir, 'auth.json'), info.url, user);
+  const r = spawnSync(
+    'skopeo',
+    [
+      'copy',
+      '-q',
+      '--authfile',
+      auth,
+      '--src-cert-dir',
+      info.certDir,
+      ...(o.destCertDir ? ['--dest-cert-dir', info.certDir] : []),
+      ...args,
+    ],
+    { encoding: 'utf8' },
+  );
+  return { status: r.status, stderr: r.stderr };
 }
 
 /** A registry secret's manifest with a registry user (applied from stdin: never on a command line). */

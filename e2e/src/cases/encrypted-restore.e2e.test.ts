@@ -1,23 +1,21 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { createHash, createPublicKey } from 'node:crypto';
-import {
-  mkdtempSync,
-  openSync,
-  readFileSync,
-  readSync,
-  rmSync,
-  writeFileSync,
-  writeSync,
-  closeSync,
-} from 'node:fs';
+import { mkdtempSync, openSync, readFileSync, readSync, rmSync, writeSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { BuiltImage, CheckpointRestore } from '@stateful-migration/api';
 import { fedKey } from '../fed/keys.js';
 import { kubectl } from '../fed/kubectl.js';
 import { fedDir } from '../fed/paths.js';
-import { exists, getBackup, registryInfo, registrySecretYaml, runningPod, skopeo } from './agent-support.js';
+import {
+  exists,
+  getBackup,
+  registryInfo,
+  registrySecretYaml,
+  runningPod,
+  skopeo,
+  skopeoCopy,
+} from './agent-support.js';
 import { counterCounts, firstCounts, noCounterLeft, podState, pullSecretIn } from './restore-support.js';
 import { eventually, unique } from './support.js';
 
@@ -74,36 +72,6 @@ const warnings = async (name: string) =>
   )
     .split('\n')
     .filter(Boolean);
-
-/** skopeo copy with the registry's CA and alice's credentials for both ends. */
-function skopeoCopy(args: string[]): { status: number | null; stderr: string } {
-  const info = registryInfo();
-  const user = info.users[0]!;
-  const auth = join(work, 'auth.json');
-  writeFileSync(
-    auth,
-    JSON.stringify({
-      auths: { [info.url]: { auth: Buffer.from(`${user.username}:${user.password}`).toString('base64') } },
-    }),
-    { mode: 0o600 },
-  );
-  const r = spawnSync(
-    'skopeo',
-    [
-      'copy',
-      '-q',
-      '--authfile',
-      auth,
-      '--src-cert-dir',
-      info.certDir,
-      '--dest-cert-dir',
-      info.certDir,
-      ...args,
-    ],
-    { encoding: 'utf8' },
-  );
-  return { status: r.status, stderr: r.stderr };
-}
 
 describe('encrypted checkpoints restored (issue 14): keys on nodes, refusals, integrity', () => {
   let source = '';
@@ -199,13 +167,17 @@ spec:
     for (const l of manifest.layers) assert.equal(l.mediaType, `${TAR}+encrypted`);
     // The private key opens it: the layer is the archive whose digest the agent recorded.
     const out = join(work, 'decrypted');
-    const r = skopeoCopy([
-      '--dest-oci-accept-uncompressed-layers',
-      '--decryption-key',
-      key.privateKey,
-      `docker://${ref}`,
-      `oci:${out}:latest`,
-    ]);
+    const r = skopeoCopy(
+      work,
+      [
+        '--dest-oci-accept-uncompressed-layers',
+        '--decryption-key',
+        key.privateKey,
+        `docker://${ref}`,
+        `oci:${out}:latest`,
+      ],
+      { destCertDir: true },
+    );
     assert.equal(r.status, 0, r.stderr);
     const index = JSON.parse(readFileSync(join(out, 'index.json'), 'utf8')) as {
       manifests: { digest: string }[];
@@ -218,11 +190,11 @@ spec:
       [[TAR, img.archiveDigest]],
     );
     // Without a key the layer stays ciphertext.
-    const noKey = skopeoCopy([
-      '--dest-oci-accept-uncompressed-layers',
-      `docker://${ref}`,
-      `oci:${join(work, 'nokey')}:x`,
-    ]);
+    const noKey = skopeoCopy(
+      work,
+      ['--dest-oci-accept-uncompressed-layers', `docker://${ref}`, `oci:${join(work, 'nokey')}:x`],
+      { destCertDir: true },
+    );
     assert.equal(noKey.status, 0, noKey.stderr);
     assert.match(readFileSync(join(work, 'nokey', 'index.json'), 'utf8'), /manifests/);
   });
@@ -280,21 +252,24 @@ spec:
   it('an image skopeo encrypted for the same key (skopeo copy --encryption-key jwe:) restores on a node holding it', async () => {
     const ref = `${img.imageName.replace(/:[^:/]+$/, '')}@${img.digest}`;
     const plain = join(work, 'plain');
-    const d = skopeoCopy([
-      '--dest-oci-accept-uncompressed-layers',
-      '--decryption-key',
-      key.privateKey,
-      `docker://${ref}`,
-      `oci:${plain}:x`,
-    ]);
+    const d = skopeoCopy(
+      work,
+      [
+        '--dest-oci-accept-uncompressed-layers',
+        '--decryption-key',
+        key.privateKey,
+        `docker://${ref}`,
+        `oci:${plain}:x`,
+      ],
+      { destCertDir: true },
+    );
     assert.equal(d.status, 0, d.stderr);
     const target = `${registryInfo().url}/encres/${ns}/skopeo-enc:1`;
-    const e = skopeoCopy([
-      '--encryption-key',
-      `jwe:${key.publicKey}`,
-      `oci:${plain}:x`,
-      `docker://${target}`,
-    ]);
+    const e = skopeoCopy(
+      work,
+      ['--encryption-key', `jwe:${key.publicKey}`, `oci:${plain}:x`, `docker://${target}`],
+      { destCertDir: true },
+    );
     assert.equal(e.status, 0, e.stderr);
     const manifest = JSON.parse(skopeo(['inspect', '--raw', `docker://${target}`])) as {
       layers: { mediaType: string }[];

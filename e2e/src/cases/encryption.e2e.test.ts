@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { createHash, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import {
   linkSync,
@@ -25,6 +24,7 @@ import {
   registrySecret,
   runPod,
   skopeo,
+  skopeoCopy,
   waitPhase,
 } from './agent-support.js';
 import { eventually, unique } from './support.js';
@@ -111,35 +111,6 @@ function captureArchives(pod: string): { stop: () => void; files: () => string[]
     },
     files: () => [...seen].map((f) => join(kept, f)),
   };
-}
-
-/** skopeo copy from the federation registry (its CA, alice's credentials in an auth file). */
-function skopeoCopy(args: string[]): { status: number | null; stderr: string } {
-  const info = registryInfo();
-  const user = info.users[0]!;
-  const auth = join(work, 'auth.json');
-  writeFileSync(
-    auth,
-    JSON.stringify({
-      auths: { [info.url]: { auth: Buffer.from(`${user.username}:${user.password}`).toString('base64') } },
-    }),
-    { mode: 0o600 },
-  );
-  const r = spawnSync(
-    'skopeo',
-    [
-      'copy',
-      '-q',
-      '--authfile',
-      auth,
-      '--src-cert-dir',
-      info.certDir,
-      '--dest-oci-accept-uncompressed-layers',
-      ...args,
-    ],
-    { encoding: 'utf8' },
-  );
-  return { status: r.status, stderr: r.stderr };
 }
 
 /** The one layer of an OCI layout skopeo wrote. */
@@ -246,7 +217,8 @@ describe('encrypted checkpoint images (issue 14) on the local federation', () =>
       ['rsa', rsa],
     ] as const) {
       const out = join(work, `decrypted-${name}`);
-      const r = skopeoCopy([
+      const r = skopeoCopy(work, [
+        '--dest-oci-accept-uncompressed-layers',
         '--decryption-key',
         k.privateFile,
         `docker://${img.imageName}`,
@@ -259,14 +231,19 @@ describe('encrypted checkpoint images (issue 14) on the local federation', () =>
     }
 
     const plain = join(work, 'no-key');
-    const copied = skopeoCopy([`docker://${img.imageName}`, `oci:${plain}:latest`]);
+    const copied = skopeoCopy(work, [
+      '--dest-oci-accept-uncompressed-layers',
+      `docker://${img.imageName}`,
+      `oci:${plain}:latest`,
+    ]);
     assert.equal(copied.status, 0, copied.stderr);
     const still = layoutLayer(plain);
     assert.equal(still.mediaType, `${TAR}+encrypted`, 'without a key the layer is copied as ciphertext');
     assert.ok(!still.bytes.equals(archive));
     assert.ok(!still.bytes.includes('io.kubernetes.pod.namespace'), 'no spec.dump in clear');
 
-    const wrong = skopeoCopy([
+    const wrong = skopeoCopy(work, [
+      '--dest-oci-accept-uncompressed-layers',
       '--decryption-key',
       stranger.privateFile,
       `docker://${img.imageName}`,

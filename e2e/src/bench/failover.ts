@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { eventually } from '@stateful-migration/kube/testing';
 import { kubectl } from '../fed/kubectl.js';
 import { repoRoot } from '../fed/paths.js';
+import { counterWorkloadYaml } from '../cases/restore-support.js';
 
 const REPLICAS = Number(process.env.BENCH_REPLICAS ?? 2);
 const INTERVAL_MS = 100;
@@ -52,33 +53,21 @@ async function karmadaAlone(ns: string): Promise<Result> {
   await hub(['create', 'namespace', ns]);
   await hub(
     ['apply', '-f', '-'],
-    `apiVersion: apps/v1
-kind: StatefulSet
-metadata: {name: counter, namespace: ${ns}}
-spec:
-  replicas: ${REPLICAS}
-  serviceName: counter
-  podManagementPolicy: Parallel
-  selector: {matchLabels: {app: counter}}
-  template:
-    metadata: {labels: {app: counter}}
-    spec:
-      terminationGracePeriodSeconds: 5
-      containers:
-      - name: counter
-        image: registry.local/counter:1
-        env: [{name: INTERVAL_MS, value: "${INTERVAL_MS}"}]
----
-apiVersion: policy.karmada.io/v1alpha1
-kind: PropagationPolicy
-metadata: {name: counter, namespace: ${ns}}
-spec:
-  resourceSelectors: [{apiVersion: apps/v1, kind: StatefulSet, name: counter}]
-  placement:
-    clusterAffinities:
-    - {affinityName: primary, clusterNames: [member1]}
-    - {affinityName: backup, clusterNames: [member2]}
-`,
+    counterWorkloadYaml({
+      ns,
+      kind: 'StatefulSet',
+      name: 'counter',
+      replicas: REPLICAS,
+      parallel: true,
+      terminationGracePeriodSeconds: 5,
+      env: { INTERVAL_MS: String(INTERVAL_MS) },
+      policy: {
+        placement: [
+          { affinityName: 'primary', clusterNames: ['member1'] },
+          { affinityName: 'backup', clusterNames: ['member2'] },
+        ],
+      },
+    }),
   );
   for (const p of pods) {
     await eventually(

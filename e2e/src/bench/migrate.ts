@@ -11,6 +11,7 @@ import { binary, criuPath, fedDir, kubeconfigPath } from '../fed/paths.js';
 import type { RegistryInfo } from '../fed/registry.js';
 import { parseCriLogLine } from '../node/runtime/decisions.js';
 import { Runc } from '../node/runtime/runc.js';
+import { counterWorkloadYaml } from '../cases/restore-support.js';
 
 const sizes = (process.env.BENCH_SIZES ?? '64,256,1024').split(',').map(Number);
 const INTERVAL_MS = 50;
@@ -145,29 +146,15 @@ async function throughHub(size: number, ns: string): Promise<Through> {
   const name = `c${size}`;
   await hub(
     ['apply', '-f', '-'],
-    `apiVersion: apps/v1
-kind: Deployment
-metadata: {name: ${name}, namespace: ${ns}}
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: ${name}}}
-  template:
-    metadata: {labels: {app: ${name}}}
-    spec:
-      nodeSelector: {kubernetes.io/hostname: m1-a}
-      terminationGracePeriodSeconds: 5
-      containers:
-      - name: counter
-        image: registry.local/counter:1
-        env: [{name: HOLD_MIB, value: "${size}"}, {name: INTERVAL_MS, value: "${INTERVAL_MS}"}]
----
-apiVersion: policy.karmada.io/v1alpha1
-kind: PropagationPolicy
-metadata: {name: ${name}, namespace: ${ns}}
-spec:
-  resourceSelectors: [{apiVersion: apps/v1, kind: Deployment, name: ${name}}]
-  placement: {clusterAffinity: {clusterNames: [member1]}}
-`,
+    counterWorkloadYaml({
+      ns,
+      kind: 'Deployment',
+      name,
+      node: 'm1-a',
+      terminationGracePeriodSeconds: 5,
+      env: { HOLD_MIB: String(size), INTERVAL_MS: String(INTERVAL_MS) },
+      policy: { placement: ['member1'] },
+    }),
   );
   const pod = await eventually(
     async () => {

@@ -11,6 +11,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { kubectl } from '../fed/kubectl.js';
 import { table } from './table.js';
+import { counterWorkloadYaml } from '../cases/restore-support.js';
 import { fedDir, kubeconfigPath } from '../fed/paths.js';
 import type { RegistryInfo } from '../fed/registry.js';
 
@@ -36,28 +37,14 @@ kind: Secret
 metadata: {name: push, namespace: ${ns}}
 data: {username: ${b64(info.username)}, password: ${b64(info.password)}}
 ---
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: src, namespace: ${ns}}
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: src}}
-  template:
-    metadata: {labels: {app: src}}
-    spec:
-      nodeSelector: {kubernetes.io/hostname: m1-a}
-      containers:
-      - name: counter
-        image: registry.local/counter:1
-        env: [{name: HOLD_MIB, value: "1"}]
----
-apiVersion: policy.karmada.io/v1alpha1
-kind: PropagationPolicy
-metadata: {name: src, namespace: ${ns}}
-spec:
-  resourceSelectors: [{apiVersion: apps/v1, kind: Deployment, name: src}]
-  placement: {clusterAffinity: {clusterNames: [member1]}}
-`,
+${counterWorkloadYaml({
+  ns,
+  kind: 'Deployment',
+  name: 'src',
+  node: 'm1-a',
+  env: { HOLD_MIB: '1' },
+  policy: { placement: ['member1'] },
+})}`,
 );
 say('waiting for the source pod');
 const pod = await eventually(

@@ -16,7 +16,14 @@ import {
   skopeo,
   skopeoCopy,
 } from './agent-support.js';
-import { counterCounts, firstCounts, noCounterLeft, podState, pullSecretIn } from './restore-support.js';
+import {
+  counterCounts,
+  markedCounterYaml,
+  firstCounts,
+  noCounterLeft,
+  podState,
+  pullSecretIn,
+} from './restore-support.js';
 import { eventually, unique } from './support.js';
 
 /**
@@ -90,28 +97,7 @@ kind: ConfigMap
 metadata: {name: keys, namespace: ${ns}}
 data: ${JSON.stringify({ 'e2e.pem': readFileSync(key.publicKey, 'utf8') })}
 ---
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: counter, namespace: ${ns}}
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: counter}}
-  template:
-    metadata: {labels: {app: counter}}
-    spec:
-      nodeSelector: {kubernetes.io/hostname: m1-a}
-      containers:
-      - name: counter
-        image: registry.local/counter:1
-        env: [{name: MARK_FILE, value: /tmp/mark}]
----
-apiVersion: policy.karmada.io/v1alpha1
-kind: PropagationPolicy
-metadata: {name: counter, namespace: ${ns}}
-spec:
-  resourceSelectors: [{apiVersion: apps/v1, kind: Deployment, name: counter}]
-  placement: {clusterAffinity: {clusterNames: [member1]}}
-`,
+${markedCounterYaml(ns)}`,
     );
     source = await runningPod('member1', ns, 'counter');
     await eventually(

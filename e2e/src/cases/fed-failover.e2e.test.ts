@@ -6,6 +6,7 @@ import { kubectl } from '../fed/kubectl.js';
 import { repoRoot } from '../fed/paths.js';
 import { readState } from '../fed/procs.js';
 import { failedMembers } from '../fed/outage.js';
+import { counterWorkloadYaml } from './restore-support.js';
 import { eventually, unique } from './support.js';
 
 /**
@@ -54,30 +55,17 @@ describe('fed fail and heal: Karmada fails a workload over from a member that st
     await hub(['create', 'namespace', ns]);
     await hub(
       ['apply', '-f', '-'],
-      `apiVersion: apps/v1
-kind: StatefulSet
-metadata: {name: counter, namespace: ${ns}}
-spec:
-  replicas: 1
-  serviceName: counter
-  selector: {matchLabels: {app: counter}}
-  template:
-    metadata: {labels: {app: counter}}
-    spec:
-      containers:
-      - name: counter
-        image: registry.local/counter:1
----
-apiVersion: policy.karmada.io/v1alpha1
-kind: PropagationPolicy
-metadata: {name: counter, namespace: ${ns}}
-spec:
-  resourceSelectors: [{apiVersion: apps/v1, kind: StatefulSet, name: counter}]
-  placement:
-    clusterAffinities:
-    - {affinityName: primary, clusterNames: [member1]}
-    - {affinityName: backup, clusterNames: [member2]}
-`,
+      counterWorkloadYaml({
+        ns,
+        kind: 'StatefulSet',
+        name: 'counter',
+        policy: {
+          placement: [
+            { affinityName: 'primary', clusterNames: ['member1'] },
+            { affinityName: 'backup', clusterNames: ['member2'] },
+          ],
+        },
+      }),
     );
     await eventually(
       async () => ((await firstCount('member1')) !== undefined ? true : undefined),

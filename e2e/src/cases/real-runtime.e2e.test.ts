@@ -18,7 +18,7 @@ import {
   waitPhase,
 } from './agent-support.js';
 import { kubectlWithPlugin } from './plugin-support.js';
-import { counterCounts, noCounterLeft, podState } from './restore-support.js';
+import { counterCounts, markedCounterYaml, noCounterLeft, podState } from './restore-support.js';
 import { eventually, unique } from './support.js';
 
 /**
@@ -72,28 +72,7 @@ describe('real runtime: a counter held in memory survives a move to another clus
     await hub(
       ['apply', '-f', '-'],
       `${registrySecretYaml(ns, 'push', user.username, user.password)}---
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: counter, namespace: ${ns}}
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: counter}}
-  template:
-    metadata: {labels: {app: counter}}
-    spec:
-      nodeSelector: {kubernetes.io/hostname: m1-a}
-      containers:
-      - name: counter
-        image: registry.local/counter:1
-        env: [{name: MARK_FILE, value: /tmp/mark}]
----
-apiVersion: policy.karmada.io/v1alpha1
-kind: PropagationPolicy
-metadata: {name: counter, namespace: ${ns}}
-spec:
-  resourceSelectors: [{apiVersion: apps/v1, kind: Deployment, name: counter}]
-  placement: {clusterAffinity: {clusterNames: [member1]}}
-`,
+${markedCounterYaml(ns)}`,
     );
     source = await runningPod('member1', ns, 'counter');
     await eventually(

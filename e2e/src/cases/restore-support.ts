@@ -90,3 +90,103 @@ export function noCounterLeft(cluster: string, ns: string): Promise<true> {
     `no counter left in ${cluster}`,
   );
 }
+
+/** Where a PropagationPolicy places its resources: these clusters, or affinities in order of preference (failover). */
+export type Placement = string[] | { affinityName: string; clusterNames: string[] }[];
+
+/** Lines of YAML, those that are not a string (an option left out) dropped. */
+const yamlLines = (lines: (string | false | undefined)[]): string =>
+  `${lines.filter((l): l is string => typeof l === 'string').join('\n')}\n`;
+
+/** A user's PropagationPolicy `name` placing the apps/v1 `resources` by `placement`. */
+export function propagationPolicyYaml(
+  ns: string,
+  name: string,
+  resources: readonly { kind: 'Deployment' | 'StatefulSet'; name: string }[],
+  placement: Placement,
+): string {
+  const clusters = (names: string[]) => `clusterNames: [${names.join(', ')}]`;
+  return yamlLines([
+    'apiVersion: policy.karmada.io/v1alpha1',
+    'kind: PropagationPolicy',
+    `metadata: {name: ${name}, namespace: ${ns}}`,
+    'spec:',
+    '  resourceSelectors:',
+    ...resources.map((r) => `  - {apiVersion: apps/v1, kind: ${r.kind}, name: ${r.name}}`),
+    ...(placement.every((p) => typeof p === 'string')
+      ? [`  placement: {clusterAffinity: {${clusters(placement)}}}`]
+      : [
+          '  placement:',
+          '    clusterAffinities:',
+          ...placement.map((a) => `    - {affinityName: ${a.affinityName}, ${clusters(a.clusterNames)}}`),
+        ]),
+  ]);
+}
+
+export interface CounterWorkload {
+  ns: string;
+  kind: 'Deployment' | 'StatefulSet';
+  /** The workload's name, its pods' label app=<name>, and a StatefulSet's serviceName. */
+  name: string;
+  /** @default 1 */
+  replicas?: number;
+  /** The node its pods are pinned to (kubernetes.io/hostname); unset: wherever the scheduler puts them. */
+  node?: string;
+  /** The counter's environment (e2e/images/counter.c: MARK_FILE, HOLD_MIB, INTERVAL_MS). */
+  env?: Record<string, string>;
+  /** A StatefulSet's pods made and removed all at once, not one ordinal after another. */
+  parallel?: boolean;
+  terminationGracePeriodSeconds?: number;
+  /** The user's PropagationPolicy of this workload alone (named after it unless `name` is given); unset: none. */
+  policy?: { name?: string; placement: Placement };
+}
+
+/**
+ * A Deployment or StatefulSet of counters (one container `counter`, image registry.local/counter:1), followed by its
+ * user's PropagationPolicy when `policy` is given: the workload the restore, migration and failover cases move.
+ */
+export function counterWorkloadYaml(w: CounterWorkload): string {
+  const env = Object.entries(w.env ?? {}).map(([name, value]) => ({ name, value }));
+  const workload = yamlLines([
+    'apiVersion: apps/v1',
+    `kind: ${w.kind}`,
+    `metadata: {name: ${w.name}, namespace: ${w.ns}}`,
+    'spec:',
+    `  replicas: ${w.replicas ?? 1}`,
+    w.kind === 'StatefulSet' && `  serviceName: ${w.name}`,
+    w.parallel && '  podManagementPolicy: Parallel',
+    `  selector: {matchLabels: {app: ${w.name}}}`,
+    '  template:',
+    `    metadata: {labels: {app: ${w.name}}}`,
+    '    spec:',
+    w.node !== undefined && `      nodeSelector: {kubernetes.io/hostname: ${w.node}}`,
+    w.terminationGracePeriodSeconds !== undefined &&
+      `      terminationGracePeriodSeconds: ${w.terminationGracePeriodSeconds}`,
+    '      containers:',
+    '      - name: counter',
+    '        image: registry.local/counter:1',
+    env.length > 0 && `        env: ${JSON.stringify(env)}`,
+  ]);
+  if (!w.policy) return workload;
+  return `${workload}---\n${propagationPolicyYaml(w.ns, w.policy.name ?? w.name, [w], w.policy.placement)}`;
+}
+
+/** The workloads of the workload-level cases: a StatefulSet db and a Deployment web, each of counters. */
+export const dbAndWeb = [
+  { kind: 'StatefulSet', name: 'db' },
+  { kind: 'Deployment', name: 'web' },
+] as const;
+
+/**
+ * One counter (Deployment `counter`) on member1's node m1-a, writing its marks to /tmp/mark, placed in member1 by its
+ * user's policy: the pod the real-runtime and encrypted-restore cases back up and move.
+ */
+export const markedCounterYaml = (ns: string): string =>
+  counterWorkloadYaml({
+    ns,
+    kind: 'Deployment',
+    name: 'counter',
+    node: 'm1-a',
+    env: { MARK_FILE: '/tmp/mark' },
+    policy: { placement: ['member1'] },
+  });

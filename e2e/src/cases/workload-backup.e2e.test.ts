@@ -5,6 +5,7 @@ import type { CheckpointBackup, ReplicaStatus } from '@stateful-migration/api';
 import { kubectl } from '../fed/kubectl.js';
 import { repoRoot } from '../fed/paths.js';
 import { getBackup, registryInfo, registrySecretYaml } from './agent-support.js';
+import { counterWorkloadYaml, dbAndWeb, propagationPolicyYaml } from './restore-support.js';
 import { eventually, unique } from './support.js';
 
 /**
@@ -16,31 +17,10 @@ import { eventually, unique } from './support.js';
 const ns = unique('wl');
 const hub = (args: string[], input?: string) => kubectl('karmada', args, input);
 
-const workloads = (replicas: number) => `apiVersion: apps/v1
-kind: StatefulSet
-metadata: {name: db, namespace: ${ns}}
-spec:
-  replicas: ${replicas}
-  serviceName: db
-  selector: {matchLabels: {app: db}}
-  template:
-    metadata: {labels: {app: db}}
-    spec:
-      containers:
-      - {name: counter, image: registry.local/counter:1}
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: web, namespace: ${ns}}
-spec:
-  replicas: 2
-  selector: {matchLabels: {app: web}}
-  template:
-    metadata: {labels: {app: web}}
-    spec:
-      containers:
-      - {name: counter, image: registry.local/counter:1}
-`;
+const statefulSet = (replicas: number) =>
+  counterWorkloadYaml({ ns, kind: 'StatefulSet', name: 'db', replicas });
+const workloads = (replicas: number) =>
+  `${statefulSet(replicas)}---\n${counterWorkloadYaml({ ns, kind: 'Deployment', name: 'web', replicas: 2 })}`;
 
 const backupYaml = (name: string, kind: string, workload: string) => `apiVersion: migration.dcnlab.com/v1
 kind: CheckpointBackup
@@ -75,15 +55,7 @@ describe('workload-level backups: every replica of a StatefulSet and a Deploymen
       ['apply', '-f', '-'],
       `${registrySecretYaml(ns, 'push', user.username, user.password)}---
 ${workloads(2)}---
-apiVersion: policy.karmada.io/v1alpha1
-kind: PropagationPolicy
-metadata: {name: counters, namespace: ${ns}}
-spec:
-  resourceSelectors:
-  - {apiVersion: apps/v1, kind: StatefulSet, name: db}
-  - {apiVersion: apps/v1, kind: Deployment, name: web}
-  placement: {clusterAffinity: {clusterNames: [member1]}}
-`,
+${propagationPolicyYaml(ns, 'counters', dbAndWeb, ['member1'])}`,
     );
     await hub(
       ['apply', '-f', '-'],
@@ -157,7 +129,7 @@ spec:
   });
 
   it('a replica that appears later (scale-up) is included', async () => {
-    await hub(['apply', '-f', '-'], workloads(3).split('---')[0]!);
+    await hub(['apply', '-f', '-'], statefulSet(3));
     const db = await completedReplicas('db', 3);
     assert.deepEqual(
       db.map((r) => r.pod),

@@ -7,7 +7,7 @@ import { binary, kubeconfigPath } from '../fed/paths.js';
 import { isOurs, readState, restartProcess } from '../fed/procs.js';
 import { exists, getBackup, registryInfo, registrySecretYaml } from './agent-support.js';
 import { kubectlWithPlugin } from './plugin-support.js';
-import { counterCounts } from './restore-support.js';
+import { counterCounts, counterWorkloadYaml, dbAndWeb, propagationPolicyYaml } from './restore-support.js';
 import { eventually, unique } from './support.js';
 
 /**
@@ -33,31 +33,8 @@ type Pod = {
   status?: { phase?: string };
 };
 
-const workloads = (replicas: number) => `apiVersion: apps/v1
-kind: StatefulSet
-metadata: {name: db, namespace: ${ns}}
-spec:
-  replicas: ${replicas}
-  serviceName: db
-  selector: {matchLabels: {app: db}}
-  template:
-    metadata: {labels: {app: db}}
-    spec:
-      containers:
-      - {name: counter, image: registry.local/counter:1}
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: web, namespace: ${ns}}
-spec:
-  replicas: ${replicas}
-  selector: {matchLabels: {app: web}}
-  template:
-    metadata: {labels: {app: web}}
-    spec:
-      containers:
-      - {name: counter, image: registry.local/counter:1}
-`;
+const workloads = (replicas: number) =>
+  dbAndWeb.map((w) => counterWorkloadYaml({ ns, ...w, replicas })).join('---\n');
 
 const backupYaml = (name: string, kind: string) => `apiVersion: migration.dcnlab.com/v1
 kind: CheckpointBackup
@@ -253,15 +230,7 @@ describe('migrating a StatefulSet and a Deployment to another cluster through Ka
       ['apply', '-f', '-'],
       `${registrySecretYaml(ns, 'push', user.username, user.password)}---
 ${workloads(1)}---
-apiVersion: policy.karmada.io/v1alpha1
-kind: PropagationPolicy
-metadata: {name: users, namespace: ${ns}}
-spec:
-  resourceSelectors:
-  - {apiVersion: apps/v1, kind: StatefulSet, name: db}
-  - {apiVersion: apps/v1, kind: Deployment, name: web}
-  placement: {clusterAffinity: {clusterNames: [member1]}}
-`,
+${propagationPolicyYaml(ns, 'users', dbAndWeb, ['member1'])}`,
     );
     // Replicas far apart in their counts, so each restored counter shows whose state it has: the second replica of
     // each workload starts once the first has counted to 8.
@@ -401,19 +370,9 @@ spec:
     // takes its own checkpoint.
     await hub(
       ['apply', '-f', '-'],
-      `${workloads(2)
-        .split('---')[0]!
-        .replaceAll('name: db', 'name: kv')
-        .replaceAll('app: db', 'app: kv')
-        .replace('serviceName: db', 'serviceName: kv')}---
+      `${counterWorkloadYaml({ ns, kind: 'StatefulSet', name: 'kv', replicas: 2 })}---
 ${backupYaml('kv', 'StatefulSet').replace('schedule: immediately', 'schedule: "0 0 1 1 *"')}---
-apiVersion: policy.karmada.io/v1alpha1
-kind: PropagationPolicy
-metadata: {name: kv, namespace: ${ns}}
-spec:
-  resourceSelectors: [{apiVersion: apps/v1, kind: StatefulSet, name: kv}]
-  placement: {clusterAffinity: {clusterNames: [member1]}}
-`,
+${propagationPolicyYaml(ns, 'kv', [{ kind: 'StatefulSet', name: 'kv' }], ['member1'])}`,
     );
     await running('member1', 'kv', 2);
     // Die right after recording Checkpointing (nothing made yet), RestoreSubmitted (every checkpoint recorded, the

@@ -4,6 +4,7 @@ import type { CheckpointRestore } from '@stateful-migration/api';
 import { migrationPolicy } from '@stateful-migration/restore';
 import { kubectl } from '../fed/kubectl.js';
 import { exists } from './agent-support.js';
+import { counterWorkloadYaml } from './restore-support.js';
 import { eventually, unique } from './support.js';
 
 /**
@@ -33,25 +34,12 @@ describe("moving a workload by a policy that preempts the user's", () => {
     await hub(['create', 'namespace', ns]);
     await hub(
       ['apply', '-f', '-'],
-      `apiVersion: apps/v1
-kind: Deployment
-metadata: {name: web, namespace: ${ns}}
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: web}}
-  template:
-    metadata: {labels: {app: web}}
-    spec:
-      containers:
-      - {name: counter, image: registry.local/counter:1}
----
-apiVersion: policy.karmada.io/v1alpha1
-kind: PropagationPolicy
-metadata: {name: users, namespace: ${ns}}
-spec:
-  resourceSelectors: [{apiVersion: apps/v1, kind: Deployment, name: web}]
-  placement: {clusterAffinity: {clusterNames: [member1]}}
-`,
+      counterWorkloadYaml({
+        ns,
+        kind: 'Deployment',
+        name: 'web',
+        policy: { name: 'users', placement: ['member1'] },
+      }),
     );
     await waitWhere(['member1'], 'web in member1 by the user policy');
     userPolicy = await hub(['get', 'pp', 'users', '-n', ns, '-o', 'jsonpath={.metadata.generation} {.spec}']);

@@ -6,6 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { eventually } from '@stateful-migration/kube/testing';
 import { kubectl } from '../fed/kubectl.js';
+import { failoverPlacement, karmadaFailover, memberSeen, type FailoverTimeline } from '../fed/outage.js';
 import { repoRoot } from '../fed/paths.js';
 import { counterWorkloadYaml } from '../cases/restore-support.js';
 
@@ -20,13 +21,6 @@ const fed = (...args: string[]) => {
   if (r.status !== 0) throw new Error(`fed ${args.join(' ')}: ${r.stderr}`);
 };
 
-interface Cluster {
-  spec?: { taints?: { key: string; effect: string }[] };
-  status?: { conditions?: { type: string; status: string }[] };
-}
-const member1 = async (): Promise<Cluster> =>
-  JSON.parse(await hub(['get', 'cluster', 'member1', '-o', 'json'])) as Cluster;
-
 async function lastCount(member: string, ns: string, pod: string): Promise<number | undefined> {
   const out = await kubectl(member, ['logs', '-n', ns, pod]).catch(() => '');
   const all = [...out.matchAll(/^count (\d+)/gm)];
@@ -38,11 +32,7 @@ async function firstCount(member: string, ns: string, pod: string): Promise<numb
   return m ? Number(m[1]) : undefined;
 }
 
-interface Result {
-  notReadyS: number;
-  taintedS: number;
-  rescheduledS: number;
-  readyS: number;
+interface Result extends FailoverTimeline {
   countsBefore: number[];
   countsAfter: number[];
 }
@@ -61,12 +51,7 @@ async function karmadaAlone(ns: string): Promise<Result> {
       parallel: true,
       terminationGracePeriodSeconds: 5,
       env: { INTERVAL_MS: String(INTERVAL_MS) },
-      policy: {
-        placement: [
-          { affinityName: 'primary', clusterNames: ['member1'] },
-          { affinityName: 'backup', clusterNames: ['member2'] },
-        ],
-      },
+      policy: { placement: failoverPlacement },
     }),
   );
   for (const p of pods) {
@@ -80,51 +65,17 @@ async function karmadaAlone(ns: string): Promise<Result> {
   for (const p of pods) countsBefore.push((await lastCount('member1', ns, p)) ?? 0);
   const t0 = Date.now();
   fed('fail', 'member1');
-  const since = () => (Date.now() - t0) / 1000;
-  let notReadyS = 0;
-  let taintedS = 0;
-  let rescheduledS = 0;
-  let readyS = 0;
+  let timeline: FailoverTimeline;
   try {
-    await eventually(
-      async () => {
-        const c = await member1();
-        if (!notReadyS && c.status?.conditions?.find((x) => x.type === 'Ready')?.status !== 'True')
-          notReadyS = since();
-        if (!taintedS && c.spec?.taints?.some((t) => t.effect === 'NoExecute')) taintedS = since();
-        return notReadyS && taintedS ? true : undefined;
-      },
-      300_000,
-      'member1 not Ready and tainted NoExecute',
-    );
-    await eventually(
-      async () => {
-        const rb = JSON.parse(
-          await hub(['get', 'resourcebinding', 'counter-statefulset', '-n', ns, '-o', 'json']),
-        ) as { spec: { clusters?: { name: string }[] } };
-        return rb.spec.clusters?.map((c) => c.name).join() === 'member2' || undefined;
-      },
-      300_000,
-      'the binding to move to member2',
-    );
-    rescheduledS = since();
-    await eventually(
-      async () => {
-        const ready = await kubectl('member2', [
-          'get',
-          'statefulset',
-          'counter',
-          '-n',
-          ns,
-          '-o',
-          'jsonpath={.status.readyReplicas}',
-        ]).catch(() => '');
-        return Number(ready) === REPLICAS || undefined;
-      },
-      300_000,
-      'every replica Ready in member2',
-    );
-    readyS = since();
+    timeline = await karmadaFailover({
+      ns,
+      name: 'counter',
+      replicas: REPLICAS,
+      from: 'member1',
+      to: 'member2',
+      t0,
+      timeoutMs: 300_000,
+    });
   } finally {
     fed('heal', 'member1');
   }
@@ -134,13 +85,12 @@ async function karmadaAlone(ns: string): Promise<Result> {
       (await eventually(() => firstCount('member2', ns, p), 60_000, `${p} counting in member2`))!,
     );
   await eventually(
-    async () =>
-      (await member1()).status?.conditions?.find((x) => x.type === 'Ready')?.status === 'True' || undefined,
+    async () => (await memberSeen('member1')).ready || undefined,
     180_000,
     'member1 Ready again',
   );
   await hub(['delete', 'namespace', ns, '--wait=false']).catch(() => undefined);
-  return { notReadyS, taintedS, rescheduledS, readyS, countsBefore, countsAfter };
+  return { ...timeline, countsBefore, countsAfter };
 }
 
 const k = await karmadaAlone(`bench-failover-${Date.now().toString(36)}`);

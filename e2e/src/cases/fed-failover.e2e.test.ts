@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import { kubectl } from '../fed/kubectl.js';
 import { repoRoot } from '../fed/paths.js';
 import { readState } from '../fed/procs.js';
-import { failedMembers } from '../fed/outage.js';
+import { failedMembers, failoverPlacement, karmadaFailover, memberSeen } from '../fed/outage.js';
 import { counterWorkloadYaml } from './restore-support.js';
 import { eventually, unique } from './support.js';
 
@@ -19,16 +19,6 @@ const ns = unique('failover');
 const hub = (args: string[], input?: string) => kubectl('karmada', args, input);
 const fed = (...args: string[]) =>
   spawnSync(process.execPath, [join(repoRoot, 'e2e/dist/fed/cli.js'), ...args], { encoding: 'utf8' });
-
-interface Cluster {
-  spec?: { taints?: { key: string; effect: string }[] };
-  status?: { conditions?: { type: string; status: string }[] };
-}
-const cluster = async (name: string): Promise<Cluster> =>
-  JSON.parse(await hub(['get', 'cluster', name, '-o', 'json'])) as Cluster;
-const ready = (c: Cluster) => c.status?.conditions?.find((x) => x.type === 'Ready')?.status;
-const noExecute = (c: Cluster) =>
-  (c.spec?.taints ?? []).some((t) => t.key === 'cluster.karmada.io/not-ready' && t.effect === 'NoExecute');
 
 /** The first count counter-0 printed in a member, read with kubectl logs. */
 async function firstCount(member: string): Promise<number | undefined> {
@@ -59,12 +49,7 @@ describe('fed fail and heal: Karmada fails a workload over from a member that st
         ns,
         kind: 'StatefulSet',
         name: 'counter',
-        policy: {
-          placement: [
-            { affinityName: 'primary', clusterNames: ['member1'] },
-            { affinityName: 'backup', clusterNames: ['member2'] },
-          ],
-        },
+        policy: { placement: failoverPlacement },
       }),
     );
     await eventually(
@@ -78,7 +63,7 @@ describe('fed fail and heal: Karmada fails a workload over from a member that st
     // Whatever happened, the next case needs member1 back and Ready.
     if (failedMembers(readState()!).includes('member1')) fed('heal', 'member1');
     await eventually(
-      async () => (ready(await cluster('member1')) === 'True' ? true : undefined),
+      async () => ((await memberSeen('member1')).ready ? true : undefined),
       120_000,
       'member1 Ready again',
     );
@@ -86,6 +71,7 @@ describe('fed fail and heal: Karmada fails a workload over from a member that st
   });
 
   it('fail: member1 turns not Ready, is tainted NoExecute, and the StatefulSet starts over in member2', async () => {
+    const t0 = Date.now();
     const r = fed('fail', 'member1');
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /member1 is down \(\d+ processes stopped, [1-9]\d* containers frozen\)/);
@@ -95,14 +81,17 @@ describe('fed fail and heal: Karmada fails a workload over from a member that st
       encoding: 'utf8',
     });
     assert.equal(probe.status, 0, 'processes stopped by fail still count as running');
-    await eventually(
-      async () => {
-        const c = await cluster('member1');
-        return ready(c) !== 'True' && noExecute(c) ? true : undefined;
-      },
-      180_000,
-      'Karmada to see member1 not Ready and taint it NoExecute',
-    );
+    // Karmada sees member1 not Ready and taints it NoExecute, binds the StatefulSet to member2 alone, and its
+    // replica is Ready there.
+    await karmadaFailover({
+      ns,
+      name: 'counter',
+      replicas: 1,
+      from: 'member1',
+      to: 'member2',
+      t0,
+      timeoutMs: 180_000,
+    });
     await eventually(
       async () => ((await runningIn('member2')) ? true : undefined),
       180_000,
@@ -125,8 +114,8 @@ describe('fed fail and heal: Karmada fails a workload over from a member that st
     assert.match(r.stdout, /member1 is back/);
     await eventually(
       async () => {
-        const c = await cluster('member1');
-        return ready(c) === 'True' && !noExecute(c) ? true : undefined;
+        const c = await memberSeen('member1');
+        return c.ready && !c.noExecute ? true : undefined;
       },
       120_000,
       'member1 Ready and untainted',

@@ -1,6 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { eventually } from '@stateful-migration/kube/testing';
+import { kubectl } from './kubectl.js';
 import { memberNodes } from './members.js';
 import { fedDir } from './paths.js';
 import { isOurs, readState, writeState, type FedState, type ProcRecord } from './procs.js';
@@ -105,4 +107,97 @@ export function heal(member: string): OutageReport {
 export function healAll(): void {
   const state = readState();
   for (const m of state ? failedMembers(state) : []) heal(m);
+}
+
+/** A workload's placement for Karmada's cluster failover: member1 while it is there, else member2. */
+export const failoverPlacement = [
+  { affinityName: 'primary', clusterNames: ['member1'] },
+  { affinityName: 'backup', clusterNames: ['member2'] },
+];
+
+/** A member as Karmada sees it: Ready, and tainted NoExecute for not being Ready (the federation's ClusterTaintPolicy). */
+export async function memberSeen(member: string): Promise<{ ready: boolean; noExecute: boolean }> {
+  const c = JSON.parse(await kubectl('karmada', ['get', 'cluster', member, '-o', 'json'])) as {
+    spec?: { taints?: { key: string; effect: string }[] };
+    status?: { conditions?: { type: string; status: string }[] };
+  };
+  return {
+    ready: c.status?.conditions?.find((x) => x.type === 'Ready')?.status === 'True',
+    noExecute: (c.spec?.taints ?? []).some(
+      (t) => t.key === 'cluster.karmada.io/not-ready' && t.effect === 'NoExecute',
+    ),
+  };
+}
+
+/** When each step of Karmada's failover was first seen, in seconds after the outage began. */
+export interface FailoverTimeline {
+  notReadyS: number;
+  taintedS: number;
+  rescheduledS: number;
+  readyS: number;
+}
+
+/**
+ * Karmada's side of an outage of `from` that began at `t0` (Date.now() when `fail` ran), for StatefulSet `name` in
+ * `ns`: waits, each step up to `timeoutMs`, until Karmada sees `from` not Ready and taints it NoExecute, the
+ * StatefulSet's binding names `to` alone, and all `replicas` are Ready in `to`; answers when it saw each step.
+ */
+export async function karmadaFailover(o: {
+  ns: string;
+  name: string;
+  replicas: number;
+  from: string;
+  to: string;
+  t0: number;
+  timeoutMs: number;
+}): Promise<FailoverTimeline> {
+  const since = () => (Date.now() - o.t0) / 1000;
+  let notReadyS = 0;
+  let taintedS = 0;
+  await eventually(
+    async () => {
+      const c = await memberSeen(o.from);
+      if (!notReadyS && !c.ready) notReadyS = since();
+      if (!taintedS && c.noExecute) taintedS = since();
+      return notReadyS && taintedS ? true : undefined;
+    },
+    o.timeoutMs,
+    `Karmada to see ${o.from} not Ready and taint it NoExecute`,
+  );
+  await eventually(
+    async () => {
+      const rb = JSON.parse(
+        await kubectl('karmada', [
+          'get',
+          'resourcebinding',
+          `${o.name}-statefulset`,
+          '-n',
+          o.ns,
+          '-o',
+          'json',
+        ]),
+      ) as { spec: { clusters?: { name: string }[] } };
+      return rb.spec.clusters?.map((c) => c.name).join() === o.to || undefined;
+    },
+    o.timeoutMs,
+    `the binding of ${o.name} to move to ${o.to}`,
+  );
+  const rescheduledS = since();
+  await eventually(
+    async () => {
+      const ready = await kubectl(o.to, [
+        'get',
+        'statefulset',
+        o.name,
+        '-n',
+        o.ns,
+        '-o',
+        'jsonpath={.status.readyReplicas}',
+      ]).catch(() => '');
+      return Number(ready) === o.replicas || undefined;
+    },
+    o.timeoutMs,
+    `every replica of ${o.name} Ready in ${o.to}`,
+  );
+  return { notReadyS, taintedS, rescheduledS, readyS: since() };
 }

@@ -104,7 +104,7 @@ export class FailoverController {
     const w = coveredWorkload(b);
     const binding = this.#o.caches.bindingOf(w);
     // The move first: it is what a restarted hub must not lose, and what the webhook restores from.
-    if (binding?.spec.gracefulEvictionTasks?.length) await this.#o.recorder.record(b, binding.spec);
+    if (binding?.spec.gracefulEvictionTasks?.length) await this.#o.recorder.record(b, binding);
     await this.#ensurePullSecret(b);
     let unreachable = 0;
     for (const c of this.#o.caches.clusters.list()) {

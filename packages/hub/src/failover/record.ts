@@ -9,8 +9,9 @@ import {
 } from '@stateful-migration/api';
 import { writeStatus, type EventRecorder, type Logger, type RestClient } from '@stateful-migration/kube';
 import { nodeView, type KubeNode, type NodeView } from '@stateful-migration/restore';
-import { proxyPath } from '../karmada.js';
+import { proxyPath, type ResourceBinding } from '../karmada.js';
 import { decideFailover, sameMove, type BindingSpec } from './decide.js';
+import { rescheduled } from './webhook.js';
 
 export interface FailoverRecorderOptions {
   client: RestClient;
@@ -38,9 +39,14 @@ export class FailoverRecorder {
     this.#o = o;
   }
 
-  /** The record that answers the binding's move, written now if none did yet; undefined when there is no move. */
-  async record(b: CheckpointBackup, binding: BindingSpec): Promise<FailoverRecord | undefined> {
+  /**
+   * The record that answers the binding's move, written now if none did yet; undefined when there is no move, or
+   * when Karmada's scheduler has not placed the workload anew yet (its next write of the binding brings it back).
+   */
+  async record(b: CheckpointBackup, rb: ResourceBinding): Promise<FailoverRecord | undefined> {
+    const binding: BindingSpec = rb.spec;
     if (sameMove(b.status?.lastFailover, binding)) return b.status!.lastFailover;
+    if (!rescheduled(rb)) return undefined;
     const nodes = await this.#targetNodes(binding);
     let mine: FailoverRecord | undefined;
     const stored = await writeStatus<CheckpointBackup, CheckpointBackupStatus>(

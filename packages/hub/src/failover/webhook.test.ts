@@ -6,6 +6,8 @@ import { decideFailover } from './decide.js';
 import {
   answerFailoverPod,
   coveringBackup,
+  evictedFrom,
+  rescheduled,
   FAILOVER_ROUTE,
   failoverWebhookConfiguration,
   keepsStateOnFailover,
@@ -157,6 +159,29 @@ describe('failover webhook: which backups opt in and which pods they cover', () 
     assert.deepEqual(w!.namespaceSelector, { matchLabels: { 'kubernetes.io/metadata.name': 'shop' } });
     assert.match(w!.matchConditions[0]!.expression, /o\.kind == 'StatefulSet' && o\.name == 'db'/);
     assert.deepEqual([w!.rules[0]!.operations, w!.rules[0]!.resources], [['CREATE'], ['pods']]);
+  });
+});
+
+describe('failover: when a move can be decided, and which clusters are being evicted', () => {
+  it('only once the scheduler has placed the binding as it is now (not the empty placement after the taint manager)', () => {
+    const rb = (generation?: number, observed?: number) => ({
+      metadata: generation === undefined ? {} : { generation },
+      ...(observed === undefined ? {} : { status: { schedulerObservedGeneration: observed } }),
+    });
+    assert.equal(rescheduled(rb(7, 7)), true);
+    assert.equal(rescheduled(rb(8, 7)), false, 'the taint manager wrote generation 8: not placed yet');
+    assert.equal(rescheduled(rb(7)), false);
+    assert.equal(rescheduled(rb()), true);
+  });
+
+  it('the evicted clusters, each once', () => {
+    const task = (fromCluster: string) => ({ fromCluster, reason: 'TaintUntolerated' });
+    assert.deepEqual(evictedFrom(undefined), []);
+    assert.deepEqual(evictedFrom({ spec: {} }), []);
+    assert.deepEqual(
+      evictedFrom({ spec: { gracefulEvictionTasks: [task('member1'), task('member3'), task('member1')] } }),
+      ['member1', 'member3'],
+    );
   });
 });
 

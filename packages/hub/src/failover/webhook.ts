@@ -101,6 +101,25 @@ export function failoverWebhookConfiguration(i: {
   };
 }
 
+/**
+ * Whether Karmada's scheduler has placed the binding as it is now. The taint manager removes the lost cluster and
+ * adds the eviction task in one write, and the scheduler picks the new cluster in the next: a move is decided only
+ * once the binding says where the workload goes, never from the empty placement in between.
+ */
+export function rescheduled(rb: {
+  metadata: { generation?: number };
+  status?: { schedulerObservedGeneration?: number };
+}): boolean {
+  return (rb.status?.schedulerObservedGeneration ?? 0) >= (rb.metadata.generation ?? 0);
+}
+
+/** The clusters a binding's eviction tasks evict the workload from (their replicas' record must stay in status). */
+export function evictedFrom(
+  rb: { spec: { gracefulEvictionTasks?: { fromCluster: string }[] } } | undefined,
+): string[] {
+  return [...new Set((rb?.spec.gracefulEvictionTasks ?? []).map((t) => t.fromCluster))];
+}
+
 /** The opted-in backup that covers a pod's workload (its controller owner), if any. */
 export function coveringBackup<B extends Pick<CheckpointBackup, 'metadata' | 'spec'>>(
   backups: readonly B[],

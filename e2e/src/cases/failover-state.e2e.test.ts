@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { CheckpointBackup, ReplicaStatus } from '@stateful-migration/api';
+import type { ReplicaStatus } from '@stateful-migration/api';
 import { kubectl } from '../fed/kubectl.js';
 import { repoRoot } from '../fed/paths.js';
 import { readState } from '../fed/procs.js';

@@ -283,7 +283,7 @@ spec:
     assert.equal(count, 1, 'fresh-0 starts from its image: its count starts over');
   });
 
-  it('heal member1: its copies go, one copy of each ordinal runs, in member2, and the record is decided once', async () => {
+  it('heal member1: its copies go, one copy of each ordinal runs, in member2, and the record is kept', async () => {
     const rec = (await getBackup('karmada', ns, 'counter')).status!.lastFailover!;
     const r = fed('heal', 'member1');
     assert.equal(r.status, 0, r.stderr);

@@ -105,8 +105,15 @@ export class FailoverController {
     const binding = this.#o.caches.bindingOf(w);
     // The move first: it is what a restarted hub must not lose, and what the webhook restores from.
     if (binding?.spec.gracefulEvictionTasks?.length) await this.#o.recorder.record(b, binding);
-    await this.#ensurePullSecret(b);
+    // Neither the pull secret nor one member's configuration holds up the others: each failure is retried later.
     let unreachable = 0;
+    await this.#ensurePullSecret(b).catch((err: unknown) => {
+      unreachable++;
+      this.#o.log.warn(
+        { backup: k, err: describeError(err) },
+        'cannot keep the failover pull secret; retrying',
+      );
+    });
     for (const c of this.#o.caches.clusters.list()) {
       if (!clusterHealth(c).ready) continue;
       await this.#ensureWebhook(b, c.metadata.name).catch((err: unknown) => {

@@ -146,7 +146,7 @@ rules:
       - list
       - watch
       - patch
-  # update: placement, the aggregate and refusals: a PUT of `/status` with the resourceVersion read
+  # update: placement, the aggregate and refusals; a failover's record `status.lastFailover`: a PUT of `/status` with the resourceVersion read
   - apiGroups:
       - migration.dcnlab.com
     resources:
@@ -342,7 +342,7 @@ rules:
       - watch
       - patch
       - delete
-  # get, create, patch: the backup's own registry secret, read to make the pull secret `<restore>-registry-pull`, which is created or merge-patched, then read and patched to add the restored pod as its owner; a Secret that is the public keys object of an encrypted backup (below) is read too
+  # get, create, patch: the backup's own registry secret, read to make the pull secret `<restore>-registry-pull` (or failover's `<backup>-failover-pull`, owned by the backup), which is created or merge-patched, then read and patched to add the restored pod as its owner; a Secret that is the public keys object of an encrypted backup (below) is read too
   - apiGroups:
       - ""
     resources:
@@ -358,7 +358,7 @@ rules:
       - configmaps
     verbs:
       - get
-  # get, create, patch: the restore's policy `checkpointrestore-<restore>` (its pod and pull secret, to the target only): created or merge-patched, then read and patched to add the pod as its owner; a Migrate's `migration-checkpoint-<restore>` (its one-off CheckpointBackup, to the source cluster only, above any user's policy), created before that backup and read when it exists
+  # get, create, patch: the restore's policy `checkpointrestore-<restore>` (its pod and pull secret, to the target only): created or merge-patched, then read and patched to add the pod as its owner; a Migrate's `migration-checkpoint-<restore>` (its one-off CheckpointBackup, to the source cluster only, above any user's policy), created before that backup and read when it exists; failover's `<backup>-failover-pull` (its pull secret, to every cluster), read, created, merge-patched when the clusters change
   # list: a workload migration reads the namespace's policies to set its own one priority above those that select the workload (which it never changes)
   # delete: a workload migration's rollback (spec.rollback) deletes its own policy `checkpointrestore-<restore>` (only when it carries this restore's owner label), so the user's policy places the workload again
   - apiGroups:
@@ -379,8 +379,8 @@ rules:
     verbs:
       - get
   # get: GETs in a member: the target's Nodes before a restore, the restored pod's node, a source that lives only in the member (its pod or its workload's Scale), the uid of a bare source pod before Migrate deletes its template on Karmada
-  # patch, delete: Migrate of a source that lives only in a member: PATCH of its Scale (to 0, and back on a rollback), DELETE of a bare pod (the checkpointed uid as a precondition); a workload migration removes its scheduling gate from pods (PATCH) and deletes its webhook configurations and the pods it held in a cluster it rolls back into (DELETE)
-  # create, update: a workload migration's MutatingWebhookConfiguration in the source and target members, created through the cluster proxy (a POST), or replaced (a PUT) when one of its name says something else
+  # patch, delete: Migrate of a source that lives only in a member: PATCH of its Scale (to 0, and back on a rollback), DELETE of a bare pod (the checkpointed uid as a precondition); a workload migration removes its scheduling gate from pods (PATCH) and deletes its webhook configurations and the pods it held in a cluster it rolls back into (DELETE); failover deletes the webhook configuration of a backup that no longer keeps state (DELETE)
+  # create, update: a workload migration's MutatingWebhookConfiguration in the source and target members, and failover's standing one in every Ready member, created through the cluster proxy (a POST), or replaced (a PUT) when one of its name says something else
   - apiGroups:
       - cluster.karmada.io
     resources:
@@ -486,7 +486,7 @@ rules:
       - nodes
     verbs:
       - list
-  # get, create, update, delete: a workload migration's webhook configuration `stateful-migration.<namespace>.<restore>` (pods of that namespace with a StatefulSet or ReplicaSet controller, CREATE only), made while the migration runs (replaced when one of that name says something else: another workload, an old URL or CA) and deleted when it ends. RBAC cannot limit `create` by name: this identity could create any mutating webhook in a member
+  # get, create, update, delete: a workload migration's webhook configuration `stateful-migration.<namespace>.<restore>` (pods of that namespace with a StatefulSet or ReplicaSet controller, CREATE only), made while the migration runs (replaced when one of that name says something else: another workload, an old URL or CA) and deleted when it ends; failover's `stateful-migration.failover.<namespace>.<backup>` (likewise scoped, failurePolicy Ignore), kept in every Ready member while a workload-level backup has `spec.keepState.clusterFailover`, deleted when it no longer has. RBAC cannot limit `create` by name: this identity could create any mutating webhook in a member
   - apiGroups:
       - admissionregistration.k8s.io
     resources:

@@ -172,6 +172,10 @@ const PINS = 'packages/restore/src/pins.ts';
 const SCALE = 'packages/restore/src/scale.ts';
 const WORKLOAD_STEP = 'packages/restore/src/workload/step.ts';
 const POD_MUTATIONS = 'packages/restore/src/admission/pods.ts';
+const FAILOVER = 'packages/hub/src/failover/controller.ts';
+const FAILOVER_RECORD = 'packages/hub/src/failover/record.ts';
+const FAILOVER_PODS = 'packages/hub/src/failover/pods.ts';
+const FAILOVER_PARTS = 'packages/hub/src/failover/parts.ts';
 const STATUS = 'packages/kube/src/status.ts';
 const FINALIZERS = 'packages/kube/src/finalizers.ts';
 const EVENTS = 'packages/kube/src/events.ts';
@@ -385,8 +389,13 @@ export const PERMISSIONS: Permission[] = [
     apiGroup: 'migration.dcnlab.com',
     resources: ['checkpointbackups/status'],
     verbs: ['update'],
-    neededBy: 'placement, the aggregate and refusals: a PUT of `/status` with the resourceVersion read',
-    code: { [BACKUPS]: ['#writeStatus'], [STATUS]: ['writeStatus'] },
+    neededBy:
+      "placement, the aggregate and refusals; a failover's record `status.lastFailover`: a PUT of `/status` with the resourceVersion read",
+    code: {
+      [BACKUPS]: ['#writeStatus'],
+      [STATUS]: ['writeStatus'],
+      [FAILOVER_RECORD]: ['writeStatus'],
+    },
   },
   {
     role: 'hub',
@@ -458,6 +467,7 @@ export const PERMISSIONS: Permission[] = [
       "the hub's and the restore controller's Events, de-duplicated: create, then a merge patch of `count` when a cause repeats",
     code: {
       [EVENTS]: ['EventRecorder', '#record', '#bump'],
+      [FAILOVER_PARTS]: ['EventRecorder'],
       [BACKUPS]: ['#event'],
       [RESTORE_RECORDER]: ['event'],
     },
@@ -598,8 +608,11 @@ export const PERMISSIONS: Permission[] = [
     resources: ['secrets'],
     verbs: ['get', 'create', 'patch'],
     neededBy:
-      "the backup's own registry secret, read to make the pull secret `<restore>-registry-pull`, which is created or merge-patched, then read and patched to add the restored pod as its owner; a Secret that is the public keys object of an encrypted backup (below) is read too",
-    code: { [SUBMIT]: ['#registryCredentials', '#createOrUpdate', 'adopt', '#readKeys'] },
+      "the backup's own registry secret, read to make the pull secret `<restore>-registry-pull` (or failover's `<backup>-failover-pull`, owned by the backup), which is created or merge-patched, then read and patched to add the restored pod as its owner; a Secret that is the public keys object of an encrypted backup (below) is read too",
+    code: {
+      [SUBMIT]: ['#registryCredentials', '#createOrUpdate', 'adopt', '#readKeys'],
+      [FAILOVER]: ['#ensurePullSecret'],
+    },
   },
   {
     role: 'restore',
@@ -619,10 +632,11 @@ export const PERMISSIONS: Permission[] = [
     resources: ['propagationpolicies'],
     verbs: ['get', 'create', 'patch'],
     neededBy:
-      "the restore's policy `checkpointrestore-<restore>` (its pod and pull secret, to the target only): created or merge-patched, then read and patched to add the pod as its owner; a Migrate's `migration-checkpoint-<restore>` (its one-off CheckpointBackup, to the source cluster only, above any user's policy), created before that backup and read when it exists",
+      "the restore's policy `checkpointrestore-<restore>` (its pod and pull secret, to the target only): created or merge-patched, then read and patched to add the pod as its owner; a Migrate's `migration-checkpoint-<restore>` (its one-off CheckpointBackup, to the source cluster only, above any user's policy), created before that backup and read when it exists; failover's `<backup>-failover-pull` (its pull secret, to every cluster), read, created, merge-patched when the clusters change",
     code: {
       [SUBMIT]: ['submit', '#createOrUpdate', 'adopt'],
       [FRESH]: ['#ensurePolicy', 'freshBackupPolicy'],
+      [FAILOVER]: ['#ensurePullSecret'],
     },
   },
   {
@@ -651,6 +665,9 @@ export const PERMISSIONS: Permission[] = [
       [RESTORE]: ['#locate', '#deleteSourcePod'],
       [WORKLOAD_STEP]: ['#pods', '#ensureWebhooks'],
       [POD_MUTATIONS]: ['#used'],
+      [FAILOVER]: ['#ensureWebhook'],
+      [FAILOVER_RECORD]: ['#targetNodes'],
+      [FAILOVER_PODS]: ['#used'],
     },
   },
   {
@@ -659,11 +676,12 @@ export const PERMISSIONS: Permission[] = [
     resources: ['clusters/proxy'],
     verbs: ['patch', 'delete'],
     neededBy:
-      'Migrate of a source that lives only in a member: PATCH of its Scale (to 0, and back on a rollback), DELETE of a bare pod (the checkpointed uid as a precondition); a workload migration removes its scheduling gate from pods (PATCH) and deletes its webhook configurations and the pods it held in a cluster it rolls back into (DELETE)',
+      'Migrate of a source that lives only in a member: PATCH of its Scale (to 0, and back on a rollback), DELETE of a bare pod (the checkpointed uid as a precondition); a workload migration removes its scheduling gate from pods (PATCH) and deletes its webhook configurations and the pods it held in a cluster it rolls back into (DELETE); failover deletes the webhook configuration of a backup that no longer keeps state (DELETE)',
     code: {
       [RESTORE]: ['#scale', '#deleteSourcePod'],
       [SCALE]: ['scaleRequest'],
       [WORKLOAD_STEP]: ['#ungate', '#release', '#deletePod'],
+      [FAILOVER]: ['#removeWebhooks'],
     },
   },
   {
@@ -704,8 +722,8 @@ export const PERMISSIONS: Permission[] = [
     resources: ['clusters/proxy'],
     verbs: ['create', 'update'],
     neededBy:
-      "a workload migration's MutatingWebhookConfiguration in the source and target members, created through the cluster proxy (a POST), or replaced (a PUT) when one of its name says something else",
-    code: { [WORKLOAD_STEP]: ['#ensureWebhooks'] },
+      "a workload migration's MutatingWebhookConfiguration in the source and target members, and failover's standing one in every Ready member, created through the cluster proxy (a POST), or replaced (a PUT) when one of its name says something else",
+    code: { [WORKLOAD_STEP]: ['#ensureWebhooks'], [FAILOVER]: ['#ensureWebhook'] },
   },
 
   // ---- the hub's identity in the members, through Karmada's cluster proxy ----
@@ -751,7 +769,11 @@ export const PERMISSIONS: Permission[] = [
     verbs: ['list'],
     neededBy:
       "the target's Nodes before a restore (each node's `migration.dcnlab.com/checkpoint-restore` label and readiness); no Node is read by name, so no `get`",
-    code: { [SUBMIT]: ['#checkTarget'], 'packages/restore/src/target-nodes.ts': ['checkTargetNodes'] },
+    code: {
+      [SUBMIT]: ['#checkTarget'],
+      'packages/restore/src/target-nodes.ts': ['checkTargetNodes'],
+      [FAILOVER_RECORD]: ['#targetNodes'],
+    },
   },
   {
     role: 'restoreInMembers',
@@ -760,7 +782,7 @@ export const PERMISSIONS: Permission[] = [
     verbs: ['list'],
     neededBy:
       "a workload migration lists the namespace's pods in source and target (whether the source still runs a pod of the workload, each replica's pod, the gated ones); the webhook lists the target's to give each Deployment pod a checkpoint no other pod runs",
-    code: { [WORKLOAD_STEP]: ['#pods'], [POD_MUTATIONS]: ['#used'] },
+    code: { [WORKLOAD_STEP]: ['#pods'], [POD_MUTATIONS]: ['#used'], [FAILOVER_PODS]: ['#used'] },
   },
   {
     role: 'restoreInMembers',
@@ -777,8 +799,11 @@ export const PERMISSIONS: Permission[] = [
     resources: ['mutatingwebhookconfigurations'],
     verbs: ['get', 'create', 'update', 'delete'],
     neededBy:
-      "a workload migration's webhook configuration `stateful-migration.<namespace>.<restore>` (pods of that namespace with a StatefulSet or ReplicaSet controller, CREATE only), made while the migration runs (replaced when one of that name says something else: another workload, an old URL or CA) and deleted when it ends. RBAC cannot limit `create` by name: this identity could create any mutating webhook in a member",
-    code: { [WORKLOAD_STEP]: ['#ensureWebhooks', '#release'] },
+      "a workload migration's webhook configuration `stateful-migration.<namespace>.<restore>` (pods of that namespace with a StatefulSet or ReplicaSet controller, CREATE only), made while the migration runs (replaced when one of that name says something else: another workload, an old URL or CA) and deleted when it ends; failover's `stateful-migration.failover.<namespace>.<backup>` (likewise scoped, failurePolicy Ignore), kept in every Ready member while a workload-level backup has `spec.keepState.clusterFailover`, deleted when it no longer has. RBAC cannot limit `create` by name: this identity could create any mutating webhook in a member",
+    code: {
+      [WORKLOAD_STEP]: ['#ensureWebhooks', '#release'],
+      [FAILOVER]: ['#ensureWebhook', '#removeWebhooks'],
+    },
   },
 ];
 

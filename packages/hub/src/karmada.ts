@@ -14,6 +14,7 @@ export interface ResourceBinding {
     name: string;
     namespace: string;
     resourceVersion?: string;
+    generation?: number;
     annotations?: Record<string, string>;
   };
   spec: {
@@ -23,6 +24,8 @@ export interface ResourceBinding {
     gracefulEvictionTasks?: GracefulEvictionTask[];
   };
   status?: {
+    /** The generation the scheduler has placed (Karmada's scheduler sets it after writing spec.clusters). */
+    schedulerObservedGeneration?: number;
     aggregatedStatus?: {
       clusterName: string;
       status?: CheckpointBackupStatus;

@@ -14,12 +14,14 @@ import {
 import {
   AdmissionServer,
   PODS_ROUTE,
+  type AdmissionHandler,
   PodMutations,
   RestoreController,
   type WebhookEndpoint,
 } from '@stateful-migration/restore';
 import { BackupController } from './backups/controller.js';
 import { HubCaches } from './caches.js';
+import { failoverParts } from './failover/parts.js';
 import { HubMetrics } from './metrics.js';
 import { PolicyWriter } from './policy-writer.js';
 import { SecretController } from './secrets/controller.js';
@@ -55,6 +57,7 @@ async function startWebhook(
   client: RestClient,
   log: Logger,
   leading: () => boolean,
+  more: Record<string, AdmissionHandler> = {},
 ): Promise<{ endpoint: WebhookEndpoint; stop: () => void } | undefined> {
   if (!f.webhookPort || !f.webhookUrl) return undefined;
   if (!f.webhookCert || !f.webhookKey || !f.webhookCa)
@@ -76,7 +79,7 @@ async function startWebhook(
     certFile: f.webhookCert,
     keyFile: f.webhookKey,
     log,
-    routes: { [PODS_ROUTE]: pods.handle },
+    routes: { [PODS_ROUTE]: pods.handle, ...more },
   });
   const port = await server.start();
   log.info({ port, url: f.webhookUrl }, 'admission webhook serving');
@@ -164,7 +167,22 @@ export async function runHub(f: HubFlags): Promise<void> {
   if (crashAt) log.warn(`fault injection: exiting after the restore phase ${crashAt} is recorded`);
   // Set once this replica leads (it exits when it stops): the webhook gives a Deployment's checkpoints only then.
   let leading = false;
-  const webhook = await startWebhook(f, client, log.child({ controller: 'admission' }), () => leading);
+  // Failover with state (docs/adr/0004): its pod route in the webhook, its controller on the leader.
+  const failover = failoverParts({
+    client,
+    caches,
+    log: log.child({ controller: 'failover' }),
+    identity,
+    leading: () => leading,
+  });
+  const webhook = await startWebhook(
+    f,
+    client,
+    log.child({ controller: 'admission' }),
+    () => leading,
+    failover.routes,
+  );
+  const failovers = webhook ? failover.controller(webhook.endpoint) : undefined;
   const restore = new RestoreController({
     client,
     log: log.child({ controller: 'restore' }),
@@ -193,10 +211,16 @@ export async function runHub(f: HubFlags): Promise<void> {
           caches.stop();
           backups.stop();
           secrets.stop();
+          failovers?.stop();
           restoring.abort();
           webhook?.stop();
         },
-        queues: { backups: backups.queue, secrets: secrets.queue, restore: restore.queue },
+        queues: {
+          backups: backups.queue,
+          secrets: secrets.queue,
+          restore: restore.queue,
+          ...(failovers ? { failover: failovers.queue } : {}),
+        },
         release: () => elector?.stop() ?? Promise.resolve(),
       }).finally(() => process.exit(0));
     });
@@ -206,6 +230,7 @@ export async function runHub(f: HubFlags): Promise<void> {
     log.info('leading: reconciling CheckpointBackups');
     secrets.start();
     backups.start();
+    failovers?.start();
     setInterval(
       () => metrics.observe(backups.queue.depth() + secrets.queue.depth(), caches.backups.list()),
       2000,

@@ -85,5 +85,5 @@ export {
   type MigrationInto,
 } from './workload/admission.js';
 export { AdmissionServer, type AdmissionHandler } from './admission/server.js';
-export { PodMutations } from './admission/pods.js';
+export { PodMutations, restoredInCluster } from './admission/pods.js';
 export { PODS_ROUTE, webhookConfiguration, type WebhookEndpoint } from './workload/webhook-config.js';

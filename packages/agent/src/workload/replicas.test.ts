@@ -181,6 +181,19 @@ describe('the child of a pod', () => {
     assert.equal(desiredChild(p, 'db-0').metadata.labels, undefined);
   });
 
+  it("leaves keepState on the parent: the CRD refuses it beside podRef, and it is the workload's", () => {
+    const p = parent({
+      keepState: { clusterFailover: { maxAgeSeconds: 300 }, eviction: { timeoutSeconds: 60 } },
+    });
+    const c = desiredChild(p, 'db-0');
+    assert.equal(c.spec.keepState, undefined);
+    assert.deepEqual(c.spec.podRef, { name: 'db-0' });
+    assert.equal(childDrift(c, p), undefined, 'a child without it is in step');
+    assert.deepEqual(childDrift({ ...c, spec: { ...c.spec, keepState: p.spec.keepState! } }, p), {
+      spec: { keepState: null },
+    });
+  });
+
   it('follows the parent: nothing when in step, changed and dropped fields and pins otherwise', () => {
     const p = parent({}, { [RESTORE_PINNED_IMAGES_ANNOTATION]: 'a' });
     const c = desiredChild(p, 'db-0');

@@ -100,10 +100,15 @@ export function parentKey(child: Pick<CheckpointBackup, 'metadata'>): string | u
   return o ? `${child.metadata.namespace}/${o.name}` : undefined;
 }
 
-/** The child's spec: the parent's, for one pod (placement is the hub's business). */
+/**
+ * The child's spec: the parent's, for one pod. Placement is the hub's business, and keepState the workload's (the
+ * hub's failover and the drain gate read it on the parent): the CRD refuses keepState beside podRef, so a child
+ * carrying it could never be created, and the workload would never be checkpointed.
+ */
 export function childSpec(parent: CheckpointBackup, pod: string): CheckpointBackupSpec {
   const spec: CheckpointBackupSpec = { ...parent.spec, podRef: { name: pod } };
   delete spec.placement;
+  delete spec.keepState;
   return spec;
 }
 

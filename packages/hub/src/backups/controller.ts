@@ -41,6 +41,7 @@ import {
   wantedPolicy,
 } from './sharing.js';
 import { refusedStatus } from './refused.js';
+import { coveredWorkload, evictedFrom, keepsStateOnFailover } from '../failover/webhook.js';
 
 /** What the backups controller asks of the secrets controller. */
 export interface RegistrySecrets {
@@ -224,7 +225,9 @@ export class BackupController {
     let b = await this.#writeStatus(cached, (s) => {
       before = s.phase;
       const agg = aggregateStatus({
-        placed: where.clusters,
+        // A cluster Karmada is evicting the workload from keeps its replicas' last record while the move lasts:
+        // the failover decision (failover/) restores from it.
+        placed: [...where.clusters, ...(keepsStateOnFailover(cached) ? this.#evicted(cached) : [])],
         reports: binding?.status?.aggregatedStatus ?? [],
         clusters: this.#o.caches.clusters.list().map(clusterHealth),
         previous: s,
@@ -392,6 +395,11 @@ export class BackupController {
       { backup: `${ns}/${name}` },
       'finalizer released; Karmada withdraws the object from its clusters',
     );
+  }
+
+  /** The clusters Karmada is evicting an opted-in backup's workload from (while its eviction tasks stand). */
+  #evicted(b: CheckpointBackup): string[] {
+    return evictedFrom(this.#o.caches.bindingOf(coveredWorkload(b)));
   }
 
   /** Where a backup goes, from the caches plus, when its workload runs in several clusters, the cluster proxy. */

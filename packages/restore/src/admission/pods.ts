@@ -104,16 +104,7 @@ export class PodMutations {
     key: string,
     w: { kind: string; name: string; namespace: string },
   ): Promise<Set<string>> {
-    const list = await this.#o.client.get<{ items: AdmittedPod[] }>(
-      proxy(cluster, `/api/v1/namespaces/${w.namespace}/pods`),
-      { timeoutMs: 5000 },
-    );
-    const used = new Set<string>();
-    for (const p of list.items) {
-      const o = ownerWorkload(p);
-      const from = p.metadata.annotations?.[RESTORED_FROM_ANNOTATION];
-      if (from && o?.kind === w.kind && o.name === w.name) used.add(from);
-    }
+    const used = await restoredInCluster(this.#o.client, cluster, w);
     const claims = this.#claims.get(key);
     for (const [replica, until] of claims ?? []) {
       if (used.has(replica) || until < this.#now()) claims!.delete(replica);
@@ -136,4 +127,26 @@ export class PodMutations {
   #now(): number {
     return (this.#o.now ?? Date.now)();
   }
+}
+
+/**
+ * The replicas whose checkpoints the pods of a workload in a member already run (their restored-from annotation),
+ * listed through the cluster proxy: a restarted hub derives the same. Shared with failover's webhook (the hub).
+ */
+export async function restoredInCluster(
+  client: RestClient,
+  cluster: string,
+  w: { kind: string; name: string; namespace: string },
+): Promise<Set<string>> {
+  const list = await client.get<{ items: AdmittedPod[] }>(
+    proxy(cluster, `/api/v1/namespaces/${w.namespace}/pods`),
+    { timeoutMs: 5000 },
+  );
+  const used = new Set<string>();
+  for (const p of list.items) {
+    const o = ownerWorkload(p);
+    const from = p.metadata.annotations?.[RESTORED_FROM_ANNOTATION];
+    if (from && o?.kind === w.kind && o.name === w.name) used.add(from);
+  }
+  return used;
 }

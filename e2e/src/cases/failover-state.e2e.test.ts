@@ -1,0 +1,309 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { ReplicaStatus } from '@stateful-migration/api';
+import { kubectl } from '../fed/kubectl.js';
+import { repoRoot } from '../fed/paths.js';
+import { readState } from '../fed/procs.js';
+import { failedMembers } from '../fed/outage.js';
+import { exists, getBackup, registryInfo, registrySecretYaml } from './agent-support.js';
+import { counterCounts } from './restore-support.js';
+import { eventually, unique } from './support.js';
+
+/**
+ * Failover with state (issue 16, docs/adr/0004): a counter StatefulSet of 2 placed in member1 (member2 as Karmada's
+ * fallback) and backed up every minute by a workload-level CheckpointBackup with keepState.clusterFailover. When
+ * member1 is lost (`fed fail`), Karmada moves the StatefulSet to member2, and each ordinal there comes back from its
+ * own latest pushed checkpoint through the hub's webhook: its counter goes on from where that checkpoint left it,
+ * never from zero, and status.lastFailover says how old the state was. A second StatefulSet of the same namespace,
+ * whose backup has never checkpointed, starts fresh there, and its status and a Warning Event say why. When member1
+ * comes back (`fed heal`), one copy of each runs. All of it as the shipped RBAC allows (the federation's hub).
+ */
+const ns = unique('fos');
+const hub = (args: string[], input?: string) => kubectl('karmada', args, input);
+const fed = (...args: string[]) =>
+  spawnSync(process.execPath, [join(repoRoot, 'e2e/dist/fed/cli.js'), ...args], { encoding: 'utf8' });
+
+type Pod = {
+  metadata: { name: string; annotations?: Record<string, string> };
+  spec: { containers: { image: string }[]; nodeName?: string };
+  status?: { phase?: string };
+};
+
+const statefulSet = (name: string, replicas: number) => `apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: ${name}, namespace: ${ns}}
+spec:
+  replicas: ${replicas}
+  serviceName: ${name}
+  selector: {matchLabels: {app: ${name}}}
+  template:
+    metadata: {labels: {app: ${name}}}
+    spec:
+      containers:
+      - {name: counter, image: registry.local/counter:1}
+`;
+
+const backupYaml = (name: string, schedule: string) => `apiVersion: migration.dcnlab.com/v1
+kind: CheckpointBackup
+metadata: {name: ${name}, namespace: ${ns}}
+spec:
+  schedule: "${schedule}"
+  resourceRef: {apiVersion: apps/v1, kind: StatefulSet, name: ${name}}
+  registry: {url: "${registryInfo().url}", repository: fos/${ns}, secretRef: {name: push}}
+  keepState: {clusterFailover: {maxAgeSeconds: 900}}
+`;
+
+async function pods(cluster: string, app: string): Promise<Pod[]> {
+  const out = await kubectl(cluster, ['get', 'pods', '-n', ns, '-l', `app=${app}`, '-o', 'json']);
+  return (JSON.parse(out) as { items: Pod[] }).items;
+}
+
+const running = (cluster: string, app: string, n: number, timeoutMs = 240_000) =>
+  eventually(
+    async () => {
+      const ps = (await pods(cluster, app).catch(() => [])).filter((p) => p.status?.phase === 'Running');
+      return ps.length === n ? ps.sort((a, b) => a.metadata.name.localeCompare(b.metadata.name)) : undefined;
+    },
+    timeoutMs,
+    `${n} ${app} pods running in ${cluster}`,
+  );
+
+/** Each count a pod printed with its time (kubectl logs --timestamps). */
+async function timedCounts(cluster: string, pod: string): Promise<{ at: number; n: number }[]> {
+  const out = await kubectl(cluster, ['logs', '--timestamps', '-n', ns, pod, '-c', 'counter']);
+  return out
+    .split('\n')
+    .map((l) => /^(\S+) count (\d+)/.exec(l))
+    .filter((m): m is RegExpExecArray => !!m)
+    .map((m) => ({ at: Date.parse(m[1]!), n: Number(m[2]) }));
+}
+
+interface Cluster {
+  spec?: { taints?: { key: string; effect: string }[] };
+  status?: { conditions?: { type: string; status: string }[] };
+}
+const ready = async (name: string) =>
+  (JSON.parse(await hub(['get', 'cluster', name, '-o', 'json'])) as Cluster).status?.conditions?.find(
+    (x) => x.type === 'Ready',
+  )?.status;
+
+const events = async (name: string) =>
+  (
+    JSON.parse(
+      await hub(['get', 'events', '-n', ns, '--field-selector', `involvedObject.name=${name}`, '-o', 'json']),
+    ) as { items: { type: string; reason: string; message: string }[] }
+  ).items;
+
+describe('failover with state: Karmada moves a StatefulSet off a lost member, each replica from its own checkpoint', () => {
+  /** What each ordinal printed in member1 just before it was lost. */
+  const before1 = new Map<string, { at: number; n: number }[]>();
+  let checkpointed: ReplicaStatus[] = [];
+
+  before(async () => {
+    const user = registryInfo().users[0]!;
+    await hub(['create', 'namespace', ns]);
+    await hub(
+      ['apply', '-f', '-'],
+      `${registrySecretYaml(ns, 'push', user.username, user.password)}---
+${statefulSet('counter', 1)}---
+${statefulSet('fresh', 1)}---
+apiVersion: policy.karmada.io/v1alpha1
+kind: PropagationPolicy
+metadata: {name: users, namespace: ${ns}}
+spec:
+  resourceSelectors:
+  - {apiVersion: apps/v1, kind: StatefulSet, name: counter}
+  - {apiVersion: apps/v1, kind: StatefulSet, name: fresh}
+  placement:
+    clusterAffinities:
+    - {affinityName: primary, clusterNames: [member1]}
+    - {affinityName: backup, clusterNames: [member2]}
+`,
+    );
+    // Ordinal 0 counts well ahead of ordinal 1, so each restored counter shows whose state it has.
+    const [first] = await running('member1', 'counter', 1);
+    await eventually(
+      async () =>
+        ((await counterCounts('member1', ns, first!.metadata.name)).at(-1)?.n ?? 0) >= 40 || undefined,
+      90_000,
+      'counter-0 to count to 40',
+    );
+    await hub(['apply', '-f', '-'], statefulSet('counter', 2));
+    await running('member1', 'counter', 2);
+    await running('member1', 'fresh', 1);
+    // counter: every minute; fresh: never in this test's lifetime (29 February), so no checkpoint exists.
+    await hub(
+      ['apply', '-f', '-'],
+      `${backupYaml('counter', '* * * * *')}---\n${backupYaml('fresh', '0 0 29 2 *')}`,
+    );
+    checkpointed = await eventually(
+      async () => {
+        const m1 = (await getBackup('karmada', ns, 'counter')).status?.clusters?.find(
+          (c) => c.name === 'member1',
+        );
+        const rs = m1?.replicas ?? [];
+        const pushed = (r: ReplicaStatus) => r.images?.some((i) => i.pushed && i.digest);
+        return rs.length === 2 && rs.every(pushed) ? rs : undefined;
+      },
+      240_000,
+      'a pushed checkpoint of each ordinal of counter',
+    );
+    // The standing webhook configuration is in member2 before anything fails.
+    await eventually(
+      async () =>
+        (await exists('member2', ns, [
+          'mutatingwebhookconfiguration',
+          `stateful-migration.failover.${ns}.counter`,
+        ]))
+          ? true
+          : undefined,
+      60_000,
+      'the failover webhook configuration in member2',
+    );
+  });
+
+  after(async () => {
+    if (failedMembers(readState()!).includes('member1')) fed('heal', 'member1');
+    await eventually(
+      async () => ((await ready('member1')) === 'True' ? true : undefined),
+      120_000,
+      'member1 Ready',
+    );
+    await hub(['delete', 'namespace', ns, '--wait=false']).catch(() => undefined);
+  });
+
+  it('fail member1: counter comes up in member2, ordinal N from ordinal N, never from zero; fresh starts fresh and says why', async (t) => {
+    for (const p of ['counter-0', 'counter-1']) before1.set(p, await timedCounts('member1', p));
+    const r = fed('fail', 'member1');
+    assert.equal(r.status, 0, r.stderr);
+
+    const moved = await running('member2', 'counter', 2, 360_000);
+    const b = await eventually(
+      async () => {
+        const x = await getBackup('karmada', ns, 'counter');
+        return x.status?.lastFailover ? x : undefined;
+      },
+      60_000,
+      'status.lastFailover of counter',
+    );
+    const rec = b.status!.lastFailover!;
+    t.diagnostic(`record: ${rec.message}; state age ${rec.stateAgeSeconds} s`);
+    assert.deepEqual([rec.fromClusters, rec.toClusters], [['member1'], ['member2']]);
+    assert.deepEqual([rec.restored, rec.startedFresh], [2, 0], rec.message);
+    assert.ok(rec.stateAgeSeconds !== undefined && rec.stateAgeSeconds <= 900, `age ${rec.stateAgeSeconds}`);
+    assert.match(
+      rec.message,
+      /^moved from member1 to member2: 2 of 2 replicas restored \(state up to \d+ s old\)$/,
+    );
+
+    const lines: string[] = [];
+    const firsts = new Map<string, number>();
+    for (const p of moved) {
+      const name = p.metadata.name;
+      const replica = rec.replicas.find((x) => x.pod === name)!;
+      assert.ok(replica?.images?.length, `${name} is restored in the record`);
+      assert.equal(p.metadata.annotations?.['migration.dcnlab.com/restored-from'], name, 'ordinal N from N');
+      assert.equal(
+        p.spec.containers[0]!.image,
+        `${replica.images![0]!.imageName.replace(/:[^:/]*$/, '')}@${replica.images![0]!.digest}`,
+        'its checkpoint image, by digest',
+      );
+      assert.ok(
+        checkpointed.some(
+          (c) => c.pod === name && c.images?.some((i) => i.digest === replica.images![0]!.digest),
+        ),
+        'one of the checkpoints pushed before the failure',
+      );
+      const c = await eventually(
+        async () => {
+          const got = await counterCounts('member2', ns, name);
+          return got.length >= 2 ? got : undefined;
+        },
+        90_000,
+        `${name} to count in member2`,
+      );
+      // The checkpoint was taken after the state's time and before member1 was lost: the restored counter goes on
+      // from a count its source printed in that span (each ordinal from its own), never from zero.
+      const src = before1.get(name)!;
+      const atState = src.filter((x) => x.at <= Date.parse(replica.checkpointTime!)).at(-1)?.n ?? 0;
+      const last = src.at(-1)!.n;
+      lines.push(
+        `${name}: source printed ${atState} at the state's time, ${last} last seen; restored starts at ${c[0]!.n}`,
+      );
+      assert.ok(c[0]!.n > 10, `${name} starts at ${c[0]!.n}, not from zero`);
+      assert.ok(c[0]!.n - 1 >= atState - 1, `${name} starts at ${c[0]!.n}: its state's count was ${atState}`);
+      // The last count seen was read just before `fed fail`, which takes a few seconds to freeze member1.
+      assert.ok(
+        c[0]!.n - 1 <= last + 15,
+        `${name} starts at ${c[0]!.n}: its source was last seen at ${last}`,
+      );
+      assert.ok(c[1]!.n > c[0]!.n, 'and goes on counting');
+      firsts.set(name, c[0]!.n);
+    }
+    t.diagnostic(lines.join('\n'));
+    // Ordinal 0 was ~40 counts ahead of ordinal 1, and so is its restored counter: each has its own state.
+    assert.ok(firsts.get('counter-0')! - firsts.get('counter-1')! >= 20, JSON.stringify([...firsts]));
+    const ev = await events('counter');
+    assert.ok(
+      ev.some((e) => e.type === 'Normal' && e.reason === 'FailoverRestored' && e.message === rec.message),
+      JSON.stringify(ev.map((e) => e.reason)),
+    );
+
+    // fresh: no checkpoint ever; its pod starts as Karmada starts it, and status and a Warning say why.
+    const [freshPod] = await running('member2', 'fresh', 1, 240_000);
+    assert.equal(freshPod!.spec.containers[0]!.image, 'registry.local/counter:1');
+    assert.equal(freshPod!.metadata.annotations?.['migration.dcnlab.com/restored-from'], undefined);
+    const fr = await eventually(
+      async () => (await getBackup('karmada', ns, 'fresh')).status?.lastFailover,
+      60_000,
+      'status.lastFailover of fresh',
+    );
+    t.diagnostic(`fresh: ${fr.message}`);
+    assert.equal(fr.restored, 0);
+    assert.match(fr.message, /^moved from member1 to member2: 0 of \d+ replicas restored/);
+    if (fr.replicas.length) {
+      assert.equal(fr.replicas[0]!.reason, 'NoCheckpoint', fr.replicas[0]!.message);
+      assert.match(
+        fr.replicas[0]!.message!,
+        /fresh-0 has no checkpoint image recorded: it starts fresh in member2/,
+      );
+    }
+    const fe = await events('fresh');
+    assert.ok(
+      fe.some((e) => e.type === 'Warning' && e.reason === 'FailoverStartedFresh' && e.message === fr.message),
+      JSON.stringify(fe.map((e) => `${e.type} ${e.reason}`)),
+    );
+    const count = await eventually(
+      async () => (await counterCounts('member2', ns, 'fresh-0'))[0]?.n,
+      60_000,
+      'fresh-0 to count',
+    );
+    assert.equal(count, 1, 'fresh-0 starts from its image: its count starts over');
+  });
+
+  it('heal member1: its copies go, one copy of each ordinal runs, in member2, and the record is kept', async () => {
+    const rec = (await getBackup('karmada', ns, 'counter')).status!.lastFailover!;
+    const r = fed('heal', 'member1');
+    assert.equal(r.status, 0, r.stderr);
+    await eventually(
+      async () => {
+        const left = await kubectl('member1', ['get', 'statefulset,pods', '-n', ns, '-o', 'name']).catch(
+          () => 'error',
+        );
+        return left.trim() === '' ? true : undefined;
+      },
+      180_000,
+      'Karmada to remove the evicted StatefulSets and their pods from member1',
+    );
+    const m2 = await running('member2', 'counter', 2);
+    assert.deepEqual(
+      m2.map((p) => p.metadata.name),
+      ['counter-0', 'counter-1'],
+    );
+    assert.equal((await running('member2', 'fresh', 1)).length, 1);
+    const after = (await getBackup('karmada', ns, 'counter')).status?.lastFailover;
+    assert.equal(after?.decidedAt, rec.decidedAt, 'the move was decided once');
+  });
+});

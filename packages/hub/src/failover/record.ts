@@ -1,0 +1,106 @@
+import { isDeepStrictEqual } from 'node:util';
+import {
+  API_GROUP,
+  API_VERSION,
+  PLURAL,
+  type CheckpointBackup,
+  type CheckpointBackupStatus,
+  type FailoverRecord,
+} from '@stateful-migration/api';
+import { writeStatus, type EventRecorder, type Logger, type RestClient } from '@stateful-migration/kube';
+import { nodeView, type KubeNode, type NodeView } from '@stateful-migration/restore';
+import { proxyPath, type ResourceBinding } from '../karmada.js';
+import { decideFailover, sameMove, type BindingSpec } from './decide.js';
+import { rescheduled } from './webhook.js';
+
+export interface FailoverRecorderOptions {
+  client: RestClient;
+  events: EventRecorder;
+  log: Logger;
+  /** How long to wait for a member's Nodes through the cluster proxy. @default 5000 */
+  proxyTimeoutMs?: number;
+  /** @default () => new Date() */
+  now?: () => Date;
+}
+
+const objectPath = (ns: string, name: string) => `/apis/${API_GROUP}/v1/namespaces/${ns}/${PLURAL}/${name}`;
+
+/**
+ * Decides a move once and records it (docs/adr/0004): shared by the failover controller and, for pods that reach the
+ * webhook before the controller has written the record, by the webhook. The record is written into
+ * status.lastFailover with the resourceVersion read; on a 409 the object is read again, and a record that already
+ * answers the move (sameMove: the other writer was first, or a hub before a restart) is kept, never decided again:
+ * the webhook may already have restored from it. Only the writer that stored the record makes its Event.
+ */
+export class FailoverRecorder {
+  readonly #o: FailoverRecorderOptions;
+
+  constructor(o: FailoverRecorderOptions) {
+    this.#o = o;
+  }
+
+  /**
+   * The record that answers the binding's move, written now if none did yet; undefined when there is no move, or
+   * when Karmada's scheduler has not placed the workload anew yet (its next write of the binding brings it back).
+   */
+  async record(b: CheckpointBackup, rb: ResourceBinding): Promise<FailoverRecord | undefined> {
+    const binding: BindingSpec = rb.spec;
+    if (sameMove(b.status?.lastFailover, binding)) return b.status!.lastFailover;
+    if (!rescheduled(rb)) return undefined;
+    const nodes = await this.#targetNodes(binding);
+    let mine: FailoverRecord | undefined;
+    const stored = await writeStatus<CheckpointBackup, CheckpointBackupStatus>(
+      this.#o.client,
+      objectPath(b.metadata.namespace, b.metadata.name),
+      (cur) => {
+        mine = undefined;
+        if (cur.metadata.uid !== b.metadata.uid || cur.metadata.deletionTimestamp) return undefined;
+        if (sameMove(cur.status?.lastFailover, binding)) return undefined;
+        const d = decideFailover({ backup: cur, binding, nodes, now: (this.#o.now ?? (() => new Date()))() });
+        if (d.kind !== 'failover') return undefined;
+        mine = d.record;
+        return { ...(cur.status ?? {}), lastFailover: d.record };
+      },
+      { current: b },
+    );
+    const record = stored.status?.lastFailover;
+    if (!mine || !isDeepStrictEqual(record, mine)) return sameMove(record, binding) ? record : undefined;
+    this.#o.log.info(
+      {
+        backup: `${b.metadata.namespace}/${b.metadata.name}`,
+        from: mine.fromClusters,
+        to: mine.toClusters,
+        restored: mine.restored,
+        startedFresh: mine.startedFresh,
+        stateAgeSeconds: mine.stateAgeSeconds,
+      },
+      'failover decided',
+    );
+    const fresh = mine.startedFresh > 0 || mine.restored === 0;
+    await this.#o.events.emit(
+      { ...stored, apiVersion: API_VERSION },
+      fresh ? 'Warning' : 'Normal',
+      fresh ? 'FailoverStartedFresh' : 'FailoverRestored',
+      mine.message,
+    );
+    return mine;
+  }
+
+  /** The Nodes of each cluster the workload moves to; a cluster whose Nodes cannot be read is left out. */
+  async #targetNodes(binding: BindingSpec): Promise<Map<string, NodeView[]>> {
+    const evicted = new Set((binding.gracefulEvictionTasks ?? []).map((t) => t.fromCluster));
+    const nodes = new Map<string, NodeView[]>();
+    for (const c of binding.clusters ?? []) {
+      if (evicted.has(c.name)) continue;
+      try {
+        const list = await this.#o.client.get<{ items: KubeNode[] }>(proxyPath(c.name, '/api/v1/nodes'), {
+          timeoutMs: this.#o.proxyTimeoutMs ?? 5000,
+        });
+        nodes.set(c.name, list.items.map(nodeView));
+      } catch (err) {
+        this.#o.log.warn({ cluster: c.name, err: String(err) }, 'cannot read the Nodes of a failover target');
+      }
+    }
+    return nodes;
+  }
+}

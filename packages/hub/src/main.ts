@@ -20,6 +20,7 @@ import {
 } from '@stateful-migration/restore';
 import { BackupController } from './backups/controller.js';
 import { HubCaches } from './caches.js';
+import { keepStateRoutes, keepStateWebhooks } from './drain/routes.js';
 import { HubMetrics } from './metrics.js';
 import { PolicyWriter } from './policy-writer.js';
 import { SecretController } from './secrets/controller.js';
@@ -55,6 +56,7 @@ async function startWebhook(
   client: RestClient,
   log: Logger,
   leading: () => boolean,
+  caches: HubCaches,
 ): Promise<{ endpoint: WebhookEndpoint; stop: () => void } | undefined> {
   if (!f.webhookPort || !f.webhookUrl) return undefined;
   if (!f.webhookCert || !f.webhookKey || !f.webhookCa)
@@ -76,7 +78,7 @@ async function startWebhook(
     certFile: f.webhookCert,
     keyFile: f.webhookKey,
     log,
-    routes: { [PODS_ROUTE]: pods.handle },
+    routes: { [PODS_ROUTE]: pods.handle, ...keepStateRoutes({ client, caches, log }) },
   });
   const port = await server.start();
   log.info({ port, url: f.webhookUrl }, 'admission webhook serving');
@@ -164,7 +166,14 @@ export async function runHub(f: HubFlags): Promise<void> {
   if (crashAt) log.warn(`fault injection: exiting after the restore phase ${crashAt} is recorded`);
   // Set once this replica leads (it exits when it stops): the webhook gives a Deployment's checkpoints only then.
   let leading = false;
-  const webhook = await startWebhook(f, client, log.child({ controller: 'admission' }), () => leading);
+  const webhook = await startWebhook(
+    f,
+    client,
+    log.child({ controller: 'admission' }),
+    () => leading,
+    caches,
+  );
+  const drainWebhooks = webhook && keepStateWebhooks({ client, caches, endpoint: webhook.endpoint, log });
   const restore = new RestoreController({
     client,
     log: log.child({ controller: 'restore' }),
@@ -195,6 +204,7 @@ export async function runHub(f: HubFlags): Promise<void> {
           secrets.stop();
           restoring.abort();
           webhook?.stop();
+          drainWebhooks?.stop();
         },
         queues: { backups: backups.queue, secrets: secrets.queue, restore: restore.queue },
         release: () => elector?.stop() ?? Promise.resolve(),
@@ -211,6 +221,7 @@ export async function runHub(f: HubFlags): Promise<void> {
       2000,
     ).unref();
     void restore.run(restoring.signal);
+    drainWebhooks?.start();
   };
   if (!elector) return lead();
   metrics.leader.set(0);

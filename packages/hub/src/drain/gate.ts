@@ -1,0 +1,204 @@
+import { API_GROUP, PLURAL, registryCredentials, type CheckpointBackup } from '@stateful-migration/api';
+import {
+  coveringBackup,
+  drainCheckpointName,
+  drainCheckpointOf,
+  drainObjects,
+  drainPullSecretName,
+  evictionVerdict,
+  gateResponse,
+  type GateResponse,
+} from '@stateful-migration/drain';
+import {
+  describeError,
+  getOrUndefined,
+  isAlreadyExists,
+  type EventRecorder,
+  type Logger,
+  type RestClient,
+} from '@stateful-migration/kube';
+import { backupClusters, ownerWorkload, pullSecret } from '@stateful-migration/restore';
+import type { HubCaches } from '../caches.js';
+import { CLUSTERS_PATH } from '../karmada.js';
+
+/**
+ * The eviction gate's I/O shell (docs/adr/0004, "Drain: an eviction gate"): the `/evict/pods/<cluster>` route of the
+ * hub's admission server. For an eviction of a pod whose workload-level backup keeps state on eviction, the first
+ * call creates the pod's drain checkpoint on the Karmada control plane (its policy, its pull secret, the one-off
+ * CheckpointBackup) and answers 429; later calls answer from that object's aggregated status (evictionVerdict), so a
+ * restarted hub, or another replica, answers the same and never takes a second checkpoint. Any failure lets the
+ * eviction go (the configuration's failurePolicy Ignore, said here as a warning and an Event): a drain is never
+ * blocked by the hub.
+ */
+
+export interface EvictionRequest {
+  uid: string;
+  operation: string;
+  namespace?: string;
+  /** The pod's name (an Eviction is named after its pod). */
+  name?: string;
+  subResource?: string;
+  dryRun?: boolean;
+}
+
+interface MemberPod {
+  metadata: {
+    name: string;
+    namespace: string;
+    uid: string;
+    deletionTimestamp?: string;
+    labels?: Record<string, string>;
+    ownerReferences?: { kind: string; name: string; uid: string; controller?: boolean }[];
+  };
+  spec: { nodeName?: string; containers: { name: string }[] };
+  status?: { phase?: string };
+}
+
+export interface EvictionGateOptions {
+  client: RestClient;
+  caches: HubCaches;
+  events: EventRecorder;
+  log: Logger;
+  /** @default () => new Date() */
+  now?: () => Date;
+}
+
+const group = `/apis/${API_GROUP}/v1`;
+const proxy = (cluster: string, path: string) =>
+  `${CLUSTERS_PATH}/${encodeURIComponent(cluster)}/proxy${path}`;
+
+export class EvictionGate {
+  readonly #o: EvictionGateOptions;
+
+  constructor(o: EvictionGateOptions) {
+    this.#o = o;
+  }
+
+  readonly handle = async (cluster: string, req: EvictionRequest): Promise<GateResponse> => {
+    const allow: GateResponse = { uid: req.uid, allowed: true };
+    if (req.operation !== 'CREATE' || req.subResource !== 'eviction' || !req.namespace || !req.name)
+      return allow;
+    if (!this.#o.caches.ready())
+      // Just started: "not yet", like any other; the cache fills in seconds.
+      return gateResponse(req.uid, {
+        kind: 'wait',
+        message: 'the hub is starting and has not read the CheckpointBackups yet',
+        retryAfterSeconds: 5,
+      });
+    let covering: CheckpointBackup | undefined;
+    try {
+      const pod = await getOrUndefined<MemberPod>(
+        this.#o.client,
+        proxy(cluster, `/api/v1/namespaces/${req.namespace}/pods/${req.name}`),
+        { timeoutMs: 5000 },
+      );
+      if (!pod) return allow;
+      const opt = coveringBackup(this.#o.caches.backups.list(), req.namespace, ownerWorkload(pod), cluster);
+      covering = opt?.object;
+      const owner = (pod.metadata.ownerReferences ?? []).find((o) => o.controller);
+      const name = drainCheckpointName(pod.metadata.name, pod.metadata.uid);
+      const obj = opt
+        ? await getOrUndefined<CheckpointBackup>(
+            this.#o.client,
+            `${group}/namespaces/${req.namespace}/${PLURAL}/${name}`,
+          )
+        : undefined;
+      const containers = pod.spec.containers.map((c) => c.name);
+      const results = obj
+        ? backupClusters(
+            obj,
+            this.#o.caches.bindingOf({ kind: 'CheckpointBackup', name, namespace: req.namespace }),
+          )
+        : [];
+      const verdict = evictionVerdict(
+        {
+          namespace: req.namespace,
+          name: pod.metadata.name,
+          uid: pod.metadata.uid,
+          ...(pod.status?.phase ? { phase: pod.status.phase } : {}),
+          ...(pod.spec.nodeName ? { nodeName: pod.spec.nodeName } : {}),
+          deleting: !!pod.metadata.deletionTimestamp,
+        },
+        opt && owner ? { backup: opt.backup, timeoutSeconds: opt.timeoutSeconds } : undefined,
+        drainCheckpointOf(obj, results, cluster, opt?.backup ?? '', containers),
+        (this.#o.now ?? (() => new Date()))(),
+      );
+      this.#o.log.info(
+        { cluster, namespace: req.namespace, pod: req.name, verdict: verdict.kind, dryRun: !!req.dryRun },
+        verdict.message,
+      );
+      if (verdict.kind === 'start' && !req.dryRun) {
+        await this.#start(covering!, pod, owner!, cluster, name);
+        await this.#o.events.emit(covering!, 'Normal', 'DrainCheckpoint', verdict.message);
+      } else if (verdict.kind === 'allow' && verdict.reason === 'CheckpointPushed' && !req.dryRun)
+        await this.#o.events.emit(covering!, 'Normal', 'EvictedWithState', verdict.message);
+      else if (verdict.kind === 'proceedWithout' && !req.dryRun)
+        await this.#o.events.emit(covering!, 'Warning', 'EvictedWithoutState', verdict.message);
+      return gateResponse(req.uid, verdict);
+    } catch (err) {
+      const message = `pod ${req.namespace}/${req.name} in ${cluster} evicted without its state: the hub could not take its checkpoint (${describeError(err)})`;
+      this.#o.log.warn(
+        { cluster, namespace: req.namespace, pod: req.name, err: describeError(err) },
+        message,
+      );
+      if (covering && !req.dryRun)
+        await this.#o.events.emit(covering, 'Warning', 'EvictedWithoutState', message);
+      return { ...allow, warnings: [message] };
+    }
+  };
+
+  /**
+   * Creates the drain checkpoint: its policy first (Karmada must find it when it first sees the backup), the pull
+   * secret the replacement pulls with, then the backup. Each create tolerates "already exists": a crash between two
+   * of them is finished by the next call, which finds no backup yet and starts again.
+   */
+  async #start(
+    covering: CheckpointBackup,
+    pod: MemberPod,
+    owner: { kind: string; name: string; uid: string },
+    cluster: string,
+    name: string,
+  ): Promise<void> {
+    const ns = pod.metadata.namespace;
+    const { backup, policy } = drainObjects(
+      covering,
+      {
+        namespace: ns,
+        name: pod.metadata.name,
+        uid: pod.metadata.uid,
+        owner: { kind: owner.kind, name: owner.name, uid: owner.uid },
+        containers: pod.spec.containers.map((c) => c.name),
+      },
+      cluster,
+      name,
+    );
+    await this.#create(`/apis/policy.karmada.io/v1alpha1/namespaces/${ns}/propagationpolicies`, policy);
+    const creds = registryCredentials(covering, []);
+    if (covering.spec.registry && creds.kind === 'own') {
+      const s = await getOrUndefined<{ data?: Record<string, string> }>(
+        this.#o.client,
+        `/api/v1/namespaces/${creds.secret.namespace}/secrets/${creds.secret.name}`,
+      );
+      const dec = (k: string) => Buffer.from(s?.data?.[k] ?? '', 'base64').toString('utf8');
+      if (dec('username') && dec('password'))
+        await this.#create(
+          `/api/v1/namespaces/${ns}/secrets`,
+          pullSecret(
+            drainPullSecretName(name),
+            ns,
+            covering.spec.registry.url,
+            { username: dec('username'), password: dec('password') },
+            backup.metadata.labels,
+            backup.metadata.ownerReferences,
+          ),
+        );
+    }
+    await this.#create(`${group}/namespaces/${ns}/${PLURAL}`, backup);
+  }
+
+  async #create(path: string, body: unknown): Promise<void> {
+    await this.#o.client.request('POST', path, { body }).catch((err: unknown) => {
+      if (!isAlreadyExists(err)) throw err;
+    });
+  }
+}

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { kubectl } from '../fed/kubectl.js';
 import { binary, kubeconfigPath } from '../fed/paths.js';
@@ -147,6 +148,8 @@ const gateFor = (backup: string) =>
 
 describe('drain with state: an evicted pod is checkpointed first and its replacement restores from it', () => {
   const drained: string[] = [];
+  const servers: Server[] = [];
+  const sockets: Socket[] = [];
 
   before(async () => {
     const user = registryInfo().users[0]!;
@@ -158,6 +161,8 @@ describe('drain with state: an evicted pod is checkpointed first and its replace
   });
   after(async () => {
     for (const n of drained) await kubectl('member1', ['uncordon', n]).catch(() => undefined);
+    for (const sock of sockets) sock.destroy();
+    for (const srv of servers) srv.close();
     await hub(['delete', 'namespace', ns, '--wait=false']).catch(() => undefined);
   });
 
@@ -230,9 +235,52 @@ describe('drain with state: an evicted pod is checkpointed first and its replace
     for (const r of ['Normal/DrainCheckpoint', 'Normal/EvictedWithState', 'Normal/RestoredAfterEviction'])
       assert.ok(reasons.includes(r), `Event ${r} on CheckpointBackup db (${reasons.join(', ')})`);
     await kubectl('member1', ['uncordon', node]);
+    await hub(['delete', 'statefulset', 'db', '-n', ns]);
   });
 
-  it('a checkpoint that cannot be pushed holds the eviction only until its timeout, then a Warning says so', async (t) => {
+  it("a Deployment's replacement takes its ReplicaSet's drain checkpoint, once", async (t) => {
+    await hub(
+      ['apply', '-f', '-'],
+      `${counter('Deployment', 'api')}---\n${keepingBackup('Deployment', 'api', registryInfo().url, 120)}`,
+    );
+    await gateFor('api');
+    const before = await runningOne('api');
+    const node = before.spec.nodeName!;
+    await eventually(
+      async () =>
+        ((await counterCounts('member1', ns, before.metadata.name)).at(-1)?.n ?? 0) >= 5 || undefined,
+      60_000,
+      'api to count to 5',
+    );
+    const lastBefore = (await counterCounts('member1', ns, before.metadata.name)).at(-1)!.n;
+    drained.push(node);
+    const d = await drain(node);
+    t.diagnostic(`kubectl drain ${node}: exit ${d.code} after ${d.seconds.toFixed(1)} s`);
+    assert.equal(d.code, 0, d.out);
+    const after = await runningOne('api', node);
+    const from = after.metadata.annotations?.['migration.dcnlab.com/restored-from-drain'];
+    assert.match(from ?? '', new RegExp(`^drain-${before.metadata.name}-[0-9a-f]{8}$`));
+    assert.match(after.spec.containers[0]!.image, /@sha256:[0-9a-f]{64}$/);
+    const counts = await eventually(
+      async () => {
+        const c = await counterCounts('member1', ns, after.metadata.name);
+        return c.length >= 2 ? c : undefined;
+      },
+      60_000,
+      `the restored ${after.metadata.name} to print two counts`,
+    );
+    t.diagnostic(
+      `${before.metadata.name} last printed ${lastBefore}; ${after.metadata.name} starts at ${counts[0]!.n}`,
+    );
+    assert.ok(counts[0]!.n >= lastBefore - 1, `starts at ${counts[0]!.n}, after ${lastBefore}`);
+    // Claimed by the admission that gave it (a ReplicaSet's pod has no name yet when admitted): never given twice.
+    const cp = await getBackup('karmada', ns, from!);
+    assert.match(cp.metadata.annotations?.['migration.dcnlab.com/claimed-by'] ?? '', /^api-\S+-\(admission /);
+    await kubectl('member1', ['uncordon', node]);
+    await hub(['delete', 'deployment', 'api', '-n', ns]);
+  });
+
+  it('a checkpoint that fails (its registry refuses connections) lets the eviction go at once, and a Warning says so', async (t) => {
     // A registry nothing listens on: the drain checkpoint can never be pushed.
     await hub(
       ['apply', '-f', '-'],
@@ -263,10 +311,41 @@ describe('drain with state: an evicted pod is checkpointed first and its replace
     assert.equal(replacement.spec.containers[0]!.image, 'registry.local/counter:1', 'from its image');
     assert.equal(replacement.metadata.annotations?.['migration.dcnlab.com/restored-from-drain'], undefined);
     await kubectl('member1', ['uncordon', node]);
+    await hub(['delete', 'deployment', 'web', '-n', ns]);
+  });
+
+  it('a push that hangs holds the eviction for timeoutSeconds, then it proceeds and a Warning says so', async (t) => {
+    // A "registry" that accepts connections and never answers: the drain checkpoint stays unpushed.
+    const silent = createServer((sock) => sockets.push(sock));
+    servers.push(silent);
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const port = (silent.address() as AddressInfo).port;
+    await hub(
+      ['apply', '-f', '-'],
+      `${counter('Deployment', 'slow')}---\n${keepingBackup('Deployment', 'slow', `127.0.0.1:${port}`, 10)}`,
+    );
+    await gateFor('slow');
+    const before = await runningOne('slow');
+    const node = before.spec.nodeName!;
+    drained.push(node);
+    const d = await drain(node);
+    t.diagnostic(`kubectl drain ${node}: exit ${d.code} after ${d.seconds.toFixed(1)} s`);
+    assert.equal(d.code, 0, d.out);
+    assert.match(
+      d.out,
+      /Warning: pod \S+\/slow-\S+ evicted without its state: checkpoint drain-slow-\S+ was not pushed within 10s/,
+    );
+    const warning = (await events('slow')).find((e) => e.reason === 'EvictedWithoutState');
+    assert.equal(warning?.type, 'Warning');
+    assert.match(warning!.message, /was not pushed within 10s/);
+    const replacement = await runningOne('slow', node);
+    assert.equal(replacement.spec.containers[0]!.image, 'registry.local/counter:1', 'from its image');
+    await kubectl('member1', ['uncordon', node]);
+    await hub(['delete', 'deployment', 'slow', '-n', ns]);
   });
 
   it('the keep-state configurations leave member1 with the last backup that keeps state there', async () => {
-    await hub(['delete', 'cpb', 'db', 'web', '-n', ns]);
+    await hub(['delete', 'cpb', 'db', 'api', 'web', 'slow', '-n', ns]);
     await eventually(
       async () =>
         (await webhookNames('validating')) === '' && (await webhookNames('mutating')) === ''

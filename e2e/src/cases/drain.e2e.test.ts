@@ -338,6 +338,14 @@ describe('drain with state: an evicted pod is checkpointed first and its replace
     const warning = (await events('slow')).find((e) => e.reason === 'EvictedWithoutState');
     assert.equal(warning?.type, 'Warning');
     assert.match(warning!.message, /was not pushed within 10s/);
+    // Spent: a push that ends later never restores a later pod from that older state.
+    const left = (await drainCheckpoints('slow')).split(' ');
+    assert.equal(left.length, 1, 'one drain checkpoint');
+    const cp = await getBackup('karmada', ns, left[0]!);
+    assert.equal(
+      cp.metadata.annotations?.['migration.dcnlab.com/claimed-by'],
+      'none: the pod was evicted without it: CheckpointTimedOut',
+    );
     const replacement = await runningOne('slow', node);
     assert.equal(replacement.spec.containers[0]!.image, 'registry.local/counter:1', 'from its image');
     await kubectl('member1', ['uncordon', node]);

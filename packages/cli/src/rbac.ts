@@ -380,7 +380,7 @@ export const PERMISSIONS: Permission[] = [
     resources: ['checkpointbackups'],
     verbs: ['patch'],
     neededBy:
-      "the hub's finalizer, added and released by a merge patch with the resourceVersion read, and likewise the label `hub.migration.dcnlab.com/policy` that puts an object in its shared policy (with the release of Karmada's claim by a policy of the hub's it leaves); the restore controller's pins (the annotation `migration.dcnlab.com/restore-pinned-images`, likewise); a migration that failed after stopping its source drops its ownerReference from its one-off CheckpointBackup (likewise), which then outlives it; the replacement webhook claims a drain checkpoint (the annotation `migration.dcnlab.com/claimed-by`, likewise: a 409 means another pod took it)",
+      "the hub's finalizer, added and released by a merge patch with the resourceVersion read, and likewise the label `hub.migration.dcnlab.com/policy` that puts an object in its shared policy (with the release of Karmada's claim by a policy of the hub's it leaves); the restore controller's pins (the annotation `migration.dcnlab.com/restore-pinned-images`, likewise); a migration that failed after stopping its source drops its ownerReference from its one-off CheckpointBackup (likewise), which then outlives it; the replacement webhook claims a drain checkpoint (the annotation `migration.dcnlab.com/claimed-by`, likewise: a 409 means another pod took it), and the eviction gate marks one a pod left without as claimed (no replacement restores from it)",
     code: {
       [BACKUPS]: ['#reconcile', '#join', '#cleanUp'],
       [FINALIZERS]: ['addFinalizer', 'releaseFinalizers'],
@@ -388,6 +388,7 @@ export const PERMISSIONS: Permission[] = [
       [SUBMIT]: ['submit'],
       [RESTORE]: ['#cleanUp', '#keepCheckpoint'],
       [DRAIN_PODS]: ['handle'],
+      [DRAIN_GATE]: ['#spend'],
     },
   },
   {

@@ -1,5 +1,6 @@
 import { API_GROUP, PLURAL, registryCredentials, type CheckpointBackup } from '@stateful-migration/api';
 import {
+  ANNOTATION,
   coveringBackup,
   drainCheckpointName,
   drainCheckpointOf,
@@ -64,6 +65,8 @@ export interface EvictionGateOptions {
 }
 
 const group = `/apis/${API_GROUP}/v1`;
+/** The claim of a drain checkpoint the pod was evicted without: no replacement ever restores from it. */
+export const LEFT_WITHOUT = 'none: the pod was evicted without it';
 const proxy = (cluster: string, path: string) =>
   `${CLUSTERS_PATH}/${encodeURIComponent(cluster)}/proxy${path}`;
 
@@ -132,8 +135,10 @@ export class EvictionGate {
         await this.#o.events.emit(covering!, 'Normal', 'DrainCheckpoint', verdict.message);
       } else if (verdict.kind === 'allow' && verdict.reason === 'CheckpointPushed' && !req.dryRun)
         await this.#o.events.emit(covering!, 'Normal', 'EvictedWithState', verdict.message);
-      else if (verdict.kind === 'proceedWithout' && !req.dryRun)
+      else if (verdict.kind === 'proceedWithout' && !req.dryRun) {
+        await this.#spend(obj!, `${LEFT_WITHOUT}: ${verdict.reason}`);
         await this.#o.events.emit(covering!, 'Warning', 'EvictedWithoutState', verdict.message);
+      }
       return gateResponse(req.uid, verdict);
     } catch (err) {
       const message = `pod ${req.namespace}/${req.name} in ${cluster} evicted without its state: the hub could not take its checkpoint (${describeError(err)})`;
@@ -194,6 +199,21 @@ export class EvictionGate {
         );
     }
     await this.#create(`${group}/namespaces/${ns}/${PLURAL}`, backup);
+  }
+
+  /**
+   * Marks a drain checkpoint the pod left without as claimed, before the eviction goes ahead: a push that ends after
+   * the replacement started fresh must never restore a later pod of the same name from that older state.
+   */
+  async #spend(obj: CheckpointBackup, why: string): Promise<void> {
+    if (obj.metadata.annotations?.[ANNOTATION.claimedBy]) return;
+    await this.#o.client.request(
+      'PATCH',
+      `${group}/namespaces/${obj.metadata.namespace}/${PLURAL}/${obj.metadata.name}`,
+      {
+        body: { metadata: { annotations: { [ANNOTATION.claimedBy]: why } } },
+      },
+    );
   }
 
   async #create(path: string, body: unknown): Promise<void> {

@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import { kubectl } from '../fed/kubectl.js';
 import { binary, kubeconfigPath } from '../fed/paths.js';
 import { getBackup, registryInfo, registrySecretYaml } from './agent-support.js';
-import { counterCounts } from './restore-support.js';
+import { counterCounts, followCounter } from './restore-support.js';
 import { eventually, unique } from './support.js';
 
 /**
@@ -195,6 +195,8 @@ describe('drain with state: an evicted pod is checkpointed first and its replace
     assert.match(dry, /stateful-migration: pod \S+\/db-0: taking a checkpoint before eviction/);
     assert.equal(await drainCheckpoints('db'), '', 'a dry run makes no drain checkpoint');
 
+    // Its log followed until the eviction ends it: what it printed last is what its replacement can lose.
+    const followed = followCounter('member1', ns, 'db-0');
     drained.push(node);
     const d = await drain(node);
     t.diagnostic(`kubectl drain ${node}: exit ${d.code} after ${d.seconds.toFixed(1)} s`);
@@ -221,6 +223,12 @@ describe('drain with state: an evicted pod is checkpointed first and its replace
     t.diagnostic(`db-0 last printed ${lastBefore} before the drain; restored, it starts at ${counts[0]!.n}`);
     assert.ok(counts[0]!.n >= lastBefore - 1, `restored db-0 starts at ${counts[0]!.n}, after ${lastBefore}`);
     assert.ok(counts[1]!.n > counts[0]!.n, 'and goes on counting');
+    const last = await followed.ended;
+    assert.ok(
+      last !== undefined && counts[0]!.n <= last + 1,
+      `never ahead of what db-0 printed last (${last})`,
+    );
+    t.diagnostic(`db-0 printed ${last} last before its eviction: ${last - counts[0]!.n + 1} counts lost`);
 
     // The story on the hub: the drain checkpoint (owned by the backup, pushed, claimed by db-0) and the Events.
     const cp = await getBackup('karmada', ns, from!);

@@ -12,6 +12,7 @@ import {
   drainPolicyName,
   drainPullSecretName,
   gateResponse,
+  gateVerdict,
   type EvictedPodRef,
 } from './objects.js';
 import { ANNOTATION } from './replacement.js';
@@ -174,12 +175,21 @@ describe('drainCheckpointOf and the gate: the answer comes from the object statu
       creationTimestamp: '2026-12-01T10:00:00Z',
     },
   } as CheckpointBackup;
+  const p = {
+    namespace: 'shop',
+    name: 'db-0',
+    uid: pod.uid,
+    phase: 'Running',
+    nodeName: 'm1-a',
+    deleting: false,
+  };
+  const opt = { backup: 'db', timeoutSeconds: 60 };
+  const at = new Date('2026-12-01T10:00:30Z');
   const view = (phase: string | undefined, images: BuiltImage[] = [], cluster = 'member1') =>
     drainCheckpointOf(
       made,
       [{ name: cluster, ...(phase ? { phase } : {}), builtImages: images }],
       'member1',
-      'db',
       ['db'],
     );
 
@@ -204,22 +214,41 @@ describe('drainCheckpointOf and the gate: the answer comes from the object statu
     assert.match(two!.pushedImages[0]!.image, /@sha256:new$/);
   });
 
-  it('no object, or one another backup made (a name taken), is no checkpoint: the gate would start one', () => {
-    assert.equal(drainCheckpointOf(undefined, [], 'member1', 'db', ['db']), undefined);
-    assert.equal(drainCheckpointOf(made, [], 'member1', 'other', ['db']), undefined);
+  it('no object, or one no gate made, is no drain checkpoint', () => {
+    assert.equal(drainCheckpointOf(undefined, [], 'member1', ['db']), undefined);
+    assert.equal(drainCheckpointOf(backup(), [], 'member1', ['db']), undefined);
+  });
+
+  it("a drain checkpoint another covering backup's gate made is still the pod's (the name says the pod and its uid)", () => {
+    const other = {
+      ...made,
+      metadata: { ...made.metadata, labels: { ...made.metadata.labels, [DRAIN_OF_LABEL]: 'older' } },
+    };
+    assert.equal(drainCheckpointOf(other, [], 'member1', ['db'])?.name, name);
+  });
+
+  it("gateVerdict: a CheckpointBackup of the checkpoint's name that no gate made is never waited for: the eviction proceeds and says why", () => {
+    const theirs = backup({}, { name });
+    const v = gateVerdict(p, opt, theirs, [], 'member1', ['db'], at);
+    assert.equal(v.kind, 'proceedWithout');
+    assert.equal(v.kind === 'proceedWithout' && v.reason, 'CheckpointNameTaken');
+    assert.match(
+      v.message,
+      new RegExp(
+        `CheckpointBackup ${name}, the name of its drain checkpoint, exists and was not made by the eviction gate`,
+      ),
+    );
+    // Not opted in, or not running: as before, whatever the object.
+    assert.equal(gateVerdict(p, undefined, theirs, [], 'member1', ['db'], at).kind, 'allow');
+    // Nothing there: start; ours: as its status says.
+    assert.equal(gateVerdict(p, opt, undefined, [], 'member1', ['db'], at).kind, 'start');
+    assert.equal(
+      gateVerdict(p, opt, made, [{ name: 'member1', phase: 'Failed' }], 'member1', ['db'], at).kind,
+      'proceedWithout',
+    );
   });
 
   it('the same object status gives the same verdict on every call (a restarted hub answers the same)', () => {
-    const p = {
-      namespace: 'shop',
-      name: 'db-0',
-      uid: pod.uid,
-      phase: 'Running',
-      nodeName: 'm1-a',
-      deleting: false,
-    };
-    const opt = { backup: 'db', timeoutSeconds: 60 };
-    const at = new Date('2026-12-01T10:00:30Z');
     assert.equal(evictionVerdict(p, opt, undefined, at).kind, 'start');
     assert.equal(evictionVerdict(p, opt, view('ImagePushing'), at).kind, 'wait');
     assert.equal(evictionVerdict(p, opt, view('Completed', [img()]), at).kind, 'allow');

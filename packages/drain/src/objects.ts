@@ -7,7 +7,14 @@ import {
   type BuiltImage,
   type CheckpointBackup,
 } from '@stateful-migration/api';
-import type { Candidate, DrainCheckpoint, EvictionOptIn, GateVerdict, Owner } from './index.js';
+import {
+  evictionVerdict,
+  type DrainCheckpoint,
+  type EvictedPod,
+  type EvictionOptIn,
+  type GateVerdict,
+} from './gate.js';
+import type { Candidate, Owner } from './replacement.js';
 
 /**
  * The objects a drain is made of on the Karmada control plane (docs/adr/0004, "Drain: an eviction gate", as built),
@@ -194,15 +201,14 @@ function pushedImages(images: BuiltImage[] | undefined): { containerName: string
   return [...newest.values()].map((i) => ({ containerName: i.containerName, image: pushedByDigest(i)! }));
 }
 
-/** What the gate needs of a drain checkpoint: undefined when the object is not one the covering backup made. */
+/** What the gate needs of a drain checkpoint: undefined when there is none, or the object is not one a gate made. */
 export function drainCheckpointOf(
   obj: CheckpointBackup | undefined,
   results: MemberResult[],
   cluster: string,
-  covering: string,
   containers: string[],
 ): DrainCheckpoint | undefined {
-  if (!obj || obj.metadata.labels?.[DRAIN_OF_LABEL] !== covering) return undefined;
+  if (!obj?.metadata.labels?.[DRAIN_OF_LABEL]) return undefined;
   const here = results.find((r) => r.name === cluster);
   return {
     name: obj.metadata.name,
@@ -212,6 +218,30 @@ export function drainCheckpointOf(
     ...(here?.message ? { message: here.message } : {}),
     pushedImages: pushedImages(here?.builtImages),
     containers: obj.spec.containers?.length ? obj.spec.containers.map((c) => c.name) : containers,
+  };
+}
+
+/**
+ * The gate's whole answer for an eviction, from the objects as read: the pod, the backup that covers it, and the
+ * CheckpointBackup of the drain checkpoint's name with its members' results. A CheckpointBackup of that name that no
+ * gate made (someone else's) is never written over nor waited for: the eviction proceeds without state and says why,
+ * since waiting would hold the drain for nothing until the client gives up.
+ */
+export function gateVerdict(
+  pod: EvictedPod,
+  optIn: EvictionOptIn | undefined,
+  obj: CheckpointBackup | undefined,
+  results: MemberResult[],
+  cluster: string,
+  containers: string[],
+  now: Date,
+): GateVerdict {
+  const verdict = evictionVerdict(pod, optIn, drainCheckpointOf(obj, results, cluster, containers), now);
+  if (verdict.kind !== 'start' || !obj) return verdict;
+  return {
+    kind: 'proceedWithout',
+    reason: 'CheckpointNameTaken',
+    message: `pod ${pod.namespace}/${pod.name} evicted without its state: CheckpointBackup ${obj.metadata.name}, the name of its drain checkpoint, exists and was not made by the eviction gate; delete or rename it`,
   };
 }
 

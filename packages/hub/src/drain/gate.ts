@@ -3,11 +3,10 @@ import {
   ANNOTATION,
   coveringBackup,
   drainCheckpointName,
-  drainCheckpointOf,
   drainObjects,
   drainPullSecretName,
-  evictionVerdict,
   gateResponse,
+  gateVerdict,
   type GateResponse,
 } from '@stateful-migration/drain';
 import {
@@ -113,7 +112,7 @@ export class EvictionGate {
             this.#o.caches.bindingOf({ kind: 'CheckpointBackup', name, namespace: req.namespace }),
           )
         : [];
-      const verdict = evictionVerdict(
+      const verdict = gateVerdict(
         {
           namespace: req.namespace,
           name: pod.metadata.name,
@@ -123,7 +122,10 @@ export class EvictionGate {
           deleting: !!pod.metadata.deletionTimestamp,
         },
         opt && owner ? { backup: opt.backup, timeoutSeconds: opt.timeoutSeconds } : undefined,
-        drainCheckpointOf(obj, results, cluster, opt?.backup ?? '', containers),
+        obj,
+        results,
+        cluster,
+        containers,
         (this.#o.now ?? (() => new Date()))(),
       );
       this.#o.log.info(
@@ -136,7 +138,8 @@ export class EvictionGate {
       } else if (verdict.kind === 'allow' && verdict.reason === 'CheckpointPushed' && !req.dryRun)
         await this.#o.events.emit(covering!, 'Normal', 'EvictedWithState', verdict.message);
       else if (verdict.kind === 'proceedWithout' && !req.dryRun) {
-        await this.#spend(obj!, `${LEFT_WITHOUT}: ${verdict.reason}`);
+        if (verdict.reason !== 'CheckpointNameTaken')
+          await this.#spend(obj!, `${LEFT_WITHOUT}: ${verdict.reason}`);
         await this.#o.events.emit(covering!, 'Warning', 'EvictedWithoutState', verdict.message);
       }
       return gateResponse(req.uid, verdict);

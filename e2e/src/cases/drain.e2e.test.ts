@@ -230,7 +230,9 @@ describe('drain with state: an evicted pod is checkpointed first and its replace
     );
     t.diagnostic(`db-0 printed ${last} last before its eviction: ${last - counts[0]!.n + 1} counts lost`);
 
-    // The story on the hub: the drain checkpoint (owned by the backup, pushed, claimed by db-0) and the Events.
+    // The story on the hub: one drain checkpoint however often kubectl asked (owned by the backup, pushed, claimed by
+    // db-0) and the Events.
+    assert.equal(await drainCheckpoints('db'), from, 'one drain checkpoint of db-0');
     const cp = await getBackup('karmada', ns, from!);
     assert.equal(cp.spec.podRef?.name, 'db-0');
     assert.equal(cp.spec.schedule, 'immediately');

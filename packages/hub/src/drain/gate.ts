@@ -8,6 +8,7 @@ import {
   gateResponse,
   gateVerdict,
   type GateResponse,
+  type GateVerdict,
 } from '@stateful-migration/drain';
 import {
   describeError,
@@ -54,6 +55,20 @@ interface MemberPod {
   status?: { phase?: string };
 }
 
+/** What the gate read for one eviction. */
+interface Seen {
+  pod: MemberPod;
+  /** The name of the pod's drain checkpoint. */
+  checkpoint: string;
+  /** The backup that keeps the pod's state on eviction, its timeout, and the pod's controller (both or neither). */
+  covering?: CheckpointBackup;
+  owner?: { kind: string; name: string; uid: string };
+  timeoutSeconds?: number;
+  /** The CheckpointBackup of the drain checkpoint's name, and its members' results. */
+  obj?: CheckpointBackup;
+  results: ReturnType<typeof backupClusters>;
+}
+
 export interface EvictionGateOptions {
   client: RestClient;
   caches: HubCaches;
@@ -89,59 +104,15 @@ export class EvictionGate {
       });
     let covering: CheckpointBackup | undefined;
     try {
-      const pod = await getOrUndefined<MemberPod>(
-        this.#o.client,
-        proxy(cluster, `/api/v1/namespaces/${req.namespace}/pods/${req.name}`),
-        { timeoutMs: 5000 },
-      );
-      if (!pod) return allow;
-      const opt = coveringBackup(this.#o.caches.backups.list(), req.namespace, ownerWorkload(pod), cluster);
-      covering = opt?.object;
-      const owner = (pod.metadata.ownerReferences ?? []).find((o) => o.controller);
-      const name = drainCheckpointName(pod.metadata.name, pod.metadata.uid);
-      const obj = opt
-        ? await getOrUndefined<CheckpointBackup>(
-            this.#o.client,
-            `${group}/namespaces/${req.namespace}/${PLURAL}/${name}`,
-          )
-        : undefined;
-      const containers = pod.spec.containers.map((c) => c.name);
-      const results = obj
-        ? backupClusters(
-            obj,
-            this.#o.caches.bindingOf({ kind: 'CheckpointBackup', name, namespace: req.namespace }),
-          )
-        : [];
-      const verdict = gateVerdict(
-        {
-          namespace: req.namespace,
-          name: pod.metadata.name,
-          uid: pod.metadata.uid,
-          ...(pod.status?.phase ? { phase: pod.status.phase } : {}),
-          ...(pod.spec.nodeName ? { nodeName: pod.spec.nodeName } : {}),
-          deleting: !!pod.metadata.deletionTimestamp,
-        },
-        opt && owner ? { backup: opt.backup, timeoutSeconds: opt.timeoutSeconds } : undefined,
-        obj,
-        results,
-        cluster,
-        containers,
-        (this.#o.now ?? (() => new Date()))(),
-      );
+      const seen = await this.#read(cluster, req.namespace, req.name);
+      if (!seen) return allow;
+      covering = seen.covering;
+      const verdict = this.#decide(cluster, seen);
       this.#o.log.info(
         { cluster, namespace: req.namespace, pod: req.name, verdict: verdict.kind, dryRun: !!req.dryRun },
         verdict.message,
       );
-      if (verdict.kind === 'start' && !req.dryRun) {
-        await this.#start(covering!, pod, owner!, cluster, name);
-        await this.#o.events.emit(covering!, 'Normal', 'DrainCheckpoint', verdict.message);
-      } else if (verdict.kind === 'allow' && verdict.reason === 'CheckpointPushed' && !req.dryRun)
-        await this.#o.events.emit(covering!, 'Normal', 'EvictedWithState', verdict.message);
-      else if (verdict.kind === 'proceedWithout' && !req.dryRun) {
-        if (verdict.reason !== 'CheckpointNameTaken')
-          await this.#spend(obj!, `${LEFT_WITHOUT}: ${verdict.reason}`);
-        await this.#o.events.emit(covering!, 'Warning', 'EvictedWithoutState', verdict.message);
-      }
+      if (!req.dryRun) await this.#act(cluster, seen, verdict);
       return gateResponse(req.uid, verdict);
     } catch (err) {
       const message = `pod ${req.namespace}/${req.name} in ${cluster} evicted without its state: the hub could not take its checkpoint (${describeError(err)})`;
@@ -154,6 +125,70 @@ export class EvictionGate {
       return { ...allow, warnings: [message] };
     }
   };
+
+  /** The pod (undefined: gone), the backup that covers it, and its drain checkpoint with the members' results. */
+  async #read(cluster: string, ns: string, name: string): Promise<Seen | undefined> {
+    const pod = await getOrUndefined<MemberPod>(
+      this.#o.client,
+      proxy(cluster, `/api/v1/namespaces/${ns}/pods/${name}`),
+      { timeoutMs: 5000 },
+    );
+    if (!pod) return undefined;
+    const opt = coveringBackup(this.#o.caches.backups.list(), ns, ownerWorkload(pod), cluster);
+    const owner = (pod.metadata.ownerReferences ?? []).find((o) => o.controller);
+    const checkpoint = drainCheckpointName(pod.metadata.name, pod.metadata.uid);
+    const obj = opt
+      ? await getOrUndefined<CheckpointBackup>(
+          this.#o.client,
+          `${group}/namespaces/${ns}/${PLURAL}/${checkpoint}`,
+        )
+      : undefined;
+    const binding = this.#o.caches.bindingOf({ kind: 'CheckpointBackup', name: checkpoint, namespace: ns });
+    return {
+      pod,
+      checkpoint,
+      ...(opt && owner ? { covering: opt.object, owner, timeoutSeconds: opt.timeoutSeconds } : {}),
+      ...(obj ? { obj, results: backupClusters(obj, binding) } : { results: [] }),
+    };
+  }
+
+  #decide(cluster: string, seen: Seen): GateVerdict {
+    const { pod } = seen;
+    return gateVerdict(
+      {
+        namespace: pod.metadata.namespace,
+        name: pod.metadata.name,
+        uid: pod.metadata.uid,
+        ...(pod.status?.phase ? { phase: pod.status.phase } : {}),
+        ...(pod.spec.nodeName ? { nodeName: pod.spec.nodeName } : {}),
+        deleting: !!pod.metadata.deletionTimestamp,
+      },
+      seen.covering
+        ? { backup: seen.covering.metadata.name, timeoutSeconds: seen.timeoutSeconds! }
+        : undefined,
+      seen.obj,
+      seen.results,
+      cluster,
+      pod.spec.containers.map((c) => c.name),
+      (this.#o.now ?? (() => new Date()))(),
+    );
+  }
+
+  /** What a verdict makes (never on a dry run): the drain checkpoint, a spent mark, the Events. */
+  async #act(cluster: string, seen: Seen, verdict: GateVerdict): Promise<void> {
+    const covering = seen.covering;
+    if (!covering) return;
+    if (verdict.kind === 'start') {
+      await this.#start(covering, seen.pod, seen.owner!, cluster, seen.checkpoint);
+      await this.#o.events.emit(covering, 'Normal', 'DrainCheckpoint', verdict.message);
+    } else if (verdict.kind === 'allow' && verdict.reason === 'CheckpointPushed')
+      await this.#o.events.emit(covering, 'Normal', 'EvictedWithState', verdict.message);
+    else if (verdict.kind === 'proceedWithout') {
+      if (verdict.reason !== 'CheckpointNameTaken')
+        await this.#spend(seen.obj!, `${LEFT_WITHOUT}: ${verdict.reason}`);
+      await this.#o.events.emit(covering, 'Warning', 'EvictedWithoutState', verdict.message);
+    }
+  }
 
   /**
    * Creates the drain checkpoint: its policy first (Karmada must find it when it first sees the backup), the pull

@@ -58,113 +58,123 @@ export class DrainReplacements {
 
   readonly handle = async (cluster: string, req: PodRequest): Promise<ReplacementResponse> => {
     const allow: ReplacementResponse = { uid: req.uid, allowed: true };
+    const ours = this.#ours(cluster, req);
+    if (!ours) return allow;
+    const { pod, covering, claim } = ours;
+    const encode = (ops: unknown[]) => Buffer.from(JSON.stringify(ops)).toString('base64');
+    for (let attempt = 0; attempt < (this.#o.attempts ?? 5); attempt++) {
+      const { verdict, chosen } = await this.#choose(cluster, pod);
+      if (verdict.kind === 'none') return allow;
+      if (verdict.kind === 'fresh') {
+        const message = `pod ${claim} in ${cluster} ${verdict.message}`;
+        if (!req.dryRun) await this.#o.events.emit(covering, 'Warning', 'ReplacementStartedFresh', message);
+        const patch = encode(replacementPatch(pod, verdict));
+        return { ...allow, patchType: 'JSONPatch', patch, warnings: [verdict.message] };
+      }
+      if (!req.dryRun && !(await this.#claim(chosen!, claim))) continue;
+      const images = [...verdict.images.values()].join(', ');
+      const message = `pod ${claim} of ${pod.owner!.kind} ${pod.owner!.name} in ${cluster} restores from drain checkpoint ${chosen!.metadata.name} (${images})`;
+      this.#o.log.info(
+        { cluster, namespace: pod.namespace, checkpoint: chosen!.metadata.name, dryRun: !!req.dryRun },
+        message,
+      );
+      if (!req.dryRun) await this.#o.events.emit(covering, 'Normal', 'RestoredAfterEviction', message);
+      const patch = encode(replacementPatch(pod, verdict, drainPullSecretName(chosen!.metadata.name)));
+      return { ...allow, patchType: 'JSONPatch', patch };
+    }
+    throw new Error(
+      `the drain checkpoints of ${pod.owner!.kind} ${pod.owner!.name} kept being claimed by other pods; try again`,
+    );
+  };
+
+  /**
+   * The pod as the pure choice reads it, the backup that keeps its workload's state on eviction, and the claim it
+   * would write; undefined for a pod that is none of this webhook's business.
+   */
+  #ours(
+    cluster: string,
+    req: PodRequest,
+  ): { pod: NewPod; covering: CheckpointBackup; claim: string } | undefined {
     const p = req.object;
     const ns = req.namespace ?? p?.metadata.namespace;
     if (req.operation !== 'CREATE' || req.kind.kind !== 'Pod' || req.kind.group !== '' || !p || !ns)
-      return allow;
+      return undefined;
     // A pod a migration already gave a checkpoint (or this webhook, on a reinvocation) never gets a second.
-    if (
-      p.metadata.annotations?.[ANNOTATION.restoredFrom] ||
-      p.metadata.annotations?.[`${API_GROUP}/restored-from`]
-    )
-      return allow;
+    const a = p.metadata.annotations ?? {};
+    if (a[ANNOTATION.restoredFrom] || a[`${API_GROUP}/restored-from`]) return undefined;
     // The ownerReference as the apiserver sends it (with the controller's uid, which AdmittedPod does not type).
-    const refs = p.metadata.ownerReferences as {
+    const refs = (p.metadata.ownerReferences ?? []) as {
       kind: string;
       name: string;
       uid?: string;
       controller?: boolean;
     }[];
-    const o = (refs ?? []).find((x) => x.controller);
-    if (!o?.uid || (o.kind !== 'StatefulSet' && o.kind !== 'ReplicaSet')) return allow;
+    const o = refs.find((x) => x.controller);
+    if (!o?.uid || (o.kind !== 'StatefulSet' && o.kind !== 'ReplicaSet')) return undefined;
     if (!this.#o.caches.ready())
       throw new Error('the hub has not read the CheckpointBackups yet (just started)');
     const covering = coveringBackup(this.#o.caches.backups.list(), ns, ownerWorkload(p), cluster);
-    if (!covering) return allow;
+    if (!covering) return undefined;
     const pod: NewPod = {
       namespace: ns,
       name: p.metadata.name ?? '',
       owner: { kind: o.kind, name: o.name, uid: o.uid },
       containers: p.spec.containers,
       ...(p.spec.affinity ? { affinity: p.spec.affinity as NewPod['affinity'] } : {}),
-      annotations: p.metadata.annotations ?? {},
+      annotations: a,
       ...(p.spec.imagePullSecrets ? { imagePullSecrets: p.spec.imagePullSecrets } : {}),
     };
     // The claim names the pod, or for a ReplicaSet's (named after admission) the admission request.
     const claim = pod.name || `${p.metadata.generateName ?? ''}(admission ${req.uid})`;
-    for (let attempt = 0; attempt < (this.#o.attempts ?? 5); attempt++) {
-      const list = await this.#o.client.get<{ items: CheckpointBackup[] }>(
-        `${group}/namespaces/${ns}/${PLURAL}`,
+    return { pod, covering: covering.object, claim };
+  }
+
+  /** The drain checkpoints of the cluster, listed fresh from the Karmada apiserver, and the one the pod gets. */
+  async #choose(
+    cluster: string,
+    pod: NewPod,
+  ): Promise<{ verdict: ReturnType<typeof chooseCheckpoint>; chosen?: CheckpointBackup }> {
+    const ns = pod.namespace;
+    const list = await this.#o.client.get<{ items: CheckpointBackup[] }>(
+      `${group}/namespaces/${ns}/${PLURAL}`,
+      {
+        query: { labelSelector: `${DRAIN_CLUSTER_LABEL}=${cluster}` },
+        timeoutMs: 5000,
+      },
+    );
+    const binding = (name: string) =>
+      this.#o.caches.bindingOf({ kind: 'CheckpointBackup', name, namespace: ns });
+    const candidates = list.items.flatMap((b) => {
+      const c = candidateOf(b, backupClusters(b, binding(b.metadata.name)), cluster, ANNOTATION.claimedBy);
+      return c ? [c] : [];
+    });
+    const verdict = chooseCheckpoint(pod, candidates);
+    const chosen =
+      verdict.kind === 'restore'
+        ? list.items.find((b) => b.metadata.name === verdict.checkpoint.name)
+        : undefined;
+    return { verdict, ...(chosen ? { chosen } : {}) };
+  }
+
+  /** Claims a checkpoint with the resourceVersion read: false when another pod took it first (409). */
+  async #claim(chosen: CheckpointBackup, claim: string): Promise<boolean> {
+    try {
+      await this.#o.client.request(
+        'PATCH',
+        `${group}/namespaces/${chosen.metadata.namespace}/${PLURAL}/${chosen.metadata.name}`,
         {
-          query: { labelSelector: `${DRAIN_CLUSTER_LABEL}=${cluster}` },
-          timeoutMs: 5000,
+          body: {
+            metadata: {
+              resourceVersion: chosen.metadata.resourceVersion,
+              annotations: { [ANNOTATION.claimedBy]: claim },
+            },
+          },
         },
       );
-      const byName = new Map(list.items.map((b) => [b.metadata.name, b]));
-      const candidates = list.items.flatMap((b) => {
-        const c = candidateOf(
-          b,
-          backupClusters(
-            b,
-            this.#o.caches.bindingOf({ kind: 'CheckpointBackup', name: b.metadata.name, namespace: ns }),
-          ),
-          cluster,
-          ANNOTATION.claimedBy,
-        );
-        return c ? [c] : [];
-      });
-      const verdict = chooseCheckpoint(pod, candidates);
-      if (verdict.kind === 'none') return allow;
-      const encode = (ops: unknown[]) => Buffer.from(JSON.stringify(ops)).toString('base64');
-      if (verdict.kind === 'fresh') {
-        await this.#o.events.emit(
-          covering.object,
-          'Warning',
-          'ReplacementStartedFresh',
-          `pod ${claim} in ${cluster} ${verdict.message}`,
-        );
-        return {
-          ...allow,
-          patchType: 'JSONPatch',
-          patch: encode(replacementPatch(pod, verdict)),
-          warnings: [verdict.message],
-        };
-      }
-      const chosen = byName.get(verdict.checkpoint.name)!;
-      if (!req.dryRun) {
-        try {
-          await this.#o.client.request(
-            'PATCH',
-            `${group}/namespaces/${ns}/${PLURAL}/${chosen.metadata.name}`,
-            {
-              body: {
-                metadata: {
-                  resourceVersion: chosen.metadata.resourceVersion,
-                  annotations: { [ANNOTATION.claimedBy]: claim },
-                },
-              },
-            },
-          );
-        } catch (err) {
-          if (isConflict(err)) continue;
-          throw err;
-        }
-      }
-      const images = [...verdict.images.values()].join(', ');
-      const message = `pod ${claim} of ${o.kind} ${o.name} in ${cluster} restores from drain checkpoint ${chosen.metadata.name} (${images})`;
-      this.#o.log.info(
-        { cluster, namespace: ns, checkpoint: chosen.metadata.name, dryRun: !!req.dryRun },
-        message,
-      );
-      if (!req.dryRun) await this.#o.events.emit(covering.object, 'Normal', 'RestoredAfterEviction', message);
-      return {
-        ...allow,
-        patchType: 'JSONPatch',
-        patch: encode(replacementPatch(pod, verdict, drainPullSecretName(chosen.metadata.name))),
-      };
+      return true;
+    } catch (err) {
+      if (isConflict(err)) return false;
+      throw err;
     }
-    throw new Error(
-      `the drain checkpoints of ${o.kind} ${o.name} kept being claimed by other pods; try again`,
-    );
-  };
+  }
 }

@@ -134,9 +134,9 @@ metadata:
   labels:
     {{- include "stateful-migration.componentLabels" (dict "root" . "component" "hub") | nindent 4 }}
 rules:
-  # get: a status write re-reads its object after a 409; the restore controller reads a restore's backup and edits its pins
-  # list, watch: the informer; a fresh list of a namespace (of every namespace, for the platform's default secret) before a registry secret is withdrawn or a shared policy deleted
-  # patch: the hub's finalizer, added and released by a merge patch with the resourceVersion read, and likewise the label `hub.migration.dcnlab.com/policy` that puts an object in its shared policy (with the release of Karmada's claim by a policy of the hub's it leaves); the restore controller's pins (the annotation `migration.dcnlab.com/restore-pinned-images`, likewise); a migration that failed after stopping its source drops its ownerReference from its one-off CheckpointBackup (likewise), which then outlives it
+  # get: a status write re-reads its object after a 409; the restore controller reads a restore's backup and edits its pins; the eviction gate reads a pod's drain checkpoint (`drain-<pod>-<uid8>`) to answer from its status
+  # list, watch: the informer; a fresh list of a namespace (of every namespace, for the platform's default secret) before a registry secret is withdrawn or a shared policy deleted; the replacement webhook lists a namespace's drain checkpoints of its cluster (label `migration.dcnlab.com/drain-cluster`) fresh, not from the cache, before it claims one
+  # patch: the hub's finalizer, added and released by a merge patch with the resourceVersion read, and likewise the label `hub.migration.dcnlab.com/policy` that puts an object in its shared policy (with the release of Karmada's claim by a policy of the hub's it leaves); the restore controller's pins (the annotation `migration.dcnlab.com/restore-pinned-images`, likewise); a migration that failed after stopping its source drops its ownerReference from its one-off CheckpointBackup (likewise), which then outlives it; the replacement webhook claims a drain checkpoint (the annotation `migration.dcnlab.com/claimed-by`, likewise: a 409 means another pod took it), and the eviction gate marks one a pod left without as claimed (no replacement restores from it)
   - apiGroups:
       - migration.dcnlab.com
     resources:
@@ -193,14 +193,14 @@ rules:
     verbs:
       - list
       - watch
-  # get: which member runs a pod when a workload runs in several (GET of the pod through the cluster proxy; the member checks `stateful-migration-hub-pod-reader`)
+  # get: which member runs a pod when a workload runs in several (GET of the pod through the cluster proxy; the member checks `stateful-migration-hub-pod-reader`); the eviction gate reads the evicted pod; the keep-state webhook configurations are read before they are written
   - apiGroups:
       - cluster.karmada.io
     resources:
       - clusters/proxy
     verbs:
       - get
-  # create, patch: the hub's and the restore controller's Events, de-duplicated: create, then a merge patch of `count` when a cause repeats
+  # create, patch: the hub's and the restore controller's Events, de-duplicated: create, then a merge patch of `count` when a cause repeats; the eviction gate's and the replacement webhook's Events on the covering backup
   - apiGroups:
       - ""
     resources:
@@ -320,7 +320,7 @@ rules:
       - checkpointrestores/status
     verbs:
       - update
-  # create: Migrate's fresh checkpoint: a one-off CheckpointBackup (immediately, stopPod, in the source cluster only) in the restore's namespace, owned by the restore; the hub places it and the source's agent checkpoints and stops the pod
+  # create: Migrate's fresh checkpoint: a one-off CheckpointBackup (immediately, stopPod, in the source cluster only) in the restore's namespace, owned by the restore; the hub places it and the source's agent checkpoints and stops the pod; the eviction gate's drain checkpoint: a one-off CheckpointBackup (immediately, the evicted pod, in its cluster only), owned by the covering backup
   - apiGroups:
       - migration.dcnlab.com
     resources:
@@ -342,7 +342,7 @@ rules:
       - watch
       - patch
       - delete
-  # get, create, patch: the backup's own registry secret, read to make the pull secret `<restore>-registry-pull` (or failover's `<backup>-failover-pull`, owned by the backup), which is created or merge-patched, then read and patched to add the restored pod as its owner; a Secret that is the public keys object of an encrypted backup (below) is read too
+  # get, create, patch: the backup's own registry secret, read to make the pull secret `<restore>-registry-pull` (or failover's `<backup>-failover-pull`, owned by the backup), which is created or merge-patched, then read and patched to add the restored pod as its owner; a Secret that is the public keys object of an encrypted backup (below) is read too; the eviction gate reads the covering backup's registry secret likewise to make the drain checkpoint's pull secret `drain-<pod>-<uid8>-pull`
   - apiGroups:
       - ""
     resources:
@@ -358,7 +358,7 @@ rules:
       - configmaps
     verbs:
       - get
-  # get, create, patch: the restore's policy `checkpointrestore-<restore>` (its pod and pull secret, to the target only): created or merge-patched, then read and patched to add the pod as its owner; a Migrate's `migration-checkpoint-<restore>` (its one-off CheckpointBackup, to the source cluster only, above any user's policy), created before that backup and read when it exists; failover's `<backup>-failover-pull` (its pull secret, to every cluster), read, created, merge-patched when the clusters change
+  # get, create, patch: the restore's policy `checkpointrestore-<restore>` (its pod and pull secret, to the target only): created or merge-patched, then read and patched to add the pod as its owner; a Migrate's `migration-checkpoint-<restore>` (its one-off CheckpointBackup, to the source cluster only, above any user's policy), created before that backup and read when it exists; failover's `<backup>-failover-pull` (its pull secret, to every cluster), read, created, merge-patched when the clusters change; the eviction gate's `migration-drain-<pod>-<uid8>` (the drain checkpoint and its pull secret, to the pod's cluster only), created before the checkpoint
   # list: a workload migration reads the namespace's policies to set its own one priority above those that select the workload (which it never changes)
   # delete: a workload migration's rollback (spec.rollback) deletes its own policy `checkpointrestore-<restore>` (only when it carries this restore's owner label), so the user's policy places the workload again
   - apiGroups:
@@ -379,8 +379,8 @@ rules:
     verbs:
       - get
   # get: GETs in a member: the target's Nodes before a restore, the restored pod's node, a source that lives only in the member (its pod or its workload's Scale), the uid of a bare source pod before Migrate deletes its template on Karmada
-  # patch, delete: Migrate of a source that lives only in a member: PATCH of its Scale (to 0, and back on a rollback), DELETE of a bare pod (the checkpointed uid as a precondition); a workload migration removes its scheduling gate from pods (PATCH) and deletes its webhook configurations and the pods it held in a cluster it rolls back into (DELETE); failover deletes the webhook configuration of a backup that no longer keeps state (DELETE)
-  # create, update: a workload migration's MutatingWebhookConfiguration in the source and target members, and failover's standing one in every Ready member, created through the cluster proxy (a POST), or replaced (a PUT) when one of its name says something else
+  # patch, delete: Migrate of a source that lives only in a member: PATCH of its Scale (to 0, and back on a rollback), DELETE of a bare pod (the checkpointed uid as a precondition); a workload migration removes its scheduling gate from pods (PATCH) and deletes its webhook configurations and the pods it held in a cluster it rolls back into (DELETE); failover deletes the webhook configuration of a backup that no longer keeps state (DELETE); the keep-state configurations are deleted from a member where no backup keeps state on eviction
+  # create, update: a workload migration's MutatingWebhookConfiguration in the source and target members, and failover's standing one in every Ready member, created through the cluster proxy (a POST), or replaced (a PUT) when one of its name says something else; likewise the standing keep-state configurations `stateful-migration.keep-state` (validating and mutating)
   - apiGroups:
       - cluster.karmada.io
     resources:
@@ -425,7 +425,7 @@ metadata:
   labels:
     {{- include "stateful-migration.componentLabels" (dict "root" . "component" "hub") | nindent 4 }}
 rules:
-  # get: which member runs the pod of a CheckpointBackup
+  # get: which member runs the pod of a CheckpointBackup; the eviction gate reads the evicted pod (its phase, node, uid and controller)
   - apiGroups:
       - ""
     resources:
@@ -486,11 +486,21 @@ rules:
       - nodes
     verbs:
       - list
-  # get, create, update, delete: a workload migration's webhook configuration `stateful-migration.<namespace>.<restore>` (pods of that namespace with a StatefulSet or ReplicaSet controller, CREATE only), made while the migration runs (replaced when one of that name says something else: another workload, an old URL or CA) and deleted when it ends; failover's `stateful-migration.failover.<namespace>.<backup>` (likewise scoped, failurePolicy Ignore), kept in every Ready member while a workload-level backup has `spec.keepState.clusterFailover`, deleted when it no longer has. RBAC cannot limit `create` by name: this identity could create any mutating webhook in a member
+  # get, create, update, delete: a workload migration's webhook configuration `stateful-migration.<namespace>.<restore>` (pods of that namespace with a StatefulSet or ReplicaSet controller, CREATE only), made while the migration runs (replaced when one of that name says something else: another workload, an old URL or CA) and deleted when it ends; failover's `stateful-migration.failover.<namespace>.<backup>` (likewise scoped, failurePolicy Ignore), kept in every Ready member while a workload-level backup has `spec.keepState.clusterFailover`, deleted when it no longer has; the standing `stateful-migration.keep-state` (pods of the workloads whose backup keeps state on eviction, CREATE only, failurePolicy Ignore), kept where such a backup is placed and deleted where none is. RBAC cannot limit `create` by name: this identity could create any mutating webhook in a member
   - apiGroups:
       - admissionregistration.k8s.io
     resources:
       - mutatingwebhookconfigurations
+    verbs:
+      - get
+      - create
+      - update
+      - delete
+  # get, create, update, delete: the eviction gate's standing `stateful-migration.keep-state` (pods/eviction of the pods of the workloads whose backup keeps state on eviction, CREATE only, failurePolicy Ignore, sideEffects NoneOnDryRun), kept where such a backup is placed (replaced when it says something else) and deleted where none is. RBAC cannot limit `create` by name: this identity could create any validating webhook in a member
+  - apiGroups:
+      - admissionregistration.k8s.io
+    resources:
+      - validatingwebhookconfigurations
     verbs:
       - get
       - create

@@ -172,11 +172,7 @@ console.log(row('', 'Karmada failover, no state', 'with state (keepState.cluster
 console.log(row('-'.repeat(58), '-'.repeat(28), '-'.repeat(34)));
 console.log(row('member1 seen not Ready', k.notReadyS.toFixed(1), s.notReadyS.toFixed(1)));
 console.log(
-  row(
-    'member1 tainted NoExecute (ClusterTaintPolicy)',
-    k.taintedS.toFixed(1),
-    s.taintedS.toFixed(1),
-  ),
+  row('member1 tainted NoExecute (ClusterTaintPolicy)', k.taintedS.toFixed(1), s.taintedS.toFixed(1)),
 );
 console.log(row('binding moved to member2', k.rescheduledS.toFixed(1), s.rescheduledS.toFixed(1)));
 console.log(row('every replica Ready in member2 (recovery time)', k.readyS.toFixed(1), s.readyS.toFixed(1)));

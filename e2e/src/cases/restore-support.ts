@@ -1,6 +1,8 @@
+import { spawn, type ChildProcess } from 'node:child_process';
 import { pullSecret } from '@stateful-migration/restore';
 import type { CheckpointBackup } from '@stateful-migration/api';
 import { kubectl } from '../fed/kubectl.js';
+import { binary, kubeconfigPath } from '../fed/paths.js';
 import { eventually } from './support.js';
 import { applyBackup, registryInfo, registrySecret, runPod, waitPhase } from './agent-support.js';
 
@@ -190,3 +192,33 @@ export const markedCounterYaml = (ns: string): string =>
     env: { MARK_FILE: '/tmp/mark' },
     policy: { placement: ['member1'] },
   });
+/**
+ * Follows a counter's log (`kubectl logs -f`) until its pod ends: `last()` is the last count it printed so far, `ended`
+ * resolves with the last one once the pod is gone, which is the state a checkpoint taken before its end can at most have.
+ */
+export function followCounter(
+  cluster: string,
+  ns: string,
+  pod: string,
+): { proc: ChildProcess; last: () => number | undefined; ended: Promise<number | undefined> } {
+  const proc = spawn(binary('kubectl'), [
+    `--kubeconfig=${kubeconfigPath(cluster)}`,
+    'logs',
+    '-f',
+    '-n',
+    ns,
+    pod,
+    '-c',
+    'counter',
+  ]);
+  let log = '';
+  proc.stdout!.on('data', (b: Buffer) => (log += b.toString()));
+  const last = () =>
+    log
+      .split('\n')
+      .map((l) => /^count (\d+)/.exec(l))
+      .filter((m): m is RegExpExecArray => !!m)
+      .map((m) => Number(m[1]))
+      .at(-1);
+  return { proc, last, ended: new Promise((resolve) => proc.on('close', () => resolve(last()))) };
+}

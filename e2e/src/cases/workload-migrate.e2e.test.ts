@@ -1,13 +1,19 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import type { CheckpointRestore, ReplicaStatus } from '@stateful-migration/api';
 import { kubectl } from '../fed/kubectl.js';
-import { binary, kubeconfigPath } from '../fed/paths.js';
+import { kubeconfigPath } from '../fed/paths.js';
 import { isOurs, readState, restartProcess } from '../fed/procs.js';
 import { exists, getBackup, registryInfo, registrySecretYaml } from './agent-support.js';
 import { kubectlWithPlugin } from './plugin-support.js';
-import { counterCounts, counterWorkloadYaml, dbAndWeb, propagationPolicyYaml } from './restore-support.js';
+import {
+  counterCounts,
+  counterWorkloadYaml,
+  dbAndWeb,
+  followCounter,
+  propagationPolicyYaml,
+} from './restore-support.js';
 import { eventually, unique } from './support.js';
 
 /**
@@ -95,30 +101,7 @@ const counting = (cluster: string, pod: string) =>
   );
 
 /** Follows a pod's log until it ends (its pod stopped): what it printed last is the state its checkpoint has. */
-function follow(pod: string): { proc: ChildProcess; last: () => number | undefined } {
-  const proc = spawn(binary('kubectl'), [
-    `--kubeconfig=${kubeconfigPath('member1')}`,
-    'logs',
-    '-f',
-    '-n',
-    ns,
-    pod,
-    '-c',
-    'counter',
-  ]);
-  let log = '';
-  proc.stdout!.on('data', (b: Buffer) => (log += b.toString()));
-  return {
-    proc,
-    last: () =>
-      log
-        .split('\n')
-        .map((l) => /^count (\d+)/.exec(l))
-        .filter((m): m is RegExpExecArray => !!m)
-        .map((m) => Number(m[1]))
-        .at(-1),
-  };
-}
+const follow = (pod: string) => followCounter('member1', ns, pod);
 
 const userPolicy = () =>
   hub(['get', 'pp', 'users', '-n', ns, '-o', 'jsonpath={.metadata.generation} {.spec}']);

@@ -176,6 +176,9 @@ const FAILOVER = 'packages/hub/src/failover/controller.ts';
 const FAILOVER_RECORD = 'packages/hub/src/failover/record.ts';
 const FAILOVER_PODS = 'packages/hub/src/failover/pods.ts';
 const FAILOVER_PARTS = 'packages/hub/src/failover/parts.ts';
+const DRAIN_GATE = 'packages/hub/src/drain/gate.ts';
+const DRAIN_PODS = 'packages/hub/src/drain/replacement.ts';
+const DRAIN_HOOKS = 'packages/hub/src/drain/webhooks.ts';
 const STATUS = 'packages/kube/src/status.ts';
 const FINALIZERS = 'packages/kube/src/finalizers.ts';
 const EVENTS = 'packages/kube/src/events.ts';
@@ -350,7 +353,7 @@ export const PERMISSIONS: Permission[] = [
     resources: ['checkpointbackups'],
     verbs: ['get'],
     neededBy:
-      "a status write re-reads its object after a 409; the restore controller reads a restore's backup and edits its pins",
+      "a status write re-reads its object after a 409; the restore controller reads a restore's backup and edits its pins; the eviction gate reads a pod's drain checkpoint (`drain-<pod>-<uid8>`) to answer from its status",
     code: {
       [BACKUPS]: ['#writeStatus'],
       [STATUS]: ['writeStatus'],
@@ -358,6 +361,7 @@ export const PERMISSIONS: Permission[] = [
       [FRESH]: ['run', '#create'],
       [RESTORE]: ['#migrate', '#cleanUp', '#keepCheckpoint'],
       [PINS]: ['editPins'],
+      [DRAIN_GATE]: ['handle'],
     },
   },
   {
@@ -366,8 +370,13 @@ export const PERMISSIONS: Permission[] = [
     resources: ['checkpointbackups'],
     verbs: ['list', 'watch'],
     neededBy:
-      "the informer; a fresh list of a namespace (of every namespace, for the platform's default secret) before a registry secret is withdrawn or a shared policy deleted",
-    code: { [CACHES]: ['HubCaches', 'BACKUPS_PATH'], [SECRETS]: ['#withdraw'], [BACKUPS]: ['#collect'] },
+      "the informer; a fresh list of a namespace (of every namespace, for the platform's default secret) before a registry secret is withdrawn or a shared policy deleted; the replacement webhook lists a namespace's drain checkpoints of its cluster (label `migration.dcnlab.com/drain-cluster`) fresh, not from the cache, before it claims one",
+    code: {
+      [CACHES]: ['HubCaches', 'BACKUPS_PATH'],
+      [SECRETS]: ['#withdraw'],
+      [BACKUPS]: ['#collect'],
+      [DRAIN_PODS]: ['handle'],
+    },
   },
   {
     role: 'hub',
@@ -375,13 +384,15 @@ export const PERMISSIONS: Permission[] = [
     resources: ['checkpointbackups'],
     verbs: ['patch'],
     neededBy:
-      "the hub's finalizer, added and released by a merge patch with the resourceVersion read, and likewise the label `hub.migration.dcnlab.com/policy` that puts an object in its shared policy (with the release of Karmada's claim by a policy of the hub's it leaves); the restore controller's pins (the annotation `migration.dcnlab.com/restore-pinned-images`, likewise); a migration that failed after stopping its source drops its ownerReference from its one-off CheckpointBackup (likewise), which then outlives it",
+      "the hub's finalizer, added and released by a merge patch with the resourceVersion read, and likewise the label `hub.migration.dcnlab.com/policy` that puts an object in its shared policy (with the release of Karmada's claim by a policy of the hub's it leaves); the restore controller's pins (the annotation `migration.dcnlab.com/restore-pinned-images`, likewise); a migration that failed after stopping its source drops its ownerReference from its one-off CheckpointBackup (likewise), which then outlives it; the replacement webhook claims a drain checkpoint (the annotation `migration.dcnlab.com/claimed-by`, likewise: a 409 means another pod took it), and the eviction gate marks one a pod left without as claimed (no replacement restores from it)",
     code: {
       [BACKUPS]: ['#reconcile', '#join', '#cleanUp'],
       [FINALIZERS]: ['addFinalizer', 'releaseFinalizers'],
       [PINS]: ['editPins'],
       [SUBMIT]: ['submit'],
       [RESTORE]: ['#cleanUp', '#keepCheckpoint'],
+      [DRAIN_PODS]: ['handle'],
+      [DRAIN_GATE]: ['#spend'],
     },
   },
   {
@@ -455,8 +466,12 @@ export const PERMISSIONS: Permission[] = [
     resources: ['clusters/proxy'],
     verbs: ['get'],
     neededBy:
-      'which member runs a pod when a workload runs in several (GET of the pod through the cluster proxy; the member checks `stateful-migration-hub-pod-reader`)',
-    code: { [BACKUPS]: ['#clustersRunning', 'proxyPath'] },
+      'which member runs a pod when a workload runs in several (GET of the pod through the cluster proxy; the member checks `stateful-migration-hub-pod-reader`); the eviction gate reads the evicted pod; the keep-state webhook configurations are read before they are written',
+    code: {
+      [BACKUPS]: ['#clustersRunning', 'proxyPath'],
+      [DRAIN_GATE]: ['handle'],
+      [DRAIN_HOOKS]: ['reconcile'],
+    },
   },
   {
     role: 'hub',
@@ -464,12 +479,14 @@ export const PERMISSIONS: Permission[] = [
     resources: ['events'],
     verbs: ['create', 'patch'],
     neededBy:
-      "the hub's and the restore controller's Events, de-duplicated: create, then a merge patch of `count` when a cause repeats",
+      "the hub's and the restore controller's Events, de-duplicated: create, then a merge patch of `count` when a cause repeats; the eviction gate's and the replacement webhook's Events on the covering backup",
     code: {
       [EVENTS]: ['EventRecorder', '#record', '#bump'],
       [FAILOVER_PARTS]: ['EventRecorder'],
       [BACKUPS]: ['#event'],
       [RESTORE_RECORDER]: ['event'],
+      [DRAIN_GATE]: ['handle'],
+      [DRAIN_PODS]: ['handle'],
     },
   },
   {
@@ -564,8 +581,8 @@ export const PERMISSIONS: Permission[] = [
     resources: ['checkpointbackups'],
     verbs: ['create'],
     neededBy:
-      "Migrate's fresh checkpoint: a one-off CheckpointBackup (immediately, stopPod, in the source cluster only) in the restore's namespace, owned by the restore; the hub places it and the source's agent checkpoints and stops the pod",
-    code: { [FRESH]: ['#create'] },
+      "Migrate's fresh checkpoint: a one-off CheckpointBackup (immediately, stopPod, in the source cluster only) in the restore's namespace, owned by the restore; the hub places it and the source's agent checkpoints and stops the pod; the eviction gate's drain checkpoint: a one-off CheckpointBackup (immediately, the evicted pod, in its cluster only), owned by the covering backup",
+    code: { [FRESH]: ['#create'], [DRAIN_GATE]: ['#start'] },
   },
   {
     role: 'restore',
@@ -608,10 +625,11 @@ export const PERMISSIONS: Permission[] = [
     resources: ['secrets'],
     verbs: ['get', 'create', 'patch'],
     neededBy:
-      "the backup's own registry secret, read to make the pull secret `<restore>-registry-pull` (or failover's `<backup>-failover-pull`, owned by the backup), which is created or merge-patched, then read and patched to add the restored pod as its owner; a Secret that is the public keys object of an encrypted backup (below) is read too",
+      "the backup's own registry secret, read to make the pull secret `<restore>-registry-pull` (or failover's `<backup>-failover-pull`, owned by the backup), which is created or merge-patched, then read and patched to add the restored pod as its owner; a Secret that is the public keys object of an encrypted backup (below) is read too; the eviction gate reads the covering backup's registry secret likewise to make the drain checkpoint's pull secret `drain-<pod>-<uid8>-pull`",
     code: {
       [SUBMIT]: ['#registryCredentials', '#createOrUpdate', 'adopt', '#readKeys'],
       [FAILOVER]: ['#ensurePullSecret'],
+      [DRAIN_GATE]: ['#start'],
     },
   },
   {
@@ -632,11 +650,12 @@ export const PERMISSIONS: Permission[] = [
     resources: ['propagationpolicies'],
     verbs: ['get', 'create', 'patch'],
     neededBy:
-      "the restore's policy `checkpointrestore-<restore>` (its pod and pull secret, to the target only): created or merge-patched, then read and patched to add the pod as its owner; a Migrate's `migration-checkpoint-<restore>` (its one-off CheckpointBackup, to the source cluster only, above any user's policy), created before that backup and read when it exists; failover's `<backup>-failover-pull` (its pull secret, to every cluster), read, created, merge-patched when the clusters change",
+      "the restore's policy `checkpointrestore-<restore>` (its pod and pull secret, to the target only): created or merge-patched, then read and patched to add the pod as its owner; a Migrate's `migration-checkpoint-<restore>` (its one-off CheckpointBackup, to the source cluster only, above any user's policy), created before that backup and read when it exists; failover's `<backup>-failover-pull` (its pull secret, to every cluster), read, created, merge-patched when the clusters change; the eviction gate's `migration-drain-<pod>-<uid8>` (the drain checkpoint and its pull secret, to the pod's cluster only), created before the checkpoint",
     code: {
       [SUBMIT]: ['submit', '#createOrUpdate', 'adopt'],
       [FRESH]: ['#ensurePolicy', 'freshBackupPolicy'],
       [FAILOVER]: ['#ensurePullSecret'],
+      [DRAIN_GATE]: ['#start'],
     },
   },
   {
@@ -676,12 +695,13 @@ export const PERMISSIONS: Permission[] = [
     resources: ['clusters/proxy'],
     verbs: ['patch', 'delete'],
     neededBy:
-      'Migrate of a source that lives only in a member: PATCH of its Scale (to 0, and back on a rollback), DELETE of a bare pod (the checkpointed uid as a precondition); a workload migration removes its scheduling gate from pods (PATCH) and deletes its webhook configurations and the pods it held in a cluster it rolls back into (DELETE); failover deletes the webhook configuration of a backup that no longer keeps state (DELETE)',
+      'Migrate of a source that lives only in a member: PATCH of its Scale (to 0, and back on a rollback), DELETE of a bare pod (the checkpointed uid as a precondition); a workload migration removes its scheduling gate from pods (PATCH) and deletes its webhook configurations and the pods it held in a cluster it rolls back into (DELETE); failover deletes the webhook configuration of a backup that no longer keeps state (DELETE); the keep-state configurations are deleted from a member where no backup keeps state on eviction',
     code: {
       [RESTORE]: ['#scale', '#deleteSourcePod'],
       [SCALE]: ['scaleRequest'],
       [WORKLOAD_STEP]: ['#ungate', '#release', '#deletePod'],
       [FAILOVER]: ['#removeWebhooks'],
+      [DRAIN_HOOKS]: ['reconcile'],
     },
   },
   {
@@ -722,8 +742,12 @@ export const PERMISSIONS: Permission[] = [
     resources: ['clusters/proxy'],
     verbs: ['create', 'update'],
     neededBy:
-      "a workload migration's MutatingWebhookConfiguration in the source and target members, and failover's standing one in every Ready member, created through the cluster proxy (a POST), or replaced (a PUT) when one of its name says something else",
-    code: { [WORKLOAD_STEP]: ['#ensureWebhooks'], [FAILOVER]: ['#ensureWebhook'] },
+      "a workload migration's MutatingWebhookConfiguration in the source and target members, and failover's standing one in every Ready member, created through the cluster proxy (a POST), or replaced (a PUT) when one of its name says something else; likewise the standing keep-state configurations `stateful-migration.keep-state` (validating and mutating)",
+    code: {
+      [WORKLOAD_STEP]: ['#ensureWebhooks'],
+      [FAILOVER]: ['#ensureWebhook'],
+      [DRAIN_HOOKS]: ['reconcile'],
+    },
   },
 
   // ---- the hub's identity in the members, through Karmada's cluster proxy ----
@@ -732,8 +756,9 @@ export const PERMISSIONS: Permission[] = [
     apiGroup: '',
     resources: ['pods'],
     verbs: ['get'],
-    neededBy: 'which member runs the pod of a CheckpointBackup',
-    code: { [BACKUPS]: ['#clustersRunning'] },
+    neededBy:
+      'which member runs the pod of a CheckpointBackup; the eviction gate reads the evicted pod (its phase, node, uid and controller)',
+    code: { [BACKUPS]: ['#clustersRunning'], [DRAIN_GATE]: ['handle'] },
   },
   {
     role: 'restoreInMembers',
@@ -799,11 +824,21 @@ export const PERMISSIONS: Permission[] = [
     resources: ['mutatingwebhookconfigurations'],
     verbs: ['get', 'create', 'update', 'delete'],
     neededBy:
-      "a workload migration's webhook configuration `stateful-migration.<namespace>.<restore>` (pods of that namespace with a StatefulSet or ReplicaSet controller, CREATE only), made while the migration runs (replaced when one of that name says something else: another workload, an old URL or CA) and deleted when it ends; failover's `stateful-migration.failover.<namespace>.<backup>` (likewise scoped, failurePolicy Ignore), kept in every Ready member while a workload-level backup has `spec.keepState.clusterFailover`, deleted when it no longer has. RBAC cannot limit `create` by name: this identity could create any mutating webhook in a member",
+      "a workload migration's webhook configuration `stateful-migration.<namespace>.<restore>` (pods of that namespace with a StatefulSet or ReplicaSet controller, CREATE only), made while the migration runs (replaced when one of that name says something else: another workload, an old URL or CA) and deleted when it ends; failover's `stateful-migration.failover.<namespace>.<backup>` (likewise scoped, failurePolicy Ignore), kept in every Ready member while a workload-level backup has `spec.keepState.clusterFailover`, deleted when it no longer has; the standing `stateful-migration.keep-state` (pods of the workloads whose backup keeps state on eviction, CREATE only, failurePolicy Ignore), kept where such a backup is placed and deleted where none is. RBAC cannot limit `create` by name: this identity could create any mutating webhook in a member",
     code: {
       [WORKLOAD_STEP]: ['#ensureWebhooks', '#release'],
       [FAILOVER]: ['#ensureWebhook', '#removeWebhooks'],
+      [DRAIN_HOOKS]: ['reconcile'],
     },
+  },
+  {
+    role: 'restoreInMembers',
+    apiGroup: 'admissionregistration.k8s.io',
+    resources: ['validatingwebhookconfigurations'],
+    verbs: ['get', 'create', 'update', 'delete'],
+    neededBy:
+      "the eviction gate's standing `stateful-migration.keep-state` (pods/eviction of the pods of the workloads whose backup keeps state on eviction, CREATE only, failurePolicy Ignore, sideEffects NoneOnDryRun), kept where such a backup is placed (replaced when it says something else) and deleted where none is. RBAC cannot limit `create` by name: this identity could create any validating webhook in a member",
+    code: { [DRAIN_HOOKS]: ['reconcile'] },
   },
 ];
 

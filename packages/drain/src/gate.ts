@@ -50,7 +50,11 @@ export type GateVerdict =
   /** Pushed: the eviction goes ahead and the replacement restores from it. */
   | { kind: 'allow'; reason: 'CheckpointPushed'; message: string }
   /** Failed or too slow: the eviction goes ahead without state, and a Warning Event says so. */
-  | { kind: 'proceedWithout'; reason: 'CheckpointFailed' | 'CheckpointTimedOut'; message: string };
+  | {
+      kind: 'proceedWithout';
+      reason: 'CheckpointFailed' | 'CheckpointTimedOut' | 'CheckpointNameTaken';
+      message: string;
+    };
 
 /** How soon a client should ask again; kubectl drain waits 5 s between attempts whatever the header says. */
 export const RETRY_AFTER_SECONDS = 5;

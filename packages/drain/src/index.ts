@@ -1,2 +1,4 @@
 export * from './gate.js';
 export * from './replacement.js';
+export * from './objects.js';
+export * from './webhooks.js';

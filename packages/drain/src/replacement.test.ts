@@ -167,3 +167,30 @@ describe('replacementPatch: the admission response’s JSON patch', () => {
     ]);
   });
 });
+
+describe('replacementPatch: the pull secret of the drain checkpoint', () => {
+  const restore = chooseCheckpoint(newPod(), [cand()]);
+
+  it("added to the pod's own pull secrets", () => {
+    const ops = replacementPatch(
+      newPod({ imagePullSecrets: [{ name: 'own' }] }),
+      restore,
+      'drain-db-1-aaaa-pull',
+    );
+    assert.deepEqual(
+      ops.find((o) => o.path === '/spec/imagePullSecrets'),
+      {
+        op: 'add',
+        path: '/spec/imagePullSecrets',
+        value: [{ name: 'own' }, { name: 'drain-db-1-aaaa-pull' }],
+      },
+    );
+  });
+
+  it('not twice, and none without one or for a pod that starts fresh', () => {
+    const has = (ops: { path: string }[]) => ops.some((o) => o.path === '/spec/imagePullSecrets');
+    assert.equal(has(replacementPatch(newPod({ imagePullSecrets: [{ name: 'p' }] }), restore, 'p')), false);
+    assert.equal(has(replacementPatch(newPod(), restore)), false);
+    assert.equal(has(replacementPatch(newPod(), { kind: 'fresh', message: 'm' }, 'p')), false);
+  });
+});

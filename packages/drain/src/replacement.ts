@@ -27,6 +27,7 @@ export interface NewPod {
     };
   };
   annotations: Record<string, string>;
+  imagePullSecrets?: { name: string }[];
 }
 
 /** A drain checkpoint as the webhook sees it: whose pod it saved, and what it pushed. */
@@ -83,8 +84,11 @@ type PatchOp = { op: 'add' | 'replace'; path: string; value: unknown };
 
 const escape = (key: string) => key.replace(/~/g, '~0').replace(/\//g, '~1');
 
-/** The JSON patch (RFC 6902) an admission response carries for a verdict. */
-export function replacementPatch(pod: NewPod, verdict: ReplacementVerdict): PatchOp[] {
+/**
+ * The JSON patch (RFC 6902) an admission response carries for a verdict. `pullSecret`: the dockerconfigjson secret
+ * the checkpoint image is pulled with (the drain checkpoint's, in the pod's namespace), added to the pod's own.
+ */
+export function replacementPatch(pod: NewPod, verdict: ReplacementVerdict, pullSecret?: string): PatchOp[] {
   if (verdict.kind === 'none') return [];
   const ops: PatchOp[] = [];
   if (Object.keys(pod.annotations).length === 0)
@@ -105,6 +109,9 @@ export function replacementPatch(pod: NewPod, verdict: ReplacementVerdict): Patc
   pod.containers.forEach((c, i) =>
     ops.push({ op: 'replace', path: `/spec/containers/${i}/image`, value: verdict.images.get(c.name)! }),
   );
+  const secrets = pod.imagePullSecrets ?? [];
+  if (pullSecret && !secrets.some((s) => s.name === pullSecret))
+    ops.push({ op: 'add', path: '/spec/imagePullSecrets', value: [...secrets, { name: pullSecret }] });
   // Only nodes whose runtime restores: elsewhere CRI-O refuses a checkpoint image and the pod would never start.
   // Added to what the pod already asks for (each OR-ed term gets it), never in place of it.
   ops.push(...restoringNodesOnly(pod.affinity));

@@ -22,6 +22,7 @@ import {
 import { BackupController } from './backups/controller.js';
 import { HubCaches } from './caches.js';
 import { failoverParts } from './failover/parts.js';
+import { keepStateRoutes, keepStateWebhooks } from './drain/routes.js';
 import { HubMetrics } from './metrics.js';
 import { PolicyWriter } from './policy-writer.js';
 import { SecretController } from './secrets/controller.js';
@@ -57,6 +58,7 @@ async function startWebhook(
   client: RestClient,
   log: Logger,
   leading: () => boolean,
+  caches: HubCaches,
   more: Record<string, AdmissionHandler> = {},
 ): Promise<{ endpoint: WebhookEndpoint; stop: () => void } | undefined> {
   if (!f.webhookPort || !f.webhookUrl) return undefined;
@@ -79,7 +81,7 @@ async function startWebhook(
     certFile: f.webhookCert,
     keyFile: f.webhookKey,
     log,
-    routes: { [PODS_ROUTE]: pods.handle, ...more },
+    routes: { [PODS_ROUTE]: pods.handle, ...keepStateRoutes({ client, caches, log }), ...more },
   });
   const port = await server.start();
   log.info({ port, url: f.webhookUrl }, 'admission webhook serving');
@@ -180,9 +182,11 @@ export async function runHub(f: HubFlags): Promise<void> {
     client,
     log.child({ controller: 'admission' }),
     () => leading,
+    caches,
     failover.routes,
   );
   const failovers = webhook ? failover.controller(webhook.endpoint) : undefined;
+  const drainWebhooks = webhook && keepStateWebhooks({ client, caches, endpoint: webhook.endpoint, log });
   const restore = new RestoreController({
     client,
     log: log.child({ controller: 'restore' }),
@@ -214,6 +218,7 @@ export async function runHub(f: HubFlags): Promise<void> {
           failovers?.stop();
           restoring.abort();
           webhook?.stop();
+          drainWebhooks?.stop();
         },
         queues: {
           backups: backups.queue,
@@ -236,6 +241,7 @@ export async function runHub(f: HubFlags): Promise<void> {
       2000,
     ).unref();
     void restore.run(restoring.signal);
+    drainWebhooks?.start();
   };
   if (!elector) return lead();
   metrics.leader.set(0);

@@ -1,0 +1,158 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { CheckpointBackup } from '@stateful-migration/api';
+import {
+  DRAIN_PODS_ROUTE,
+  EVICT_ROUTE,
+  gateConfiguration,
+  KEEP_STATE_WEBHOOKS,
+  keptWorkloads,
+  replacementConfiguration,
+  type KeptWorkload,
+} from './webhooks.js';
+
+const backup = (
+  name: string,
+  kind: string,
+  clusters: string[],
+  over: Partial<CheckpointBackup['spec']> = {},
+  ns = 'shop',
+): CheckpointBackup => ({
+  apiVersion: 'migration.dcnlab.com/v1',
+  kind: 'CheckpointBackup',
+  metadata: { name, namespace: ns },
+  spec: {
+    schedule: 'immediately',
+    resourceRef: { apiVersion: 'apps/v1', kind, name },
+    registry: { url: 'reg:5000', repository: 'r' },
+    keepState: { eviction: {} },
+    ...over,
+  },
+  status: { placement: { clusters, by: 'workload' } },
+});
+
+describe('keptWorkloads: where the keep-state webhooks must be', () => {
+  it('per cluster of placement, each workload of an opted-in workload-level backup, sorted', () => {
+    const m = keptWorkloads([
+      backup('web', 'Deployment', ['member1', 'member2']),
+      backup('db', 'StatefulSet', ['member1']),
+      backup('db', 'StatefulSet', ['member2'], {}, 'alpha'),
+    ]);
+    assert.deepEqual([...m.keys()].sort(), ['member1', 'member2']);
+    assert.deepEqual(
+      m.get('member1')!.map((w) => `${w.namespace}/${w.backup}/${w.kind}/${w.name}`),
+      ['shop/db/StatefulSet/db', 'shop/web/Deployment/web'],
+    );
+    assert.deepEqual(
+      m.get('member2')!.map((w) => `${w.namespace}/${w.backup}`),
+      ['alpha/db', 'shop/web'],
+    );
+  });
+
+  it('nothing for a backup without the opt-in, of a pod, failover only, refused, or of another kind', () => {
+    const m = keptWorkloads([
+      backup('a', 'StatefulSet', ['member1'], { keepState: undefined }),
+      backup('b', 'StatefulSet', ['member1'], { podRef: { name: 'b-0' } }),
+      backup('c', 'StatefulSet', ['member1'], { keepState: { clusterFailover: {} }, schedule: '* * * * *' }),
+      backup('d', 'StatefulSet', ['member1'], { registry: undefined }),
+      backup('e', 'Pod', ['member1']),
+    ]);
+    assert.equal(m.size, 0);
+  });
+
+  it('two backups of one workload: one webhook, for the backup the gate answers by (the first by name)', () => {
+    const one = { ...backup('zz', 'StatefulSet', ['member1']) };
+    one.spec = { ...one.spec, resourceRef: { apiVersion: 'apps/v1', kind: 'StatefulSet', name: 'db' } };
+    const other = backup('aa', 'StatefulSet', ['member1']);
+    other.spec = { ...other.spec, resourceRef: { apiVersion: 'apps/v1', kind: 'StatefulSet', name: 'db' } };
+    assert.deepEqual(
+      keptWorkloads([one, other])
+        .get('member1')!
+        .map((w) => w.backup),
+      ['aa'],
+    );
+  });
+});
+
+const endpoint = { url: 'https://hub.example:8443', caBundle: 'PEM' };
+const db: KeptWorkload = { namespace: 'shop', backup: 'db', kind: 'StatefulSet', name: 'db' };
+const web: KeptWorkload = { namespace: 'shop', backup: 'web', kind: 'Deployment', name: 'web' };
+
+describe('gateConfiguration: the eviction gate in one member', () => {
+  const c = gateConfiguration('member 1', endpoint, [db, web]);
+  const [w] = c.webhooks as Record<string, unknown>[];
+
+  it('named stateful-migration.keep-state (no second dot: never a migration configuration name)', () => {
+    assert.equal(c.kind, 'ValidatingWebhookConfiguration');
+    assert.equal(c.metadata.name, KEEP_STATE_WEBHOOKS);
+    assert.equal(KEEP_STATE_WEBHOOKS.split('.').length, 2);
+  });
+
+  it('one webhook per workload, calling the gate route with its cluster, percent-encoded', () => {
+    assert.equal(c.webhooks.length, 2);
+    assert.deepEqual(w!.clientConfig, {
+      url: `https://hub.example:8443${EVICT_ROUTE}member%201`,
+      caBundle: Buffer.from('PEM').toString('base64'),
+    });
+    assert.equal(w!.name, 'db.shop.evict.migration.dcnlab.com');
+  });
+
+  it('pods/eviction CREATE in the namespace only; fails open; no side effect on a dry run', () => {
+    assert.deepEqual(w!.rules, [
+      {
+        apiGroups: [''],
+        apiVersions: ['v1'],
+        operations: ['CREATE'],
+        resources: ['pods/eviction'],
+        scope: 'Namespaced',
+      },
+    ]);
+    assert.deepEqual(w!.namespaceSelector, { matchLabels: { 'kubernetes.io/metadata.name': 'shop' } });
+    assert.equal(w!.failurePolicy, 'Ignore');
+    assert.equal(w!.sideEffects, 'NoneOnDryRun');
+  });
+
+  it("only the workload's pods by name: a StatefulSet's ordinals exactly, a Deployment's prefix", () => {
+    const exprs = (c.webhooks as { matchConditions: { expression: string }[] }[]).map(
+      (x) => x.matchConditions[0]!.expression,
+    );
+    assert.deepEqual(exprs, ["request.name.matches('^db-[0-9]+$')", "request.name.startsWith('web-')"]);
+  });
+
+  it('none kept: no webhook (the shell deletes the configuration)', () => {
+    assert.deepEqual(gateConfiguration('member1', endpoint, []).webhooks, []);
+  });
+});
+
+describe('replacementConfiguration: the replacement in one member', () => {
+  const c = replacementConfiguration('member1', endpoint, [db, web]);
+  const ws = c.webhooks as Record<string, unknown>[];
+
+  it('a mutating configuration of the same name, pod CREATE in the namespace, failing open, reinvoked never', () => {
+    assert.equal(c.kind, 'MutatingWebhookConfiguration');
+    assert.equal(c.metadata.name, KEEP_STATE_WEBHOOKS);
+    assert.equal(
+      (ws[0]!.clientConfig as { url: string }).url,
+      `https://hub.example:8443${DRAIN_PODS_ROUTE}member1`,
+    );
+    assert.deepEqual(ws[0]!.rules, [
+      {
+        apiGroups: [''],
+        apiVersions: ['v1'],
+        operations: ['CREATE'],
+        resources: ['pods'],
+        scope: 'Namespaced',
+      },
+    ]);
+    assert.equal(ws[0]!.failurePolicy, 'Ignore');
+    assert.equal(ws[0]!.sideEffects, 'NoneOnDryRun');
+    assert.equal(ws[0]!.reinvocationPolicy, 'Never');
+    assert.equal(ws[0]!.name, 'db.shop.replace.migration.dcnlab.com');
+  });
+
+  it("only pods whose controller is the workload's StatefulSet, or a ReplicaSet named after the Deployment and the pod's hash", () => {
+    const [s, d] = ws.map((w) => (w.matchConditions as { expression: string }[])[0]!.expression);
+    assert.match(s!, /o\.controller && o\.kind == 'StatefulSet' && o\.name == 'db'\)$/);
+    assert.match(d!, /o\.name == 'web-' \+ object\.metadata\.labels\['pod-template-hash'\]\)$/);
+  });
+});

@@ -1,0 +1,121 @@
+import { isDeepStrictEqual } from 'node:util';
+import {
+  gateConfiguration,
+  KEEP_STATE_WEBHOOKS,
+  keptWorkloads,
+  replacementConfiguration,
+  type Endpoint,
+} from '@stateful-migration/drain';
+import {
+  deleteIfExists,
+  describeError,
+  getOrUndefined,
+  isAlreadyExists,
+  WorkQueue,
+  type Logger,
+  type RestClient,
+  type Result,
+} from '@stateful-migration/kube';
+import type { HubCaches } from '../caches.js';
+import { CLUSTERS_PATH } from '../karmada.js';
+
+/**
+ * Keeps the standing webhook configurations of "keep state on eviction" (packages/drain/src/webhooks.ts) in each
+ * member: present, and as the backups say, where a workload-level backup with keepState.eviction is placed; deleted
+ * where none is. Level-based, one key per cluster, on the leader only: woken by every CheckpointBackup and Cluster
+ * change, and every minute (a configuration changed or deleted in the member by hand comes back).
+ */
+
+export interface DrainWebhooksOptions {
+  client: RestClient;
+  caches: HubCaches;
+  endpoint: Endpoint;
+  log: Logger;
+  /** @default 60000 */
+  resyncMs?: number;
+}
+
+const paths = {
+  ValidatingWebhookConfiguration: '/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations',
+  MutatingWebhookConfiguration: '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations',
+} as const;
+const proxy = (cluster: string, path: string) =>
+  `${CLUSTERS_PATH}/${encodeURIComponent(cluster)}/proxy${path}`;
+
+export class DrainWebhooks {
+  readonly queue: WorkQueue<string>;
+  readonly #o: DrainWebhooksOptions;
+
+  constructor(o: DrainWebhooksOptions) {
+    this.#o = o;
+    this.queue = new WorkQueue<string>({
+      onError: (cluster, err) =>
+        o.log.warn({ cluster, err: describeError(err) }, 'keep-state webhook configurations: will retry'),
+    });
+    const all = () => {
+      for (const c of o.caches.clusters.list()) this.queue.add(c.metadata.name);
+    };
+    o.caches.backups.on(all);
+    o.caches.clusters.on(all);
+  }
+
+  start(): void {
+    this.queue.start((cluster) => this.reconcile(cluster));
+    for (const c of this.#o.caches.clusters.list()) this.queue.add(c.metadata.name);
+  }
+
+  stop(): void {
+    this.queue.stop();
+  }
+
+  async reconcile(cluster: string): Promise<Result> {
+    const resync = { requeueAfterMs: this.#o.resyncMs ?? 60_000 };
+    if (!this.#o.caches.clusters.list().some((c) => c.metadata.name === cluster)) return undefined;
+    const kept = keptWorkloads(this.#o.caches.backups.list()).get(cluster) ?? [];
+    for (const make of [gateConfiguration, replacementConfiguration]) {
+      const body = make(cluster, this.#o.endpoint, kept);
+      const path = proxy(cluster, `${paths[body.kind as keyof typeof paths]}/${KEEP_STATE_WEBHOOKS}`);
+      if (!kept.length) {
+        if (await deleteIfExists(this.#o.client, path))
+          this.#o.log.info(
+            { cluster, kind: body.kind },
+            'no backup keeps state on eviction here: configuration deleted',
+          );
+        continue;
+      }
+      const there = await getOrUndefined<{ metadata: { resourceVersion?: string }; webhooks?: unknown[] }>(
+        this.#o.client,
+        path,
+      );
+      if (!there) {
+        await this.#o.client
+          .request('POST', proxy(cluster, paths[body.kind as keyof typeof paths]), { body })
+          .catch((err: unknown) => {
+            if (!isAlreadyExists(err)) throw err;
+          });
+        this.#o.log.info(
+          { cluster, kind: body.kind, webhooks: kept.length },
+          'keep-state configuration created',
+        );
+      } else if (!sameWebhooks(there.webhooks, body.webhooks)) {
+        await this.#o.client.request('PUT', path, {
+          body: { ...body, metadata: { ...body.metadata, resourceVersion: there.metadata.resourceVersion } },
+        });
+        this.#o.log.info(
+          { cluster, kind: body.kind, webhooks: kept.length },
+          'keep-state configuration updated',
+        );
+      }
+    }
+    return resync;
+  }
+}
+
+/** Whether the stored webhooks say what ours say (the apiserver adds defaults: compare only the fields we set). */
+function sameWebhooks(stored: unknown[] | undefined, ours: Record<string, unknown>[]): boolean {
+  if (!stored || stored.length !== ours.length) return false;
+  return ours.every((w, i) => {
+    const s = stored[i] as Record<string, unknown>;
+    return Object.keys(w).every((k) => isDeepStrictEqual(s[k], w[k]));
+  });
+}

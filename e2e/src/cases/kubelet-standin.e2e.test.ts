@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -591,5 +591,131 @@ data: {LEVEL: debug, extra: x}
     assert.equal(field(out, 'NoNewPrivs'), '0');
     // Not masked: /proc/kcore is the real one (a huge size), not /dev/null bound over it.
     assert.notEqual(field(out, 'kcore'), '0');
+  });
+});
+
+describe('the node stand-in probes containers as the kubelet does', () => {
+  const ns = unique('probes');
+  // The pod serves files from a hostPath the test writes directly on the node.
+  const www = join(fedDir, 'nodes/m1-a/var/lib', ns);
+  const podStatus = async () =>
+    JSON.parse(await kubectl('member1', ['get', 'pod', '-n', ns, 'web', '-o', 'json'])) as {
+      status: {
+        conditions?: { type: string; status: string }[];
+        containerStatuses?: { name: string; ready: boolean; restartCount: number }[];
+      };
+    };
+  const until = (what: string, ok: (s: Awaited<ReturnType<typeof podStatus>>['status']) => boolean) =>
+    eventually(async () => (ok((await podStatus()).status) ? true : undefined), 60_000, what);
+  const podReady = (s: Awaited<ReturnType<typeof podStatus>>['status']) =>
+    s.conditions?.find((c) => c.type === 'Ready')?.status;
+  const container = (s: Awaited<ReturnType<typeof podStatus>>['status'], name: string) =>
+    s.containerStatuses?.find((c) => c.name === name);
+
+  const eventOf = (reason: string, prefix: string) =>
+    eventually(
+      async () =>
+        (await eventsOf('member1', ns, 'web')).find(
+          (x) => x.reason === reason && x.message.startsWith(prefix),
+        ),
+      30_000,
+      `a ${reason} Event "${prefix}..."`,
+    );
+
+  before(async () => {
+    mkdirSync(www, { recursive: true });
+    for (const f of ['healthz', 'ready', 'side']) writeFileSync(join(www, f), 'ok\n');
+    await kubectl('member1', ['create', 'namespace', ns]);
+    const mount = { volumeMounts: [{ name: 'www', mountPath: '/www' }] };
+    await kubectl(
+      'member1',
+      ['apply', '-f', '-'],
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: 'web', namespace: ns },
+        spec: {
+          nodeName: 'm1-a',
+          terminationGracePeriodSeconds: 1,
+          containers: [
+            {
+              name: 'web',
+              image: 'busybox',
+              command: ['httpd', '-f', '-p', '8080', '-h', '/www'],
+              ports: [{ name: 'web', containerPort: 8080 }],
+              readinessProbe: {
+                httpGet: { path: '/ready', port: 'web' },
+                periodSeconds: 1,
+                failureThreshold: 1,
+              },
+              livenessProbe: {
+                httpGet: { path: '/healthz', port: 8080 },
+                periodSeconds: 1,
+                failureThreshold: 2,
+              },
+              ...mount,
+            },
+            {
+              name: 'side',
+              image: 'busybox',
+              command: ['httpd', '-f', '-p', '7000', '-h', '/tmp'],
+              readinessProbe: {
+                exec: { command: ['cat', '/www/side'] },
+                periodSeconds: 1,
+                failureThreshold: 1,
+              },
+              livenessProbe: { tcpSocket: { port: 7000 }, periodSeconds: 1, failureThreshold: 1 },
+              ...mount,
+            },
+          ],
+          volumes: [{ name: 'www', hostPath: { path: `/var/lib/${ns}`, type: 'Directory' } }],
+        },
+      }),
+    );
+  });
+  after(async () => {
+    await kubectl('member1', ['delete', 'namespace', ns, '--wait=false']).catch(() => undefined);
+    rmSync(www, { recursive: true, force: true });
+  });
+
+  it('readiness (httpGet on a named port, exec) drives the containers’ ready and the pod’s Ready; failures are Unhealthy Events', async () => {
+    await until('the pod Ready', (s) => podReady(s) === 'True');
+    rmSync(join(www, 'ready'));
+    await until('web not ready', (s) => podReady(s) === 'False' && container(s, 'web')?.ready === false);
+    const e = await eventOf('Unhealthy', 'Readiness');
+    assert.equal(e.type, 'Warning');
+    assert.equal(e.message, 'Readiness probe failed: HTTP probe failed with statuscode: 404');
+    assert.equal(container((await podStatus()).status, 'side')?.ready, true);
+    writeFileSync(join(www, 'ready'), 'ok\n');
+    await until('the pod Ready again', (s) => podReady(s) === 'True');
+    rmSync(join(www, 'side'));
+    await until('side not ready', (s) => podReady(s) === 'False' && container(s, 'side')?.ready === false);
+    const ex = await eventOf('Unhealthy', 'Readiness probe failed: cat');
+    assert.match(
+      ex.message,
+      /^Readiness probe failed: cat: can't open '\/www\/side': No such file or directory$/,
+    );
+    writeFileSync(join(www, 'side'), 'ok\n');
+    await until('the pod Ready again', (s) => podReady(s) === 'True');
+  });
+
+  it('liveness failing failureThreshold times kills the container, with Killing; it restarts and is Ready again', async () => {
+    rmSync(join(www, 'healthz'));
+    const killing = await eventOf('Killing', '');
+    assert.deepEqual(
+      [killing.type, killing.message],
+      ['Normal', 'Container web failed liveness probe, will be restarted'],
+    );
+    const unhealthy = (await eventsOf('member1', ns, 'web')).find(
+      (x) => x.reason === 'Unhealthy' && x.message.startsWith('Liveness'),
+    );
+    assert.equal(unhealthy?.message, 'Liveness probe failed: HTTP probe failed with statuscode: 404');
+    writeFileSync(join(www, 'healthz'), 'ok\n');
+    await until(
+      'web restarted once and Ready',
+      (s) => container(s, 'web')?.restartCount === 1 && podReady(s) === 'True',
+    );
+    // The tcpSocket liveness probe of side found its port open all along.
+    assert.equal(container((await podStatus()).status, 'side')?.restartCount, 0);
   });
 });

@@ -25,6 +25,7 @@ import {
 } from './runtime/decisions.js';
 import type { PullCredentials } from './runtime/images.js';
 import type { NodeRuntime, PodConfig, RuntimePod } from './runtime/runtime.js';
+import { Prober } from './probes.js';
 import { MountFailure, PodVolumes, type Volume } from './volumes.js';
 
 export interface Container {
@@ -73,6 +74,7 @@ export class PodLifecycle {
   readonly #mountFailures = new Map<string, number>();
   readonly #volumes: PodVolumes;
   readonly #events: EventRecorder;
+  readonly #prober: Prober;
   #gcTimer?: NodeJS.Timeout;
 
   constructor(
@@ -86,6 +88,7 @@ export class PodLifecycle {
   ) {
     this.#volumes = new PodVolumes(client, dirs.nodeRoot, dirs.kubeletRoot);
     this.#events = new EventRecorder(client, 'kubelet', nodeName, log);
+    this.#prober = new Prober(runtime, this.#events, (key) => this.poke(key), log);
     this.informer = new Informer<Pod>(
       restListWatch(client, '/api/v1/pods', { fieldSelector: `spec.nodeName=${nodeName}` }),
       {
@@ -109,6 +112,7 @@ export class PodLifecycle {
 
   stop(): void {
     clearInterval(this.#gcTimer);
+    this.#prober.stop();
     this.informer.stop();
     this.#queue.stop();
   }
@@ -134,6 +138,7 @@ export class PodLifecycle {
     if (!pod?.metadata?.name || !pod.spec) {
       const uid = this.#uids.get(key);
       if (uid) {
+        this.#prober.stopPod(uid);
         await this.runtime.removePod(uid);
         this.#volumes.remove(uid);
         this.#mountFailures.delete(uid);
@@ -149,6 +154,7 @@ export class PodLifecycle {
           pod.spec.terminationGracePeriodSeconds ??
           30,
       );
+      this.#prober.stopPod(pod.metadata.uid!);
       if (!(await this.runtime.stopPod(pod, grace))) return { requeueAfterMs: 500 };
       this.#volumes.remove(pod.metadata.uid!);
       try {
@@ -193,6 +199,14 @@ export class PodLifecycle {
     }
     const config: PodConfig = { volumes, env: (c) => this.#env(pod, c) };
     const { containers, requeueMs } = await this.runtime.sync(pod, () => this.#pullCredentials(pod), config);
+    const running = new Map<string, string>();
+    const startedAt = new Map<string, number>();
+    for (const c of containers)
+      if (c.view.state === 'running') {
+        running.set(c.name, c.containerId);
+        startedAt.set(c.name, Date.parse(c.view.startedAt));
+      }
+    this.#prober.sync({ ...pod, status: { ...pod.status, podIP: this.#podIP(pod) } }, running, startedAt);
     const desired = this.#status(pod, containers);
     if (!sameStatus(pod.status, desired)) await this.#write(pod, path, desired);
     // The kubelet syncs a running pod again every minute or so: secrets, configMaps and tokens in volumes follow.
@@ -295,7 +309,12 @@ export class PodLifecycle {
     const started = (pod.status?.startTime as string | undefined) ?? rfc3339();
     const policy: RestartPolicy = pod.spec?.restartPolicy ?? 'Always';
     const phase = podPhase(policy, containers);
-    const ready = containers.every((c) => c.view.state === 'running') ? 'True' : 'False';
+    const specs = new Map((pod.spec?.containers ?? []).map((c) => [c.name, c]));
+    // Ready: running, and the readiness probe (if any) says so.
+    const isReady = (c: (typeof containers)[number]) =>
+      c.view.state === 'running' &&
+      this.#prober.ready(pod, specs.get(c.name) ?? { name: c.name }, c.containerId);
+    const ready = containers.every(isReady) ? 'True' : 'False';
     const previous = new Map((pod.status?.conditions ?? []).map((c) => [c.type, c]));
     const cond = (type: string, status: string) => {
       const before = previous.get(type) as { status?: string; lastTransitionTime?: string } | undefined;
@@ -326,7 +345,7 @@ export class PodLifecycle {
         image: c.image,
         imageID: c.imageId,
         ...(c.containerId ? { containerID: c.containerId } : {}),
-        ready: c.view.state === 'running',
+        ready: isReady(c),
         started: c.view.state === 'running',
         restartCount: c.restarts,
         state: containerState(c.view),

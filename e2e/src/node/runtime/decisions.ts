@@ -34,6 +34,9 @@ export interface PodContainer {
   envFrom?: EnvFromSource[];
   resources?: ContainerResources;
   volumeMounts?: { name: string; mountPath: string; readOnly?: boolean; subPath?: string }[];
+  ports?: { name?: string; containerPort: number }[];
+  livenessProbe?: Probe;
+  readinessProbe?: Probe;
 }
 
 /** The process a container runs, as the kubelet combines the image's config with the pod's command and args. */
@@ -978,4 +981,114 @@ export function processSecurity(
     readonlyRootfs: !!s.readOnlyRootFilesystem,
     privileged,
   };
+}
+
+export interface Probe {
+  httpGet?: {
+    path?: string;
+    port: number | string;
+    scheme?: string;
+    httpHeaders?: { name: string; value: string }[];
+  };
+  tcpSocket?: { port: number | string };
+  exec?: { command?: string[] };
+  initialDelaySeconds?: number;
+  periodSeconds?: number;
+  timeoutSeconds?: number;
+  failureThreshold?: number;
+  successThreshold?: number;
+}
+
+/** A probe's timing and thresholds with the API's defaults (0 s delay, every 10 s, 1 s timeout, 3 failures, 1 success). */
+export function probeTiming(p: Probe): {
+  initialDelayMs: number;
+  periodMs: number;
+  timeoutMs: number;
+  failureThreshold: number;
+  successThreshold: number;
+} {
+  return {
+    initialDelayMs: (p.initialDelaySeconds ?? 0) * 1000,
+    periodMs: (p.periodSeconds || 10) * 1000,
+    timeoutMs: (p.timeoutSeconds || 1) * 1000,
+    failureThreshold: p.failureThreshold || 3,
+    successThreshold: p.successThreshold || 1,
+  };
+}
+
+/** A probe's port: a number, or the name of one of the container's ports (the kubelet's findPortByName). */
+export function probePort(
+  port: number | string,
+  ports: { name?: string; containerPort: number }[] = [],
+): { port: number } | { error: string } {
+  if (typeof port === 'number') return { port };
+  if (/^\d+$/.test(port)) return { port: Number(port) };
+  const p = ports.find((x) => x.name === port);
+  return p ? { port: p.containerPort } : { error: `port "${port}" not found` };
+}
+
+/** What one probe of a container found: success, or failure with the kubelet's words for it. */
+export type ProbeOutcome = { ok: true } | { ok: false; message: string };
+
+/** The kubelet's words for an HTTP probe's answer (2xx and 3xx succeed) or for not reaching the server. */
+export function httpOutcome(
+  url: string,
+  answer: { status: number } | { error: 'refused' | 'timeout' | 'reset' | string },
+): ProbeOutcome {
+  if ('status' in answer)
+    return answer.status >= 200 && answer.status < 400
+      ? { ok: true }
+      : { ok: false, message: `HTTP probe failed with statuscode: ${answer.status}` };
+  const hostPort = url.replace(/^https?:\/\//, '').replace(/\/.*$/, '');
+  const why =
+    answer.error === 'refused'
+      ? `dial tcp ${hostPort}: connect: connection refused`
+      : answer.error === 'timeout'
+        ? 'context deadline exceeded (Client.Timeout exceeded while awaiting headers)'
+        : answer.error === 'reset'
+          ? `read tcp ${hostPort}: read: connection reset by peer`
+          : answer.error;
+  return { ok: false, message: `Get "${url}": ${why}` };
+}
+
+/** The kubelet's words for a TCP probe that could not connect. */
+export function tcpOutcome(
+  hostPort: string,
+  answer: 'connected' | 'refused' | 'timeout' | string,
+): ProbeOutcome {
+  if (answer === 'connected') return { ok: true };
+  const why =
+    answer === 'refused' ? 'connect: connection refused' : answer === 'timeout' ? 'i/o timeout' : answer;
+  return { ok: false, message: `dial tcp ${hostPort}: ${why}` };
+}
+
+/** One probe worker's memory: the result it last set, and the run of equal outcomes behind it. */
+export interface ProbeWorkerState {
+  /** What the kubelet's results manager holds: readiness starts false, liveness true. */
+  result: boolean;
+  last?: boolean;
+  run: number;
+}
+
+export const initialProbeState = (kind: 'liveness' | 'readiness'): ProbeWorkerState => ({
+  result: kind === 'liveness',
+  run: 0,
+});
+
+/**
+ * One probe outcome through the kubelet's worker (prober/worker.go): a run of equal outcomes sets the result once it
+ * reaches failureThreshold (failures) or successThreshold (successes); a liveness failure that sets the result
+ * restarts the container, and the run starts again.
+ */
+export function probeStep(
+  kind: 'liveness' | 'readiness',
+  s: ProbeWorkerState,
+  ok: boolean,
+  t: { failureThreshold: number; successThreshold: number },
+): { state: ProbeWorkerState; restart: boolean } {
+  const run = s.last === ok ? s.run + 1 : 1;
+  if ((!ok && run < t.failureThreshold) || (ok && run < t.successThreshold))
+    return { state: { ...s, last: ok, run }, restart: false };
+  const restart = kind === 'liveness' && !ok;
+  return { state: { result: ok, last: ok, run: restart ? 0 : run }, restart };
 }

@@ -35,6 +35,7 @@ import {
   type ImageAccounts,
   type PodContainer,
   type PodSecurityContext,
+  type ProbeOutcome,
   type ProcessSecurity,
   type RestartPolicy,
   type SecurityContext,
@@ -577,6 +578,43 @@ export class NodeRuntime {
     await this.runc.remove(r.id);
     rmSync(join(this.#dir, 'exits', r.id), { force: true });
     await this.#discardBundle(this.#bundle(uid, name, r.attempt));
+  }
+
+  /** The host PID of a running container's process, for probes that enter its network namespace. */
+  async containerPid(uid: string, name: string): Promise<number | undefined> {
+    const r = this.#load(uid, name);
+    if (!r?.startedAt || this.runc.exit(r.id)) return undefined;
+    return this.runc.pid(r.id);
+  }
+
+  /** An exec probe: the command in the container as its user; success is exit 0, failure says the output. */
+  async execProbe(uid: string, name: string, command: string[], timeoutMs: number): Promise<ProbeOutcome> {
+    const r = this.#load(uid, name);
+    if (!r?.startedAt) return { ok: false, message: 'container is not running' };
+    const spec = JSON.parse(
+      readFileSync(join(this.#bundle(uid, name, r.attempt), 'config.json'), 'utf8'),
+    ) as {
+      process: { user: { uid: number; gid: number } };
+    };
+    const res = await this.runc.exec(
+      r.id,
+      `${spec.process.user.uid}:${spec.process.user.gid}`,
+      command,
+      timeoutMs,
+    );
+    if (res === 'timeout')
+      return { ok: false, message: `command ${JSON.stringify(command.join(' '))} timed out` };
+    return res.code === 0 ? { ok: true } : { ok: false, message: res.output.trim() };
+  }
+
+  /** Kills a container as the kubelet does after a failed liveness probe: SIGTERM, SIGKILL after the grace period. */
+  async killContainer(uid: string, name: string, graceSeconds: number): Promise<void> {
+    const r = this.#load(uid, name);
+    if (!r?.startedAt || this.runc.exit(r.id)) return;
+    await this.runc.kill(r.id, 'TERM');
+    setTimeout(() => {
+      if (!this.runc.exit(r.id)) void this.runc.kill(r.id, 'KILL');
+    }, graceSeconds * 1000).unref();
   }
 
   /**

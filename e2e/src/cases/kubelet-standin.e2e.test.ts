@@ -719,3 +719,55 @@ describe('the node stand-in probes containers as the kubelet does', () => {
     assert.equal(container((await podStatus()).status, 'side')?.restartCount, 0);
   });
 });
+
+describe("the chart's agent DaemonSet on a stand-in node (issue 15)", () => {
+  const label = 'stateful-migration.dcnlab.com/agent-pods';
+  after(async () => {
+    await kubectl('member1', ['label', 'node', 'm1-b', `${label}-`]).catch(() => undefined);
+  });
+
+  it('gets every volume the chart mounts and a token of the chart’s ServiceAccount; what stops it next is the image (docs/architecture.md, "Chart pods")', async () => {
+    await kubectl('member1', ['label', 'node', 'm1-b', `${label}=true`, '--overwrite']);
+    type DsPod = {
+      metadata: { name: string; uid: string };
+      spec: { nodeName?: string; volumes: { name: string }[] };
+      status?: { containerStatuses?: { state?: { waiting?: { reason?: string } } }[] };
+    };
+    const pod = await eventually(
+      async () => {
+        const items = (
+          JSON.parse(await kubectl('member1', ['get', 'pods', '-n', 'stateful-migration', '-o', 'json'])) as {
+            items: DsPod[];
+          }
+        ).items.filter((p) => p.spec.nodeName === 'm1-b');
+        const reason = items[0]?.status?.containerStatuses?.[0]?.state?.waiting?.reason;
+        return reason && reason !== 'ContainerCreating' ? items[0] : undefined;
+      },
+      60_000,
+      'the agent pod past its volumes',
+    );
+    // Past the volumes: the chart's hostPaths (Directory, File, DirectoryOrCreate) all passed the type check.
+    const failed = (await eventsOf('member1', 'stateful-migration', pod.metadata.name)).filter(
+      (e) => e.reason === 'FailedMount',
+    );
+    assert.deepEqual(failed, []);
+    assert.match(
+      pod.status?.containerStatuses?.[0]?.state?.waiting?.reason ?? '',
+      /^(ErrImagePull|ImagePullBackOff)$/,
+    );
+    const tokenVolume = pod.spec.volumes.find((v) => v.name.startsWith('kube-api-access-'))!.name;
+    const token = readFileSync(
+      join(
+        fedDir,
+        'nodes/m1-b/kubelet/pods',
+        pod.metadata.uid,
+        'volumes/kubernetes.io~projected',
+        tokenVolume,
+        'token',
+      ),
+      'utf8',
+    );
+    const claims = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as { sub: string };
+    assert.equal(claims.sub, 'system:serviceaccount:stateful-migration:checkpoint-backup-sa');
+  });
+});

@@ -25,8 +25,8 @@ export function helm(args: string[]): Promise<string> {
 /**
  * The federation's values: its registry is the platform's (the default secret goes there only), retention sweeps
  * every 20 s (e2e sees them), vfs storage. The agents still run as local processes (agents.ts): the node stand-in
- * gives the DaemonSet's pods their volumes, token, env, privileges and probes, but not yet the node files they mount,
- * the image in the registry or a network to the control plane (docs/architecture.md, "Chart pods: what is left"), so
+ * gives the DaemonSet's pods their volumes, token, env, privileges and probes, but not yet their image in the
+ * registry or a network to the control plane (docs/architecture.md, "Chart pods: what is left"), so
  * the carried DaemonSet selects no node.
  */
 export function federationValues(): string[] {

@@ -771,3 +771,51 @@ describe("the chart's agent DaemonSet on a stand-in node (issue 15)", () => {
     assert.equal(claims.sub, 'system:serviceaccount:stateful-migration:checkpoint-backup-sa');
   });
 });
+
+describe('the node stand-in gives each pod one network namespace, as its sandbox', () => {
+  const ns = unique('sandbox');
+  after(async () => {
+    await kubectl('member1', ['delete', 'namespace', ns, '--wait=false']).catch(() => undefined);
+  });
+
+  it("a pod's containers share localhost, and the pod's IP is on its loopback", async () => {
+    await kubectl('member1', ['create', 'namespace', ns]);
+    await kubectl(
+      'member1',
+      ['apply', '-f', '-'],
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: 'duo', namespace: ns },
+        spec: {
+          nodeName: 'm1-a',
+          containers: [
+            { name: 'server', image: 'busybox', command: ['httpd', '-f', '-p', '9090', '-h', '/'] },
+            {
+              name: 'client',
+              image: 'busybox',
+              command: [
+                'sh',
+                '-c',
+                'until nc -w 1 127.0.0.1 9090 </dev/null; do sleep 1; done; echo "reached=yes"; echo "lo=$(ip -o -4 addr show lo | awk \'{print $4}\' | tr "\\n" " ")"; echo done; sleep 3600',
+              ],
+            },
+          ],
+        },
+      }),
+    );
+    const out = await eventually(
+      async () => {
+        const o = await kubectl('member1', ['logs', '-n', ns, 'duo', '-c', 'client']).catch(() => '');
+        return /^done$/m.test(o) ? o : undefined;
+      },
+      60_000,
+      'the client reaching the server on localhost',
+    );
+    const ip = (
+      await kubectl('member1', ['get', 'pod', '-n', ns, 'duo', '-o', 'jsonpath={.status.podIP}'])
+    ).trim();
+    assert.equal(field(out, 'reached'), 'yes');
+    assert.equal(field(out, 'lo'), `127.0.0.1/8 ${ip}/32 `);
+  });
+});

@@ -197,7 +197,7 @@ export class PodLifecycle {
       if (!sameStatus(pod.status, creating)) await this.#write(pod, path, creating);
       return { requeueAfterMs: retry };
     }
-    const config: PodConfig = { volumes, env: (c) => this.#env(pod, c) };
+    const config: PodConfig = { volumes, podIP: this.#podIP(pod), env: (c) => this.#env(pod, c) };
     const { containers, requeueMs } = await this.runtime.sync(pod, () => this.#pullCredentials(pod), config);
     const running = new Map<string, string>();
     const startedAt = new Map<string, number>();

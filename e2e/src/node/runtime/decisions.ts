@@ -74,6 +74,8 @@ export interface SpecInput {
   security?: ProcessSecurity;
   /** The host's devices, which a privileged container gets as CRI-O gives them. */
   hostDevices?: { path: string; type: 'c' | 'b'; major: number; minor: number; fileMode: number }[];
+  /** The pod's network namespace (its sandbox's, shared by the pod's containers); without it, one of its own. */
+  netns?: string;
 }
 
 /**
@@ -156,7 +158,13 @@ export function ociSpec(i: SpecInput): Record<string, unknown> {
     linux: {
       resources: { devices: [{ allow: sec.privileged, access: 'rwm' }] },
       ...(sec.privileged && i.hostDevices?.length ? { devices: i.hostDevices } : {}),
-      namespaces: [{ type: 'pid' }, { type: 'network' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }],
+      namespaces: [
+        { type: 'pid' },
+        i.netns ? { type: 'network', path: i.netns } : { type: 'network' },
+        { type: 'ipc' },
+        { type: 'uts' },
+        { type: 'mount' },
+      ],
       // A privileged container sees /proc and /sys as the host does.
       maskedPaths: sec.privileged
         ? []

@@ -508,6 +508,18 @@ describe('ociSpec with a security context', () => {
     assert.equal(s.root.readonly, true);
     assert.ok(s.linux.maskedPaths.includes('/proc/kcore'));
   });
+  it("joins the pod's network namespace by path, or has its own", () => {
+    const ns = (x: object) =>
+      (x as { linux: { namespaces: { type: string; path?: string }[] } }).linux.namespaces;
+    assert.deepEqual(
+      ns(ociSpec({ ...base, netns: '/run/netns/p' })).find((n) => n.type === 'network'),
+      { type: 'network', path: '/run/netns/p' },
+    );
+    assert.deepEqual(
+      ns(ociSpec(base)).find((n) => n.type === 'network'),
+      { type: 'network' },
+    );
+  });
   it('root holds its capabilities', () =>
     assert.deepEqual(
       (ociSpec({ ...base, security: { ...sec, uid: 0 } }) as Spec).process.capabilities.effective,

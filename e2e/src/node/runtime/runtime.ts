@@ -63,6 +63,8 @@ export interface RuntimePod {
  */
 export interface PodConfig {
   volumes: Map<string, string>;
+  /** The pod's IP, which its network namespace holds on loopback. */
+  podIP?: string;
   env(c: PodContainer): Promise<{ env: [string, string][] } | { error: string }>;
 }
 
@@ -173,6 +175,25 @@ export class NodeRuntime {
   }
 
   #podDir = (uid: string): string => join(this.#dir, 'pods', uid);
+  #netns = (uid: string): string => join(this.#dir, 'netns', uid);
+
+  /**
+   * The pod's sandbox, as CRI-O's infra container holds it: one network namespace, pinned by a bind mount at
+   * netns/<uid>, that every container of the pod joins (they share localhost), loopback up with the pod's IP on it.
+   */
+  async #sandbox(uid: string, podIP: string | undefined): Promise<void> {
+    const path = this.#netns(uid);
+    const pinned = await exec('nsenter', [`--net=${path}`, 'true']).then(
+      () => true,
+      () => false,
+    );
+    if (pinned) return;
+    mkdirSync(join(this.#dir, 'netns'), { recursive: true, mode: 0o700 });
+    writeFileSync(path, '');
+    await exec('unshare', [`--net=${path}`, 'true']);
+    await exec('nsenter', [`--net=${path}`, 'ip', 'link', 'set', 'lo', 'up']);
+    if (podIP) await exec('nsenter', [`--net=${path}`, 'ip', 'addr', 'add', `${podIP}/32`, 'dev', 'lo']);
+  }
   #recordFile = (uid: string, name: string): string => join(this.#podDir(uid), name, 'record.json');
   #bundle = (uid: string, name: string, attempt: number): string =>
     join(this.#podDir(uid), name, String(attempt));
@@ -328,6 +349,11 @@ export class NodeRuntime {
     // The kubelet's part before CreateContainer: the environment, then (from the image's user) the security context.
     const env = await config.env(c);
     if ('error' in env) return wait('CreateContainerConfigError', env.error);
+    try {
+      await this.#sandbox(uid, config.podIP);
+    } catch (err) {
+      return wait('CreateContainerError', `failed to create the pod's network namespace: ${String(err)}`);
+    }
     const bundle = this.#bundle(uid, c.name, r.attempt);
     await this.#discardBundle(bundle);
     const checkpointOf = image.annotations[CHECKPOINT_NAME_ANNOTATION];
@@ -546,6 +572,7 @@ export class NodeRuntime {
       binds: made.binds,
       annotations: crioAnnotations(this.#annotationInput(pod, c, attempt, imageName)),
       security: made.security,
+      netns: this.#netns(pod.metadata!.uid!),
       ...(made.security.privileged ? { hostDevices: hostDevices() } : {}),
     });
   }
@@ -651,6 +678,8 @@ export class NodeRuntime {
       await this.#discard(uid, name, r);
     }
     rmSync(dir, { recursive: true, force: true });
+    await exec('umount', [this.#netns(uid)]).catch(() => undefined);
+    rmSync(this.#netns(uid), { force: true });
     const logs = join(this.#dir, 'logs');
     if (existsSync(logs))
       for (const d of readdirSync(logs))

@@ -25,8 +25,9 @@ export function helm(args: string[]): Promise<string> {
 /**
  * The federation's values: its registry is the platform's (the default secret goes there only), retention sweeps
  * every 20 s (e2e sees them), vfs storage. The agents still run as local processes (agents.ts): the node stand-in
- * cannot yet run the DaemonSet's pods (hostPath, service account token and downward-API env, host network,
- * privileged; docs/install.md and the issue-15 report say what is left), so the carried DaemonSet selects no node.
+ * gives the DaemonSet's pods their volumes, token, env, privileges and probes, but not yet their image in the
+ * registry or a network to the control plane (docs/architecture.md, "Chart pods: what is left"), so
+ * the carried DaemonSet selects no node.
  */
 export function federationValues(): string[] {
   const registry = (JSON.parse(readFileSync(registryInfoPath(), 'utf8')) as RegistryInfo).url;

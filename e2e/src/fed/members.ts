@@ -9,6 +9,7 @@ import { nodeRegistriesPath } from './images.js';
 import type { CheckpointRestoreSetting } from '../node/runtime/decisions.js';
 import { freePort } from './procs.js';
 import { installNodeKeys } from './keys.js';
+import { installNodeFiles } from './node-files.js';
 
 /** Cluster labels, so PropagationPolicies can select members by labelSelector. */
 export const memberLabels: Record<string, Record<string, string>> = {
@@ -149,6 +150,8 @@ export async function startNodes(ctx: FedContext): Promise<void> {
       const client = ctx.client(member);
       // The platform's part: the node's private keys in its runtime's decryption keys directory (keys.ts).
       installNodeKeys(node);
+      // ...and the files a node has that the chart's DaemonSet mounts.
+      installNodeFiles(node, ctx.pki.ca);
       await ctx.run(
         `node-${node}`,
         process.execPath,

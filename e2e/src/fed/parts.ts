@@ -27,7 +27,8 @@ export interface FedPart {
 }
 
 const memberControllers =
-  'deployment,replicaset,daemonset,statefulset,job,namespace,garbagecollector,serviceaccount,serviceaccount-token,nodelifecycle,podgc';
+  // root-ca-cert-publisher: kube-root-ca.crt in every namespace, which the default token volume projects.
+  'deployment,replicaset,daemonset,statefulset,job,namespace,garbagecollector,serviceaccount,serviceaccount-token,nodelifecycle,podgc,root-ca-cert-publisher';
 
 export const parts: FedPart[] = [
   { name: 'etcd', up: startEtcd },

@@ -99,7 +99,11 @@ const runtime = new NodeRuntime(
   opts.criu,
   setting,
 );
-const pods = new PodLifecycle(client, opts.node, Number(opts.nodeOctet), log, runtime);
+// The node's own root: its /etc (CRI-O's configuration, keys) and every hostPath a pod mounts are inside it.
+const pods = new PodLifecycle(client, opts.node, Number(opts.nodeOctet), log, runtime, {
+  nodeRoot: join(opts.rootDir, '..'),
+  kubeletRoot: opts.rootDir,
+});
 
 const kubelet = new KubeletServer({
   nodeName: opts.node,

@@ -1,4 +1,6 @@
 import {
+  EventRecorder,
+  getOrUndefined,
   Informer,
   restListWatch,
   WorkQueue,
@@ -9,9 +11,22 @@ import {
   type RestClient,
   type Result,
 } from '@stateful-migration/kube';
-import { containerState, lastState, podPhase, type RestartPolicy } from './runtime/decisions.js';
+import {
+  containerEnv,
+  containerState,
+  envReferences,
+  keyedData,
+  lastState,
+  podPhase,
+  serviceEnv,
+  type KeyedData,
+  type PodContainer,
+  type RestartPolicy,
+} from './runtime/decisions.js';
 import type { PullCredentials } from './runtime/images.js';
-import type { NodeRuntime, RuntimePod } from './runtime/runtime.js';
+import type { NodeRuntime, PodConfig, RuntimePod } from './runtime/runtime.js';
+import { Prober } from './probes.js';
+import { MountFailure, PodVolumes, type Volume } from './volumes.js';
 
 export interface Container {
   name: string;
@@ -24,14 +39,22 @@ export interface Pod extends KubeObject {
     initContainers?: Container[];
     imagePullSecrets?: { name: string }[];
     terminationGracePeriodSeconds?: number;
+    serviceAccountName?: string;
+    enableServiceLinks?: boolean;
+    volumes?: Volume[];
   };
   status?: {
     phase?: string;
+    hostIP?: string;
+    podIP?: string;
     conditions?: { type: string; status: string }[];
     containerStatuses?: { name: string; ready: boolean; state?: Record<string, unknown> }[];
     [k: string]: unknown;
   };
 }
+
+/** The node's address, as the Node's InternalIP gives it: every stand-in node is on this machine's loopback. */
+const HOST_IP = '127.0.0.1';
 
 const rfc3339 = (d = new Date()): string => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
 
@@ -47,6 +70,11 @@ export class PodLifecycle {
   #podIndex = 0;
   readonly #ips = new Map<string, string>();
   readonly #uids = new Map<string, string>();
+  /** Failed volume set-ups in a row, by pod UID: the kubelet's back-off between attempts. */
+  readonly #mountFailures = new Map<string, number>();
+  readonly #volumes: PodVolumes;
+  readonly #events: EventRecorder;
+  readonly #prober: Prober;
   #gcTimer?: NodeJS.Timeout;
 
   constructor(
@@ -55,7 +83,12 @@ export class PodLifecycle {
     private readonly nodeOctet: number,
     private readonly log: Logger,
     readonly runtime: NodeRuntime,
+    /** The node's root (hostPaths are inside it) and the kubelet's root directory (pods' volumes). */
+    dirs: { nodeRoot: string; kubeletRoot: string },
   ) {
+    this.#volumes = new PodVolumes(client, dirs.nodeRoot, dirs.kubeletRoot);
+    this.#events = new EventRecorder(client, 'kubelet', nodeName, log);
+    this.#prober = new Prober(runtime, this.#events, (key) => this.poke(key), log);
     this.informer = new Informer<Pod>(
       restListWatch(client, '/api/v1/pods', { fieldSelector: `spec.nodeName=${nodeName}` }),
       {
@@ -79,6 +112,7 @@ export class PodLifecycle {
 
   stop(): void {
     clearInterval(this.#gcTimer);
+    this.#prober.stop();
     this.informer.stop();
     this.#queue.stop();
   }
@@ -94,6 +128,7 @@ export class PodLifecycle {
     for (const uid of this.runtime.podUids()) {
       if (live.has(uid)) continue;
       await this.runtime.removePod(uid);
+      this.#volumes.remove(uid);
       this.log.info({ uid }, 'removed the containers of a pod no longer bound here');
     }
   }
@@ -102,7 +137,12 @@ export class PodLifecycle {
     const pod = this.informer.get(key);
     if (!pod?.metadata?.name || !pod.spec) {
       const uid = this.#uids.get(key);
-      if (uid) await this.runtime.removePod(uid);
+      if (uid) {
+        this.#prober.stopPod(uid);
+        await this.runtime.removePod(uid);
+        this.#volumes.remove(uid);
+        this.#mountFailures.delete(uid);
+      }
       this.#uids.delete(key);
       return undefined;
     }
@@ -114,7 +154,9 @@ export class PodLifecycle {
           pod.spec.terminationGracePeriodSeconds ??
           30,
       );
+      this.#prober.stopPod(pod.metadata.uid!);
       if (!(await this.runtime.stopPod(pod, grace))) return { requeueAfterMs: 500 };
+      this.#volumes.remove(pod.metadata.uid!);
       try {
         await this.client.request('DELETE', path, {
           body: {
@@ -132,22 +174,55 @@ export class PodLifecycle {
     }
     const phase = pod.status?.phase;
     if (phase === 'Succeeded' || phase === 'Failed') return undefined;
-    const { containers, requeueMs } = await this.runtime.sync(pod, () => this.#pullCredentials(pod));
-    const desired = this.#status(pod, containers);
-    if (!sameStatus(pod.status, desired)) {
-      await writeStatus<Pod, Pod['status']>(this.client, path, (current) => {
-        if (current.metadata?.uid !== pod.metadata?.uid || current.metadata?.deletionTimestamp)
-          return undefined;
-        return { ...current.status, ...desired };
-      });
+    const uid = pod.metadata.uid!;
+    let volumes: Map<string, string>;
+    try {
+      volumes = await this.#volumes.setUp(pod);
+      this.#mountFailures.delete(uid);
+    } catch (err) {
+      if (!(err instanceof MountFailure)) throw err;
+      // The kubelet's volume manager: a Warning FailedMount, the pod's containers waiting in ContainerCreating
+      // (those already running go on), and another attempt after a back-off.
+      const failures = (this.#mountFailures.get(uid) ?? 0) + 1;
+      this.#mountFailures.set(uid, failures);
+      await this.#events.emit(
+        { ...pod, apiVersion: 'v1', kind: 'Pod' },
+        'Warning',
+        'FailedMount',
+        err.message,
+      );
+      const retry = Math.min(500 * 2 ** (failures - 1), 122_000);
+      if (this.runtime.podUids().includes(uid)) return { requeueAfterMs: retry };
+      const creating = this.#creating(pod);
+      if (!sameStatus(pod.status, creating)) await this.#write(pod, path, creating);
+      return { requeueAfterMs: retry };
     }
-    return requeueMs !== undefined ? { requeueAfterMs: requeueMs } : undefined;
+    const config: PodConfig = { volumes, podIP: this.#podIP(pod), env: (c) => this.#env(pod, c) };
+    const { containers, requeueMs } = await this.runtime.sync(pod, () => this.#pullCredentials(pod), config);
+    const running = new Map<string, string>();
+    const startedAt = new Map<string, number>();
+    for (const c of containers)
+      if (c.view.state === 'running') {
+        running.set(c.name, c.containerId);
+        startedAt.set(c.name, Date.parse(c.view.startedAt));
+      }
+    this.#prober.sync({ ...pod, status: { ...pod.status, podIP: this.#podIP(pod) } }, running, startedAt);
+    const desired = this.#status(pod, containers);
+    if (!sameStatus(pod.status, desired)) await this.#write(pod, path, desired);
+    // The kubelet syncs a running pod again every minute or so: secrets, configMaps and tokens in volumes follow.
+    return { requeueAfterMs: requeueMs ?? 60_000 };
   }
 
-  #status(
-    pod: Pod,
-    containers: Awaited<ReturnType<NodeRuntime['sync']>>['containers'],
-  ): NonNullable<Pod['status']> {
+  async #write(pod: Pod, path: string, desired: NonNullable<Pod['status']>): Promise<void> {
+    await writeStatus<Pod, Pod['status']>(this.client, path, (current) => {
+      if (current.metadata?.uid !== pod.metadata?.uid || current.metadata?.deletionTimestamp)
+        return undefined;
+      return { ...current.status, ...desired };
+    });
+  }
+
+  /** The pod's IP, given once (the sandbox's, which the kubelet knows before it starts any container). */
+  #podIP(pod: Pod): string {
     const key = `${pod.metadata?.namespace}/${pod.metadata?.name}`;
     let ip = this.#ips.get(key) ?? (pod.status?.podIP as string | undefined);
     if (!ip) {
@@ -155,10 +230,91 @@ export class PodLifecycle {
       ip = `10.${this.nodeOctet}.${Math.floor(this.#podIndex / 250)}.${(this.#podIndex % 250) + 2}`;
     }
     this.#ips.set(key, ip);
+    return ip;
+  }
+
+  /** A pod whose volumes are not set up: Pending, every container waiting in ContainerCreating. */
+  #creating(pod: Pod): NonNullable<Pod['status']> {
+    return this.#status(
+      pod,
+      (pod.spec?.containers ?? []).map((c) => ({
+        name: c.name,
+        image: c.image,
+        imageId: '',
+        containerId: '',
+        view: { state: 'waiting', reason: 'ContainerCreating', everStarted: false },
+        restarts: 0,
+      })),
+    );
+  }
+
+  /**
+   * The container's environment as the kubelet makes it: the secrets and configMaps it names, the service
+   * variables (the kubernetes Service, and the namespace's Services unless enableServiceLinks is false).
+   */
+  async #env(pod: Pod, c: PodContainer): Promise<{ env: [string, string][] } | { error: string }> {
+    const ns = pod.metadata?.namespace ?? '';
+    const refs = envReferences(c);
+    const fetch = async (kind: 'secret' | 'configMap', names: string[]) => {
+      const out: Record<string, KeyedData> = {};
+      for (const n of names)
+        out[n] = keyedData(
+          kind,
+          await getOrUndefined(
+            this.client,
+            `/api/v1/namespaces/${ns}/${kind === 'secret' ? 'secrets' : 'configmaps'}/${n}`,
+          ),
+        );
+      return out;
+    };
+    type Svc = {
+      metadata?: { name?: string };
+      spec?: { clusterIP?: string; ports?: { name?: string; port: number; protocol?: string }[] };
+    };
+    const services: Svc[] = [];
+    if (pod.spec?.enableServiceLinks !== false && ns !== 'default')
+      services.push(...(await this.client.get<{ items: Svc[] }>(`/api/v1/namespaces/${ns}/services`)).items);
+    const master = (
+      await this.client.get<{ items: Svc[] }>('/api/v1/namespaces/default/services')
+    ).items.filter((s) => pod.spec?.enableServiceLinks !== false || s.metadata?.name === 'kubernetes');
+    services.push(...master);
+    const svcEnv = serviceEnv(services.map((s) => ({ name: s.metadata?.name ?? '', ...(s.spec ?? {}) })));
+    const ip = this.#podIP(pod);
+    const r = containerEnv(
+      c,
+      {
+        ...pod,
+        status: { ...pod.status, hostIP: HOST_IP, podIP: ip, hostIPs: [{ ip: HOST_IP }], podIPs: [{ ip }] },
+      },
+      { secrets: await fetch('secret', refs.secrets), configMaps: await fetch('configMap', refs.configMaps) },
+      svcEnv,
+      { cpu: '2', memory: '4Gi', 'ephemeral-storage': '10Gi' },
+    );
+    if ('error' in r) return r;
+    if (r.skipped.length)
+      await this.#events.emit(
+        { ...pod, apiVersion: 'v1', kind: 'Pod' },
+        'Warning',
+        'InvalidEnvironmentVariableNames',
+        `Keys [${r.skipped.join(', ')}] from the EnvFrom were skipped since they are considered invalid environment variable names.`,
+      );
+    return { env: r.env };
+  }
+
+  #status(
+    pod: Pod,
+    containers: Awaited<ReturnType<NodeRuntime['sync']>>['containers'],
+  ): NonNullable<Pod['status']> {
+    const ip = this.#podIP(pod);
     const started = (pod.status?.startTime as string | undefined) ?? rfc3339();
     const policy: RestartPolicy = pod.spec?.restartPolicy ?? 'Always';
     const phase = podPhase(policy, containers);
-    const ready = containers.every((c) => c.view.state === 'running') ? 'True' : 'False';
+    const specs = new Map((pod.spec?.containers ?? []).map((c) => [c.name, c]));
+    // Ready: running, and the readiness probe (if any) says so.
+    const isReady = (c: (typeof containers)[number]) =>
+      c.view.state === 'running' &&
+      this.#prober.ready(pod, specs.get(c.name) ?? { name: c.name }, c.containerId);
+    const ready = containers.every(isReady) ? 'True' : 'False';
     const previous = new Map((pod.status?.conditions ?? []).map((c) => [c.type, c]));
     const cond = (type: string, status: string) => {
       const before = previous.get(type) as { status?: string; lastTransitionTime?: string } | undefined;
@@ -172,8 +328,8 @@ export class PodLifecycle {
     };
     return {
       phase,
-      hostIP: '127.0.0.1',
-      hostIPs: [{ ip: '127.0.0.1' }],
+      hostIP: HOST_IP,
+      hostIPs: [{ ip: HOST_IP }],
       podIP: ip,
       podIPs: [{ ip }],
       startTime: started,
@@ -189,7 +345,7 @@ export class PodLifecycle {
         image: c.image,
         imageID: c.imageId,
         ...(c.containerId ? { containerID: c.containerId } : {}),
-        ready: c.view.state === 'running',
+        ready: isReady(c),
         started: c.view.state === 'running',
         restartCount: c.restarts,
         state: containerState(c.view),

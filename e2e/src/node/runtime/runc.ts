@@ -106,6 +106,40 @@ export class Runc {
     }
   }
 
+  /** The container's init process as the host sees it, or undefined when it does not run. */
+  async pid(id: string): Promise<number | undefined> {
+    try {
+      const st = JSON.parse(await this.#runc(['state', id])) as { status: RuncStatus; pid?: number };
+      return st.status === 'running' && st.pid ? st.pid : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** `runc exec` as the given user: its exit code and combined output, or 'timeout'. */
+  async exec(
+    id: string,
+    user: string,
+    args: string[],
+    timeoutMs: number,
+  ): Promise<{ code: number; output: string } | 'timeout'> {
+    try {
+      const { stdout, stderr } = await exec(
+        'runc',
+        [...this.#global(), 'exec', `--user=${user}`, id, ...args],
+        {
+          timeout: timeoutMs,
+          maxBuffer: 1 << 20,
+        },
+      );
+      return { code: 0, output: stdout + stderr };
+    } catch (err) {
+      const e = err as { killed?: boolean; code?: number | string; stdout?: string; stderr?: string };
+      if (e.killed) return 'timeout';
+      return { code: typeof e.code === 'number' ? e.code : 1, output: (e.stdout ?? '') + (e.stderr ?? '') };
+    }
+  }
+
   /** The exit code conmon recorded and when, or undefined while the container has not exited. */
   exit(id: string): { code: number; at: Date } | undefined {
     const f = join(this.p.exitDir, id);

@@ -1,24 +1,44 @@
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { chmod, lstat, readdir } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
 import { ARCHIVE_DIGESTS_ANNOTATION } from '@stateful-migration/api';
 import {
+  ALL_CAPABILITIES,
   archiveMismatch,
+  capabilitiesOfMask,
   CHECKPOINT_NAME_ANNOTATION,
   containerId,
   crioAnnotations,
   ociSpec,
+  expandVars,
   processArgs,
   processEnv,
+  processSecurity,
   restartAfter,
   restartBackoffMs,
   type CheckpointRestoreSetting,
   type ContainerRecordView,
   type ContainerView,
+  type DownwardPod,
+  type ImageAccounts,
   type PodContainer,
+  type PodSecurityContext,
+  type ProbeOutcome,
+  type ProcessSecurity,
   type RestartPolicy,
+  type SecurityContext,
 } from './decisions.js';
 import type { ImageStore } from './images.js';
 import { ImagePullError, type LocalImage, type PullCredentials } from './images.js';
@@ -27,19 +47,25 @@ import { Runc, RuntimeError } from './runc.js';
 const exec = promisify(execFile);
 
 export interface RuntimePod {
-  metadata?: {
-    name?: string;
-    namespace?: string;
-    uid?: string;
-    labels?: Record<string, string>;
-    annotations?: Record<string, string>;
-  };
+  metadata?: DownwardPod['metadata'];
   spec?: {
-    containers: (PodContainer & { imagePullPolicy?: string })[];
+    containers: (PodContainer & { imagePullPolicy?: string; securityContext?: SecurityContext })[];
     restartPolicy?: RestartPolicy;
     volumes?: { name: string }[];
     hostname?: string;
+    securityContext?: PodSecurityContext;
   };
+}
+
+/**
+ * What the kubelet hands the runtime with a pod: where each volume is on the node (PodVolumes), and each container's
+ * environment as it resolves it (containerEnv), or the CreateContainerConfigError message when it cannot.
+ */
+export interface PodConfig {
+  volumes: Map<string, string>;
+  /** The pod's IP, which its network namespace holds on loopback. */
+  podIP?: string;
+  env(c: PodContainer): Promise<{ env: [string, string][] } | { error: string }>;
 }
 
 /** What the runtime remembers of one container of a pod, on disk, so a restarted stand-in picks it up. */
@@ -77,6 +103,49 @@ export class CheckpointFailure extends Error {
   }
 }
 
+interface MadeContainer {
+  binds: { source: string; destination: string; readOnly: boolean }[];
+  env: [string, string][];
+  args: string[];
+  security: ProcessSecurity;
+}
+
+/** The image's /etc/passwd and /etc/group, which CRI-O reads to resolve the user and its groups. */
+function readAccounts(rootfs: string): ImageAccounts {
+  const read = (f: string) => {
+    const p = join(rootfs, 'etc', f);
+    return existsSync(p) && !lstatSync(p).isSymbolicLink() ? readFileSync(p, 'utf8') : undefined;
+  };
+  const passwd = read('passwd');
+  const group = read('group');
+  return { ...(passwd !== undefined ? { passwd } : {}), ...(group !== undefined ? { group } : {}) };
+}
+
+/** The capabilities this runtime holds (its bounding set): what `privileged` and `add: [ALL]` can give. */
+function runtimeCapabilities(): string[] {
+  const m = /^CapBnd:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'));
+  return m ? capabilitiesOfMask(m[1]!) : ALL_CAPABILITIES;
+}
+
+/** The host's device nodes directly under /dev, which CRI-O gives a privileged container. */
+function hostDevices(): NonNullable<Parameters<typeof ociSpec>[0]['hostDevices']> {
+  const out: NonNullable<Parameters<typeof ociSpec>[0]['hostDevices']> = [];
+  for (const name of readdirSync('/dev')) {
+    const path = join('/dev', name);
+    const st = lstatSync(path, { throwIfNoEntry: false });
+    if (!st || !(st.isCharacterDevice() || st.isBlockDevice())) continue;
+    const rdev = Number(st.rdev);
+    out.push({
+      path,
+      type: st.isCharacterDevice() ? 'c' : 'b',
+      major: (rdev >> 8) & 0xfff,
+      minor: (rdev & 0xff) | ((rdev >> 12) & 0xfff00),
+      fileMode: st.mode & 0o777,
+    });
+  }
+  return out;
+}
+
 const rfc3339 = (d: Date): string => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
 
 /**
@@ -106,6 +175,25 @@ export class NodeRuntime {
   }
 
   #podDir = (uid: string): string => join(this.#dir, 'pods', uid);
+  #netns = (uid: string): string => join(this.#dir, 'netns', uid);
+
+  /**
+   * The pod's sandbox, as CRI-O's infra container holds it: one network namespace, pinned by a bind mount at
+   * netns/<uid>, that every container of the pod joins (they share localhost), loopback up with the pod's IP on it.
+   */
+  async #sandbox(uid: string, podIP: string | undefined): Promise<void> {
+    const path = this.#netns(uid);
+    const pinned = await exec('nsenter', [`--net=${path}`, 'true']).then(
+      () => true,
+      () => false,
+    );
+    if (pinned) return;
+    mkdirSync(join(this.#dir, 'netns'), { recursive: true, mode: 0o700 });
+    writeFileSync(path, '');
+    await exec('unshare', [`--net=${path}`, 'true']);
+    await exec('nsenter', [`--net=${path}`, 'ip', 'link', 'set', 'lo', 'up']);
+    if (podIP) await exec('nsenter', [`--net=${path}`, 'ip', 'addr', 'add', `${podIP}/32`, 'dev', 'lo']);
+  }
   #recordFile = (uid: string, name: string): string => join(this.#podDir(uid), name, 'record.json');
   #bundle = (uid: string, name: string, attempt: number): string =>
     join(this.#podDir(uid), name, String(attempt));
@@ -145,6 +233,7 @@ export class NodeRuntime {
   async sync(
     pod: RuntimePod,
     creds: () => Promise<PullCredentials[]>,
+    config: PodConfig = { volumes: new Map(), env: () => Promise.resolve({ env: [] }) },
   ): Promise<{ containers: ContainerReport[]; requeueMs?: number }> {
     const uid = pod.metadata!.uid!;
     const policy = pod.spec?.restartPolicy ?? 'Always';
@@ -204,7 +293,7 @@ export class NodeRuntime {
           );
           continue;
         }
-        r = await this.#start(pod, c, r, creds);
+        r = await this.#start(pod, c, r, creds, config);
         this.#save(uid, c.name, r);
         if (r.waiting) {
           due(r.waiting.retryAt - Date.now());
@@ -241,6 +330,7 @@ export class NodeRuntime {
     c: PodContainer & { imagePullPolicy?: string },
     r: ContainerRecord,
     creds: () => Promise<PullCredentials[]>,
+    config: PodConfig,
   ): Promise<ContainerRecord> {
     const uid = pod.metadata!.uid!;
     const failures = (r.waiting?.failures ?? 0) + 1;
@@ -256,15 +346,25 @@ export class NodeRuntime {
         return wait('ErrImagePull', `failed to pull image "${c.image}": ${err.message}`);
       throw err;
     }
+    // The kubelet's part before CreateContainer: the environment, then (from the image's user) the security context.
+    const env = await config.env(c);
+    if ('error' in env) return wait('CreateContainerConfigError', env.error);
+    try {
+      await this.#sandbox(uid, config.podIP);
+    } catch (err) {
+      return wait('CreateContainerError', `failed to create the pod's network namespace: ${String(err)}`);
+    }
     const bundle = this.#bundle(uid, c.name, r.attempt);
     await this.#discardBundle(bundle);
     const checkpointOf = image.annotations[CHECKPOINT_NAME_ANNOTATION];
     try {
       if (checkpointOf === undefined) {
+        const made = this.#made(pod, c, image, config, env.env);
+        if ('error' in made) return wait('CreateContainerConfigError', made.error);
         await this.#mountRootfs(bundle, image.rootfs);
         writeFileSync(
           join(bundle, 'config.json'),
-          JSON.stringify(this.#spec(bundle, pod, c, image, r.attempt)),
+          JSON.stringify(this.#spec(bundle, pod, c, image, r.attempt, made)),
         );
         await this.runc.run(r.id, bundle, this.logPath(pod, c.name, r.attempt));
         const now = rfc3339(new Date());
@@ -281,7 +381,7 @@ export class NodeRuntime {
           ...(r.last ? { last: r.last } : {}),
         };
       }
-      return await this.#restore(pod, c, r, image, checkpointOf, bundle, creds, wait);
+      return await this.#restore(pod, c, r, image, checkpointOf, bundle, creds, wait, config, env.env);
     } catch (err) {
       if (err instanceof RuntimeError) return wait('CreateContainerError', err.message);
       throw err;
@@ -298,6 +398,8 @@ export class NodeRuntime {
     bundle: string,
     creds: () => Promise<PullCredentials[]>,
     wait: (reason: string, message: string) => ContainerRecord,
+    config: PodConfig,
+    env: [string, string][],
   ): Promise<ContainerRecord> {
     const setting = this.settingNow();
     if (setting !== 'checkpoint_restore')
@@ -325,10 +427,10 @@ export class NodeRuntime {
         'CreateContainerError',
         `checkpoint image ${c.image} holds no checkpoint archive (config.dump, checkpoint/)`,
       );
-    const config = JSON.parse(readFileSync(join(content, 'config.dump'), 'utf8')) as {
+    const dump = JSON.parse(readFileSync(join(content, 'config.dump'), 'utf8')) as {
       rootfsImageName?: string;
     };
-    const baseName = config.rootfsImageName ?? '';
+    const baseName = dump.rootfsImageName ?? '';
     let base: LocalImage;
     try {
       base = await this.images.pull(baseName, await creds());
@@ -354,7 +456,9 @@ export class NodeRuntime {
     const dumped = JSON.parse(readFileSync(join(content, 'spec.dump'), 'utf8')) as {
       mounts?: { destination: string; type?: string }[];
     };
-    const binds = this.#binds(pod, c);
+    const made = this.#made(pod, c, base, config, env);
+    if ('error' in made) return wait('CreateContainerConfigError', made.error);
+    const binds = made.binds;
     for (const m of dumped.mounts ?? []) {
       if (m.type !== 'bind' || binds.some((b) => b.destination === m.destination)) continue;
       return wait(
@@ -362,7 +466,7 @@ export class NodeRuntime {
         `failed to restore container ${c.name}: the checkpoint has a bind mount at ${m.destination}, the new container has no volume mounted there`,
       );
     }
-    const spec = this.#spec(bundle, pod, c, base, r.attempt, baseName);
+    const spec = this.#spec(bundle, pod, c, base, r.attempt, made, baseName);
     writeFileSync(join(bundle, 'config.json'), JSON.stringify(spec));
     await this.runc.restore(
       r.id,
@@ -387,13 +491,53 @@ export class NodeRuntime {
     };
   }
 
-  /** The pod's volumes as directories of the pod (emptyDir semantics), bind-mounted where the container asks. */
-  #binds(pod: RuntimePod, c: PodContainer): { source: string; destination: string; readOnly: boolean }[] {
-    return (c.volumeMounts ?? []).map((vm) => {
-      const source = join(this.#podDir(pod.metadata!.uid!), 'volumes', vm.name);
-      mkdirSync(source, { recursive: true, mode: 0o755 });
-      return { source, destination: vm.mountPath, readOnly: !!vm.readOnly };
-    });
+  /**
+   * What the container is made of besides its image: its volumes bind-mounted where it asks (subPath inside the
+   * volume), its environment and args with $(VAR) expanded, its user and privileges. A volume the kubelet did not set
+   * up, or a security context that cannot hold, is the kubelet's CreateContainerConfigError.
+   */
+  #made(
+    pod: RuntimePod,
+    c: PodContainer & { securityContext?: SecurityContext },
+    image: LocalImage,
+    config: PodConfig,
+    env: [string, string][],
+  ): MadeContainer | { error: string } {
+    const binds: MadeContainer['binds'] = [];
+    for (const vm of c.volumeMounts ?? []) {
+      const path = config.volumes.get(vm.name);
+      if (!path) return { error: `cannot find volume "${vm.name}" to mount into container "${c.name}"` };
+      const sub = vm.subPath ? join(path, vm.subPath) : path;
+      if (
+        vm.subPath &&
+        !relative(path, sub)
+          .split('/')
+          .every((p) => p && p !== '..')
+      )
+        return { error: `failed to prepare subPath for volumeMount "${vm.name}" of container "${c.name}"` };
+      if (vm.subPath) mkdirSync(sub, { recursive: true, mode: 0o755 });
+      binds.push({ source: sub, destination: vm.mountPath, readOnly: !!vm.readOnly });
+    }
+    const m = pod.metadata ?? {};
+    const security = processSecurity(
+      {
+        ref: `${m.name}_${m.namespace}(${m.uid})`,
+        ...(pod.spec?.securityContext ? { securityContext: pod.spec.securityContext } : {}),
+      },
+      c,
+      image.config,
+      readAccounts(image.rootfs),
+      runtimeCapabilities(),
+    );
+    if ('error' in security) return security;
+    const vars = new Map(env);
+    const lookup = (n: string) => vars.get(n);
+    const expanded = {
+      ...c,
+      ...(c.command ? { command: c.command.map((a) => expandVars(a, lookup)) } : {}),
+      ...(c.args ? { args: c.args.map((a) => expandVars(a, lookup)) } : {}),
+    };
+    return { binds, env, args: processArgs(image.config, expanded), security };
   }
 
   #annotationInput(pod: RuntimePod, c: PodContainer, attempt: number, image: string) {
@@ -416,16 +560,20 @@ export class NodeRuntime {
     c: PodContainer,
     image: LocalImage,
     attempt: number,
+    made: MadeContainer,
     imageName = c.image,
   ): Record<string, unknown> {
     return ociSpec({
       rootfs: join(bundle, 'rootfs'),
-      args: processArgs(image.config, c),
-      env: processEnv(image.config, c),
+      args: made.args,
+      env: processEnv(image.config, c, made.env),
       cwd: c.workingDir ?? image.config.WorkingDir ?? '/',
       hostname: pod.spec?.hostname ?? pod.metadata?.name ?? 'pod',
-      binds: this.#binds(pod, c),
+      binds: made.binds,
       annotations: crioAnnotations(this.#annotationInput(pod, c, attempt, imageName)),
+      security: made.security,
+      netns: this.#netns(pod.metadata!.uid!),
+      ...(made.security.privileged ? { hostDevices: hostDevices() } : {}),
     });
   }
 
@@ -433,6 +581,9 @@ export class NodeRuntime {
   async #mountRootfs(bundle: string, lower: string): Promise<string> {
     const rootfs = join(bundle, 'rootfs');
     for (const d of ['upper', 'work', 'rootfs']) mkdirSync(join(bundle, d), { recursive: true, mode: 0o700 });
+    // The overlay's root takes the upper directory's mode: 0755 as containers-storage makes it, so that a container
+    // running as another user than root can reach its own /.
+    chmodSync(join(bundle, 'upper'), 0o755);
     await exec('mount', [
       '-t',
       'overlay',
@@ -454,6 +605,43 @@ export class NodeRuntime {
     await this.runc.remove(r.id);
     rmSync(join(this.#dir, 'exits', r.id), { force: true });
     await this.#discardBundle(this.#bundle(uid, name, r.attempt));
+  }
+
+  /** The host PID of a running container's process, for probes that enter its network namespace. */
+  async containerPid(uid: string, name: string): Promise<number | undefined> {
+    const r = this.#load(uid, name);
+    if (!r?.startedAt || this.runc.exit(r.id)) return undefined;
+    return this.runc.pid(r.id);
+  }
+
+  /** An exec probe: the command in the container as its user; success is exit 0, failure says the output. */
+  async execProbe(uid: string, name: string, command: string[], timeoutMs: number): Promise<ProbeOutcome> {
+    const r = this.#load(uid, name);
+    if (!r?.startedAt) return { ok: false, message: 'container is not running' };
+    const spec = JSON.parse(
+      readFileSync(join(this.#bundle(uid, name, r.attempt), 'config.json'), 'utf8'),
+    ) as {
+      process: { user: { uid: number; gid: number } };
+    };
+    const res = await this.runc.exec(
+      r.id,
+      `${spec.process.user.uid}:${spec.process.user.gid}`,
+      command,
+      timeoutMs,
+    );
+    if (res === 'timeout')
+      return { ok: false, message: `command ${JSON.stringify(command.join(' '))} timed out` };
+    return res.code === 0 ? { ok: true } : { ok: false, message: res.output.trim() };
+  }
+
+  /** Kills a container as the kubelet does after a failed liveness probe: SIGTERM, SIGKILL after the grace period. */
+  async killContainer(uid: string, name: string, graceSeconds: number): Promise<void> {
+    const r = this.#load(uid, name);
+    if (!r?.startedAt || this.runc.exit(r.id)) return;
+    await this.runc.kill(r.id, 'TERM');
+    setTimeout(() => {
+      if (!this.runc.exit(r.id)) void this.runc.kill(r.id, 'KILL');
+    }, graceSeconds * 1000).unref();
   }
 
   /**
@@ -490,6 +678,8 @@ export class NodeRuntime {
       await this.#discard(uid, name, r);
     }
     rmSync(dir, { recursive: true, force: true });
+    await exec('umount', [this.#netns(uid)]).catch(() => undefined);
+    rmSync(this.#netns(uid), { force: true });
     const logs = join(this.#dir, 'logs');
     if (existsSync(logs))
       for (const d of readdirSync(logs))

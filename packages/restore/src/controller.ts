@@ -38,6 +38,7 @@ import { notMine, RESTORE_FINALIZER, SubmitStep, type Meta, type SourceToStop } 
 import { backupNamespaceRefusal, stopPlan, stopsOnlyThePod } from './validate.js';
 import { isObjectName, migrationActive } from './workload/plan.js';
 import { WorkloadMigrationStep } from './workload/step.js';
+import { WebhookSweeper } from './workload/sweeper.js';
 import type { WebhookEndpoint } from './workload/webhook-config.js';
 
 export { RESTORE_FINALIZER, restorePolicyName } from './submit.js';
@@ -61,6 +62,11 @@ export interface RestoreOptions {
   afterPhaseWritten?: (phase: string) => void;
   /** Where the members reach the hub's admission webhook; without it, workload migrations are refused. */
   webhook?: WebhookEndpoint;
+  /**
+   * How often the members' webhook configurations are looked at for ones no migration needs any more (sweep.ts).
+   * @default 30000
+   */
+  sweepMs?: number;
 }
 
 /**
@@ -91,9 +97,10 @@ export class RestoreController {
   readonly #follow: FollowStep;
   readonly #checkpoint: FreshCheckpointStep;
   readonly #workload: WorkloadMigrationStep;
+  readonly #sweeper: WebhookSweeper;
 
   constructor(o: RestoreOptions) {
-    this.#o = { pollMs: 2000, followMs: 30_000, defaultTimeoutSeconds: 300, ...o };
+    this.#o = { pollMs: 2000, followMs: 30_000, defaultTimeoutSeconds: 300, sweepMs: 30_000, ...o };
     const { client, log } = o;
     this.#record = new RestoreRecorder({
       client,
@@ -128,6 +135,14 @@ export class RestoreController {
       },
     );
     this.restores.on((_e, r) => this.queue.add(`${r.metadata.namespace}/${r.metadata.name}`));
+    this.#sweeper = new WebhookSweeper({
+      client,
+      log,
+      record: this.#record,
+      clusters: () => this.#submit.clusterViews(),
+      cached: (key) => this.restores.get(key),
+      enqueue: (key) => this.queue.add(key),
+    });
     this.restoredPods = new Informer<RestoredPodMeta>(
       restListWatch(client, '/api/v1/pods', { labelSelector: RESTORE_LABEL }),
       {
@@ -149,20 +164,35 @@ export class RestoreController {
   async run(signal: AbortSignal): Promise<void> {
     this.queue.start((key) => this.reconcile(key));
     const informers = Promise.all([this.restores.start(), this.restoredPods.start()]);
+    // The sweep picks from the cache: not before it is filled (every restore would look gone).
+    const sweeping = setInterval(() => {
+      if (this.ready())
+        this.sweepWebhooks().catch((err: unknown) =>
+          this.#o.log.warn({ err: describeError(err) }, 'webhook sweep failed; trying again'),
+        );
+    }, this.#o.sweepMs);
+    sweeping.unref();
     await new Promise<void>((resolve) => {
       if (signal.aborted) return resolve();
       signal.addEventListener('abort', () => resolve(), { once: true });
     });
+    clearInterval(sweeping);
     this.restores.stop();
     this.restoredPods.stop();
     this.queue.stop();
     await informers.catch(() => undefined);
   }
 
-  /** get -> one step for its phase (restoreStep). */
+  /** Queues the restores of the members' webhook configurations that no migration needs any more (sweep.ts). */
+  sweepWebhooks(): Promise<void> {
+    return this.#sweeper.scan();
+  }
+
+  /** get -> one step for its phase (restoreStep); first, the sweep of its left-over webhook configurations, if any. */
   async reconcile(key: string): Promise<Result> {
     const [ns, name] = key.split('/') as [string, string];
     const r = await this.#getOrUndefined<CheckpointRestore>(restorePath(ns, name));
+    await this.#sweeper.sweep(key, r);
     if (!r) return undefined;
     if (r.status?.workload) return this.#reconcileWorkload(r).catch((err) => this.#retrying(r, err));
     switch (restoreStep(r)) {

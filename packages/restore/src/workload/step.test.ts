@@ -92,7 +92,7 @@ function world() {
     return ctl.reconcile('shop/move');
   };
   const status = () => api.object<CheckpointRestore>(RESTORE)?.status ?? ({} as CheckpointRestoreStatus);
-  return { api, step, status };
+  return { api, step, status, ctl };
 }
 
 /** status.workload of restore `name` migrating StatefulSet db from member1 to member2. */
@@ -381,5 +381,94 @@ describe('a workload migration, one reconcile at a time', () => {
       [],
       'nothing but its own status',
     );
+  });
+
+  it('sweeps the webhook configurations of restores gone or ended from every Ready member, and only those', async () => {
+    const { api, ctl } = world();
+    const config = (name: string, owner: string | undefined, managed = true) => ({
+      metadata: {
+        name,
+        labels: {
+          ...(managed ? { 'app.kubernetes.io/managed-by': 'stateful-migration-hub' } : {}),
+          ...(owner ? { 'migration.dcnlab.com/restore-owner': owner } : {}),
+        },
+      },
+      webhooks: [{ name: 'w', failurePolicy: 'Fail' }],
+    });
+    // move migrates; old ended; gone is gone; the user's shares the prefix only.
+    api.put(RESTORE, {
+      ...api.object(RESTORE),
+      metadata: { name: 'move', namespace: 'shop', finalizers: ['migration.dcnlab.com/restore'] },
+      status: { phase: 'RestoreInProgress', workload: dbToMember2('move') },
+    });
+    api.put(`${G}/checkpointrestores/old`, {
+      metadata: { name: 'old', namespace: 'shop' },
+      spec: {},
+      status: { phase: 'SourceStopped', workload: dbToMember2('old') },
+    });
+    for (const c of ['member1', 'member2']) {
+      api.put(
+        inMember(c, `${MWC}/stateful-migration.shop.move`),
+        config('stateful-migration.shop.move', 'shop.move'),
+      );
+      api.put(
+        inMember(c, `${MWC}/stateful-migration.shop.old`),
+        config('stateful-migration.shop.old', 'shop.old'),
+      );
+      api.put(
+        inMember(c, `${MWC}/stateful-migration.shop.gone`),
+        config('stateful-migration.shop.gone', undefined),
+      );
+      api.put(
+        inMember(c, `${MWC}/stateful-migration.users`),
+        config('stateful-migration.users', undefined, false),
+      );
+    }
+    // member2 is lost: nothing is asked of it (its configurations are swept once it is back).
+    api.put(`${CLUSTERS}/member2`, {
+      metadata: { name: 'member2' },
+      status: { conditions: [{ type: 'Ready', status: 'Unknown' }] },
+    });
+    api.resetCalls();
+    await ctl.sweepWebhooks();
+    assert.ok(!api.calls.some((c) => c.path.includes('/member2/proxy')), 'the lost member is left alone');
+    for (const key of ['shop/move', 'shop/old', 'shop/gone']) await ctl.reconcile(key).catch(() => undefined);
+    const deleted = api.writes().filter((w) => w.startsWith('DELETE'));
+    assert.deepEqual(deleted.sort(), [
+      `DELETE ${inMember('member1', `${MWC}/stateful-migration.shop.gone`)}`,
+      `DELETE ${inMember('member1', `${MWC}/stateful-migration.shop.old`)}`,
+    ]);
+    assert.ok(api.object(inMember('member1', `${MWC}/stateful-migration.users`)), "the user's stays");
+    assert.ok(
+      api
+        .events()
+        .some((e) =>
+          /^Normal WebhookConfigurationSwept: removed .*shop\.old from member1: CheckpointRestore shop\/old ended SourceStopped/.test(
+            e,
+          ),
+        ),
+      api.events().join('\n'),
+    );
+  });
+
+  it('keeps a configuration whose restore began a migration between the scan and the sweep', async () => {
+    const { api, ctl } = world();
+    api.put(inMember('member1', `${MWC}/stateful-migration.shop.move`), {
+      metadata: {
+        name: 'stateful-migration.shop.move',
+        labels: {
+          'app.kubernetes.io/managed-by': 'stateful-migration-hub',
+          'migration.dcnlab.com/restore-owner': 'shop.move',
+        },
+      },
+    });
+    await ctl.sweepWebhooks(); // move is Pending, not migrating: its configuration may go
+    api.put(RESTORE, {
+      ...api.object(RESTORE),
+      status: { phase: 'Checkpointing', workload: dbToMember2('move') },
+    });
+    api.resetCalls();
+    await ctl.reconcile('shop/move').catch(() => undefined);
+    assert.ok(!api.writes().includes(`DELETE ${inMember('member1', `${MWC}/stateful-migration.shop.move`)}`));
   });
 });

@@ -56,7 +56,12 @@ import {
   type WorkloadPod,
   type WorkloadView,
 } from './plan.js';
-import { webhookConfigName, webhookConfiguration, type WebhookEndpoint } from './webhook-config.js';
+import {
+  webhookConfigName,
+  webhookConfiguration,
+  WEBHOOKS_PATH,
+  type WebhookEndpoint,
+} from './webhook-config.js';
 import { RESTORED_FROM_ANNOTATION } from './migration.js';
 
 export interface WorkloadStepOptions {
@@ -701,7 +706,7 @@ export class WorkloadMigrationStep {
   }
 }
 
-const WEBHOOKS = '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations';
+const WEBHOOKS = WEBHOOKS_PATH;
 
 /** Whether the stored webhooks say what ours say: the fields we set (the apiserver adds defaults to the rest). */
 function sameWebhooks(stored: unknown[] | undefined, ours: unknown[]): boolean {

@@ -60,6 +60,7 @@ export {
   type CheckpointRestore,
   type CheckpointRestoreSpec,
   type CheckpointRestoreStatus,
+  type CleanupSkipped,
   type RestoreImage,
   type RestoreMode,
   type RestorePhase,

@@ -240,8 +240,15 @@ export class RestoreController {
   /** A workload migration (status.workload recorded): its steps, by phase (workload/step.ts). */
   async #reconcileWorkload(r: CheckpointRestore): Promise<Result> {
     if (r.metadata.deletionTimestamp) {
-      if (r.metadata.finalizers?.includes(RESTORE_FINALIZER)) await this.#workload.release(r);
+      if (r.metadata.finalizers?.includes(RESTORE_FINALIZER)) {
+        const waiting = await this.#workload.release(r, { deleting: true });
+        if (waiting) return waiting;
+      }
       return this.#cleanUp(r);
+    }
+    if (migrationActive(r)) {
+      const lost = await this.#workload.whileLost(r);
+      if (lost) return lost.stop;
     }
     if (WorkloadMigrationStep.wantsRollback(r)) return this.#workload.rollback(r);
     switch (r.status?.phase) {

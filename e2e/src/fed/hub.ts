@@ -79,6 +79,8 @@ export async function startHub(ctx: FedContext): Promise<void> {
       `--webhook-cert=${ctx.pki.servingCert}`,
       `--webhook-key=${ctx.pki.servingKey}`,
       `--webhook-ca=${ctx.pki.ca}`,
+      // Only the members' apiservers (their AdmissionConfiguration's client certificate) are answered.
+      `--webhook-client-ca=${ctx.pki.ca}`,
     ],
     () => probe(`http://127.0.0.1:${health}/readyz`),
     { port: health },

@@ -486,7 +486,7 @@ rules:
       - nodes
     verbs:
       - list
-  # get, list, create, update, delete: a workload migration's webhook configuration `stateful-migration.<namespace>.<restore>` (pods of that namespace with a StatefulSet or ReplicaSet controller, CREATE only), made while the migration runs (replaced when one of that name says something else: another workload, an old URL or CA) and deleted when it ends; the hub lists its own (label `app.kubernetes.io/managed-by=stateful-migration-hub`) to delete those whose CheckpointRestore is gone or ended (left by a finalizer removed by hand, an uninstall, a member unreachable at the end). RBAC cannot limit `create` by name: this identity could create any mutating webhook in a member
+  # get, list, create, update, delete: a workload migration's webhook configuration `stateful-migration.<namespace>.<restore>` (pods of that namespace with a StatefulSet or ReplicaSet controller, CREATE only), made while the migration runs (replaced when one of that name says something else: another workload, an old URL or CA) and deleted when it ends; the hub lists its own (label `app.kubernetes.io/managed-by=stateful-migration-hub`) to delete those whose CheckpointRestore is gone or ended (left by a finalizer removed by hand, an uninstall, a member unreachable at the end). RBAC cannot limit `create` by name, so the ValidatingAdmissionPolicy `hub-webhook-configurations.migration.dcnlab.com`, carried to every member, lets this identity create, update and delete only configurations named `stateful-migration.*`, each webhook calling the hub's own URL (`hub.webhook.url`)
   - apiGroups:
       - admissionregistration.k8s.io
     resources:

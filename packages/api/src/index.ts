@@ -149,3 +149,4 @@ export {
   type FailoverReplica,
   type FreshReason,
 } from './failover.js';
+export { HUB_USER, HUB_WEBHOOK_POLICY, hubWebhookPolicy } from './hub-webhook-policy.js';

@@ -1,4 +1,5 @@
 import {
+  isRestoreFinished,
   isWorkloadBackup,
   RESTORE_PLURAL,
   setCondition,
@@ -195,6 +196,11 @@ export class RestoreController {
     await this.#sweeper.sweep(key, r);
     if (!r) return undefined;
     if (r.status?.workload) return this.#reconcileWorkload(r).catch((err) => this.#retrying(r, err));
+    return this.#reconcilePod(r).catch((err) => this.#retrying(r, err));
+  }
+
+  /** A single pod's restore (no status.workload): one step for its phase (restoreStep). */
+  async #reconcilePod(r: CheckpointRestore): Promise<Result> {
     switch (restoreStep(r)) {
       case 'cleanUp':
         return this.#cleanUp(r);
@@ -224,13 +230,17 @@ export class RestoreController {
   }
 
   /**
-   * A workload migration's step that threw (a member unreachable through the cluster proxy, a 409): said in status
-   * and by a Warning Event when it says something new (the user sees why it does not go on), then thrown again for
-   * the queue's backoff. Not for a migration that ended or is being deleted, whose status says how it ended.
+   * A step that threw (Karmada or a member unreachable through the cluster proxy, a 409), of a workload migration or
+   * a single pod's restore: said in status and by a Warning Event when it says something new (the user sees why it
+   * does not go on; the log alone told only the operator), then thrown again for the queue's backoff. Not for a
+   * restore that ended or is being deleted, whose status says how it ended.
    */
   async #retrying(r: CheckpointRestore, err: unknown): Promise<never> {
     const message = `retrying: ${describeError(err)}`;
-    if (migrationActive(r) && r.status?.message !== message) {
+    const going = r.status?.workload
+      ? migrationActive(r)
+      : !r.metadata.deletionTimestamp && !isRestoreFinished(r.status?.phase, r.spec.mode ?? 'Restore');
+    if (going && r.status?.message !== message) {
       const updated = await this.#record.write(r, (s) => ({ ...s, message })).catch(() => undefined); // a 409 re-reads on the retry
       if (updated) await this.#record.event(updated, 'Warning', 'Retrying', message).catch(() => undefined);
     }

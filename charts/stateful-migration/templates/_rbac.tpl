@@ -486,17 +486,18 @@ rules:
       - nodes
     verbs:
       - list
-  # get, create, update, delete: a workload migration's webhook configuration `stateful-migration.<namespace>.<restore>` (pods of that namespace with a StatefulSet or ReplicaSet controller, CREATE only), made while the migration runs (replaced when one of that name says something else: another workload, an old URL or CA) and deleted when it ends; failover's `stateful-migration.failover.<namespace>.<backup>` (likewise scoped, failurePolicy Ignore), kept in every Ready member while a workload-level backup has `spec.keepState.clusterFailover`, deleted when it no longer has; the standing `stateful-migration.keep-state` (pods of the workloads whose backup keeps state on eviction, CREATE only, failurePolicy Ignore), kept where such a backup is placed and deleted where none is. RBAC cannot limit `create` by name: this identity could create any mutating webhook in a member
+  # get, list, create, update, delete: a workload migration's webhook configuration `stateful-migration.<namespace>.<restore>` (pods of that namespace with a StatefulSet or ReplicaSet controller, CREATE only), made while the migration runs (replaced when one of that name says something else: another workload, an old URL or CA) and deleted when it ends; the hub lists its own (label `app.kubernetes.io/managed-by=stateful-migration-hub`) to delete those whose CheckpointRestore is gone or ended (left by a finalizer removed by hand, an uninstall, a member unreachable at the end); failover's `stateful-migration.failover.<namespace>.<backup>` (likewise scoped, failurePolicy Ignore), kept in every Ready member while a workload-level backup has `spec.keepState.clusterFailover`, deleted when it no longer has; the standing `stateful-migration.keep-state` (pods of the workloads whose backup keeps state on eviction, CREATE only, failurePolicy Ignore), kept where such a backup is placed and deleted where none is. RBAC cannot limit `create` by name, so the ValidatingAdmissionPolicy `hub-webhook-configurations.migration.dcnlab.com`, carried to every member, lets this identity create, update and delete only configurations named `stateful-migration.*`, each webhook calling the hub's own URL (`hub.webhook.url`)
   - apiGroups:
       - admissionregistration.k8s.io
     resources:
       - mutatingwebhookconfigurations
     verbs:
       - get
+      - list
       - create
       - update
       - delete
-  # get, create, update, delete: the eviction gate's standing `stateful-migration.keep-state` (pods/eviction of the pods of the workloads whose backup keeps state on eviction, CREATE only, failurePolicy Ignore, sideEffects NoneOnDryRun), kept where such a backup is placed (replaced when it says something else) and deleted where none is. RBAC cannot limit `create` by name: this identity could create any validating webhook in a member
+  # get, create, update, delete: the eviction gate's standing `stateful-migration.keep-state` (pods/eviction of the pods of the workloads whose backup keeps state on eviction, CREATE only, failurePolicy Ignore, sideEffects NoneOnDryRun), kept where such a backup is placed (replaced when it says something else) and deleted where none is. RBAC cannot limit `create` by name: the ValidatingAdmissionPolicy above limits it likewise
   - apiGroups:
       - admissionregistration.k8s.io
     resources:

@@ -22,6 +22,9 @@ export interface Pki {
   frontProxyKey: string;
   saKey: string;
   saPub: string;
+  /** The client certificate the members' apiservers present to the hub's admission webhook (AdmissionConfiguration). */
+  webhookClientCert: string;
+  webhookClientKey: string;
 }
 
 function openssl(args: string[], cwd: string): void {
@@ -83,8 +86,14 @@ export function ensurePki(dir: string): Pki {
     frontProxyKey: join(dir, 'front-proxy-client.key'),
     saKey: join(dir, 'sa.key'),
     saPub: join(dir, 'sa.pub'),
+    webhookClientCert: join(dir, 'webhook-client.crt'),
+    webhookClientKey: join(dir, 'webhook-client.key'),
   };
-  if (existsSync(pki.saPub)) return pki;
+  if (existsSync(pki.saPub)) {
+    // A .fed/ made before the webhook's callers were authenticated: only that certificate is added.
+    if (!existsSync(pki.webhookClientCert)) webhookClient(dir);
+    return pki;
+  }
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   openssl(
     [
@@ -108,7 +117,13 @@ export function ensurePki(dir: string): Pki {
   signed(dir, 'serving', '/CN=localhost', `subjectAltName=${san}\nextendedKeyUsage=serverAuth\n`);
   signed(dir, 'admin', '/O=system:masters/CN=fed-admin', 'extendedKeyUsage=clientAuth\n');
   signed(dir, 'front-proxy-client', '/CN=front-proxy-client', 'extendedKeyUsage=clientAuth\n');
+  webhookClient(dir);
   openssl(['genrsa', '-out', 'sa.key', '2048'], dir);
   openssl(['rsa', '-in', 'sa.key', '-pubout', '-out', 'sa.pub'], dir);
   return pki;
+}
+
+/** The members' apiservers' client certificate for the hub's webhook (the hub requires one its client CA signed). */
+function webhookClient(dir: string): void {
+  signed(dir, 'webhook-client', '/CN=stateful-migration-webhook-client', 'extendedKeyUsage=clientAuth\n');
 }

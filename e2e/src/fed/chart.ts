@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { binary, kubeconfigPath, repoRoot } from './paths.js';
+import { readState } from './procs.js';
 import { registryInfoPath, type RegistryInfo } from './registry.js';
 
 export const RELEASE = 'stateful-migration';
@@ -30,6 +31,7 @@ export function helm(args: string[]): Promise<string> {
  * the carried DaemonSet selects no node.
  */
 export function federationValues(): string[] {
+  const hubWebhook = readState()?.ports['hub-webhook'];
   const registry = (JSON.parse(readFileSync(registryInfoPath(), 'utf8')) as RegistryInfo).url;
   return [
     '--set',
@@ -40,6 +42,8 @@ export function federationValues(): string[] {
     'agent.retention.intervalSeconds=20',
     '--set-string',
     'agent.nodeSelector.stateful-migration\\.dcnlab\\.com/agent-pods=true',
+    // The members' policy lets the hub make webhook configurations that call this URL only (the hub's, hub.ts).
+    ...(hubWebhook ? ['--set', `hub.webhook.url=https://127.0.0.1:${hubWebhook}`] : []),
   ];
 }
 

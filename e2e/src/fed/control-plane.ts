@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FedContext } from './context.js';
 import { writeAdminKubeconfig } from './kubeconfig.js';
@@ -75,6 +75,7 @@ export async function startApiserver(ctx: FedContext, cluster: ClusterName): Pro
       `--kubelet-client-key=${pki.adminKey}`,
       `--kubelet-certificate-authority=${pki.ca}`,
       '--kubelet-preferred-address-types=InternalIP',
+      `--admission-control-config-file=${webhookAdmissionConfig(pki)}`,
     );
   }
   if (cluster === 'karmada') {
@@ -162,4 +163,45 @@ export async function startScheduler(ctx: FedContext, cluster: ClusterName): Pro
       port,
     },
   );
+}
+
+/**
+ * The members' AdmissionConfiguration: their apiservers present a client certificate to admission webhooks, as an
+ * operator configures a real member for the hub's webhook (docs/install.md). The kubeconfig's user is chosen by the
+ * webhook's `host:port` (exact, then `*.domain`, then `*`); the hub's port is picked after the members start, so the
+ * fed names it `*` (a member here calls no other webhook); a real cluster names the hub's host:port.
+ */
+function webhookAdmissionConfig(pki: FedContext['pki']): string {
+  const kubeconfig = join(pki.dir, 'webhook-client.kubeconfig');
+  writeFileSync(
+    kubeconfig,
+    JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      users: [
+        {
+          name: '*',
+          user: { 'client-certificate': pki.webhookClientCert, 'client-key': pki.webhookClientKey },
+        },
+      ],
+    }),
+  );
+  const config = join(pki.dir, 'admission-config.yaml');
+  const plugin = (name: string) => ({
+    name,
+    configuration: {
+      apiVersion: 'apiserver.config.k8s.io/v1',
+      kind: 'WebhookAdmissionConfiguration',
+      kubeConfigFile: kubeconfig,
+    },
+  });
+  writeFileSync(
+    config,
+    JSON.stringify({
+      apiVersion: 'apiserver.config.k8s.io/v1',
+      kind: 'AdmissionConfiguration',
+      plugins: [plugin('MutatingAdmissionWebhook'), plugin('ValidatingAdmissionWebhook')],
+    }),
+  );
+  return config;
 }

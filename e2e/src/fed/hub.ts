@@ -67,7 +67,7 @@ export async function startHub(ctx: FedContext): Promise<void> {
   ctx.setPort('hub', health);
   // The admission webhook of workload migrations: the members' apiservers call it by URL, as they call
   // karmada-webhook, trusting the federation's CA (the serving certificate names 127.0.0.1).
-  const webhook = await freePort('hub-webhook');
+  const webhook = ctx.state.ports['hub-webhook'] ?? (await freePort('hub-webhook'));
   ctx.setPort('hub-webhook', webhook);
   await ctx.run(
     'hub',
@@ -79,6 +79,8 @@ export async function startHub(ctx: FedContext): Promise<void> {
       `--webhook-cert=${ctx.pki.servingCert}`,
       `--webhook-key=${ctx.pki.servingKey}`,
       `--webhook-ca=${ctx.pki.ca}`,
+      // Only the members' apiservers (their AdmissionConfiguration's client certificate) are answered.
+      `--webhook-client-ca=${ctx.pki.ca}`,
     ],
     () => probe(`http://127.0.0.1:${health}/readyz`),
     { port: health },

@@ -19,6 +19,7 @@ import { startRegistry } from './registry.js';
 import { startAgents } from './agents.js';
 import { startHub } from './hub.js';
 import { installChart } from './chart.js';
+import { freePort } from './procs.js';
 
 /** One piece of the federation that `fed up` brings up, in order. Later features append their own. */
 export interface FedPart {
@@ -63,7 +64,15 @@ export const parts: FedPart[] = [
   },
   { name: 'cluster-failover', up: enableClusterFailover },
   // The chart on the Karmada apiserver (helm install): Karmada carries the agent's objects to the members.
-  { name: 'chart', up: async () => void (await installChart()) },
+  // The hub's webhook port is chosen first: the chart's member policy names the hub's URL (hub.webhook.url).
+  {
+    name: 'chart',
+    up: async (ctx) => {
+      if (ctx.state.ports['hub-webhook'] === undefined)
+        ctx.setPort('hub-webhook', await freePort('hub-webhook'));
+      await installChart();
+    },
+  },
   { name: 'agents', up: startAgents },
   { name: 'hub', up: startHub },
 ];

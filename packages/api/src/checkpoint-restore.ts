@@ -170,6 +170,14 @@ export interface RestoredReplica {
   message?: string;
 }
 
+/** A member whose part of a workload migration's clean-up was not done when it ended (it was unreachable). */
+export interface CleanupSkipped {
+  cluster: string;
+  /** ClusterLost (nothing was done there) or GatesKept (the other member may still run the workload). */
+  reason: string;
+  message: string;
+}
+
 export interface CheckpointRestoreStatus {
   phase?: RestorePhase;
   message?: string;
@@ -190,6 +198,8 @@ export interface CheckpointRestoreStatus {
   workload?: WorkloadMigration;
   /** A workload migration: each replica, by the source pod whose checkpoint it runs. */
   replicas?: RestoredReplica[];
+  /** A workload migration that ended or was deleted with a member unreachable: what was left there, and why. */
+  cleanupSkipped?: CleanupSkipped[];
   conditions?: Condition[];
 }
 

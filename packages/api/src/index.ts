@@ -60,6 +60,7 @@ export {
   type CheckpointRestore,
   type CheckpointRestoreSpec,
   type CheckpointRestoreStatus,
+  type CleanupSkipped,
   type RestoreImage,
   type RestoreMode,
   type RestorePhase,
@@ -148,3 +149,4 @@ export {
   type FailoverReplica,
   type FreshReason,
 } from './failover.js';
+export { HUB_USER, HUB_WEBHOOK_POLICY, HUB_WEBHOOK_ROUTES, hubWebhookPolicy } from './hub-webhook-policy.js';

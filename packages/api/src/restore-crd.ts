@@ -169,6 +169,21 @@ const statusSchema = obj('What the restore controller observed and did.', {
     ),
     'name',
   ),
+  cleanupSkipped: list(
+    'A workload migration that ended or was deleted with a member unreachable: what was left there, and why.',
+    obj(
+      'One member.',
+      {
+        cluster: str('The member cluster.'),
+        reason: str(
+          'ClusterLost (nothing was done there) or GatesKept (the other member may still run the workload).',
+        ),
+        message: str('What was left, and what to do.'),
+      },
+      ['cluster'],
+    ),
+    'cluster',
+  ),
   conditions: conditionsSchema,
 });
 

@@ -2,6 +2,7 @@ import {
   checkpointBackupCrd,
   checkpointRestoreCrd,
   ownNamespaceAdmissionPolicy,
+  hubWebhookPolicy,
 } from '@stateful-migration/api';
 import { Document, isMap, isSeq, stringify } from 'yaml';
 import { PERMISSIONS, ROLES, type Permission, type RoleId, type RoleRef } from './rbac.js';
@@ -70,9 +71,20 @@ const admissionPolicyTemplate = (): string =>
     '# Carried to the members by checkpoint-backup-agent-cluster.',
     ownNamespaceAdmissionPolicy()
       .map((d) => templateOf(d))
-      .join('---\n') + '{{- end }}',
+      .join('---\n') + '---',
+    "# The hub's identity may create or update in a member only mutating webhook configurations named",
+    "# stateful-migration.* whose webhooks call the hub's URL (hub.webhook.url, the same in both releases), and delete",
+    '# only those: RBAC cannot limit create by name. Carried to the members by stateful-migration-hub-restore-source.',
+    hubWebhookPolicy(HUB_URL_PLACEHOLDER)
+      .map((d) => templateOf(d))
+      .join('---\n')
+      .replace(HUB_URL_PLACEHOLDER, '{{ .Values.hub.webhook.url | trimSuffix "/" | toJson | quote }}') +
+      '{{- end }}',
     '',
   ].join('\n');
+
+/** Where the chart's hub.webhook.url goes into the policy's CEL (a JSON string is a CEL string literal). */
+const HUB_URL_PLACEHOLDER = 'HUB_WEBHOOK_URL_AS_CEL_STRING';
 
 /** The RBAC rules of one role from the table: rows of the same resources merged, each verb's reason a comment. */
 export function rulesOf(id: RoleId, perms: Permission[] = PERMISSIONS): Record<string, unknown>[] {

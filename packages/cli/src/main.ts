@@ -183,6 +183,12 @@ program
   .option('--webhook-key <file>', 'PEM file of its key')
   .option('--webhook-ca <file>', 'PEM file of the CA that signed it (the caBundle the members are given)')
   .option(
+    '--webhook-client-ca <file>',
+    "PEM file of the CA that signs the client certificates the members' apiservers present to the webhook " +
+      '(their AdmissionConfiguration kubeConfigFile); set, any other caller is refused (403). Unset: callers are ' +
+      'not authenticated, and anyone who reaches the URL can use up checkpoints (docs/security.md)',
+  )
+  .option(
     '--webhook-url <url>',
     "the webhook's base URL as the members' apiservers reach it, e.g. https://hub.example.com:8443",
   )

@@ -3,10 +3,12 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { HUB_WEBHOOK_POLICY, hubWebhookPolicy } from '@stateful-migration/api';
 import { secretReaderBinding, secretReaderRole } from '@stateful-migration/hub';
 import { parseAllDocuments } from 'yaml';
 import {
   DOCS_FILE,
+  HUB_IN_MEMBERS,
   HUB_SA,
   PERMISSIONS,
   ROLES,
@@ -197,5 +199,21 @@ describe('RBAC: the shipped rules are exactly what packages/cli/src/rbac.ts says
   it(`${DOCS_FILE} lists every permission of the table (regenerate with \`pnpm gen\`)`, () => {
     const doc = readFileSync(join(root, DOCS_FILE), 'utf8');
     assert.equal(doc, withPermissions(doc));
+  });
+});
+
+describe("the members' policy on the hub's webhook configurations", () => {
+  it('binds the identity the members see the hub as, and goes to every member with its RBAC', () => {
+    const [policy] = hubWebhookPolicy('""') as { spec: { matchConditions: { expression: string }[] } }[];
+    assert.equal(
+      policy!.spec.matchConditions[0]!.expression,
+      `request.userInfo.username == '${HUB_IN_MEMBERS.name}'`,
+    );
+    const shipped = readFileSync(join(root, 'karmada/restore-member-rbac.yaml'), 'utf8');
+    for (const kind of ['ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding'])
+      assert.match(
+        shipped,
+        new RegExp(`kind: ${kind}\\n\\s+name: ${HUB_WEBHOOK_POLICY.replaceAll('.', '\\.')}`),
+      );
   });
 });

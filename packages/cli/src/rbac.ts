@@ -822,11 +822,12 @@ export const PERMISSIONS: Permission[] = [
     role: 'restoreInMembers',
     apiGroup: 'admissionregistration.k8s.io',
     resources: ['mutatingwebhookconfigurations'],
-    verbs: ['get', 'create', 'update', 'delete'],
+    verbs: ['get', 'list', 'create', 'update', 'delete'],
     neededBy:
-      "a workload migration's webhook configuration `stateful-migration.<namespace>.<restore>` (pods of that namespace with a StatefulSet or ReplicaSet controller, CREATE only), made while the migration runs (replaced when one of that name says something else: another workload, an old URL or CA) and deleted when it ends; failover's `stateful-migration.failover.<namespace>.<backup>` (likewise scoped, failurePolicy Ignore), kept in every Ready member while a workload-level backup has `spec.keepState.clusterFailover`, deleted when it no longer has; the standing `stateful-migration.keep-state` (pods of the workloads whose backup keeps state on eviction, CREATE only, failurePolicy Ignore), kept where such a backup is placed and deleted where none is. RBAC cannot limit `create` by name: this identity could create any mutating webhook in a member",
+      "a workload migration's webhook configuration `stateful-migration.<namespace>.<restore>` (pods of that namespace with a StatefulSet or ReplicaSet controller, CREATE only), made while the migration runs (replaced when one of that name says something else: another workload, an old URL or CA) and deleted when it ends; the hub lists its own (label `app.kubernetes.io/managed-by=stateful-migration-hub`) to delete those whose CheckpointRestore is gone or ended (left by a finalizer removed by hand, an uninstall, a member unreachable at the end); failover's `stateful-migration.failover.<namespace>.<backup>` (likewise scoped, failurePolicy Ignore), kept in every Ready member while a workload-level backup has `spec.keepState.clusterFailover`, deleted when it no longer has; the standing `stateful-migration.keep-state` (pods of the workloads whose backup keeps state on eviction, CREATE only, failurePolicy Ignore), kept where such a backup is placed and deleted where none is. RBAC cannot limit `create` by name, so the ValidatingAdmissionPolicy `hub-webhook-configurations.migration.dcnlab.com`, carried to every member, lets this identity create, update and delete only configurations named `stateful-migration.*`, each webhook calling the hub's own URL (`hub.webhook.url`)",
     code: {
       [WORKLOAD_STEP]: ['#ensureWebhooks', '#release'],
+      'packages/restore/src/workload/sweeper.ts': ['scan', 'sweep'],
       [FAILOVER]: ['#ensureWebhook', '#removeWebhooks'],
       [DRAIN_HOOKS]: ['reconcile'],
     },
@@ -837,7 +838,7 @@ export const PERMISSIONS: Permission[] = [
     resources: ['validatingwebhookconfigurations'],
     verbs: ['get', 'create', 'update', 'delete'],
     neededBy:
-      "the eviction gate's standing `stateful-migration.keep-state` (pods/eviction of the pods of the workloads whose backup keeps state on eviction, CREATE only, failurePolicy Ignore, sideEffects NoneOnDryRun), kept where such a backup is placed (replaced when it says something else) and deleted where none is. RBAC cannot limit `create` by name: this identity could create any validating webhook in a member",
+      "the eviction gate's standing `stateful-migration.keep-state` (pods/eviction of the pods of the workloads whose backup keeps state on eviction, CREATE only, failurePolicy Ignore, sideEffects NoneOnDryRun), kept where such a backup is placed (replaced when it says something else) and deleted where none is. RBAC cannot limit `create` by name: the ValidatingAdmissionPolicy above limits it likewise",
     code: { [DRAIN_HOOKS]: ['reconcile'] },
   },
 ];

@@ -45,6 +45,8 @@ export interface HubFlags {
   webhookUrl?: string;
   /** PEM file of the CA that signed the webhook's certificate (the members' caBundle). */
   webhookCa?: string;
+  /** PEM file of the CA of the client certificates the members' apiservers present; set: required of every caller. */
+  webhookClientCa?: string;
 }
 
 /**
@@ -80,11 +82,17 @@ async function startWebhook(
     port: f.webhookPort,
     certFile: f.webhookCert,
     keyFile: f.webhookKey,
+    ...(f.webhookClientCa ? { clientCaFile: f.webhookClientCa } : {}),
     log,
     routes: { [PODS_ROUTE]: pods.handle, ...keepStateRoutes({ client, caches, log }), ...more },
   });
   const port = await server.start();
-  log.info({ port, url: f.webhookUrl }, 'admission webhook serving');
+  log.info({ port, url: f.webhookUrl, clientCertificates: !!f.webhookClientCa }, 'admission webhook serving');
+  if (!f.webhookClientCa)
+    log.warn(
+      'admission webhook: no --webhook-client-ca, so callers are not authenticated; anyone who reaches its URL can ' +
+        "use up a Deployment's checkpoints (docs/security.md)",
+    );
   return {
     endpoint: { url: f.webhookUrl.replace(/\/+$/, ''), caBundle: readFileSync(f.webhookCa, 'utf8') },
     stop: () => {

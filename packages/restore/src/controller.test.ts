@@ -276,6 +276,26 @@ describe('RestoreController.reconcile, one step at a time', () => {
     assert.deepEqual(api.writes(), []);
   });
 
+  it('a step that throws (the hub cannot reach Karmada or a member) is said in status and by a Warning, once, while it retries', async () => {
+    const { api, step, status } = world({ mode: 'Migrate' });
+    assert.deepEqual(await step(), { requeueAfterMs: 0 }); // Pending -> Checkpointing
+    const route = api.route;
+    api.route = (method, path, body) =>
+      path.includes('/checkpointbackups/r1-migrate') || path.endsWith('/propagationpolicies')
+        ? new Error('HTTP 503: the Karmada apiserver is unavailable')
+        : route?.(method, path, body);
+    await assert.rejects(step(), /503/);
+    assert.equal(status().phase, 'Checkpointing');
+    assert.match(status().message!, /^retrying: .*503: the Karmada apiserver is unavailable/);
+    assert.deepEqual(
+      api.events().filter((e) => e.startsWith('Warning Retrying')).length,
+      1,
+      api.events().join('\n'),
+    );
+    await assert.rejects(step(), /503/);
+    assert.deepEqual(api.writes(), [], 'said once');
+  });
+
   it('a backup that does not exist: Failed with a Warning, once', async () => {
     const { api, step, status } = world({ backupRef: { name: 'gone' } });
     assert.equal(await step(), undefined);

@@ -1,4 +1,5 @@
 import {
+  isRestoreFinished,
   isWorkloadBackup,
   RESTORE_PLURAL,
   setCondition,
@@ -38,6 +39,7 @@ import { notMine, RESTORE_FINALIZER, SubmitStep, type Meta, type SourceToStop } 
 import { backupNamespaceRefusal, stopPlan, stopsOnlyThePod } from './validate.js';
 import { isObjectName, migrationActive } from './workload/plan.js';
 import { WorkloadMigrationStep } from './workload/step.js';
+import { WebhookSweeper } from './workload/sweeper.js';
 import type { WebhookEndpoint } from './workload/webhook-config.js';
 
 export { RESTORE_FINALIZER, restorePolicyName } from './submit.js';
@@ -61,6 +63,11 @@ export interface RestoreOptions {
   afterPhaseWritten?: (phase: string) => void;
   /** Where the members reach the hub's admission webhook; without it, workload migrations are refused. */
   webhook?: WebhookEndpoint;
+  /**
+   * How often the members' webhook configurations are looked at for ones no migration needs any more (sweep.ts).
+   * @default 30000
+   */
+  sweepMs?: number;
 }
 
 /**
@@ -91,9 +98,10 @@ export class RestoreController {
   readonly #follow: FollowStep;
   readonly #checkpoint: FreshCheckpointStep;
   readonly #workload: WorkloadMigrationStep;
+  readonly #sweeper: WebhookSweeper;
 
   constructor(o: RestoreOptions) {
-    this.#o = { pollMs: 2000, followMs: 30_000, defaultTimeoutSeconds: 300, ...o };
+    this.#o = { pollMs: 2000, followMs: 30_000, defaultTimeoutSeconds: 300, sweepMs: 30_000, ...o };
     const { client, log } = o;
     this.#record = new RestoreRecorder({
       client,
@@ -128,6 +136,14 @@ export class RestoreController {
       },
     );
     this.restores.on((_e, r) => this.queue.add(`${r.metadata.namespace}/${r.metadata.name}`));
+    this.#sweeper = new WebhookSweeper({
+      client,
+      log,
+      record: this.#record,
+      clusters: () => this.#submit.clusterViews(),
+      cached: (key) => this.restores.get(key),
+      enqueue: (key) => this.queue.add(key),
+    });
     this.restoredPods = new Informer<RestoredPodMeta>(
       restListWatch(client, '/api/v1/pods', { labelSelector: RESTORE_LABEL }),
       {
@@ -149,22 +165,42 @@ export class RestoreController {
   async run(signal: AbortSignal): Promise<void> {
     this.queue.start((key) => this.reconcile(key));
     const informers = Promise.all([this.restores.start(), this.restoredPods.start()]);
+    // The sweep picks from the cache: not before it is filled (every restore would look gone).
+    const sweeping = setInterval(() => {
+      if (this.ready())
+        this.sweepWebhooks().catch((err: unknown) =>
+          this.#o.log.warn({ err: describeError(err) }, 'webhook sweep failed; trying again'),
+        );
+    }, this.#o.sweepMs);
+    sweeping.unref();
     await new Promise<void>((resolve) => {
       if (signal.aborted) return resolve();
       signal.addEventListener('abort', () => resolve(), { once: true });
     });
+    clearInterval(sweeping);
     this.restores.stop();
     this.restoredPods.stop();
     this.queue.stop();
     await informers.catch(() => undefined);
   }
 
-  /** get -> one step for its phase (restoreStep). */
+  /** Queues the restores of the members' webhook configurations that no migration needs any more (sweep.ts). */
+  sweepWebhooks(): Promise<void> {
+    return this.#sweeper.scan();
+  }
+
+  /** get -> one step for its phase (restoreStep); first, the sweep of its left-over webhook configurations, if any. */
   async reconcile(key: string): Promise<Result> {
     const [ns, name] = key.split('/') as [string, string];
     const r = await this.#getOrUndefined<CheckpointRestore>(restorePath(ns, name));
+    await this.#sweeper.sweep(key, r);
     if (!r) return undefined;
     if (r.status?.workload) return this.#reconcileWorkload(r).catch((err) => this.#retrying(r, err));
+    return this.#reconcilePod(r).catch((err) => this.#retrying(r, err));
+  }
+
+  /** A single pod's restore (no status.workload): one step for its phase (restoreStep). */
+  async #reconcilePod(r: CheckpointRestore): Promise<Result> {
     switch (restoreStep(r)) {
       case 'cleanUp':
         return this.#cleanUp(r);
@@ -194,13 +230,17 @@ export class RestoreController {
   }
 
   /**
-   * A workload migration's step that threw (a member unreachable through the cluster proxy, a 409): said in status
-   * and by a Warning Event when it says something new (the user sees why it does not go on), then thrown again for
-   * the queue's backoff. Not for a migration that ended or is being deleted, whose status says how it ended.
+   * A step that threw (Karmada or a member unreachable through the cluster proxy, a 409), of a workload migration or
+   * a single pod's restore: said in status and by a Warning Event when it says something new (the user sees why it
+   * does not go on; the log alone told only the operator), then thrown again for the queue's backoff. Not for a
+   * restore that ended or is being deleted, whose status says how it ended.
    */
   async #retrying(r: CheckpointRestore, err: unknown): Promise<never> {
     const message = `retrying: ${describeError(err)}`;
-    if (migrationActive(r) && r.status?.message !== message) {
+    const going = r.status?.workload
+      ? migrationActive(r)
+      : !r.metadata.deletionTimestamp && !isRestoreFinished(r.status?.phase, r.spec.mode ?? 'Restore');
+    if (going && r.status?.message !== message) {
       const updated = await this.#record.write(r, (s) => ({ ...s, message })).catch(() => undefined); // a 409 re-reads on the retry
       if (updated) await this.#record.event(updated, 'Warning', 'Retrying', message).catch(() => undefined);
     }
@@ -210,8 +250,15 @@ export class RestoreController {
   /** A workload migration (status.workload recorded): its steps, by phase (workload/step.ts). */
   async #reconcileWorkload(r: CheckpointRestore): Promise<Result> {
     if (r.metadata.deletionTimestamp) {
-      if (r.metadata.finalizers?.includes(RESTORE_FINALIZER)) await this.#workload.release(r);
+      if (r.metadata.finalizers?.includes(RESTORE_FINALIZER)) {
+        const waiting = await this.#workload.release(r, { deleting: true });
+        if (waiting) return waiting;
+      }
       return this.#cleanUp(r);
+    }
+    if (migrationActive(r)) {
+      const lost = await this.#workload.whileLost(r);
+      if (lost) return lost.stop;
     }
     if (WorkloadMigrationStep.wantsRollback(r)) return this.#workload.rollback(r);
     switch (r.status?.phase) {

@@ -3,6 +3,7 @@ import type {
   CheckpointBackup,
   CheckpointRestore,
   CheckpointedPod,
+  WorkloadMigration,
 } from '@stateful-migration/api';
 import type { BackupCluster } from './source.js';
 import type { ClusterView } from './validate.js';
@@ -80,3 +81,17 @@ export const clusters = (over: Partial<Record<string, Partial<ClusterView>>> = {
     ready: true,
     ...over[name],
   }));
+
+/** status.workload of a migration of StatefulSet db from member1 to member2 (restore `move`). */
+export const dbMigration = (over: Partial<WorkloadMigration> = {}): WorkloadMigration => ({
+  apiVersion: 'apps/v1',
+  kind: 'StatefulSet',
+  name: 'db',
+  sourceCluster: 'member1',
+  targetCluster: 'member2',
+  replicas: 2,
+  policy: 'checkpointrestore-move',
+  into: 'member2',
+  from: 'member1',
+  ...over,
+});

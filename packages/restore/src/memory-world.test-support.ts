@@ -80,5 +80,5 @@ export function memoryWorld(o: WorldOptions) {
     return ctl.reconcile(`shop/${o.restore.metadata.name}`);
   };
   const status = () => api.object<CheckpointRestore>(restorePath)?.status ?? ({} as CheckpointRestoreStatus);
-  return { api, step, status };
+  return { api, step, status, ctl };
 }

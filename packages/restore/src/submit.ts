@@ -83,7 +83,15 @@ export type Binding = {
 };
 type Cluster = {
   metadata: { name: string; labels?: Record<string, string> };
-  status?: { conditions?: { type: string; status: string; reason?: string; message?: string }[] };
+  status?: {
+    conditions?: {
+      type: string;
+      status: string;
+      reason?: string;
+      message?: string;
+      lastTransitionTime?: string;
+    }[];
+  };
 };
 export type Meta = {
   metadata: {
@@ -586,5 +594,6 @@ function clusterView(c: Cluster): ClusterView {
     labels: c.metadata.labels ?? {},
     ready: ready?.status === 'True',
     ...(ready?.status !== 'True' ? { message: message || 'no Ready condition reported yet' } : {}),
+    ...(ready?.status !== 'True' && ready?.lastTransitionTime ? { since: ready.lastTransitionTime } : {}),
   };
 }

@@ -23,6 +23,8 @@ export interface ClusterView {
   ready: boolean;
   /** Why it is not Ready, from its Ready condition. */
   message?: string;
+  /** When it stopped being Ready (the condition's lastTransitionTime). */
+  since?: string;
 }
 
 export interface ValidateInput {

@@ -9,6 +9,7 @@ const COLLECTIONS = new Set([
   'deployments',
   'events',
   'leases',
+  'mutatingwebhookconfigurations',
   'nodes',
   'pods',
   'propagationpolicies',
@@ -192,11 +193,17 @@ export class MemoryApi {
     return this.object(path)!;
   }
 
-  #delete(path: string, options: { preconditions?: { uid?: string } } | undefined): Obj {
+  #delete(
+    path: string,
+    options: { preconditions?: { uid?: string; resourceVersion?: string } } | undefined,
+  ): Obj {
     const cur = this.#stored(path);
     const uid = options?.preconditions?.uid;
     if (uid && uid !== cur.metadata?.uid)
       throw new HttpError(409, `HTTP 409: uid precondition failed`, 'Conflict');
+    const rv = options?.preconditions?.resourceVersion;
+    if (rv && rv !== cur.metadata?.resourceVersion)
+      throw new HttpError(409, `HTTP 409: resourceVersion precondition failed`, 'Conflict');
     if (cur.metadata?.finalizers?.length) {
       if (!cur.metadata.deletionTimestamp)
         this.put(path, {

@@ -3,3 +3,4 @@ export { eventually, unique } from './fed.js';
 export { TcpProxy } from './tcp-proxy.js';
 export { FakeApiserver, loopbackCert, type FakeReply, type FakeRequest } from './fake-apiserver.js';
 export { MemoryApi, type MemoryCall, type MemoryRoute } from './memory-api.js';
+export { httpsCall } from './https-call.js';

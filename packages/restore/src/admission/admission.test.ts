@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { request } from 'node:https';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { CheckpointRestore } from '@stateful-migration/api';
 import { rootLogger, type RestClient } from '@stateful-migration/kube';
+import { httpsCall } from '@stateful-migration/kube/testing';
 import type { AdmissionRequest } from '../workload/admission.js';
 import { RESTORED_FROM_ANNOTATION, SOURCE_STOPPED_GATE } from '../workload/migration.js';
 import { PodMutations } from './pods.js';
@@ -166,26 +166,7 @@ describe('AdmissionServer: HTTPS, one route per prefix, the cluster from the pat
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const post = (path: string, body: string) =>
-    new Promise<{ code: number; text: string }>((resolve, reject) => {
-      const q = request(
-        {
-          host: '127.0.0.1',
-          port,
-          path,
-          method: 'POST',
-          rejectUnauthorized: false,
-          headers: { 'content-type': 'application/json' },
-        },
-        (res) => {
-          let text = '';
-          res.on('data', (c: Buffer) => (text += c.toString()));
-          res.on('end', () => resolve({ code: res.statusCode ?? 0, text }));
-        },
-      );
-      q.on('error', reject);
-      q.end(body);
-    });
+  const post = (path: string, body: string) => httpsCall({ port, method: 'POST', path, body });
   const review = (uid: string) =>
     JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: req(uid) });
 
@@ -235,5 +216,92 @@ describe('AdmissionServer: HTTPS, one route per prefix, the cluster from the pat
     assert.equal((await post('/mutate/pods/member2', review('u2'))).code, 200);
     assert.equal((await post('/mutate/pods/member2', '{')).code, 400);
     assert.equal((await post('/mutate/pods/member2', '{}')).code, 400);
+  });
+});
+
+describe('AdmissionServer with a client CA: only callers with a certificate it signed are answered', () => {
+  let dir = '';
+  let port = 0;
+  let server: AdmissionServer;
+  const answered: string[] = [];
+  /** openssl with its arguments as one line (no argument here has a space). */
+  const ssl = (line: string) => execFileSync('openssl', line.split(' '), { cwd: dir, stdio: 'ignore' });
+  /** A self-signed CA `name`. */
+  const ca = (name: string) =>
+    ssl(`req -x509 -newkey rsa:2048 -nodes -keyout ${name}.key -out ${name}.crt -days 1 -subj /CN=${name}`);
+  /** A certificate `name` that CA `by` signs, with the extension line `ext`. */
+  const leaf = (name: string, by: string, ext: string) => {
+    ssl(`req -new -newkey rsa:2048 -nodes -keyout ${name}.key -out ${name}.csr -subj /CN=${name}`);
+    writeFileSync(join(dir, `${name}.ext`), `${ext}\n`);
+    ssl(
+      `x509 -req -in ${name}.csr -CA ${by}.crt -CAkey ${by}.key -CAcreateserial -days 1 -extfile ${name}.ext -out ${name}.crt`,
+    );
+  };
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'admission-mtls-'));
+    ca('members-ca');
+    ca('other-ca');
+    leaf('serving', 'members-ca', 'subjectAltName=IP:127.0.0.1');
+    leaf('apiserver', 'members-ca', 'extendedKeyUsage=clientAuth');
+    leaf('stranger', 'other-ca', 'extendedKeyUsage=clientAuth');
+    server = new AdmissionServer({
+      port: 0,
+      certFile: join(dir, 'serving.crt'),
+      keyFile: join(dir, 'serving.key'),
+      clientCaFile: join(dir, 'members-ca.crt'),
+      log,
+      routes: {
+        '/mutate/pods/': async (cluster, r) => {
+          answered.push(`${cluster}/${r.uid}`);
+          return { uid: r.uid, allowed: true };
+        },
+      },
+    });
+    port = await server.start();
+  });
+  after(async () => {
+    await server.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const call = (method: string, path: string, as?: string) =>
+    httpsCall({
+      port,
+      method,
+      path,
+      ca: readFileSync(join(dir, 'members-ca.crt')),
+      ...(as
+        ? {
+            client: { cert: readFileSync(join(dir, `${as}.crt`)), key: readFileSync(join(dir, `${as}.key`)) },
+          }
+        : {}),
+      ...(method === 'POST'
+        ? {
+            body: JSON.stringify({
+              apiVersion: 'admission.k8s.io/v1',
+              kind: 'AdmissionReview',
+              request: req(`u-${as}`),
+            }),
+          }
+        : {}),
+    });
+
+  it('answers a member apiserver presenting a certificate the client CA signed', async () => {
+    const r = await call('POST', '/mutate/pods/member1', 'apiserver');
+    assert.equal(r.code, 200, r.text);
+    assert.deepEqual(answered, ['member1/u-apiserver']);
+  });
+
+  it('refuses a caller without a certificate, or with one another CA signed, before any route runs', async () => {
+    const none = await call('POST', '/mutate/pods/member1');
+    assert.equal(none.code, 403);
+    assert.match(none.text, /client certificate/);
+    const stranger = await call('POST', '/mutate/pods/member1', 'stranger');
+    assert.equal(stranger.code, 403);
+    assert.deepEqual(answered, ['member1/u-apiserver'], 'no route ran for them');
+  });
+
+  it('keeps /healthz open for probes without a certificate', async () => {
+    assert.deepEqual(await call('GET', '/healthz'), { code: 200, text: 'ok' });
   });
 });

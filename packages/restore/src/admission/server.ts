@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { TLSSocket } from 'node:tls';
 import { describeError, type Logger } from '@stateful-migration/kube';
 import type { AdmissionRequest, AdmissionResponse } from '../workload/admission.js';
 
@@ -28,6 +29,13 @@ export interface AdmissionServerOptions {
    * created). @default 60000
    */
   reloadMs?: number;
+  /**
+   * PEM file of the CA that signs the client certificates the members' apiservers present (their
+   * AdmissionConfiguration's kubeConfigFile, docs/install.md). Set: every route answers only a caller whose
+   * certificate that CA signed (403 otherwise; /healthz stays open), so no one else who reaches the URL can use up a
+   * Deployment's checkpoints or learn which pods migrate. Read again with the serving certificate.
+   */
+  clientCaFile?: string;
   /** Told of every answer (route, allowed, whether patched), for metrics. */
   onAnswer?: (route: string, outcome: 'patched' | 'unchanged' | 'refused') => void;
 }
@@ -48,8 +56,10 @@ export class AdmissionServer {
   /** Listens; resolves with the port once it does. */
   async start(): Promise<number> {
     const pair = this.#read();
-    this.#served = pair.cert + pair.key;
-    const server = createServer(pair, (req, res) => {
+    this.#served = pair.cert + pair.key + (pair.ca ?? '');
+    // The client certificate is asked for on every connection but checked per request, so /healthz needs none.
+    const clientAuth = this.#o.clientCaFile ? { requestCert: true, rejectUnauthorized: false } : {};
+    const server = createServer({ ...pair, ...clientAuth }, (req, res) => {
       // Whatever a request makes throw is that request's 500, never an unhandled rejection that ends the hub.
       this.#serve(req, res).catch((err: unknown) => {
         this.#o.log.warn({ err: describeError(err) }, 'admission request failed');
@@ -76,9 +86,9 @@ export class AdmissionServer {
     if (!this.#server) return;
     try {
       const pair = this.#read();
-      if (pair.cert + pair.key === this.#served) return;
+      if (pair.cert + pair.key + (pair.ca ?? '') === this.#served) return;
       this.#server.setSecureContext(pair);
-      this.#served = pair.cert + pair.key;
+      this.#served = pair.cert + pair.key + (pair.ca ?? '');
       this.#o.log.info('admission webhook: serving certificate reloaded');
     } catch (err) {
       this.#o.log.warn(
@@ -88,8 +98,12 @@ export class AdmissionServer {
     }
   }
 
-  #read(): { cert: string; key: string } {
-    return { cert: readFileSync(this.#o.certFile, 'utf8'), key: readFileSync(this.#o.keyFile, 'utf8') };
+  #read(): { cert: string; key: string; ca?: string } {
+    return {
+      cert: readFileSync(this.#o.certFile, 'utf8'),
+      key: readFileSync(this.#o.keyFile, 'utf8'),
+      ...(this.#o.clientCaFile ? { ca: readFileSync(this.#o.clientCaFile, 'utf8') } : {}),
+    };
   }
 
   async stop(): Promise<void> {
@@ -100,6 +114,11 @@ export class AdmissionServer {
   async #serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'https://webhook');
     if (req.method === 'GET' && url.pathname === '/healthz') return send(res, 200, 'ok');
+    const refused = callerRefusal(!!this.#o.clientCaFile, req.socket as TLSSocket);
+    if (refused) {
+      this.#o.log.warn({ remote: req.socket.remoteAddress, why: refused }, 'admission request refused');
+      return send(res, 403, `forbidden: ${refused}`);
+    }
     const prefix = Object.keys(this.#o.routes).find((p) => url.pathname.startsWith(p));
     const cluster = prefix ? decoded(url.pathname.slice(prefix.length)) : '';
     if (req.method !== 'POST' || !prefix || !cluster || cluster.includes('/'))
@@ -134,6 +153,20 @@ export class AdmissionServer {
       'application/json',
     );
   }
+}
+
+/**
+ * Why a caller may not be answered, or undefined: with a client CA configured, only a connection whose client
+ * certificate that CA signed (a member's apiserver) is answered; the reason names no secret.
+ */
+export function callerRefusal(
+  required: boolean,
+  tls: Pick<TLSSocket, 'authorized' | 'authorizationError'>,
+): string | undefined {
+  if (!required || tls.authorized) return undefined;
+  return tls.authorizationError
+    ? `client certificate not accepted (${String(tls.authorizationError)})`
+    : 'a client certificate signed by the configured client CA is required';
 }
 
 /** The AdmissionReview posted, or why it is not one. */

@@ -10,6 +10,7 @@ import {
   type AdmittedPod,
   type MigrationInto,
 } from './admission.js';
+import { dbMigration } from '../fixtures.test-support.js';
 import { RESTORED_FROM_ANNOTATION, SOURCE_STOPPED_GATE } from './migration.js';
 import { webhookConfiguration } from './webhook-config.js';
 
@@ -160,17 +161,7 @@ describe('the webhook answer to a pod CREATE', () => {
 });
 
 describe('roleOf: which migration a pod belongs to in the cluster that asks', () => {
-  const workload: WorkloadMigration = {
-    apiVersion: 'apps/v1',
-    kind: 'StatefulSet',
-    name: 'db',
-    sourceCluster: 'member1',
-    targetCluster: 'member2',
-    replicas: 2,
-    policy: 'checkpointrestore-move-db',
-    into: 'member2',
-    from: 'member1',
-  };
+  const workload: WorkloadMigration = dbMigration({ policy: 'checkpointrestore-move-db' });
   const restore = (over: Partial<CheckpointRestoreStatus> = {}, w: Partial<WorkloadMigration> = {}) => ({
     metadata: { name: 'move-db', namespace: 'shop' },
     status: {

@@ -20,6 +20,7 @@ import {
   workloadRefRefusal,
   type WorkloadPod,
 } from './plan.js';
+import { dbMigration } from '../fixtures.test-support.js';
 import { RESTORED_FROM_ANNOTATION, SOURCE_STOPPED_GATE } from './migration.js';
 
 const restore = (spec: Partial<CheckpointRestore['spec']> = {}): CheckpointRestore => ({
@@ -61,17 +62,7 @@ const refused = (
   if (message) assert.match(v.message ?? '', message);
 };
 
-const migration: WorkloadMigration = {
-  apiVersion: 'apps/v1',
-  kind: 'StatefulSet',
-  name: 'db',
-  sourceCluster: 'member1',
-  targetCluster: 'member2',
-  replicas: 2,
-  policy: 'checkpointrestore-move',
-  into: 'member2',
-  from: 'member1',
-};
+const migration: WorkloadMigration = dbMigration();
 
 describe('workloadIntent: a workload migration is judged before anything is touched', () => {
   it('moves the one cluster Karmada runs the workload in to the target, with its replicas', () => {

@@ -4,6 +4,7 @@ import { CHECKPOINT_RESTORE_LABEL, type CheckpointBackup } from '@stateful-migra
 import {
   b64,
   BINDINGS,
+  CLUSTERS,
   G,
   inMember,
   memoryWorld,
@@ -12,6 +13,7 @@ import {
   ready,
   SECRETS,
 } from '../memory-world.test-support.js';
+import { RESTORE_FINALIZER } from '../controller.js';
 import { RESTORED_FROM_ANNOTATION, SOURCE_STOPPED_GATE } from './migration.js';
 
 // The workload migration's steps against an apiserver in memory: which objects each reconcile writes, in which order
@@ -350,5 +352,211 @@ describe('a workload migration, one reconcile at a time', () => {
       [],
       'nothing but its own status',
     );
+  });
+
+  it('sweeps the webhook configurations of restores gone or ended from every Ready member, and only those', async () => {
+    const { api, ctl } = world();
+    const config = (name: string, owner: string | undefined, managed = true) => ({
+      metadata: {
+        name,
+        labels: {
+          ...(managed ? { 'app.kubernetes.io/managed-by': 'stateful-migration-hub' } : {}),
+          ...(owner ? { 'migration.dcnlab.com/restore-owner': owner } : {}),
+        },
+      },
+      webhooks: [{ name: 'w', failurePolicy: 'Fail' }],
+    });
+    // move migrates; old ended; gone is gone; the user's shares the prefix only.
+    api.put(RESTORE, {
+      ...api.object(RESTORE),
+      metadata: { name: 'move', namespace: 'shop', finalizers: [RESTORE_FINALIZER] },
+      status: { phase: 'RestoreInProgress', workload: dbToMember2('move') },
+    });
+    api.put(`${G}/checkpointrestores/old`, {
+      metadata: { name: 'old', namespace: 'shop' },
+      spec: {},
+      status: { phase: 'SourceStopped', workload: dbToMember2('old') },
+    });
+    for (const c of ['member1', 'member2']) {
+      api.put(
+        inMember(c, `${MWC}/stateful-migration.shop.move`),
+        config('stateful-migration.shop.move', 'shop.move'),
+      );
+      api.put(
+        inMember(c, `${MWC}/stateful-migration.shop.old`),
+        config('stateful-migration.shop.old', 'shop.old'),
+      );
+      api.put(
+        inMember(c, `${MWC}/stateful-migration.shop.gone`),
+        config('stateful-migration.shop.gone', undefined),
+      );
+      api.put(
+        inMember(c, `${MWC}/stateful-migration.users`),
+        config('stateful-migration.users', undefined, false),
+      );
+    }
+    // member2 is lost: nothing is asked of it (its configurations are swept once it is back).
+    api.put(`${CLUSTERS}/member2`, {
+      metadata: { name: 'member2' },
+      status: { conditions: [{ type: 'Ready', status: 'Unknown' }] },
+    });
+    api.resetCalls();
+    await ctl.sweepWebhooks();
+    assert.ok(!api.calls.some((c) => c.path.includes('/member2/proxy')), 'the lost member is left alone');
+    for (const key of ['shop/move', 'shop/old', 'shop/gone']) await ctl.reconcile(key).catch(() => undefined);
+    const deleted = api.writes().filter((w) => w.startsWith('DELETE'));
+    assert.deepEqual(deleted.sort(), [
+      `DELETE ${inMember('member1', `${MWC}/stateful-migration.shop.gone`)}`,
+      `DELETE ${inMember('member1', `${MWC}/stateful-migration.shop.old`)}`,
+    ]);
+    assert.ok(api.object(inMember('member1', `${MWC}/stateful-migration.users`)), "the user's stays");
+    assert.ok(
+      api
+        .events()
+        .some((e) =>
+          /^Normal WebhookConfigurationSwept: removed .*shop\.old from member1: CheckpointRestore shop\/old ended SourceStopped/.test(
+            e,
+          ),
+        ),
+      api.events().join('\n'),
+    );
+  });
+
+  it('keeps a configuration whose restore began a migration between the scan and the sweep', async () => {
+    const { api, ctl } = world();
+    api.put(inMember('member1', `${MWC}/stateful-migration.shop.move`), {
+      metadata: {
+        name: 'stateful-migration.shop.move',
+        labels: {
+          'app.kubernetes.io/managed-by': 'stateful-migration-hub',
+          'migration.dcnlab.com/restore-owner': 'shop.move',
+        },
+      },
+    });
+    await ctl.sweepWebhooks(); // move is Pending, not migrating: its configuration may go
+    api.put(RESTORE, {
+      ...api.object(RESTORE),
+      status: { phase: 'Checkpointing', workload: dbToMember2('move') },
+    });
+    api.resetCalls();
+    await ctl.reconcile('shop/move').catch(() => undefined);
+    assert.ok(!api.writes().includes(`DELETE ${inMember('member1', `${MWC}/stateful-migration.shop.move`)}`));
+  });
+
+  /** The restore `move` mid-migration: placed in member2, db-0 restored there (gated), db-1's replacement held in member1. */
+  function midMigration() {
+    const w = world();
+    const { api } = w;
+    api.put(RESTORE, {
+      ...api.object(RESTORE),
+      metadata: {
+        name: 'move',
+        namespace: 'shop',
+        generation: 1,
+        finalizers: [RESTORE_FINALIZER],
+      },
+      status: {
+        phase: 'RestoreInProgress',
+        checkpoint: { backup: 'move-migrate', cluster: 'member1', pod: 'StatefulSet/db', requestedTime: 't' },
+        workload: { ...dbToMember2('move'), placedTime: '2026-12-01T10:00:00Z' },
+        replicas: [],
+      },
+    });
+    api.put(`${POLICIES}/checkpointrestore-move`, {
+      metadata: {
+        name: 'checkpointrestore-move',
+        labels: { 'migration.dcnlab.com/restore-owner': 'shop.move' },
+      },
+    });
+    for (const c of ['member1', 'member2'])
+      api.put(inMember(c, `${MWC}/stateful-migration.shop.move`), {
+        metadata: { name: 'stateful-migration.shop.move' },
+      });
+    api.put(inMember('member1', `${PODS}/db-1`), memberPod('db-1', { gated: true }));
+    api.put(inMember('member2', `${PODS}/db-0`), memberPod('db-0', { gated: true, from: 'db-0' }));
+    return w;
+  }
+  const gatesOf = (api: ReturnType<typeof world>['api'], c: string, pod: string) =>
+    api.object<{ spec: { schedulingGates?: unknown } }>(inMember(c, `${PODS}/${pod}`))!.spec.schedulingGates;
+
+  it("deleted mid-migration: the policy goes first, and the source's held pods are let go only once the target runs none", async () => {
+    const { api, step, status } = midMigration();
+    await api.client().request('DELETE', RESTORE);
+    assert.deepEqual(await step(), { requeueAfterMs: 7 });
+    assert.ok(
+      api.writes().includes(`DELETE ${POLICIES}/checkpointrestore-move`),
+      'Karmada gives it back to the user',
+    );
+    assert.deepEqual(
+      gatesOf(api, 'member1', 'db-1'),
+      [{ name: SOURCE_STOPPED_GATE }],
+      'still held in the source',
+    );
+    assert.deepEqual(
+      gatesOf(api, 'member2', 'db-0'),
+      [{ name: SOURCE_STOPPED_GATE }],
+      'never let go in the target',
+    );
+    assert.match(
+      status().message!,
+      /^deleting: waiting for member2 to delete the pods of StatefulSet db \(db-0\)/,
+    );
+    assert.ok(api.object(RESTORE), 'the finalizer is held');
+
+    // Karmada removed the StatefulSet from member2: now the source's pods go, and the restore with them.
+    await api.client().request('DELETE', inMember('member2', `${PODS}/db-0`));
+    assert.equal(await step(), undefined);
+    assert.equal(gatesOf(api, 'member1', 'db-1'), undefined);
+    assert.equal(api.object(inMember('member1', `${MWC}/stateful-migration.shop.move`)), undefined);
+    assert.equal(api.object(inMember('member2', `${MWC}/stateful-migration.shop.move`)), undefined);
+    assert.equal(api.object(RESTORE), undefined);
+  });
+
+  it('a lost target: the migration waits, then fails ClusterLost; nothing is asked of it, and deleting ends', async () => {
+    const { api, step, status } = midMigration();
+    const lostSince = (t: string) =>
+      api.put(`${CLUSTERS}/member2`, {
+        metadata: { name: 'member2' },
+        status: {
+          conditions: [
+            { type: 'Ready', status: 'Unknown', reason: 'ClusterNotReachable', lastTransitionTime: t },
+          ],
+        },
+      });
+    // Any call to member2 fails, as the cluster proxy does when the member does not answer.
+    const route = api.route;
+    api.route = (method, path, body) =>
+      path.includes('/member2/proxy')
+        ? new Error('HTTP 503: member2 unreachable')
+        : route?.(method, path, body);
+    lostSince(new Date().toISOString());
+    assert.deepEqual(await step(), { requeueAfterMs: 5000 });
+    assert.match(
+      status().message!,
+      /^waiting for member2 \(member2: Karmada reports it not Ready \(ClusterNotReachable\)\)/,
+    );
+    assert.ok(api.events().some((e) => e.startsWith('Warning ClusterLost: waiting for member2')));
+
+    lostSince('2026-01-01T00:00:00Z');
+    assert.equal(await step(), undefined);
+    assert.equal(status().phase, 'Failed');
+    assert.equal(status().reason, 'ClusterLost');
+    assert.deepEqual(
+      status().cleanupSkipped!.map((x) => [x.cluster, x.reason]),
+      [
+        ['member1', 'GatesKept'],
+        ['member2', 'ClusterLost'],
+      ],
+    );
+    assert.deepEqual(gatesOf(api, 'member1', 'db-1'), [{ name: SOURCE_STOPPED_GATE }], 'member2 may run it');
+    assert.equal(api.object(inMember('member1', `${MWC}/stateful-migration.shop.move`)), undefined);
+    assert.ok(
+      api.events().some((e) => e.startsWith('Warning CleanupSkipped: member2: Karmada reports it not Ready')),
+    );
+    assert.ok(!api.writes().some((w) => w.includes('/member2/proxy')), 'nothing was asked of member2');
+
+    await api.client().request('DELETE', RESTORE);
+    assert.equal(await step(), undefined);
+    assert.equal(api.object(RESTORE), undefined, 'the deletion ends');
   });
 });

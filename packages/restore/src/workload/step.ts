@@ -39,6 +39,7 @@ import { OWNER_LABEL, ownerValue, RESTORE_FINALIZER } from '../submit.js';
 import type { ClusterView } from '../validate.js';
 import { ownerWorkload } from './admission.js';
 import { migrationPolicy, SOURCE_STOPPED_GATE } from './migration.js';
+import { deletionWait, lostClusters, lostVerdict, releasePlan, underWay } from './lost.js';
 import {
   finishedStatus,
   freshWorkloadBackup,
@@ -56,7 +57,12 @@ import {
   type WorkloadPod,
   type WorkloadView,
 } from './plan.js';
-import { webhookConfigName, webhookConfiguration, type WebhookEndpoint } from './webhook-config.js';
+import {
+  webhookConfigName,
+  webhookConfiguration,
+  WEBHOOKS_PATH,
+  type WebhookEndpoint,
+} from './webhook-config.js';
 import { RESTORED_FROM_ANNOTATION } from './migration.js';
 
 export interface WorkloadStepOptions {
@@ -546,33 +552,80 @@ export class WorkloadMigrationStep {
 
   // ---- shared ----
 
-  /** Ends the migration Failed, and lets go: no webhook left to wait for, no pod left gated. */
+  /** Ends the migration Failed, and lets go: no webhook left to wait for, no pod left gated (but in a lost member). */
   async fail(r: CheckpointRestore, reason: string, message: string): Promise<Result> {
     await this.#release(r);
     return this.#o.record.fail(r, reason, message);
   }
 
   /**
-   * Lets go of the members: the webhook configurations deleted (nothing waits for the hub any more) and the gate
-   * removed from every pod of the workload that still carries it. For the end of a migration, a failure, and the
-   * deletion of the CheckpointRestore.
+   * A running migration whose source or target Karmada reports lost (lostVerdict): said in status and by a Warning
+   * Event while it waits for it, Failed (ClusterLost) once the restore's timeout has passed. Undefined: none lost.
    */
-  async release(r: CheckpointRestore): Promise<void> {
-    await this.#release(r);
+  async whileLost(r: CheckpointRestore): Promise<{ stop: Result } | undefined> {
+    const m = r.status!.workload!;
+    const v = lostVerdict({
+      restore: r,
+      lost: lostClusters(m, await this.#o.clusters()),
+      now: new Date(),
+      timeoutSeconds: r.spec.timeoutSeconds ?? this.#o.defaultTimeoutSeconds,
+    });
+    if (!v) return undefined;
+    if (v.kind === 'fail') return { stop: await this.fail(r, v.reason, v.message) };
+    if (r.status?.message !== v.message) {
+      const updated = await this.#o.record.write(r, (s) => ({ ...s, message: v.message }));
+      await this.#o.record.event(updated, 'Warning', 'ClusterLost', v.message);
+    }
+    return { stop: { requeueAfterMs: Math.max(this.#o.pollMs, 5000) } };
   }
 
-  async #release(r: CheckpointRestore): Promise<void> {
+  /**
+   * Lets go of the members: the webhook configurations deleted (nothing waits for the hub any more) and the gate
+   * removed from every pod of the workload that still carries it. For the end of a migration, a failure, and the
+   * deletion of the CheckpointRestore. A member Karmada reports lost is skipped (releasePlan), recorded in
+   * status.cleanupSkipped with a Warning Event, so a deletion or a failure always ends. A deletion of a migration
+   * under way first gives the workload back to the user's policy and waits until the target runs none of its pods
+   * (deletionWait), so the source's held pods never start beside them: a Result to wait, undefined once let go.
+   */
+  async release(r: CheckpointRestore, o: { deleting?: boolean } = {}): Promise<Result> {
+    return this.#release(r, o.deleting);
+  }
+
+  async #release(r: CheckpointRestore, deleting = false): Promise<Result> {
     const m = r.status?.workload;
-    if (!m) return;
+    if (!m) return undefined;
     const ns = r.metadata.namespace;
-    for (const cluster of [m.sourceCluster, m.targetCluster]) {
-      await this.#o.client
-        .request('DELETE', proxy(cluster, `${WEBHOOKS}/${webhookConfigName(ns, r.metadata.name)}`))
-        .catch((err: unknown) => {
-          if (!isNotFound(err)) throw err;
-        });
-      for (const p of (await this.#pods(cluster, ns, m)).filter(gated)) await this.#ungate(cluster, p);
+    const lost = lostClusters(m, await this.#o.clusters());
+    if (deleting && underWay(r) && m.placedTime && !lost.some((l) => l.cluster === m.targetCluster)) {
+      await this.#deletePolicy(r);
+      const wait = deletionWait({
+        restore: r,
+        lost,
+        targetPods: (await this.#pods(m.targetCluster, ns, m)).map((p) => p.metadata.name),
+      });
+      if (wait) {
+        if (r.status?.message !== wait) await this.#o.record.write(r, (s) => ({ ...s, message: wait }));
+        return { requeueAfterMs: this.#o.pollMs };
+      }
     }
+    const config = webhookConfigName(ns, r.metadata.name);
+    const plan = releasePlan({ migration: m, lost, webhookConfig: config });
+    for (const a of plan.actions) {
+      if (a.deleteWebhook)
+        await this.#o.client
+          .request('DELETE', proxy(a.cluster, `${WEBHOOKS}/${config}`))
+          .catch((err: unknown) => {
+            if (!isNotFound(err)) throw err;
+          });
+      if (a.ungate)
+        for (const p of (await this.#pods(a.cluster, ns, m)).filter(gated)) await this.#ungate(a.cluster, p);
+    }
+    if (plan.skipped.length && !isDeepStrictEqual(r.status?.cleanupSkipped, plan.skipped)) {
+      const updated = await this.#o.record.write(r, (s) => ({ ...s, cleanupSkipped: plan.skipped }));
+      for (const x of plan.skipped)
+        await this.#o.record.event(updated, 'Warning', 'CleanupSkipped', `${x.cluster}: ${x.message}`);
+    }
+    return undefined;
   }
 
   /** The webhook configuration in source and target: created when missing (they carry no state of their own). */
@@ -701,7 +754,7 @@ export class WorkloadMigrationStep {
   }
 }
 
-const WEBHOOKS = '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations';
+const WEBHOOKS = WEBHOOKS_PATH;
 
 /** Whether the stored webhooks say what ours say: the fields we set (the apiserver adds defaults to the rest). */
 function sameWebhooks(stored: unknown[] | undefined, ours: unknown[]): boolean {

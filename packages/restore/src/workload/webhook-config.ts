@@ -28,11 +28,19 @@ function ownerCel(w: { kind: 'Deployment' | 'StatefulSet'; name: string }): stri
         `o.name == '${w.name}-' + object.metadata.labels['pod-template-hash']`;
 }
 
+/** The members' collection of mutating webhook configurations (through the cluster proxy). */
+export const WEBHOOKS_PATH = '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations';
+
 /** The route of pod mutations; the cluster the call comes from is the last path segment. */
 export const PODS_ROUTE = '/mutate/pods/';
 
+/** Every webhook configuration the hub makes is named so, and labelled managed-by (the sweep finds them so). */
+export const WEBHOOK_CONFIG_PREFIX = 'stateful-migration.';
+export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
+export const MANAGED_BY_VALUE = 'stateful-migration-hub';
+
 export const webhookConfigName = (namespace: string, restore: string): string =>
-  `stateful-migration.${namespace}.${restore}`.slice(0, 253);
+  `${WEBHOOK_CONFIG_PREFIX}${namespace}.${restore}`.slice(0, 253);
 
 export function webhookConfiguration(i: {
   namespace: string;
@@ -48,7 +56,7 @@ export function webhookConfiguration(i: {
     kind: 'MutatingWebhookConfiguration',
     metadata: {
       name: webhookConfigName(i.namespace, i.restore),
-      labels: { 'app.kubernetes.io/managed-by': 'stateful-migration-hub', ...i.ownerLabel },
+      labels: { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE, ...i.ownerLabel },
     },
     webhooks: [
       {

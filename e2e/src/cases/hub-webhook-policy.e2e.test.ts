@@ -1,0 +1,96 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { kubectl } from '../fed/kubectl.js';
+import { readState } from '../fed/procs.js';
+import { eventually, unique } from './support.js';
+
+/**
+ * The hub's identity in a member, with exactly the shipped RBAC (create, update, delete of any
+ * MutatingWebhookConfiguration: RBAC cannot limit create by name) and the shipped ValidatingAdmissionPolicy
+ * hub-webhook-configurations.migration.dcnlab.com, carried by Karmada: it may create only configurations named
+ * `stateful-migration.*` whose webhooks call the hub's URL, and delete only those. Requests are made in member1 as
+ * the hub's ServiceAccount (impersonated, as Karmada's cluster proxy does).
+ */
+const ns = unique('vap');
+const POLICY = 'hub-webhook-configurations.migration.dcnlab.com';
+const HUB = 'system:serviceaccount:karmada-system:stateful-migration-hub';
+const asHub = (args: string[], input?: string) => kubectl('member1', [`--as=${HUB}`, ...args], input);
+const admin = (args: string[], input?: string) => kubectl('member1', args, input);
+const hubUrl = () => `https://127.0.0.1:${readState()!.ports['hub-webhook']}`;
+
+const config = (name: string, url: string) => `apiVersion: admissionregistration.k8s.io/v1
+kind: MutatingWebhookConfiguration
+metadata: {name: ${name}}
+webhooks:
+- name: pods.${ns}.vap.dcnlab.com
+  clientConfig: {url: "${url}"}
+  rules: [{apiGroups: [""], apiVersions: [v1], operations: [CREATE], resources: [pods], scope: Namespaced}]
+  namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: ${ns}-none}}
+  failurePolicy: Ignore
+  sideEffects: None
+  admissionReviewVersions: [v1]
+`;
+
+describe("the members' policy on the hub's webhook configurations", () => {
+  const made: string[] = [];
+  before(async () => {
+    await eventually(
+      async () =>
+        (await admin(['get', 'validatingadmissionpolicybinding', POLICY, '-o', 'name']).then(
+          () => true,
+          () => undefined,
+        )) ?? undefined,
+      120_000,
+      `Karmada to carry ${POLICY} and its binding to member1`,
+    );
+  });
+  after(async () => {
+    for (const name of made)
+      await admin(['delete', 'mutatingwebhookconfiguration', name, '--ignore-not-found']).catch(
+        () => undefined,
+      );
+  });
+
+  it('RBAC alone would let the hub create any: it may', async () => {
+    assert.equal((await asHub(['auth', 'can-i', 'create', 'mutatingwebhookconfigurations'])).trim(), 'yes');
+  });
+
+  it('refuses a configuration of another name, even one calling the hub', async () => {
+    made.push(`evil.${ns}`);
+    await assert.rejects(
+      asHub(['create', '-f', '-'], config(`evil.${ns}`, `${hubUrl()}/mutate/pods/member1`)),
+      new RegExp(
+        `${POLICY}.*only mutating webhook configurations named stateful-migration\\.\\*, not evil\\.${ns}`,
+      ),
+    );
+  });
+
+  it("refuses a stateful-migration.* configuration that calls anywhere but the hub's URL", async () => {
+    made.push(`stateful-migration.${ns}.away`);
+    for (const url of [
+      'https://attacker.example/mutate/pods/member1',
+      `${hubUrl()}/mutate/other/member1`,
+      'https://127.0.0.1:1/mutate/pods/member1',
+    ])
+      await assert.rejects(
+        asHub(['create', '-f', '-'], config(`stateful-migration.${ns}.away`, url)),
+        new RegExp(`${POLICY}.*calls https://127\\.0\\.0\\.1:\\d+/mutate/pods/<cluster>, by URL`),
+        url,
+      );
+  });
+
+  it("allows the hub's own, and its deletion; refuses deleting anyone else's", async () => {
+    const ours = `stateful-migration.${ns}.ok`;
+    made.push(ours);
+    await asHub(['create', '-f', '-'], config(ours, `${hubUrl()}/mutate/pods/member1`));
+    await asHub(['delete', 'mutatingwebhookconfiguration', ours]);
+    const theirs = `someone-else.${ns}`;
+    made.push(theirs);
+    await admin(['create', '-f', '-'], config(theirs, 'https://elsewhere.example/x'));
+    await assert.rejects(
+      asHub(['delete', 'mutatingwebhookconfiguration', theirs]),
+      new RegExp(`${POLICY}.*may delete only mutating webhook configurations named stateful-migration`),
+    );
+    assert.ok(await admin(['get', 'mutatingwebhookconfiguration', theirs, '-o', 'name']));
+  });
+});

@@ -1,6 +1,7 @@
 import {
   API_GROUP,
   API_VERSION,
+  crossNamespaceRef,
   KIND,
   keepStateRefusal,
   keepStateSettings,
@@ -61,7 +62,10 @@ export function backupClustersOf(b: Pick<CheckpointBackup, 'status'>): string[] 
 /**
  * The CheckpointBackup that keeps a pod's state on eviction: a workload-level backup of the pod's workload, in the
  * pod's namespace, placed in the pod's cluster, with spec.keepState.eviction, that no rule refuses, not being
- * deleted. Several: the first by name (the same answer on every call and every hub replica).
+ * deleted. Several: the first by name (the same answer on every call and every hub replica). A backup whose
+ * references leave its namespace (crossNamespaceRef: stored before the admission policy, or with it off) never
+ * covers: the gate would copy another namespace's registry secret into this one's drain pull secret, and a name that
+ * is not an object name would be written into the webhook configuration's CEL.
  */
 export function coveringBackup(
   backups: CheckpointBackup[],
@@ -80,6 +84,7 @@ export function coveringBackup(
         x.spec.resourceRef.name === workload.name &&
         !!x.spec.keepState?.eviction &&
         !keepStateRefusal(x) &&
+        !crossNamespaceRef(x) &&
         !x.metadata.deletionTimestamp &&
         backupClustersOf(x).includes(cluster),
     )

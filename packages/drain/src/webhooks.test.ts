@@ -49,13 +49,20 @@ describe('keptWorkloads: where the keep-state webhooks must be', () => {
     );
   });
 
-  it('nothing for a backup without the opt-in, of a pod, failover only, refused, or of another kind', () => {
+  it('nothing for a backup without the opt-in, of a pod, failover only, refused, with a cross-namespace reference, or of another kind', () => {
     const m = keptWorkloads([
       backup('a', 'StatefulSet', ['member1'], { keepState: undefined }),
       backup('b', 'StatefulSet', ['member1'], { podRef: { name: 'b-0' } }),
       backup('c', 'StatefulSet', ['member1'], { keepState: { clusterFailover: {} }, schedule: '* * * * *' }),
       backup('d', 'StatefulSet', ['member1'], { registry: undefined }),
       backup('e', 'Pod', ['member1']),
+      // Stored before the admission policy: a reference into another namespace, a name that is CEL.
+      backup('f', 'StatefulSet', ['member1'], {
+        registry: { url: 'reg:5000', repository: 'r', secretRef: { name: 's', namespace: 'bank' } },
+      }),
+      backup('g', 'StatefulSet', ['member1'], {
+        resourceRef: { apiVersion: 'apps/v1', kind: 'StatefulSet', name: "g')||true||('" },
+      }),
     ]);
     assert.equal(m.size, 0);
   });

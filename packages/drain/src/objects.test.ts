@@ -113,6 +113,7 @@ const pod: EvictedPodRef = {
   name: 'db-0',
   uid: '0123abcd-0000-0000-0000-000000000000',
   owner: { kind: 'StatefulSet', name: 'db', uid: 'sts-uid' },
+  revision: 'db-7c9d',
   containers: ['db'],
 };
 
@@ -153,6 +154,7 @@ describe('drainObjects: the drain checkpoint and its policy', () => {
       'db-0',
       pod.uid,
       'StatefulSet/db/sts-uid',
+      'db-7c9d',
     ]);
   });
 
@@ -299,6 +301,7 @@ describe('candidateOf: a drain checkpoint as the replacement chooses', () => {
       podName: 'db-0',
       owner: { kind: 'StatefulSet', name: 'db', uid: 'sts-uid' },
       createdAt: '2026-12-01T10:00:00Z',
+      revision: 'db-7c9d',
       phase: 'Completed',
       pushedImages: [
         { containerName: 'db', image: 'reg.example:5000/team/cp/checkpoint-db-0-db@sha256:aaa' },

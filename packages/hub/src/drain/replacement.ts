@@ -6,6 +6,8 @@ import {
   coveringBackup,
   DRAIN_CLUSTER_LABEL,
   drainPullSecretName,
+  podRevision,
+  REPLACEMENT_MARGIN_SECONDS,
   replacementPatch,
   type NewPod,
 } from '@stateful-migration/drain';
@@ -45,6 +47,8 @@ export interface DrainReplacementsOptions {
   log: Logger;
   /** Claims tried before giving up (each 409 is another replacement taking a checkpoint). @default 5 */
   attempts?: number;
+  /** @default () => new Date() */
+  now?: () => Date;
 }
 
 const group = `/apis/${API_GROUP}/v1`;
@@ -85,6 +89,9 @@ export class DrainReplacements {
       namespace: ns,
       name: p.metadata.name ?? '',
       owner: { kind: o.kind, name: o.name, uid: o.uid },
+      ...(podRevision(o.kind, p.metadata.labels)
+        ? { revision: podRevision(o.kind, p.metadata.labels)! }
+        : {}),
       containers: p.spec.containers,
       ...(p.spec.affinity ? { affinity: p.spec.affinity as NewPod['affinity'] } : {}),
       annotations: p.metadata.annotations ?? {},
@@ -113,7 +120,12 @@ export class DrainReplacements {
         );
         return c ? [c] : [];
       });
-      const verdict = chooseCheckpoint(pod, candidates);
+      const verdict = chooseCheckpoint(
+        pod,
+        candidates,
+        (this.#o.now ?? (() => new Date()))(),
+        covering.timeoutSeconds + REPLACEMENT_MARGIN_SECONDS,
+      );
       if (verdict.kind === 'none') return allow;
       const encode = (ops: unknown[]) => Buffer.from(JSON.stringify(ops)).toString('base64');
       if (verdict.kind === 'fresh') {

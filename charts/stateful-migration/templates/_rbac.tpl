@@ -497,14 +497,22 @@ rules:
       - create
       - update
       - delete
-  # get, create, update, delete: the eviction gate's standing `stateful-migration.keep-state` (pods/eviction of the pods of the workloads whose backup keeps state on eviction, CREATE only, failurePolicy Ignore, sideEffects NoneOnDryRun), kept where such a backup is placed (replaced when it says something else) and deleted where none is. RBAC cannot limit `create` by name: the ValidatingAdmissionPolicy above limits it likewise
+  # create: the eviction gate's standing `stateful-migration.keep-state` (pods/eviction of the pods of the workloads whose backup keeps state on eviction, CREATE only, failurePolicy Ignore, sideEffects NoneOnDryRun), created where such a backup is placed. RBAC cannot limit `create` by name: the ValidatingAdmissionPolicy `hub-webhook-configurations.migration.dcnlab.com` (above) lets this identity create only configurations named `stateful-migration.*` calling the hub's own routes
   - apiGroups:
       - admissionregistration.k8s.io
     resources:
       - validatingwebhookconfigurations
     verbs:
-      - get
       - create
+  # get, update, delete: the eviction gate's standing `stateful-migration.keep-state`, read and replaced when it says something else than the backups, deleted where no backup keeps state on eviction; by name, so no other validating webhook of a member is read, changed or deleted
+  - apiGroups:
+      - admissionregistration.k8s.io
+    resources:
+      - validatingwebhookconfigurations
+    resourceNames:
+      - stateful-migration.keep-state
+    verbs:
+      - get
       - update
       - delete
 ---

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { kubectl } from '../fed/kubectl.js';
@@ -138,9 +139,9 @@ const gateFor = (backup: string) =>
   eventually(
     async () => {
       const [v, m] = [await webhookNames('validating'), await webhookNames('mutating')];
-      return v.includes(`${backup}.${ns}.evict.`) && m.includes(`${backup}.${ns}.replace.`)
-        ? true
-        : undefined;
+      // As packages/drain/src/webhooks.ts names them (keepStateWebhookName): by a hash of namespace and backup.
+      const id = createHash('sha256').update(`${ns}/${backup}`).digest('hex').slice(0, 16);
+      return v.includes(`${id}.evict.`) && m.includes(`${id}.replace.`) ? true : undefined;
     },
     90_000,
     `the keep-state webhooks of ${backup} in member1`,

@@ -185,6 +185,16 @@ describe('RBAC: the shipped rules are exactly what packages/cli/src/rbac.ts says
     }
   });
 
+  it('validating webhook configurations in the members: get, update and delete only stateful-migration.keep-state; create, unnamable, alone unnamed', () => {
+    const vwc = tableGrants().filter((g) => g.resource === 'validatingwebhookconfigurations');
+    assert.deepEqual(vwc.map((g) => `${g.verb} [${g.resourceNames}]`).sort(), [
+      'create []',
+      'delete [stateful-migration.keep-state]',
+      'get [stateful-migration.keep-state]',
+      'update [stateful-migration.keep-state]',
+    ]);
+  });
+
   it('every "needed by" names code that is there', () => {
     const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
     for (const p of PERMISSIONS)

@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { drainCheckpointName, evictionVerdict, type DrainCheckpoint, type EvictedPod } from './gate.js';
+import {
+  drainCheckpointName,
+  evictionVerdict,
+  STALE_MARGIN_SECONDS,
+  type DrainCheckpoint,
+  type EvictedPod,
+} from './gate.js';
 
 const pod = (over: Partial<EvictedPod> = {}): EvictedPod => ({
   namespace: 'shop',
@@ -65,10 +71,20 @@ describe('evictionVerdict: what the eviction gate answers', () => {
   });
 
   it('Completed with every container pushed: allowed, naming the images', () => {
-    const v = evictionVerdict(pod(), optIn, cp({ phase: 'Completed', ...pushed }), at(200));
+    const v = evictionVerdict(pod(), optIn, cp({ phase: 'Completed', ...pushed }), at(150));
     assert.equal(v.kind, 'allow');
     assert.equal(v.kind === 'allow' && v.reason, 'CheckpointPushed');
     assert.match(v.message, /reg\/cp@sha256:1/);
+  });
+
+  it('Completed but older than timeoutSeconds + 60 s (an eviction refused later, the pod ran on): proceeds without, never on the old state', () => {
+    const done = cp({ phase: 'Completed', ...pushed });
+    assert.equal(evictionVerdict(pod(), optIn, done, at(120 + STALE_MARGIN_SECONDS - 1)).kind, 'allow');
+    const v = evictionVerdict(pod(), optIn, done, at(120 + STALE_MARGIN_SECONDS));
+    assert.equal(v.kind, 'proceedWithout');
+    assert.equal(v.kind === 'proceedWithout' && v.reason, 'CheckpointStale');
+    assert.match(v.message, /evicted without its state: checkpoint drain-db-0-aaaaaaaa was pushed 180s ago/);
+    assert.equal(evictionVerdict(pod(), optIn, done, at(3600 * 5)).kind, 'proceedWithout');
   });
 
   it('Completed but a container not pushed: still waiting, then proceeds without at the timeout', () => {

@@ -52,9 +52,18 @@ export type GateVerdict =
   /** Failed or too slow: the eviction goes ahead without state, and a Warning Event says so. */
   | {
       kind: 'proceedWithout';
-      reason: 'CheckpointFailed' | 'CheckpointTimedOut' | 'CheckpointNameTaken';
+      reason: 'CheckpointFailed' | 'CheckpointTimedOut' | 'CheckpointStale' | 'CheckpointNameTaken';
       message: string;
     };
+
+/**
+ * How long past timeoutSeconds (counted from its creation) a pushed drain checkpoint still lets the eviction go:
+ * several 5 s retries, for a client answered 429 at the end of the window. Beyond it the pod has run on after an
+ * allowed eviction was refused by another admission step (a PodDisruptionBudget's 429): restoring its replacement
+ * from that checkpoint would silently lose the work done since, so the eviction goes without state and says so.
+ * Bounded by the user's own timeoutSeconds, not a fixed age: it is the wait they agreed an eviction may take.
+ */
+export const STALE_MARGIN_SECONDS = 60;
 
 /** How soon a client should ask again; kubectl drain waits 5 s between attempts whatever the header says. */
 export const RETRY_AFTER_SECONDS = 5;
@@ -92,7 +101,16 @@ export function evictionVerdict(
       retryAfterSeconds: RETRY_AFTER_SECONDS,
     };
   const pushed = new Set(mine.pushedImages.map((i) => i.containerName));
-  if (mine.phase === 'Completed' && mine.containers.length > 0 && mine.containers.every((c) => pushed.has(c)))
+  const age = Math.max(0, (now.getTime() - Date.parse(mine.createdAt)) / 1000);
+  const complete =
+    mine.phase === 'Completed' && mine.containers.length > 0 && mine.containers.every((c) => pushed.has(c));
+  if (complete && !(age < optIn.timeoutSeconds + STALE_MARGIN_SECONDS))
+    return {
+      kind: 'proceedWithout',
+      reason: 'CheckpointStale',
+      message: `${who} evicted without its state: checkpoint ${mine.name} was pushed ${Math.round(age)}s ago, and the pod ran on since (an eviction allowed on it was refused by another admission step); its replacement starts fresh rather than from older state`,
+    };
+  if (complete)
     return {
       kind: 'allow',
       reason: 'CheckpointPushed',
@@ -104,7 +122,6 @@ export function evictionVerdict(
       reason: 'CheckpointFailed',
       message: `${who} evicted without its state: checkpoint ${mine.name} failed: ${mine.message ?? 'no reason given'}`,
     };
-  const age = Math.max(0, (now.getTime() - Date.parse(mine.createdAt)) / 1000);
   if (age >= optIn.timeoutSeconds)
     return {
       kind: 'proceedWithout',

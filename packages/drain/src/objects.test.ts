@@ -70,6 +70,28 @@ describe('coveringBackup: which backup keeps a pod of a workload in a cluster on
     assert.equal(coveringBackup([backup()], 'shop', undefined, 'member1'), undefined);
   });
 
+  it("none when a reference leaves the backup's namespace (stored before the admission policy): never another tenant's secret", () => {
+    const none = (over: Partial<CheckpointBackup['spec']>) =>
+      assert.equal(coveringBackup([backup(over)], 'shop', sts, 'member1'), undefined);
+    none({
+      registry: { url: 'reg.example:5000', repository: 'r', secretRef: { name: 'push', namespace: 'bank' } },
+    });
+    none({
+      resourceRef: { apiVersion: 'apps/v1', kind: 'StatefulSet', name: 'db', namespace: 'bank' } as never,
+    });
+    // A name that is not an object name: a path elsewhere, or CEL the webhook configuration would run.
+    const odd = "db')||true||('";
+    assert.equal(
+      coveringBackup(
+        [backup({ resourceRef: { apiVersion: 'apps/v1', kind: 'StatefulSet', name: odd } })],
+        'shop',
+        { kind: 'StatefulSet', name: odd },
+        'member1',
+      ),
+      undefined,
+    );
+  });
+
   it('several: the first by name, on every call', () => {
     const two = [backup({}, { name: 'zz' }), backup({}, { name: 'aa' })];
     assert.equal(coveringBackup(two, 'shop', sts, 'member1')?.backup, 'aa');
@@ -91,6 +113,7 @@ const pod: EvictedPodRef = {
   name: 'db-0',
   uid: '0123abcd-0000-0000-0000-000000000000',
   owner: { kind: 'StatefulSet', name: 'db', uid: 'sts-uid' },
+  revision: 'db-7c9d',
   containers: ['db'],
 };
 
@@ -131,6 +154,7 @@ describe('drainObjects: the drain checkpoint and its policy', () => {
       'db-0',
       pod.uid,
       'StatefulSet/db/sts-uid',
+      'db-7c9d',
     ]);
   });
 
@@ -277,6 +301,7 @@ describe('candidateOf: a drain checkpoint as the replacement chooses', () => {
       podName: 'db-0',
       owner: { kind: 'StatefulSet', name: 'db', uid: 'sts-uid' },
       createdAt: '2026-12-01T10:00:00Z',
+      revision: 'db-7c9d',
       phase: 'Completed',
       pushedImages: [
         { containerName: 'db', image: 'reg.example:5000/team/cp/checkpoint-db-0-db@sha256:aaa' },

@@ -1,6 +1,7 @@
 import {
   API_GROUP,
   API_VERSION,
+  crossNamespaceRef,
   KIND,
   keepStateRefusal,
   keepStateSettings,
@@ -36,6 +37,26 @@ export const DRAIN_CLUSTER_LABEL = `${API_GROUP}/drain-cluster`;
 export const DRAIN_POD_ANNOTATION = `${API_GROUP}/drain-pod`;
 export const DRAIN_POD_UID_ANNOTATION = `${API_GROUP}/drain-pod-uid`;
 export const DRAIN_OWNER_ANNOTATION = `${API_GROUP}/drain-owner`;
+/**
+ * On a drain checkpoint: the evicted pod's template revision (a StatefulSet's `controller-revision-hash`, a
+ * ReplicaSet's `pod-template-hash` label). A replacement restores only on the same revision: after a rollout the
+ * StatefulSet keeps its uid and maybe its container names, and restoring the old state would undo the rollout.
+ */
+export const DRAIN_REVISION_ANNOTATION = `${API_GROUP}/drain-revision`;
+
+/** The pod template revision of a pod, by its controller's kind; undefined when the label is missing. */
+export function podRevision(
+  ownerKind: string | undefined,
+  labels: Record<string, string> | undefined,
+): string | undefined {
+  const key =
+    ownerKind === 'StatefulSet'
+      ? 'controller-revision-hash'
+      : ownerKind === 'ReplicaSet'
+        ? 'pod-template-hash'
+        : undefined;
+  return (key && labels?.[key]) || undefined;
+}
 
 /**
  * The priority of a drain checkpoint's policy: above any a user gives theirs, as a Migrate's checkpoint policy, so
@@ -61,7 +82,10 @@ export function backupClustersOf(b: Pick<CheckpointBackup, 'status'>): string[] 
 /**
  * The CheckpointBackup that keeps a pod's state on eviction: a workload-level backup of the pod's workload, in the
  * pod's namespace, placed in the pod's cluster, with spec.keepState.eviction, that no rule refuses, not being
- * deleted. Several: the first by name (the same answer on every call and every hub replica).
+ * deleted. Several: the first by name (the same answer on every call and every hub replica). A backup whose
+ * references leave its namespace (crossNamespaceRef: stored before the admission policy, or with it off) never
+ * covers: the gate would copy another namespace's registry secret into this one's drain pull secret, and a name that
+ * is not an object name would be written into the webhook configuration's CEL.
  */
 export function coveringBackup(
   backups: CheckpointBackup[],
@@ -80,6 +104,7 @@ export function coveringBackup(
         x.spec.resourceRef.name === workload.name &&
         !!x.spec.keepState?.eviction &&
         !keepStateRefusal(x) &&
+        !crossNamespaceRef(x) &&
         !x.metadata.deletionTimestamp &&
         backupClustersOf(x).includes(cluster),
     )
@@ -98,6 +123,8 @@ export interface EvictedPodRef {
   uid: string;
   /** The pod's controller ownerReference (its StatefulSet or ReplicaSet, by uid). */
   owner: Owner;
+  /** The pod's template revision (podRevision); a checkpoint without one restores no pod. */
+  revision?: string;
   /** The pod's container names (the checkpoint's, when the backup names none). */
   containers: string[];
 }
@@ -140,6 +167,7 @@ export function drainObjects(
           [DRAIN_POD_ANNOTATION]: pod.name,
           [DRAIN_POD_UID_ANNOTATION]: pod.uid,
           [DRAIN_OWNER_ANNOTATION]: `${pod.owner.kind}/${pod.owner.name}/${pod.owner.uid}`,
+          ...(pod.revision ? { [DRAIN_REVISION_ANNOTATION]: pod.revision } : {}),
         },
         ownerReferences: owners,
       },
@@ -263,6 +291,7 @@ export function candidateOf(
     podName: a[DRAIN_POD_ANNOTATION],
     owner: { kind, name, uid },
     createdAt: obj.metadata.creationTimestamp ?? '',
+    ...(a[DRAIN_REVISION_ANNOTATION] ? { revision: a[DRAIN_REVISION_ANNOTATION] } : {}),
     ...(here?.phase ? { phase: here.phase } : {}),
     pushedImages: pushedImages(here?.builtImages),
     ...(a[claimAnnotation] ? { claimedBy: a[claimAnnotation] } : {}),

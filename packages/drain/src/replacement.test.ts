@@ -15,6 +15,7 @@ const newPod = (over: Partial<NewPod> = {}): NewPod => ({
   name: 'db-1',
   owner: sts,
   containers: [{ name: 'db', image: 'registry.local/db:1' }],
+  revision: 'db-v1',
   annotations: {},
   ...over,
 });
@@ -23,17 +24,22 @@ const cand = (over: Partial<Candidate> = {}): Candidate => ({
   podName: 'db-1',
   owner: sts,
   createdAt: '2026-12-01T10:00:00Z',
+  revision: 'db-v1',
   phase: 'Completed',
   pushedImages: [{ containerName: 'db', image: 'reg/cp/db@sha256:1' }],
   ...over,
 });
 
+const NOW = new Date('2026-12-01T10:01:00Z');
+/** Fresh enough for the tests that are not about age (a ReplicaSet's older checkpoint is an hour old). */
+const choose = (p: NewPod, cs: Candidate[]) => chooseCheckpoint(p, cs, NOW, 86_400);
+
 describe('chooseCheckpoint: which drain checkpoint a new pod restores from', () => {
   it('a StatefulSet pod takes the checkpoint of the same ordinal, never another', () => {
-    const v = chooseCheckpoint(newPod(), [cand({ name: 'drain-db-0', podName: 'db-0' }), cand()]);
+    const v = choose(newPod(), [cand({ name: 'drain-db-0', podName: 'db-0' }), cand()]);
     assert.equal(v.kind, 'restore');
     assert.equal(v.kind === 'restore' && v.checkpoint.name, 'drain-db-1-aaaa');
-    assert.equal(chooseCheckpoint(newPod({ name: 'db-2' }), [cand()]).kind, 'none');
+    assert.equal(choose(newPod({ name: 'db-2' }), [cand()]).kind, 'none');
   });
 
   it('a ReplicaSet pod takes the oldest unclaimed checkpoint of its ReplicaSet', () => {
@@ -44,17 +50,14 @@ describe('chooseCheckpoint: which drain checkpoint a new pod restores from', () 
       createdAt: '2026-12-01T09:00:00Z',
     });
     const newer = cand({ name: 'drain-web-b', podName: 'web-5d9f-b', owner: rs });
-    const v = chooseCheckpoint(newPod({ name: '', owner: rs }), [newer, older]);
+    const v = choose(newPod({ name: '', owner: rs }), [newer, older]);
     assert.equal(v.kind === 'restore' && v.checkpoint.name, 'drain-web-a');
-    const next = chooseCheckpoint(newPod({ name: '', owner: rs }), [
-      newer,
-      { ...older, claimedBy: 'web-5d9f-x' },
-    ]);
+    const next = choose(newPod({ name: '', owner: rs }), [newer, { ...older, claimedBy: 'web-5d9f-x' }]);
     assert.equal(next.kind === 'restore' && next.checkpoint.name, 'drain-web-b');
   });
 
   it('nothing to take: no owner, another kind of owner, another owner (same name, new uid), unfinished, claimed', () => {
-    const none = (p: NewPod, cs: Candidate[]) => assert.equal(chooseCheckpoint(p, cs).kind, 'none');
+    const none = (p: NewPod, cs: Candidate[]) => assert.equal(choose(p, cs).kind, 'none');
     none(newPod({ owner: undefined }), [cand()]);
     none(newPod({ owner: { kind: 'Job', name: 'db', uid: 'sts-uid' } }), [cand()]);
     none(newPod({ owner: { ...sts, uid: 'recreated' } }), [cand()]);
@@ -63,8 +66,21 @@ describe('chooseCheckpoint: which drain checkpoint a new pod restores from', () 
     none(newPod(), []);
   });
 
+  it('another revision of the pod template (a rollout since, same controller, same containers): never restored', () => {
+    assert.equal(chooseCheckpoint(newPod({ revision: 'db-v2' }), [cand()], NOW, 300).kind, 'none');
+    assert.equal(chooseCheckpoint(newPod({ revision: undefined }), [cand()], NOW, 300).kind, 'none');
+    assert.equal(chooseCheckpoint(newPod(), [cand({ revision: undefined })], NOW, 300).kind, 'none');
+  });
+
+  it('older than maxAgeSeconds: never chosen, however unclaimed', () => {
+    const old = (s: number) => new Date(Date.parse('2026-12-01T10:00:00Z') + s * 1000);
+    assert.equal(chooseCheckpoint(newPod(), [cand()], old(299), 300).kind, 'restore');
+    assert.equal(chooseCheckpoint(newPod(), [cand()], old(300), 300).kind, 'none');
+    assert.equal(chooseCheckpoint(newPod(), [cand()], old(30 * 86400), 300).kind, 'none');
+  });
+
   it('containers that differ from the checkpoint’s (the template changed): starts fresh, saying why', () => {
-    const v = chooseCheckpoint(
+    const v = choose(
       newPod({
         containers: [
           { name: 'db', image: 'x' },
@@ -77,7 +93,7 @@ describe('chooseCheckpoint: which drain checkpoint a new pod restores from', () 
       kind: 'fresh',
       message: 'starts without state: drain checkpoint drain-db-1-aaaa has containers db, this pod db, side',
     });
-    const fewer = chooseCheckpoint(newPod(), [
+    const fewer = choose(newPod(), [
       cand({ pushedImages: [...cand().pushedImages, { containerName: 'side', image: 'reg/side@sha256:2' }] }),
     ]);
     assert.equal(fewer.kind, 'fresh');
@@ -85,7 +101,7 @@ describe('chooseCheckpoint: which drain checkpoint a new pod restores from', () 
 });
 
 describe('replacementPatch: the admission response’s JSON patch', () => {
-  const restoreOf = (p: NewPod) => chooseCheckpoint(p, [cand()]);
+  const restoreOf = (p: NewPod) => choose(p, [cand()]);
   const nodeRule = {
     key: 'migration.dcnlab.com/checkpoint-restore',
     operator: 'In',
@@ -169,7 +185,7 @@ describe('replacementPatch: the admission response’s JSON patch', () => {
 });
 
 describe('replacementPatch: the pull secret of the drain checkpoint', () => {
-  const restore = chooseCheckpoint(newPod(), [cand()]);
+  const restore = choose(newPod(), [cand()]);
 
   it("added to the pod's own pull secrets", () => {
     const ops = replacementPatch(

@@ -18,6 +18,8 @@ export interface NewPod {
   /** Empty for a pod named by generateName (a ReplicaSet's), set for a StatefulSet's. */
   name: string;
   owner?: Owner;
+  /** The pod's template revision (objects.ts podRevision). */
+  revision?: string;
   containers: { name: string; image: string }[];
   affinity?: {
     nodeAffinity?: {
@@ -36,6 +38,8 @@ export interface Candidate {
   podName: string;
   owner: Owner;
   createdAt: string;
+  /** The evicted pod's template revision. */
+  revision?: string;
   phase?: string;
   pushedImages: { containerName: string; image: string }[];
   /** Set once a replacement took it: one checkpoint restores one pod. */
@@ -56,12 +60,36 @@ export type ReplacementVerdict =
   | { kind: 'fresh'; message: string }
   | { kind: 'none' };
 
-export function chooseCheckpoint(pod: NewPod, candidates: Candidate[]): ReplacementVerdict {
+/**
+ * How much older than the eviction's timeoutSeconds a drain checkpoint may be for a replacement to restore it: the
+ * gate's own margin, then the evicted pod's termination (terminationGracePeriodSeconds, 30 s by default) and its
+ * controller creating the replacement. An older unclaimed checkpoint is one no eviction followed at once (or one from
+ * before a rollout): never restored.
+ */
+export const REPLACEMENT_MARGIN_SECONDS = 600;
+
+/**
+ * `now` and `maxAgeSeconds` (the covering backup's timeoutSeconds + REPLACEMENT_MARGIN_SECONDS, in the shell): a
+ * checkpoint created that long ago or more is never chosen. Only a checkpoint of the pod's own template revision is.
+ */
+export function chooseCheckpoint(
+  pod: NewPod,
+  candidates: Candidate[],
+  now: Date,
+  maxAgeSeconds: number,
+): ReplacementVerdict {
   const owner = pod.owner;
   if (!owner || (owner.kind !== 'StatefulSet' && owner.kind !== 'ReplicaSet')) return { kind: 'none' };
+  const fresh = (c: Candidate) => now.getTime() - Date.parse(c.createdAt) < maxAgeSeconds * 1000;
   const ours = candidates.filter(
     (c) =>
-      c.owner.uid === owner.uid && c.owner.kind === owner.kind && c.phase === 'Completed' && !c.claimedBy,
+      c.owner.uid === owner.uid &&
+      c.owner.kind === owner.kind &&
+      c.phase === 'Completed' &&
+      !c.claimedBy &&
+      !!c.revision &&
+      c.revision === pod.revision &&
+      fresh(c),
   );
   // A StatefulSet's pod has its identity in its name: ordinal N only ever comes back from ordinal N's checkpoint.
   const pick =

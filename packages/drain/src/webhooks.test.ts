@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import type { CheckpointBackup } from '@stateful-migration/api';
 import {
@@ -49,13 +50,20 @@ describe('keptWorkloads: where the keep-state webhooks must be', () => {
     );
   });
 
-  it('nothing for a backup without the opt-in, of a pod, failover only, refused, or of another kind', () => {
+  it('nothing for a backup without the opt-in, of a pod, failover only, refused, with a cross-namespace reference, or of another kind', () => {
     const m = keptWorkloads([
       backup('a', 'StatefulSet', ['member1'], { keepState: undefined }),
       backup('b', 'StatefulSet', ['member1'], { podRef: { name: 'b-0' } }),
       backup('c', 'StatefulSet', ['member1'], { keepState: { clusterFailover: {} }, schedule: '* * * * *' }),
       backup('d', 'StatefulSet', ['member1'], { registry: undefined }),
       backup('e', 'Pod', ['member1']),
+      // Stored before the admission policy: a reference into another namespace, a name that is CEL.
+      backup('f', 'StatefulSet', ['member1'], {
+        registry: { url: 'reg:5000', repository: 'r', secretRef: { name: 's', namespace: 'bank' } },
+      }),
+      backup('g', 'StatefulSet', ['member1'], {
+        resourceRef: { apiVersion: 'apps/v1', kind: 'StatefulSet', name: "g')||true||('" },
+      }),
     ]);
     assert.equal(m.size, 0);
   });
@@ -71,6 +79,36 @@ describe('keptWorkloads: where the keep-state webhooks must be', () => {
         .map((w) => w.backup),
       ['aa'],
     );
+  });
+});
+
+const hash16 = (s: string) => createHash('sha256').update(s).digest('hex').slice(0, 16);
+
+describe('webhook names: fixed length, one per namespace and backup, valid for any backup name', () => {
+  // One configuration holds every tenant's webhooks in a member: one invalid or duplicate name breaks them all.
+  const dns = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+  const y = 'y'.repeat(251);
+  const kept = (backup: string, namespace = 'shop'): KeptWorkload => ({
+    namespace,
+    backup,
+    kind: 'StatefulSet',
+    name: 'db',
+  });
+  const names = (ws: KeptWorkload[]) =>
+    [gateConfiguration, replacementConfiguration].flatMap((f) =>
+      f('m1', endpoint, ws).webhooks.map((w) => w.name as string),
+    );
+
+  it('a 252- or 253-character backup name: a valid DNS subdomain of at most 253 characters', () => {
+    for (const n of names([kept('z'.repeat(252)), kept('z'.repeat(253))])) {
+      assert.match(n, dns);
+      assert.ok(n.length <= 253, n);
+    }
+  });
+
+  it('Y and Y.s, or a and b in namespaces whose names run together: distinct names', () => {
+    const all = names([kept(y), kept(`${y}.s`), kept('a.b', 'c'), kept('a', 'b.c')]);
+    assert.equal(new Set(all).size, all.length);
   });
 });
 
@@ -94,7 +132,7 @@ describe('gateConfiguration: the eviction gate in one member', () => {
       url: `https://hub.example:8443${EVICT_ROUTE}member%201`,
       caBundle: Buffer.from('PEM').toString('base64'),
     });
-    assert.equal(w!.name, 'db.shop.evict.migration.dcnlab.com');
+    assert.equal(w!.name, `${hash16('shop/db')}.evict.migration.dcnlab.com`);
   });
 
   it('pods/eviction CREATE in the namespace only; fails open; no side effect on a dry run', () => {
@@ -147,7 +185,7 @@ describe('replacementConfiguration: the replacement in one member', () => {
     assert.equal(ws[0]!.failurePolicy, 'Ignore');
     assert.equal(ws[0]!.sideEffects, 'NoneOnDryRun');
     assert.equal(ws[0]!.reinvocationPolicy, 'Never');
-    assert.equal(ws[0]!.name, 'db.shop.replace.migration.dcnlab.com');
+    assert.equal(ws[0]!.name, `${hash16('shop/db')}.replace.migration.dcnlab.com`);
   });
 
   it("only pods whose controller is the workload's StatefulSet, or a ReplicaSet named after the Deployment and the pod's hash", () => {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { API_GROUP, type CheckpointBackup } from '@stateful-migration/api';
 import { backupClustersOf, coveringBackup } from './objects.js';
 
@@ -93,8 +94,17 @@ function ownerCel(w: KeptWorkload): string {
   return `has(object.metadata.ownerReferences) && object.metadata.ownerReferences.exists(o, has(o.controller) && o.controller && ${o})`;
 }
 
-const webhookName = (w: KeptWorkload, what: string) =>
-  `${w.backup}.${w.namespace}.${what}.${API_GROUP}`.slice(0, 253);
+/**
+ * A webhook's name: the first 16 hex digits of sha256(`<namespace>/<backup>`), then `<what>.<API group>`. Fixed
+ * length, so valid for any backup name (a name built from the backup's, cut at 253 characters, could end in '.' or
+ * make `Y` and `Y.s` collide), and one configuration holds every tenant's webhooks in a member, so one invalid or
+ * duplicate name would have the apiserver refuse them all. The namespace cannot hold '/', so the input is unambiguous.
+ */
+export const keepStateWebhookName = (namespace: string, backup: string, what: 'evict' | 'replace'): string =>
+  `${createHash('sha256').update(`${namespace}/${backup}`).digest('hex').slice(0, 16)}.${what}.${API_GROUP}`;
+
+const webhookName = (w: KeptWorkload, what: 'evict' | 'replace') =>
+  keepStateWebhookName(w.namespace, w.backup, what);
 
 const clientConfig = (e: Endpoint, route: string, cluster: string) => ({
   url: `${e.url}${route}${encodeURIComponent(cluster)}`,

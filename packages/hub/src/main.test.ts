@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { stepDown } from './main.js';
+import { leaseQueues, stepDown } from './main.js';
 
 /** A queue whose reconciles end at given times (ms from now). */
 const queue = (endsAt: number[]) => {
@@ -50,5 +50,23 @@ describe('stepDown (SIGTERM)', () => {
       release: () => Promise.resolve(),
     });
     assert.ok(Date.now() - t0 < 100);
+  });
+});
+
+describe('leaseQueues: what stepDown waits for', () => {
+  const q = (n: number) => ({ inFlight: () => n });
+  it("every controller's queue that acts under the Lease, the keep-state webhook configurations' included", () => {
+    const drain = q(1);
+    const queues = leaseQueues({ backups: q(0), secrets: q(0), restore: q(0), keepStateWebhooks: drain });
+    assert.deepEqual(Object.keys(queues).sort(), ['backups', 'keepStateWebhooks', 'restore', 'secrets']);
+    assert.equal(queues.keepStateWebhooks, drain);
+  });
+
+  it('without the admission server (no keep-state webhooks): the other three', () => {
+    assert.deepEqual(Object.keys(leaseQueues({ backups: q(0), secrets: q(0), restore: q(0) })).sort(), [
+      'backups',
+      'restore',
+      'secrets',
+    ]);
   });
 });

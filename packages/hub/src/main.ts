@@ -228,12 +228,13 @@ export async function runHub(f: HubFlags): Promise<void> {
           webhook?.stop();
           drainWebhooks?.stop();
         },
-        queues: {
+        queues: leaseQueues({
           backups: backups.queue,
           secrets: secrets.queue,
           restore: restore.queue,
           ...(failovers ? { failover: failovers.queue } : {}),
-        },
+          ...(drainWebhooks ? { keepStateWebhooks: drainWebhooks.queue } : {}),
+        }),
         release: () => elector?.stop() ?? Promise.resolve(),
       }).finally(() => process.exit(0));
     });
@@ -261,6 +262,21 @@ export async function runHub(f: HubFlags): Promise<void> {
   });
 }
 
+type InFlight = { inFlight(): number };
+
+/**
+ * Every queue whose reconciles act under the Lease, for stepDown: the backups', the secrets', the restores' and, with
+ * the admission server, the keep-state webhook configurations' (a reconcile may be writing a member's configuration).
+ */
+export function leaseQueues(q: {
+  backups: InFlight;
+  secrets: InFlight;
+  restore: InFlight;
+  keepStateWebhooks?: InFlight;
+}): Record<string, InFlight> {
+  return { ...q };
+}
+
 export interface StepDownOptions {
   /** Stops taking work: informers and queues. */
   stop: () => void;
@@ -276,8 +292,8 @@ export interface StepDownOptions {
 
 /**
  * How the hub leaves on SIGTERM: it stops taking work, waits for the reconciles still running in every queue that
- * acts under the Lease (the backups', the secrets' and the restores': a restore reconcile may be creating a pod or scaling a
- * source), at most timeoutMs, and only then frees the Lease, so that a successor never acts beside them. A reconcile
+ * acts under the Lease (leaseQueues: a restore reconcile may be creating a pod or scaling a source, a keep-state one
+ * writing a member's webhook configuration), at most timeoutMs, and only then frees the Lease, so that a successor never acts beside them. A reconcile
  * that outlasts the wait is cut short by the exit that follows.
  */
 export async function stepDown(o: StepDownOptions): Promise<void> {

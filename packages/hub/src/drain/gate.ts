@@ -6,6 +6,7 @@ import {
   drainObjects,
   drainPullSecretName,
   gateResponse,
+  podRevision,
   gateVerdict,
   type GateResponse,
   type GateVerdict,
@@ -210,6 +211,9 @@ export class EvictionGate {
         name: pod.metadata.name,
         uid: pod.metadata.uid,
         owner: { kind: owner.kind, name: owner.name, uid: owner.uid },
+        ...(podRevision(owner.kind, pod.metadata.labels)
+          ? { revision: podRevision(owner.kind, pod.metadata.labels)! }
+          : {}),
         containers: pod.spec.containers.map((c) => c.name),
       },
       cluster,

@@ -6,6 +6,8 @@ import {
   coveringBackup,
   DRAIN_CLUSTER_LABEL,
   drainPullSecretName,
+  podRevision,
+  REPLACEMENT_MARGIN_SECONDS,
   replacementPatch,
   type NewPod,
 } from '@stateful-migration/drain';
@@ -45,6 +47,8 @@ export interface DrainReplacementsOptions {
   log: Logger;
   /** Claims tried before giving up (each 409 is another replacement taking a checkpoint). @default 5 */
   attempts?: number;
+  /** @default () => new Date() */
+  now?: () => Date;
 }
 
 const group = `/apis/${API_GROUP}/v1`;
@@ -60,10 +64,10 @@ export class DrainReplacements {
     const allow: ReplacementResponse = { uid: req.uid, allowed: true };
     const ours = this.#ours(cluster, req);
     if (!ours) return allow;
-    const { pod, covering, claim } = ours;
+    const { pod, covering, claim, maxAgeSeconds } = ours;
     const encode = (ops: unknown[]) => Buffer.from(JSON.stringify(ops)).toString('base64');
     for (let attempt = 0; attempt < (this.#o.attempts ?? 5); attempt++) {
-      const { verdict, chosen } = await this.#choose(cluster, pod);
+      const { verdict, chosen } = await this.#choose(cluster, pod, maxAgeSeconds);
       if (verdict.kind === 'none') return allow;
       if (verdict.kind === 'fresh') {
         const message = `pod ${claim} in ${cluster} ${verdict.message}`;
@@ -94,7 +98,7 @@ export class DrainReplacements {
   #ours(
     cluster: string,
     req: PodRequest,
-  ): { pod: NewPod; covering: CheckpointBackup; claim: string } | undefined {
+  ): { pod: NewPod; covering: CheckpointBackup; claim: string; maxAgeSeconds: number } | undefined {
     const p = req.object;
     const ns = req.namespace ?? p?.metadata.namespace;
     if (req.operation !== 'CREATE' || req.kind.kind !== 'Pod' || req.kind.group !== '' || !p || !ns)
@@ -119,6 +123,9 @@ export class DrainReplacements {
       namespace: ns,
       name: p.metadata.name ?? '',
       owner: { kind: o.kind, name: o.name, uid: o.uid },
+      ...(podRevision(o.kind, p.metadata.labels)
+        ? { revision: podRevision(o.kind, p.metadata.labels)! }
+        : {}),
       containers: p.spec.containers,
       ...(p.spec.affinity ? { affinity: p.spec.affinity as NewPod['affinity'] } : {}),
       annotations: a,
@@ -126,13 +133,20 @@ export class DrainReplacements {
     };
     // The claim names the pod, or for a ReplicaSet's (named after admission) the admission request.
     const claim = pod.name || `${p.metadata.generateName ?? ''}(admission ${req.uid})`;
-    return { pod, covering: covering.object, claim };
+    // A checkpoint older than the eviction's wait plus the time a replacement takes to appear is not this eviction's.
+    return {
+      pod,
+      covering: covering.object,
+      claim,
+      maxAgeSeconds: covering.timeoutSeconds + REPLACEMENT_MARGIN_SECONDS,
+    };
   }
 
   /** The drain checkpoints of the cluster, listed fresh from the Karmada apiserver, and the one the pod gets. */
   async #choose(
     cluster: string,
     pod: NewPod,
+    maxAgeSeconds: number,
   ): Promise<{ verdict: ReturnType<typeof chooseCheckpoint>; chosen?: CheckpointBackup }> {
     const ns = pod.namespace;
     const list = await this.#o.client.get<{ items: CheckpointBackup[] }>(
@@ -148,7 +162,7 @@ export class DrainReplacements {
       const c = candidateOf(b, backupClusters(b, binding(b.metadata.name)), cluster, ANNOTATION.claimedBy);
       return c ? [c] : [];
     });
-    const verdict = chooseCheckpoint(pod, candidates);
+    const verdict = chooseCheckpoint(pod, candidates, (this.#o.now ?? (() => new Date()))(), maxAgeSeconds);
     const chosen =
       verdict.kind === 'restore'
         ? list.items.find((b) => b.metadata.name === verdict.checkpoint.name)

@@ -37,6 +37,7 @@ function world() {
       name: 'db-0',
       namespace: 'shop',
       uid: UID,
+      labels: { 'controller-revision-hash': 'db-v1' },
       ownerReferences: [{ kind: 'StatefulSet', name: 'db', uid: 'sts-uid', controller: true }],
     },
     spec: { nodeName: 'm1-a', containers: [{ name: 'counter' }] },
@@ -158,7 +159,7 @@ describe('EvictionGate against an apiserver', () => {
 });
 
 describe('DrainReplacements against an apiserver', () => {
-  const create = (uid: string) => ({
+  const create = (uid: string, revision = 'db-v1') => ({
     uid,
     operation: 'CREATE',
     namespace: 'shop',
@@ -167,6 +168,7 @@ describe('DrainReplacements against an apiserver', () => {
       metadata: {
         name: 'db-0',
         namespace: 'shop',
+        labels: { 'controller-revision-hash': revision },
         ownerReferences: [{ kind: 'StatefulSet', name: 'db', uid: 'sts-uid', controller: true }],
       },
       spec: { containers: [{ name: 'counter', image: 'registry.local/counter:1' }] },
@@ -195,5 +197,25 @@ describe('DrainReplacements against an apiserver', () => {
     );
     const second = await new DrainReplacements(shell()).handle('member1', create('a2'));
     assert.equal(second.patch, undefined, 'a checkpoint restores one pod');
+  });
+
+  it('a pod of another revision (the StatefulSet rolled out since the eviction) gets nothing and claims nothing', async () => {
+    const { api, shell } = world();
+    await new EvictionGate(shell()).handle('member1', eviction);
+    pushed(api);
+    assert.equal(
+      api.object<CheckpointBackup>(`${GROUP}/${NAME}`)?.metadata.annotations?.[
+        'migration.dcnlab.com/drain-revision'
+      ],
+      'db-v1',
+    );
+    const r = await new DrainReplacements(shell()).handle('member1', create('a1', 'db-v2'));
+    assert.equal(r.patch, undefined);
+    assert.equal(
+      api.object<CheckpointBackup>(`${GROUP}/${NAME}`)?.metadata.annotations?.[
+        'migration.dcnlab.com/claimed-by'
+      ],
+      undefined,
+    );
   });
 });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { CheckpointBackup, FailoverRecord, ReplicaStatus } from '@stateful-migration/api';
-import type { AdmissionRequest, AdmittedPod } from '@stateful-migration/restore';
+import { webhookConfigName, type AdmissionRequest, type AdmittedPod } from '@stateful-migration/restore';
 import { decideFailover } from './decide.js';
 import {
   answerFailoverPod,
@@ -141,7 +141,7 @@ describe('failover webhook: which backups opt in and which pods they cover', () 
       cluster: 'member 2',
       endpoint: { url: 'https://hub:8443', caBundle: 'PEM' },
     });
-    assert.equal(c.metadata.name, 'stateful-migration.failover.shop.db');
+    assert.equal(c.metadata.name, 'stateful-migration-failover.shop.db');
     assert.equal(c.metadata.labels['migration.dcnlab.com/failover'], 'true');
     const [w] = c.webhooks as {
       name: string;
@@ -159,6 +159,16 @@ describe('failover webhook: which backups opt in and which pods they cover', () 
     assert.deepEqual(w!.namespaceSelector, { matchLabels: { 'kubernetes.io/metadata.name': 'shop' } });
     assert.match(w!.matchConditions[0]!.expression, /o\.kind == 'StatefulSet' && o\.name == 'db'/);
     assert.deepEqual([w!.rules[0]!.operations, w!.rules[0]!.resources], [['CREATE'], ['pods']]);
+  });
+
+  it("the standing configuration's name is never a workload migration's, whatever the namespaces and names", () => {
+    // A migration's is stateful-migration.<namespace>.<restore>: a tenant of a namespace named "failover" whose
+    // CheckpointRestore is named "shop.db" would replace (PUT) shop's standing configuration while migrating and
+    // delete it when its migration ends, and the failover controller would replace that tenant's in turn.
+    const endpoint = { url: 'https://hub:8443', caBundle: 'PEM' };
+    const c = failoverWebhookConfiguration({ backup: backup(), cluster: 'member2', endpoint });
+    assert.notEqual(c.metadata.name, webhookConfigName('failover', 'shop.db'));
+    assert.ok(!c.metadata.name.startsWith('stateful-migration.'), c.metadata.name);
   });
 });
 

@@ -28,8 +28,14 @@ export const FAILOVER_ROUTE = '/failover/pods/';
 /** On the hub's webhook configurations and pull secrets of failover: the backup `<namespace>.<name>` they serve. */
 export const FAILOVER_LABEL = `${API_GROUP}/failover`;
 
+/**
+ * `stateful-migration-failover.`, never `stateful-migration.`: a workload migration's configuration is
+ * `stateful-migration.<namespace>.<restore>` (webhookConfigName), and with that prefix a tenant of a namespace named
+ * `failover` with a CheckpointRestore named `<ns>.<backup>` would own this name too (its migration would replace and
+ * then delete it, and this controller would replace that tenant's).
+ */
 export const failoverWebhookName = (namespace: string, backup: string): string =>
-  `stateful-migration.failover.${namespace}.${backup}`.slice(0, 253);
+  `stateful-migration-failover.${namespace}.${backup}`.slice(0, 253);
 /** The dockerconfigjson pull secret a restored replica names (made from the backup's own registry secret). */
 export const failoverPullSecretName = (backup: string): string => `${backup}-failover-pull`.slice(0, 253);
 

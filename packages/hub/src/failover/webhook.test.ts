@@ -170,6 +170,24 @@ describe('failover webhook: which backups opt in and which pods they cover', () 
     assert.notEqual(c.metadata.name, webhookConfigName('failover', 'shop.db'));
     assert.ok(!c.metadata.name.startsWith('stateful-migration.'), c.metadata.name);
   });
+
+  it('a backup that names another namespace, or a path for a name, is not opted in (its secret is never read)', () => {
+    // The admission policy refuses these; an object stored before it, or in a control plane without it, must not
+    // make the hub copy another namespace's registry secret into a pull secret of this one.
+    const theirs = backup({
+      registry: { url: 'reg', repository: 'shop/cp', secretRef: { name: 's', namespace: 'bank' } },
+    });
+    assert.equal(keepsStateOnFailover(theirs), false);
+    assert.equal(coveringBackup([theirs], create(stsPod('db-0'))), undefined);
+    const path = backup({
+      registry: { url: 'reg', repository: 'shop/cp', secretRef: { name: '../../bank/secrets/s' } },
+    });
+    assert.equal(keepsStateOnFailover(path), false);
+    const own = backup({
+      registry: { url: 'reg', repository: 'shop/cp', secretRef: { name: 's', namespace: 'shop' } },
+    });
+    assert.equal(keepsStateOnFailover(own), true);
+  });
 });
 
 describe('failover: when a move can be decided, and which clusters are being evicted', () => {

@@ -1,5 +1,6 @@
 import {
   API_GROUP,
+  crossNamespaceRef,
   keepStateSettings,
   type CheckpointBackup,
   type FailoverRecord,
@@ -39,13 +40,16 @@ export const failoverWebhookName = (namespace: string, backup: string): string =
 /** The dockerconfigjson pull secret a restored replica names (made from the backup's own registry secret). */
 export const failoverPullSecretName = (backup: string): string => `${backup}-failover-pull`.slice(0, 253);
 
-/** An opted-in backup: workload-level, spec.keepState.clusterFailover, not being deleted. */
+/** An opted-in backup: workload-level, spec.keepState.clusterFailover, not being deleted, no reference out of its namespace. */
 export function keepsStateOnFailover(b: Pick<CheckpointBackup, 'metadata' | 'spec'>): boolean {
   return (
     !b.spec.podRef &&
     !!keepStateSettings(b).clusterFailover &&
     !b.metadata.deletionTimestamp &&
-    (b.spec.resourceRef.kind === 'StatefulSet' || b.spec.resourceRef.kind === 'Deployment')
+    (b.spec.resourceRef.kind === 'StatefulSet' || b.spec.resourceRef.kind === 'Deployment') &&
+    // The admission policy refuses a reference into another namespace; one stored before it (or on a control plane
+    // without it) must not make the hub read that namespace's registry secret into this one's pull secret.
+    !crossNamespaceRef(b)
   );
 }
 

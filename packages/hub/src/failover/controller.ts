@@ -21,6 +21,7 @@ import {
   failoverWebhookConfiguration,
   failoverWebhookName,
   keepsStateOnFailover,
+  readyClusters,
 } from './webhook.js';
 
 export interface FailoverControllerOptions {
@@ -104,7 +105,8 @@ export class FailoverController {
     const w = coveredWorkload(b);
     const binding = this.#o.caches.bindingOf(w);
     // The move first: it is what a restarted hub must not lose, and what the webhook restores from.
-    if (binding?.spec.gracefulEvictionTasks?.length) await this.#o.recorder.record(b, binding);
+    if (binding?.spec.gracefulEvictionTasks?.length)
+      await this.#o.recorder.record(b, binding, readyClusters(this.#o.caches));
     await this.#ensurePullSecret(b);
     let unreachable = 0;
     for (const c of this.#o.caches.clusters.list()) {

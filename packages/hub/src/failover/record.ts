@@ -43,7 +43,11 @@ export class FailoverRecorder {
    * The record that answers the binding's move, written now if none did yet; undefined when there is no move, or
    * when Karmada's scheduler has not placed the workload anew yet (its next write of the binding brings it back).
    */
-  async record(b: CheckpointBackup, rb: ResourceBinding): Promise<FailoverRecord | undefined> {
+  async record(
+    b: CheckpointBackup,
+    rb: ResourceBinding,
+    readyClusters: ReadonlySet<string>,
+  ): Promise<FailoverRecord | undefined> {
     const binding: BindingSpec = rb.spec;
     if (sameMove(b.status?.lastFailover, binding)) return b.status!.lastFailover;
     if (!rescheduled(rb)) return undefined;
@@ -56,8 +60,9 @@ export class FailoverRecorder {
         mine = undefined;
         if (cur.metadata.uid !== b.metadata.uid || cur.metadata.deletionTimestamp) return undefined;
         if (sameMove(cur.status?.lastFailover, binding)) return undefined;
-        const d = decideFailover({ backup: cur, binding, nodes, now: (this.#o.now ?? (() => new Date()))() });
-        if (d.kind !== 'failover') return undefined;
+        const now = (this.#o.now ?? (() => new Date()))();
+        const d = decideFailover({ backup: cur, binding, nodes, readyClusters, now });
+        if (d.kind === 'none') return undefined;
         mine = d.record;
         return { ...(cur.status ?? {}), lastFailover: d.record };
       },
@@ -79,8 +84,8 @@ export class FailoverRecorder {
     const fresh = mine.startedFresh > 0 || mine.restored === 0;
     await this.#o.events.emit(
       { ...stored, apiVersion: API_VERSION },
-      fresh ? 'Warning' : 'Normal',
-      fresh ? 'FailoverStartedFresh' : 'FailoverRestored',
+      mine.reason || !fresh ? 'Normal' : 'Warning',
+      mine.reason ? 'EvictionNotFailover' : fresh ? 'FailoverStartedFresh' : 'FailoverRestored',
       mine.message,
     );
     return mine;

@@ -56,10 +56,16 @@ function record(b: CheckpointBackup, replicas: ReplicaStatus[], to = 2): Failove
     binding: {
       clusters: [{ name: 'member2', replicas: to }],
       gracefulEvictionTasks: [
-        { fromCluster: 'member1', reason: 'TaintUntolerated', creationTimestamp: ago(20) },
+        {
+          fromCluster: 'member1',
+          reason: 'TaintUntolerated',
+          producer: 'TaintManager',
+          creationTimestamp: ago(20),
+        },
       ],
     },
     nodes: new Map([['member2', restoring]]),
+    readyClusters: new Set(['member2']),
     now: NOW,
   });
   assert.equal(d.kind, 'failover');

@@ -15,6 +15,7 @@ import {
   type WebhookEndpoint,
 } from '@stateful-migration/restore';
 import { failoverReplicasInto } from '@stateful-migration/api';
+import { clusterHealth, type Cluster } from '../karmada.js';
 
 /**
  * The pure parts of the replacement in the target of a failover with state (issue 16, docs/adr/0004): the standing
@@ -128,6 +129,16 @@ export function evictedFrom(
   rb: { spec: { gracefulEvictionTasks?: { fromCluster: string }[] } } | undefined,
 ): string[] {
   return [...new Set((rb?.spec.gracefulEvictionTasks ?? []).map((t) => t.fromCluster))];
+}
+
+/** The member clusters whose Ready condition is True (decideFailover: an eviction from one is not a lost cluster). */
+export function readyClusters(caches: { clusters: { list(): Cluster[] } }): Set<string> {
+  return new Set(
+    caches.clusters
+      .list()
+      .filter((c) => clusterHealth(c).ready)
+      .map((c) => c.metadata.name),
+  );
 }
 
 /** The opted-in backup that covers a pod's workload (its controller owner), if any. */

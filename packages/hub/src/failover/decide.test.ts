@@ -10,6 +10,8 @@ import type {
 import type { NodeView } from '@stateful-migration/restore';
 import { decideFailover, sameMove, type BindingSpec, type FailoverInput } from './decide.js';
 
+const same = (r: FailoverRecord | undefined, b: BindingSpec) => sameMove(r, b, NOW, 300);
+
 const NOW = new Date('2026-12-01T12:00:00Z');
 const ago = (s: number) => new Date(NOW.getTime() - s * 1000).toISOString();
 
@@ -456,7 +458,7 @@ describe('the hub decides whether a failover restores, and from what', () => {
       );
       assert.match(r.message, /not treated as a failover/);
       // One decision for that eviction: the record answers it.
-      assert.equal(sameMove(r, { clusters: to, gracefulEvictionTasks: [t] }), true);
+      assert.equal(same(r, { clusters: to, gracefulEvictionTasks: [t] }), true);
     }
   });
 
@@ -474,27 +476,33 @@ describe('the hub decides whether a failover restores, and from what', () => {
     });
     assert.deepEqual(outcome(r), [['db-0', 'member2', 'restored']]);
     assert.deepEqual([r.fromClusters, r.notLostClusters, r.reason], [['member1'], ['member3'], undefined]);
-    assert.equal(
-      sameMove(r, { clusters: [], gracefulEvictionTasks: [task('member1'), task('member3')] }),
-      true,
-    );
+    assert.equal(same(r, { clusters: [], gracefulEvictionTasks: [task('member1'), task('member3')] }), true);
   });
 });
 
 describe('sameMove: one decision per move', () => {
-  const r = (from: string[], time: string) => ({ fromClusters: from, time }) as FailoverRecord;
+  const r = (from: string[], time: string) =>
+    ({ fromClusters: from, time, decidedAt: ago(20) }) as FailoverRecord;
   it('the same evicted clusters and eviction time answer the move; another cluster or a new task is a new move', () => {
     const b = moved([{ name: 'member2', replicas: 1 }]);
-    assert.equal(sameMove(r(['member1'], ago(20)), b), true);
-    assert.equal(sameMove(r(['member1'], ago(99)), b), false);
-    assert.equal(sameMove(r(['member3'], ago(20)), b), false);
-    assert.equal(sameMove(undefined, b), false);
+    assert.equal(same(r(['member1'], ago(20)), b), true);
+    assert.equal(same(r(['member1'], ago(99)), b), false);
+    assert.equal(same(r(['member3'], ago(20)), b), false);
+    assert.equal(same(undefined, b), false);
     assert.equal(
-      sameMove(r(['member1'], 'whenever'), {
+      same(r(['member1'], 'whenever'), {
         gracefulEvictionTasks: [task('member1', { creationTimestamp: undefined })],
       }),
       true,
     );
-    assert.equal(sameMove(r(['member1'], ago(20)), { clusters: [] }), false);
+    assert.equal(same(r(['member1'], ago(20)), { clusters: [] }), false);
+  });
+  it('without an eviction time, a record decided longer ago than maxAgeSeconds never answers a new eviction', () => {
+    const untimed = { gracefulEvictionTasks: [task('member1', { creationTimestamp: undefined })] };
+    const at = (decidedAt: string) =>
+      ({ fromClusters: ['member1'], time: decidedAt, decidedAt }) as FailoverRecord;
+    assert.equal(sameMove(at(ago(300)), untimed, NOW, 300), true);
+    assert.equal(sameMove(at(ago(301)), untimed, NOW, 300), false);
+    assert.equal(sameMove(at(ago(30 * 24 * 3600)), untimed, NOW, 300), false);
   });
 });

@@ -326,14 +326,24 @@ function summary(
 /**
  * Whether a record already answers the binding's current move: the same evicted clusters, and the same eviction
  * time when Karmada recorded one. The shell decides once per move and keeps that record (the webhook may already
- * have restored from it); a new eviction task makes a new move.
+ * have restored from it); a new eviction task makes a new move. Without an eviction time, a record decided more than
+ * maxAgeSeconds ago never answers: a new eviction from the same clusters months later must not restore from it (its
+ * checkpoints are far past the limit); re-deciding an eviction that really stood that long restores nothing anew
+ * (its checkpoints are TooOld by then).
  */
-export function sameMove(record: FailoverRecord | undefined, binding: BindingSpec): boolean {
+export function sameMove(
+  record: FailoverRecord | undefined,
+  binding: BindingSpec,
+  now: Date,
+  maxAgeSeconds: number,
+): boolean {
   if (!record) return false;
   const tasks = binding.gracefulEvictionTasks ?? [];
   const from = [...new Set(tasks.map((t) => t.fromCluster))].sort();
   const recorded = [...record.fromClusters, ...(record.notLostClusters ?? [])].sort();
   if (from.join(',') !== recorded.join(',')) return false;
   const time = evictionTime(tasks);
-  return time === undefined || time === record.time;
+  if (time !== undefined) return time === record.time;
+  const decided = Date.parse(record.decidedAt);
+  return !Number.isNaN(decided) && (now.getTime() - decided) / 1000 <= maxAgeSeconds;
 }

@@ -2,6 +2,7 @@ import { isDeepStrictEqual } from 'node:util';
 import {
   API_GROUP,
   API_VERSION,
+  keepStateSettings,
   PLURAL,
   type CheckpointBackup,
   type CheckpointBackupStatus,
@@ -49,7 +50,10 @@ export class FailoverRecorder {
     readyClusters: ReadonlySet<string>,
   ): Promise<FailoverRecord | undefined> {
     const binding: BindingSpec = rb.spec;
-    if (sameMove(b.status?.lastFailover, binding)) return b.status!.lastFailover;
+    const now = (this.#o.now ?? (() => new Date()))();
+    const maxAge = keepStateSettings(b).clusterFailover?.maxAgeSeconds ?? 0;
+    const same = (r: FailoverRecord | undefined) => sameMove(r, binding, now, maxAge);
+    if (same(b.status?.lastFailover)) return b.status!.lastFailover;
     if (!rescheduled(rb)) return undefined;
     const nodes = await this.#targetNodes(binding);
     let mine: FailoverRecord | undefined;
@@ -59,8 +63,7 @@ export class FailoverRecorder {
       (cur) => {
         mine = undefined;
         if (cur.metadata.uid !== b.metadata.uid || cur.metadata.deletionTimestamp) return undefined;
-        if (sameMove(cur.status?.lastFailover, binding)) return undefined;
-        const now = (this.#o.now ?? (() => new Date()))();
+        if (same(cur.status?.lastFailover)) return undefined;
         const d = decideFailover({ backup: cur, binding, nodes, readyClusters, now });
         if (d.kind === 'none') return undefined;
         mine = d.record;
@@ -69,7 +72,7 @@ export class FailoverRecorder {
       { current: b },
     );
     const record = stored.status?.lastFailover;
-    if (!mine || !isDeepStrictEqual(record, mine)) return sameMove(record, binding) ? record : undefined;
+    if (!mine || !isDeepStrictEqual(record, mine)) return same(record) ? record : undefined;
     this.#o.log.info(
       {
         backup: `${b.metadata.namespace}/${b.metadata.name}`,

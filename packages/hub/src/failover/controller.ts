@@ -21,6 +21,7 @@ import {
   failoverWebhookConfiguration,
   failoverWebhookName,
   keepsStateOnFailover,
+  moveChanged,
   readyClusters,
 } from './webhook.js';
 
@@ -69,9 +70,10 @@ export class FailoverController {
       if (keepsStateOnFailover(b) || (old && keepsStateOnFailover(old))) this.queue.add(key(b));
     });
     // A workload's binding: Karmada's eviction tasks and where it runs now.
-    caches.bindings.on((_e, rb) => {
+    caches.bindings.on((e, rb, old) => {
       const r = rb.spec.resource;
       if (r.kind !== 'StatefulSet' && r.kind !== 'Deployment') return;
+      if (e !== 'delete' && !moveChanged(rb, old)) return;
       for (const b of this.#optedIn()) {
         const w = coveredWorkload(b);
         if (w.kind === r.kind && w.name === r.name && w.namespace === r.namespace) this.queue.add(key(b));

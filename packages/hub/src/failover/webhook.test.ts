@@ -8,6 +8,7 @@ import {
   coveringBackup,
   evictedFrom,
   rescheduled,
+  moveChanged,
   FAILOVER_ROUTE,
   failoverWebhookConfiguration,
   keepsStateOnFailover,
@@ -283,5 +284,39 @@ describe('failover webhook: the answer to a pod created in the cluster Karmada p
       third.response.warnings![0]!,
       /every checkpoint of Deployment web already runs in a pod here/,
     );
+  });
+});
+
+describe('moveChanged: which binding events the failover controller reacts to', () => {
+  const rb = (over: {
+    generation?: number;
+    observed?: number;
+    tasks?: string[];
+    clusters?: string[];
+    agg?: string;
+  }) => ({
+    metadata: { generation: over.generation ?? 2 },
+    spec: {
+      clusters: (over.clusters ?? ['member2']).map((name) => ({ name, replicas: 1 })),
+      gracefulEvictionTasks: (over.tasks ?? []).map((fromCluster) => ({
+        fromCluster,
+        reason: 'TaintUntolerated',
+      })),
+    },
+    status: {
+      schedulerObservedGeneration: over.observed ?? 2,
+      aggregatedStatus: [{ clusterName: over.agg ?? 'a' }],
+    },
+  });
+  it('a status-only update (aggregated status of the members) is not a move; a new binding or a deleted one is', () => {
+    assert.equal(moveChanged(rb({ agg: 'b' }), rb({ agg: 'a' })), false);
+    assert.equal(moveChanged(rb({}), undefined), true);
+  });
+  it('a new generation, eviction task, placement, or the scheduler catching up with the generation is', () => {
+    assert.equal(moveChanged(rb({ generation: 3, observed: 2 }), rb({})), true);
+    assert.equal(moveChanged(rb({ tasks: ['member1'] }), rb({})), true);
+    assert.equal(moveChanged(rb({ clusters: ['member3'] }), rb({})), true);
+    // The scheduler writes schedulerObservedGeneration in status after placing: the move is decided then.
+    assert.equal(moveChanged(rb({ generation: 3, observed: 3 }), rb({ generation: 3, observed: 2 })), true);
   });
 });

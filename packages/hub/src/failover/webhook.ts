@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from 'node:util';
 import {
   API_GROUP,
   crossNamespaceRef,
@@ -122,6 +123,28 @@ export function rescheduled(rb: {
   status?: { schedulerObservedGeneration?: number };
 }): boolean {
   return (rb.status?.schedulerObservedGeneration ?? 0) >= (rb.metadata.generation ?? 0);
+}
+
+type BindingView = {
+  metadata: { generation?: number };
+  spec: { clusters?: unknown[]; gracefulEvictionTasks?: unknown[] };
+  status?: { schedulerObservedGeneration?: number };
+};
+
+/**
+ * Whether a binding event can change a failover: a new or deleted binding, a new generation, other eviction tasks or
+ * placement, or the scheduler catching up with the generation (rescheduled: the move is decided then). Karmada
+ * rewrites a binding's status for every member status change; reacting to those queued every opted-in backup of
+ * the workload for nothing.
+ */
+export function moveChanged(rb: BindingView, old: BindingView | undefined): boolean {
+  if (!old) return true;
+  return (
+    rb.metadata.generation !== old.metadata.generation ||
+    rescheduled(rb) !== rescheduled(old) ||
+    !isDeepStrictEqual(rb.spec.gracefulEvictionTasks ?? [], old.spec.gracefulEvictionTasks ?? []) ||
+    !isDeepStrictEqual(rb.spec.clusters ?? [], old.spec.clusters ?? [])
+  );
 }
 
 /** The clusters a binding's eviction tasks evict the workload from (their replicas' record must stay in status). */

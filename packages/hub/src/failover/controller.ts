@@ -1,11 +1,22 @@
 import { isDeepStrictEqual } from 'node:util';
-import { API_VERSION, KIND, registryCredentials, type CheckpointBackup } from '@stateful-migration/api';
+import {
+  API_GROUP,
+  API_VERSION,
+  KIND,
+  PLURAL,
+  registryCredentials,
+  setCondition,
+  type CheckpointBackup,
+  type CheckpointBackupStatus,
+} from '@stateful-migration/api';
 import {
   deleteIfExists,
   describeError,
   getOrUndefined,
   isAlreadyExists,
   WorkQueue,
+  writeStatus,
+  type EventRecorder,
   type Logger,
   type RestClient,
   type Result,
@@ -29,6 +40,8 @@ export interface FailoverControllerOptions {
   client: RestClient;
   caches: HubCaches;
   recorder: FailoverRecorder;
+  /** For the Warning when the backup's registry secret cannot make a pull secret. */
+  events: EventRecorder;
   /** The hub's webhook as members reach it. */
   endpoint: WebhookEndpoint;
   log: Logger;
@@ -109,8 +122,18 @@ export class FailoverController {
     // The move first: it is what a restarted hub must not lose, and what the webhook restores from.
     if (binding?.spec.gracefulEvictionTasks?.length)
       await this.#o.recorder.record(b, binding, readyClusters(this.#o.caches));
-    await this.#ensurePullSecret(b);
+    // The pull secret and the webhooks are independent: a registry secret that cannot be read must not keep the
+    // configurations (which every pod of the workload passes through) from being written.
     let unreachable = 0;
+    try {
+      await this.#pullSecretCondition(b, await this.#ensurePullSecret(b));
+    } catch (err) {
+      unreachable++;
+      this.#o.log.warn(
+        { backup: k, err: describeError(err) },
+        'cannot keep the failover pull secret; retrying',
+      );
+    }
     for (const c of this.#o.caches.clusters.list()) {
       if (!clusterHealth(c).ready) continue;
       await this.#ensureWebhook(b, c.metadata.name).catch((err: unknown) => {
@@ -170,9 +193,9 @@ export class FailoverController {
    * its PropagationPolicy to every cluster: a replica restored anywhere names it, and it is there before any failover
    * (the pod's image pull does not wait for it). Its contents never reach a log or an Event.
    */
-  async #ensurePullSecret(b: CheckpointBackup): Promise<void> {
+  async #ensurePullSecret(b: CheckpointBackup): Promise<string | undefined> {
     const creds = registryCredentials(b, []);
-    if (creds.kind !== 'own' || !b.spec.registry) return;
+    if (creds.kind !== 'own' || !b.spec.registry) return undefined;
     const ns = b.metadata.namespace;
     const name = failoverPullSecretName(b.metadata.name);
     const src = await getOrUndefined<{ data?: Record<string, string> }>(
@@ -180,7 +203,8 @@ export class FailoverController {
       secretPath(creds.secret.namespace, creds.secret.name),
     );
     const dec = (k: string) => Buffer.from(src?.data?.[k] ?? '', 'base64').toString('utf8');
-    if (!dec('username') || !dec('password')) return;
+    if (!dec('username') || !dec('password'))
+      return `registry secret ${creds.secret.name} ${src ? 'has no username and password' : 'does not exist'}: no pull secret for failover, a restored replica cannot pull its checkpoint image; create it with username and password`;
     const owners = [
       { apiVersion: API_VERSION, kind: KIND, name: b.metadata.name, uid: b.metadata.uid ?? '' },
     ];
@@ -223,6 +247,35 @@ export class FailoverController {
         contentType: 'application/merge-patch+json',
         body: { spec: { placement: { clusterAffinity: { clusterNames: clusters } } } },
       });
+    return undefined;
+  }
+
+  /**
+   * The FailoverPullSecret condition: False with the problem (and a Warning Event when it becomes so), True once the
+   * pull secret is kept. Written only when it changes.
+   */
+  async #pullSecretCondition(b: CheckpointBackup, problem: string | undefined): Promise<void> {
+    if (!problem && registryCredentials(b, []).kind !== 'own') return;
+    const cond = {
+      type: 'FailoverPullSecret',
+      status: problem ? ('False' as const) : ('True' as const),
+      reason: problem ? 'FailoverPullSecretMissing' : 'FailoverPullSecretKept',
+      message: problem ?? `pull secret ${failoverPullSecretName(b.metadata.name)} kept and propagated`,
+    };
+    const had = b.status?.conditions?.find((c) => c.type === cond.type);
+    if (had && had.status === cond.status && had.reason === cond.reason && had.message === cond.message)
+      return;
+    const stored = await writeStatus<CheckpointBackup, CheckpointBackupStatus>(
+      this.#o.client,
+      `/apis/${API_GROUP}/v1/namespaces/${b.metadata.namespace}/${PLURAL}/${b.metadata.name}`,
+      (cur) => {
+        if (cur.metadata.uid !== b.metadata.uid) return undefined;
+        return { ...(cur.status ?? {}), conditions: setCondition(cur.status?.conditions, cond) };
+      },
+      { current: b },
+    );
+    if (problem)
+      await this.#o.events.emit({ ...stored, apiVersion: API_VERSION }, 'Warning', cond.reason, problem);
   }
 
   async #create(path: string, body: unknown): Promise<void> {

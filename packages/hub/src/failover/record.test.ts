@@ -1,25 +1,16 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { CHECKPOINT_RESTORE_LABEL, type CheckpointBackup } from '@stateful-migration/api';
-import type { EventRecorder, Logger, RestClient } from '@stateful-migration/kube';
+import { CHECKPOINT_RESTORE_LABEL } from '@stateful-migration/api';
+import type { EventRecorder, RestClient } from '@stateful-migration/kube';
 import type { ResourceBinding } from '../karmada.js';
+import { optedIn, quiet } from './fixtures.test-support.js';
 import { FailoverRecorder } from './record.js';
 
 const NOW = new Date('2026-12-01T12:00:00Z');
 const ago = (s: number) => new Date(NOW.getTime() - s * 1000).toISOString();
-const quiet = { info: () => {}, warn: () => {}, error: () => {}, debug: () => {} } as unknown as Logger;
-
-const backup = {
-  apiVersion: 'migration.dcnlab.com/v1',
-  kind: 'CheckpointBackup',
-  metadata: { name: 'db', namespace: 'shop', uid: 'u1', resourceVersion: '1' },
-  spec: {
-    schedule: '* * * * *',
-    resourceRef: { apiVersion: 'apps/v1', kind: 'StatefulSet', name: 'db' },
-    registry: { url: 'reg', repository: 'shop/cp' },
-    keepState: { clusterFailover: { maxAgeSeconds: 300 } },
-  },
-  status: {
+const backup = optedIn(
+  {},
+  {
     clusters: [
       {
         name: 'member1',
@@ -45,7 +36,7 @@ const backup = {
       },
     ],
   },
-} as unknown as CheckpointBackup;
+);
 
 const binding = {
   metadata: { name: 'db-statefulset', namespace: 'shop', generation: 2 },

@@ -10,7 +10,7 @@ import type { FailoverRecorder } from './record.js';
 const backup = optedIn({ secretRef: { name: 'reg-creds' } });
 
 /** A hub with one Ready member and the given answer for the backup's registry secret. */
-function setup(secret: () => Promise<unknown>) {
+function setup(secret: () => Promise<unknown>, existing: Record<string, unknown> = {}) {
   const calls: { method: string; path: string; body?: unknown }[] = [];
   const events: [string, string, string][] = [];
   const notFound = () => Promise.reject(Object.assign(new Error('not found'), { statusCode: 404 }));
@@ -19,6 +19,8 @@ function setup(secret: () => Promise<unknown>) {
       calls.push({ method: 'GET', path });
       if (path === '/api/v1/namespaces/shop/secrets/reg-creds') return secret();
       if (path.endsWith('/checkpointbackups/db')) return Promise.resolve(backup);
+      const name = Object.keys(existing).find((k) => path.endsWith(k));
+      if (name) return Promise.resolve(existing[name]);
       return notFound();
     },
     request: (method: string, path: string, o: { body?: unknown } = {}) => {
@@ -88,6 +90,45 @@ describe('the failover controller keeps the pull secret and the webhooks indepen
       assert.ok(
         !calls.some((x) => x.method === 'POST' && x.path.startsWith('/api/v1/namespaces/shop/secrets')),
       );
+    });
+  }
+
+  const creds = () =>
+    Promise.resolve({
+      data: { username: Buffer.from('u').toString('base64'), password: Buffer.from('p').toString('base64') },
+    });
+  it('the pull secret policy has the top priority, so no tenant policy keeps the pull secret from propagating', async () => {
+    const { c, calls, events } = setup(creds);
+    await c.reconcile('shop/db');
+    const policy = calls.find((x) => x.method === 'POST' && x.path.endsWith('/propagationpolicies'))
+      ?.body as {
+      spec: { priority?: number };
+      metadata: { labels: Record<string, string> };
+    };
+    assert.equal(policy?.spec.priority, 2_147_483_647);
+    assert.equal(policy.metadata.labels['app.kubernetes.io/managed-by'], 'stateful-migration-hub');
+    assert.ok(calls.some((x) => x.method === 'POST' && x.path === '/api/v1/namespaces/shop/secrets'));
+    assert.deepEqual(events, []);
+  });
+  for (const [what, path] of [
+    ['Secret', '/secrets/db-failover-pull'],
+    ['PropagationPolicy', '/propagationpolicies/db-failover-pull'],
+  ] as const) {
+    it(`a ${what} of the pull secret's name the hub did not create is never overwritten: condition False and a Warning`, async () => {
+      const theirs = {
+        metadata: { name: 'db-failover-pull', namespace: 'shop', labels: { app: 'mine' } },
+        data: { '.dockerconfigjson': 'dGhlaXJz' },
+        spec: { resourceSelectors: [], placement: {} },
+      };
+      const { c, calls, events } = setup(creds, { [path]: theirs });
+      await c.reconcile('shop/db');
+      assert.ok(!calls.some((x) => x.method !== 'GET' && x.path.endsWith(path)), JSON.stringify(calls));
+      assert.deepEqual(
+        events.map(([t, r]) => [t, r]),
+        [['Warning', 'FailoverPullSecretConflict']],
+      );
+      assert.match(events[0]![2], new RegExp(`${what} db-failover-pull`));
+      assert.ok(webhookCreated(calls));
     });
   }
 });

@@ -24,6 +24,7 @@ import {
 import { pullSecret, type WebhookEndpoint } from '@stateful-migration/restore';
 import type { HubCaches } from '../caches.js';
 import { clusterHealth, policyPath, proxyPath } from '../karmada.js';
+import { isHubOwned, MANAGED_BY } from '../policies.js';
 import type { FailoverRecorder } from './record.js';
 import {
   coveredWorkload,
@@ -54,6 +55,24 @@ export interface FailoverControllerOptions {
 const WEBHOOKS = '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations';
 const key = (b: Pick<CheckpointBackup, 'metadata'>) => `${b.metadata.namespace}/${b.metadata.name}`;
 const secretPath = (ns: string, name = '') => `/api/v1/namespaces/${ns}/secrets${name ? `/${name}` : ''}`;
+
+type Problem = { reason: string; message: string };
+type Owned = { metadata: { labels?: Record<string, string> } };
+type PullPolicy = {
+  spec: { priority?: number; placement?: { clusterAffinity?: { clusterNames?: string[] } } };
+};
+
+/**
+ * The failover pull secret's policy priority: the top one, as the migration's policies have
+ * (the restore package's FRESH_CHECKPOINT_PRIORITY, the largest int32), so no tenant's policy outranks it.
+ */
+const FAILOVER_PULL_POLICY_PRIORITY = 2_147_483_647;
+
+/** A Secret or policy of the pull secret's name that the hub did not create: never overwritten. */
+const notOurs = (kind: string, name: string, ns: string): Problem => ({
+  reason: 'FailoverPullSecretConflict',
+  message: `${kind} ${name} in ${ns} exists and was not created by the hub (no app.kubernetes.io/managed-by=${MANAGED_BY['app.kubernetes.io/managed-by']}): the hub never overwrites it, so no failover pull secret is kept; rename or delete it`,
+});
 
 type WebhookConfig = { metadata: { resourceVersion?: string }; webhooks?: Record<string, unknown>[] };
 
@@ -193,7 +212,7 @@ export class FailoverController {
    * its PropagationPolicy to every cluster: a replica restored anywhere names it, and it is there before any failover
    * (the pod's image pull does not wait for it). Its contents never reach a log or an Event.
    */
-  async #ensurePullSecret(b: CheckpointBackup): Promise<string | undefined> {
+  async #ensurePullSecret(b: CheckpointBackup): Promise<Problem | undefined> {
     const creds = registryCredentials(b, []);
     if (creds.kind !== 'own' || !b.spec.registry) return undefined;
     const ns = b.metadata.namespace;
@@ -204,11 +223,14 @@ export class FailoverController {
     );
     const dec = (k: string) => Buffer.from(src?.data?.[k] ?? '', 'base64').toString('utf8');
     if (!dec('username') || !dec('password'))
-      return `registry secret ${creds.secret.name} ${src ? 'has no username and password' : 'does not exist'}: no pull secret for failover, a restored replica cannot pull its checkpoint image; create it with username and password`;
+      return {
+        reason: 'FailoverPullSecretMissing',
+        message: `registry secret ${creds.secret.name} ${src ? 'has no username and password' : 'does not exist'}: no pull secret for failover, a restored replica cannot pull its checkpoint image; create it with username and password`,
+      };
     const owners = [
       { apiVersion: API_VERSION, kind: KIND, name: b.metadata.name, uid: b.metadata.uid ?? '' },
     ];
-    const labels = { [FAILOVER_LABEL]: 'true' };
+    const labels = { [FAILOVER_LABEL]: 'true', ...MANAGED_BY };
     const body = pullSecret(
       name,
       ns,
@@ -217,50 +239,73 @@ export class FailoverController {
       labels,
       owners,
     ) as { data: Record<string, string> };
-    const there = await getOrUndefined<{ data?: Record<string, string> }>(
+    const there = await getOrUndefined<Owned & { data?: Record<string, string> }>(
       this.#o.client,
       secretPath(ns, name),
     );
+    if (there && !isHubOwned(there)) return notOurs('Secret', name, ns);
+    const stored = await getOrUndefined<Owned & PullPolicy>(this.#o.client, policyPath(ns, name));
+    if (stored && !isHubOwned(stored)) return notOurs('PropagationPolicy', name, ns);
     if (!there) await this.#create(secretPath(ns), body);
     else if (!isDeepStrictEqual(there.data, body.data))
       await this.#o.client.request('PATCH', secretPath(ns, name), {
         contentType: 'application/merge-patch+json',
         body: { data: body.data },
       });
+    await this.#ensurePullPolicy(ns, name, labels, owners, stored);
+    return undefined;
+  }
+
+  /**
+   * The pull secret's PropagationPolicy to every cluster, at the top priority (FAILOVER_PULL_POLICY_PRIORITY): Karmada
+   * applies the matching policy of the highest priority, so a tenant's policy selecting every Secret of the
+   * namespace cannot take the pull secret and keep it from the clusters a replica may be restored in.
+   */
+  async #ensurePullPolicy(
+    ns: string,
+    name: string,
+    labels: Record<string, string>,
+    owners: unknown[],
+    stored: PullPolicy | undefined,
+  ): Promise<void> {
     const clusters = this.#o.caches.clusters
       .list()
       .map((c) => c.metadata.name)
       .sort();
+    const spec = {
+      priority: FAILOVER_PULL_POLICY_PRIORITY,
+      resourceSelectors: [{ apiVersion: 'v1', kind: 'Secret', name }],
+      placement: { clusterAffinity: { clusterNames: clusters } },
+    };
     const policy = {
       apiVersion: 'policy.karmada.io/v1alpha1',
       kind: 'PropagationPolicy',
       metadata: { name, namespace: ns, labels, ownerReferences: owners },
-      spec: {
-        resourceSelectors: [{ apiVersion: 'v1', kind: 'Secret', name }],
-        placement: { clusterAffinity: { clusterNames: clusters } },
-      },
+      spec,
     };
-    const stored = await getOrUndefined<typeof policy>(this.#o.client, policyPath(ns, name));
     if (!stored) await this.#create(policyPath(ns, '').replace(/\/$/, ''), policy);
-    else if (!isDeepStrictEqual(stored.spec.placement?.clusterAffinity?.clusterNames, clusters))
+    else if (
+      !isDeepStrictEqual(stored.spec.placement?.clusterAffinity?.clusterNames, clusters) ||
+      stored.spec.priority !== spec.priority
+    )
       await this.#o.client.request('PATCH', policyPath(ns, name), {
         contentType: 'application/merge-patch+json',
-        body: { spec: { placement: { clusterAffinity: { clusterNames: clusters } } } },
+        body: { spec: { priority: spec.priority, placement: spec.placement } },
       });
-    return undefined;
   }
 
   /**
    * The FailoverPullSecret condition: False with the problem (and a Warning Event when it becomes so), True once the
    * pull secret is kept. Written only when it changes.
    */
-  async #pullSecretCondition(b: CheckpointBackup, problem: string | undefined): Promise<void> {
+  async #pullSecretCondition(b: CheckpointBackup, problem: Problem | undefined): Promise<void> {
     if (!problem && registryCredentials(b, []).kind !== 'own') return;
     const cond = {
       type: 'FailoverPullSecret',
       status: problem ? ('False' as const) : ('True' as const),
-      reason: problem ? 'FailoverPullSecretMissing' : 'FailoverPullSecretKept',
-      message: problem ?? `pull secret ${failoverPullSecretName(b.metadata.name)} kept and propagated`,
+      reason: problem?.reason ?? 'FailoverPullSecretKept',
+      message:
+        problem?.message ?? `pull secret ${failoverPullSecretName(b.metadata.name)} kept and propagated`,
     };
     const had = b.status?.conditions?.find((c) => c.type === cond.type);
     if (had && had.status === cond.status && had.reason === cond.reason && had.message === cond.message)
@@ -275,7 +320,7 @@ export class FailoverController {
       { current: b },
     );
     if (problem)
-      await this.#o.events.emit({ ...stored, apiVersion: API_VERSION }, 'Warning', cond.reason, problem);
+      await this.#o.events.emit({ ...stored, apiVersion: API_VERSION }, 'Warning', cond.reason, cond.message);
   }
 
   async #create(path: string, body: unknown): Promise<void> {

@@ -155,7 +155,7 @@ spec:
       async () =>
         (await exists('member2', ns, [
           'mutatingwebhookconfiguration',
-          `stateful-migration.failover.${ns}.counter`,
+          `stateful-migration-failover.${ns}.counter`,
         ]))
           ? true
           : undefined,

@@ -324,6 +324,18 @@ const lastFailoverSchema: Schema = obj(
     time: dateTime("When Karmada evicted the workload (its eviction task's creationTimestamp)."),
     decidedAt: dateTime('When the hub decided; ages are measured at this instant.'),
     fromClusters: { type: 'array', items: { type: 'string' }, description: 'The lost clusters.' },
+    notLostClusters: {
+      type: 'array',
+      items: { type: 'string' },
+      description:
+        'Clusters Karmada evicted it from that were not lost (still Ready, or not a taint eviction): nothing restored from them.',
+    },
+    reason: str(
+      'NotAClusterFailure: no evicted cluster was lost, so the eviction was not treated as a failover.',
+      {
+        enum: ['NotAClusterFailure'],
+      },
+    ),
     toClusters: { type: 'array', items: { type: 'string' }, description: 'Where Karmada runs it now.' },
     evictionReason: str("Karmada's reason for the eviction, e.g. TaintUntolerated."),
     replicas: list(

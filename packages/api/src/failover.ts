@@ -54,8 +54,18 @@ export interface FailoverRecord {
   time: string;
   /** When the hub decided; ages are measured at this instant. */
   decidedAt: string;
-  /** The clusters Karmada evicted it from (the binding's gracefulEvictionTasks[].fromCluster). */
+  /**
+   * The lost clusters Karmada evicted it from: a task of the taint manager for an untolerated taint
+   * (TaintUntolerated) while the cluster is not Ready. Only their replicas are restored.
+   */
   fromClusters: string[];
+  /**
+   * Clusters Karmada evicted it from that were not lost (an application failover, a NoExecute taint on a cluster
+   * still Ready): their pods run until Karmada removes them, so none of their replicas is restored anywhere.
+   */
+  notLostClusters?: string[];
+  /** Set when no evicted cluster was lost: the eviction was not treated as a failover, pods start as Karmada starts them. */
+  reason?: 'NotAClusterFailure';
   /** Where Karmada runs it now (the binding's spec.clusters without the evicted ones). */
   toClusters: string[];
   /** Karmada's reason for the eviction, e.g. TaintUntolerated. */

@@ -218,6 +218,29 @@ describe('status view per workload (issue 16): where it runs, its last checkpoin
     );
   });
 
+  it('an eviction not treated as a failover (NotAClusterFailure) says so, not "0/0 restored"', () => {
+    const evicted = workload(
+      'db',
+      { keepState: { clusterFailover: { maxAgeSeconds: 600 } } },
+      {
+        lastFailover: {
+          time: ago(300),
+          decidedAt: ago(299),
+          fromClusters: [],
+          notLostClusters: ['member1'],
+          toClusters: ['member2'],
+          reason: 'NotAClusterFailure',
+          replicas: [],
+          restored: 0,
+          startedFresh: 0,
+          message: 'm',
+        },
+      },
+    );
+    const out = renderWorkloads(workloadRows([evicted]), NOW).split('\n');
+    assert.match(out[1]!, /5m ago member1 evicted, not a failover \(NotAClusterFailure\)$/);
+  });
+
   it('renders ages as kubectl does and the last failover in one cell', () => {
     const out = renderWorkloads(workloadRows([moved, spread]), NOW).split('\n');
     assert.match(out[0]!, /^NAME\s+WORKLOAD\s+RUNS IN\s+LAST CHECKPOINT\s+KEEP STATE\s+LAST FAILOVER$/);

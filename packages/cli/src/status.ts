@@ -197,6 +197,8 @@ export function age(from: string, now: Date): string {
 
 function failoverCell(f: FailoverRecord | undefined, now: Date): string {
   if (!f) return '-';
+  if (f.reason)
+    return `${age(f.time, now)} ago ${(f.notLostClusters ?? []).join('+')} evicted, not a failover (${f.reason})`;
   const total = f.replicas.length;
   const state = f.stateAgeSeconds !== undefined ? ` (state ${f.stateAgeSeconds}s old)` : '';
   const fresh = f.startedFresh ? `, ${f.startedFresh} fresh` : '';

@@ -86,5 +86,10 @@ export {
 } from './workload/admission.js';
 export { AdmissionServer, type AdmissionHandler } from './admission/server.js';
 export { PodMutations, restoredInCluster } from './admission/pods.js';
-export { PODS_ROUTE, webhookConfiguration, type WebhookEndpoint } from './workload/webhook-config.js';
+export {
+  PODS_ROUTE,
+  webhookConfigName,
+  webhookConfiguration,
+  type WebhookEndpoint,
+} from './workload/webhook-config.js';
 export { sweptOwner, type WebhookConfigView } from './workload/sweep.js';

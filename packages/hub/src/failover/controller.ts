@@ -1,11 +1,22 @@
 import { isDeepStrictEqual } from 'node:util';
-import { API_VERSION, KIND, registryCredentials, type CheckpointBackup } from '@stateful-migration/api';
+import {
+  API_GROUP,
+  API_VERSION,
+  KIND,
+  PLURAL,
+  registryCredentials,
+  setCondition,
+  type CheckpointBackup,
+  type CheckpointBackupStatus,
+} from '@stateful-migration/api';
 import {
   deleteIfExists,
   describeError,
   getOrUndefined,
   isAlreadyExists,
   WorkQueue,
+  writeStatus,
+  type EventRecorder,
   type Logger,
   type RestClient,
   type Result,
@@ -13,6 +24,7 @@ import {
 import { pullSecret, type WebhookEndpoint } from '@stateful-migration/restore';
 import type { HubCaches } from '../caches.js';
 import { clusterHealth, policyPath, proxyPath } from '../karmada.js';
+import { isHubOwned, MANAGED_BY } from '../policies.js';
 import type { FailoverRecorder } from './record.js';
 import {
   coveredWorkload,
@@ -21,12 +33,16 @@ import {
   failoverWebhookConfiguration,
   failoverWebhookName,
   keepsStateOnFailover,
+  moveChanged,
+  readyClusters,
 } from './webhook.js';
 
 export interface FailoverControllerOptions {
   client: RestClient;
   caches: HubCaches;
   recorder: FailoverRecorder;
+  /** For the Warning when the backup's registry secret cannot make a pull secret. */
+  events: EventRecorder;
   /** The hub's webhook as members reach it. */
   endpoint: WebhookEndpoint;
   log: Logger;
@@ -39,6 +55,24 @@ export interface FailoverControllerOptions {
 const WEBHOOKS = '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations';
 const key = (b: Pick<CheckpointBackup, 'metadata'>) => `${b.metadata.namespace}/${b.metadata.name}`;
 const secretPath = (ns: string, name = '') => `/api/v1/namespaces/${ns}/secrets${name ? `/${name}` : ''}`;
+
+type Problem = { reason: string; message: string };
+type Owned = { metadata: { labels?: Record<string, string> } };
+type PullPolicy = {
+  spec: { priority?: number; placement?: { clusterAffinity?: { clusterNames?: string[] } } };
+};
+
+/**
+ * The failover pull secret's policy priority: the top one, as the migration's policies have
+ * (the restore package's FRESH_CHECKPOINT_PRIORITY, the largest int32), so no tenant's policy outranks it.
+ */
+const FAILOVER_PULL_POLICY_PRIORITY = 2_147_483_647;
+
+/** A Secret or policy of the pull secret's name that the hub did not create: never overwritten. */
+const notOurs = (kind: string, name: string, ns: string): Problem => ({
+  reason: 'FailoverPullSecretConflict',
+  message: `${kind} ${name} in ${ns} exists and was not created by the hub (no app.kubernetes.io/managed-by=${MANAGED_BY['app.kubernetes.io/managed-by']}): the hub never overwrites it, so no failover pull secret is kept; rename or delete it`,
+});
 
 type WebhookConfig = { metadata: { resourceVersion?: string }; webhooks?: Record<string, unknown>[] };
 
@@ -68,9 +102,10 @@ export class FailoverController {
       if (keepsStateOnFailover(b) || (old && keepsStateOnFailover(old))) this.queue.add(key(b));
     });
     // A workload's binding: Karmada's eviction tasks and where it runs now.
-    caches.bindings.on((_e, rb) => {
+    caches.bindings.on((e, rb, old) => {
       const r = rb.spec.resource;
       if (r.kind !== 'StatefulSet' && r.kind !== 'Deployment') return;
+      if (e !== 'delete' && !moveChanged(rb, old)) return;
       for (const b of this.#optedIn()) {
         const w = coveredWorkload(b);
         if (w.kind === r.kind && w.name === r.name && w.namespace === r.namespace) this.queue.add(key(b));
@@ -104,16 +139,20 @@ export class FailoverController {
     const w = coveredWorkload(b);
     const binding = this.#o.caches.bindingOf(w);
     // The move first: it is what a restarted hub must not lose, and what the webhook restores from.
-    if (binding?.spec.gracefulEvictionTasks?.length) await this.#o.recorder.record(b, binding);
-    // Neither the pull secret nor one member's configuration holds up the others: each failure is retried later.
+    if (binding?.spec.gracefulEvictionTasks?.length)
+      await this.#o.recorder.record(b, binding, readyClusters(this.#o.caches));
+    // The pull secret and the webhooks are independent: a registry secret that cannot be read must not keep the
+    // configurations (which every pod of the workload passes through) from being written.
     let unreachable = 0;
-    await this.#ensurePullSecret(b).catch((err: unknown) => {
+    try {
+      await this.#pullSecretCondition(b, await this.#ensurePullSecret(b));
+    } catch (err) {
       unreachable++;
       this.#o.log.warn(
         { backup: k, err: describeError(err) },
         'cannot keep the failover pull secret; retrying',
       );
-    });
+    }
     for (const c of this.#o.caches.clusters.list()) {
       if (!clusterHealth(c).ready) continue;
       await this.#ensureWebhook(b, c.metadata.name).catch((err: unknown) => {
@@ -173,9 +212,9 @@ export class FailoverController {
    * its PropagationPolicy to every cluster: a replica restored anywhere names it, and it is there before any failover
    * (the pod's image pull does not wait for it). Its contents never reach a log or an Event.
    */
-  async #ensurePullSecret(b: CheckpointBackup): Promise<void> {
+  async #ensurePullSecret(b: CheckpointBackup): Promise<Problem | undefined> {
     const creds = registryCredentials(b, []);
-    if (creds.kind !== 'own' || !b.spec.registry) return;
+    if (creds.kind !== 'own' || !b.spec.registry) return undefined;
     const ns = b.metadata.namespace;
     const name = failoverPullSecretName(b.metadata.name);
     const src = await getOrUndefined<{ data?: Record<string, string> }>(
@@ -183,11 +222,15 @@ export class FailoverController {
       secretPath(creds.secret.namespace, creds.secret.name),
     );
     const dec = (k: string) => Buffer.from(src?.data?.[k] ?? '', 'base64').toString('utf8');
-    if (!dec('username') || !dec('password')) return;
+    if (!dec('username') || !dec('password'))
+      return {
+        reason: 'FailoverPullSecretMissing',
+        message: `registry secret ${creds.secret.name} ${src ? 'has no username and password' : 'does not exist'}: no pull secret for failover, a restored replica cannot pull its checkpoint image; create it with username and password`,
+      };
     const owners = [
       { apiVersion: API_VERSION, kind: KIND, name: b.metadata.name, uid: b.metadata.uid ?? '' },
     ];
-    const labels = { [FAILOVER_LABEL]: 'true' };
+    const labels = { [FAILOVER_LABEL]: 'true', ...MANAGED_BY };
     const body = pullSecret(
       name,
       ns,
@@ -196,36 +239,88 @@ export class FailoverController {
       labels,
       owners,
     ) as { data: Record<string, string> };
-    const there = await getOrUndefined<{ data?: Record<string, string> }>(
+    const there = await getOrUndefined<Owned & { data?: Record<string, string> }>(
       this.#o.client,
       secretPath(ns, name),
     );
+    if (there && !isHubOwned(there)) return notOurs('Secret', name, ns);
+    const stored = await getOrUndefined<Owned & PullPolicy>(this.#o.client, policyPath(ns, name));
+    if (stored && !isHubOwned(stored)) return notOurs('PropagationPolicy', name, ns);
     if (!there) await this.#create(secretPath(ns), body);
     else if (!isDeepStrictEqual(there.data, body.data))
       await this.#o.client.request('PATCH', secretPath(ns, name), {
         contentType: 'application/merge-patch+json',
         body: { data: body.data },
       });
+    await this.#ensurePullPolicy(ns, name, labels, owners, stored);
+    return undefined;
+  }
+
+  /**
+   * The pull secret's PropagationPolicy to every cluster, at the top priority (FAILOVER_PULL_POLICY_PRIORITY): Karmada
+   * applies the matching policy of the highest priority, so a tenant's policy selecting every Secret of the
+   * namespace cannot take the pull secret and keep it from the clusters a replica may be restored in.
+   */
+  async #ensurePullPolicy(
+    ns: string,
+    name: string,
+    labels: Record<string, string>,
+    owners: unknown[],
+    stored: PullPolicy | undefined,
+  ): Promise<void> {
     const clusters = this.#o.caches.clusters
       .list()
       .map((c) => c.metadata.name)
       .sort();
+    const spec = {
+      priority: FAILOVER_PULL_POLICY_PRIORITY,
+      resourceSelectors: [{ apiVersion: 'v1', kind: 'Secret', name }],
+      placement: { clusterAffinity: { clusterNames: clusters } },
+    };
     const policy = {
       apiVersion: 'policy.karmada.io/v1alpha1',
       kind: 'PropagationPolicy',
       metadata: { name, namespace: ns, labels, ownerReferences: owners },
-      spec: {
-        resourceSelectors: [{ apiVersion: 'v1', kind: 'Secret', name }],
-        placement: { clusterAffinity: { clusterNames: clusters } },
-      },
+      spec,
     };
-    const stored = await getOrUndefined<typeof policy>(this.#o.client, policyPath(ns, name));
     if (!stored) await this.#create(policyPath(ns, '').replace(/\/$/, ''), policy);
-    else if (!isDeepStrictEqual(stored.spec.placement?.clusterAffinity?.clusterNames, clusters))
+    else if (
+      !isDeepStrictEqual(stored.spec.placement?.clusterAffinity?.clusterNames, clusters) ||
+      stored.spec.priority !== spec.priority
+    )
       await this.#o.client.request('PATCH', policyPath(ns, name), {
         contentType: 'application/merge-patch+json',
-        body: { spec: { placement: { clusterAffinity: { clusterNames: clusters } } } },
+        body: { spec: { priority: spec.priority, placement: spec.placement } },
       });
+  }
+
+  /**
+   * The FailoverPullSecret condition: False with the problem (and a Warning Event when it becomes so), True once the
+   * pull secret is kept. Written only when it changes.
+   */
+  async #pullSecretCondition(b: CheckpointBackup, problem: Problem | undefined): Promise<void> {
+    if (!problem && registryCredentials(b, []).kind !== 'own') return;
+    const cond = {
+      type: 'FailoverPullSecret',
+      status: problem ? ('False' as const) : ('True' as const),
+      reason: problem?.reason ?? 'FailoverPullSecretKept',
+      message:
+        problem?.message ?? `pull secret ${failoverPullSecretName(b.metadata.name)} kept and propagated`,
+    };
+    const had = b.status?.conditions?.find((c) => c.type === cond.type);
+    if (had && had.status === cond.status && had.reason === cond.reason && had.message === cond.message)
+      return;
+    const stored = await writeStatus<CheckpointBackup, CheckpointBackupStatus>(
+      this.#o.client,
+      `/apis/${API_GROUP}/v1/namespaces/${b.metadata.namespace}/${PLURAL}/${b.metadata.name}`,
+      (cur) => {
+        if (cur.metadata.uid !== b.metadata.uid) return undefined;
+        return { ...(cur.status ?? {}), conditions: setCondition(cur.status?.conditions, cond) };
+      },
+      { current: b },
+    );
+    if (problem)
+      await this.#o.events.emit({ ...stored, apiVersion: API_VERSION }, 'Warning', cond.reason, cond.message);
   }
 
   async #create(path: string, body: unknown): Promise<void> {

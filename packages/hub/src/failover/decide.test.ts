@@ -10,6 +10,8 @@ import type {
 import type { NodeView } from '@stateful-migration/restore';
 import { decideFailover, sameMove, type BindingSpec, type FailoverInput } from './decide.js';
 
+const same = (r: FailoverRecord | undefined, b: BindingSpec) => sameMove(r, b, NOW, 300);
+
 const NOW = new Date('2026-12-01T12:00:00Z');
 const ago = (s: number) => new Date(NOW.getTime() - s * 1000).toISOString();
 
@@ -78,9 +80,11 @@ const nodes = new Map<string, NodeView[]>([
   ['member3', [restoring('m3-a')]],
 ]);
 const sts3 = [replica('db-0', 0), replica('db-1', 1), replica('db-2', 2)];
+/** Only member2 is Ready: member1 and member3 (and any cluster not named) are lost. */
+const READY = new Set(['member2']);
 
 function record(i: Partial<FailoverInput> & Pick<FailoverInput, 'backup' | 'binding'>): FailoverRecord {
-  const d = decideFailover({ nodes, now: NOW, ...i });
+  const d = decideFailover({ nodes, readyClusters: READY, now: NOW, ...i });
   assert.equal(d.kind, 'failover', JSON.stringify(d));
   return (d as { record: FailoverRecord }).record;
 }
@@ -100,6 +104,7 @@ describe('the hub decides whether a failover restores, and from what', () => {
         backup: backup([cluster('member1', sts3)], spec),
         binding,
         nodes,
+        readyClusters: READY,
         now: NOW,
       });
       assert.deepEqual([d.kind, d.kind === 'none' && d.reason], ['none', 'NotOptedIn']);
@@ -112,6 +117,7 @@ describe('the hub decides whether a failover restores, and from what', () => {
           ...(tasks ? { gracefulEvictionTasks: tasks } : {}),
         },
         nodes,
+        readyClusters: READY,
         now: NOW,
       });
       assert.deepEqual([d.kind, d.kind === 'none' && d.reason], ['none', 'NoEviction']);
@@ -421,22 +427,82 @@ describe('the hub decides whether a failover restores, and from what', () => {
     assert.equal(r.time, NOW.toISOString());
     assert.equal(r.evictionReason, 'TaintUntolerated');
   });
+
+  it("NotAClusterFailure: an eviction other than the taint manager's for an untolerated taint, or from a cluster still Ready, restores nothing", () => {
+    const b = backup([cluster('member1', sts3)]);
+    const to = [{ name: 'member2', replicas: 3 }];
+    for (const [t, ready] of [
+      // Application failover: member1 runs its pods until Karmada purges them.
+      [task('member1', { reason: 'ApplicationFailure', producer: 'ResourceBindingController' }), READY],
+      [
+        task('member1', { reason: 'ApplicationFailure', producer: 'ResourceBindingController' }),
+        new Set<string>(),
+      ],
+      // A NoExecute taint on a cluster that still answers (maintenance, a flap already over).
+      [task('member1'), new Set(['member1', 'member2'])],
+      // An eviction some other producer wrote with the taint manager's reason.
+      [task('member1', { producer: 'SomeoneElse' }), READY],
+    ] as const) {
+      const d = decideFailover({
+        backup: b,
+        binding: { clusters: to, gracefulEvictionTasks: [t] },
+        nodes,
+        readyClusters: ready,
+        now: NOW,
+      });
+      assert.equal(d.kind, 'notFailover', JSON.stringify(t));
+      const r = (d as { record: FailoverRecord }).record;
+      assert.deepEqual(
+        [r.reason, r.fromClusters, r.notLostClusters, r.replicas, r.restored, r.startedFresh],
+        ['NotAClusterFailure', [], ['member1'], [], 0, 0],
+      );
+      assert.match(r.message, /not treated as a failover/);
+      // One decision for that eviction: the record answers it.
+      assert.equal(same(r, { clusters: to, gracefulEvictionTasks: [t] }), true);
+    }
+  });
+
+  it("a lost cluster and a Ready one evicted at once: only the lost one's replicas are restored", () => {
+    const r = record({
+      backup: backup([
+        cluster('member1', [replica('db-0', 0)]),
+        cluster('member3', [replica('db-1', 1, { backup: 'other' })]),
+      ]),
+      binding: {
+        clusters: [{ name: 'member2', replicas: 2 }],
+        gracefulEvictionTasks: [task('member1'), task('member3')],
+      },
+      readyClusters: new Set(['member2', 'member3']),
+    });
+    assert.deepEqual(outcome(r), [['db-0', 'member2', 'restored']]);
+    assert.deepEqual([r.fromClusters, r.notLostClusters, r.reason], [['member1'], ['member3'], undefined]);
+    assert.equal(same(r, { clusters: [], gracefulEvictionTasks: [task('member1'), task('member3')] }), true);
+  });
 });
 
 describe('sameMove: one decision per move', () => {
-  const r = (from: string[], time: string) => ({ fromClusters: from, time }) as FailoverRecord;
+  const r = (from: string[], time: string) =>
+    ({ fromClusters: from, time, decidedAt: ago(20) }) as FailoverRecord;
   it('the same evicted clusters and eviction time answer the move; another cluster or a new task is a new move', () => {
     const b = moved([{ name: 'member2', replicas: 1 }]);
-    assert.equal(sameMove(r(['member1'], ago(20)), b), true);
-    assert.equal(sameMove(r(['member1'], ago(99)), b), false);
-    assert.equal(sameMove(r(['member3'], ago(20)), b), false);
-    assert.equal(sameMove(undefined, b), false);
+    assert.equal(same(r(['member1'], ago(20)), b), true);
+    assert.equal(same(r(['member1'], ago(99)), b), false);
+    assert.equal(same(r(['member3'], ago(20)), b), false);
+    assert.equal(same(undefined, b), false);
     assert.equal(
-      sameMove(r(['member1'], 'whenever'), {
+      same(r(['member1'], 'whenever'), {
         gracefulEvictionTasks: [task('member1', { creationTimestamp: undefined })],
       }),
       true,
     );
-    assert.equal(sameMove(r(['member1'], ago(20)), { clusters: [] }), false);
+    assert.equal(same(r(['member1'], ago(20)), { clusters: [] }), false);
+  });
+  it('without an eviction time, a record decided longer ago than maxAgeSeconds never answers a new eviction', () => {
+    const untimed = { gracefulEvictionTasks: [task('member1', { creationTimestamp: undefined })] };
+    const at = (decidedAt: string) =>
+      ({ fromClusters: ['member1'], time: decidedAt, decidedAt }) as FailoverRecord;
+    assert.equal(sameMove(at(ago(300)), untimed, NOW, 300), true);
+    assert.equal(sameMove(at(ago(301)), untimed, NOW, 300), false);
+    assert.equal(sameMove(at(ago(30 * 24 * 3600)), untimed, NOW, 300), false);
   });
 });

@@ -42,12 +42,31 @@ export interface FailoverInput {
   binding: BindingSpec;
   /** Nodes of each cluster Karmada chose, as their agents label them; absent: they could not be read. */
   nodes: ReadonlyMap<string, NodeView[]>;
+  /**
+   * The member clusters whose Ready condition is True now (a cluster not named is not Ready: False, Unknown, or
+   * gone). An eviction from a Ready cluster is never a lost cluster: its pods still run there.
+   */
+  readyClusters: ReadonlySet<string>;
   now: Date;
 }
 
 export type FailoverDecision =
   | { kind: 'none'; reason: 'NotOptedIn' | 'NoEviction'; message: string }
-  | { kind: 'failover'; record: FailoverRecord };
+  | { kind: 'failover'; record: FailoverRecord }
+  /** Karmada evicted the workload, but from no lost cluster: recorded once, nothing restored. */
+  | { kind: 'notFailover'; record: FailoverRecord };
+
+/**
+ * Whether an eviction task is a lost cluster: the taint manager's, for a NoExecute taint the workload does not
+ * tolerate, from a cluster not Ready. Anything else (an application failover, a taint put on a cluster that still
+ * answers for maintenance, a condition flap already over) leaves the source pods running until Karmada purges them,
+ * and restoring their state elsewhere meanwhile would run it twice.
+ */
+export function lostCluster(t: GracefulEvictionTask, readyClusters: ReadonlySet<string>): boolean {
+  return (
+    t.producer === 'TaintManager' && t.reason === 'TaintUntolerated' && !readyClusters.has(t.fromCluster)
+  );
+}
 
 const seconds = (from: string, to: Date) => Math.max(0, Math.floor((to.getTime() - Date.parse(from)) / 1000));
 
@@ -119,9 +138,32 @@ export function decideFailover(i: FailoverInput): FailoverDecision {
       message: 'not a workload-level backup with spec.keepState.clusterFailover',
     };
   const tasks = i.binding.gracefulEvictionTasks ?? [];
-  const evicted = new Set(tasks.map((t) => t.fromCluster));
-  if (!evicted.size)
+  if (!tasks.length)
     return { kind: 'none', reason: 'NoEviction', message: 'Karmada has not evicted the workload' };
+  const evicted = new Set(tasks.filter((t) => lostCluster(t, i.readyClusters)).map((t) => t.fromCluster));
+  const notLost = [...new Set(tasks.map((t) => t.fromCluster))].filter((c) => !evicted.has(c));
+  if (!evicted.size) {
+    const why = tasks.map(
+      (t) =>
+        `${t.fromCluster}: ${t.reason}${t.producer ? ` by ${t.producer}` : ''}${i.readyClusters.has(t.fromCluster) ? ', cluster Ready' : ''}`,
+    );
+    return {
+      kind: 'notFailover',
+      record: {
+        time: evictionTime(tasks) ?? i.now.toISOString(),
+        decidedAt: i.now.toISOString(),
+        fromClusters: [],
+        notLostClusters: notLost,
+        toClusters: (i.binding.clusters ?? []).map((c) => c.name).filter((n) => !notLost.includes(n)),
+        ...(tasks[0]?.reason ? { evictionReason: tasks[0].reason } : {}),
+        reason: 'NotAClusterFailure',
+        replicas: [],
+        restored: 0,
+        startedFresh: 0,
+        message: `Karmada evicted the workload from ${notLost.join(', ')} (${why.join('; ')}), not a lost cluster: not treated as a failover, its pods there run until Karmada removes them and no state is restored`,
+      },
+    };
+  }
 
   const sts = i.backup.spec.resourceRef.kind === 'StatefulSet';
   const ts = targets(i, evicted, sts);
@@ -134,12 +176,17 @@ export function decideFailover(i: FailoverInput): FailoverDecision {
 
   return {
     kind: 'failover',
-    record: recordOf(
-      tasks,
-      ts.map((t) => t.name).filter((n) => !evicted.has(n)),
-      replicas,
-      i.now,
-    ),
+    record: {
+      ...recordOf(
+        tasks.filter((t) => evicted.has(t.fromCluster)),
+        ts.map((t) => t.name).filter((n) => !evicted.has(n)),
+        replicas,
+        i.now,
+      ),
+      // The move's time is of all its tasks (sameMove compares it), the reason of the lost ones.
+      time: evictionTime(tasks) ?? i.now.toISOString(),
+      ...(notLost.length ? { notLostClusters: notLost } : {}),
+    },
   };
 }
 
@@ -279,13 +326,24 @@ function summary(
 /**
  * Whether a record already answers the binding's current move: the same evicted clusters, and the same eviction
  * time when Karmada recorded one. The shell decides once per move and keeps that record (the webhook may already
- * have restored from it); a new eviction task makes a new move.
+ * have restored from it); a new eviction task makes a new move. Without an eviction time, a record decided more than
+ * maxAgeSeconds ago never answers: a new eviction from the same clusters months later must not restore from it (its
+ * checkpoints are far past the limit); re-deciding an eviction that really stood that long restores nothing anew
+ * (its checkpoints are TooOld by then).
  */
-export function sameMove(record: FailoverRecord | undefined, binding: BindingSpec): boolean {
+export function sameMove(
+  record: FailoverRecord | undefined,
+  binding: BindingSpec,
+  now: Date,
+  maxAgeSeconds: number,
+): boolean {
   if (!record) return false;
   const tasks = binding.gracefulEvictionTasks ?? [];
   const from = [...new Set(tasks.map((t) => t.fromCluster))].sort();
-  if (from.join(',') !== [...record.fromClusters].sort().join(',')) return false;
+  const recorded = [...record.fromClusters, ...(record.notLostClusters ?? [])].sort();
+  if (from.join(',') !== recorded.join(',')) return false;
   const time = evictionTime(tasks);
-  return time === undefined || time === record.time;
+  if (time !== undefined) return time === record.time;
+  const decided = Date.parse(record.decidedAt);
+  return !Number.isNaN(decided) && (now.getTime() - decided) / 1000 <= maxAgeSeconds;
 }

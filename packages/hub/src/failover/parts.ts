@@ -25,6 +25,6 @@ export function failoverParts(o: {
   const pods = new FailoverPods({ ...o, recorder });
   return {
     routes: { [FAILOVER_ROUTE]: pods.handle },
-    controller: (endpoint) => new FailoverController({ ...o, recorder, endpoint }),
+    controller: (endpoint) => new FailoverController({ ...o, recorder, events, endpoint }),
   };
 }

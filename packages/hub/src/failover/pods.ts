@@ -8,7 +8,7 @@ import {
 } from '@stateful-migration/restore';
 import type { HubCaches } from '../caches.js';
 import type { FailoverRecorder } from './record.js';
-import { answerFailoverPod, coveredWorkload, coveringBackup, rescheduled } from './webhook.js';
+import { answerFailoverPod, coveredWorkload, coveringBackup, readyClusters, rescheduled } from './webhook.js';
 
 export interface FailoverPodsOptions {
   client: RestClient;
@@ -50,11 +50,12 @@ export class FailoverPods {
     if (!b) return allow;
     const binding = this.#o.caches.bindingOf(coveredWorkload(b));
     if (!binding?.spec.gracefulEvictionTasks?.length) return allow;
-    const record = await this.#o.recorder.record(b, binding);
+    const record = await this.#o.recorder.record(b, binding, readyClusters(this.#o.caches));
     // The pod exists because Karmada placed the workload here: a binding not rescheduled yet is this cache lagging.
     if (!record && !rescheduled(binding))
       throw new Error('Karmada is moving this workload; the hub has not seen where to yet');
-    if (!record) return allow;
+    // Not a lost cluster (NotAClusterFailure): the pod starts as Karmada starts it.
+    if (!record || record.reason) return allow;
     if (b.spec.resourceRef.kind === 'StatefulSet')
       return this.#log(cluster, req, b, answerFailoverPod(req, b, record, cluster, new Set()));
     if (!this.#o.leading())

@@ -2,6 +2,7 @@ import { isDeepStrictEqual } from 'node:util';
 import {
   API_GROUP,
   API_VERSION,
+  keepStateSettings,
   PLURAL,
   type CheckpointBackup,
   type CheckpointBackupStatus,
@@ -19,6 +20,14 @@ export interface FailoverRecorderOptions {
   log: Logger;
   /** How long to wait for a member's Nodes through the cluster proxy. @default 5000 */
   proxyTimeoutMs?: number;
+  /**
+   * How long reading all the targets' Nodes may take, together. The webhook decides when its pod arrives before the
+   * controller's record, under the member apiserver's timeoutSeconds (10): past that the apiserver gives up and,
+   * failurePolicy Ignore, admits the pod fresh while the record would say restored. The reads run at once and a
+   * target not read within the budget is TargetNodesUnknown (its replicas start fresh, and the record says so),
+   * leaving the rest of the 10 s for the status write. @default 4000
+   */
+  nodesBudgetMs?: number;
   /** @default () => new Date() */
   now?: () => Date;
 }
@@ -43,9 +52,16 @@ export class FailoverRecorder {
    * The record that answers the binding's move, written now if none did yet; undefined when there is no move, or
    * when Karmada's scheduler has not placed the workload anew yet (its next write of the binding brings it back).
    */
-  async record(b: CheckpointBackup, rb: ResourceBinding): Promise<FailoverRecord | undefined> {
+  async record(
+    b: CheckpointBackup,
+    rb: ResourceBinding,
+    readyClusters: ReadonlySet<string>,
+  ): Promise<FailoverRecord | undefined> {
     const binding: BindingSpec = rb.spec;
-    if (sameMove(b.status?.lastFailover, binding)) return b.status!.lastFailover;
+    const now = (this.#o.now ?? (() => new Date()))();
+    const maxAge = keepStateSettings(b).clusterFailover?.maxAgeSeconds ?? 0;
+    const same = (r: FailoverRecord | undefined) => sameMove(r, binding, now, maxAge);
+    if (same(b.status?.lastFailover)) return b.status!.lastFailover;
     if (!rescheduled(rb)) return undefined;
     const nodes = await this.#targetNodes(binding);
     let mine: FailoverRecord | undefined;
@@ -55,16 +71,16 @@ export class FailoverRecorder {
       (cur) => {
         mine = undefined;
         if (cur.metadata.uid !== b.metadata.uid || cur.metadata.deletionTimestamp) return undefined;
-        if (sameMove(cur.status?.lastFailover, binding)) return undefined;
-        const d = decideFailover({ backup: cur, binding, nodes, now: (this.#o.now ?? (() => new Date()))() });
-        if (d.kind !== 'failover') return undefined;
+        if (same(cur.status?.lastFailover)) return undefined;
+        const d = decideFailover({ backup: cur, binding, nodes, readyClusters, now });
+        if (d.kind === 'none') return undefined;
         mine = d.record;
         return { ...(cur.status ?? {}), lastFailover: d.record };
       },
       { current: b },
     );
     const record = stored.status?.lastFailover;
-    if (!mine || !isDeepStrictEqual(record, mine)) return sameMove(record, binding) ? record : undefined;
+    if (!mine || !isDeepStrictEqual(record, mine)) return same(record) ? record : undefined;
     this.#o.log.info(
       {
         backup: `${b.metadata.namespace}/${b.metadata.name}`,
@@ -79,27 +95,45 @@ export class FailoverRecorder {
     const fresh = mine.startedFresh > 0 || mine.restored === 0;
     await this.#o.events.emit(
       { ...stored, apiVersion: API_VERSION },
-      fresh ? 'Warning' : 'Normal',
-      fresh ? 'FailoverStartedFresh' : 'FailoverRestored',
+      mine.reason || !fresh ? 'Normal' : 'Warning',
+      mine.reason ? 'EvictionNotFailover' : fresh ? 'FailoverStartedFresh' : 'FailoverRestored',
       mine.message,
     );
     return mine;
   }
 
-  /** The Nodes of each cluster the workload moves to; a cluster whose Nodes cannot be read is left out. */
+  /**
+   * The Nodes of each cluster the workload moves to, read at once within nodesBudgetMs; a cluster whose Nodes cannot
+   * be read in time is left out (TargetNodesUnknown).
+   */
   async #targetNodes(binding: BindingSpec): Promise<Map<string, NodeView[]>> {
     const evicted = new Set((binding.gracefulEvictionTasks ?? []).map((t) => t.fromCluster));
+    const budget = this.#o.nodesBudgetMs ?? 4000;
     const nodes = new Map<string, NodeView[]>();
-    for (const c of binding.clusters ?? []) {
-      if (evicted.has(c.name)) continue;
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_r, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer within ${budget} ms`)), budget);
+    });
+    deadline.catch(() => undefined);
+    const read = async (cluster: string) => {
       try {
-        const list = await this.#o.client.get<{ items: KubeNode[] }>(proxyPath(c.name, '/api/v1/nodes'), {
-          timeoutMs: this.#o.proxyTimeoutMs ?? 5000,
-        });
-        nodes.set(c.name, list.items.map(nodeView));
+        const list = await Promise.race([
+          this.#o.client.get<{ items: KubeNode[] }>(proxyPath(cluster, '/api/v1/nodes'), {
+            timeoutMs: Math.min(this.#o.proxyTimeoutMs ?? 5000, budget),
+          }),
+          deadline,
+        ]);
+        nodes.set(cluster, list.items.map(nodeView));
       } catch (err) {
-        this.#o.log.warn({ cluster: c.name, err: String(err) }, 'cannot read the Nodes of a failover target');
+        this.#o.log.warn({ cluster, err: String(err) }, 'cannot read the Nodes of a failover target');
       }
+    };
+    try {
+      await Promise.all(
+        (binding.clusters ?? []).filter((c) => !evicted.has(c.name)).map((c) => read(c.name)),
+      );
+    } finally {
+      clearTimeout(timer);
     }
     return nodes;
   }

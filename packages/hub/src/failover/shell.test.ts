@@ -9,6 +9,7 @@ import { HubCaches } from '../caches.js';
 import { FailoverController } from './controller.js';
 import { FailoverPods } from './pods.js';
 import { FailoverRecorder } from './record.js';
+import { failoverWebhookName } from './webhook.js';
 
 // The failover shell (controller, recorder, webhook route) against an apiserver in memory with real informers: what
 // it writes, how often, and what a second hub or the webhook coming first changes. The decisions have their tables.
@@ -46,7 +47,12 @@ const binding = (generation: number, observed: number) => ({
     resource: { apiVersion: 'apps/v1', kind: 'StatefulSet', name: 'db', namespace: 'shop' },
     clusters: [{ name: 'member2', replicas: 2 }],
     gracefulEvictionTasks: [
-      { fromCluster: 'member1', reason: 'TaintUntolerated', creationTimestamp: '2026-12-01T12:00:00Z' },
+      {
+        fromCluster: 'member1',
+        producer: 'TaintManager',
+        reason: 'TaintUntolerated',
+        creationTimestamp: '2026-12-01T12:00:00Z',
+      },
     ],
   },
   status: { schedulerObservedGeneration: observed },
@@ -92,15 +98,13 @@ async function hub(api: MemoryApi) {
   const caches = new HubCaches(client, log);
   stops.push(() => caches.stop());
   await caches.start();
-  const recorder = new FailoverRecorder({
-    client,
-    events: new EventRecorder(client, 'stateful-migration-hub', 'test', log),
-    log,
-  });
+  const events = new EventRecorder(client, 'stateful-migration-hub', 'test', log);
+  const recorder = new FailoverRecorder({ client, events, log });
   const controller = new FailoverController({
     client,
     caches,
     recorder,
+    events,
     log,
     endpoint: { url: 'https://hub:8443', caBundle: 'PEM' },
   });
@@ -132,6 +136,8 @@ async function hub(api: MemoryApi) {
 }
 
 const record = (api: MemoryApi) => api.object<CheckpointBackup>(BACKUP)?.status?.lastFailover;
+const pullSecretCondition = (api: MemoryApi) =>
+  api.object<CheckpointBackup>(BACKUP)?.status?.conditions?.find((c) => c.type === 'FailoverPullSecret');
 const statusWrites = (api: MemoryApi) => api.writes().filter((w) => w.endsWith('/status'));
 
 describe('failover shell: one decision per move, whoever comes first, and the members kept ready', () => {
@@ -185,10 +191,13 @@ describe('failover shell: one decision per move, whoever comes first, and the me
     assert.equal(r.restored, 2);
     api.resetCalls();
     await h.reconcile();
-    assert.deepEqual(statusWrites(api), []);
+    // Its one status write is the pull secret's condition; the record stays the webhook's.
+    assert.equal(statusWrites(api).length, 1);
+    assert.equal(pullSecretCondition(api)?.status, 'True');
     assert.deepEqual(record(api), r);
     assert.equal(api.events().length, 1, 'one Event, by the writer that stored the record');
     // The second ordinal is answered from the stored record.
+    api.resetCalls();
     const again = await h.admit('db-0');
     assert.match(Buffer.from(again.patch!, 'base64').toString(), new RegExp(digest(1)));
     assert.deepEqual(statusWrites(api), []);
@@ -198,7 +207,9 @@ describe('failover shell: one decision per move, whoever comes first, and the me
     const { api, hub: h } = await fed(binding(3, 2));
     await h.reconcile();
     assert.equal(record(api), undefined);
-    assert.deepEqual(statusWrites(api), []);
+    // Only the pull secret's condition is written: nothing is decided before Karmada has placed the workload.
+    assert.equal(statusWrites(api).length, 1);
+    assert.equal(pullSecretCondition(api)?.status, 'True');
     await assert.rejects(h.admit('db-0'), /Karmada is moving this workload/);
   });
 
@@ -211,7 +222,7 @@ describe('failover shell: one decision per move, whoever comes first, and the me
     api.resetCalls();
     await h.reconcile();
     assert.deepEqual(api.writes(), [
-      `DELETE ${CLUSTERS}/member2/proxy/apis/${WEBHOOK}/stateful-migration.failover.shop.db`,
+      `DELETE ${CLUSTERS}/member2/proxy/apis/${WEBHOOK}/${failoverWebhookName('shop', 'db')}`,
     ]);
   });
 });

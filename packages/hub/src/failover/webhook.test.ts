@@ -1,13 +1,14 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { CheckpointBackup, FailoverRecord, ReplicaStatus } from '@stateful-migration/api';
-import type { AdmissionRequest, AdmittedPod } from '@stateful-migration/restore';
+import { webhookConfigName, type AdmissionRequest, type AdmittedPod } from '@stateful-migration/restore';
 import { decideFailover } from './decide.js';
 import {
   answerFailoverPod,
   coveringBackup,
   evictedFrom,
   rescheduled,
+  moveChanged,
   FAILOVER_ROUTE,
   failoverWebhookConfiguration,
   keepsStateOnFailover,
@@ -56,10 +57,16 @@ function record(b: CheckpointBackup, replicas: ReplicaStatus[], to = 2): Failove
     binding: {
       clusters: [{ name: 'member2', replicas: to }],
       gracefulEvictionTasks: [
-        { fromCluster: 'member1', reason: 'TaintUntolerated', creationTimestamp: ago(20) },
+        {
+          fromCluster: 'member1',
+          reason: 'TaintUntolerated',
+          producer: 'TaintManager',
+          creationTimestamp: ago(20),
+        },
       ],
     },
     nodes: new Map([['member2', restoring]]),
+    readyClusters: new Set(['member2']),
     now: NOW,
   });
   assert.equal(d.kind, 'failover');
@@ -141,7 +148,7 @@ describe('failover webhook: which backups opt in and which pods they cover', () 
       cluster: 'member 2',
       endpoint: { url: 'https://hub:8443', caBundle: 'PEM' },
     });
-    assert.equal(c.metadata.name, 'stateful-migration.failover.shop.db');
+    assert.equal(c.metadata.name, 'stateful-migration-failover.shop.db');
     assert.equal(c.metadata.labels['migration.dcnlab.com/failover'], 'true');
     const [w] = c.webhooks as {
       name: string;
@@ -159,6 +166,34 @@ describe('failover webhook: which backups opt in and which pods they cover', () 
     assert.deepEqual(w!.namespaceSelector, { matchLabels: { 'kubernetes.io/metadata.name': 'shop' } });
     assert.match(w!.matchConditions[0]!.expression, /o\.kind == 'StatefulSet' && o\.name == 'db'/);
     assert.deepEqual([w!.rules[0]!.operations, w!.rules[0]!.resources], [['CREATE'], ['pods']]);
+  });
+
+  it("the standing configuration's name is never a workload migration's, whatever the namespaces and names", () => {
+    // A migration's is stateful-migration.<namespace>.<restore>: a tenant of a namespace named "failover" whose
+    // CheckpointRestore is named "shop.db" would replace (PUT) shop's standing configuration while migrating and
+    // delete it when its migration ends, and the failover controller would replace that tenant's in turn.
+    const endpoint = { url: 'https://hub:8443', caBundle: 'PEM' };
+    const c = failoverWebhookConfiguration({ backup: backup(), cluster: 'member2', endpoint });
+    assert.notEqual(c.metadata.name, webhookConfigName('failover', 'shop.db'));
+    assert.ok(!c.metadata.name.startsWith('stateful-migration.'), c.metadata.name);
+  });
+
+  it('a backup that names another namespace, or a path for a name, is not opted in (its secret is never read)', () => {
+    // The admission policy refuses these; an object stored before it, or in a control plane without it, must not
+    // make the hub copy another namespace's registry secret into a pull secret of this one.
+    const theirs = backup({
+      registry: { url: 'reg', repository: 'shop/cp', secretRef: { name: 's', namespace: 'bank' } },
+    });
+    assert.equal(keepsStateOnFailover(theirs), false);
+    assert.equal(coveringBackup([theirs], create(stsPod('db-0'))), undefined);
+    const path = backup({
+      registry: { url: 'reg', repository: 'shop/cp', secretRef: { name: '../../bank/secrets/s' } },
+    });
+    assert.equal(keepsStateOnFailover(path), false);
+    const own = backup({
+      registry: { url: 'reg', repository: 'shop/cp', secretRef: { name: 's', namespace: 'shop' } },
+    });
+    assert.equal(keepsStateOnFailover(own), true);
   });
 });
 
@@ -249,5 +284,39 @@ describe('failover webhook: the answer to a pod created in the cluster Karmada p
       third.response.warnings![0]!,
       /every checkpoint of Deployment web already runs in a pod here/,
     );
+  });
+});
+
+describe('moveChanged: which binding events the failover controller reacts to', () => {
+  const rb = (over: {
+    generation?: number;
+    observed?: number;
+    tasks?: string[];
+    clusters?: string[];
+    agg?: string;
+  }) => ({
+    metadata: { generation: over.generation ?? 2 },
+    spec: {
+      clusters: (over.clusters ?? ['member2']).map((name) => ({ name, replicas: 1 })),
+      gracefulEvictionTasks: (over.tasks ?? []).map((fromCluster) => ({
+        fromCluster,
+        reason: 'TaintUntolerated',
+      })),
+    },
+    status: {
+      schedulerObservedGeneration: over.observed ?? 2,
+      aggregatedStatus: [{ clusterName: over.agg ?? 'a' }],
+    },
+  });
+  it('a status-only update (aggregated status of the members) is not a move; a new binding or a deleted one is', () => {
+    assert.equal(moveChanged(rb({ agg: 'b' }), rb({ agg: 'a' })), false);
+    assert.equal(moveChanged(rb({}), undefined), true);
+  });
+  it('a new generation, eviction task, placement, or the scheduler catching up with the generation is', () => {
+    assert.equal(moveChanged(rb({ generation: 3, observed: 2 }), rb({})), true);
+    assert.equal(moveChanged(rb({ tasks: ['member1'] }), rb({})), true);
+    assert.equal(moveChanged(rb({ clusters: ['member3'] }), rb({})), true);
+    // The scheduler writes schedulerObservedGeneration in status after placing: the move is decided then.
+    assert.equal(moveChanged(rb({ generation: 3, observed: 3 }), rb({ generation: 3, observed: 2 })), true);
   });
 });

@@ -1,5 +1,7 @@
+import { isDeepStrictEqual } from 'node:util';
 import {
   API_GROUP,
+  crossNamespaceRef,
   keepStateSettings,
   type CheckpointBackup,
   type FailoverRecord,
@@ -14,6 +16,7 @@ import {
   type WebhookEndpoint,
 } from '@stateful-migration/restore';
 import { failoverReplicasInto } from '@stateful-migration/api';
+import { clusterHealth, type Cluster } from '../karmada.js';
 
 /**
  * The pure parts of the replacement in the target of a failover with state (issue 16, docs/adr/0004): the standing
@@ -28,18 +31,27 @@ export const FAILOVER_ROUTE = '/failover/pods/';
 /** On the hub's webhook configurations and pull secrets of failover: the backup `<namespace>.<name>` they serve. */
 export const FAILOVER_LABEL = `${API_GROUP}/failover`;
 
+/**
+ * `stateful-migration-failover.`, never `stateful-migration.`: a workload migration's configuration is
+ * `stateful-migration.<namespace>.<restore>` (webhookConfigName), and with that prefix a tenant of a namespace named
+ * `failover` with a CheckpointRestore named `<ns>.<backup>` would own this name too (its migration would replace and
+ * then delete it, and this controller would replace that tenant's).
+ */
 export const failoverWebhookName = (namespace: string, backup: string): string =>
-  `stateful-migration.failover.${namespace}.${backup}`.slice(0, 253);
+  `stateful-migration-failover.${namespace}.${backup}`.slice(0, 253);
 /** The dockerconfigjson pull secret a restored replica names (made from the backup's own registry secret). */
 export const failoverPullSecretName = (backup: string): string => `${backup}-failover-pull`.slice(0, 253);
 
-/** An opted-in backup: workload-level, spec.keepState.clusterFailover, not being deleted. */
+/** An opted-in backup: workload-level, spec.keepState.clusterFailover, not being deleted, no reference out of its namespace. */
 export function keepsStateOnFailover(b: Pick<CheckpointBackup, 'metadata' | 'spec'>): boolean {
   return (
     !b.spec.podRef &&
     !!keepStateSettings(b).clusterFailover &&
     !b.metadata.deletionTimestamp &&
-    (b.spec.resourceRef.kind === 'StatefulSet' || b.spec.resourceRef.kind === 'Deployment')
+    (b.spec.resourceRef.kind === 'StatefulSet' || b.spec.resourceRef.kind === 'Deployment') &&
+    // The admission policy refuses a reference into another namespace; one stored before it (or on a control plane
+    // without it) must not make the hub read that namespace's registry secret into this one's pull secret.
+    !crossNamespaceRef(b)
   );
 }
 
@@ -113,11 +125,43 @@ export function rescheduled(rb: {
   return (rb.status?.schedulerObservedGeneration ?? 0) >= (rb.metadata.generation ?? 0);
 }
 
+type BindingView = {
+  metadata: { generation?: number };
+  spec: { clusters?: unknown[]; gracefulEvictionTasks?: unknown[] };
+  status?: { schedulerObservedGeneration?: number };
+};
+
+/**
+ * Whether a binding event can change a failover: a new or deleted binding, a new generation, other eviction tasks or
+ * placement, or the scheduler catching up with the generation (rescheduled: the move is decided then). Karmada
+ * rewrites a binding's status for every member status change; reacting to those queued every opted-in backup of
+ * the workload for nothing.
+ */
+export function moveChanged(rb: BindingView, old: BindingView | undefined): boolean {
+  if (!old) return true;
+  return (
+    rb.metadata.generation !== old.metadata.generation ||
+    rescheduled(rb) !== rescheduled(old) ||
+    !isDeepStrictEqual(rb.spec.gracefulEvictionTasks ?? [], old.spec.gracefulEvictionTasks ?? []) ||
+    !isDeepStrictEqual(rb.spec.clusters ?? [], old.spec.clusters ?? [])
+  );
+}
+
 /** The clusters a binding's eviction tasks evict the workload from (their replicas' record must stay in status). */
 export function evictedFrom(
   rb: { spec: { gracefulEvictionTasks?: { fromCluster: string }[] } } | undefined,
 ): string[] {
   return [...new Set((rb?.spec.gracefulEvictionTasks ?? []).map((t) => t.fromCluster))];
+}
+
+/** The member clusters whose Ready condition is True (decideFailover: an eviction from one is not a lost cluster). */
+export function readyClusters(caches: { clusters: { list(): Cluster[] } }): Set<string> {
+  return new Set(
+    caches.clusters
+      .list()
+      .filter((c) => clusterHealth(c).ready)
+      .map((c) => c.metadata.name),
+  );
 }
 
 /** The opted-in backup that covers a pod's workload (its controller owner), if any. */

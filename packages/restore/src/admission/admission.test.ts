@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:tls';
+import { request } from 'node:https';
+import { connect, type TLSSocket } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -303,5 +304,75 @@ describe('AdmissionServer with a client CA: only callers with a certificate it s
 
   it('keeps /healthz open for probes without a certificate', async () => {
     assert.deepEqual(await call('GET', '/healthz'), { code: 200, text: 'ok' });
+  });
+
+  /**
+   * One request on a new connection that offers `session` (a TLS session ticket) and presents the certificate `as`,
+   * if any: the answer, and the session the server gave on that connection (to resume it later).
+   */
+  let servingCa: Buffer | undefined;
+  const resuming = (path: string, o: { session?: Buffer; as?: string }) =>
+    new Promise<{ code: number; session: Buffer | undefined; reused: boolean }>((resolve, reject) => {
+      let session: Buffer | undefined;
+      const q = request(
+        {
+          host: '127.0.0.1',
+          port,
+          path,
+          method: 'POST',
+          agent: false,
+          ca: (servingCa ??= readFileSync(join(dir, 'members-ca.crt'))),
+          ...(o.session ? { session: o.session } : {}),
+          ...(o.as
+            ? { cert: readFileSync(join(dir, `${o.as}.crt`)), key: readFileSync(join(dir, `${o.as}.key`)) }
+            : {}),
+        },
+        (res) => {
+          res.resume();
+          const reused = (res.socket as TLSSocket).isSessionReused();
+          res.on('end', () => resolve({ code: res.statusCode ?? 0, session, reused }));
+        },
+      );
+      q.on('socket', (s) => s.on('session', (x: Buffer) => (session = x)));
+      q.on('error', reject);
+      q.end(
+        JSON.stringify({
+          apiVersion: 'admission.k8s.io/v1',
+          kind: 'AdmissionReview',
+          request: req('resumed'),
+        }),
+      );
+    });
+
+  it('refuses a caller without a certificate that resumes a TLS session it was given (TLS 1.3 session ticket)', async () => {
+    // Any connection without a certificate gets a session ticket (the handshake succeeds: /healthz needs none); a
+    // resumed TLS 1.3 session without a certificate is `authorized` in Node (no certificate, so no verify error).
+    const first = await resuming('/healthz', {});
+    assert.ok(first.session, 'the server gave a session ticket');
+    const again = await resuming('/mutate/pods/member1', { session: first.session! });
+    assert.ok(again.reused, 'the session was resumed');
+    assert.equal(again.code, 403);
+    assert.ok(!answered.includes('member1/resumed'), 'no route ran for it');
+  });
+
+  it('does not resume a session verified under a client CA that a reload replaced', async () => {
+    const caFile = join(dir, 'members-ca.crt');
+    const members = readFileSync(caFile);
+    const first = await resuming('/mutate/pods/member1', { as: 'apiserver' });
+    assert.equal(first.code, 200);
+    const resumed = await resuming('/mutate/pods/member1', { session: first.session!, as: 'apiserver' });
+    assert.ok(
+      resumed.reused && resumed.code === 200,
+      'a verified session resumes while its CA is configured',
+    );
+    writeFileSync(caFile, readFileSync(join(dir, 'other-ca.crt')));
+    server.reload();
+    try {
+      const again = await resuming('/mutate/pods/member1', { session: first.session!, as: 'apiserver' });
+      assert.equal(again.code, 403, 'the apiserver certificate is not signed by the CA configured now');
+    } finally {
+      writeFileSync(caFile, members);
+      server.reload();
+    }
   });
 });

@@ -88,6 +88,7 @@ export class AdmissionServer {
       const pair = this.#read();
       if (pair.cert + pair.key + (pair.ca ?? '') === this.#served) return;
       this.#server.setSecureContext(pair);
+      // A new context has new session ticket keys: no session verified under an old client CA is resumed.
       this.#served = pair.cert + pair.key + (pair.ca ?? '');
       this.#o.log.info('admission webhook: serving certificate reloaded');
     } catch (err) {
@@ -161,9 +162,14 @@ export class AdmissionServer {
  */
 export function callerRefusal(
   required: boolean,
-  tls: Pick<TLSSocket, 'authorized' | 'authorizationError'>,
+  tls: Pick<TLSSocket, 'authorized' | 'authorizationError' | 'getPeerCertificate'>,
 ): string | undefined {
-  if (!required || tls.authorized) return undefined;
+  if (!required) return undefined;
+  // `authorized` alone is not enough: a TLS 1.3 session resumed from a ticket the server gave a caller without a
+  // certificate (any connection gets one, /healthz or a 403) is `authorized` in Node, since no certificate means no
+  // verify error. The certificate itself must be there (a session resumed after a verified one carries it).
+  const peer = tls.getPeerCertificate();
+  if (tls.authorized && peer && Object.keys(peer).length > 0) return undefined;
   return tls.authorizationError
     ? `client certificate not accepted (${String(tls.authorizationError)})`
     : 'a client certificate signed by the configured client CA is required';

@@ -168,7 +168,7 @@ describe('deletionWait: a restore deleted mid-migration lets go of the source on
       deletionWait({ restore: withStatus('RestoreInProgress', placed), lost: [], targetPods: [] }),
       undefined,
     );
-    for (const p of ['SourceStopped', 'Failed', 'RolledBack'] as const)
+    for (const p of ['SourceStopped', 'RolledBack'] as const)
       assert.equal(
         deletionWait({ restore: withStatus(p, placed), lost: [], targetPods: ['db-0'] }),
         undefined,
@@ -187,6 +187,19 @@ describe('deletionWait: a restore deleted mid-migration lets go of the source on
       }),
       undefined,
       'a lost target: the gates stay (releasePlan)',
+    );
+  });
+  it('waits the same for a Failed migration placed in the target: its policy still places it there', () => {
+    // Failed ClusterLost kept the source's held pods gated (GatesKept); deleted once the target is back, letting
+    // them go at once would run the workload in both clusters until Karmada removed it from the target.
+    assert.match(
+      deletionWait({ restore: withStatus('Failed', placed), lost: [], targetPods: ['db-0'] }) ?? '',
+      /^deleting: waiting for member2 to delete the pods of StatefulSet db \(db-0\)/,
+    );
+    assert.equal(
+      deletionWait({ restore: withStatus('Failed'), lost: [], targetPods: ['db-0'] }),
+      undefined,
+      'a failure before the placement: the target never had it',
     );
   });
   it('underWay ignores the deletion: a migration deleted mid-way was under way', () => {

@@ -136,10 +136,19 @@ export function underWay(r: Pick<CheckpointRestore, 'status'>): boolean {
 }
 
 /**
- * Deleting a restore whose migration was under way, with the workload placed in the target: its policy is deleted,
+ * Whether deleting the restore must first take the workload out of the target: its policy placed it there and still
+ * does, the migration being under way or Failed (a failure keeps the policy, and may have kept the source's held pods
+ * gated: GatesKept). Finished (SourceStopped) or RolledBack: nothing of the migration is held to let go.
+ */
+export function placedInTarget(r: Pick<CheckpointRestore, 'status'>): boolean {
+  return !!r.status?.workload?.placedTime && (underWay(r) || r.status.phase === 'Failed');
+}
+
+/**
+ * Deleting a restore whose migration was under way or failed, with the workload placed in the target: its policy is deleted,
  * so the user's policy places the workload back in the source; the source's held pods are let go only once the
  * target runs no pod of it (any pod there may run, or be let go), as the finished path waits for `from` to be empty.
- * Undefined: nothing to wait for (not under way, never placed, or the target is lost: releasePlan keeps the gates).
+ * Undefined: nothing to wait for (ended or never placed, or the target is lost: releasePlan keeps the gates).
  */
 export function deletionWait(i: {
   restore: Pick<CheckpointRestore, 'status'>;
@@ -147,7 +156,7 @@ export function deletionWait(i: {
   targetPods: string[] | undefined;
 }): string | undefined {
   const m = i.restore.status?.workload;
-  if (!m || !underWay(i.restore) || !m.placedTime) return undefined;
+  if (!m || !placedInTarget(i.restore)) return undefined;
   if (i.lost.some((l) => l.cluster === m.targetCluster)) return undefined;
   if (!i.targetPods?.length) return undefined;
   return (

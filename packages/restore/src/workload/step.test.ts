@@ -559,4 +559,46 @@ describe('a workload migration, one reconcile at a time', () => {
     assert.equal(await step(), undefined);
     assert.equal(api.object(RESTORE), undefined, 'the deletion ends');
   });
+
+  it('failed ClusterLost, the target back, then deleted: the held pods are let go only once the target runs none', async () => {
+    const { api, step } = midMigration();
+    const route = api.route;
+    api.route = (method, path, body) =>
+      path.includes('/member2/proxy')
+        ? new Error('HTTP 503: member2 unreachable')
+        : route?.(method, path, body);
+    api.put(`${CLUSTERS}/member2`, {
+      metadata: { name: 'member2' },
+      status: {
+        conditions: [
+          {
+            type: 'Ready',
+            status: 'Unknown',
+            reason: 'ClusterNotReachable',
+            lastTransitionTime: '2026-01-01T00:00:00Z',
+          },
+        ],
+      },
+    });
+    await step(); // Failed ClusterLost: db-1 keeps its gate in member1 (GatesKept), member2 may run db
+    assert.deepEqual(gatesOf(api, 'member1', 'db-1'), [{ name: SOURCE_STOPPED_GATE }]);
+    // member2 is back, still running db-0 (the migration's policy still places db there); the user deletes the
+    // restore to clean up.
+    api.route = route;
+    api.put(`${CLUSTERS}/member2`, { metadata: { name: 'member2' }, status: ready });
+    await api.client().request('DELETE', RESTORE);
+    await step();
+    assert.deepEqual(
+      gatesOf(api, 'member1', 'db-1'),
+      [{ name: SOURCE_STOPPED_GATE }],
+      'db-1 is not let go in member1 while member2 has db-0: db would run in both',
+    );
+    assert.deepEqual(gatesOf(api, 'member2', 'db-0'), [{ name: SOURCE_STOPPED_GATE }], 'nor db-0 in member2');
+    assert.ok(api.writes().includes(`DELETE ${POLICIES}/checkpointrestore-move`), 'the policy goes first');
+    // Karmada removed the StatefulSet from member2: the source's pod goes on, and the deletion ends.
+    await api.client().request('DELETE', inMember('member2', `${PODS}/db-0`));
+    assert.equal(await step(), undefined);
+    assert.equal(gatesOf(api, 'member1', 'db-1'), undefined);
+    assert.equal(api.object(RESTORE), undefined);
+  });
 });

@@ -39,7 +39,7 @@ import { OWNER_LABEL, ownerValue, RESTORE_FINALIZER } from '../submit.js';
 import type { ClusterView } from '../validate.js';
 import { ownerWorkload } from './admission.js';
 import { migrationPolicy, SOURCE_STOPPED_GATE } from './migration.js';
-import { deletionWait, lostClusters, lostVerdict, releasePlan, underWay } from './lost.js';
+import { deletionWait, lostClusters, lostVerdict, placedInTarget, releasePlan } from './lost.js';
 import {
   finishedStatus,
   freshWorkloadBackup,
@@ -596,7 +596,7 @@ export class WorkloadMigrationStep {
     if (!m) return undefined;
     const ns = r.metadata.namespace;
     const lost = lostClusters(m, await this.#o.clusters());
-    if (deleting && underWay(r) && m.placedTime && !lost.some((l) => l.cluster === m.targetCluster)) {
+    if (deleting && placedInTarget(r) && !lost.some((l) => l.cluster === m.targetCluster)) {
       await this.#deletePolicy(r);
       const wait = deletionWait({
         restore: r,

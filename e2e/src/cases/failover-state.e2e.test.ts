@@ -132,6 +132,9 @@ spec:
     );
     await hub(['apply', '-f', '-'], statefulSet('counter', 2));
     await running('member1', 'counter', 2);
+    // A checkpoint counts once counter-1 has counted past 10 (one a second), so a restored counter-1 is told from a
+    // fresh one (which starts at 1) by its first count alone.
+    const counted = Date.now() + 12_000;
     await running('member1', 'fresh', 1);
     // counter: every minute; fresh: never in this test's lifetime (29 February), so no checkpoint exists.
     await hub(
@@ -144,7 +147,8 @@ spec:
           (c) => c.name === 'member1',
         );
         const rs = m1?.replicas ?? [];
-        const pushed = (r: ReplicaStatus) => r.images?.some((i) => i.pushed && i.digest);
+        const pushed = (r: ReplicaStatus) =>
+          r.images?.some((i) => i.pushed && i.digest) && Date.parse(r.lastCheckpointTime ?? '') > counted;
         return rs.length === 2 && rs.every(pushed) ? rs : undefined;
       },
       240_000,

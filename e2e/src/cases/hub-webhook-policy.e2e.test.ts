@@ -18,8 +18,12 @@ const asHub = (args: string[], input?: string) => kubectl('member1', [`--as=${HU
 const admin = (args: string[], input?: string) => kubectl('member1', args, input);
 const hubUrl = () => `https://127.0.0.1:${readState()!.ports['hub-webhook']}`;
 
-const config = (name: string, url: string) => `apiVersion: admissionregistration.k8s.io/v1
-kind: MutatingWebhookConfiguration
+const config = (
+  name: string,
+  url: string,
+  kind = 'MutatingWebhookConfiguration',
+) => `apiVersion: admissionregistration.k8s.io/v1
+kind: ${kind}
 metadata: {name: ${name}}
 webhooks:
 - name: pods.${ns}.vap.dcnlab.com
@@ -46,9 +50,8 @@ describe("the members' policy on the hub's webhook configurations", () => {
   });
   after(async () => {
     for (const name of made)
-      await admin(['delete', 'mutatingwebhookconfiguration', name, '--ignore-not-found']).catch(
-        () => undefined,
-      );
+      for (const kind of ['mutatingwebhookconfiguration', 'validatingwebhookconfiguration'])
+        await admin(['delete', kind, name, '--ignore-not-found']).catch(() => undefined);
   });
 
   it('RBAC alone would let the hub create any: it may', async () => {
@@ -60,7 +63,7 @@ describe("the members' policy on the hub's webhook configurations", () => {
     await assert.rejects(
       asHub(['create', '-f', '-'], config(`evil.${ns}`, `${hubUrl()}/mutate/pods/member1`)),
       new RegExp(
-        `${POLICY}.*only mutating webhook configurations named stateful-migration\\.\\*, not evil\\.${ns}`,
+        `${POLICY}.*only webhook configurations named stateful-migration\\.\\* or stateful-migration-\\*, not evil\\.${ns}`,
       ),
     );
   });
@@ -74,9 +77,33 @@ describe("the members' policy on the hub's webhook configurations", () => {
     ])
       await assert.rejects(
         asHub(['create', '-f', '-'], config(`stateful-migration.${ns}.away`, url)),
-        new RegExp(`${POLICY}.*calls https://127\\.0\\.0\\.1:\\d+/mutate/pods/<cluster>, by URL`),
+        new RegExp(
+          `${POLICY}.*calls https://127\\.0\\.0\\.1:\\d+ on one of its routes \\(/mutate/pods/, .*\\), by URL`,
+        ),
         url,
       );
+  });
+
+  it('holds validating configurations (the eviction gate) to the same rule, and admits the routes of failover and drain', async () => {
+    const v = `stateful-migration.${ns}.gate`;
+    made.push(v);
+    await assert.rejects(
+      asHub(
+        ['create', '-f', '-'],
+        config(v, 'https://attacker.example/evict/pods/member1', 'ValidatingWebhookConfiguration'),
+      ),
+      new RegExp(`${POLICY}.*by URL`),
+    );
+    await asHub(
+      ['create', '-f', '-'],
+      config(v, `${hubUrl()}/evict/pods/member1`, 'ValidatingWebhookConfiguration'),
+    );
+    // (RBAC lets the hub delete only stateful-migration.keep-state among validating configurations.)
+    await admin(['delete', 'validatingwebhookconfiguration', v]);
+    const f = `stateful-migration-failover.${ns}.db`;
+    made.push(f);
+    await asHub(['create', '-f', '-'], config(f, `${hubUrl()}/failover/pods/member1`));
+    await asHub(['delete', 'mutatingwebhookconfiguration', f]);
   });
 
   it("allows the hub's own, and its deletion; refuses deleting anyone else's", async () => {
@@ -89,7 +116,7 @@ describe("the members' policy on the hub's webhook configurations", () => {
     await admin(['create', '-f', '-'], config(theirs, 'https://elsewhere.example/x'));
     await assert.rejects(
       asHub(['delete', 'mutatingwebhookconfiguration', theirs]),
-      new RegExp(`${POLICY}.*may delete only mutating webhook configurations named stateful-migration`),
+      new RegExp(`${POLICY}.*may delete only webhook configurations named stateful-migration`),
     );
     assert.ok(await admin(['get', 'mutatingwebhookconfiguration', theirs, '-o', 'name']));
   });

@@ -348,6 +348,14 @@ export class WorkloadMigrationStep {
       competing,
     }) as Record<string, unknown> & { metadata: { labels: Record<string, string> } };
     policy.metadata.labels = { ...policy.metadata.labels, [OWNER_LABEL]: ownerValue(r) };
+    // Intent first: from the policy's POST on, Karmada may place the workload in the target, so placedTime is
+    // recorded before it. A crash or a failed status write after the POST then still counts as placed: a deletion
+    // waits for the target to run none of its pods, and a lost target keeps the source's gates (releasePlan).
+    if (!m.placedTime)
+      r = await this.#o.record.write(r, (s) => ({
+        ...s,
+        workload: { ...s.workload!, placedTime: new Date().toISOString() },
+      }));
     const taken = await this.#createOwned(policyPath(ns), policy, r);
     if (taken) return this.fail(r, 'NameTaken', taken);
     const message =

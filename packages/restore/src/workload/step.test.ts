@@ -646,4 +646,28 @@ describe('a workload migration, one reconcile at a time', () => {
     assert.equal(gatesOf(api, 'member1', 'db-1'), undefined);
     assert.equal(api.object(RESTORE), undefined);
   });
+
+  it("deleted mid-migration while the user's own policy also places db in the target: the target keeps it, the source's held pods go", async () => {
+    const { api, step } = midMigration();
+    // The user's policy places db in member2 too: once the migration's policy is gone, Karmada keeps it there.
+    api.put(`${BINDINGS}/db-statefulset`, {
+      metadata: {
+        name: 'db-statefulset',
+        generation: 3,
+        annotations: { 'propagationpolicy.karmada.io/name': 'users' },
+      },
+      spec: { clusters: [{ name: 'member2', replicas: 2 }] },
+      status: { schedulerObservedGeneration: 3 },
+    });
+    await api.client().request('DELETE', RESTORE);
+    assert.equal(await step(), undefined, 'the deletion ends: it does not wait for member2 forever');
+    assert.equal(gatesOf(api, 'member2', 'db-0'), undefined, 'db-0 runs in member2, where db stays');
+    assert.equal(
+      api.object(inMember('member1', `${PODS}/db-1`)),
+      undefined,
+      "db-1's held replacement is deleted in member1, not let go beside member2's",
+    );
+    assert.ok(api.events().some((e) => e.startsWith('Warning TargetStillPlaced: PropagationPolicy users')));
+    assert.equal(api.object(RESTORE), undefined);
+  });
 });

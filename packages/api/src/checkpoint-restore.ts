@@ -146,7 +146,7 @@ export interface WorkloadMigration {
   into: string;
   /** Where no pod of the workload may run while those in `into` start: the source; the target once rolled back. */
   from: string;
-  /** When the migration's policy was created: Karmada places the workload in the target from then on. */
+  /** When the migration's policy was created (recorded just before its POST, intent first): Karmada may place the workload in the target from then on. */
   placedTime?: string;
   /** When `from` was seen running no pod of the workload: the scheduling gates in `into` are removed from then on. */
   fromStoppedTime?: string;

@@ -144,7 +144,7 @@ const statusSchema = obj('What the restore controller observed and did.', {
     policy: str("The migration's PropagationPolicy."),
     into: str("Where the workload's pods come up from their checkpoints (the source once rolled back)."),
     from: str('Where no pod of the workload may run while they start.'),
-    placedTime: dateTime("When the migration's policy was created."),
+    placedTime: dateTime("When the migration's policy was created, recorded just before it is."),
     fromStoppedTime: dateTime('When `from` was seen running no pod of the workload; the gates are removed.'),
     rollbackTime: dateTime('When spec.rollback was acted on.'),
   }),

@@ -189,6 +189,16 @@ program
       'not authenticated, and anyone who reaches the URL can use up checkpoints (docs/security.md)',
   )
   .option(
+    '--webhook-client-cluster-from <cn|uri>',
+    "binds each member to its own webhook path (needs --webhook-client-ca): the client certificate's subject CN " +
+      '(cn), or a subjectAltName URI karmada-cluster://<cluster> (uri), must name the cluster of the path it calls; ' +
+      'any other call is refused (403). Unset: any certificate the client CA signed may call as any member',
+    (v) => {
+      if (v !== 'cn' && v !== 'uri') throw new Error(`--webhook-client-cluster-from: cn or uri, not ${v}`);
+      return v;
+    },
+  )
+  .option(
     '--webhook-url <url>',
     "the webhook's base URL as the members' apiservers reach it, e.g. https://hub.example.com:8443",
   )

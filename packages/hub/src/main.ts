@@ -47,6 +47,8 @@ export interface HubFlags {
   webhookCa?: string;
   /** PEM file of the CA of the client certificates the members' apiservers present; set: required of every caller. */
   webhookClientCa?: string;
+  /** Binds each caller to its own cluster's path: its certificate's CN, or a SAN URI karmada-cluster://<name>. */
+  webhookClientClusterFrom?: 'cn' | 'uri';
 }
 
 /**
@@ -83,6 +85,7 @@ async function startWebhook(
     certFile: f.webhookCert,
     keyFile: f.webhookKey,
     ...(f.webhookClientCa ? { clientCaFile: f.webhookClientCa } : {}),
+    ...(f.webhookClientClusterFrom ? { clientClusterFrom: f.webhookClientClusterFrom } : {}),
     log,
     routes: { [PODS_ROUTE]: pods.handle, ...keepStateRoutes({ client, caches, log }), ...more },
   });

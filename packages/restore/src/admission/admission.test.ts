@@ -265,9 +265,9 @@ describe('AdmissionServer with a client CA: only callers with a certificate it s
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const call = (method: string, path: string, as?: string) =>
+  const call = (method: string, path: string, as?: string, at = port) =>
     httpsCall({
-      port,
+      port: at,
       method,
       path,
       ca: readFileSync(join(dir, 'members-ca.crt')),
@@ -374,5 +374,77 @@ describe('AdmissionServer with a client CA: only callers with a certificate it s
       writeFileSync(caFile, members);
       server.reload();
     }
+  });
+
+  describe('with the cluster bound to the certificate (clientClusterFrom)', () => {
+    const bound: Record<'cn' | 'uri', { server: AdmissionServer; port: number }> = {} as never;
+    before(async () => {
+      leaf('member1', 'members-ca', 'extendedKeyUsage=clientAuth');
+      leaf(
+        'm2-apiserver',
+        'members-ca',
+        'extendedKeyUsage=clientAuth\nsubjectAltName=URI:karmada-cluster://member2',
+      );
+      for (const from of ['cn', 'uri'] as const) {
+        const s = new AdmissionServer({
+          port: 0,
+          certFile: join(dir, 'serving.crt'),
+          keyFile: join(dir, 'serving.key'),
+          clientCaFile: join(dir, 'members-ca.crt'),
+          clientClusterFrom: from,
+          log,
+          routes: {
+            '/mutate/pods/': async (cluster, r) => {
+              answered.push(`${from}:${cluster}/${r.uid}`);
+              return { uid: r.uid, allowed: true };
+            },
+          },
+        });
+        bound[from] = { server: s, port: await s.start() };
+      }
+    });
+    after(async () => {
+      for (const b of Object.values(bound)) await b.server.stop();
+    });
+
+    it("cn: a member's certificate answers for the cluster its CN names, and is refused for another", async () => {
+      const own = await call('POST', '/mutate/pods/member1', 'member1', bound.cn.port);
+      assert.equal(own.code, 200, own.text);
+      const other = await call('POST', '/mutate/pods/member2', 'member1', bound.cn.port);
+      assert.equal(other.code, 403);
+      assert.match(other.text, /member2/);
+      const unnamed = await call('POST', '/mutate/pods/member1', 'apiserver', bound.cn.port);
+      assert.equal(unnamed.code, 403, 'CN apiserver is no cluster of the path');
+      assert.ok(answered.includes('cn:member1/u-member1'));
+      assert.ok(!answered.some((a) => a.startsWith('cn:member2') || a === 'cn:member1/u-apiserver'));
+    });
+
+    it('uri: the SAN URI karmada-cluster://<name> names the cluster; the CN does not', async () => {
+      const own = await call('POST', '/mutate/pods/member2', 'm2-apiserver', bound.uri.port);
+      assert.equal(own.code, 200, own.text);
+      const other = await call('POST', '/mutate/pods/member1', 'm2-apiserver', bound.uri.port);
+      assert.equal(other.code, 403);
+      const byCn = await call('POST', '/mutate/pods/member1', 'member1', bound.uri.port);
+      assert.equal(byCn.code, 403, 'a CN alone does not name the cluster under uri');
+      assert.deepEqual(
+        answered.filter((a) => a.startsWith('uri:')),
+        ['uri:member2/u-m2-apiserver'],
+      );
+    });
+
+    it('refuses to start bound without a client CA: the binding needs a verified certificate', () => {
+      assert.throws(
+        () =>
+          new AdmissionServer({
+            port: 0,
+            certFile: join(dir, 'serving.crt'),
+            keyFile: join(dir, 'serving.key'),
+            clientClusterFrom: 'cn',
+            log,
+            routes: {},
+          }),
+        /client CA/,
+      );
+    });
   });
 });

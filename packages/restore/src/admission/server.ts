@@ -36,6 +36,13 @@ export interface AdmissionServerOptions {
    * Deployment's checkpoints or learn which pods migrate. Read again with the serving certificate.
    */
   clientCaFile?: string;
+  /**
+   * Binds the path's cluster to the caller's certificate (needs clientCaFile): `cn`, its subject CN must be the
+   * cluster; `uri`, a subjectAltName URI `karmada-cluster://<cluster>` must name it. Set, a member's apiserver can
+   * only call as its own cluster (403 otherwise): without it, any certificate the client CA signed may call under
+   * any cluster's path, so one member could take another's checkpoints or have its pods held.
+   */
+  clientClusterFrom?: 'cn' | 'uri';
   /** Told of every answer (route, allowed, whether patched), for metrics. */
   onAnswer?: (route: string, outcome: 'patched' | 'unchanged' | 'refused') => void;
 }
@@ -50,6 +57,10 @@ export class AdmissionServer {
   #reload: NodeJS.Timeout | undefined;
 
   constructor(o: AdmissionServerOptions) {
+    if (o.clientClusterFrom && !o.clientCaFile)
+      throw new Error(
+        'clientClusterFrom needs a client CA (clientCaFile): only a verified certificate names a cluster',
+      );
     this.#o = o;
   }
 
@@ -124,6 +135,18 @@ export class AdmissionServer {
     const cluster = prefix ? decoded(url.pathname.slice(prefix.length)) : '';
     if (req.method !== 'POST' || !prefix || !cluster || cluster.includes('/'))
       return send(res, 404, 'not found');
+    const other = clusterRefusal(
+      this.#o.clientClusterFrom,
+      (req.socket as TLSSocket).getPeerCertificate(),
+      cluster,
+    );
+    if (other) {
+      this.#o.log.warn(
+        { remote: req.socket.remoteAddress, cluster, why: other },
+        'admission request refused',
+      );
+      return send(res, 403, `forbidden: ${other}`);
+    }
     const review = await readReview(req);
     if (typeof review === 'string') return send(res, 400, review);
     const request = review.request!;
@@ -173,6 +196,32 @@ export function callerRefusal(
   return tls.authorizationError
     ? `client certificate not accepted (${String(tls.authorizationError)})`
     : 'a client certificate signed by the configured client CA is required';
+}
+
+/** The URI scheme of a subjectAltName naming a member cluster: `karmada-cluster://<name>`. */
+const CLUSTER_URI = 'karmada-cluster://';
+
+/**
+ * Why a verified caller may not call as `cluster`, or undefined: with `from` set, the certificate must name that very
+ * cluster (its subject CN, or a subjectAltName URI karmada-cluster://<cluster>), so a member cannot call as another.
+ */
+export function clusterRefusal(
+  from: 'cn' | 'uri' | undefined,
+  peer: { subject?: { CN?: string | string[] }; subjectaltname?: string } | undefined,
+  cluster: string,
+): string | undefined {
+  if (!from) return undefined;
+  const names =
+    from === 'cn'
+      ? [peer?.subject?.CN ?? []].flat()
+      : (peer?.subjectaltname ?? '')
+          .split(', ')
+          .filter((n) => n.startsWith(`URI:${CLUSTER_URI}`))
+          .map((n) => n.slice(`URI:${CLUSTER_URI}`.length));
+  if (names.length === 1 && names[0] === cluster) return undefined;
+  return from === 'cn'
+    ? `the client certificate's CN does not name cluster ${cluster}`
+    : `the client certificate has no single subjectAltName URI ${CLUSTER_URI}${cluster}`;
 }
 
 /** The AdmissionReview posted, or why it is not one. */

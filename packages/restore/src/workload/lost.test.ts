@@ -3,7 +3,15 @@ import { describe, it } from 'node:test';
 import type { CheckpointRestore, RestorePhase, WorkloadMigration } from '@stateful-migration/api';
 import { dbMigration } from '../fixtures.test-support.js';
 import type { ClusterView } from '../validate.js';
-import { deletionWait, lostClusters, lostVerdict, releasePlan, underWay, type LostCluster } from './lost.js';
+import {
+  deletionWait,
+  lostClusters,
+  lostVerdict,
+  releasePlan,
+  targetStays,
+  underWay,
+  type LostCluster,
+} from './lost.js';
 
 const view = (name: string, ready: boolean, since?: string): ClusterView => ({
   name,
@@ -206,5 +214,50 @@ describe('deletionWait: a restore deleted mid-migration lets go of the source on
     const r: Pick<CheckpointRestore, 'status'> = withStatus('RestoreInProgress', placed);
     assert.equal(underWay(r), true);
     assert.equal(underWay(withStatus('SourceStopped', placed)), false);
+  });
+});
+
+describe('deletionWait and targetStays: the binding, not the pods alone, says whether the target is let go', () => {
+  const placed = dbMigration({ placedTime: '2026-12-01T10:00:00Z' });
+  const r = withStatus('RestoreInProgress', placed);
+  const binding = (clusters: string[], claim?: string, scheduled = true) => ({
+    clusters,
+    ...(claim ? { claimedBy: claim } : {}),
+    scheduled,
+  });
+  it('waits while the binding still names the target, even with no pod there yet', () => {
+    assert.match(
+      deletionWait({ restore: r, lost: [], targetPods: [], binding: binding(['member2'], placed.policy) }) ??
+        '',
+      /^deleting: waiting for Karmada to take StatefulSet db out of member2/,
+    );
+    assert.equal(
+      deletionWait({ restore: r, lost: [], targetPods: [], binding: binding(['member1'], 'users') }),
+      undefined,
+    );
+  });
+  it('the target stays placed only when another policy claims the binding, scheduled, still naming the target', () => {
+    assert.match(
+      targetStays({ restore: r, binding: binding(['member2'], 'users') }) ?? '',
+      /PropagationPolicy users still places StatefulSet db in member2/,
+    );
+    assert.match(
+      targetStays({ restore: r, binding: binding(['member1', 'member2'], 'ClusterPropagationPolicy all') }) ??
+        '',
+      /still places/,
+    );
+    for (const [b, why] of [
+      [binding(['member2'], placed.policy), "the migration's own claim: Karmada has not re-matched yet"],
+      [binding(['member2']), 'no claim: Karmada is between policies'],
+      [binding(['member2'], 'users', false), 'not yet scheduled under the new claim'],
+      [binding(['member1'], 'users'), 'back in the source'],
+      [undefined, 'no binding'],
+    ] as const)
+      assert.equal(targetStays({ restore: r, binding: b }), undefined, why);
+    assert.equal(
+      targetStays({ restore: withStatus('SourceStopped', placed), binding: binding(['member2'], 'users') }),
+      undefined,
+      'finished: nothing held',
+    );
   });
 });

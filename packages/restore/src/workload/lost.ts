@@ -145,23 +145,66 @@ export function placedInTarget(r: Pick<CheckpointRestore, 'status'>): boolean {
 }
 
 /**
+ * The workload's ResourceBinding as a deletion reads it: the clusters Karmada schedules it to, the policy that claims
+ * it (Karmada's `propagationpolicy.karmada.io/name` annotation, or `ClusterPropagationPolicy <name>`), and whether
+ * the scheduler has seen its latest spec (status.schedulerObservedGeneration = metadata.generation).
+ */
+export interface BindingView {
+  clusters: string[];
+  claimedBy?: string;
+  scheduled: boolean;
+}
+
+/**
  * Deleting a restore whose migration was under way or failed, with the workload placed in the target: its policy is deleted,
  * so the user's policy places the workload back in the source; the source's held pods are let go only once the
- * target runs no pod of it (any pod there may run, or be let go), as the finished path waits for `from` to be empty.
- * Undefined: nothing to wait for (ended or never placed, or the target is lost: releasePlan keeps the gates).
+ * target runs no pod of it (any pod there may run, or be let go) and its binding no longer names the target, as the
+ * finished path waits for `from` to be empty. Undefined: nothing to wait for (ended or never placed, or the target is
+ * lost: releasePlan keeps the gates). A target that stays placed by another policy is targetStays', not a wait.
  */
 export function deletionWait(i: {
   restore: Pick<CheckpointRestore, 'status'>;
   lost: LostCluster[];
   targetPods: string[] | undefined;
+  binding?: BindingView;
 }): string | undefined {
   const m = i.restore.status?.workload;
   if (!m || !placedInTarget(i.restore)) return undefined;
   if (i.lost.some((l) => l.cluster === m.targetCluster)) return undefined;
+  if (i.binding?.clusters.includes(m.targetCluster))
+    return (
+      `deleting: waiting for Karmada to take ${m.kind} ${m.name} out of ${m.targetCluster} (its binding still ` +
+      `names it) as it places it back in ${m.sourceCluster} under your policy; its held pods in ` +
+      `${m.sourceCluster} are let go only then, so it never runs in both`
+    );
   if (!i.targetPods?.length) return undefined;
   return (
     `deleting: waiting for ${m.targetCluster} to delete the pods of ${m.kind} ${m.name} (${i.targetPods.join(', ')}) ` +
     `as Karmada places it back in ${m.sourceCluster} under your policy; its held pods in ${m.sourceCluster} are let ` +
     'go only then, so it never runs in both'
+  );
+}
+
+/**
+ * Deleting a migration placed in the target while another policy (the user's) also places the workload there: once
+ * the migration's policy is gone, Karmada keeps it in the target, so waiting for the target to empty would hold the
+ * finalizer forever. The target keeps the workload: its gates are lifted and the source's held pods deleted (not let
+ * go: the workload would run in both). Only a settled binding says so: claimed by another policy, scheduled under it,
+ * still naming the target; the migration's own claim, no claim, or a spec not yet scheduled is Karmada between
+ * policies (deletionWait). The message for the Event; undefined otherwise.
+ */
+export function targetStays(i: {
+  restore: Pick<CheckpointRestore, 'status'>;
+  binding: BindingView | undefined;
+}): string | undefined {
+  const m = i.restore.status?.workload;
+  const b = i.binding;
+  if (!m || !b || !placedInTarget(i.restore)) return undefined;
+  if (!b.claimedBy || b.claimedBy === m.policy || !b.scheduled || !b.clusters.includes(m.targetCluster))
+    return undefined;
+  const by = b.claimedBy.includes(' ') ? b.claimedBy : `PropagationPolicy ${b.claimedBy}`;
+  return (
+    `${by} still places ${m.kind} ${m.name} in ${m.targetCluster} without the migration's policy: it stays there; ` +
+    `its pods there are let go and its held pods in ${m.sourceCluster} deleted, so it never runs in both`
   );
 }

@@ -478,15 +478,8 @@ describe('a workload migration, one reconcile at a time', () => {
   }
   const gatesOf = (api: ReturnType<typeof world>['api'], c: string, pod: string) =>
     api.object<{ spec: { schedulingGates?: unknown } }>(inMember(c, `${PODS}/${pod}`))!.spec.schedulingGates;
-
-  it("deleted mid-migration: the policy goes first, and the source's held pods are let go only once the target runs none", async () => {
-    const { api, step, status } = midMigration();
-    await api.client().request('DELETE', RESTORE);
-    assert.deepEqual(await step(), { requeueAfterMs: 7 });
-    assert.ok(
-      api.writes().includes(`DELETE ${POLICIES}/checkpointrestore-move`),
-      'Karmada gives it back to the user',
-    );
+  /** db-1's replacement still held in member1, db-0 still gated in member2: db runs in neither. */
+  const bothHeld = (api: ReturnType<typeof world>['api']) => {
     assert.deepEqual(
       gatesOf(api, 'member1', 'db-1'),
       [{ name: SOURCE_STOPPED_GATE }],
@@ -497,6 +490,17 @@ describe('a workload migration, one reconcile at a time', () => {
       [{ name: SOURCE_STOPPED_GATE }],
       'never let go in the target',
     );
+  };
+
+  it("deleted mid-migration: the policy goes first, and the source's held pods are let go only once the target runs none", async () => {
+    const { api, step, status } = midMigration();
+    await api.client().request('DELETE', RESTORE);
+    assert.deepEqual(await step(), { requeueAfterMs: 7 });
+    assert.ok(
+      api.writes().includes(`DELETE ${POLICIES}/checkpointrestore-move`),
+      'Karmada gives it back to the user',
+    );
+    bothHeld(api);
     assert.match(
       status().message!,
       /^deleting: waiting for member2 to delete the pods of StatefulSet db \(db-0\)/,
@@ -599,6 +603,71 @@ describe('a workload migration, one reconcile at a time', () => {
     await api.client().request('DELETE', inMember('member2', `${PODS}/db-0`));
     assert.equal(await step(), undefined);
     assert.equal(gatesOf(api, 'member1', 'db-1'), undefined);
+    assert.equal(api.object(RESTORE), undefined);
+  });
+
+  it('the status write after the policy is created fails, then the restore is deleted: no gate is lifted while the target may run pods', async () => {
+    const { api, step, status } = world();
+    await step(); // Pending -> Checkpointing
+    await step(); // the fresh backup
+    api.put(FRESH, {
+      ...api.object(FRESH),
+      status: { clusters: [{ name: 'member1', replicas: [replica('db-1', 1), replica('db-0', 0)] }] },
+    });
+    await step(); // RestoreSubmitted
+    await step(); // the pull secret
+    api.put(`${BINDINGS}/move-registry-pull-secret`, {
+      metadata: { name: 'move-registry-pull-secret' },
+      status: { aggregatedStatus: [{ clusterName: 'member2', applied: true }] },
+    });
+    // The hub's status write fails once the migration's policy exists (a crash at that line does the same).
+    const route = api.route;
+    api.route = (method, path, body) =>
+      method === 'PUT' && path === `${RESTORE}/status` && api.object(`${POLICIES}/checkpointrestore-move`)
+        ? new Error('HTTP 500: etcd timeout')
+        : route?.(method, path, body);
+    await assert.rejects(step());
+    assert.ok(api.object(`${POLICIES}/checkpointrestore-move`), 'the policy was created');
+    api.route = route;
+    // Karmada is placing db in member2 (db-0 restored there, gated); db-1's replacement is held in member1.
+    api.put(inMember('member1', `${PODS}/db-1`), memberPod('db-1', { gated: true }));
+    api.put(inMember('member2', `${PODS}/db-0`), memberPod('db-0', { gated: true, from: 'db-0' }));
+    await api.client().request('DELETE', RESTORE);
+    assert.deepEqual(await step(), { requeueAfterMs: 7 });
+    bothHeld(api);
+    assert.ok(!api.object(`${POLICIES}/checkpointrestore-move`), 'Karmada gives it back to the user');
+    assert.match(
+      status().message!,
+      /^deleting: waiting for member2 to delete the pods of StatefulSet db \(db-0\)/,
+    );
+    // Karmada removed db from member2: the source's held pod goes on, and the deletion ends.
+    await api.client().request('DELETE', inMember('member2', `${PODS}/db-0`));
+    assert.equal(await step(), undefined);
+    assert.equal(gatesOf(api, 'member1', 'db-1'), undefined);
+    assert.equal(api.object(RESTORE), undefined);
+  });
+
+  it("deleted mid-migration while the user's own policy also places db in the target: the target keeps it, the source's held pods go", async () => {
+    const { api, step } = midMigration();
+    // The user's policy places db in member2 too: once the migration's policy is gone, Karmada keeps it there.
+    api.put(`${BINDINGS}/db-statefulset`, {
+      metadata: {
+        name: 'db-statefulset',
+        generation: 3,
+        annotations: { 'propagationpolicy.karmada.io/name': 'users' },
+      },
+      spec: { clusters: [{ name: 'member2', replicas: 2 }] },
+      status: { schedulerObservedGeneration: 3 },
+    });
+    await api.client().request('DELETE', RESTORE);
+    assert.equal(await step(), undefined, 'the deletion ends: it does not wait for member2 forever');
+    assert.equal(gatesOf(api, 'member2', 'db-0'), undefined, 'db-0 runs in member2, where db stays');
+    assert.equal(
+      api.object(inMember('member1', `${PODS}/db-1`)),
+      undefined,
+      "db-1's held replacement is deleted in member1, not let go beside member2's",
+    );
+    assert.ok(api.events().some((e) => e.startsWith('Warning TargetStillPlaced: PropagationPolicy users')));
     assert.equal(api.object(RESTORE), undefined);
   });
 });

@@ -39,7 +39,15 @@ import { OWNER_LABEL, ownerValue, RESTORE_FINALIZER } from '../submit.js';
 import type { ClusterView } from '../validate.js';
 import { ownerWorkload } from './admission.js';
 import { migrationPolicy, SOURCE_STOPPED_GATE } from './migration.js';
-import { deletionWait, lostClusters, lostVerdict, placedInTarget, releasePlan } from './lost.js';
+import {
+  type BindingView,
+  deletionWait,
+  lostClusters,
+  lostVerdict,
+  placedInTarget,
+  releasePlan,
+  targetStays,
+} from './lost.js';
 import {
   finishedStatus,
   freshWorkloadBackup,
@@ -348,6 +356,14 @@ export class WorkloadMigrationStep {
       competing,
     }) as Record<string, unknown> & { metadata: { labels: Record<string, string> } };
     policy.metadata.labels = { ...policy.metadata.labels, [OWNER_LABEL]: ownerValue(r) };
+    // Intent first: from the policy's POST on, Karmada may place the workload in the target, so placedTime is
+    // recorded before it. A crash or a failed status write after the POST then still counts as placed: a deletion
+    // waits for the target to run none of its pods, and a lost target keeps the source's gates (releasePlan).
+    if (!m.placedTime)
+      r = await this.#o.record.write(r, (s) => ({
+        ...s,
+        workload: { ...s.workload!, placedTime: new Date().toISOString() },
+      }));
     const taken = await this.#createOwned(policyPath(ns), policy, r);
     if (taken) return this.fail(r, 'NameTaken', taken);
     const message =
@@ -596,17 +612,24 @@ export class WorkloadMigrationStep {
     if (!m) return undefined;
     const ns = r.metadata.namespace;
     const lost = lostClusters(m, await this.#o.clusters());
+    let stays: string | undefined;
     if (deleting && placedInTarget(r) && !lost.some((l) => l.cluster === m.targetCluster)) {
       await this.#deletePolicy(r);
-      const wait = deletionWait({
-        restore: r,
-        lost,
-        targetPods: (await this.#pods(m.targetCluster, ns, m)).map((p) => p.metadata.name),
-      });
+      const binding = await this.#binding(ns, m);
+      stays = targetStays({ restore: r, binding });
+      const wait =
+        !stays &&
+        deletionWait({
+          restore: r,
+          lost,
+          targetPods: (await this.#pods(m.targetCluster, ns, m)).map((p) => p.metadata.name),
+          binding,
+        });
       if (wait) {
         if (r.status?.message !== wait) await this.#o.record.write(r, (s) => ({ ...s, message: wait }));
         return { requeueAfterMs: this.#o.pollMs };
       }
+      if (stays) await this.#o.record.event(r, 'Warning', 'TargetStillPlaced', stays);
     }
     const config = webhookConfigName(ns, r.metadata.name);
     const plan = releasePlan({ migration: m, lost, webhookConfig: config });
@@ -617,8 +640,13 @@ export class WorkloadMigrationStep {
           .catch((err: unknown) => {
             if (!isNotFound(err)) throw err;
           });
-      if (a.ungate)
-        for (const p of (await this.#pods(a.cluster, ns, m)).filter(gated)) await this.#ungate(a.cluster, p);
+      if (!a.ungate) continue;
+      for (const p of (await this.#pods(a.cluster, ns, m)).filter(gated)) {
+        // The target keeps the workload (targetStays): the source's held pods are deleted, their webhook
+        // configuration gone first, so their controller's new ones are not held and Karmada decides where it runs.
+        if (stays && a.cluster === m.sourceCluster) await this.#deletePod(a.cluster, p);
+        else await this.#ungate(a.cluster, p);
+      }
     }
     if (plan.skipped.length && !isDeepStrictEqual(r.status?.cleanupSkipped, plan.skipped)) {
       const updated = await this.#o.record.write(r, (s) => ({ ...s, cleanupSkipped: plan.skipped }));
@@ -656,6 +684,25 @@ export class WorkloadMigrationStep {
         body: { ...body, metadata: { ...body.metadata, resourceVersion: there.metadata.resourceVersion } },
       });
     }
+  }
+
+  /** The workload's ResourceBinding as deletionWait and targetStays read it; undefined when there is none. */
+  async #binding(ns: string, m: WorkloadMigration): Promise<BindingView | undefined> {
+    const rb = await this.#get<{
+      metadata: { generation?: number; annotations?: Record<string, string> };
+      spec?: { clusters?: { name: string }[] };
+      status?: { schedulerObservedGeneration?: number };
+    }>(bindingPath(ns, `${m.name}-${m.kind.toLowerCase()}`));
+    if (!rb) return undefined;
+    const a = rb.metadata.annotations ?? {};
+    const cpp = a['clusterpropagationpolicy.karmada.io/name'];
+    const claimedBy =
+      a['propagationpolicy.karmada.io/name'] ?? (cpp ? `ClusterPropagationPolicy ${cpp}` : undefined);
+    return {
+      clusters: (rb.spec?.clusters ?? []).map((c) => c.name),
+      ...(claimedBy ? { claimedBy } : {}),
+      scheduled: rb.status?.schedulerObservedGeneration === rb.metadata.generation,
+    };
   }
 
   /** The pods of the workload in a member (its controller's, by ownerReference), through the cluster proxy. */

@@ -1,6 +1,6 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readdirSync, readFileSync, renameSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { CheckpointBackup } from '@stateful-migration/api';
 import { readArchiveInfo, writeArchive } from '@stateful-migration/archive';
 import { kubectl } from '../fed/kubectl.js';
@@ -239,7 +239,10 @@ export async function foreignArchive(
   at: Date,
 ): Promise<string> {
   const path = join(checkpointDir(node), file);
-  await writeArchive(path, {
+  // Written beside the directory and renamed into it, its time already set: the agent's retention sweeps the
+  // directory every few seconds and may take an archive (any name, read by its spec.dump) the moment it appears.
+  const staged = join(dirname(checkpointDir(node)), `.staged-${file}`);
+  await writeArchive(staged, {
     namespace: id.ns,
     podName: id.pod,
     containerName: id.container,
@@ -247,7 +250,8 @@ export async function foreignArchive(
     memoryBytes: 4096,
     now: at,
   });
-  utimesSync(path, at, at);
+  utimesSync(staged, at, at);
+  renameSync(staged, path);
   return path;
 }
 

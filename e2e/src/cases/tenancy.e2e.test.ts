@@ -85,7 +85,27 @@ const admits = (cluster: string) =>
  * without it), so the controllers' own refusals can be shown. Karmada's binding goes first: where karmada/
  * agent-propagation.yaml carries it to the members, Karmada then withdraws their copies instead of restoring them.
  */
+/** The documents of a generated admission-policy file that are POLICY's (the policy and its binding). */
+function policyDocuments(file: string): string {
+  const docs = readFileSync(join(repoRoot, file), 'utf8')
+    .split(/^---$/m)
+    .filter((d) => new RegExp(`^  name: ${POLICY.replaceAll('.', '\\.')}$`, 'm').test(d));
+  assert.equal(docs.length, 2, `${file}: ${POLICY} and its binding`);
+  return docs.join('---');
+}
+
+/** The hub's URL as the members' webhook-configuration policy holds it (the chart's hub.webhook.url). */
+const hubUrlInPolicy = (c: string) =>
+  kubectl(c, [
+    'get',
+    'validatingadmissionpolicy',
+    'hub-webhook-configurations.migration.dcnlab.com',
+    '-o',
+    'jsonpath={.spec.variables[0].expression}',
+  ]);
+
 async function withoutAdmission(fn: () => Promise<void>): Promise<void> {
+  const urls = await Promise.all(clusters.map(hubUrlInPolicy));
   await hub(['delete', 'validatingadmissionpolicybinding', POLICY, '--ignore-not-found']);
   for (const m of ['member1', 'member2'])
     await kubectl(m, ['delete', 'validatingadmissionpolicybinding', POLICY, '--ignore-not-found']);
@@ -94,12 +114,15 @@ async function withoutAdmission(fn: () => Promise<void>): Promise<void> {
   try {
     await fn();
   } finally {
-    // As fed up applies them (server-side, its field manager).
-    await apply('karmada', readFileSync(join(repoRoot, 'karmada/admission-policy.yaml'), 'utf8'));
-    for (const m of ['member1', 'member2'])
-      await apply(m, readFileSync(join(repoRoot, 'deploy/admission-policy.yaml'), 'utf8'));
+    // As fed up applies them (server-side, its field manager): POLICY's documents only. The files also hold the
+    // hub's webhook-configuration policy as `helm template` renders it without values (no hub URL); applying that
+    // would replace the federation's (its hub's URL) and refuse every later migration's webhook configuration.
+    await apply('karmada', policyDocuments('karmada/admission-policy.yaml'));
+    for (const m of ['member1', 'member2']) await apply(m, policyDocuments('deploy/admission-policy.yaml'));
     for (const c of clusters)
       await eventually(async () => ((await admits(c)) ? undefined : true), 30_000, `${c} refusing the probe`);
+    // Putting POLICY back leaves the hub's policy as the federation installed it.
+    assert.deepEqual(await Promise.all(clusters.map(hubUrlInPolicy)), urls);
   }
 }
 

@@ -1,12 +1,8 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { ReplicaStatus } from '@stateful-migration/api';
 import { kubectl } from '../fed/kubectl.js';
-import { repoRoot } from '../fed/paths.js';
-import { readState } from '../fed/procs.js';
-import { failedMembers } from '../fed/outage.js';
+import { fedCli, healedAndReady } from '../fed/outage.js';
 import { exists, getBackup, registryInfo, registrySecretYaml } from './agent-support.js';
 import { counterCounts } from './restore-support.js';
 import { eventually, unique } from './support.js';
@@ -22,8 +18,6 @@ import { eventually, unique } from './support.js';
  */
 const ns = unique('fos');
 const hub = (args: string[], input?: string) => kubectl('karmada', args, input);
-const fed = (...args: string[]) =>
-  spawnSync(process.execPath, [join(repoRoot, 'e2e/dist/fed/cli.js'), ...args], { encoding: 'utf8' });
 
 type Pod = {
   metadata: { name: string; annotations?: Record<string, string> };
@@ -79,15 +73,6 @@ async function timedCounts(cluster: string, pod: string): Promise<{ at: number; 
     .filter((m): m is RegExpExecArray => !!m)
     .map((m) => ({ at: Date.parse(m[1]!), n: Number(m[2]) }));
 }
-
-interface Cluster {
-  spec?: { taints?: { key: string; effect: string }[] };
-  status?: { conditions?: { type: string; status: string }[] };
-}
-const ready = async (name: string) =>
-  (JSON.parse(await hub(['get', 'cluster', name, '-o', 'json'])) as Cluster).status?.conditions?.find(
-    (x) => x.type === 'Ready',
-  )?.status;
 
 const events = async (name: string) =>
   (
@@ -169,18 +154,13 @@ spec:
   });
 
   after(async () => {
-    if (failedMembers(readState()!).includes('member1')) fed('heal', 'member1');
-    await eventually(
-      async () => ((await ready('member1')) === 'True' ? true : undefined),
-      120_000,
-      'member1 Ready',
-    );
+    await healedAndReady('member1');
     await hub(['delete', 'namespace', ns, '--wait=false']).catch(() => undefined);
   });
 
   it('fail member1: counter comes up in member2, ordinal N from ordinal N, never from zero; fresh starts fresh and says why', async (t) => {
     for (const p of ['counter-0', 'counter-1']) before1.set(p, await timedCounts('member1', p));
-    const r = fed('fail', 'member1');
+    const r = fedCli('fail', 'member1');
     assert.equal(r.status, 0, r.stderr);
 
     const moved = await running('member2', 'counter', 2, 360_000);
@@ -289,7 +269,7 @@ spec:
 
   it('heal member1: its copies go, one copy of each ordinal runs, in member2, and the record is kept', async () => {
     const rec = (await getBackup('karmada', ns, 'counter')).status!.lastFailover!;
-    const r = fed('heal', 'member1');
+    const r = fedCli('heal', 'member1');
     assert.equal(r.status, 0, r.stderr);
     await eventually(
       async () => {

@@ -1,11 +1,7 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { kubectl } from '../fed/kubectl.js';
-import { repoRoot } from '../fed/paths.js';
-import { readState } from '../fed/procs.js';
-import { failedMembers, failoverPlacement, karmadaFailover, memberSeen } from '../fed/outage.js';
+import { failoverPlacement, fedCli, healedAndReady, karmadaFailover, memberSeen } from '../fed/outage.js';
 import { counterWorkloadYaml } from './restore-support.js';
 import { eventually, unique } from './support.js';
 
@@ -17,8 +13,6 @@ import { eventually, unique } from './support.js';
  */
 const ns = unique('failover');
 const hub = (args: string[], input?: string) => kubectl('karmada', args, input);
-const fed = (...args: string[]) =>
-  spawnSync(process.execPath, [join(repoRoot, 'e2e/dist/fed/cli.js'), ...args], { encoding: 'utf8' });
 
 /** The first count counter-0 printed in a member, read with kubectl logs. */
 async function firstCount(member: string): Promise<number | undefined> {
@@ -61,25 +55,18 @@ describe('fed fail and heal: Karmada fails a workload over from a member that st
 
   after(async () => {
     // Whatever happened, the next case needs member1 back and Ready.
-    if (failedMembers(readState()!).includes('member1')) fed('heal', 'member1');
-    await eventually(
-      async () => ((await memberSeen('member1')).ready ? true : undefined),
-      120_000,
-      'member1 Ready again',
-    );
+    await healedAndReady('member1');
     await hub(['delete', 'namespace', ns, '--wait=false']).catch(() => undefined);
   });
 
   it('fail: member1 turns not Ready, is tainted NoExecute, and the StatefulSet starts over in member2', async () => {
     const t0 = Date.now();
-    const r = fed('fail', 'member1');
+    const r = fedCli('fail', 'member1');
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /member1 is down \(\d+ processes stopped, [1-9]\d* containers frozen\)/);
-    assert.match(fed('status').stdout, /failed by `fed fail`: member1/);
+    assert.match(fedCli('status').stdout, /failed by `fed fail`: member1/);
     // The member's apiserver accepts connections but never answers, as in a partition.
-    const probe = spawnSync(process.execPath, [join(repoRoot, 'e2e/dist/fed/cli.js'), 'status'], {
-      encoding: 'utf8',
-    });
+    const probe = fedCli('status');
     assert.equal(probe.status, 0, 'processes stopped by fail still count as running');
     // Karmada sees member1 not Ready and taints it NoExecute, binds the StatefulSet to member2 alone, and its
     // replica is Ready there.
@@ -109,7 +96,7 @@ describe('fed fail and heal: Karmada fails a workload over from a member that st
   });
 
   it('heal: member1 comes back Ready, its taint goes, and only member2 runs the StatefulSet', async () => {
-    const r = fed('heal', 'member1');
+    const r = fedCli('heal', 'member1');
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /member1 is back/);
     await eventually(

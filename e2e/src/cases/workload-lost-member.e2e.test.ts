@@ -1,12 +1,8 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { CheckpointRestore } from '@stateful-migration/api';
 import { kubectl } from '../fed/kubectl.js';
-import { failedMembers } from '../fed/outage.js';
-import { repoRoot } from '../fed/paths.js';
-import { readState } from '../fed/procs.js';
+import { fedCli, healedAndReady, memberSeen } from '../fed/outage.js';
 import { registryInfo, registrySecretYaml } from './agent-support.js';
 import { eventually, unique } from './support.js';
 
@@ -19,18 +15,10 @@ import { eventually, unique } from './support.js';
  */
 const ns = unique('lost');
 const hub = (args: string[], input?: string) => kubectl('karmada', args, input);
-const fed = (...args: string[]) =>
-  spawnSync(process.execPath, [join(repoRoot, 'e2e/dist/fed/cli.js'), ...args], { encoding: 'utf8' });
 const config = `stateful-migration.${ns}.move`;
 
 const getRestore = async (): Promise<CheckpointRestore> =>
   JSON.parse(await hub(['get', 'cpr', 'move', '-n', ns, '-o', 'json'])) as CheckpointRestore;
-const clusterReady = async (name: string) =>
-  (
-    JSON.parse(await hub(['get', 'cluster', name, '-o', 'json'])) as {
-      status?: { conditions?: { type: string; status: string }[] };
-    }
-  ).status?.conditions?.find((c) => c.type === 'Ready')?.status;
 const configIn = (member: string) =>
   kubectl(member, ['get', 'mutatingwebhookconfiguration', config, '-o', 'name']).then(
     () => true,
@@ -83,12 +71,7 @@ spec:
     );
   });
   after(async () => {
-    if (failedMembers(readState()!).includes('member2')) fed('heal', 'member2');
-    await eventually(
-      async () => ((await clusterReady('member2')) === 'True' ? true : undefined),
-      120_000,
-      'member2 Ready again',
-    );
+    await healedAndReady('member2');
     await hub(['delete', 'namespace', ns, '--wait=false']).catch(() => undefined);
   });
 
@@ -102,10 +85,10 @@ spec: {backupRef: {name: db}, targetCluster: member2, mode: Migrate, timeoutSeco
 `,
     );
     await eventually(async () => (await configIn('member2')) || undefined, 60_000, `${config} in member2`);
-    const r = fed('fail', 'member2');
+    const r = fedCli('fail', 'member2');
     assert.equal(r.status, 0, r.stderr);
     await eventually(
-      async () => ((await clusterReady('member2')) !== 'True' ? true : undefined),
+      async () => (!(await memberSeen('member2')).ready ? true : undefined),
       180_000,
       'Karmada to see member2 not Ready',
     );
@@ -161,10 +144,10 @@ spec: {backupRef: {name: db}, targetCluster: member2, mode: Migrate, timeoutSeco
       'gone',
     );
 
-    const healed = fed('heal', 'member2');
+    const healed = fedCli('heal', 'member2');
     assert.equal(healed.status, 0, healed.stderr);
     await eventually(
-      async () => ((await clusterReady('member2')) === 'True' ? true : undefined),
+      async () => ((await memberSeen('member2')).ready ? true : undefined),
       120_000,
       'member2 Ready again',
     );

@@ -1,10 +1,10 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { eventually } from '@stateful-migration/kube/testing';
 import { kubectl } from './kubectl.js';
 import { memberNodes } from './members.js';
-import { fedDir } from './paths.js';
+import { fedDir, repoRoot } from './paths.js';
 import { isOurs, readState, writeState, type FedState, type ProcRecord } from './procs.js';
 
 /**
@@ -200,4 +200,15 @@ export async function karmadaFailover(o: {
     `every replica of ${o.name} Ready in ${o.to}`,
   );
   return { notReadyS, taintedS, rescheduledS, readyS: since() };
+}
+
+/** `fed <args>` as a user types it (`pnpm fed fail member1`), in its own process, with its exit status and output. */
+export const fedCli = (...args: string[]) =>
+  spawnSync(process.execPath, [join(repoRoot, 'e2e/dist/fed/cli.js'), ...args], { encoding: 'utf8' });
+
+/** A test's clean-up: `member` healed if a test left it failed, then waited for until Karmada sees it Ready. */
+export async function healedAndReady(member: string): Promise<void> {
+  const state = readState();
+  if (state && failedMembers(state).includes(member)) fedCli('heal', member);
+  await eventually(async () => (await memberSeen(member)).ready || undefined, 120_000, `${member} Ready`);
 }

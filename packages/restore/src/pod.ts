@@ -4,6 +4,7 @@ import {
   ARCHIVE_DIGESTS_ANNOTATION,
   CHECKPOINT_RESTORE_LABEL,
   formatArchiveDigests,
+  labelValue,
   RESTORE_KIND,
   RESTORE_ALLOWED,
   type RestoreImage,
@@ -89,7 +90,8 @@ export function restoredPod(
       name: plan.podName,
       // The restore's own namespace, never one its backup or status names (issue 11).
       namespace: plan.namespace,
-      labels: { [RESTORE_LABEL]: ref.name },
+      // The restore's name, hashed to 63 characters when longer (a name goes up to 253; labelValue).
+      labels: { [RESTORE_LABEL]: labelValue(ref.name) },
       annotations: {
         [ANNOTATION.sourceCluster]: plan.sourceCluster,
         [ANNOTATION.sourcePod]: `${src.namespace}/${src.name}`,

@@ -1,6 +1,7 @@
 import {
   API_GROUP,
   MIGRATION_OWNER_LABEL,
+  labelValue,
   type CheckpointBackup,
   type CheckpointRestore,
 } from '@stateful-migration/api';
@@ -511,7 +512,7 @@ export class SubmitStep {
         );
       if (!isAlreadyExists(err)) throw err;
       const there = await this.#o.client.get<Meta>(podPath(pod.metadata.namespace, pod.metadata.name));
-      if (there.metadata.labels?.[RESTORE_LABEL] !== r.metadata.name)
+      if (there.metadata.labels?.[RESTORE_LABEL] !== labelValue(r.metadata.name))
         throw new RestoreRefused(
           'PodNameTaken',
           `pod ${pod.metadata.namespace}/${pod.metadata.name} already exists and is not this restore's; set spec.podName`,
@@ -566,7 +567,7 @@ export function notMine(r: CheckpointRestore, pod: Meta): string | undefined {
   const owner = pod.metadata.labels?.[RESTORE_LABEL];
   const whose = owner ? `it belongs to CheckpointRestore ${owner}` : `it has no label ${RESTORE_LABEL}`;
   const why =
-    owner !== r.metadata.name
+    owner !== labelValue(r.metadata.name)
       ? whose
       : target.uid && pod.metadata.uid !== target.uid
         ? `it has uid ${pod.metadata.uid ?? '(none)'}, not ${target.uid}, the one this restore created`
@@ -578,8 +579,12 @@ export function notMine(r: CheckpointRestore, pod: Meta): string | undefined {
   );
 }
 
-/** The value of the owner label on what a restore makes on the hub: `<namespace>.<name>`. */
-export const ownerValue = (r: CheckpointRestore): string => `${r.metadata.namespace}.${r.metadata.name}`;
+/**
+ * The value of the owner label on what a restore makes on the hub: `<namespace>.<name>`, hashed to 63 characters
+ * when longer (labelValue), since a namespace and a name together can exceed what a label holds.
+ */
+export const ownerValue = (r: CheckpointRestore): string =>
+  labelValue(`${r.metadata.namespace}.${r.metadata.name}`);
 
 /** Whether stored ownerReferences are these (by uid, in order; the apiserver keeps what was written). */
 function sameOwners(stored: OwnerReference[] | undefined, want: OwnerReference[]): boolean {

@@ -2,11 +2,11 @@
 // Runs the test suites: `unit` (no cluster), `e2e` (integration and e2e on the local federation), or `all`.
 // The federation is brought up if it is not already, and taken down again only if this run started it.
 //
-// The unit suite runs on each Node.js at once, two files at a time on each, and in `all` mode while `fed up` starts
-// the federation: all of them are separate processes that share nothing (unit tests use no cluster, and their own
-// temporary directories and ports), and most of their time is spent waiting on child processes, so a 2-core machine
-// finishes them in about the time the slowest takes alone. Each writes to its own log, printed whole when it ends, so
-// two spec reporters never interleave; any that fails fails the run.
+// The unit suite runs on each Node.js at once, and in `all` mode beside `pnpm lint` and `fed up` starting the
+// federation: separate processes that share nothing (unit tests use no cluster, and their own temporary directories
+// and ports; lint only reads the sources), each of which leaves a core mostly idle, so a 2-core machine finishes them
+// in about the time the slowest takes alone. Each writes to its own log, printed whole when it ends, so two spec
+// reporters never interleave; any that fails fails the run.
 import { spawn, spawnSync } from 'node:child_process';
 import {
   closeSync,
@@ -99,6 +99,7 @@ if (mode === 'unit' || mode === 'all') {
     );
   }
 }
+if (mode === 'all') parallel.push(runLogged('pnpm lint', 'pnpm', ['-s', 'lint']));
 if (mode === 'e2e' || mode === 'all') {
   wasUp = run(process.execPath, [fedCli, 'status']) === 0;
   if (!wasUp) parallel.push(runLogged('fed up', process.execPath, [fedCli, 'up']));

@@ -2,12 +2,14 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RestClient } from '@stateful-migration/kube';
 import type { FedContext } from './context.js';
-import { members } from './control-plane.js';
+import { kubernetesServiceIP, members } from './control-plane.js';
 import { apply, kubectl } from './kubectl.js';
 import { binary, criuPath, kubeconfigPath, nodeRootDir, nodeRuntimeDir, repoRoot } from './paths.js';
 import { nodeRegistriesPath } from './images.js';
 import type { CheckpointRestoreSetting } from '../node/runtime/decisions.js';
-import { freePort } from './procs.js';
+import { kubeletServingCert } from './certs.js';
+import { claimNodeAddresses } from './node-net.js';
+import { freePort, type FedState } from './procs.js';
 import { installNodeKeys } from './keys.js';
 import { installNodeFiles } from './node-files.js';
 
@@ -139,14 +141,42 @@ export async function waitMembersReady(ctx: FedContext): Promise<void> {
   );
 }
 
+/** Every kubelet listens on the port a real one does; each node has its own address (ADR 0011 step 2). */
+export const KUBELET_PORT = 10250;
+
+/** The node's address (its InternalIP, where its kubelet listens), as `fed up` recorded it. */
+export function nodeAddressOf(state: FedState, node: string): string {
+  const a = (state.extra?.nodeAddresses as Record<string, string> | undefined)?.[node];
+  if (!a) throw new Error(`no address recorded for node ${node}`);
+  return a;
+}
+
 /** One node stand-in process per Node; ready when its Node reads Ready. */
 export async function startNodes(ctx: FedContext): Promise<void> {
+  const all = members.flatMap((m) => memberNodes[m] ?? []);
+  const addresses = claimNodeAddresses(all);
+  ctx.state.extra = { ...ctx.state.extra, nodeAddresses: addresses };
+  // The registry starts after the nodes, but its address is part of what every pod is forwarded to: chosen now.
+  if (ctx.state.ports.registry === undefined) ctx.setPort('registry', await freePort('registry'));
   let octet = 0;
   for (const member of members) {
     for (const node of memberNodes[member] ?? []) {
       octet++;
-      const kubeletPort = await freePort(`kubelet-${node}`);
-      ctx.setPort(`kubelet-${node}`, kubeletPort);
+      const address = addresses[node]!;
+      // Kept under the kubelet's name, as for every other component, for the helpers and tests that read ports.
+      ctx.setPort(`kubelet-${node}`, KUBELET_PORT);
+      const tls = kubeletServingCert(ctx.pki, node, address);
+      // What a pod is told and reaches through its forwarder (ADR 0011 step 3): its node's kubelet (status.hostIP),
+      // the member's apiserver at the `kubernetes` Service (in-cluster config), the registry and Karmada's apiserver
+      // at the addresses their clients are configured with.
+      const registry = ctx.port('registry');
+      const karmada = ctx.port('karmada-apiserver');
+      const forward = [
+        `${address}:${KUBELET_PORT}=${address}:${KUBELET_PORT}`,
+        `${kubernetesServiceIP(member)}:443=127.0.0.1:${ctx.port(`${member}-apiserver`)}`,
+        `127.0.0.1:${registry}=127.0.0.1:${registry}`,
+        `127.0.0.1:${karmada}=127.0.0.1:${karmada}`,
+      ];
       const client = ctx.client(member);
       // The platform's part: the node's private keys in its runtime's decryption keys directory (keys.ts).
       installNodeKeys(node);
@@ -159,17 +189,19 @@ export async function startNodes(ctx: FedContext): Promise<void> {
           join(repoRoot, 'e2e/dist/node/main.js'),
           `--kubeconfig=${kubeconfigPath(member)}`,
           `--node=${node}`,
-          `--kubelet-port=${kubeletPort}`,
+          `--address=${address}`,
+          `--kubelet-port=${KUBELET_PORT}`,
           `--node-octet=${octet}`,
           `--root-dir=${nodeRootDir(node)}`,
-          `--tls-cert=${ctx.pki.servingCert}`,
-          `--tls-key=${ctx.pki.servingKey}`,
+          `--tls-cert=${tls.cert}`,
+          `--tls-key=${tls.key}`,
           `--client-ca=${ctx.pki.ca}`,
           `--runtime-dir=${nodeRuntimeDir(node)}`,
           `--criu=${criuPath()}`,
           `--registries=${nodeRegistriesPath()}`,
           `--checkpoint-restore=${nodeCheckpointRestore[node] ?? 'checkpoint_restore'}`,
           `--checkpointctl=${binary('checkpointctl')}`,
+          ...forward.map((f) => `--forward=${f}`),
         ],
         async () => {
           const n = await client.get<{ status?: { conditions?: { type: string; status: string }[] } }>(
@@ -177,7 +209,6 @@ export async function startNodes(ctx: FedContext): Promise<void> {
           );
           return n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
         },
-        { port: kubeletPort },
       );
     }
   }

@@ -38,6 +38,7 @@ import { checkpointRequested, restoreStep, stateGuarantee } from './status.js';
 import { notMine, RESTORE_FINALIZER, SubmitStep, type Meta, type SourceToStop } from './submit.js';
 import { backupNamespaceRefusal, stopPlan, stopsOnlyThePod } from './validate.js';
 import { isObjectName, migrationActive } from './workload/plan.js';
+import { restoreRef } from './workload/sweep.js';
 import { WorkloadMigrationStep } from './workload/step.js';
 import { WebhookSweeper } from './workload/sweeper.js';
 import type { WebhookEndpoint } from './workload/webhook-config.js';
@@ -680,7 +681,10 @@ export function restoreKeyOf(p: RestoredPodMeta): string | undefined {
   const ns = p.metadata.namespace;
   if (!ns) return undefined;
   const annotated = p.metadata.annotations?.[ANNOTATION.restore];
-  if (annotated?.startsWith(`${ns}/`) && annotated.length > ns.length + 1) return annotated;
+  // Only a valid name of this namespace: `shop/r1/` or `shop/r1/x` would be keys of their own for the one restore
+  // shop/r1, which the queue would then run beside itself.
+  const ref = annotated === undefined ? undefined : restoreRef(annotated);
+  if (ref?.namespace === ns) return `${ns}/${ref.name}`;
   const label = p.metadata.labels?.[RESTORE_LABEL];
-  return label ? `${ns}/${label}` : undefined;
+  return label && isObjectName(label) ? `${ns}/${label}` : undefined;
 }

@@ -12,7 +12,8 @@ import { OWNER_LABEL } from './submit.js';
 // hashed to fit (labelValue). Written as they were, the apiserver refused every object with 422 and the restore
 // retried forever; MemoryApi refuses invalid label values as the apiserver does.
 
-const longName = `nightly-${'x'.repeat(120)}-restore`;
+// 243 characters: `<name>-registry-pull` and `<name>-migrate` cut at 253 ended in `-`, which no name may.
+const longName = `nightly-${'x'.repeat(227)}-restore`;
 
 const world = (mode: CheckpointRestore['spec']['mode']) => {
   const r = restore({ mode });

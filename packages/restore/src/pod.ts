@@ -8,6 +8,7 @@ import {
   RESTORE_KIND,
   RESTORE_ALLOWED,
   type RestoreImage,
+  objectName,
 } from '@stateful-migration/api';
 import type { RestorePlan } from './validate.js';
 
@@ -156,7 +157,7 @@ const restoreAffinity = (nodes: string[] | undefined) => ({
 });
 
 /** The pull secret's name: one per restore (its owners, restoreOwners, decide when it goes). */
-export const pullSecretName = (restore: string): string => `${restore}-registry-pull`.slice(0, 253);
+export const pullSecretName = (restore: string): string => objectName(`${restore}-registry-pull`);
 
 export interface OwnerReference {
   apiVersion: string;

@@ -4,6 +4,7 @@ import {
   labelValue,
   type CheckpointBackup,
   type CheckpointRestore,
+  objectName,
 } from '@stateful-migration/api';
 import {
   addFinalizer,
@@ -27,6 +28,7 @@ import {
 import type { PodStatus } from './phase.js';
 import { editPins, pin } from './pins.js';
 import {
+  ANNOTATION,
   RESTORE_LABEL,
   pullSecret,
   pullSecretName,
@@ -69,7 +71,7 @@ export const RESTORE_FINALIZER = `restore.${API_GROUP}/unpin`;
 export const OWNER_LABEL = MIGRATION_OWNER_LABEL;
 
 /** The restore's PropagationPolicy: its pod and pull secret, to the target cluster only. */
-export const restorePolicyName = (restore: string): string => `checkpointrestore-${restore}`.slice(0, 253);
+export const restorePolicyName = (restore: string): string => objectName(`checkpointrestore-${restore}`);
 
 /** A ResourceBinding's per-cluster status, as the restore controller reads it. */
 export type Binding = {
@@ -565,7 +567,11 @@ function restoreRef(r: CheckpointRestore): { name: string; uid: string } {
 export function notMine(r: CheckpointRestore, pod: Meta): string | undefined {
   const target = r.status!.restoredPod!;
   const owner = pod.metadata.labels?.[RESTORE_LABEL];
-  const whose = owner ? `it belongs to CheckpointRestore ${owner}` : `it has no label ${RESTORE_LABEL}`;
+  // The label holds a long name hashed (labelValue): the pod's restore annotation names it whole.
+  const named = pod.metadata.annotations?.[ANNOTATION.restore]?.split('/')[1];
+  const whose = owner
+    ? `it belongs to CheckpointRestore ${named && labelValue(named) === owner ? named : owner}`
+    : `it has no label ${RESTORE_LABEL}`;
   const why =
     owner !== labelValue(r.metadata.name)
       ? whose

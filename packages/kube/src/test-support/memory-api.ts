@@ -158,6 +158,14 @@ export class MemoryApi {
     checkLabels(body);
     const meta = body.metadata ?? {};
     const name = meta.name ?? `${String(meta.generateName ?? 'object-')}${this.#uid}`;
+    // The apiserver's check of a name (a DNS-1123 subdomain, at most 253): a derived name cut on `-` is refused.
+    if (name.length > 253 || !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/.test(name))
+      throw new HttpError(
+        422,
+        `HTTP 422: metadata.name: Invalid value: "${name}": a lowercase RFC 1123 subdomain must consist of lower ` +
+          "case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character",
+        'Invalid',
+      );
     const path = `${collection}/${name}`;
     if (this.#objects.has(path))
       throw new HttpError(409, `HTTP 409: ${path} already exists`, 'AlreadyExists');

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { MAX_LABEL_VALUE, labelValue } from './label-value.js';
+import { MAX_LABEL_VALUE, MAX_OBJECT_NAME, labelValue, objectName } from './bounded-names.js';
 
 // The apiserver's rule for a label value: empty, or at most 63 characters of [A-Za-z0-9._-] that start and end
 // alphanumeric (k8s.io/apimachinery validation.IsValidLabelValue).
@@ -30,5 +30,27 @@ describe('labelValue', () => {
     assert.notEqual(labelValue(a), labelValue(b));
     assert.equal(labelValue(a), labelValue(`shop.${'r'.repeat(70)}-one`));
     assert.ok(labelValue(a).startsWith('shop.rrr'), 'the readable start stays');
+  });
+});
+
+// An object name: a DNS-1123 subdomain of at most 253 characters (apimachinery validation.IsDNS1123Subdomain).
+const validName = (v: string) =>
+  v.length <= MAX_OBJECT_NAME && /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/.test(v);
+
+describe('objectName', () => {
+  it('keeps a name that fits; past 253 it is valid for every length, even where a cut would end in - or .', () => {
+    assert.equal(objectName('r1-registry-pull'), 'r1-registry-pull');
+    for (let len = 1; len <= 253 + 16; len++) {
+      for (const suffix of ['-registry-pull', '-migrate', '.shop.r']) {
+        const full = `${'a'.repeat(len)}${suffix}`;
+        assert.ok(validName(objectName(full)), `${len}${suffix}: ${objectName(full)}`);
+      }
+    }
+  });
+
+  it('two long names that differ only past the cut stay two names', () => {
+    const a = `${'r'.repeat(250)}-one-registry-pull`;
+    const b = `${'r'.repeat(250)}-two-registry-pull`;
+    assert.notEqual(objectName(a), objectName(b));
   });
 });

@@ -23,8 +23,11 @@ import { join, relative } from 'node:path';
 
 const root = new URL('../..', import.meta.url).pathname;
 const mode = process.argv[2] ?? 'all';
-// Unit test files run at once on each Node.js; TEST_CONCURRENCY overrides it (1: one at a time, as before).
+// Within each Node.js the unit test files run one at a time (the two Node.js runs are what goes at once);
+// TEST_CONCURRENCY runs more files at once on a machine with more cores.
 const unitConcurrency = process.env.TEST_CONCURRENCY ?? '1';
+// A unit test that never ends fails at this timeout instead of hanging a run whose output is printed at its end.
+const unitTestTimeoutMs = '300000';
 
 function find(dir, out = []) {
   if (!existsSync(dir)) return out;
@@ -59,7 +62,7 @@ function runLogged(label, cmd, args) {
   const file = join(logs, `${++logged}.log`);
   const fd = openSync(file, 'w');
   const t0 = Date.now();
-  console.log(`── ${label}: started`);
+  console.log(`── ${label}: started (log: ${file})`);
   const child = spawn(cmd, args, { cwd: root, stdio: ['ignore', fd, fd] });
   closeSync(fd);
   return new Promise((resolve) => {
@@ -93,6 +96,7 @@ if (mode === 'unit' || mode === 'all') {
       runLogged(`unit tests on Node.js ${nodeName(node)}`, node, [
         '--test',
         `--test-concurrency=${unitConcurrency}`,
+        `--test-timeout=${unitTestTimeoutMs}`,
         '--test-reporter=spec',
         ...unit,
       ]),
@@ -104,6 +108,15 @@ if (mode === 'e2e' || mode === 'all') {
   wasUp = run(process.execPath, [fedCli, 'status']) === 0;
   if (!wasUp) parallel.push(runLogged('fed up', process.execPath, [fedCli, 'up']));
 }
+// A run stopped from outside (CI's time limit, ^C) prints what the running stages wrote so far.
+for (const sig of ['SIGINT', 'SIGTERM'])
+  process.on(sig, () => {
+    for (const f of existsSync(logs) ? readdirSync(logs) : []) {
+      console.log(`\n── interrupted by ${sig}; log ${f} so far ──`);
+      process.stdout.write(readFileSync(join(logs, f)));
+    }
+    process.exit(1);
+  });
 for (const s of await Promise.all(parallel)) if (s !== 0) status = s;
 rmSync(logs, { recursive: true, force: true });
 

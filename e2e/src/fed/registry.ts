@@ -27,7 +27,7 @@ export const registryInfoPath = (): string => join(fedDir, 'registry.json');
 
 /** A real OCI registry: Debian's docker-registry (distribution 2.8) on loopback, htpasswd auth, deletes enabled. */
 export async function startRegistry(ctx: FedContext): Promise<void> {
-  // Chosen by startNodes already when the nodes forward pods to it (ADR 0011 step 3).
+  // Chosen just before it binds; the nodes start after it and forward pods to it (ADR 0011 step 3).
   const port = ctx.state.ports.registry ?? (await freePort('registry'));
   ctx.setPort('registry', port);
   const dir = join(fedDir, 'registry');

@@ -224,6 +224,19 @@ const healing = once(async () => {
   return { r: fedCli('heal', 'member1'), rec };
 });
 
+/** Waits until member1 holds no StatefulSet and no pod in `namespace` (Karmada withdrew what it evicted). */
+const member1Empty = (namespace: string, timeoutMs: number, what: string) =>
+  eventually(
+    async () => {
+      const left = await kubectl('member1', ['get', 'statefulset,pods', '-n', namespace, '-o', 'name']).catch(
+        () => 'error',
+      );
+      return left.trim() === '' ? true : undefined;
+    },
+    timeoutMs,
+    what,
+  );
+
 describe('one outage of member1: Karmada fails workloads over (fed fail and heal), and with state (failover with state)', () => {
   before(async () => {
     const [plain, withState] = await Promise.allSettled([setUpPlain(), setUpWithState()]);
@@ -392,13 +405,8 @@ describe('one outage of member1: Karmada fails workloads over (fed fail and heal
       120_000,
       'member1 Ready and untainted',
     );
-    await eventually(
-      async () => {
-        const left = await kubectl('member1', ['get', 'statefulset,pods', '-n', plainNs, '-o', 'name']).catch(
-          () => 'error',
-        );
-        return left.trim() === '' ? true : undefined;
-      },
+    await member1Empty(
+      plainNs,
       120_000,
       'Karmada to remove the evicted StatefulSet and its pod from member1',
     );
@@ -407,16 +415,7 @@ describe('one outage of member1: Karmada fails workloads over (fed fail and heal
   it('heal member1: its copies go, one copy of each ordinal runs, in member2, and the record is kept', async () => {
     const { r, rec } = await healing();
     assert.equal(r.status, 0, r.stderr);
-    await eventually(
-      async () => {
-        const left = await kubectl('member1', ['get', 'statefulset,pods', '-n', ns, '-o', 'name']).catch(
-          () => 'error',
-        );
-        return left.trim() === '' ? true : undefined;
-      },
-      180_000,
-      'Karmada to remove the evicted StatefulSets and their pods from member1',
-    );
+    await member1Empty(ns, 180_000, 'Karmada to remove the evicted StatefulSets and their pods from member1');
     const m2 = await running('member2', 'counter', 2);
     assert.deepEqual(
       m2.map((p) => p.metadata.name),

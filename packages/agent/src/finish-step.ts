@@ -47,11 +47,6 @@ export class FinishStep {
       finishedStatus(s, { run, phase, message, generation }),
     );
     this.#o.metrics.runs.inc({ phase });
-    await this.#o.record.event(
-      updated,
-      phase === 'CompletedWithError' ? 'Warning' : 'Normal',
-      phase,
-      message,
-    );
+    this.#o.record.event(updated, phase === 'CompletedWithError' ? 'Warning' : 'Normal', phase, message);
   }
 }

@@ -80,13 +80,9 @@ export class RunRecorder {
     return updated;
   }
 
-  async event(
-    b: CheckpointBackup,
-    type: 'Normal' | 'Warning',
-    reason: string,
-    message: string,
-  ): Promise<void> {
-    await this.#o.events.emit({ ...b, apiVersion: API_VERSION }, type, reason, message);
+  event(b: CheckpointBackup, type: 'Normal' | 'Warning', reason: string, message: string): void {
+    // In the background (EventRecorder.emit): a reconcile never waits on its Events.
+    this.#o.events.emit({ ...b, apiVersion: API_VERSION }, type, reason, message);
   }
 
   /** A write, then an Event whose message is the status message written. */
@@ -96,7 +92,7 @@ export class RunRecorder {
     next: (s: CheckpointBackupStatus) => CheckpointBackupStatus,
   ): Promise<CheckpointBackup> {
     const updated = await this.write(b, next);
-    await this.event(updated, 'Normal', reason, updated.status?.message ?? '');
+    this.event(updated, 'Normal', reason, updated.status?.message ?? '');
     return updated;
   }
 
@@ -136,7 +132,7 @@ export class RunRecorder {
     // Recorded already: no write (which would wake the informer for another pass) and no Event.
     if (wrote) {
       this.#o.metrics.failures.inc({ reason });
-      await this.event(updated, 'Warning', reason, message);
+      this.event(updated, 'Warning', reason, message);
     }
     const ms = comeBackAfterFailure({
       cron: b.spec.schedule.trim() !== 'immediately',

@@ -61,7 +61,7 @@ export interface SweepDeps {
     b: CheckpointBackup,
     next: (s: CheckpointBackupStatus) => CheckpointBackupStatus | undefined,
   ) => Promise<CheckpointBackup>;
-  event: (b: CheckpointBackup, type: 'Normal' | 'Warning', reason: string, message: string) => Promise<void>;
+  event: (b: CheckpointBackup, type: 'Normal' | 'Warning', reason: string, message: string) => void;
   /** Told after each deletion; a crash-test hook. */
   afterDelete?: () => void;
 }
@@ -447,10 +447,9 @@ export class RetentionSweeper {
           conditions: setCondition(s.conditions, r.condition),
         }));
       }
-      if (r.deleted.length)
-        await this.#d.event(updated, 'Normal', 'RetentionDeleted', deletedMessage(r.deleted));
+      if (r.deleted.length) this.#d.event(updated, 'Normal', 'RetentionDeleted', deletedMessage(r.deleted));
       if (r.changed && r.condition.status === 'False')
-        await this.#d.event(updated, 'Warning', 'PinnedBeyondLimit', r.condition.message);
+        this.#d.event(updated, 'Warning', 'PinnedBeyondLimit', r.condition.message);
     }
   }
 }

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import type { Clock } from './clock.js';
 import { EventRecorder } from './events.js';
+import type { Logger } from './log.js';
 import { FakeApiserver, type FakeReply, type FakeRequest } from './test-support/fake-apiserver.js';
 
 interface StoredEvent {
@@ -131,5 +132,80 @@ describe('EventRecorder de-duplicates as client-go does', () => {
     await rec.record(backup(), 'Warning', 'R', 'b');
     const counts = [...store.events.values()].map((e) => `${e.message}:${e.count}`).sort();
     assert.deepEqual(counts, ['a:3', 'b:1', 'b:1', 'c:1']);
+  });
+});
+
+describe('EventRecorder.emit writes in the background, as client-go does', () => {
+  const servers: FakeApiserver[] = [];
+  after(async () => {
+    for (const s of servers) await s.close();
+  });
+  /** An apiserver whose answers wait until open() (or answer 500 when failing). */
+  const setup = async (opts: { maxPending?: number; failing?: boolean } = {}) => {
+    const store = eventStore();
+    let open!: () => void;
+    const opened = new Promise<void>((res) => (open = res));
+    const api = new FakeApiserver(async (r) => {
+      await opened;
+      return opts.failing ? { status: 500, body: { message: 'etcd is gone' } } : store.handle(r);
+    });
+    servers.push(api);
+    await api.listen();
+    const warnings: string[] = [];
+    // Only what the recorder calls: warn(object, message).
+    const log = { warn: (_o: object, msg: string) => void warnings.push(msg) } as unknown as Pick<
+      Logger,
+      'warn'
+    >;
+    const rec = new EventRecorder(api.client(), 'test', 'host-a', log, {
+      ...(opts.maxPending ? { maxPending: opts.maxPending } : {}),
+    });
+    return { store, api, rec, open, warnings };
+  };
+
+  it('returns before the apiserver answers; flush waits for the Event', async () => {
+    const { store, rec, open } = await setup();
+    rec.emit(backup(), 'Normal', 'Placed', 'sent to member1');
+    assert.equal(store.events.size, 0, 'nothing is written while the apiserver has not answered');
+    open();
+    await rec.flush();
+    assert.deepEqual(
+      [...store.events.values()].map((e) => `${e.reason}: ${e.message}`),
+      ['Placed: sent to member1'],
+    );
+  });
+
+  it('drops Events past maxPending in flight, and says so in the log', async () => {
+    const { store, rec, open, warnings } = await setup({ maxPending: 2 });
+    for (const m of ['a', 'b', 'c', 'd']) rec.emit(backup(), 'Normal', 'R', m);
+    open();
+    await rec.flush();
+    assert.deepEqual([...store.events.values()].map((e) => e.message).sort(), ['a', 'b']);
+    assert.equal(warnings.filter((w) => w.startsWith('event dropped')).length, 2);
+    rec.emit(backup(), 'Normal', 'R', 'e');
+    await rec.flush();
+    assert.equal(store.events.size, 3, 'once written, room is made for new Events');
+  });
+
+  it('an apiserver refusing Events costs a log line, never an error to the caller', async () => {
+    const { store, rec, open, warnings } = await setup({ failing: true });
+    rec.emit(backup(), 'Warning', 'R', 'm');
+    open();
+    await rec.flush();
+    assert.equal(store.events.size, 0);
+    assert.deepEqual(warnings, ['could not record an event']);
+  });
+
+  it('records the object as it was when emitted, not as the caller changes it afterwards', async () => {
+    const { store, rec, open } = await setup();
+    const b = backup();
+    rec.emit(b, 'Normal', 'R', 'm');
+    b.metadata.name = 'renamed';
+    open();
+    await rec.flush();
+    assert.deepEqual(
+      [...store.events.values()].map((e) => e.involvedObject.name),
+      ['web'],
+    );
   });
 });

@@ -13,6 +13,8 @@ export interface EventRecorderOptions {
   maxKeys?: number;
   /** @default systemClock */
   clock?: Clock;
+  /** Events being written at once; more are dropped (and logged), as client-go's broadcaster drops past 1000. @default 1000 */
+  maxPending?: number;
 }
 
 interface Seen {
@@ -35,6 +37,9 @@ export class EventRecorder {
   readonly #windowMs: number;
   readonly #maxKeys: number;
   readonly #clock: Clock;
+  readonly #maxPending: number;
+  /** Events handed to emit and not yet written (or given up on). */
+  readonly #pending = new Set<Promise<void>>();
 
   constructor(
     private readonly client: RestClient,
@@ -46,13 +51,37 @@ export class EventRecorder {
     this.#windowMs = opts.windowMs ?? 600_000;
     this.#maxKeys = opts.maxKeys ?? 4096;
     this.#clock = opts.clock ?? systemClock;
+    this.#maxPending = opts.maxPending ?? 1000;
   }
 
-  /** Records an Event, and only logs when it cannot: an Event is never worth failing a reconcile for. */
-  async emit(obj: KubeObject, type: EventType, reason: string, message: string): Promise<void> {
-    await this.record(obj, type, reason, message).catch((err: unknown) =>
-      this.log?.warn({ err: String(err) }, 'could not record an event'),
+  /**
+   * Records an Event in the background, and only logs when it cannot: an Event is never worth failing or slowing a
+   * reconcile (or an admission answer) for. client-go's recorder is asynchronous for the same reason: a reconcile
+   * that waited on its Events held a worker for one more request to a busy apiserver (the hub's placement path, issue
+   * 12). Past maxPending Events in flight, new ones are dropped and logged, so an apiserver that stops answering cannot
+   * make the process hold an unbounded backlog. The caller's object is copied now, so later changes to it do not leak
+   * into the Event.
+   */
+  emit(obj: KubeObject, type: EventType, reason: string, message: string): void {
+    if (this.#pending.size >= this.#maxPending) {
+      this.log?.warn(
+        { reason, pending: this.#pending.size },
+        'event dropped: too many waiting to be written',
+      );
+      return;
+    }
+    const copy = { ...obj, metadata: { ...(obj.metadata ?? {}) } };
+    const done: Promise<void> = this.record(copy, type, reason, message).then(
+      () => undefined,
+      (err: unknown) => this.log?.warn({ err: String(err) }, 'could not record an event'),
     );
+    this.#pending.add(done);
+    void done.then(() => this.#pending.delete(done));
+  }
+
+  /** Resolves once every Event emitted so far is written or given up on (shutdown, tests). */
+  async flush(): Promise<void> {
+    while (this.#pending.size > 0) await Promise.all([...this.#pending]);
   }
 
   async record(obj: KubeObject, type: EventType, reason: string, message: string): Promise<void> {

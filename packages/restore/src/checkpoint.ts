@@ -57,7 +57,7 @@ export class FreshCheckpointStep {
         const updated = await this.#o.record.write(r, (s) =>
           checkpointTakenStatus(s, progress.checkpointTime, new Date()),
         );
-        await this.#o.record.event(updated, 'Normal', 'SourceCheckpointed', updated.status?.message ?? '');
+        this.#o.record.event(updated, 'Normal', 'SourceCheckpointed', updated.status?.message ?? '');
         return this.#o.submit.afterCheckpoint(updated);
       }
     }
@@ -120,7 +120,7 @@ export class FreshCheckpointStep {
     }
     // Right after the create (a crash in between: the next pass that finds it records it, in 'wait').
     const updated = await this.#o.record.write(r, checkpointRequestedStatus);
-    await this.#o.record.event(
+    this.#o.record.event(
       updated,
       'Normal',
       'CheckpointRequested',

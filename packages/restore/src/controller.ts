@@ -250,7 +250,7 @@ export class RestoreController {
       : !r.metadata.deletionTimestamp && !isRestoreFinished(r.status?.phase, r.spec.mode ?? 'Restore');
     if (going && r.status?.message !== message) {
       const updated = await this.#record.write(r, (s) => ({ ...s, message })).catch(() => undefined); // a 409 re-reads on the retry
-      if (updated) await this.#record.event(updated, 'Warning', 'Retrying', message).catch(() => undefined);
+      if (updated) this.#record.event(updated, 'Warning', 'Retrying', message);
     }
     throw err;
   }
@@ -308,7 +308,7 @@ export class RestoreController {
         },
       },
     });
-    await this.#record.event(
+    this.#record.event(
       r,
       'Normal',
       'CheckpointKept',
@@ -395,7 +395,7 @@ export class RestoreController {
             observedGeneration: r.metadata.generation ?? 0,
           }),
         }));
-        await this.#event(updated, 'Normal', 'SourceStopped', message);
+        this.#event(updated, 'Normal', 'SourceStopped', message);
         return undefined;
       }
     }
@@ -525,7 +525,7 @@ export class RestoreController {
       message,
       sourceStop: { ...cur.sourceStop!, stoppedTime: new Date().toISOString() },
     }));
-    await this.#event(updated, 'Normal', 'SourceStopping', message);
+    this.#event(updated, 'Normal', 'SourceStopping', message);
     return { requeueAfterMs: 0 };
   }
 
@@ -612,8 +612,8 @@ export class RestoreController {
     return this.#record.write(r, next);
   }
 
-  #event(r: CheckpointRestore, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
-    return this.#record.event(r, type, reason, message);
+  #event(r: CheckpointRestore, type: 'Normal' | 'Warning', reason: string, message: string): void {
+    this.#record.event(r, type, reason, message);
   }
 
   #observe(ns: string, pod: string, cluster: string): Promise<ObservedPod | undefined> {

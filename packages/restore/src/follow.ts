@@ -61,7 +61,7 @@ export class FollowStep {
     };
     const updated = await this.#o.record.write(r, (cur) => changedStatus(cur, change, i));
     const e = changeEvent(change);
-    await this.#o.record.event(updated, e.type, e.reason, change.message);
+    this.#o.record.event(updated, e.type, e.reason, change.message);
     return change.phase === 'Failed' ? undefined : { requeueAfterMs: 0 };
   }
 

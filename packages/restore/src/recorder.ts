@@ -37,13 +37,9 @@ export class RestoreRecorder {
     return updated;
   }
 
-  async event(
-    r: CheckpointRestore,
-    type: 'Normal' | 'Warning',
-    reason: string,
-    message: string,
-  ): Promise<void> {
-    await this.#o.events.emit({ ...r, apiVersion: API_VERSION }, type, reason, message);
+  event(r: CheckpointRestore, type: 'Normal' | 'Warning', reason: string, message: string): void {
+    // In the background (EventRecorder.emit): a reconcile never waits on its Events.
+    this.#o.events.emit({ ...r, apiVersion: API_VERSION }, type, reason, message);
   }
 
   /** Ends the restore Failed; a Warning Event unless status said so already. Nothing more to do: undefined. */
@@ -51,7 +47,7 @@ export class RestoreRecorder {
     const changed = !alreadySays(r.status, 'Failed', message);
     const generation = r.metadata.generation ?? 0;
     const updated = await this.write(r, (s) => failedStatus(s, reason, message, generation, new Date()));
-    if (changed) await this.event(updated, 'Warning', reason, message);
+    if (changed) this.event(updated, 'Warning', reason, message);
     return undefined;
   }
 }

@@ -199,7 +199,7 @@ export class SubmitStep {
     const generation = r.metadata.generation ?? 0;
     const c = freshCheckpoint(r, i, new Date());
     const updated = await this.#o.record.write(r, (s) => checkpointingStatus(s, c, generation));
-    await this.#o.record.event(updated, 'Normal', 'Checkpointing', updated.status?.message ?? '');
+    this.#o.record.event(updated, 'Normal', 'Checkpointing', updated.status?.message ?? '');
     return { requeueAfterMs: 0 };
   }
 
@@ -242,7 +242,7 @@ export class SubmitStep {
         reason: v.reason,
         message: v.message,
       }));
-      if (warn) await this.#o.record.event(updated, 'Warning', v.reason, v.message);
+      if (warn) this.#o.record.event(updated, 'Warning', v.reason, v.message);
     }
     return { requeueAfterMs: 5000 };
   }
@@ -268,7 +268,7 @@ export class SubmitStep {
   async #submitPlan(r: CheckpointRestore, p: RestorePlan, backup: CheckpointBackup): Promise<Result> {
     const generation = r.metadata.generation ?? 0;
     const updated = await this.#o.record.write(r, (s) => submittedStatus(s, p, generation, new Date()));
-    await this.#o.record.event(updated, 'Normal', 'RestoreSubmitted', submitMessage(p));
+    this.#o.record.event(updated, 'Normal', 'RestoreSubmitted', submitMessage(p));
     try {
       const created = await this.submit(updated, p, backup);
       return { requeueAfterMs: created ? 0 : this.#o.pollMs };

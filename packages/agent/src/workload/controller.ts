@@ -100,7 +100,7 @@ export class WorkloadBackups {
   async #nameTaken(parent: CheckpointBackup, name: string, pod: string): Promise<void> {
     const existing = await this.#o.client.get<CheckpointBackup>(objectPath(parent.metadata.namespace, name));
     if (isChildOf(existing, parent)) return;
-    await this.#o.record.event(
+    this.#o.record.event(
       parent,
       'Warning',
       'ReplicaNameTaken',

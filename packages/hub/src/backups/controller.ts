@@ -242,7 +242,7 @@ export class BackupController {
     await this.#o.policies.delete(ns, legacyPolicyName(name));
     if (worthAnEvent(before, b.status?.phase)) {
       const e = phaseEvent(b.status);
-      await this.#event(b, e.type, e.reason, e.message);
+      this.#event(b, e.type, e.reason, e.message);
     }
     return undefined;
   }
@@ -254,7 +254,7 @@ export class BackupController {
   async #ensurePolicy(b: CheckpointBackup, clusters: string[]): Promise<string | undefined> {
     const want = sharedPolicy(b.metadata.namespace, clusters);
     if ((await this.#o.policies.ensure(want)) !== 'notHubs') return want.metadata.name;
-    await this.#event(
+    this.#event(
       b,
       'Warning',
       'PolicyNameTaken',
@@ -283,7 +283,7 @@ export class BackupController {
     this.#o.metrics.writes.inc({ what: 'membership' });
     if (policy && patch.labels?.[POLICY_LABEL] === policy) {
       const clusters = b.status?.placement?.clusters.join(', ') ?? '';
-      await this.#event(joined, 'Normal', 'Placed', `PropagationPolicy ${policy} sends it to ${clusters}`);
+      this.#event(joined, 'Normal', 'Placed', `PropagationPolicy ${policy} sends it to ${clusters}`);
     }
     return joined;
   }
@@ -323,7 +323,7 @@ export class BackupController {
     const before = b.status?.message;
     const updated = await this.#writeStatus(b, (s) => refusedStatus(s, b.metadata.generation ?? 0, r));
     if (updated.status?.message !== before || b.status?.phase !== 'Failed')
-      await this.#event(updated, 'Warning', r.reason, r.message);
+      this.#event(updated, 'Warning', r.reason, r.message);
     // A secret carried for this object before (when its spec was acceptable) is taken back if nothing else needs it.
     this.#o.secrets.recheck(b);
     return undefined;
@@ -354,7 +354,7 @@ export class BackupController {
       return d.status;
     });
     if (updated.status?.message !== before)
-      await this.#event(updated, 'Warning', 'Unplaceable', updated.status?.message ?? message);
+      this.#event(updated, 'Warning', 'Unplaceable', updated.status?.message ?? message);
     if (!withdraw) return undefined;
     // Any binding left is from the hub's own earlier policy (a user's would have won): take it back too.
     await this.#takeBack(updated);
@@ -441,13 +441,9 @@ export class BackupController {
     return runningClusters(new Map(answers), b.status?.placement);
   }
 
-  async #event(
-    b: CheckpointBackup,
-    type: 'Normal' | 'Warning',
-    reason: string,
-    message: string,
-  ): Promise<void> {
-    await this.#events.emit({ ...b, apiVersion: API_VERSION }, type, reason, message);
+  #event(b: CheckpointBackup, type: 'Normal' | 'Warning', reason: string, message: string): void {
+    // In the background (EventRecorder.emit): a reconcile never waits on its Events.
+    this.#events.emit({ ...b, apiVersion: API_VERSION }, type, reason, message);
   }
 
   async #writeStatus(

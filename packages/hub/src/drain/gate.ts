@@ -121,8 +121,7 @@ export class EvictionGate {
         { cluster, namespace: req.namespace, pod: req.name, err: describeError(err) },
         message,
       );
-      if (covering && !req.dryRun)
-        await this.#o.events.emit(covering, 'Warning', 'EvictedWithoutState', message);
+      if (covering && !req.dryRun) this.#o.events.emit(covering, 'Warning', 'EvictedWithoutState', message);
       return { ...allow, warnings: [message] };
     }
   };
@@ -181,13 +180,13 @@ export class EvictionGate {
     if (!covering) return;
     if (verdict.kind === 'start') {
       await this.#start(covering, seen.pod, seen.owner!, cluster, seen.checkpoint);
-      await this.#o.events.emit(covering, 'Normal', 'DrainCheckpoint', verdict.message);
+      this.#o.events.emit(covering, 'Normal', 'DrainCheckpoint', verdict.message);
     } else if (verdict.kind === 'allow' && verdict.reason === 'CheckpointPushed')
-      await this.#o.events.emit(covering, 'Normal', 'EvictedWithState', verdict.message);
+      this.#o.events.emit(covering, 'Normal', 'EvictedWithState', verdict.message);
     else if (verdict.kind === 'proceedWithout') {
       if (verdict.reason !== 'CheckpointNameTaken')
         await this.#spend(seen.obj!, `${LEFT_WITHOUT}: ${verdict.reason}`);
-      await this.#o.events.emit(covering, 'Warning', 'EvictedWithoutState', verdict.message);
+      this.#o.events.emit(covering, 'Warning', 'EvictedWithoutState', verdict.message);
     }
   }
 

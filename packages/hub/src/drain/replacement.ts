@@ -71,7 +71,7 @@ export class DrainReplacements {
       if (verdict.kind === 'none') return allow;
       if (verdict.kind === 'fresh') {
         const message = `pod ${claim} in ${cluster} ${verdict.message}`;
-        if (!req.dryRun) await this.#o.events.emit(covering, 'Warning', 'ReplacementStartedFresh', message);
+        if (!req.dryRun) this.#o.events.emit(covering, 'Warning', 'ReplacementStartedFresh', message);
         const patch = encode(replacementPatch(pod, verdict));
         return { ...allow, patchType: 'JSONPatch', patch, warnings: [verdict.message] };
       }
@@ -82,7 +82,7 @@ export class DrainReplacements {
         { cluster, namespace: pod.namespace, checkpoint: chosen!.metadata.name, dryRun: !!req.dryRun },
         message,
       );
-      if (!req.dryRun) await this.#o.events.emit(covering, 'Normal', 'RestoredAfterEviction', message);
+      if (!req.dryRun) this.#o.events.emit(covering, 'Normal', 'RestoredAfterEviction', message);
       const patch = encode(replacementPatch(pod, verdict, drainPullSecretName(chosen!.metadata.name)));
       return { ...allow, patchType: 'JSONPatch', patch };
     }

@@ -320,7 +320,7 @@ export class FailoverController {
       { current: b },
     );
     if (problem)
-      await this.#o.events.emit({ ...stored, apiVersion: API_VERSION }, 'Warning', cond.reason, cond.message);
+      this.#o.events.emit({ ...stored, apiVersion: API_VERSION }, 'Warning', cond.reason, cond.message);
   }
 
   async #create(path: string, body: unknown): Promise<void> {

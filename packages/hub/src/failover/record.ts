@@ -93,7 +93,7 @@ export class FailoverRecorder {
       'failover decided',
     );
     const fresh = mine.startedFresh > 0 || mine.restored === 0;
-    await this.#o.events.emit(
+    this.#o.events.emit(
       { ...stored, apiVersion: API_VERSION },
       mine.reason || !fresh ? 'Normal' : 'Warning',
       mine.reason ? 'EvictionNotFailover' : fresh ? 'FailoverStartedFresh' : 'FailoverRestored',

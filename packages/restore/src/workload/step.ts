@@ -193,7 +193,7 @@ export class WorkloadMigrationStep {
         observedGeneration: generation,
       }),
     }));
-    await this.#o.record.event(updated, 'Normal', 'Checkpointing', message);
+    this.#o.record.event(updated, 'Normal', 'Checkpointing', message);
     return { requeueAfterMs: 0 };
   }
 
@@ -266,7 +266,7 @@ export class WorkloadMigrationStep {
             observedGeneration: s.observedGeneration ?? 0,
           }),
         }));
-        await this.#o.record.event(updated, 'Normal', 'SourceCheckpointed', message);
+        this.#o.record.event(updated, 'Normal', 'SourceCheckpointed', message);
         return { requeueAfterMs: 0 };
       }
     }
@@ -308,7 +308,7 @@ export class WorkloadMigrationStep {
       throw err;
     }
     const updated = await this.#o.record.write(r, checkpointRequestedStatus);
-    await this.#o.record.event(
+    this.#o.record.event(
       updated,
       'Normal',
       'CheckpointRequested',
@@ -377,7 +377,7 @@ export class WorkloadMigrationStep {
       message,
       workload: { ...s.workload!, placedTime: s.workload!.placedTime ?? new Date().toISOString() },
     }));
-    await this.#o.record.event(updated, 'Normal', 'Placed', message);
+    this.#o.record.event(updated, 'Normal', 'Placed', message);
     return { requeueAfterMs: 0 };
   }
 
@@ -479,7 +479,7 @@ export class WorkloadMigrationStep {
     const updated = await this.#o.record.write(cur.r, (s) =>
       finishedStatus(s, r, progress.replicas, new Date()),
     );
-    await this.#o.record.event(updated, 'Normal', updated.status!.phase!, updated.status!.message ?? '');
+    this.#o.record.event(updated, 'Normal', updated.status!.phase!, updated.status!.message ?? '');
     return undefined;
   }
 
@@ -545,7 +545,7 @@ export class WorkloadMigrationStep {
         workload: { ...s.workload!, rollbackTime: new Date().toISOString() },
         completionTime: new Date().toISOString(),
       }));
-      await this.#o.record.event(updated, 'Normal', 'RolledBack', message);
+      this.#o.record.event(updated, 'Normal', 'RolledBack', message);
       return undefined;
     }
     const next = rollbackStatus(m, r.status.replicas, new Date());
@@ -562,7 +562,7 @@ export class WorkloadMigrationStep {
     }));
     await this.#ensureWebhooks(updated);
     await this.#deletePolicy(updated);
-    await this.#o.record.event(updated, 'Normal', 'RollingBack', message);
+    this.#o.record.event(updated, 'Normal', 'RollingBack', message);
     return { requeueAfterMs: 0 };
   }
 
@@ -590,7 +590,7 @@ export class WorkloadMigrationStep {
     if (v.kind === 'fail') return { stop: await this.fail(r, v.reason, v.message) };
     if (r.status?.message !== v.message) {
       const updated = await this.#o.record.write(r, (s) => ({ ...s, message: v.message }));
-      await this.#o.record.event(updated, 'Warning', 'ClusterLost', v.message);
+      this.#o.record.event(updated, 'Warning', 'ClusterLost', v.message);
     }
     return { stop: { requeueAfterMs: Math.max(this.#o.pollMs, 5000) } };
   }
@@ -629,7 +629,7 @@ export class WorkloadMigrationStep {
         if (r.status?.message !== wait) await this.#o.record.write(r, (s) => ({ ...s, message: wait }));
         return { requeueAfterMs: this.#o.pollMs };
       }
-      if (stays) await this.#o.record.event(r, 'Warning', 'TargetStillPlaced', stays);
+      if (stays) this.#o.record.event(r, 'Warning', 'TargetStillPlaced', stays);
     }
     const config = webhookConfigName(ns, r.metadata.name);
     const plan = releasePlan({ migration: m, lost, webhookConfig: config });
@@ -651,7 +651,7 @@ export class WorkloadMigrationStep {
     if (plan.skipped.length && !isDeepStrictEqual(r.status?.cleanupSkipped, plan.skipped)) {
       const updated = await this.#o.record.write(r, (s) => ({ ...s, cleanupSkipped: plan.skipped }));
       for (const x of plan.skipped)
-        await this.#o.record.event(updated, 'Warning', 'CleanupSkipped', `${x.cluster}: ${x.message}`);
+        this.#o.record.event(updated, 'Warning', 'CleanupSkipped', `${x.cluster}: ${x.message}`);
     }
     return undefined;
   }

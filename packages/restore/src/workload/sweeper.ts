@@ -113,7 +113,7 @@ export class WebhookSweeper {
         `removed the webhook configuration ${config.name} from ${cluster}: ${v.why}, and it would make every new ` +
         "pod of the workload there wait for the hub's webhook";
       this.#o.log.info({ cluster, config: config.name }, message);
-      if (r) await this.#o.record.event(r, 'Normal', 'WebhookConfigurationSwept', message);
+      if (r) this.#o.record.event(r, 'Normal', 'WebhookConfigurationSwept', message);
     }
   }
 }

@@ -16,7 +16,7 @@ import {
   skopeo,
   waitPhase,
 } from './agent-support.js';
-import { eventually, unique } from './support.js';
+import { eventsWhen, eventually, unique } from './support.js';
 
 const ns = unique('agent');
 
@@ -88,18 +88,14 @@ describe('the member agent on the local federation', () => {
       live.spec.containers.map((c) => ({ name: c.name, image: c.image, volumeMounts: c.volumeMounts })),
     );
     assert.deepEqual(recorded.volumes, live.spec.volumes);
-    const events = await kubectl('member1', [
-      'get',
-      'events',
-      '-n',
+    const want = ['Checkpointing', 'Checkpointed', 'ImageBuilt', 'Completed'];
+    await eventsWhen(
+      'member1',
       ns,
-      '--field-selector',
-      'involvedObject.name=local',
-      '-o',
-      'jsonpath={.items[*].reason}',
-    ]);
-    for (const r of ['Checkpointing', 'Checkpointed', 'ImageBuilt', 'Completed'])
-      assert.ok(events.includes(r), `event ${r} in ${events}`);
+      'local',
+      (ev) => want.every((r) => ev.some((e) => e.reason === r)),
+      `Events ${want.join(', ')}`,
+    );
   });
 
   it('seed 000, localhost immediate with stopPod: the pod is deleted and the phase says so', async () => {
@@ -165,18 +161,14 @@ describe('the member agent on the local federation', () => {
     const b = await waitPhase('member1', ns, 'wrongpw', ['Failed']);
     assert.match(b.status?.message ?? '', /refused the credentials \(401\)/);
     assert.ok(!JSON.stringify(b.status).includes('Zq9'));
-    const events = await kubectl('member1', [
-      'get',
-      'events',
-      '-n',
+    const warnings = await eventsWhen(
+      'member1',
       ns,
-      '--field-selector',
-      'involvedObject.name=wrongpw,type=Warning',
-      '-o',
-      'jsonpath={.items[*].message}',
-    ]);
-    assert.match(events, /401/);
-    assert.ok(!events.includes('Zq9'));
+      'wrongpw',
+      (ev) => ev.some((e) => e.type === 'Warning' && /401/.test(e.message)),
+      'a Warning Event saying 401',
+    );
+    assert.ok(!JSON.stringify(warnings).includes('Zq9'));
   });
 
   it('the registry down ends Failed saying it is unreachable', async () => {

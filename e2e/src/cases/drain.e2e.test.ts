@@ -7,7 +7,7 @@ import { kubectl } from '../fed/kubectl.js';
 import { binary, kubeconfigPath } from '../fed/paths.js';
 import { getBackup, registryInfo, registrySecretYaml } from './agent-support.js';
 import { counterCounts, followCounter } from './restore-support.js';
-import { eventually, unique } from './support.js';
+import { eventsWhen, eventually, unique } from './support.js';
 
 /**
  * Drain with state (issue 16 part 2, docs/adr/0004): a counter StatefulSet in member1 whose workload-level backup has
@@ -102,12 +102,15 @@ function drain(node: string): Promise<{ code: number; out: string; seconds: numb
   });
 }
 
-const events = async (name: string) =>
-  (
-    JSON.parse(
-      await hub(['get', 'events', '-n', ns, '--field-selector', `involvedObject.name=${name}`, '-o', 'json']),
-    ) as { items: { type: string; reason: string; message: string }[] }
-  ).items;
+/** The CheckpointBackup's Events on the hub once one has this reason (Events are written after the status). */
+const eventsWith = (name: string, ...reasons: string[]) =>
+  eventsWhen(
+    'karmada',
+    ns,
+    name,
+    (ev) => reasons.every((r) => ev.some((e) => e.reason === r)),
+    `Events ${reasons.join(', ')} on CheckpointBackup ${name}`,
+  );
 
 /** The webhooks of the keep-state configurations in member1 ('' when there is none). */
 const webhookNames = async (kind: 'validating' | 'mutating') =>
@@ -242,7 +245,9 @@ describe('drain with state: an evicted pod is checkpointed first and its replace
     assert.equal(cp.metadata.annotations?.['migration.dcnlab.com/claimed-by'], 'db-0');
     const m1 = cp.status?.clusters?.find((c) => c.name === 'member1');
     assert.equal(m1?.phase, 'Completed', JSON.stringify(cp.status));
-    const reasons = (await events('db')).map((e) => `${e.type}/${e.reason}`);
+    const reasons = (
+      await eventsWith('db', 'DrainCheckpoint', 'EvictedWithState', 'RestoredAfterEviction')
+    ).map((e) => `${e.type}/${e.reason}`);
     for (const r of ['Normal/DrainCheckpoint', 'Normal/EvictedWithState', 'Normal/RestoredAfterEviction'])
       assert.ok(reasons.includes(r), `Event ${r} on CheckpointBackup db (${reasons.join(', ')})`);
     await kubectl('member1', ['uncordon', node]);
@@ -312,7 +317,9 @@ describe('drain with state: an evicted pod is checkpointed first and its replace
     assert.equal(d.code, 0, d.out);
     // kubectl shows the admission warning of the answer that let the pod go.
     assert.match(d.out, /Warning: pod \S+\/web-\S+ evicted without its state/);
-    const warning = (await events('web')).find((e) => e.reason === 'EvictedWithoutState');
+    const warning = (await eventsWith('web', 'EvictedWithoutState')).find(
+      (e) => e.reason === 'EvictedWithoutState',
+    );
     assert.equal(warning?.type, 'Warning');
     assert.match(
       warning!.message,
@@ -346,7 +353,9 @@ describe('drain with state: an evicted pod is checkpointed first and its replace
       d.out,
       /Warning: pod \S+\/slow-\S+ evicted without its state: checkpoint drain-slow-\S+ was not pushed within 10s/,
     );
-    const warning = (await events('slow')).find((e) => e.reason === 'EvictedWithoutState');
+    const warning = (await eventsWith('slow', 'EvictedWithoutState')).find(
+      (e) => e.reason === 'EvictedWithoutState',
+    );
     assert.equal(warning?.type, 'Warning');
     assert.match(warning!.message, /was not pushed within 10s/);
     // Spent: a push that ends later never restores a later pod from that older state.

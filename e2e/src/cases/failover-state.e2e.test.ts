@@ -5,7 +5,7 @@ import { kubectl } from '../fed/kubectl.js';
 import { failoverPlacement, fedCli, healedAndReady, karmadaFailover, memberSeen } from '../fed/outage.js';
 import { exists, getBackup, registryInfo, registrySecretYaml } from './agent-support.js';
 import { counterCounts, counterWorkloadYaml } from './restore-support.js';
-import { eventually, unique } from './support.js';
+import { eventsWhen, eventually, unique } from './support.js';
 
 /**
  * Two cases on one outage of member1, because each outage costs minutes (Karmada waits to see member1 not Ready,
@@ -85,12 +85,15 @@ async function timedCounts(cluster: string, pod: string): Promise<{ at: number; 
     .map((m) => ({ at: Date.parse(m[1]!), n: Number(m[2]) }));
 }
 
-const events = async (name: string) =>
-  (
-    JSON.parse(
-      await hub(['get', 'events', '-n', ns, '--field-selector', `involvedObject.name=${name}`, '-o', 'json']),
-    ) as { items: { type: string; reason: string; message: string }[] }
-  ).items;
+/** The CheckpointBackup's Events on the hub once one has this reason (Events are written after the status). */
+const eventsWith = (name: string, ...reasons: string[]) =>
+  eventsWhen(
+    'karmada',
+    ns,
+    name,
+    (ev) => reasons.every((r) => ev.some((e) => e.reason === r)),
+    `Events ${reasons.join(', ')} on CheckpointBackup ${name}`,
+  );
 
 /** The first count counter-0 printed in a member, read with kubectl logs. */
 async function firstCount(member: string): Promise<number | undefined> {
@@ -355,7 +358,7 @@ describe('one outage of member1: Karmada fails workloads over (fed fail and heal
     t.diagnostic(lines.join('\n'));
     // Ordinal 0 was ~40 counts ahead of ordinal 1, and so is its restored counter: each has its own state.
     assert.ok(firsts.get('counter-0')! - firsts.get('counter-1')! >= 20, JSON.stringify([...firsts]));
-    const ev = await events('counter');
+    const ev = await eventsWith('counter', 'FailoverRestored');
     assert.ok(
       ev.some((e) => e.type === 'Normal' && e.reason === 'FailoverRestored' && e.message === rec.message),
       JSON.stringify(ev.map((e) => e.reason)),
@@ -380,7 +383,7 @@ describe('one outage of member1: Karmada fails workloads over (fed fail and heal
         /fresh-0 has no checkpoint image recorded: it starts fresh in member2/,
       );
     }
-    const fe = await events('fresh');
+    const fe = await eventsWith('fresh', 'FailoverStartedFresh');
     assert.ok(
       fe.some((e) => e.type === 'Warning' && e.reason === 'FailoverStartedFresh' && e.message === fr.message),
       JSON.stringify(fe.map((e) => `${e.type} ${e.reason}`)),

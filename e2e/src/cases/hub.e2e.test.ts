@@ -15,7 +15,7 @@ import {
   runningPod,
   skopeo,
 } from './agent-support.js';
-import { eventually, hubPolicyOf, unique } from './support.js';
+import { eventsWhen, eventually, hubPolicyOf, unique } from './support.js';
 
 const ns = unique('hub');
 const secret = 'push-creds';
@@ -181,18 +181,16 @@ spec:
       table,
       new RegExp(`web\\s+Deployment/\\S+\\s+member1\\s+m1-b\\s+${webPod}\\s+app\\s+Completed\\s+\\S+\\s+yes`),
     );
-    const events = await hub([
-      'get',
-      'events',
-      '-n',
-      ns,
-      '--field-selector',
-      'involvedObject.name=web',
-      '-o',
-      'json',
-    ]);
-    assert.match(events, /"reason": "Placed"/);
-    assert.match(events, /"reason": "AggregateCompleted"/);
+    // Placed and AggregateCompleted (written in the background, after the status that announces them).
+    const events = JSON.stringify(
+      await eventsWhen(
+        'karmada',
+        ns,
+        'web',
+        (ev) => ['Placed', 'AggregateCompleted'].every((r) => ev.some((e) => e.reason === r)),
+        'Events Placed and AggregateCompleted',
+      ),
+    );
     // The hub never reads secret data: the password is nowhere in its log, its Events or the status view.
     const hubLog = readFileSync(join(fedDir, 'logs', 'hub.log'), 'utf8');
     assert.ok(!(events + table + hubLog).includes(registryInfo().users[0]!.password));

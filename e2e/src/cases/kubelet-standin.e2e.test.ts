@@ -694,10 +694,8 @@ describe('the node stand-in probes containers as the kubelet does', () => {
       [killing.type, killing.message],
       ['Normal', 'Container web failed liveness probe, will be restarted'],
     );
-    const unhealthy = (await eventsOf('member1', ns, 'web')).find(
-      (x) => x.reason === 'Unhealthy' && x.message.startsWith('Liveness'),
-    );
-    assert.equal(unhealthy?.message, 'Liveness probe failed: HTTP probe failed with statuscode: 404');
+    const unhealthy = await eventOf('Unhealthy', 'Liveness');
+    assert.equal(unhealthy.message, 'Liveness probe failed: HTTP probe failed with statuscode: 404');
     writeFileSync(join(www, 'healthz'), 'ok\n');
     await until(
       'web restarted once and Ready',

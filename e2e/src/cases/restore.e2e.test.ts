@@ -12,7 +12,7 @@ import {
   runningPod,
 } from './agent-support.js';
 import { podState } from './restore-support.js';
-import { eventually, unique } from './support.js';
+import { eventually, reasonsWhen, unique } from './support.js';
 
 const ns = unique('restore');
 const secret = 'push-creds';
@@ -112,17 +112,8 @@ function waitBackup(name: string): Promise<CheckpointBackup> {
   );
 }
 
-const events = (name: string) =>
-  hub([
-    'get',
-    'events',
-    '-n',
-    ns,
-    '--field-selector',
-    `involvedObject.name=${name}`,
-    '-o',
-    'jsonpath={.items[*].reason}',
-  ]);
+/** The restore's Event reasons on the hub once those wanted are there (Events are written after the status). */
+const events = (name: string, ...want: string[]) => reasonsWhen('karmada', ns, name, want);
 
 type LivePod = {
   metadata: { labels?: Record<string, string>; annotations?: Record<string, string> };
@@ -253,7 +244,7 @@ ${barePod('solo')}`,
       await hub(['get', 'cpr', 'copy', '-n', ns, '--no-headers']),
       new RegExp(`^copy\\s+Restored\\s+Restore\\s+web\\s+member1\\s+member2\\s+${name}\\s+`),
     );
-    const reasons = await events('copy');
+    const reasons = await events('copy', 'RestoreSubmitted', 'Restored');
     for (const e of ['RestoreSubmitted', 'Restored'])
       assert.ok(reasons.includes(e), `event ${e} in ${reasons}`);
   });
@@ -264,7 +255,7 @@ ${barePod('solo')}`,
     assert.equal(r.status?.phase, 'Failed');
     assert.equal(r.status?.reason, 'RegistryRequired');
     assert.match(r.status!.message!, /registry is needed/);
-    assert.ok((await events('from-local')).includes('RegistryRequired'));
+    assert.ok((await events('from-local', 'RegistryRequired')).includes('RegistryRequired'));
     assert.ok(!(await exists('karmada', ['pod', `${pods.web}-restored-local`])));
   });
 
@@ -323,7 +314,7 @@ spec: {syncMode: Push, apiEndpoint: "https://127.0.0.1:1"}
       r.status!.message!,
       /container app: CreateContainerError: .*holds container "side", not "app"/,
     );
-    assert.ok((await events('wrong')).includes('CreateContainerError'));
+    assert.ok((await events('wrong', 'CreateContainerError')).includes('CreateContainerError'));
   });
 
   it('Migrate mode: a fresh checkpoint (the pod stopped right after it), the source Deployment scaled to 0 after the copy runs, and its labels move to the copy', async () => {
@@ -373,7 +364,15 @@ spec: {syncMode: Push, apiEndpoint: "https://127.0.0.1:1"}
     );
     assert.equal(pod.metadata.labels?.tier, 'web');
     assert.equal(pod.metadata.labels?.['pod-template-hash'], undefined, 'the ReplicaSet cannot adopt it');
-    const reasons = await events('move');
+    const reasons = await events(
+      'move',
+      'Checkpointing',
+      'CheckpointRequested',
+      'SourceCheckpointed',
+      'Restored',
+      'SourceStopping',
+      'SourceStopped',
+    );
     for (const e of [
       'Checkpointing',
       'CheckpointRequested',

@@ -71,3 +71,42 @@ export async function eventsOf(cluster: string, ns: string, name: string): Promi
   ]);
   return (JSON.parse(out) as { items: ObjectEvent[] }).items;
 }
+
+/**
+ * The object's Events once `has` holds for them. Events are written in the background after the status write that
+ * announces them (EventRecorder.emit, as client-go's recorder), so a test that saw the status waits for the Event.
+ */
+export function eventsWhen(
+  cluster: string,
+  ns: string,
+  name: string,
+  has: (events: ObjectEvent[]) => boolean,
+  what: string,
+  timeoutMs = 30_000,
+): Promise<ObjectEvent[]> {
+  return eventually(
+    async () => {
+      const events = await eventsOf(cluster, ns, name);
+      return has(events) ? events : undefined;
+    },
+    timeoutMs,
+    `${what} (Events of ${ns}/${name} in ${cluster})`,
+  );
+}
+
+/** The reasons of the object's Events, space-separated, once every reason in `want` is among them (see eventsWhen). */
+export async function reasonsWhen(
+  cluster: string,
+  ns: string,
+  name: string,
+  want: string[],
+): Promise<string> {
+  const events = await eventsWhen(
+    cluster,
+    ns,
+    name,
+    (ev) => want.every((r) => ev.some((e) => e.reason === r)),
+    `Events ${want.join(', ')}`,
+  );
+  return events.map((e) => e.reason).join(' ');
+}

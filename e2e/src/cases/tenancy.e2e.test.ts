@@ -19,7 +19,7 @@ import {
   runningPod,
   waitPhase,
 } from './agent-support.js';
-import { eventually, hubPolicyOf, unique } from './support.js';
+import { eventually, hubPolicyOf, reasonsWhen, unique } from './support.js';
 
 // Issue 11, tenancy and credentials: every abuse a tenant could try with a CheckpointBackup or CheckpointRestore,
 // refused where it is refused (the admission policy, else the agent, the hub or the restore controller), with nothing
@@ -126,17 +126,9 @@ async function withoutAdmission(fn: () => Promise<void>): Promise<void> {
   }
 }
 
-const reasons = (cluster: string, ns: string, name: string) =>
-  kubectl(cluster, [
-    'get',
-    'events',
-    '-n',
-    ns,
-    '--field-selector',
-    `involvedObject.name=${name}`,
-    '-o',
-    'jsonpath={.items[*].reason}',
-  ]);
+/** Event reasons once `want` is among them (Events are written after the status that announces them). */
+const reasons = (cluster: string, ns: string, name: string, want: string) =>
+  reasonsWhen(cluster, ns, name, [want]);
 
 function waitHub(ns: string, name: string, ok: (b: CheckpointBackup) => boolean, what: string, ms = 90_000) {
   return eventually(
@@ -302,7 +294,11 @@ ${backupYaml(tenant, 'steal-secret', 'nobody')}  registry: {url: "${capture.url}
     );
     assert.equal(steal.status?.run, undefined, 'no run started');
     assert.equal(steal.status?.builtImages, undefined);
-    assert.ok((await reasons('member1', tenant, 'steal')).includes('CrossNamespaceReference'));
+    assert.ok(
+      (await reasons('member1', tenant, 'steal', 'CrossNamespaceReference')).includes(
+        'CrossNamespaceReference',
+      ),
+    );
     const secret = await waitPhase('member1', tenant, 'steal-secret', ['Failed', 'Completed']);
     assert.equal(secret.status?.phase, 'Failed');
     assert.equal(secret.status?.message, crossMessage('registry.secretRef', victim, tenant));
@@ -336,7 +332,11 @@ ${backupYaml(tenant, 'to-tenant-url', pod)}  registry: {url: "${capture.url}", r
         `stateful-migration/registry-credentials is for (it is for: ${info.url}); name a secret in this namespace ` +
         'in spec.registry.secretRef',
     );
-    assert.ok((await reasons('member1', tenant, 'to-tenant-url')).includes('DefaultSecretNotForRegistry'));
+    assert.ok(
+      (await reasons('member1', tenant, 'to-tenant-url', 'DefaultSecretNotForRegistry')).includes(
+        'DefaultSecretNotForRegistry',
+      ),
+    );
     assert.equal(refused.status?.run, undefined, 'nothing checkpointed for it');
     assert.deepEqual(capture.seen(), { connections: 0, requests: [] });
   });
@@ -378,7 +378,11 @@ spec:
         ['Propagated', 'False', 'CrossNamespaceReference'],
       ]);
       assert.equal(b.status?.placement, undefined);
-      assert.ok((await reasons('karmada', hubTenant, name)).includes('CrossNamespaceReference'));
+      assert.ok(
+        (await reasons('karmada', hubTenant, name, 'CrossNamespaceReference')).includes(
+          'CrossNamespaceReference',
+        ),
+      );
       assert.equal(await hubPolicyOf(hubTenant, name), '', 'in no policy of the hub');
       assert.ok(!(await exists('member1', hubTenant, ['cpb', name])), 'not in member1');
     }
@@ -435,7 +439,11 @@ spec:
       ),
     );
     assert.equal(await hubPolicyOf(hubTenant, 'to-tenant-url'), '');
-    assert.ok((await reasons('karmada', hubTenant, 'to-tenant-url')).includes('DefaultSecretNotForRegistry'));
+    assert.ok(
+      (await reasons('karmada', hubTenant, 'to-tenant-url', 'DefaultSecretNotForRegistry')).includes(
+        'DefaultSecretNotForRegistry',
+      ),
+    );
     // The platform's registry may use the default secret: that one is placed.
     await waitHub(hubTenant, 'on-platform', (x) => !!x.status?.placement, 'placed');
     // Restoring it would put the platform's password into the tenant's namespace: refused before anything is made.

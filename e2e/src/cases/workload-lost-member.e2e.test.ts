@@ -4,7 +4,7 @@ import type { CheckpointRestore } from '@stateful-migration/api';
 import { kubectl } from '../fed/kubectl.js';
 import { fedCli, healedAndReady, memberSeen } from '../fed/outage.js';
 import { registryInfo, registrySecretYaml } from './agent-support.js';
-import { eventually, unique } from './support.js';
+import { eventually, reasonsWhen, unique } from './support.js';
 
 /**
  * A workload migration whose target stops answering (`pnpm fed fail member2`) does not trap its restore
@@ -109,16 +109,7 @@ spec: {backupRef: {name: db}, targetCluster: member2, mode: Migrate, timeoutSeco
       failed.status?.cleanupSkipped?.map((x) => [x.cluster, x.reason]),
       [...(placed ? [['member1', 'GatesKept']] : []), ['member2', 'ClusterLost']],
     );
-    const events = await hub([
-      'get',
-      'events',
-      '-n',
-      ns,
-      '--field-selector',
-      'involvedObject.name=move',
-      '-o',
-      'jsonpath={.items[*].reason}',
-    ]);
+    const events = await reasonsWhen('karmada', ns, 'move', ['ClusterLost', 'CleanupSkipped']);
     for (const reason of ['ClusterLost', 'CleanupSkipped'])
       assert.ok(events.split(' ').includes(reason), `Event ${reason} (${events})`);
     // member1 answers: its webhook configuration is gone; no pod of db there runs beside what member2 may run.

@@ -14,7 +14,7 @@ import {
   followCounter,
   propagationPolicyYaml,
 } from './restore-support.js';
-import { eventually, unique } from './support.js';
+import { eventually, reasonsWhen, unique } from './support.js';
 
 /**
  * Migrating whole workloads through Karmada (issue 13 item 3, docs/adr/0007 Decision 3): a StatefulSet and a
@@ -138,24 +138,9 @@ async function assertMigrated(name: string): Promise<void> {
   const fresh = await getBackup('karmada', ns, `${name}-migrate`);
   assert.equal(fresh.spec.stopPod, true);
   assert.equal(fresh.spec.podRef, undefined, 'one workload-level checkpoint of every replica');
-  const events = await hub([
-    'get',
-    'events',
-    '-n',
-    ns,
-    '--field-selector',
-    `involvedObject.name=${name}`,
-    '-o',
-    'jsonpath={.items[*].reason}',
-  ]);
-  for (const reason of [
-    'Checkpointing',
-    'CheckpointRequested',
-    'SourceCheckpointed',
-    'Placed',
-    'SourceStopped',
-  ])
-    assert.ok(events.split(' ').includes(reason), `Event ${reason} (${events})`);
+  const want = ['Checkpointing', 'CheckpointRequested', 'SourceCheckpointed', 'Placed', 'SourceStopped'];
+  const events = await reasonsWhen('karmada', ns, name, want);
+  for (const reason of want) assert.ok(events.split(' ').includes(reason), `Event ${reason} (${events})`);
 }
 
 /**

@@ -12,12 +12,15 @@ let socket: string;
 let echo: net.Server;
 let reached = 0;
 const open = new Set<net.Socket>();
+/** The stand-in's side of each connection, in the order they arrived. */
+const accepted: net.Socket[] = [];
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'fwd-'));
   socket = join(dir, '0.sock');
   echo = net.createServer((c) => {
     reached++;
+    accepted.push(c);
     open.add(c);
     c.on('close', () => open.delete(c));
     c.on('error', () => undefined);
@@ -76,12 +79,19 @@ describe('serveRule', () => {
   });
 
   it('closes a relayed connection left idle, on both sides', async () => {
-    const server = await serveRule({ host: '127.0.0.1', port: 0 }, socket, { idleMs: 20 });
+    // Idle for 2 s: long enough that the echo comes back first on a loaded machine (20 ms did not, with the load
+    // of a parallel suite), so the test sees a relayed connection go idle and not one cut before it carried a byte.
+    const server = await serveRule({ host: '127.0.0.1', port: 0 }, socket, { idleMs: 2000 });
     try {
+      const before = accepted.length;
       const a = await exchange(portOf(server));
       assert.equal(a.got, 'x');
-      await new Promise<void>((r) => (a.c.closed ? r() : a.c.once('close', () => r())));
-      assert.equal(a.c.closed, true);
+      const standIn = accepted[before]!;
+      const closed = (c: net.Socket) =>
+        new Promise<void>((r) => (c.closed ? r() : c.once('close', () => r())));
+      await closed(a.c);
+      await closed(standIn);
+      assert.equal(a.c.closed && standIn.closed, true, "both the pod's side and the stand-in's are closed");
     } finally {
       server.close();
     }

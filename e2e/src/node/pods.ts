@@ -184,12 +184,7 @@ export class PodLifecycle {
       // (those already running go on), and another attempt after a back-off.
       const failures = (this.#mountFailures.get(uid) ?? 0) + 1;
       this.#mountFailures.set(uid, failures);
-      await this.#events.emit(
-        { ...pod, apiVersion: 'v1', kind: 'Pod' },
-        'Warning',
-        'FailedMount',
-        err.message,
-      );
+      this.#events.emit({ ...pod, apiVersion: 'v1', kind: 'Pod' }, 'Warning', 'FailedMount', err.message);
       const retry = Math.min(500 * 2 ** (failures - 1), 122_000);
       if (this.runtime.podUids().includes(uid)) return { requeueAfterMs: retry };
       const creating = this.#creating(pod);
@@ -297,7 +292,7 @@ export class PodLifecycle {
     );
     if ('error' in r) return r;
     if (r.skipped.length)
-      await this.#events.emit(
+      this.#events.emit(
         { ...pod, apiVersion: 'v1', kind: 'Pod' },
         'Warning',
         'InvalidEnvironmentVariableNames',

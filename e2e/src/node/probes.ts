@@ -122,7 +122,7 @@ export class Prober {
       const podKey = `${pod.metadata?.namespace}/${pod.metadata?.name}`;
       const obj = { ...pod, apiVersion: 'v1', kind: 'Pod' };
       if (!outcome.ok)
-        await this.events.emit(
+        this.events.emit(
           obj,
           'Warning',
           'Unhealthy',
@@ -133,7 +133,7 @@ export class Prober {
       w.state = state;
       if (state.result !== before && kind === 'readiness') this.poke(podKey);
       if (restart) {
-        await this.events.emit(
+        this.events.emit(
           obj,
           'Normal',
           'Killing',

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -7,13 +7,17 @@ import { eventually } from '@stateful-migration/kube/testing';
 import type { ProcRecord } from './procs.js';
 
 // procs.ts takes .fed/'s place from FED_DIR when it is loaded: a scratch one, so a running federation is left alone.
-process.env.FED_DIR = mkdtempSync(join(tmpdir(), 'fed-supervise-'));
+const fedDir = mkdtempSync(join(tmpdir(), 'fed-supervise-'));
+process.env.FED_DIR = fedDir;
 const { childPid, isOurs, procStat, restarts, startProcess, stopProcesses, supervised } =
   await import('./procs.js');
-mkdirSync(join(process.env.FED_DIR, 'logs'));
+mkdirSync(join(fedDir, 'logs'));
 
 const state = { ports: {}, procs: [] as ProcRecord[] };
-after(() => stopProcesses(state.procs));
+after(async () => {
+  await stopProcesses(state.procs);
+  rmSync(fedDir, { recursive: true, force: true });
+});
 
 /** Live processes of a process group (supervisor, child, back-off sleep). */
 const group = (pgid: number): number[] =>

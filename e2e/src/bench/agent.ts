@@ -12,7 +12,7 @@ import { writeArchive } from '@stateful-migration/archive';
 import { table } from './table.js';
 import { fedDir, repoRoot } from '../fed/paths.js';
 import type { RegistryInfo } from '../fed/registry.js';
-import type { FedState } from '../fed/procs.js';
+import { mainPid, type FedState } from '../fed/procs.js';
 
 const MiB = 1024 * 1024;
 // The agent's local image build, from this checkout's build (e2e does not depend on the agent package).
@@ -30,7 +30,9 @@ const repeat = Number(process.env.BENCH_REPEAT ?? 3);
 const registryOnly = process.env.BENCH_REGISTRY_ONLY === '1';
 if (registryOnly && !beforeRoot) throw new Error('BENCH_REGISTRY_ONLY=1 needs a before-root to compare with');
 const state = JSON.parse(readFileSync(join(fedDir, 'state.json'), 'utf8')) as FedState;
-const registryPid = state.procs.find((p) => p.name === 'registry')?.pid;
+// The registry itself, not the supervisor that `fed up` runs it under.
+const registryRec = state.procs.find((p) => p.name === 'registry');
+const registryPid = registryRec && mainPid(registryRec);
 /** The registry's CPU seconds so far (utime + stime, 100 Hz ticks). */
 function registryCpu(): number {
   if (!registryPid) return NaN;

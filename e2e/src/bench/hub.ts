@@ -9,7 +9,7 @@ import PQueue from 'p-queue';
 import type { CheckpointBackup } from '@stateful-migration/api';
 import { Informer, RestClient, restListWatch, type KubeObject } from '@stateful-migration/kube';
 import { fedDir } from '../fed/paths.js';
-import type { FedState } from '../fed/procs.js';
+import { mainPid, type FedState } from '../fed/procs.js';
 
 /** The label the hub puts on an object it placed, joining it to its shared policy (packages/hub, sharing.ts). */
 const POLICY_LABEL = 'hub.migration.dcnlab.com/policy';
@@ -23,7 +23,7 @@ const client = (cluster: string) => {
 const hub = client('karmada');
 const member = client('member1');
 const state = JSON.parse(readFileSync(join(fedDir, 'state.json'), 'utf8')) as FedState;
-const hubPid = state.procs.find((p) => p.name === 'hub')!.pid;
+const hubPid = mainPid(state.procs.find((p) => p.name === 'hub')!);
 const TICK = 100; // USER_HZ on Linux
 
 /** A file of the hub's /proc entry; a hub that exited (e.g. it lost its leader Lease under load) ends the run. */

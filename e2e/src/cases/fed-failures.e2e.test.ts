@@ -89,6 +89,23 @@ describe('fed up: bad input gets one clear line and leaves nothing running', () 
     assert.equal(leftovers, '', 'the fake component is stopped');
   });
 
+  it('names a component that exits before it is ready, though its supervisor would start it again', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'exits-'));
+    const fake = join(dir, 'etcd');
+    writeFileSync(fake, '#!/bin/bash\necho "giving up"\nexit 3\n');
+    chmodSync(fake, 0o755);
+    const r = fedUp({ FED_BIN_ETCD: fake });
+    assert.equal(r.status, 1);
+    assert.match(r.out, /^fed: etcd exited before it was ready \(log: \S+\/logs\/etcd\.log\)$/m);
+    assert.match(r.out, /stopped the 1 processes this run had started/);
+    assert.match(
+      readFileSync(join(r.fedDir, 'logs/etcd.log'), 'utf8'),
+      /fed-supervise: \S+ exited \(code 3\)/,
+    );
+    const leftovers = spawnSync('pgrep', ['-f', fake]).stdout.toString().trim();
+    assert.equal(leftovers, '', 'neither the fake component nor its supervisor is left');
+  });
+
   it('cleans up a stale .fed/ from a killed run, stopping its recorded processes', async () => {
     const fedDir = mkdtempSync(join(tmpdir(), 'stale-'));
     const orphan = spawn('sleep', ['600'], { detached: true, stdio: 'ignore' });

@@ -4,8 +4,11 @@ import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { it } from 'node:test';
+import { eventually } from '@stateful-migration/kube/testing';
+import { ensurePki } from '../fed/certs.js';
 import { binary, repoRoot } from '../fed/paths.js';
-import type { FedState } from '../fed/procs.js';
+import { probe } from '../fed/probe.js';
+import { childPid, procStat, restarts, type FedState } from '../fed/procs.js';
 
 const fedDir = mkdtempSync(join(tmpdir(), 'fed-life-'));
 const fed = (cmd: string) => {
@@ -16,7 +19,7 @@ const fed = (cmd: string) => {
   return { out: r.stdout + r.stderr, status: r.status };
 };
 
-it('fed up, up again, status, down and down again: idempotent, and down leaves no process behind', () => {
+it('fed up, up again, status, down and down again: idempotent, and down leaves no process behind', async () => {
   const first = fed('up');
   assert.equal(first.status, 0, first.out);
   assert.match(first.out, /^ {2}total +\d+\.\d s$/m, 'prints the total time to ready');
@@ -37,6 +40,37 @@ it('fed up, up again, status, down and down again: idempotent, and down leaves n
   assert.equal(again.status, 0);
   assert.match(again.out, /^fed: already up since /m);
   assert.equal(fed('status').status, 0);
+
+  // A control-plane process that dies is started again, as a node's kubelet restarts a static pod: member1's
+  // kube-scheduler (the process itself, not its supervisor) killed, then answering /healthz again as a new process.
+  const scheduler = state.procs.find((p) => p.name === 'member1-kube-scheduler')!;
+  const killed = childPid(scheduler)!;
+  assert.ok(killed, 'the scheduler runs under its supervisor');
+  assert.match(readFileSync(`/proc/${killed}/cmdline`, 'utf8'), /kube-scheduler/);
+  process.kill(killed, 'SIGKILL');
+  const healthz = `https://127.0.0.1:${state.ports['member1-kube-scheduler']}/healthz`;
+  const pki = ensurePki(join(fedDir, 'pki'));
+  const restarted = await eventually(
+    async () => {
+      const pid = childPid(scheduler);
+      return pid !== undefined && pid !== killed && (await probe(healthz, pki)) ? pid : undefined;
+    },
+    60_000,
+    'member1-kube-scheduler started again and healthy',
+  );
+  assert.match(readFileSync(`/proc/${restarted}/cmdline`, 'utf8'), /kube-scheduler/);
+  assert.equal(restarts(scheduler), 1);
+  assert.match(
+    readFileSync(scheduler.log, 'utf8'),
+    /fed-supervise: \S+kube-scheduler exited \(signal KILL\) after \d+s; starting it again in 1s \(restart 1\)/,
+  );
+  const status = fed('status');
+  assert.equal(status.status, 0, status.out);
+  assert.match(
+    status.out,
+    new RegExp(`^ {2}member1-kube-scheduler +pid ${restarted} +restarts 1 +running`, 'm'),
+  );
+  assert.match(status.out, new RegExp(`^ {2}member2-kube-scheduler +pid \\d+ +restarts 0 +running`, 'm'));
 
   // A pod running on a node: its container (runc under conmon, outside the recorded processes) must end too.
   const kubeconfig = join(fedDir, 'member1-config');
@@ -63,18 +97,26 @@ spec:
   for (let i = 0; i < 100 && conmons().length === 0; i++) execFileSync('sleep', ['0.2']);
   assert.equal(conmons().length, 1, 'the pod runs under conmon');
 
+  // Every process down has to stop: the recorded ones (supervisors included) and the processes they supervise.
+  const children = state.procs.map(childPid).filter((pid) => pid !== undefined);
+  assert.equal(
+    children.length,
+    state.procs.filter((p) => p.supervisor).length,
+    'every supervised process runs',
+  );
   assert.match(fed('down').out, new RegExp(`^fed: stopped ${pids.length} processes and 1 containers$`, 'm'));
   for (let i = 0; i < 50 && conmons().length > 0; i++) execFileSync('sleep', ['0.1']);
   assert.deepEqual(conmons(), [], 'no container survives down');
   // A zombie waiting for its new parent to reap it runs nothing; only live states count.
-  const left = pids.filter((pid) => {
-    try {
-      return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0] !== 'Z';
-    } catch {
-      return false;
-    }
-  });
-  assert.deepEqual(left, [], 'no recorded process survives down');
+  const live = (pid: number) => (procStat(pid)?.state ?? 'Z') !== 'Z';
+  assert.deepEqual(pids.filter(live), [], 'no recorded process survives down');
+  assert.deepEqual(children.filter(live), [], 'no supervised process survives down');
+  const groups = new Set(pids);
+  const inGroups = readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .map(Number)
+    .filter((pid) => groups.has(procStat(pid)?.pgrp ?? 0) && live(pid));
+  assert.deepEqual(inGroups, [], 'nothing is left in the process groups of the recorded processes');
   for (const a of addresses) assert.ok(!onLo().includes(` ${a}/32 `), `${a} was removed from lo`);
   assert.match(fed('down').out, /^fed: nothing to stop$/m);
   assert.equal(fed('status').status, 1);

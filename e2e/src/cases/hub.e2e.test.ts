@@ -118,8 +118,9 @@ spec:
     await hub(['delete', 'namespace', ns, '--wait=false']).catch(() => undefined);
     // A clean-clone run lost member2's kube-scheduler while this namespace's pods went: its cache spanned the restart
     // of member2's apiserver (the case above), it found db-0 on another node than it had assumed and exited ("scheduler
-    // cache is corrupted"), and nothing in the federation restarts it as a node's kubelet would, so every later case
-    // scheduling in member2 failed. A scheduler started after that restart has no such cache.
+    // cache is corrupted"), and nothing then restarted it, so every later case scheduling in member2 failed. Its
+    // supervisor now starts it again as a node's kubelet would (ADR 0013); a scheduler started after that restart has no
+    // such cache, so later cases need not wait out an exit and a back-off.
     await (
       await stopFor('member2-kube-scheduler')
     )();

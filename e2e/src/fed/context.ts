@@ -2,7 +2,15 @@ import { readFileSync } from 'node:fs';
 import { RestClient } from '@stateful-migration/kube';
 import type { Pki } from './certs.js';
 import { kubeconfigPath } from './paths.js';
-import { isOurs, portTaken, startProcess, writeState, type FedState, type ProcRecord } from './procs.js';
+import {
+  isOurs,
+  portTaken,
+  restarts,
+  startProcess,
+  writeState,
+  type FedState,
+  type ProcRecord,
+} from './procs.js';
 
 /** A failure of one component, told in one line that names it and its log file. */
 export class ComponentError extends Error {
@@ -75,7 +83,8 @@ export class FedContext {
     const deadline = Date.now() + this.readyTimeoutMs;
     for (;;) {
       if (await ready().catch(() => false)) return;
-      if (rec && !isOurs(rec))
+      // A supervised process that exited was started again by its supervisor: it still exited before it was ready.
+      if (rec && (!isOurs(rec) || restarts(rec) > 0))
         throw new ComponentError(name, `exited before it was ready${hint(rec)}`, rec.log);
       if (Date.now() > deadline) {
         throw new ComponentError(

@@ -4,7 +4,17 @@ import { ensurePki } from './certs.js';
 import { ComponentError, FedContext } from './context.js';
 import { parts } from './parts.js';
 import { fedDir, logDir, missingBinaries, repoRoot } from './paths.js';
-import { isOurs, readState, rssKiB, stopProcesses, writeState, type FedState } from './procs.js';
+import {
+  childPid,
+  isOurs,
+  mainPid,
+  readState,
+  restarts,
+  rssKiB,
+  stopProcesses,
+  writeState,
+  type FedState,
+} from './procs.js';
 import { spawnSync } from 'node:child_process';
 import { stopNodeContainers } from './runtimes.js';
 import { failedMembers, healAll } from './outage.js';
@@ -77,7 +87,11 @@ function printFigures(ctx: FedContext, state: FedState, totalMs: number): void {
   say('\nfed: time to ready');
   for (const t of ctx.timings) say(`  ${t.name.padEnd(38)} ${(t.ms / 1000).toFixed(1).padStart(6)} s`);
   say(`  ${'total'.padEnd(38)} ${(totalMs / 1000).toFixed(1).padStart(6)} s`);
-  const rss = state.procs.reduce((sum, p) => sum + rssKiB(p.pid), 0);
+  // Each recorded process and, for a supervised one, the process its supervisor runs.
+  const rss = state.procs.reduce((sum, p) => {
+    const child = childPid(p);
+    return sum + rssKiB(p.pid) + (child === undefined ? 0 : rssKiB(child));
+  }, 0);
   say(`fed: ${state.procs.length} processes, total RSS ${(rss / 1024).toFixed(0)} MiB`);
   say(`fed: kubeconfigs: ${fedDir}/karmada-config, member1-config, member2-config; logs in ${logDir}`);
 }
@@ -98,7 +112,7 @@ export async function down(): Promise<void> {
   const containers = stopNodeContainers();
   const addresses = releaseNodeAddresses();
   rmSync(join(fedDir, 'state.json'), { force: true });
-  for (const d of ['etcd', 'pki', 'nodes', 'images'])
+  for (const d of ['etcd', 'pki', 'nodes', 'images', 'supervise'])
     rmSync(join(fedDir, d), { recursive: true, force: true });
   say(`fed: stopped ${n} processes and ${containers} containers`);
   say(`fed: removed ${addresses} node addresses from lo`);
@@ -115,11 +129,21 @@ export function status(): boolean {
   const failed = failedMembers(state);
   if (failed.length > 0)
     say(`fed: failed by \`fed fail\`: ${failed.join(', ')} (\`fed heal <member>\` brings it back)`);
+  // pid is the process doing the work (a supervised one's child, not its supervisor); restarts counts how often its
+  // supervisor started it again, as kubectl's RESTARTS column does for a container.
   for (const p of state.procs) {
-    const alive = isOurs(p);
+    // A supervisor waiting out its back-off before it starts the process again runs nothing yet (CrashLoopBackOff).
+    const backOff = isOurs(p) && p.supervisor !== undefined && childPid(p) === undefined;
+    const alive = isOurs(p) && !backOff;
     ok &&= alive;
+    const pid = mainPid(p);
+    const what = alive
+      ? `running ${(rssKiB(pid) / 1024).toFixed(0)} MiB`
+      : backOff
+        ? 'BACK-OFF'
+        : 'NOT RUNNING';
     say(
-      `  ${p.name.padEnd(38)} pid ${String(p.pid).padEnd(8)} ${alive ? `running ${(rssKiB(p.pid) / 1024).toFixed(0)} MiB` : 'NOT RUNNING'}`,
+      `  ${p.name.padEnd(38)} pid ${String(pid).padEnd(8)} restarts ${String(restarts(p)).padEnd(4)} ${what}`,
     );
   }
   return ok;

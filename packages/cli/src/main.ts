@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { Command } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { retentionFromFlags, runAgent, tokenHostsFromFlags } from '@stateful-migration/agent';
@@ -147,6 +147,15 @@ program
     await runAgent(opts);
   });
 
+/** A leader-election duration flag in ms (90s, 1m, 1h30m): positive, and whole seconds where the Lease needs them. */
+function leaderDuration(v: string, wholeSeconds = false): number {
+  const ms = parseDuration(v);
+  if (!ms) throw new InvalidArgumentError('a positive duration such as 15s or 1m.');
+  if (wholeSeconds && ms % 1000 !== 0)
+    throw new InvalidArgumentError('whole seconds (a Lease counts in seconds).');
+  return ms;
+}
+
 program
   .command('hub')
   .description(
@@ -163,6 +172,29 @@ program
     'karmada-system',
   )
   .option('--leader-elect-name <name>', 'name of the leader Lease', 'stateful-migration-hub')
+  .addOption(
+    new Option(
+      '--leader-elect-lease-duration <duration>',
+      'how long a standby waits after the last renewal it saw before it takes the Lease (whole seconds: 15s, 1m), ' +
+        "as kube-controller-manager's flag of that name",
+    )
+      .argParser((v) => leaderDuration(v, true))
+      .default(15_000, '15s'),
+  )
+  .addOption(
+    new Option(
+      '--leader-elect-renew-deadline <duration>',
+      'how long the leader keeps trying to renew the Lease before it stops acting and exits; shorter than the ' +
+        'lease duration. A Karmada apiserver too busy to answer a renewal within it costs a restart, never two leaders',
+    )
+      .argParser((v) => leaderDuration(v))
+      .default(10_000, '10s'),
+  )
+  .addOption(
+    new Option('--leader-elect-retry-period <duration>', 'between attempts to take or renew the Lease')
+      .argParser((v) => leaderDuration(v))
+      .default(2_000, '2s'),
+  )
   .option('--identity <id>', 'this replica in the Lease (default: hostname-pid)')
   .option('--workers <n>', 'CheckpointBackups and secrets reconciled at once', (v) => Number(v), 8)
   .option(
@@ -202,7 +234,14 @@ program
     '--webhook-url <url>',
     "the webhook's base URL as the members' apiservers reach it, e.g. https://hub.example.com:8443",
   )
-  .action(async (opts: Parameters<typeof runHub>[0]) => runHub(opts));
+  .action(async (opts: Parameters<typeof runHub>[0]) => {
+    // client-go refuses the same: a leader still renewing after a standby may take over means two leaders.
+    if ((opts.leaderElectRenewDeadline ?? 0) >= (opts.leaderElectLeaseDuration ?? 0))
+      program.error(
+        'error: --leader-elect-renew-deadline must be shorter than --leader-elect-lease-duration',
+      );
+    return runHub(opts);
+  });
 
 program
   .command('status')

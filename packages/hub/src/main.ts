@@ -33,6 +33,12 @@ export interface HubFlags {
   leaderElect: boolean;
   leaderElectNamespace: string;
   leaderElectName: string;
+  /** How long a standby waits after the last renewal it saw (whole seconds, the Lease's unit). @default 15000 */
+  leaderElectLeaseDuration?: number;
+  /** How long the leader tries to renew before it steps down and exits. @default 10000 */
+  leaderElectRenewDeadline?: number;
+  /** Between attempts to take or renew the Lease. @default 2000 */
+  leaderElectRetryPeriod?: number;
   identity?: string;
   workers?: number;
   /** Comma-separated registry hosts the platform's default secret is for (the agents' list); empty: never used. */
@@ -217,7 +223,14 @@ export async function runHub(f: HubFlags): Promise<void> {
   await caches.start();
   log.info('caches synced');
   const elector = f.leaderElect
-    ? new LeaderElector(client, { namespace: f.leaderElectNamespace, name: f.leaderElectName, identity })
+    ? new LeaderElector(client, {
+        namespace: f.leaderElectNamespace,
+        name: f.leaderElectName,
+        identity,
+        ...(f.leaderElectLeaseDuration ? { leaseDurationSeconds: f.leaderElectLeaseDuration / 1000 } : {}),
+        ...(f.leaderElectRenewDeadline ? { renewDeadlineMs: f.leaderElectRenewDeadline } : {}),
+        ...(f.leaderElectRetryPeriod ? { retryPeriodMs: f.leaderElectRetryPeriod } : {}),
+      })
     : undefined;
   for (const sig of ['SIGTERM', 'SIGINT'] as const)
     process.once(sig, () => {

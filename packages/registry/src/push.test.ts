@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { RegistryClient } from './client.js';
+import { RegistryClient, RegistryError } from './client.js';
 import { answer, loopback, type Loopback } from './loopback.test-support.js';
 import { pushImage } from './push.js';
 
@@ -76,4 +76,49 @@ describe('pushImage: a blob the registry has is not uploaded again', () => {
     );
     assert.equal(heads(), 2, 'the layer and the config, asked for');
   });
+});
+
+describe('pushImage: the layer upload declares its length', () => {
+  const regs: Loopback[] = [];
+  after(async () => {
+    for (const r of regs) await r.close();
+  });
+  const setup = async () => {
+    const reg = await memoryRegistry();
+    regs.push(reg);
+    const file = join(mkdtempSync(join(tmpdir(), 'push-')), 'a.tar');
+    // Larger than one read (4 MiB), so the file can change between two reads of the same push.
+    writeFileSync(file, Buffer.alloc(9 << 20, 3));
+    const client = new RegistryClient({ host: reg.host, insecureHttp: true });
+    return { reg, file, client, input: { repository: 'r', tag: 't', annotations: {}, created: new Date(0) } };
+  };
+
+  it('sends the archive with a Content-Length, not in chunks', async () => {
+    const { reg, file, client, input } = await setup();
+    await pushImage(client, { ...input, layerTar: file });
+    const patch = reg.seen.find((s) => s.method === 'PATCH')!;
+    assert.equal(patch.headers['content-length'], String(9 << 20));
+    assert.equal(patch.headers['transfer-encoding'], undefined);
+    assert.equal(patch.body.length, 9 << 20);
+  });
+
+  for (const [what, change] of [
+    ['grows', (f: string) => appendFileSync(f, Buffer.alloc(1 << 20, 4))],
+    ['shrinks', (f: string) => truncateSync(f, 5 << 20)],
+  ] as const) {
+    it(`fails with LAYER_CHANGED, and stores no layer, when the archive ${what} during the push`, async () => {
+      const { reg, file, client, input } = await setup();
+      let once = false;
+      const onProgress = () => {
+        if (!once) change(file);
+        once = true;
+      };
+      await assert.rejects(
+        pushImage(client, { ...input, layerTar: file, onProgress }),
+        (e: unknown) => e instanceof RegistryError && e.code === 'LAYER_CHANGED',
+      );
+      assert.equal(reg.blobs.size, 0, 'no blob committed');
+      assert.equal(reg.seen.filter((s) => s.method === 'PUT').length, 0, 'no commit, no manifest');
+    });
+  }
 });

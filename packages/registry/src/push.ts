@@ -118,12 +118,25 @@ async function uploadLayer(
   const { repository } = input;
   const hash = createHash('sha256');
   let sent = 0;
+  const changed = () =>
+    new RegistryError(
+      0,
+      'LAYER_CHANGED',
+      `the checkpoint archive changed while it was pushed (${sent} bytes read, ${size} expected)`,
+    );
+  // The upload declares its length (the ciphertext is as long as the plaintext: AES-CTR), so a file that grows or
+  // shrinks meanwhile must fail here: past the declared length a byte would be read as the connection's next request,
+  // and short of it the registry would wait for the rest.
   const hashing = new Transform({
     transform(chunk: Buffer, _enc, cb) {
-      hash.update(chunk);
       sent += chunk.length;
+      if (sent > size) return cb(changed());
+      hash.update(chunk);
       input.onProgress?.(sent, size);
       cb(null, chunk);
+    },
+    flush(cb) {
+      cb(sent === size ? null : changed());
     },
   });
   const start = expectOk(
@@ -141,17 +154,15 @@ async function uploadLayer(
   const patched = expectOk(
     await client.request('PATCH', location, {
       body: pipeline(source, hashing, () => undefined),
-      headers: { 'Content-Type': 'application/octet-stream' },
+      // A declared length rather than chunked encoding: Node's TLS socket copies the pieces of each chunk (size line,
+      // data, CRLF) into one new buffer before encrypting, a memcpy of every byte: 6% of the agent's CPU samples in
+      // a 1 GiB push (perf, docs/benchmarks.md); the registry reads the body as it is, without parsing chunks.
+      headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': String(size) },
     }),
     'uploading the checkpoint layer',
     client.host,
   );
-  if (sent !== size)
-    throw new RegistryError(
-      0,
-      'LAYER_CHANGED',
-      `the checkpoint archive changed while it was pushed (${sent} bytes sent, ${size} expected)`,
-    );
+  if (sent !== size) throw changed(); // the stream said so already; kept for a body the registry answered early
   const layerDigest = `sha256:${hash.digest('hex')}`;
   const done = new URL(patched.headers.location ? client.location(patched, 'the upload') : location);
   done.searchParams.set('digest', layerDigest);

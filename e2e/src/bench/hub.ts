@@ -9,7 +9,8 @@ import PQueue from 'p-queue';
 import type { CheckpointBackup } from '@stateful-migration/api';
 import { Informer, RestClient, restListWatch, type KubeObject } from '@stateful-migration/kube';
 import { fedDir } from '../fed/paths.js';
-import { mainPid, type FedState } from '../fed/procs.js';
+import { probe } from '../fed/probe.js';
+import { mainPid, readState, restartProcess, type FedState } from '../fed/procs.js';
 
 /** The label the hub puts on an object it placed, joining it to its shared policy (packages/hub, sharing.ts). */
 const POLICY_LABEL = 'hub.migration.dcnlab.com/policy';
@@ -22,6 +23,18 @@ const client = (cluster: string) => {
 };
 const hub = client('karmada');
 const member = client('member1');
+// BENCH_HUB_ARGS (e.g. `--leader-elect-renew-deadline=40s --leader-elect-lease-duration=60s`): the hub is started
+// again with these flags first, so a run on a busy machine is not cut short by a Lease renewal the Karmada apiserver
+// answered too late (the hub then exits, as it must).
+const hubArgs = (process.env.BENCH_HUB_ARGS ?? '').split(/\s+/).filter(Boolean);
+if (hubArgs.length) {
+  const restarted = await restartProcess(readState()!, 'hub', {}, hubArgs);
+  for (let i = 0; !(await probe(`http://127.0.0.1:${restarted.port}/readyz`)); i++) {
+    if (i > 600) throw new Error('bench hub: the hub did not become ready again in 60 s');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  console.error(`bench hub: the hub runs with ${hubArgs.join(' ')}`);
+}
 const state = JSON.parse(readFileSync(join(fedDir, 'state.json'), 'utf8')) as FedState;
 const hubPid = mainPid(state.procs.find((p) => p.name === 'hub')!);
 const TICK = 100; // USER_HZ on Linux

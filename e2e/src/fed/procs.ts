@@ -243,13 +243,18 @@ export async function restartProcess(
   state: FedState,
   name: string,
   env: NodeJS.ProcessEnv = {},
+  /** Flags added to its arguments (a flag given before with the same name is replaced). */
+  extraArgs: string[] = [],
 ): Promise<ProcRecord> {
   const i = state.procs.findIndex((p) => p.name === name);
   const old = state.procs[i];
   if (!old?.args) throw new Error(`no restartable process named ${name}`);
   await stopProcesses([old]);
   state.procs.splice(i, 1);
-  return startProcess(state, name, old.exe, old.args, {
+  const flag = (a: string) => a.split('=')[0];
+  const replaced = new Set(extraArgs.map(flag));
+  const args = [...old.args.filter((a) => !replaced.has(flag(a))), ...extraArgs];
+  return startProcess(state, name, old.exe, args, {
     env,
     ...(old.port ? { port: old.port } : {}),
     ...(old.host ? { host: old.host } : {}),

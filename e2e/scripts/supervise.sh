@@ -24,9 +24,13 @@ write_status() {
   printf '{"pid":%s,"restarts":%s}\n' "$child" "$restarts" >"$status.tmp" && mv -f "$status.tmp" "$status"
 }
 while :; do
+  # A stop that came before this start (or during the back-off) is a stop: do not start the process again.
+  [ "$stopping" -eq 1 ] && exit 0
   started=$SECONDS
   "$@" &
   child=$!
+  # A stop that came while the process was being forked reached the group before the child was in it: pass it on.
+  [ "$stopping" -eq 1 ] && kill -TERM "$child" 2>/dev/null
   write_status
   # A trapped signal ends `wait` early; wait again until the child itself has ended, then take its own status.
   while wait "$child"; rc=$?; kill -0 "$child" 2>/dev/null; do :; done

@@ -244,9 +244,8 @@ ${barePod('solo')}`,
       await hub(['get', 'cpr', 'copy', '-n', ns, '--no-headers']),
       new RegExp(`^copy\\s+Restored\\s+Restore\\s+web\\s+member1\\s+member2\\s+${name}\\s+`),
     );
-    const reasons = await events('copy', 'RestoreSubmitted', 'Restored');
-    for (const e of ['RestoreSubmitted', 'Restored'])
-      assert.ok(reasons.includes(e), `event ${e} in ${reasons}`);
+    // The wait is the assertion: it fails unless both Events come.
+    await events('copy', 'RestoreSubmitted', 'Restored');
   });
 
   it('a localhost-only backup is refused: Failed, saying a registry is needed, with an Event', async () => {
@@ -255,7 +254,7 @@ ${barePod('solo')}`,
     assert.equal(r.status?.phase, 'Failed');
     assert.equal(r.status?.reason, 'RegistryRequired');
     assert.match(r.status!.message!, /registry is needed/);
-    assert.ok((await events('from-local', 'RegistryRequired')).includes('RegistryRequired'));
+    await events('from-local', 'RegistryRequired');
     assert.ok(!(await exists('karmada', ['pod', `${pods.web}-restored-local`])));
   });
 
@@ -314,7 +313,7 @@ spec: {syncMode: Push, apiEndpoint: "https://127.0.0.1:1"}
       r.status!.message!,
       /container app: CreateContainerError: .*holds container "side", not "app"/,
     );
-    assert.ok((await events('wrong', 'CreateContainerError')).includes('CreateContainerError'));
+    await events('wrong', 'CreateContainerError');
   });
 
   it('Migrate mode: a fresh checkpoint (the pod stopped right after it), the source Deployment scaled to 0 after the copy runs, and its labels move to the copy', async () => {
@@ -364,7 +363,7 @@ spec: {syncMode: Push, apiEndpoint: "https://127.0.0.1:1"}
     );
     assert.equal(pod.metadata.labels?.tier, 'web');
     assert.equal(pod.metadata.labels?.['pod-template-hash'], undefined, 'the ReplicaSet cannot adopt it');
-    const reasons = await events(
+    await events(
       'move',
       'Checkpointing',
       'CheckpointRequested',
@@ -373,15 +372,6 @@ spec: {syncMode: Push, apiEndpoint: "https://127.0.0.1:1"}
       'SourceStopping',
       'SourceStopped',
     );
-    for (const e of [
-      'Checkpointing',
-      'CheckpointRequested',
-      'SourceCheckpointed',
-      'Restored',
-      'SourceStopping',
-      'SourceStopped',
-    ])
-      assert.ok(reasons.includes(e), `event ${e}`);
   });
 
   it('Migrate mode for a bare pod: the pod (a template on the hub) is deleted once the copy runs', async () => {

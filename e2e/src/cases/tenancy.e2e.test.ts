@@ -294,11 +294,7 @@ ${backupYaml(tenant, 'steal-secret', 'nobody')}  registry: {url: "${capture.url}
     );
     assert.equal(steal.status?.run, undefined, 'no run started');
     assert.equal(steal.status?.builtImages, undefined);
-    assert.ok(
-      (await reasons('member1', tenant, 'steal', 'CrossNamespaceReference')).includes(
-        'CrossNamespaceReference',
-      ),
-    );
+    await reasons('member1', tenant, 'steal', 'CrossNamespaceReference');
     const secret = await waitPhase('member1', tenant, 'steal-secret', ['Failed', 'Completed']);
     assert.equal(secret.status?.phase, 'Failed');
     assert.equal(secret.status?.message, crossMessage('registry.secretRef', victim, tenant));
@@ -332,11 +328,7 @@ ${backupYaml(tenant, 'to-tenant-url', pod)}  registry: {url: "${capture.url}", r
         `stateful-migration/registry-credentials is for (it is for: ${info.url}); name a secret in this namespace ` +
         'in spec.registry.secretRef',
     );
-    assert.ok(
-      (await reasons('member1', tenant, 'to-tenant-url', 'DefaultSecretNotForRegistry')).includes(
-        'DefaultSecretNotForRegistry',
-      ),
-    );
+    await reasons('member1', tenant, 'to-tenant-url', 'DefaultSecretNotForRegistry');
     assert.equal(refused.status?.run, undefined, 'nothing checkpointed for it');
     assert.deepEqual(capture.seen(), { connections: 0, requests: [] });
   });
@@ -378,11 +370,7 @@ spec:
         ['Propagated', 'False', 'CrossNamespaceReference'],
       ]);
       assert.equal(b.status?.placement, undefined);
-      assert.ok(
-        (await reasons('karmada', hubTenant, name, 'CrossNamespaceReference')).includes(
-          'CrossNamespaceReference',
-        ),
-      );
+      await reasons('karmada', hubTenant, name, 'CrossNamespaceReference');
       assert.equal(await hubPolicyOf(hubTenant, name), '', 'in no policy of the hub');
       assert.ok(!(await exists('member1', hubTenant, ['cpb', name])), 'not in member1');
     }
@@ -439,11 +427,7 @@ spec:
       ),
     );
     assert.equal(await hubPolicyOf(hubTenant, 'to-tenant-url'), '');
-    assert.ok(
-      (await reasons('karmada', hubTenant, 'to-tenant-url', 'DefaultSecretNotForRegistry')).includes(
-        'DefaultSecretNotForRegistry',
-      ),
-    );
+    await reasons('karmada', hubTenant, 'to-tenant-url', 'DefaultSecretNotForRegistry');
     // The platform's registry may use the default secret: that one is placed.
     await waitHub(hubTenant, 'on-platform', (x) => !!x.status?.placement, 'placed');
     // Restoring it would put the platform's password into the tenant's namespace: refused before anything is made.

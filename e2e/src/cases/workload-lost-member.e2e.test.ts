@@ -109,9 +109,8 @@ spec: {backupRef: {name: db}, targetCluster: member2, mode: Migrate, timeoutSeco
       failed.status?.cleanupSkipped?.map((x) => [x.cluster, x.reason]),
       [...(placed ? [['member1', 'GatesKept']] : []), ['member2', 'ClusterLost']],
     );
-    const events = await reasonsWhen('karmada', ns, 'move', ['ClusterLost', 'CleanupSkipped']);
-    for (const reason of ['ClusterLost', 'CleanupSkipped'])
-      assert.ok(events.split(' ').includes(reason), `Event ${reason} (${events})`);
+    // Fails unless both Events come.
+    await reasonsWhen('karmada', ns, 'move', ['ClusterLost', 'CleanupSkipped']);
     // member1 answers: its webhook configuration is gone; no pod of db there runs beside what member2 may run.
     assert.equal(await configIn('member1'), false);
     const m1 = JSON.parse(

@@ -51,7 +51,7 @@ function exchange(port: number): Promise<{ c: net.Socket; got: string; closed: b
 
 const portOf = (s: net.Server): number => (s.address() as net.AddressInfo).port;
 
-describe('serveRule', () => {
+describe('serveRule', { timeout: 60_000 }, () => {
   it('carries up to maxConnections at once and refuses the next, then takes one again once one closes', async () => {
     const server = await serveRule({ host: '127.0.0.1', port: 0 }, socket, { maxConnections: 2 });
     try {

@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readFileSync, watch, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
-import { RestClient, rootLogger } from '@stateful-migration/kube';
+import { EventRecorder, RestClient, rootLogger } from '@stateful-migration/kube';
 import { duplicateListen, parseForwardRule } from './forward-rules.js';
 import { PodForwarders } from './forwarding.js';
 import { NodeHeartbeat } from './heartbeat.js';
@@ -160,6 +160,6 @@ for (const sig of ['SIGTERM', 'SIGINT'] as const) {
     pods.stop();
     kubelet.close();
     forwarders.close();
-    process.exit(0);
+    void EventRecorder.flushAll(5_000).then(() => process.exit(0));
   });
 }

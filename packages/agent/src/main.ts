@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { KubeConfig } from '@kubernetes/client-node';
 import { parseRegistryHosts, type RetentionPolicy } from '@stateful-migration/api';
-import { RestClient, rootLogger, serveHealth } from '@stateful-migration/kube';
+import { EventRecorder, RestClient, rootLogger, serveHealth } from '@stateful-migration/kube';
 import { normalHost } from '@stateful-migration/registry';
 import { AgentController } from './controller.js';
 import { KubeletClient, fileToken } from './kubelet.js';
@@ -154,7 +154,8 @@ export async function runAgent(f: AgentFlags): Promise<void> {
       publisher.stop();
       agent.stop();
       kubelet.close();
-      process.exit(0);
+      // The Events of the last reconciles are written in the background: written before the exit, or lost.
+      void EventRecorder.flushAll(5_000).then(() => process.exit(0));
     });
   }
 }

@@ -118,6 +118,27 @@ describe('helm lint and helm template', () => {
       );
   });
 
+  it('hub.leaderElection: whole seconds, and timings the hub refuses fail the install, not the pod', () => {
+    for (const bad of ['hub.leaderElection.retryPeriod=0s', 'hub.leaderElection.leaseDuration=90'])
+      assert.throws(
+        () => helm(['template', 'x', CHART_DIR, '--set', bad], root),
+        /values don't meet the specifications of the schema/,
+        bad,
+      );
+    const host = (...set: string[]) =>
+      renderChart(
+        root,
+        'host',
+        set.flatMap((v) => ['--set', v]),
+      );
+    assert.throws(() => host('hub.leaderElection.retryPeriod=9s'), /more than 1.2 times retryPeriod/);
+    const out = host('hub.leaderElection.leaseDuration=60s', 'hub.leaderElection.renewDeadline=45s');
+    assert.match(
+      out,
+      /--leader-elect-lease-duration=60s\n\s+- --leader-elect-renew-deadline=45s\n\s+- --leader-elect-retry-period=2s/,
+    );
+  });
+
   it('a value that is not in values.yaml is refused, not ignored', () => {
     assert.throws(
       () => helm(['template', 'x', CHART_DIR, '--set', 'agent.kubletPort=1'], root),

@@ -22,6 +22,7 @@ describe('stateful-migration hub: the leader-election flags, as kube-controller-
   it('refuses a duration that is none, or not whole seconds for the Lease', () => {
     for (const [flag, v, why] of [
       ['--leader-elect-lease-duration', '1.5s', /a positive duration/],
+      ['--leader-elect-lease-duration', '1500ms', /whole seconds/],
       ['--leader-elect-lease-duration', '0s', /a positive duration/],
       ['--leader-elect-retry-period', 'soon', /a positive duration/],
     ] as const) {
@@ -41,8 +42,24 @@ describe('stateful-migration hub: the leader-election flags, as kube-controller-
     );
   });
 
+  it('refuses a retry period the renew deadline cannot fit 1.2 times (client-go: the leader would lose every term)', () => {
+    const r = hub('--leader-elect-retry-period', '10s');
+    assert.equal(r.status, 1);
+    assert.match(
+      r.stderr,
+      /--leader-elect-renew-deadline must be more than 1.2 times --leader-elect-retry-period/,
+    );
+  });
+
   it('takes longer settings for a busy Karmada apiserver (and goes on to read its kubeconfig)', () => {
-    const r = hub('--leader-elect-lease-duration', '1m', '--leader-elect-renew-deadline', '40s');
+    const r = hub(
+      '--leader-elect-lease-duration',
+      '1m',
+      '--leader-elect-renew-deadline',
+      '40s',
+      '--leader-elect-retry-period',
+      '500ms',
+    );
     assert.notEqual(r.status, 0);
     assert.doesNotMatch(r.stderr, /leader-elect/);
     assert.match(r.stderr, /nonexistent\/kubeconfig/);

@@ -147,10 +147,10 @@ program
     await runAgent(opts);
   });
 
-/** A leader-election duration flag in ms (90s, 1m, 1h30m): positive, and whole seconds where the Lease needs them. */
+/** A leader-election duration flag in ms (500ms, 90s, 1m, 1h30m): positive, and whole seconds where the Lease needs them. */
 function leaderDuration(v: string, wholeSeconds = false): number {
-  const ms = parseDuration(v);
-  if (!ms) throw new InvalidArgumentError('a positive duration such as 15s or 1m.');
+  const ms = /^\d+ms$/.test(v) ? Number(v.slice(0, -2)) : parseDuration(v);
+  if (!ms) throw new InvalidArgumentError('a positive duration such as 500ms, 15s or 1m.');
   if (wholeSeconds && ms % 1000 !== 0)
     throw new InvalidArgumentError('whole seconds (a Lease counts in seconds).');
   return ms;
@@ -239,6 +239,11 @@ program
     if ((opts.leaderElectRenewDeadline ?? 0) >= (opts.leaderElectLeaseDuration ?? 0))
       program.error(
         'error: --leader-elect-renew-deadline must be shorter than --leader-elect-lease-duration',
+      );
+    // client-go's rule too: a renewal attempt (jittered up to 1.2 periods) must fit in the deadline.
+    if ((opts.leaderElectRenewDeadline ?? 0) <= 1.2 * (opts.leaderElectRetryPeriod ?? 0))
+      program.error(
+        'error: --leader-elect-renew-deadline must be more than 1.2 times --leader-elect-retry-period',
       );
     return runHub(opts);
   });

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { EventRecorder, type RestClient } from '@stateful-migration/kube';
 import { leaseQueues, stepDown } from './main.js';
 
 /** A queue whose reconciles end at given times (ms from now). */
@@ -55,6 +56,48 @@ describe('stepDown (SIGTERM)', { timeout: 60_000 }, () => {
       pollMs: 60_000,
     });
     assert.ok(Date.now() - t0 < 10_000);
+  });
+
+  it('writes the Events of the ended reconciles before it frees the Lease (and the process exits)', async () => {
+    const order: string[] = [];
+    await stepDown({
+      stop: () => order.push('stop'),
+      queues: { backups: queue([30]) },
+      flushEvents: async (ms) => {
+        assert.ok(ms > 0, 'given the time left');
+        order.push('events written');
+      },
+      release: async () => {
+        order.push('release');
+      },
+      pollMs: 10,
+    });
+    assert.deepEqual(order, ['stop', 'events written', 'release']);
+  });
+
+  it('by default waits for every EventRecorder of the process (EventRecorder.flushAll)', async () => {
+    const events: string[] = [];
+    let answer!: () => void;
+    const answered = new Promise<void>((r) => (answer = r));
+    const recorder = new EventRecorder(
+      {
+        request: async () => {
+          await answered;
+          events.push('Warning Refused');
+          return {};
+        },
+      } as unknown as RestClient,
+      'test',
+    );
+    recorder.emit(
+      { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p', namespace: 'n' } },
+      'Warning',
+      'Refused',
+      'm',
+    );
+    setTimeout(answer, 50);
+    await stepDown({ stop: () => undefined, queues: {}, release: async () => void events.push('release') });
+    assert.deepEqual(events, ['Warning Refused', 'release']);
   });
 });
 

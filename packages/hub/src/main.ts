@@ -4,6 +4,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { parseRegistryHosts, RESTORE_PLURAL, type CheckpointRestore } from '@stateful-migration/api';
 import {
   Informer,
+  EventRecorder,
   LeaderElector,
   RestClient,
   restListWatch,
@@ -300,6 +301,8 @@ export interface StepDownOptions {
   queues: Record<string, { inFlight(): number }>;
   /** Frees the Lease. */
   release: () => Promise<void>;
+  /** Writes the Events the finished reconciles emitted, at most this long. @default EventRecorder.flushAll */
+  flushEvents?: (timeoutMs: number) => Promise<void>;
   /** @default 10000 */
   timeoutMs?: number;
   /** @default 50 */
@@ -315,7 +318,9 @@ export interface StepDownOptions {
 export async function stepDown(o: StepDownOptions): Promise<void> {
   o.stop();
   const busy = () => Object.values(o.queues).some((q) => q.inFlight() > 0);
-  for (const until = Date.now() + (o.timeoutMs ?? 10_000); busy() && Date.now() < until;)
-    await new Promise((r) => setTimeout(r, o.pollMs ?? 50));
+  const until = Date.now() + (o.timeoutMs ?? 10_000);
+  while (busy() && Date.now() < until) await new Promise((r) => setTimeout(r, o.pollMs ?? 50));
+  // Their Events are written in the background (EventRecorder.emit): written before the exit, or lost for good.
+  await (o.flushEvents ?? ((ms) => EventRecorder.flushAll(ms)))(Math.max(1_000, until - Date.now()));
   await o.release();
 }

@@ -187,6 +187,30 @@ describe('EventRecorder.emit writes in the background, as client-go does', () =>
     assert.equal(store.events.size, 3, 'once written, room is made for new Events');
   });
 
+  it('writes two at a time, so a burst never takes the apiserver from status writes and Lease renewals', async () => {
+    const { store, api, rec, open } = await setup();
+    for (let i = 0; i < 10; i++) rec.emit(backup(`u${i}`), 'Normal', 'R', `m${i}`);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(api.requests.length, 2, 'two requests reached the apiserver while it had not answered');
+    open();
+    await rec.flush();
+    assert.equal(store.events.size, 10);
+  });
+
+  it('flushAll waits for the Events of every recorder of the process, at most its timeout', async () => {
+    const one = await setup();
+    const two = await setup();
+    one.rec.emit(backup(), 'Normal', 'R', 'one');
+    two.rec.emit(backup(), 'Normal', 'R', 'two');
+    // Returns though neither apiserver has answered: a shutdown is never held by an apiserver that does not answer.
+    await EventRecorder.flushAll(300);
+    assert.equal(one.store.events.size + two.store.events.size, 0);
+    one.open();
+    two.open();
+    await EventRecorder.flushAll(60_000);
+    assert.deepEqual([one.store.events.size, two.store.events.size], [1, 1]);
+  });
+
   it('an apiserver refusing Events costs a log line, never an error to the caller', async () => {
     const { store, rec, open, warnings } = await setup({ failing: true });
     rec.emit(backup(), 'Warning', 'R', 'm');

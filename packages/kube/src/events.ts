@@ -13,8 +13,10 @@ export interface EventRecorderOptions {
   maxKeys?: number;
   /** @default systemClock */
   clock?: Clock;
-  /** Events being written at once; more are dropped (and logged), as client-go's broadcaster drops past 1000. @default 1000 */
+  /** Events waiting or being written; more are dropped (and logged), as client-go's broadcaster drops past 1000. @default 1000 */
   maxPending?: number;
+  /** Events written at once. @default 2 */
+  writers?: number;
 }
 
 interface Seen {
@@ -38,8 +40,14 @@ export class EventRecorder {
   readonly #maxKeys: number;
   readonly #clock: Clock;
   readonly #maxPending: number;
-  /** Events handed to emit and not yet written (or given up on). */
-  readonly #pending = new Set<Promise<void>>();
+  readonly #writers: number;
+  /** Events handed to emit, not yet being written. */
+  readonly #queue: (() => Promise<void>)[] = [];
+  #writing = 0;
+  /** flush() callers waiting for the queue to empty. */
+  readonly #idle: (() => void)[] = [];
+  /** Recorders with Events not yet written, for flushAll. */
+  static readonly #live = new Set<EventRecorder>();
 
   constructor(
     private readonly client: RestClient,
@@ -52,36 +60,77 @@ export class EventRecorder {
     this.#maxKeys = opts.maxKeys ?? 4096;
     this.#clock = opts.clock ?? systemClock;
     this.#maxPending = opts.maxPending ?? 1000;
+    this.#writers = opts.writers ?? 2;
   }
 
   /**
    * Records an Event in the background, and only logs when it cannot: an Event is never worth failing or slowing a
    * reconcile (or an admission answer) for. client-go's recorder is asynchronous for the same reason: a reconcile
    * that waited on its Events held a worker for one more request to a busy apiserver (the hub's placement path, issue
-   * 12). Past maxPending Events in flight, new ones are dropped and logged, so an apiserver that stops answering cannot
-   * make the process hold an unbounded backlog. The caller's object is copied now, so later changes to it do not leak
-   * into the Event.
+   * 12). Like client-go's broadcaster, Events wait in a bounded queue (maxPending; past it new ones are dropped and
+   * logged) and few are written at once (writers; client-go writes one at a time), so a burst of Events never takes
+   * the apiserver's concurrency from status writes and Lease renewals. Only what the Event names of the object is
+   * kept, copied now.
    */
   emit(obj: KubeObject, type: EventType, reason: string, message: string): void {
-    if (this.#pending.size >= this.#maxPending) {
+    if (this.#queue.length + this.#writing >= this.#maxPending) {
       this.log?.warn(
-        { reason, pending: this.#pending.size },
+        { reason, pending: this.#queue.length + this.#writing },
         'event dropped: too many waiting to be written',
       );
       return;
     }
-    const copy = { ...obj, metadata: { ...(obj.metadata ?? {}) } };
-    const done: Promise<void> = this.record(copy, type, reason, message).then(
-      () => undefined,
-      (err: unknown) => this.log?.warn({ err: String(err) }, 'could not record an event'),
-    );
-    this.#pending.add(done);
-    void done.then(() => this.#pending.delete(done));
+    const m = obj.metadata ?? {};
+    const involved: KubeObject = {
+      apiVersion: obj.apiVersion,
+      kind: obj.kind,
+      metadata: {
+        ...(m.name !== undefined ? { name: m.name } : {}),
+        ...(m.namespace !== undefined ? { namespace: m.namespace } : {}),
+        ...(m.uid !== undefined ? { uid: m.uid } : {}),
+        ...(m.resourceVersion !== undefined ? { resourceVersion: m.resourceVersion } : {}),
+      },
+    };
+    this.#queue.push(() => this.record(involved, type, reason, message));
+    EventRecorder.#live.add(this);
+    this.#pump();
   }
 
-  /** Resolves once every Event emitted so far is written or given up on (shutdown, tests). */
-  async flush(): Promise<void> {
-    while (this.#pending.size > 0) await Promise.all([...this.#pending]);
+  #pump(): void {
+    while (this.#writing < this.#writers && this.#queue.length > 0) {
+      const write = this.#queue.shift()!;
+      this.#writing++;
+      void write()
+        .catch((err: unknown) => this.log?.warn({ err: String(err) }, 'could not record an event'))
+        .finally(() => {
+          this.#writing--;
+          this.#pump();
+          if (this.#writing === 0 && this.#queue.length === 0) {
+            EventRecorder.#live.delete(this);
+            for (const r of this.#idle.splice(0)) r();
+          }
+        });
+    }
+  }
+
+  /** Resolves once every Event emitted so far is written or given up on (tests; shutdown: flushAll). */
+  flush(): Promise<void> {
+    if (this.#writing === 0 && this.#queue.length === 0) return Promise.resolve();
+    return new Promise((r) => this.#idle.push(r));
+  }
+
+  /**
+   * Waits, at most timeoutMs, for the Events of every recorder in this process: a process that exits on SIGTERM
+   * right after its last reconcile would otherwise lose the Event that reconcile emitted, and its senders emit only
+   * on a change, so no successor emits it again (controller-runtime shuts its broadcaster down for the same reason).
+   */
+  static async flushAll(timeoutMs: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all([...EventRecorder.#live].map((r) => r.flush())),
+      new Promise<void>((r) => (timer = setTimeout(r, timeoutMs))),
+    ]);
+    clearTimeout(timer);
   }
 
   async record(obj: KubeObject, type: EventType, reason: string, message: string): Promise<void> {

@@ -153,3 +153,23 @@ describe('LeaderElector against a frozen apiserver', () => {
     assert.ok(api.received() >= 3, `only ${api.received()} attempts reached the apiserver in 2.5 s`);
   });
 });
+
+describe('LeaderElector refuses timings under which it could not lead safely (as client-go does)', () => {
+  const client = {} as ConstructorParameters<typeof LeaderElector>[0];
+  const make = (leaseDurationSeconds: number, renewDeadlineMs: number, retryPeriodMs: number) => () =>
+    new LeaderElector(client, {
+      namespace: 'ns',
+      name: 'lease',
+      identity: 'me',
+      leaseDurationSeconds,
+      renewDeadlineMs,
+      retryPeriodMs,
+    });
+  it('a renew deadline as long as the lease: a standby could take over while the leader still acts', () => {
+    assert.throws(make(15, 15_000, 2_000), /shorter than the lease duration/);
+  });
+  it('a retry period the renew deadline cannot fit 1.2 times: the leader would lose every term', () => {
+    assert.throws(make(15, 10_000, 9_000), /more than 1.2 times retryPeriodMs/);
+    assert.doesNotThrow(make(15, 10_000, 2_000));
+  });
+});

@@ -57,6 +57,12 @@ export class LeaderElector {
       throw new Error(
         'renewDeadlineMs must be shorter than the lease duration, or two leaders could act at once',
       );
+    // client-go's rule (JitterFactor 1.2): a retry, jittered, must come within the renew deadline, or a leader loses
+    // its Lease one deadline into every term though the apiserver answers.
+    if (this.#o.renewDeadlineMs <= 1.2 * this.#o.retryPeriodMs)
+      throw new Error(
+        'renewDeadlineMs must be more than 1.2 times retryPeriodMs, or the leader cannot renew in time',
+      );
   }
 
   get path(): string {

@@ -8,6 +8,7 @@ import { fedDir, nodeRootDir, repoRoot } from './paths.js';
 import { probe } from './probe.js';
 import { freePort } from './procs.js';
 import { registryInfoPath, type RegistryInfo } from './registry.js';
+import { chartPodNodes } from './chart-pods.js';
 
 /** What the agents need in a member before they start, all carried there by Karmada from the chart. */
 const agentApis = [
@@ -63,6 +64,9 @@ export async function startAgents(ctx: FedContext): Promise<void> {
     const token = await installAgentApis(ctx, member);
     const server = `https://127.0.0.1:${ctx.port(`${member}-apiserver`)}`;
     for (const node of memberNodes[member] ?? []) {
+      // That node's agent is the chart's DaemonSet pod (chart-pods.ts): two agents for one node would both act on
+      // its CheckpointBackups.
+      if (chartPodNodes(ctx.state).includes(node)) continue;
       const dir = join(fedDir, 'agents', node);
       mkdirSync(dir, { recursive: true, mode: 0o700 });
       const tokenFile = join(dir, 'token');

@@ -23,6 +23,15 @@ it('fed up, up again, status, down and down again: idempotent, and down leaves n
   const state = JSON.parse(readFileSync(join(fedDir, 'state.json'), 'utf8')) as FedState;
   assert.match(first.out, new RegExp(`^fed: ${state.procs.length} processes, total RSS \\d+ MiB$`, 'm'));
   const pids = state.procs.map((p) => p.pid);
+  // Each node has its own loopback address (ADR 0011): on lo while up, the Node's InternalIP, gone after down.
+  const onLo = () => execFileSync('ip', ['-o', '-4', 'addr', 'show', 'dev', 'lo'], { encoding: 'utf8' });
+  const addresses = Object.values(state.extra?.nodeAddresses as Record<string, string>);
+  assert.equal(addresses.length, 4);
+  assert.equal(new Set(addresses).size, 4);
+  for (const a of addresses) {
+    assert.match(a, /^127\.\d+\.[1-4]\.1$/);
+    assert.ok(onLo().includes(` ${a}/32 `), `${a} is on lo`);
+  }
 
   const again = fed('up');
   assert.equal(again.status, 0);
@@ -66,6 +75,7 @@ spec:
     }
   });
   assert.deepEqual(left, [], 'no recorded process survives down');
+  for (const a of addresses) assert.ok(!onLo().includes(` ${a}/32 `), `${a} was removed from lo`);
   assert.match(fed('down').out, /^fed: nothing to stop$/m);
   assert.equal(fed('status').status, 1);
 });

@@ -9,6 +9,7 @@ import { readArchiveInfo } from '@stateful-migration/archive';
 import { kubectl } from '../fed/kubectl.js';
 import { binary, fedDir } from '../fed/paths.js';
 import { chartPodNodes } from '../fed/chart-pods.js';
+import { nodeAddressOf } from '../fed/members.js';
 import { readState } from '../fed/procs.js';
 import { standinAnnotations } from '../node/kubelet.js';
 import { eventsOf, eventually, unique } from './support.js';
@@ -16,6 +17,8 @@ import { eventsOf, eventually, unique } from './support.js';
 const ns = unique('kubelet');
 const ca = readFileSync(join(fedDir, 'pki/ca.crt'));
 const port = (node: string): number => readState()!.ports[`kubelet-${node}`]!;
+/** Each node's own loopback address (ADR 0011 step 2): its InternalIP, where its kubelet listens. */
+const address = (node: string): string => nodeAddressOf(readState()!, node);
 
 function post(
   node: string,
@@ -28,7 +31,7 @@ function post(
   return new Promise((resolve, reject) => {
     const req = https.request(
       {
-        host: '127.0.0.1',
+        host: address(node),
         port: port(node),
         path,
         method,
@@ -452,7 +455,7 @@ data: {LEVEL: debug, extra: x}
       ].map((k) => field(out, k)),
       [
         'm1-a',
-        '127.0.0.1',
+        address('m1-a'),
         pod.status.podIP,
         'vols',
         ns,

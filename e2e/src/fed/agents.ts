@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import type { FedContext } from './context.js';
 import { members } from './control-plane.js';
-import { memberNodes } from './members.js';
+import { memberNodes, nodeAddressOf } from './members.js';
 import { fedDir, nodeRootDir, repoRoot } from './paths.js';
 import { probe } from './probe.js';
 import { freePort } from './procs.js';
@@ -95,7 +95,7 @@ export async function startAgents(ctx: FedContext): Promise<void> {
           'agent',
           `--kubeconfig=${kubeconfig}`,
           `--node-name=${node}`,
-          '--node-ip=127.0.0.1',
+          `--node-ip=${nodeAddressOf(ctx.state, node)}`,
           `--kubelet-port=${ctx.port(`kubelet-${node}`)}`,
           `--kubelet-ca=${ctx.pki.ca}`,
           `--token-file=${tokenFile}`,

@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { clusters, kubernetesServiceIP } from './control-plane.js';
 
 /** SANs of the one serving certificate every local server uses. */
 const servingNames = [
@@ -9,6 +10,12 @@ const servingNames = [
   'karmada-webhook.karmada-system.svc',
   'kubernetes.default.svc',
 ];
+
+/**
+ * The `kubernetes` Service's ClusterIP of each apiserver: a pod's in-cluster config dials it and verifies the name
+ * against kube-root-ca.crt (ADR 0011 step 3; the pod's forwarder carries the connection to the apiserver).
+ */
+const serviceIPs = clusters.map(kubernetesServiceIP);
 
 export interface Pki {
   dir: string;
@@ -113,7 +120,11 @@ export function ensurePki(dir: string): Pki {
     ],
     dir,
   );
-  const san = ['IP:127.0.0.1', ...servingNames.map((n) => `DNS:${n}`)].join(',');
+  const san = [
+    'IP:127.0.0.1',
+    ...serviceIPs.map((ip) => `IP:${ip}`),
+    ...servingNames.map((n) => `DNS:${n}`),
+  ].join(',');
   signed(dir, 'serving', '/CN=localhost', `subjectAltName=${san}\nextendedKeyUsage=serverAuth\n`);
   signed(dir, 'admin', '/O=system:masters/CN=fed-admin', 'extendedKeyUsage=clientAuth\n');
   signed(dir, 'front-proxy-client', '/CN=front-proxy-client', 'extendedKeyUsage=clientAuth\n');
@@ -126,4 +137,19 @@ export function ensurePki(dir: string): Pki {
 /** The members' apiservers' client certificate for the hub's webhook (the hub requires one its client CA signed). */
 function webhookClient(dir: string): void {
   signed(dir, 'webhook-client', '/CN=stateful-migration-webhook-client', 'extendedKeyUsage=clientAuth\n');
+}
+
+/**
+ * A node's kubelet serving certificate, naming the node's own address (ADR 0011 step 2) and its name, as a real
+ * kubelet's does (CN system:node:<name>). The agent and the apiserver verify it against the federation's CA.
+ */
+export function kubeletServingCert(pki: Pki, node: string, address: string): { cert: string; key: string } {
+  const name = `kubelet-${node}`;
+  signed(
+    pki.dir,
+    name,
+    `/O=system:nodes/CN=system:node:${node}`,
+    `subjectAltName=IP:${address},DNS:${node}\nextendedKeyUsage=serverAuth\n`,
+  );
+  return { cert: join(pki.dir, `${name}.crt`), key: join(pki.dir, `${name}.key`) };
 }

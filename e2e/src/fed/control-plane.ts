@@ -16,6 +16,12 @@ const serviceRanges: Record<ClusterName, string> = {
   member2: '10.97.0.0/16',
 };
 
+/** The `kubernetes` Service's ClusterIP: the first address of the cluster's service range, as the apiserver gives it. */
+export function kubernetesServiceIP(cluster: ClusterName): string {
+  const [a, b, c] = serviceRanges[cluster].split('/')[0]!.split('.');
+  return `${a}.${b}.${c}.1`;
+}
+
 /** One etcd for every apiserver; each keeps its own key prefix. */
 export async function startEtcd(ctx: FedContext): Promise<void> {
   const port = await freePort('etcd');

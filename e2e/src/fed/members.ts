@@ -7,7 +7,9 @@ import { apply, kubectl } from './kubectl.js';
 import { binary, criuPath, kubeconfigPath, nodeRootDir, nodeRuntimeDir, repoRoot } from './paths.js';
 import { nodeRegistriesPath } from './images.js';
 import type { CheckpointRestoreSetting } from '../node/runtime/decisions.js';
-import { freePort } from './procs.js';
+import { kubeletServingCert } from './certs.js';
+import { claimNodeAddresses } from './node-net.js';
+import type { FedState } from './procs.js';
 import { installNodeKeys } from './keys.js';
 import { installNodeFiles } from './node-files.js';
 
@@ -139,14 +141,29 @@ export async function waitMembersReady(ctx: FedContext): Promise<void> {
   );
 }
 
+/** Every kubelet listens on the port a real one does; each node has its own address (ADR 0011 step 2). */
+export const KUBELET_PORT = 10250;
+
+/** The node's address (its InternalIP, where its kubelet listens), as `fed up` recorded it. */
+export function nodeAddressOf(state: FedState, node: string): string {
+  const a = (state.extra?.nodeAddresses as Record<string, string> | undefined)?.[node];
+  if (!a) throw new Error(`no address recorded for node ${node}`);
+  return a;
+}
+
 /** One node stand-in process per Node; ready when its Node reads Ready. */
 export async function startNodes(ctx: FedContext): Promise<void> {
+  const all = members.flatMap((m) => memberNodes[m] ?? []);
+  const addresses = claimNodeAddresses(all);
+  ctx.state.extra = { ...ctx.state.extra, nodeAddresses: addresses };
   let octet = 0;
   for (const member of members) {
     for (const node of memberNodes[member] ?? []) {
       octet++;
-      const kubeletPort = await freePort(`kubelet-${node}`);
-      ctx.setPort(`kubelet-${node}`, kubeletPort);
+      const address = addresses[node]!;
+      // Kept under the kubelet's name, as for every other component, for the helpers and tests that read ports.
+      ctx.setPort(`kubelet-${node}`, KUBELET_PORT);
+      const tls = kubeletServingCert(ctx.pki, node, address);
       const client = ctx.client(member);
       // The platform's part: the node's private keys in its runtime's decryption keys directory (keys.ts).
       installNodeKeys(node);
@@ -159,11 +176,12 @@ export async function startNodes(ctx: FedContext): Promise<void> {
           join(repoRoot, 'e2e/dist/node/main.js'),
           `--kubeconfig=${kubeconfigPath(member)}`,
           `--node=${node}`,
-          `--kubelet-port=${kubeletPort}`,
+          `--address=${address}`,
+          `--kubelet-port=${KUBELET_PORT}`,
           `--node-octet=${octet}`,
           `--root-dir=${nodeRootDir(node)}`,
-          `--tls-cert=${ctx.pki.servingCert}`,
-          `--tls-key=${ctx.pki.servingKey}`,
+          `--tls-cert=${tls.cert}`,
+          `--tls-key=${tls.key}`,
           `--client-ca=${ctx.pki.ca}`,
           `--runtime-dir=${nodeRuntimeDir(node)}`,
           `--criu=${criuPath()}`,
@@ -177,7 +195,6 @@ export async function startNodes(ctx: FedContext): Promise<void> {
           );
           return n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
         },
-        { port: kubeletPort },
       );
     }
   }

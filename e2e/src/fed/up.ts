@@ -8,6 +8,7 @@ import { isOurs, readState, rssKiB, stopProcesses, writeState, type FedState } f
 import { spawnSync } from 'node:child_process';
 import { stopNodeContainers } from './runtimes.js';
 import { failedMembers, healAll } from './outage.js';
+import { releaseNodeAddresses } from './node-net.js';
 
 const say = (s: string): void => void process.stdout.write(`${s}\n`);
 
@@ -28,9 +29,11 @@ export async function up(): Promise<boolean> {
     healAll();
     await stopProcesses(existing.procs);
     stopNodeContainers();
+    releaseNodeAddresses();
     rmSync(fedDir, { recursive: true, force: true });
   } else if (existsSync(fedDir)) {
     stopNodeContainers();
+    releaseNodeAddresses();
     rmSync(fedDir, { recursive: true, force: true });
   }
   if (!ensureBinaries()) return false;
@@ -51,6 +54,7 @@ export async function up(): Promise<boolean> {
     );
     const n = await stopProcesses(state.procs);
     stopNodeContainers();
+    releaseNodeAddresses();
     rmSync(join(fedDir, 'state.json'), { force: true });
     say(`fed: stopped the ${n} processes this run had started`);
     return false;
@@ -82,17 +86,22 @@ function printFigures(ctx: FedContext, state: FedState, totalMs: number): void {
 export async function down(): Promise<void> {
   const state = readState();
   if (!state) {
+    // A crash may have lost state.json after the nodes' addresses were added: they carry our label on lo.
+    const addresses = releaseNodeAddresses();
     say('fed: nothing to stop');
+    if (addresses) say(`fed: removed ${addresses} node addresses from lo`);
     return;
   }
   // A failed member's processes are stopped (SIGSTOP) and would not act on SIGTERM: bring them back first.
   healAll();
   const n = await stopProcesses(state.procs);
   const containers = stopNodeContainers();
+  const addresses = releaseNodeAddresses();
   rmSync(join(fedDir, 'state.json'), { force: true });
   for (const d of ['etcd', 'pki', 'nodes', 'images'])
     rmSync(join(fedDir, d), { recursive: true, force: true });
   say(`fed: stopped ${n} processes and ${containers} containers`);
+  say(`fed: removed ${addresses} node addresses from lo`);
 }
 
 export function status(): boolean {

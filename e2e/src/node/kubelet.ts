@@ -20,6 +20,8 @@ export const standinAnnotations = {
 
 export interface KubeletOptions {
   nodeName: string;
+  /** The node's address (its InternalIP): each node has its own, so every kubelet listens on 10250 as on a cluster. */
+  address: string;
   port: number;
   /** The kubelet root; archives go to <root>/checkpoints. */
   rootDir: string;
@@ -95,7 +97,7 @@ export class KubeletServer {
   listen(): Promise<void> {
     return new Promise((resolve, reject) => {
       this.#server.once('error', reject);
-      this.#server.listen(this.o.port, '127.0.0.1', () => resolve());
+      this.#server.listen(this.o.port, this.o.address, () => resolve());
     });
   }
 

@@ -100,13 +100,14 @@ const runtime = new NodeRuntime(
   setting,
 );
 // The node's own root: its /etc (CRI-O's configuration, keys) and every hostPath a pod mounts are inside it.
-const pods = new PodLifecycle(client, opts.node, Number(opts.nodeOctet), log, runtime, {
+const pods = new PodLifecycle(client, opts.node, Number(opts.nodeOctet), opts.address, log, runtime, {
   nodeRoot: join(opts.rootDir, '..'),
   kubeletRoot: opts.rootDir,
 });
 
 const kubelet = new KubeletServer({
   nodeName: opts.node,
+  address: opts.address,
   port: Number(opts.kubeletPort),
   rootDir: opts.rootDir,
   tlsCert: opts.tlsCert,

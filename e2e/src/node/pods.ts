@@ -53,9 +53,6 @@ export interface Pod extends KubeObject {
   };
 }
 
-/** The node's address, as the Node's InternalIP gives it: every stand-in node is on this machine's loopback. */
-const HOST_IP = '127.0.0.1';
-
 const rfc3339 = (d = new Date()): string => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
 
 /**
@@ -81,6 +78,8 @@ export class PodLifecycle {
     private readonly client: RestClient,
     private readonly nodeName: string,
     private readonly nodeOctet: number,
+    /** The node's address, as the Node's InternalIP gives it (status.hostIP): a loopback address of its own. */
+    private readonly hostIP: string,
     private readonly log: Logger,
     readonly runtime: NodeRuntime,
     /** The node's root (hostPaths are inside it) and the kubelet's root directory (pods' volumes). */
@@ -284,7 +283,13 @@ export class PodLifecycle {
       c,
       {
         ...pod,
-        status: { ...pod.status, hostIP: HOST_IP, podIP: ip, hostIPs: [{ ip: HOST_IP }], podIPs: [{ ip }] },
+        status: {
+          ...pod.status,
+          hostIP: this.hostIP,
+          podIP: ip,
+          hostIPs: [{ ip: this.hostIP }],
+          podIPs: [{ ip }],
+        },
       },
       { secrets: await fetch('secret', refs.secrets), configMaps: await fetch('configMap', refs.configMaps) },
       svcEnv,
@@ -328,8 +333,8 @@ export class PodLifecycle {
     };
     return {
       phase,
-      hostIP: HOST_IP,
-      hostIPs: [{ ip: HOST_IP }],
+      hostIP: this.hostIP,
+      hostIPs: [{ ip: this.hostIP }],
       podIP: ip,
       podIPs: [{ ip }],
       startTime: started,

@@ -4,7 +4,7 @@ import { stringify } from 'yaml';
 import type { FedContext } from './context.js';
 import { members } from './control-plane.js';
 import { memberNodes, nodeAddressOf } from './members.js';
-import { fedDir, nodeRootDir, repoRoot } from './paths.js';
+import { fedDir, nodeRootDir, nodeStorage, repoRoot } from './paths.js';
 import { probe } from './probe.js';
 import { freePort } from './procs.js';
 import { registryInfoPath, type RegistryInfo } from './registry.js';
@@ -99,8 +99,8 @@ export async function startAgents(ctx: FedContext): Promise<void> {
           `--kubelet-port=${ctx.port(`kubelet-${node}`)}`,
           `--kubelet-ca=${ctx.pki.ca}`,
           `--token-file=${tokenFile}`,
-          `--storage-root=${join(root, '..', 'containers', 'storage')}`,
-          `--storage-runroot=${join(root, '..', 'containers', 'run')}`,
+          `--storage-root=${nodeStorage(node).root}`,
+          `--storage-runroot=${nodeStorage(node).runroot}`,
           '--storage-driver=vfs',
           `--checkpoint-dir=${join(root, 'checkpoints')}`,
           `--registry-ca=${ctx.pki.ca}`,

@@ -65,3 +65,13 @@ export const nodeRuntimeDir = (node: string): string => join(fedDir, 'nodes', no
 
 /** CRIU 4.1.1's wrapper, from e2e/scripts/criu.sh (the version there and here must match). */
 export const criuPath = (): string => join(cacheDir, 'criu-4.1.1', 'criu');
+
+/**
+ * A stand-in node's containers-storage, at the node's own paths (its storage.conf's graphroot and runroot, under
+ * its root): where the chart's agent pod writes through its hostPath /var/lib/containers, so the local agent
+ * processes, the chart's pods and the tests' buildah all see one store per node.
+ */
+export const nodeStorage = (node: string): { root: string; runroot: string } => ({
+  root: join(fedDir, 'nodes', node, 'var/lib/containers/storage'),
+  runroot: join(fedDir, 'nodes', node, 'run/containers/storage'),
+});

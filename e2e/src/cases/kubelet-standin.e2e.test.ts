@@ -12,7 +12,7 @@ import { chartPodNodes } from '../fed/chart-pods.js';
 import { nodeAddressOf } from '../fed/members.js';
 import { readState } from '../fed/procs.js';
 import { standinAnnotations } from '../node/kubelet.js';
-import { eventsOf, eventually, unique } from './support.js';
+import { eventsOf, eventually, field, printed, unique } from './support.js';
 
 const ns = unique('kubelet');
 const ca = readFileSync(join(fedDir, 'pki/ca.crt'));
@@ -260,21 +260,6 @@ ${pod('elsewhere', 'm1-b')}`,
     });
   });
 });
-
-/** What a container printed, once it has printed its last line (`done`). */
-async function printed(ns: string, pod: string): Promise<string> {
-  return eventually(
-    async () => {
-      const out = await kubectl('member1', ['logs', '-n', ns, pod]).catch(() => '');
-      return /^done$/m.test(out) ? out : undefined;
-    },
-    60_000,
-    `${pod} printing what it sees`,
-  );
-}
-
-const field = (out: string, key: string): string | undefined =>
-  new RegExp(`^${key}=(.*)$`, 'm').exec(out)?.[1];
 
 async function podJson(
   ns: string,
@@ -815,18 +800,15 @@ describe('the node stand-in gives each pod one network namespace, as its sandbox
         },
       }),
     );
-    const out = await eventually(
-      async () => {
-        const o = await kubectl('member1', ['logs', '-n', ns, 'duo', '-c', 'client']).catch(() => '');
-        return /^done$/m.test(o) ? o : undefined;
-      },
-      60_000,
-      'the client reaching the server on localhost',
-    );
+    const out = await printed(ns, 'duo', 'client');
     const ip = (
       await kubectl('member1', ['get', 'pod', '-n', ns, 'duo', '-o', 'jsonpath={.status.podIP}'])
     ).trim();
     assert.equal(field(out, 'reached'), 'yes');
-    assert.equal(field(out, 'lo'), `127.0.0.1/8 ${ip}/32 `);
+    // ...and, added by the pod's forwarder (ADR 0011 step 3), its node's address and the `kubernetes` ClusterIP.
+    assert.deepEqual(
+      field(out, 'lo')!.trim().split(' ').sort(),
+      ['127.0.0.1/8', `${ip}/32`, `${address('m1-a')}/32`, '10.96.0.1/32'].sort(),
+    );
   });
 });

@@ -1,7 +1,45 @@
 /** Test helpers shared by the e2e cases. */
 import { kubectl } from '../fed/kubectl.js';
 
+import { eventually } from '@stateful-migration/kube/testing';
+
 export { eventually, unique } from '@stateful-migration/kube/testing';
+
+/** What a pod's container on member1 printed, once it has printed its last line (`done`). */
+export async function printed(
+  ns: string,
+  pod: string,
+  container?: string,
+  timeoutMs = 60_000,
+): Promise<string> {
+  return eventually(
+    async () => {
+      const out = await kubectl('member1', [
+        'logs',
+        '-n',
+        ns,
+        pod,
+        ...(container ? ['-c', container] : []),
+      ]).catch(() => '');
+      return /^done$/m.test(out) ? out : undefined;
+    },
+    timeoutMs,
+    `${pod} printing what it sees`,
+  );
+}
+
+/** Creates a pod on member1 from its spec (the cases that look at what a stand-in node gives a pod). */
+export async function applyPod(ns: string, name: string, spec: Record<string, unknown>): Promise<void> {
+  await kubectl(
+    'member1',
+    ['apply', '-f', '-'],
+    JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: ns }, spec }),
+  );
+}
+
+/** The value of a `key=value` line a pod printed. */
+export const field = (out: string, key: string): string | undefined =>
+  new RegExp(`^${key}=(.*)$`, 'm').exec(out)?.[1];
 
 /**
  * The hub's shared PropagationPolicy a CheckpointBackup on the Karmada apiserver is in: the name its label

@@ -2,14 +2,14 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RestClient } from '@stateful-migration/kube';
 import type { FedContext } from './context.js';
-import { members } from './control-plane.js';
+import { kubernetesServiceIP, members } from './control-plane.js';
 import { apply, kubectl } from './kubectl.js';
 import { binary, criuPath, kubeconfigPath, nodeRootDir, nodeRuntimeDir, repoRoot } from './paths.js';
 import { nodeRegistriesPath } from './images.js';
 import type { CheckpointRestoreSetting } from '../node/runtime/decisions.js';
 import { kubeletServingCert } from './certs.js';
 import { claimNodeAddresses } from './node-net.js';
-import type { FedState } from './procs.js';
+import { freePort, type FedState } from './procs.js';
 import { installNodeKeys } from './keys.js';
 import { installNodeFiles } from './node-files.js';
 
@@ -156,6 +156,8 @@ export async function startNodes(ctx: FedContext): Promise<void> {
   const all = members.flatMap((m) => memberNodes[m] ?? []);
   const addresses = claimNodeAddresses(all);
   ctx.state.extra = { ...ctx.state.extra, nodeAddresses: addresses };
+  // The registry starts after the nodes, but its address is part of what every pod is forwarded to: chosen now.
+  if (ctx.state.ports.registry === undefined) ctx.setPort('registry', await freePort('registry'));
   let octet = 0;
   for (const member of members) {
     for (const node of memberNodes[member] ?? []) {
@@ -164,6 +166,17 @@ export async function startNodes(ctx: FedContext): Promise<void> {
       // Kept under the kubelet's name, as for every other component, for the helpers and tests that read ports.
       ctx.setPort(`kubelet-${node}`, KUBELET_PORT);
       const tls = kubeletServingCert(ctx.pki, node, address);
+      // What a pod is told and reaches through its forwarder (ADR 0011 step 3): its node's kubelet (status.hostIP),
+      // the member's apiserver at the `kubernetes` Service (in-cluster config), the registry and Karmada's apiserver
+      // at the addresses their clients are configured with.
+      const registry = ctx.port('registry');
+      const karmada = ctx.port('karmada-apiserver');
+      const forward = [
+        `${address}:${KUBELET_PORT}=${address}:${KUBELET_PORT}`,
+        `${kubernetesServiceIP(member)}:443=127.0.0.1:${ctx.port(`${member}-apiserver`)}`,
+        `127.0.0.1:${registry}=127.0.0.1:${registry}`,
+        `127.0.0.1:${karmada}=127.0.0.1:${karmada}`,
+      ];
       const client = ctx.client(member);
       // The platform's part: the node's private keys in its runtime's decryption keys directory (keys.ts).
       installNodeKeys(node);
@@ -188,6 +201,7 @@ export async function startNodes(ctx: FedContext): Promise<void> {
           `--registries=${nodeRegistriesPath()}`,
           `--checkpoint-restore=${nodeCheckpointRestore[node] ?? 'checkpoint_restore'}`,
           `--checkpointctl=${binary('checkpointctl')}`,
+          ...forward.map((f) => `--forward=${f}`),
         ],
         async () => {
           const n = await client.get<{ status?: { conditions?: { type: string; status: string }[] } }>(

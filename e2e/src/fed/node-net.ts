@@ -24,8 +24,8 @@ function loAddresses(): LoAddress[] {
 
 /**
  * Gives each node (in order, index 1, 2, ...) an address 127.<f>.<n>.1 on lo and returns them by node. Another
- * federation adding the same byte between our look and our add makes `ip addr add` fail with "File exists": the
- * next free byte is tried then.
+ * federation adding the same byte between our look and our add makes `ip addr add` fail ("Address already
+ * assigned"): the next free byte is tried then.
  */
 export function claimNodeAddresses(nodes: string[]): Record<string, string> {
   const label = addressLabel(fedDir);
@@ -42,7 +42,8 @@ export function claimNodeAddresses(nodes: string[]): Record<string, string> {
         encoding: 'utf8',
       });
       if (r.status === 0) out[node] = address;
-      else if (/exists/i.test(r.stderr)) ok = false;
+      // iproute2 says "File exists" or "Address already assigned", by version.
+      else if (/exists|already assigned/i.test(r.stderr)) ok = false;
       else throw new Error(`ip addr add ${address}/32 dev lo: ${r.stderr.trim()}`);
     });
     if (ok) return out;

@@ -27,7 +27,8 @@ export const registryInfoPath = (): string => join(fedDir, 'registry.json');
 
 /** A real OCI registry: Debian's docker-registry (distribution 2.8) on loopback, htpasswd auth, deletes enabled. */
 export async function startRegistry(ctx: FedContext): Promise<void> {
-  const port = await freePort('registry');
+  // Chosen by startNodes already when the nodes forward pods to it (ADR 0011 step 3).
+  const port = ctx.state.ports.registry ?? (await freePort('registry'));
   ctx.setPort('registry', port);
   const dir = join(fedDir, 'registry');
   mkdirSync(join(dir, 'data'), { recursive: true, mode: 0o700 });

@@ -2,6 +2,8 @@ import { existsSync, mkdirSync, readFileSync, watch, writeFileSync } from 'node:
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { RestClient, rootLogger } from '@stateful-migration/kube';
+import { duplicateListen, parseForwardRule } from './forward-rules.js';
+import { PodForwarders } from './forwarding.js';
 import { NodeHeartbeat } from './heartbeat.js';
 import { KubeletServer } from './kubelet.js';
 import { PodLifecycle } from './pods.js';
@@ -21,6 +23,11 @@ const program = new Command()
   .option('--kubelet-port <port>', 'the kubelet endpoint port', '10250')
   .option('--node-octet <n>', 'second octet of the pod IPs handed out on this node', '1')
   .option('--label <k=v...>', 'extra node labels', [])
+  .option(
+    '--forward <listen=target...>',
+    "what each pod reaches through its forwarder: <host:port the pod dials>=<host:port in the host's namespace>",
+    [],
+  )
   .requiredOption('--root-dir <dir>', 'the kubelet root; checkpoint archives go to <dir>/checkpoints')
   .requiredOption('--tls-cert <file>', 'serving certificate of the kubelet endpoint')
   .requiredOption('--tls-key <file>', 'its key')
@@ -52,6 +59,7 @@ const opts = program.opts<{
   kubeletPort: string;
   nodeOctet: string;
   label: string[];
+  forward: string[];
   rootDir: string;
   tlsCert: string;
   tlsKey: string;
@@ -93,11 +101,19 @@ const registries = (): NodeRegistries =>
 // CRI-O's decryption_keys_path (default /etc/crio/keys) under the node's root: the platform puts private keys there
 // (`fed up` does, for the nodes of e2e/src/fed/members.ts's nodeDecryptionKeys); read at each pull, as CRI-O does.
 const decryptionKeys = join(opts.rootDir, '..', 'etc', 'crio', 'keys');
+// ADR 0011 step 3: each pod's forwarder listens in the pod's namespace on the addresses it is told about, and the
+// connections come here over a Unix socket per rule, to be dialled in the host's namespace.
+const rules = opts.forward.map(parseForwardRule);
+const twice = duplicateListen(rules);
+if (twice) throw new Error(`--forward names ${twice} twice`);
+const forwarders = new PodForwarders(rules, join(opts.runtimeDir, 'forward'), log);
+await forwarders.listen();
 const runtime = new NodeRuntime(
   opts.runtimeDir,
   new ImageStore(join(opts.runtimeDir, 'images'), registries, decryptionKeys),
   opts.criu,
   setting,
+  forwarders,
 );
 // The node's own root: its /etc (CRI-O's configuration, keys) and every hostPath a pod mounts are inside it.
 const pods = new PodLifecycle(client, opts.node, Number(opts.nodeOctet), opts.address, log, runtime, {
@@ -143,6 +159,7 @@ for (const sig of ['SIGTERM', 'SIGINT'] as const) {
     heartbeat.stop();
     pods.stop();
     kubelet.close();
+    forwarders.close();
     process.exit(0);
   });
 }

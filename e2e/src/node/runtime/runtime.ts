@@ -43,6 +43,7 @@ import {
 import type { ImageStore } from './images.js';
 import { ImagePullError, type LocalImage, type PullCredentials } from './images.js';
 import { Runc, RuntimeError } from './runc.js';
+import type { PodForwarders } from '../forwarding.js';
 
 const exec = promisify(execFile);
 
@@ -164,6 +165,8 @@ export class NodeRuntime {
     criu: string,
     /** Read at each checkpoint and restore, so a node admin's change takes effect as CRI-O's reload does. */
     private readonly settingNow: () => CheckpointRestoreSetting,
+    /** Each pod's forwarder to the node's services (ADR 0011 step 3), started with its sandbox. */
+    private readonly forwarders?: PodForwarders,
   ) {
     this.#dir = dir;
     this.runc = new Runc({
@@ -187,12 +190,16 @@ export class NodeRuntime {
       () => true,
       () => false,
     );
-    if (pinned) return;
-    mkdirSync(join(this.#dir, 'netns'), { recursive: true, mode: 0o700 });
-    writeFileSync(path, '');
-    await exec('unshare', [`--net=${path}`, 'true']);
-    await exec('nsenter', [`--net=${path}`, 'ip', 'link', 'set', 'lo', 'up']);
-    if (podIP) await exec('nsenter', [`--net=${path}`, 'ip', 'addr', 'add', `${podIP}/32`, 'dev', 'lo']);
+    if (!pinned) {
+      mkdirSync(join(this.#dir, 'netns'), { recursive: true, mode: 0o700 });
+      writeFileSync(path, '');
+      await exec('unshare', [`--net=${path}`, 'true']);
+      await exec('nsenter', [`--net=${path}`, 'ip', 'link', 'set', 'lo', 'up']);
+      if (podIP) await exec('nsenter', [`--net=${path}`, 'ip', 'addr', 'add', `${podIP}/32`, 'dev', 'lo']);
+    }
+    // Before any container of the pod starts, as kube-proxy's rules exist before a pod runs: the first connection a
+    // container makes to the API or its kubelet must not be refused.
+    await this.forwarders?.ensure(uid, path);
   }
   #recordFile = (uid: string, name: string): string => join(this.#podDir(uid), name, 'record.json');
   #bundle = (uid: string, name: string, attempt: number): string =>
@@ -236,6 +243,10 @@ export class NodeRuntime {
     config: PodConfig = { volumes: new Map(), env: () => Promise.resolve({ env: [] }) },
   ): Promise<{ containers: ContainerReport[]; requeueMs?: number }> {
     const uid = pod.metadata!.uid!;
+    // A pod whose sandbox outlived a restart of the stand-in lost its forwarder with it (it ends with its parent).
+    // Its failure does not stop the sync (the containers run on; the next sync tries again): the forwarder logs it.
+    if (existsSync(this.#netns(uid)))
+      await this.forwarders?.ensure(uid, this.#netns(uid)).catch(() => undefined);
     const policy = pod.spec?.restartPolicy ?? 'Always';
     const reports: ContainerReport[] = [];
     let requeueMs: number | undefined;
@@ -669,6 +680,8 @@ export class NodeRuntime {
 
   /** Kills and removes whatever is left of a pod (its containers, mounts, volumes and logs). */
   async removePod(uid: string): Promise<void> {
+    // The forwarder is in the pod's namespace and keeps it alive: it ends with the pod.
+    this.forwarders?.stop(uid);
     const dir = this.#podDir(uid);
     if (!existsSync(dir)) return;
     for (const name of readdirSync(dir)) {

@@ -56,6 +56,10 @@ export function federationValues(): string[] {
           `image.tag=${image.tag}`,
           '--set',
           `image.digest=${image.digest}`,
+          // The registry's serving certificate is signed by the federation's CA, which the pod already mounts as
+          // the kubelets' CA; the local agents get the same file as --registry-ca.
+          '--set-json',
+          'agent.extraArgs=["--registry-ca=/etc/kubernetes/pki/ca.crt"]',
         ]
       : []),
   ];

@@ -52,7 +52,9 @@ export function federationValues(): string[] {
       ? [
           '--set',
           `image.repository=${image.repository}`,
-          '--set-string',
+          // --set, not --set-string: helm applies every --set-string after every --set, so a caller's later
+          // `--set image.tag=...` (a helm upgrade to a new tag) would lose to it. The tag (version-hash) is a string.
+          '--set',
           `image.tag=${image.tag}`,
           '--set',
           `image.digest=${image.digest}`,

@@ -63,7 +63,16 @@ int main(int argc, char **argv) {
                    "Content-Type: application/json\r\nContent-Length: %zu\r\n%s%s%s\r\n%s",
                    method, path, ip, argv[2], strlen(body), token ? "Authorization: Bearer " : "",
                    token ? token : "", token ? "\r\n" : "", body);
-  SSL_write(ssl, req, n);
+  // snprintf returns the length the request would have had: past the buffer it was cut short, and writing n bytes
+  // would send whatever lies beyond req. Refuse instead, naming the limit.
+  if (n < 0 || (size_t)n >= sizeof req) {
+    fprintf(stderr, "tlsget: request (method, path, token and body) is longer than %zu bytes\n", sizeof req - 1);
+    return 1;
+  }
+  if (SSL_write(ssl, req, n) != n) {
+    fprintf(stderr, "tlsget: sending the request failed\n");
+    return 1;
+  }
   char buf[4096];
   int r;
   while ((r = SSL_read(ssl, buf, sizeof buf)) > 0) fwrite(buf, 1, r, stdout);

@@ -11,6 +11,7 @@ KUBE_VERSION=v1.35.4
 KARMADA_VERSION=v1.18.2
 CHECKPOINTCTL_VERSION=v1.6.0
 HELM_VERSION=v3.22.0 # as packages/cli/src/helm.ts (a test checks they match)
+REGISTRY_VERSION=v3.1.2
 cache=${STATEFUL_MIGRATION_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/stateful-migration}/bin
 export CGO_ENABLED=0 GOFLAGS=-mod=mod
 
@@ -62,6 +63,10 @@ done
 
 # checkpointctl reads checkpoint archives; v1.7.0 needs a go-criu version the proxy refuses.
 build checkpointctl "$CHECKPOINTCTL_VERSION" sh -c 'cd "$0/gobuild/checkpointctl" && go build -trimpath -ldflags "-s -w" -o "$out/checkpointctl" github.com/checkpoint-restore/checkpointctl' "$here"
+
+# The registry checkpoint images are pushed to. Built here rather than taken from Debian's docker-registry
+# 2.8.2: that build's Go (1.19) hashes uploads without the CPU's SHA extensions, which bounded the push.
+build registry "$REGISTRY_VERSION" sh -c 'cd "$0/gobuild/registry" && go build -trimpath -ldflags "-s -w -X github.com/distribution/distribution/v3/version.version=$1" -o "$out/registry" github.com/distribution/distribution/v3/cmd/registry' "$here" "$REGISTRY_VERSION"
 
 # The karmada module's source holds the CRDs and webhook configuration the federation installs.
 mkdir -p "$cache"

@@ -1,12 +1,33 @@
 #!/usr/bin/env node
 // Runs the test suites: `unit` (no cluster), `e2e` (integration and e2e on the local federation), or `all`.
 // The federation is brought up if it is not already, and taken down again only if this run started it.
-import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+//
+// The unit suite runs on each Node.js at once, and in `all` mode beside `pnpm lint` and `fed up` starting the
+// federation: separate processes that share nothing (unit tests use no cluster, and their own temporary directories
+// and ports; lint only reads the sources), each of which leaves a core mostly idle, so a 2-core machine finishes them
+// in about the time the slowest takes alone. Each writes to its own log, printed whole when it ends, so two spec
+// reporters never interleave; any that fails fails the run.
+import { spawn, spawnSync } from 'node:child_process';
+import {
+  closeSync,
+  existsSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 
 const root = new URL('../..', import.meta.url).pathname;
 const mode = process.argv[2] ?? 'all';
+// Within each Node.js the unit test files run one at a time (the two Node.js runs are what goes at once);
+// TEST_CONCURRENCY runs more files at once on a machine with more cores.
+const unitConcurrency = process.env.TEST_CONCURRENCY ?? '1';
+// A unit test that never ends fails at this timeout instead of hanging a run whose output is printed at its end.
+const unitTestTimeoutMs = '300000';
 
 function find(dir, out = []) {
   if (!existsSync(dir)) return out;
@@ -31,26 +52,81 @@ const cluster = all
 const run = (cmd, args, env = {}) =>
   spawnSync(cmd, args, { cwd: root, stdio: 'inherit', env: { ...process.env, ...env } }).status ?? 1;
 
+const logs = mkdtempSync(join(tmpdir(), 'sm-tests-'));
+let logged = 0;
+/**
+ * Starts `cmd args` with its output going to a log of its own; resolves with its exit status once it has ended and
+ * its log has been printed, between two lines naming it, its status and how long it took.
+ */
+function runLogged(label, cmd, args) {
+  const file = join(logs, `${++logged}.log`);
+  const fd = openSync(file, 'w');
+  const t0 = Date.now();
+  console.log(`── ${label}: started (log: ${file})`);
+  const child = spawn(cmd, args, { cwd: root, stdio: ['ignore', fd, fd] });
+  closeSync(fd);
+  return new Promise((resolve) => {
+    const done = (status, why) => {
+      const s = ((Date.now() - t0) / 1000).toFixed(0);
+      console.log(`\n── ${label}: output ────────────────────────────────`);
+      process.stdout.write(readFileSync(file));
+      console.log(`── ${label}: ${status === 0 ? 'passed' : `FAILED (${why})`} in ${s} s ──\n`);
+      resolve(status);
+    };
+    child.on('error', (err) => done(1, err.message));
+    child.on('exit', (code, signal) =>
+      done(code ?? 1, signal ? `killed by ${signal}` : `exit status ${code}`),
+    );
+  });
+}
+
 // LTS_NODE names a second Node.js (the current LTS) to run the unit and integration suites on as well.
 const lts = process.env.LTS_NODE;
 const nodes = [process.execPath, ...(lts ? [lts] : [])];
+const nodeName = (node) => spawnSync(node, ['--version'], { encoding: 'utf8' }).stdout.trim();
 const integration = cluster.filter((f) => f.includes('.int.'));
+const fedCli = 'e2e/dist/fed/cli.js';
 
 let status = 0;
+let wasUp = true;
+const parallel = [];
 if (mode === 'unit' || mode === 'all') {
   for (const node of nodes) {
-    if (status === 0) status = run(node, ['--test', '--test-reporter=spec', ...unit]);
+    parallel.push(
+      runLogged(`unit tests on Node.js ${nodeName(node)}`, node, [
+        '--test',
+        `--test-concurrency=${unitConcurrency}`,
+        `--test-timeout=${unitTestTimeoutMs}`,
+        '--test-reporter=spec',
+        ...unit,
+      ]),
+    );
   }
 }
+if (mode === 'all') parallel.push(runLogged('pnpm lint', 'pnpm', ['-s', 'lint']));
+if (mode === 'e2e' || mode === 'all') {
+  wasUp = run(process.execPath, [fedCli, 'status']) === 0;
+  if (!wasUp) parallel.push(runLogged('fed up', process.execPath, [fedCli, 'up']));
+}
+// A run stopped from outside (CI's time limit, ^C) prints what the running stages wrote so far.
+for (const sig of ['SIGINT', 'SIGTERM'])
+  process.on(sig, () => {
+    for (const f of existsSync(logs) ? readdirSync(logs) : []) {
+      console.log(`\n── interrupted by ${sig}; log ${f} so far ──`);
+      process.stdout.write(readFileSync(join(logs, f)));
+    }
+    process.exit(1);
+  });
+for (const s of await Promise.all(parallel)) if (s !== 0) status = s;
+rmSync(logs, { recursive: true, force: true });
+
 if ((mode === 'e2e' || mode === 'all') && status === 0) {
-  const wasUp = run(process.execPath, ['e2e/dist/fed/cli.js', 'status'], {}) === 0;
-  if (!wasUp) status = run(process.execPath, ['e2e/dist/fed/cli.js', 'up']);
-  if (status === 0) {
-    status = run(process.execPath, ['--test', '--test-concurrency=1', '--test-reporter=spec', ...cluster]);
-  }
+  status = run(process.execPath, ['--test', '--test-concurrency=1', '--test-reporter=spec', ...cluster]);
   if (status === 0 && lts) {
     status = run(lts, ['--test', '--test-concurrency=1', '--test-reporter=spec', ...integration]);
   }
-  if (!wasUp && !process.env.KEEP_FED) run(process.execPath, ['e2e/dist/fed/cli.js', 'down']);
+}
+if ((mode === 'e2e' || mode === 'all') && !wasUp && !process.env.KEEP_FED) {
+  run(process.execPath, [fedCli, 'down']);
 }
 process.exit(status);

@@ -1,4 +1,8 @@
-// pnpm bench agent: the agent's image path against buildah by hand and a plain copy, same machine, same run.
+// pnpm bench agent [before-root]: the agent's image path against buildah by hand and a plain copy, same machine, same
+// run. With before-root (another checkout, built: e.g. a worktree of main), a second table sets that build's push
+// beside this one's, alternated BENCH_REPEAT times (default 3) with a copy each time, medians shown, with each
+// side's CPU: the agent's (GNU time) and the registry's (/proc/<pid>/stat). BENCH_REGISTRY_ONLY=1 prints only that
+// table (no buildah, encrypted or local columns), for repeated runs on a shared machine.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -8,6 +12,7 @@ import { writeArchive } from '@stateful-migration/archive';
 import { table } from './table.js';
 import { fedDir, repoRoot } from '../fed/paths.js';
 import type { RegistryInfo } from '../fed/registry.js';
+import type { FedState } from '../fed/procs.js';
 
 const MiB = 1024 * 1024;
 // The agent's local image build, from this checkout's build (e2e does not depend on the agent package).
@@ -20,6 +25,18 @@ const { buildLocalImage } = (await import(join(repoRoot, 'packages/agent/dist/im
   ) => Promise<string>;
 };
 const sizes = (process.env.BENCH_SIZES ?? '64,256,1024').split(',').map(Number);
+const beforeRoot = process.argv[2];
+const repeat = Number(process.env.BENCH_REPEAT ?? 3);
+const registryOnly = process.env.BENCH_REGISTRY_ONLY === '1';
+if (registryOnly && !beforeRoot) throw new Error('BENCH_REGISTRY_ONLY=1 needs a before-root to compare with');
+const state = JSON.parse(readFileSync(join(fedDir, 'state.json'), 'utf8')) as FedState;
+const registryPid = state.procs.find((p) => p.name === 'registry')?.pid;
+/** The registry's CPU seconds so far (utime + stime, 100 Hz ticks). */
+function registryCpu(): number {
+  if (!registryPid) return NaN;
+  const f = readFileSync(`/proc/${registryPid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100;
+}
 const info = JSON.parse(readFileSync(join(fedDir, 'registry.json'), 'utf8')) as RegistryInfo;
 const work = mkdtempSync(join(tmpdir(), 'bench-agent-'));
 const storage = ['--root', join(work, 'storage'), '--runroot', join(work, 'run'), '--storage-driver', 'vfs'];
@@ -42,20 +59,25 @@ writeFileSync(
   generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }),
 );
 
-/** The agent's registry path (agent-push.ts) in its own process, with its peak RSS; encrypted with a key file. */
+/**
+ * The agent's registry path (agent-push.ts, from `root`'s build) in its own process, with its peak RSS and CPU
+ * seconds (GNU time), and the registry's CPU seconds meanwhile; encrypted with a key file.
+ */
 function agentPush(
   archive: string,
   tag: string,
   publicKey?: string,
   before = false,
-): { run: { buildMs: number; pushMs: number }; peakMiB: number } {
+  root = repoRoot,
+): { run: { buildMs: number; pushMs: number }; peakMiB: number; cpuS: number; registryCpuS: number } {
+  const r0 = registryCpu();
   const r = spawnSync(
     '/usr/bin/time',
     [
       '-f',
-      '%M',
+      '%M %U %S',
       process.execPath,
-      join(repoRoot, 'e2e/dist/bench/agent-push.js'),
+      join(root, 'e2e/dist/bench/agent-push.js'),
       archive,
       info.url,
       'bench/agent',
@@ -68,9 +90,16 @@ function agentPush(
     { encoding: 'utf8', env: { ...process.env, ...(before ? { BENCH_BEFORE: '1' } : {}) } },
   );
   if (r.status !== 0) throw new Error(r.stderr);
+  const [kib, user, sys] = r.stderr.trim().split('\n').pop()!.split(' ').map(Number) as [
+    number,
+    number,
+    number,
+  ];
   return {
     run: JSON.parse(r.stdout) as { buildMs: number; pushMs: number },
-    peakMiB: Number(r.stderr.trim().split('\n').pop()) / 1024,
+    peakMiB: kib / 1024,
+    cpuS: user + sys,
+    registryCpuS: registryCpu() - r0,
   };
 }
 
@@ -90,6 +119,9 @@ const peakOf = (cmd: string[]): { ms: number; peakMiB: number } => {
 };
 
 const rows: string[][] = [];
+const compared: string[][] = [];
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const s = (ms: number) => (ms / 1000).toFixed(2);
 for (const size of sizes) {
   const archive = join(work, `archive-${size}.tar`);
   await writeArchive(archive, {
@@ -100,8 +132,42 @@ for (const size of sizes) {
     memoryBytes: size * MiB,
   });
   execFileSync('sh', ['-c', `cat ${archive} > /dev/null`]); // warm the page cache for every contender alike
-  const copyMs = time(() => copyFileSync(archive, join(work, 'copy.tar')));
-  rmSync(join(work, 'copy.tar'));
+  const copy = () => {
+    const ms = time(() => copyFileSync(archive, join(work, 'copy.tar')));
+    rmSync(join(work, 'copy.tar'));
+    return ms;
+  };
+  const copyMs = copy();
+  if (beforeRoot) {
+    // Alternated, so load that comes and goes on a shared machine falls on both builds alike.
+    const runs: {
+      copyMs: number;
+      before: ReturnType<typeof agentPush>;
+      now: ReturnType<typeof agentPush>;
+    }[] = [];
+    for (let i = 0; i < repeat; i++)
+      runs.push({
+        copyMs: copy(),
+        before: agentPush(archive, `${size}-base-${i}`, undefined, false, beforeRoot),
+        now: agentPush(archive, `${size}-now-${i}`),
+      });
+    const m = (f: (r: (typeof runs)[number]) => number) => median(runs.map(f));
+    const [c, b, n] = [m((r) => r.copyMs), m((r) => r.before.run.pushMs), m((r) => r.now.run.pushMs)];
+    compared.push([
+      `${size} MiB`,
+      s(c),
+      `${s(b)} [${runs.map((r) => s(r.before.run.pushMs)).join(' ')}]`,
+      `${s(n)} [${runs.map((r) => s(r.now.run.pushMs)).join(' ')}]`,
+      `${(b / c).toFixed(1)} -> ${(n / c).toFixed(1)}`,
+      `${m((r) => r.before.cpuS).toFixed(2)} -> ${m((r) => r.now.cpuS).toFixed(2)}`,
+      `${m((r) => r.before.registryCpuS).toFixed(2)} -> ${m((r) => r.now.registryCpuS).toFixed(2)}`,
+      `${m((r) => r.before.peakMiB).toFixed(0)} -> ${m((r) => r.now.peakMiB).toFixed(0)}`,
+    ]);
+  }
+  if (registryOnly) {
+    rmSync(archive);
+    continue;
+  }
 
   const c = buildah(['from', 'scratch']);
   const addMs = time(() => buildah(['add', c, archive, '/']));
@@ -143,7 +209,6 @@ for (const size of sizes) {
   );
   const localMs = performance.now() - t0;
   buildah(['rmi', `localhost/bench-local:${size}`]);
-  const s = (ms: number) => (ms / 1000).toFixed(2);
   rows.push([
     `${size} MiB`,
     s(copyMs),
@@ -172,4 +237,24 @@ const header = [
   'local/copy before -> now',
   'peak RSS MiB agent / encrypted / buildah push',
 ];
-process.stdout.write(table(header, rows));
+if (!registryOnly) process.stdout.write(table(header, rows));
+if (beforeRoot) {
+  process.stdout.write(
+    `\nThe registry path's push, ${beforeRoot} (before) and this checkout (now), alternated ${repeat} times: median [each run]\n`,
+  );
+  process.stdout.write(
+    table(
+      [
+        'archive',
+        'copy s',
+        'push before s',
+        'push now s',
+        'push/copy before -> now',
+        'agent CPU s before -> now',
+        'registry CPU s before -> now',
+        'peak RSS MiB before -> now',
+      ],
+      compared,
+    ),
+  );
+}

@@ -11,6 +11,9 @@ import { Informer, RestClient, restListWatch, type KubeObject } from '@stateful-
 import { fedDir } from '../fed/paths.js';
 import type { FedState } from '../fed/procs.js';
 
+/** The label the hub puts on an object it placed, joining it to its shared policy (packages/hub, sharing.ts). */
+const POLICY_LABEL = 'hub.migration.dcnlab.com/policy';
+
 const counts = (process.env.BENCH_COUNTS ?? '1,100,1000,3000').split(',').map(Number);
 const client = (cluster: string) => {
   const kc = new KubeConfig();
@@ -23,12 +26,23 @@ const state = JSON.parse(readFileSync(join(fedDir, 'state.json'), 'utf8')) as Fe
 const hubPid = state.procs.find((p) => p.name === 'hub')!.pid;
 const TICK = 100; // USER_HZ on Linux
 
+/** A file of the hub's /proc entry; a hub that exited (e.g. it lost its leader Lease under load) ends the run. */
+function procFile(pid: number, file: string): string {
+  try {
+    return readFileSync(`/proc/${pid}/${file}`, 'utf8');
+  } catch {
+    console.error(
+      `bench hub: the hub (pid ${pid}) exited during the run; see ${join(fedDir, 'logs/hub.log')}`,
+    );
+    process.exit(1);
+  }
+}
 function cpuSeconds(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  const f = procFile(pid, 'stat').split(') ')[1]!.split(' ');
   return (Number(f[11]) + Number(f[12])) / TICK;
 }
 function rssMiB(pid: number): number {
-  const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  const m = /VmRSS:\s+(\d+)/.exec(procFile(pid, 'status'));
   return Number(m?.[1] ?? 0) / 1024;
 }
 const pct = (xs: number[], p: number) => {
@@ -44,14 +58,23 @@ type Binding = KubeObject & {
 
 interface Times {
   applied: Map<string, number>;
+  /** When the hub had placed the object (its shared policy's label on it): the hub's own part of apply→member. */
+  placed: Map<string, number>;
   inMember: Map<string, number>;
   agentDone: Map<string, number>;
   visible: Map<string, number>;
 }
 
-async function run(n: number, withHub: boolean): Promise<Record<string, string>> {
+/** One path's objects in their own namespace: the watches that stamp each moment, and how to apply one object. */
+async function prepare(n: number, withHub: boolean) {
   const ns = `bench-${withHub ? 'hub' : 'base'}-${n}-${Date.now() % 100000}`;
-  const t: Times = { applied: new Map(), inMember: new Map(), agentDone: new Map(), visible: new Map() };
+  const t: Times = {
+    applied: new Map(),
+    placed: new Map(),
+    inMember: new Map(),
+    agentDone: new Map(),
+    visible: new Map(),
+  };
   await hub.request('POST', '/api/v1/namespaces', { body: { metadata: { name: ns } } });
   if (!withHub)
     await hub.request('POST', `/apis/policy.karmada.io/v1alpha1/namespaces/${ns}/propagationpolicies`, {
@@ -87,6 +110,8 @@ async function run(n: number, withHub: boolean): Promise<Record<string, string>>
   hubWatch.on((_e, o) => {
     if (withHub) {
       const b = o as CheckpointBackup;
+      if (b.metadata.labels?.[POLICY_LABEL] && !t.placed.has(b.metadata.name))
+        t.placed.set(b.metadata.name, performance.now());
       if (b.status?.clusters?.find((c) => c.name === 'member1')?.phase === 'Failed') done(b.metadata.name);
     } else {
       const rb = o as Binding;
@@ -96,58 +121,76 @@ async function run(n: number, withHub: boolean): Promise<Record<string, string>>
   });
   await Promise.all([memberWatch.start(), hubWatch.start()]);
 
+  const apply = async (i: number) => {
+    const name = `b${i}`;
+    // Stamped before the request: the watches may see the object (even placed) before the POST's answer arrives.
+    t.applied.set(name, performance.now());
+    await hub.request('POST', `/apis/migration.dcnlab.com/v1/namespaces/${ns}/checkpointbackups`, {
+      body: {
+        apiVersion: 'migration.dcnlab.com/v1',
+        kind: 'CheckpointBackup',
+        metadata: { name, namespace: ns },
+        spec: {
+          schedule: 'immediately',
+          podRef: { name: 'no-such-pod' },
+          resourceRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'none' },
+          ...(withHub ? { placement: { clusterAffinity: { clusterNames: ['member1'] } } } : {}),
+        },
+      },
+    });
+  };
+  let t0 = 0;
+  let wall = 0;
+  return {
+    apply,
+    start: () => (t0 = performance.now()),
+    async allVisible(): Promise<void> {
+      const deadline = Date.now() + 1_800_000;
+      while (t.visible.size < n && Date.now() < deadline) await sleep(100);
+      wall = (performance.now() - t0) / 1000;
+      memberWatch.stop();
+      hubWatch.stop();
+    },
+    async remove(): Promise<void> {
+      await hub.request('DELETE', `/api/v1/namespaces/${ns}`).catch(() => undefined);
+      // The next run starts once this one's objects are gone, so the hub's clean-up is not counted in it.
+      for (const until = Date.now() + 300_000; Date.now() < until; await sleep(1000))
+        if (
+          !(await hub.get(`/api/v1/namespaces/${ns}`).then(
+            () => true,
+            () => false,
+          ))
+        )
+          break;
+    },
+    row(): Record<string, string> {
+      const toMember = [...t.inMember].map(([k, v]) => v - (t.applied.get(k) ?? v));
+      const placed = [...t.placed].map(([k, v]) => v - (t.applied.get(k) ?? v));
+      const back = [...t.visible].map(([k, v]) => v - (t.agentDone.get(k) ?? v));
+      return {
+        objects: String(n),
+        path: withHub ? 'hub' : 'hand-written policy',
+        'apply→member p50/p95 ms': `${pct(toMember, 50).toFixed(0)} / ${pct(toMember, 95).toFixed(0)}`,
+        'apply→hub placed p50/p95 ms': withHub
+          ? `${pct(placed, 50).toFixed(0)} / ${pct(placed, 95).toFixed(0)}`
+          : '',
+        'agent done→hub p50/p95 ms': `${pct(back, 50).toFixed(0)} / ${pct(back, 95).toFixed(0)}`,
+        'all visible s': `${wall.toFixed(1)}${t.visible.size < n ? ` (${t.visible.size}/${n})` : ''}`,
+      };
+    },
+  };
+}
+
+/** The hub process's CPU and RSS over `work`, also per 1000 of `n` objects. */
+async function measured(n: number, work: () => Promise<void>): Promise<Record<string, string>> {
   const cpu0 = cpuSeconds(hubPid);
   const rss0 = rssMiB(hubPid);
   let peak = rss0;
   const sampler = setInterval(() => (peak = Math.max(peak, rssMiB(hubPid))), 200);
-  const t0 = performance.now();
-  const q = new PQueue({ concurrency: 16 });
-  for (let i = 0; i < n; i++) {
-    const name = `b${i}`;
-    void q.add(async () => {
-      await hub.request('POST', `/apis/migration.dcnlab.com/v1/namespaces/${ns}/checkpointbackups`, {
-        body: {
-          apiVersion: 'migration.dcnlab.com/v1',
-          kind: 'CheckpointBackup',
-          metadata: { name, namespace: ns },
-          spec: {
-            schedule: 'immediately',
-            podRef: { name: 'no-such-pod' },
-            resourceRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'none' },
-            ...(withHub ? { placement: { clusterAffinity: { clusterNames: ['member1'] } } } : {}),
-          },
-        },
-      });
-      t.applied.set(name, performance.now());
-    });
-  }
-  await q.onIdle();
-  const deadline = Date.now() + 1_800_000;
-  while (t.visible.size < n && Date.now() < deadline) await sleep(100);
-  const wall = (performance.now() - t0) / 1000;
+  await work();
   clearInterval(sampler);
   const cpu = cpuSeconds(hubPid) - cpu0;
-  memberWatch.stop();
-  hubWatch.stop();
-  await hub.request('DELETE', `/api/v1/namespaces/${ns}`).catch(() => undefined);
-  // The next run starts once this one's objects are gone, so the hub's clean-up is not counted in it.
-  for (const until = Date.now() + 300_000; Date.now() < until; await sleep(1000))
-    if (
-      !(await hub.get(`/api/v1/namespaces/${ns}`).then(
-        () => true,
-        () => false,
-      ))
-    )
-      break;
-
-  const toMember = [...t.inMember].map(([k, v]) => v - (t.applied.get(k) ?? v));
-  const back = [...t.visible].map(([k, v]) => v - (t.agentDone.get(k) ?? v));
   return {
-    objects: String(n),
-    path: withHub ? 'hub' : 'hand-written policy',
-    'apply→member p50/p95 ms': `${pct(toMember, 50).toFixed(0)} / ${pct(toMember, 95).toFixed(0)}`,
-    'agent done→hub p50/p95 ms': `${pct(back, 50).toFixed(0)} / ${pct(back, 95).toFixed(0)}`,
-    'all visible s': `${wall.toFixed(1)}${t.visible.size < n ? ` (${t.visible.size}/${n})` : ''}`,
     'hub CPU s': cpu.toFixed(2),
     'hub CPU s per 1000': ((cpu * 1000) / n).toFixed(2),
     'hub RSS peak MiB': peak.toFixed(0),
@@ -155,8 +198,58 @@ async function run(n: number, withHub: boolean): Promise<Record<string, string>>
   };
 }
 
+/** One path alone: its n objects applied 16 at a time, until all are visible. */
+async function run(n: number, withHub: boolean): Promise<Record<string, string>> {
+  const p = await prepare(n, withHub);
+  const hubUse = await measured(n, async () => {
+    const q = new PQueue({ concurrency: 16 });
+    p.start();
+    for (let i = 0; i < n; i++) void q.add(() => p.apply(i));
+    await q.onIdle();
+    await p.allVisible();
+  });
+  await p.remove();
+  return { ...p.row(), ...hubUse };
+}
+
+/**
+ * Both paths at once, their objects applied alternately through one queue of 16: each object of one path meets the
+ * same load (the machine's, Karmada's queues, the agents') as its twin of the other, which two runs one after the
+ * other on a shared machine cannot promise. The hub's CPU and memory are of the pair (it reports the baseline's status
+ * too), so they are given once, on the hub's row.
+ */
+async function runPaired(n: number): Promise<Record<string, string>[]> {
+  const [base, viaHub] = [await prepare(n, false), await prepare(n, true)];
+  const hubUse = await measured(2 * n, async () => {
+    const q = new PQueue({ concurrency: 16 });
+    base.start();
+    viaHub.start();
+    for (let i = 0; i < n; i++) {
+      void q.add(() => base.apply(i));
+      void q.add(() => viaHub.apply(i));
+    }
+    await q.onIdle();
+    await Promise.all([base.allVisible(), viaHub.allVisible()]);
+  });
+  await Promise.all([base.remove(), viaHub.remove()]);
+  const none = Object.fromEntries(Object.keys(hubUse).map((k) => [k, '(pair)']));
+  return [
+    { ...base.row(), path: 'hand-written policy, paired', ...none },
+    { ...viaHub.row(), path: 'hub, paired', ...hubUse },
+  ];
+}
+
+// BENCH_HUB_PAIRED=1: both paths at the same time (equal load); otherwise one after the other.
+const paired = process.env.BENCH_HUB_PAIRED === '1';
 const rows: Record<string, string>[] = [];
 for (const n of counts) {
+  if (paired) {
+    process.stderr.write(`bench hub: ${n} objects on each path, both at once...\n`);
+    rows.push(...(await runPaired(n)));
+    process.stderr.write(`bench hub: ${JSON.stringify(rows.slice(-2))}\n`);
+    await sleep(3000);
+    continue;
+  }
   for (const withHub of [false, true]) {
     process.stderr.write(`bench hub: ${n} objects, ${withHub ? 'through the hub' : 'baseline'}...\n`);
     rows.push(await run(n, withHub));

@@ -144,7 +144,7 @@ describe('the member agent on the local federation', () => {
     await applyBackup(ns, 'bobs', pod, { url: info.url, repository: `e2e/bob-${ns}`, secret: 'bob-creds' });
     const b = await waitPhase('member1', ns, 'bobs', ['Completed', 'Failed']);
     assert.equal(b.status?.phase, 'Completed', b.status?.message);
-    // distribution 2.8 names the user on its error lines; each push first asks for the tag (a 404), as that user.
+    // distribution names the user on its request lines; each push first asks for the tag (a 404), as that user.
     const log = readFileSync(join(fedDir, 'logs/registry.log'), 'utf8').split('\n');
     const usersOf = (repo: string) =>
       new Set(

@@ -1,13 +1,22 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { ReplicaStatus } from '@stateful-migration/api';
+import type { FailoverRecord, ReplicaStatus } from '@stateful-migration/api';
 import { kubectl } from '../fed/kubectl.js';
-import { fedCli, healedAndReady } from '../fed/outage.js';
+import { failoverPlacement, fedCli, healedAndReady, karmadaFailover, memberSeen } from '../fed/outage.js';
 import { exists, getBackup, registryInfo, registrySecretYaml } from './agent-support.js';
-import { counterCounts } from './restore-support.js';
+import { counterCounts, counterWorkloadYaml } from './restore-support.js';
 import { eventually, unique } from './support.js';
 
 /**
+ * Two cases on one outage of member1, because each outage costs minutes (Karmada waits to see member1 not Ready,
+ * taints it, evicts, reschedules; healing waits for it to be Ready again): the `it`s of each case are those it had as a
+ * file of its own, run in order fail, fail, heal, heal around one `fed fail member1` and one `fed heal member1`.
+ *
+ * `pnpm fed fail` and `pnpm fed heal` as Karmada sees them, and Karmada's own cluster failover enabled as a user
+ * enables it (the Failover gate, NoExecute eviction, a ClusterTaintPolicy): a StatefulSet preferring member1 moves to
+ * member2 when member1 goes down, starting from scratch (Karmada carries no process state: the baseline stateful
+ * failover improves on), and when member1 comes back exactly one copy runs. (Namespace `plainNs`.)
+ *
  * Failover with state (issue 16, docs/adr/0004): a counter StatefulSet of 2 placed in member1 (member2 as Karmada's
  * fallback) and backed up every minute by a workload-level CheckpointBackup with keepState.clusterFailover. When
  * member1 is lost (`fed fail`), Karmada moves the StatefulSet to member2, and each ordinal there comes back from its
@@ -15,8 +24,10 @@ import { eventually, unique } from './support.js';
  * never from zero, and status.lastFailover says how old the state was. A second StatefulSet of the same namespace,
  * whose backup has never checkpointed, starts fresh there, and its status and a Warning Event say why. When member1
  * comes back (`fed heal`), one copy of each runs. All of it as the shipped RBAC allows (the federation's hub).
+ * (Namespace `ns`.)
  */
 const ns = unique('fos');
+const plainNs = unique('failover');
 const hub = (args: string[], input?: string) => kubectl('karmada', args, input);
 
 type Pod = {
@@ -81,17 +92,52 @@ const events = async (name: string) =>
     ) as { items: { type: string; reason: string; message: string }[] }
   ).items;
 
-describe('failover with state: Karmada moves a StatefulSet off a lost member, each replica from its own checkpoint', () => {
-  /** What each ordinal printed in member1 just before it was lost. */
-  const before1 = new Map<string, { at: number; n: number }[]>();
-  let checkpointed: ReplicaStatus[] = [];
+/** The first count counter-0 printed in a member, read with kubectl logs. */
+async function firstCount(member: string): Promise<number | undefined> {
+  const out = await kubectl(member, ['logs', '-n', plainNs, 'counter-0', '-c', 'counter']).catch(() => '');
+  const m = /^count (\d+)/m.exec(out);
+  return m ? Number(m[1]) : undefined;
+}
 
-  before(async () => {
-    const user = registryInfo().users[0]!;
-    await hub(['create', 'namespace', ns]);
-    await hub(
-      ['apply', '-f', '-'],
-      `${registrySecretYaml(ns, 'push', user.username, user.password)}---
+const runningIn = async (member: string): Promise<boolean> => {
+  const out = await kubectl(member, [
+    'get',
+    'pod',
+    'counter-0',
+    '-n',
+    plainNs,
+    '-o',
+    'jsonpath={.status.phase}',
+  ]).catch(() => '');
+  return out === 'Running';
+};
+
+/** Sets up the plain case: a counter StatefulSet counting in member1. */
+async function setUpPlain(): Promise<void> {
+  await hub(['create', 'namespace', plainNs]);
+  await hub(
+    ['apply', '-f', '-'],
+    counterWorkloadYaml({
+      ns: plainNs,
+      kind: 'StatefulSet',
+      name: 'counter',
+      policy: { placement: failoverPlacement },
+    }),
+  );
+  await eventually(
+    async () => ((await firstCount('member1')) !== undefined ? true : undefined),
+    90_000,
+    'counter-0 to count in member1',
+  );
+}
+
+/** Sets up the case with state: counters checkpointed every minute in member1, and one that never is. */
+async function setUpWithState(): Promise<void> {
+  const user = registryInfo().users[0]!;
+  await hub(['create', 'namespace', ns]);
+  await hub(
+    ['apply', '-f', '-'],
+    `${registrySecretYaml(ns, 'push', user.username, user.password)}---
 ${statefulSet('counter', 1)}---
 ${statefulSet('fresh', 1)}---
 apiVersion: policy.karmada.io/v1alpha1
@@ -106,61 +152,141 @@ spec:
     - {affinityName: primary, clusterNames: [member1]}
     - {affinityName: backup, clusterNames: [member2]}
 `,
-    );
-    // Ordinal 0 counts well ahead of ordinal 1, so each restored counter shows whose state it has.
-    const [first] = await running('member1', 'counter', 1);
-    await eventually(
-      async () =>
-        ((await counterCounts('member1', ns, first!.metadata.name)).at(-1)?.n ?? 0) >= 40 || undefined,
-      90_000,
-      'counter-0 to count to 40',
-    );
-    await hub(['apply', '-f', '-'], statefulSet('counter', 2));
-    await running('member1', 'counter', 2);
-    // A checkpoint counts once counter-1 has counted past 10 (one a second), so a restored counter-1 is told from a
-    // fresh one (which starts at 1) by its first count alone.
-    const counted = Date.now() + 12_000;
-    await running('member1', 'fresh', 1);
-    // counter: every minute; fresh: never in this test's lifetime (29 February), so no checkpoint exists.
-    await hub(
-      ['apply', '-f', '-'],
-      `${backupYaml('counter', '* * * * *')}---\n${backupYaml('fresh', '0 0 29 2 *')}`,
-    );
-    checkpointed = await eventually(
-      async () => {
-        const m1 = (await getBackup('karmada', ns, 'counter')).status?.clusters?.find(
-          (c) => c.name === 'member1',
-        );
-        const rs = m1?.replicas ?? [];
-        const pushed = (r: ReplicaStatus) =>
-          r.images?.some((i) => i.pushed && i.digest) && Date.parse(r.lastCheckpointTime ?? '') > counted;
-        return rs.length === 2 && rs.every(pushed) ? rs : undefined;
-      },
-      240_000,
-      'a pushed checkpoint of each ordinal of counter',
-    );
-    // The standing webhook configuration is in member2 before anything fails.
-    await eventually(
-      async () =>
-        (await exists('member2', ns, [
-          'mutatingwebhookconfiguration',
-          `stateful-migration-failover.${ns}.counter`,
-        ]))
-          ? true
-          : undefined,
-      60_000,
-      'the failover webhook configuration in member2',
-    );
+  );
+  // Ordinal 0 counts well ahead of ordinal 1, so each restored counter shows whose state it has.
+  const [first] = await running('member1', 'counter', 1);
+  await eventually(
+    async () =>
+      ((await counterCounts('member1', ns, first!.metadata.name)).at(-1)?.n ?? 0) >= 40 || undefined,
+    90_000,
+    'counter-0 to count to 40',
+  );
+  await hub(['apply', '-f', '-'], statefulSet('counter', 2));
+  await running('member1', 'counter', 2);
+  // A checkpoint counts once counter-1 has counted past 10 (one a second), so a restored counter-1 is told from a
+  // fresh one (which starts at 1) by its first count alone.
+  const counted = Date.now() + 12_000;
+  await running('member1', 'fresh', 1);
+  // counter: every minute; fresh: never in this test's lifetime (29 February), so no checkpoint exists.
+  await hub(
+    ['apply', '-f', '-'],
+    `${backupYaml('counter', '* * * * *')}---\n${backupYaml('fresh', '0 0 29 2 *')}`,
+  );
+  checkpointed = await eventually(
+    async () => {
+      const m1 = (await getBackup('karmada', ns, 'counter')).status?.clusters?.find(
+        (c) => c.name === 'member1',
+      );
+      const rs = m1?.replicas ?? [];
+      const pushed = (r: ReplicaStatus) =>
+        r.images?.some((i) => i.pushed && i.digest) && Date.parse(r.lastCheckpointTime ?? '') > counted;
+      return rs.length === 2 && rs.every(pushed) ? rs : undefined;
+    },
+    240_000,
+    'a pushed checkpoint of each ordinal of counter',
+  );
+  // The standing webhook configuration is in member2 before anything fails.
+  await eventually(
+    async () =>
+      (await exists('member2', ns, [
+        'mutatingwebhookconfiguration',
+        `stateful-migration-failover.${ns}.counter`,
+      ]))
+        ? true
+        : undefined,
+    60_000,
+    'the failover webhook configuration in member2',
+  );
+}
+
+/** What each ordinal of counter printed in member1 just before it was lost. */
+const before1 = new Map<string, { at: number; n: number }[]>();
+let checkpointed: ReplicaStatus[] = [];
+
+/** Runs once whatever calls it first; every later call gets the same promise. */
+function once<T>(f: () => Promise<T>): () => Promise<T> {
+  let p: Promise<T> | undefined;
+  return () => (p ??= f());
+}
+
+/** The one outage: what counter printed in member1 is read just before `fed fail member1`. */
+const outage = once(async () => {
+  for (const p of ['counter-0', 'counter-1']) before1.set(p, await timedCounts('member1', p));
+  const t0 = Date.now();
+  return { r: fedCli('fail', 'member1'), t0 };
+});
+
+/** The one `fed heal member1`, with counter's failover record as it was just before. */
+const healing = once(async () => {
+  const rec: FailoverRecord | undefined = await getBackup('karmada', ns, 'counter')
+    .then((b) => b.status?.lastFailover)
+    .catch(() => undefined);
+  return { r: fedCli('heal', 'member1'), rec };
+});
+
+/** Waits until member1 holds no StatefulSet and no pod in `namespace` (Karmada withdrew what it evicted). */
+const member1Empty = (namespace: string, timeoutMs: number, what: string) =>
+  eventually(
+    async () => {
+      const left = await kubectl('member1', ['get', 'statefulset,pods', '-n', namespace, '-o', 'name']).catch(
+        () => 'error',
+      );
+      return left.trim() === '' ? true : undefined;
+    },
+    timeoutMs,
+    what,
+  );
+
+describe('one outage of member1: Karmada fails workloads over (fed fail and heal), and with state (failover with state)', () => {
+  before(async () => {
+    const [plain, withState] = await Promise.allSettled([setUpPlain(), setUpWithState()]);
+    for (const s of [plain, withState]) if (s.status === 'rejected') throw s.reason;
   });
 
   after(async () => {
+    // Whatever happened, the next case needs member1 back and Ready.
     await healedAndReady('member1');
-    await hub(['delete', 'namespace', ns, '--wait=false']).catch(() => undefined);
+    for (const n of [ns, plainNs])
+      await hub(['delete', 'namespace', n, '--wait=false']).catch(() => undefined);
+  });
+
+  it('fail: member1 turns not Ready, is tainted NoExecute, and the StatefulSet starts over in member2', async () => {
+    const { r, t0 } = await outage();
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /member1 is down \(\d+ processes stopped, [1-9]\d* containers frozen\)/);
+    assert.match(fedCli('status').stdout, /failed by `fed fail`: member1/);
+    // The member's apiserver accepts connections but never answers, as in a partition.
+    const probe = fedCli('status');
+    assert.equal(probe.status, 0, 'processes stopped by fail still count as running');
+    // Karmada sees member1 not Ready and taints it NoExecute, binds the StatefulSet to member2 alone, and its
+    // replica is Ready there.
+    await karmadaFailover({
+      ns: plainNs,
+      name: 'counter',
+      replicas: 1,
+      from: 'member1',
+      to: 'member2',
+      t0,
+      timeoutMs: 180_000,
+    });
+    await eventually(
+      async () => ((await runningIn('member2')) ? true : undefined),
+      180_000,
+      'counter-0 to run in member2',
+    );
+    const binding = JSON.parse(
+      await hub(['get', 'resourcebinding', 'counter-statefulset', '-n', plainNs, '-o', 'json']),
+    ) as { spec: { clusters?: { name: string }[] } };
+    assert.deepEqual(
+      binding.spec.clusters?.map((c) => c.name),
+      ['member2'],
+    );
+    // Karmada alone brings the process back empty: the count starts over. Stateful failover is what changes this.
+    assert.equal(await eventually(() => firstCount('member2'), 60_000, 'counter-0 to count in member2'), 1);
   });
 
   it('fail member1: counter comes up in member2, ordinal N from ordinal N, never from zero; fresh starts fresh and says why', async (t) => {
-    for (const p of ['counter-0', 'counter-1']) before1.set(p, await timedCounts('member1', p));
-    const r = fedCli('fail', 'member1');
+    const { r } = await outage();
     assert.equal(r.status, 0, r.stderr);
 
     const moved = await running('member2', 'counter', 2, 360_000);
@@ -267,20 +393,29 @@ spec:
     assert.equal(count, 1, 'fresh-0 starts from its image: its count starts over');
   });
 
-  it('heal member1: its copies go, one copy of each ordinal runs, in member2, and the record is kept', async () => {
-    const rec = (await getBackup('karmada', ns, 'counter')).status!.lastFailover!;
-    const r = fedCli('heal', 'member1');
+  it('heal: member1 comes back Ready, its taint goes, and only member2 runs the StatefulSet', async () => {
+    const { r } = await healing();
     assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /member1 is back/);
     await eventually(
       async () => {
-        const left = await kubectl('member1', ['get', 'statefulset,pods', '-n', ns, '-o', 'name']).catch(
-          () => 'error',
-        );
-        return left.trim() === '' ? true : undefined;
+        const c = await memberSeen('member1');
+        return c.ready && !c.noExecute ? true : undefined;
       },
-      180_000,
-      'Karmada to remove the evicted StatefulSets and their pods from member1',
+      120_000,
+      'member1 Ready and untainted',
     );
+    await member1Empty(
+      plainNs,
+      120_000,
+      'Karmada to remove the evicted StatefulSet and its pod from member1',
+    );
+    assert.ok(await runningIn('member2'), 'member2 still runs counter-0');
+  });
+  it('heal member1: its copies go, one copy of each ordinal runs, in member2, and the record is kept', async () => {
+    const { r, rec } = await healing();
+    assert.equal(r.status, 0, r.stderr);
+    await member1Empty(ns, 180_000, 'Karmada to remove the evicted StatefulSets and their pods from member1');
     const m2 = await running('member2', 'counter', 2);
     assert.deepEqual(
       m2.map((p) => p.metadata.name),
@@ -288,6 +423,6 @@ spec:
     );
     assert.equal((await running('member2', 'fresh', 1)).length, 1);
     const after = (await getBackup('karmada', ns, 'counter')).status?.lastFailover;
-    assert.equal(after?.decidedAt, rec.decidedAt, 'the move was decided once');
+    assert.equal(after?.decidedAt, rec!.decidedAt, 'the move was decided once');
   });
 });

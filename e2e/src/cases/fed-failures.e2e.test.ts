@@ -67,7 +67,7 @@ describe('fed up: bad input gets one clear line and leaves nothing running', () 
       assert.equal(r.status, 1);
       assert.match(
         r.out,
-        new RegExp(`^fed: etcd cannot start: port ${port} is taken by another process$`, 'm'),
+        new RegExp(`^fed: etcd cannot start: port 127\\.0\\.0\\.1:${port} is taken by another process$`, 'm'),
       );
       assert.equal(existsSync(join(r.fedDir, 'state.json')), false);
     } finally {

@@ -55,10 +55,13 @@ export class FedContext {
     exe: string,
     args: string[],
     ready: () => Promise<boolean>,
-    opts: { env?: NodeJS.ProcessEnv; port?: number } = {},
+    opts: { env?: NodeJS.ProcessEnv; port?: number; host?: string } = {},
   ): Promise<ProcRecord> {
-    if (opts.port !== undefined && (await portTaken(opts.port))) {
-      throw new ComponentError(name, `cannot start: port ${opts.port} is taken by another process`);
+    if (opts.port !== undefined && (await portTaken(opts.port, opts.host))) {
+      throw new ComponentError(
+        name,
+        `cannot start: port ${opts.host ?? '127.0.0.1'}:${opts.port} is taken by another process`,
+      );
     }
     const t0 = Date.now();
     const rec = startProcess(this.state, name, exe, args, opts);
@@ -97,10 +100,14 @@ export class FedContext {
 function hint(rec?: ProcRecord): string {
   if (!rec) return '';
   try {
-    const log = readFileSync(rec.log, 'utf8');
-    if (/address already in use/i.test(log)) return `: port ${rec.port ?? '?'} is taken`;
+    return bindHint(rec, readFileSync(rec.log, 'utf8'));
   } catch {
-    // no log yet
+    return ''; // no log yet
   }
-  return '';
+}
+
+/** What a component's log says about a failed bind, naming the address it was given (or `?` if it had none). */
+export function bindHint(rec: Pick<ProcRecord, 'port' | 'host'>, log: string): string {
+  if (!/address already in use/i.test(log)) return '';
+  return `: port ${rec.port === undefined ? '?' : `${rec.host ?? '127.0.0.1'}:${rec.port}`} is taken`;
 }

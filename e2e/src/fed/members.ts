@@ -9,7 +9,7 @@ import { nodeRegistriesPath } from './images.js';
 import type { CheckpointRestoreSetting } from '../node/runtime/decisions.js';
 import { kubeletServingCert } from './certs.js';
 import { claimNodeAddresses } from './node-net.js';
-import { freePort, type FedState } from './procs.js';
+import type { FedState } from './procs.js';
 import { installNodeKeys } from './keys.js';
 import { installNodeFiles } from './node-files.js';
 
@@ -156,8 +156,9 @@ export async function startNodes(ctx: FedContext): Promise<void> {
   const all = members.flatMap((m) => memberNodes[m] ?? []);
   const addresses = claimNodeAddresses(all);
   ctx.state.extra = { ...ctx.state.extra, nodeAddresses: addresses };
-  // The registry starts after the nodes, but its address is part of what every pod is forwarded to: chosen now.
-  if (ctx.state.ports.registry === undefined) ctx.setPort('registry', await freePort('registry'));
+  // The registry started before the nodes (parts.ts) and is bound already: its address is part of what every pod
+  // is forwarded to, and a port chosen here and bound only after every node is Ready could be taken meanwhile.
+  const registry = ctx.port('registry');
   let octet = 0;
   for (const member of members) {
     for (const node of memberNodes[member] ?? []) {
@@ -169,7 +170,6 @@ export async function startNodes(ctx: FedContext): Promise<void> {
       // What a pod is told and reaches through its forwarder (ADR 0011 step 3): its node's kubelet (status.hostIP),
       // the member's apiserver at the `kubernetes` Service (in-cluster config), the registry and Karmada's apiserver
       // at the addresses their clients are configured with.
-      const registry = ctx.port('registry');
       const karmada = ctx.port('karmada-apiserver');
       const forward = [
         `${address}:${KUBELET_PORT}=${address}:${KUBELET_PORT}`,
@@ -209,6 +209,8 @@ export async function startNodes(ctx: FedContext): Promise<void> {
           );
           return n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
         },
+        // Its kubelet's address, so a failed start checks it first and names it ("port 127.x.y.z:10250 is taken").
+        { port: KUBELET_PORT, host: address },
       );
     }
   }

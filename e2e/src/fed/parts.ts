@@ -54,10 +54,12 @@ export const parts: FedPart[] = [
       ]);
     },
   },
-  { name: 'nodes', up: startNodes },
+  // The registry before the nodes: every node forwards its pods to the registry's port, which must be bound by then
+  // (a port picked early and bound after the nodes are Ready can be taken by another process in between).
   { name: 'registry', up: startRegistry },
   // Only with FED_CHART_PODS: the product image, built or taken from the cache, pushed to the registry.
   { name: 'agent-image', up: prepareChartPods },
+  { name: 'nodes', up: startNodes },
   {
     name: 'members',
     up: async (ctx) => {

@@ -10,6 +10,7 @@ export const versions = {
   karmada: 'v1.18.2',
   checkpointctl: 'v1.6.0',
   helm: 'v3.22.0',
+  registry: 'v3.1.2',
 } as const;
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -32,6 +33,7 @@ const binVersion: Record<string, string> = {
   'karmada-aggregated-apiserver': versions.karmada,
   checkpointctl: versions.checkpointctl,
   helm: versions.helm,
+  registry: versions.registry,
 };
 
 /** The cached binary, or the one FED_BIN_<NAME> substitutes (tests use it to play a broken component). */

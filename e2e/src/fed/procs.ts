@@ -15,6 +15,8 @@ export interface ProcRecord {
   startTicks?: number;
   log: string;
   port?: number;
+  /** Where it binds port when that is not 127.0.0.1 (each kubelet at its node's address, ADR 0011 step 2). */
+  host?: string;
 }
 
 export interface FedState {
@@ -83,12 +85,12 @@ export async function freePort(name: string): Promise<number> {
   });
 }
 
-/** True if something already listens on 127.0.0.1:port. */
-export function portTaken(port: number): Promise<boolean> {
+/** True if something already listens on host:port. */
+export function portTaken(port: number, host = '127.0.0.1'): Promise<boolean> {
   return new Promise((resolve) => {
     const srv = createServer();
     srv.once('error', () => resolve(true));
-    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(false)));
+    srv.listen(port, host, () => srv.close(() => resolve(false)));
   });
 }
 
@@ -98,7 +100,7 @@ export function startProcess(
   name: string,
   exe: string,
   args: string[],
-  opts: { env?: NodeJS.ProcessEnv; port?: number } = {},
+  opts: { env?: NodeJS.ProcessEnv; port?: number; host?: string } = {},
 ): ProcRecord {
   const log = join(logDir, `${name}.log`);
   const fd = openSync(log, 'a');
@@ -119,6 +121,7 @@ export function startProcess(
     log,
     ...(startTicks !== undefined ? { startTicks } : {}),
     ...(opts.port ? { port: opts.port } : {}),
+    ...(opts.host ? { host: opts.host } : {}),
   };
   state.procs.push(rec);
   writeState(state);
@@ -164,5 +167,9 @@ export async function restartProcess(
   if (!old?.args) throw new Error(`no restartable process named ${name}`);
   await stopProcesses([old]);
   state.procs.splice(i, 1);
-  return startProcess(state, name, old.exe, old.args, { env, ...(old.port ? { port: old.port } : {}) });
+  return startProcess(state, name, old.exe, old.args, {
+    env,
+    ...(old.port ? { port: old.port } : {}),
+    ...(old.host ? { host: old.host } : {}),
+  });
 }

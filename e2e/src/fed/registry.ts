@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FedContext } from './context.js';
-import { fedDir } from './paths.js';
+import { binary, fedDir } from './paths.js';
 import { probe } from './probe.js';
 import { freePort } from './procs.js';
 import { pushPlatformImages } from './images.js';
@@ -25,9 +25,13 @@ export interface RegistryInfo extends RegistryCredentials {
 
 export const registryInfoPath = (): string => join(fedDir, 'registry.json');
 
-/** A real OCI registry: Debian's docker-registry (distribution 2.8) on loopback, htpasswd auth, deletes enabled. */
+/**
+ * A real OCI registry on loopback: CNCF distribution v3 (`registry`, built from its Go module by build-binaries.sh),
+ * TLS, htpasswd (bcrypt) auth, deletes enabled. Built rather than Debian's docker-registry 2.8.2, whose Go 1.19 hashes
+ * uploads without the CPU's SHA extensions: that hashing was most of a push's time (docs/benchmarks.md).
+ */
 export async function startRegistry(ctx: FedContext): Promise<void> {
-  // Chosen by startNodes already when the nodes forward pods to it (ADR 0011 step 3).
+  // Chosen just before it binds; the nodes start after it and forward pods to it (ADR 0011 step 3).
   const port = ctx.state.ports.registry ?? (await freePort('registry'));
   ctx.setPort('registry', port);
   const dir = join(fedDir, 'registry');
@@ -63,7 +67,7 @@ auth:
   );
   await ctx.run(
     'registry',
-    '/usr/bin/docker-registry',
+    binary('registry'),
     ['serve', config],
     () => probe(`https://127.0.0.1:${port}/`, ctx.pki),
     {

@@ -195,7 +195,7 @@ describe('retention with a hung buildah', () => {
     });
     const t0 = Date.now();
     await sweeper.sweep();
-    assert.ok(Date.now() - t0 < 3000);
+    assert.ok(Date.now() - t0 < 15_000); // buildah here sleeps 30 s
     assert.deepEqual(warnings, ['retention skips local images this sweep']);
     // Not cached as "no checkpoint image": the next sweep asks buildah again.
     await sweeper.sweep();

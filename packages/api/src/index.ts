@@ -150,3 +150,4 @@ export {
   type FreshReason,
 } from './failover.js';
 export { HUB_USER, HUB_WEBHOOK_POLICY, HUB_WEBHOOK_ROUTES, hubWebhookPolicy } from './hub-webhook-policy.js';
+export { MAX_LABEL_VALUE, MAX_OBJECT_NAME, bounded, labelValue, objectName } from './bounded-names.js';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { BuiltImage, CheckpointBackup } from '@stateful-migration/api';
+import { labelValue, type BuiltImage, type CheckpointBackup } from '@stateful-migration/api';
 import {
   backupClustersOf,
   candidateOf,
@@ -138,6 +138,15 @@ describe('drainObjects: the drain checkpoint and its policy', () => {
       retention: { maxCheckpointsPerContainer: 3 },
       placement: { clusterAffinity: { clusterNames: ['member1'] } },
     });
+  });
+
+  it('a covering backup whose name is longer than a label holds: the label is hashed to 63 characters, the owner keeps the name', () => {
+    const long = `db-${'x'.repeat(200)}`;
+    const c = { ...covering, metadata: { ...covering.metadata, name: long } };
+    const made = drainObjects(c, pod, 'member1', name).backup;
+    assert.equal(made.metadata.labels[DRAIN_OF_LABEL], labelValue(long));
+    assert.ok(made.metadata.labels[DRAIN_OF_LABEL]!.length <= 63);
+    assert.equal(made.metadata.ownerReferences[0]!.name, long);
   });
 
   it('never stopPod (the eviction deletes the pod) nor keepState (a pod-level backup may not keep state)', () => {

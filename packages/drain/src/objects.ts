@@ -5,6 +5,7 @@ import {
   KIND,
   keepStateRefusal,
   keepStateSettings,
+  labelValue,
   type BuiltImage,
   type CheckpointBackup,
 } from '@stateful-migration/api';
@@ -153,7 +154,9 @@ export function drainObjects(
   const owners = [
     { apiVersion: API_VERSION, kind: KIND, name: covering.metadata.name, uid: covering.metadata.uid ?? '' },
   ];
-  const labels = { [DRAIN_OF_LABEL]: covering.metadata.name, [DRAIN_CLUSTER_LABEL]: cluster };
+  // A backup's name may be longer than a label value holds (63): labelValue hashes it to fit. Only the label's
+  // presence is read back (isDrainCheckpoint); the ownerReference names the covering backup exactly.
+  const labels = { [DRAIN_OF_LABEL]: labelValue(covering.metadata.name), [DRAIN_CLUSTER_LABEL]: cluster };
   const placement = { clusterAffinity: { clusterNames: [cluster] } };
   return {
     backup: {

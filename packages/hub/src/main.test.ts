@@ -8,7 +8,8 @@ const queue = (endsAt: number[]) => {
   return { inFlight: () => endsAt.filter((t) => Date.now() - t0 < t).length };
 };
 
-describe('stepDown (SIGTERM)', () => {
+// A step down that never returns fails here at the timeout instead of hanging the suite.
+describe('stepDown (SIGTERM)', { timeout: 60_000 }, () => {
   it('frees the Lease only once the reconciles of every queue, restore included, have ended', async () => {
     const order: string[] = [];
     const t0 = Date.now();
@@ -39,7 +40,8 @@ describe('stepDown (SIGTERM)', () => {
       pollMs: 10,
     });
     assert.equal(released, true);
-    assert.ok(Date.now() - t0 < 1000);
+    // The reconcile never ends: without the timeout this would never return.
+    assert.ok(Date.now() - t0 < 10_000);
   });
 
   it('frees at once when nothing runs', async () => {
@@ -48,8 +50,11 @@ describe('stepDown (SIGTERM)', () => {
       stop: () => undefined,
       queues: { backups: queue([]), secrets: queue([]), restore: queue([]) },
       release: () => Promise.resolve(),
+      // A step down that polled even once, or waited for its timeout, would take a minute.
+      timeoutMs: 60_000,
+      pollMs: 60_000,
     });
-    assert.ok(Date.now() - t0 < 100);
+    assert.ok(Date.now() - t0 < 10_000);
   });
 });
 

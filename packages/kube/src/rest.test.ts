@@ -34,7 +34,7 @@ describe('RestClient call deadlines', () => {
     ]) {
       const { ms, err } = await elapsed(call);
       assert.match(String(err), /no answer within 300 ms/);
-      assert.ok(ms >= 290 && ms < 1500, `took ${ms} ms`);
+      assert.ok(ms >= 290 && ms < 10_000, `took ${ms} ms`); // the apiserver never answers
     }
     client.close();
   });
@@ -44,7 +44,7 @@ describe('RestClient call deadlines', () => {
     const client = api.client();
     const { ms, err } = await elapsed(() => client.get('/x', { timeoutMs: 300 }));
     assert.match(String(err), /no answer within 300 ms/);
-    assert.ok(ms < 1500, `took ${ms} ms`);
+    assert.ok(ms < 10_000, `took ${ms} ms`); // the answer never ends
     client.close();
   });
 
@@ -54,9 +54,9 @@ describe('RestClient call deadlines', () => {
     const client = api.client();
     const ac = new AbortController();
     setTimeout(() => ac.abort(new Error('caller gave up')), 100);
-    const { ms, err } = await elapsed(() => client.get('/x', { signal: ac.signal, timeoutMs: 5000 }));
+    const { ms, err } = await elapsed(() => client.get('/x', { signal: ac.signal, timeoutMs: 60_000 }));
     assert.match(String(err), /caller gave up/);
-    assert.ok(ms < 1000, `took ${ms} ms`);
+    assert.ok(ms < 10_000, `took ${ms} ms`); // its own timeout is a minute
     client.close();
   });
 

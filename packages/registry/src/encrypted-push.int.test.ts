@@ -3,7 +3,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
@@ -16,10 +16,19 @@ import { RegistryClient } from './client.js';
 import { getManifest, pushImage } from './push.js';
 
 /**
- * The encrypted push against a real registry of its own (Debian's docker-registry, distribution 2.8, plain http on
- * loopback, a temporary storage directory), read back with Debian's skopeo: skopeo --decryption-key gives back the
- * archive byte for byte, and the registry's storage never holds the archive's bytes.
+ * The encrypted push against a real registry of its own (the federation's: distribution v3 as build-binaries.sh builds
+ * it, plain http on loopback, a temporary storage directory), read back with Debian's skopeo: skopeo --decryption-key
+ * gives back the archive byte for byte, and the registry's storage never holds the archive's bytes.
  */
+
+const REGISTRY_VERSION = 'v3.1.2'; // as e2e/scripts/build-binaries.sh
+const registryBin = join(
+  process.env.STATEFUL_MIGRATION_CACHE ??
+    join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'stateful-migration'),
+  'bin',
+  `registry-${REGISTRY_VERSION}`,
+  'registry',
+);
 
 const tmp = mkdtempSync(join(tmpdir(), 'encrypted-push-'));
 const storage = join(tmp, 'storage');
@@ -52,7 +61,11 @@ storage:
 http: {addr: ${host}}
 `,
   );
-  registry = spawn('/usr/bin/docker-registry', ['serve', config], { stdio: 'ignore' });
+  if (!statSync(registryBin, { throwIfNoEntry: false }))
+    throw new Error(
+      `registry ${REGISTRY_VERSION} not found at ${registryBin}: run bash e2e/scripts/build-binaries.sh`,
+    );
+  registry = spawn(registryBin, ['serve', config], { stdio: 'ignore' });
   for (let i = 0; i < 100; i++) {
     try {
       const res = await fetch(`http://${host}/v2/`);
@@ -62,7 +75,7 @@ http: {addr: ${host}}
     }
     await new Promise((r) => setTimeout(r, 100));
   }
-  throw new Error('docker-registry did not come up');
+  throw new Error('the registry did not come up');
 }
 
 interface Key {
@@ -136,7 +149,7 @@ function layoutLayer(dir: string): {
 const client = () => new RegistryClient({ host, insecureHttp: true });
 let n = 0;
 
-describe('pushImage with encryptFor against a docker-registry of its own, read back by skopeo', () => {
+describe('pushImage with encryptFor against a registry of its own, read back by skopeo', () => {
   let keys: Record<string, Key>;
   before(async () => {
     await startRegistry();

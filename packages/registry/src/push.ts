@@ -53,6 +53,13 @@ export interface PushedImage {
 const sha256 = (b: Buffer): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
 /**
+ * The size of each read of the layer file. 4 MiB rather than 1 MiB: a quarter of the stream callbacks and
+ * allocations per byte, 7 to 15% less of the agent's CPU per push (docs/benchmarks.md), for 6 MiB more of resident
+ * memory that does not grow with the archive.
+ */
+const READ_CHUNK = 4 << 20;
+
+/**
  * Pushes a one-layer OCI image whose layer is the tar file itself, read once: the file streams to the registry while
  * its digest is computed, so time stays near a plain copy and memory does not grow with the archive. The layer is an
  * uncompressed tar (checkpoint archives hold mostly memory pages, which compress poorly and slowly).
@@ -80,7 +87,9 @@ export async function pushImage(client: RegistryClient, input: PushImageInput): 
     input.created,
     encrypted,
   );
-  await putBlob(client, repository, config, configDigest);
+  // The config names the layer and the creation time: it can be in the registry already only when the layer was
+  // (a retried push), so only then is it asked for first; otherwise the question would be a round trip for nothing.
+  await putBlob(client, repository, config, configDigest, known === size);
   expectOk(
     await client.request('PUT', `/v2/${repository}/manifests/${tag}`, {
       body: manifest,
@@ -126,7 +135,7 @@ async function uploadLayer(
   // the client sends the credentials only to the registry's own origin.
   const location = client.location(start, 'the upload');
   // pipeline, not pipe: when a timeout destroys the body, everything under it (the encryptor, the file) goes too.
-  const file = createReadStream(input.layerTar, { highWaterMark: 1 << 20 });
+  const file = createReadStream(input.layerTar, { highWaterMark: READ_CHUNK });
   const encryptor = input.encryptFor ? new LayerEncryptor(input.encryptFor) : undefined;
   const source: Readable = encryptor ? pipeline(file, encryptor, () => undefined) : file;
   const patched = expectOk(
@@ -225,7 +234,7 @@ export async function describeImage(
   created: Date,
 ): Promise<{ digest: string; layerDigest: string }> {
   const hash = createHash('sha256');
-  for await (const chunk of createReadStream(layerTar, { highWaterMark: 1 << 20 }))
+  for await (const chunk of createReadStream(layerTar, { highWaterMark: READ_CHUNK }))
     hash.update(chunk as Buffer);
   const layerDigest = `sha256:${hash.digest('hex')}`;
   return {
@@ -234,14 +243,18 @@ export async function describeImage(
   };
 }
 
-/** A small blob in one PUT (distribution ignores a body sent with the opening POST), unless the registry has it. */
+/**
+ * A small blob in one PUT (distribution ignores a body sent with the opening POST); with askFirst, not when the
+ * registry has it already.
+ */
 async function putBlob(
   client: RegistryClient,
   repository: string,
   blob: Buffer,
   digest: string,
+  askFirst: boolean,
 ): Promise<void> {
-  if ((await blobSize(client, repository, digest)) === blob.length) return;
+  if (askFirst && (await blobSize(client, repository, digest)) === blob.length) return;
   const start = expectOk(
     await client.request('POST', `/v2/${repository}/blobs/uploads/`),
     'starting a blob upload',

@@ -51,15 +51,18 @@ async function raw(handler: (req: IncomingMessage, res: ServerResponse) => void)
 
 const timeouts = { idleMs: 300, requestMs: 900 };
 
-async function timedOut(p: Promise<unknown>, pattern: RegExp, withinMs: number): Promise<void> {
-  const t0 = Date.now();
+/**
+ * The call fails with TIMEOUT and the message of the timer that fired: each pattern names it ("idle timeout" or
+ * "request timeout") and its duration, so which deadline ended the call is told by the message, not by a wall-clock
+ * bound that a loaded machine can overrun (the suites run beside each other and the federation).
+ */
+async function timedOut(p: Promise<unknown>, pattern: RegExp): Promise<void> {
   await assert.rejects(p, (e: unknown) => {
     assert.ok(e instanceof RegistryError, String(e));
     assert.equal(e.code, 'TIMEOUT');
     assert.match(e.message, pattern);
     return true;
   });
-  assert.ok(Date.now() - t0 < withinMs, `took ${Date.now() - t0} ms`);
 }
 
 /** A body that yields `chunks` chunks of 64 KiB, one every `everyMs`. */
@@ -73,7 +76,8 @@ const trickle = (chunks: number, everyMs: number) =>
     })(),
   );
 
-describe('registry requests have timeouts: a hung registry cannot stall a node', () => {
+// A timer that never fires fails the suite at its timeout instead of hanging the run.
+describe('registry requests have timeouts: a hung registry cannot stall a node', { timeout: 60_000 }, () => {
   it('has defaults: 60 s without a byte either way, 120 s for a whole answer', () => {
     assert.deepEqual(REGISTRY_TIMEOUTS, { idleMs: 60_000, requestMs: 120_000 });
   });
@@ -83,7 +87,6 @@ describe('registry requests have timeouts: a hung registry cannot stall a node',
     await timedOut(
       new RegistryClient({ host, ca: tls.cert, timeouts }).login('shop/app'),
       new RegExp(`registry ${host}: nothing sent or received for 0.3 s during GET /v2/ \\(idle timeout\\)`),
-      550,
     );
   });
 
@@ -92,7 +95,6 @@ describe('registry requests have timeouts: a hung registry cannot stall a node',
     await timedOut(
       new RegistryClient({ host, insecureHttp: true, timeouts }).request('GET', '/v2/shop/app/tags/list'),
       /during GET \/v2\/shop\/app\/tags\/list \(idle timeout\)/,
-      2000,
     );
   });
 
@@ -105,7 +107,6 @@ describe('registry requests have timeouts: a hung registry cannot stall a node',
     await timedOut(
       new RegistryClient({ host, insecureHttp: true, timeouts }).request('GET', '/v2/'),
       /GET \/v2\/ got no complete answer within 0.9 s \(request timeout\)/,
-      3000,
     );
   });
 
@@ -158,7 +159,6 @@ describe('registry requests have timeouts: a hung registry cannot stall a node',
         body,
       }),
       /nothing sent or received for 0.3 s during PATCH \/v2\/x\/blobs\/uploads\/1 \(idle timeout\)/,
-      5000,
     );
     assert.ok(made < 512 << 20, 'it stopped sending long before the end');
     assert.ok(body.destroyed, 'the body stream (and the file under it) is released');
@@ -189,7 +189,6 @@ describe('registry requests have timeouts: a hung registry cannot stall a node',
         created: new Date(0),
       }),
       /during PATCH \/v2\/shop\/app\/blobs\/uploads\/1 \(idle timeout\)/,
-      5000,
     );
     await new Promise((r) => setTimeout(r, 50));
     assert.equal(open(), 0, 'the layer file is closed');
@@ -222,7 +221,6 @@ describe('registry requests have timeouts: a hung registry cannot stall a node',
         encryptFor: [parseRecipientKey(publicKey.export({ type: 'spki', format: 'pem' }) as string)],
       }),
       /during PATCH \/v2\/shop\/app\/blobs\/uploads\/2 \(idle timeout\)/,
-      5000,
     );
     await new Promise((r) => setTimeout(r, 50));
     assert.equal(open(), 0, 'the layer file is closed');
@@ -240,7 +238,6 @@ describe('registry requests have timeouts: a hung registry cannot stall a node',
         timeouts: { idleMs: 5000, requestMs: 400 },
       }).request('PUT', '/v2/x/blobs/uploads/1?digest=sha256:0', { body: trickle(3, 10) }),
       /PUT \/v2\/x\/blobs\/uploads\/1 got no complete answer within 0.4 s/,
-      3000,
     );
   });
 
@@ -262,7 +259,6 @@ describe('registry requests have timeouts: a hung registry cannot stall a node',
         timeouts,
       }).login('shop/app'),
       new RegExp(`\\(at ${realm}\\): nothing sent or received for 0.3 s during GET /token`),
-      2000,
     );
   });
 });

@@ -31,13 +31,14 @@ import { scaleReads, scaleReplicas, scaleRequest, type Scale } from './scale.js'
 import { backupPath, bindingPath, GROUP_PATH, podPath, proxy, restorePath, restoresPath } from './paths.js';
 import { runningAndReady, type ObservedPod } from './phase.js';
 import { editPins, unpin } from './pins.js';
-import { handoverLabels, RESTORE_LABEL } from './pod.js';
+import { ANNOTATION, handoverLabels, RESTORE_LABEL } from './pod.js';
 import { RestoreRecorder } from './recorder.js';
 import { backupClusters, type BackupBinding } from './source.js';
 import { checkpointRequested, restoreStep, stateGuarantee } from './status.js';
 import { notMine, RESTORE_FINALIZER, SubmitStep, type Meta, type SourceToStop } from './submit.js';
 import { backupNamespaceRefusal, stopPlan, stopsOnlyThePod } from './validate.js';
 import { isObjectName, migrationActive } from './workload/plan.js';
+import { restoreRef } from './workload/sweep.js';
 import { WorkloadMigrationStep } from './workload/step.js';
 import { WebhookSweeper } from './workload/sweeper.js';
 import type { WebhookEndpoint } from './workload/webhook-config.js';
@@ -81,7 +82,14 @@ export interface RestoreOptions {
  * carried to the target cluster by a PropagationPolicy of its own, together with a pull secret made from the
  * backup's registry credentials; its status comes back through the pod's ResourceBinding.
  */
-type RestoredPodMeta = { metadata: { name: string; namespace?: string; labels?: Record<string, string> } };
+type RestoredPodMeta = {
+  metadata: {
+    name: string;
+    namespace?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+  };
+};
 
 export class RestoreController {
   readonly restores: Informer<CheckpointRestore>;
@@ -150,10 +158,10 @@ export class RestoreController {
         onError: (err) => log.warn({ err: String(err) }, 'restored pods watch failed; retrying'),
       },
     );
-    // A restored pod lives in its restore's namespace and names it in the label (restoredPod, pod.ts).
+    // A restored pod lives in its restore's namespace and names it (restoredPod, pod.ts).
     this.restoredPods.on((_e, p) => {
-      const restore = p.metadata.labels?.[RESTORE_LABEL];
-      if (restore && p.metadata.namespace) this.queue.add(`${p.metadata.namespace}/${restore}`);
+      const key = restoreKeyOf(p);
+      if (key) this.queue.add(key);
     });
   }
 
@@ -661,4 +669,22 @@ function describeStop(s: SourceStop): string {
   return s.method === 'Scale'
     ? `scaling ${s.workload?.kind} ${s.namespace}/${s.workload?.name} to 0 ${where} (it had ${s.workload?.replicas})`
     : `deleting pod ${s.namespace}/${s.pod} ${where}`;
+}
+
+/**
+ * The key of the restore a restored pod belongs to. The label holds the restore's name only while it fits in 63
+ * characters (labelValue hashes longer ones), so the annotation `<namespace>/<name>` is read first; it must name the
+ * pod's own namespace, since a pod can only wake a restore of its namespace. A pod without the annotation (made by a
+ * version before it) is mapped by its label.
+ */
+export function restoreKeyOf(p: RestoredPodMeta): string | undefined {
+  const ns = p.metadata.namespace;
+  if (!ns) return undefined;
+  const annotated = p.metadata.annotations?.[ANNOTATION.restore];
+  // Only a valid name of this namespace: `shop/r1/` or `shop/r1/x` would be keys of their own for the one restore
+  // shop/r1, which the queue would then run beside itself.
+  const ref = annotated === undefined ? undefined : restoreRef(annotated);
+  if (ref?.namespace === ns) return `${ns}/${ref.name}`;
+  const label = p.metadata.labels?.[RESTORE_LABEL];
+  return label && isObjectName(label) ? `${ns}/${label}` : undefined;
 }

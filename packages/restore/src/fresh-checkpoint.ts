@@ -5,6 +5,7 @@ import {
   type CheckpointBackup,
   type CheckpointRestore,
   type FreshCheckpoint,
+  objectName,
 } from '@stateful-migration/api';
 import {
   keysObjectData,
@@ -231,7 +232,7 @@ function sourceCluster(
 }
 
 /** The name of a migration's one-off CheckpointBackup: one per restore, recorded in status before it is created. */
-export const freshBackupName = (restore: string): string => `${restore}-migrate`.slice(0, 253);
+export const freshBackupName = (restore: string): string => objectName(`${restore}-migrate`);
 
 /** The status.checkpoint a migration records before it creates its CheckpointBackup (intent first). */
 export function freshCheckpoint(r: CheckpointRestore, intent: MigrateIntent, now: Date): FreshCheckpoint {

@@ -4,9 +4,11 @@ import {
   ARCHIVE_DIGESTS_ANNOTATION,
   CHECKPOINT_RESTORE_LABEL,
   formatArchiveDigests,
+  labelValue,
   RESTORE_KIND,
   RESTORE_ALLOWED,
   type RestoreImage,
+  objectName,
 } from '@stateful-migration/api';
 import type { RestorePlan } from './validate.js';
 
@@ -89,7 +91,8 @@ export function restoredPod(
       name: plan.podName,
       // The restore's own namespace, never one its backup or status names (issue 11).
       namespace: plan.namespace,
-      labels: { [RESTORE_LABEL]: ref.name },
+      // The restore's name, hashed to 63 characters when longer (a name goes up to 253; labelValue).
+      labels: { [RESTORE_LABEL]: labelValue(ref.name) },
       annotations: {
         [ANNOTATION.sourceCluster]: plan.sourceCluster,
         [ANNOTATION.sourcePod]: `${src.namespace}/${src.name}`,
@@ -154,7 +157,7 @@ const restoreAffinity = (nodes: string[] | undefined) => ({
 });
 
 /** The pull secret's name: one per restore (its owners, restoreOwners, decide when it goes). */
-export const pullSecretName = (restore: string): string => `${restore}-registry-pull`.slice(0, 253);
+export const pullSecretName = (restore: string): string => objectName(`${restore}-registry-pull`);
 
 export interface OwnerReference {
   apiVersion: string;

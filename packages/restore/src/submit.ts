@@ -1,8 +1,10 @@
 import {
   API_GROUP,
   MIGRATION_OWNER_LABEL,
+  labelValue,
   type CheckpointBackup,
   type CheckpointRestore,
+  objectName,
 } from '@stateful-migration/api';
 import {
   addFinalizer,
@@ -26,6 +28,7 @@ import {
 import type { PodStatus } from './phase.js';
 import { editPins, pin } from './pins.js';
 import {
+  ANNOTATION,
   RESTORE_LABEL,
   pullSecret,
   pullSecretName,
@@ -68,7 +71,7 @@ export const RESTORE_FINALIZER = `restore.${API_GROUP}/unpin`;
 export const OWNER_LABEL = MIGRATION_OWNER_LABEL;
 
 /** The restore's PropagationPolicy: its pod and pull secret, to the target cluster only. */
-export const restorePolicyName = (restore: string): string => `checkpointrestore-${restore}`.slice(0, 253);
+export const restorePolicyName = (restore: string): string => objectName(`checkpointrestore-${restore}`);
 
 /** A ResourceBinding's per-cluster status, as the restore controller reads it. */
 export type Binding = {
@@ -511,7 +514,7 @@ export class SubmitStep {
         );
       if (!isAlreadyExists(err)) throw err;
       const there = await this.#o.client.get<Meta>(podPath(pod.metadata.namespace, pod.metadata.name));
-      if (there.metadata.labels?.[RESTORE_LABEL] !== r.metadata.name)
+      if (there.metadata.labels?.[RESTORE_LABEL] !== labelValue(r.metadata.name))
         throw new RestoreRefused(
           'PodNameTaken',
           `pod ${pod.metadata.namespace}/${pod.metadata.name} already exists and is not this restore's; set spec.podName`,
@@ -564,9 +567,13 @@ function restoreRef(r: CheckpointRestore): { name: string; uid: string } {
 export function notMine(r: CheckpointRestore, pod: Meta): string | undefined {
   const target = r.status!.restoredPod!;
   const owner = pod.metadata.labels?.[RESTORE_LABEL];
-  const whose = owner ? `it belongs to CheckpointRestore ${owner}` : `it has no label ${RESTORE_LABEL}`;
+  // The label holds a long name hashed (labelValue): the pod's restore annotation names it whole.
+  const named = pod.metadata.annotations?.[ANNOTATION.restore]?.split('/')[1];
+  const whose = owner
+    ? `it belongs to CheckpointRestore ${named && labelValue(named) === owner ? named : owner}`
+    : `it has no label ${RESTORE_LABEL}`;
   const why =
-    owner !== r.metadata.name
+    owner !== labelValue(r.metadata.name)
       ? whose
       : target.uid && pod.metadata.uid !== target.uid
         ? `it has uid ${pod.metadata.uid ?? '(none)'}, not ${target.uid}, the one this restore created`
@@ -578,8 +585,12 @@ export function notMine(r: CheckpointRestore, pod: Meta): string | undefined {
   );
 }
 
-/** The value of the owner label on what a restore makes on the hub: `<namespace>.<name>`. */
-export const ownerValue = (r: CheckpointRestore): string => `${r.metadata.namespace}.${r.metadata.name}`;
+/**
+ * The value of the owner label on what a restore makes on the hub: `<namespace>.<name>`, hashed to 63 characters
+ * when longer (labelValue), since a namespace and a name together can exceed what a label holds.
+ */
+export const ownerValue = (r: CheckpointRestore): string =>
+  labelValue(`${r.metadata.namespace}.${r.metadata.name}`);
 
 /** Whether stored ownerReferences are these (by uid, in order; the apiserver keeps what was written). */
 function sameOwners(stored: OwnerReference[] | undefined, want: OwnerReference[]): boolean {

@@ -1,6 +1,5 @@
-import { createHash } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
-import { SYSTEM_NAMESPACE, type Refusal } from '@stateful-migration/api';
+import { SYSTEM_NAMESPACE, objectName, type Refusal } from '@stateful-migration/api';
 import { isHubOwned, MANAGED_BY, POLICY_API_VERSION, type PropagationPolicy } from '../policies.js';
 import { isKeysObject, type Carried } from './needs.js';
 
@@ -11,17 +10,11 @@ const kindPart = (c: Named): string | undefined =>
   typeof c !== 'string' && isKeysObject(c) ? `public-keys-${(c.kind ?? 'Secret').toLowerCase()}` : undefined;
 
 /**
- * An object name of at most 253 characters for `full`: `full` itself when it fits (the names every earlier hub
- * made, so an upgrade makes no new objects), else its first characters, without a trailing `.` or `-` (a name
- * ends in a letter or digit), and `-` plus 10 hex characters of sha256 of the whole of `full`. A bare cut would
- * give two objects whose names differ only past the cut one policy and one reader Role; the hash keeps them apart,
- * and is the same in every hub process, so a restart finds the objects it made.
+ * An object name of at most 253 characters for `full` (objectName): `full` itself when it fits (the names every
+ * earlier hub made, so an upgrade makes no new objects), else its start and a hash of the whole, the same in every
+ * hub process, so a restart finds the objects it made.
  */
-export function boundedName(full: string): string {
-  if (full.length <= 253) return full;
-  const hash = createHash('sha256').update(full).digest('hex').slice(0, 10);
-  return `${full.slice(0, 253 - 11).replace(/[-.]+$/, '')}-${hash}`;
-}
+export const boundedName = objectName;
 
 /**
  * Deterministic name of the policy carrying a registry secret (`registry-secret-<name>`) or a public keys object

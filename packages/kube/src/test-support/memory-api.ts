@@ -155,8 +155,17 @@ export class MemoryApi {
   }
 
   #create(collection: string, body: Obj): Obj {
+    checkLabels(body);
     const meta = body.metadata ?? {};
     const name = meta.name ?? `${String(meta.generateName ?? 'object-')}${this.#uid}`;
+    // The apiserver's check of a name (a DNS-1123 subdomain, at most 253): a derived name cut on `-` is refused.
+    if (name.length > 253 || !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/.test(name))
+      throw new HttpError(
+        422,
+        `HTTP 422: metadata.name: Invalid value: "${name}": a lowercase RFC 1123 subdomain must consist of lower ` +
+          "case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character",
+        'Invalid',
+      );
     const path = `${collection}/${name}`;
     if (this.#objects.has(path))
       throw new HttpError(409, `HTTP 409: ${path} already exists`, 'AlreadyExists');
@@ -172,6 +181,7 @@ export class MemoryApi {
     const at = status ? path.slice(0, -'/status'.length) : path;
     const cur = this.#stored(at);
     this.#precondition(at, cur, body.metadata?.resourceVersion);
+    if (!status) checkLabels(body);
     const next = status
       ? { ...cur, status: body.status }
       : { ...body, ...(cur.status ? { status: cur.status } : {}) };
@@ -183,6 +193,7 @@ export class MemoryApi {
     const cur = this.#stored(path);
     this.#precondition(path, cur, body.metadata?.resourceVersion);
     const next = merge(cur, body) as Obj;
+    checkLabels(next);
     const meta = next.metadata ?? {};
     if (meta.deletionTimestamp && !meta.finalizers?.length) {
       this.#objects.delete(path);
@@ -260,4 +271,24 @@ function merge(target: unknown, patch: unknown): unknown {
     else out[k] = merge(out[k], v);
   }
   return out;
+}
+
+/**
+ * The apiserver's check of label values (apimachinery validation.IsValidLabelValue): at most 63 characters of
+ * [A-Za-z0-9._-], starting and ending alphanumeric, or empty. A write breaking it is refused with 422 Invalid, as
+ * the real apiserver does, so a controller that would label an object with a long name fails its tests here.
+ */
+function checkLabels(o: Obj): void {
+  const labels = (o.metadata?.labels ?? {}) as Record<string, unknown>;
+  for (const [k, v] of Object.entries(labels)) {
+    if (v === null) continue; // a merge patch removing the label
+    const value = String(v);
+    if (value.length > 63 || !/^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/.test(value))
+      throw new HttpError(
+        422,
+        `HTTP 422: metadata.labels: Invalid value: "${value}": a valid label must be 63 characters or less ` +
+          `and begin and end with an alphanumeric character (label ${k})`,
+        'Invalid',
+      );
+  }
 }

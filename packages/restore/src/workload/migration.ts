@@ -5,6 +5,7 @@ import {
   RESTORE_ALLOWED,
   RESTORE_KIND,
   type ReplicaStatus,
+  objectName,
 } from '@stateful-migration/api';
 import { byDigest } from '../validate.js';
 
@@ -32,7 +33,7 @@ export interface CompetingPolicy {
   priority?: number;
 }
 
-export const migrationPolicyName = (restore: string): string => `checkpointrestore-${restore}`.slice(0, 253);
+export const migrationPolicyName = (restore: string): string => objectName(`checkpointrestore-${restore}`);
 
 /**
  * The migration's PropagationPolicy: exactly the workload, placed in the target only, one priority above every

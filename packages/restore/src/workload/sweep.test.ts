@@ -3,7 +3,9 @@ import { describe, it } from 'node:test';
 import type { CheckpointRestore, RestorePhase } from '@stateful-migration/api';
 import { dbMigration } from '../fixtures.test-support.js';
 import { OWNER_LABEL, RESTORE_FINALIZER } from '../submit.js';
-import { sweepVerdict, sweptOwner, type WebhookConfigView } from './sweep.js';
+import { labelValue } from '@stateful-migration/api';
+import { restoreKeyOf } from '../controller.js';
+import { restoreRef, sweepVerdict, sweptOwner, type WebhookConfigView } from './sweep.js';
 import { webhookConfiguration } from './webhook-config.js';
 
 const made = (ns: string, restore: string): WebhookConfigView => {
@@ -104,5 +106,56 @@ describe('which webhook configurations the hub sweeps from a member', () => {
 
   it('never decides on another restore than the one the configuration names', () => {
     assert.deepEqual(verdict(ours, restore('SourceStopped', { name: 'other' })), { sweep: false });
+  });
+});
+
+describe('a restore name too long for the owner label and the configuration name (labelValue, objectName)', () => {
+  const long = `nightly-${'x'.repeat(232)}`; // 240: a valid name, too long for both
+  const c = webhookConfiguration({
+    namespace: 'shop',
+    restore: long,
+    cluster: 'member1',
+    workload: { kind: 'StatefulSet', name: 'db' },
+    endpoint: { url: 'https://hub', caBundle: 'ca' },
+    ownerLabel: { [OWNER_LABEL]: labelValue(`shop.${long}`) },
+  });
+  const view: WebhookConfigView = {
+    name: c.metadata.name,
+    labels: c.metadata.labels,
+    annotations: c.metadata.annotations,
+  };
+
+  it('its owner is read whole from the annotation, so a live migration is never taken for a gone one', () => {
+    assert.deepEqual(sweptOwner(view), { namespace: 'shop', name: long });
+    assert.deepEqual(verdict(view, restore('RestoreInProgress', { name: long })), { sweep: false });
+    assert.ok(c.metadata.name.length <= 253 && c.metadata.labels[OWNER_LABEL]!.length <= 63);
+  });
+
+  it("a configuration whose annotation is not `<namespace>/<name>` is not the hub's to sweep", () => {
+    for (const bad of ['shop', 'shop/', '/r', 'shop/r/x', 'Shop/r', 'shop/R', `${'n'.repeat(64)}/r`])
+      assert.equal(
+        sweptOwner({ ...view, annotations: { 'migration.dcnlab.com/restore': bad } }),
+        undefined,
+        bad,
+      );
+    assert.deepEqual(restoreRef('shop/move.v2'), { namespace: 'shop', name: 'move.v2' });
+  });
+});
+
+describe('restoreKeyOf: the restore a restored pod wakes', () => {
+  const pod = (annotation?: string) => ({
+    metadata: {
+      name: 'p',
+      namespace: 'shop',
+      labels: { 'migration.dcnlab.com/restore': 'r1' },
+      ...(annotation !== undefined ? { annotations: { 'migration.dcnlab.com/restore': annotation } } : {}),
+    },
+  });
+
+  it('one key per restore: an annotation with more after the name is not a key of its own', () => {
+    for (const a of ['shop/r1/', 'shop/r1/x', 'shop/r1/status', 'other/r1', 'shop/'])
+      assert.equal(restoreKeyOf(pod(a)), 'shop/r1', a);
+    assert.equal(restoreKeyOf(pod('shop/r2')), 'shop/r2');
+    assert.equal(restoreKeyOf(pod()), 'shop/r1');
   });
 });

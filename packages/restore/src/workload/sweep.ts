@@ -1,7 +1,12 @@
 import type { CheckpointRestore } from '@stateful-migration/api';
 import { OWNER_LABEL } from '../submit.js';
-import { migrationActive } from './plan.js';
-import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, WEBHOOK_CONFIG_PREFIX } from './webhook-config.js';
+import { isObjectName, migrationActive } from './plan.js';
+import {
+  MANAGED_BY_LABEL,
+  MANAGED_BY_VALUE,
+  OWNER_ANNOTATION,
+  WEBHOOK_CONFIG_PREFIX,
+} from './webhook-config.js';
 
 /**
  * Which MutatingWebhookConfigurations the hub removes from a member although no migration's release did it (issue
@@ -21,6 +26,7 @@ import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, WEBHOOK_CONFIG_PREFIX } from './web
 export interface WebhookConfigView {
   name: string;
   labels?: Record<string, string>;
+  annotations?: Record<string, string>;
   resourceVersion?: string;
 }
 
@@ -28,13 +34,28 @@ export interface WebhookConfigView {
 export function sweptOwner(c: WebhookConfigView): { namespace: string; name: string } | undefined {
   if (!c.name.startsWith(WEBHOOK_CONFIG_PREFIX) || c.labels?.[MANAGED_BY_LABEL] !== MANAGED_BY_VALUE)
     return undefined;
-  // The owner label is `<namespace>.<restore>`, and a namespace has no dot; the name says the same (webhookConfigName)
-  // unless it was cut at 253 characters, so the label comes first.
+  // The annotation names it whole. The label and the name are hashed or cut for long names (labelValue,
+  // objectName), and read as a name they would say "gone" of a live migration: with an annotation they are not read.
+  const annotated = c.annotations?.[OWNER_ANNOTATION];
+  if (annotated !== undefined) return restoreRef(annotated);
+  // Made before the annotation, when a name too long for the label could not be created at all: the label is
+  // `<namespace>.<restore>` whole, and a namespace has no dot; the name says the same unless it was cut at 253.
   const owner = c.labels[OWNER_LABEL] ?? c.name.slice(WEBHOOK_CONFIG_PREFIX.length);
   const dot = owner.indexOf('.');
   if (dot <= 0 || dot === owner.length - 1) return undefined;
   return { namespace: owner.slice(0, dot), name: owner.slice(dot + 1) };
 }
+
+/** `<namespace>/<name>` as a restore's namespace and name, or undefined unless both are valid names. */
+export function restoreRef(s: string): { namespace: string; name: string } | undefined {
+  const slash = s.indexOf('/');
+  const namespace = s.slice(0, slash);
+  const name = s.slice(slash + 1);
+  return slash > 0 && isNamespaceName(namespace) && isObjectName(name) ? { namespace, name } : undefined;
+}
+
+/** A namespace name: a DNS-1123 label (at most 63, no dot). */
+const isNamespaceName = (s: string): boolean => s.length <= 63 && /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(s);
 
 export type SweepVerdict = { sweep: false } | { sweep: true; why: string };
 

@@ -44,7 +44,14 @@ export class WebhookSweeper {
   async scan(): Promise<void> {
     const clusters = (await this.#o.clusters()).filter((c) => c.ready);
     for (const c of clusters) {
-      let items: { metadata: { name: string; labels?: Record<string, string>; resourceVersion?: string } }[];
+      let items: {
+        metadata: {
+          name: string;
+          labels?: Record<string, string>;
+          annotations?: Record<string, string>;
+          resourceVersion?: string;
+        };
+      }[];
       try {
         ({ items } = await this.#o.client.get<{ items: typeof items }>(proxy(c.name, WEBHOOKS_PATH), {
           query: { labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}` },
@@ -61,6 +68,7 @@ export class WebhookSweeper {
         const config: WebhookConfigView = {
           name: m.metadata.name,
           ...(m.metadata.labels ? { labels: m.metadata.labels } : {}),
+          ...(m.metadata.annotations ? { annotations: m.metadata.annotations } : {}),
           ...(m.metadata.resourceVersion ? { resourceVersion: m.metadata.resourceVersion } : {}),
         };
         const owner = sweptOwner(config);

@@ -1,4 +1,4 @@
-import { API_GROUP } from '@stateful-migration/api';
+import { API_GROUP, objectName, bounded, MAX_OBJECT_NAME } from '@stateful-migration/api';
 
 /**
  * The MutatingWebhookConfiguration a workload migration puts in each member it involves (source and target), by
@@ -40,7 +40,16 @@ export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
 export const MANAGED_BY_VALUE = 'stateful-migration-hub';
 
 export const webhookConfigName = (namespace: string, restore: string): string =>
-  `${WEBHOOK_CONFIG_PREFIX}${namespace}.${restore}`.slice(0, 253);
+  objectName(`${WEBHOOK_CONFIG_PREFIX}${namespace}.${restore}`);
+
+/** The annotation on a configuration naming its CheckpointRestore `<namespace>/<name>` whole (the sweep reads it). */
+export const OWNER_ANNOTATION = `${API_GROUP}/restore`;
+
+/** A webhook's name, fully qualified: the restore's part is shortened (with a hash) so the rest always fits. */
+function webhookName(namespace: string, restore: string): string {
+  const rest = `.${namespace}.pods.${API_GROUP}`;
+  return `${bounded(restore, MAX_OBJECT_NAME - rest.length)}${rest}`;
+}
 
 export function webhookConfiguration(i: {
   namespace: string;
@@ -50,18 +59,23 @@ export function webhookConfiguration(i: {
   workload: { kind: 'Deployment' | 'StatefulSet'; name: string };
   endpoint: WebhookEndpoint;
   ownerLabel: Record<string, string>;
-}): Record<string, unknown> & { metadata: { name: string; labels: Record<string, string> } } {
+}): Record<string, unknown> & {
+  metadata: { name: string; labels: Record<string, string>; annotations: Record<string, string> };
+} {
   return {
     apiVersion: 'admissionregistration.k8s.io/v1',
     kind: 'MutatingWebhookConfiguration',
     metadata: {
       name: webhookConfigName(i.namespace, i.restore),
       labels: { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE, ...i.ownerLabel },
+      // The owner label is hashed when `<namespace>.<restore>` is longer than 63 and the name cut past 253: this is
+      // what says whose it is, whole.
+      annotations: { [OWNER_ANNOTATION]: `${i.namespace}/${i.restore}` },
     },
     webhooks: [
       {
         // A webhook's name must be fully qualified; this one names the migration.
-        name: `${i.restore}.${i.namespace}.pods.${API_GROUP}`.slice(0, 253),
+        name: webhookName(i.namespace, i.restore),
         clientConfig: {
           url: `${i.endpoint.url}${PODS_ROUTE}${encodeURIComponent(i.cluster)}`,
           caBundle: Buffer.from(i.endpoint.caBundle).toString('base64'),

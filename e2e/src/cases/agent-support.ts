@@ -120,6 +120,7 @@ export function nodeBuildah(node: string, args: string[]): string {
   });
 }
 
+/** A node's checkpoint directory on this machine: its kubelet answers it as /var/lib/kubelet/checkpoints (onMachine). */
 export const checkpointDir = (node: string): string => join(nodeRootDir(node), 'checkpoints');
 
 /** Writes a containers auth file (owner-only) giving `user` for `registry`; answers its path. */

@@ -7,7 +7,7 @@ import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { readArchiveInfo } from '@stateful-migration/archive';
 import { kubectl } from '../fed/kubectl.js';
-import { binary, fedDir } from '../fed/paths.js';
+import { binary, fedDir, onMachine } from '../fed/paths.js';
 import { chartPodNodes } from '../fed/chart-pods.js';
 import { nodeAddressOf } from '../fed/members.js';
 import { readState } from '../fed/procs.js';
@@ -134,13 +134,14 @@ ${pod('elsewhere', 'm1-b')}`,
     assert.equal(r.code, 200, r.body);
     const items = (JSON.parse(r.body) as { items: string[] }).items;
     assert.equal(items.length, 1);
-    const path = items[0]!;
+    // The node's path, as a kubelet with the default root answers; the file is under the node's root here.
     assert.match(
-      path,
+      items[0]!,
       new RegExp(
-        `/checkpoints/checkpoint-p_${ns}-sidecar-\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d(Z|[+-]\\d\\d:\\d\\d)\\.tar$`,
+        `^/var/lib/kubelet/checkpoints/checkpoint-p_${ns}-sidecar-\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d(Z|[+-]\\d\\d:\\d\\d)\\.tar$`,
       ),
     );
+    const path = onMachine('m1-a', items[0]!);
     assert.equal(statSync(path).mode & 0o777, 0o600);
     assert.equal(statSync(dirname(path)).mode & 0o777, 0o700);
     const info = await readArchiveInfo(path);

@@ -4,8 +4,10 @@ import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parse } from 'yaml';
+import { inPrivateMounts } from '../fed/agents.js';
+import { chartPodNodes } from '../fed/chart-pods.js';
 import { kubectl } from '../fed/kubectl.js';
-import { fedDir, repoRoot } from '../fed/paths.js';
+import { fedDir, nodeRootDir, repoRoot } from '../fed/paths.js';
 import { probe } from '../fed/probe.js';
 import { type ProcRecord, readState, startProcess, stopProcesses, writeState } from '../fed/procs.js';
 import { backupYaml, nodeBuildah, runPod, waitPhase } from './agent-support.js';
@@ -19,7 +21,8 @@ const image = (
     spec: { template: { spec: { containers: { image: string }[] } } };
   }
 ).spec.template.spec.containers[0]!.image;
-const node = 'm1-b';
+// A node of member1 whose agent is a local process (with FED_CHART_PODS=m1-b, m1-b's agent is the chart's pod).
+const node = ['m1-b', 'm1-a'].find((n) => !chartPodNodes().includes(n))!;
 const ns = unique('image');
 /** A clean environment for commands run inside the image: the host's (CA paths, PATH) does not exist there. */
 const imageEnv = {
@@ -137,41 +140,33 @@ describe('the agent image: deploy/Containerfile built with buildah', () => {
       const state = readState()!;
       original = state.procs.find((p) => p.name === procName);
       assert.ok(original?.args, `the federation records ${procName}`);
-      // The same flags as the federation's agent; its files (kubeconfig, token, CAs, the node's containers-storage
-      // and checkpoint directory) all live under .fed, bind-mounted at the same path, as a DaemonSet's hostPaths.
-      const [, ...flags] = original.args;
+      // The same flags as the federation's agent (after its main.js; onNodeRoot's wrapper before it); its files
+      // (kubeconfig, token, CAs, the node's containers-storage) all live under .fed, bind-mounted at the same path,
+      // and its checkpoint directory is the node's /var/lib/kubelet/checkpoints, bound there, as a DaemonSet's hostPaths.
+      const flags = original.args.slice(original.args.findIndex((a) => a.endsWith('/main.js')) + 1);
+      assert.equal(flags[0], 'agent');
       for (const f of flags.filter((a) => a.includes('=/')))
-        assert.ok(f.split('=')[1]!.startsWith(fedDir), `${f} is under ${fedDir}`);
+        assert.ok(
+          f.split('=')[1]!.startsWith(fedDir) || f === '--checkpoint-dir=/var/lib/kubelet/checkpoints',
+          `${f} is under ${fedDir}`,
+        );
       await stopProcesses([original]);
       state.procs = state.procs.filter((p) => p !== original && p.name !== procName);
       // A private mount namespace, so the binds go away with the process.
-      const script = [
-        'set -e',
-        'root=$1 fed=$2; shift 2',
-        'mkdir -p "$root$fed" && mount --rbind "$fed" "$root$fed"',
-        'mount -t proc proc "$root/proc" && mount --rbind /dev "$root/dev"',
-        'exec chroot "$root" "$@"',
-      ].join('\n');
-      fromImage = startProcess(
-        state,
-        procName,
-        'unshare',
+      const cmd = inPrivateMounts(
         [
-          '--mount',
-          '--propagation',
-          'private',
-          'sh',
-          '-c',
-          script,
-          'sh',
-          rootfs,
-          fedDir,
-          'node',
-          '/app/dist/main.js',
-          ...flags,
+          'root=$1 fed=$2 kubelet=$3; shift 3',
+          'mkdir -p "$root$fed" && mount --rbind "$fed" "$root$fed"',
+          'mkdir -p "$root/var/lib/kubelet" && mount --rbind "$kubelet" "$root/var/lib/kubelet"',
+          'mount -t proc proc "$root/proc" && mount --rbind /dev "$root/dev"',
+          'exec chroot "$root" "$@"',
         ],
-        { env: imageEnv, ...(original.port ? { port: original.port } : {}) },
+        [rootfs, fedDir, nodeRootDir(node), 'node', '/app/dist/main.js', ...flags],
       );
+      fromImage = startProcess(state, procName, cmd.exe, cmd.args, {
+        env: imageEnv,
+        ...(original.port ? { port: original.port } : {}),
+      });
       await eventually(
         async () => ((await probe(`http://127.0.0.1:${original!.port}/readyz`)) ? true : undefined),
         60_000,

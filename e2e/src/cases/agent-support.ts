@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import type { CheckpointBackup } from '@stateful-migration/api';
 import { readArchiveInfo, writeArchive } from '@stateful-migration/archive';
 import { kubectl } from '../fed/kubectl.js';
-import { fedDir, nodeRootDir } from '../fed/paths.js';
+import { fedDir, nodeRootDir, nodeStorage } from '../fed/paths.js';
 import type { RegistryInfo } from '../fed/registry.js';
 import { eventually } from './support.js';
 
@@ -113,17 +113,14 @@ export async function applyBackup(
 
 /** buildah against one stand-in node's containers-storage. */
 export function nodeBuildah(node: string, args: string[]): string {
-  const root = join(nodeRootDir(node), '..', 'containers');
-  return execFileSync(
-    'buildah',
-    ['--root', join(root, 'storage'), '--runroot', join(root, 'run'), '--storage-driver', 'vfs', ...args],
-    {
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
+  const { root, runroot } = nodeStorage(node);
+  return execFileSync('buildah', ['--root', root, '--runroot', runroot, '--storage-driver', 'vfs', ...args], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
 }
 
+/** A node's checkpoint directory on this machine: its kubelet answers it as /var/lib/kubelet/checkpoints (onMachine). */
 export const checkpointDir = (node: string): string => join(nodeRootDir(node), 'checkpoints');
 
 /** Writes a containers auth file (owner-only) giving `user` for `registry`; answers its path. */

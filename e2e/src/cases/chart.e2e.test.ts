@@ -3,6 +3,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { CHART, RELEASE, RELEASE_NAMESPACE, helm, installChart } from '../fed/chart.js';
+import { agentImageOf, chartPodNodes, waitAgentPod } from '../fed/chart-pods.js';
 import { members } from '../fed/control-plane.js';
 import { kubectl } from '../fed/kubectl.js';
 import { memberNodes } from '../fed/members.js';
@@ -12,8 +13,8 @@ import { readState, restartProcess } from '../fed/procs.js';
 import { eventually } from './support.js';
 
 // `pnpm fed up` installs the chart on the Karmada apiserver with helm (e2e/src/fed/chart.ts); Karmada carries the
-// agent's objects to the members. The agents and the hub themselves still run as local processes (the node stand-in
-// cannot run the DaemonSet's pods yet), so the carried DaemonSet selects no node.
+// agent's objects to the members. The hub and the agents of most nodes run as local processes; with
+// `fed up --chart-pods`, the agent of those nodes is the carried DaemonSet's pod (chart-pods.e2e.test.ts).
 const version = (
   JSON.parse(readFileSync(join(repoRoot, 'packages/cli/package.json'), 'utf8')) as { version: string }
 ).version;
@@ -68,9 +69,13 @@ describe('the chart, installed with helm on the Karmada apiserver of the local f
         'checkpoint-backup-controller',
       ]);
       assert.equal(ds.metadata.labels['app.kubernetes.io/managed-by'], 'Helm');
+      // The chart's default image, or the one `fed up --chart-pods` pushed to the federation's registry, pinned.
+      const pushed = agentImageOf();
       assert.equal(
         ds.spec.template.spec.containers[0]!.image,
-        `localhost/stateful-migration/agent:${version}`,
+        pushed
+          ? `${pushed.repository}:${pushed.tag}@${pushed.digest}`
+          : `localhost/stateful-migration/agent:${version}`,
       );
       assert.ok(
         ds.spec.template.spec.containers[0]!.args.includes('--storage-driver=vfs'),
@@ -97,7 +102,8 @@ describe('the chart, installed with helm on the Karmada apiserver of the local f
     await installChart(['--set', 'image.tag=upgrade-check']);
     for (const member of members)
       await eventually(
-        async () => ((await memberImage(member))?.endsWith(':upgrade-check') ? true : undefined),
+        // A pinned image keeps its digest after the tag (tag@digest).
+        async () => (/:upgrade-check(@|$)/.test((await memberImage(member)) ?? '') ? true : undefined),
         60_000,
         `the new tag in ${member}`,
       );
@@ -110,7 +116,8 @@ describe('the chart, installed with helm on the Karmada apiserver of the local f
     await installChart();
     for (const member of members)
       await eventually(
-        async () => ((await memberImage(member))?.endsWith(`:${version}`) ? true : undefined),
+        async () =>
+          (await memberImage(member))?.includes(`:${agentImageOf()?.tag ?? version}`) ? true : undefined,
         60_000,
         `the chart's tag back in ${member}`,
       );
@@ -173,6 +180,11 @@ describe('the chart, installed with helm on the Karmada apiserver of the local f
         '--duration=168h',
       ]);
       for (const node of memberNodes[m] ?? []) {
+        // A node whose agent is the chart's pod gets a new pod, with a token of the new ServiceAccount.
+        if (chartPodNodes().includes(node)) {
+          await waitAgentPod(node);
+          continue;
+        }
         writeFileSync(join(fedDir, 'agents', node, 'token'), token.trim(), { mode: 0o600 });
         const p = await restartProcess(state, `agent-${node}`);
         await eventually(

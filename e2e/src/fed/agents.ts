@@ -4,10 +4,12 @@ import { stringify } from 'yaml';
 import type { FedContext } from './context.js';
 import { members } from './control-plane.js';
 import { memberNodes, nodeAddressOf } from './members.js';
-import { fedDir, nodeRootDir, repoRoot } from './paths.js';
+import { fedDir, nodeRootDir, nodeStorage, repoRoot } from './paths.js';
 import { probe } from './probe.js';
 import { freePort } from './procs.js';
 import { registryInfoPath, type RegistryInfo } from './registry.js';
+import { chartPodNodes } from './chart-pods.js';
+import { NODE_KUBELET_ROOT } from '../node/runtime/decisions.js';
 
 /** What the agents need in a member before they start, all carried there by Karmada from the chart. */
 const agentApis = [
@@ -52,6 +54,23 @@ async function installAgentApis(ctx: FedContext, member: string): Promise<string
   return tr.status.token;
 }
 
+/** `sh -c` with `set -e` and the script's lines in a private mount namespace, so its mounts go away with the process. */
+export function inPrivateMounts(script: string[], args: string[]): { exe: string; args: string[] } {
+  const body = ['set -e', ...script].join('\n');
+  return { exe: 'unshare', args: ['--mount', '--propagation', 'private', 'sh', '-c', body, 'sh', ...args] };
+}
+
+/**
+ * A command run as on the node: with the node's kubelet root bound at /var/lib/kubelet, where the kubelet's answers
+ * (/var/lib/kubelet/checkpoints/<file>) and the chart's hostPath point. `unshare` and `sh` exec the command, so the
+ * recorded PID is the command's. The empty mount point the bind needs is the only trace outside the namespace.
+ */
+export const onNodeRoot = (node: string, exe: string, args: string[]): { exe: string; args: string[] } =>
+  inPrivateMounts(
+    ['mkdir -p "$2"', 'mount --rbind "$1" "$2"', 'shift 2', 'exec "$@"'],
+    [nodeRootDir(node), NODE_KUBELET_ROOT, exe, ...args],
+  );
+
 /**
  * One agent per Node, as a local process against its member apiserver, with the token of the chart's
  * checkpoint-backup-sa (carried by Karmada), so its RBAC is the real one. Each node has its own containers-storage (vfs) under .fed/.
@@ -63,6 +82,9 @@ export async function startAgents(ctx: FedContext): Promise<void> {
     const token = await installAgentApis(ctx, member);
     const server = `https://127.0.0.1:${ctx.port(`${member}-apiserver`)}`;
     for (const node of memberNodes[member] ?? []) {
+      // That node's agent is the chart's DaemonSet pod (chart-pods.ts): two agents for one node would both act on
+      // its CheckpointBackups.
+      if (chartPodNodes(ctx.state).includes(node)) continue;
       const dir = join(fedDir, 'agents', node);
       mkdirSync(dir, { recursive: true, mode: 0o700 });
       const tokenFile = join(dir, 'token');
@@ -82,35 +104,32 @@ export async function startAgents(ctx: FedContext): Promise<void> {
       );
       const health = await freePort(`agent-${node}`);
       ctx.setPort(`agent-${node}`, health);
-      const root = nodeRootDir(node);
-      await ctx.run(
-        `agent-${node}`,
-        process.execPath,
-        [
-          join(repoRoot, 'packages/cli/dist/main.js'),
-          'agent',
-          `--kubeconfig=${kubeconfig}`,
-          `--node-name=${node}`,
-          `--node-ip=${nodeAddressOf(ctx.state, node)}`,
-          `--kubelet-port=${ctx.port(`kubelet-${node}`)}`,
-          `--kubelet-ca=${ctx.pki.ca}`,
-          `--token-file=${tokenFile}`,
-          `--storage-root=${join(root, '..', 'containers', 'storage')}`,
-          `--storage-runroot=${join(root, '..', 'containers', 'run')}`,
-          '--storage-driver=vfs',
-          `--checkpoint-dir=${join(root, 'checkpoints')}`,
-          `--registry-ca=${ctx.pki.ca}`,
-          `--health-port=${health}`,
-          // The node's stand-in root: its CRI-O configuration (etc/crio/crio.conf.d/10-checkpoint-restore.conf,
-          // written by the node stand-in) is what the agent publishes as the Node's checkpoint-restore label.
-          `--host-root=${join(fedDir, 'nodes', node)}`,
-          // Short, so e2e sees the periodic retention sweep (default 300 s).
-          '--retention-interval=20',
-          `--default-secret-registries=${platformRegistry}`,
-        ],
-        () => probe(`http://127.0.0.1:${health}/readyz`),
-        { port: health },
-      );
+      const cmd = onNodeRoot(node, process.execPath, [
+        join(repoRoot, 'packages/cli/dist/main.js'),
+        'agent',
+        `--kubeconfig=${kubeconfig}`,
+        `--node-name=${node}`,
+        `--node-ip=${nodeAddressOf(ctx.state, node)}`,
+        `--kubelet-port=${ctx.port(`kubelet-${node}`)}`,
+        `--kubelet-ca=${ctx.pki.ca}`,
+        `--token-file=${tokenFile}`,
+        `--storage-root=${nodeStorage(node).root}`,
+        `--storage-runroot=${nodeStorage(node).runroot}`,
+        '--storage-driver=vfs',
+        // The node's path, as the chart's DaemonSet has it: the kubelet answers it (onNodeRoot binds it).
+        `--checkpoint-dir=${NODE_KUBELET_ROOT}/checkpoints`,
+        `--registry-ca=${ctx.pki.ca}`,
+        `--health-port=${health}`,
+        // The node's stand-in root: its CRI-O configuration (etc/crio/crio.conf.d/10-checkpoint-restore.conf,
+        // written by the node stand-in) is what the agent publishes as the Node's checkpoint-restore label.
+        `--host-root=${join(fedDir, 'nodes', node)}`,
+        // Short, so e2e sees the periodic retention sweep (default 300 s).
+        '--retention-interval=20',
+        `--default-secret-registries=${platformRegistry}`,
+      ]);
+      await ctx.run(`agent-${node}`, cmd.exe, cmd.args, () => probe(`http://127.0.0.1:${health}/readyz`), {
+        port: health,
+      });
     }
   }
 }

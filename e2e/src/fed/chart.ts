@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { binary, kubeconfigPath, repoRoot } from './paths.js';
 import { readState } from './procs.js';
 import { registryInfoPath, type RegistryInfo } from './registry.js';
+import { agentImageOf } from './chart-pods.js';
 
 export const RELEASE = 'stateful-migration';
 export const RELEASE_NAMESPACE = 'karmada-system';
@@ -25,13 +26,16 @@ export function helm(args: string[]): Promise<string> {
 
 /**
  * The federation's values: its registry is the platform's (the default secret goes there only), retention sweeps
- * every 20 s (e2e sees them), vfs storage. The agents still run as local processes (agents.ts): the node stand-in
- * gives the DaemonSet's pods their volumes, token, env, privileges and probes, but not yet their image in the
- * registry or a network to the control plane (docs/architecture.md, "Chart pods: what is left"), so
- * the carried DaemonSet selects no node.
+ * every 20 s (e2e sees them), vfs storage. The carried DaemonSet selects only the nodes labelled
+ * stateful-migration.dcnlab.com/agent-pods=true: those `fed up` was asked to run chart pods on (chart-pods.ts), whose
+ * agent is then the DaemonSet's pod from the product image in the federation's registry, pinned by digest; the
+ * other nodes keep the local agent process (agents.ts). Without chart pods the image stays the chart's default,
+ * which no node can pull (docs/architecture.md, "Chart pods").
  */
 export function federationValues(): string[] {
-  const hubWebhook = readState()?.ports['hub-webhook'];
+  const state = readState();
+  const hubWebhook = state?.ports['hub-webhook'];
+  const image = agentImageOf(state);
   const registry = (JSON.parse(readFileSync(registryInfoPath(), 'utf8')) as RegistryInfo).url;
   return [
     '--set',
@@ -44,6 +48,22 @@ export function federationValues(): string[] {
     'agent.nodeSelector.stateful-migration\\.dcnlab\\.com/agent-pods=true',
     // The members' policy lets the hub make webhook configurations that call this URL only (the hub's, hub.ts).
     ...(hubWebhook ? ['--set', `hub.webhook.url=https://127.0.0.1:${hubWebhook}`] : []),
+    ...(image
+      ? [
+          '--set',
+          `image.repository=${image.repository}`,
+          // --set, not --set-string: helm applies every --set-string after every --set, so a caller's later
+          // `--set image.tag=...` (a helm upgrade to a new tag) would lose to it. The tag (version-hash) is a string.
+          '--set',
+          `image.tag=${image.tag}`,
+          '--set',
+          `image.digest=${image.digest}`,
+          // The registry's serving certificate is signed by the federation's CA, which the pod already mounts as
+          // the kubelets' CA; the local agents get the same file as --registry-ca.
+          '--set-json',
+          'agent.extraArgs=["--registry-ca=/etc/kubernetes/pki/ca.crt"]',
+        ]
+      : []),
   ];
 }
 

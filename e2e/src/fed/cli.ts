@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { fail, heal } from './outage.js';
 import { down, status, up } from './up.js';
+import { CHART_PODS_ENV } from './chart-pods.js';
 
 const program = new Command()
   .name('fed')
@@ -10,7 +11,12 @@ const program = new Command()
 program
   .command('up')
   .description('start everything (idempotent); writes .fed/karmada-config, member1-config, member2-config')
-  .action(async () => {
+  .option(
+    '--chart-pods <nodes>',
+    `run the agent of these nodes (comma-separated, e.g. m1-b) as the chart's DaemonSet pod from the product image, built (cached by its inputs) and pushed to the federation's registry; default $${CHART_PODS_ENV}`,
+  )
+  .action(async (opts: { chartPods?: string }) => {
+    if (opts.chartPods !== undefined) process.env[CHART_PODS_ENV] = opts.chartPods;
     process.exitCode = (await up()) ? 0 : 1;
   });
 program

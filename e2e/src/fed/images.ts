@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { ensureBusyboxRootfs } from '../node/runtime/busybox.js';
 import type { NodeRegistries } from '../node/runtime/images.js';
 import { fedDir, repoRoot } from './paths.js';
-import type { RegistryInfo } from './registry.js';
+import { pushToRegistry, type RegistryInfo } from './registry.js';
+import { AGENT_REPOSITORY } from './agent-image.js';
 
 /**
  * The names the examples and tests give their workloads (registry.local/NAME:1). Each is the counter image:
@@ -87,32 +88,22 @@ export function pushPlatformImages(info: RegistryInfo): void {
       manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', ...manifest }],
     }),
   );
-  const authfile = join(dir, 'auth.json');
-  const auth = Buffer.from(`${info.username}:${info.password}`).toString('base64');
-  writeFileSync(authfile, JSON.stringify({ auths: { [info.url]: { auth } } }), { mode: 0o600 });
-  try {
-    for (const name of PLATFORM_IMAGES) {
-      execFileSync(
-        'skopeo',
-        [
-          'copy',
-          '--quiet',
-          `--dest-authfile=${authfile}`,
-          `--dest-cert-dir=${info.certDir}`,
-          `oci:${layout}`,
-          `docker://${info.url}/library/${name}:1`,
-        ],
-        { stdio: ['ignore', 'ignore', 'pipe'] },
-      );
-    }
-  } finally {
-    rmSync(authfile, { force: true });
-  }
+  pushToRegistry(
+    info,
+    dir,
+    `oci:${layout}`,
+    PLATFORM_IMAGES.map((name) => `library/${name}:1`),
+  );
   const regs: NodeRegistries = {
     mirrors: { [PLATFORM_REGISTRY]: `${info.url}/library` },
     certDir: info.certDir,
-    // Node-wide credentials for the platform's images only: checkpoint images need the pod's pull secret.
-    auths: [{ prefix: `${info.url}/library`, username: info.username, password: info.password }],
+    // Node-wide credentials for the platform's images only: checkpoint images need the pod's pull secret. The
+    // product's own image (agent-image.ts) is one of them: a node pulls it as a cluster's nodes pull their add-ons'
+    // images, with the node's credentials (kubelet config.json), for that one repository.
+    auths: [
+      { prefix: `${info.url}/library`, username: info.username, password: info.password },
+      { prefix: `${info.url}/${AGENT_REPOSITORY}`, username: info.username, password: info.password },
+    ],
   };
   mkdirSync(join(fedDir, 'nodes'), { recursive: true });
   writeFileSync(nodeRegistriesPath(), JSON.stringify(regs, null, 2), { mode: 0o600 });

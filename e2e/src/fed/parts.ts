@@ -20,6 +20,7 @@ import { startAgents } from './agents.js';
 import { startHub } from './hub.js';
 import { installChart } from './chart.js';
 import { freePort } from './procs.js';
+import { labelChartPodNodes, prepareChartPods, waitAgentPods } from './chart-pods.js';
 
 /** One piece of the federation that `fed up` brings up, in order. Later features append their own. */
 export interface FedPart {
@@ -56,6 +57,8 @@ export const parts: FedPart[] = [
   // The registry before the nodes: every node forwards its pods to the registry's port, which must be bound by then
   // (a port picked early and bound after the nodes are Ready can be taken by another process in between).
   { name: 'registry', up: startRegistry },
+  // Only with FED_CHART_PODS: the product image, built or taken from the cache, pushed to the registry.
+  { name: 'agent-image', up: prepareChartPods },
   { name: 'nodes', up: startNodes },
   {
     name: 'members',
@@ -72,9 +75,11 @@ export const parts: FedPart[] = [
     up: async (ctx) => {
       if (ctx.state.ports['hub-webhook'] === undefined)
         ctx.setPort('hub-webhook', await freePort('hub-webhook'));
+      await labelChartPodNodes(ctx);
       await installChart();
     },
   },
   { name: 'agents', up: startAgents },
+  { name: 'agent-pods', up: waitAgentPods },
   { name: 'hub', up: startHub },
 ];

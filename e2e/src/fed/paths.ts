@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { hostPathOnNode } from '../node/runtime/decisions.js';
 
 /** Versions of the Go-built binaries; e2e/scripts/build-binaries.sh builds the same ones. */
 export const versions = {
@@ -62,8 +63,25 @@ export const kubeconfigPath = (cluster: string): string => join(fedDir, `${clust
 /** The kubelet root of a stand-in node; its checkpoint archives are in <root>/checkpoints. */
 export const nodeRootDir = (node: string): string => join(fedDir, 'nodes', node, 'kubelet');
 
+/**
+ * Where a path on a stand-in node is on this machine: what its kubelet answers (a checkpoint at
+ * /var/lib/kubelet/checkpoints/<file>, as a real kubelet with the default root) is under the node's own root.
+ */
+export const onMachine = (node: string, nodePath: string): string =>
+  hostPathOnNode(nodePath, join(fedDir, 'nodes', node), nodeRootDir(node));
+
 /** A stand-in node's container runtime state (runc's root, images, containers, logs). */
 export const nodeRuntimeDir = (node: string): string => join(fedDir, 'nodes', node, 'runtime');
 
 /** CRIU 4.1.1's wrapper, from e2e/scripts/criu.sh (the version there and here must match). */
 export const criuPath = (): string => join(cacheDir, 'criu-4.1.1', 'criu');
+
+/**
+ * A stand-in node's containers-storage, at the node's own paths (its storage.conf's graphroot and runroot, under
+ * its root): where the chart's agent pod writes through its hostPath /var/lib/containers, so the local agent
+ * processes, the chart's pods and the tests' buildah all see one store per node.
+ */
+export const nodeStorage = (node: string): { root: string; runroot: string } => ({
+  root: join(fedDir, 'nodes', node, 'var/lib/containers/storage'),
+  runroot: join(fedDir, 'nodes', node, 'run/containers/storage'),
+});

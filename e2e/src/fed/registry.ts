@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FedContext } from './context.js';
 import { binary, fedDir } from './paths.js';
@@ -80,4 +80,39 @@ auth:
   const info: RegistryInfo = { ...users[0]!, caFile: ctx.pki.ca, certDir, users };
   writeFileSync(registryInfoPath(), JSON.stringify(info, null, 2), { mode: 0o600 });
   await ctx.step('platform-images', () => Promise.resolve(pushPlatformImages(info)));
+}
+
+/**
+ * skopeo copy of a local image (an OCI layout, `oci:DIR[:NAME]`) to each of `dests` (repository:tag under the
+ * registry), as the registry's first user through a 0600 auth file written in `dir` (never argv), trusting the
+ * federation's CA. With `digestFile`, skopeo writes the pushed manifest's digest there.
+ */
+export function pushToRegistry(
+  info: RegistryInfo,
+  dir: string,
+  src: string,
+  dests: string[],
+  digestFile?: string,
+): void {
+  const authfile = join(dir, 'auth.json');
+  const auth = Buffer.from(`${info.username}:${info.password}`).toString('base64');
+  writeFileSync(authfile, JSON.stringify({ auths: { [info.url]: { auth } } }), { mode: 0o600 });
+  try {
+    for (const dest of dests)
+      execFileSync(
+        'skopeo',
+        [
+          'copy',
+          '--quiet',
+          `--dest-authfile=${authfile}`,
+          `--dest-cert-dir=${info.certDir}`,
+          ...(digestFile ? [`--digestfile=${digestFile}`] : []),
+          src,
+          `docker://${info.url}/${dest}`,
+        ],
+        { stdio: ['ignore', 'ignore', 'pipe'] },
+      );
+  } finally {
+    rmSync(authfile, { force: true });
+  }
 }

@@ -3,11 +3,11 @@ import { promisify } from 'node:util';
 import { appendFileSync, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import https from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { join } from 'node:path';
+import { basename, join, posix } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import type { Logger, RestClient } from '@stateful-migration/kube';
 import type { Pod } from './pods.js';
-import { renderLogs, type LogOptions } from './runtime/decisions.js';
+import { NODE_KUBELET_ROOT, renderLogs, type LogOptions } from './runtime/decisions.js';
 import { CheckpointFailure, type NodeRuntime } from './runtime/runtime.js';
 
 const execFileP = promisify(execFile);
@@ -23,7 +23,7 @@ export interface KubeletOptions {
   /** The node's address (its InternalIP): each node has its own, so every kubelet listens on 10250 as on a cluster. */
   address: string;
   port: number;
-  /** The kubelet root; archives go to <root>/checkpoints. */
+  /** The kubelet root on this machine (the node's /var/lib/kubelet); archives go to <root>/checkpoints. */
   rootDir: string;
   tlsCert: string;
   tlsKey: string;
@@ -328,7 +328,9 @@ export class KubeletServer {
       }
       this.o.log.info({ pod: `${ns}/${name}`, container }, 'checkpoint written');
       await this.#audit(path);
-      return path;
+      // The node's path, as a kubelet with the default --root-dir answers: the file is where a pod mounting
+      // /var/lib/kubelet/checkpoints (hostPathOnNode) or an agent reading the node's root finds it, not this machine's path.
+      return posix.join(NODE_KUBELET_ROOT, 'checkpoints', basename(path));
     } finally {
       this.#busy.delete(id);
     }

@@ -207,6 +207,14 @@ describe('image names', () => {
     assert.equal(normalizeRef('registry.local/web:1').reference, '1');
     assert.equal(normalizeRef('localhost/x').host, 'localhost');
   });
+  it('drops the tag of name:tag@digest, as the chart pins its image: the digest names it', () => {
+    assert.deepEqual(normalizeRef(`127.0.0.1:5000/sm/agent:0.1.0@sha256:${'b'.repeat(64)}`), {
+      name: '127.0.0.1:5000/sm/agent',
+      reference: `sha256:${'b'.repeat(64)}`,
+      host: '127.0.0.1:5000',
+      repoPath: 'sm/agent',
+    });
+  });
   it('pulls a mirrored registry from its mirror', () => {
     const mirrors = { 'registry.local': '127.0.0.1:5000/library' };
     assert.equal(pullLocation('registry.local/web', mirrors), '127.0.0.1:5000/library/web');

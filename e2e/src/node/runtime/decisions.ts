@@ -398,6 +398,9 @@ export function hostPathCheck(
   }
 }
 
+/** The kubelet's root directory on a node with the default --root-dir: the path pods and the agent know it by. */
+export const NODE_KUBELET_ROOT = '/var/lib/kubelet';
+
 /**
  * Where a hostPath is on this machine: each stand-in node has its own root (`.fed/nodes/<node>/`), and its
  * kubelet's root directory (`/var/lib/kubelet`) is the stand-in's --root-dir, so a pod given /var/lib/kubelet/... sees
@@ -411,8 +414,8 @@ export function hostPathOnNode(path: string, nodeRoot: string, kubeletRoot: stri
     else parts.push(p);
   }
   const clean = `/${parts.join('/')}`;
-  if (clean === '/var/lib/kubelet' || clean.startsWith('/var/lib/kubelet/'))
-    return kubeletRoot + clean.slice('/var/lib/kubelet'.length);
+  if (clean === NODE_KUBELET_ROOT || clean.startsWith(`${NODE_KUBELET_ROOT}/`))
+    return kubeletRoot + clean.slice(NODE_KUBELET_ROOT.length);
   return nodeRoot.replace(/\/$/, '') + (clean === '/' ? '' : clean);
 }
 

@@ -73,6 +73,10 @@ export function normalizeRef(image: string): {
   if (at >= 0) {
     reference = full.slice(at + 1);
     full = full.slice(0, at);
+    // name:tag@digest (as the chart writes a pinned image): the digest names the image and the tag is dropped, as
+    // CRI-O does; skopeo refuses a reference carrying both.
+    const colon = full.lastIndexOf(':');
+    if (colon > full.lastIndexOf('/')) full = full.slice(0, colon);
   } else {
     const colon = full.lastIndexOf(':');
     if (colon > full.lastIndexOf('/')) {

@@ -68,6 +68,25 @@ describe('keptWorkloads: where the keep-state webhooks must be', () => {
     assert.equal(m.size, 0);
   });
 
+  it('backups that do not opt in change nothing, however many: the answer is that of the opted-in ones alone', () => {
+    const opted = [
+      backup('web', 'Deployment', ['member1']),
+      backup('db', 'StatefulSet', ['member1', 'member2']),
+    ];
+    const others = Array.from({ length: 500 }, (_, i) =>
+      backup(i % 2 ? 'web' : `w${i}`, i % 3 ? 'Deployment' : 'StatefulSet', ['member1'], {
+        keepState: undefined,
+      }),
+    );
+    assert.deepEqual(keptWorkloads([...others, ...opted]), keptWorkloads(opted));
+    assert.deepEqual(
+      keptWorkloads([...others, ...opted])
+        .get('member1')!
+        .map((w) => w.backup),
+      ['db', 'web'],
+    );
+  });
+
   it('two backups of one workload: one webhook, for the backup the gate answers by (the first by name)', () => {
     const one = { ...backup('zz', 'StatefulSet', ['member1']) };
     one.spec = { ...one.spec, resourceRef: { apiVersion: 'apps/v1', kind: 'StatefulSet', name: 'db' } };

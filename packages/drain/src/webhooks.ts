@@ -34,16 +34,28 @@ export interface KeptWorkload {
   name: string;
 }
 
+/**
+ * Whether a backup asks to keep state on eviction: only such a backup (before or after a change) can change what the
+ * keep-state webhooks say.
+ */
+export function keepsStateOnEviction(b: Pick<CheckpointBackup, 'spec'>): boolean {
+  return !!b.spec.keepState?.eviction;
+}
+
 /** Per cluster, the workloads whose evictions the gate must see (sorted, so an unchanged set writes nothing). */
 export function keptWorkloads(backups: CheckpointBackup[]): Map<string, KeptWorkload[]> {
   const out = new Map<string, KeptWorkload[]>();
-  for (const b of backups) {
+  // Only a backup that keeps state on eviction can cover a workload (coveringBackup asks it first), so the rest are
+  // left out before the pairwise look: its cost is then of the few backups that opt in, not of every backup. The hub
+  // ran this on every backup event, over every backup twice, which was two thirds of its CPU at 400 objects.
+  const optedIn = backups.filter(keepsStateOnEviction);
+  for (const b of optedIn) {
     const kind = b.spec.resourceRef.kind;
     if (kind !== 'Deployment' && kind !== 'StatefulSet') continue;
     for (const cluster of backupClustersOf(b)) {
       // The same rule the gate answers by: only the backup that covers the workload there.
       const covering = coveringBackup(
-        backups,
+        optedIn,
         b.metadata.namespace,
         { kind, name: b.spec.resourceRef.name },
         cluster,

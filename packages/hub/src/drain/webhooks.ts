@@ -2,6 +2,7 @@ import { isDeepStrictEqual } from 'node:util';
 import {
   gateConfiguration,
   KEEP_STATE_WEBHOOKS,
+  keepsStateOnEviction,
   keptWorkloads,
   replacementConfiguration,
   type Endpoint,
@@ -55,7 +56,11 @@ export class DrainWebhooks {
     const all = () => {
       for (const c of o.caches.clusters.list()) this.queue.add(c.metadata.name);
     };
-    o.caches.backups.on(all);
+    // Only a backup that keeps state on eviction, before or after the change, can change a configuration: any other
+    // backup event would cost a reconcile of every cluster, each over every backup, for nothing.
+    o.caches.backups.on((_e, b, old) => {
+      if (keepsStateOnEviction(b) || (old && keepsStateOnEviction(old))) all();
+    });
     o.caches.clusters.on(all);
   }
 

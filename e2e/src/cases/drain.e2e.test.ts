@@ -7,7 +7,7 @@ import { kubectl } from '../fed/kubectl.js';
 import { binary, kubeconfigPath } from '../fed/paths.js';
 import { getBackup, registryInfo, registrySecretYaml } from './agent-support.js';
 import { counterCounts, followCounter } from './restore-support.js';
-import { eventsWhen, eventually, unique } from './support.js';
+import { eventsWithReasons, eventually, unique } from './support.js';
 
 /**
  * Drain with state (issue 16 part 2, docs/adr/0004): a counter StatefulSet in member1 whose workload-level backup has
@@ -103,14 +103,7 @@ function drain(node: string): Promise<{ code: number; out: string; seconds: numb
 }
 
 /** The CheckpointBackup's Events on the hub once one has this reason (Events are written after the status). */
-const eventsWith = (name: string, ...reasons: string[]) =>
-  eventsWhen(
-    'karmada',
-    ns,
-    name,
-    (ev) => reasons.every((r) => ev.some((e) => e.reason === r)),
-    `Events ${reasons.join(', ')} on CheckpointBackup ${name}`,
-  );
+const eventsWith = (name: string, ...reasons: string[]) => eventsWithReasons('karmada', ns, name, reasons);
 
 /** The webhooks of the keep-state configurations in member1 ('' when there is none). */
 const webhookNames = async (kind: 'validating' | 'mutating') =>

@@ -5,7 +5,7 @@ import { kubectl } from '../fed/kubectl.js';
 import { failoverPlacement, fedCli, healedAndReady, karmadaFailover, memberSeen } from '../fed/outage.js';
 import { exists, getBackup, registryInfo, registrySecretYaml } from './agent-support.js';
 import { counterCounts, counterWorkloadYaml } from './restore-support.js';
-import { eventsWhen, eventually, unique } from './support.js';
+import { eventsWithReasons, eventually, unique } from './support.js';
 
 /**
  * Two cases on one outage of member1, because each outage costs minutes (Karmada waits to see member1 not Ready,
@@ -86,14 +86,7 @@ async function timedCounts(cluster: string, pod: string): Promise<{ at: number; 
 }
 
 /** The CheckpointBackup's Events on the hub once one has this reason (Events are written after the status). */
-const eventsWith = (name: string, ...reasons: string[]) =>
-  eventsWhen(
-    'karmada',
-    ns,
-    name,
-    (ev) => reasons.every((r) => ev.some((e) => e.reason === r)),
-    `Events ${reasons.join(', ')} on CheckpointBackup ${name}`,
-  );
+const eventsWith = (name: string, ...reasons: string[]) => eventsWithReasons('karmada', ns, name, reasons);
 
 /** The first count counter-0 printed in a member, read with kubectl logs. */
 async function firstCount(member: string): Promise<number | undefined> {

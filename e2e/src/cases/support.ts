@@ -94,6 +94,22 @@ export function eventsWhen(
   );
 }
 
+/** The object's Events once every reason in `want` is among them (see eventsWhen). */
+export function eventsWithReasons(
+  cluster: string,
+  ns: string,
+  name: string,
+  want: string[],
+): Promise<ObjectEvent[]> {
+  return eventsWhen(
+    cluster,
+    ns,
+    name,
+    (ev) => want.every((r) => ev.some((e) => e.reason === r)),
+    `Events ${want.join(', ')}`,
+  );
+}
+
 /** The reasons of the object's Events, space-separated, once every reason in `want` is among them (see eventsWhen). */
 export async function reasonsWhen(
   cluster: string,
@@ -101,12 +117,5 @@ export async function reasonsWhen(
   name: string,
   want: string[],
 ): Promise<string> {
-  const events = await eventsWhen(
-    cluster,
-    ns,
-    name,
-    (ev) => want.every((r) => ev.some((e) => e.reason === r)),
-    `Events ${want.join(', ')}`,
-  );
-  return events.map((e) => e.reason).join(' ');
+  return (await eventsWithReasons(cluster, ns, name, want)).map((e) => e.reason).join(' ');
 }

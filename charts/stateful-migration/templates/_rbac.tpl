@@ -497,6 +497,15 @@ rules:
       - create
       - update
       - delete
+  # get: the ValidatingAdmissionPolicy `hub-webhook-configurations.migration.dcnlab.com` the chart carries to every member, read for its uid: every webhook configuration the hub makes there names it as owner (the policy requires it), so that the chart's uninstall, which removes the policy, has the member's garbage collector remove them too; by name, so no other policy of a member is read
+  - apiGroups:
+      - admissionregistration.k8s.io
+    resources:
+      - validatingadmissionpolicies
+    resourceNames:
+      - hub-webhook-configurations.migration.dcnlab.com
+    verbs:
+      - get
   # create: the eviction gate's standing `stateful-migration.keep-state` (pods/eviction of the pods of the workloads whose backup keeps state on eviction, CREATE only, failurePolicy Ignore, sideEffects NoneOnDryRun), created where such a backup is placed. RBAC cannot limit `create` by name: the ValidatingAdmissionPolicy `hub-webhook-configurations.migration.dcnlab.com` (above) lets this identity create only configurations named `stateful-migration.*` calling the hub's own routes
   - apiGroups:
       - admissionregistration.k8s.io

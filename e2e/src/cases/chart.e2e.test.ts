@@ -10,7 +10,8 @@ import { memberNodes } from '../fed/members.js';
 import { fedDir, repoRoot } from '../fed/paths.js';
 import { probe } from '../fed/probe.js';
 import { readState, restartProcess } from '../fed/procs.js';
-import { eventually } from './support.js';
+import { registryInfo, registrySecretYaml } from './agent-support.js';
+import { eventually, unique } from './support.js';
 
 // `pnpm fed up` installs the chart on the Karmada apiserver with helm (e2e/src/fed/chart.ts); Karmada carries the
 // agent's objects to the members. The hub and the agents of most nodes run as local processes; with
@@ -136,7 +137,71 @@ describe('the chart, installed with helm on the Karmada apiserver of the local f
       (await kubectl(cluster, ['get', k, '-A', '-l', `app.kubernetes.io/instance=${RELEASE}`, '-o', 'name']))
         .split('\n')
         .filter(Boolean);
+    // What the hub makes at run time in a member: a workload whose backup keeps state on eviction gets the standing
+    // keep-state webhook configurations there, owned by the chart's policy in that member.
+    const ns = unique('chart-keep');
+    const user = registryInfo().users[0]!;
+    await kubectl('karmada', ['create', 'namespace', ns]);
+    await kubectl(
+      'karmada',
+      ['apply', '-f', '-'],
+      `${registrySecretYaml(ns, 'push', user.username, user.password)}---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: ${ns}}
+spec:
+  replicas: 0
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: counter, image: registry.local/counter:1}]}
+---
+apiVersion: policy.karmada.io/v1alpha1
+kind: PropagationPolicy
+metadata: {name: web, namespace: ${ns}}
+spec:
+  resourceSelectors: [{apiVersion: apps/v1, kind: Deployment, name: web}]
+  placement: {clusterAffinity: {clusterNames: [member1]}}
+---
+apiVersion: migration.dcnlab.com/v1
+kind: CheckpointBackup
+metadata: {name: web, namespace: ${ns}}
+spec:
+  schedule: "0 0 1 1 *"
+  resourceRef: {apiVersion: apps/v1, kind: Deployment, name: web}
+  registry: {url: "${registryInfo().url}", repository: chart/${ns}, secretRef: {name: push}}
+  keepState: {eviction: {}}
+`,
+    );
+    const hubMade = async () =>
+      (
+        await Promise.all(
+          ['validatingwebhookconfiguration', 'mutatingwebhookconfiguration'].map((k) =>
+            kubectl('member1', [
+              'get',
+              k,
+              'stateful-migration.keep-state',
+              '--ignore-not-found',
+              '-o',
+              'jsonpath={.kind} {.metadata.ownerReferences[*].name}',
+            ]),
+          ),
+        )
+      ).filter((x) => x.trim());
+    await eventually(
+      async () => ((await hubMade()).length === 2 ? true : undefined),
+      120_000,
+      "the hub's keep-state webhook configurations in member1",
+    );
+    for (const made of await hubMade())
+      assert.match(made, / hub-webhook-configurations\.migration\.dcnlab\.com$/, 'owned by the policy');
+
     await helm(['uninstall', RELEASE, '-n', RELEASE_NAMESPACE, '--wait', '--timeout=2m']);
+    await eventually(
+      async () => ((await hubMade()).length === 0 ? true : undefined),
+      120_000,
+      "the hub's webhook configurations in member1 gone with the chart's policy, though the backup keeps state",
+    );
     for (const [cluster, k] of [['karmada', karmadaKinds], ...members.map((m) => [m, kinds])] as const)
       await eventually(
         async () => ((await left(cluster, k)).length === 0 ? true : undefined),
@@ -208,6 +273,18 @@ describe('the chart, installed with helm on the Karmada apiserver of the local f
       async () => ((await probe(`http://127.0.0.1:${hub.port}/readyz`)) ? true : undefined),
       60_000,
       'hub ready',
+    );
+    // Installed again, the hub makes them again under the new policy; deleting the backup removes them.
+    await eventually(
+      async () => ((await hubMade()).length === 2 ? true : undefined),
+      120_000,
+      "the hub's keep-state webhook configurations back in member1",
+    );
+    await kubectl('karmada', ['delete', 'namespace', ns, '--wait=false']);
+    await eventually(
+      async () => ((await hubMade()).length === 0 ? true : undefined),
+      120_000,
+      'no keep-state configuration once no backup keeps state',
     );
   });
 });

@@ -18,13 +18,18 @@ const asHub = (args: string[], input?: string) => kubectl('member1', [`--as=${HU
 const admin = (args: string[], input?: string) => kubectl('member1', args, input);
 const hubUrl = () => `https://127.0.0.1:${readState()!.ports['hub-webhook']}`;
 
+/** member1's copy of the policy's uid: every configuration the hub makes names the policy as its owner. */
+let policyUid = '';
 const config = (
   name: string,
   url: string,
   kind = 'MutatingWebhookConfiguration',
+  owned = true,
 ) => `apiVersion: admissionregistration.k8s.io/v1
 kind: ${kind}
-metadata: {name: ${name}}
+metadata:
+  name: ${name}
+${owned ? `  ownerReferences: [{apiVersion: admissionregistration.k8s.io/v1, kind: ValidatingAdmissionPolicy, name: ${POLICY}, uid: ${policyUid}}]` : ''}
 webhooks:
 - name: pods.${ns}.vap.dcnlab.com
   clientConfig: {url: "${url}"}
@@ -47,6 +52,8 @@ describe("the members' policy on the hub's webhook configurations", () => {
       120_000,
       `Karmada to carry ${POLICY} and its binding to member1`,
     );
+    policyUid = await admin(['get', 'validatingadmissionpolicy', POLICY, '-o', 'jsonpath={.metadata.uid}']);
+    assert.ok(policyUid);
   });
   after(async () => {
     for (const name of made)
@@ -104,6 +111,15 @@ describe("the members' policy on the hub's webhook configurations", () => {
     made.push(f);
     await asHub(['create', '-f', '-'], config(f, `${hubUrl()}/failover/pods/member1`));
     await asHub(['delete', 'mutatingwebhookconfiguration', f]);
+  });
+
+  it('refuses one not owned by the policy: it would outlive the chart', async () => {
+    const name = `stateful-migration.${ns}.orphan`;
+    made.push(name);
+    await assert.rejects(
+      asHub(['create', '-f', '-'], config(name, `${hubUrl()}/mutate/pods/member1`, undefined, false)),
+      new RegExp(`${POLICY}.*is owned by the ValidatingAdmissionPolicy ${POLICY} of its member`),
+    );
   });
 
   it("allows the hub's own, and its deletion; refuses deleting anyone else's", async () => {

@@ -8,9 +8,44 @@ import type { Schema } from './crd.js';
  * ValidatingAdmissionPolicy, carried to every member, lets that identity create or update only configurations named
  * `stateful-migration.*` or `stateful-migration-*` whose every webhook calls one of the hub's own routes by URL
  * (`<hub.webhook.url><route><cluster>`, HUB_WEBHOOK_ROUTES; nothing else: no service reference), and delete only
- * configurations of those names. No URL configured: it may make none.
+ * configurations of those names. No URL configured: it may make none. Every configuration it makes is owned by this
+ * policy in its member (hubWebhookOwner), so that the chart's uninstall, which removes the policy, has the member's
+ * garbage collector remove them too, whatever the hub was doing.
  */
 export const HUB_WEBHOOK_POLICY = `hub-webhook-configurations.${API_GROUP}`;
+
+/** The policy in a member (through Karmada's cluster proxy): the hub reads its uid to name it as owner. */
+export const HUB_WEBHOOK_POLICY_PATH = `/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies/${HUB_WEBHOOK_POLICY}`;
+
+/** An ownerReference as the API has it (no controller, no blockOwnerDeletion: those need rights on the owner). */
+export interface OwnerReference {
+  apiVersion: string;
+  kind: string;
+  name: string;
+  uid: string;
+}
+
+/**
+ * The owner of every webhook configuration the hub makes in a member: that member's copy of the policy, which the
+ * chart carries there. A configuration the hub leaves behind (an uninstall while backups keep state, a migration cut
+ * short) would otherwise call a hub that is gone for good: a migration's fails its workload's pods closed. Owned, it
+ * goes with the policy; and a policy deleted and made again (a new uid) takes the old ones along, which the hub makes
+ * again under the new one.
+ */
+export function hubWebhookOwner(uid: string): OwnerReference {
+  return {
+    apiVersion: 'admissionregistration.k8s.io/v1',
+    kind: 'ValidatingAdmissionPolicy',
+    name: HUB_WEBHOOK_POLICY,
+    uid,
+  };
+}
+
+/** Why the hub makes no webhook configuration in a member that lacks the policy (the chart is not installed there). */
+export const missingHubWebhookPolicy = (cluster: string): string =>
+  `member ${cluster} has no ValidatingAdmissionPolicy ${HUB_WEBHOOK_POLICY}, which the chart carries to every ` +
+  `member and which owns the hub's webhook configurations there: install the chart (installMode karmada) on the ` +
+  `Karmada control plane, or check that Karmada propagated it to ${cluster}`;
 
 /**
  * The admission server's routes the hub's webhook configurations may call: a workload migration's pods
@@ -77,6 +112,15 @@ export function hubWebhookPolicy(urlCel: string): Schema[] {
               `'every webhook of a configuration the stateful-migration hub makes calls ' + variables.hubUrl + ' on one of its routes (${HUB_WEBHOOK_ROUTES.join(', ')}), by URL'`,
             reason: 'Forbidden',
           },
+          {
+            // Owned by this policy (hubWebhookOwner), so that nothing the hub makes outlives the chart.
+            expression:
+              "request.operation == 'DELETE' || (has(object.metadata.ownerReferences) && " +
+              "object.metadata.ownerReferences.exists(o, o.apiVersion.startsWith('admissionregistration.k8s.io/') && " +
+              `o.kind == 'ValidatingAdmissionPolicy' && o.name == '${HUB_WEBHOOK_POLICY}'))`,
+            messageExpression: `'a webhook configuration the stateful-migration hub makes is owned by the ValidatingAdmissionPolicy ${HUB_WEBHOOK_POLICY} of its member, so that removing the chart removes it'`,
+            reason: 'Forbidden',
+          },
         ],
       },
     },
@@ -88,3 +132,20 @@ export function hubWebhookPolicy(urlCel: string): Schema[] {
     },
   ];
 }
+
+/**
+ * The owner of the hub's webhook configurations in `cluster` (hubWebhookOwner), read with `get` (a GET of a path in
+ * that member, undefined on 404). A member without the policy gets no configuration: the error says why.
+ */
+export async function readHubWebhookOwner(
+  cluster: string,
+  get: (path: string) => Promise<{ metadata: { uid?: string } } | undefined>,
+): Promise<OwnerReference> {
+  const policy = await get(HUB_WEBHOOK_POLICY_PATH);
+  if (!policy?.metadata.uid) throw new Error(missingHubWebhookPolicy(cluster));
+  return hubWebhookOwner(policy.metadata.uid);
+}
+
+/** Whether a stored object names `owner` (by uid) among its owners: a configuration made before owners were set does not. */
+export const ownedBy = (stored: { ownerReferences?: { uid?: string }[] }, owner: OwnerReference): boolean =>
+  (stored.ownerReferences ?? []).some((o) => o.uid === owner.uid);

@@ -149,5 +149,16 @@ export {
   type FailoverReplica,
   type FreshReason,
 } from './failover.js';
-export { HUB_USER, HUB_WEBHOOK_POLICY, HUB_WEBHOOK_ROUTES, hubWebhookPolicy } from './hub-webhook-policy.js';
+export {
+  HUB_USER,
+  HUB_WEBHOOK_POLICY,
+  HUB_WEBHOOK_POLICY_PATH,
+  HUB_WEBHOOK_ROUTES,
+  hubWebhookOwner,
+  hubWebhookPolicy,
+  missingHubWebhookPolicy,
+  ownedBy,
+  readHubWebhookOwner,
+  type OwnerReference,
+} from './hub-webhook-policy.js';
 export { MAX_LABEL_VALUE, MAX_OBJECT_NAME, bounded, labelValue, objectName } from './bounded-names.js';

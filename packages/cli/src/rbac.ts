@@ -835,6 +835,20 @@ export const PERMISSIONS: Permission[] = [
   {
     role: 'restoreInMembers',
     apiGroup: 'admissionregistration.k8s.io',
+    resources: ['validatingadmissionpolicies'],
+    verbs: ['get'],
+    resourceNames: ['hub-webhook-configurations.migration.dcnlab.com'],
+    neededBy:
+      "the ValidatingAdmissionPolicy `hub-webhook-configurations.migration.dcnlab.com` the chart carries to every member, read for its uid: every webhook configuration the hub makes there names it as owner (the policy requires it), so that the chart's uninstall, which removes the policy, has the member's garbage collector remove them too; by name, so no other policy of a member is read",
+    code: {
+      [WORKLOAD_STEP]: ['readHubWebhookOwner'],
+      [FAILOVER]: ['readHubWebhookOwner'],
+      [DRAIN_HOOKS]: ['readHubWebhookOwner'],
+    },
+  },
+  {
+    role: 'restoreInMembers',
+    apiGroup: 'admissionregistration.k8s.io',
     resources: ['validatingwebhookconfigurations'],
     verbs: ['create'],
     neededBy:

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
-import type { CheckpointBackup } from '@stateful-migration/api';
+import { hubWebhookOwner, type CheckpointBackup } from '@stateful-migration/api';
 import {
   DRAIN_PODS_ROUTE,
   EVICT_ROUTE,
@@ -115,7 +115,7 @@ describe('webhook names: fixed length, one per namespace and backup, valid for a
   });
   const names = (ws: KeptWorkload[]) =>
     [gateConfiguration, replacementConfiguration].flatMap((f) =>
-      f('m1', endpoint, ws).webhooks.map((w) => w.name as string),
+      f('m1', endpoint, ws, owner).webhooks.map((w) => w.name as string),
     );
 
   it('a 252- or 253-character backup name: a valid DNS subdomain of at most 253 characters', () => {
@@ -132,17 +132,29 @@ describe('webhook names: fixed length, one per namespace and backup, valid for a
 });
 
 const endpoint = { url: 'https://hub.example:8443', caBundle: 'PEM' };
+const owner = hubWebhookOwner('policy-uid');
 const db: KeptWorkload = { namespace: 'shop', backup: 'db', kind: 'StatefulSet', name: 'db' };
 const web: KeptWorkload = { namespace: 'shop', backup: 'web', kind: 'Deployment', name: 'web' };
 
 describe('gateConfiguration: the eviction gate in one member', () => {
-  const c = gateConfiguration('member 1', endpoint, [db, web]);
+  const c = gateConfiguration('member 1', endpoint, [db, web], owner);
   const [w] = c.webhooks as Record<string, unknown>[];
 
   it('named stateful-migration.keep-state (no second dot: never a migration configuration name)', () => {
     assert.equal(c.kind, 'ValidatingWebhookConfiguration');
     assert.equal(c.metadata.name, KEEP_STATE_WEBHOOKS);
     assert.equal(KEEP_STATE_WEBHOOKS.split('.').length, 2);
+  });
+
+  it("owned by the member's hub webhook policy, so the chart's uninstall takes it along", () => {
+    assert.deepEqual(c.metadata.ownerReferences, [
+      {
+        apiVersion: 'admissionregistration.k8s.io/v1',
+        kind: 'ValidatingAdmissionPolicy',
+        name: 'hub-webhook-configurations.migration.dcnlab.com',
+        uid: 'policy-uid',
+      },
+    ]);
   });
 
   it('one webhook per workload, calling the gate route with its cluster, percent-encoded', () => {
@@ -177,17 +189,18 @@ describe('gateConfiguration: the eviction gate in one member', () => {
   });
 
   it('none kept: no webhook (the shell deletes the configuration)', () => {
-    assert.deepEqual(gateConfiguration('member1', endpoint, []).webhooks, []);
+    assert.deepEqual(gateConfiguration('member1', endpoint, [], owner).webhooks, []);
   });
 });
 
 describe('replacementConfiguration: the replacement in one member', () => {
-  const c = replacementConfiguration('member1', endpoint, [db, web]);
+  const c = replacementConfiguration('member1', endpoint, [db, web], owner);
   const ws = c.webhooks as Record<string, unknown>[];
 
   it('a mutating configuration of the same name, pod CREATE in the namespace, failing open, reinvoked never', () => {
     assert.equal(c.kind, 'MutatingWebhookConfiguration');
     assert.equal(c.metadata.name, KEEP_STATE_WEBHOOKS);
+    assert.deepEqual(c.metadata.ownerReferences, [owner]);
     assert.equal(
       (ws[0]!.clientConfig as { url: string }).url,
       `https://hub.example:8443${DRAIN_PODS_ROUTE}member1`,

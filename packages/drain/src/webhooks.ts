@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { API_GROUP, type CheckpointBackup } from '@stateful-migration/api';
+import { API_GROUP, type CheckpointBackup, type OwnerReference } from '@stateful-migration/api';
 import { backupClustersOf, coveringBackup } from './objects.js';
 
 /**
@@ -78,7 +78,7 @@ export function keptWorkloads(backups: CheckpointBackup[]): Map<string, KeptWork
 
 type Config = Record<string, unknown> & {
   kind: string;
-  metadata: { name: string; labels: Record<string, string> };
+  metadata: { name: string; labels: Record<string, string>; ownerReferences: OwnerReference[] };
   webhooks: Record<string, unknown>[];
 };
 
@@ -124,11 +124,16 @@ const clientConfig = (e: Endpoint, route: string, cluster: string) => ({
 });
 
 /** The gate's configuration in one cluster. */
-export function gateConfiguration(cluster: string, endpoint: Endpoint, kept: KeptWorkload[]): Config {
+export function gateConfiguration(
+  cluster: string,
+  endpoint: Endpoint,
+  kept: KeptWorkload[],
+  owner: OwnerReference,
+): Config {
   return {
     apiVersion: 'admissionregistration.k8s.io/v1',
     kind: 'ValidatingWebhookConfiguration',
-    metadata: { name: KEEP_STATE_WEBHOOKS, labels: managedBy },
+    metadata: { name: KEEP_STATE_WEBHOOKS, labels: managedBy, ownerReferences: [owner] },
     webhooks: kept.map((w) => ({
       name: webhookName(w, 'evict'),
       clientConfig: clientConfig(endpoint, EVICT_ROUTE, cluster),
@@ -154,11 +159,16 @@ export function gateConfiguration(cluster: string, endpoint: Endpoint, kept: Kep
 }
 
 /** The replacement's configuration in one cluster. */
-export function replacementConfiguration(cluster: string, endpoint: Endpoint, kept: KeptWorkload[]): Config {
+export function replacementConfiguration(
+  cluster: string,
+  endpoint: Endpoint,
+  kept: KeptWorkload[],
+  owner: OwnerReference,
+): Config {
   return {
     apiVersion: 'admissionregistration.k8s.io/v1',
     kind: 'MutatingWebhookConfiguration',
-    metadata: { name: KEEP_STATE_WEBHOOKS, labels: managedBy },
+    metadata: { name: KEEP_STATE_WEBHOOKS, labels: managedBy, ownerReferences: [owner] },
     webhooks: kept.map((w) => ({
       name: webhookName(w, 'replace'),
       clientConfig: clientConfig(endpoint, DRAIN_PODS_ROUTE, cluster),

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { HUB_WEBHOOK_ROUTES, hubWebhookPolicy } from '@stateful-migration/api';
+import { HUB_WEBHOOK_ROUTES, hubWebhookOwner, hubWebhookPolicy } from '@stateful-migration/api';
 import { DRAIN_PODS_ROUTE, EVICT_ROUTE, KEEP_STATE_WEBHOOKS } from '@stateful-migration/drain';
 import { PODS_ROUTE, sweptOwner } from '@stateful-migration/restore';
 import { FAILOVER_ROUTE, failoverWebhookConfiguration, failoverWebhookName } from './failover/webhook.js';
@@ -54,6 +54,7 @@ describe("the hub's webhook routes and the members' policy", () => {
       },
       cluster: 'member1',
       endpoint: { url: 'https://hub:8443', caBundle: 'Y2E=' },
+      owner: hubWebhookOwner('u'),
     });
     assert.equal(sweptOwner({ name: failover.metadata.name, labels: failover.metadata.labels }), undefined);
     assert.equal(

@@ -1,5 +1,7 @@
 import {
   CHECKPOINT_RESTORE_LABEL,
+  HUB_WEBHOOK_POLICY,
+  HUB_WEBHOOK_POLICY_PATH,
   type CheckpointBackup,
   type CheckpointRestore,
   type CheckpointRestoreStatus,
@@ -37,7 +39,7 @@ export interface WorldOptions {
 }
 
 /**
- * Two Ready members; member2's node m2-a can restore checkpoints; the registry credentials `creds`; the backup, the
+ * Two Ready members, each with the chart's hub webhook policy; member2's node m2-a can restore checkpoints; the registry credentials `creds`; the backup, the
  * workload and its binding to member1; the restore. `step()` runs one reconcile of the restore with the call log
  * cleared first, `status()` reads its status.
  */
@@ -48,8 +50,13 @@ export function memoryWorld(o: WorldOptions) {
     metadata: { name: 'creds' },
     data: { username: b64('u'), password: b64('p') },
   });
-  for (const c of ['member1', 'member2'])
+  for (const c of ['member1', 'member2']) {
     api.put(`${CLUSTERS}/${c}`, { metadata: { name: c }, status: ready });
+    // What the chart carries to every member: the policy that owns the hub's webhook configurations there.
+    api.put(inMember(c, HUB_WEBHOOK_POLICY_PATH), {
+      metadata: { name: HUB_WEBHOOK_POLICY, uid: `policy-${c}` },
+    });
+  }
   api.put(inMember('member2', '/api/v1/nodes/m2-a'), {
     metadata: { name: 'm2-a', labels: { [CHECKPOINT_RESTORE_LABEL]: 'checkpoint_restore' } },
     status: ready,

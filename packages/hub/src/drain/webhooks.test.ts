@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { CheckpointBackup } from '@stateful-migration/api';
+import { HUB_WEBHOOK_POLICY_PATH, hubWebhookOwner, type CheckpointBackup } from '@stateful-migration/api';
 import { rootLogger } from '@stateful-migration/kube';
 import { MemoryApi } from '@stateful-migration/kube/testing';
 import type { HubCaches } from '../caches.js';
@@ -9,21 +9,21 @@ import { DrainWebhooks } from './webhooks.js';
 type Handler = (e: string, obj: unknown, old?: unknown) => void;
 
 /** Caches whose handlers the test calls itself: two member clusters, and the backup events it sends. */
-function shell() {
+function shell(backups: () => unknown[] = () => [], api = new MemoryApi()) {
   const handlers: Record<'backups' | 'clusters', Handler[]> = { backups: [], clusters: [] };
   const informer = (which: 'backups' | 'clusters', list: () => unknown[]) => ({
     on: (h: Handler) => handlers[which].push(h),
     list,
   });
   const caches = {
-    backups: informer('backups', () => []),
+    backups: informer('backups', backups),
     clusters: informer('clusters', () => [
       { metadata: { name: 'member1' } },
       { metadata: { name: 'member2' } },
     ]),
   } as unknown as HubCaches;
   const webhooks = new DrainWebhooks({
-    client: new MemoryApi().client(),
+    client: api.client(),
     caches,
     endpoint: { url: 'https://hub.example:8443', caBundle: 'PEM' },
     log: rootLogger('test', 'silent'),
@@ -64,5 +64,67 @@ describe('DrainWebhooks: which backup events reach its queue', () => {
     backupEvent('update', backup({ clusterFailover: {} }), backup());
     backupEvent('delete', backup());
     assert.equal(webhooks.queue.depth(), 0);
+  });
+});
+
+describe("DrainWebhooks.reconcile: the member's configurations, owned by its hub webhook policy", () => {
+  const CLUSTERS = '/apis/cluster.karmada.io/v1alpha1/clusters';
+  const b = backup({ eviction: {} });
+  const kept = {
+    ...b,
+    spec: { ...b.spec, registry: { url: 'reg.example', repository: 'shop/cp' } },
+    status: { placement: { clusters: ['member1'] } },
+  };
+  const VWC = `${CLUSTERS}/member1/proxy/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations`;
+  const MWC = `${CLUSTERS}/member1/proxy/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations`;
+  const withPolicy = () => {
+    const api = new MemoryApi();
+    api.put(`${CLUSTERS}/member1/proxy${HUB_WEBHOOK_POLICY_PATH}`, { metadata: { uid: 'policy-1' } });
+    return api;
+  };
+  type Stored = { metadata: { ownerReferences?: unknown[] } };
+
+  it("both are created with the policy as their owner, so the chart's uninstall takes them along", async () => {
+    const api = withPolicy();
+    await shell(() => [kept], api).webhooks.reconcile('member1');
+    for (const c of [VWC, MWC])
+      assert.deepEqual(api.object<Stored>(`${c}/stateful-migration.keep-state`)?.metadata.ownerReferences, [
+        hubWebhookOwner('policy-1'),
+      ]);
+  });
+
+  it('one made before owners were set is replaced with its owner', async () => {
+    const api = withPolicy();
+    const { webhooks } = shell(() => [kept], api);
+    await webhooks.reconcile('member1');
+    for (const c of [VWC, MWC]) {
+      const there = api.object<Stored>(`${c}/stateful-migration.keep-state`)!;
+      delete there.metadata.ownerReferences;
+      api.put(`${c}/stateful-migration.keep-state`, there);
+    }
+    await webhooks.reconcile('member1');
+    for (const c of [VWC, MWC])
+      assert.deepEqual(api.object<Stored>(`${c}/stateful-migration.keep-state`)?.metadata.ownerReferences, [
+        hubWebhookOwner('policy-1'),
+      ]);
+  });
+
+  it('a member without the policy (the chart not there): nothing is made, and the error says what to do', async () => {
+    const api = new MemoryApi();
+    await assert.rejects(shell(() => [kept], api).webhooks.reconcile('member1'), (err: Error) => {
+      assert.match(err.message, /member member1 has no ValidatingAdmissionPolicy hub-webhook-configurations/);
+      assert.match(err.message, /install the chart/);
+      return true;
+    });
+    assert.equal(api.object(`${VWC}/stateful-migration.keep-state`), undefined);
+    assert.equal(api.object(`${MWC}/stateful-migration.keep-state`), undefined);
+  });
+
+  it('no backup keeps state there: both are deleted, whether or not the policy is there', async () => {
+    const api = new MemoryApi();
+    for (const c of [VWC, MWC]) api.put(`${c}/stateful-migration.keep-state`, { metadata: {} });
+    await shell(() => [], api).webhooks.reconcile('member1');
+    assert.equal(api.object(`${VWC}/stateful-migration.keep-state`), undefined);
+    assert.equal(api.object(`${MWC}/stateful-migration.keep-state`), undefined);
   });
 });

@@ -7,6 +7,7 @@ import {
   replacementConfiguration,
   type Endpoint,
 } from '@stateful-migration/drain';
+import { ownedBy, readHubWebhookOwner } from '@stateful-migration/api';
 import {
   deleteIfExists,
   describeError,
@@ -77,21 +78,25 @@ export class DrainWebhooks {
     const resync = { requeueAfterMs: this.#o.resyncMs ?? 60_000 };
     if (!this.#o.caches.clusters.list().some((c) => c.metadata.name === cluster)) return undefined;
     const kept = keptWorkloads(this.#o.caches.backups.list()).get(cluster) ?? [];
-    for (const make of [gateConfiguration, replacementConfiguration]) {
-      const body = make(cluster, this.#o.endpoint, kept);
-      const path = proxy(cluster, `${paths[body.kind as keyof typeof paths]}/${KEEP_STATE_WEBHOOKS}`);
-      if (!kept.length) {
-        if (await deleteIfExists(this.#o.client, path))
+    if (!kept.length) {
+      for (const path of Object.values(paths))
+        if (await deleteIfExists(this.#o.client, proxy(cluster, `${path}/${KEEP_STATE_WEBHOOKS}`)))
           this.#o.log.info(
-            { cluster, kind: body.kind },
+            { cluster, path },
             'no backup keeps state on eviction here: configuration deleted',
           );
-        continue;
-      }
-      const there = await getOrUndefined<{ metadata: { resourceVersion?: string }; webhooks?: unknown[] }>(
-        this.#o.client,
-        path,
-      );
+      return resync;
+    }
+    const owner = await readHubWebhookOwner(cluster, (p) =>
+      getOrUndefined(this.#o.client, proxy(cluster, p)),
+    );
+    for (const make of [gateConfiguration, replacementConfiguration]) {
+      const body = make(cluster, this.#o.endpoint, kept, owner);
+      const path = proxy(cluster, `${paths[body.kind as keyof typeof paths]}/${KEEP_STATE_WEBHOOKS}`);
+      const there = await getOrUndefined<{
+        metadata: { resourceVersion?: string; ownerReferences?: { uid?: string }[] };
+        webhooks?: unknown[];
+      }>(this.#o.client, path);
       if (!there) {
         await this.#o.client
           .request('POST', proxy(cluster, paths[body.kind as keyof typeof paths]), { body })
@@ -102,7 +107,7 @@ export class DrainWebhooks {
           { cluster, kind: body.kind, webhooks: kept.length },
           'keep-state configuration created',
         );
-      } else if (!sameWebhooks(there.webhooks, body.webhooks)) {
+      } else if (!sameWebhooks(there.webhooks, body.webhooks) || !ownedBy(there.metadata, owner)) {
         await this.#o.client.request('PUT', path, {
           body: { ...body, metadata: { ...body.metadata, resourceVersion: there.metadata.resourceVersion } },
         });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { CheckpointBackup } from '@stateful-migration/api';
+import { HUB_WEBHOOK_POLICY_PATH, type CheckpointBackup } from '@stateful-migration/api';
 import type { EventRecorder, RestClient } from '@stateful-migration/kube';
 import type { HubCaches } from '../caches.js';
 import { FailoverController } from './controller.js';
@@ -19,6 +19,7 @@ function setup(secret: () => Promise<unknown>, existing: Record<string, unknown>
       calls.push({ method: 'GET', path });
       if (path === '/api/v1/namespaces/shop/secrets/reg-creds') return secret();
       if (path.endsWith('/checkpointbackups/db')) return Promise.resolve(backup);
+      if (path.endsWith(HUB_WEBHOOK_POLICY_PATH)) return Promise.resolve({ metadata: { uid: 'policy-uid' } });
       const name = Object.keys(existing).find((k) => path.endsWith(k));
       if (name) return Promise.resolve(existing[name]);
       return notFound();

@@ -5,6 +5,8 @@ import {
   KIND,
   PLURAL,
   registryCredentials,
+  ownedBy,
+  readHubWebhookOwner,
   setCondition,
   type CheckpointBackup,
   type CheckpointBackupStatus,
@@ -74,7 +76,10 @@ const notOurs = (kind: string, name: string, ns: string): Problem => ({
   message: `${kind} ${name} in ${ns} exists and was not created by the hub (no app.kubernetes.io/managed-by=${MANAGED_BY['app.kubernetes.io/managed-by']}): the hub never overwrites it, so no failover pull secret is kept; rename or delete it`,
 });
 
-type WebhookConfig = { metadata: { resourceVersion?: string }; webhooks?: Record<string, unknown>[] };
+type WebhookConfig = {
+  metadata: { resourceVersion?: string; ownerReferences?: { uid?: string }[] };
+  webhooks?: Record<string, unknown>[];
+};
 
 /**
  * The I/O shell of failover with state (issue 16, docs/adr/0004), one key per opted-in CheckpointBackup
@@ -168,9 +173,12 @@ export class FailoverController {
 
   /** The configuration in one member: created when missing, replaced when it says something else (URL, CA, owner). */
   async #ensureWebhook(b: CheckpointBackup, cluster: string): Promise<void> {
-    const body = failoverWebhookConfiguration({ backup: b, cluster, endpoint: this.#o.endpoint });
-    const path = proxyPath(cluster, `${WEBHOOKS}/${body.metadata.name}`);
     const opts = { timeoutMs: this.#o.proxyTimeoutMs ?? 5000 };
+    const owner = await readHubWebhookOwner(cluster, (p) =>
+      getOrUndefined(this.#o.client, proxyPath(cluster, p), opts),
+    );
+    const body = failoverWebhookConfiguration({ backup: b, cluster, endpoint: this.#o.endpoint, owner });
+    const path = proxyPath(cluster, `${WEBHOOKS}/${body.metadata.name}`);
     const there = await getOrUndefined<WebhookConfig>(this.#o.client, path, opts);
     if (!there) {
       await this.#o.client
@@ -181,7 +189,8 @@ export class FailoverController {
       this.#o.log.info({ cluster, name: body.metadata.name }, 'failover webhook configuration created');
       return;
     }
-    if (isDeepStrictEqual(there.webhooks?.map(own), body.webhooks.map(own))) return;
+    if (isDeepStrictEqual(there.webhooks?.map(own), body.webhooks.map(own)) && ownedBy(there.metadata, owner))
+      return;
     await this.#o.client.request('PUT', path, {
       body: { ...body, metadata: { ...body.metadata, resourceVersion: there.metadata.resourceVersion } },
       ...opts,

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { setImmediate } from 'node:timers/promises';
 import { after, describe, it } from 'node:test';
-import type { CheckpointBackup, ReplicaStatus } from '@stateful-migration/api';
+import { HUB_WEBHOOK_POLICY_PATH, type CheckpointBackup, type ReplicaStatus } from '@stateful-migration/api';
 import { EventRecorder, rootLogger } from '@stateful-migration/kube';
 import { MemoryApi } from '@stateful-migration/kube/testing';
 import type { AdmissionRequest } from '@stateful-migration/restore';
@@ -66,6 +66,7 @@ async function fed(rb = binding(2, 2)) {
     metadata: { name: 'member2' },
     status: { conditions: [{ type: 'Ready', status: 'True' }] },
   });
+  api.put(`${CLUSTERS}/member2/proxy${HUB_WEBHOOK_POLICY_PATH}`, { metadata: { uid: 'policy-member2' } });
   api.put(`${CLUSTERS}/member2/proxy/api/v1/nodes/m2-a`, {
     metadata: { name: 'm2-a', labels: { 'migration.dcnlab.com/checkpoint-restore': 'checkpoint_restore' } },
     status: { conditions: [{ type: 'Ready', status: 'True' }] },

@@ -1,6 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { CheckpointBackup, FailoverRecord, ReplicaStatus } from '@stateful-migration/api';
+import {
+  hubWebhookOwner,
+  type CheckpointBackup,
+  type FailoverRecord,
+  type ReplicaStatus,
+} from '@stateful-migration/api';
 import { webhookConfigName, type AdmissionRequest, type AdmittedPod } from '@stateful-migration/restore';
 import { decideFailover } from './decide.js';
 import {
@@ -147,7 +152,9 @@ describe('failover webhook: which backups opt in and which pods they cover', () 
       backup: backup(),
       cluster: 'member 2',
       endpoint: { url: 'https://hub:8443', caBundle: 'PEM' },
+      owner: hubWebhookOwner('policy-uid'),
     });
+    assert.deepEqual(c.metadata.ownerReferences, [hubWebhookOwner('policy-uid')], 'gone with the chart');
     assert.equal(c.metadata.name, 'stateful-migration-failover.shop.db');
     assert.equal(c.metadata.labels['migration.dcnlab.com/failover'], 'true');
     const [w] = c.webhooks as {
@@ -173,7 +180,12 @@ describe('failover webhook: which backups opt in and which pods they cover', () 
     // CheckpointRestore is named "shop.db" would replace (PUT) shop's standing configuration while migrating and
     // delete it when its migration ends, and the failover controller would replace that tenant's in turn.
     const endpoint = { url: 'https://hub:8443', caBundle: 'PEM' };
-    const c = failoverWebhookConfiguration({ backup: backup(), cluster: 'member2', endpoint });
+    const c = failoverWebhookConfiguration({
+      backup: backup(),
+      cluster: 'member2',
+      endpoint,
+      owner: hubWebhookOwner('u'),
+    });
     assert.notEqual(c.metadata.name, webhookConfigName('failover', 'shop.db'));
     assert.ok(!c.metadata.name.startsWith('stateful-migration.'), c.metadata.name);
   });

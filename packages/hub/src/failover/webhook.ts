@@ -15,7 +15,7 @@ import {
   type MigrationInto,
   type WebhookEndpoint,
 } from '@stateful-migration/restore';
-import { failoverReplicasInto } from '@stateful-migration/api';
+import { failoverReplicasInto, type OwnerReference } from '@stateful-migration/api';
 import { clusterHealth, type Cluster } from '../karmada.js';
 
 /**
@@ -81,8 +81,10 @@ export function failoverWebhookConfiguration(i: {
   backup: Pick<CheckpointBackup, 'metadata' | 'spec'>;
   cluster: string;
   endpoint: WebhookEndpoint;
+  /** The member's hub webhook policy (hubWebhookOwner). */
+  owner: OwnerReference;
 }): Record<string, unknown> & {
-  metadata: { name: string; labels: Record<string, string> };
+  metadata: { name: string; labels: Record<string, string>; ownerReferences: OwnerReference[] };
   webhooks: Record<string, unknown>[];
 } {
   const { namespace, name } = i.backup.metadata;
@@ -94,6 +96,7 @@ export function failoverWebhookConfiguration(i: {
     workload: { kind: w.kind, name: w.name },
     endpoint: i.endpoint,
     ownerLabel: { [FAILOVER_LABEL]: 'true' },
+    owner: i.owner,
   }) as ReturnType<typeof webhookConfiguration> & { webhooks: Record<string, unknown>[] };
   const hook = base.webhooks[0]!;
   return {

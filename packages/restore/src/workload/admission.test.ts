@@ -1,6 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { CheckpointRestoreStatus, ReplicaStatus, WorkloadMigration } from '@stateful-migration/api';
+import {
+  hubWebhookOwner,
+  type CheckpointRestoreStatus,
+  type ReplicaStatus,
+  type WorkloadMigration,
+} from '@stateful-migration/api';
 import {
   admitPod,
   holdPod,
@@ -235,8 +240,9 @@ describe('the webhook configuration in a member', () => {
     workload: { kind: 'Deployment', name: 'web' },
     endpoint: { url: 'https://hub.example:8443', caBundle: 'PEM' },
     ownerLabel: { 'migration.dcnlab.com/restore-owner': 'shop.move-web' },
+    owner: hubWebhookOwner('policy-uid'),
   }) as unknown as {
-    metadata: { name: string };
+    metadata: { name: string; ownerReferences: unknown[] };
     webhooks: {
       clientConfig: { url: string; caBundle: string };
       namespaceSelector: unknown;
@@ -247,6 +253,7 @@ describe('the webhook configuration in a member', () => {
   };
   it("calls the hub with its cluster in the path, for the workload's pods in the namespace only, and fails closed", () => {
     assert.equal(c.metadata.name, 'stateful-migration.shop.move-web');
+    assert.deepEqual(c.metadata.ownerReferences, [hubWebhookOwner('policy-uid')], 'gone with the chart');
     const w = c.webhooks[0]!;
     assert.equal(w.clientConfig.url, 'https://hub.example:8443/mutate/pods/member2');
     assert.equal(Buffer.from(w.clientConfig.caBundle, 'base64').toString(), 'PEM');
@@ -278,6 +285,7 @@ describe('which pods a member sends to the hub (matchConditions)', () => {
         workload: { kind, name },
         endpoint: { url: 'https://hub.example:8443', caBundle: 'PEM' },
         ownerLabel: {},
+        owner: hubWebhookOwner('policy-uid'),
       }) as unknown as { webhooks: { matchConditions: { expression: string }[] }[] }
     ).webhooks[0]!.matchConditions[0]!.expression;
   const pod = (owner: { kind: string; name: string; controller?: boolean }, hash?: string) => ({

@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { CHECKPOINT_RESTORE_LABEL, type CheckpointBackup } from '@stateful-migration/api';
+import {
+  CHECKPOINT_RESTORE_LABEL,
+  HUB_WEBHOOK_POLICY_PATH,
+  type CheckpointBackup,
+} from '@stateful-migration/api';
 import {
   b64,
   BINDINGS,
@@ -311,6 +315,38 @@ describe('a workload migration, one reconcile at a time', () => {
     assert.deepEqual(api.events().filter((e) => e.startsWith('Warning')).length, 1, api.events().join('\n'));
     await assert.rejects(step(), /connection refused/);
     assert.deepEqual(api.writes(), [], 'said once');
+  });
+
+  it("each member's webhook configuration is owned by that member's hub webhook policy (gone with the chart)", async () => {
+    const { api, step } = world();
+    const mwc = (c: string) =>
+      api.object<{ metadata: { ownerReferences?: { uid: string }[] } }>(
+        inMember(c, `${MWC}/stateful-migration.shop.move`),
+      );
+    for (let i = 0; i < 5 && !(mwc('member1') && mwc('member2')); i++) await step();
+    for (const c of ['member1', 'member2'])
+      assert.deepEqual(
+        mwc(c)?.metadata.ownerReferences?.map((o) => o.uid),
+        [`policy-${c}`],
+        `${c}: ${JSON.stringify(mwc(c))}`,
+      );
+  });
+
+  it('a target without the policy (the chart not installed there) is said in status, and no configuration is made there', async () => {
+    const { api, step, status } = world();
+    await api.client().request('DELETE', inMember('member2', HUB_WEBHOOK_POLICY_PATH));
+    let failed: unknown;
+    for (let i = 0; i < 5 && !failed; i++)
+      failed = await step().then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+    assert.match(
+      String(failed),
+      /member member2 has no ValidatingAdmissionPolicy hub-webhook-configurations/,
+    );
+    assert.match(status().message!, /member member2 has no ValidatingAdmissionPolicy .*install the chart/);
+    assert.equal(api.object(inMember('member2', `${MWC}/stateful-migration.shop.move`)), undefined);
   });
 
   it('a second migration of a workload another one is migrating is refused before anything is made', async () => {

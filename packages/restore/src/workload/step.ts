@@ -2,6 +2,8 @@ import { isDeepStrictEqual } from 'node:util';
 import {
   PLURAL,
   registryCredentials,
+  ownedBy,
+  readHubWebhookOwner,
   setCondition,
   type CheckpointBackup,
   type CheckpointBackupStatus,
@@ -660,6 +662,7 @@ export class WorkloadMigrationStep {
   async #ensureWebhooks(r: CheckpointRestore): Promise<void> {
     const m = r.status!.workload!;
     for (const cluster of [m.sourceCluster, m.targetCluster]) {
+      const owner = await readHubWebhookOwner(cluster, (p) => this.#get(proxy(cluster, p)));
       const body = webhookConfiguration({
         namespace: r.metadata.namespace,
         restore: r.metadata.name,
@@ -667,9 +670,13 @@ export class WorkloadMigrationStep {
         workload: { kind: m.kind, name: m.name },
         endpoint: this.#o.webhook!,
         ownerLabel: { [OWNER_LABEL]: ownerValue(r) },
+        owner,
       });
       const path = proxy(cluster, `${WEBHOOKS}/${body.metadata.name}`);
-      const there = await this.#get<{ metadata: { resourceVersion?: string }; webhooks?: unknown[] }>(path);
+      const there = await this.#get<{
+        metadata: { resourceVersion?: string; ownerReferences?: { uid?: string }[] };
+        webhooks?: unknown[];
+      }>(path);
       if (!there) {
         await this.#o.client.request('POST', proxy(cluster, WEBHOOKS), { body }).catch((err: unknown) => {
           if (!isAlreadyExists(err)) throw err;
@@ -679,7 +686,8 @@ export class WorkloadMigrationStep {
       // One of that name that is not this one (left by a deleted restore of the same name whose finalizer was
       // removed by hand, naming another workload; or made before the hub's URL or CA changed) would send the wrong
       // pods, or fail every call of this workload's pods: replaced, with the version read (a 409 re-reads).
-      if (sameWebhooks(there.webhooks, body.webhooks as unknown[])) continue;
+      if (sameWebhooks(there.webhooks, body.webhooks as unknown[]) && ownedBy(there.metadata, owner))
+        continue;
       await this.#o.client.request('PUT', path, {
         body: { ...body, metadata: { ...body.metadata, resourceVersion: there.metadata.resourceVersion } },
       });

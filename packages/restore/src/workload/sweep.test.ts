@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import type { CheckpointRestore, RestorePhase } from '@stateful-migration/api';
 import { dbMigration } from '../fixtures.test-support.js';
 import { OWNER_LABEL, RESTORE_FINALIZER } from '../submit.js';
-import { labelValue } from '@stateful-migration/api';
+import { hubWebhookOwner, labelValue } from '@stateful-migration/api';
 import { restoreKeyOf } from '../controller.js';
 import { restoreRef, sweepVerdict, sweptOwner, type WebhookConfigView } from './sweep.js';
 import { webhookConfiguration } from './webhook-config.js';
@@ -16,6 +16,7 @@ const made = (ns: string, restore: string): WebhookConfigView => {
     workload: { kind: 'StatefulSet', name: 'db' },
     endpoint: { url: 'https://hub', caBundle: 'ca' },
     ownerLabel: { [OWNER_LABEL]: `${ns}.${restore}` },
+    owner: hubWebhookOwner('policy-uid'),
   });
   return { name: c.metadata.name, labels: c.metadata.labels };
 };
@@ -118,6 +119,7 @@ describe('a restore name too long for the owner label and the configuration name
     workload: { kind: 'StatefulSet', name: 'db' },
     endpoint: { url: 'https://hub', caBundle: 'ca' },
     ownerLabel: { [OWNER_LABEL]: labelValue(`shop.${long}`) },
+    owner: hubWebhookOwner('policy-uid'),
   });
   const view: WebhookConfigView = {
     name: c.metadata.name,

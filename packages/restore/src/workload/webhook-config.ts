@@ -1,4 +1,10 @@
-import { API_GROUP, objectName, bounded, MAX_OBJECT_NAME } from '@stateful-migration/api';
+import {
+  API_GROUP,
+  objectName,
+  bounded,
+  MAX_OBJECT_NAME,
+  type OwnerReference,
+} from '@stateful-migration/api';
 
 /**
  * The MutatingWebhookConfiguration a workload migration puts in each member it involves (source and target), by
@@ -59,8 +65,15 @@ export function webhookConfiguration(i: {
   workload: { kind: 'Deployment' | 'StatefulSet'; name: string };
   endpoint: WebhookEndpoint;
   ownerLabel: Record<string, string>;
+  /** The member's hub webhook policy (hubWebhookOwner): the chart's uninstall takes the configuration along. */
+  owner: OwnerReference;
 }): Record<string, unknown> & {
-  metadata: { name: string; labels: Record<string, string>; annotations: Record<string, string> };
+  metadata: {
+    name: string;
+    labels: Record<string, string>;
+    annotations: Record<string, string>;
+    ownerReferences: OwnerReference[];
+  };
 } {
   return {
     apiVersion: 'admissionregistration.k8s.io/v1',
@@ -71,6 +84,7 @@ export function webhookConfiguration(i: {
       // The owner label is hashed when `<namespace>.<restore>` is longer than 63 and the name cut past 253: this is
       // what says whose it is, whole.
       annotations: { [OWNER_ANNOTATION]: `${i.namespace}/${i.restore}` },
+      ownerReferences: [i.owner],
     },
     webhooks: [
       {

@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { kubectl } from '../fed/kubectl.js';
 import { binary, kubeconfigPath } from '../fed/paths.js';
 import { getBackup, registryInfo, registrySecretYaml } from './agent-support.js';
-import { counterCounts, followCounter } from './restore-support.js';
+import { counterCounts, followCounter, notFromCheckpoint } from './restore-support.js';
 import { eventsWithReasons, eventually, unique } from './support.js';
 
 /**
@@ -238,6 +238,9 @@ describe('drain with state: an evicted pod is checkpointed first and its replace
     assert.equal(cp.metadata.annotations?.['migration.dcnlab.com/claimed-by'], 'db-0');
     const m1 = cp.status?.clusters?.find((c) => c.name === 'member1');
     assert.equal(m1?.phase, 'Completed', JSON.stringify(cp.status));
+    // Exactly the drain checkpoint's state: the count db-0 had when that run froze it, not an older one.
+    const wrong = notFromCheckpoint(counts[0]!.n, followed.lines(), m1?.lastCheckpointTime);
+    assert.equal(wrong, undefined, `restored db-0 runs its drain checkpoint: ${wrong}`);
     const reasons = (
       await eventsWith('db', 'DrainCheckpoint', 'EvictedWithState', 'RestoredAfterEviction')
     ).map((e) => `${e.type}/${e.reason}`);

@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { CheckpointRestore } from '@stateful-migration/api';
 import { kubectl } from '../fed/kubectl.js';
-import { binary, fedDir, kubeconfigPath } from '../fed/paths.js';
+import { fedDir, kubeconfigPath } from '../fed/paths.js';
 import {
   applyBackup,
   exists,
@@ -18,7 +17,15 @@ import {
   waitPhase,
 } from './agent-support.js';
 import { kubectlWithPlugin } from './plugin-support.js';
-import { counterCounts, markedCounterYaml, noCounterLeft, podState } from './restore-support.js';
+import {
+  counterCounts,
+  counterLines,
+  followCounter,
+  markedCounterYaml,
+  noCounterLeft,
+  notFromCheckpoint,
+  podState,
+} from './restore-support.js';
 import { eventually, unique } from './support.js';
 
 /**
@@ -30,14 +37,6 @@ const hub = (args: string[], input?: string) => kubectl('karmada', args, input);
 
 /** The counts a container printed, read with kubectl logs as a user would. */
 const counts = (cluster: string, pod: string) => counterCounts(cluster, ns, pod);
-
-/** The counts of a log text (kubectl logs, or a stream of it). */
-const countsOf = (out: string): number[] =>
-  out
-    .split('\n')
-    .map((l) => /^count (\d+)/.exec(l))
-    .filter((m): m is RegExpExecArray => !!m)
-    .map((m) => Number(m[1]));
 
 const lastCount = async (cluster: string, pod: string): Promise<number> =>
   (await counts(cluster, pod)).at(-1)?.n ?? 0;
@@ -126,11 +125,21 @@ spec:
       30_000,
       'the copy to print two counts',
     );
-    // Never from zero: its first count follows what the source had counted before the checkpoint.
+    // Never from zero: its first count follows what the source had counted before the checkpoint, and exactly the
+    // backup's checkpoint (the source runs on, so its log says what it printed around the run's start).
     assert.ok(
       restored[0]!.n > atBackup,
       `copy starts at ${restored[0]!.n}, source had ${atBackup} before the backup`,
     );
+    const m1 = (await getBackup('karmada', ns, 'counter')).status?.clusters?.find(
+      (c) => c.name === 'member1',
+    );
+    const wrong = notFromCheckpoint(
+      restored[0]!.n,
+      await counterLines('member1', ns, source),
+      m1?.lastCheckpointTime,
+    );
+    assert.equal(wrong, undefined, `the copy runs the backup's checkpoint: ${wrong}`);
     assert.ok(restored[1]!.n > restored[0]!.n, 'and goes on counting');
     // The file the source wrote at its start is in the copy's filesystem: the restored process reads it.
     const sourceMark = (await counts('member1', source))[0]!.mark;
@@ -188,19 +197,7 @@ spec:
 
   it('Migrate: a fresh checkpoint, the source stopped right after it; the counter goes on in member2 from the count it stopped at, and is left only there', async (t) => {
     // The source's log is gone with its pod: follow it from now until the migration stopped it.
-    const follow = spawn(binary('kubectl'), [
-      `--kubeconfig=${kubeconfigPath('member1')}`,
-      'logs',
-      '-f',
-      '-n',
-      ns,
-      source,
-      '-c',
-      'counter',
-    ]);
-    let sourceLog = '';
-    follow.stdout.on('data', (b: Buffer) => (sourceLog += b.toString()));
-    const followed = new Promise((resolve) => follow.on('close', resolve));
+    const follow = followCounter('member1', ns, source);
     const ran = await kubectlWithPlugin([
       'stateful-migration',
       'restore',
@@ -249,8 +246,8 @@ spec:
       60_000,
       'the source pod gone from member1',
     );
-    await Promise.race([followed, new Promise((resolve) => setTimeout(resolve, 10_000))]);
-    follow.kill();
+    await Promise.race([follow.ended, new Promise((resolve) => setTimeout(resolve, 10_000))]);
+    follow.proc.kill();
     const moved = r.status!.restoredPod!.name;
     assert.equal(moved, 'counter-moved');
     assert.equal(
@@ -273,19 +270,16 @@ spec:
       30_000,
       'the moved counter to print two counts',
     );
-    // No overlap and no gap in the state: the copy's first count follows the last count the source printed, give or
-    // take the counts printed while the checkpoint was being taken (the source stops right after it).
-    const last = countsOf(sourceLog).at(-1);
-    assert.ok(
-      last !== undefined && last > atBackup,
-      `the source's log was followed (${sourceLog.slice(-200)})`,
-    );
-    assert.ok(
-      Math.abs(c[0]!.n - (last + 1)) <= 2,
-      `the moved counter starts at ${c[0]!.n}; the source's last count was ${last}`,
-    );
+    // No gap and no overlap in the state: the copy goes on from the count the source had at the migration's own
+    // checkpoint (not the earlier backup's), whatever the source printed between that checkpoint and its stop.
+    const sourceLines = follow.lines();
+    const last = sourceLines.at(-1)?.n;
+    assert.ok(last !== undefined && last > atBackup, `the source's log was followed (${last})`);
+    const checkpointTime = r.status?.checkpoint?.checkpointTime;
+    const wrong = notFromCheckpoint(c[0]!.n, sourceLines, checkpointTime);
+    assert.equal(wrong, undefined, `the moved counter runs the migration's checkpoint: ${wrong}`);
     t.diagnostic(
-      `source's last count ${last}, moved counter's first ${c[0]!.n} (at the earlier backup: ${atBackup})`,
+      `source's last count ${last}, moved counter's first ${c[0]!.n}, checkpoint from ${checkpointTime} (at the earlier backup: ${atBackup})`,
     );
     assert.ok(c[1]!.n > c[0]!.n, 'and goes on counting');
     await noCounterLeft('member1', ns);

@@ -65,6 +65,11 @@ export async function counterCounts(
     .map((m) => ({ n: Number(m[1]), mark: m[2] ?? '' }));
 }
 
+/** The counts a counter printed and when (kubectl logs --timestamps): what notFromCheckpoint checks a copy against. */
+export async function counterLines(cluster: string, ns: string, pod: string): Promise<CountLine[]> {
+  return countLines(await kubectl(cluster, ['logs', '--timestamps', '-n', ns, pod, '-c', 'counter']));
+}
+
 /** The first two counts of a restored counter, once it has printed them (it goes on from its checkpoint). */
 export function firstCounts(
   cluster: string,
@@ -192,19 +197,41 @@ export const markedCounterYaml = (ns: string): string =>
     env: { MARK_FILE: '/tmp/mark' },
     policy: { placement: ['member1'] },
   });
+/** A count a counter printed, and when: its CRI log line's time (kubectl logs --timestamps), ms since the epoch. */
+export interface CountLine {
+  n: number;
+  at: number;
+}
+
+/** The counts of `kubectl logs --timestamps` output (or a stream of it), in order. */
+export function countLines(log: string): CountLine[] {
+  return log
+    .split('\n')
+    .map((l) => /^(\S+) count (\d+)/.exec(l))
+    .filter((m): m is RegExpExecArray => !!m)
+    .map((m) => ({ n: Number(m[2]), at: Date.parse(m[1]!) }));
+}
+
 /**
- * Follows a counter's log (`kubectl logs -f`) until its pod ends: `last()` is the last count it printed so far, `ended`
- * resolves with the last one once the pod is gone, which is the state a checkpoint taken before its end can at most have.
+ * Follows a counter's log (`kubectl logs -f --timestamps`) until its pod ends: `lines()` is what it printed so far,
+ * `last()` its last count, `ended` resolves with the last one once the pod is gone, which is the state a checkpoint
+ * taken before its end can at most have.
  */
 export function followCounter(
   cluster: string,
   ns: string,
   pod: string,
-): { proc: ChildProcess; last: () => number | undefined; ended: Promise<number | undefined> } {
+): {
+  proc: ChildProcess;
+  lines: () => CountLine[];
+  last: () => number | undefined;
+  ended: Promise<number | undefined>;
+} {
   const proc = spawn(binary('kubectl'), [
     `--kubeconfig=${kubeconfigPath(cluster)}`,
     'logs',
     '-f',
+    '--timestamps',
     '-n',
     ns,
     pod,
@@ -213,12 +240,36 @@ export function followCounter(
   ]);
   let log = '';
   proc.stdout!.on('data', (b: Buffer) => (log += b.toString()));
-  const last = () =>
-    log
-      .split('\n')
-      .map((l) => /^count (\d+)/.exec(l))
-      .filter((m): m is RegExpExecArray => !!m)
-      .map((m) => Number(m[1]))
-      .at(-1);
-  return { proc, last, ended: new Promise((resolve) => proc.on('close', () => resolve(last()))) };
+  const lines = () => countLines(log);
+  const last = () => lines().at(-1)?.n;
+  return { proc, lines, last, ended: new Promise((resolve) => proc.on('close', () => resolve(last()))) };
+}
+
+/**
+ * Why a restored counter whose first count is `first` does not go on from the checkpoint of the counter whose log is
+ * `source`, taken by a run that began at `runStart` (the run's startedAt, recorded before the runtime was asked: a
+ * restore's checkpointTime); undefined when it does.
+ *
+ * CRIU freezes the counter between two of its lines, and the copy goes on from the last one before the freeze: count
+ * first-1 is a line the source printed, and the line after it, if the source printed one (after a leave-running
+ * checkpoint it runs on until it is stopped), came after the run began. A fresh start (first-1 never printed), a
+ * restore of an older checkpoint (first printed before the run began) or of another replica's state fails, however
+ * many lines the source printed between its checkpoint and its stop (that depends on the machine's load).
+ */
+export function notFromCheckpoint(
+  first: number,
+  source: readonly CountLine[],
+  runStart: string | undefined,
+): string | undefined {
+  const printed = source.length ? `${source[0]!.n}..${source.at(-1)!.n}` : 'nothing';
+  if (!runStart) return 'no checkpoint time recorded';
+  if (!source.some((l) => l.n === first - 1))
+    return `starts at ${first}, but its source never printed ${first - 1} (it printed ${printed})`;
+  const next = source.find((l) => l.n === first);
+  if (next && next.at < Date.parse(runStart))
+    return (
+      `starts at ${first}, but its source printed ${first} at ${new Date(next.at).toISOString()}, before the ` +
+      `checkpoint began at ${runStart}: the state of an older checkpoint`
+    );
+  return undefined;
 }

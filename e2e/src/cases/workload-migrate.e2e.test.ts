@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
-import type { CheckpointRestore, ReplicaStatus } from '@stateful-migration/api';
+import type { CheckpointRestore, ReplicaStatus, RestoredReplica } from '@stateful-migration/api';
 import { kubectl } from '../fed/kubectl.js';
 import { kubeconfigPath } from '../fed/paths.js';
 import { isOurs, readState, restartProcess } from '../fed/procs.js';
@@ -10,8 +10,10 @@ import { kubectlWithPlugin } from './plugin-support.js';
 import {
   counterCounts,
   counterWorkloadYaml,
+  type CountLine,
   dbAndWeb,
   followCounter,
+  notFromCheckpoint,
   propagationPolicyYaml,
 } from './restore-support.js';
 import { eventually, reasonsWhen, unique } from './support.js';
@@ -144,12 +146,14 @@ async function assertMigrated(name: string): Promise<void> {
 
 /**
  * The workload's pods: none left in member1, two in member2 made by its controller, each running a checkpoint by
- * digest that no other runs (ordinal N from ordinal N), its counter going on from the last count its own source
- * replica printed. Returns a line per pod for the test's diagnostics.
+ * digest that no other runs (ordinal N from ordinal N), its counter going on from the count its own source replica
+ * had when the migration's checkpoint of it was taken (`replicas`, the restore's status). Returns a line per pod for
+ * the test's diagnostics.
  */
 async function assertMovedPods(
   app: string,
-  sourceLast: Map<string, () => number | undefined>,
+  sources: Map<string, () => CountLine[]>,
+  replicas: RestoredReplica[],
 ): Promise<string[]> {
   await eventually(
     async () => ((await pods('member1', app)).length === 0 ? true : undefined),
@@ -168,18 +172,21 @@ async function assertMovedPods(
     assert.ok(from, `${p.metadata.name} names the replica whose checkpoint it runs`);
     if (app === 'db') assert.equal(from, p.metadata.name, 'ordinal N from ordinal N');
     const c = await counting('member2', p.metadata.name);
-    const last = sourceLast.get(from)?.();
+    const source = sources.get(from)?.() ?? [];
+    // before() waited for every replica to count to 8, and its log is read from its start.
+    const last = source.at(-1)?.n;
     assert.ok(last !== undefined && last >= 8, `the source ${from}'s log was followed (${last})`);
-    assert.ok(
-      Math.abs(c[0]!.n - (last + 1)) <= 2,
-      `${p.metadata.name} starts at ${c[0]!.n}; ${from}, whose checkpoint it runs, last printed ${last}`,
-    );
+    const checkpointTime = replicas.find((x) => x.name === from)?.checkpointTime;
+    const wrong = notFromCheckpoint(c[0]!.n, source, checkpointTime);
+    assert.equal(wrong, undefined, `${p.metadata.name} runs the checkpoint of ${from}: ${wrong}`);
     assert.ok(c[1]!.n > c[0]!.n, 'and goes on counting');
-    lines.push(`${app}: ${from} last ${last} -> ${p.metadata.name} first ${c[0]!.n}`);
+    lines.push(
+      `${app}: ${from} checkpointed from ${checkpointTime}, last printed ${last} -> ${p.metadata.name} first ${c[0]!.n}`,
+    );
   }
   assert.deepEqual(
     moved.map((p) => p.metadata.annotations?.['migration.dcnlab.com/restored-from']).sort(),
-    [...sourceLast.keys()].filter((k) => k.startsWith(`${app}-`)).sort(),
+    [...sources.keys()].filter((k) => k.startsWith(`${app}-`)).sort(),
     'each checkpoint runs once',
   );
   return lines;
@@ -188,7 +195,7 @@ async function assertMovedPods(
 describe('migrating a StatefulSet and a Deployment to another cluster through Karmada', () => {
   let policyBefore = '';
   const followers: ChildProcess[] = [];
-  const sourceLast = new Map<string, () => number | undefined>();
+  const sources = new Map<string, () => CountLine[]>();
 
   before(async () => {
     const user = registryInfo().users[0]!;
@@ -201,14 +208,15 @@ ${propagationPolicyYaml(ns, 'users', dbAndWeb, ['member1'])}`,
     );
     // Replicas far apart in their counts, so each restored counter shows whose state it has: the second replica of
     // each workload starts once the first has counted to 8.
+    const countedTo8 = (app: string, pod: string) =>
+      eventually(
+        async () => ((await counterCounts('member1', ns, pod)).at(-1)?.n ?? 0) >= 8 || undefined,
+        60_000,
+        `${app}'s replica ${pod} to count to 8`,
+      );
     for (const app of ['db', 'web']) {
       const [first] = await running('member1', app, 1);
-      await eventually(
-        async () =>
-          ((await counterCounts('member1', ns, first!.metadata.name)).at(-1)?.n ?? 0) >= 8 || undefined,
-        60_000,
-        `${app}'s first replica to count to 8`,
-      );
+      await countedTo8(app, first!.metadata.name);
     }
     await hub(['apply', '-f', '-'], workloads(2));
     await running('member1', 'db', 2);
@@ -219,6 +227,9 @@ ${propagationPolicyYaml(ns, 'users', dbAndWeb, ['member1'])}`,
     );
     await completed('db');
     await completed('web');
+    // Every replica, the second ones too, has counted to 8 before a migration stops it.
+    for (const app of ['db', 'web'])
+      for (const p of await pods('member1', app)) await countedTo8(app, p.metadata.name);
     policyBefore = await userPolicy();
   });
   after(async () => {
@@ -247,7 +258,7 @@ ${propagationPolicyYaml(ns, 'users', dbAndWeb, ['member1'])}`,
       for (const p of await pods('member1', app)) {
         const f = follow(p.metadata.name);
         followers.push(f.proc);
-        sourceLast.set(p.metadata.name, f.last);
+        sources.set(p.metadata.name, f.lines);
       }
     // The StatefulSet by the CLI as a kubectl plugin (--migrate --wait), the Deployment by a manifest, at once.
     const cli = kubectlWithPlugin([
@@ -285,8 +296,10 @@ ${propagationPolicyYaml(ns, 'users', dbAndWeb, ['member1'])}`,
       ],
     );
 
-    for (const app of ['db', 'web'])
-      for (const line of await assertMovedPods(app, sourceLast)) t.diagnostic(line);
+    for (const app of ['db', 'web']) {
+      const replicas = (await getRestore(`move-${app}`)).status!.replicas!;
+      for (const line of await assertMovedPods(app, sources, replicas)) t.diagnostic(line);
+    }
     assert.equal(await userPolicy(), policyBefore, "the user's policy unchanged");
     for (const c of ['member1', 'member2'])
       assert.equal(
@@ -315,16 +328,17 @@ ${propagationPolicyYaml(ns, 'users', dbAndWeb, ['member1'])}`,
     const back = await running('member1', 'web', 2);
     for (const p of back) {
       const from = p.metadata.annotations?.['migration.dcnlab.com/restored-from'];
-      assert.ok(from && sourceLast.has(from), `${p.metadata.name} runs ${from}'s checkpoint`);
+      assert.ok(from && sources.has(from), `${p.metadata.name} runs ${from}'s checkpoint`);
       const c = await counting('member1', p.metadata.name);
-      const last = sourceLast.get(from)!()!;
-      assert.ok(Math.abs(c[0]!.n - (last + 1)) <= 2, `${p.metadata.name} starts at ${c[0]!.n}, from ${last}`);
+      const checkpointTime = r.status?.replicas?.find((x) => x.name === from)?.checkpointTime;
+      const wrong = notFromCheckpoint(c[0]!.n, sources.get(from)!(), checkpointTime);
+      assert.equal(wrong, undefined, `${p.metadata.name} runs the checkpoint of ${from}: ${wrong}`);
     }
     // Each from its own: two pods back from one replica's checkpoint (that replica's state twice, the other's lost)
     // passed every check above.
     assert.deepEqual(
       back.map((p) => p.metadata.annotations?.['migration.dcnlab.com/restored-from']).sort(),
-      [...sourceLast.keys()].filter((k) => k.startsWith('web-')).sort(),
+      [...sources.keys()].filter((k) => k.startsWith('web-')).sort(),
       'each checkpoint runs once',
     );
     assert.equal(await userPolicy(), policyBefore, "the user's policy unchanged");

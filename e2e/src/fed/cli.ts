@@ -35,7 +35,7 @@ program
   .command('fail')
   .argument('<member>', 'member1 or member2')
   .description(
-    "take a member cluster down as an outage looks from Karmada: its apiserver, controllers, node stand-ins and agents stop answering and its containers freeze; Karmada marks it not Ready after --cluster-monitor-grace-period (20 s here), taints it NoExecute (the federation's ClusterTaintPolicy) and fails its workloads over",
+    "take a member cluster down as an outage looks from Karmada: its apiserver, controllers, node stand-ins and agents stop answering and its containers freeze; Karmada marks it not Ready once its health checks have failed for --cluster-failure-threshold (30 s, each check waiting out the member client's 32 s timeout: about 70 s in all), taints it NoExecute (the federation's ClusterTaintPolicy) and fails its workloads over",
   )
   .action((member: string) => {
     const r = fail(member);
@@ -46,7 +46,9 @@ program
 program
   .command('heal')
   .argument('<member>', 'member1 or member2')
-  .description('bring a failed member cluster back where it stopped (its old pods included)')
+  .description(
+    'bring a failed member cluster back where it stopped (its old pods included); Karmada sees it Ready again after --cluster-success-threshold (5 s here)',
+  )
   .action((member: string) => {
     const r = heal(member);
     process.stdout.write(

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { chmodSync, mkdirSync, mkdtempSync, realpathSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, mkdirSync, realpathSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { it } from 'node:test';
 import type { BuiltImage, CheckpointBackup } from '@stateful-migration/api';
 import { writeArchive } from '@stateful-migration/archive';
+import { tempDir } from '@stateful-migration/kube/testing';
 import { AgentController } from './controller.js';
 import { FakeApi, quietLog } from './fake-api.test-support.js';
 import type { KubeletClient } from './kubelet.js';
@@ -13,7 +13,7 @@ import { AgentMetrics } from './metrics.js';
 const BACKUP = '/apis/migration.dcnlab.com/v1/namespaces/shop/checkpointbackups/web';
 
 it('a build appends to builtImages and keeps only the newest 100 per container, counting the rest', async () => {
-  const base = realpathSync(mkdtempSync(join(tmpdir(), 'built-images-')));
+  const base = realpathSync(tempDir('built-images-'));
   const dir = join(base, 'checkpoints');
   mkdirSync(dir);
   const archive = join(dir, 'checkpoint-web-0_shop-app.tar');

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import type { Logger, RestClient } from '@stateful-migration/kube';
+import { tempDir } from '@stateful-migration/kube/testing';
 import { CommandTimeout, runCommand } from './command.js';
 import {
   BUILDAH_TIMEOUT_MS,
@@ -16,7 +16,7 @@ import {
 import { AgentMetrics } from './metrics.js';
 import { RetentionSweeper } from './retention-sweep.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'command-'));
+const dir = tempDir('command-');
 
 /** A fake buildah: a shell script that logs its arguments and then does what `body` says. */
 function fake(name: string, body: string): string {

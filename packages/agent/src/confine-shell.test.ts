@@ -3,18 +3,17 @@ import {
   chmodSync,
   existsSync,
   mkdirSync,
-  mkdtempSync,
   readFileSync,
   realpathSync,
   symlinkSync,
   utimesSync,
   writeFileSync,
 } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import type { CheckpointBackup, CheckpointBackupStatus } from '@stateful-migration/api';
 import { writeArchive } from '@stateful-migration/archive';
+import { tempDir } from '@stateful-migration/kube/testing';
 import { AgentController } from './controller.js';
 import { FakeApi, quietLog } from './fake-api.test-support.js';
 import type { KubeletClient } from './kubelet.js';
@@ -28,7 +27,7 @@ const BACKUP = '/apis/migration.dcnlab.com/v1/namespaces/shop/checkpointbackups/
 const POD = '/api/v1/namespaces/shop/pods/web-0';
 
 function world() {
-  const base = realpathSync(mkdtempSync(join(tmpdir(), 'confine-shell-')));
+  const base = realpathSync(tempDir('confine-shell-'));
   const dir = join(base, 'checkpoints');
   mkdirSync(dir);
   const secret = join(base, 'etc-shadow');

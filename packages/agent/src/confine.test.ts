@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { tempDir } from '@stateful-migration/kube/testing';
 import { confineArchive, confinedPath } from './confine.js';
 
 const D = '/var/lib/kubelet/checkpoints';
@@ -71,7 +71,7 @@ describe('confinedPath: a file strictly inside the checkpoint directory, judged 
 });
 
 describe('confineArchive: the same on the real paths, so symlinks cannot escape', () => {
-  const base = realpathSync(mkdtempSync(join(tmpdir(), 'confine-')));
+  const base = realpathSync(tempDir('confine-'));
   const dir = join(base, 'checkpoints');
   const outside = join(base, 'outside');
   mkdirSync(dir);

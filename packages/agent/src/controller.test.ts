@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, realpathSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, existsSync, mkdirSync, realpathSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import type { CheckpointBackup } from '@stateful-migration/api';
 import { writeArchive } from '@stateful-migration/archive';
-import { MemoryApi } from '@stateful-migration/kube/testing';
+import { MemoryApi, tempDir } from '@stateful-migration/kube/testing';
 import { AgentController } from './controller.js';
 import { quietLog } from './fake-api.test-support.js';
 import type { KubeletClient } from './kubelet.js';
@@ -18,7 +17,7 @@ const BACKUP = '/apis/migration.dcnlab.com/v1/namespaces/shop/checkpointbackups/
 const POD = '/api/v1/namespaces/shop/pods/web-0';
 
 function world(spec: Partial<CheckpointBackup['spec']> = {}) {
-  const base = realpathSync(mkdtempSync(join(tmpdir(), 'agent-shell-')));
+  const base = realpathSync(tempDir('agent-shell-'));
   const dir = join(base, 'checkpoints');
   mkdirSync(dir);
   const buildah = join(base, 'buildah');

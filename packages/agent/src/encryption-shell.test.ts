@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash, generateKeyPairSync, randomUUID, type KeyObject } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync } from 'node:fs';
 import type { ServerResponse } from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { after, before, beforeEach, describe, it } from 'node:test';
+import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import type { CheckpointBackup, CheckpointBackupStatus } from '@stateful-migration/api';
 import { writeArchive } from '@stateful-migration/archive';
 import { HttpError } from '@stateful-migration/kube';
@@ -119,6 +119,8 @@ describe('the agent with spec.encryption', () => {
   });
   after(() => registry.close());
 
+  // Made in beforeEach, so removed in afterEach (tempDir's after would run as the hook ends).
+  afterEach(() => rmSync(base, { recursive: true, force: true }));
   beforeEach(async () => {
     base = realpathSync(mkdtempSync(join(tmpdir(), 'encryption-shell-')));
     dir = join(base, 'checkpoints');

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, realpathSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readdirSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import type { CheckpointBackup } from '@stateful-migration/api';
 import { writeArchive } from '@stateful-migration/archive';
+import { tempDir } from '@stateful-migration/kube/testing';
 import { AgentController } from './controller.js';
 import { FakeApi, quietLog } from './fake-api.test-support.js';
 import type { KubeletClient } from './kubelet.js';
@@ -24,7 +24,7 @@ const podOf = (uid: string) => ({
 
 /** The kubelet writes an archive of pod uid `archived` (or none recorded); `then` runs once it has. */
 function world(archived: string, then: (api: FakeApi) => void) {
-  const dir = join(realpathSync(mkdtempSync(join(tmpdir(), 'pod-replaced-'))), 'checkpoints');
+  const dir = join(realpathSync(tempDir('pod-replaced-')), 'checkpoints');
   mkdirSync(dir);
   const api = new FakeApi();
   api.put(POD, podOf('old'));

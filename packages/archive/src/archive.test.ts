@@ -1,13 +1,14 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { readArchiveInfo, writeArchive } from './archive.js';
 import { header, padding, trailer } from './tar.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'archive-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('checkpoint archives', () => {
   it('writes a CRI-O archive that GNU tar lists, mode 0600, entries without ./', async () => {

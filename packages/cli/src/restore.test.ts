@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { describe, it } from 'node:test';
 import {
@@ -9,6 +8,7 @@ import {
   type CheckpointRestoreStatus,
   type RestorePhase,
 } from '@stateful-migration/api';
+import { tempDir } from '@stateful-migration/kube/testing';
 import { kubeconfigFiles, kubectlConfig, mergeKubeconfigs } from './kubeconfig.js';
 import { outcome, parseDuration, progressLine, restoreObject, type RestoreFlags } from './restore.js';
 
@@ -153,7 +153,7 @@ describe('parseDuration', () => {
 });
 
 describe('kubeconfig as kubectl reads it', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'kubeconfig-'));
+  const dir = tempDir('kubeconfig-');
   const file = (name: string, cluster: string, server: string, current: string, ns?: string) => {
     const path = join(dir, name);
     writeFileSync(

@@ -22,6 +22,7 @@ import {
 } from '@stateful-migration/restore';
 import { BackupController } from './backups/controller.js';
 import { HubCaches } from './caches.js';
+import { clusterHealth } from './karmada.js';
 import { failoverParts } from './failover/parts.js';
 import { keepStateRoutes, keepStateWebhooks } from './drain/routes.js';
 import { HubMetrics } from './metrics.js';
@@ -213,6 +214,11 @@ export async function runHub(f: HubFlags): Promise<void> {
     ...(crashAt
       ? { afterPhaseWritten: (phase: string) => (phase === crashAt ? process.exit(99) : undefined) }
       : {}),
+  });
+  // A member back after an outage gets the webhook configurations it kept swept at once (RestoreController.memberSeen).
+  caches.clusters.on((_e, c) => {
+    const h = clusterHealth(c);
+    restore.memberSeen(h.name, h.ready);
   });
   const restoring = new AbortController();
   await serveHealth({

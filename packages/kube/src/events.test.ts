@@ -4,6 +4,7 @@ import type { Clock } from './clock.js';
 import { EventRecorder } from './events.js';
 import type { Logger } from './log.js';
 import { FakeApiserver, type FakeReply, type FakeRequest } from './test-support/fake-apiserver.js';
+import { eventually } from './test-support/fed.js';
 
 interface StoredEvent {
   metadata: { name: string; namespace: string; generateName?: string };
@@ -190,6 +191,9 @@ describe('EventRecorder.emit writes in the background, as client-go does', () =>
   it('writes two at a time, so a burst never takes the apiserver from status writes and Lease renewals', async () => {
     const { store, api, rec, open } = await setup();
     for (let i = 0; i < 10; i++) rec.emit(backup(`u${i}`), 'Normal', 'R', `m${i}`);
+    // Two arrive however slowly the machine runs (a fixed 200 ms was not always enough under load); then, 200 ms on,
+    // still no third while neither has been answered.
+    await eventually(() => api.requests.length >= 2 || undefined, 30_000, 'two requests');
     await new Promise((r) => setTimeout(r, 200));
     assert.equal(api.requests.length, 2, 'two requests reached the apiserver while it had not answered');
     open();

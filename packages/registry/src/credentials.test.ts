@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { RegistryClient, RegistryError } from './client.js';
@@ -11,6 +10,7 @@ import {
   everything,
   loopback,
   loopbackCert,
+  tempDir,
   type Loopback,
   type Seen,
 } from './loopback.test-support.js';
@@ -21,7 +21,7 @@ const creds = { username: 'agent', password: 'pw-s3cr3t-0xC0FFEE' };
 const basic = `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}`;
 const TOKEN = 'registry-token-f00d';
 const tls = loopbackCert();
-const tmp = mkdtempSync(join(tmpdir(), 'registry-creds-'));
+const tmp = tempDir('registry-creds-');
 
 const servers: Loopback[] = [];
 async function server(

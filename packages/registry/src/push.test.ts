@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { appendFileSync, mkdtempSync, truncateSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { appendFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { RegistryClient, RegistryError } from './client.js';
-import { answer, loopback, type Loopback } from './loopback.test-support.js';
+import { answer, loopback, tempDir, type Loopback } from './loopback.test-support.js';
 import { pushImage } from './push.js';
 
 /** A registry in memory: blobs by digest (HEAD answers their size), one upload session per POST. */
@@ -48,7 +47,7 @@ describe('pushImage: a blob the registry has is not uploaded again', () => {
   it('reads the layer once (hash and upload in one pass); a push that knows its digest asks first (HEAD), a first push does not', async () => {
     const reg = await memoryRegistry();
     regs.push(reg);
-    const file = join(mkdtempSync(join(tmpdir(), 'push-')), 'a.tar');
+    const file = join(tempDir('push-'), 'a.tar');
     const bytes = Buffer.alloc(3 << 20, 7);
     writeFileSync(file, bytes);
     const client = new RegistryClient({ host: reg.host, insecureHttp: true });
@@ -86,7 +85,7 @@ describe('pushImage: the layer upload declares its length', () => {
   const setup = async () => {
     const reg = await memoryRegistry();
     regs.push(reg);
-    const file = join(mkdtempSync(join(tmpdir(), 'push-')), 'a.tar');
+    const file = join(tempDir('push-'), 'a.tar');
     // Larger than one read (4 MiB), so the file can change between two reads of the same push.
     writeFileSync(file, Buffer.alloc(9 << 20, 3));
     const client = new RegistryClient({ host: reg.host, insecureHttp: true });

@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
+import { readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
@@ -11,7 +10,7 @@ import { after, describe, it } from 'node:test';
 import { REGISTRY_TIMEOUTS, RegistryClient, RegistryError } from './client.js';
 import { parseRecipientKey } from '@stateful-migration/ocicrypt';
 import { pushImage } from './push.js';
-import { answer, loopback, loopbackCert, type Loopback } from './loopback.test-support.js';
+import { answer, loopback, loopbackCert, tempDir, type Loopback } from './loopback.test-support.js';
 
 const tls = loopbackCert();
 const closers: (() => Promise<void>)[] = [];
@@ -170,7 +169,7 @@ describe('registry requests have timeouts: a hung registry cannot stall a node',
       if (req.method === 'POST') return answer(res, 202, { Location: '/v2/shop/app/blobs/uploads/1' });
       req.pause();
     });
-    const layer = join(mkdtempSync(join(tmpdir(), 'timeouts-')), 'layer.tar');
+    const layer = join(tempDir('timeouts-'), 'layer.tar');
     writeFileSync(layer, Buffer.alloc(64 << 20));
     const open = () =>
       readdirSync('/proc/self/fd').filter((fd) => {
@@ -200,7 +199,7 @@ describe('registry requests have timeouts: a hung registry cannot stall a node',
       if (req.method === 'POST') return answer(res, 202, { Location: '/v2/shop/app/blobs/uploads/2' });
       req.pause();
     });
-    const layer = join(mkdtempSync(join(tmpdir(), 'timeouts-')), 'layer.tar');
+    const layer = join(tempDir('timeouts-'), 'layer.tar');
     writeFileSync(layer, Buffer.alloc(64 << 20));
     const { publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
     const open = () =>

@@ -38,7 +38,7 @@ import { checkpointRequested, restoreStep, stateGuarantee } from './status.js';
 import { notMine, RESTORE_FINALIZER, SubmitStep, type Meta, type SourceToStop } from './submit.js';
 import { backupNamespaceRefusal, stopPlan, stopsOnlyThePod } from './validate.js';
 import { isObjectName, migrationActive } from './workload/plan.js';
-import { restoreRef } from './workload/sweep.js';
+import { cameBack, restoreRef } from './workload/sweep.js';
 import { WorkloadMigrationStep } from './workload/step.js';
 import { WebhookSweeper } from './workload/sweeper.js';
 import type { WebhookEndpoint } from './workload/webhook-config.js';
@@ -107,6 +107,9 @@ export class RestoreController {
   readonly #checkpoint: FreshCheckpointStep;
   readonly #workload: WorkloadMigrationStep;
   readonly #sweeper: WebhookSweeper;
+  /** Each member's Ready as last told (memberSeen), and whether run() is on: this replica leads. */
+  readonly #membersReady = new Map<string, boolean>();
+  #running = false;
 
   constructor(o: RestoreOptions) {
     this.#o = { pollMs: 2000, followMs: 30_000, defaultTimeoutSeconds: 300, sweepMs: 30_000, ...o };
@@ -181,11 +184,13 @@ export class RestoreController {
         );
     }, this.#o.sweepMs);
     sweeping.unref();
+    this.#running = true;
     await new Promise<void>((resolve) => {
       if (signal.aborted) return resolve();
       signal.addEventListener('abort', () => resolve(), { once: true });
     });
     clearInterval(sweeping);
+    this.#running = false;
     this.restores.stop();
     this.restoredPods.stop();
     this.queue.stop();
@@ -195,6 +200,17 @@ export class RestoreController {
   /** Queues the restores of the members' webhook configurations that no migration needs any more (sweep.ts). */
   sweepWebhooks(): Promise<void> {
     return this.#sweeper.scan();
+  }
+
+  /**
+   * Told each member's Ready as the hub's cache of Karmada's Clusters sees it: a member back after an outage is swept
+   * at once (cameBack), while this replica leads and its cache is filled, not up to sweepMs later.
+   */
+  memberSeen(name: string, ready: boolean): void {
+    if (cameBack(this.#membersReady, name, ready) && this.#running && this.ready())
+      this.sweepWebhooks().catch((err: unknown) =>
+        this.#o.log.warn({ err: describeError(err), cluster: name }, 'webhook sweep failed; trying again'),
+      );
   }
 
   /** get -> one step for its phase (restoreStep); first, the sweep of its left-over webhook configurations, if any. */

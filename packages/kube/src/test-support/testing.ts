@@ -4,3 +4,4 @@ export { TcpProxy } from './tcp-proxy.js';
 export { FakeApiserver, loopbackCert, type FakeReply, type FakeRequest } from './fake-apiserver.js';
 export { MemoryApi, type MemoryCall, type MemoryRoute } from './memory-api.js';
 export { httpsCall } from './https-call.js';
+export { tempDir } from './temp-dir.js';

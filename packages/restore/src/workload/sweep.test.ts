@@ -5,7 +5,7 @@ import { dbMigration } from '../fixtures.test-support.js';
 import { OWNER_LABEL, RESTORE_FINALIZER } from '../submit.js';
 import { hubWebhookOwner, labelValue } from '@stateful-migration/api';
 import { restoreKeyOf } from '../controller.js';
-import { restoreRef, sweepVerdict, sweptOwner, type WebhookConfigView } from './sweep.js';
+import { cameBack, restoreRef, sweepVerdict, sweptOwner, type WebhookConfigView } from './sweep.js';
 import { webhookConfiguration } from './webhook-config.js';
 
 const made = (ns: string, restore: string): WebhookConfigView => {
@@ -159,5 +159,20 @@ describe('restoreKeyOf: the restore a restored pod wakes', () => {
       assert.equal(restoreKeyOf(pod(a)), 'shop/r1', a);
     assert.equal(restoreKeyOf(pod('shop/r2')), 'shop/r2');
     assert.equal(restoreKeyOf(pod()), 'shop/r1');
+  });
+});
+
+describe('cameBack: a member Ready again after it was seen not Ready', () => {
+  it('only the change from not Ready to Ready, per member; first sight and staying Ready are not', () => {
+    const last = new Map<string, boolean>();
+    const seen = (name: string, ready: boolean) => cameBack(last, name, ready);
+    assert.equal(seen('member1', true), false, 'first seen Ready: nothing to catch up on');
+    assert.equal(seen('member2', false), false, 'first seen lost');
+    assert.equal(seen('member1', true), false, 'still Ready');
+    assert.equal(seen('member1', false), false, 'lost');
+    assert.equal(seen('member1', false), false, 'still lost');
+    assert.equal(seen('member1', true), true, 'back');
+    assert.equal(seen('member1', true), false, 'once');
+    assert.equal(seen('member2', true), true, 'the other member, back on its own');
   });
 });

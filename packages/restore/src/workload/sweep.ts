@@ -60,6 +60,18 @@ const isNamespaceName = (s: string): boolean => s.length <= 63 && /^[a-z0-9]([-a
 export type SweepVerdict = { sweep: false } | { sweep: true; why: string };
 
 /**
+ * Whether member `name`, Ready now or not (`ready`), has just come back: it was last seen not Ready. The sweep looks
+ * only at Ready members, so what a lost member kept (a configuration that stops its workload's pods from being
+ * created while the hub does not answer for them) is swept as soon as it is back, not at the next periodic sweep.
+ * Records `ready` in `last`, the members as last seen; a member seen for the first time has not come back.
+ */
+export function cameBack(last: Map<string, boolean>, name: string, ready: boolean): boolean {
+  const was = last.get(name);
+  last.set(name, ready);
+  return was === false && ready;
+}
+
+/**
  * Whether the hub removes configuration `c`, given its CheckpointRestore as read now (undefined: gone). The caller
  * lists the configurations before it reads the restore: a configuration is made only after its restore recorded
  * status.workload, so one listed and then found without an active restore is not one a migration is making.

@@ -12,6 +12,9 @@ KARMADA_VERSION=v1.18.2
 CHECKPOINTCTL_VERSION=v1.6.0
 HELM_VERSION=v3.22.0 # as packages/cli/src/helm.ts (a test checks they match)
 REGISTRY_VERSION=v3.1.2
+# The project's own Go helper (go/checkpoint-store, ADR 0014) is versioned by its sources: a change rebuilds it.
+# paths.ts (checkpointStoreVersion) hashes the same files in the same order.
+CHECKPOINT_STORE_VERSION=src-$(cd "$here/../go/checkpoint-store" && cat go.mod go.sum $(LC_ALL=C ls *.go) | sha256sum | cut -c1-16)
 cache=${STATEFUL_MIGRATION_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/stateful-migration}/bin
 export CGO_ENABLED=0 GOFLAGS=-mod=mod
 
@@ -67,6 +70,10 @@ build checkpointctl "$CHECKPOINTCTL_VERSION" sh -c 'cd "$0/gobuild/checkpointctl
 # The registry checkpoint images are pushed to. Built here rather than taken from Debian's docker-registry
 # 2.8.2: that build's Go (1.19) hashes uploads without the CPU's SHA extensions, which bounded the push.
 build registry "$REGISTRY_VERSION" sh -c 'cd "$0/gobuild/registry" && go build -trimpath -ldflags "-s -w -X github.com/distribution/distribution/v3/version.version=$1" -o "$out/registry" github.com/distribution/distribution/v3/cmd/registry' "$here" "$REGISTRY_VERSION"
+
+# checkpoint-store writes the agent's local checkpoint images into containers-storage (the stand-in nodes' agents
+# run it from here; the agent image builds it in deploy/Containerfile). Pure Go: no gpgme (the OpenPGP tag), no btrfs.
+build checkpoint-store "$CHECKPOINT_STORE_VERSION" sh -c 'cd "$0/../go/checkpoint-store" && go build -trimpath -tags containers_image_openpgp,exclude_graphdriver_btrfs -ldflags "-s -w" -o "$out/checkpoint-store" .' "$here"
 
 # The karmada module's source holds the CRDs and webhook configuration the federation installs.
 mkdir -p "$cache"

@@ -2,7 +2,9 @@
 // run. With before-root (another checkout, built: e.g. a worktree of main), a second table sets that build's push
 // beside this one's, alternated BENCH_REPEAT times (default 3) with a copy each time, medians shown, with each
 // side's CPU: the agent's (GNU time) and the registry's (/proc/<pid>/stat). BENCH_REGISTRY_ONLY=1 prints only that
-// table (no buildah, encrypted or local columns), for repeated runs on a shared machine.
+// table (no buildah, encrypted or local columns), for repeated runs on a shared machine. BENCH_LOCAL_ONLY=1 prints
+// only the local image's table: skopeo (before) and checkpoint-store (now) alternated BENCH_REPEAT times with a
+// copy each time, medians shown (no registry needed).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -10,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeArchive } from '@stateful-migration/archive';
 import { table } from './table.js';
-import { fedDir, repoRoot } from '../fed/paths.js';
+import { binary, fedDir, repoRoot } from '../fed/paths.js';
 import type { RegistryInfo } from '../fed/registry.js';
 import { mainPid, type FedState } from '../fed/procs.js';
 
@@ -18,7 +20,7 @@ const MiB = 1024 * 1024;
 // The agent's local image build, from this checkout's build (e2e does not depend on the agent package).
 const { buildLocalImage } = (await import(join(repoRoot, 'packages/agent/dist/image.js'))) as {
   buildLocalImage: (
-    storage: { root: string; runroot: string; driver: string },
+    storage: { root: string; runroot: string; driver: string; checkpointStore?: string },
     archive: string,
     name: string,
     annotations: Record<string, string>,
@@ -28,7 +30,88 @@ const sizes = (process.env.BENCH_SIZES ?? '64,256,1024').split(',').map(Number);
 const beforeRoot = process.argv[2];
 const repeat = Number(process.env.BENCH_REPEAT ?? 3);
 const registryOnly = process.env.BENCH_REGISTRY_ONLY === '1';
+const localOnly = process.env.BENCH_LOCAL_ONLY === '1';
 if (registryOnly && !beforeRoot) throw new Error('BENCH_REGISTRY_ONLY=1 needs a before-root to compare with');
+const checkpointStore = binary('checkpoint-store');
+const work = mkdtempSync(join(tmpdir(), 'bench-agent-'));
+const local = {
+  root: join(work, 'storage'),
+  runroot: join(work, 'run'),
+  driver: 'vfs',
+};
+/** A checkpoint archive of `size` MiB of memory, in the page cache (warmed for every contender alike). */
+async function benchArchive(size: number): Promise<string> {
+  const archive = join(work, `archive-${size}.tar`);
+  await writeArchive(archive, {
+    containerName: 'app',
+    podName: 'bench',
+    namespace: 'bench',
+    rootfsImageName: 'busybox',
+    memoryBytes: size * MiB,
+  });
+  execFileSync('sh', ['-c', `cat ${archive} > /dev/null`]);
+  return archive;
+}
+/** The agent's local image, written by checkpoint-store (now) or skopeo (before, and where the helper is absent). */
+async function localImage(archive: string, name: string, helper: boolean): Promise<number> {
+  const t0 = performance.now();
+  await buildLocalImage({ ...local, ...(helper ? { checkpointStore } : {}) }, archive, name, {
+    'io.kubernetes.cri-o.annotations.checkpoint.name': 'app',
+  });
+  const ms = performance.now() - t0;
+  execFileSync('buildah', [
+    '--root',
+    local.root,
+    '--runroot',
+    local.runroot,
+    '--storage-driver',
+    'vfs',
+    'rmi',
+    name,
+  ]);
+  return ms;
+}
+if (localOnly) {
+  const rows: string[][] = [];
+  const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  const s = (ms: number) => (ms / 1000).toFixed(2);
+  for (const size of sizes) {
+    const archive = await benchArchive(size);
+    const runs: { copy: number; before: number; now: number }[] = [];
+    for (let i = 0; i < repeat; i++) {
+      const t0 = performance.now();
+      copyFileSync(archive, join(work, 'copy.tar'));
+      const copy = performance.now() - t0;
+      rmSync(join(work, 'copy.tar'));
+      runs.push({
+        copy,
+        before: await localImage(archive, `localhost/bench-skopeo:${size}-${i}`, false),
+        now: await localImage(archive, `localhost/bench-helper:${size}-${i}`, true),
+      });
+    }
+    const [c, b, n] = (['copy', 'before', 'now'] as const).map((k) => median(runs.map((r) => r[k]))) as [
+      number,
+      number,
+      number,
+    ];
+    rows.push([
+      `${size} MiB`,
+      `${s(c)} [${runs.map((r) => s(r.copy)).join(' ')}]`,
+      `${s(b)} [${runs.map((r) => s(r.before)).join(' ')}]`,
+      `${s(n)} [${runs.map((r) => s(r.now)).join(' ')}]`,
+      `${(b / c).toFixed(1)} -> ${(n / c).toFixed(1)}`,
+    ]);
+    rmSync(archive);
+  }
+  rmSync(work, { recursive: true, force: true });
+  process.stdout.write(
+    table(
+      ['archive', 'copy s', 'skopeo s (before)', 'checkpoint-store s (now)', 'local/copy before -> now'],
+      rows,
+    ),
+  );
+  process.exit(0);
+}
 const state = JSON.parse(readFileSync(join(fedDir, 'state.json'), 'utf8')) as FedState;
 // The registry itself, not the supervisor that `fed up` runs it under.
 const registryRec = state.procs.find((p) => p.name === 'registry');
@@ -40,7 +123,6 @@ function registryCpu(): number {
   return (Number(f[11]) + Number(f[12])) / 100;
 }
 const info = JSON.parse(readFileSync(join(fedDir, 'registry.json'), 'utf8')) as RegistryInfo;
-const work = mkdtempSync(join(tmpdir(), 'bench-agent-'));
 const storage = ['--root', join(work, 'storage'), '--runroot', join(work, 'run'), '--storage-driver', 'vfs'];
 const authFile = join(work, 'auth.json');
 writeFileSync(
@@ -125,15 +207,7 @@ const compared: string[][] = [];
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const s = (ms: number) => (ms / 1000).toFixed(2);
 for (const size of sizes) {
-  const archive = join(work, `archive-${size}.tar`);
-  await writeArchive(archive, {
-    containerName: 'app',
-    podName: 'bench',
-    namespace: 'bench',
-    rootfsImageName: 'busybox',
-    memoryBytes: size * MiB,
-  });
-  execFileSync('sh', ['-c', `cat ${archive} > /dev/null`]); // warm the page cache for every contender alike
+  const archive = await benchArchive(size);
   const copy = () => {
     const ms = time(() => copyFileSync(archive, join(work, 'copy.tar')));
     rmSync(join(work, 'copy.tar'));
@@ -200,17 +274,11 @@ for (const size of sizes) {
   // layer: the per-byte work is AES-CTR and HMAC, the key wrap is once per image).
   const enc = agentPush(archive, `enc-${size}`, publicKeyFile);
   const encMs = enc.run.buildMs + enc.run.pushMs;
-  // The local path: before, buildah from + add + config + commit (the columns above); now an OCI layout copied in.
+  // The local path: buildah from + add + config + commit (the columns above); an OCI layout copied in by skopeo;
+  // the same layout written by checkpoint-store (the agent's path where the node has the helper).
   const localBeforeMs = addMs + configMs + commitMs;
-  const t0 = performance.now();
-  await buildLocalImage(
-    { root: join(work, 'storage'), runroot: join(work, 'run'), driver: 'vfs' },
-    archive,
-    `localhost/bench-local:${size}`,
-    { 'io.kubernetes.cri-o.annotations.checkpoint.name': 'app' },
-  );
-  const localMs = performance.now() - t0;
-  buildah(['rmi', `localhost/bench-local:${size}`]);
+  const skopeoMs = await localImage(archive, `localhost/bench-skopeo:${size}`, false);
+  const localMs = await localImage(archive, `localhost/bench-local:${size}`, true);
   rows.push([
     `${size} MiB`,
     s(copyMs),
@@ -219,8 +287,8 @@ for (const size of sizes) {
     s(oursMs),
     `${(beforeMs / copyMs).toFixed(1)} -> ${(oursMs / copyMs).toFixed(1)}`,
     `${s(encMs)} (${(encMs / oursMs).toFixed(2)}x)`,
-    `${s(localBeforeMs)} -> ${s(localMs)}`,
-    `${(localBeforeMs / copyMs).toFixed(1)} -> ${(localMs / copyMs).toFixed(1)}`,
+    `${s(localBeforeMs)} / ${s(skopeoMs)} / ${s(localMs)}`,
+    `${(localBeforeMs / copyMs).toFixed(1)} / ${(skopeoMs / copyMs).toFixed(1)} / ${(localMs / copyMs).toFixed(1)}`,
     `${ours.peakMiB.toFixed(0)} / ${enc.peakMiB.toFixed(0)} / ${push.peakMiB.toFixed(0)}`,
   ]);
   rmSync(archive);
@@ -235,8 +303,8 @@ const header = [
   'registry path now s',
   'registry/copy before -> now',
   'encrypted now s',
-  'local image before -> now s',
-  'local/copy before -> now',
+  'local image s buildah / skopeo / checkpoint-store',
+  'local/copy buildah / skopeo / checkpoint-store',
   'peak RSS MiB agent / encrypted / buildah push',
 ];
 if (!registryOnly) process.stdout.write(table(header, rows));

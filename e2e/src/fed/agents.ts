@@ -4,7 +4,7 @@ import { stringify } from 'yaml';
 import type { FedContext } from './context.js';
 import { members } from './control-plane.js';
 import { memberNodes, nodeAddressOf } from './members.js';
-import { fedDir, nodeRootDir, nodeStorage, repoRoot } from './paths.js';
+import { binary, fedDir, nodeRootDir, nodeStorage, repoRoot } from './paths.js';
 import { probe } from './probe.js';
 import { freePort } from './procs.js';
 import { registryInfoPath, type RegistryInfo } from './registry.js';
@@ -116,6 +116,8 @@ export async function startAgents(ctx: FedContext): Promise<void> {
         `--storage-root=${nodeStorage(node).root}`,
         `--storage-runroot=${nodeStorage(node).runroot}`,
         '--storage-driver=vfs',
+        // Local images are written by the project's helper, as the agent image's /usr/local/bin/checkpoint-store.
+        `--checkpoint-store=${binary('checkpoint-store')}`,
         // The node's path, as the chart's DaemonSet has it: the kubelet answers it (onNodeRoot binds it).
         `--checkpoint-dir=${NODE_KUBELET_ROOT}/checkpoints`,
         `--registry-ca=${ctx.pki.ca}`,

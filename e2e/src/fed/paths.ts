@@ -1,4 +1,5 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,6 +23,20 @@ export const cacheDir =
   process.env.STATEFUL_MIGRATION_CACHE ??
   join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'stateful-migration');
 
+/**
+ * The version of the project's own checkpoint-store (go/checkpoint-store): a hash of its sources, as
+ * build-binaries.sh computes it (go.mod, go.sum, then the .go files in byte order), so a change builds it again.
+ */
+export function checkpointStoreVersion(): string {
+  const dir = join(repoRoot, 'go/checkpoint-store');
+  const goFiles = readdirSync(dir)
+    .filter((f) => f.endsWith('.go'))
+    .sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+  const hash = createHash('sha256');
+  for (const f of ['go.mod', 'go.sum', ...goFiles]) hash.update(readFileSync(join(dir, f)));
+  return `src-${hash.digest('hex').slice(0, 16)}`;
+}
+
 const binVersion: Record<string, string> = {
   etcd: versions.etcd,
   'kube-apiserver': versions.kube,
@@ -35,6 +50,7 @@ const binVersion: Record<string, string> = {
   checkpointctl: versions.checkpointctl,
   helm: versions.helm,
   registry: versions.registry,
+  'checkpoint-store': checkpointStoreVersion(),
 };
 
 /** The cached binary, or the one FED_BIN_<NAME> substitutes (tests use it to play a broken component). */

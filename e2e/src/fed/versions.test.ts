@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { repoRoot, versions } from './paths.js';
+import { checkpointStoreVersion, repoRoot, versions } from './paths.js';
 
 // The federation runs the binaries build-binaries.sh builds into directories named by version: a version changed in
 // one place and not the other would look for a binary that was never built. The registry's version is also named by
@@ -28,5 +29,13 @@ describe('the Go-built binaries have one version each', () => {
       read('packages/registry/src/encrypted-push.int.test.ts'),
       new RegExp(`const REGISTRY_VERSION = '${versions.registry.replace(/\./g, '\\.')}'`),
     );
+  });
+
+  it("checkpoint-store's version is the hash of its sources build-binaries.sh computes", () => {
+    const line = /^CHECKPOINT_STORE_VERSION=(.*)$/m.exec(script)![1]!;
+    const here = join(repoRoot, 'e2e');
+    const v = execFileSync('bash', ['-c', `here=${here}; echo ${line}`], { encoding: 'utf8' }).trim();
+    assert.match(v, /^src-[0-9a-f]{16}$/);
+    assert.equal(checkpointStoreVersion(), v);
   });
 });

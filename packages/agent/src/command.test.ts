@@ -155,6 +155,31 @@ describe('buildah steps: every one bounded, copies given time by size', () => {
     assert.ok(!existsSync(layout), `the OCI layout ${layout} is removed`);
   });
 
+  it('checkpoint-store: a hung write fails the build naming the step, the archive and the image; a hung lookup is an error', async () => {
+    const script = fake(
+      'checkpoint-store-hangs',
+      'case "$1" in digest) exit 0;; write) echo "$2" > "$0.layout"; exec sleep 30;; *) ;; esac',
+    );
+    const archive = join(dir, 'b.tar');
+    writeFileSync(archive, 'x');
+    await assert.rejects(
+      buildLocalImage({ checkpointStore: script, timeoutMs: 300 }, archive, 'localhost/c:t', {}),
+      timedOut(
+        new RegExp(`^checkpoint-store write \\(${archive} into localhost/c:t\\) timed out after 1.3 s`),
+      ),
+    );
+    assert.deepEqual(
+      calls(script).map((c) => c.split(' ')[0]),
+      ['digest', 'write'],
+    );
+    assert.ok(!existsSync(readFileSync(`${script}.layout`, 'utf8').trim()), 'the OCI layout is removed');
+    const hung = fake('checkpoint-store-digest-hangs', 'exec sleep 30');
+    await assert.rejects(
+      localImageDigest({ checkpointStore: hung, timeoutMs: 200 }, 'localhost/x:1'),
+      timedOut(/checkpoint-store digest \(localhost\/x:1\) timed out/),
+    );
+  });
+
   it('localImageDigest: an unknown image is undefined, a hung inspect is an error (not a reason to rebuild)', async () => {
     const missing = fake('buildah-missing', 'echo "image not known" >&2; exit 125');
     assert.equal(await localImageDigest({ command: missing }, 'localhost/x:1'), undefined);

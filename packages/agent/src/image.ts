@@ -66,8 +66,13 @@ export interface BuildahStorage {
   driver?: string;
   /** The buildah binary (tests give a fake). @default buildah */
   command?: string;
-  /** The skopeo binary, which writes local images into the storage (tests give a fake). @default skopeo */
+  /** The skopeo binary, which writes local images into the storage without checkpointStore (tests give a fake). @default skopeo */
   skopeo?: string;
+  /**
+   * The checkpoint-store binary (go/checkpoint-store, ADR 0014), which writes a local image with one read of the
+   * archive; unset where the node has none (resolveCheckpointStore), and skopeo does it as before.
+   */
+  checkpointStore?: string;
   /** How long a buildah step may take before it is killed; add and commit get more per byte (buildahTimeoutMs). */
   timeoutMs?: number;
 }
@@ -109,10 +114,56 @@ export function buildah(
 }
 
 /**
+ * Where `--checkpoint-store` names the helper: a path (it contains a /) as it is, a bare name searched in PATH as
+ * a shell would; undefined when no executable is there, and local images are then written with skopeo. Pure: the
+ * caller says what is executable.
+ */
+export function resolveCheckpointStore(
+  flag: string,
+  path: string | undefined,
+  isExecutable: (file: string) => boolean,
+): string | undefined {
+  if (!flag) return undefined;
+  if (flag.includes('/')) return isExecutable(flag) ? flag : undefined;
+  for (const dir of (path ?? '').split(':')) {
+    if (!dir) continue;
+    const file = join(dir, flag);
+    if (isExecutable(file)) return file;
+  }
+  return undefined;
+}
+
+/** checkpoint-store's flags naming the node's storage, as buildah's. */
+function helperStorageArgs(storage: BuildahStorage): string[] {
+  return [
+    ...(storage.root ? ['--root', storage.root] : []),
+    ...(storage.runroot ? ['--runroot', storage.runroot] : []),
+    ...(storage.driver ? ['--driver', storage.driver] : []),
+  ];
+}
+
+/** The digest checkpoint-store printed; anything else is an error naming what it printed. Pure. */
+export function checkpointStoreDigest(stdout: string): string {
+  const d = stdout.trim();
+  if (!/^sha256:[0-9a-f]{64}$/.test(d))
+    throw new Error(`checkpoint-store printed no image digest (${JSON.stringify(d.slice(0, 80))})`);
+  return d;
+}
+
+/**
  * The manifest digest of a local image, or undefined when the node does not have it. A timeout is not "absent"
  * (that would build the image again): it throws.
  */
 export async function localImageDigest(storage: BuildahStorage, name: string): Promise<string | undefined> {
+  if (storage.checkpointStore) {
+    // The helper prints nothing for an image the store does not have, and fails only when it cannot tell.
+    const out = await runCommand(storage.checkpointStore, [...helperStorageArgs(storage), 'digest', name], {
+      step: `checkpoint-store digest (${name})`,
+      timeoutMs: buildahTimeoutMs(storage.timeoutMs ?? BUILDAH_TIMEOUT_MS),
+      reason: 'BuildahTimeout',
+    });
+    return out ? checkpointStoreDigest(out) : undefined;
+  }
   try {
     return await buildah(storage, ['inspect', '--type', 'image', '--format', '{{.FromImageDigest}}', name], {
       what: name,
@@ -134,6 +185,36 @@ export function storageReference(storage: BuildahStorage, name: string): string 
   return `containers-storage:[${driver}${storage.root}${runroot}]${name}`;
 }
 
+/**
+ * The command that copies the OCI layout `layout` (image `checkpoint`) into the node's storage as `name`: the
+ * checkpoint-store helper where the node has it (it extracts the archive once, straight into the store, and prints
+ * the manifest digest), skopeo otherwise (it hashes the layer twice and writes it to a temporary file first). Pure.
+ */
+export function localImageCommand(
+  storage: BuildahStorage,
+  layout: string,
+  name: string,
+): { command: string; args: string[]; tool: 'checkpoint-store write' | 'skopeo copy' } {
+  if (storage.checkpointStore) {
+    return {
+      command: storage.checkpointStore,
+      args: [...helperStorageArgs(storage), 'write', layout, 'checkpoint', name],
+      tool: 'checkpoint-store write',
+    };
+  }
+  return {
+    command: storage.skopeo ?? 'skopeo',
+    args: [
+      'copy',
+      '--quiet',
+      '--preserve-digests',
+      `oci:${layout}:checkpoint`,
+      storageReference(storage, name),
+    ],
+    tool: 'skopeo copy',
+  };
+}
+
 /** The sha256 of a file, in one streaming read. */
 async function fileDigest(path: string): Promise<string> {
   const hash = createHash('sha256');
@@ -146,8 +227,9 @@ async function fileDigest(path: string): Promise<string> {
  * archive's at /, and CRI-O's checkpoint annotation on the manifest. The archive is the layer as it is (it is an
  * uncompressed tar, as buildah's add would unpack and commit would pack again): the agent hashes it once and writes
  * an OCI layout beside it (the layer a symlink to the archive, the config and manifest those of the registry path,
- * imageManifest), and skopeo copies that layout into the storage, which unpacks the layer once, keeping the manifest
- * and its digest (--preserve-digests). An image already there is not rebuilt. `archive` must be a path
+ * imageManifest), and checkpoint-store (or skopeo where the node lacks it, localImageCommand) copies that layout
+ * into the storage, which unpacks the layer once, keeping the manifest and its digest. An image already there is
+ * not rebuilt. `archive` must be a path
  * confineArchive() accepted (the controller passes its real path).
  */
 export async function buildLocalImage(
@@ -185,15 +267,15 @@ export async function buildLocalImage(
         ],
       }),
     );
-    await runCommand(
-      storage.skopeo ?? 'skopeo',
-      ['copy', '--quiet', '--preserve-digests', `oci:${layout}:checkpoint`, storageReference(storage, name)],
-      {
-        step: `skopeo copy (${archive} into ${name})`,
-        timeoutMs: buildahTimeoutMs(storage.timeoutMs ?? BUILDAH_TIMEOUT_MS, bytes),
-        reason: 'BuildahTimeout',
-      },
-    );
+    const { command, args, tool } = localImageCommand(storage, layout, name);
+    const out = await runCommand(command, args, {
+      step: `${tool} (${archive} into ${name})`,
+      timeoutMs: buildahTimeoutMs(storage.timeoutMs ?? BUILDAH_TIMEOUT_MS, bytes),
+      reason: 'BuildahTimeout',
+    });
+    // The helper prints the digest of the image it wrote, or of the one it found under that name (written between
+    // the check above and now): that is the image the node has.
+    if (tool === 'checkpoint-store write') return checkpointStoreDigest(out);
   } finally {
     rmSync(layout, { recursive: true, force: true });
   }

@@ -1,9 +1,10 @@
-import { readFileSync } from 'node:fs';
+import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import { KubeConfig } from '@kubernetes/client-node';
 import { parseRegistryHosts, type RetentionPolicy } from '@stateful-migration/api';
 import { EventRecorder, RestClient, rootLogger, serveHealth } from '@stateful-migration/kube';
 import { normalHost } from '@stateful-migration/registry';
 import { AgentController } from './controller.js';
+import { resolveCheckpointStore } from './image.js';
 import { KubeletClient, fileToken } from './kubelet.js';
 import { AgentMetrics } from './metrics.js';
 import { readNodeDecryptionKeys } from './node-keys.js';
@@ -20,6 +21,8 @@ export interface AgentFlags {
   storageRoot?: string;
   storageRunroot?: string;
   storageDriver?: string;
+  /** The checkpoint-store helper, a path or a name in PATH; local images fall back to skopeo where it is absent. */
+  checkpointStore: string;
   registryCa?: string;
   /** registry=host pairs: a token realm on that host may receive that registry's credentials. */
   registryTokenHost?: string[];
@@ -84,6 +87,15 @@ export function tokenHostsFromFlags(values: readonly string[] = []): Record<stri
   return out;
 }
 
+function isExecutableFile(file: string): boolean {
+  try {
+    accessSync(file, constants.X_OK);
+    return statSync(file).isFile();
+  } catch {
+    return false;
+  }
+}
+
 /** Runs the agent until SIGTERM. */
 export async function runAgent(f: AgentFlags): Promise<void> {
   const log = rootLogger('checkpoint-agent').child({ node: f.nodeName });
@@ -105,6 +117,14 @@ export async function runAgent(f: AgentFlags): Promise<void> {
     },
     f.nodeName,
   );
+  const checkpointStore = resolveCheckpointStore(f.checkpointStore, process.env.PATH, isExecutableFile);
+  if (checkpointStore)
+    log.info({ checkpointStore }, 'local checkpoint images are written by checkpoint-store');
+  else
+    log.warn(
+      { checkpointStore: f.checkpointStore },
+      'checkpoint-store not found (--checkpoint-store): local checkpoint images are written with skopeo, which reads each archive three times',
+    );
   const metrics = new AgentMetrics();
   const client = new RestClient(kc);
   client.onRequest = (verb, resource) => metrics.apiRequests.inc({ verb, resource });
@@ -118,6 +138,7 @@ export async function runAgent(f: AgentFlags): Promise<void> {
       ...(f.storageRoot ? { root: f.storageRoot } : {}),
       ...(f.storageRunroot ? { runroot: f.storageRunroot } : {}),
       ...(f.storageDriver ? { driver: f.storageDriver } : {}),
+      ...(checkpointStore ? { checkpointStore } : {}),
       timeoutMs: f.buildahTimeout * 1000,
     },
     registryTimeouts: { requestMs: f.registryTimeout * 1000, idleMs: f.registryIdleTimeout * 1000 },

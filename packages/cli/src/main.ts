@@ -63,6 +63,12 @@ program
   .option('--storage-root <dir>', 'containers-storage root for local images (buildah --root)')
   .option('--storage-runroot <dir>', 'containers-storage run root (buildah --runroot)')
   .option('--storage-driver <driver>', 'containers-storage driver, e.g. overlay or vfs')
+  .option(
+    '--checkpoint-store <path>',
+    'the checkpoint-store helper that writes local checkpoint images into containers-storage (a path, or a name ' +
+      'in PATH); where it is absent they are written with skopeo, slower',
+    'checkpoint-store',
+  )
   .option('--registry-ca <file>', 'extra CA bundle for registries')
   .option(
     '--registry-token-host <registry=host>',

@@ -12,7 +12,7 @@ KARMADA_VERSION=v1.18.2
 CHECKPOINTCTL_VERSION=v1.6.0
 HELM_VERSION=v3.22.0 # as packages/cli/src/helm.ts (a test checks they match)
 REGISTRY_VERSION=v3.1.2
-# The project's own Go helper (go/checkpoint-store, ADR 0014) is versioned by its sources: a change rebuilds it.
+# The project's own Go helper (go/checkpoint-store, ADR 0015) is versioned by its sources: a change rebuilds it.
 # paths.ts (checkpointStoreVersion) hashes the same files in the same order.
 CHECKPOINT_STORE_VERSION=src-$(cd "$here/../go/checkpoint-store" && cat go.mod go.sum $(LC_ALL=C ls *.go) | sha256sum | cut -c1-16)
 cache=${STATEFUL_MIGRATION_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/stateful-migration}/bin

@@ -211,7 +211,7 @@ describe('the agent image: deploy/Containerfile built with buildah', () => {
         FromImageDigest: string;
       };
       assert.equal(local.FromImageDigest, img.digest);
-      // Written by the image's skopeo, and the agent said at start why (ADR 0014).
+      // Written by the image's skopeo, and the agent said at start why (ADR 0015).
       assert.match(readFileSync(fromImage!.log, 'utf8'), /checkpoint-store not found \(--checkpoint-store\)/);
     });
   });

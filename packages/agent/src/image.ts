@@ -69,7 +69,7 @@ export interface BuildahStorage {
   /** The skopeo binary, which writes local images into the storage without checkpointStore (tests give a fake). @default skopeo */
   skopeo?: string;
   /**
-   * The checkpoint-store binary (go/checkpoint-store, ADR 0014), which writes a local image with one read of the
+   * The checkpoint-store binary (go/checkpoint-store, ADR 0015), which writes a local image with one read of the
    * archive; unset where the node has none (resolveCheckpointStore), and skopeo does it as before.
    */
   checkpointStore?: string;

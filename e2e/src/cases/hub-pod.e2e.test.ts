@@ -239,4 +239,31 @@ spec:
     );
     assert.ok(readState(), 'the federation is still up');
   });
+
+  it('two replicas: one holds the Lease; deleting its pod, the standby takes over and carries the next backup', async () => {
+    await installHubChart(['--set', 'hub.replicas=2']);
+    const pods = await waitHubPods(2);
+    const names = pods.map((p) => p.metadata.name);
+    const leader = await eventually(
+      async () => {
+        const h = await holder();
+        return names.includes(h) ? h : undefined;
+      },
+      60_000,
+      'the Lease held by one of the two pods',
+    );
+    const standby = names.find((n) => n !== leader)!;
+    await kubectl(member, ['-n', HUB_NAMESPACE, 'delete', 'pod', leader, '--wait=true']);
+    // The standby, not the leader's replacement, takes the Lease: it was already up and waiting for it.
+    await eventually(
+      async () => (await holder()) === standby || undefined,
+      90_000,
+      `the Lease taken by ${standby}`,
+    );
+    await hub(['apply', '-f', '-'], backup('after-failover', webPod));
+    const b = await waitCompleted('after-failover');
+    assert.equal(memberPhase(b), 'Completed', JSON.stringify(b.status));
+    await installHubChart();
+    await waitHubPods(1);
+  });
 });

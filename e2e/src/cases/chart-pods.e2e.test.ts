@@ -1,11 +1,9 @@
-import { execFileSync } from 'node:child_process';
-import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { ensureAgentImage, pushAgentImage } from '../fed/agent-image.js';
 import { installChart } from '../fed/chart.js';
 import { agentImageOf, agentPodOn, useChartPod, waitAgentPod } from '../fed/chart-pods.js';
-import { fedDir } from '../fed/paths.js';
+import { runningContainersOfPod } from '../fed/runtimes.js';
 import { kubectl } from '../fed/kubectl.js';
 import { readState } from '../fed/procs.js';
 import { applyBackup, registryInfo, registrySecret, runPod, skopeo, waitPhase } from './agent-support.js';
@@ -17,19 +15,8 @@ import { eventually, unique } from './support.js';
 const node = 'm1-b';
 const ns = unique('chartpod');
 
-/** The running containers of a pod on the node, as its runc lists them (the stand-in's bundles name the pod's UID). */
-function runningContainersOf(uid: string): string[] {
-  const list = JSON.parse(
-    execFileSync(
-      'runc',
-      [`--root=${join(fedDir, 'nodes', node, 'runtime', 'runc')}`, 'list', '--format=json'],
-      {
-        encoding: 'utf8',
-      },
-    ) || 'null',
-  ) as { id: string; status: string; bundle: string }[] | null;
-  return (list ?? []).filter((c) => c.status === 'running' && c.bundle.includes(uid)).map((c) => c.id);
-}
+/** The running containers of a pod on the node, as its runc lists them. */
+const runningContainersOf = (uid: string): string[] => runningContainersOfPod(node, uid).map((c) => c.id);
 
 describe(`the chart's agent DaemonSet pod as the agent of ${node} (issue 15)`, () => {
   let undo: (() => Promise<void>) | undefined;

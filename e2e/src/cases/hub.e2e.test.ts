@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { CheckpointBackup } from '@stateful-migration/api';
+import { hubLogs } from '../fed/hub.js';
 import { kubectl } from '../fed/kubectl.js';
-import { fedDir, repoRoot } from '../fed/paths.js';
+import { repoRoot } from '../fed/paths.js';
 import { readState, startProcess, stopProcesses, writeState } from '../fed/procs.js';
 import {
   exists as existsIn,
@@ -193,7 +192,7 @@ spec:
       ),
     );
     // The hub never reads secret data: the password is nowhere in its log, its Events or the status view.
-    const hubLog = readFileSync(join(fedDir, 'logs', 'hub.log'), 'utf8');
+    const hubLog = await hubLogs();
     assert.ok(!(events + table + hubLog).includes(registryInfo().users[0]!.password));
   });
 

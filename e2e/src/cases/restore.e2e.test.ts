@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { CheckpointBackup, CheckpointRestore } from '@stateful-migration/api';
 import { byDigest } from '@stateful-migration/restore';
+import { restartHub } from '../fed/hub.js';
 import { kubectl } from '../fed/kubectl.js';
 import { isOurs, readState, restartProcess } from '../fed/procs.js';
 import {
@@ -162,7 +163,7 @@ ${barePod('solo')}`,
   });
   after(async () => {
     // The crash case leaves the hub running with fault injection if it fails half-way.
-    await restartProcess(readState()!, 'hub');
+    await restartHub();
     await hub(['delete', 'cluster', 'ghost', '--ignore-not-found', '--wait=false']).catch(() => undefined);
     await hub(['delete', 'namespace', ns, '--wait=false']).catch(() => undefined);
   });
@@ -436,7 +437,7 @@ spec: {syncMode: Push, apiEndpoint: "https://127.0.0.1:1"}
       '1',
     );
 
-    await restartProcess(readState()!, 'hub');
+    await restartHub();
     const r = await waitRestore('survive', ['SourceStopped', 'Failed']);
     assert.equal(r.status?.phase, 'SourceStopped', r.status?.message);
     const copies = await kubectl('member2', [

@@ -7,6 +7,7 @@ import { installChart } from './chart.js';
 import { probe } from './probe.js';
 import { kubectl } from './kubectl.js';
 import { registryInfoPath, type RegistryInfo } from './registry.js';
+import { requestedChartHub } from './chart-hub.js';
 
 /**
  * The nodes where the chart's agent DaemonSet runs as a pod from the product image, instead of the local agent
@@ -57,7 +58,9 @@ export function requestedChartPods(value = process.env[CHART_PODS_ENV] ?? ''): s
  */
 export async function prepareChartPods(ctx: FedContext): Promise<void> {
   const nodes = requestedChartPods();
-  if (!nodes.length) return;
+  // The hub's pod (chart-hub.ts) runs the same image.
+  const hub = requestedChartHub();
+  if (!nodes.length && !hub) return;
   const info = JSON.parse(readFileSync(registryInfoPath(), 'utf8')) as RegistryInfo;
   const { layout, hash } = await ctx.step('agent-image (build or cache)', () =>
     Promise.resolve(ensureAgentImage()),
@@ -66,7 +69,12 @@ export async function prepareChartPods(ctx: FedContext): Promise<void> {
   const image = await ctx.step('agent-image (push)', () =>
     Promise.resolve(pushAgentImage(info, layout, `${cliVersion()}-${hash.slice(0, 12)}`)),
   );
-  ctx.state.extra = { ...ctx.state.extra, chartPods: nodes, agentImage: image };
+  ctx.state.extra = {
+    ...ctx.state.extra,
+    chartPods: nodes,
+    agentImage: image,
+    ...(hub ? { chartHub: hub } : {}),
+  };
   writeState(ctx.state);
 }
 

@@ -4,17 +4,18 @@ import { binary, kubeconfigPath, repoRoot } from './paths.js';
 import { readState } from './procs.js';
 import { registryInfoPath, type RegistryInfo } from './registry.js';
 import { agentImageOf } from './chart-pods.js';
+import type { AgentImage } from './agent-image.js';
 
 export const RELEASE = 'stateful-migration';
 export const RELEASE_NAMESPACE = 'karmada-system';
 export const CHART = 'charts/stateful-migration';
 
-/** Runs the federation's helm against the Karmada apiserver; rejects with helm's stderr. */
-export function helm(args: string[]): Promise<string> {
+/** Runs the federation's helm against the Karmada apiserver (or another of its clusters); rejects with helm's stderr. */
+export function helm(args: string[], cluster = 'karmada'): Promise<string> {
   return new Promise((resolve, reject) => {
     execFile(
       binary('helm'),
-      [`--kubeconfig=${kubeconfigPath('karmada')}`, ...args],
+      [`--kubeconfig=${kubeconfigPath(cluster)}`, ...args],
       { cwd: repoRoot, maxBuffer: 64 * 1024 * 1024 },
       (err, stdout, stderr) => {
         if (err) reject(new Error(`helm ${args.slice(0, 2).join(' ')}: ${stderr.trim() || err.message}`));
@@ -50,20 +51,27 @@ export function federationValues(): string[] {
     ...(hubWebhook ? ['--set', `hub.webhook.url=https://127.0.0.1:${hubWebhook}`] : []),
     ...(image
       ? [
-          '--set',
-          `image.repository=${image.repository}`,
-          // --set, not --set-string: helm applies every --set-string after every --set, so a caller's later
-          // `--set image.tag=...` (a helm upgrade to a new tag) would lose to it. The tag (version-hash) is a string.
-          '--set',
-          `image.tag=${image.tag}`,
-          '--set',
-          `image.digest=${image.digest}`,
+          ...imageValues(image),
           // The registry's serving certificate is signed by the federation's CA, which the pod already mounts as
           // the kubelets' CA; the local agents get the same file as --registry-ca.
           '--set-json',
           'agent.extraArgs=["--registry-ca=/etc/kubernetes/pki/ca.crt"]',
         ]
       : []),
+  ];
+}
+
+/** The chart's image values for the product image the federation pushed, pinned by its digest. */
+export function imageValues(image: AgentImage): string[] {
+  return [
+    '--set',
+    `image.repository=${image.repository}`,
+    // --set, not --set-string: helm applies every --set-string after every --set, so a caller's later
+    // `--set image.tag=...` (a helm upgrade to a new tag) would lose to it. The tag (version-hash) is a string.
+    '--set',
+    `image.tag=${image.tag}`,
+    '--set',
+    `image.digest=${image.digest}`,
   ];
 }
 

@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { fail, heal } from './outage.js';
 import { down, status, up } from './up.js';
 import { CHART_PODS_ENV } from './chart-pods.js';
+import { CHART_HUB_ENV } from './chart-hub.js';
 
 const program = new Command()
   .name('fed')
@@ -15,8 +16,13 @@ program
     '--chart-pods <nodes>',
     `run the agent of these nodes (comma-separated, e.g. m1-b) as the chart's DaemonSet pod from the product image, built (cached by its inputs) and pushed to the federation's registry; default $${CHART_PODS_ENV}`,
   )
-  .action(async (opts: { chartPods?: string }) => {
+  .option(
+    '--chart-hub <node>',
+    `run the hub as the chart's Deployment (installMode=host) in a pod on this node (e.g. m1-a), its member playing Karmada's host cluster, from the same image; default $${CHART_HUB_ENV}`,
+  )
+  .action(async (opts: { chartPods?: string; chartHub?: string }) => {
     if (opts.chartPods !== undefined) process.env[CHART_PODS_ENV] = opts.chartPods;
+    if (opts.chartHub !== undefined) process.env[CHART_HUB_ENV] = opts.chartHub;
     process.exitCode = (await up()) ? 0 : 1;
   });
 program

@@ -4,7 +4,10 @@ import { stringify } from 'yaml';
 import type { FedContext } from './context.js';
 import { fedDir, repoRoot } from './paths.js';
 import { probe } from './probe.js';
-import { freePort } from './procs.js';
+import { freePort, readState, restartProcess } from './procs.js';
+import { chartHubNode, HUB_NAMESPACE, hubPods, waitHubPods } from './chart-hub.js';
+import { memberOf } from './chart-pods.js';
+import { kubectl } from './kubectl.js';
 import { registryInfoPath, type RegistryInfo } from './registry.js';
 
 /** A kubeconfig for the hub's ServiceAccount on the Karmada apiserver, so the hub runs with deploy/hub's RBAC. */
@@ -85,4 +88,46 @@ export async function startHub(ctx: FedContext): Promise<void> {
     () => probe(`http://127.0.0.1:${health}/readyz`),
     { port: health },
   );
+}
+
+/**
+ * Restarts the hub, wherever it runs: the local process (stopped and started with extra environment, for fault
+ * injection), or, on a federation whose hub is the chart's Deployment (chart-hub.ts), its pod deleted and the
+ * Deployment's next one waited for until Ready, as an operator's `kubectl delete pod` does. A pod has no way to
+ * take a test's environment: fault injection needs the local process.
+ */
+export async function restartHub(env: NodeJS.ProcessEnv = {}): Promise<void> {
+  const state = readState()!;
+  const node = chartHubNode(state);
+  if (!node) {
+    await restartProcess(state, 'hub', env);
+    return;
+  }
+  if (Object.keys(env).length)
+    throw new Error(
+      `the hub is the chart's pod on ${node}: it cannot be restarted with ${Object.keys(env).join(', ')}`,
+    );
+  const old = await hubPods(state);
+  await kubectl(memberOf(node), [
+    '-n',
+    HUB_NAMESPACE,
+    'delete',
+    'pod',
+    ...old.map((p) => p.metadata.name),
+    '--wait=true',
+  ]);
+  await waitHubPods(old.length || 1);
+}
+
+/** The hub's log: the local process's file, or `kubectl logs` of each of the hub Deployment's pods. */
+export async function hubLogs(): Promise<string> {
+  const state = readState();
+  const node = chartHubNode(state);
+  if (!node) return readFileSync(join(fedDir, 'logs', 'hub.log'), 'utf8');
+  const logs = await Promise.all(
+    (await hubPods(state)).map((p) =>
+      kubectl(memberOf(node), ['-n', HUB_NAMESPACE, 'logs', p.metadata.name]),
+    ),
+  );
+  return logs.join('');
 }

@@ -18,6 +18,7 @@ import { joinMember, startNodes, waitMembersReady } from './members.js';
 import { startRegistry } from './registry.js';
 import { startAgents } from './agents.js';
 import { startHub } from './hub.js';
+import { chartHubNode, startHubPod } from './chart-hub.js';
 import { installChart } from './chart.js';
 import { freePort } from './procs.js';
 import { labelChartPodNodes, prepareChartPods, waitAgentPods } from './chart-pods.js';
@@ -81,5 +82,6 @@ export const parts: FedPart[] = [
   },
   { name: 'agents', up: startAgents },
   { name: 'agent-pods', up: waitAgentPods },
-  { name: 'hub', up: startHub },
+  // FED_CHART_HUB: the hub as the chart's Deployment on a member (chart-hub.ts), else the local process.
+  { name: 'hub', up: (ctx) => (chartHubNode(ctx.state) ? startHubPod(ctx) : startHub(ctx)) },
 ];

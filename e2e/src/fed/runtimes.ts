@@ -3,6 +3,17 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fedDir } from './paths.js';
 
+/** The containers of a node's runc (the stand-in's runtime), with their state, PID and bundle. */
+export function nodeContainers(node: string): { id: string; pid: number; status: string; bundle: string }[] {
+  const root = join(fedDir, 'nodes', node, 'runtime', 'runc');
+  const out = execFileSync('runc', [`--root=${root}`, 'list', '--format=json'], { encoding: 'utf8' });
+  return (JSON.parse(out || 'null') ?? []) as { id: string; pid: number; status: string; bundle: string }[];
+}
+
+/** The running containers of a pod on its node (the stand-in's bundles name the pod's UID). */
+export const runningContainersOfPod = (node: string, uid: string) =>
+  nodeContainers(node).filter((c) => c.status === 'running' && c.bundle.includes(uid));
+
 /**
  * Ends every container the node stand-ins started and unmounts their root filesystems. Containers run under conmon,
  * outside the stand-ins' process groups (as they outlive a kubelet), so stopping the processes `up` recorded is not

@@ -183,7 +183,7 @@ spec:
               'stateful-migration.keep-state',
               '--ignore-not-found',
               '-o',
-              'jsonpath={.kind} {.metadata.ownerReferences[*].name}',
+              'jsonpath={.kind} {.metadata.ownerReferences[*].uid} {.metadata.ownerReferences[*].name}',
             ]),
           ),
         )
@@ -193,8 +193,23 @@ spec:
       120_000,
       "the hub's keep-state webhook configurations in member1",
     );
-    for (const made of await hubMade())
-      assert.match(made, / hub-webhook-configurations\.migration\.dcnlab\.com$/, 'owned by the policy');
+    const policyUid = () =>
+      kubectl('member1', [
+        'get',
+        'validatingadmissionpolicy',
+        'hub-webhook-configurations.migration.dcnlab.com',
+        '-o',
+        'jsonpath={.metadata.uid}',
+      ]);
+    const ownedByPolicy = async () => {
+      const uid = (await policyUid()).trim();
+      const made = await hubMade();
+      return made.length === 2 &&
+        made.every((m) => m.endsWith(` ${uid} hub-webhook-configurations.migration.dcnlab.com`))
+        ? true
+        : undefined;
+    };
+    assert.ok(await ownedByPolicy(), `owned by member1's policy, by uid: ${(await hubMade()).join('; ')}`);
 
     await helm(['uninstall', RELEASE, '-n', RELEASE_NAMESPACE, '--wait', '--timeout=2m']);
     await eventually(
@@ -276,9 +291,9 @@ spec:
     );
     // Installed again, the hub makes them again under the new policy; deleting the backup removes them.
     await eventually(
-      async () => ((await hubMade()).length === 2 ? true : undefined),
+      ownedByPolicy,
       120_000,
-      "the hub's keep-state webhook configurations back in member1",
+      "the hub's keep-state webhook configurations back in member1, owned by the new policy's uid",
     );
     await kubectl('karmada', ['delete', 'namespace', ns, '--wait=false']);
     await eventually(

@@ -20,16 +20,18 @@ const hubUrl = () => `https://127.0.0.1:${readState()!.ports['hub-webhook']}`;
 
 /** member1's copy of the policy's uid: every configuration the hub makes names the policy as its owner. */
 let policyUid = '';
+const policyOwner = () =>
+  `{apiVersion: admissionregistration.k8s.io/v1, kind: ValidatingAdmissionPolicy, name: ${POLICY}, uid: ${policyUid}}`;
 const config = (
   name: string,
   url: string,
   kind = 'MutatingWebhookConfiguration',
-  owned = true,
+  owners = [policyOwner()],
 ) => `apiVersion: admissionregistration.k8s.io/v1
 kind: ${kind}
 metadata:
   name: ${name}
-${owned ? `  ownerReferences: [{apiVersion: admissionregistration.k8s.io/v1, kind: ValidatingAdmissionPolicy, name: ${POLICY}, uid: ${policyUid}}]` : ''}
+${owners.length ? `  ownerReferences: [${owners.join(', ')}]` : ''}
 webhooks:
 - name: pods.${ns}.vap.dcnlab.com
   clientConfig: {url: "${url}"}
@@ -113,13 +115,23 @@ describe("the members' policy on the hub's webhook configurations", () => {
     await asHub(['delete', 'mutatingwebhookconfiguration', f]);
   });
 
-  it('refuses one not owned by the policy: it would outlive the chart', async () => {
+  it('refuses one not owned by the policy, or owned by something else too: it would outlive the chart', async () => {
     const name = `stateful-migration.${ns}.orphan`;
     made.push(name);
-    await assert.rejects(
-      asHub(['create', '-f', '-'], config(name, `${hubUrl()}/mutate/pods/member1`, undefined, false)),
-      new RegExp(`${POLICY}.*is owned by the ValidatingAdmissionPolicy ${POLICY} of its member`),
-    );
+    const kubeSystem = (
+      await admin(['get', 'namespace', 'kube-system', '-o', 'jsonpath={.metadata.uid}'])
+    ).trim();
+    for (const owners of [
+      [],
+      [policyOwner(), `{apiVersion: v1, kind: Namespace, name: kube-system, uid: ${kubeSystem}}`],
+    ])
+      await assert.rejects(
+        asHub(['create', '-f', '-'], config(name, `${hubUrl()}/mutate/pods/member1`, undefined, owners)),
+        new RegExp(
+          `${POLICY}.*is owned by the ValidatingAdmissionPolicy ${POLICY} of its member, and by nothing else`,
+        ),
+        owners.join(' '),
+      );
   });
 
   it("allows the hub's own, and its deletion; refuses deleting anyone else's", async () => {

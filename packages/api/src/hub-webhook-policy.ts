@@ -114,11 +114,14 @@ export function hubWebhookPolicy(urlCel: string): Schema[] {
           },
           {
             // Owned by this policy (hubWebhookOwner), so that nothing the hub makes outlives the chart.
+            // Only by it: the garbage collector deletes a dependent once all its owners are gone, so a second owner
+            // (say, a Namespace) would keep the configuration after the chart's uninstall.
             expression:
               "request.operation == 'DELETE' || (has(object.metadata.ownerReferences) && " +
-              "object.metadata.ownerReferences.exists(o, o.apiVersion.startsWith('admissionregistration.k8s.io/') && " +
+              'object.metadata.ownerReferences.size() == 1 && ' +
+              "object.metadata.ownerReferences.all(o, o.apiVersion.startsWith('admissionregistration.k8s.io/') && " +
               `o.kind == 'ValidatingAdmissionPolicy' && o.name == '${HUB_WEBHOOK_POLICY}'))`,
-            messageExpression: `'a webhook configuration the stateful-migration hub makes is owned by the ValidatingAdmissionPolicy ${HUB_WEBHOOK_POLICY} of its member, so that removing the chart removes it'`,
+            messageExpression: `'a webhook configuration the stateful-migration hub makes is owned by the ValidatingAdmissionPolicy ${HUB_WEBHOOK_POLICY} of its member, and by nothing else, so that removing the chart removes it'`,
             reason: 'Forbidden',
           },
         ],
@@ -142,8 +145,16 @@ export async function readHubWebhookOwner(
   get: (path: string) => Promise<{ metadata: { uid?: string } } | undefined>,
 ): Promise<OwnerReference> {
   const policy = await get(HUB_WEBHOOK_POLICY_PATH);
-  if (!policy?.metadata.uid) throw new Error(missingHubWebhookPolicy(cluster));
+  if (!policy?.metadata.uid) throw new HubWebhookPolicyMissing(cluster);
   return hubWebhookOwner(policy.metadata.uid);
+}
+
+/** A member without the policy: not a failure of the call, a setup to fix (callers say it in status). */
+export class HubWebhookPolicyMissing extends Error {
+  readonly reason = 'HubWebhookPolicyMissing';
+  constructor(readonly cluster: string) {
+    super(missingHubWebhookPolicy(cluster));
+  }
 }
 
 /** Whether a stored object names `owner` (by uid) among its owners: a configuration made before owners were set does not. */

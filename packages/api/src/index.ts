@@ -154,6 +154,7 @@ export {
   HUB_WEBHOOK_POLICY,
   HUB_WEBHOOK_POLICY_PATH,
   HUB_WEBHOOK_ROUTES,
+  HubWebhookPolicyMissing,
   hubWebhookOwner,
   hubWebhookPolicy,
   missingHubWebhookPolicy,

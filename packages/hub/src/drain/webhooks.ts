@@ -35,6 +35,8 @@ export interface DrainWebhooksOptions {
   log: Logger;
   /** @default 60000 */
   resyncMs?: number;
+  /** Bound of a read through Karmada's cluster proxy. @default 5000 */
+  proxyTimeoutMs?: number;
 }
 
 const paths = {
@@ -87,8 +89,9 @@ export class DrainWebhooks {
           );
       return resync;
     }
+    // Bounded like failover's reads through the proxy: a member that is not Ready must not hold up the others.
     const owner = await readHubWebhookOwner(cluster, (p) =>
-      getOrUndefined(this.#o.client, proxy(cluster, p)),
+      getOrUndefined(this.#o.client, proxy(cluster, p), { timeoutMs: this.#o.proxyTimeoutMs ?? 5000 }),
     );
     for (const make of [gateConfiguration, replacementConfiguration]) {
       const body = make(cluster, this.#o.endpoint, kept, owner);

@@ -1,16 +1,21 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { HUB_WEBHOOK_POLICY_PATH, type CheckpointBackup } from '@stateful-migration/api';
+import { HUB_WEBHOOK_POLICY_PATH, hubWebhookOwner, type CheckpointBackup } from '@stateful-migration/api';
 import type { EventRecorder, RestClient } from '@stateful-migration/kube';
 import type { HubCaches } from '../caches.js';
 import { FailoverController } from './controller.js';
+import { failoverWebhookConfiguration, failoverWebhookName } from './webhook.js';
 import { optedIn, quiet } from './fixtures.test-support.js';
 import type { FailoverRecorder } from './record.js';
 
 const backup = optedIn({ secretRef: { name: 'reg-creds' } });
 
 /** A hub with one Ready member and the given answer for the backup's registry secret. */
-function setup(secret: () => Promise<unknown>, existing: Record<string, unknown> = {}) {
+function setup(
+  secret: () => Promise<unknown>,
+  existing: Record<string, unknown> = {},
+  policy: () => Promise<unknown> = () => Promise.resolve({ metadata: { uid: 'policy-uid' } }),
+) {
   const calls: { method: string; path: string; body?: unknown }[] = [];
   const events: [string, string, string][] = [];
   const notFound = () => Promise.reject(Object.assign(new Error('not found'), { statusCode: 404 }));
@@ -19,7 +24,7 @@ function setup(secret: () => Promise<unknown>, existing: Record<string, unknown>
       calls.push({ method: 'GET', path });
       if (path === '/api/v1/namespaces/shop/secrets/reg-creds') return secret();
       if (path.endsWith('/checkpointbackups/db')) return Promise.resolve(backup);
-      if (path.endsWith(HUB_WEBHOOK_POLICY_PATH)) return Promise.resolve({ metadata: { uid: 'policy-uid' } });
+      if (path.endsWith(HUB_WEBHOOK_POLICY_PATH)) return policy();
       const name = Object.keys(existing).find((k) => path.endsWith(k));
       if (name) return Promise.resolve(existing[name]);
       return notFound();
@@ -132,4 +137,57 @@ describe('the failover controller keeps the pull secret and the webhooks indepen
       assert.ok(webhookCreated(calls));
     });
   }
+});
+
+describe("the failover controller's webhook configurations, owned by each member's hub webhook policy", () => {
+  const creds = () =>
+    Promise.resolve({
+      data: { username: Buffer.from('u').toString('base64'), password: Buffer.from('p').toString('base64') },
+    });
+  const configPath = `/mutatingwebhookconfigurations/${failoverWebhookName('shop', 'db')}`;
+
+  it('an opted-in backup is checked again without an event, so a configuration deleted in a member comes back', async () => {
+    const { c } = setup(creds);
+    assert.deepEqual(await c.reconcile('shop/db'), { requeueAfterMs: 60_000 });
+  });
+
+  it('one made before owners were set (same webhooks) is replaced with its owner', async () => {
+    const ours = failoverWebhookConfiguration({
+      backup,
+      cluster: 'member2',
+      endpoint: { url: 'https://hub.example:9443', caBundle: 'Y2E=' },
+      owner: hubWebhookOwner('policy-uid'),
+    });
+    const old = { ...ours, metadata: { ...ours.metadata, ownerReferences: undefined, resourceVersion: '7' } };
+    const { c, calls } = setup(creds, { [configPath]: old });
+    await c.reconcile('shop/db');
+    const put = calls.find((x) => x.method === 'PUT' && x.path.endsWith(configPath));
+    const meta = (
+      put?.body as { metadata: { ownerReferences?: { uid: string }[]; resourceVersion?: string } }
+    )?.metadata;
+    assert.deepEqual(
+      meta?.ownerReferences?.map((o) => o.uid),
+      ['policy-uid'],
+      JSON.stringify(calls),
+    );
+    assert.equal(meta?.resourceVersion, '7', 'with the version read');
+  });
+
+  it('a member without the policy: no configuration there, a FailoverWebhooks condition False and one Warning', async () => {
+    const notFound = () => Promise.reject(Object.assign(new Error('not found'), { statusCode: 404 }));
+    const { c, calls, events } = setup(creds, {}, notFound);
+    const r = await c.reconcile('shop/db');
+    assert.ok(!webhookCreated(calls), 'nothing made in member2');
+    assert.deepEqual(r, { requeueAfterMs: 30_000 });
+    assert.deepEqual(
+      events.map(([t, reason]) => [t, reason]),
+      [['Warning', 'HubWebhookPolicyMissing']],
+    );
+    assert.match(events[0]![2], /no failover webhook in member2: .*install the chart/);
+    const put = calls.findLast((x) => x.method === 'PUT' && x.path.endsWith('/checkpointbackups/db/status'));
+    const cond = (put?.body as CheckpointBackup | undefined)?.status?.conditions?.find(
+      (x) => x.type === 'FailoverWebhooks',
+    );
+    assert.deepEqual([cond?.status, cond?.reason], ['False', 'HubWebhookPolicyMissing']);
+  });
 });

@@ -5,6 +5,7 @@ import {
   KIND,
   PLURAL,
   registryCredentials,
+  HubWebhookPolicyMissing,
   ownedBy,
   readHubWebhookOwner,
   setCondition,
@@ -52,6 +53,8 @@ export interface FailoverControllerOptions {
   proxyTimeoutMs?: number;
   /** Keys reconciled at once. @default 4 */
   workers?: number;
+  /** How often an opted-in backup's configurations are checked again without an event. @default 60000 */
+  resyncMs?: number;
 }
 
 const WEBHOOKS = '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations';
@@ -158,17 +161,37 @@ export class FailoverController {
         'cannot keep the failover pull secret; retrying',
       );
     }
+    const withoutPolicy: string[] = [];
     for (const c of this.#o.caches.clusters.list()) {
       if (!clusterHealth(c).ready) continue;
       await this.#ensureWebhook(b, c.metadata.name).catch((err: unknown) => {
         unreachable++;
+        if (err instanceof HubWebhookPolicyMissing) return void withoutPolicy.push(err.cluster);
         this.#o.log.warn(
           { backup: k, cluster: c.metadata.name, err: describeError(err) },
           'cannot write the failover webhook configuration in a member; retrying',
         );
       });
     }
-    return unreachable ? { requeueAfterMs: 30_000 } : undefined;
+    // A member without the chart's policy gets no configuration: a setup to fix, said where the tenant looks.
+    await this.#condition(
+      b,
+      'FailoverWebhooks',
+      withoutPolicy.length
+        ? {
+            reason: 'HubWebhookPolicyMissing',
+            message: `no failover webhook in ${withoutPolicy.join(', ')}: a pod of the workload recreated there by a failover starts from its image; ${new HubWebhookPolicyMissing(withoutPolicy[0]!).message}`,
+          }
+        : undefined,
+      {
+        reason: 'FailoverWebhooksKept',
+        message: 'the failover webhook configuration is in every Ready member',
+      },
+      { writeTrue: 'onlyAfterFalse' },
+    );
+    // Resynced while it opts in: a configuration deleted in a member (by hand, or by the garbage collector when the
+    // chart's policy there was made again under a new uid) comes back without waiting for a backup or Cluster event.
+    return { requeueAfterMs: unreachable ? 30_000 : (this.#o.resyncMs ?? 60_000) };
   }
 
   /** The configuration in one member: created when missing, replaced when it says something else (URL, CA, owner). */
@@ -309,14 +332,31 @@ export class FailoverController {
    */
   async #pullSecretCondition(b: CheckpointBackup, problem: Problem | undefined): Promise<void> {
     if (!problem && registryCredentials(b, []).kind !== 'own') return;
+    await this.#condition(b, 'FailoverPullSecret', problem, {
+      reason: 'FailoverPullSecretKept',
+      message: `pull secret ${failoverPullSecretName(b.metadata.name)} kept and propagated`,
+    });
+  }
+
+  /**
+   * A condition of the backup: False with the problem (and a Warning Event when it becomes so), True otherwise;
+   * written only when it changes. `onlyAfterFalse`: True is written only over a False (most backups never need it).
+   */
+  async #condition(
+    b: CheckpointBackup,
+    type: string,
+    problem: Problem | undefined,
+    ok: Problem,
+    o: { writeTrue?: 'onlyAfterFalse' } = {},
+  ): Promise<void> {
     const cond = {
-      type: 'FailoverPullSecret',
+      type,
       status: problem ? ('False' as const) : ('True' as const),
-      reason: problem?.reason ?? 'FailoverPullSecretKept',
-      message:
-        problem?.message ?? `pull secret ${failoverPullSecretName(b.metadata.name)} kept and propagated`,
+      reason: (problem ?? ok).reason,
+      message: (problem ?? ok).message,
     };
     const had = b.status?.conditions?.find((c) => c.type === cond.type);
+    if (!problem && o.writeTrue === 'onlyAfterFalse' && had?.status !== 'False') return;
     if (had && had.status === cond.status && had.reason === cond.reason && had.message === cond.message)
       return;
     const stored = await writeStatus<CheckpointBackup, CheckpointBackupStatus>(

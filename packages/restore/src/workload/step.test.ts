@@ -332,21 +332,36 @@ describe('a workload migration, one reconcile at a time', () => {
       );
   });
 
-  it('a target without the policy (the chart not installed there) is said in status, and no configuration is made there', async () => {
+  it('a target without the policy (the chart not installed there) is refused before anything is checkpointed or stopped', async () => {
     const { api, step, status } = world();
     await api.client().request('DELETE', inMember('member2', HUB_WEBHOOK_POLICY_PATH));
-    let failed: unknown;
-    for (let i = 0; i < 5 && !failed; i++)
-      failed = await step().then(
-        () => undefined,
-        (err: unknown) => err,
-      );
-    assert.match(
-      String(failed),
-      /member member2 has no ValidatingAdmissionPolicy hub-webhook-configurations/,
-    );
+    for (let i = 0; i < 3 && status().phase !== 'Failed'; i++) await step();
+    assert.equal(status().phase, 'Failed');
+    assert.equal(status().reason, 'HubWebhookPolicyMissing');
     assert.match(status().message!, /member member2 has no ValidatingAdmissionPolicy .*install the chart/);
+    assert.match(status().message!, /Nothing was checkpointed or stopped/);
+    assert.equal(status().checkpoint, undefined, 'no checkpoint asked for');
     assert.equal(api.object(inMember('member2', `${MWC}/stateful-migration.shop.move`)), undefined);
+    assert.equal(api.object(inMember('member1', `${MWC}/stateful-migration.shop.move`)), undefined);
+    assert.ok(
+      api.events().some((e) => e.startsWith('Warning HubWebhookPolicyMissing')),
+      api.events().join('\n'),
+    );
+  });
+
+  it('a configuration made before owners were set (the same webhooks) is replaced with its owner', async () => {
+    const { api, step } = world();
+    const path = inMember('member1', `${MWC}/stateful-migration.shop.move`);
+    type Stored = { metadata: { ownerReferences?: { uid: string }[] } };
+    for (let i = 0; i < 5 && !api.object(path); i++) await step();
+    const there = api.object<Stored>(path)!;
+    delete there.metadata.ownerReferences;
+    api.put(path, there);
+    await step();
+    assert.deepEqual(
+      api.object<Stored>(path)?.metadata.ownerReferences?.map((o) => o.uid),
+      ['policy-member1'],
+    );
   });
 
   it('a second migration of a workload another one is migrating is refused before anything is made', async () => {

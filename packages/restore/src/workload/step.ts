@@ -2,6 +2,7 @@ import { isDeepStrictEqual } from 'node:util';
 import {
   PLURAL,
   registryCredentials,
+  HubWebhookPolicyMissing,
   ownedBy,
   readHubWebhookOwner,
   setCondition,
@@ -173,6 +174,23 @@ export class WorkloadMigrationStep {
       checkpoints: [],
     });
     if (refused) return refused.stop;
+    // Both members must have the chart's policy that owns the migration's webhook configurations: without it none
+    // can be made there, and a migration that had stopped its replicas would wait for it for ever.
+    for (const cluster of [m.sourceCluster, m.targetCluster]) {
+      const missing = await readHubWebhookOwner(cluster, (p) => this.#get(proxy(cluster, p))).then(
+        () => undefined,
+        (err: unknown) => {
+          if (err instanceof HubWebhookPolicyMissing) return err;
+          throw err;
+        },
+      );
+      if (missing)
+        return this.#o.record.fail(
+          r,
+          missing.reason,
+          `${missing.message}. Nothing was checkpointed or stopped; create the restore again once it is there`,
+        );
+    }
     const generation = r.metadata.generation ?? 0;
     const c = workloadCheckpoint(r, m, new Date());
     const message =

@@ -34,5 +34,10 @@ export function keepStateWebhooks(o: {
   endpoint: Endpoint;
   log: Logger;
 }): DrainWebhooks {
-  return new DrainWebhooks({ ...o, log: o.log.child({ controller: 'keep-state-webhooks' }) });
+  const log = o.log.child({ controller: 'keep-state-webhooks' });
+  return new DrainWebhooks({
+    ...o,
+    events: new EventRecorder(o.client, 'stateful-migration-hub', undefined, log),
+    log,
+  });
 }

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { HUB_WEBHOOK_POLICY_PATH, hubWebhookOwner, type CheckpointBackup } from '@stateful-migration/api';
-import { rootLogger } from '@stateful-migration/kube';
+import { EventRecorder, rootLogger } from '@stateful-migration/kube';
+
+const quiet = rootLogger('test', 'silent');
 import { MemoryApi } from '@stateful-migration/kube/testing';
 import type { HubCaches } from '../caches.js';
 import { DrainWebhooks } from './webhooks.js';
@@ -9,14 +11,18 @@ import { DrainWebhooks } from './webhooks.js';
 type Handler = (e: string, obj: unknown, old?: unknown) => void;
 
 /** Caches whose handlers the test calls itself: two member clusters, and the backup events it sends. */
-function shell(backups: () => unknown[] = () => [], api = new MemoryApi()) {
+function shell(backups: () => unknown[] = () => [], api = new MemoryApi(), events?: EventRecorder) {
   const handlers: Record<'backups' | 'clusters', Handler[]> = { backups: [], clusters: [] };
   const informer = (which: 'backups' | 'clusters', list: () => unknown[]) => ({
     on: (h: Handler) => handlers[which].push(h),
     list,
   });
   const caches = {
-    backups: informer('backups', backups),
+    backups: {
+      ...informer('backups', backups),
+      get: (k: string) =>
+        (backups() as CheckpointBackup[]).find((b) => `${b.metadata.namespace}/${b.metadata.name}` === k),
+    },
     clusters: informer('clusters', () => [
       { metadata: { name: 'member1' } },
       { metadata: { name: 'member2' } },
@@ -24,6 +30,7 @@ function shell(backups: () => unknown[] = () => [], api = new MemoryApi()) {
   } as unknown as HubCaches;
   const webhooks = new DrainWebhooks({
     client: api.client(),
+    ...(events ? { events } : {}),
     caches,
     endpoint: { url: 'https://hub.example:8443', caBundle: 'PEM' },
     log: rootLogger('test', 'silent'),
@@ -109,15 +116,39 @@ describe("DrainWebhooks.reconcile: the member's configurations, owned by its hub
       ]);
   });
 
-  it('a member without the policy (the chart not there): nothing is made, and the error says what to do', async () => {
+  it('a member without the policy (the chart not there): nothing is made; the backup says so once, with a Warning', async () => {
     const api = new MemoryApi();
-    await assert.rejects(shell(() => [kept], api).webhooks.reconcile('member1'), (err: Error) => {
-      assert.match(err.message, /member member1 has no ValidatingAdmissionPolicy hub-webhook-configurations/);
-      assert.match(err.message, /install the chart/);
-      return true;
-    });
+    const path = '/apis/migration.dcnlab.com/v1/namespaces/shop/checkpointbackups/web';
+    api.put(path, kept);
+    let stored = api.object<CheckpointBackup>(path)!;
+    const { webhooks } = shell(
+      () => [stored],
+      api,
+      new EventRecorder(api.client(), 'test', undefined, quiet),
+    );
+    for (let i = 0; i < 2; i++) {
+      await webhooks.reconcile('member1');
+      await EventRecorder.flushAll(5000);
+      stored = api.object<CheckpointBackup>(path)!;
+    }
     assert.equal(api.object(`${VWC}/stateful-migration.keep-state`), undefined);
     assert.equal(api.object(`${MWC}/stateful-migration.keep-state`), undefined);
+    const cond = stored.status?.conditions?.find((c) => c.type === 'KeepStateWebhooks');
+    assert.deepEqual([cond?.status, cond?.reason], ['False', 'HubWebhookPolicyMissing']);
+    assert.match(cond!.message, /no eviction gate in member1: .*install the chart/);
+    assert.deepEqual(
+      api.events().map((e) => e.split(':')[0]),
+      ['Warning HubWebhookPolicyMissing'],
+      'once',
+    );
+    // The chart installed there: the gate is made and the condition turns True.
+    api.put(`${CLUSTERS}/member1/proxy${HUB_WEBHOOK_POLICY_PATH}`, { metadata: { uid: 'policy-1' } });
+    await webhooks.reconcile('member1');
+    assert.ok(api.object(`${VWC}/stateful-migration.keep-state`));
+    const now = api
+      .object<CheckpointBackup>(path)!
+      .status?.conditions?.find((c) => c.type === 'KeepStateWebhooks');
+    assert.deepEqual([now?.status, now?.reason], ['True', 'KeepStateWebhooksKept']);
   });
 
   it('no backup keeps state there: both are deleted, whether or not the policy is there', async () => {

@@ -6,18 +6,21 @@ import {
   keptWorkloads,
   replacementConfiguration,
   type Endpoint,
+  type KeptWorkload,
 } from '@stateful-migration/drain';
-import { ownedBy, readHubWebhookOwner } from '@stateful-migration/api';
+import { HubWebhookPolicyMissing, ownedBy, readHubWebhookOwner } from '@stateful-migration/api';
 import {
   deleteIfExists,
   describeError,
   getOrUndefined,
   isAlreadyExists,
   WorkQueue,
+  type EventRecorder,
   type Logger,
   type RestClient,
   type Result,
 } from '@stateful-migration/kube';
+import { writeBackupCondition } from '../backup-condition.js';
 import type { HubCaches } from '../caches.js';
 import { CLUSTERS_PATH } from '../karmada.js';
 
@@ -37,6 +40,8 @@ export interface DrainWebhooksOptions {
   resyncMs?: number;
   /** Bound of a read through Karmada's cluster proxy. @default 5000 */
   proxyTimeoutMs?: number;
+  /** For the Warning on a backup whose member lacks the chart's policy (the condition KeepStateWebhooks). */
+  events?: EventRecorder;
 }
 
 const paths = {
@@ -92,7 +97,12 @@ export class DrainWebhooks {
     // Bounded like failover's reads through the proxy: a member that is not Ready must not hold up the others.
     const owner = await readHubWebhookOwner(cluster, (p) =>
       getOrUndefined(this.#o.client, proxy(cluster, p), { timeoutMs: this.#o.proxyTimeoutMs ?? 5000 }),
-    );
+    ).catch((err: unknown) => {
+      if (err instanceof HubWebhookPolicyMissing) return err;
+      throw err;
+    });
+    await this.#say(cluster, kept, owner instanceof HubWebhookPolicyMissing ? owner : undefined);
+    if (owner instanceof HubWebhookPolicyMissing) return resync;
     for (const make of [gateConfiguration, replacementConfiguration]) {
       const body = make(cluster, this.#o.endpoint, kept, owner);
       const path = proxy(cluster, `${paths[body.kind as keyof typeof paths]}/${KEEP_STATE_WEBHOOKS}`);
@@ -121,6 +131,36 @@ export class DrainWebhooks {
       }
     }
     return resync;
+  }
+
+  /**
+   * The condition KeepStateWebhooks of each backup kept in `cluster`: False while the member lacks the chart's policy
+   * (its pods leave on eviction without their state), True again once it has it (written only after a False).
+   */
+  async #say(
+    cluster: string,
+    kept: KeptWorkload[],
+    missing: HubWebhookPolicyMissing | undefined,
+  ): Promise<void> {
+    if (!this.#o.events) return;
+    for (const w of kept) {
+      const b = this.#o.caches.backups.get(`${w.namespace}/${w.backup}`);
+      if (!b) continue;
+      await writeBackupCondition(
+        { client: this.#o.client, events: this.#o.events },
+        b,
+        'KeepStateWebhooks',
+        missing && {
+          reason: missing.reason,
+          message: `no eviction gate in ${cluster}: a pod of the workload evicted there leaves without its state; ${missing.message}`,
+        },
+        {
+          reason: 'KeepStateWebhooksKept',
+          message: 'the eviction gate is in every member the backup is placed in',
+        },
+        { writeTrue: 'onlyAfterFalse' },
+      );
+    }
   }
 }
 

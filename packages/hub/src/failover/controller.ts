@@ -1,16 +1,12 @@
 import { isDeepStrictEqual } from 'node:util';
 import {
-  API_GROUP,
   API_VERSION,
   KIND,
-  PLURAL,
   registryCredentials,
   HubWebhookPolicyMissing,
   ownedBy,
   readHubWebhookOwner,
-  setCondition,
   type CheckpointBackup,
-  type CheckpointBackupStatus,
 } from '@stateful-migration/api';
 import {
   deleteIfExists,
@@ -18,13 +14,13 @@ import {
   getOrUndefined,
   isAlreadyExists,
   WorkQueue,
-  writeStatus,
   type EventRecorder,
   type Logger,
   type RestClient,
   type Result,
 } from '@stateful-migration/kube';
 import { pullSecret, type WebhookEndpoint } from '@stateful-migration/restore';
+import { writeBackupCondition } from '../backup-condition.js';
 import type { HubCaches } from '../caches.js';
 import { clusterHealth, policyPath, proxyPath } from '../karmada.js';
 import { isHubOwned, MANAGED_BY } from '../policies.js';
@@ -174,7 +170,8 @@ export class FailoverController {
       });
     }
     // A member without the chart's policy gets no configuration: a setup to fix, said where the tenant looks.
-    await this.#condition(
+    await writeBackupCondition(
+      this.#o,
       b,
       'FailoverWebhooks',
       withoutPolicy.length
@@ -332,44 +329,10 @@ export class FailoverController {
    */
   async #pullSecretCondition(b: CheckpointBackup, problem: Problem | undefined): Promise<void> {
     if (!problem && registryCredentials(b, []).kind !== 'own') return;
-    await this.#condition(b, 'FailoverPullSecret', problem, {
+    await writeBackupCondition(this.#o, b, 'FailoverPullSecret', problem, {
       reason: 'FailoverPullSecretKept',
       message: `pull secret ${failoverPullSecretName(b.metadata.name)} kept and propagated`,
     });
-  }
-
-  /**
-   * A condition of the backup: False with the problem (and a Warning Event when it becomes so), True otherwise;
-   * written only when it changes. `onlyAfterFalse`: True is written only over a False (most backups never need it).
-   */
-  async #condition(
-    b: CheckpointBackup,
-    type: string,
-    problem: Problem | undefined,
-    ok: Problem,
-    o: { writeTrue?: 'onlyAfterFalse' } = {},
-  ): Promise<void> {
-    const cond = {
-      type,
-      status: problem ? ('False' as const) : ('True' as const),
-      reason: (problem ?? ok).reason,
-      message: (problem ?? ok).message,
-    };
-    const had = b.status?.conditions?.find((c) => c.type === cond.type);
-    if (!problem && o.writeTrue === 'onlyAfterFalse' && had?.status !== 'False') return;
-    if (had && had.status === cond.status && had.reason === cond.reason && had.message === cond.message)
-      return;
-    const stored = await writeStatus<CheckpointBackup, CheckpointBackupStatus>(
-      this.#o.client,
-      `/apis/${API_GROUP}/v1/namespaces/${b.metadata.namespace}/${PLURAL}/${b.metadata.name}`,
-      (cur) => {
-        if (cur.metadata.uid !== b.metadata.uid) return undefined;
-        return { ...(cur.status ?? {}), conditions: setCondition(cur.status?.conditions, cond) };
-      },
-      { current: b },
-    );
-    if (problem)
-      this.#o.events.emit({ ...stored, apiVersion: API_VERSION }, 'Warning', cond.reason, cond.message);
   }
 
   async #create(path: string, body: unknown): Promise<void> {

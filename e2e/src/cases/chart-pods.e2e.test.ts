@@ -62,14 +62,20 @@ describe(`the chart's agent DaemonSet pod as the agent of ${node} (issue 15)`, (
       false,
     );
     // The agent process inside the container logs as the agent of this node (kubectl logs, through the kubelet).
-    await eventually(
-      async () =>
-        /"name":"checkpoint-agent".*"node":"m1-b"/.test(
-          await kubectl('member1', ['-n', 'stateful-migration', 'logs', pod.metadata.name]),
-        ) || undefined,
+    const log = await eventually(
+      async () => {
+        const l = await kubectl('member1', ['-n', 'stateful-migration', 'logs', pod.metadata.name]);
+        return /"name":"checkpoint-agent".*"node":"m1-b"/.test(l) ? l : undefined;
+      },
       60_000,
       "the agent's log lines in kubectl logs",
     );
+    // It found the image's checkpoint-store (ADR 0015), so its local images are not written by the skopeo fallback.
+    assert.match(
+      log,
+      /"checkpointStore":"\/usr\/local\/bin\/checkpoint-store".*"msg":"local checkpoint images are written by checkpoint-store"/,
+    );
+    assert.doesNotMatch(log, /checkpoint-store not found/);
     assert.equal((await agentPodOn(node))?.metadata.uid, pod.metadata.uid);
   });
 

@@ -7,7 +7,7 @@ import { parse } from 'yaml';
 import { inPrivateMounts } from '../fed/agents.js';
 import { chartPodNodes } from '../fed/chart-pods.js';
 import { kubectl } from '../fed/kubectl.js';
-import { fedDir, nodeRootDir, repoRoot } from '../fed/paths.js';
+import { fedDir, nodeRootDir, nodeStorage, repoRoot } from '../fed/paths.js';
 import { probe } from '../fed/probe.js';
 import { type ProcRecord, readState, startProcess, stopProcesses, writeState } from '../fed/procs.js';
 import { backupYaml, nodeBuildah, runPod, waitPhase } from './agent-support.js';
@@ -111,7 +111,7 @@ describe('the agent image: deploy/Containerfile built with buildah', () => {
     );
   });
 
-  it('runs from its root filesystem: Node LTS, the CLI, buildah; production dependencies only', () => {
+  it('runs from its root filesystem: Node LTS, the CLI, buildah, checkpoint-store; production dependencies only', () => {
     // The LTS the unit and integration tests also run on (e2e/run sets LTS_NODE), and the version the base names.
     const version = inImage(['node', '--version']).trim();
     if (process.env.LTS_NODE)
@@ -119,6 +119,13 @@ describe('the agent image: deploy/Containerfile built with buildah', () => {
     assert.match(inImage(['node', '/app/dist/main.js', '--help']), /agent \[options\]/);
     assert.match(inImage(['node', '/app/dist/main.js', 'agent', '--help']), /--storage-driver <driver>/);
     assert.match(inImage(['buildah', '--version']), /^buildah version \d+\.\d+/);
+    // checkpoint-store in PATH, where the agent looks by default; static, so it runs on the image's libraries (none).
+    // Its usage goes to stderr, with exit status 0 for --help.
+    assert.equal(
+      inImage(['sh', '-c', 'command -v checkpoint-store']).trim(),
+      '/usr/local/bin/checkpoint-store',
+    );
+    assert.match(inImage(['sh', '-c', 'checkpoint-store --help 2>&1']), /-driver string/);
     // deploy/hub runs the same image as a non-root user.
     assert.match(
       inImage(['node', '/app/dist/main.js', 'hub', '--help'], '65532:65532'),
@@ -144,7 +151,7 @@ describe('the agent image: deploy/Containerfile built with buildah', () => {
       // (kubeconfig, token, CAs, the node's containers-storage) all live under .fed, bind-mounted at the same path,
       // and its checkpoint directory is the node's /var/lib/kubelet/checkpoints, bound there, as a DaemonSet's hostPaths.
       // All but --checkpoint-store, which names the machine's build of the helper: the image's agent uses what the
-      // image has (the default, checkpoint-store in PATH: absent there for now, so skopeo writes its images).
+      // image has (the default, checkpoint-store in PATH).
       const flags = original.args
         .slice(original.args.findIndex((a) => a.endsWith('/main.js')) + 1)
         .filter((a) => !a.startsWith('--checkpoint-store='));
@@ -163,6 +170,9 @@ describe('the agent image: deploy/Containerfile built with buildah', () => {
           'mkdir -p "$root$fed" && mount --rbind "$fed" "$root$fed"',
           'mkdir -p "$root/var/lib/kubelet" && mount --rbind "$kubelet" "$root/var/lib/kubelet"',
           'mount -t proc proc "$root/proc" && mount --rbind /dev "$root/dev"',
+          // The image's skopeo (the fallback writer) made unrunnable, so a backup that completes was written by
+          // the image's checkpoint-store.
+          'mount --bind /dev/null "$root/usr/bin/skopeo"',
           'exec chroot "$root" "$@"',
         ],
         [rootfs, fedDir, nodeRootDir(node), 'node', '/app/dist/main.js', ...flags],
@@ -200,7 +210,7 @@ describe('the agent image: deploy/Containerfile built with buildah', () => {
       );
     });
 
-    it("completes a CheckpointBackup, its image built by the image's own buildah into the node's storage", async () => {
+    it("completes a CheckpointBackup, its image written by the image's own checkpoint-store into the node's storage", async () => {
       assert.equal(readlinkSync(`/proc/${fromImage!.pid}/root`), rootfs, 'the agent runs inside the image');
       const pod = await runPod('member1', ns, 'fromimage', node, ['app']);
       await kubectl('member1', ['apply', '-f', '-'], backupYaml(ns, 'fromimage', pod));
@@ -211,8 +221,21 @@ describe('the agent image: deploy/Containerfile built with buildah', () => {
         FromImageDigest: string;
       };
       assert.equal(local.FromImageDigest, img.digest);
-      // Written by the image's skopeo, and the agent said at start why (ADR 0015).
-      assert.match(readFileSync(fromImage!.log, 'utf8'), /checkpoint-store not found \(--checkpoint-store\)/);
+      const { root, runroot } = nodeStorage(node);
+      assert.equal(
+        inspect<{ Digest: string }>([
+          'inspect',
+          `containers-storage:[vfs@${root}+${runroot}]${img.imageName}`,
+        ]).Digest,
+        img.digest,
+      );
+      // The agent found the image's checkpoint-store at start (ADR 0015) and did not fall back to skopeo.
+      const log = readFileSync(fromImage!.log, 'utf8');
+      assert.match(
+        log,
+        /"checkpointStore":"\/usr\/local\/bin\/checkpoint-store".*"msg":"local checkpoint images are written by checkpoint-store"/,
+      );
+      assert.doesNotMatch(log, /checkpoint-store not found/);
     });
   });
 });

@@ -1,12 +1,22 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { ensureAgentImage, pushAgentImage } from '../fed/agent-image.js';
 import { installChart } from '../fed/chart.js';
 import { agentImageOf, agentPodOn, useChartPod, waitAgentPod } from '../fed/chart-pods.js';
 import { runningContainersOfPod } from '../fed/runtimes.js';
+import { nodeStorage } from '../fed/paths.js';
 import { kubectl } from '../fed/kubectl.js';
 import { readState } from '../fed/procs.js';
-import { applyBackup, registryInfo, registrySecret, runPod, skopeo, waitPhase } from './agent-support.js';
+import {
+  applyBackup,
+  backupYaml,
+  registryInfo,
+  registrySecret,
+  runPod,
+  skopeo,
+  waitPhase,
+} from './agent-support.js';
 import { eventually, unique } from './support.js';
 
 // Issue 15: the agent of m1-b is the chart's DaemonSet pod, from the product image (deploy/Containerfile) the
@@ -49,14 +59,20 @@ describe(`the chart's agent DaemonSet pod as the agent of ${node} (issue 15)`, (
       false,
     );
     // The agent process inside the container logs as the agent of this node (kubectl logs, through the kubelet).
-    await eventually(
-      async () =>
-        /"name":"checkpoint-agent".*"node":"m1-b"/.test(
-          await kubectl('member1', ['-n', 'stateful-migration', 'logs', pod.metadata.name]),
-        ) || undefined,
+    const log = await eventually(
+      async () => {
+        const l = await kubectl('member1', ['-n', 'stateful-migration', 'logs', pod.metadata.name]);
+        return /"name":"checkpoint-agent".*"node":"m1-b"/.test(l) ? l : undefined;
+      },
       60_000,
       "the agent's log lines in kubectl logs",
     );
+    // It found the image's checkpoint-store (ADR 0015), so its local images are not written by the skopeo fallback.
+    assert.match(
+      log,
+      /"checkpointStore":"\/usr\/local\/bin\/checkpoint-store".*"msg":"local checkpoint images are written by checkpoint-store"/,
+    );
+    assert.doesNotMatch(log, /checkpoint-store not found/);
     assert.equal((await agentPodOn(node))?.metadata.uid, pod.metadata.uid);
   });
 
@@ -130,5 +146,23 @@ describe(`the chart's agent DaemonSet pod as the agent of ${node} (issue 15)`, (
       .filter((l) => l.includes(`"backup":"${ns}/bypod"`) && l.includes('"msg":"step"'))
       .map((l) => (JSON.parse(l) as { action: string }).action);
     assert.ok(steps.length >= 2, `the agent pod's log has the run's steps: ${steps.join(', ')}`);
+  });
+
+  it("without a registry, writes the checkpoint image into the node's containers-storage with the image's checkpoint-store", async () => {
+    const pod = await runPod('member1', ns, 'localimg', node, ['app']);
+    await kubectl('member1', ['apply', '-f', '-'], backupYaml(ns, 'localimg', pod));
+    const b = await waitPhase('member1', ns, 'localimg', ['Completed', 'Failed'], 120_000);
+    assert.equal(b.status?.phase, 'Completed', b.status?.message);
+    const img = b.status!.builtImages![0]!;
+    assert.equal(img.pushed ?? false, false);
+    // In the node's store (the pod's hostPath /var/lib/containers), under the digest the status names.
+    const { root, runroot } = nodeStorage(node);
+    const inspected = JSON.parse(
+      execFileSync('skopeo', ['inspect', `containers-storage:[vfs@${root}+${runroot}]${img.imageName}`], {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
+      }),
+    ) as { Digest: string };
+    assert.equal(inspected.Digest, img.digest);
   });
 });

@@ -4,7 +4,7 @@ import { inputHash, isImageInput } from './agent-image.js';
 import { requestedChartPods } from './chart-pods.js';
 
 describe("the agent image's inputs", () => {
-  it('are the workspace packages, the root package and TypeScript files and the Containerfile; not e2e, docs or builds', () => {
+  it('are the workspace packages, the root package and TypeScript files, the Containerfile, checkpoint-store and its build script; not e2e, docs or builds', () => {
     for (const p of [
       'deploy/Containerfile',
       '.containerignore',
@@ -14,10 +14,14 @@ describe("the agent image's inputs", () => {
       'tsconfig.base.json',
       'packages/cli/package.json',
       'packages/agent/src/agent.ts',
+      'go/checkpoint-store/main.go',
+      'go/checkpoint-store/go.sum',
+      'e2e/scripts/agent-image.sh',
     ])
       assert.equal(isImageInput(p), true, p);
     for (const p of [
       'e2e/src/fed/up.ts',
+      'e2e/scripts/build-binaries.sh',
       'docs/install.md',
       'packages/cli/README.md',
       'packages/cli/dist/main.js',

@@ -25,14 +25,18 @@ export const cliVersion = (): string =>
 /**
  * Whether a repository file goes into the image: deploy/Containerfile copies the whole context, but what reaches the
  * image is `pnpm deploy --filter stateful-migration` of the workspace's packages, built with the root's lockfile and
- * TypeScript settings. e2e/, examples, charts and prose are in the context but never in the image, so an edit there
- * keeps the cached image (buildah's own layer cache would rebuild the build stage for it, a minute each time).
+ * TypeScript settings, and checkpoint-store built from go/checkpoint-store (with the build arguments
+ * e2e/scripts/agent-image.sh gives). e2e/'s other files, examples, charts and prose are in the context but never in
+ * the image, so an edit there keeps the cached image (buildah's own layer cache would rebuild the build stage for
+ * it, a minute each time).
  */
 export function isImageInput(path: string): boolean {
   if (path.endsWith('.md')) return false;
   return (
     path === 'deploy/Containerfile' ||
     path === '.containerignore' ||
+    path === 'e2e/scripts/agent-image.sh' ||
+    path.startsWith('go/checkpoint-store/') ||
     /^(package\.json|pnpm-lock\.yaml|pnpm-workspace\.yaml|tsconfig[^/]*\.json)$/.test(path) ||
     (path.startsWith('packages/') &&
       !/(^|\/)(node_modules|dist)\//.test(path) &&
@@ -40,7 +44,7 @@ export function isImageInput(path: string): boolean {
   );
 }
 
-/** The input hash: the image's inputs' paths and contents, the base image it is built on, and the version. */
+/** The input hash: the image's inputs' paths and contents, the base images it is built on, and the version. */
 export function inputHash(files: { path: string; content: Buffer }[], base: string, version: string): string {
   const h = createHash('sha256').update(`base ${base}\0version ${version}\0`);
   for (const f of [...files].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)))
@@ -59,6 +63,15 @@ function baseImage(): string {
   return execFileSync('buildah', ['inspect', '--type', 'image', '--format', '{{.FromImageID}}', name], {
     encoding: 'utf8',
   }).trim();
+}
+
+/**
+ * The Go checkpoint-store is built with, as e2e/scripts/agent-image.sh picks it: GO_BASE, or this machine's toolchain
+ * (its version: another Go may build another binary from the same sources).
+ */
+function goToolchain(): string {
+  if (process.env.GO_BASE) return process.env.GO_BASE;
+  return execFileSync('go', ['version'], { encoding: 'utf8' }).trim();
 }
 
 function imageInputs(): { path: string; content: Buffer }[] {
@@ -85,7 +98,7 @@ const KEEP = 3;
  */
 export function ensureAgentImage(): { layout: string; hash: string; built: boolean } {
   const version = cliVersion();
-  const hash = inputHash(imageInputs(), baseImage(), version);
+  const hash = inputHash(imageInputs(), `${baseImage()}\0go ${goToolchain()}`, version);
   const dir = join(imageCache(), hash);
   if (existsSync(join(dir, 'index.json'))) return { layout: dir, hash, built: false };
   const name = `localhost/stateful-migration/agent:${version}-${hash.slice(0, 12)}`;

@@ -72,10 +72,15 @@ func main() {
 }
 
 // storeOptions mirrors containers/image's containers-storage:[driver@root+runroot] (storeForSpec): with a root, only
-// what is given; without one, the node's defaults (storage.conf), as skopeo without a store specifier.
+// what is given; without one, the node's defaults (storage.conf) with the driver, if given, over them, as buildah's
+// --storage-driver does: the agent reads the same store with buildah, so both must open the same driver.
 func storeOptions(root, runroot, driver string) (storage.StoreOptions, error) {
 	if root == "" {
-		return storage.DefaultStoreOptions()
+		opts, err := storage.DefaultStoreOptions()
+		if err == nil && driver != "" {
+			opts.GraphDriverName = driver
+		}
+		return opts, err
 	}
 	return storage.StoreOptions{GraphDriverName: driver, GraphRoot: root, RunRoot: runroot}, nil
 }

@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { kubectl } from '../fed/kubectl.js';
 import { binary, kubeconfigPath } from '../fed/paths.js';
 import { getBackup, registryInfo, registrySecretYaml } from './agent-support.js';
-import { counterCounts, followCounter, notFromCheckpoint } from './restore-support.js';
+import { checkpointEnd, counterCounts, followCounter, notFromCheckpoint } from './restore-support.js';
 import { eventsWithReasons, eventually, unique } from './support.js';
 
 /**
@@ -239,7 +239,10 @@ describe('drain with state: an evicted pod is checkpointed first and its replace
     const m1 = cp.status?.clusters?.find((c) => c.name === 'member1');
     assert.equal(m1?.phase, 'Completed', JSON.stringify(cp.status));
     // Exactly the drain checkpoint's state: the count db-0 had when that run froze it, not an older one.
-    const wrong = notFromCheckpoint(counts[0]!.n, followed.lines(), m1?.lastCheckpointTime);
+    const wrong = notFromCheckpoint(counts[0]!.n, followed.lines(), {
+      start: m1?.lastCheckpointTime,
+      end: checkpointEnd(m1?.builtImages),
+    });
     assert.equal(wrong, undefined, `restored db-0 runs its drain checkpoint: ${wrong}`);
     const reasons = (
       await eventsWith('db', 'DrainCheckpoint', 'EvictedWithState', 'RestoredAfterEviction')

@@ -18,6 +18,7 @@ import {
 } from './agent-support.js';
 import { kubectlWithPlugin } from './plugin-support.js';
 import {
+  checkpointEnd,
   counterCounts,
   counterLines,
   followCounter,
@@ -134,11 +135,10 @@ spec:
     const m1 = (await getBackup('karmada', ns, 'counter')).status?.clusters?.find(
       (c) => c.name === 'member1',
     );
-    const wrong = notFromCheckpoint(
-      restored[0]!.n,
-      await counterLines('member1', ns, source),
-      m1?.lastCheckpointTime,
-    );
+    const wrong = notFromCheckpoint(restored[0]!.n, await counterLines('member1', ns, source), {
+      start: m1?.lastCheckpointTime,
+      end: checkpointEnd(m1?.builtImages),
+    });
     assert.equal(wrong, undefined, `the copy runs the backup's checkpoint: ${wrong}`);
     assert.ok(restored[1]!.n > restored[0]!.n, 'and goes on counting');
     // The file the source wrote at its start is in the copy's filesystem: the restored process reads it.
@@ -276,10 +276,13 @@ spec:
     const last = sourceLines.at(-1)?.n;
     assert.ok(last !== undefined && last > atBackup, `the source's log was followed (${last})`);
     const checkpointTime = r.status?.checkpoint?.checkpointTime;
-    const wrong = notFromCheckpoint(c[0]!.n, sourceLines, checkpointTime);
+    const checkpointEnded = checkpointEnd(
+      fresh.status?.clusters?.find((x) => x.name === 'member1')?.builtImages,
+    );
+    const wrong = notFromCheckpoint(c[0]!.n, sourceLines, { start: checkpointTime, end: checkpointEnded });
     assert.equal(wrong, undefined, `the moved counter runs the migration's checkpoint: ${wrong}`);
     t.diagnostic(
-      `source's last count ${last}, moved counter's first ${c[0]!.n}, checkpoint from ${checkpointTime} (at the earlier backup: ${atBackup})`,
+      `source's last count ${last}, moved counter's first ${c[0]!.n}, checkpoint from ${checkpointTime} to ${checkpointEnded} (at the earlier backup: ${atBackup})`,
     );
     assert.ok(c[1]!.n > c[0]!.n, 'and goes on counting');
     await noCounterLeft('member1', ns);

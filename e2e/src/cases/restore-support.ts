@@ -245,22 +245,30 @@ export function followCounter(
   return { proc, lines, last, ended: new Promise((resolve) => proc.on('close', () => resolve(last()))) };
 }
 
+/** When the run of a checkpoint began (its startedAt), and a time by which it had ended (checkpointEnd). */
+export interface CheckpointRun {
+  start: string | undefined;
+  end: string | undefined;
+}
+
 /**
  * Why a restored counter whose first count is `first` does not go on from the checkpoint of the counter whose log is
- * `source`, taken by a run that began at `runStart` (the run's startedAt, recorded before the runtime was asked: a
- * restore's checkpointTime); undefined when it does.
+ * `source`, taken by a run that began at `run.start` (the run's startedAt, recorded before the runtime was asked: a
+ * restore's checkpointTime) and had ended by `run.end` (checkpointEnd); undefined when it does.
  *
  * CRIU freezes the counter between two of its lines, and the copy goes on from the last one before the freeze: count
  * first-1 is a line the source printed, and the line after it, if the source printed one (after a leave-running
- * checkpoint it runs on until it is stopped), came after the run began. A fresh start (first-1 never printed), a
- * restore of an older checkpoint (first printed before the run began) or of another replica's state fails, however
- * many lines the source printed between its checkpoint and its stop (that depends on the machine's load).
+ * checkpoint it runs on until it is stopped), came after the run began; first-1 came before the run ended. A fresh
+ * start (first-1 never printed), a restore of an older checkpoint (first printed before the run began), of a later
+ * one (first-1 printed after the run ended) or of another replica's state fails, however many lines the source
+ * printed between its checkpoint and its stop (that depends on the machine's load).
  */
 export function notFromCheckpoint(
   first: number,
   source: readonly CountLine[],
-  runStart: string | undefined,
+  run: CheckpointRun,
 ): string | undefined {
+  const runStart = run.start;
   const printed = source.length ? `${source[0]!.n}..${source.at(-1)!.n}` : 'nothing';
   if (!runStart) return 'no checkpoint time recorded';
   if (!source.some((l) => l.n === first - 1))
@@ -271,5 +279,23 @@ export function notFromCheckpoint(
       `starts at ${first}, but its source printed ${first} at ${new Date(next.at).toISOString()}, before the ` +
       `checkpoint began at ${runStart}: the state of an older checkpoint`
     );
+  // The freeze came before the run ended: a count printed after that (first-1 of a source that ran on) is a state
+  // only a later checkpoint has.
+  if (!run.end) return 'no checkpoint end recorded';
+  const before = source.find((l) => l.n === first - 1)!;
+  if (before.at > Date.parse(run.end))
+    return (
+      `starts at ${first}, but its source printed ${first - 1} at ${new Date(before.at).toISOString()}, after the ` +
+      `checkpoint ended at ${run.end}: the state of a later checkpoint`
+    );
   return undefined;
+}
+
+/**
+ * When a checkpoint's run had ended, from its images: each is built from an archive the kubelet had written, so the
+ * freeze came before the newest one's buildTime (a bound a few seconds late, never early).
+ */
+export function checkpointEnd(images: readonly { buildTime: string }[] | undefined): string | undefined {
+  const times = (images ?? []).map((i) => i.buildTime).sort();
+  return times.at(-1);
 }

@@ -8,6 +8,7 @@ import { isOurs, readState, restartProcess } from '../fed/procs.js';
 import { exists, getBackup, registryInfo, registrySecretYaml } from './agent-support.js';
 import { kubectlWithPlugin } from './plugin-support.js';
 import {
+  checkpointEnd,
   counterCounts,
   counterWorkloadYaml,
   type CountLine,
@@ -145,16 +146,29 @@ async function assertMigrated(name: string): Promise<void> {
 }
 
 /**
+ * When each replica's checkpoint had ended (checkpointEnd of its images), by source pod: from the CheckpointBackup the
+ * migration `r` made, in the cluster it checkpointed.
+ */
+async function checkpointEnds(r: CheckpointRestore): Promise<Map<string, string | undefined>> {
+  const c = r.status!.checkpoint!;
+  const b = await getBackup('karmada', ns, c.backup);
+  const replicas = b.status?.clusters?.find((x) => x.name === c.cluster)?.replicas ?? [];
+  return new Map(replicas.map((x) => [x.pod, checkpointEnd(x.images)]));
+}
+
+/**
  * The workload's pods: none left in member1, two in member2 made by its controller, each running a checkpoint by
  * digest that no other runs (ordinal N from ordinal N), its counter going on from the count its own source replica
- * had when the migration's checkpoint of it was taken (`replicas`, the restore's status). Returns a line per pod for
- * the test's diagnostics.
+ * had when the migration's checkpoint of it was taken (the restore `r`'s status.replicas, checkpointEnds). Returns a
+ * line per pod for the test's diagnostics.
  */
 async function assertMovedPods(
   app: string,
   sources: Map<string, () => CountLine[]>,
-  replicas: RestoredReplica[],
+  r: CheckpointRestore,
 ): Promise<string[]> {
+  const replicas: RestoredReplica[] = r.status!.replicas!;
+  const ends = await checkpointEnds(r);
   await eventually(
     async () => ((await pods('member1', app)).length === 0 ? true : undefined),
     60_000,
@@ -177,11 +191,11 @@ async function assertMovedPods(
     const last = source.at(-1)?.n;
     assert.ok(last !== undefined && last >= 8, `the source ${from}'s log was followed (${last})`);
     const checkpointTime = replicas.find((x) => x.name === from)?.checkpointTime;
-    const wrong = notFromCheckpoint(c[0]!.n, source, checkpointTime);
+    const wrong = notFromCheckpoint(c[0]!.n, source, { start: checkpointTime, end: ends.get(from) });
     assert.equal(wrong, undefined, `${p.metadata.name} runs the checkpoint of ${from}: ${wrong}`);
     assert.ok(c[1]!.n > c[0]!.n, 'and goes on counting');
     lines.push(
-      `${app}: ${from} checkpointed from ${checkpointTime}, last printed ${last} -> ${p.metadata.name} first ${c[0]!.n}`,
+      `${app}: ${from} checkpointed from ${checkpointTime} to ${ends.get(from)}, last printed ${last} -> ${p.metadata.name} first ${c[0]!.n}`,
     );
   }
   assert.deepEqual(
@@ -297,8 +311,8 @@ ${propagationPolicyYaml(ns, 'users', dbAndWeb, ['member1'])}`,
     );
 
     for (const app of ['db', 'web']) {
-      const replicas = (await getRestore(`move-${app}`)).status!.replicas!;
-      for (const line of await assertMovedPods(app, sources, replicas)) t.diagnostic(line);
+      for (const line of await assertMovedPods(app, sources, await getRestore(`move-${app}`)))
+        t.diagnostic(line);
     }
     assert.equal(await userPolicy(), policyBefore, "the user's policy unchanged");
     for (const c of ['member1', 'member2'])
@@ -326,12 +340,16 @@ ${propagationPolicyYaml(ns, 'users', dbAndWeb, ['member1'])}`,
       'no web pod left in member2',
     );
     const back = await running('member1', 'web', 2);
+    const ends = await checkpointEnds(r);
     for (const p of back) {
       const from = p.metadata.annotations?.['migration.dcnlab.com/restored-from'];
       assert.ok(from && sources.has(from), `${p.metadata.name} runs ${from}'s checkpoint`);
       const c = await counting('member1', p.metadata.name);
       const checkpointTime = r.status?.replicas?.find((x) => x.name === from)?.checkpointTime;
-      const wrong = notFromCheckpoint(c[0]!.n, sources.get(from)!(), checkpointTime);
+      const wrong = notFromCheckpoint(c[0]!.n, sources.get(from)!(), {
+        start: checkpointTime,
+        end: ends.get(from),
+      });
       assert.equal(wrong, undefined, `${p.metadata.name} runs the checkpoint of ${from}: ${wrong}`);
     }
     // Each from its own: two pods back from one replica's checkpoint (that replica's state twice, the other's lost)

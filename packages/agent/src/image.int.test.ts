@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { writeArchive } from '@stateful-migration/archive';
+import { tempDir } from '@stateful-migration/kube/testing';
 import { buildLocalImage, checkpointAnnotations, imageName, localImageDigest, runTag } from './image.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'image-'));
+// Removed when the file's tests are done (the vfs storage holds a copy of every layer).
+const dir = tempDir('image-');
 const storage = { root: join(dir, 'storage'), runroot: join(dir, 'run'), driver: 'vfs' };
 
 describe('local checkpoint images with real buildah', () => {

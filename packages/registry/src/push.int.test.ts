@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { RegistryClient, RegistryError } from './client.js';
 import { deleteManifest, describeTag, listTags } from './manage.js';
@@ -20,7 +20,9 @@ const info = JSON.parse(
   users: { username: string; password: string }[];
 };
 const ca = readFileSync(info.caFile);
+// registry does not depend on kube (its tempDir): removed here once the file's tests are done, auth files included.
 const tmp = mkdtempSync(join(tmpdir(), 'push-'));
+after(() => rmSync(tmp, { recursive: true, force: true }));
 
 /** skopeo, the containers/image tool CRI-O pulls with, reading credentials from an auth file (never argv). */
 function skopeo(args: string[], user = info.users[0]!): string {

@@ -15,6 +15,7 @@ import {
   BINDINGS,
   CLUSTERS,
   G,
+  inMember,
   memoryWorld,
   PODS,
   POLICIES,
@@ -605,5 +606,87 @@ describe('RestoreController: a Migrate of an encrypted backup after its keys wer
       .filter((c) => /\/(configmaps|secrets)\//.test(c.path))
       .map((c) => `${c.method} ${c.path}`);
     assert.deepEqual(reads, [`GET ${KEYS}`]);
+  });
+});
+
+describe('RestoreController.memberSeen: a member back after an outage is swept at once, only while the controller runs', () => {
+  const MWC = '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations';
+  const LIST = `GET ${inMember('member2', MWC)}`;
+  const STALE = inMember('member2', `${MWC}/stateful-migration.shop.gone`);
+  /** The world, with a configuration the hub made in member2 for restore shop/gone, which is gone; sweeps an hour apart. */
+  const withStale = () => {
+    const w = memoryWorld({
+      restore: restore(),
+      backup: { ...backup(), status: { phase: 'Completed', clusters: [source()] } },
+      workload: { kind: 'Deployment', name: 'web', replicas: 1 },
+      controller: { sweepMs: 3_600_000 },
+    });
+    w.api.put(STALE, {
+      metadata: {
+        name: 'stateful-migration.shop.gone',
+        labels: {
+          'app.kubernetes.io/managed-by': 'stateful-migration-hub',
+          'migration.dcnlab.com/restore-owner': 'shop.gone',
+        },
+      },
+      webhooks: [{ name: 'w', failurePolicy: 'Fail' }],
+    });
+    return w;
+  };
+  const calls = (api: MemoryApi) => api.calls.map((c) => `${c.method} ${c.path}`);
+  /** One turn of the event loop: MemoryApi answers in microtasks, so a sweep begun before it has listed by its end. */
+  const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
+  /**
+   * Turns until `done` holds: waits on what the controller did, not on a clock. The test's timeout bounds a hang
+   * (`signal`, aborted then, ends the loop: it would keep the process alive).
+   */
+  const until = async (done: () => boolean, signal: AbortSignal) => {
+    while (!done()) {
+      signal.throwIfAborted();
+      await turn();
+    }
+  };
+
+  it(
+    "lists member2's webhook configurations once it is Ready again, and deletes the stale one",
+    { timeout: 30_000 },
+    async (t) => {
+      const { api, ctl } = withStale();
+      const stop = new AbortController();
+      const running = ctl.run(stop.signal);
+      try {
+        await until(() => ctl.ready(), t.signal);
+        ctl.memberSeen('member2', false);
+        await turn();
+        assert.ok(!calls(api).includes(LIST), 'a member not Ready is left alone');
+        ctl.memberSeen('member2', true);
+        await until(() => calls(api).includes(`DELETE ${STALE}`), t.signal);
+        const listed = calls(api).indexOf(LIST);
+        assert.ok(listed >= 0 && listed < calls(api).indexOf(`DELETE ${STALE}`), 'listed, then deleted');
+        assert.equal(api.object(STALE), undefined);
+      } finally {
+        stop.abort();
+        await running;
+      }
+    },
+  );
+
+  it('a controller not running, never started or stopped, lists nothing', { timeout: 30_000 }, async (t) => {
+    const { api, ctl } = withStale();
+    ctl.memberSeen('member2', false);
+    ctl.memberSeen('member2', true);
+    await turn();
+    assert.deepEqual(calls(api), [], 'never started: not a call');
+    // Led once, then lost the Lease: its caches stay filled, but the new leader sweeps.
+    const stop = new AbortController();
+    const running = ctl.run(stop.signal);
+    await until(() => ctl.ready(), t.signal);
+    stop.abort();
+    await running;
+    ctl.memberSeen('member2', false);
+    ctl.memberSeen('member2', true);
+    await turn();
+    assert.ok(!calls(api).includes(LIST), 'stopped: member2 not listed');
+    assert.ok(api.object(STALE), 'and its configuration left');
   });
 });

@@ -77,6 +77,8 @@ export class FakeApiserver {
   readonly #held: ServerResponse[] = [];
   #frozen = false;
   #received = 0;
+  #inFlight = 0;
+  #maxInFlight = 0;
 
   constructor(private readonly handler: (r: FakeRequest) => FakeReply | Promise<FakeReply>) {
     this.#server = https.createServer(loopbackCert(), (req, res) => void this.#serve(req, res));
@@ -87,6 +89,16 @@ export class FakeApiserver {
   }
 
   async #serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    // In flight from its arrival until it is answered (before the client can see the answer, so a request sent on
+    // the answer of another never overlaps it here) or its connection closes unanswered.
+    this.#inFlight++;
+    this.#maxInFlight = Math.max(this.#maxInFlight, this.#inFlight);
+    let answered = false;
+    const done = (): void => {
+      if (!answered) this.#inFlight--;
+      answered = true;
+    };
+    res.once('close', done);
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
     this.#received++;
@@ -115,6 +127,7 @@ export class FakeApiserver {
       this.#held.push(res);
       return;
     }
+    done();
     res.end(reply.body === undefined ? '' : JSON.stringify(reply.body));
   }
 
@@ -144,6 +157,11 @@ export class FakeApiserver {
   /** Requests read so far, answered or not. */
   received(): number {
     return this.#received;
+  }
+
+  /** The most requests it held at once, arrived and not yet answered: how many a client has in flight together. */
+  maxInFlight(): number {
+    return this.#maxInFlight;
   }
 
   /** From now on, accept and read but never answer. */

@@ -253,16 +253,33 @@ spec:
       'the Lease held by one of the two pods',
     );
     const standby = names.find((n) => n !== leader)!;
-    await kubectl(member, ['-n', HUB_NAMESPACE, 'delete', 'pod', leader, '--wait=true']);
-    // The standby, not the leader's replacement, takes the Lease: it was already up and waiting for it.
-    await eventually(
-      async () => (await holder()) === standby || undefined,
-      90_000,
-      `the Lease taken by ${standby}`,
-    );
-    await hub(['apply', '-f', '-'], backup('after-failover', webPod));
-    const b = await waitCompleted('after-failover');
-    assert.equal(memberPhase(b), 'Completed', JSON.stringify(b.status));
+    // The node is cordoned first, so the leader's replacement stays Pending: the Lease can then only move to the
+    // standby, which was already up and waiting for it. Without this the replacement, started by the ReplicaSet the
+    // moment the leader's pod is deleted, races the standby for the released Lease and may win; either is correct
+    // leader election, but only the standby shows what a second replica is for.
+    await kubectl(member, ['cordon', node]);
+    try {
+      await kubectl(member, ['-n', HUB_NAMESPACE, 'delete', 'pod', leader, '--wait=true']);
+      let last = '';
+      await eventually(
+        async () => (last = await holder()) === standby || undefined,
+        90_000,
+        `the Lease taken by ${standby}`,
+      ).catch((e: Error) => {
+        throw new Error(`${e.message}; it is held by ${last || 'no one'}`);
+      });
+      await hub(['apply', '-f', '-'], backup('after-failover', webPod));
+      const b = await waitCompleted('after-failover');
+      assert.equal(memberPhase(b), 'Completed', JSON.stringify(b.status));
+      // The replacement never ran: the standby alone carried the backup.
+      const pending = (await hubPods()).filter((p) => p.metadata.name !== standby);
+      assert.ok(
+        pending.every((p) => p.status?.phase === 'Pending'),
+        JSON.stringify(pending.map((p) => p.status)),
+      );
+    } finally {
+      await kubectl(member, ['uncordon', node]);
+    }
     await installHubChart();
     await waitHubPods(1);
   });

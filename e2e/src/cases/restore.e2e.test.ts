@@ -1,3 +1,4 @@
+// suite: alone — kills and restarts the hub; adds a Karmada Cluster
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { CheckpointBackup, CheckpointRestore } from '@stateful-migration/api';

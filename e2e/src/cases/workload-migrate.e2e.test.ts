@@ -1,3 +1,4 @@
+// suite: alone — kills and restarts the hub, with fault injection, at each step of a migration
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';

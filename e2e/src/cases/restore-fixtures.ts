@@ -137,3 +137,73 @@ ${spec}`;
     exists,
   };
 }
+
+/** A pod as the workload-migration cases read it. */
+export type WorkloadPod = {
+  metadata: {
+    name: string;
+    uid: string;
+    annotations?: Record<string, string>;
+    ownerReferences?: { kind: string; name: string; controller?: boolean }[];
+  };
+  spec: { nodeName?: string; containers: { image: string }[] };
+  status?: { phase?: string };
+};
+
+/**
+ * The objects and waits of the workload-migration cases (workload-migrate, which shares the federation, and
+ * workload-migrate-hub, which kills the hub), in their namespace `ns` on the Karmada apiserver: workload-level backups
+ * pushing to wm/<ns> with the registry secret `push`, and Migrates to member2.
+ */
+export function workloadMigrationCase(ns: string) {
+  const hub = (args: string[], input?: string) => kubectl('karmada', args, input);
+
+  const backupYaml = (name: string, kind: string) => `apiVersion: migration.dcnlab.com/v1
+kind: CheckpointBackup
+metadata: {name: ${name}, namespace: ${ns}}
+spec:
+  schedule: immediately
+  resourceRef: {apiVersion: apps/v1, kind: ${kind}, name: ${name}}
+  registry: {url: "${registryInfo().url}", repository: wm/${ns}, secretRef: {name: push}}
+`;
+
+  const restoreYaml = (name: string, backup: string, extra = '') => `apiVersion: migration.dcnlab.com/v1
+kind: CheckpointRestore
+metadata: {name: ${name}, namespace: ${ns}}
+spec:
+  backupRef: {name: ${backup}}
+  targetCluster: member2
+  mode: Migrate
+${extra}`;
+
+  async function pods(cluster: string, app: string): Promise<WorkloadPod[]> {
+    const out = await kubectl(cluster, ['get', 'pods', '-n', ns, '-l', `app=${app}`, '-o', 'json']);
+    return (JSON.parse(out) as { items: WorkloadPod[] }).items;
+  }
+
+  const running = async (cluster: string, app: string, n: number) =>
+    eventually(
+      async () => {
+        const ps = (await pods(cluster, app)).filter((p) => p.status?.phase === 'Running');
+        return ps.length === n ? ps : undefined;
+      },
+      180_000,
+      `${n} ${app} pods running in ${cluster}`,
+    );
+
+  const getRestore = async (name: string): Promise<CheckpointRestore> =>
+    JSON.parse(await hub(['get', 'cpr', name, '-n', ns, '-o', 'json'])) as CheckpointRestore;
+
+  const finished = (name: string, timeoutMs = 420_000) =>
+    eventually(
+      async () => {
+        const r = await getRestore(name);
+        const p = r.status?.phase;
+        return p === 'SourceStopped' || p === 'Failed' || p === 'RolledBack' ? r : undefined;
+      },
+      timeoutMs,
+      `CheckpointRestore ${name} to finish`,
+    );
+
+  return { hub, backupYaml, restoreYaml, pods, running, getRestore, finished };
+}

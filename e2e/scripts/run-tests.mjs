@@ -7,6 +7,18 @@
 // and ports; lint only reads the sources), each of which leaves a core mostly idle, so a 2-core machine finishes them
 // in about the time the slowest takes alone. Each writes to its own log, printed whole when it ends, so two spec
 // reporters never interleave; any that fails fails the run.
+//
+// The cluster stage (integration and e2e tests on the federation) runs in two lanes (docs/adr/0017). Each such test
+// file says near its top whether it shares the federation with another file running at the same time:
+//   // suite: shares — <why>   it works in its own namespaces and objects, restarts, kills or reconfigures nothing
+//                              every case uses (hub, agents, node stand-ins and their runtimes, members, Karmada,
+//                              registry, chart), cordons no node, installs no cluster-wide webhook or policy reaching
+//                              other namespaces, and asserts nothing global (the whole hub log, a global metrics
+//                              counter, the registry catalog, every Event, every archive) another case could break;
+//   // suite: alone — <why>    anything else. A file without a marker is alone, so a new case is safe by default.
+// The shares lane runs first, CLUSTER_CONCURRENCY (2) files at a time: most of an e2e case is waiting (Karmada's
+// failure detection, polls, cron ticks), not CPU. Then the alone lane, one file at a time in name order, so
+// zz-every-archive, which reads every archive the suite wrote, is last. e2e/src/suite-lanes.ts decides.
 import { spawn, spawnSync } from 'node:child_process';
 import {
   closeSync,
@@ -28,6 +40,8 @@ const mode = process.argv[2] ?? 'all';
 const unitConcurrency = process.env.TEST_CONCURRENCY ?? '1';
 // A unit test that never ends fails at this timeout instead of hanging a run whose output is printed at its end.
 const unitTestTimeoutMs = '300000';
+// How many files of the cluster stage's shares lane run at once; 1 runs every cluster test file one at a time.
+const clusterConcurrency = process.env.CLUSTER_CONCURRENCY ?? '2';
 
 function find(dir, out = []) {
   if (!existsSync(dir)) return out;
@@ -44,10 +58,7 @@ const all = [...readdirSync(join(root, 'packages')).map((p) => `packages/${p}/di
 );
 const isCluster = (f) => /\.(int|e2e)\.test\.js$/.test(f);
 const unit = all.filter((f) => !isCluster(f));
-// Integration first, then e2e, each in name order, so the order is the same on every machine.
-const cluster = all
-  .filter(isCluster)
-  .sort((a, b) => Number(a.includes('.e2e.')) - Number(b.includes('.e2e.')) || a.localeCompare(b));
+const cluster = all.filter(isCluster);
 
 const run = (cmd, args, env = {}) =>
   spawnSync(cmd, args, { cwd: root, stdio: 'inherit', env: { ...process.env, ...env } }).status ?? 1;
@@ -120,11 +131,40 @@ for (const sig of ['SIGINT', 'SIGTERM'])
 for (const s of await Promise.all(parallel)) if (s !== 0) status = s;
 rmSync(logs, { recursive: true, force: true });
 
-if ((mode === 'e2e' || mode === 'all') && status === 0) {
-  status = run(process.execPath, ['--test', '--test-concurrency=1', '--test-reporter=spec', ...cluster]);
-  if (status === 0 && lts) {
-    status = run(lts, ['--test', '--test-concurrency=1', '--test-reporter=spec', ...integration]);
+/**
+ * Runs cluster test files on `node` in their lanes: the shares lane `clusterConcurrency` files at a time, then the
+ * alone lane one at a time. Both lanes run whatever the first did; resolves with the first failing status, or 0.
+ */
+async function runLanes(node, files) {
+  // Built by `pnpm build` before this script runs (tsc keeps the markers, which are comments, in the .js files).
+  const { planCluster } = await import('../dist/suite-lanes.js');
+  const plan = planCluster(files.map((path) => ({ path, source: readFileSync(join(root, path), 'utf8') })));
+  if (plan.unmarked.length) console.log(`── no suite marker, so alone: ${plan.unmarked.join(' ')}`);
+  let result = 0;
+  for (const [lane, laneFiles, concurrency] of [
+    ['shares', plan.shares, clusterConcurrency],
+    ['alone', plan.alone, '1'],
+  ]) {
+    if (!laneFiles.length) continue;
+    const t0 = Date.now();
+    const what = `${laneFiles.length} files on Node.js ${nodeName(node)}, ${concurrency} at a time`;
+    console.log(`\n── cluster tests, ${lane} lane: ${what}`);
+    const s = run(node, [
+      '--test',
+      `--test-concurrency=${concurrency}`,
+      '--test-reporter=spec',
+      ...laneFiles,
+    ]);
+    const secs = ((Date.now() - t0) / 1000).toFixed(0);
+    console.log(`── cluster tests, ${lane} lane: ${s === 0 ? 'passed' : 'FAILED'} in ${secs} s (${what})\n`);
+    if (result === 0) result = s;
   }
+  return result;
+}
+
+if ((mode === 'e2e' || mode === 'all') && status === 0) {
+  status = await runLanes(process.execPath, cluster);
+  if (status === 0 && lts) status = await runLanes(lts, integration);
 }
 if ((mode === 'e2e' || mode === 'all') && !wasUp && !process.env.KEEP_FED) {
   run(process.execPath, [fedCli, 'down']);

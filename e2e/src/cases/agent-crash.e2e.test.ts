@@ -1,3 +1,4 @@
+// suite: alone — kills and restarts the agent of m1-a, with fault injection, at each phase
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';

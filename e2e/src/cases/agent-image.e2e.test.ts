@@ -1,3 +1,4 @@
+// suite: alone — replaces the agent of a member1 node with the image's; builds the image (both cores)
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';

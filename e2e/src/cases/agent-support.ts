@@ -123,15 +123,21 @@ export function nodeBuildah(node: string, args: string[]): string {
 /** A node's checkpoint directory on this machine: its kubelet answers it as /var/lib/kubelet/checkpoints (onMachine). */
 export const checkpointDir = (node: string): string => join(nodeRootDir(node), 'checkpoints');
 
-/** Writes a containers auth file (owner-only) giving `user` for `registry`; answers its path. */
+/**
+ * Writes a containers auth file (owner-only) giving `user` for `registry`; answers its path. Written beside it and
+ * renamed into place: cases running at the same time write the same file, and a skopeo reading it must never see it
+ * half-written (truncated by writeFileSync, not yet filled).
+ */
 function authFile(path: string, registry: string, user: { username: string; password: string }): string {
+  const staged = `${path}.${process.pid}`;
   writeFileSync(
-    path,
+    staged,
     JSON.stringify({
       auths: { [registry]: { auth: Buffer.from(`${user.username}:${user.password}`).toString('base64') } },
     }),
     { mode: 0o600 },
   );
+  renameSync(staged, path);
   return path;
 }
 

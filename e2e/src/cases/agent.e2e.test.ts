@@ -1,3 +1,4 @@
+// suite: shares — own namespace and repositories; reads only its own repositories' lines of the registry log
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -1,3 +1,4 @@
+// suite: alone — makes the chart's pod the agent of m1-b, and upgrades the chart with helm
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';

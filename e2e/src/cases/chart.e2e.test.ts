@@ -1,3 +1,4 @@
+// suite: alone — upgrades and uninstalls the chart, restarting every agent and the hub
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';

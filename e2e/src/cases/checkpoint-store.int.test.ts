@@ -1,3 +1,4 @@
+// suite: shares — containers-storage of its own in a temporary directory
 // checkpoint-store (go/checkpoint-store) against real containers-storage (vfs, as the stand-in nodes): the image it
 // writes is the one skopeo writes from the same OCI layout, to the byte, and the storage gives the archive back as
 // its layer; it never writes a second copy of the layer, reuses what an earlier run left, and fails clearly.

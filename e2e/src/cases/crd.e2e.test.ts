@@ -1,3 +1,4 @@
+// suite: alone — re-applies the CheckpointBackup CRD that every case uses in member1
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -1,3 +1,4 @@
+// suite: alone — cordons and drains member1's nodes; asserts no keep-state webhook configuration is left in member1
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';

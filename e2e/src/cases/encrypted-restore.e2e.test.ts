@@ -1,3 +1,4 @@
+// suite: shares — own namespace, keys ConfigMap and repository; tampers only with its own image's blob
 import assert from 'node:assert/strict';
 import { createHash, createPublicKey } from 'node:crypto';
 import { mkdtempSync, openSync, readFileSync, readSync, rmSync, writeSync, closeSync } from 'node:fs';

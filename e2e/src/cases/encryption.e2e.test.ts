@@ -1,3 +1,4 @@
+// suite: shares — own namespace, keys and repository; reads only its own pods' archives
 import assert from 'node:assert/strict';
 import { createHash, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import {

@@ -1,3 +1,4 @@
+// suite: alone — fails and heals member1 (fed fail/heal): member1 is unreachable for minutes
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { FailoverRecord, ReplicaStatus } from '@stateful-migration/api';

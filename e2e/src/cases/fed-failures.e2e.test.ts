@@ -1,3 +1,4 @@
+// suite: shares — scratch federations and caches of its own, whose `fed up` fails before anything runs
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';

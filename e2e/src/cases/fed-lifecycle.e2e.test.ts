@@ -1,3 +1,4 @@
+// suite: alone — brings a second whole federation up and down (~3 GB, both cores busy for a minute)
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';

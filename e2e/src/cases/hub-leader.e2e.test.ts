@@ -1,3 +1,4 @@
+// suite: alone — stops the hub and runs a second one; reads the hubs' global metrics
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';

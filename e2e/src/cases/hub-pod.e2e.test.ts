@@ -1,3 +1,4 @@
+// suite: alone — moves the hub into the chart's pod, upgrades the chart, cordons the hub's node
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';

@@ -1,3 +1,4 @@
+// suite: shares — its own webhook configurations in member1, named after its namespace and selecting no namespace
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { kubectl } from '../fed/kubectl.js';

@@ -1,3 +1,4 @@
+// suite: alone — stops member2's apiserver and kube-scheduler; reads the whole hub log
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';

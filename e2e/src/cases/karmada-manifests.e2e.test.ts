@@ -1,3 +1,4 @@
+// suite: alone — re-applies karmada/ and deploy/ (the agent's CRD, RBAC and propagation) over the chart's
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -1,3 +1,4 @@
+// suite: shares — own namespace on Karmada
 import assert from 'node:assert/strict';
 import { copyFileSync, mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';

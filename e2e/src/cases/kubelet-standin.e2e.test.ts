@@ -1,62 +1,25 @@
+// suite: shares — own namespaces, pods and ClusterRole; the agent DaemonSet pod it lets onto m1-b cannot start
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import https from 'node:https';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { readArchiveInfo } from '@stateful-migration/archive';
 import { kubectl } from '../fed/kubectl.js';
 import { binary, fedDir, onMachine } from '../fed/paths.js';
 import { chartPodNodes } from '../fed/chart-pods.js';
-import { nodeAddressOf } from '../fed/members.js';
-import { readState } from '../fed/procs.js';
 import { standinAnnotations } from '../node/kubelet.js';
+import {
+  checkpointerYaml,
+  kubeletAddress as address,
+  kubeletCall as post,
+  saToken,
+} from './kubelet-support.js';
 import { eventsOf, eventually, field, printed, unique } from './support.js';
 
 const ns = unique('kubelet');
-const ca = readFileSync(join(fedDir, 'pki/ca.crt'));
-const port = (node: string): number => readState()!.ports[`kubelet-${node}`]!;
-/** Each node's own loopback address (ADR 0011 step 2): its InternalIP, where its kubelet listens. */
-const address = (node: string): string => nodeAddressOf(readState()!, node);
-
-function post(
-  node: string,
-  path: string,
-  token?: string,
-  method = 'POST',
-  /** With the federation's admin client certificate, as the apiserver calls the kubelet (system:masters). */
-  clientCert = false,
-): Promise<{ code: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = https.request(
-      {
-        host: address(node),
-        port: port(node),
-        path,
-        method,
-        ca,
-        ...(clientCert
-          ? {
-              cert: readFileSync(join(fedDir, 'pki/admin.crt')),
-              key: readFileSync(join(fedDir, 'pki/admin.key')),
-            }
-          : {}),
-        headers: token ? { Authorization: `Bearer ${token}` } : {},
-      },
-      (res) => {
-        let body = '';
-        res.on('data', (c: Buffer) => (body += c.toString()));
-        res.on('end', () => resolve({ code: res.statusCode ?? 0, body }));
-      },
-    );
-    req.on('error', reject);
-    req.end();
-  });
-}
-
-const token = async (sa: string): Promise<string> =>
-  (await kubectl('member1', ['create', 'token', sa, '-n', ns])).trim();
+const token = (sa: string): Promise<string> => saToken(ns, sa);
 
 const pod = (name: string, node: string, annotations: Record<string, string> = {}) => `apiVersion: v1
 kind: Pod
@@ -80,24 +43,10 @@ describe('the node stand-in kubelet checkpoint endpoint', () => {
     await kubectl(
       'member1',
       ['apply', '-f', '-'],
-      `apiVersion: v1
-kind: ServiceAccount
-metadata: {name: checkpointer, namespace: ${ns}}
----
+      `${checkpointerYaml(ns)}---
 apiVersion: v1
 kind: ServiceAccount
 metadata: {name: nobody, namespace: ${ns}}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRole
-metadata: {name: ${ns}-checkpoint}
-rules: [{apiGroups: [''], resources: [nodes/checkpoint], verbs: [create]}]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata: {name: ${ns}-checkpoint}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: ${ns}-checkpoint}
-subjects: [{kind: ServiceAccount, name: checkpointer, namespace: ${ns}}]
 ---
 ${pod('p', 'm1-a')}---
 ${pod('slow', 'm1-a', { [standinAnnotations.latencyMs]: '1500' })}---
@@ -196,20 +145,10 @@ ${pod('elsewhere', 'm1-b')}`,
     assert.equal((await post('m1-a', `/checkpoint/${ns}/p/app?timeout=soon`, allowed)).code, 404);
   });
 
-  it('answers 500 for a negative timeout and, as CRI-O does, for a runtime whose checkpointing is off', async () => {
+  // (A runtime whose checkpointing is off answers 500 too: runtime-checkpointing-off, which runs alone.)
+  it('answers 500 for a negative timeout', async () => {
     const neg = await post('m1-a', `/checkpoint/${ns}/p/app?timeout=-1`, allowed);
     assert.equal(neg.code, 500);
-    const dropIn = join(fedDir, 'nodes/m1-a/etc/crio/crio.conf.d/10-checkpoint-restore.conf');
-    const saved = readFileSync(dropIn, 'utf8');
-    writeFileSync(dropIn, '[crio.checkpoint_restore]\ncontainer_level_enabled = "none"\n');
-    try {
-      assert.deepEqual(await post('m1-a', `/checkpoint/${ns}/p/app`, allowed), {
-        code: 500,
-        body: `checkpointing of ${ns}/p/app failed (rpc error: code = Unknown desc = checkpoint/restore support not available)`,
-      });
-    } finally {
-      writeFileSync(dropIn, saved);
-    }
   });
 
   it('serves containerLogs (nodes/proxy) for kubectl logs: the counter as it runs', async () => {

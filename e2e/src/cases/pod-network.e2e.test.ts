@@ -1,3 +1,4 @@
+// suite: alone — restarts the stand-in of m1-a, under every pod of that node
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';

@@ -1,3 +1,4 @@
+// suite: shares — own namespace and the ClusterPropagationPolicy named after it
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { kubectl } from '../fed/kubectl.js';

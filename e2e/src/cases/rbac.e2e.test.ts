@@ -1,3 +1,4 @@
+// suite: shares — SubjectAccessReviews only
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { kubectl } from '../fed/kubectl.js';

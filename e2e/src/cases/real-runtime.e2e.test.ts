@@ -1,21 +1,12 @@
+// suite: shares — own namespaces, workload and repository (checkpointing off: runtime-checkpointing-off)
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { CheckpointRestore } from '@stateful-migration/api';
 import { kubectl } from '../fed/kubectl.js';
 import { fedDir, kubeconfigPath } from '../fed/paths.js';
-import {
-  applyBackup,
-  exists,
-  getBackup,
-  registryInfo,
-  registrySecret,
-  registrySecretYaml,
-  runPod,
-  runningPod,
-  waitPhase,
-} from './agent-support.js';
+import { exists, getBackup, registryInfo, registrySecretYaml, runningPod } from './agent-support.js';
 import { kubectlWithPlugin } from './plugin-support.js';
 import {
   checkpointEnd,
@@ -286,34 +277,6 @@ spec:
     );
     assert.ok(c[1]!.n > c[0]!.n, 'and goes on counting');
     await noCounterLeft('member1', ns);
-  });
-});
-
-describe('real runtime: a node whose runtime has checkpointing off', () => {
-  const dropIn = join(fedDir, 'nodes', 'm1-b', 'etc', 'crio', 'crio.conf.d', '10-checkpoint-restore.conf');
-  const ons = `${ns}-off`;
-  let saved = '';
-  before(async () => {
-    saved = readFileSync(dropIn, 'utf8');
-    await kubectl('member1', ['create', 'namespace', ons]);
-  });
-  after(async () => {
-    writeFileSync(dropIn, saved);
-    await kubectl('member1', ['delete', 'namespace', ons, '--wait=false']).catch(() => undefined);
-  });
-
-  it('container_level_enabled = "none": the backup fails with the kubelet\'s answer', async () => {
-    writeFileSync(dropIn, '[crio.checkpoint_restore]\ncontainer_level_enabled = "none"\n');
-    const info = registryInfo();
-    await registrySecret(ons, 'creds', info.users[0]!);
-    const pod = await runPod('member1', ons, 'nockpt', 'm1-b', ['app']);
-    await applyBackup(ons, 'nockpt', pod, { url: info.url, repository: `e2e/${ons}`, secret: 'creds' });
-    const b = await waitPhase('member1', ons, 'nockpt', ['Completed', 'Failed']);
-    assert.equal(b.status?.phase, 'Failed');
-    assert.match(
-      b.status!.message!,
-      /checkpointing of .*\/app failed \(rpc error: code = Unknown desc = checkpoint\/restore support not available\)/,
-    );
   });
 });
 

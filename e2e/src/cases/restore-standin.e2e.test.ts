@@ -1,3 +1,4 @@
+// suite: shares — own namespace, pull secrets and repository
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { byDigest } from '@stateful-migration/restore';

@@ -1,3 +1,4 @@
+// suite: shares — own namespaces, repositories, images and archives; the metric it reads only grows
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';

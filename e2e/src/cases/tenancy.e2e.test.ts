@@ -1,3 +1,4 @@
+// suite: alone — unbinds the own-namespace admission policy everywhere; adds the platform's default registry secret
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:https';

@@ -1,3 +1,4 @@
+// suite: shares — own namespace, and a webhook configuration selecting only it
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -1,3 +1,4 @@
+// suite: shares — own namespace, workloads and repository
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';

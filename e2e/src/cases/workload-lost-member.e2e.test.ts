@@ -1,3 +1,4 @@
+// suite: alone — fails and heals member2 (fed fail/heal)
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { CheckpointRestore } from '@stateful-migration/api';

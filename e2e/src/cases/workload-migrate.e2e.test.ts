@@ -1,10 +1,10 @@
+// suite: shares — own namespace, workloads, policies and repository (the hub killed: workload-migrate-hub)
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import type { CheckpointRestore, ReplicaStatus, RestoredReplica } from '@stateful-migration/api';
 import { kubectl } from '../fed/kubectl.js';
 import { kubeconfigPath } from '../fed/paths.js';
-import { isOurs, readState, restartProcess } from '../fed/procs.js';
 import { exists, getBackup, registryInfo, registrySecretYaml } from './agent-support.js';
 import { kubectlWithPlugin } from './plugin-support.js';
 import {
@@ -17,6 +17,7 @@ import {
   notFromCheckpoint,
   propagationPolicyYaml,
 } from './restore-support.js';
+import { workloadMigrationCase } from './restore-fixtures.js';
 import { eventually, reasonsWhen, unique } from './support.js';
 
 /**
@@ -29,68 +30,11 @@ import { eventually, reasonsWhen, unique } from './support.js';
  * checkpoints.
  */
 const ns = unique('wm');
-const hub = (args: string[], input?: string) => kubectl('karmada', args, input);
-
-type Pod = {
-  metadata: {
-    name: string;
-    uid: string;
-    annotations?: Record<string, string>;
-    ownerReferences?: { kind: string; name: string; controller?: boolean }[];
-  };
-  spec: { nodeName?: string; containers: { image: string }[] };
-  status?: { phase?: string };
-};
 
 const workloads = (replicas: number) =>
   dbAndWeb.map((w) => counterWorkloadYaml({ ns, ...w, replicas })).join('---\n');
 
-const backupYaml = (name: string, kind: string) => `apiVersion: migration.dcnlab.com/v1
-kind: CheckpointBackup
-metadata: {name: ${name}, namespace: ${ns}}
-spec:
-  schedule: immediately
-  resourceRef: {apiVersion: apps/v1, kind: ${kind}, name: ${name}}
-  registry: {url: "${registryInfo().url}", repository: wm/${ns}, secretRef: {name: push}}
-`;
-
-const restoreYaml = (name: string, backup: string, extra = '') => `apiVersion: migration.dcnlab.com/v1
-kind: CheckpointRestore
-metadata: {name: ${name}, namespace: ${ns}}
-spec:
-  backupRef: {name: ${backup}}
-  targetCluster: member2
-  mode: Migrate
-${extra}`;
-
-async function pods(cluster: string, app: string): Promise<Pod[]> {
-  const out = await kubectl(cluster, ['get', 'pods', '-n', ns, '-l', `app=${app}`, '-o', 'json']);
-  return (JSON.parse(out) as { items: Pod[] }).items;
-}
-
-const running = async (cluster: string, app: string, n: number) =>
-  eventually(
-    async () => {
-      const ps = (await pods(cluster, app)).filter((p) => p.status?.phase === 'Running');
-      return ps.length === n ? ps : undefined;
-    },
-    180_000,
-    `${n} ${app} pods running in ${cluster}`,
-  );
-
-const getRestore = async (name: string): Promise<CheckpointRestore> =>
-  JSON.parse(await hub(['get', 'cpr', name, '-n', ns, '-o', 'json'])) as CheckpointRestore;
-
-const finished = (name: string, timeoutMs = 420_000) =>
-  eventually(
-    async () => {
-      const r = await getRestore(name);
-      const p = r.status?.phase;
-      return p === 'SourceStopped' || p === 'Failed' || p === 'RolledBack' ? r : undefined;
-    },
-    timeoutMs,
-    `CheckpointRestore ${name} to finish`,
-  );
+const { hub, backupYaml, restoreYaml, pods, running, getRestore, finished } = workloadMigrationCase(ns);
 
 /** The counts a pod printed (kubectl logs), at least two of them. */
 const counting = (cluster: string, pod: string) =>
@@ -315,13 +259,14 @@ ${propagationPolicyYaml(ns, 'users', dbAndWeb, ['member1'])}`,
         t.diagnostic(line);
     }
     assert.equal(await userPolicy(), policyBefore, "the user's policy unchanged");
+    // The migrations' configurations (stateful-migration.<namespace>.<restore>) are gone; other cases' may be there.
     for (const c of ['member1', 'member2'])
       assert.equal(
         (await kubectl(c, ['get', 'mutatingwebhookconfigurations', '-o', 'name'])).match(
-          /stateful-migration\./g,
+          new RegExp(`stateful-migration\\.${ns}\\.`, 'g'),
         ),
         null,
-        `no webhook configuration left in ${c}`,
+        `no webhook configuration of ${ns} left in ${c}`,
       );
   });
 
@@ -362,57 +307,5 @@ ${propagationPolicyYaml(ns, 'users', dbAndWeb, ['member1'])}`,
     assert.equal(await userPolicy(), policyBefore, "the user's policy unchanged");
     // The StatefulSet stays where the migration put it.
     assert.equal((await pods('member2', 'db')).length, 2);
-  });
-
-  it('the hub killed right after each step resumes from status: one checkpoint per replica, one migration', async () => {
-    // A StatefulSet of its own, backed up by a workload-level object that never ran (a yearly schedule): a migration
-    // takes its own checkpoint.
-    await hub(
-      ['apply', '-f', '-'],
-      `${counterWorkloadYaml({ ns, kind: 'StatefulSet', name: 'kv', replicas: 2 })}---
-${backupYaml('kv', 'StatefulSet').replace('schedule: immediately', 'schedule: "0 0 1 1 *"')}---
-${propagationPolicyYaml(ns, 'kv', [{ kind: 'StatefulSet', name: 'kv' }], ['member1'])}`,
-    );
-    await running('member1', 'kv', 2);
-    // Die right after recording Checkpointing (nothing made yet), RestoreSubmitted (every checkpoint recorded, the
-    // policy not made), RestoreInProgress (the policy made, no gate removed); the webhook dies with the hub each time.
-    let crashing = await restartProcess(readState()!, 'hub', {
-      STATEFUL_MIGRATION_CRASH_AFTER: 'Checkpointing',
-    });
-    await hub(['apply', '-f', '-'], restoreYaml('move-kv', 'kv'));
-    for (const next of ['RestoreSubmitted', 'RestoreInProgress', '']) {
-      await eventually(() => (isOurs(crashing) ? undefined : true), 240_000, 'the hub to die after its step');
-      crashing = await restartProcess(
-        readState()!,
-        'hub',
-        next ? { STATEFUL_MIGRATION_CRASH_AFTER: next } : {},
-      );
-    }
-    const r = await finished('move-kv');
-    assert.equal(r.status?.phase, 'SourceStopped', `${r.status?.reason}: ${r.status?.message}`);
-    assert.deepEqual(
-      r.status!.replicas!.map((x) => [x.name, x.pod, x.phase]),
-      [
-        ['kv-0', 'kv-0', 'Running'],
-        ['kv-1', 'kv-1', 'Running'],
-      ],
-    );
-    // One checkpoint of each replica: one child per source pod, each with one image.
-    const children = JSON.parse(
-      await kubectl('member1', [
-        'get',
-        'cpb',
-        '-n',
-        ns,
-        '-l',
-        'migration.dcnlab.com/workload-backup=move-kv-migrate',
-        '-o',
-        'json',
-      ]),
-    ) as { items: { spec: { podRef?: { name: string } }; status?: { builtImages?: unknown[] } }[] };
-    assert.deepEqual(children.items.map((c) => c.spec.podRef?.name).sort(), ['kv-0', 'kv-1']);
-    for (const c of children.items) assert.equal(c.status?.builtImages?.length, 1);
-    assert.equal((await pods('member1', 'kv')).length, 0);
-    assert.equal((await running('member2', 'kv', 2)).length, 2);
   });
 });

@@ -1,3 +1,4 @@
+// suite: shares — own namespace, workload and policies
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { CheckpointRestore } from '@stateful-migration/api';

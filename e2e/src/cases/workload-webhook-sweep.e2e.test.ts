@@ -1,3 +1,4 @@
+// suite: shares — its webhook configurations select only its own namespace
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { kubectl } from '../fed/kubectl.js';

@@ -1,3 +1,4 @@
+// suite: alone — reads every archive the suite wrote: runs last
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -1,3 +1,4 @@
+// suite: shares — buildah on a containers-storage of its own in a temporary directory
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';

@@ -1,3 +1,4 @@
+// suite: shares — its own namespace in member1; its proxies are its own
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Informer, restListWatch, type ListWatch } from './informer.js';

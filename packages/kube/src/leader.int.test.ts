@@ -1,3 +1,4 @@
+// suite: shares — its own namespace and Leases in member1
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { LeaderElector, microTime } from './leader.js';

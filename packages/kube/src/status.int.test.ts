@@ -1,3 +1,4 @@
+// suite: shares — its own CRD group and namespace in member1
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { isConflict } from './errors.js';

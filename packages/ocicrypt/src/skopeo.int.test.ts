@@ -1,3 +1,4 @@
+// suite: shares — skopeo on OCI layouts in a temporary directory of its own
 import assert from 'node:assert/strict';
 import { createReadStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -1,3 +1,4 @@
+// suite: shares — a registry of its own on a free port, with its own storage
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';

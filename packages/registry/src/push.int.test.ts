@@ -1,3 +1,4 @@
+// suite: shares — its own repositories in the federation's registry (test/push, test/manage-<time>)
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';

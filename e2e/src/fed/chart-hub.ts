@@ -8,6 +8,7 @@ import { CHART, helm, imageValues } from './chart.js';
 import { agentImageOf, chartPodNodes, memberOf } from './chart-pods.js';
 import { apply, kubectl } from './kubectl.js';
 import { memberNodes } from './members.js';
+import type { ContainerStatusView } from './pod-crash.js';
 import { fedDir, repoRoot } from './paths.js';
 import { probe } from './probe.js';
 import {
@@ -57,11 +58,19 @@ export function requestedChartHub(value = process.env[CHART_HUB_ENV] ?? ''): str
 
 export interface HubPod {
   metadata: { name: string; uid: string; deletionTimestamp?: string };
-  spec: { nodeName?: string; containers: { image: string; args?: string[] }[] };
+  spec: {
+    nodeName?: string;
+    containers: { image: string; args?: string[]; env?: { name: string; value?: string }[] }[];
+  };
   status?: {
     phase?: string;
     conditions?: { type: string; status: string }[];
-    containerStatuses?: { image: string; imageID: string; ready: boolean; restartCount: number }[];
+    containerStatuses?: ({
+      image: string;
+      imageID: string;
+      ready: boolean;
+      restartCount: number;
+    } & ContainerStatusView)[];
   };
 }
 

@@ -125,31 +125,28 @@ export async function restartHub(env: NodeJS.ProcessEnv = {}): Promise<Started> 
   const injected = Object.keys(env).length > 0;
   if (injected || old.some(withPodEnv)) {
     await installHubChart([...podEnvValues('hub', env), ...rolloutValues('hub')]);
-    if (!injected) {
-      await waitHubPods(old.length || 1);
-      return started;
-    }
+    // The rolled pods, not the ones before them (a Ready one of those would pass for the restarted hub).
     await eventually(
       async () => {
         const pods = await hubPods();
-        const runs = pods.filter(
+        const rolled = pods.filter(
           (p) => !gone.has(p.metadata.uid) && hasRun(p.status?.containerStatuses?.[0]),
         );
-        return pods.length === runs.length && runs.length > 0 ? true : undefined;
+        return rolled.length > 0 && rolled.length === pods.length ? true : undefined;
       },
       180_000,
-      `the hub's pod with ${Object.keys(env).join(', ')} running, the ones before it gone`,
+      `the hub's pods rolled by helm upgrade (${Object.keys(env).join(', ') || 'no test environment'}) running, the ones before them gone`,
     );
-    return started;
-  }
-  await kubectl(memberOf(node), [
-    '-n',
-    HUB_NAMESPACE,
-    'delete',
-    'pod',
-    ...old.map((p) => p.metadata.name),
-    '--wait=true',
-  ]);
+    if (injected) return started;
+  } else
+    await kubectl(memberOf(node), [
+      '-n',
+      HUB_NAMESPACE,
+      'delete',
+      'pod',
+      ...old.map((p) => p.metadata.name),
+      '--wait=true',
+    ]);
   await waitHubPods(old.length || 1);
   return started;
 }

@@ -1,7 +1,7 @@
 import { CRASH_EXIT_CODE, CRASH_MARKER_ENV } from '@stateful-migration/kube';
 
 /** Where the crash marker's emptyDir is mounted in the hub's or the agent's pod. */
-export const CRASH_DIR = '/var/run/stateful-migration-crash';
+export const CRASH_DIR = '/run/stateful-migration-crash';
 
 /**
  * The helm values that give the chart's hub or agent pod a test's environment (fault injection), as the local

@@ -225,6 +225,20 @@ export async function applyHubKubeconfigSecret(ctx: FedContext, member: string):
 }
 
 /**
+ * The hub pod's kubeconfig Secret made again, from a new token (a test that deleted and recreated the Karmada
+ * release deleted the ServiceAccount, and with it every token of the old one): what an operator does after
+ * reinstalling, as docs/install.md makes it. The pod reads it at start: restart it (restartHub) after this.
+ */
+export async function renewHubKubeconfig(): Promise<void> {
+  const node = chartHubNode();
+  if (!node) throw new Error('the hub is not a pod on this federation (fed up without --chart-hub)');
+  await applyHubKubeconfigSecret(
+    new FedContext(readState()!, ensurePki(join(fedDir, 'pki'))),
+    memberOf(node),
+  );
+}
+
+/**
  * The Secrets of the hub's webhook (hub.webhook.secretName, clientCASecretName) on the host member: the
  * federation's serving certificate (it names 127.0.0.1, where the relay listens) and CA, and the CA of the members'
  * apiservers' client certificates (their AdmissionConfiguration), so the pod answers them only, as the local hub.

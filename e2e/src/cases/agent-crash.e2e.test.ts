@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { PHASES } from '@stateful-migration/api';
 import { kubectl } from '../fed/kubectl.js';
 import { fedDir } from '../fed/paths.js';
-import { isOurs, readState, restartProcess } from '../fed/procs.js';
+import { restartAgent } from '../fed/agents.js';
 import { applyBackup, registryInfo, registrySecret, runPod, skopeo, waitPhase } from './agent-support.js';
 import { archivesOf, backupYaml, foreignArchive } from './agent-support.js';
 import { eventually, unique } from './support.js';
@@ -32,30 +32,25 @@ describe('the agent resumes from status after being killed at each phase boundar
     await registrySecret(ns, 'creds', registryInfo().users[0]!);
   });
   after(async () => {
-    await restartProcess(readState()!, 'agent-m1-a');
+    await restartAgent('m1-a');
     await kubectl('member1', ['delete', 'namespace', ns, '--wait=false']).catch(() => undefined);
   });
 
   for (const [phase, recorded] of crashPoints) {
     it(`killed right after ${phase}: completes with one checkpoint and one image`, async () => {
       const name = `at-${phase.toLowerCase()}`;
-      const state = readState()!;
-      const crashing = await restartProcess(state, 'agent-m1-a', { STATEFUL_MIGRATION_CRASH_AFTER: phase });
+      const crashing = await restartAgent('m1-a', { STATEFUL_MIGRATION_CRASH_AFTER: phase });
       const pod = await runPod('member1', ns, name, 'm1-a', ['app']);
       const info = registryInfo();
       await applyBackup(ns, name, pod, { url: info.url, repository: `crash/${ns}`, secret: 'creds' });
-      await eventually(
-        () => (isOurs(crashing) ? undefined : true),
-        60_000,
-        `the agent to die after ${phase}`,
-      );
+      await eventually(() => crashing.exited(), 60_000, `the agent to die after ${phase}`);
       assert.equal(
         (await waitPhase('member1', ns, name, phases)).status?.phase,
         recorded,
         'the phase it died after is recorded',
       );
 
-      await restartProcess(readState()!, 'agent-m1-a');
+      await restartAgent('m1-a');
       const b = await waitPhase('member1', ns, name, ['Completed', 'Failed']);
       assert.equal(b.status?.phase, 'Completed', b.status?.message);
       assert.equal(checkpointsTaken(pod), 1, 'no second checkpoint');
@@ -69,7 +64,7 @@ describe('the agent resumes from status after being killed at each phase boundar
 
   it('killed right after a retention deletion: the sweep after the restart finishes the job', async () => {
     const ours = () => archivesOf('m1-a', ns, 'gone');
-    const crashing = await restartProcess(readState()!, 'agent-m1-a', {
+    const crashing = await restartAgent('m1-a', {
       STATEFUL_MIGRATION_CRASH_AFTER: 'RetentionDeleted',
     });
     // Four archives another tool left for one container (its pod is gone; orphans are kept, limits still apply).
@@ -89,13 +84,9 @@ describe('the agent resumes from status after being killed at each phase boundar
         '"0 0 1 1 *"',
       ),
     );
-    await eventually(
-      () => (isOurs(crashing) ? undefined : true),
-      60_000,
-      'the agent to die after a deletion',
-    );
+    await eventually(() => crashing.exited(), 60_000, 'the agent to die after a deletion');
     assert.ok((await ours()).length > 1, 'the sweep was cut short');
-    await restartProcess(readState()!, 'agent-m1-a');
+    await restartAgent('m1-a');
     await eventually(
       async () => ((await ours()).length === 1 ? true : undefined),
       60_000,

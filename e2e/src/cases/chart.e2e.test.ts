@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { CHART, RELEASE, RELEASE_NAMESPACE, helm, installChart } from '../fed/chart.js';
 import { agentImageOf, chartPodNodes, waitAgentPod } from '../fed/chart-pods.js';
+import { chartHubNode, renewHubKubeconfig } from '../fed/chart-hub.js';
+import { restartHub } from '../fed/hub.js';
 import { members } from '../fed/control-plane.js';
 import { kubectl } from '../fed/kubectl.js';
 import { memberNodes } from '../fed/members.js';
@@ -275,21 +277,28 @@ spec:
         );
       }
     }
-    const hubToken = await kubectl('karmada', [
-      '-n',
-      'karmada-system',
-      'create',
-      'token',
-      'stateful-migration-hub',
-      '--duration=168h',
-    ]);
-    writeFileSync(join(fedDir, 'hub', 'token'), hubToken.trim(), { mode: 0o600 });
-    const hub = await restartProcess(state, 'hub');
-    await eventually(
-      async () => ((await probe(`http://127.0.0.1:${hub.port}/readyz`)) ? true : undefined),
-      60_000,
-      'hub ready',
-    );
+    if (chartHubNode()) {
+      // The hub's pod reads its token from its kubeconfig Secret, made again as an operator would; its next pod
+      // starts with it.
+      await renewHubKubeconfig();
+      await restartHub();
+    } else {
+      const hubToken = await kubectl('karmada', [
+        '-n',
+        'karmada-system',
+        'create',
+        'token',
+        'stateful-migration-hub',
+        '--duration=168h',
+      ]);
+      writeFileSync(join(fedDir, 'hub', 'token'), hubToken.trim(), { mode: 0o600 });
+      const hub = await restartProcess(state, 'hub');
+      await eventually(
+        async () => ((await probe(`http://127.0.0.1:${hub.port}/readyz`)) ? true : undefined),
+        60_000,
+        'hub ready',
+      );
+    }
     // Installed again, the hub makes them again under the new policy; deleting the backup removes them.
     await eventually(
       ownedByPolicy,

@@ -3,7 +3,6 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { restartHub } from '../fed/hub.js';
 import { kubectl } from '../fed/kubectl.js';
-import { isOurs, readState, restartProcess } from '../fed/procs.js';
 import { getBackup, registryInfo, registrySecretYaml, runningPod } from './agent-support.js';
 import { restoreCase } from './restore-fixtures.js';
 import { eventually, unique } from './support.js';
@@ -72,32 +71,24 @@ spec: {syncMode: Push, apiEndpoint: "https://127.0.0.1:1"}
   it('a hub killed mid-migration resumes from status: one checkpoint, one restored pod, the source stopped once', async () => {
     // Die right after recording Checkpointing (the migration's backup named, not created yet), then right after
     // RestoreSubmitted (nothing created yet), then right after Restored (the workload not yet scaled).
-    let crashing = await restartProcess(readState()!, 'hub', {
+    let crashing = await restartHub({
       STATEFUL_MIGRATION_CRASH_AFTER: 'Checkpointing',
     });
     await hub(
       ['apply', '-f', '-'],
       restoreYaml('survive', 'crash', '  targetCluster: member2\n  mode: Migrate\n'),
     );
-    await eventually(
-      () => (isOurs(crashing) ? undefined : true),
-      60_000,
-      'the hub to die after Checkpointing',
-    );
+    await eventually(() => crashing.exited(), 60_000, 'the hub to die after Checkpointing');
     assert.equal((await getRestore('survive')).status?.checkpoint?.backup, 'survive-migrate');
 
-    crashing = await restartProcess(readState()!, 'hub', {
+    crashing = await restartHub({
       STATEFUL_MIGRATION_CRASH_AFTER: 'RestoreSubmitted',
     });
-    await eventually(
-      () => (isOurs(crashing) ? undefined : true),
-      120_000,
-      'the hub to die after RestoreSubmitted',
-    );
+    await eventually(() => crashing.exited(), 120_000, 'the hub to die after RestoreSubmitted');
     assert.equal((await getRestore('survive')).status?.phase, 'RestoreSubmitted');
 
-    crashing = await restartProcess(readState()!, 'hub', { STATEFUL_MIGRATION_CRASH_AFTER: 'Restored' });
-    await eventually(() => (isOurs(crashing) ? undefined : true), 120_000, 'the hub to die after Restored');
+    crashing = await restartHub({ STATEFUL_MIGRATION_CRASH_AFTER: 'Restored' });
+    await eventually(() => crashing.exited(), 120_000, 'the hub to die after Restored');
     const mid = await getRestore('survive');
     assert.equal(mid.status?.phase, 'Restored');
     // The checkpointed pod stopped right after its checkpoint; its Deployment is not scaled yet.

@@ -3,7 +3,6 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { restartHub } from '../fed/hub.js';
 import { kubectl } from '../fed/kubectl.js';
-import { isOurs, readState, restartProcess } from '../fed/procs.js';
 import { registryInfo, registrySecretYaml } from './agent-support.js';
 import { workloadMigrationCase } from './restore-fixtures.js';
 import { counterWorkloadYaml, propagationPolicyYaml } from './restore-support.js';
@@ -40,17 +39,13 @@ ${propagationPolicyYaml(ns, 'kv', [{ kind: 'StatefulSet', name: 'kv' }], ['membe
     await running('member1', 'kv', 2);
     // Die right after recording Checkpointing (nothing made yet), RestoreSubmitted (every checkpoint recorded, the
     // policy not made), RestoreInProgress (the policy made, no gate removed); the webhook dies with the hub each time.
-    let crashing = await restartProcess(readState()!, 'hub', {
+    let crashing = await restartHub({
       STATEFUL_MIGRATION_CRASH_AFTER: 'Checkpointing',
     });
     await hub(['apply', '-f', '-'], restoreYaml('move-kv', 'kv'));
     for (const next of ['RestoreSubmitted', 'RestoreInProgress', '']) {
-      await eventually(() => (isOurs(crashing) ? undefined : true), 240_000, 'the hub to die after its step');
-      crashing = await restartProcess(
-        readState()!,
-        'hub',
-        next ? { STATEFUL_MIGRATION_CRASH_AFTER: next } : {},
-      );
+      await eventually(() => crashing.exited(), 240_000, 'the hub to die after its step');
+      crashing = await restartHub(next ? { STATEFUL_MIGRATION_CRASH_AFTER: next } : {});
     }
     const r = await finished('move-kv');
     assert.equal(r.status?.phase, 'SourceStopped', `${r.status?.reason}: ${r.status?.message}`);

@@ -6,9 +6,14 @@ import { members } from './control-plane.js';
 import { memberNodes, nodeAddressOf } from './members.js';
 import { binary, fedDir, nodeRootDir, nodeStorage, repoRoot } from './paths.js';
 import { probe } from './probe.js';
-import { freePort } from './procs.js';
+import { freePort, isOurs, readState, restartProcess } from './procs.js';
 import { registryInfoPath, type RegistryInfo } from './registry.js';
-import { chartPodNodes } from './chart-pods.js';
+import { agentPodOn, chartPodNodes, isReady, memberOf, type AgentPod } from './chart-pods.js';
+import { installChart } from './chart.js';
+import { kubectl } from './kubectl.js';
+import { hasRun, injectedCrash, podEnvValues, rolloutValues, type Started } from './pod-crash.js';
+import { CRASH_MARKER_ENV } from '@stateful-migration/kube';
+import { eventually } from '@stateful-migration/kube/testing';
 import { NODE_KUBELET_ROOT } from '../node/runtime/decisions.js';
 
 /** What the agents need in a member before they start, all carried there by Karmada from the chart. */
@@ -135,3 +140,52 @@ export async function startAgents(ctx: FedContext): Promise<void> {
     }
   }
 }
+
+/**
+ * Restarts a node's agent, wherever it runs, with extra environment (fault injection) or none, and returns what
+ * tells when it has died (its injected crash): the local process, stopped and started again; or the chart's
+ * DaemonSet pod on the node (chart-pods.ts) replaced. There, with environment (or to take the last one's away),
+ * `helm upgrade` of the Karmada release sets it as agent.extraEnv (podEnvValues: a crashed container the kubelet
+ * starts again stays down, as the local process the test has not started again); Karmada carries the DaemonSet to
+ * the members, whose rollout replaces the agent pod of every chart-pod node, and this node's new pod is waited for
+ * until it runs (with environment: it may crash before it is Ready) or is Ready (without). Without environment
+ * before or now, the pod is deleted and the DaemonSet's next one waited for until Ready.
+ */
+export async function restartAgent(node: string, env: NodeJS.ProcessEnv = {}): Promise<Started> {
+  const state = readState()!;
+  if (!chartPodNodes(state).includes(node)) {
+    const rec = await restartProcess(state, `agent-${node}`, env);
+    return { exited: () => Promise.resolve(!isOurs(rec)) };
+  }
+  const old = await agentPodOn(node);
+  const fresh = async () => {
+    const p = await agentPodOn(node);
+    return p && p.metadata.uid !== old?.metadata.uid ? p : undefined;
+  };
+  const started = { exited: async () => injectedCrash((await fresh())?.status?.containerStatuses?.[0]) };
+  const injected = Object.keys(env).length > 0;
+  if (injected || (old && withPodEnv(old)))
+    await installChart([...podEnvValues('agent', env), ...rolloutValues('agent')]);
+  else if (old)
+    await kubectl(memberOf(node), [
+      '-n',
+      'stateful-migration',
+      'delete',
+      'pod',
+      old.metadata.name,
+      '--wait=true',
+    ]);
+  const up = injected
+    ? (p: AgentPod | undefined) => hasRun(p?.status?.containerStatuses?.[0])
+    : (p: AgentPod | undefined) => isReady(p);
+  await eventually(
+    async () => (up(await fresh()) ? true : undefined),
+    180_000,
+    `the agent pod on ${node} ${injected ? `with ${Object.keys(env).join(', ')} running` : 'Ready'}`,
+  );
+  return started;
+}
+
+/** A pod that a test's environment was given to (podEnvValues): a restart without one takes it away. */
+const withPodEnv = (p: AgentPod): boolean =>
+  p.spec.containers.some((c) => c.env?.some((e) => e.name === CRASH_MARKER_ENV));

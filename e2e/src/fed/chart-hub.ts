@@ -8,6 +8,7 @@ import { CHART, helm, imageValues } from './chart.js';
 import { agentImageOf, chartPodNodes, memberOf } from './chart-pods.js';
 import { apply, kubectl } from './kubectl.js';
 import { memberNodes } from './members.js';
+import type { ContainerStatusView } from './pod-crash.js';
 import { fedDir, repoRoot } from './paths.js';
 import { probe } from './probe.js';
 import {
@@ -57,11 +58,19 @@ export function requestedChartHub(value = process.env[CHART_HUB_ENV] ?? ''): str
 
 export interface HubPod {
   metadata: { name: string; uid: string; deletionTimestamp?: string };
-  spec: { nodeName?: string; containers: { image: string; args?: string[] }[] };
+  spec: {
+    nodeName?: string;
+    containers: { image: string; args?: string[]; env?: { name: string; value?: string }[] }[];
+  };
   status?: {
     phase?: string;
     conditions?: { type: string; status: string }[];
-    containerStatuses?: { image: string; imageID: string; ready: boolean; restartCount: number }[];
+    containerStatuses?: ({
+      image: string;
+      imageID: string;
+      ready: boolean;
+      restartCount: number;
+    } & ContainerStatusView)[];
   };
 }
 
@@ -212,6 +221,20 @@ export async function applyHubKubeconfigSecret(ctx: FedContext, member: string):
       type: 'Opaque',
       data: { kubeconfig: Buffer.from(kubeconfig).toString('base64') },
     }),
+  );
+}
+
+/**
+ * The hub pod's kubeconfig Secret made again, from a new token (a test that deleted and recreated the Karmada
+ * release deleted the ServiceAccount, and with it every token of the old one): what an operator does after
+ * reinstalling, as docs/install.md makes it. The pod reads it at start: restart it (restartHub) after this.
+ */
+export async function renewHubKubeconfig(): Promise<void> {
+  const node = chartHubNode();
+  if (!node) throw new Error('the hub is not a pod on this federation (fed up without --chart-hub)');
+  await applyHubKubeconfigSecret(
+    new FedContext(readState()!, ensurePki(join(fedDir, 'pki'))),
+    memberOf(node),
   );
 }
 

@@ -8,6 +8,7 @@ import { probe } from './probe.js';
 import { kubectl } from './kubectl.js';
 import { registryInfoPath, type RegistryInfo } from './registry.js';
 import { requestedChartHub } from './chart-hub.js';
+import type { ContainerStatusView } from './pod-crash.js';
 
 /**
  * The nodes where the chart's agent DaemonSet runs as a pod from the product image, instead of the local agent
@@ -89,17 +90,17 @@ export async function labelChartPodNodes(ctx: FedContext): Promise<void> {
 
 export interface AgentPod {
   metadata: { name: string; uid: string };
-  spec: { nodeName?: string; containers: { image: string }[] };
+  spec: { nodeName?: string; containers: { image: string; env?: { name: string; value?: string }[] }[] };
   status?: {
     phase?: string;
     conditions?: { type: string; status: string }[];
-    containerStatuses?: {
+    containerStatuses?: ({
       image: string;
       imageID: string;
       ready: boolean;
       restartCount: number;
       state?: Record<string, { reason?: string; message?: string; startedAt?: string }>;
-    }[];
+    } & ContainerStatusView)[];
   };
 }
 
@@ -119,7 +120,7 @@ export async function agentPodOn(node: string): Promise<AgentPod | undefined> {
   return list.items.find((p) => p.metadata.name.startsWith('checkpoint-backup-controller-'));
 }
 
-const isReady = (p: AgentPod | undefined): boolean =>
+export const isReady = (p: AgentPod | undefined): boolean =>
   p?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
 
 /**

@@ -4,8 +4,18 @@ import { stringify } from 'yaml';
 import type { FedContext } from './context.js';
 import { fedDir, repoRoot } from './paths.js';
 import { probe } from './probe.js';
-import { freePort, readState, restartProcess } from './procs.js';
-import { chartHubNode, HUB_NAMESPACE, hubPods, waitHubPods } from './chart-hub.js';
+import { eventually } from '@stateful-migration/kube/testing';
+import { CRASH_MARKER_ENV } from '@stateful-migration/kube';
+import { freePort, isOurs, readState, restartProcess } from './procs.js';
+import {
+  chartHubNode,
+  HUB_NAMESPACE,
+  hubPods,
+  installHubChart,
+  waitHubPods,
+  type HubPod,
+} from './chart-hub.js';
+import { hasRun, injectedCrash, podEnvValues, rolloutValues, type Started } from './pod-crash.js';
 import { memberOf } from './chart-pods.js';
 import { kubectl } from './kubectl.js';
 import { registryInfoPath, type RegistryInfo } from './registry.js';
@@ -91,33 +101,59 @@ export async function startHub(ctx: FedContext): Promise<void> {
 }
 
 /**
- * Restarts the hub, wherever it runs: the local process (stopped and started with extra environment, for fault
- * injection), or, on a federation whose hub is the chart's Deployment (chart-hub.ts), its pod deleted and the
- * Deployment's next one waited for until Ready, as an operator's `kubectl delete pod` does. A pod has no way to
- * take a test's environment: fault injection needs the local process.
+ * Restarts the hub, wherever it runs, with extra environment (fault injection) or none, and returns what tells
+ * when it has died (its injected crash): the local process, stopped and started again; or, on a federation whose
+ * hub is the chart's Deployment (chart-hub.ts), its pods replaced. There, with environment (or to take the last
+ * one's away), `helm upgrade` sets it as hub.extraEnv (podEnvValues: a crashed container the kubelet starts again
+ * stays down, as the local process the test has not started again) and the rolled Deployment's pod is waited for
+ * until it runs (it may crash before it is Ready); without, the pods are deleted and the Deployment's next ones
+ * waited for until Ready, as an operator's `kubectl delete pod` does.
  */
-export async function restartHub(env: NodeJS.ProcessEnv = {}): Promise<void> {
+export async function restartHub(env: NodeJS.ProcessEnv = {}): Promise<Started> {
   const state = readState()!;
   const node = chartHubNode(state);
   if (!node) {
-    await restartProcess(state, 'hub', env);
-    return;
+    const rec = await restartProcess(state, 'hub', env);
+    return { exited: () => Promise.resolve(!isOurs(rec)) };
   }
-  if (Object.keys(env).length)
-    throw new Error(
-      `the hub is the chart's pod on ${node}: it cannot be restarted with ${Object.keys(env).join(', ')}`,
-    );
   const old = await hubPods(state);
-  await kubectl(memberOf(node), [
-    '-n',
-    HUB_NAMESPACE,
-    'delete',
-    'pod',
-    ...old.map((p) => p.metadata.name),
-    '--wait=true',
-  ]);
+  const gone = new Set(old.map((p) => p.metadata.uid));
+  const fresh = async () => (await hubPods()).filter((p) => !gone.has(p.metadata.uid));
+  const started = {
+    exited: async () => (await fresh()).some((p) => injectedCrash(p.status?.containerStatuses?.[0])),
+  };
+  const injected = Object.keys(env).length > 0;
+  if (injected || old.some(withPodEnv)) {
+    await installHubChart([...podEnvValues('hub', env), ...rolloutValues('hub')]);
+    // The rolled pods, not the ones before them (a Ready one of those would pass for the restarted hub).
+    await eventually(
+      async () => {
+        const pods = await hubPods();
+        const rolled = pods.filter(
+          (p) => !gone.has(p.metadata.uid) && hasRun(p.status?.containerStatuses?.[0]),
+        );
+        return rolled.length > 0 && rolled.length === pods.length ? true : undefined;
+      },
+      180_000,
+      `the hub's pods rolled by helm upgrade (${Object.keys(env).join(', ') || 'no test environment'}) running, the ones before them gone`,
+    );
+    if (injected) return started;
+  } else
+    await kubectl(memberOf(node), [
+      '-n',
+      HUB_NAMESPACE,
+      'delete',
+      'pod',
+      ...old.map((p) => p.metadata.name),
+      '--wait=true',
+    ]);
   await waitHubPods(old.length || 1);
+  return started;
 }
+
+/** A pod that a test's environment was given to (podEnvValues): a restart without one takes it away. */
+const withPodEnv = (p: HubPod): boolean =>
+  p.spec.containers.some((c) => c.env?.some((e) => e.name === CRASH_MARKER_ENV));
 
 /** The hub's log: the local process's file, or `kubectl logs` of each of the hub Deployment's pods. */
 export async function hubLogs(): Promise<string> {

@@ -1,7 +1,7 @@
 import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import { KubeConfig } from '@kubernetes/client-node';
 import { parseRegistryHosts, type RetentionPolicy } from '@stateful-migration/api';
-import { EventRecorder, RestClient, rootLogger, serveHealth } from '@stateful-migration/kube';
+import { crashInjection, EventRecorder, RestClient, rootLogger, serveHealth } from '@stateful-migration/kube';
 import { normalHost } from '@stateful-migration/registry';
 import { AgentController } from './controller.js';
 import { resolveCheckpointStore } from './image.js';
@@ -99,6 +99,8 @@ function isExecutableFile(file: string): boolean {
 /** Runs the agent until SIGTERM. */
 export async function runAgent(f: AgentFlags): Promise<void> {
   const log = rootLogger('checkpoint-agent').child({ node: f.nodeName });
+  // Fault injection for e2e crash tests only: first, so an agent kept down after its crash does nothing at all.
+  const crash = crashInjection(log);
   const kc = new KubeConfig();
   if (f.kubeconfig) kc.loadFromFile(f.kubeconfig);
   else kc.loadFromCluster();
@@ -150,7 +152,7 @@ export async function runAgent(f: AgentFlags): Promise<void> {
     retention: retentionFromFlags(f),
     retentionIntervalMs: f.retentionInterval * 1000,
     defaultSecretRegistries: parseRegistryHosts(f.defaultSecretRegistries),
-    ...crashHook(log),
+    ...crash,
   });
   await serveHealth({
     port: f.healthPort,
@@ -179,15 +181,4 @@ export async function runAgent(f: AgentFlags): Promise<void> {
       void EventRecorder.flushAll(5_000).then(() => process.exit(0));
     });
   }
-}
-
-/**
- * Fault injection for crash tests: STATEFUL_MIGRATION_CRASH_AFTER=<phase> makes the process die (exit 99) right
- * after it records that phase, as a kill at that line would.
- */
-function crashHook(log: { warn(msg: string): void }): { afterPhaseWritten?: (phase: string) => void } {
-  const at = process.env.STATEFUL_MIGRATION_CRASH_AFTER;
-  if (!at) return {};
-  log.warn(`fault injection: will exit after recording phase ${at}`);
-  return { afterPhaseWritten: (phase) => (phase === at ? process.exit(99) : undefined) };
 }

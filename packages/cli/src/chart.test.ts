@@ -220,6 +220,42 @@ describe('helm lint and helm template', () => {
     assert.deepEqual(podSpec(d).tolerations, [{ operator: 'Exists' }]);
   });
 
+  it("extraEnv, extraVolumes and extraVolumeMounts (test and debug only) reach the agent and the hub, after the chart's", () => {
+    const extra = (c: string) => [
+      '--set-json',
+      `${c}.extraEnv=[{"name":"STATEFUL_MIGRATION_CRASH_AFTER","value":"Restored"}]`,
+      '--set-json',
+      `${c}.extraVolumes=[{"name":"crash","emptyDir":{}}]`,
+      '--set-json',
+      `${c}.extraVolumeMounts=[{"name":"crash","mountPath":"/crash"}]`,
+    ];
+    type Spec = PodSpec & {
+      containers: { volumeMounts: { name: string; mountPath: string }[] }[];
+      volumes: { name: string; emptyDir?: object }[];
+    };
+    for (const [mode, kind, name, c] of [
+      ['karmada', 'DaemonSet', 'checkpoint-backup-controller', 'agent'],
+      ['host', 'Deployment', 'stateful-migration-hub', 'hub'],
+    ] as const) {
+      const plain = podSpec(find(render(mode), kind, name)) as Spec;
+      const spec = podSpec(find(render(mode, ...extra(c)), kind, name)) as Spec;
+      const [ctr, plainCtr] = [spec.containers[0]!, plain.containers[0]!];
+      assert.deepEqual(ctr.env, [
+        ...plainCtr.env,
+        { name: 'STATEFUL_MIGRATION_CRASH_AFTER', value: 'Restored' },
+      ]);
+      assert.deepEqual(ctr.volumeMounts, [...plainCtr.volumeMounts, { name: 'crash', mountPath: '/crash' }]);
+      assert.deepEqual(spec.volumes, [...plain.volumes, { name: 'crash', emptyDir: {} }]);
+      assert.ok(!JSON.stringify(plain).includes('CRASH'), `${c}: nothing by default`);
+    }
+    for (const bad of ['hub.extraEnv=[{"value":"x"}]', 'agent.extraVolumeMounts=[{"name":"x"}]'])
+      assert.throws(
+        () => helm(['template', 'x', CHART_DIR, '--set-json', bad], root),
+        /values don't meet the specifications of the schema/,
+        bad,
+      );
+  });
+
   it('a ServiceMonitor only where the Prometheus operator API exists, carried to the members with the agent', () => {
     const without = render('karmada');
     assert.ok(!without.some((d) => d.kind === 'ServiceMonitor'));

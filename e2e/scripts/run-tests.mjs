@@ -119,52 +119,73 @@ if (mode === 'e2e' || mode === 'all') {
   wasUp = run(process.execPath, [fedCli, 'status']) === 0;
   if (!wasUp) parallel.push(runLogged('fed up', process.execPath, [fedCli, 'up']));
 }
-// A run stopped from outside (CI's time limit, ^C) prints what the running stages wrote so far.
+// A run stopped from outside (CI's time limit, ^C) prints what the running stages wrote so far. In the cluster
+// stage the running lane's `node --test` gets the signal too (it prints what it has, cancels and exits), and no
+// further lane or stage starts (runLanes); the federation this run started is still taken down.
+let interrupted = false;
+let lane;
 for (const sig of ['SIGINT', 'SIGTERM'])
   process.on(sig, () => {
+    interrupted = true;
     for (const f of existsSync(logs) ? readdirSync(logs) : []) {
       console.log(`\n── interrupted by ${sig}; log ${f} so far ──`);
       process.stdout.write(readFileSync(join(logs, f)));
     }
-    process.exit(1);
+    if (lane) {
+      console.log(`\n── interrupted by ${sig}: stopping the cluster tests; no further lane starts`);
+      lane.kill(sig);
+    } else process.exit(1);
   });
 for (const s of await Promise.all(parallel)) if (s !== 0) status = s;
 rmSync(logs, { recursive: true, force: true });
 
+/** Runs `node args` with the terminal's output, asynchronously, so a signal reaches the handler above meanwhile. */
+function runLane(node, args) {
+  return new Promise((resolve) => {
+    lane = spawn(node, args, { cwd: root, stdio: 'inherit' });
+    lane.on('error', () => resolve({ status: 1, signal: null }));
+    lane.on('exit', (status, signal) => resolve({ status, signal }));
+  }).finally(() => (lane = undefined));
+}
+
 /**
  * Runs cluster test files on `node` in their lanes: the shares lane `clusterConcurrency` files at a time, then the
- * alone lane one at a time. Both lanes run whatever the first did; resolves with the first failing status, or 0.
+ * alone lane one at a time. A failing lane does not stop the next; an interrupted run does (runLanes). Resolves with
+ * the first failing status, or 0.
  */
-async function runLanes(node, files) {
+async function clusterLanes(node, files) {
   // Built by `pnpm build` before this script runs (tsc keeps the markers, which are comments, in the .js files).
-  const { planCluster } = await import('../dist/suite-lanes.js');
+  const { planCluster, runLanes } = await import('../dist/suite-lanes.js');
   const plan = planCluster(files.map((path) => ({ path, source: readFileSync(join(root, path), 'utf8') })));
   if (plan.unmarked.length) console.log(`── no suite marker, so alone: ${plan.unmarked.join(' ')}`);
-  let result = 0;
-  for (const [lane, laneFiles, concurrency] of [
+  const lanes = [
     ['shares', plan.shares, clusterConcurrency],
     ['alone', plan.alone, '1'],
-  ]) {
-    if (!laneFiles.length) continue;
-    const t0 = Date.now();
-    const what = `${laneFiles.length} files on Node.js ${nodeName(node)}, ${concurrency} at a time`;
-    console.log(`\n── cluster tests, ${lane} lane: ${what}`);
-    const s = run(node, [
-      '--test',
-      `--test-concurrency=${concurrency}`,
-      '--test-reporter=spec',
-      ...laneFiles,
-    ]);
-    const secs = ((Date.now() - t0) / 1000).toFixed(0);
-    console.log(`── cluster tests, ${lane} lane: ${s === 0 ? 'passed' : 'FAILED'} in ${secs} s (${what})\n`);
-    if (result === 0) result = s;
-  }
-  return result;
+  ].filter(([, laneFiles]) => laneFiles.length > 0);
+  return runLanes(
+    lanes,
+    async ([name, laneFiles, concurrency]) => {
+      const t0 = Date.now();
+      const what = `${laneFiles.length} files on Node.js ${nodeName(node)}, ${concurrency} at a time`;
+      console.log(`\n── cluster tests, ${name} lane: ${what}`);
+      const end = await runLane(node, [
+        '--test',
+        `--test-concurrency=${concurrency}`,
+        '--test-reporter=spec',
+        ...laneFiles,
+      ]);
+      const secs = ((Date.now() - t0) / 1000).toFixed(0);
+      const how = end.status === 0 ? 'passed' : `FAILED (${end.signal ?? `exit status ${end.status}`})`;
+      console.log(`── cluster tests, ${name} lane: ${how} in ${secs} s (${what})\n`);
+      return end;
+    },
+    () => interrupted,
+  );
 }
 
 if ((mode === 'e2e' || mode === 'all') && status === 0) {
-  status = await runLanes(process.execPath, cluster);
-  if (status === 0 && lts) status = await runLanes(lts, integration);
+  status = await clusterLanes(process.execPath, cluster);
+  if (status === 0 && lts && !interrupted) status = await clusterLanes(lts, integration);
 }
 if ((mode === 'e2e' || mode === 'all') && !wasUp && !process.env.KEEP_FED) {
   run(process.execPath, [fedCli, 'down']);

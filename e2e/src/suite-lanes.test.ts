@@ -3,7 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { repoRoot } from './fed/paths.js';
-import { markedLane, planCluster } from './suite-lanes.js';
+import { markedLane, planCluster, runLanes, type LaneEnd } from './suite-lanes.js';
 
 const file = (path: string, marker?: string) => ({
   path,
@@ -62,5 +62,48 @@ describe('suite lanes: which cluster test files run two at a time', () => {
     );
     assert.equal(plan.alone.at(-1), 'zz-every-archive.e2e.test.ts');
     assert.ok(plan.shares.length > 0, 'some cases share');
+  });
+});
+
+describe('runLanes: the lanes one after the other', () => {
+  const lanes = ['shares', 'alone'];
+  const runner = (ends: Record<string, LaneEnd>, onRun?: (lane: string) => void) => {
+    const ran: string[] = [];
+    return {
+      ran,
+      run: (lane: string) => {
+        ran.push(lane);
+        onRun?.(lane);
+        return Promise.resolve(ends[lane] ?? { status: 0, signal: null });
+      },
+    };
+  };
+
+  it('runs every lane and passes when each passes', async () => {
+    const r = runner({});
+    assert.equal(await runLanes(lanes, r.run, () => false), 0);
+    assert.deepEqual(r.ran, lanes);
+  });
+
+  it('a failing lane fails the run, and the next lane still runs (its results are not hidden)', async () => {
+    const r = runner({ shares: { status: 1, signal: null } });
+    assert.equal(await runLanes(lanes, r.run, () => false), 1);
+    assert.deepEqual(r.ran, lanes);
+    const late = runner({ alone: { status: 3, signal: null } });
+    assert.equal(await runLanes(lanes, late.run, () => false), 3);
+  });
+
+  it('an interrupted run (^C, CI time limit) does not start the next lane, and fails', async () => {
+    let interrupted = false;
+    // node --test cancels its tests on the signal and exits with a status of its own: 0 if nothing had failed yet.
+    const r = runner({ shares: { status: 0, signal: null } }, () => (interrupted = true));
+    assert.equal(await runLanes(lanes, r.run, () => interrupted), 1);
+    assert.deepEqual(r.ran, ['shares']);
+  });
+
+  it('a lane killed by a signal does not start the next lane, and fails', async () => {
+    const r = runner({ shares: { status: null, signal: 'SIGKILL' } });
+    assert.equal(await runLanes(lanes, r.run, () => false), 1);
+    assert.deepEqual(r.ran, ['shares']);
   });
 });

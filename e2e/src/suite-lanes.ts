@@ -67,3 +67,30 @@ export function planCluster(files: readonly ClusterFile[]): ClusterPlan {
   plan.unmarked.sort(byKindThenName);
   return plan;
 }
+
+/** How one lane's `node --test` ended: its exit status, or the signal that killed it. */
+export interface LaneEnd {
+  status: number | null;
+  signal: string | null;
+}
+
+/**
+ * Runs the lanes in order and answers the run's status: the first failing lane's, or 0. A lane that fails does not
+ * stop the next, so one failing case does not hide the other cases' results; but a run that was interrupted (^C,
+ * CI's time limit: `interrupted()`), or a lane killed by a signal, stops here: the next lane would be a second run
+ * past the deadline, and the log would end in its output instead of at the file that hung.
+ */
+export async function runLanes<L>(
+  lanes: readonly L[],
+  runLane: (lane: L) => Promise<LaneEnd>,
+  interrupted: () => boolean,
+): Promise<number> {
+  let result = 0;
+  for (const lane of lanes) {
+    if (interrupted()) return result || 1;
+    const end = await runLane(lane);
+    if (result === 0) result = end.status ?? 1;
+    if (end.signal || interrupted()) return result || 1;
+  }
+  return result;
+}

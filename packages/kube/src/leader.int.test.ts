@@ -1,4 +1,4 @@
-// suite: shares — its own namespace and Leases in member1
+// suite: alone — its renew deadline (2 s) and lease (3 s) are timings a concurrent file's load could break
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { LeaderElector, microTime } from './leader.js';

@@ -50,4 +50,15 @@ describe('crashInjection', () => {
     rmSync(marker);
     assert.ok(crashInjection(log, env, exit).afterPhaseWritten);
   });
+
+  it('exits 99 at the crash point even when the marker cannot be written, so the test sees the crash it asked for', () => {
+    const marker = join(dir, 'no-such-dir', 'crashed');
+    const hook = crashInjection(
+      log,
+      { STATEFUL_MIGRATION_CRASH_AFTER: 'Restored', STATEFUL_MIGRATION_CRASH_MARKER: marker },
+      exit,
+    );
+    assert.throws(() => hook.afterPhaseWritten!('Restored'), { code: CRASH_EXIT_CODE });
+    assert.match(log.warnings.at(-1)!, /could not write/);
+  });
 });

@@ -248,7 +248,13 @@ describe('helm lint and helm template', () => {
       assert.deepEqual(spec.volumes, [...plain.volumes, { name: 'crash', emptyDir: {} }]);
       assert.ok(!JSON.stringify(plain).includes('CRASH'), `${c}: nothing by default`);
     }
-    for (const bad of ['hub.extraEnv=[{"value":"x"}]', 'agent.extraVolumeMounts=[{"name":"x"}]'])
+    // No name; a value the apiserver would refuse (a number); a misspelt key it would drop; a mount with no path.
+    for (const bad of [
+      'hub.extraEnv=[{"value":"x"}]',
+      'hub.extraEnv=[{"name":"X","value":99}]',
+      'agent.extraEnv=[{"name":"X","vaule":"1"}]',
+      'agent.extraVolumeMounts=[{"name":"x"}]',
+    ])
       assert.throws(
         () => helm(['template', 'x', CHART_DIR, '--set-json', bad], root),
         /values don't meet the specifications of the schema/,

@@ -29,7 +29,8 @@ const member = client('member1');
 const hubArgs = (process.env.BENCH_HUB_ARGS ?? '').split(/\s+/).filter(Boolean);
 // BENCH_HUB_LIMIT_S: how long a batch may take to be all visible before its row is recorded as unfinished (default
 // 30 minutes; a paired 3000-object run needs more on 2 cores).
-const limitMs = Number(process.env.BENCH_HUB_LIMIT_S ?? 1800) * 1000;
+const limitMs = Number(process.env.BENCH_HUB_LIMIT_S || 1800) * 1000;
+if (!(limitMs > 0)) throw new Error('BENCH_HUB_LIMIT_S must be a number of seconds above 0');
 if (hubArgs.length) {
   const restarted = await restartProcess(readState()!, 'hub', {}, hubArgs);
   for (let i = 0; !(await probe(`http://127.0.0.1:${restarted.port}/readyz`)); i++) {

@@ -274,6 +274,7 @@ spec:
       assert.equal(memberPhase(b), 'Completed', JSON.stringify(b.status));
       // The replacement never ran: the standby alone carried the backup.
       const pending = (await hubPods()).filter((p) => p.metadata.name !== standby);
+      assert.equal(pending.length, 1, 'the replacement of the deleted leader exists');
       assert.ok(
         pending.every((p) => p.status?.phase === 'Pending'),
         JSON.stringify(pending.map((p) => p.status)),

@@ -164,8 +164,8 @@ export async function restartAgent(node: string, env: NodeJS.ProcessEnv = {}): P
   };
   const started = { exited: async () => injectedCrash((await fresh())?.status?.containerStatuses?.[0]) };
   const injected = Object.keys(env).length > 0;
-  if (injected || (old && withPodEnv(old)))
-    await installChart([...podEnvValues('agent', env), ...rolloutValues('agent')]);
+  const upgraded = injected || (!!old && withPodEnv(old));
+  if (upgraded) await installChart([...podEnvValues('agent', env), ...rolloutValues('agent')]);
   else if (old)
     await kubectl(memberOf(node), [
       '-n',
@@ -183,6 +183,18 @@ export async function restartAgent(node: string, env: NodeJS.ProcessEnv = {}): P
     180_000,
     `the agent pod on ${node} ${injected ? `with ${Object.keys(env).join(', ')} running` : 'Ready'}`,
   );
+  // Taking the environment away rolled the agent of every chart-pod node, in both members, and an agent elsewhere
+  // that met the same crash point is down until its new pod runs: the next case must not start before they are.
+  if (upgraded && !injected)
+    for (const other of chartPodNodes(state))
+      await eventually(
+        async () => {
+          const p = await agentPodOn(other);
+          return p && isReady(p) && !withPodEnv(p) ? true : undefined;
+        },
+        180_000,
+        `the agent pod on ${other} Ready without the test's environment`,
+      );
   return started;
 }
 

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { restartHub } from '../fed/hub.js';
 import { kubectl } from '../fed/kubectl.js';
+import { healedAndReady } from '../fed/outage.js';
 import { registryInfo, registrySecretYaml } from './agent-support.js';
 import { workloadMigrationCase } from './restore-fixtures.js';
 import { counterWorkloadYaml, propagationPolicyYaml } from './restore-support.js';
@@ -17,6 +18,9 @@ const { hub, backupYaml, restoreYaml, pods, running, finished } = workloadMigrat
 
 describe('migrating a StatefulSet through Karmada while the hub is killed', () => {
   before(async () => {
+    // The migration's target must be Ready when it is applied, or it is refused before the step the hub dies after;
+    // the case before this one in the alone lane may have just healed it.
+    await healedAndReady('member2');
     const user = registryInfo().users[0]!;
     await hub(['create', 'namespace', ns]);
     await hub(['apply', '-f', '-'], registrySecretYaml(ns, 'push', user.username, user.password));

@@ -206,9 +206,28 @@ export async function karmadaFailover(o: {
 export const fedCli = (...args: string[]) =>
   spawnSync(process.execPath, [join(repoRoot, 'e2e/dist/fed/cli.js'), ...args], { encoding: 'utf8' });
 
-/** A test's clean-up: `member` healed if a test left it failed, then waited for until Karmada sees it Ready. */
+/**
+ * A test's clean-up, and a precondition of a case that needs `member`: healed if a test left it failed, then waited
+ * for until Karmada sees it Ready and its apiserver answers /readyz, both for 20 s in a row (two of Karmada's 10 s
+ * status periods). Ready once is not enough right after an outage: the resumed apiserver may still time out
+ * Karmada's health checks, and the member turns NotReady again (a CI run saw it 10 s before the next case's restore
+ * to it, which was then refused TargetClusterNotReady).
+ */
 export async function healedAndReady(member: string): Promise<void> {
   const state = readState();
   if (state && failedMembers(state).includes(member)) fedCli('heal', member);
-  await eventually(async () => (await memberSeen(member)).ready || undefined, 120_000, `${member} Ready`);
+  let since = 0;
+  await eventually(
+    async () => {
+      const answers = await kubectl(member, ['get', '--raw', '/readyz']).then(
+        () => true,
+        () => false,
+      );
+      if (!answers || !(await memberSeen(member)).ready) return ((since = 0), undefined);
+      since ||= Date.now();
+      return Date.now() - since >= 20_000 || undefined;
+    },
+    180_000,
+    `${member} Ready and answering for 20 s in a row`,
+  );
 }

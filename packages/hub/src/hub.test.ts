@@ -472,6 +472,43 @@ describe('the hub: each event goes to the queue of the controller it concerns', 
   });
 });
 
+describe('the hub: an object not yet placed goes ahead of status work (ADR 0019)', () => {
+  it('reconciles a new object before a placed one whose binding changed earlier', async () => {
+    const h = await hub();
+    const placed: CheckpointBackup = {
+      ...backup(),
+      metadata: { name: 'placed', namespace: 'shop', generation: 1, labels: { [LABEL]: TO_MEMBER1 } },
+      status: { observedGeneration: 1, placement: { clusters: ['member1'], by: 'placement' } },
+    };
+    h.api.put(`${BACKUPS}/placed`, placed);
+    await setImmediate();
+    // Its binding's status changes (agent progress): status work, queued first.
+    h.api.put(`${BINDINGS}/placed-checkpointbackup`, {
+      metadata: { name: 'placed-checkpointbackup', namespace: 'shop' },
+      spec: {
+        resource: {
+          apiVersion: 'migration.dcnlab.com/v1',
+          kind: 'CheckpointBackup',
+          name: 'placed',
+          namespace: 'shop',
+        },
+      },
+    });
+    await setImmediate();
+    h.api.put(`${BACKUPS}/fresh`, {
+      ...backup(),
+      metadata: { name: 'fresh', namespace: 'shop', generation: 1 },
+    });
+    await setImmediate();
+    await setImmediate();
+    const runs: string[] = [];
+    h.hub.backups.queue.start(async (k) => void runs.push(k));
+    await h.hub.backups.queue.idle();
+    assert.deepEqual(runs, ['shop/web', 'shop/fresh', 'shop/placed']);
+    h.hub.backups.stop();
+  });
+});
+
 describe('the hub: one Secret that is both a registry secret and a keys object', () => {
   const bothUses = () => backup({ encryption: { publicKeysRef: { kind: 'Secret', name: 'creds' } } });
   const KEYS_POLICY = 'public-keys-secret-creds';

@@ -33,6 +33,17 @@ const deferred = () => {
   return { promise, resolve };
 };
 
+/** Starts the queue with a reconcile that only records each key, and waits until it is idle. */
+async function runAll(q: WorkQueue<string>): Promise<string[]> {
+  const runs: string[] = [];
+  q.start((k) => {
+    runs.push(k);
+    return Promise.resolve(undefined);
+  });
+  await q.idle();
+  return runs;
+}
+
 describe('WorkQueue', () => {
   it('folds repeated adds of a waiting key into one run', async () => {
     const q = new WorkQueue<string>({ workers: 1 });
@@ -175,5 +186,64 @@ describe('WorkQueue', () => {
     clock.advance(1000);
     await q.idle();
     assert.equal(runs, 2);
+  });
+
+  it('runs higher priorities first, each priority in the order its keys came', async () => {
+    const q = new WorkQueue<string>({ workers: 1 });
+    for (const [k, p] of [
+      ['s1', 0],
+      ['new1', 1],
+      ['s2', 0],
+      ['new2', 1],
+      ['urgent', 5],
+      ['s3', 0],
+    ] as const)
+      q.add(k, p);
+    assert.equal(q.depth(), 6);
+    const runs = await runAll(q);
+    assert.deepEqual(runs, ['urgent', 'new1', 'new2', 's1', 's2', 's3']);
+    assert.equal(q.depth(), 0);
+  });
+
+  it('moves a waiting key up when it is added again with a higher priority, never down, and runs it once', async () => {
+    const q = new WorkQueue<string>({ workers: 1 });
+    q.add('a');
+    q.add('b');
+    q.add('c', 1);
+    q.add('b', 2); // up: ahead of everything
+    q.add('c', 0); // lower: c keeps its priority 1
+    q.add('a', 0); // the same: a keeps its place
+    assert.equal(q.depth(), 3);
+    const runs = await runAll(q);
+    assert.deepEqual(runs, ['b', 'c', 'a']);
+  });
+
+  it('lines up a key added during its run at the priority of that add, after its run', async () => {
+    const q = new WorkQueue<string>({ workers: 1 });
+    const gate = deferred();
+    const runs: string[] = [];
+    q.add('x');
+    q.add('y');
+    q.add('z');
+    q.start(async (k) => {
+      if (k === 'x' && !runs.includes('x')) {
+        q.add('x', 1); // during its own run: runs again, ahead of y and z
+        await gate.promise;
+      }
+      runs.push(k);
+      return undefined;
+    });
+    assert.equal(q.inFlight(), 1);
+    assert.equal(q.depth(), 2, 'x, running, is not waiting');
+    gate.resolve();
+    await q.idle();
+    assert.deepEqual(runs, ['x', 'x', 'y', 'z']);
+  });
+
+  it('a stopped queue takes no key at any priority', async () => {
+    const q = new WorkQueue<string>({ workers: 1 });
+    q.stop();
+    q.add('a', 3);
+    assert.equal(q.depth(), 0);
   });
 });

@@ -20,13 +20,28 @@ export interface WorkQueueOptions<K> {
   onError?: (key: K, err: unknown, retryInMs: number | undefined) => void;
 }
 
+/** A key's place in line: its priority, and when it joined that priority's line. */
+interface Pending {
+  priority: number;
+  seq: number;
+}
+
 /**
  * A controller-runtime style work queue: repeated adds of a key fold into one pending run, a key is never
  * reconciled twice at once (an add during its run schedules one more run after it), and failures back off per key.
+ *
+ * Keys may be added with a priority (default 0): a higher one runs first, keys of one priority in the order they came,
+ * as controller-runtime's priority queue. Adding a waiting key again with a higher priority moves it up; with a lower
+ * one changes nothing. A controller gives the work a user is waiting on (an object not yet acted on) a higher priority
+ * than the status bookkeeping of thousands of others, so a burst of the latter does not hold the former back.
  */
 export class WorkQueue<K> {
-  readonly #queue: K[] = [];
-  readonly #dirty = new Set<K>();
+  /** Lines of waiting keys by priority; an entry whose seq is no longer its key's is stale and skipped. */
+  readonly #lines = new Map<number, { key: K; seq: number }[]>();
+  /** Keys to run (again): waiting in a line, or to be lined up when their current run ends. */
+  readonly #pending = new Map<K, Pending>();
+  #waiting = 0;
+  #seq = 0;
   readonly #processing = new Set<K>();
   readonly #timers = new Map<K, { at: number; cancel(): void }>();
   readonly #clock: Clock;
@@ -56,14 +71,18 @@ export class WorkQueue<K> {
     this.#timers.clear();
   }
 
-  add(key: K): void {
-    if (this.#stopped || this.#dirty.has(key)) return;
-    this.#dirty.add(key);
-    if (!this.#processing.has(key)) this.#queue.push(key);
+  /** Queues key to run (once, however often it is added before it runs), at a priority (higher runs first). */
+  add(key: K, priority = 0): void {
+    if (this.#stopped) return;
+    const pending = this.#pending.get(key);
+    if (pending && pending.priority >= priority) return;
+    const entry = { priority, seq: ++this.#seq };
+    this.#pending.set(key, entry);
+    if (!this.#processing.has(key)) this.#line(key, entry, !!pending);
     this.#pump();
   }
 
-  /** Adds key after ms (any length); an earlier pending delay for the same key wins. */
+  /** Adds key after ms (any length) at priority 0; an earlier pending delay for the same key wins. */
   addAfter(key: K, ms: number): void {
     if (this.#stopped) return;
     if (ms <= 0) return this.add(key);
@@ -87,7 +106,7 @@ export class WorkQueue<K> {
 
   /** Keys waiting to run (not counting delayed ones or those running). */
   depth(): number {
-    return this.#queue.length;
+    return this.#waiting;
   }
 
   /** Reconciles running now (a stopped queue starts no more). */
@@ -97,19 +116,42 @@ export class WorkQueue<K> {
 
   /** Resolves when nothing is queued or running (delayed keys do not count). */
   idle(): Promise<void> {
-    if (this.#queue.length === 0 && this.#running === 0) return Promise.resolve();
+    if (this.#waiting === 0 && this.#running === 0) return Promise.resolve();
     return new Promise((resolve) => this.#idleWaiters.push(resolve));
   }
 
+  /** Puts a pending key at the end of its priority's line (moved: its older entry in a lower line goes stale). */
+  #line(key: K, p: Pending, moved: boolean): void {
+    let line = this.#lines.get(p.priority);
+    if (!line) this.#lines.set(p.priority, (line = []));
+    line.push({ key, seq: p.seq });
+    if (!moved) this.#waiting++;
+  }
+
+  /** The first waiting key of the highest priority, taken out of line. */
+  #next(): K | undefined {
+    for (const priority of [...this.#lines.keys()].sort((a, b) => b - a)) {
+      const line = this.#lines.get(priority)!;
+      while (line.length) {
+        const { key, seq } = line.shift()!;
+        if (this.#pending.get(key)?.seq !== seq) continue; // moved up since
+        this.#pending.delete(key);
+        this.#waiting--;
+        return key;
+      }
+      this.#lines.delete(priority);
+    }
+    return undefined;
+  }
+
   #pump(): void {
-    while (this.#reconcile && !this.#stopped && this.#running < this.#workers && this.#queue.length > 0) {
-      const key = this.#queue.shift() as K;
-      this.#dirty.delete(key);
+    while (this.#reconcile && !this.#stopped && this.#running < this.#workers && this.#waiting > 0) {
+      const key = this.#next() as K;
       this.#processing.add(key);
       this.#running++;
       void this.#runOne(this.#reconcile, key);
     }
-    if (this.#queue.length === 0 && this.#running === 0) {
+    if (this.#waiting === 0 && this.#running === 0) {
       for (const w of this.#idleWaiters.splice(0)) w();
     }
   }
@@ -131,7 +173,8 @@ export class WorkQueue<K> {
     } finally {
       this.#processing.delete(key);
       this.#running--;
-      if (this.#dirty.has(key)) this.#queue.push(key);
+      const again = this.#pending.get(key);
+      if (again) this.#line(key, again, false);
       this.#pump();
     }
   }

@@ -37,6 +37,7 @@ import {
   membershipPatch,
   policyInUse,
   POLICY_LABEL,
+  awaitsPlacement,
   sharedPolicy,
   wantedPolicy,
 } from './sharing.js';
@@ -83,6 +84,8 @@ const CARRIED_KINDS: ReadonlySet<string> = new Set(['Secret', 'ConfigMap', 'Role
 /** The shared policies an object carries or belongs in. */
 const sharedOf = (b: CheckpointBackup) =>
   [b.metadata.labels?.[POLICY_LABEL], wantedPolicy(b)].filter((p): p is string => !!p);
+/** The queue's priority of an object not yet placed (awaitsPlacement): ahead of status bookkeeping (0). */
+const PLACING = 1;
 
 /**
  * Places CheckpointBackups on the Karmada apiserver, each in the PropagationPolicy its namespace shares for its
@@ -106,7 +109,7 @@ export class BackupController {
         log.warn({ key: k, err: describeError(err), retryInMs: retry }, 'reconcile failed'),
     });
     caches.backups.on((e, b, old) => {
-      this.queue.add(key(b));
+      this.#add(b);
       // An object leaving a shared policy (moved, withdrawn, deleted) may have been its last: look at the policy.
       const now = e === 'delete' || b.metadata.deletionTimestamp ? [] : sharedOf(b);
       for (const p of [...(old ? sharedOf(old) : []), ...(e === 'delete' ? sharedOf(b) : [])])
@@ -147,7 +150,11 @@ export class BackupController {
   }
 
   #enqueue(pred: (b: CheckpointBackup) => boolean): void {
-    for (const b of this.#o.caches.backups.list()) if (pred(b)) this.queue.add(key(b));
+    for (const b of this.#o.caches.backups.list()) if (pred(b)) this.#add(b);
+  }
+
+  #add(b: CheckpointBackup): void {
+    this.queue.add(key(b), awaitsPlacement(b) ? PLACING : 0);
   }
 
   /** Starts acting, with every cached object: only the leader calls this. */

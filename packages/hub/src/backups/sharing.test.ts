@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { secretPolicy } from '../secrets/reader.js';
 import {
+  awaitsPlacement,
   CLAIM,
   isSharedPolicy,
   legacyPolicyName,
@@ -89,6 +90,51 @@ describe('wantedPolicy: the shared policy an object belongs in, from status.plac
     ['nothing recorded (new, refused, withdrawn)', member(), undefined],
   ];
   for (const [name, b, want] of cases) it(name, () => assert.equal(wantedPolicy(b), want));
+});
+
+describe('awaitsPlacement: an object the hub has not placed yet goes ahead in its queue', () => {
+  const acted = (m: Partial<Member['metadata']>, placement?: { clusters: string[]; by: string }): Member => ({
+    metadata: { name: 'web', namespace: 'shop', generation: 2, ...m },
+    status: { observedGeneration: 2, ...(placement ? { placement } : {}) },
+  });
+  const cases: [string, Member, boolean][] = [
+    ['new: no status at all', { metadata: { name: 'web', namespace: 'shop', generation: 1 } }, true],
+    [
+      'its spec changed since the hub acted',
+      { ...acted({}), metadata: { ...acted({}).metadata, generation: 3 } },
+      true,
+    ],
+    [
+      'placement recorded, label not written yet',
+      acted({}, { clusters: ['member1'], by: 'placement' }),
+      true,
+    ],
+    [
+      'placement recorded, label of another policy (moving)',
+      acted({ labels: { [POLICY_LABEL]: P2 } }, { clusters: ['member1'], by: 'placement' }),
+      true,
+    ],
+    [
+      'placed: label as recorded',
+      acted({ labels: { [POLICY_LABEL]: P1 } }, { clusters: ['member1'], by: 'placement' }),
+      false,
+    ],
+    ['under a user’s policy, acted on', acted({}, { clusters: ['member1'], by: 'policy' }), false],
+    ['refused or unplaceable, acted on (no placement)', acted({}), false],
+    [
+      'being deleted, even if never placed',
+      {
+        metadata: {
+          name: 'web',
+          namespace: 'shop',
+          generation: 1,
+          deletionTimestamp: '2026-12-02T00:00:00Z',
+        },
+      },
+      false,
+    ],
+  ];
+  for (const [name, b, want] of cases) it(name, () => assert.equal(awaitsPlacement(b), want));
 });
 
 describe('policyInUse: whether a shared policy must stay', () => {

@@ -72,12 +72,13 @@ export interface Member {
   metadata: {
     name: string;
     namespace: string;
+    generation?: number;
     labels?: Record<string, string>;
     annotations?: Record<string, string>;
     finalizers?: string[];
     deletionTimestamp?: string;
   };
-  status?: { placement?: { clusters: string[]; by: string } };
+  status?: { placement?: { clusters: string[]; by: string }; observedGeneration?: number };
 }
 
 /**
@@ -87,6 +88,20 @@ export interface Member {
 export function wantedPolicy(b: Member): string | undefined {
   const p = b.status?.placement;
   return p && p.by !== 'policy' && p.clusters.length ? sharedPolicyName(p.clusters) : undefined;
+}
+
+/**
+ * Whether the hub still owes the object its placement: a spec it has not acted on (new, or changed), or a recorded
+ * placement its label does not carry yet. Karmada sees the object only once it is placed, and behind everything that
+ * entered its queues meanwhile, so this work goes ahead of the status bookkeeping of other objects (a burst of
+ * thousands of binding updates would otherwise hold a new object back by their whole length). An object being
+ * deleted owes nothing: its clean-up waits its turn.
+ */
+export function awaitsPlacement(b: Member): boolean {
+  if (b.metadata.deletionTimestamp) return false;
+  if (b.status?.observedGeneration !== (b.metadata.generation ?? 0)) return true;
+  const want = wantedPolicy(b);
+  return want !== undefined && b.metadata.labels?.[POLICY_LABEL] !== want;
 }
 
 /**

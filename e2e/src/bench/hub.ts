@@ -69,7 +69,7 @@ const pct = (xs: number[], p: number) => {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 type Binding = KubeObject & {
-  spec: { resource: { kind: string; name: string; namespace?: string } };
+  spec: { resource: { kind: string; name: string; namespace?: string }; clusters?: { name: string }[] };
   status?: { aggregatedStatus?: { clusterName: string; status?: { phase?: string } }[] };
 };
 
@@ -77,6 +77,10 @@ interface Times {
   applied: Map<string, number>;
   /** When the hub had placed the object (its shared policy's label on it): the hub's own part of apply→member. */
   placed: Map<string, number>;
+  /** Karmada's detector matched the object to a policy: its ResourceBinding exists. */
+  bound: Map<string, number>;
+  /** Karmada's scheduler chose its clusters (the binding's spec.clusters). */
+  scheduled: Map<string, number>;
   inMember: Map<string, number>;
   agentDone: Map<string, number>;
   visible: Map<string, number>;
@@ -88,6 +92,8 @@ async function prepare(n: number, withHub: boolean) {
   const t: Times = {
     applied: new Map(),
     placed: new Map(),
+    bound: new Map(),
+    scheduled: new Map(),
     inMember: new Map(),
     agentDone: new Map(),
     visible: new Map(),
@@ -117,26 +123,32 @@ async function prepare(n: number, withHub: boolean) {
   const done = (name: string) => {
     if (!t.visible.has(name)) t.visible.set(name, performance.now());
   };
+  // Both paths: where in Karmada each object's time goes (detector, then scheduler, then to the member).
+  const bindingWatch = new Informer<Binding>(
+    restListWatch(hub, `/apis/work.karmada.io/v1alpha2/namespaces/${ns}/resourcebindings`),
+  );
+  bindingWatch.on((_e, rb) => {
+    const name = rb.spec.resource.name;
+    const now = performance.now();
+    if (!t.bound.has(name)) t.bound.set(name, now);
+    if (rb.spec.clusters?.length && !t.scheduled.has(name)) t.scheduled.set(name, now);
+    if (
+      !withHub &&
+      rb.status?.aggregatedStatus?.find((a) => a.clusterName === 'member1')?.status?.phase === 'Failed'
+    )
+      done(name);
+  });
   const hubWatch = withHub
     ? new Informer<CheckpointBackup>(
         restListWatch(hub, `/apis/migration.dcnlab.com/v1/namespaces/${ns}/checkpointbackups`),
       )
-    : new Informer<Binding>(
-        restListWatch(hub, `/apis/work.karmada.io/v1alpha2/namespaces/${ns}/resourcebindings`),
-      );
-  hubWatch.on((_e, o) => {
-    if (withHub) {
-      const b = o as CheckpointBackup;
-      if (b.metadata.labels?.[POLICY_LABEL] && !t.placed.has(b.metadata.name))
-        t.placed.set(b.metadata.name, performance.now());
-      if (b.status?.clusters?.find((c) => c.name === 'member1')?.phase === 'Failed') done(b.metadata.name);
-    } else {
-      const rb = o as Binding;
-      if (rb.status?.aggregatedStatus?.find((a) => a.clusterName === 'member1')?.status?.phase === 'Failed')
-        done(rb.spec.resource.name);
-    }
+    : undefined;
+  hubWatch?.on((_e, b) => {
+    if (b.metadata.labels?.[POLICY_LABEL] && !t.placed.has(b.metadata.name))
+      t.placed.set(b.metadata.name, performance.now());
+    if (b.status?.clusters?.find((c) => c.name === 'member1')?.phase === 'Failed') done(b.metadata.name);
   });
-  await Promise.all([memberWatch.start(), hubWatch.start()]);
+  await Promise.all([memberWatch.start(), bindingWatch.start(), hubWatch?.start()]);
 
   const apply = async (i: number) => {
     const name = `b${i}`;
@@ -166,7 +178,8 @@ async function prepare(n: number, withHub: boolean) {
       while (t.visible.size < n && Date.now() < deadline) await sleep(100);
       wall = (performance.now() - t0) / 1000;
       memberWatch.stop();
-      hubWatch.stop();
+      bindingWatch.stop();
+      hubWatch?.stop();
     },
     async remove(): Promise<void> {
       await hub.request('DELETE', `/api/v1/namespaces/${ns}`).catch(() => undefined);
@@ -182,7 +195,9 @@ async function prepare(n: number, withHub: boolean) {
     },
     row(): Record<string, string> {
       const toMember = [...t.inMember].map(([k, v]) => v - (t.applied.get(k) ?? v));
-      const placed = [...t.placed].map(([k, v]) => v - (t.applied.get(k) ?? v));
+      const since = (m: Map<string, number>) => [...m].map(([k, v]) => v - (t.applied.get(k) ?? v));
+      const placed = since(t.placed);
+      const p5095 = (xs: number[]) => `${pct(xs, 50).toFixed(0)} / ${pct(xs, 95).toFixed(0)}`;
       const back = [...t.visible].map(([k, v]) => v - (t.agentDone.get(k) ?? v));
       return {
         objects: String(n),
@@ -191,6 +206,8 @@ async function prepare(n: number, withHub: boolean) {
         'apply→hub placed p50/p95 ms': withHub
           ? `${pct(placed, 50).toFixed(0)} / ${pct(placed, 95).toFixed(0)}`
           : '',
+        'apply→binding p50/p95 ms': p5095(since(t.bound)),
+        'apply→scheduled p50/p95 ms': p5095(since(t.scheduled)),
         'agent done→hub p50/p95 ms': `${pct(back, 50).toFixed(0)} / ${pct(back, 95).toFixed(0)}`,
         'all visible s': `${wall.toFixed(1)}${t.visible.size < n ? ` (${t.visible.size}/${n})` : ''}`,
       };

@@ -502,9 +502,42 @@ describe('the hub: an object not yet placed goes ahead of status work (ADR 0019)
     await setImmediate();
     await setImmediate();
     const runs: string[] = [];
-    h.hub.backups.queue.start(async (k) => void runs.push(k));
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    h.hub.backups.queue.start(async (k) => {
+      runs.push(k);
+      if (k.startsWith('hold')) await gate;
+      return undefined;
+    });
     await h.hub.backups.queue.idle();
     assert.deepEqual(runs, ['shop/web', 'shop/fresh', 'shop/placed']);
+
+    // Later, with nothing queued, both bindings change while every worker is busy: the object still unplaced (this
+    // test's reconcile writes nothing) goes first, whichever handler queues it.
+    runs.length = 0;
+    for (let i = 0; i < 8; i++) h.hub.backups.queue.add(`hold${i}`, 9); // every one of the 8 workers
+    const binding = (name: string) => ({
+      metadata: { name: `${name}-checkpointbackup`, namespace: 'shop' },
+      spec: {
+        resource: {
+          apiVersion: 'migration.dcnlab.com/v1',
+          kind: 'CheckpointBackup',
+          name,
+          namespace: 'shop',
+        },
+      },
+    });
+    h.api.put(`${BINDINGS}/placed-checkpointbackup`, {
+      ...binding('placed'),
+      status: { aggregatedStatus: [] },
+    });
+    await setImmediate();
+    h.api.put(`${BINDINGS}/fresh-checkpointbackup`, binding('fresh'));
+    await setImmediate();
+    await setImmediate();
+    release();
+    await h.hub.backups.queue.idle();
+    assert.deepEqual(runs.slice(8), ['shop/fresh', 'shop/placed']);
     h.hub.backups.stop();
   });
 });

@@ -152,7 +152,7 @@ export function hubControllers(o: HubOptions): Hub {
     ...shared,
     log: log.child({ controller: 'secrets' }),
     // The backups controller is made next; a secret reconcile only runs once both are started.
-    requeueBackup: (b) => backups.queue.add(`${b.metadata.namespace}/${b.metadata.name}`),
+    requeueBackup: (b) => backups.requeue(b.metadata),
   });
   const backups = new BackupController({
     ...shared,

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { describe, it } from 'node:test';
 import { Backoff } from './backoff.js';
 import type { Clock } from './clock.js';
@@ -245,5 +246,58 @@ describe('WorkQueue', () => {
     q.stop();
     q.add('a', 3);
     assert.equal(q.depth(), 0);
+  });
+
+  it('keeps a waiting key in its place when it is added again at the same priority', async () => {
+    const q = new WorkQueue<string>({ workers: 1 });
+    q.add('a');
+    q.add('b');
+    q.add('a', 0);
+    assert.deepEqual(await runAll(q), ['a', 'b']);
+  });
+
+  it('a key moved up keeps its place by arrival among the keys of its new priority', async () => {
+    const q = new WorkQueue<string>({ workers: 1 });
+    q.add('old');
+    q.add('n1', 1);
+    q.add('n2', 1);
+    q.add('old', 1); // it came before n1 and n2
+    q.add('n3', 1);
+    assert.deepEqual(await runAll(q), ['old', 'n1', 'n2', 'n3']);
+  });
+
+  it('a failed key comes back at the priority it ran at, ahead of lower ones that waited', async () => {
+    const clock = new FakeClock();
+    const q = new WorkQueue<string>({ workers: 1, clock });
+    const gate = deferred();
+    const runs: string[] = [];
+    q.add('s0');
+    q.add('s1');
+    q.add('s2');
+    q.add('new', 1);
+    q.start(async (k) => {
+      runs.push(k);
+      if (k === 'new' && runs.filter((r) => r === 'new').length === 1) throw new Error('429');
+      if (k === 's0') await gate.promise;
+      return undefined;
+    });
+    await nextTurn();
+    assert.deepEqual(runs, ['new', 's0']);
+    clock.advance(60_000); // past the first backoff: 'new' waits again while s0 runs
+    gate.resolve();
+    await q.idle();
+    assert.deepEqual(runs, ['new', 's0', 'new', 's1', 's2']);
+  });
+
+  it('of two delays for one key the earlier wins, at the higher priority', async () => {
+    const clock = new FakeClock();
+    const q = new WorkQueue<string>({ workers: 1, clock });
+    q.add('y', 1);
+    q.addAfter('k', 500, 0);
+    q.addAfter('k', 1000, 3);
+    assert.deepEqual(clock.pending(), [500]);
+    clock.advance(500);
+    q.add('z', 2);
+    assert.deepEqual(await runAll(q), ['k', 'z', 'y']);
   });
 });

@@ -20,9 +20,12 @@ export interface WorkQueueOptions<K> {
   onError?: (key: K, err: unknown, retryInMs: number | undefined) => void;
 }
 
-/** A key's place in line: its priority, and when it joined that priority's line. */
+/** A key waiting to run: its priority, when it was first added (its place in any line), and its current entry. */
 interface Pending {
   priority: number;
+  /** When the key was added: it keeps this place when it moves up to a higher priority. */
+  order: number;
+  /** Its entry in the lines; an entry with another seq is stale (the key moved up since) and is skipped. */
   seq: number;
 }
 
@@ -31,19 +34,20 @@ interface Pending {
  * reconciled twice at once (an add during its run schedules one more run after it), and failures back off per key.
  *
  * Keys may be added with a priority (default 0): a higher one runs first, keys of one priority in the order they came,
- * as controller-runtime's priority queue. Adding a waiting key again with a higher priority moves it up; with a lower
- * one changes nothing. A controller gives the work a user is waiting on (an object not yet acted on) a higher priority
+ * as controller-runtime's priority queue. Adding a waiting key again with a higher priority moves it up, keeping its
+ * place by arrival among that priority's keys; with the same or a lower one changes nothing. A retry (after an error
+ * or a requested delay) comes back at the priority the key ran at. A controller gives the work a user is waiting on (an object not yet acted on) a higher priority
  * than the status bookkeeping of thousands of others, so a burst of the latter does not hold the former back.
  */
 export class WorkQueue<K> {
-  /** Lines of waiting keys by priority; an entry whose seq is no longer its key's is stale and skipped. */
-  readonly #lines = new Map<number, { key: K; seq: number }[]>();
+  /** Lines of waiting keys by priority, each in arrival order; an entry whose seq is no longer its key's is stale. */
+  readonly #lines = new Map<number, { key: K; seq: number; order: number }[]>();
   /** Keys to run (again): waiting in a line, or to be lined up when their current run ends. */
   readonly #pending = new Map<K, Pending>();
   #waiting = 0;
   #seq = 0;
   readonly #processing = new Set<K>();
-  readonly #timers = new Map<K, { at: number; cancel(): void }>();
+  readonly #timers = new Map<K, { at: number; priority: number; cancel(): void }>();
   readonly #clock: Clock;
   readonly #backoff: Backoff<K>;
   readonly #workers: number;
@@ -76,32 +80,41 @@ export class WorkQueue<K> {
     if (this.#stopped) return;
     const pending = this.#pending.get(key);
     if (pending && pending.priority >= priority) return;
-    const entry = { priority, seq: ++this.#seq };
+    const seq = ++this.#seq;
+    const entry = { priority, seq, order: pending?.order ?? seq };
     this.#pending.set(key, entry);
     if (!this.#processing.has(key)) this.#line(key, entry, !!pending);
     this.#pump();
   }
 
-  /** Adds key after ms (any length) at priority 0; an earlier pending delay for the same key wins. */
-  addAfter(key: K, ms: number): void {
+  /**
+   * Adds key after ms (any length), at a priority; of two pending delays for the same key the earlier wins, at the
+   * higher of their priorities.
+   */
+  addAfter(key: K, ms: number, priority = 0): void {
     if (this.#stopped) return;
-    if (ms <= 0) return this.add(key);
+    if (ms <= 0) return this.add(key, priority);
     const at = this.#clock.now() + ms;
     const existing = this.#timers.get(key);
-    if (existing && existing.at <= at) return;
+    if (existing && existing.at <= at) {
+      existing.priority = Math.max(existing.priority, priority);
+      return;
+    }
     existing?.cancel();
+    const entry = { at, priority: Math.max(priority, existing?.priority ?? priority), cancel: () => {} };
     // Node's timers take at most 2^31-1 ms (24.8 days) and fire at once for more, which would turn a yearly cron
     // object's wait into a loop: a longer wait is served in steps.
     const timer = this.#clock.setTimeout(
       () => {
         this.#timers.delete(key);
         const left = at - this.#clock.now();
-        if (left > 0) this.addAfter(key, left);
-        else this.add(key);
+        if (left > 0) this.addAfter(key, left, entry.priority);
+        else this.add(key, entry.priority);
       },
       Math.min(ms, MAX_TIMER_MS),
     );
-    this.#timers.set(key, { at, cancel: timer.cancel });
+    entry.cancel = timer.cancel;
+    this.#timers.set(key, entry);
   }
 
   /** Keys waiting to run (not counting delayed ones or those running). */
@@ -120,16 +133,29 @@ export class WorkQueue<K> {
     return new Promise((resolve) => this.#idleWaiters.push(resolve));
   }
 
-  /** Puts a pending key at the end of its priority's line (moved: its older entry in a lower line goes stale). */
+  /**
+   * Puts a pending key in its priority's line by arrival: at the end, unless it moved up from a lower line (its entry
+   * there goes stale) and keeps an earlier place.
+   */
   #line(key: K, p: Pending, moved: boolean): void {
     let line = this.#lines.get(p.priority);
     if (!line) this.#lines.set(p.priority, (line = []));
-    line.push({ key, seq: p.seq });
+    const entry = { key, seq: p.seq, order: p.order };
+    if (!line.length || line.at(-1)!.order <= p.order) line.push(entry);
+    else {
+      let lo = 0;
+      for (let hi = line.length; lo < hi;) {
+        const mid = (lo + hi) >> 1;
+        if (line[mid]!.order <= p.order) lo = mid + 1;
+        else hi = mid;
+      }
+      line.splice(lo, 0, entry);
+    }
     if (!moved) this.#waiting++;
   }
 
-  /** The first waiting key of the highest priority, taken out of line. */
-  #next(): K | undefined {
+  /** The first waiting key of the highest priority, taken out of line, with that priority. */
+  #next(): { key: K; priority: number } | undefined {
     for (const priority of [...this.#lines.keys()].sort((a, b) => b - a)) {
       const line = this.#lines.get(priority)!;
       while (line.length) {
@@ -137,7 +163,7 @@ export class WorkQueue<K> {
         if (this.#pending.get(key)?.seq !== seq) continue; // moved up since
         this.#pending.delete(key);
         this.#waiting--;
-        return key;
+        return { key, priority };
       }
       this.#lines.delete(priority);
     }
@@ -146,21 +172,22 @@ export class WorkQueue<K> {
 
   #pump(): void {
     while (this.#reconcile && !this.#stopped && this.#running < this.#workers && this.#waiting > 0) {
-      const key = this.#next() as K;
+      const { key, priority } = this.#next()!;
       this.#processing.add(key);
       this.#running++;
-      void this.#runOne(this.#reconcile, key);
+      void this.#runOne(this.#reconcile, key, priority);
     }
     if (this.#waiting === 0 && this.#running === 0) {
       for (const w of this.#idleWaiters.splice(0)) w();
     }
   }
 
-  async #runOne(reconcile: Reconcile<K>, key: K): Promise<void> {
+  /** One reconcile; a retry or a requested requeue comes back at the priority it ran at, as in controller-runtime. */
+  async #runOne(reconcile: Reconcile<K>, key: K, priority: number): Promise<void> {
     try {
       const result = await reconcile(key);
       this.#backoff.forget(key);
-      if (result) this.addAfter(key, result.requeueAfterMs);
+      if (result) this.addAfter(key, result.requeueAfterMs, priority);
     } catch (err) {
       if (err instanceof TerminalError) {
         this.#backoff.forget(key);
@@ -168,7 +195,7 @@ export class WorkQueue<K> {
       } else {
         const delay = this.#backoff.next(key);
         this.#onError?.(key, err, delay);
-        this.addAfter(key, delay);
+        this.addAfter(key, delay, priority);
       }
     } finally {
       this.#processing.delete(key);

@@ -128,7 +128,7 @@ export class BackupController {
     // concern none, and would cost a scan of every backup each.
     caches.bindings.on((_e, rb) => {
       const r = rb.spec.resource;
-      if (r.kind === 'CheckpointBackup') this.queue.add(`${r.namespace ?? ''}/${r.name}`);
+      if (r.kind === 'CheckpointBackup') this.requeue({ name: r.name, namespace: r.namespace ?? '' });
       else if (!CARRIED_KINDS.has(r.kind)) this.#enqueue((b) => sameWorkload(b, r));
     });
     // A policy event concerns only the backups it selects, before or after the change, or, for a shared policy of
@@ -157,13 +157,21 @@ export class BackupController {
     this.queue.add(key(b), awaitsPlacement(b) ? PLACING : 0);
   }
 
+  /** Queues an object again (its binding, or its registry secret, changed), at the priority its cached copy earns. */
+  requeue(ref: { name: string; namespace: string }): void {
+    const cached = this.#o.caches.backups.get(`${ref.namespace}/${ref.name}`);
+    if (cached) this.#add(cached);
+    else this.queue.add(`${ref.namespace}/${ref.name}`);
+  }
+
   /** Starts acting, with every cached object: only the leader calls this. */
   start(): void {
-    this.queue.start((k) => this.reconcile(k));
+    // Everything queued first, then the workers: the first ones start on the highest priority, not on cache order.
     this.#enqueue(() => true);
     for (const p of this.#o.caches.policies.list())
       if (isSharedPolicy({ ...p, kind: 'PropagationPolicy' }))
         this.queue.add(policyKey(p.metadata.namespace!, p.metadata.name));
+    this.queue.start((k) => this.reconcile(k));
   }
 
   stop(): void {

@@ -91,17 +91,17 @@ export function wantedPolicy(b: Member): string | undefined {
 }
 
 /**
- * Whether the hub still owes the object its placement: a spec it has not acted on (new, or changed), or a recorded
- * placement its label does not carry yet. Karmada sees the object only once it is placed, and behind everything that
- * entered its queues meanwhile, so this work goes ahead of the status bookkeeping of other objects (a burst of
- * thousands of binding updates would otherwise hold a new object back by their whole length). An object being
- * deleted owes nothing: its clean-up waits its turn.
+ * Whether the hub has yet to act on the object's spec (new, or changed since): every reconcile that gets through
+ * records `status.observedGeneration`, placed, refused or unplaceable alike. Karmada sees an object only once it is
+ * placed, and behind everything that entered its queues meanwhile, so this work goes ahead of the status bookkeeping
+ * of other objects (a burst of thousands of binding updates would otherwise hold a new object back by their whole
+ * length). Only the spec counts: an object whose label lags its recorded placement got there by a failed reconcile,
+ * whose retry keeps its priority, and anything else (a policy name taken, a status write of its own) would keep it
+ * ahead for good. An object being deleted owes nothing: its clean-up waits its turn.
  */
 export function awaitsPlacement(b: Member): boolean {
   if (b.metadata.deletionTimestamp) return false;
-  if (b.status?.observedGeneration !== (b.metadata.generation ?? 0)) return true;
-  const want = wantedPolicy(b);
-  return want !== undefined && b.metadata.labels?.[POLICY_LABEL] !== want;
+  return b.status?.observedGeneration !== (b.metadata.generation ?? 0);
 }
 
 /**

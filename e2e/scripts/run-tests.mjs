@@ -2,11 +2,15 @@
 // Runs the test suites: `unit` (no cluster), `e2e` (integration and e2e on the local federation), or `all`.
 // The federation is brought up if it is not already, and taken down again only if this run started it.
 //
-// The unit suite runs on each Node.js at once, and in `all` mode beside `pnpm lint` and `fed up` starting the
-// federation: separate processes that share nothing (unit tests use no cluster, and their own temporary directories
-// and ports; lint only reads the sources), each of which leaves a core mostly idle, so a 2-core machine finishes them
-// in about the time the slowest takes alone. Each writes to its own log, printed whole when it ends, so two spec
+// The unit suite runs on each Node.js at once: separate processes that share nothing (unit tests use no cluster, and
+// their own temporary directories and ports). Each writes to its own log, printed whole when it ends, so two spec
 // reporters never interleave; any that fails fails the run.
+//
+// In `all` mode the unit suites and `pnpm lint` run beside `fed up` and then beside the cluster stage, at the lowest
+// CPU priority (nice 19; docs/adr/0019): the cluster stage starts as soon as the federation is up instead of after
+// the unit suites, and the unit suites and lint take only the CPU the federation and its cases leave idle, which is
+// most of it (the cluster stage is mostly waiting). Their logs are printed after the cluster stage, whose spec output
+// streams meanwhile; a failure among them fails the run as before, but no longer keeps the cluster stage from running.
 //
 // The cluster stage (integration and e2e tests on the federation) runs in two lanes (docs/adr/0017). Each such test
 // file says near its top whether it shares the federation with another file running at the same time:
@@ -65,23 +69,39 @@ const run = (cmd, args, env = {}) =>
 
 const logs = mkdtempSync(join(tmpdir(), 'sm-tests-'));
 let logged = 0;
+/** The processes runLogged started that have not ended, for an interrupted run to stop. */
+const running = new Set();
+/** Logs of stages that ran beside the cluster stage, printed once it has ended (printHeld). */
+const held = [];
 /**
  * Starts `cmd args` with its output going to a log of its own; resolves with its exit status once it has ended and
- * its log has been printed, between two lines naming it, its status and how long it took.
+ * its log has been printed, between two lines naming it, its status and how long it took. `beside`: it runs beside
+ * the cluster stage, at the lowest CPU priority (nice 19), and its log is held until printHeld().
  */
-function runLogged(label, cmd, args) {
+function runLogged(label, cmd, args, { beside = false } = {}) {
   const file = join(logs, `${++logged}.log`);
   const fd = openSync(file, 'w');
   const t0 = Date.now();
-  console.log(`── ${label}: started (log: ${file})`);
-  const child = spawn(cmd, args, { cwd: root, stdio: ['ignore', fd, fd] });
+  const how = beside ? ', at the lowest CPU priority; printed after the cluster stage' : '';
+  console.log(`── ${label}: started (log: ${file}${how})`);
+  // nice(1) execs the command: the child's pid is the command's, and everything it starts inherits the priority.
+  const child = beside
+    ? spawn('nice', ['-n', '19', cmd, ...args], { cwd: root, stdio: ['ignore', fd, fd] })
+    : spawn(cmd, args, { cwd: root, stdio: ['ignore', fd, fd] });
   closeSync(fd);
+  running.add(child);
   return new Promise((resolve) => {
     const done = (status, why) => {
+      running.delete(child);
       const s = ((Date.now() - t0) / 1000).toFixed(0);
-      console.log(`\n── ${label}: output ────────────────────────────────`);
-      process.stdout.write(readFileSync(file));
-      console.log(`── ${label}: ${status === 0 ? 'passed' : `FAILED (${why})`} in ${s} s ──\n`);
+      const text = readFileSync(file);
+      const print = () => {
+        console.log(`\n── ${label}: output ────────────────────────────────`);
+        process.stdout.write(text);
+        console.log(`── ${label}: ${status === 0 ? 'passed' : `FAILED (${why})`} in ${s} s ──\n`);
+      };
+      if (beside) held.push(print);
+      else print();
       resolve(status);
     };
     child.on('error', (err) => done(1, err.message));
@@ -89,6 +109,10 @@ function runLogged(label, cmd, args) {
       done(code ?? 1, signal ? `killed by ${signal}` : `exit status ${code}`),
     );
   });
+}
+/** Prints the held logs of the stages that ran beside the cluster stage, in the order they ended. */
+function printHeld() {
+  for (const print of held.splice(0)) print();
 }
 
 // LTS_NODE names a second Node.js (the current LTS) to run the unit and integration suites on as well.
@@ -100,28 +124,32 @@ const fedCli = 'e2e/dist/fed/cli.js';
 
 let status = 0;
 let wasUp = true;
-const parallel = [];
+// In `all` mode the unit suites and lint run beside `fed up` and the cluster stage (docs/adr/0019).
+const beside = mode === 'all';
+const background = [];
 if (mode === 'unit' || mode === 'all') {
   for (const node of nodes) {
-    parallel.push(
-      runLogged(`unit tests on Node.js ${nodeName(node)}`, node, [
-        '--test',
-        `--test-concurrency=${unitConcurrency}`,
-        `--test-timeout=${unitTestTimeoutMs}`,
-        '--test-reporter=spec',
-        ...unit,
-      ]),
+    background.push(
+      runLogged(
+        `unit tests on Node.js ${nodeName(node)}`,
+        node,
+        [
+          '--test',
+          `--test-concurrency=${unitConcurrency}`,
+          `--test-timeout=${unitTestTimeoutMs}`,
+          '--test-reporter=spec',
+          ...unit,
+        ],
+        { beside },
+      ),
     );
   }
 }
-if (mode === 'all') parallel.push(runLogged('pnpm lint', 'pnpm', ['-s', 'lint']));
-if (mode === 'e2e' || mode === 'all') {
-  wasUp = run(process.execPath, [fedCli, 'status']) === 0;
-  if (!wasUp) parallel.push(runLogged('fed up', process.execPath, [fedCli, 'up']));
-}
+if (mode === 'all') background.push(runLogged('pnpm lint', 'pnpm', ['-s', 'lint'], { beside }));
 // A run stopped from outside (CI's time limit, ^C) prints what the running stages wrote so far. In the cluster
 // stage the running lane's `node --test` gets the signal too (it prints what it has, cancels and exits), and no
-// further lane or stage starts (runLanes); the federation this run started is still taken down.
+// further lane or stage starts (runLanes); the federation this run started is still taken down. In `all` mode the
+// unit suites, lint and `fed up` are stopped too.
 let interrupted = false;
 let lane;
 for (const sig of ['SIGINT', 'SIGTERM'])
@@ -131,13 +159,18 @@ for (const sig of ['SIGINT', 'SIGTERM'])
       console.log(`\n── interrupted by ${sig}; log ${f} so far ──`);
       process.stdout.write(readFileSync(join(logs, f)));
     }
+    // Beside the cluster stage they would run on after it; the `fed down` at the end stops what a killed `fed up` began.
+    if (beside) for (const child of running) child.kill(sig);
     if (lane) {
       console.log(`\n── interrupted by ${sig}: stopping the cluster tests; no further lane starts`);
       lane.kill(sig);
-    } else process.exit(1);
+    } else if (!beside) process.exit(1);
   });
-for (const s of await Promise.all(parallel)) if (s !== 0) status = s;
-rmSync(logs, { recursive: true, force: true });
+if (mode === 'e2e' || mode === 'all') {
+  wasUp = run(process.execPath, [fedCli, 'status']) === 0;
+  if (!wasUp) status = await runLogged('fed up', process.execPath, [fedCli, 'up']);
+}
+if (!beside) for (const s of await Promise.all(background)) if (s !== 0) status = s;
 
 /** Runs `node args` with the terminal's output, asynchronously, so a signal reaches the handler above meanwhile. */
 function runLane(node, args) {
@@ -183,11 +216,17 @@ async function clusterLanes(node, files) {
   );
 }
 
-if ((mode === 'e2e' || mode === 'all') && status === 0) {
+if ((mode === 'e2e' || mode === 'all') && status === 0 && !interrupted) {
   status = await clusterLanes(process.execPath, cluster);
   if (status === 0 && lts && !interrupted) status = await clusterLanes(lts, integration);
 }
 if ((mode === 'e2e' || mode === 'all') && !wasUp && !process.env.KEEP_FED) {
   run(process.execPath, [fedCli, 'down']);
 }
+if (beside) {
+  if (running.size) console.log('── waiting for the unit tests and lint running beside the cluster stage');
+  for (const s of await Promise.all(background)) if (s !== 0 && status === 0) status = s;
+  printHeld();
+}
+rmSync(logs, { recursive: true, force: true });
 process.exit(status);

@@ -7,7 +7,7 @@
 // reporters never interleave; any that fails fails the run.
 //
 // In `all` mode the unit suites and `pnpm lint` run beside `fed up` and then beside the cluster stage, at the lowest
-// CPU priority (nice 19; docs/adr/0019): the cluster stage starts as soon as the federation is up instead of after
+// CPU priority (nice 19; docs/adr/0020): the cluster stage starts as soon as the federation is up instead of after
 // the unit suites, and the unit suites and lint take only the CPU the federation and its cases leave idle, which is
 // most of it (the cluster stage is mostly waiting). Their logs are printed after the cluster stage, whose spec output
 // streams meanwhile; a failure among them fails the run as before, but no longer keeps the cluster stage from running.
@@ -124,7 +124,7 @@ const fedCli = 'e2e/dist/fed/cli.js';
 
 let status = 0;
 let wasUp = true;
-// In `all` mode the unit suites and lint run beside `fed up` and the cluster stage (docs/adr/0019).
+// In `all` mode the unit suites and lint run beside `fed up` and the cluster stage (docs/adr/0020).
 const beside = mode === 'all';
 const background = [];
 if (mode === 'unit' || mode === 'all') {

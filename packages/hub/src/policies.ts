@@ -27,6 +27,7 @@ export interface PropagationPolicy {
     labels?: Record<string, string>;
     annotations?: Record<string, string>;
     resourceVersion?: string;
+    deletionTimestamp?: string;
   };
   spec: {
     resourceSelectors: ResourceSelector[];

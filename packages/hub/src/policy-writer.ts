@@ -80,8 +80,9 @@ export class PolicyWriter {
   /** Deletes one of the hub's policies; true when there was one. */
   async delete(ns: string, name: string): Promise<boolean> {
     const cur = this.#o.caches.policies.get(`${ns}/${name}`);
-    // A no-op reconcile costs no request: only a cached hub-owned policy is deleted.
-    if (!cur || !isHubOwned(cur)) return false;
+    // A no-op reconcile costs no request: only a cached hub-owned policy is deleted, and only once (Karmada's finalizer
+    // keeps a deleted one, marked, until it has let go of what it propagated).
+    if (!cur || !isHubOwned(cur) || cur.metadata.deletionTimestamp) return false;
     if (!(await deleteIfExists(this.#o.client, policyPath(ns, name)))) return false;
     this.#o.metrics.writes.inc({ what: 'policy' });
     this.#o.log.info({ policy: `${ns}/${name}` }, 'policy deleted');

@@ -1,9 +1,10 @@
-// suite: alone — cordons and drains member1's nodes; asserts no keep-state webhook configuration is left in member1
+// suite: alone — cordons and drains member1's nodes (and moves the hub's pod out of member1 on a --chart-hub federation); asserts no keep-state webhook configuration is left in member1
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import { hubPodAwayFrom } from '../fed/chart-hub.js';
 import { kubectl } from '../fed/kubectl.js';
 import { binary, kubeconfigPath } from '../fed/paths.js';
 import { getBackup, registryInfo, registrySecretYaml } from './agent-support.js';
@@ -148,8 +149,12 @@ describe('drain with state: an evicted pod is checkpointed first and its replace
   const drained: string[] = [];
   const servers: Server[] = [];
   const sockets: Socket[] = [];
+  let hubBack: (() => Promise<void>) | undefined;
 
   before(async () => {
+    // The hub's pod (a --chart-hub federation) serves the eviction gate: drained with its node, its replacement would
+    // have nowhere to run and every drain here would wait on a hub that is not there. It runs elsewhere meanwhile.
+    hubBack = await hubPodAwayFrom('member1');
     const user = registryInfo().users[0]!;
     await hub(['create', 'namespace', ns]);
     await hub(
@@ -162,6 +167,7 @@ describe('drain with state: an evicted pod is checkpointed first and its replace
     for (const sock of sockets) sock.destroy();
     for (const srv of servers) srv.close();
     await hub(['delete', 'namespace', ns, '--wait=false']).catch(() => undefined);
+    await hubBack?.();
   });
 
   it('kubectl drain waits for the checkpoint; the StatefulSet pod comes back on the other node, counting on', async (t) => {

@@ -373,8 +373,8 @@ export async function useChartHub(node: string): Promise<() => Promise<void>> {
  * member1's nodes (evicting a hub pod there, whose replacement then has nowhere to go, while the drain waits on the
  * hub's eviction gate), `fed fail` freezes every container of the member, the hub's with them. Where the hub is the
  * chart's pod in that member, it is moved to the last node of another member (that member plays the host of Karmada's
- * controllers meanwhile, as docs/install.md allows any cluster to) and its Lease waited for; returns what moves it
- * back. A local hub process, or a pod elsewhere already, is left as it is.
+ * controllers meanwhile: the hub needs only its kubeconfig Secret there, docs/install.md step 3) and its Lease waited
+ * for; returns what moves it back. A local hub process, or a pod elsewhere already, is left as it is.
  */
 export async function hubPodAwayFrom(member: string): Promise<() => Promise<void>> {
   const from = chartHubNode();

@@ -5,6 +5,8 @@ import { createHash } from 'node:crypto';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { hubPodAwayFrom } from '../fed/chart-hub.js';
+import { hangingListenersInAgentPods } from '../fed/chart-pods.js';
+import { memberNodes } from '../fed/members.js';
 import { kubectl } from '../fed/kubectl.js';
 import { binary, kubeconfigPath } from '../fed/paths.js';
 import { getBackup, registryInfo, registrySecretYaml } from './agent-support.js';
@@ -149,6 +151,7 @@ describe('drain with state: an evicted pod is checkpointed first and its replace
   const drained: string[] = [];
   const servers: Server[] = [];
   const sockets: Socket[] = [];
+  const stops: (() => void)[] = [];
   let hubBack: (() => Promise<void>) | undefined;
 
   before(async () => {
@@ -166,6 +169,7 @@ describe('drain with state: an evicted pod is checkpointed first and its replace
     for (const n of drained) await kubectl('member1', ['uncordon', n]).catch(() => undefined);
     for (const sock of sockets) sock.destroy();
     for (const srv of servers) srv.close();
+    for (const stop of stops) stop();
     await hub(['delete', 'namespace', ns, '--wait=false']).catch(() => undefined);
     await hubBack?.();
   });
@@ -344,6 +348,8 @@ describe('drain with state: an evicted pod is checkpointed first and its replace
     servers.push(silent);
     await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
     const port = (silent.address() as AddressInfo).port;
+    // The same where member1's agents are the chart's pods: at that address in their network namespaces.
+    stops.push(await hangingListenersInAgentPods(memberNodes.member1!, port));
     await hub(
       ['apply', '-f', '-'],
       `${counter('Deployment', 'slow')}---\n${keepingBackup('Deployment', 'slow', `127.0.0.1:${port}`, 10)}`,

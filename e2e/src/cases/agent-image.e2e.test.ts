@@ -5,7 +5,7 @@ import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parse } from 'yaml';
-import { inPrivateMounts } from '../fed/agents.js';
+import { inPrivateMounts, useLocalAgent } from '../fed/agents.js';
 import { chartPodNodes } from '../fed/chart-pods.js';
 import { kubectl } from '../fed/kubectl.js';
 import { fedDir, nodeRootDir, nodeStorage, repoRoot } from '../fed/paths.js';
@@ -22,8 +22,9 @@ const image = (
     spec: { template: { spec: { containers: { image: string }[] } } };
   }
 ).spec.template.spec.containers[0]!.image;
-// A node of member1 whose agent is a local process (with FED_CHART_PODS=m1-b, m1-b's agent is the chart's pod).
-const node = ['m1-b', 'm1-a'].find((n) => !chartPodNodes().includes(n))!;
+// A node of member1 whose agent is a local process (with FED_CHART_PODS=m1-b, m1-b's agent is the chart's pod); where
+// both are chart pods, m1-b's agent is made a local process for the case (useLocalAgent) and its pod comes back after.
+const node = ['m1-b', 'm1-a'].find((n) => !chartPodNodes().includes(n)) ?? 'm1-b';
 const ns = unique('image');
 /** A clean environment for commands run inside the image: the host's (CA paths, PATH) does not exist there. */
 const imageEnv = {
@@ -143,8 +144,10 @@ describe('the agent image: deploy/Containerfile built with buildah', () => {
     const procName = `agent-${node}`;
     let original: ProcRecord | undefined;
     let fromImage: ProcRecord | undefined;
+    let podBack: (() => Promise<void>) | undefined;
 
     before(async () => {
+      podBack = await useLocalAgent(node);
       const state = readState()!;
       original = state.procs.find((p) => p.name === procName);
       assert.ok(original?.args, `the federation records ${procName}`);
@@ -192,23 +195,26 @@ describe('the agent image: deploy/Containerfile built with buildah', () => {
 
     after(async () => {
       await kubectl('member1', ['delete', 'namespace', ns, '--wait=false']).catch(() => undefined);
-      if (!original) return;
-      const state = readState()!;
-      await stopProcesses(state.procs.filter((p) => p.name === procName));
-      state.procs = state.procs.filter((p) => p.name !== procName);
-      writeState(state);
-      startProcess(
-        state,
-        procName,
-        original.exe,
-        original.args!,
-        original.port ? { port: original.port } : {},
-      );
-      await eventually(
-        async () => ((await probe(`http://127.0.0.1:${original!.port}/readyz`)) ? true : undefined),
-        60_000,
-        `the federation's agent for ${node} to be back`,
-      );
+      if (original) {
+        const state = readState()!;
+        await stopProcesses(state.procs.filter((p) => p.name === procName));
+        state.procs = state.procs.filter((p) => p.name !== procName);
+        writeState(state);
+        startProcess(
+          state,
+          procName,
+          original.exe,
+          original.args!,
+          original.port ? { port: original.port } : {},
+        );
+        await eventually(
+          async () => ((await probe(`http://127.0.0.1:${original!.port}/readyz`)) ? true : undefined),
+          60_000,
+          `the federation's agent for ${node} to be back`,
+        );
+      }
+      // Then, where the node's agent was the chart's pod, the pod again.
+      await podBack?.();
     });
 
     it("completes a CheckpointBackup, its image written by the image's own checkpoint-store into the node's storage", async () => {

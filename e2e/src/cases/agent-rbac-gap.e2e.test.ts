@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { kubectl } from '../fed/kubectl.js';
-import { readState } from '../fed/procs.js';
+import { agentHttpGet } from '../fed/agents.js';
 import { backupYaml, runPod, waitPhase } from './agent-support.js';
 import { eventually, unique } from './support.js';
 
@@ -55,11 +55,11 @@ describe('the agent under an RBAC gap', () => {
 
   it("serves the agent's metrics: phase durations, failures by reason, queue depth", async () => {
     // The forbidden run above was m1-a's: its checkpoint step is counted (a failed step too), and its failure by reason.
-    const port = readState()!.ports['agent-m1-a'];
-    const body = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    // The agent's own port: the local process's, or the chart's pod's inside its network namespace.
+    const { body } = await agentHttpGet('m1-a', '/metrics');
     assert.match(body, /^checkpoint_phase_duration_seconds_count\{step="checkpoint"\} [1-9]/m);
     assert.match(body, /^checkpoint_failures_total\{reason="KubeletForbidden"\} [1-9]/m);
     assert.match(body, /^checkpoint_queue_depth\{queue="reconcile"\} \d+/m);
-    assert.equal((await fetch(`http://127.0.0.1:${port}/readyz`)).status, 200);
+    assert.equal((await agentHttpGet('m1-a', '/readyz')).status, 200);
   });
 });

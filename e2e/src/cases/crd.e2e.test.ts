@@ -3,6 +3,8 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { chartHubNode } from '../fed/chart-hub.js';
+import { memberOf } from '../fed/chart-pods.js';
 import { kubectl } from '../fed/kubectl.js';
 import { repoRoot } from '../fed/paths.js';
 import { unique } from './support.js';
@@ -174,13 +176,18 @@ ${spec}`;
   });
 
   it("deploy/hub's Deployment is valid for the host cluster, its RBAC and examples/hub for Karmada (server-side dry run)", async () => {
+    // A host cluster without the hub: on a --chart-hub federation one member runs the hub release's Deployment of the
+    // same name, whose selector (its release's instance label) deploy/'s could not change, so the dry run goes to
+    // the other member, a host cluster before its installation, as the Deployment is checked for.
+    const hubNode = chartHubNode();
+    const host = hubNode && memberOf(hubNode) === 'member1' ? 'member2' : 'member1';
     await kubectl(
-      'member1',
+      host,
       ['apply', '-f', '-'],
       'apiVersion: v1\nkind: Namespace\nmetadata: {name: karmada-system}\n',
     );
     const cases: [string, string, RegExp][] = [
-      ['member1', 'deploy/hub/deployment.yaml', /deployment\.apps\/stateful-migration-hub/],
+      [host, 'deploy/hub/deployment.yaml', /deployment\.apps\/stateful-migration-hub/],
       [
         'karmada',
         'deploy/hub/rbac.yaml',

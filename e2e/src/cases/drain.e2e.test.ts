@@ -1,9 +1,12 @@
-// suite: alone — cordons and drains member1's nodes; asserts no keep-state webhook configuration is left in member1
+// suite: alone — cordons and drains member1's nodes (and moves the hub's pod out of member1 on a --chart-hub federation); asserts no keep-state webhook configuration is left in member1
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import { hubPodAwayFrom } from '../fed/chart-hub.js';
+import { hangingListenersInAgentPods } from '../fed/chart-pods.js';
+import { memberNodes } from '../fed/members.js';
 import { kubectl } from '../fed/kubectl.js';
 import { binary, kubeconfigPath } from '../fed/paths.js';
 import { getBackup, registryInfo, registrySecretYaml } from './agent-support.js';
@@ -148,8 +151,13 @@ describe('drain with state: an evicted pod is checkpointed first and its replace
   const drained: string[] = [];
   const servers: Server[] = [];
   const sockets: Socket[] = [];
+  const stops: (() => void)[] = [];
+  let hubBack: (() => Promise<void>) | undefined;
 
   before(async () => {
+    // The hub's pod (a --chart-hub federation) serves the eviction gate: drained with its node, its replacement would
+    // have nowhere to run and every drain here would wait on a hub that is not there. It runs elsewhere meanwhile.
+    hubBack = await hubPodAwayFrom('member1');
     const user = registryInfo().users[0]!;
     await hub(['create', 'namespace', ns]);
     await hub(
@@ -161,7 +169,9 @@ describe('drain with state: an evicted pod is checkpointed first and its replace
     for (const n of drained) await kubectl('member1', ['uncordon', n]).catch(() => undefined);
     for (const sock of sockets) sock.destroy();
     for (const srv of servers) srv.close();
+    for (const stop of stops) stop();
     await hub(['delete', 'namespace', ns, '--wait=false']).catch(() => undefined);
+    await hubBack?.();
   });
 
   it('kubectl drain waits for the checkpoint; the StatefulSet pod comes back on the other node, counting on', async (t) => {
@@ -338,6 +348,8 @@ describe('drain with state: an evicted pod is checkpointed first and its replace
     servers.push(silent);
     await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
     const port = (silent.address() as AddressInfo).port;
+    // The same where member1's agents are the chart's pods: at that address in their network namespaces.
+    stops.push(await hangingListenersInAgentPods(memberNodes.member1!, port));
     await hub(
       ['apply', '-f', '-'],
       `${counter('Deployment', 'slow')}---\n${keepingBackup('Deployment', 'slow', `127.0.0.1:${port}`, 10)}`,

@@ -1,7 +1,8 @@
-// suite: alone — fails and heals member1 (fed fail/heal): member1 is unreachable for minutes
+// suite: alone — fails and heals member1 (fed fail/heal): member1 is unreachable for minutes; moves the hub's pod out of member1 on a --chart-hub federation
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { FailoverRecord, ReplicaStatus } from '@stateful-migration/api';
+import { hubPodAwayFrom } from '../fed/chart-hub.js';
 import { kubectl } from '../fed/kubectl.js';
 import { failoverPlacement, fedCli, healedAndReady, karmadaFailover, memberSeen } from '../fed/outage.js';
 import { exists, getBackup, registryInfo, registrySecretYaml } from './agent-support.js';
@@ -235,7 +236,11 @@ const member1Empty = (namespace: string, timeoutMs: number, what: string) =>
   );
 
 describe('one outage of member1: Karmada fails workloads over (fed fail and heal), and with state (failover with state)', () => {
+  let hubBack: (() => Promise<void>) | undefined;
   before(async () => {
+    // The hub's pod (a --chart-hub federation) must outlive member1's outage, as the hub does in a real installation,
+    // whose host cluster is not the member lost: `fed fail member1` would freeze it with member1's containers.
+    hubBack = await hubPodAwayFrom('member1');
     const [plain, withState] = await Promise.allSettled([setUpPlain(), setUpWithState()]);
     for (const s of [plain, withState]) if (s.status === 'rejected') throw s.reason;
   });
@@ -245,6 +250,7 @@ describe('one outage of member1: Karmada fails workloads over (fed fail and heal
     await healedAndReady('member1');
     for (const n of [ns, plainNs])
       await hub(['delete', 'namespace', n, '--wait=false']).catch(() => undefined);
+    await hubBack?.();
   });
 
   it('fail: member1 turns not Ready, is tainted NoExecute, and the StatefulSet starts over in member2', async () => {

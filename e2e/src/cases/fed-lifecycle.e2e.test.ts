@@ -7,6 +7,8 @@ import { join } from 'node:path';
 import { it } from 'node:test';
 import { eventually } from '@stateful-migration/kube/testing';
 import { ensurePki } from '../fed/certs.js';
+import { CHART_HUB_ENV } from '../fed/chart-hub.js';
+import { CHART_PODS_ENV } from '../fed/chart-pods.js';
 import { binary, repoRoot } from '../fed/paths.js';
 import { probe } from '../fed/probe.js';
 import { childPid, procStat, restarts, type FedState } from '../fed/procs.js';
@@ -14,7 +16,10 @@ import { childPid, procStat, restarts, type FedState } from '../fed/procs.js';
 const fedDir = mkdtempSync(join(tmpdir(), 'fed-life-'));
 const fed = (cmd: string) => {
   const r = spawnSync(process.execPath, [join(repoRoot, 'e2e/dist/fed/cli.js'), cmd], {
-    env: { ...process.env, FED_DIR: fedDir },
+    // The second federation runs no chart pods even when the suite's does (a run with FED_CHART_HUB and
+    // FED_CHART_PODS): this case is about fed's own lifecycle, and its counts (one container at down) are of the
+    // plain federation's processes and of the one pod it starts.
+    env: { ...process.env, FED_DIR: fedDir, [CHART_PODS_ENV]: '', [CHART_HUB_ENV]: '' },
     encoding: 'utf8',
   });
   return { out: r.stdout + r.stderr, status: r.status };

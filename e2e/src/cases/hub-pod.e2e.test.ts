@@ -1,6 +1,5 @@
 // suite: alone — moves the hub into the chart's pod, upgrades the chart, cordons the hub's node
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import type { CheckpointBackup } from '@stateful-migration/api';
 import { pushAgentImage, ensureAgentImage } from '../fed/agent-image.js';
@@ -8,6 +7,7 @@ import { agentImageOf } from '../fed/chart-pods.js';
 import {
   chartHubNode,
   HUB_NAMESPACE,
+  hubLeaseHolder,
   hubPods,
   installHubChart,
   useChartHub,
@@ -15,7 +15,7 @@ import {
   type HubPod,
 } from '../fed/chart-hub.js';
 import { kubectl } from '../fed/kubectl.js';
-import { runningContainersOfPod } from '../fed/runtimes.js';
+import { podHttpGet } from '../fed/runtimes.js';
 import { readState } from '../fed/procs.js';
 import { getBackup, registryInfo, registrySecretYaml, runningPod } from './agent-support.js';
 import { eventually, unique } from './support.js';
@@ -28,29 +28,10 @@ const member = node.startsWith('m1-') ? 'member1' : 'member2';
 const ns = unique('hubpod');
 const hub = (args: string[], input?: string) => kubectl('karmada', args, input);
 
-const containerOf = (uid: string) => runningContainersOfPod(node, uid)[0];
-
 /** GET of a URL from inside the pod's network namespace (as a Prometheus in the pod network would scrape it). */
-function fromPodNetwork(uid: string, url: string): string {
-  const c = containerOf(uid);
-  if (!c) throw new Error(`no running container of pod ${uid} on ${node}`);
-  return execFileSync('nsenter', [`--net=/proc/${c.pid}/ns/net`, 'curl', '-sS', '--max-time', '10', url], {
-    encoding: 'utf8',
-  });
-}
+const fromPodNetwork = (uid: string, url: string): string => podHttpGet(node, uid, url).body;
 
-const holder = async (): Promise<string> =>
-  (
-    await hub([
-      '-n',
-      HUB_NAMESPACE,
-      'get',
-      'lease',
-      'stateful-migration-hub',
-      '-o',
-      'jsonpath={.spec.holderIdentity}',
-    ])
-  ).trim();
+const holder = hubLeaseHolder;
 
 function backup(name: string, pod: string, workload = 'web'): string {
   const { url } = registryInfo();

@@ -15,7 +15,7 @@ import { writeArchive } from '@stateful-migration/archive';
 import { RegistryClient, pushImage } from '@stateful-migration/registry';
 import { kubectl } from '../fed/kubectl.js';
 import { repoRoot } from '../fed/paths.js';
-import { readState } from '../fed/procs.js';
+import { agentHttpGet } from '../fed/agents.js';
 import {
   archivesOf,
   backupYaml,
@@ -418,9 +418,7 @@ describe('retention on nodes, in containers-storage and in the registry', { conc
       inAB,
       `every archive of ${nss.ab} stays`,
     );
-    const metrics = await (
-      await fetch(`http://127.0.0.1:${readState()!.ports['agent-m1-a']}/metrics`)
-    ).text();
+    const metrics = (await agentHttpGet('m1-a', '/metrics')).body;
     assert.match(metrics, /^checkpoint_retention_deletions_total\{store="archives"\} [1-9]/m);
   });
 

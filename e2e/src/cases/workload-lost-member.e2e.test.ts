@@ -1,7 +1,8 @@
-// suite: alone — fails and heals member2 (fed fail/heal)
+// suite: alone — fails and heals member2 (fed fail/heal); moves the hub's pod out of member2 on a --chart-hub federation whose hub runs there
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { CheckpointRestore } from '@stateful-migration/api';
+import { hubPodAwayFrom } from '../fed/chart-hub.js';
 import { kubectl } from '../fed/kubectl.js';
 import { fedCli, healedAndReady, memberSeen } from '../fed/outage.js';
 import { registryInfo, registrySecretYaml } from './agent-support.js';
@@ -27,7 +28,11 @@ const configIn = (member: string) =>
   );
 
 describe('a workload migration whose target is lost', () => {
+  let hubBack: (() => Promise<void>) | undefined;
   before(async () => {
+    // The hub must outlive member2's outage (its pod, on a --chart-hub federation whose hub runs in member2, would
+    // be frozen with member2's containers): it is the hub that fails the restore and sweeps member2 afterwards.
+    hubBack = await hubPodAwayFrom('member2');
     const user = registryInfo().users[0]!;
     await hub(['create', 'namespace', ns]);
     await hub(
@@ -74,6 +79,7 @@ spec:
   after(async () => {
     await healedAndReady('member2');
     await hub(['delete', 'namespace', ns, '--wait=false']).catch(() => undefined);
+    await hubBack?.();
   });
 
   it('waits, fails ClusterLost recording what was left, lets the source go, and can be deleted while member2 is down', async () => {

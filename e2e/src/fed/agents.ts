@@ -1,15 +1,25 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import type { FedContext } from './context.js';
 import { members } from './control-plane.js';
 import { memberNodes, nodeAddressOf } from './members.js';
 import { binary, fedDir, nodeRootDir, nodeStorage, repoRoot } from './paths.js';
 import { probe } from './probe.js';
-import { freePort, isOurs, readState, restartProcess } from './procs.js';
+import { freePort, isOurs, readState, restartProcess, stopProcesses, writeState } from './procs.js';
 import { registryInfoPath, type RegistryInfo } from './registry.js';
-import { agentPodOn, chartPodNodes, isReady, memberOf, type AgentPod } from './chart-pods.js';
-import { installChart } from './chart.js';
+import {
+  AGENT_PODS_LABEL,
+  agentPodOn,
+  chartPodNodes,
+  isReady,
+  memberOf,
+  waitAgentPod,
+  type AgentPod,
+} from './chart-pods.js';
+import { chartHealthPorts, installChart } from './chart.js';
+import { ensurePki } from './certs.js';
+import { FedContext } from './context.js';
+import { podHttpGet } from './runtimes.js';
 import { kubectl } from './kubectl.js';
 import { hasRun, injectedCrash, podEnvValues, rolloutValues, type Started } from './pod-crash.js';
 import { CRASH_MARKER_ENV } from '@stateful-migration/kube';
@@ -81,64 +91,119 @@ export const onNodeRoot = (node: string, exe: string, args: string[]): { exe: st
  * checkpoint-backup-sa (carried by Karmada), so its RBAC is the real one. Each node has its own containers-storage (vfs) under .fed/.
  */
 export async function startAgents(ctx: FedContext): Promise<void> {
-  // The federation's registry is the platform's: the default secret may go there, and nowhere else (issue 11).
-  const platformRegistry = (JSON.parse(readFileSync(registryInfoPath(), 'utf8')) as RegistryInfo).url;
   for (const member of members) {
     const token = await installAgentApis(ctx, member);
-    const server = `https://127.0.0.1:${ctx.port(`${member}-apiserver`)}`;
     for (const node of memberNodes[member] ?? []) {
       // That node's agent is the chart's DaemonSet pod (chart-pods.ts): two agents for one node would both act on
       // its CheckpointBackups.
       if (chartPodNodes(ctx.state).includes(node)) continue;
-      const dir = join(fedDir, 'agents', node);
-      mkdirSync(dir, { recursive: true, mode: 0o700 });
-      const tokenFile = join(dir, 'token');
-      writeFileSync(tokenFile, token, { mode: 0o600 });
-      const kubeconfig = join(dir, 'kubeconfig');
-      writeFileSync(
-        kubeconfig,
-        stringify({
-          apiVersion: 'v1',
-          kind: 'Config',
-          clusters: [{ name: member, cluster: { server, 'certificate-authority': ctx.pki.ca } }],
-          users: [{ name: 'checkpoint-backup-sa', user: { 'token-file': tokenFile } }],
-          contexts: [{ name: member, context: { cluster: member, user: 'checkpoint-backup-sa' } }],
-          'current-context': member,
-        }),
-        { mode: 0o600 },
-      );
-      const health = await freePort(`agent-${node}`);
-      ctx.setPort(`agent-${node}`, health);
-      const cmd = onNodeRoot(node, process.execPath, [
-        join(repoRoot, 'packages/cli/dist/main.js'),
-        'agent',
-        `--kubeconfig=${kubeconfig}`,
-        `--node-name=${node}`,
-        `--node-ip=${nodeAddressOf(ctx.state, node)}`,
-        `--kubelet-port=${ctx.port(`kubelet-${node}`)}`,
-        `--kubelet-ca=${ctx.pki.ca}`,
-        `--token-file=${tokenFile}`,
-        `--storage-root=${nodeStorage(node).root}`,
-        `--storage-runroot=${nodeStorage(node).runroot}`,
-        '--storage-driver=vfs',
-        // Local images are written by the project's helper, as the agent image's /usr/local/bin/checkpoint-store.
-        `--checkpoint-store=${binary('checkpoint-store')}`,
-        // The node's path, as the chart's DaemonSet has it: the kubelet answers it (onNodeRoot binds it).
-        `--checkpoint-dir=${NODE_KUBELET_ROOT}/checkpoints`,
-        `--registry-ca=${ctx.pki.ca}`,
-        `--health-port=${health}`,
-        // The node's stand-in root: its CRI-O configuration (etc/crio/crio.conf.d/10-checkpoint-restore.conf,
-        // written by the node stand-in) is what the agent publishes as the Node's checkpoint-restore label.
-        `--host-root=${join(fedDir, 'nodes', node)}`,
-        // Short, so e2e sees the periodic retention sweep (default 300 s).
-        '--retention-interval=20',
-        `--default-secret-registries=${platformRegistry}`,
-      ]);
-      await ctx.run(`agent-${node}`, cmd.exe, cmd.args, () => probe(`http://127.0.0.1:${health}/readyz`), {
-        port: health,
-      });
+      await startLocalAgent(ctx, member, node, token);
     }
   }
+}
+
+/** The local agent process of one node (startAgents), recorded as `agent-<node>`, waited for until ready. */
+async function startLocalAgent(ctx: FedContext, member: string, node: string, token: string): Promise<void> {
+  // The federation's registry is the platform's: the default secret may go there, and nowhere else (issue 11).
+  const platformRegistry = (JSON.parse(readFileSync(registryInfoPath(), 'utf8')) as RegistryInfo).url;
+  const server = `https://127.0.0.1:${ctx.port(`${member}-apiserver`)}`;
+  const dir = join(fedDir, 'agents', node);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const tokenFile = join(dir, 'token');
+  writeFileSync(tokenFile, token, { mode: 0o600 });
+  const kubeconfig = join(dir, 'kubeconfig');
+  writeFileSync(
+    kubeconfig,
+    stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [{ name: member, cluster: { server, 'certificate-authority': ctx.pki.ca } }],
+      users: [{ name: 'checkpoint-backup-sa', user: { 'token-file': tokenFile } }],
+      contexts: [{ name: member, context: { cluster: member, user: 'checkpoint-backup-sa' } }],
+      'current-context': member,
+    }),
+    { mode: 0o600 },
+  );
+  const health = await freePort(`agent-${node}`);
+  ctx.setPort(`agent-${node}`, health);
+  const cmd = onNodeRoot(node, process.execPath, [
+    join(repoRoot, 'packages/cli/dist/main.js'),
+    'agent',
+    `--kubeconfig=${kubeconfig}`,
+    `--node-name=${node}`,
+    `--node-ip=${nodeAddressOf(ctx.state, node)}`,
+    `--kubelet-port=${ctx.port(`kubelet-${node}`)}`,
+    `--kubelet-ca=${ctx.pki.ca}`,
+    `--token-file=${tokenFile}`,
+    `--storage-root=${nodeStorage(node).root}`,
+    `--storage-runroot=${nodeStorage(node).runroot}`,
+    '--storage-driver=vfs',
+    // Local images are written by the project's helper, as the agent image's /usr/local/bin/checkpoint-store.
+    `--checkpoint-store=${binary('checkpoint-store')}`,
+    // The node's path, as the chart's DaemonSet has it: the kubelet answers it (onNodeRoot binds it).
+    `--checkpoint-dir=${NODE_KUBELET_ROOT}/checkpoints`,
+    `--registry-ca=${ctx.pki.ca}`,
+    `--health-port=${health}`,
+    // The node's stand-in root: its CRI-O configuration (etc/crio/crio.conf.d/10-checkpoint-restore.conf,
+    // written by the node stand-in) is what the agent publishes as the Node's checkpoint-restore label.
+    `--host-root=${join(fedDir, 'nodes', node)}`,
+    // Short, so e2e sees the periodic retention sweep (default 300 s).
+    '--retention-interval=20',
+    `--default-secret-registries=${platformRegistry}`,
+  ]);
+  await ctx.run(`agent-${node}`, cmd.exe, cmd.args, () => probe(`http://127.0.0.1:${health}/readyz`), {
+    port: health,
+  });
+}
+
+/**
+ * Makes a local process the agent of `node` on a federation whose agent there is the chart's DaemonSet pod: the
+ * inverse of useChartPod (chart-pods.ts), for a case about the local process itself (agent-image runs the image's
+ * root filesystem as one). The node's label is taken off, so the DaemonSet's pod there goes (the other nodes' pods
+ * stay as they are), and only once it is gone is the local agent started, as `fed up` starts it: two agents for one
+ * node would both act on its backups. Returns what undoes it (the local process stopped, the label back, the pod
+ * Ready); a node whose agent is already the local process is left as it is.
+ */
+export async function useLocalAgent(node: string): Promise<() => Promise<void>> {
+  const state = readState();
+  if (!state) throw new Error('the federation is not up');
+  if (!chartPodNodes(state).includes(node)) return async () => undefined;
+  const member = memberOf(node);
+  await kubectl(member, ['label', 'node', node, `${AGENT_PODS_LABEL}-`]);
+  await eventually(
+    async () => ((await agentPodOn(node)) ? undefined : true),
+    120_000,
+    `the agent pod on ${node} gone after its node's ${AGENT_PODS_LABEL} label was taken off`,
+  );
+  state.extra = { ...state.extra, chartPods: chartPodNodes(state).filter((n) => n !== node) };
+  writeState(state);
+  const ctx = new FedContext(state, ensurePki(join(fedDir, 'pki')));
+  await startLocalAgent(ctx, member, node, await installAgentApis(ctx, member));
+  return async () => {
+    const s = readState()!;
+    await stopProcesses(s.procs.filter((p) => p.name === `agent-${node}`));
+    s.procs = s.procs.filter((p) => p.name !== `agent-${node}`);
+    s.extra = { ...s.extra, chartPods: [...chartPodNodes(s), node] };
+    writeState(s);
+    await kubectl(member, ['label', 'node', node, `${AGENT_PODS_LABEL}=true`, '--overwrite']);
+    await waitAgentPod(node);
+  };
+}
+
+/**
+ * A GET on a node's agent's health port (/metrics, /readyz), wherever the agent runs: the local process's port on
+ * this machine, or the chart's pod's (the chart's agent.healthPort) inside the pod's network namespace (podHttpGet).
+ */
+export async function agentHttpGet(node: string, path: string): Promise<{ status: number; body: string }> {
+  if (!chartPodNodes().includes(node)) {
+    const port = readState()!.ports[`agent-${node}`];
+    if (port === undefined) throw new Error(`no health port recorded for agent-${node}`);
+    const res = await fetch(`http://127.0.0.1:${port}${path}`);
+    return { status: res.status, body: await res.text() };
+  }
+  const pod = await agentPodOn(node);
+  if (!pod) throw new Error(`no agent pod on ${node}`);
+  return podHttpGet(node, pod.metadata.uid, `http://127.0.0.1:${chartHealthPorts().agent}${path}`);
 }
 
 /**

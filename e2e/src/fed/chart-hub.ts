@@ -11,6 +11,7 @@ import { memberNodes } from './members.js';
 import type { ContainerStatusView } from './pod-crash.js';
 import { fedDir, repoRoot } from './paths.js';
 import { probe } from './probe.js';
+import { eventually } from '@stateful-migration/kube/testing';
 import {
   freePort,
   portTaken,
@@ -79,12 +80,29 @@ const hubSelector = `app.kubernetes.io/instance=${HUB_RELEASE},app.kubernetes.io
 /** The hub Deployment's pods on the host member, as its apiserver has them. */
 export async function hubPods(state = readState()): Promise<HubPod[]> {
   const node = chartHubNode(state);
-  if (!node) return [];
+  return node ? hubPodsIn(memberOf(node)) : [];
+}
+
+async function hubPodsIn(member: string): Promise<HubPod[]> {
   const list = JSON.parse(
-    await kubectl(memberOf(node), ['-n', HUB_NAMESPACE, 'get', 'pods', '-l', hubSelector, '-o', 'json']),
+    await kubectl(member, ['-n', HUB_NAMESPACE, 'get', 'pods', '-l', hubSelector, '-o', 'json']),
   ) as { items: HubPod[] };
   return list.items;
 }
+
+/** Who holds the hub's leader Lease on the Karmada apiserver: a local hub's --identity, or a pod's name. */
+export const hubLeaseHolder = async (): Promise<string> =>
+  (
+    await kubectl('karmada', [
+      '-n',
+      HUB_NAMESPACE,
+      'get',
+      'lease',
+      'stateful-migration-hub',
+      '-o',
+      'jsonpath={.spec.holderIdentity}',
+    ])
+  ).trim();
 
 export const isReadyPod = (p: HubPod): boolean =>
   !p.metadata.deletionTimestamp &&
@@ -348,4 +366,56 @@ export async function useChartHub(node: string): Promise<() => Promise<void>> {
       }
     }
   };
+}
+
+/**
+ * Keeps the hub's pod out of `member` while a case takes that member, or its nodes, away: drain cordons and drains
+ * member1's nodes (evicting a hub pod there, whose replacement then has nowhere to go, while the drain waits on the
+ * hub's eviction gate), `fed fail` freezes every container of the member, the hub's with them. Where the hub is the
+ * chart's pod in that member, it is moved to the last node of another member (that member plays the host of Karmada's
+ * controllers meanwhile: the hub needs only its kubeconfig Secret there, docs/install.md step 3) and its Lease waited
+ * for; returns what moves it back. A local hub process, or a pod elsewhere already, is left as it is.
+ */
+export async function hubPodAwayFrom(member: string): Promise<() => Promise<void>> {
+  const from = chartHubNode();
+  if (!from || memberOf(from) !== member) return async () => undefined;
+  const to = Object.entries(memberNodes)
+    .filter(([m]) => m !== member)
+    .flatMap(([, nodes]) => nodes)
+    .at(-1);
+  if (!to) throw new Error(`no member other than ${member} to move the hub's pod to`);
+  await moveHubPod(from, to);
+  return () => moveHubPod(to, from);
+}
+
+/**
+ * The hub release uninstalled where it runs (its pods gone: two hubs never act at once beyond the Lease) and
+ * installed again with its pod on `to`, as an operator moves the hub to another host cluster: the kubeconfig and
+ * webhook Secrets there, the node labelled. The webhook relay follows the new pod by itself (it reads the state).
+ * Done when the new pod is Ready and holds the Lease.
+ */
+async function moveHubPod(from: string, to: string): Promise<void> {
+  const src = memberOf(from);
+  await helm(['uninstall', HUB_RELEASE, '--namespace', HUB_NAMESPACE, '--wait'], src);
+  await kubectl(src, ['label', 'node', from, `${HUB_POD_LABEL}-`]);
+  await eventually(
+    async () => ((await hubPodsIn(src)).length === 0 ? true : undefined),
+    120_000,
+    `the hub's pods gone from ${src} after helm uninstall`,
+  );
+  const state = readState()!;
+  state.extra = { ...state.extra, chartHub: to };
+  writeState(state);
+  const ctx = new FedContext(state, ensurePki(join(fedDir, 'pki')));
+  const dst = memberOf(to);
+  await applyHubKubeconfigSecret(ctx, dst);
+  await applyHubWebhookSecrets(ctx, dst);
+  await kubectl(dst, ['label', 'node', to, `${HUB_POD_LABEL}=true`, '--overwrite']);
+  await installHubChart();
+  const [pod] = await waitHubPods(1);
+  await eventually(
+    async () => ((await hubLeaseHolder()) === pod!.metadata.name ? true : undefined),
+    90_000,
+    `the hub's Lease held by its pod ${pod!.metadata.name} on ${to}`,
+  );
 }

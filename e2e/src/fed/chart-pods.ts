@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import type { FedContext } from './context.js';
 import { cliVersion, ensureAgentImage, pushAgentImage, type AgentImage } from './agent-image.js';
@@ -9,6 +10,7 @@ import { kubectl } from './kubectl.js';
 import { registryInfoPath, type RegistryInfo } from './registry.js';
 import { requestedChartHub } from './chart-hub.js';
 import type { ContainerStatusView } from './pod-crash.js';
+import { runningContainersOfPod } from './runtimes.js';
 
 /**
  * The nodes where the chart's agent DaemonSet runs as a pod from the product image, instead of the local agent
@@ -215,4 +217,44 @@ export async function useChartPod(node: string): Promise<() => Promise<void>> {
       }
     }
   };
+}
+
+/**
+ * A listener at 127.0.0.1:<port> that accepts connections and never answers (a registry that hangs), in the network
+ * namespace of the agent pod of each of `nodes` whose agent is the chart's pod: an agent there dials 127.0.0.1 in its
+ * own namespace, where a local agent dials this machine's (on which the test listens itself). The stand-ins forward
+ * only the federation's own services into pods (ADR 0011), so a test's server on this machine is not what a pod
+ * reaches. Returns what stops the listeners.
+ */
+export async function hangingListenersInAgentPods(nodes: string[], port: number): Promise<() => void> {
+  const script = `require('node:net').createServer(() => {}).listen(Number(process.argv[1]), '127.0.0.1', () => console.log('listening'))`;
+  const started: ReturnType<typeof spawn>[] = [];
+  const stop = () => started.forEach((c) => c.kill());
+  try {
+    for (const node of nodes.filter((n) => chartPodNodes().includes(n))) {
+      const pod = await agentPodOn(node);
+      const pid = pod && runningContainersOfPod(node, pod.metadata.uid)[0]?.pid;
+      if (!pid) throw new Error(`no running agent container on ${node}`);
+      const child = spawn(
+        'nsenter',
+        [`--net=/proc/${pid}/ns/net`, process.execPath, '-e', script, String(port)],
+        {
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      );
+      started.push(child);
+      await new Promise<void>((resolve, reject) => {
+        let err = '';
+        child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+        child.stdout!.on('data', (d: Buffer) => d.toString().includes('listening') && resolve());
+        child.on('exit', (code) =>
+          reject(new Error(`the listener in ${node}'s agent pod exited ${code}: ${err}`)),
+        );
+      });
+    }
+  } catch (e) {
+    stop();
+    throw e;
+  }
+  return stop;
 }

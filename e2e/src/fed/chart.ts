@@ -1,5 +1,7 @@
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse } from 'yaml';
 import { binary, kubeconfigPath, repoRoot } from './paths.js';
 import { readState } from './procs.js';
 import { registryInfoPath, type RegistryInfo } from './registry.js';
@@ -9,6 +11,19 @@ import type { AgentImage } from './agent-image.js';
 export const RELEASE = 'stateful-migration';
 export const RELEASE_NAMESPACE = 'karmada-system';
 export const CHART = 'charts/stateful-migration';
+
+/**
+ * The ports the chart's pods serve /healthz, /readyz and /metrics on: its values' defaults, which the federation's
+ * values (federationValues, hubValues in chart-hub.ts) leave as they are. Read from values.yaml, so a test that reads
+ * a pod's metrics follows a change of the chart.
+ */
+export function chartHealthPorts(): { agent: number; hub: number } {
+  const v = parse(readFileSync(join(repoRoot, CHART, 'values.yaml'), 'utf8')) as {
+    agent: { healthPort: number };
+    hub: { healthPort: number };
+  };
+  return { agent: v.agent.healthPort, hub: v.hub.healthPort };
+}
 
 /** Runs the federation's helm against the Karmada apiserver (or another of its clusters); rejects with helm's stderr. */
 export function helm(args: string[], cluster = 'karmada'): Promise<string> {

@@ -18,6 +18,8 @@ import {
 import { hasRun, injectedCrash, podEnvValues, rolloutValues, type Started } from './pod-crash.js';
 import { memberOf } from './chart-pods.js';
 import { kubectl } from './kubectl.js';
+import { chartHealthPorts } from './chart.js';
+import { podHttpGet } from './runtimes.js';
 import { registryInfoPath, type RegistryInfo } from './registry.js';
 
 /** A kubeconfig for the hub's ServiceAccount on the Karmada apiserver, so the hub runs with deploy/hub's RBAC. */
@@ -166,4 +168,13 @@ export async function hubLogs(): Promise<string> {
     ),
   );
   return logs.join('');
+}
+
+/** A GET on a hub pod's health port (the chart's hub.healthPort: /metrics, /readyz) inside its network namespace. */
+export function hubPodHttpGet(pod: HubPod, path: string): { status: number; body: string } {
+  return podHttpGet(
+    pod.spec.nodeName!,
+    pod.metadata.uid,
+    `http://127.0.0.1:${chartHealthPorts().hub}${path}`,
+  );
 }

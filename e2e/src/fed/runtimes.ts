@@ -15,6 +15,24 @@ export const runningContainersOfPod = (node: string, uid: string) =>
   nodeContainers(node).filter((c) => c.status === 'running' && c.bundle.includes(uid));
 
 /**
+ * An HTTP GET from inside a pod's network namespace, where its servers listen (`nsenter --net` into the namespace of
+ * the pod's first running container, then curl): the stand-in nodes give pods no address the machine routes to (ADR
+ * 0011 does outbound only), so a test reads a pod's health and metrics endpoints as a Prometheus in the pod network
+ * would. Answers the status code and body; throws when nothing answers (no running container, connection refused).
+ */
+export function podHttpGet(node: string, uid: string, url: string): { status: number; body: string } {
+  const c = runningContainersOfPod(node, uid)[0];
+  if (!c) throw new Error(`no running container of pod ${uid} on ${node}`);
+  const out = execFileSync(
+    'nsenter',
+    [`--net=/proc/${c.pid}/ns/net`, 'curl', '-sS', '--max-time', '10', '-w', '\n%{http_code}', url],
+    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  const cut = out.lastIndexOf('\n');
+  return { status: Number(out.slice(cut + 1)), body: out.slice(0, cut) };
+}
+
+/**
  * Ends every container the node stand-ins started and unmounts their root filesystems. Containers run under conmon,
  * outside the stand-ins' process groups (as they outlive a kubelet), so stopping the processes `up` recorded is not
  * enough: `down` and a fresh `up` call this, and nothing of the federation keeps running.

@@ -9,6 +9,7 @@ import {
 } from '@stateful-migration/api';
 import {
   fresher,
+  OwnWrites,
   writeStatus,
   type EventRecorder,
   type RestClient,
@@ -40,9 +41,9 @@ export class RunRecorder {
   readonly #o: RunRecorderOptions;
   /**
    * The object as this agent last wrote it, until its watch delivers that write (`seen`): reconciles read the
-   * informer's copy, and the next step must start from this one, not from the copy before it (fresher()).
+   * informer's copy, and the next step must start from this one, not from the copy before it.
    */
-  readonly #written = new Map<string, CheckpointBackup>();
+  readonly #written = new OwnWrites<CheckpointBackup>();
 
   constructor(o: RunRecorderOptions) {
     this.#o = o;
@@ -50,13 +51,12 @@ export class RunRecorder {
 
   /** The freshest copy known of an object: the informer's `cached`, or this agent's own later write. */
   freshest(key: string, cached: CheckpointBackup | undefined): CheckpointBackup | undefined {
-    return fresher(cached, this.#written.get(key));
+    return this.#written.freshest(key, cached);
   }
 
   /** The informer's copy changed (or went): a write of ours it has reached is no longer needed. */
   seen(key: string, cached: CheckpointBackup | undefined): void {
-    const w = this.#written.get(key);
-    if (w && (!cached || fresher(cached, w) === cached)) this.#written.delete(key);
+    this.#written.seen(key, cached);
   }
 
   /** One status write; `phase: false` for writes that record no phase (retention), so the crash hook ignores them. */
@@ -67,7 +67,7 @@ export class RunRecorder {
   ): Promise<CheckpointBackup> {
     const key = `${b.metadata.namespace}/${b.metadata.name}`;
     // The first try starts from the freshest copy at hand (no GET); a 409 reads the object and asks again.
-    const current = fresher(b, this.#written.get(key)) ?? b;
+    const current = this.#written.freshest(key, b) ?? b;
     const updated = await writeStatus<CheckpointBackup, CheckpointBackupStatus>(
       this.#o.client,
       objectPath(b.metadata.namespace, b.metadata.name),
@@ -75,7 +75,7 @@ export class RunRecorder {
       current.metadata.resourceVersion ? { current } : {},
     );
     if (updated.metadata.uid === b.metadata.uid && fresher(current, updated) === updated)
-      this.#written.set(key, updated);
+      this.#written.wrote(key, updated);
     if (phase && updated.status?.phase) this.#o.afterPhaseWritten?.(updated.status.phase);
     return updated;
   }

@@ -21,6 +21,7 @@ export { addFinalizer, releaseFinalizers } from './finalizers.js';
 export { LeaderElector, microTime, type LeaderElectionOptions } from './leader.js';
 export { rootLogger, redactPaths, type Logger } from './log.js';
 export { deleteIfExists, getOrUndefined } from './not-found.js';
+export { OwnWrites } from './own-writes.js';
 export { fresher, objectKey, splitKey, type KubeObject, type KubeList, type ObjectMeta } from './object.js';
 export {
   RestClient,

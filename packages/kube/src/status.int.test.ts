@@ -57,17 +57,38 @@ describe('writeStatus against a real apiserver', () => {
 
   it('loses no update when many writers race: each 409 re-reads and retries', async () => {
     let asked = 0;
+    let conflicts = 0;
     const writers = Array.from({ length: 8 }, (_, i) =>
-      writeStatus<Counter, Counter['status']>(admin, `${path}/c`, (cur) => {
-        asked++;
-        return { count: (cur.status?.count ?? 0) + 1, writers: [...(cur.status?.writers ?? []), `w${i}`] };
-      }),
+      writeStatus<Counter, Counter['status']>(
+        admin,
+        `${path}/c`,
+        (cur) => {
+          asked++;
+          return { count: (cur.status?.count ?? 0) + 1, writers: [...(cur.status?.writers ?? []), `w${i}`] };
+        },
+        { onConflict: () => conflicts++ },
+      ),
     );
     await Promise.all(writers);
     const final = await admin.get<Counter>(`${path}/c`);
     assert.equal(final.status?.count, 8);
     assert.equal(new Set(final.status?.writers).size, 8);
     assert.ok(asked > 8, `conflicts must have happened (next() was asked ${asked} times)`);
+    assert.equal(conflicts, asked - 8, 'each 409 is told, once, before its re-read');
+  });
+
+  it('a stale copy at hand costs one 409 (told), then writes from a fresh read', async () => {
+    const stale = await admin.get<Counter>(`${path}/c`);
+    await writeStatus<Counter, Counter['status']>(admin, `${path}/c`, () => ({ count: 500 }));
+    let conflicts = 0;
+    const got = await writeStatus<Counter, Counter['status']>(
+      admin,
+      `${path}/c`,
+      (c) => ({ count: (c.status?.count ?? 0) + 1 }),
+      { current: stale, onConflict: () => conflicts++ },
+    );
+    assert.equal(got.status?.count, 501);
+    assert.equal(conflicts, 1);
   });
 
   it('sends the resourceVersion it read, so a stale write is refused by the apiserver', async () => {

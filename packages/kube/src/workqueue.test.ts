@@ -241,6 +241,34 @@ describe('WorkQueue', () => {
     assert.deepEqual(runs, ['x', 'x', 'y', 'z']);
   });
 
+  it('tells how long each key waited since its first add, and the priority it runs at', async () => {
+    const clock = new FakeClock();
+    const started: [string, number, number][] = [];
+    const q = new WorkQueue<string>({
+      workers: 1,
+      clock,
+      onStart: (k, waited, p) => started.push([k, waited, p]),
+    });
+    q.add('a');
+    clock.advance(30);
+    q.add('b');
+    clock.advance(20);
+    q.add('a', 1); // moved up: still waiting since its first add
+    q.add('b'); // folded: its wait is from its first add
+    clock.advance(50);
+    await runAll(q);
+    assert.deepEqual(started, [
+      ['a', 100, 1],
+      ['b', 70, 0],
+    ]);
+    // A key added again after it ran waits from that new add.
+    clock.advance(1000);
+    q.add('a');
+    clock.advance(5);
+    await q.idle();
+    assert.deepEqual(started.at(-1), ['a', 0, 0]);
+  });
+
   it('a stopped queue takes no key at any priority', async () => {
     const q = new WorkQueue<string>({ workers: 1 });
     q.stop();

@@ -18,6 +18,11 @@ export interface WorkQueueOptions<K> {
   backoff?: Backoff<K>;
   /** Told of every failed reconcile, with the delay before the retry (undefined for terminal errors). */
   onError?: (key: K, err: unknown, retryInMs: number | undefined) => void;
+  /**
+   * Told as each reconcile starts: how long the key waited since it was (first) added, and the priority it runs at,
+   * as controller-runtime's workqueue_queue_duration_seconds. For metrics; it must not throw.
+   */
+  onStart?: (key: K, waitedMs: number, priority: number) => void;
 }
 
 /** A key waiting to run: its priority, when it was first added (its place in any line), and its current entry. */
@@ -27,6 +32,8 @@ interface Pending {
   order: number;
   /** Its entry in the lines; an entry with another seq is stale (the key moved up since) and is skipped. */
   seq: number;
+  /** The clock's time of its first add since it last ran: what onStart reports it waited from. */
+  since: number;
 }
 
 /**
@@ -52,6 +59,7 @@ export class WorkQueue<K> {
   readonly #backoff: Backoff<K>;
   readonly #workers: number;
   readonly #onError: WorkQueueOptions<K>['onError'];
+  readonly #onStart: WorkQueueOptions<K>['onStart'];
   #reconcile: Reconcile<K> | undefined;
   #running = 0;
   #stopped = false;
@@ -62,6 +70,7 @@ export class WorkQueue<K> {
     this.#backoff = opts.backoff ?? new Backoff<K>();
     this.#workers = opts.workers ?? 2;
     this.#onError = opts.onError;
+    this.#onStart = opts.onStart;
   }
 
   start(reconcile: Reconcile<K>): void {
@@ -81,7 +90,7 @@ export class WorkQueue<K> {
     const pending = this.#pending.get(key);
     if (pending && pending.priority >= priority) return;
     const seq = ++this.#seq;
-    const entry = { priority, seq, order: pending?.order ?? seq };
+    const entry = { priority, seq, order: pending?.order ?? seq, since: pending?.since ?? this.#clock.now() };
     this.#pending.set(key, entry);
     if (!this.#processing.has(key)) this.#line(key, entry, !!pending);
     this.#pump();
@@ -155,15 +164,16 @@ export class WorkQueue<K> {
   }
 
   /** The first waiting key of the highest priority, taken out of line, with that priority. */
-  #next(): { key: K; priority: number } | undefined {
+  #next(): { key: K; priority: number; since: number } | undefined {
     for (const priority of [...this.#lines.keys()].sort((a, b) => b - a)) {
       const line = this.#lines.get(priority)!;
       while (line.length) {
         const { key, seq } = line.shift()!;
-        if (this.#pending.get(key)?.seq !== seq) continue; // moved up since
+        const p = this.#pending.get(key);
+        if (p?.seq !== seq) continue; // moved up since
         this.#pending.delete(key);
         this.#waiting--;
-        return { key, priority };
+        return { key, priority, since: p.since };
       }
       this.#lines.delete(priority);
     }
@@ -172,7 +182,8 @@ export class WorkQueue<K> {
 
   #pump(): void {
     while (this.#reconcile && !this.#stopped && this.#running < this.#workers && this.#waiting > 0) {
-      const { key, priority } = this.#next()!;
+      const { key, priority, since } = this.#next()!;
+      this.#onStart?.(key, this.#clock.now() - since, priority);
       this.#processing.add(key);
       this.#running++;
       void this.#runOne(this.#reconcile, key, priority);

@@ -54,6 +54,21 @@ export class MemoryApi {
   #uid = 1;
   /** Answers before the store (e.g. the cluster proxy, or a failure to inject); undefined: the store answers. */
   route: MemoryRoute | undefined;
+  /** Watch events of paths that match, held back (an informer that is behind) until `deliver` is called. */
+  readonly #held: { match: RegExp; events: (() => void)[] }[] = [];
+
+  /**
+   * Holds back the watch events of every path `match` matches, as a watch that has not delivered them yet; the
+   * returned function delivers them, in order, and stops holding.
+   */
+  holdWatches(match: RegExp): () => void {
+    const held = { match, events: [] as (() => void)[] };
+    this.#held.push(held);
+    return () => {
+      this.#held.splice(this.#held.indexOf(held), 1);
+      for (const e of held.events) queueMicrotask(e);
+    };
+  }
 
   /** Stores an object as it is (a resourceVersion and uid are added when missing). */
   put(path: string, obj: object): void {
@@ -248,7 +263,10 @@ export class MemoryApi {
     for (const w of this.#watchers)
       if (inCollection(path, w.collection)) {
         const object = structuredClone(o);
-        queueMicrotask(() => w.onEvent({ type, object }));
+        const deliver = () => w.onEvent({ type, object });
+        const held = this.#held.find((h) => h.match.test(path));
+        if (held) held.events.push(deliver);
+        else queueMicrotask(deliver);
       }
   }
 }

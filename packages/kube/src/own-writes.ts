@@ -1,0 +1,34 @@
+import { fresher, type KubeObject } from './object.js';
+
+/**
+ * Read-your-writes for a controller that reads from an informer: the objects it wrote itself, each kept until the
+ * informer delivers that write (or a later one). A reconcile that runs again before its own write's watch event
+ * arrives starts from the written copy, not the one before it: it neither repeats a step nor pays a 409 (and a
+ * re-read) for a copy it knows is stale. resourceVersions are compared by fresher() (object.ts).
+ */
+export class OwnWrites<T extends KubeObject> {
+  readonly #written = new Map<string, T>();
+
+  /** The freshest copy known of an object: the informer's `cached`, or this controller's own later write. */
+  freshest(key: string, cached: T | undefined): T | undefined {
+    return fresher(cached, this.#written.get(key));
+  }
+
+  /** A write answered with `updated` (as stored): kept unless a later copy of the same object is already known. */
+  wrote(key: string, updated: T): void {
+    const w = this.#written.get(key);
+    const same = w?.metadata?.uid === updated.metadata?.uid;
+    if (!w || !same || fresher(w, updated) === updated) this.#written.set(key, updated);
+  }
+
+  /** The informer's copy changed (or went, undefined): a write of ours it has reached is no longer needed. */
+  seen(key: string, cached: T | undefined): void {
+    const w = this.#written.get(key);
+    if (w && (!cached || fresher(cached, w) === cached)) this.#written.delete(key);
+  }
+
+  /** Writes the informer has not delivered yet. */
+  get size(): number {
+    return this.#written.size;
+  }
+}

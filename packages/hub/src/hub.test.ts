@@ -43,6 +43,25 @@ const workloadBinding = (clusters: string[]) => ({
   },
 });
 
+/** The binding of backup web, placed by the hub's shared policy in member1, with member1's report of it. */
+const reported = (status: Record<string, unknown>) => ({
+  metadata: {
+    name: 'web-checkpointbackup',
+    namespace: 'shop',
+    annotations: { 'propagationpolicy.karmada.io/name': TO_MEMBER1 },
+  },
+  spec: {
+    resource: {
+      apiVersion: 'migration.dcnlab.com/v1',
+      kind: 'CheckpointBackup',
+      name: 'web',
+      namespace: 'shop',
+    },
+    clusters: [{ name: 'member1' }],
+  },
+  status: { aggregatedStatus: [{ clusterName: 'member1', applied: true, status }] },
+});
+
 const stops: (() => void)[] = [];
 after(() => stops.forEach((s) => s()));
 
@@ -53,10 +72,11 @@ async function hub(b: CheckpointBackup = backup()) {
   api.put(`${BINDINGS}/web-deployment`, workloadBinding(['member1', 'member2']));
   api.put(`${CLUSTERS}/member1/proxy/api/v1/namespaces/shop/pods/web-0`, { metadata: { name: 'web-0' } });
   api.put(BACKUP, b);
+  const metrics = new HubMetrics();
   const hub = hubControllers({
     client: api.client(),
     log: rootLogger('test', 'silent'),
-    metrics: new HubMetrics(),
+    metrics,
     identity: 'test',
   });
   stops.push(() => hub.caches.stop());
@@ -72,6 +92,7 @@ async function hub(b: CheckpointBackup = backup()) {
   return {
     api,
     hub,
+    metrics,
     run,
     backup: (name = 'web') => run(() => hub.backups.reconcile(`shop/${name}`)),
     policy: (name: string) => run(() => hub.backups.reconcile(`policy:shop/${name}`)),
@@ -114,27 +135,7 @@ describe('the hub: CheckpointBackups and their registry secrets', () => {
     assert.deepEqual(h.api.writes(), []);
 
     // The member reports: the aggregate follows, with one Event for the outcome.
-    h.api.put(`${BINDINGS}/web-checkpointbackup`, {
-      metadata: {
-        name: 'web-checkpointbackup',
-        namespace: 'shop',
-        annotations: { 'propagationpolicy.karmada.io/name': TO_MEMBER1 },
-      },
-      spec: {
-        resource: {
-          apiVersion: 'migration.dcnlab.com/v1',
-          kind: 'CheckpointBackup',
-          name: 'web',
-          namespace: 'shop',
-        },
-        clusters: [{ name: 'member1' }],
-      },
-      status: {
-        aggregatedStatus: [
-          { clusterName: 'member1', applied: true, status: { phase: 'Completed', run: { node: 'm1-a' } } },
-        ],
-      },
-    });
+    h.api.put(`${BINDINGS}/web-checkpointbackup`, reported({ phase: 'Completed', run: { node: 'm1-a' } }));
     assert.equal(await h.backup(), undefined);
     assert.deepEqual(h.api.writes(), [`PUT ${BACKUP}/status`]);
     assert.equal(h.status()?.phase, 'Completed');
@@ -157,31 +158,10 @@ describe('the hub: CheckpointBackups and their registry secrets', () => {
   it('an object that becomes unplaceable keeps its record and is withdrawn, with its secret', async () => {
     const h = await hub();
     await h.backup();
-    h.api.put(`${BINDINGS}/web-checkpointbackup`, {
-      metadata: {
-        name: 'web-checkpointbackup',
-        namespace: 'shop',
-        annotations: { 'propagationpolicy.karmada.io/name': TO_MEMBER1 },
-      },
-      spec: {
-        resource: {
-          apiVersion: 'migration.dcnlab.com/v1',
-          kind: 'CheckpointBackup',
-          name: 'web',
-          namespace: 'shop',
-        },
-        clusters: [{ name: 'member1' }],
-      },
-      status: {
-        aggregatedStatus: [
-          {
-            clusterName: 'member1',
-            applied: true,
-            status: { phase: 'Completed', run: { node: 'm1-a' }, lastCheckpointTime: '2026-01-01T00:00:00Z' },
-          },
-        ],
-      },
-    });
+    h.api.put(
+      `${BINDINGS}/web-checkpointbackup`,
+      reported({ phase: 'Completed', run: { node: 'm1-a' }, lastCheckpointTime: '2026-01-01T00:00:00Z' }),
+    );
     await h.backup();
     await h.api.request('DELETE', `${BINDINGS}/web-deployment`);
     assert.equal(await h.backup(), undefined);
@@ -482,6 +462,32 @@ describe('the hub: each event goes to the queue of the controller it concerns', 
     );
     h.hub.backups.stop();
     h.hub.secrets.stop();
+  });
+});
+
+describe('the hub reads its own writes', () => {
+  it('a member report that comes before the watch delivered the last status write costs no 409 and no re-read', async () => {
+    const h = await hub();
+    await h.backup(); // placed
+    const report = (phase: string) => h.api.put(`${BINDINGS}/web-checkpointbackup`, reported({ phase }));
+    // The hub's watch of CheckpointBackups falls behind: it has not delivered the first status write below.
+    const deliver = h.api.holdWatches(/checkpointbackups\/web$/);
+    report('Checkpointing');
+    await h.backup();
+    assert.deepEqual(h.api.writes(), [`PUT ${BACKUP}/status`]);
+    report('Completed');
+    await h.backup();
+    assert.deepEqual(h.api.writes(), [`PUT ${BACKUP}/status`], 'one write, from the copy it wrote last');
+    assert.ok(!h.api.calls.some((c) => c.method === 'GET' && c.path === BACKUP), 'no re-read');
+    assert.equal(h.status()?.phase, 'Completed');
+    const conflicts = async () =>
+      (await h.metrics.statusConflicts.get()).values.reduce((n, v) => n + v.value, 0);
+    assert.equal(await conflicts(), 0);
+
+    // Once the watch delivers, the informer's copy is the freshest again: nothing to write.
+    deliver();
+    assert.equal(await h.backup(), undefined);
+    assert.deepEqual(h.api.writes(), []);
   });
 });
 

@@ -1,4 +1,4 @@
-import { Counter, Gauge, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 /** The hub's Prometheus metrics. */
 export class HubMetrics {
@@ -23,6 +23,18 @@ export class HubMetrics {
   readonly queueDepth = new Gauge({
     name: 'hub_queue_depth',
     help: 'Keys waiting for a reconcile.',
+    registers: [this.registry],
+  });
+  readonly queueWait = new Histogram({
+    name: 'hub_queue_wait_seconds',
+    help: 'How long a key waited in a queue before its reconcile started, by queue and priority (1: not yet placed).',
+    labelNames: ['queue', 'priority'],
+    buckets: [0.005, 0.025, 0.1, 0.5, 1, 5, 15, 60, 300],
+    registers: [this.registry],
+  });
+  readonly statusConflicts = new Counter({
+    name: 'hub_status_conflicts_total',
+    help: 'Status writes refused with 409 (the copy written from was stale), each followed by a fresh read.',
     registers: [this.registry],
   });
   readonly backups = new Gauge({

@@ -16,6 +16,7 @@ import {
   describeError,
   EventRecorder,
   isNotFound,
+  OwnWrites,
   releaseFinalizers,
   WorkQueue,
   writeStatus,
@@ -98,6 +99,12 @@ export class BackupController {
   readonly queue: WorkQueue<string>;
   readonly #o: Required<BackupControllerOptions>;
   readonly #events: EventRecorder;
+  /**
+   * The objects as this controller last wrote them (status, membership, finalizer), until the informer delivers
+   * them: a member's reports often come in quick succession, and the reconcile of the second would otherwise start
+   * from the copy before the first write and pay a 409 and a re-read on the path a user waits on.
+   */
+  readonly #own = new OwnWrites<CheckpointBackup>();
 
   constructor(o: BackupControllerOptions) {
     this.#o = { proxyTimeoutMs: 5000, workers: 8, defaultSecretRegistries: [], ...o };
@@ -107,8 +114,11 @@ export class BackupController {
       workers: this.#o.workers,
       onError: (k, err, retry) =>
         log.warn({ key: k, err: describeError(err), retryInMs: retry }, 'reconcile failed'),
+      onStart: (_k, waited, priority) =>
+        o.metrics.queueWait.observe({ queue: 'backups', priority: String(priority) }, waited / 1000),
     });
     caches.backups.on((e, b, old) => {
+      this.#own.seen(key(b), e === 'delete' ? undefined : b);
       this.#add(b);
       // An object leaving a shared policy (moved, withdrawn, deleted) may have been its last: look at the policy.
       const now = e === 'delete' || b.metadata.deletionTimestamp ? [] : sharedOf(b);
@@ -193,8 +203,9 @@ export class BackupController {
 
   /** get (from the cache) -> deleting? -> refused (also: its secret's reader taken)? -> place -> sync or withdraw -> status. */
   async #reconcile(k: string): Promise<Result> {
-    // From the cache: a stale copy only costs a 409 on write, then a fresh read; a no-op reconcile costs no request.
-    const cached = this.#o.caches.backups.get(k);
+    // From the cache (or this controller's own later write): a stale copy only costs a 409 on write, then a fresh
+    // read; a no-op reconcile costs no request.
+    const cached = this.#own.freshest(k, this.#o.caches.backups.get(k));
     if (!cached) return undefined;
     const { namespace: ns, name } = cached.metadata;
     if (cached.metadata.deletionTimestamp) {
@@ -203,7 +214,10 @@ export class BackupController {
     }
     // An object the hub places gets its finalizer in the write that joins it to its policy (one write, one pass of
     // Karmada's detector); any other gets it first.
-    const finalized = () => addFinalizer(this.#o.client, objectPath(ns, name), cached, HUB_FINALIZER);
+    const finalized = async () => {
+      const b = await addFinalizer(this.#o.client, objectPath(ns, name), cached, HUB_FINALIZER);
+      return b === cached ? b : this.#wrote(b);
+    };
     const refused = refusal(cached, this.#o.defaultSecretRegistries);
     if (refused) return this.#refuse(await finalized(), refused);
     // Before anything is placed: the secret's reader RBAC would travel by name (Overwrite) with it.
@@ -296,6 +310,7 @@ export class BackupController {
       body: { metadata: { ...patch, resourceVersion: b.metadata.resourceVersion } },
     });
     this.#o.metrics.writes.inc({ what: 'membership' });
+    this.#wrote(joined);
     if (policy && patch.labels?.[POLICY_LABEL] === policy) {
       const clusters = b.status?.placement?.clusters.join(', ') ?? '';
       this.#event(joined, 'Normal', 'Placed', `PropagationPolicy ${policy} sends it to ${clusters}`);
@@ -461,11 +476,17 @@ export class BackupController {
     this.#events.emit({ ...b, apiVersion: API_VERSION }, type, reason, message);
   }
 
+  /** Remembers an object as a write of this controller answered it (read-your-writes, #own); returns it. */
+  #wrote(b: CheckpointBackup): CheckpointBackup {
+    this.#own.wrote(key(b), b);
+    return b;
+  }
+
   async #writeStatus(
     b: CheckpointBackup,
     next: (s: CheckpointBackupStatus) => CheckpointBackupStatus,
   ): Promise<CheckpointBackup> {
-    return writeStatus<CheckpointBackup, CheckpointBackupStatus>(
+    const updated = await writeStatus<CheckpointBackup, CheckpointBackupStatus>(
       this.#o.client,
       objectPath(b.metadata.namespace, b.metadata.name),
       (cur) => {
@@ -475,8 +496,10 @@ export class BackupController {
         this.#o.metrics.writes.inc({ what: 'status' });
         return want;
       },
-      { current: b },
+      { current: b, onConflict: () => this.#o.metrics.statusConflicts.inc() },
     );
+    // Written (or read again after a 409), and of the same object: remembered; the copy at hand is the cache's.
+    return updated !== b && updated.metadata.uid === b.metadata.uid ? this.#wrote(updated) : updated;
   }
 }
 

@@ -87,6 +87,8 @@ export class SecretController {
       workers: this.#o.workers,
       onError: (key, err, retry) =>
         log.warn({ key, err: describeError(err), retryInMs: retry }, 'reconcile failed'),
+      onStart: (_k, waited, priority) =>
+        this.#o.metrics.queueWait.observe({ queue: 'secrets', priority: String(priority) }, waited / 1000),
     });
     // The secret an object names, before and after a change: one it no longer names may no longer be needed.
     caches.backups.on((_e, b, old) => {

@@ -561,6 +561,48 @@ describe('the hub: an object not yet placed goes ahead of status work (ADR 0019)
   });
 });
 
+describe('the hub: a member answer not shown yet goes first (ADR 0019)', () => {
+  it('reconciles an object whose member reported ahead of a new object, and both ahead of the rest', async () => {
+    const h = await hub();
+    await h.backup(); // placed: its status lists member1, Pending
+    const runs: string[] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    h.hub.backups.queue.start(async (k) => {
+      runs.push(k);
+      if (k.startsWith('hold')) await gate;
+      return undefined;
+    });
+    await h.hub.backups.queue.idle();
+    runs.length = 0;
+    for (let i = 0; i < 8; i++) h.hub.backups.queue.add(`hold${i}`, 9); // every one of the 8 workers
+    // In this order: an object whose answer is already shown (its binding changes), a new object, then web's
+    // member answers.
+    h.api.put(`${BACKUPS}/shown`, {
+      ...backup(),
+      metadata: { name: 'shown', namespace: 'shop', generation: 1 },
+      status: { observedGeneration: 1, clusters: [{ name: 'member1', phase: 'Failed', applied: true }] },
+    });
+    h.api.put(`${BINDINGS}/shown-checkpointbackup`, {
+      ...reported({ phase: 'Failed' }),
+      metadata: { name: 'shown-checkpointbackup', namespace: 'shop' },
+    });
+    await setImmediate();
+    h.api.put(`${BACKUPS}/fresh`, {
+      ...backup(),
+      metadata: { name: 'fresh', namespace: 'shop', generation: 1 },
+    });
+    await setImmediate();
+    h.api.put(`${BINDINGS}/web-checkpointbackup`, reported({ phase: 'Failed' }));
+    await setImmediate();
+    await setImmediate();
+    release();
+    await h.hub.backups.queue.idle();
+    assert.deepEqual(runs.slice(8), ['shop/web', 'shop/fresh', 'shop/shown']);
+    h.hub.backups.stop();
+  });
+});
+
 describe('the hub: one Secret that is both a registry secret and a keys object', () => {
   const bothUses = () => backup({ encryption: { publicKeysRef: { kind: 'Secret', name: 'creds' } } });
   const KEYS_POLICY = 'public-keys-secret-creds';

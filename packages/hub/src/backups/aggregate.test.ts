@@ -9,6 +9,7 @@ import {
   type ClusterHealth,
   type MemberReport,
   phaseEvent,
+  reportUnseen,
 } from './aggregate.js';
 
 const ready: ClusterHealth[] = [
@@ -293,6 +294,44 @@ describe('phaseEvent: the Event of an outcome', () => {
   for (const [s, want] of cases)
     it(`${s.phase}${s.clusters ? '' : ' (no cluster)'}: ${want.type} ${want.reason}`, () =>
       assert.deepEqual(phaseEvent(s), want));
+});
+
+describe('reportUnseen: a member answered and the hub does not show it yet', () => {
+  const shown = (...c: [string, AggregatePhase][]): CheckpointBackupStatus => ({
+    clusters: c.map(([name, phase]) => ({ name, phase, applied: true })),
+  });
+  const cases: [string, CheckpointBackupStatus | undefined, MemberReport[], boolean][] = [
+    [
+      'a new phase from a listed cluster',
+      shown(['member1', 'Pending']),
+      [report('member1', { phase: 'Failed' })],
+      true,
+    ],
+    ['the phase shown', shown(['member1', 'Failed']), [report('member1', { phase: 'Failed' })], false],
+    [
+      'one of two clusters behind',
+      shown(['member1', 'Completed'], ['member2', 'Checkpointing']),
+      [report('member1', { phase: 'Completed' }), report('member2', { phase: 'Completed' })],
+      true,
+    ],
+    ['no phase reported yet (applied only)', shown(['member1', 'Pending']), [report('member1')], false],
+    [
+      'a cluster the status does not list (left, or not recorded yet)',
+      shown(['member1', 'Pending']),
+      [report('member2', { phase: 'Completed' })],
+      false,
+    ],
+    [
+      'a cluster shown as Unknown (not Ready)',
+      shown(['member1', 'Unknown']),
+      [report('member1', { phase: 'Completed' })],
+      false,
+    ],
+    ['no status at all', undefined, [report('member1', { phase: 'Completed' })], false],
+    ['no reports', shown(['member1', 'Pending']), [], false],
+  ];
+  for (const [what, status, reports, want] of cases)
+    it(`${what}: ${want}`, () => assert.equal(reportUnseen(status, reports), want));
 });
 
 describe('worthAnEvent', () => {

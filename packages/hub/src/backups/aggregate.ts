@@ -250,6 +250,24 @@ export function replicasOverClusters(clusters: ClusterStatus[]): string | undefi
   return any ? `${done}/${present}` : undefined;
 }
 
+/**
+ * Whether a member reported a phase that the object's status does not show yet: the answer a user is waiting for,
+ * which the backups controller serves ahead of other work (ADR 0019). Only clusters the status lists count (a
+ * report from a cluster the object has left waits its turn), and not one shown as Unknown (not Ready: its report is
+ * old news).
+ */
+export function reportUnseen(
+  status: CheckpointBackupStatus | undefined,
+  reports: readonly MemberReport[],
+): boolean {
+  const shown = new Map((status?.clusters ?? []).map((c) => [c.name, c.phase]));
+  return reports.some((r) => {
+    const phase = r.status?.phase;
+    const now = shown.get(r.clusterName);
+    return !!phase && now !== undefined && now !== 'Unknown' && now !== phase;
+  });
+}
+
 /** Phase changes that deserve an Event on the hub object: outcomes, not every step of every run. */
 export function worthAnEvent(before: string | undefined, after: string | undefined): boolean {
   if (!after || after === before) return false;

@@ -29,7 +29,7 @@ import { clusterHealth, clusterInfo, proxyPath, type ResourceBinding } from '../
 import type { HubMetrics } from '../metrics.js';
 import { HUB_FINALIZER, isHubOwned, policyRef, type PropagationPolicy } from '../policies.js';
 import type { PolicyWriter } from '../policy-writer.js';
-import { aggregateStatus, phaseEvent, unplaceable, worthAnEvent } from './aggregate.js';
+import { aggregateStatus, phaseEvent, reportUnseen, unplaceable, worthAnEvent } from './aggregate.js';
 import { place, placementStatus, runningClusters, type Placement } from './placement.js';
 import { legacyPolicyOf, selectsBackup } from './policy.js';
 import {
@@ -87,6 +87,12 @@ const sharedOf = (b: CheckpointBackup) =>
   [b.metadata.labels?.[POLICY_LABEL], wantedPolicy(b)].filter((p): p is string => !!p);
 /** The queue's priority of an object not yet placed (awaitsPlacement): ahead of status bookkeeping (0). */
 const PLACING = 1;
+/**
+ * The queue's priority of an object whose member reported a phase its status does not show (reportUnseen): ahead of
+ * placements too. One status write each, at the pace members finish, and the answer a user waits on; behind a burst
+ * of placements it waited a minute (ADR 0019).
+ */
+const REPORTED = 2;
 
 /**
  * Places CheckpointBackups on the Karmada apiserver, each in the PropagationPolicy its namespace shares for its
@@ -164,7 +170,18 @@ export class BackupController {
   }
 
   #add(b: CheckpointBackup): void {
-    this.queue.add(key(b), awaitsPlacement(b) ? PLACING : 0);
+    this.queue.add(key(b), this.#priority(b));
+  }
+
+  /** What the user waits on first (ADR 0019): a member's answer not shown yet, then an object not yet placed. */
+  #priority(cached: CheckpointBackup): number {
+    if (cached.metadata.deletionTimestamp) return 0;
+    const b = this.#own.freshest(key(cached), cached) ?? cached;
+    if (awaitsPlacement(b)) return PLACING;
+    const { name, namespace } = b.metadata;
+    const reports = this.#o.caches.bindingOf({ kind: 'CheckpointBackup', name, namespace })?.status
+      ?.aggregatedStatus;
+    return reportUnseen(b.status, reports ?? []) ? REPORTED : 0;
   }
 
   /** Queues an object again (its binding, or its registry secret, changed), at the priority its cached copy earns. */

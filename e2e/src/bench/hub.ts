@@ -215,8 +215,39 @@ async function prepare(n: number, withHub: boolean) {
   };
 }
 
-/** The hub process's CPU and RSS over `work`, also per 1000 of `n` objects. */
+/** The hub's counters, from its /metrics: series name (with labels) to value; empty when it cannot be read. */
+async function hubMetrics(): Promise<Map<string, number>> {
+  const text = await fetch(`http://127.0.0.1:${state.ports.hub}/metrics`)
+    .then((r) => r.text())
+    .catch(() => '');
+  const m = new Map<string, number>();
+  for (const l of text.split('\n')) {
+    const [series, value] = l.startsWith('#') ? [] : l.split(' ');
+    if (series && value) m.set(series, Number(value));
+  }
+  return m;
+}
+
+/**
+ * What the hub's own metrics say of a run (differences over it): its status writes, how many of them a 409 sent back
+ * to a fresh read (a stale copy), and the mean wait of its backups queue's keys by priority (1: not yet placed).
+ */
+function hubWork(before: Map<string, number>, after: Map<string, number>): Record<string, string> {
+  const d = (s: string) => (after.get(s) ?? 0) - (before.get(s) ?? 0);
+  const wait = (p: number) => {
+    const sel = `{queue="backups",priority="${p}"}`;
+    const n = d(`hub_queue_wait_seconds_count${sel}`);
+    return n ? `${((d(`hub_queue_wait_seconds_sum${sel}`) * 1000) / n).toFixed(0)} (${n})` : '-';
+  };
+  return {
+    'hub status writes / 409s': `${d('hub_writes_total{what="status"}')} / ${d('hub_status_conflicts_total')}`,
+    'hub queue wait mean ms (runs) placing / other': `${wait(1)} / ${wait(0)}`,
+  };
+}
+
+/** The hub process's CPU and RSS over `work`, also per 1000 of `n` objects, and what its metrics say of it. */
 async function measured(n: number, work: () => Promise<void>): Promise<Record<string, string>> {
+  const metrics0 = await hubMetrics();
   const cpu0 = cpuSeconds(hubPid);
   const rss0 = rssMiB(hubPid);
   let peak = rss0;
@@ -224,11 +255,13 @@ async function measured(n: number, work: () => Promise<void>): Promise<Record<st
   await work();
   clearInterval(sampler);
   const cpu = cpuSeconds(hubPid) - cpu0;
+  const work1 = hubWork(metrics0, await hubMetrics());
   return {
     'hub CPU s': cpu.toFixed(2),
     'hub CPU s per 1000': ((cpu * 1000) / n).toFixed(2),
     'hub RSS peak MiB': peak.toFixed(0),
     'hub RSS growth MiB per 1000': (((peak - rss0) * 1000) / n).toFixed(0),
+    ...work1,
   };
 }
 

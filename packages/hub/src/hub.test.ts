@@ -491,6 +491,19 @@ describe('the hub reads its own writes', () => {
   });
 });
 
+/** Starts a queue whose reconcile records each key and holds keys named hold* until `release`. */
+function recordRuns(queue: { start(r: (k: string) => Promise<undefined>): void }) {
+  const runs: string[] = [];
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  queue.start(async (k) => {
+    runs.push(k);
+    if (k.startsWith('hold')) await gate;
+    return undefined;
+  });
+  return { runs, release };
+}
+
 describe('the hub: an object not yet placed goes ahead of status work (ADR 0019)', () => {
   it('reconciles a new object before a placed one whose binding changed earlier', async () => {
     const h = await hub();
@@ -520,14 +533,7 @@ describe('the hub: an object not yet placed goes ahead of status work (ADR 0019)
     });
     await setImmediate();
     await setImmediate();
-    const runs: string[] = [];
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    h.hub.backups.queue.start(async (k) => {
-      runs.push(k);
-      if (k.startsWith('hold')) await gate;
-      return undefined;
-    });
+    const { runs, release } = recordRuns(h.hub.backups.queue);
     await h.hub.backups.queue.idle();
     assert.deepEqual(runs, ['shop/web', 'shop/fresh', 'shop/placed']);
 
@@ -565,14 +571,7 @@ describe('the hub: a member answer not shown yet goes first (ADR 0019)', () => {
   it('reconciles an object whose member reported ahead of a new object, and both ahead of the rest', async () => {
     const h = await hub();
     await h.backup(); // placed: its status lists member1, Pending
-    const runs: string[] = [];
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    h.hub.backups.queue.start(async (k) => {
-      runs.push(k);
-      if (k.startsWith('hold')) await gate;
-      return undefined;
-    });
+    const { runs, release } = recordRuns(h.hub.backups.queue);
     await h.hub.backups.queue.idle();
     runs.length = 0;
     for (let i = 0; i < 8; i++) h.hub.backups.queue.add(`hold${i}`, 9); // every one of the 8 workers

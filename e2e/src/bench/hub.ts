@@ -230,7 +230,8 @@ async function hubMetrics(): Promise<Map<string, number>> {
 
 /**
  * What the hub's own metrics say of a run (differences over it): its status writes, how many of them a 409 sent back
- * to a fresh read (a stale copy), and the mean wait of its backups queue's keys by priority (1: not yet placed).
+ * to a fresh read (a stale copy), and the mean wait of its backups queue's keys by priority (2: a member's answer not
+ * shown, 1: not yet placed, 0: the rest; ADR 0019).
  */
 function hubWork(before: Map<string, number>, after: Map<string, number>): Record<string, string> {
   const d = (s: string) => (after.get(s) ?? 0) - (before.get(s) ?? 0);
@@ -241,7 +242,7 @@ function hubWork(before: Map<string, number>, after: Map<string, number>): Recor
   };
   return {
     'hub status writes / 409s': `${d('hub_writes_total{what="status"}')} / ${d('hub_status_conflicts_total')}`,
-    'hub queue wait mean ms (runs) placing / other': `${wait(1)} / ${wait(0)}`,
+    'hub queue wait mean ms (runs) answer / placing / other': `${wait(2)} / ${wait(1)} / ${wait(0)}`,
   };
 }
 

@@ -27,7 +27,7 @@ export class HubMetrics {
   });
   readonly queueWait = new Histogram({
     name: 'hub_queue_wait_seconds',
-    help: 'How long a key waited in a queue before its reconcile started, by queue and priority (1: not yet placed).',
+    help: 'How long a key waited in a queue before its reconcile started, by queue and priority (backups: 2 a member answer not shown, 1 not yet placed, 0 the rest).',
     labelNames: ['queue', 'priority'],
     buckets: [0.005, 0.025, 0.1, 0.5, 1, 5, 15, 60, 300],
     registers: [this.registry],

@@ -38,10 +38,24 @@ describe('OwnWrites', () => {
     own.wrote('ns/a', at('11'));
     own.wrote('ns/a', at('10')); // an answer that arrived late
     assert.equal(own.freshest('ns/a', at('9'))?.metadata?.resourceVersion, '11');
-    own.wrote('ns/a', at('5', 'u2')); // another object (opaque order across objects): the one just written
-    assert.equal(own.freshest('ns/a', at('4', 'u2'))?.metadata?.uid, 'u2');
+    own.wrote('ns/a', at('5', 'u2')); // another object of the same name: the one just written
+    assert.equal(own.freshest('ns/a', at('4', 'u2'))?.metadata?.resourceVersion, '5');
     // The recreated object's informer copy, later than anything written of it, wins.
     assert.equal(own.freshest('ns/a', at('20', 'u2'))?.metadata?.resourceVersion, '20');
+  });
+
+  it('keeps nothing the informer already has, or of an object it no longer has (answers after their events)', () => {
+    const own = new OwnWrites<KubeObject>();
+    own.wrote('ns/a', at('10'), at('10')); // the watch event came before the answer
+    assert.equal(own.size, 0);
+    own.wrote('ns/a', at('10'), at('11')); // the cache moved on meanwhile
+    assert.equal(own.size, 0);
+    own.wrote('ns/a', at('10'), null); // deleted before the answer came
+    assert.equal(own.size, 0);
+    own.wrote('ns/a', at('10'), at('9')); // ahead of the cache: kept
+    assert.equal(own.size, 1);
+    own.wrote('ns/a', at('11'), null); // and a delete drops what was kept
+    assert.equal(own.size, 0);
   });
 
   it('keys are independent', () => {

@@ -14,8 +14,17 @@ export class OwnWrites<T extends KubeObject> {
     return fresher(cached, this.#written.get(key));
   }
 
-  /** A write answered with `updated` (as stored): kept unless a later copy of the same object is already known. */
-  wrote(key: string, updated: T): void {
+  /**
+   * A write answered with `updated` (as stored). Kept only while it is ahead of the informer's copy `cached` (pass
+   * what the informer holds now): a watch event that came before the answer, or a delete, would otherwise leave an
+   * entry nothing removes. Without `cached` (a caller with no informer at hand) it is kept until `seen`. A later copy
+   * of the same object already kept stays.
+   */
+  wrote(key: string, updated: T, cached?: T | null): void {
+    if (cached === null || (cached && fresher(cached, updated) === cached)) {
+      this.#written.delete(key);
+      return;
+    }
     const w = this.#written.get(key);
     const same = w?.metadata?.uid === updated.metadata?.uid;
     if (!w || !same || fresher(w, updated) === updated) this.#written.set(key, updated);

@@ -31,8 +31,8 @@ export async function writeStatus<T extends KubeObject & { status?: S }, S>(
     try {
       return await client.request<T>('PUT', `${objectPath}/status`, { body: { ...current, status } });
     } catch (err) {
+      if (isConflict(err)) opts.onConflict?.();
       if (!isConflict(err) || i >= attempts) throw err;
-      opts.onConflict?.();
       // A copy at hand that was stale (an informer behind) is read again at once; a conflict on a fresh read is a
       // concurrent writer, whom a short, growing, jittered wait lets finish.
       if (i > 1 || !opts.current) await sleep(Math.min(1000, 20 * 2 ** i) * (0.5 + Math.random()));

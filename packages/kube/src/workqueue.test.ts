@@ -269,6 +269,19 @@ describe('WorkQueue', () => {
     assert.deepEqual(started.at(-1), ['a', 0, 0]);
   });
 
+  it('a throwing onStart loses no key', async () => {
+    let told = 0;
+    const q = new WorkQueue<string>({
+      workers: 1,
+      onStart: () => {
+        if (told++ === 0) throw new Error('metric');
+      },
+    });
+    q.add('a');
+    q.add('b');
+    assert.deepEqual(await runAll(q), ['a', 'b']);
+  });
+
   it('a stopped queue takes no key at any priority', async () => {
     const q = new WorkQueue<string>({ workers: 1 });
     q.stop();

@@ -20,7 +20,7 @@ export interface WorkQueueOptions<K> {
   onError?: (key: K, err: unknown, retryInMs: number | undefined) => void;
   /**
    * Told as each reconcile starts: how long the key waited since it was (first) added, and the priority it runs at,
-   * as controller-runtime's workqueue_queue_duration_seconds. For metrics; it must not throw.
+   * as controller-runtime's workqueue_queue_duration_seconds. For metrics; what it throws is ignored.
    */
   onStart?: (key: K, waitedMs: number, priority: number) => void;
 }
@@ -183,7 +183,11 @@ export class WorkQueue<K> {
   #pump(): void {
     while (this.#reconcile && !this.#stopped && this.#running < this.#workers && this.#waiting > 0) {
       const { key, priority, since } = this.#next()!;
-      this.#onStart?.(key, this.#clock.now() - since, priority);
+      try {
+        this.#onStart?.(key, Math.max(0, this.#clock.now() - since), priority);
+      } catch {
+        // A metric that throws (say, on a clock stepped back) must not lose the key it was told of.
+      }
       this.#processing.add(key);
       this.#running++;
       void this.#runOne(this.#reconcile, key, priority);

@@ -296,42 +296,81 @@ describe('phaseEvent: the Event of an outcome', () => {
       assert.deepEqual(phaseEvent(s), want));
 });
 
-describe('reportUnseen: a member answered and the hub does not show it yet', () => {
+describe('reportUnseen: a member finished and the hub does not show it yet', () => {
   const shown = (...c: [string, AggregatePhase][]): CheckpointBackupStatus => ({
     clusters: c.map(([name, phase]) => ({ name, phase, applied: true })),
   });
-  const cases: [string, CheckpointBackupStatus | undefined, MemberReport[], boolean][] = [
+  // One cluster, member1: [what, the phase shown, what it reports (a phase, or the report), Ready, unseen?]
+  const one: [string, AggregatePhase, string | MemberReport | undefined, boolean, boolean][] = [
+    ['an outcome not shown', 'Pending', 'Failed', true, true],
+    ['a success not shown', 'ImagePushing', 'Completed', true, true],
+    ['the outcome shown', 'Failed', 'Failed', true, false],
+    ['a step of a run (not finished)', 'Checkpointing', 'ImageBuilding', true, false],
+    ['no phase reported yet (applied only)', 'Pending', undefined, true, false],
+    ['a cluster not Ready (shown Unknown)', 'Unknown', 'Completed', false, false],
+    ['a cluster not Ready, shown as it was', 'Checkpointing', 'Completed', false, false],
     [
-      'a new phase from a listed cluster',
-      shown(['member1', 'Pending']),
-      [report('member1', { phase: 'Failed' })],
+      'a report not applied (shown Pending)',
+      'Pending',
+      { clusterName: 'member1', status: { phase: 'Completed' } },
       true,
+      false,
     ],
-    ['the phase shown', shown(['member1', 'Failed']), [report('member1', { phase: 'Failed' })], false],
+  ];
+  for (const [what, now, r, isReady, want] of one)
+    it(`${what}: ${want}`, () => {
+      const rep =
+        typeof r === 'object' ? r : report('member1', r ? { phase: r as AggregatePhase } : undefined);
+      assert.equal(reportUnseen(shown(['member1', now]), [rep], [{ name: 'member1', ready: isReady }]), want);
+    });
+  const cases: [string, CheckpointBackupStatus | undefined, MemberReport[], boolean][] = [
     [
       'one of two clusters behind',
       shown(['member1', 'Completed'], ['member2', 'Checkpointing']),
       [report('member1', { phase: 'Completed' }), report('member2', { phase: 'Completed' })],
       true,
     ],
-    ['no phase reported yet (applied only)', shown(['member1', 'Pending']), [report('member1')], false],
     [
-      'a cluster the status does not list (left, or not recorded yet)',
+      'a cluster the status does not list',
       shown(['member1', 'Pending']),
       [report('member2', { phase: 'Completed' })],
-      false,
-    ],
-    [
-      'a cluster shown as Unknown (not Ready)',
-      shown(['member1', 'Unknown']),
-      [report('member1', { phase: 'Completed' })],
       false,
     ],
     ['no status at all', undefined, [report('member1', { phase: 'Completed' })], false],
     ['no reports', shown(['member1', 'Pending']), [], false],
   ];
   for (const [what, status, reports, want] of cases)
-    it(`${what}: ${want}`, () => assert.equal(reportUnseen(status, reports), want));
+    it(`${what}: ${want}`, () => assert.equal(reportUnseen(status, reports, ready), want));
+
+  it('a status the aggregate has just made is never behind its reports, whatever they say', () => {
+    const phases = [
+      undefined,
+      'Pending',
+      'Checkpointing',
+      'ImagePushing',
+      'Completed',
+      'Failed',
+      'Verifying',
+    ];
+    for (const phase of phases)
+      for (const applied of [true, false])
+        for (const isReady of [true, false]) {
+          const reports: MemberReport[] = [
+            {
+              clusterName: 'member1',
+              applied,
+              ...(phase ? { status: { phase } as CheckpointBackupStatus } : {}),
+            },
+          ];
+          const clusters = [{ name: 'member1', ready: isReady }];
+          const s = aggregateStatus({ placed: ['member1'], reports, clusters, generation: 1 });
+          assert.equal(
+            reportUnseen(s, reports, clusters),
+            false,
+            `${phase} applied=${applied} ready=${isReady}`,
+          );
+        }
+  });
 });
 
 describe('worthAnEvent', () => {

@@ -251,20 +251,28 @@ export function replicasOverClusters(clusters: ClusterStatus[]): string | undefi
 }
 
 /**
- * Whether a member reported a phase that the object's status does not show yet: the answer a user is waiting for,
- * which the backups controller serves ahead of other work (ADR 0019). Only clusters the status lists count (a
- * report from a cluster the object has left waits its turn), and not one shown as Unknown (not Ready: its report is
- * old news).
+ * Whether a member has finished a run whose outcome the object's status does not show yet: the answer a user waits
+ * for, which the backups controller serves ahead of other work (ADR 0019). The phase compared is the one a
+ * reconcile would show (clusterStatus: a report Karmada has not applied, or of a phase this hub does not know, shows
+ * as Pending; a cluster not Ready as Unknown), so a status the hub has just written is never behind; only finished
+ * phases count, so a run's steps (Checkpointing, ImageBuilding, ...) and cron bursts wait their turn; only clusters
+ * the status lists (a report from a cluster the object has left waits too).
  */
 export function reportUnseen(
   status: CheckpointBackupStatus | undefined,
   reports: readonly MemberReport[],
+  clusters: readonly ClusterHealth[],
 ): boolean {
   const shown = new Map((status?.clusters ?? []).map((c) => [c.name, c.phase]));
   return reports.some((r) => {
-    const phase = r.status?.phase;
     const now = shown.get(r.clusterName);
-    return !!phase && now !== undefined && now !== 'Unknown' && now !== phase;
+    if (now === undefined) return false;
+    const want = clusterStatus(
+      r.clusterName,
+      r,
+      clusters.find((c) => c.name === r.clusterName),
+    ).phase;
+    return want !== now && isFinished(want);
   });
 }
 

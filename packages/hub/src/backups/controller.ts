@@ -88,9 +88,9 @@ const sharedOf = (b: CheckpointBackup) =>
 /** The queue's priority of an object not yet placed (awaitsPlacement): ahead of status bookkeeping (0). */
 const PLACING = 1;
 /**
- * The queue's priority of an object whose member reported a phase its status does not show (reportUnseen): ahead of
- * placements too. One status write each, at the pace members finish, and the answer a user waits on; behind a burst
- * of placements it waited a minute (ADR 0019).
+ * The queue's priority of an object whose member finished a run its status does not show (reportUnseen): ahead of
+ * placements too. One status write per run and cluster, at the pace members finish, and the answer a user waits on;
+ * behind a burst of placements it waited a minute (ADR 0019).
  */
 const REPORTED = 2;
 
@@ -181,7 +181,8 @@ export class BackupController {
     const { name, namespace } = b.metadata;
     const reports = this.#o.caches.bindingOf({ kind: 'CheckpointBackup', name, namespace })?.status
       ?.aggregatedStatus;
-    return reportUnseen(b.status, reports ?? []) ? REPORTED : 0;
+    const clusters = this.#o.caches.clusters.list().map(clusterHealth);
+    return reportUnseen(b.status, reports ?? [], clusters) ? REPORTED : 0;
   }
 
   /** Queues an object again (its binding, or its registry secret, changed), at the priority its cached copy earns. */
@@ -495,7 +496,7 @@ export class BackupController {
 
   /** Remembers an object as a write of this controller answered it (read-your-writes, #own); returns it. */
   #wrote(b: CheckpointBackup): CheckpointBackup {
-    this.#own.wrote(key(b), b);
+    this.#own.wrote(key(b), b, this.#o.caches.backups.get(key(b)) ?? null);
     return b;
   }
 

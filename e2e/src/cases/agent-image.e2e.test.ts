@@ -1,7 +1,7 @@
 // suite: alone — replaces the agent of a member1 node with the image's; builds the image (both cores)
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parse } from 'yaml';
@@ -138,6 +138,82 @@ describe('the agent image: deploy/Containerfile built with buildah', () => {
     for (const dev of ['typescript@', 'eslint@', 'prettier@'])
       assert.ok(!packages.some((p) => p.startsWith(dev)), `no ${dev} in the image`);
     assert.ok(!existsSync(join(rootfs, 'app/src')), 'no sources in the image');
+  });
+
+  it("runs the agent's buildah commands (images, inspect, rmi) on a storage whose recorded network backend is netavark", () => {
+    // buildah inspect sets up a network backend. A node's podman or buildah records its own in the storage
+    // (graphroot/defaultNetworkBackend), netavark on a fresh node, and netavark is not in the image: the image's
+    // containers.conf, named by its CONTAINERS_CONF, picks CNI, which sets up without plugins (deploy/Containerfile).
+    // The storage is inside the root filesystem, so the chrooted buildah sees it at /tmp/<name>.
+    const name = `buildah-${process.pid}`;
+    const store = join(rootfs, 'tmp', name);
+    const at = (root: string) => [
+      '--root',
+      `${root}/root`,
+      '--runroot',
+      `${root}/run`,
+      '--storage-driver',
+      'vfs',
+    ];
+    const c = buildah([...at(store), 'from', '--quiet', 'scratch']);
+    buildah([...at(store), 'config', '--annotation', 'org.criu.checkpoint.container.name=app', c]);
+    buildah([...at(store), 'commit', '--quiet', c, 'localhost/checkpoint-probe:1']);
+    buildah([...at(store), 'rm', c]);
+    writeFileSync(join(store, 'root', 'defaultNetworkBackend'), 'netavark');
+    // The image's environment, as the pod gets it (chroot itself applies none), with /proc, which buildah reads.
+    const env = Object.fromEntries(
+      imageConfig().Env.map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]),
+    );
+    const run = (args: string[]) =>
+      spawnSync(
+        'unshare',
+        [
+          '--mount',
+          '--propagation',
+          'private',
+          'sh',
+          '-c',
+          'mount -t proc proc "$1/proc" && shift && exec chroot "$@"',
+          'sh',
+          rootfs,
+          rootfs,
+          'buildah',
+          ...at(`/tmp/${name}`),
+          ...args,
+        ],
+        { encoding: 'utf8', env },
+      );
+    try {
+      const images = run(['images', '--json', '--no-trunc']);
+      assert.equal(images.status, 0, images.stderr);
+      const [img] = JSON.parse(images.stdout) as { id: string }[];
+      const inspected = run(['inspect', '--type', 'image', img!.id]);
+      assert.equal(inspected.status, 0, inspected.stderr);
+      assert.equal(
+        (JSON.parse(inspected.stdout) as { ImageAnnotations: Record<string, string> }).ImageAnnotations[
+          'org.criu.checkpoint.container.name'
+        ],
+        'app',
+      );
+      const digest = run([
+        'inspect',
+        '--type',
+        'image',
+        '--format',
+        '{{.FromImageDigest}}',
+        'localhost/checkpoint-probe:1',
+      ]);
+      assert.equal(digest.status, 0, digest.stderr);
+      assert.match(digest.stdout.trim(), /^sha256:[0-9a-f]{64}$/);
+      const rmi = run(['rmi', 'localhost/checkpoint-probe:1']);
+      assert.equal(rmi.status, 0, rmi.stderr);
+      // And an image that is gone is said to be so, the one answer the retention sweep takes for "absent".
+      const gone = run(['inspect', '--type', 'image', img!.id]);
+      assert.notEqual(gone.status, 0);
+      assert.match(gone.stderr.trim().split('\n').pop()!, /: image not known$/);
+    } finally {
+      rmSync(store, { recursive: true, force: true });
+    }
   });
 
   describe(`as the agent of node ${node} on the local federation`, () => {

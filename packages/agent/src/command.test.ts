@@ -227,3 +227,104 @@ describe('retention with a hung buildah', () => {
     assert.equal(calls(script).filter((c) => c.startsWith('inspect')).length, 2);
   });
 });
+
+describe('retention when buildah inspect fails', () => {
+  /**
+   * A fake buildah over `images`: two checkpoint images of one container (the older one beyond
+   * maxCheckpointsPerContainer: 1) and a third whose inspect fails with `failure` as buildah's last line of stderr.
+   */
+  function setup(name: string, failure: string) {
+    const d = mkdtempSync(join(dir, `${name}-`));
+    const checkpoint = (created: string) =>
+      JSON.stringify({
+        ImageAnnotations: {
+          'org.criu.checkpoint.pod.namespace': 'shop',
+          'org.criu.checkpoint.pod.name': 'db-0',
+          'org.criu.checkpoint.container.name': 'pg',
+        },
+        Manifest: JSON.stringify({ config: { size: 1 }, layers: [{ size: 10 }] }),
+        OCIv1: { created },
+      });
+    writeFileSync(
+      join(d, 'list.json'),
+      JSON.stringify([
+        { id: 'old', names: ['localhost/checkpoint-db-0-pg:1'] },
+        { id: 'new', names: ['localhost/checkpoint-db-0-pg:2'] },
+        { id: 'odd', names: ['localhost/other:1'] },
+      ]),
+    );
+    writeFileSync(join(d, 'old.json'), checkpoint('2026-12-01T00:00:00Z'));
+    writeFileSync(join(d, 'new.json'), checkpoint('2026-12-02T00:00:00Z'));
+    writeFileSync(join(d, 'odd.err'), `${failure}\n`);
+    const script = fake(
+      name,
+      `case "$1" in images) cat ${d}/list.json;; ` +
+        `inspect) if [ -f ${d}/$4.json ]; then cat ${d}/$4.json; else cat ${d}/$4.err >&2; exit 125; fi;; ` +
+        `rmi) echo untagged;; esac`,
+    );
+    const warnings: { o: Record<string, unknown>; msg: string }[] = [];
+    const log = {
+      warn: (o: Record<string, unknown>, msg: string) => warnings.push({ o, msg }),
+      info: () => undefined,
+      child: () => log,
+    } as unknown as Logger;
+    const metrics = new AgentMetrics();
+    const sweeper = new RetentionSweeper({
+      node: 'n1',
+      client: { get: async () => ({ items: [] }) } as unknown as RestClient,
+      admitted: () => true,
+      log,
+      storage: { command: script, timeoutMs: 5000 },
+      checkpointDir: mkdtempSync(join(dir, 'ckpt-')),
+      defaults: { maxCheckpointsPerContainer: 1 },
+      metrics,
+      responsible: () => true,
+      registryClient: () => Promise.reject(new Error('none')),
+      writeStatus: () => Promise.reject(new Error('none')),
+      event: () => Promise.resolve(),
+    });
+    const errors = async () =>
+      (await metrics.registry.getSingleMetric('checkpoint_retention_errors_total')!.get()).values
+        .filter((v) => v.labels.store === 'images')
+        .reduce((n, v) => n + v.value, 0);
+    return { script, warnings, sweeper, errors };
+  }
+
+  it("any failure but 'image not known' is logged with buildah's message, counted, not cached, and deletes nothing", async () => {
+    const netavark =
+      'Error: importing build settings from image "odd": could not find "netavark" in one of [/usr/libexec/podman]';
+    const { script, warnings, sweeper, errors } = setup('buildah-inspect-fails', netavark);
+    await sweeper.sweep();
+    assert.deepEqual(
+      warnings.map((w) => [w.msg, w.o.image, w.o.err]),
+      [['retention skips local images this sweep', 'odd', `buildah inspect (odd) failed: ${netavark}`]],
+    );
+    assert.equal(await errors(), 1);
+    // The local store is skipped: the older checkpoint image, beyond the limit, stays this sweep.
+    assert.deepEqual(
+      calls(script).filter((c) => c.startsWith('rmi')),
+      [],
+    );
+    // Not cached as "no checkpoint image": the next sweep asks buildah again, and skips and counts again.
+    await sweeper.sweep();
+    assert.equal(calls(script).filter((c) => c === 'inspect --type image odd').length, 2);
+    assert.equal(await errors(), 2);
+  });
+
+  it('an image buildah says is not known (removed since the listing) is passed over, and the others are judged', async () => {
+    const { script, warnings, sweeper, errors } = setup(
+      'buildah-inspect-unknown',
+      'Error: importing settings: odd: image not known',
+    );
+    await sweeper.sweep();
+    assert.deepEqual(warnings, []);
+    assert.equal(await errors(), 0);
+    assert.deepEqual(
+      calls(script).filter((c) => c.startsWith('rmi')),
+      ['rmi localhost/checkpoint-db-0-pg:1'],
+    );
+    // Not cached either: the same ID comes back if the same image is written again.
+    await sweeper.sweep();
+    assert.equal(calls(script).filter((c) => c === 'inspect --type image odd').length, 2);
+  });
+});

@@ -14,6 +14,20 @@ export class CommandTimeout extends Error {
   }
 }
 
+/**
+ * A command that ran and exited non-zero (or was killed by a signal): `detail` is the last line of its stderr, which
+ * is what buildah says went wrong (e.g. "Error: ...: image not known"), for callers that must tell answers apart.
+ */
+export class CommandFailed extends Error {
+  constructor(
+    readonly step: string,
+    readonly detail: string,
+  ) {
+    // Named Error, as before this class: messages that quote String(err) read as they did.
+    super(`${step} failed: ${detail}`);
+  }
+}
+
 export interface RunOptions {
   /** What the step is, for messages: "buildah add". */
   step: string;
@@ -82,7 +96,7 @@ export function runCommand(command: string, args: string[], o: RunOptions): Prom
       clearTimeout(timer);
       if (code === 0) return resolve(Buffer.concat(out).toString('utf8').trim());
       const last = Buffer.concat(err).toString('utf8').trim().split('\n').pop();
-      reject(new Error(`${step} failed: ${last || (signal ? `killed by ${signal}` : `exit code ${code}`)}`));
+      reject(new CommandFailed(step, last || (signal ? `killed by ${signal}` : `exit code ${code}`)));
     });
   });
 }

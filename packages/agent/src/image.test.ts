@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { MEDIA } from '@stateful-migration/registry';
+import { CommandFailed, CommandTimeout } from './command.js';
 import { isOwnPush } from './image-steps.js';
 import {
+  buildahImageFailure,
   checkpointStoreDigest,
   localImageCommand,
   resolveCheckpointStore,
@@ -104,5 +106,48 @@ describe('resolveCheckpointStore: where --checkpoint-store is', () => {
     assert.equal(resolveCheckpointStore('checkpoint-store', undefined, isExe), undefined);
     assert.equal(resolveCheckpointStore('', '/usr/local/bin', isExe), undefined);
     assert.equal(resolveCheckpointStore('/usr/bin/checkpoint-store', '', isExe), undefined);
+  });
+});
+
+describe('buildahImageFailure: what a failed buildah says about the image it named', () => {
+  const failed = (detail: string) => buildahImageFailure(new CommandFailed('buildah inspect (abc)', detail));
+  const id = 'sha256:4fa338c0207d47930bedb250fde8c6cb3bfc3b3f9de05513e4408a47429e05a4';
+
+  it("absent: containers/storage's 'image not known', as buildah 1.28 ends inspect and rmi of a missing image", () => {
+    // Each as buildah 1.28.2 wrote its last line of stderr for an image removed before (runCommand keeps that line).
+    for (const detail of [
+      `Error: importing settings: ${id}: image not known`,
+      `Error: importing settings: ${id.slice(7)}: image not known`,
+      'Error: importing settings: localhost/checkpoint-web-0-app:20261202-183000-000: image not known',
+      `* ${id}: image not known`,
+      'image not known',
+      `Error: importing settings: ${id}: image not known  `,
+    ])
+      assert.equal(failed(detail), 'absent', detail);
+  });
+
+  it('timeout: a buildah killed at its deadline', () =>
+    assert.equal(buildahImageFailure(new CommandTimeout('buildah inspect (abc)', 'timed out')), 'timeout'));
+
+  it('failed: anything else, which says nothing about the image', () => {
+    for (const detail of [
+      // The agent image before its containers.conf: the network backend buildah inspect sets up is missing.
+      `Error: importing build settings from image "${id}": could not find "netavark" in one of [/usr/local/libexec/podman /usr/local/lib/podman /usr/libexec/podman /usr/lib/podman].  To resolve this error, set the helper_binaries_dir key in the \`[engine]\` section of containers.conf to the directory containing your helper binaries.`,
+      `Error: importing build settings from image "${id}": unsupported network backend "bogus", check network_backend in containers.conf`,
+      'Error: mounting new container: mounting build container: permission denied',
+      'Error: creating runtime static files directory: mkdir /run/containers: read-only file system',
+      'Error: image not known here, but the store is locked', // "image not known" not at the end
+      'Error: identifier is not an image',
+      'killed by SIGKILL',
+      'exit code 125',
+      '',
+    ])
+      assert.equal(failed(detail), 'failed', detail);
+    // Not buildah's answer at all: a missing binary (runCommand's plain Error), output that is not JSON, no error.
+    assert.equal(buildahImageFailure(new Error('buildah inspect: cannot run buildah (ENOENT)')), 'failed');
+    assert.equal(buildahImageFailure(new Error('image not known')), 'failed');
+    assert.equal(buildahImageFailure(new SyntaxError('Unexpected token')), 'failed');
+    assert.equal(buildahImageFailure(undefined), 'failed');
+    assert.equal(buildahImageFailure('image not known'), 'failed');
   });
 });

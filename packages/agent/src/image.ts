@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ArchiveInfo } from '@stateful-migration/archive';
 import { imageManifest } from '@stateful-migration/registry';
-import { CommandTimeout, runCommand } from './command.js';
+import { CommandFailed, CommandTimeout, runCommand } from './command.js';
 
 export const CHECKPOINTED_TIME_ANNOTATION = 'migration.dcnlab.com/checkpointed-time';
 
@@ -111,6 +111,19 @@ export function buildah(
     timeoutMs: buildahTimeoutMs(storage.timeoutMs ?? BUILDAH_TIMEOUT_MS, o.bytes),
     reason: 'BuildahTimeout',
   });
+}
+
+/**
+ * What a failed buildah command that named an image says about that image. Pure. Only containers/storage's
+ * ErrImageUnknown, which ends buildah's message when the store has no such image (inspect: "Error: importing
+ * settings: <id>: image not known"; rmi: "* <id>: image not known"), says it is `absent`; a timeout is `timeout`;
+ * anything else (a network backend that cannot start, a storage lock, a permission, buildah missing, output that
+ * is not buildah's) is `failed` and says nothing about the image.
+ */
+export function buildahImageFailure(err: unknown): 'absent' | 'timeout' | 'failed' {
+  if (err instanceof CommandTimeout) return 'timeout';
+  if (err instanceof CommandFailed && /(^|: )image not known$/.test(err.detail.trim())) return 'absent';
+  return 'failed';
 }
 
 /**

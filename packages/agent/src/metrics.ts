@@ -28,6 +28,12 @@ export class AgentMetrics {
     labelNames: ['store'],
     registers: [this.registry],
   });
+  readonly retentionErrors = new Counter({
+    name: 'checkpoint_retention_errors_total',
+    help: 'Retention sweeps that left a store alone because it could not be read (images: buildah failed or timed out; registry: a registry failed), by store.',
+    labelNames: ['store'],
+    registers: [this.registry],
+  });
   readonly queueDepth = new Gauge({
     name: 'checkpoint_queue_depth',
     help: 'CheckpointBackups waiting for a reconcile, and checkpoints waiting for the node-wide limit.',

@@ -19,7 +19,13 @@ import { getOrUndefined, type Logger, type RestClient } from '@stateful-migratio
 import { deleteManifest, describeTag, listTags, type RegistryClient } from '@stateful-migration/registry';
 import { CommandTimeout } from './command.js';
 import { confineArchive } from './confine.js';
-import { CHECKPOINTED_TIME_ANNOTATION, buildah, splitImageName, type BuildahStorage } from './image.js';
+import {
+  CHECKPOINTED_TIME_ANNOTATION,
+  buildah,
+  buildahImageFailure,
+  splitImageName,
+  type BuildahStorage,
+} from './image.js';
 import type { AgentMetrics } from './metrics.js';
 import { runImages } from './plan.js';
 import {
@@ -213,6 +219,7 @@ export class RetentionSweeper {
         }
       } catch (err) {
         const backup = `${b.metadata.namespace}/${b.metadata.name}`;
+        this.#d.metrics.retentionErrors.inc({ store: 'registry' });
         this.#d.log.warn({ backup, err: String((err as Error).message) }, 'retention skipped this registry');
       }
     }
@@ -276,7 +283,8 @@ export class RetentionSweeper {
         (await buildah(this.#d.storage, ['images', '--json', '--no-trunc'])) || '[]',
       ) as typeof list;
     } catch (err) {
-      this.#d.log.warn({ err: String(err) }, 'retention cannot list local images');
+      this.#d.metrics.retentionErrors.inc({ store: 'images' });
+      this.#d.log.warn({ err: (err as Error).message }, 'retention cannot list local images');
       return [];
     }
     const inUse = new Set(backups.flatMap((b) => [...inProgressImages(b)]));
@@ -287,9 +295,18 @@ export class RetentionSweeper {
         try {
           info = await this.#describeLocal(img.id);
         } catch (err) {
-          // A timeout says nothing about the image: not cached, and this store waits for the next sweep (a
-          // partial list could only delete less, but a hung buildah would hang on every image).
-          this.#d.log.warn({ image: img.id, err: String(err) }, 'retention skips local images this sweep');
+          // Removed since the listing: nothing to keep or delete. Not cached: the same ID (a digest of the image's
+          // config) comes back if the same image is written again.
+          if (buildahImageFailure(err) === 'absent') continue;
+          // A timeout or any other failure (e.g. a network backend buildah cannot set up) says nothing about the
+          // image: not cached, counted, and this store waits for the next sweep (a partial list could only delete
+          // less, but a failing or hung buildah would fail or hang on every image). The message is buildah's last
+          // line of stderr, which names the image by ID and never holds its contents.
+          this.#d.metrics.retentionErrors.inc({ store: 'images' });
+          this.#d.log.warn(
+            { image: img.id, err: (err as Error).message },
+            'retention skips local images this sweep',
+          );
           return [];
         }
         this.#imageInfo.set(img.id, info);
@@ -307,32 +324,30 @@ export class RetentionSweeper {
     return items;
   }
 
-  /** An image's identity, or null when it is no checkpoint image (cached); throws on a buildah timeout. */
+  /**
+   * An image's identity, or null when buildah describes it and it is no checkpoint image (cached); throws when
+   * buildah fails (buildahImageFailure tells an absent image from a failure) or its output is not JSON.
+   */
   async #describeLocal(id: string): Promise<Omit<RetentionItem, 'id' | 'refs' | 'tags'> | null> {
-    try {
-      const i = JSON.parse(
-        await buildah(this.#d.storage, ['inspect', '--type', 'image', id], { what: id }),
-      ) as {
-        ImageAnnotations?: Record<string, string>;
-        FromImageDigest?: string;
-        Manifest?: string;
-        OCIv1?: { created?: string };
-      };
-      const who = identityOf(i.ImageAnnotations ?? {});
-      if (!who.namespace || !who.pod || !who.container) return null;
-      const m = JSON.parse(i.Manifest ?? '{}') as { config?: { size: number }; layers?: { size: number }[] };
-      const time = Date.parse(i.OCIv1?.created ?? '');
-      if (Number.isNaN(time)) return null;
-      return {
-        ...who,
-        size: (m.config?.size ?? 0) + (m.layers ?? []).reduce((s, l) => s + l.size, 0),
-        time,
-        ...(i.FromImageDigest ? { digest: i.FromImageDigest } : {}),
-      };
-    } catch (err) {
-      if (err instanceof CommandTimeout) throw err;
-      return null;
-    }
+    const i = JSON.parse(
+      await buildah(this.#d.storage, ['inspect', '--type', 'image', id], { what: id }),
+    ) as {
+      ImageAnnotations?: Record<string, string>;
+      FromImageDigest?: string;
+      Manifest?: string;
+      OCIv1?: { created?: string };
+    };
+    const who = identityOf(i.ImageAnnotations ?? {});
+    if (!who.namespace || !who.pod || !who.container) return null;
+    const m = JSON.parse(i.Manifest ?? '{}') as { config?: { size: number }; layers?: { size: number }[] };
+    const time = Date.parse(i.OCIv1?.created ?? '');
+    if (Number.isNaN(time)) return null;
+    return {
+      ...who,
+      size: (m.config?.size ?? 0) + (m.layers ?? []).reduce((s, l) => s + l.size, 0),
+      time,
+      ...(i.FromImageDigest ? { digest: i.FromImageDigest } : {}),
+    };
   }
 
   /**

@@ -181,8 +181,11 @@ export class BackupController {
     const { name, namespace } = b.metadata;
     const reports = this.#o.caches.bindingOf({ kind: 'CheckpointBackup', name, namespace })?.status
       ?.aggregatedStatus;
+    // Every add of every object comes here (a cluster's change adds them all): the clusters' health is read only for
+    // an object with reports to compare.
+    if (!reports?.length) return 0;
     const clusters = this.#o.caches.clusters.list().map(clusterHealth);
-    return reportUnseen(b.status, reports ?? [], clusters) ? REPORTED : 0;
+    return reportUnseen(b.status, reports, clusters) ? REPORTED : 0;
   }
 
   /** Queues an object again (its binding, or its registry secret, changed), at the priority its cached copy earns. */

@@ -208,23 +208,27 @@ rules:
     verbs:
       - create
       - patch
-  # get, create, update, delete: the per-secret reader Role `checkpoint-backup-registry-secret-<secret>` (get that one secret): read (one of that name that is not the hub's refuses the backups using the secret), created, its rules PUT when an older hub wrote others, deleted with the secret's withdrawal
+  # get, list, watch, create, update, delete: the per-secret reader Role `checkpoint-backup-registry-secret-<secret>` (get that one secret): the hub's own cached (list, watch, by its managed-by label, so a reconcile reads none), any other name read (one that is not the hub's refuses the backups using the secret), created, its rules PUT when an older hub wrote others, deleted with the secret's withdrawal
   - apiGroups:
       - rbac.authorization.k8s.io
     resources:
       - roles
     verbs:
       - get
+      - list
+      - watch
       - create
       - update
       - delete
-  # get, create, delete: its RoleBinding to the agents: read (likewise), created; deleted with the withdrawal, and to replace an older hub's binding to a ClusterRole (roleRef is immutable, so never `update`)
+  # get, list, watch, create, delete: its RoleBinding to the agents: cached and read (likewise), created; deleted with the withdrawal, and to replace an older hub's binding to a ClusterRole (roleRef is immutable, so never `update`)
   - apiGroups:
       - rbac.authorization.k8s.io
     resources:
       - rolebindings
     verbs:
       - get
+      - list
+      - watch
       - create
       - delete
   # get: RBAC's escalation check: a caller may create a Role, or bind one, only with rights it holds itself, and the reader Role grants `get` on a secret whose name and namespace are known only at run time. The hub never reads a secret (the restore controller uses its own grant of the same right); `escalate` and `bind` would let it grant anything

@@ -493,22 +493,26 @@ export const PERMISSIONS: Permission[] = [
     role: 'hub',
     apiGroup: 'rbac.authorization.k8s.io',
     resources: ['roles'],
-    verbs: ['get', 'create', 'update', 'delete'],
+    verbs: ['get', 'list', 'watch', 'create', 'update', 'delete'],
     neededBy:
-      "the per-secret reader Role `checkpoint-backup-registry-secret-<secret>` (get that one secret): read (one of that name that is not the hub's refuses the backups using the secret), created, its rules PUT when an older hub wrote others, deleted with the secret's withdrawal",
+      "the per-secret reader Role `checkpoint-backup-registry-secret-<secret>` (get that one secret): the hub's own cached (list, watch, by its managed-by label, so a reconcile reads none), any other name read (one that is not the hub's refuses the backups using the secret), created, its rules PUT when an older hub wrote others, deleted with the secret's withdrawal",
     code: {
       [SECRETS]: ['#readerTaken', '#ensureReader', '#create', '#deleteOwn', '#stopCarrying'],
       [READER]: ['readerTaken'],
+      [CACHES]: ['readerRoles'],
     },
   },
   {
     role: 'hub',
     apiGroup: 'rbac.authorization.k8s.io',
     resources: ['rolebindings'],
-    verbs: ['get', 'create', 'delete'],
+    verbs: ['get', 'list', 'watch', 'create', 'delete'],
     neededBy:
-      "its RoleBinding to the agents: read (likewise), created; deleted with the withdrawal, and to replace an older hub's binding to a ClusterRole (roleRef is immutable, so never `update`)",
-    code: { [SECRETS]: ['#readerTaken', '#ensureReader', '#create', '#deleteOwn'] },
+      "its RoleBinding to the agents: cached and read (likewise), created; deleted with the withdrawal, and to replace an older hub's binding to a ClusterRole (roleRef is immutable, so never `update`)",
+    code: {
+      [SECRETS]: ['#readerTaken', '#ensureReader', '#create', '#deleteOwn'],
+      [CACHES]: ['readerBindings'],
+    },
   },
   {
     role: 'hub',

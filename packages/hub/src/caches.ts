@@ -9,9 +9,18 @@ import {
   type Cluster,
   type ResourceBinding,
 } from './karmada.js';
-import type { PropagationPolicy } from './policies.js';
+import { MANAGED_BY, type PropagationPolicy } from './policies.js';
 
 const BACKUPS_PATH = `/apis/${API_GROUP}/v1/${PLURAL}`;
+const RBAC = '/apis/rbac.authorization.k8s.io/v1';
+
+/** A Role or RoleBinding as the caches keep it: what the hub compares before it writes its own. */
+export interface RbacObject {
+  metadata: { name: string; namespace?: string; resourceVersion?: string; labels?: Record<string, string> };
+  rules?: unknown[];
+  roleRef?: { apiGroup: string; kind: string; name: string };
+  subjects?: { kind: string; name: string; namespace?: string }[];
+}
 
 /**
  * The hub's view of the Karmada apiserver, shared by its controllers: one informer per kind they read, and the
@@ -24,6 +33,14 @@ export class HubCaches {
   readonly bindings: Informer<ResourceBinding>;
   readonly policies: Informer<PropagationPolicy>;
   readonly clusterPolicies: Informer<PropagationPolicy>;
+  /**
+   * The hub's own reader Roles and RoleBindings (label app.kubernetes.io/managed-by=stateful-migration-hub), so a
+   * reconcile of an object with a registry secret or keys object does not read them from the apiserver each time. A
+   * name missing here is read (it may be absent, or someone else's); one that loses the label leaves the cache, as
+   * the apiserver tells a label-selected watch.
+   */
+  readonly readerRoles: Informer<RbacObject>;
+  readonly readerBindings: Informer<RbacObject>;
   /** Bindings by the object they carry, kept in step with the informer (its handler runs before the others). */
   readonly #byResource = new Map<string, ResourceBinding>();
 
@@ -44,6 +61,15 @@ export class HubCaches {
       CLUSTER_POLICIES_PATH,
       'ClusterPropagationPolicy',
     ) as Informer<PropagationPolicy>;
+    const hubOwned = {
+      labelSelector: `app.kubernetes.io/managed-by=${MANAGED_BY['app.kubernetes.io/managed-by']}`,
+    };
+    this.readerRoles = new Informer<RbacObject>(restListWatch(client, `${RBAC}/roles`, hubOwned), {
+      onError: (err) => log.warn({ err: String(err) }, 'Role watch failed; retrying'),
+    });
+    this.readerBindings = new Informer<RbacObject>(restListWatch(client, `${RBAC}/rolebindings`, hubOwned), {
+      onError: (err) => log.warn({ err: String(err) }, 'RoleBinding watch failed; retrying'),
+    });
     this.bindings.on((e, rb) => {
       const r = rb.spec.resource;
       if (e === 'delete') this.#byResource.delete(resourceKey(r));
@@ -83,6 +109,14 @@ export class HubCaches {
   }
 
   #all() {
-    return [this.clusters, this.bindings, this.policies, this.clusterPolicies, this.backups] as const;
+    return [
+      this.clusters,
+      this.bindings,
+      this.policies,
+      this.clusterPolicies,
+      this.readerRoles,
+      this.readerBindings,
+      this.backups,
+    ] as const;
   }
 }

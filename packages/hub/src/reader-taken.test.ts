@@ -138,3 +138,74 @@ describe("the reader Role and RoleBinding of a registry secret: a name taken by 
     assert.ok(api.object(`${POLICIES}/registry-secret-creds`));
   });
 });
+
+describe("the hub's own reader Role and RoleBinding come from its cache (HubCaches.readerRoles)", () => {
+  const HUB = { 'app.kubernetes.io/managed-by': 'stateful-migration-hub' };
+  const reads = (api: MemoryApi) =>
+    api.calls.filter((c) => c.method === 'GET' && c.path.includes('/rbac.authorization')).map((c) => c.path);
+
+  /** Placed once, the caches caught up: the Role and RoleBinding the hub made are in its cache. */
+  async function placed() {
+    const k = await karmada({ kind: 'roles', labels: HUB });
+    await k.api.request('DELETE', `${RBAC}/roles/${READER}`);
+    assert.equal(await k.hub.backups.reconcile('shop/b'), undefined);
+    await setImmediate();
+    assert.ok(k.api.object(`${RBAC}/roles/${READER}`) && k.api.object(`${RBAC}/rolebindings/${READER}`));
+    assert.ok(k.hub.caches.readerRoles.get(`shop/${READER}`), 'the Role the hub made is cached');
+    assert.ok(k.hub.caches.readerBindings.get(`shop/${READER}`), 'the RoleBinding the hub made is cached');
+    k.api.resetCalls();
+    return k;
+  }
+
+  it('a reconcile of a placed object with a registry secret reads no Role or RoleBinding, and writes nothing', async () => {
+    const { api, hub } = await placed();
+    assert.equal(await hub.backups.reconcile('shop/b'), undefined);
+    assert.deepEqual(reads(api), [], 'no GET of the reader Role or RoleBinding');
+    assert.deepEqual(api.writes(), []);
+  });
+
+  it('the Role deleted behind its back: the event queues the secret, whose reconcile makes it again', async () => {
+    const { api, hub } = await placed();
+    const queued: string[] = [];
+    hub.secrets.queue.start(async (k) => void queued.push(k));
+    stops.push(() => hub.secrets.queue.stop());
+    await setImmediate();
+    queued.length = 0;
+    await api.request('DELETE', `${RBAC}/roles/${READER}`);
+    await setImmediate();
+    assert.equal(hub.caches.readerRoles.get(`shop/${READER}`), undefined);
+    assert.deepEqual(queued, ['shop/creds'], 'the secret whose reader it was, and nothing else');
+    assert.equal(await hub.secrets.reconcile('shop/creds'), undefined);
+    assert.ok(api.object(`${RBAC}/roles/${READER}`), 'made again');
+    assert.ok(api.writes().includes(`POST ${RBAC}/roles`));
+  });
+
+  it("the hub's label taken off its Role (a tenant may): it leaves the cache, and the backup is refused, naming it", async () => {
+    const { api, hub } = await placed();
+    const stored = api.object<{ metadata: Record<string, unknown> }>(`${RBAC}/roles/${READER}`)!;
+    api.put(`${RBAC}/roles/${READER}`, {
+      ...stored,
+      metadata: { ...stored.metadata, labels: { team: 'shop' } },
+    });
+    await setImmediate();
+    assert.equal(hub.caches.readerRoles.get(`shop/${READER}`), undefined, 'out of the label-selected cache');
+    assert.deepEqual(await hub.backups.reconcile('shop/b'), { requeueAfterMs: 60_000 });
+    const s = api.object<CheckpointBackup>(BACKUP)!.status!;
+    assert.equal(s.phase, 'Failed');
+    assert.equal(s.message, message('Role'));
+  });
+
+  it("a Role of another name, or the hub's of another secret, is not taken for this secret's", async () => {
+    const { api, hub } = await placed();
+    api.put(`${RBAC}/roles/${READER}-x`, {
+      metadata: { name: `${READER}-x`, namespace: 'shop', labels: HUB },
+    });
+    api.put(`/apis/rbac.authorization.k8s.io/v1/namespaces/other/roles/${READER}`, {
+      metadata: { name: READER, namespace: 'other', labels: HUB },
+    });
+    await api.request('DELETE', `${RBAC}/rolebindings/${READER}`);
+    await setImmediate();
+    assert.equal(await hub.secrets.reconcile('shop/creds'), undefined);
+    assert.ok(api.object(`${RBAC}/rolebindings/${READER}`), 'the RoleBinding is made again');
+  });
+});

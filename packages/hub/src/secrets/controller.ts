@@ -16,7 +16,7 @@ import {
   type RestClient,
   type Result,
 } from '@stateful-migration/kube';
-import type { HubCaches } from '../caches.js';
+import type { HubCaches, RbacObject } from '../caches.js';
 import type { HubMetrics } from '../metrics.js';
 import { policyPath } from '../karmada.js';
 import { isHubOwned, type PropagationPolicy } from '../policies.js';
@@ -114,6 +114,16 @@ export class SecretController {
       if (deleted) for (const u of usesOf({ ...at, kind: keys.kind! })) this.queue.add(carriedKey(u));
       else this.queue.add(carriedKey(p.metadata.name === secretPolicyName(keys) ? keys : at));
     };
+    // The hub's reader Role or RoleBinding changed, was deleted, or lost its label (a tenant may do any of it in
+    // their namespace): the objects it reads for are looked at again (rare: these change only when the hub writes).
+    const onReader = (r: RbacObject) => {
+      const ns = r.metadata.namespace ?? '';
+      for (const b of caches.backups.list())
+        for (const c of carriedBy(b, this.#o.defaultSecretRegistries))
+          if (c.namespace === ns && secretReaderName(c) === r.metadata.name) this.queue.add(carriedKey(c));
+    };
+    caches.readerRoles.on((_e, r) => onReader(r));
+    caches.readerBindings.on((_e, r) => onReader(r));
     caches.policies.on((e, p) => onPolicy(p, e === 'delete'));
     caches.clusterPolicies.on((e, p) => onPolicy(p, e === 'delete'));
   }
@@ -245,35 +255,50 @@ export class SecretController {
       ['roles', 'Role'],
       ['rolebindings', 'RoleBinding'],
     ] as const) {
-      const stored = await getOrUndefined<{ metadata: { labels?: Record<string, string> } }>(
-        this.#o.client,
-        rbacPath(secret.namespace, kind, secret),
-      );
-      const refused = readerTaken(what, stored, secret);
+      // The hub's own, cached, is not taken; any other name is read (absent, or someone else's).
+      if (this.#cached(kind, secret)) continue;
+      const refused = readerTaken(what, await this.#read(kind, secret), secret);
       if (refused) return refused;
     }
     return undefined;
   }
 
+  /** The hub's own reader Role or RoleBinding of a carried object, as cached (HubCaches.readerRoles). */
+  #cached(kind: 'roles' | 'rolebindings', secret: Carried): RbacObject | undefined {
+    const cache = kind === 'roles' ? this.#o.caches.readerRoles : this.#o.caches.readerBindings;
+    return cache.get(`${secret.namespace}/${secretReaderName(secret)}`);
+  }
+
+  #read<T>(kind: 'roles' | 'rolebindings', secret: Carried): Promise<T | undefined> {
+    return getOrUndefined<T>(this.#o.client, rbacPath(secret.namespace, kind, secret));
+  }
+
   /**
    * The Role that may get this one secret, and its RoleBinding to the agents (issue 11: never every secret of the
    * namespace). A RoleBinding an older hub made to the ClusterRole over every secret is replaced: roleRef is
-   * immutable. Only objects labelled as the hub's are changed.
+   * immutable. Only objects labelled as the hub's are changed. The cached copies answer when nothing is to be done
+   * (every reconcile of an object with a secret comes here); anything to write is decided again from a fresh read.
    */
   async #ensureReader(secret: Carried): Promise<void> {
     const { namespace: ns } = secret;
     const role = secretReaderRole(secret);
-    const storedRole = await getOrUndefined<typeof role>(this.#o.client, rbacPath(ns, 'roles', secret));
-    const rc = roleChange(storedRole, role);
-    if (rc === 'create') await this.#create(rbacPath(ns, 'roles'), role, 'role');
-    else if (rc === 'update') {
-      await this.#o.client.request('PUT', rbacPath(ns, 'roles', secret), {
-        body: { ...storedRole, rules: role.rules },
-      });
-      this.#o.metrics.writes.inc({ what: 'role' });
+    type StoredRole = typeof role;
+    const cachedRole = this.#cached('roles', secret) as StoredRole | undefined;
+    if (!cachedRole || roleChange(cachedRole, role) !== 'keep') {
+      const storedRole = await this.#read<StoredRole>('roles', secret);
+      const rc = roleChange(storedRole, role);
+      if (rc === 'create') await this.#create(rbacPath(ns, 'roles'), role, 'role');
+      else if (rc === 'update') {
+        await this.#o.client.request('PUT', rbacPath(ns, 'roles', secret), {
+          body: { ...storedRole, rules: role.rules },
+        });
+        this.#o.metrics.writes.inc({ what: 'role' });
+      }
     }
     const binding = secretReaderBinding(secret);
-    const stored = await getOrUndefined<ReaderBinding>(this.#o.client, rbacPath(ns, 'rolebindings', secret));
+    const cachedBinding = this.#cached('rolebindings', secret) as ReaderBinding | undefined;
+    if (cachedBinding && bindingChange(cachedBinding, binding) === 'keep') return;
+    const stored = await this.#read<ReaderBinding>('rolebindings', secret);
     const bc = bindingChange(stored, binding);
     if (bc === 'replace') await this.#deleteOwn(rbacPath(ns, 'rolebindings', secret));
     if (bc !== 'keep') await this.#create(rbacPath(ns, 'rolebindings'), binding, 'rolebinding');

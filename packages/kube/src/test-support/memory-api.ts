@@ -49,7 +49,11 @@ export type MemoryRoute = (method: string, path: string, body: unknown) => unkno
 export class MemoryApi {
   readonly calls: MemoryCall[] = [];
   readonly #objects = new Map<string, Obj>();
-  readonly #watchers = new Set<{ collection: string; onEvent: (e: WatchEvent<Obj>) => void }>();
+  readonly #watchers = new Set<{
+    collection: string;
+    selects: (o: Obj) => boolean;
+    onEvent: (e: WatchEvent<Obj>) => void;
+  }>();
   #rv = 1;
   #uid = 1;
   /** Answers before the store (e.g. the cluster proxy, or a failure to inject); undefined: the store answers. */
@@ -74,9 +78,9 @@ export class MemoryApi {
   put(path: string, obj: object): void {
     const o = structuredClone(obj) as Obj;
     o.metadata = { uid: `uid-${this.#uid++}`, ...o.metadata, resourceVersion: String(++this.#rv) };
-    const type = this.#objects.has(path) ? 'MODIFIED' : 'ADDED';
+    const old = this.#objects.get(path);
     this.#objects.set(path, o);
-    this.#notify(type, path, o);
+    this.#notify(old ? 'MODIFIED' : 'ADDED', path, o, old);
   }
 
   /** The object stored at path, if any (a copy). */
@@ -114,9 +118,14 @@ export class MemoryApi {
     const api = {
       get: (path: string, opts: RequestOptions = {}) => this.request('GET', path, opts),
       request: (method: string, path: string, opts: RequestOptions = {}) => this.request(method, path, opts),
-      watch: (path: string, _q: unknown, onEvent: (e: WatchEvent<Obj>) => void, signal: AbortSignal) =>
+      watch: (
+        path: string,
+        q: { labelSelector?: string } | undefined,
+        onEvent: (e: WatchEvent<Obj>) => void,
+        signal: AbortSignal,
+      ) =>
         new Promise<void>((resolve) => {
-          const w = { collection: path, onEvent };
+          const w = { collection: path, selects: labelsMatch(q?.labelSelector), onEvent };
           this.#watchers.add(w);
           const end = () => {
             this.#watchers.delete(w);
@@ -143,7 +152,7 @@ export class MemoryApi {
       return this.#scale(method, path.slice(0, -'/scale'.length), opts.body as Obj);
     switch (method) {
       case 'GET':
-        return this.#get(path);
+        return this.#get(path, opts.query?.labelSelector);
       case 'POST':
         return this.#create(path, opts.body as Obj);
       case 'PUT':
@@ -156,10 +165,13 @@ export class MemoryApi {
     throw new Error(`MemoryApi: ${method} not supported`);
   }
 
-  #get(path: string): unknown {
+  #get(path: string, labelSelector: unknown): unknown {
     const last = path.slice(path.lastIndexOf('/') + 1);
     if (!COLLECTIONS.has(last)) return structuredClone(this.#stored(path));
-    const items = [...this.#objects.entries()].filter(([p]) => inCollection(p, path)).map(([, o]) => o);
+    const selects = labelsMatch(labelSelector === undefined ? undefined : String(labelSelector));
+    const items = [...this.#objects.entries()]
+      .filter(([p, o]) => inCollection(p, path) && selects(o))
+      .map(([, o]) => o);
     return structuredClone({ metadata: { resourceVersion: String(this.#rv) }, items });
   }
 
@@ -212,7 +224,7 @@ export class MemoryApi {
     const meta = next.metadata ?? {};
     if (meta.deletionTimestamp && !meta.finalizers?.length) {
       this.#objects.delete(path);
-      this.#notify('DELETED', path, next);
+      this.#notify('DELETED', path, next, cur);
       return next;
     }
     this.put(path, next);
@@ -239,7 +251,7 @@ export class MemoryApi {
       return this.object(path)!;
     }
     this.#objects.delete(path);
-    this.#notify('DELETED', path, cur);
+    this.#notify('DELETED', path, cur, cur);
     return cur;
   }
 
@@ -259,16 +271,48 @@ export class MemoryApi {
       throw new HttpError(409, `HTTP 409: ${path} has been modified`, 'Conflict');
   }
 
-  #notify(type: WatchEvent<Obj>['type'], path: string, o: Obj): void {
+  /**
+   * Tells the watches of the object's collection. A watch with a label selector is told as the apiserver tells it:
+   * an object that comes to match is ADDED, one that stops matching is DELETED, one that never matched is not told.
+   */
+  #notify(type: WatchEvent<Obj>['type'], path: string, o: Obj, old?: Obj): void {
     for (const w of this.#watchers)
       if (inCollection(path, w.collection)) {
+        const was = old !== undefined && w.selects(old);
+        const is = type !== 'DELETED' && w.selects(o);
+        if (!was && !is) continue;
+        const seen: WatchEvent<Obj>['type'] = !is ? 'DELETED' : !was ? 'ADDED' : 'MODIFIED';
         const object = structuredClone(o);
-        const deliver = () => w.onEvent({ type, object });
+        const deliver = () => w.onEvent({ type: seen, object });
         const held = this.#held.find((h) => h.match.test(path));
         if (held) held.events.push(deliver);
         else queueMicrotask(deliver);
       }
   }
+}
+
+/**
+ * A label selector's test, for the equality-based forms the controllers use: `k=v`, `k==v`, `k!=v`, `k`, `!k`,
+ * joined by commas. None: everything matches.
+ */
+function labelsMatch(selector: string | undefined): (o: Obj) => boolean {
+  const terms = (selector ?? '')
+    .split(',')
+    .map((t) => t.trim())
+    .filter(Boolean)
+    .map((t) => {
+      const m = /^(!?)([^!=]+?)\s*(?:(!=|==|=)\s*(.*))?$/.exec(t);
+      if (!m) throw new Error(`MemoryApi: label selector term ${t} not supported`);
+      const [, not, key, op, value] = m as unknown as [string, string, string, string | undefined, string];
+      return (labels: Record<string, string>) => {
+        if (op === undefined) return key in labels !== (not === '!');
+        return op === '!=' ? labels[key] !== value : labels[key] === value;
+      };
+    });
+  return (o) => {
+    const labels = (o.metadata?.labels ?? {}) as Record<string, string>;
+    return terms.every((t) => t(labels));
+  };
 }
 
 /** Whether the object at `path` is an item of `collection`, directly or through a cluster-wide path. */

@@ -180,9 +180,17 @@ describe('buildah steps: every one bounded, copies given time by size', () => {
     );
   });
 
-  it('localImageDigest: an unknown image is undefined, a hung inspect is an error (not a reason to rebuild)', async () => {
+  it('localImageDigest: an unknown image is undefined; a hung or failing inspect is an error (not a reason to rebuild)', async () => {
     const missing = fake('buildah-missing', 'echo "image not known" >&2; exit 125');
     assert.equal(await localImageDigest({ command: missing }, 'localhost/x:1'), undefined);
+    const locked = fake(
+      'buildah-locked',
+      'echo "Error: creating lock file: open /var/lib/containers/storage/overlay-images/images.lock: permission denied" >&2; exit 125',
+    );
+    await assert.rejects(
+      localImageDigest({ command: locked }, 'localhost/x:1'),
+      /images\.lock: permission denied/,
+    );
     const hung = fake('buildah-inspect-hangs', 'exec sleep 30');
     await assert.rejects(
       localImageDigest({ command: hung, timeoutMs: 200 }, 'localhost/x:1'),

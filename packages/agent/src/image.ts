@@ -164,8 +164,9 @@ export function checkpointStoreDigest(stdout: string): string {
 }
 
 /**
- * The manifest digest of a local image, or undefined when the node does not have it. A timeout is not "absent"
- * (that would build the image again): it throws.
+ * The manifest digest of a local image, or undefined when the node does not have it. Only buildah's "image not
+ * known" is "absent" (buildahImageFailure); a timeout, a storage lock or a buildah that cannot run throws with its
+ * message, so the run fails saying why instead of building the image again beside one it could not read.
  */
 export async function localImageDigest(storage: BuildahStorage, name: string): Promise<string | undefined> {
   if (storage.checkpointStore) {
@@ -182,8 +183,8 @@ export async function localImageDigest(storage: BuildahStorage, name: string): P
       what: name,
     });
   } catch (err) {
-    if (err instanceof CommandTimeout) throw err;
-    return undefined;
+    if (buildahImageFailure(err) === 'absent') return undefined;
+    throw err;
   }
 }
 

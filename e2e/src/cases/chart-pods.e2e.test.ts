@@ -1,17 +1,20 @@
 // suite: alone — makes the chart's pod the agent of m1-b, and upgrades the chart with helm
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ensureAgentImage, pushAgentImage } from '../fed/agent-image.js';
 import { installChart } from '../fed/chart.js';
 import { agentImageOf, agentPodOn, useChartPod, waitAgentPod } from '../fed/chart-pods.js';
 import { runningContainersOfPod } from '../fed/runtimes.js';
-import { nodeStorage } from '../fed/paths.js';
+import { fedDir, nodeStorage } from '../fed/paths.js';
 import { kubectl } from '../fed/kubectl.js';
 import { readState } from '../fed/procs.js';
 import {
   applyBackup,
   backupYaml,
+  getBackup,
   registryInfo,
   registrySecret,
   runPod,
@@ -165,5 +168,67 @@ describe(`the chart's agent DaemonSet pod as the agent of ${node} (issue 15)`, (
       }),
     ) as { Digest: string };
     assert.equal(inspected.Digest, img.digest);
+  });
+
+  it('helm upgrade with a new tag while a checkpoint is in progress: the new pod finishes the run, with one checkpoint and one image', async () => {
+    const info = registryInfo();
+    // Its checkpoints take 20 s at the kubelet: the old pod is stopped while its checkpoint request is in flight.
+    const pod = await runPod('member1', ns, 'rolling', node, ['app'], {
+      'standin.stateful-migration.dev/checkpoint-latency-ms': '20000',
+    });
+    const old = await waitAgentPod(node, 'ready');
+    const image = agentImageOf()!;
+    const tag = `${image.tag}-midrun`;
+    pushAgentImage(info, ensureAgentImage().layout, tag);
+    await applyBackup(ns, 'rolling', pod, { url: info.url, repository: `e2e/${ns}`, secret: 'alice-creds' });
+    await eventually(
+      async () =>
+        (await getBackup('member1', ns, 'rolling')).status?.phase === 'Checkpointing' ? true : undefined,
+      60_000,
+      'the run checkpointing in the old pod',
+    );
+    await installChart(['--set-string', `image.tag=${tag}`]);
+    const next = await eventually(
+      async () => {
+        const p = await agentPodOn(node);
+        return p && p.metadata.uid !== old.metadata.uid && p.spec.containers[0]!.image.includes(`:${tag}@`)
+          ? p
+          : undefined;
+      },
+      120_000,
+      'a new agent pod on the new tag',
+    );
+    const b = await waitPhase('member1', ns, 'rolling', ['Completed', 'Failed'], 240_000);
+    assert.equal(b.status?.phase, 'Completed', b.status?.message);
+    // Nothing lost and nothing done twice: one checkpoint at the kubelet, one image, one tag in the registry.
+    const written = readFileSync(join(fedDir, `logs/node-${node}.log`), 'utf8')
+      .split('\n')
+      .filter((l) => l.includes('checkpoint written') && l.includes(`"${ns}/${pod}"`));
+    assert.equal(written.length, 1, written.join('\n'));
+    const images = b.status?.builtImages ?? [];
+    assert.equal(images.length, 1, JSON.stringify(images));
+    assert.equal(images[0]!.pushed, true);
+    const repo = images[0]!.imageName.replace(/:[^:]+$/, '');
+    const tags = (JSON.parse(skopeo(['list-tags', `docker://${repo}`])) as { Tags: string[] }).Tags;
+    assert.deepEqual(tags, [images[0]!.imageName.split(':').pop()]);
+    // The new pod finished it: its log (kubectl logs) has the run's later steps.
+    const log = await kubectl('member1', ['-n', 'stateful-migration', 'logs', next.metadata.name]);
+    assert.ok(
+      log.split('\n').some((l) => l.includes(`"backup":"${ns}/rolling"`) && l.includes('"msg":"step"')),
+      "the new agent pod's log has the run's steps",
+    );
+    // Back to the federation's tag.
+    await installChart();
+    await eventually(
+      async () => {
+        const p = await agentPodOn(node);
+        return p?.spec.containers[0]!.image.includes(`:${image.tag}@`) &&
+          p.status?.containerStatuses?.[0]?.state?.running
+          ? true
+          : undefined;
+      },
+      120_000,
+      "the agent pod back on the federation's tag",
+    );
   });
 });

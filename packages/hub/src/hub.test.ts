@@ -354,6 +354,47 @@ describe('the hub: one PropagationPolicy per namespace and set of clusters, shar
     assert.deepEqual(h.api.writes(), []);
   });
 
+  it("an object a user's policy places from the start: its status and secret, no finalizer; deleted, it goes at once and the secret with it", async () => {
+    const h = await hub();
+    h.api.put(`${POLICIES}/users`, {
+      metadata: { name: 'users', namespace: 'shop' },
+      spec: {
+        resourceSelectors: [{ apiVersion: 'migration.dcnlab.com/v1', kind: 'CheckpointBackup', name: 'web' }],
+        placement: { clusterAffinity: { clusterNames: ['member1'] } },
+      },
+    });
+    h.api.put(`${BINDINGS}/web-checkpointbackup`, {
+      ...reported({}),
+      metadata: {
+        name: 'web-checkpointbackup',
+        namespace: 'shop',
+        annotations: { 'propagationpolicy.karmada.io/name': 'users' },
+      },
+    });
+    await h.backup('web');
+    // No write of the object's own metadata: it never was in a policy of the hub's, so nothing is left for a
+    // finalizer to clean up (ADR 0009), and the burst of a user's objects costs one write each, not two.
+    assert.deepEqual(h.api.writes(), [
+      `PUT ${BACKUP}/status`,
+      `POST ${RBAC}/roles`,
+      `POST ${RBAC}/rolebindings`,
+      `POST ${POLICIES}`,
+    ]);
+    assert.equal(meta(h, 'web').finalizers, undefined);
+    assert.equal(meta(h, 'web').labels?.[LABEL], undefined);
+    assert.deepEqual(h.status()?.placement, {
+      clusters: ['member1'],
+      by: 'policy',
+      policy: 'PropagationPolicy/shop/users',
+    });
+    assert.ok(h.api.object(`${POLICIES}/registry-secret-creds`), 'its secret carried to member1');
+    await h.api.request('DELETE', BACKUP);
+    assert.equal(h.api.object(BACKUP), undefined, 'gone at once: no finalizer of the hub holds it');
+    assert.equal(await h.secret(), undefined);
+    assert.equal(h.api.object(`${POLICIES}/registry-secret-creds`), undefined, 'its secret taken back');
+    assert.equal(h.api.object(`${RBAC}/roles/${READER}`), undefined);
+  });
+
   it('an object placed by a hub before sharing joins its shared policy, and its own policy goes', async () => {
     const h = await hub(named('web', to(['member1'])));
     h.api.put(`${POLICIES}/checkpointbackup-web`, {

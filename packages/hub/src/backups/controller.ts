@@ -234,7 +234,8 @@ export class BackupController {
       return undefined;
     }
     // An object the hub places gets its finalizer in the write that joins it to its policy (one write, one pass of
-    // Karmada's detector); any other gets it first.
+    // Karmada's detector); a refused or unplaceable one gets it first; one a user's policy places gets none: it is in
+    // no policy of the hub's, which is what the finalizer cleans up (ADR 0009, amended).
     const finalized = async () => {
       const b = await addFinalizer(this.#o.client, objectPath(ns, name), cached, HUB_FINALIZER);
       return b === cached ? b : this.#wrote(b);
@@ -252,7 +253,7 @@ export class BackupController {
     const binding = this.#o.caches.bindingOf({ kind: 'CheckpointBackup', name, namespace: ns });
     if (placement.kind === 'unplaceable')
       return this.#unplaceable(await finalized(), placement.message, binding);
-    return this.#sync(placement.kind === 'userPolicy' ? await finalized() : cached, placement, binding);
+    return this.#sync(cached, placement, binding);
   }
 
   /**

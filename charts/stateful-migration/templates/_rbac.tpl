@@ -208,7 +208,7 @@ rules:
     verbs:
       - create
       - patch
-  # get, list, watch, create, update, delete: the per-secret reader Role `checkpoint-backup-registry-secret-<secret>` (get that one secret): the hub's own cached (list, watch, by its managed-by label, so a reconcile reads none), any other name read (one that is not the hub's refuses the backups using the secret), created, its rules PUT when an older hub wrote others, deleted with the secret's withdrawal
+  # get, list, watch, create, update, delete: the per-secret reader Role `checkpoint-backup-registry-secret-<secret>` (get that one secret): the hub's own cached (list, watch, by its managed-by label, so a reconcile reads none; the label selector is the hub's choice, not a limit: the grant lets it list every Role of the Karmada apiserver, karmada-system's too, which hold rules, never secrets; it could already get any by name), any other name read (one that is not the hub's refuses the backups using the secret), created, its rules PUT when an older hub wrote others, deleted with the secret's withdrawal
   - apiGroups:
       - rbac.authorization.k8s.io
     resources:

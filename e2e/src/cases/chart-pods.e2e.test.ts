@@ -187,48 +187,51 @@ describe(`the chart's agent DaemonSet pod as the agent of ${node} (issue 15)`, (
       60_000,
       'the run checkpointing in the old pod',
     );
-    await installChart(['--set-string', `image.tag=${tag}`]);
-    const next = await eventually(
-      async () => {
-        const p = await agentPodOn(node);
-        return p && p.metadata.uid !== old.metadata.uid && p.spec.containers[0]!.image.includes(`:${tag}@`)
-          ? p
-          : undefined;
-      },
-      120_000,
-      'a new agent pod on the new tag',
-    );
-    const b = await waitPhase('member1', ns, 'rolling', ['Completed', 'Failed'], 240_000);
-    assert.equal(b.status?.phase, 'Completed', b.status?.message);
-    // Nothing lost and nothing done twice: one checkpoint at the kubelet, one image, one tag in the registry.
-    const written = readFileSync(join(fedDir, `logs/node-${node}.log`), 'utf8')
-      .split('\n')
-      .filter((l) => l.includes('checkpoint written') && l.includes(`"${ns}/${pod}"`));
-    assert.equal(written.length, 1, written.join('\n'));
-    const images = b.status?.builtImages ?? [];
-    assert.equal(images.length, 1, JSON.stringify(images));
-    assert.equal(images[0]!.pushed, true);
-    const repo = images[0]!.imageName.replace(/:[^:]+$/, '');
-    const tags = (JSON.parse(skopeo(['list-tags', `docker://${repo}`])) as { Tags: string[] }).Tags;
-    assert.deepEqual(tags, [images[0]!.imageName.split(':').pop()]);
-    // The new pod finished it: its log (kubectl logs) has the run's later steps.
-    const log = await kubectl('member1', ['-n', 'stateful-migration', 'logs', next.metadata.name]);
-    assert.ok(
-      log.split('\n').some((l) => l.includes(`"backup":"${ns}/rolling"`) && l.includes('"msg":"step"')),
-      "the new agent pod's log has the run's steps",
-    );
-    // Back to the federation's tag.
-    await installChart();
-    await eventually(
-      async () => {
-        const p = await agentPodOn(node);
-        return p?.spec.containers[0]!.image.includes(`:${image.tag}@`) &&
-          p.status?.containerStatuses?.[0]?.state?.running
-          ? true
-          : undefined;
-      },
-      120_000,
-      "the agent pod back on the federation's tag",
-    );
+    try {
+      await installChart(['--set-string', `image.tag=${tag}`]);
+      const next = await eventually(
+        async () => {
+          const p = await agentPodOn(node);
+          return p && p.metadata.uid !== old.metadata.uid && p.spec.containers[0]!.image.includes(`:${tag}@`)
+            ? p
+            : undefined;
+        },
+        120_000,
+        'a new agent pod on the new tag',
+      );
+      const b = await waitPhase('member1', ns, 'rolling', ['Completed', 'Failed'], 240_000);
+      assert.equal(b.status?.phase, 'Completed', b.status?.message);
+      // Nothing lost and nothing done twice: one checkpoint at the kubelet, one image, one tag in the registry.
+      const written = readFileSync(join(fedDir, `logs/node-${node}.log`), 'utf8')
+        .split('\n')
+        .filter((l) => l.includes('checkpoint written') && l.includes(`"${ns}/${pod}"`));
+      assert.equal(written.length, 1, written.join('\n'));
+      const images = b.status?.builtImages ?? [];
+      assert.equal(images.length, 1, JSON.stringify(images));
+      assert.equal(images[0]!.pushed, true);
+      const repo = images[0]!.imageName.replace(/:[^:]+$/, '');
+      const tags = (JSON.parse(skopeo(['list-tags', `docker://${repo}`])) as { Tags: string[] }).Tags;
+      assert.deepEqual(tags, [images[0]!.imageName.split(':').pop()]);
+      // The new pod finished it: its log (kubectl logs) has the run's later steps.
+      const log = await kubectl('member1', ['-n', 'stateful-migration', 'logs', next.metadata.name]);
+      assert.ok(
+        log.split('\n').some((l) => l.includes(`"backup":"${ns}/rolling"`) && l.includes('"msg":"step"')),
+        "the new agent pod's log has the run's steps",
+      );
+    } finally {
+      // Back to the federation's tag, whatever happened above: a later case must find m1-b's agent as `fed up` left it.
+      await installChart();
+      await eventually(
+        async () => {
+          const p = await agentPodOn(node);
+          return p?.spec.containers[0]!.image.includes(`:${image.tag}@`) &&
+            p.status?.containerStatuses?.[0]?.state?.running
+            ? true
+            : undefined;
+        },
+        120_000,
+        "the agent pod back on the federation's tag",
+      );
+    }
   });
 });

@@ -1,5 +1,5 @@
 import { API_GROUP, PLURAL, type CheckpointBackup } from '@stateful-migration/api';
-import { Informer, restListWatch, type Logger, type RestClient } from '@stateful-migration/kube';
+import { Informer, restListWatch, statusCode, type Logger, type RestClient } from '@stateful-migration/kube';
 import {
   BINDINGS_PATH,
   CLUSTER_POLICIES_PATH,
@@ -64,12 +64,26 @@ export class HubCaches {
     const hubOwned = {
       labelSelector: `app.kubernetes.io/managed-by=${MANAGED_BY['app.kubernetes.io/managed-by']}`,
     };
-    this.readerRoles = new Informer<RbacObject>(restListWatch(client, `${RBAC}/roles`, hubOwned), {
-      onError: (err) => log.warn({ err: String(err) }, 'Role watch failed; retrying'),
-    });
-    this.readerBindings = new Informer<RbacObject>(restListWatch(client, `${RBAC}/rolebindings`, hubOwned), {
-      onError: (err) => log.warn({ err: String(err) }, 'RoleBinding watch failed; retrying'),
-    });
+    // Optional: a hub whose RBAC has no list and watch of Roles (an install whose Karmada release is older than its
+    // host release) reads each Role instead, as hubs before this cache did, and says once what to upgrade.
+    const forbidden = new Set<string>();
+    const readerInformer = (kind: 'roles' | 'rolebindings') =>
+      new Informer<RbacObject>(restListWatch(client, `${RBAC}/${kind}`, hubOwned), {
+        onError: (err) => {
+          if (statusCode(err) !== 403)
+            return log.warn({ err: String(err) }, `${kind} watch failed; retrying`);
+          if (forbidden.has(kind)) return;
+          forbidden.add(kind);
+          log.warn(
+            { err: String(err) },
+            `the hub may not list and watch ${kind} (its RBAC is older than this hub: upgrade the chart's ` +
+              `installMode=karmada release, or apply deploy/hub/rbac.yaml); until then it reads each of its ${kind} ` +
+              'by name',
+          );
+        },
+      });
+    this.readerRoles = readerInformer('roles');
+    this.readerBindings = readerInformer('rolebindings');
     this.bindings.on((e, rb) => {
       const r = rb.spec.resource;
       if (e === 'delete') this.#byResource.delete(resourceKey(r));
@@ -90,13 +104,28 @@ export class HubCaches {
     ];
   }
 
-  /** Fills the caches; resolves once each has listed. */
+  /**
+   * Fills the caches; resolves once each the controllers need has listed. The reader Roles and RoleBindings start
+   * too, and are used once they have listed (readerRole, readerBinding): until then, or for good when the hub may
+   * not list them, each is read by name, so neither holds readiness back.
+   */
   async start(): Promise<void> {
+    for (const i of this.#optional()) void i.start().catch(() => undefined);
     await Promise.all(this.#all().map((i) => i.start()));
   }
 
+  /** The hub's own reader Role of this name once the cache of them has listed; undefined: read it. */
+  readerRole(namespace: string, name: string): RbacObject | undefined {
+    return this.readerRoles.hasSynced() ? this.readerRoles.get(`${namespace}/${name}`) : undefined;
+  }
+
+  /** The hub's own reader RoleBinding of this name once the cache of them has listed; undefined: read it. */
+  readerBinding(namespace: string, name: string): RbacObject | undefined {
+    return this.readerBindings.hasSynced() ? this.readerBindings.get(`${namespace}/${name}`) : undefined;
+  }
+
   stop(): void {
-    for (const i of this.#all()) i.stop();
+    for (const i of [...this.#all(), ...this.#optional()]) i.stop();
   }
 
   ready(): boolean {
@@ -109,14 +138,10 @@ export class HubCaches {
   }
 
   #all() {
-    return [
-      this.clusters,
-      this.bindings,
-      this.policies,
-      this.clusterPolicies,
-      this.readerRoles,
-      this.readerBindings,
-      this.backups,
-    ] as const;
+    return [this.clusters, this.bindings, this.policies, this.clusterPolicies, this.backups] as const;
+  }
+
+  #optional() {
+    return [this.readerRoles, this.readerBindings] as const;
   }
 }

@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
-import { setImmediate } from 'node:timers/promises';
+import { setImmediate, setTimeout as sleep } from 'node:timers/promises';
 import { after, describe, it } from 'node:test';
 import type { CheckpointBackup } from '@stateful-migration/api';
+import { HttpError, rootLogger } from '@stateful-migration/kube';
 import { MemoryApi } from '@stateful-migration/kube/testing';
+import { hubControllers } from './main.js';
+import { HubMetrics } from './metrics.js';
 import { HUB_FINALIZER } from './policies.js';
 import { hubRecordingBackupKeys } from './queue-recorder.test-support.js';
 
@@ -207,5 +210,204 @@ describe("the hub's own reader Role and RoleBinding come from its cache (HubCach
     await setImmediate();
     assert.equal(await hub.secrets.reconcile('shop/creds'), undefined);
     assert.ok(api.object(`${RBAC}/rolebindings/${READER}`), 'the RoleBinding is made again');
+  });
+});
+
+describe('the reader cache under races, events it cannot see, and an older RBAC', () => {
+  const HUB = { 'app.kubernetes.io/managed-by': 'stateful-migration-hub' };
+  const POLICY = `${POLICIES}/registry-secret-creds`;
+
+  /** Placed, with the Role and RoleBinding the hub made in its cache, and the secrets queue recording its keys. */
+  async function placed() {
+    const k = await karmada({ kind: 'roles', labels: HUB });
+    await k.api.request('DELETE', `${RBAC}/roles/${READER}`);
+    assert.equal(await k.hub.backups.reconcile('shop/b'), undefined);
+    await setImmediate();
+    assert.ok(k.hub.caches.readerRoles.get(`shop/${READER}`));
+    assert.ok(k.api.object(POLICY));
+    const queued: string[] = [];
+    k.hub.secrets.queue.start(async (key) => void queued.push(key));
+    stops.push(() => k.hub.secrets.queue.stop());
+    // Every event of the placement delivered and its keys run.
+    await sleep(50);
+    queued.length = 0;
+    k.api.resetCalls();
+    return { ...k, queued };
+  }
+
+  it("the hub's Role of the same name in another namespace does not stand in for this one's", async () => {
+    const { api, hub } = await placed();
+    api.put(`/apis/rbac.authorization.k8s.io/v1/namespaces/other/roles/${READER}`, {
+      metadata: { name: READER, namespace: 'other', labels: HUB },
+      rules: [{ apiGroups: [''], resources: ['secrets'], verbs: ['get'], resourceNames: ['creds'] }],
+    });
+    await api.request('DELETE', `${RBAC}/roles/${READER}`);
+    await setImmediate();
+    assert.equal(await hub.secrets.reconcile('shop/creds'), undefined);
+    assert.ok(api.object(`${RBAC}/roles/${READER}`), "shop's Role is made again");
+  });
+
+  it("a tenant's Role that wins the race for the name (made between the hub's read and its create) is not carried", async () => {
+    const { api, hub, requeued } = await placed();
+    let raced = false;
+    api.route = (method, path) => {
+      if (method !== 'POST' || path !== `${RBAC}/roles` || raced) return undefined;
+      raced = true;
+      api.put(`${RBAC}/roles/${READER}`, {
+        metadata: { name: READER, namespace: 'shop' },
+        rules: [{ apiGroups: [''], resources: ['secrets'], verbs: ['get', 'list', 'watch'] }],
+      });
+      return undefined;
+    };
+    await api.request('DELETE', `${RBAC}/roles/${READER}`);
+    await setImmediate();
+    requeued.length = 0;
+    assert.equal(await hub.secrets.reconcile('shop/creds'), undefined);
+    assert.ok(raced);
+    assert.equal(
+      api.object<{ metadata: { labels?: object } }>(`${RBAC}/roles/${READER}`)!.metadata.labels,
+      undefined,
+    );
+    assert.ok(!api.object(POLICY), "the policy that would carry the tenant's Role by name is withdrawn");
+    await setImmediate();
+    assert.deepEqual(requeued, ['shop/b'], 'the backup using the secret is looked at again (and refused)');
+    // The backup's own reconcile meets it too, and is refused naming it.
+    assert.deepEqual(await hub.backups.reconcile('shop/b'), { requeueAfterMs: 60_000 });
+    assert.equal(api.object<CheckpointBackup>(BACKUP)!.status!.message, message('Role'));
+  });
+
+  it("a backup's reconcile that meets a name taken under it stops before its own policy, and is retried", async () => {
+    const { api, hub } = await placed();
+    await api.request('DELETE', `${RBAC}/rolebindings/${READER}`);
+    await setImmediate();
+    let raced = false;
+    api.route = (method, path) => {
+      if (method !== 'POST' || path !== `${RBAC}/rolebindings` || raced) return undefined;
+      raced = true;
+      api.put(`${RBAC}/rolebindings/${READER}`, {
+        metadata: { name: READER, namespace: 'shop' },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'admin' },
+        subjects: [{ kind: 'Group', name: 'system:authenticated' }],
+      });
+      return undefined;
+    };
+    // refusal() read the RoleBinding as absent; syncFor's create meets the tenant's.
+    const before = api.object<CheckpointBackup>(BACKUP)!.metadata.resourceVersion;
+    await assert.rejects(
+      hub.backups.reconcile('shop/b'),
+      /RoleBinding shop\/checkpoint-backup-registry-secret-creds exists and is not the hub's.*retrying/,
+    );
+    assert.ok(raced);
+    assert.equal(
+      api.object<CheckpointBackup>(BACKUP)!.metadata.resourceVersion,
+      before,
+      'no write of the object after it',
+    );
+  });
+
+  it("a Role or RoleBinding that Karmada binds under a reader name queues the secret (a tenant's is invisible to the label-selected cache)", async () => {
+    const { api, queued } = await placed();
+    await sleep(50);
+    assert.deepEqual(queued, [], 'nothing queued before the binding');
+    api.put(`${BINDINGS}/${READER}-role`, {
+      metadata: { name: `${READER}-role`, namespace: 'shop' },
+      spec: {
+        resource: {
+          apiVersion: 'rbac.authorization.k8s.io/v1',
+          kind: 'Role',
+          name: READER,
+          namespace: 'shop',
+        },
+      },
+    });
+    await setImmediate();
+    assert.deepEqual(queued, ['shop/creds']);
+  });
+
+  it('a Role the hub deleted itself is not taken from the cache before the cache has seen it go', async () => {
+    const { api, hub } = await placed();
+    const deliver = api.holdWatches(/\/roles\//);
+    // Nothing needs the secret: withdrawn, its Role deleted; the cache has not been told.
+    const b = api.object<CheckpointBackup>(BACKUP)!;
+    api.put(BACKUP, { ...b, status: { ...b.status, placement: { clusters: [], by: 'placement' } } });
+    await setImmediate();
+    assert.equal(await hub.secrets.reconcile('shop/creds'), undefined);
+    assert.equal(api.object(`${RBAC}/roles/${READER}`), undefined, 'withdrawn');
+    assert.ok(hub.caches.readerRoles.get(`shop/${READER}`), 'still in the cache');
+    // Needed again before the watch delivers the delete: made again.
+    api.put(BACKUP, b);
+    await setImmediate();
+    api.resetCalls();
+    await hub.secrets.syncFor(api.object<CheckpointBackup>(BACKUP)!);
+    assert.ok(api.writes().includes(`POST ${RBAC}/roles`), api.writes().join('\n'));
+    assert.ok(api.object(`${RBAC}/roles/${READER}`));
+    deliver();
+  });
+
+  it('a reader Role event queues the keys object and the platform default secret it reads for', async () => {
+    const api = new MemoryApi();
+    api.put(`${GROUP}/namespaces/shop/checkpointbackups/b`, {
+      ...backup(),
+      spec: {
+        ...backup().spec,
+        registry: { url: 'platform.example', repository: 'shop/ck' },
+        encryption: { publicKeysRef: { kind: 'ConfigMap', name: 'pub' } },
+      },
+    });
+    const keysRole = `${RBAC}/roles/checkpoint-backup-public-keys-configmap-pub`;
+    const platformRole =
+      '/apis/rbac.authorization.k8s.io/v1/namespaces/stateful-migration/roles/checkpoint-backup-registry-secret-registry-credentials';
+    for (const path of [keysRole, platformRole]) {
+      const [, ns, name] = /namespaces\/([^/]+)\/roles\/(.+)$/.exec(path)!;
+      api.put(path, { metadata: { name, namespace: ns, labels: HUB } });
+    }
+    const hub = hubControllers({
+      client: api.client(),
+      log: rootLogger('test', 'silent'),
+      metrics: new HubMetrics(),
+      identity: 'hub-0',
+      defaultSecretRegistries: ['platform.example'],
+    });
+    stops.push(() => hub.caches.stop());
+    await hub.caches.start();
+    const queued: string[] = [];
+    hub.secrets.queue.start(async (k) => void queued.push(k));
+    stops.push(() => hub.secrets.queue.stop());
+    await setImmediate();
+    queued.length = 0;
+    await api.request('DELETE', keysRole);
+    await api.request('DELETE', platformRole);
+    await setImmediate();
+    assert.deepEqual(queued.sort(), ['keys:ConfigMap:shop/pub', 'stateful-migration/registry-credentials']);
+  });
+
+  it('a hub whose RBAC may not list Roles (an older karmada release) syncs, is ready, and reads each Role instead', async () => {
+    const api = new MemoryApi();
+    api.put(BACKUP, backup());
+    api.put('/apis/cluster.karmada.io/v1alpha1/clusters/member1', {
+      metadata: { name: 'member1' },
+      status: { conditions: [{ type: 'Ready', status: 'True' }] },
+    });
+    api.route = (method, path) =>
+      method === 'GET' && /\/rbac\.authorization\.k8s\.io\/v1\/(roles|rolebindings)$/.test(path)
+        ? new HttpError(403, 'forbidden: cannot list resource "roles"', 'Forbidden')
+        : undefined;
+    const warnings: string[] = [];
+    const log = rootLogger('test', 'silent');
+    log.warn = ((_o: unknown, msg: string) => void warnings.push(msg)) as typeof log.warn;
+    const hub = hubControllers({ client: api.client(), log, metrics: new HubMetrics(), identity: 'hub-0' });
+    stops.push(() => hub.caches.stop());
+    const started = await Promise.race([hub.caches.start().then(() => true), sleep(3000).then(() => false)]);
+    assert.equal(started, true, 'the caches the controllers need have listed');
+    assert.equal(hub.caches.ready(), true);
+    assert.equal(await hub.backups.reconcile('shop/b'), undefined);
+    assert.ok(api.object(`${RBAC}/roles/${READER}`), 'the Role made, read by name');
+    assert.ok(api.object(`${POLICIES}/registry-secret-creds`));
+    assert.ok(
+      warnings.some((w) =>
+        /may not list and watch roles .*upgrade the chart's installMode=karmada release/.test(w),
+      ),
+      warnings.join('\n'),
+    );
   });
 });

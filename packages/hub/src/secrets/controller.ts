@@ -79,6 +79,18 @@ const rbacPath = (ns: string, kind: 'roles' | 'rolebindings', carried?: Carried)
 export class SecretController {
   readonly queue: WorkQueue<string>;
   readonly #o: Required<SecretControllerOptions>;
+  /**
+   * `<ns>/<reader name>` to the keys of the carried objects whose reader Role and RoleBinding bear that name, from
+   * every object seen: a reader's event (its own, or its binding's) finds its keys without a scan of every backup.
+   * Entries are never removed: one left by an object that names the secret no more only queues a key that finds
+   * nothing to do.
+   */
+  readonly #readers = new Map<string, Set<string>>();
+  /**
+   * The hub's reader Roles and RoleBindings it deleted itself, until the cache sees them go: a backup that needs the
+   * secret again in between must not take the cached copy for one that exists.
+   */
+  readonly #deleted = new Set<string>();
 
   constructor(o: SecretControllerOptions) {
     this.#o = { workers: 8, defaultSecretRegistries: [], requeueBackup: () => undefined, ...o };
@@ -93,11 +105,21 @@ export class SecretController {
     // The secret an object names, before and after a change: one it no longer names may no longer be needed.
     caches.backups.on((_e, b, old) => {
       for (const x of [b, old]) if (x) this.recheck(x);
+      for (const c of carriedBy(b, this.#o.defaultSecretRegistries)) {
+        const at = `${c.namespace}/${secretReaderName(c)}`;
+        const keys = this.#readers.get(at) ?? new Set<string>();
+        keys.add(carriedKey(c));
+        this.#readers.set(at, keys);
+      }
     });
     // A binding of a Secret is a registry secret's, unless the keys policy claims it (public-keys-secret-<name>);
     // a ConfigMap's is a keys object's. One that nothing uses ends with nothing to do.
     caches.bindings.on((_e, rb) => {
       const r = rb.spec.resource;
+      // A binding of a Role or RoleBinding named as a reader: Karmada carries one of that name, which may be a
+      // tenant's that took the name after the hub last looked (the label-selected cache cannot see it).
+      if (r.kind === 'Role' || r.kind === 'RoleBinding')
+        return this.#readerChanged(r.namespace ?? '', r.name);
       if (r.kind !== 'Secret' && r.kind !== 'ConfigMap') return;
       const at = { namespace: r.namespace ?? '', name: r.name };
       const keys: Carried = { ...at, kind: r.kind, purpose: 'keys' };
@@ -115,17 +137,21 @@ export class SecretController {
       else this.queue.add(carriedKey(p.metadata.name === secretPolicyName(keys) ? keys : at));
     };
     // The hub's reader Role or RoleBinding changed, was deleted, or lost its label (a tenant may do any of it in
-    // their namespace): the objects it reads for are looked at again (rare: these change only when the hub writes).
-    const onReader = (r: RbacObject) => {
+    // their namespace): the objects it reads for are looked at again.
+    const onReader = (kind: 'roles' | 'rolebindings', e: string, r: RbacObject) => {
       const ns = r.metadata.namespace ?? '';
-      for (const b of caches.backups.list())
-        for (const c of carriedBy(b, this.#o.defaultSecretRegistries))
-          if (c.namespace === ns && secretReaderName(c) === r.metadata.name) this.queue.add(carriedKey(c));
+      // Seen gone, or made again: the cache is past the hub's own delete.
+      if (e !== 'update') this.#deleted.delete(`${kind}:${ns}/${r.metadata.name}`);
+      this.#readerChanged(ns, r.metadata.name);
     };
-    caches.readerRoles.on((_e, r) => onReader(r));
-    caches.readerBindings.on((_e, r) => onReader(r));
+    caches.readerRoles.on((e, r) => onReader('roles', e, r));
+    caches.readerBindings.on((e, r) => onReader('rolebindings', e, r));
     caches.policies.on((e, p) => onPolicy(p, e === 'delete'));
     caches.clusterPolicies.on((e, p) => onPolicy(p, e === 'delete'));
+  }
+
+  #readerChanged(namespace: string, name: string): void {
+    for (const k of this.#readers.get(`${namespace}/${name}`) ?? []) this.queue.add(k);
   }
 
   /** Starts acting: only the leader calls this. */
@@ -192,7 +218,17 @@ export class SecretController {
       return undefined;
     }
     if (!clusters.length) return this.#withdraw(secret);
-    await this.#ensureReader(secret);
+    // A name a tenant took between the check above and the hub's create: carried nowhere, as if it had been seen.
+    // A backup's reconcile (`fresh`) stops here, before its own policy, and is retried: its refusal says why.
+    const lost = await this.#ensureReader(secret);
+    if (lost) {
+      if (fresh) throw new Error(`${lost.message} (taken while the hub carried it); retrying`);
+      for (const b of backups)
+        if (carriedBy(b, this.#o.defaultSecretRegistries).some((c) => sameCarried(c, secret)))
+          this.#o.requeueBackup(b);
+      await this.#stopCarrying(secret);
+      return undefined;
+    }
     await this.#o.policies.ensure(secretPolicy(secret, clusters));
     return undefined;
   }
@@ -263,10 +299,15 @@ export class SecretController {
     return undefined;
   }
 
-  /** The hub's own reader Role or RoleBinding of a carried object, as cached (HubCaches.readerRoles). */
+  /**
+   * The hub's own reader Role or RoleBinding of a carried object, as cached (HubCaches.readerRole); undefined when
+   * the cache has not listed, or the hub deleted it and the cache has not seen that yet.
+   */
   #cached(kind: 'roles' | 'rolebindings', secret: Carried): RbacObject | undefined {
-    const cache = kind === 'roles' ? this.#o.caches.readerRoles : this.#o.caches.readerBindings;
-    return cache.get(`${secret.namespace}/${secretReaderName(secret)}`);
+    const name = secretReaderName(secret);
+    if (this.#deleted.has(`${kind}:${secret.namespace}/${name}`)) return undefined;
+    const c = this.#o.caches;
+    return kind === 'roles' ? c.readerRole(secret.namespace, name) : c.readerBinding(secret.namespace, name);
   }
 
   #read<T>(kind: 'roles' | 'rolebindings', secret: Carried): Promise<T | undefined> {
@@ -279,42 +320,68 @@ export class SecretController {
    * immutable. Only objects labelled as the hub's are changed. The cached copies answer when nothing is to be done
    * (every reconcile of an object with a secret comes here); anything to write is decided again from a fresh read.
    */
-  async #ensureReader(secret: Carried): Promise<void> {
+  async #ensureReader(secret: Carried): Promise<Refusal | undefined> {
     const { namespace: ns } = secret;
     const role = secretReaderRole(secret);
     type StoredRole = typeof role;
     const cachedRole = this.#cached('roles', secret) as StoredRole | undefined;
     if (!cachedRole || roleChange(cachedRole, role) !== 'keep') {
-      const storedRole = await this.#read<StoredRole>('roles', secret);
+      let storedRole = await this.#read<StoredRole>('roles', secret);
+      // Taken since the backup's reconcile checked (a tenant's, made in between): nothing is carried.
+      const taken = readerTaken('Role', storedRole, secret);
+      if (taken) return taken;
       const rc = roleChange(storedRole, role);
-      if (rc === 'create') await this.#create(rbacPath(ns, 'roles'), role, 'role');
+      if (rc === 'create') storedRole = await this.#create('roles', secret, role, 'role');
       else if (rc === 'update') {
         await this.#o.client.request('PUT', rbacPath(ns, 'roles', secret), {
           body: { ...storedRole, rules: role.rules },
         });
         this.#o.metrics.writes.inc({ what: 'role' });
       }
+      const lost = readerTaken('Role', storedRole, secret);
+      if (lost) return lost;
     }
     const binding = secretReaderBinding(secret);
     const cachedBinding = this.#cached('rolebindings', secret) as ReaderBinding | undefined;
-    if (cachedBinding && bindingChange(cachedBinding, binding) === 'keep') return;
-    const stored = await this.#read<ReaderBinding>('rolebindings', secret);
+    if (cachedBinding && bindingChange(cachedBinding, binding) === 'keep') return undefined;
+    let stored = await this.#read<ReaderBinding>('rolebindings', secret);
+    const taken = readerTaken('RoleBinding', stored, secret);
+    if (taken) return taken;
     const bc = bindingChange(stored, binding);
     if (bc === 'replace') await this.#deleteOwn(rbacPath(ns, 'rolebindings', secret));
-    if (bc !== 'keep') await this.#create(rbacPath(ns, 'rolebindings'), binding, 'rolebinding');
+    if (bc !== 'keep') stored = await this.#create('rolebindings', secret, binding, 'rolebinding');
+    return readerTaken('RoleBinding', stored, secret);
   }
 
-  async #create(collection: string, body: unknown, what: string): Promise<void> {
-    await this.#o.client.request('POST', collection, { body }).catch((e: unknown) => {
+  /**
+   * Creates the hub's reader Role or RoleBinding and returns it as stored. One that exists already (made meanwhile:
+   * by another reconcile, or by a tenant racing the hub for the name) is read, so the caller sees whose it is.
+   */
+  async #create<T>(
+    kind: 'roles' | 'rolebindings',
+    secret: Carried,
+    body: T,
+    what: string,
+  ): Promise<T | undefined> {
+    try {
+      const made = await this.#o.client.request<T>('POST', rbacPath(secret.namespace, kind), { body });
+      this.#o.metrics.writes.inc({ what });
+      return made;
+    } catch (e) {
       if (!isAlreadyExists(e)) throw e;
-    });
-    this.#o.metrics.writes.inc({ what });
+      return this.#read<T>(kind, secret);
+    }
   }
 
-  /** Deletes an object if it exists and carries the hub's label. */
+  /**
+   * Deletes an object if it exists and carries the hub's label. A reader Role or RoleBinding deleted here is not
+   * taken from the cache again until the cache has seen it go (#cached).
+   */
   async #deleteOwn(path: string): Promise<void> {
     const cur = await getOrUndefined<{ metadata: { labels?: Record<string, string> } }>(this.#o.client, path);
     if (!cur || !isHubOwned(cur)) return;
+    const reader = /\/namespaces\/([^/]+)\/(roles|rolebindings)\/([^/]+)$/.exec(path);
+    if (reader) this.#deleted.add(`${reader[2]}:${reader[1]}/${reader[3]}`);
     await deleteIfExists(this.#o.client, path);
   }
 }

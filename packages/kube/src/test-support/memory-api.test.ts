@@ -31,6 +31,12 @@ describe('MemoryApi: a label-selected list and watch, as the apiserver answers t
     assert.deepEqual(await names('owner!=hub'), ['bare', 'theirs']);
     assert.deepEqual(await names('owner'), ['ours', 'theirs']);
     assert.deepEqual(await names('!owner'), ['bare']);
+    assert.deepEqual(
+      await names('!constructor'),
+      ['bare', 'ours', 'theirs'],
+      'a key is a label, not a property',
+    );
+    await assert.rejects(names('owner in (hub,shop)'), /set-based label selector .* not supported/);
   });
 
   it('a watch is told an object that comes to match as added, one that stops matching as deleted, nothing of others', async () => {

@@ -296,6 +296,9 @@ export class MemoryApi {
  * joined by commas. None: everything matches.
  */
 function labelsMatch(selector: string | undefined): (o: Obj) => boolean {
+  // Set-based terms (`k in (a,b)`, `k notin (a)`) would be cut at their commas below: refused, not misread.
+  if (/\(|\s(in|notin)\s/.test(selector ?? ''))
+    throw new Error(`MemoryApi: set-based label selector ${selector} not supported`);
   const terms = (selector ?? '')
     .split(',')
     .map((t) => t.trim())
@@ -305,7 +308,7 @@ function labelsMatch(selector: string | undefined): (o: Obj) => boolean {
       if (!m) throw new Error(`MemoryApi: label selector term ${t} not supported`);
       const [, not, key, op, value] = m as unknown as [string, string, string, string | undefined, string];
       return (labels: Record<string, string>) => {
-        if (op === undefined) return key in labels !== (not === '!');
+        if (op === undefined) return Object.hasOwn(labels, key) !== (not === '!');
         return op === '!=' ? labels[key] !== value : labels[key] === value;
       };
     });

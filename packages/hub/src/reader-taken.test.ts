@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { setImmediate, setTimeout as sleep } from 'node:timers/promises';
 import { after, describe, it } from 'node:test';
 import type { CheckpointBackup } from '@stateful-migration/api';
-import { HttpError, rootLogger } from '@stateful-migration/kube';
+import { HttpError, rootLogger, type Logger } from '@stateful-migration/kube';
 import { MemoryApi } from '@stateful-migration/kube/testing';
 import { hubControllers } from './main.js';
 import { HubMetrics } from './metrics.js';
@@ -213,6 +213,34 @@ describe("the hub's own reader Role and RoleBinding come from its cache (HubCach
   });
 });
 
+/**
+ * A tenant who makes a Role or RoleBinding of the reader's name, without the hub's label, just before the hub's
+ * create of it reaches the apiserver (once); returns whether it did.
+ */
+function tenantRaces(api: MemoryApi, kind: 'roles' | 'rolebindings', body: object): () => boolean {
+  let raced = false;
+  api.route = (method, path) => {
+    if (method !== 'POST' || path !== `${RBAC}/${kind}` || raced) return undefined;
+    raced = true;
+    api.put(`${RBAC}/${kind}/${READER}`, { metadata: { name: READER, namespace: 'shop' }, ...body });
+    return undefined;
+  };
+  return () => raced;
+}
+
+/** The hub's controllers over the apiserver, caches started (not awaited: the caller decides how long to wait). */
+function hubOver(api: MemoryApi, o: { log?: Logger; defaultSecretRegistries?: string[] } = {}) {
+  const hub = hubControllers({
+    client: api.client(),
+    log: o.log ?? rootLogger('test', 'silent'),
+    metrics: new HubMetrics(),
+    identity: 'hub-0',
+    ...(o.defaultSecretRegistries ? { defaultSecretRegistries: o.defaultSecretRegistries } : {}),
+  });
+  stops.push(() => hub.caches.stop());
+  return { hub, started: hub.caches.start() };
+}
+
 describe('the reader cache under races, events it cannot see, and an older RBAC', () => {
   const HUB = { 'app.kubernetes.io/managed-by': 'stateful-migration-hub' };
   const POLICY = `${POLICIES}/registry-secret-creds`;
@@ -249,21 +277,14 @@ describe('the reader cache under races, events it cannot see, and an older RBAC'
 
   it("a tenant's Role that wins the race for the name (made between the hub's read and its create) is not carried", async () => {
     const { api, hub, requeued } = await placed();
-    let raced = false;
-    api.route = (method, path) => {
-      if (method !== 'POST' || path !== `${RBAC}/roles` || raced) return undefined;
-      raced = true;
-      api.put(`${RBAC}/roles/${READER}`, {
-        metadata: { name: READER, namespace: 'shop' },
-        rules: [{ apiGroups: [''], resources: ['secrets'], verbs: ['get', 'list', 'watch'] }],
-      });
-      return undefined;
-    };
+    const raced = tenantRaces(api, 'roles', {
+      rules: [{ apiGroups: [''], resources: ['secrets'], verbs: ['get', 'list', 'watch'] }],
+    });
     await api.request('DELETE', `${RBAC}/roles/${READER}`);
     await setImmediate();
     requeued.length = 0;
     assert.equal(await hub.secrets.reconcile('shop/creds'), undefined);
-    assert.ok(raced);
+    assert.ok(raced());
     assert.equal(
       api.object<{ metadata: { labels?: object } }>(`${RBAC}/roles/${READER}`)!.metadata.labels,
       undefined,
@@ -280,24 +301,17 @@ describe('the reader cache under races, events it cannot see, and an older RBAC'
     const { api, hub } = await placed();
     await api.request('DELETE', `${RBAC}/rolebindings/${READER}`);
     await setImmediate();
-    let raced = false;
-    api.route = (method, path) => {
-      if (method !== 'POST' || path !== `${RBAC}/rolebindings` || raced) return undefined;
-      raced = true;
-      api.put(`${RBAC}/rolebindings/${READER}`, {
-        metadata: { name: READER, namespace: 'shop' },
-        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'admin' },
-        subjects: [{ kind: 'Group', name: 'system:authenticated' }],
-      });
-      return undefined;
-    };
+    const raced = tenantRaces(api, 'rolebindings', {
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'admin' },
+      subjects: [{ kind: 'Group', name: 'system:authenticated' }],
+    });
     // refusal() read the RoleBinding as absent; syncFor's create meets the tenant's.
     const before = api.object<CheckpointBackup>(BACKUP)!.metadata.resourceVersion;
     await assert.rejects(
       hub.backups.reconcile('shop/b'),
       /RoleBinding shop\/checkpoint-backup-registry-secret-creds exists and is not the hub's.*retrying/,
     );
-    assert.ok(raced);
+    assert.ok(raced());
     assert.equal(
       api.object<CheckpointBackup>(BACKUP)!.metadata.resourceVersion,
       before,
@@ -361,15 +375,8 @@ describe('the reader cache under races, events it cannot see, and an older RBAC'
       const [, ns, name] = /namespaces\/([^/]+)\/roles\/(.+)$/.exec(path)!;
       api.put(path, { metadata: { name, namespace: ns, labels: HUB } });
     }
-    const hub = hubControllers({
-      client: api.client(),
-      log: rootLogger('test', 'silent'),
-      metrics: new HubMetrics(),
-      identity: 'hub-0',
-      defaultSecretRegistries: ['platform.example'],
-    });
-    stops.push(() => hub.caches.stop());
-    await hub.caches.start();
+    const { hub, started } = hubOver(api, { defaultSecretRegistries: ['platform.example'] });
+    await started;
     const queued: string[] = [];
     hub.secrets.queue.start(async (k) => void queued.push(k));
     stops.push(() => hub.secrets.queue.stop());
@@ -395,9 +402,9 @@ describe('the reader cache under races, events it cannot see, and an older RBAC'
     const warnings: string[] = [];
     const log = rootLogger('test', 'silent');
     log.warn = ((_o: unknown, msg: string) => void warnings.push(msg)) as typeof log.warn;
-    const hub = hubControllers({ client: api.client(), log, metrics: new HubMetrics(), identity: 'hub-0' });
-    stops.push(() => hub.caches.stop());
-    const started = await Promise.race([hub.caches.start().then(() => true), sleep(3000).then(() => false)]);
+    const o = hubOver(api, { log });
+    const hub = o.hub;
+    const started = await Promise.race([o.started.then(() => true), sleep(3000).then(() => false)]);
     assert.equal(started, true, 'the caches the controllers need have listed');
     assert.equal(hub.caches.ready(), true);
     assert.equal(await hub.backups.reconcile('shop/b'), undefined);

@@ -28,7 +28,7 @@ it('a build appends to builtImages and keeps only the newest 100 per container, 
   const buildah = join(base, 'buildah');
   writeFileSync(
     buildah,
-    `#!/bin/sh\ncase "$1" in inspect) [ -f ${base}/committed ] && echo sha256:feed || exit 1;; from) echo ctr;; commit|copy) touch ${base}/committed;; esac\n`,
+    `#!/bin/sh\ncase "$1" in inspect) [ -f ${base}/committed ] && echo sha256:feed || { echo "Error: image not known" >&2; exit 125; };; from) echo ctr;; commit|copy) touch ${base}/committed;; esac\n`,
   );
   chmodSync(buildah, 0o755);
   const old: BuiltImage[] = Array.from({ length: 150 }, (_, i) => ({

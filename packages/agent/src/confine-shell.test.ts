@@ -35,7 +35,7 @@ function world() {
   const buildah = join(base, 'buildah');
   writeFileSync(
     buildah,
-    `#!/bin/sh\necho "$*" >> ${buildah}.calls\ncase "$1" in inspect) exit 1;; from) echo ctr;; esac\n`,
+    `#!/bin/sh\necho "$*" >> ${buildah}.calls\ncase "$1" in inspect) echo "Error: image not known" >&2; exit 125;; from) echo ctr;; esac\n`,
   );
   chmodSync(buildah, 0o755);
   const api = new FakeApi();

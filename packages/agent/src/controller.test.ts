@@ -7,7 +7,7 @@ import { writeArchive } from '@stateful-migration/archive';
 import { MemoryApi, tempDir } from '@stateful-migration/kube/testing';
 import { AgentController } from './controller.js';
 import { quietLog } from './fake-api.test-support.js';
-import type { KubeletClient } from './kubelet.js';
+import { explainKubeletAnswer, type KubeletClient } from './kubelet.js';
 import { AgentMetrics } from './metrics.js';
 
 // The agent's shell against an apiserver in memory: which objects each reconcile writes, in which order, and what
@@ -16,14 +16,17 @@ import { AgentMetrics } from './metrics.js';
 const BACKUP = '/apis/migration.dcnlab.com/v1/namespaces/shop/checkpointbackups/web';
 const POD = '/api/v1/namespaces/shop/pods/web-0';
 
-function world(spec: Partial<CheckpointBackup['spec']> = {}) {
+function world(
+  spec: Partial<CheckpointBackup['spec']> = {},
+  o: { checkpoint?: (archive: string) => Promise<string>; checkpointTimeoutSeconds?: number } = {},
+) {
   const base = realpathSync(tempDir('agent-shell-'));
   const dir = join(base, 'checkpoints');
   mkdirSync(dir);
   const buildah = join(base, 'buildah');
   writeFileSync(
     buildah,
-    `#!/bin/sh\ncase "$1" in inspect) [ -f ${base}/committed ] && echo sha256:feed || exit 1;; from) echo ctr;; commit|copy) touch ${base}/committed;; esac\n`,
+    `#!/bin/sh\ncase "$1" in inspect) [ -f ${base}/committed ] && echo sha256:feed || { echo "Error: image not known" >&2; exit 125; };; from) echo ctr;; commit|copy) touch ${base}/committed;; esac\n`,
   );
   chmodSync(buildah, 0o755);
   const api = new MemoryApi();
@@ -48,16 +51,12 @@ function world(spec: Partial<CheckpointBackup['spec']> = {}) {
   });
   const archive = join(dir, 'checkpoint-web-0_shop-app.tar');
   const kubelet = {
-    checkpoint: async () => {
-      await writeArchive(archive, {
-        containerName: 'app',
-        podName: 'web-0',
-        namespace: 'shop',
-        rootfsImageName: 'nginx',
-        memoryBytes: 1024,
-      });
-      return archive;
-    },
+    checkpoint: o.checkpoint
+      ? () => o.checkpoint!(archive)
+      : async () => {
+          await writeAppArchive(archive);
+          return archive;
+        },
   } as unknown as KubeletClient;
   const agent = new AgentController({
     node: 'n1',
@@ -67,6 +66,9 @@ function world(spec: Partial<CheckpointBackup['spec']> = {}) {
     metrics: new AgentMetrics(),
     storage: { command: buildah, skopeo: buildah },
     checkpointDir: dir,
+    ...(o.checkpointTimeoutSeconds !== undefined
+      ? { checkpointTimeoutSeconds: o.checkpointTimeoutSeconds }
+      : {}),
   });
   const step = async () => {
     api.resetCalls();
@@ -75,6 +77,25 @@ function world(spec: Partial<CheckpointBackup['spec']> = {}) {
   const status = () => api.object<CheckpointBackup>(BACKUP)?.status ?? {};
   return { api, agent, step, status, archive };
 }
+
+/** The archive the runtime writes for container app of shop/web-0. */
+const writeAppArchive = (archive: string) =>
+  writeArchive(archive, {
+    containerName: 'app',
+    podName: 'web-0',
+    namespace: 'shop',
+    rootfsImageName: 'nginx',
+    memoryBytes: 1024,
+  });
+
+/** The runtime busy with an earlier request of the same container (the agent's before a restart or a roll). */
+const busy = () =>
+  explainKubeletAnswer(
+    500,
+    'checkpointing of shop/web-0/app failed (rpc error: code = Unknown desc = container app is already being checkpointed)',
+    'shop/web-0/app',
+    'n1',
+  );
 
 describe('AgentController.reconcile, one step at a time', () => {
   it('a stopPod run: start, checkpoint (the pod deleted right after it), build, finish (archive deleted), then nothing', async () => {
@@ -123,6 +144,44 @@ describe('AgentController.reconcile, one step at a time', () => {
     assert.equal(await step(), undefined);
     assert.deepEqual(api.writes(), [`PATCH ${BACKUP}`]);
     assert.equal(api.object(BACKUP), undefined);
+  });
+
+  it("a checkpoint the runtime is still taking (an earlier agent process's): the run waits, then adopts that archive, with no second checkpoint", async () => {
+    let calls = 0;
+    const { step, status, archive } = world(
+      {},
+      {
+        checkpoint: async (archive) => {
+          calls++;
+          // Refused while the earlier request runs; that request writes its archive meanwhile.
+          await writeAppArchive(archive);
+          throw busy();
+        },
+      },
+    );
+    assert.deepEqual(await step(), { requeueAfterMs: 0 });
+    assert.equal(status().phase, 'Checkpointing');
+    assert.deepEqual(await step(), { requeueAfterMs: 3000 }, 'waits and asks again');
+    assert.equal(status().phase, 'Checkpointing', 'not a failure');
+    assert.deepEqual(await step(), { requeueAfterMs: 0 });
+    assert.equal(status().phase, 'Checkpointed');
+    assert.deepEqual(
+      status().checkpointFiles?.map((f) => f.filePath),
+      [archive],
+      "the earlier request's archive, adopted",
+    );
+    assert.equal(calls, 1, 'no second checkpoint asked of the runtime');
+  });
+
+  it('a container the runtime keeps busy past twice its checkpoint timeout: the run fails, saying so', async () => {
+    const { step, status } = world(
+      {},
+      { checkpoint: async () => Promise.reject(busy()), checkpointTimeoutSeconds: 0 },
+    );
+    assert.deepEqual(await step(), { requeueAfterMs: 0 });
+    await step();
+    assert.equal(status().phase, 'Failed');
+    assert.match(status().message ?? '', /the runtime on n1 is already checkpointing shop\/web-0\/app/);
   });
 
   it('a container the pod does not have: Failed once, with one Warning, not retried', async () => {

@@ -28,7 +28,7 @@ import { CheckpointStep } from './checkpoint-step.js';
 import { FinishStep } from './finish-step.js';
 import type { BuildahStorage } from './image.js';
 import { ImageSteps } from './image-steps.js';
-import type { KubeletClient } from './kubelet.js';
+import { CheckpointError, type KubeletClient } from './kubelet.js';
 import type { AgentMetrics } from './metrics.js';
 import {
   answersForOrphans,
@@ -97,6 +97,8 @@ export type NodeView = {
 };
 
 const FINALIZER_PREFIX = `agent.${API_GROUP}/`;
+/** How soon a run asks again for a checkpoint the runtime was still taking (#guard). */
+const CHECKPOINT_BUSY_RETRY_MS = 3000;
 const backupsPath = `/apis/${API_GROUP}/v1/${PLURAL}`;
 
 /**
@@ -125,6 +127,8 @@ export class AgentController {
     Pick<AgentOptions, 'registryCa' | 'afterPhaseWritten'>;
   /** Objects by the pod they name (namespace/name), so a pod's event finds its objects without a scan. */
   readonly #byPod = new Map<string, Set<string>>();
+  /** When each run first met a checkpoint the runtime was still taking (#guard), by `<ns>/<name>/<run id>`. */
+  readonly #busySince = new Map<string, number>();
   /** Keys of workload-level objects (no podRef): a pod event may concern any of them (belongsTo). */
   readonly #workloadKeys = new Set<string>();
   #reportsOrphansNow = false;
@@ -418,12 +422,30 @@ export class AgentController {
     }
   }
 
-  /** Runs a step; a failure ends the run as Failed with the reason (and a retry when worth it: stepFailure). */
+  /**
+   * Runs a step; a failure ends the run as Failed with the reason (and a retry when worth it: stepFailure). A
+   * checkpoint the runtime is still taking (CheckpointInProgress: typically the request of this agent's previous
+   * process, killed or rolled by a chart upgrade mid-run) is not a failure: the run waits and asks again, and then
+   * adopts the archive that request wrote (adopt.ts) instead of taking a second checkpoint. Past twice the runtime's
+   * checkpoint timeout (the earlier request has at most one) it is a failure after all: something else keeps the
+   * container busy.
+   */
   async #guard(b: CheckpointBackup, step: () => Promise<void>): Promise<Result> {
+    const busyKey = `${b.metadata.namespace}/${b.metadata.name}/${b.status?.run?.id ?? ''}`;
     try {
       await step();
+      this.#busySince.delete(busyKey);
       return { requeueAfterMs: 0 };
     } catch (err) {
+      if (err instanceof CheckpointError && err.reason === 'CheckpointInProgress') {
+        const since = this.#busySince.get(busyKey) ?? Date.now();
+        this.#busySince.set(busyKey, since);
+        if (Date.now() - since < this.#o.checkpointTimeoutSeconds * 2000) {
+          this.#o.log.info({ backup: busyKey, reason: err.reason }, err.message);
+          return { requeueAfterMs: CHECKPOINT_BUSY_RETRY_MS };
+        }
+      }
+      this.#busySince.delete(busyKey);
       const f = stepFailure(err);
       return this.#record.fail(b, f.reason, f.message, f.retry);
     }

@@ -50,6 +50,13 @@ describe('explainKubeletAnswer: every kubelet answer ends in a message a user ca
     ],
     [
       500,
+      'checkpointing of ns/p/app failed (rpc error: code = Unknown desc = container app is already being checkpointed)',
+      'CheckpointInProgress',
+      /the runtime on n1 is already checkpointing ns\/p\/app .*waiting for it to finish/,
+      true,
+    ],
+    [
+      500,
       'checkpointing of ns/p/app failed (rpc error: code = Unknown desc = CRIU dump failed)',
       'CheckpointFailed',
       /kubelet failed to checkpoint ns\/p\/app \(500: /,

@@ -63,6 +63,16 @@ export function explainKubeletAnswer(
           false,
         );
       }
+      // The runtime serialises checkpoints per container (checkpoint-facts.md): one is in flight, often the request
+      // of this agent's previous process (killed or rolled mid-run), whose archive the run adopts once it is written.
+      if (/already being checkpointed/i.test(said)) {
+        return new CheckpointError(
+          'CheckpointInProgress',
+          `the runtime on ${nodeName} is already checkpointing ${target} (a request of an earlier agent process, or ` +
+            'another tool): waiting for it to finish',
+          true,
+        );
+      }
       if (/DeadlineExceeded|deadline/i.test(said)) {
         return new CheckpointError(
           'CheckpointTimeout',

@@ -87,6 +87,7 @@ describe('a supervised process', () => {
     assert.notEqual(first, rec.pid, 'the recorded process is the supervisor, the child is another');
     process.kill(first, 'SIGKILL');
     const second = await runningSleep(rec, first);
+    assert.notEqual(second, first, 'a new child runs sleep');
     assert.equal(restarts(rec), 1);
     assert.match(
       readFileSync(rec.log, 'utf8'),

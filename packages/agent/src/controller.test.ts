@@ -18,7 +18,12 @@ const POD = '/api/v1/namespaces/shop/pods/web-0';
 
 function world(
   spec: Partial<CheckpointBackup['spec']> = {},
-  o: { checkpoint?: (archive: string) => Promise<string>; checkpointTimeoutSeconds?: number } = {},
+  o: {
+    checkpoint?: (archive: string) => Promise<string>;
+    checkpointTimeoutSeconds?: number;
+    /** The pod comes later (putPod): the object arrived first. */
+    podLater?: boolean;
+  } = {},
 ) {
   const base = realpathSync(tempDir('agent-shell-'));
   const dir = join(base, 'checkpoints');
@@ -34,10 +39,12 @@ function world(
     metadata: { name: 'n1' },
     status: { conditions: [{ type: 'Ready', status: 'True' }] },
   });
-  api.put(POD, {
-    metadata: { name: 'web-0', namespace: 'shop', uid: 'p1' },
-    spec: { nodeName: 'n1', containers: [{ name: 'app', image: 'nginx' }] },
-  });
+  const putPod = () =>
+    api.put(POD, {
+      metadata: { name: 'web-0', namespace: 'shop', uid: 'p1' },
+      spec: { nodeName: 'n1', containers: [{ name: 'app', image: 'nginx' }] },
+    });
+  if (!o.podLater) putPod();
   api.put(BACKUP, {
     apiVersion: 'migration.dcnlab.com/v1',
     kind: 'CheckpointBackup',
@@ -75,7 +82,7 @@ function world(
     return agent.reconcile('shop/web');
   };
   const status = () => api.object<CheckpointBackup>(BACKUP)?.status ?? {};
-  return { api, agent, step, status, archive };
+  return { api, agent, step, status, archive, putPod };
 }
 
 /** The archive the runtime writes for container app of shop/web-0. */
@@ -275,5 +282,20 @@ describe('AgentController, running: its work follows its own node', () => {
     await eventually(() => ghost()?.phase === 'Failed' || undefined, 'ghost Failed');
     agent.stop();
     assert.match(ghost()?.message ?? '', /ghost-0/);
+  });
+
+  it('an object Karmada applied before its pod existed: PodNotFound, then Completed once the pod runs on this node', async () => {
+    // A member back from an outage gets the object and the workload again, in either order.
+    const { api, agent, status, putPod } = world({}, { podLater: true });
+    await agent.start();
+    try {
+      await eventually(() => status().phase === 'Failed' || undefined, 'web Failed');
+      assert.match(status().message ?? '', /^pod shop\/web-0 does not exist in this cluster/);
+      putPod();
+      await eventually(() => status().phase === 'Completed' || undefined, 'web Completed once its pod runs');
+    } finally {
+      agent.stop();
+    }
+    assert.equal(api.events().filter((e) => e.startsWith('Normal Checkpointed')).length, 1);
   });
 });

@@ -220,6 +220,31 @@ describe('plan: "immediately" runs once per generation', () => {
   });
   it('waits while the pod is being deleted', () =>
     assert.deepEqual(plan(input({ pod: pod({ deleting: true }) })), { kind: 'wait' }));
+  it('a new object whose pod did not exist yet starts once the pod is on this node (Karmada may apply it first)', () => {
+    // The orphan-reporting agent records PodNotFound: nothing was attempted, so no attempt is counted.
+    const missing = plan(input({ node: 'n2', pod: undefined, reportsOrphans: true })) as {
+      kind: 'fail';
+      reason: string;
+      message: string;
+      retry: boolean;
+    };
+    assert.equal(missing.reason, 'PodNotFound');
+    const failed = failedStatus({}, { ...missing, generation: 1 })!;
+    assert.equal(failed.run, undefined);
+    // The pod is created on n1 (its StatefulSet arrived after the object): n1's agent starts the run.
+    assert.deepEqual(plan(input({ backup: backup({}, failed) })), {
+      kind: 'start',
+      containers: ['app', 'side'],
+    });
+    // The same after an edit: the recorded run is the earlier generation's, so nothing of this one was attempted.
+    const edited = failedStatus(
+      { phase: 'Completed', observedGeneration: 1, run: run() },
+      { ...missing, generation: 2 },
+    )!;
+    assert.equal(plan(input({ backup: backup({}, edited, 2) })).kind, 'start');
+    // The orphan reporter, still not seeing the pod, leaves the recorded failure as it is.
+    assert.equal(failedStatus(failed, { ...missing, generation: 1 }), undefined);
+  });
 });
 
 describe('plan: cron checkpoints on every tick', () => {

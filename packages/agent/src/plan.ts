@@ -185,6 +185,10 @@ function planImmediately(i: PlanInput, containers: string[]): Action {
   const failures = run?.generation === generation ? (run.failures ?? 0) : 0;
   if (b.status?.observedGeneration !== generation || phase === undefined)
     return { kind: 'start', containers };
+  // Failed with no run of this generation: nothing was attempted, the failure was about a world that has changed
+  // since (the pod was missing: Karmada may apply the object before the workload that makes its pod, as when a
+  // member comes back from an outage). The pod is on this node now, so the first attempt starts.
+  if (phase === 'Failed' && run?.generation !== generation) return { kind: 'start', containers };
   if (phase !== 'Failed' || failures === 0 || failures >= i.maxAttempts) return { kind: 'wait' };
   const retryAt = new Date(new Date(run?.startedAt ?? 0).getTime() + retryDelayMs(failures));
   return retryAt <= i.now ? { kind: 'start', containers } : { kind: 'wait', next: retryAt };

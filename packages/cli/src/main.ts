@@ -202,7 +202,12 @@ program
       .default(2_000, '2s'),
   )
   .option('--identity <id>', 'this replica in the Lease (default: hostname-pid)')
-  .option('--workers <n>', 'CheckpointBackups and secrets reconciled at once', (v) => Number(v), 8)
+  .option(
+    '--workers <n>',
+    "CheckpointBackups and secrets reconciled at once; the backups controller keeps 2 more workers for members' answers to show",
+    (v) => Number(v),
+    8,
+  )
   .option(
     '--default-secret-registries <hosts>',
     'comma-separated registry hosts (host[:port]) the default secret stateful-migration/registry-credentials is for, ' +

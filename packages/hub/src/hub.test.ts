@@ -615,7 +615,8 @@ describe('the hub: a member answer not shown yet goes first (ADR 0019)', () => {
     const { runs, release } = recordRuns(h.hub.backups.queue);
     await h.hub.backups.queue.idle();
     runs.length = 0;
-    for (let i = 0; i < 8; i++) h.hub.backups.queue.add(`hold${i}`, 9); // every one of the 8 workers
+    // Every worker: the 8 ordinary ones and the 2 kept for answers (held keys are of the highest priority).
+    for (let i = 0; i < 10; i++) h.hub.backups.queue.add(`hold${i}`, 9);
     // In this order: an object whose answer is already shown (its binding changes), a new object, then web's
     // member answers.
     h.api.put(`${BACKUPS}/shown`, {
@@ -638,7 +639,33 @@ describe('the hub: a member answer not shown yet goes first (ADR 0019)', () => {
     await setImmediate();
     release();
     await h.hub.backups.queue.idle();
-    assert.deepEqual(runs.slice(8), ['shop/web', 'shop/fresh', 'shop/shown']);
+    assert.deepEqual(runs.slice(10), ['shop/web', 'shop/fresh', 'shop/shown']);
+    h.hub.backups.stop();
+  });
+
+  it('an answer runs while every ordinary worker is busy (2 workers are kept for answers); a new object waits', async () => {
+    const h = await hub();
+    await h.backup();
+    const { runs, release } = recordRuns(h.hub.backups.queue);
+    await h.hub.backups.queue.idle();
+    runs.length = 0;
+    // A burst of bookkeeping holds the 8 ordinary workers.
+    for (let i = 0; i < 8; i++) h.hub.backups.queue.add(`hold${i}`);
+    h.api.put(`${BACKUPS}/fresh`, {
+      ...backup(),
+      metadata: { name: 'fresh', namespace: 'shop', generation: 1 },
+    });
+    h.api.put(`${BINDINGS}/web-checkpointbackup`, reported({ phase: 'Failed' }));
+    await setImmediate();
+    await setImmediate();
+    assert.deepEqual(
+      runs.slice(8),
+      ['shop/web'],
+      'the answer ran; the new object waits for an ordinary worker',
+    );
+    release();
+    await h.hub.backups.queue.idle();
+    assert.ok(runs.includes('shop/fresh'));
     h.hub.backups.stop();
   });
 });

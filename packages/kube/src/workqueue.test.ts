@@ -206,6 +206,52 @@ describe('WorkQueue', () => {
     assert.equal(q.depth(), 0);
   });
 
+  it('keeps reserved workers for keys of a high priority: they run while every other worker is busy', async () => {
+    const q = new WorkQueue<string>({ workers: 1, reserved: { priority: 2, workers: 1 } });
+    const gates = new Map([
+      ['slow', deferred()],
+      ['answer1', deferred()],
+    ]);
+    const started: string[] = [];
+    q.start(async (k) => {
+      started.push(k);
+      await gates.get(k)?.promise;
+      return undefined;
+    });
+    q.add('slow'); // takes the one worker
+    q.add('placing', 1); // waits: not high enough for the reserved worker
+    q.add('answer1', 2); // runs at once, on the reserved worker
+    q.add('answer2', 2); // waits: the reserved worker is busy too
+    await nextTurn();
+    assert.deepEqual(started, ['slow', 'answer1']);
+    assert.equal(q.inFlight(), 2);
+    assert.equal(q.depth(), 2);
+    gates.get('answer1')!.resolve(); // the reserved worker takes the next answer, not the placement
+    await nextTurn();
+    assert.deepEqual(started, ['slow', 'answer1', 'answer2']);
+    gates.get('slow')!.resolve();
+    await q.idle();
+    assert.deepEqual(started, ['slow', 'answer1', 'answer2', 'placing']);
+  });
+
+  it('without free workers of its own, a high-priority key takes an ordinary one first', async () => {
+    const q = new WorkQueue<string>({ workers: 2, reserved: { priority: 2, workers: 1 } });
+    let concurrent = 0;
+    let most = 0;
+    q.start(async () => {
+      most = Math.max(most, ++concurrent);
+      await new Promise((r) => setTimeout(r, 5));
+      concurrent--;
+      return undefined;
+    });
+    for (let i = 0; i < 6; i++) q.add(`low${i}`);
+    await q.idle();
+    assert.equal(most, 2, 'ordinary keys never use the reserved worker');
+    for (let i = 0; i < 6; i++) q.add(`answer${i}`, 2);
+    await q.idle();
+    assert.equal(most, 3, 'answers use every worker');
+  });
+
   it('moves a waiting key up when it is added again with a higher priority, never down, and runs it once', async () => {
     const q = new WorkQueue<string>({ workers: 1 });
     q.add('a');

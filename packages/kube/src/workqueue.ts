@@ -23,6 +23,12 @@ export interface WorkQueueOptions<K> {
    * as controller-runtime's workqueue_queue_duration_seconds. For metrics; what it throws is ignored.
    */
   onStart?: (key: K, waitedMs: number, priority: number) => void;
+  /**
+   * Workers beyond `workers` that take only keys of at least this priority: what a user waits on (a member's answer
+   * to show) starts at once even while every ordinary worker is busy with a burst of bookkeeping, instead of waiting
+   * for one of them to finish. They take such keys only when the ordinary workers are all busy.
+   */
+  reserved?: { priority: number; workers: number };
 }
 
 /** A key waiting to run: its priority, when it was first added (its place in any line), and its current entry. */
@@ -60,6 +66,9 @@ export class WorkQueue<K> {
   readonly #workers: number;
   readonly #onError: WorkQueueOptions<K>['onError'];
   readonly #onStart: WorkQueueOptions<K>['onStart'];
+  readonly #reserved: { priority: number; workers: number };
+  /** Runs on reserved workers, counted in #running too. */
+  #runningReserved = 0;
   #reconcile: Reconcile<K> | undefined;
   #running = 0;
   #stopped = false;
@@ -71,6 +80,7 @@ export class WorkQueue<K> {
     this.#workers = opts.workers ?? 2;
     this.#onError = opts.onError;
     this.#onStart = opts.onStart;
+    this.#reserved = opts.reserved ?? { priority: Infinity, workers: 0 };
   }
 
   start(reconcile: Reconcile<K>): void {
@@ -180,8 +190,29 @@ export class WorkQueue<K> {
     return undefined;
   }
 
+  /** The priority of the first key #next would take (stale entries dropped), or -Infinity when none waits. */
+  #topPriority(): number {
+    for (const priority of [...this.#lines.keys()].sort((a, b) => b - a)) {
+      const line = this.#lines.get(priority)!;
+      while (line.length && this.#pending.get(line[0]!.key)?.seq !== line[0]!.seq) line.shift();
+      if (line.length) return priority;
+      this.#lines.delete(priority);
+    }
+    return -Infinity;
+  }
+
+  /** Whether the next key runs on a reserved worker (every ordinary one busy), or undefined when none may run now. */
+  #slot(): boolean | undefined {
+    if (this.#running - this.#runningReserved < this.#workers) return false;
+    const free = this.#runningReserved < this.#reserved.workers;
+    return free && this.#topPriority() >= this.#reserved.priority ? true : undefined;
+  }
+
   #pump(): void {
-    while (this.#reconcile && !this.#stopped && this.#running < this.#workers && this.#waiting > 0) {
+    for (;;) {
+      if (!this.#reconcile || this.#stopped || this.#waiting === 0) break;
+      const reserved = this.#slot();
+      if (reserved === undefined) break;
       const { key, priority, since } = this.#next()!;
       try {
         this.#onStart?.(key, Math.max(0, this.#clock.now() - since), priority);
@@ -190,7 +221,8 @@ export class WorkQueue<K> {
       }
       this.#processing.add(key);
       this.#running++;
-      void this.#runOne(this.#reconcile, key, priority);
+      if (reserved) this.#runningReserved++;
+      void this.#runOne(this.#reconcile, key, priority, reserved);
     }
     if (this.#waiting === 0 && this.#running === 0) {
       for (const w of this.#idleWaiters.splice(0)) w();
@@ -198,7 +230,7 @@ export class WorkQueue<K> {
   }
 
   /** One reconcile; a retry or a requested requeue comes back at the priority it ran at, as in controller-runtime. */
-  async #runOne(reconcile: Reconcile<K>, key: K, priority: number): Promise<void> {
+  async #runOne(reconcile: Reconcile<K>, key: K, priority: number, reserved: boolean): Promise<void> {
     try {
       const result = await reconcile(key);
       this.#backoff.forget(key);
@@ -215,6 +247,7 @@ export class WorkQueue<K> {
     } finally {
       this.#processing.delete(key);
       this.#running--;
+      if (reserved) this.#runningReserved--;
       const again = this.#pending.get(key);
       if (again) this.#line(key, again, false);
       this.#pump();

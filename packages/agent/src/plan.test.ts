@@ -4,6 +4,7 @@ import type { CheckpointBackup, CheckpointBackupStatus } from '@stateful-migrati
 import {
   STALE_RUN_MS,
   answersForOrphans,
+  anotherNodesLiveRun,
   comeBackAfterFailure,
   concernsNode,
   failedStatus,
@@ -244,6 +245,15 @@ describe('plan: "immediately" runs once per generation', () => {
     assert.equal(plan(input({ backup: backup({}, edited, 2) })).kind, 'start');
     // The orphan reporter, still not seeing the pod, leaves the recorded failure as it is.
     assert.equal(failedStatus(failed, { ...missing, generation: 1 }), undefined);
+  });
+  it('a stopPod object Failed PodNotFound before any attempt stays Failed when a pod of that name appears', () => {
+    // A Migrate's one-off checkpoint (restore/fresh-checkpoint.ts) takes PodNotFound as final ("nothing was
+    // restored"): a pod of that name that runs later, a user's recreated one, must not be checkpointed and deleted.
+    const missing = plan(
+      input({ backup: backup({ stopPod: true }), node: 'n2', pod: undefined, reportsOrphans: true }),
+    ) as { reason: string; message: string; retry: boolean };
+    const failed = failedStatus({}, { ...missing, generation: 1 })!;
+    assert.deepEqual(plan(input({ backup: backup({ stopPod: true }, failed) })), { kind: 'wait' });
   });
 });
 
@@ -715,6 +725,21 @@ it('comeBackAfterFailure: the next tick for cron (none once it passed), a backof
   assert.equal(comeBackAfterFailure({ ...base, cron: false, failures: 0 }), 10_000);
   assert.equal(comeBackAfterFailure({ ...base, cron: false, failures: 3 }), undefined);
   assert.equal(comeBackAfterFailure({ ...base, cron: false, retry: false }), undefined);
+});
+
+describe("anotherNodesLiveRun: a failure this agent saw never ends another node's live run", () => {
+  const live = { phase: 'Checkpointing' as const, observedGeneration: 1, run: run({ node: 'n1' }) };
+  it("another node's run in progress: yes, until it is stale", () => {
+    assert.equal(anotherNodesLiveRun(live, 'n2', now), true);
+    const later = new Date(Date.parse('2026-11-27T10:00:00Z') + STALE_RUN_MS + 1000);
+    assert.equal(anotherNodesLiveRun(live, 'n2', later), false);
+  });
+  it('its own run, a finished run, or none: no', () => {
+    assert.equal(anotherNodesLiveRun(live, 'n1', now), false);
+    assert.equal(anotherNodesLiveRun({ ...live, phase: 'Completed' }, 'n2', now), false);
+    assert.equal(anotherNodesLiveRun({ phase: 'Failed', observedGeneration: 1 }, 'n2', now), false);
+    assert.equal(anotherNodesLiveRun({}, 'n2', now), false);
+  });
 });
 
 describe('finishedRun: how a run ends, from what became of its pod', () => {

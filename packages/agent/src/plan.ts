@@ -159,6 +159,17 @@ function staleRun(b: PlanInput['backup'], now: Date): boolean {
   return !Number.isNaN(started) && now.getTime() - started > STALE_RUN_MS;
 }
 
+/**
+ * Whether a status shows another node's run in progress, not yet stale: a failure this agent saw (its pod missing, read
+ * before the pod's node started the run) must not end it, also when a 409 makes it decide again on the fresh copy.
+ */
+export function anotherNodesLiveRun(s: CheckpointBackupStatus, node: string, now: Date): boolean {
+  const running = !!s.run && s.phase !== undefined && !isFinished(s.phase);
+  const started = Date.parse(s.run?.startedAt ?? '');
+  const stale = !Number.isNaN(started) && now.getTime() - started > STALE_RUN_MS;
+  return running && s.run!.node !== node && !stale;
+}
+
 /** Whose work it is: ours (undefined), someone else's (ignore), or a run of ours to continue. */
 function whoActs(i: PlanInput): Action | undefined {
   const b = i.backup;
@@ -185,10 +196,14 @@ function planImmediately(i: PlanInput, containers: string[]): Action {
   const failures = run?.generation === generation ? (run.failures ?? 0) : 0;
   if (b.status?.observedGeneration !== generation || phase === undefined)
     return { kind: 'start', containers };
-  // Failed with no run of this generation: nothing was attempted, the failure was about a world that has changed
-  // since (the pod was missing: Karmada may apply the object before the workload that makes its pod, as when a
-  // member comes back from an outage). The pod is on this node now, so the first attempt starts.
-  if (phase === 'Failed' && run?.generation !== generation) return { kind: 'start', containers };
+  // Failed with no run of this generation: nothing of this spec was attempted, and the failure was about a world
+  // that has changed since. Mostly the pod was missing (Karmada may apply the object before the workload that makes
+  // its pod, as when a member comes back from an outage); also a container the pod lacked, or an older spec's run.
+  // The pod is on this node now, with the containers asked for, so the first attempt starts. Not for stopPod: a
+  // Migrate's one-off checkpoint takes PodNotFound as final (restore/fresh-checkpoint.ts), and a pod of that name
+  // that runs later (a user's recreated one) must not be checkpointed and deleted.
+  if (phase === 'Failed' && run?.generation !== generation && !b.spec.stopPod)
+    return { kind: 'start', containers };
   if (phase !== 'Failed' || failures === 0 || failures >= i.maxAttempts) return { kind: 'wait' };
   const retryAt = new Date(new Date(run?.startedAt ?? 0).getTime() + retryDelayMs(failures));
   return retryAt <= i.now ? { kind: 'start', containers } : { kind: 'wait', next: retryAt };

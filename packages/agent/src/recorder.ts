@@ -16,7 +16,7 @@ import {
   type Result,
 } from '@stateful-migration/kube';
 import type { AgentMetrics } from './metrics.js';
-import { comeBackAfterFailure, failedStatus } from './plan.js';
+import { anotherNodesLiveRun, comeBackAfterFailure, failedStatus } from './plan.js';
 import { startedStatus, waiting } from './run-status.js';
 
 export interface RunRecorderOptions {
@@ -124,6 +124,8 @@ export class RunRecorder {
     let failures = 0;
     let wrote = false;
     const updated = await this.write(b, (s) => {
+      // Decided on a copy read before: the pod's node may have started a run since (then a 409 brings us here).
+      if (anotherNodesLiveRun(s, this.#o.node, new Date())) return undefined;
       const next = failedStatus(s, { reason, message, retry, generation });
       wrote = next !== undefined;
       failures = (next ?? s).run?.failures ?? 0;

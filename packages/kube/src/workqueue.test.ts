@@ -234,7 +234,27 @@ describe('WorkQueue', () => {
     assert.deepEqual(started, ['slow', 'answer1', 'answer2', 'placing']);
   });
 
-  it('without free workers of its own, a high-priority key takes an ordinary one first', async () => {
+  it('a high-priority key takes a free ordinary worker first, leaving the reserved one to the next', async () => {
+    const q = new WorkQueue<string>({ workers: 1, reserved: { priority: 2, workers: 1 } });
+    const gate = deferred();
+    const started: string[] = [];
+    q.start(async (k) => {
+      started.push(k);
+      await gate.promise;
+      return undefined;
+    });
+    q.add('answer', 2);
+    q.add('low');
+    await nextTurn();
+    // Had the answer taken the reserved worker, low would run on the ordinary one.
+    assert.deepEqual(started, ['answer']);
+    assert.equal(q.depth(), 1);
+    gate.resolve();
+    await q.idle();
+    assert.deepEqual(started, ['answer', 'low']);
+  });
+
+  it('ordinary keys never use the reserved workers; high-priority ones use every worker', async () => {
     const q = new WorkQueue<string>({ workers: 2, reserved: { priority: 2, workers: 1 } });
     let concurrent = 0;
     let most = 0;

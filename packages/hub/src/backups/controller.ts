@@ -94,9 +94,11 @@ const PLACING = 1;
  */
 const REPORTED = 2;
 /**
- * Workers kept for REPORTED keys beyond `workers`: an answer starts at once instead of waiting for one of the
- * ordinary workers, which a burst keeps busy with placements and bookkeeping (at 3000 objects, a 50 ms mean wait on
- * the path a user waits on). Its run is one status write, so two are plenty.
+ * Workers kept for REPORTED keys beyond `workers`: an answer starts as soon as one of these is free instead of waiting
+ * for one of the ordinary workers, which a burst keeps busy with placements and bookkeeping (at 3000 objects, a 50 ms
+ * mean wait on the path a user waits on). Its status write comes first in its reconcile (#sync), usually with nothing
+ * to read but the caches; a workload in several clusters asks the member proxy first (up to proxyTimeoutMs), which
+ * can hold both for that long while a member is away.
  */
 const ANSWER_WORKERS = 2;
 

@@ -204,6 +204,13 @@ describe('AgentController.reconcile, one step at a time', () => {
     ]);
   });
 
+  it("an object whose pod does not exist: Failed PodNotFound, and not polled (the pod's node starts it when it comes)", async () => {
+    const { step, status } = world({}, { podLater: true });
+    assert.equal(await step(), undefined, 'no requeue: nothing was attempted');
+    assert.equal(status().phase, 'Failed');
+    assert.match(status().message ?? '', /does not exist in this cluster/);
+  });
+
   it('a cron object records its next tick and comes back then', async () => {
     const { api, step, status } = world({ schedule: '0 2 * * *' });
     const r = await step();

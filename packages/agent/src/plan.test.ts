@@ -722,7 +722,8 @@ it('comeBackAfterFailure: the next tick for cron (none once it passed), a backof
   assert.equal(comeBackAfterFailure({ ...base, cron: true }), undefined);
   assert.equal(comeBackAfterFailure({ ...base, cron: false }), 10_000);
   assert.equal(comeBackAfterFailure({ ...base, cron: false, failures: 2 }), 20_000);
-  assert.equal(comeBackAfterFailure({ ...base, cron: false, failures: 0 }), 10_000);
+  // No attempt yet (the pod was missing): the pod's own node starts one when it comes; nothing polls.
+  assert.equal(comeBackAfterFailure({ ...base, cron: false, failures: 0 }), undefined);
   assert.equal(comeBackAfterFailure({ ...base, cron: false, failures: 3 }), undefined);
   assert.equal(comeBackAfterFailure({ ...base, cron: false, retry: false }), undefined);
 });

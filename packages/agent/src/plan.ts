@@ -65,10 +65,11 @@ export type Action =
   /** Everything built (and pushed): delete the archives, stop the pod if asked, complete. */
   | { kind: 'finish' };
 
-const inProgress = (b: CheckpointBackup): boolean => {
-  const phase = b.status?.phase;
-  return !!b.status?.run && phase !== undefined && !isFinished(phase);
-};
+/** A run recorded and not finished. */
+const runInProgress = (s: CheckpointBackupStatus | undefined): boolean =>
+  !!s?.run && s.phase !== undefined && !isFinished(s.phase);
+
+const inProgress = (b: CheckpointBackup): boolean => runInProgress(b.status);
 
 /** Images of the current run: their tag is the run id. */
 export function runImages(b: CheckpointBackup): BuiltImage[] {
@@ -154,7 +155,7 @@ function validate(b: CheckpointBackup): { schedule: Schedule; tz: string } | Act
 /** A run in progress that has not finished in this long is presumed abandoned by its node's agent. */
 export const STALE_RUN_MS = 15 * 60_000;
 
-function staleRun(b: PlanInput['backup'], now: Date): boolean {
+function staleRun(b: Pick<CheckpointBackup, 'status'>, now: Date): boolean {
   const started = Date.parse(b.status?.run?.startedAt ?? '');
   return !Number.isNaN(started) && now.getTime() - started > STALE_RUN_MS;
 }
@@ -164,10 +165,7 @@ function staleRun(b: PlanInput['backup'], now: Date): boolean {
  * before the pod's node started the run) must not end it, also when a 409 makes it decide again on the fresh copy.
  */
 export function anotherNodesLiveRun(s: CheckpointBackupStatus, node: string, now: Date): boolean {
-  const running = !!s.run && s.phase !== undefined && !isFinished(s.phase);
-  const started = Date.parse(s.run?.startedAt ?? '');
-  const stale = !Number.isNaN(started) && now.getTime() - started > STALE_RUN_MS;
-  return running && s.run!.node !== node && !stale;
+  return runInProgress(s) && s.run!.node !== node && !staleRun({ status: s }, now);
 }
 
 /** Whose work it is: ours (undefined), someone else's (ignore), or a run of ours to continue. */
@@ -387,7 +385,7 @@ function recorded(s: CheckpointBackupStatus, f: Failure): boolean {
  */
 export function failedStatus(s: CheckpointBackupStatus, f: Failure): CheckpointBackupStatus | undefined {
   const gen = f.generation;
-  const running = !!s.run && s.phase !== undefined && !isFinished(s.phase);
+  const running = runInProgress(s);
   if (!running && recorded(s, f)) return undefined;
   const attempt = running && f.retry && s.run?.generation === gen;
   return {

@@ -175,22 +175,19 @@ export class WorkQueue<K> {
 
   /** The first waiting key of the highest priority, taken out of line, with that priority. */
   #next(): { key: K; priority: number; since: number } | undefined {
-    for (const priority of [...this.#lines.keys()].sort((a, b) => b - a)) {
-      const line = this.#lines.get(priority)!;
-      while (line.length) {
-        const { key, seq } = line.shift()!;
-        const p = this.#pending.get(key);
-        if (p?.seq !== seq) continue; // moved up since
-        this.#pending.delete(key);
-        this.#waiting--;
-        return { key, priority, since: p.since };
-      }
-      this.#lines.delete(priority);
-    }
-    return undefined;
+    const priority = this.#topPriority();
+    if (priority === -Infinity) return undefined;
+    const { key } = this.#lines.get(priority)!.shift()!;
+    const p = this.#pending.get(key)!;
+    this.#pending.delete(key);
+    this.#waiting--;
+    return { key, priority, since: p.since };
   }
 
-  /** The priority of the first key #next would take (stale entries dropped), or -Infinity when none waits. */
+  /**
+   * The priority of the first key waiting, or -Infinity when none waits. Entries a key left when it moved up (their
+   * seq is no longer the key's) are dropped on the way, and emptied lines with them.
+   */
   #topPriority(): number {
     for (const priority of [...this.#lines.keys()].sort((a, b) => b - a)) {
       const line = this.#lines.get(priority)!;

@@ -92,6 +92,8 @@ export class KubeletServer {
       },
       (req, res) => void this.#handle(req, res),
     );
+    // The kubelet's server keeps an idle connection 90 s (IdleTimeout in pkg/kubelet/server), not Node's 5 s.
+    this.#server.keepAliveTimeout = 90_000;
   }
 
   listen(): Promise<void> {

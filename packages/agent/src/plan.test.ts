@@ -202,6 +202,21 @@ describe('plan: "immediately" runs once per generation', () => {
       kind: 'wait',
     });
   });
+  it('never retries a failed stopPod run: whoever asked decides, and a retry after they gave up would stop the pod', () => {
+    // A Migrate reads its replica's Failed as final ("nothing was restored", restore/fresh-checkpoint.ts); a retry
+    // that then checkpointed and deleted the source pod would undo the rollback it did (seen in CI).
+    const failed = backup(
+      { stopPod: true },
+      {
+        phase: 'Failed',
+        observedGeneration: 1,
+        run: run({ failures: 1, startedAt: '2026-11-27T10:00:00Z' }),
+      },
+    );
+    assert.deepEqual(plan(input({ backup: failed, now: new Date('2026-11-27T11:00:00Z') })), {
+      kind: 'wait',
+    });
+  });
   it('does not run again after stopPod completed', () => {
     const b = backup({ stopPod: true }, { phase: 'CompletedPodDeleted', observedGeneration: 1, run: run() });
     assert.deepEqual(plan(input({ backup: b })), { kind: 'wait' });

@@ -203,6 +203,9 @@ function planImmediately(i: PlanInput, containers: string[]): Action {
   if (phase === 'Failed' && run?.generation !== generation && !b.spec.stopPod)
     return { kind: 'start', containers };
   if (phase !== 'Failed' || failures === 0 || failures >= i.maxAttempts) return { kind: 'wait' };
+  // A failed stopPod run is not retried: its pod must be stopped only after a checkpoint its asker still waits for.
+  // A Migrate takes the Failed as final and rolls back; a retry after that would checkpoint and delete the source.
+  if (b.spec.stopPod) return { kind: 'wait' };
   const retryAt = new Date(new Date(run?.startedAt ?? 0).getTime() + retryDelayMs(failures));
   return retryAt <= i.now ? { kind: 'start', containers } : { kind: 'wait', next: retryAt };
 }

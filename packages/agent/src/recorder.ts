@@ -138,7 +138,8 @@ export class RunRecorder {
     }
     const ms = comeBackAfterFailure({
       cron: b.spec.schedule.trim() !== 'immediately',
-      retry,
+      // A failed stopPod run is never retried (planImmediately): nothing to come back for.
+      retry: retry && !b.spec.stopPod,
       failures,
       maxAttempts: this.#o.maxAttempts,
       nextScheduledTime: b.status?.nextScheduledTime,

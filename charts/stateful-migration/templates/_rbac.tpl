@@ -185,6 +185,14 @@ rules:
       - watch
       - get
       - delete
+  # list, watch: the informer: a member's report of a CheckpointBackup, read from its Work one write before the binding shows it (cached without the Works' manifests)
+  - apiGroups:
+      - work.karmada.io
+    resources:
+      - works
+    verbs:
+      - list
+      - watch
   # list, watch: the informer (labels, readiness); the restore controller lists them to validate a target. No code reads one Cluster by name, so no `get`
   - apiGroups:
       - cluster.karmada.io

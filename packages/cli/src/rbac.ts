@@ -445,6 +445,15 @@ export const PERMISSIONS: Permission[] = [
   {
     role: 'hub',
     apiGroup: 'work.karmada.io',
+    resources: ['works'],
+    verbs: ['list', 'watch'],
+    neededBy:
+      "the informer: a member's report of a CheckpointBackup, read from its Work one write before the binding shows it (cached without the Works' manifests)",
+    code: { [CACHES]: ['WORKS_PATH'] },
+  },
+  {
+    role: 'hub',
+    apiGroup: 'work.karmada.io',
     resources: ['resourcebindings'],
     verbs: ['get', 'delete'],
     neededBy:

@@ -1,7 +1,19 @@
 import { API_GROUP, PLURAL, type CheckpointBackup } from '@stateful-migration/api';
-import { Informer, restListWatch, statusCode, type Logger, type RestClient } from '@stateful-migration/kube';
+import {
+  Informer,
+  restListWatch,
+  statusCode,
+  type ListWatch,
+  type Logger,
+  type RestClient,
+} from '@stateful-migration/kube';
+import type { MemberReport } from './backups/aggregate.js';
 import {
   BINDINGS_PATH,
+  slimWork,
+  workReport,
+  WORKS_PATH,
+  type Work,
   CLUSTER_POLICIES_PATH,
   CLUSTERS_PATH,
   POLICIES_PATH,
@@ -41,8 +53,20 @@ export class HubCaches {
    */
   readonly readerRoles: Informer<RbacObject>;
   readonly readerBindings: Informer<RbacObject>;
+  /**
+   * The Works in the members' execution namespaces, without their manifests (slimWork): a member's report of a
+   * CheckpointBackup reaches the Work first and the binding's aggregatedStatus only after Karmada's binding-status
+   * controller has copied it there, one more write on the same apiserver. Reading it from the Work puts the hub's
+   * status write beside that copy instead of after it (ADR 0023). Optional: a hub whose RBAC may not list Works reads
+   * the bindings alone.
+   */
+  readonly works: Informer<Work>;
   /** Bindings by the object they carry, kept in step with the informer (its handler runs before the others). */
   readonly #byResource = new Map<string, ResourceBinding>();
+  /** Each CheckpointBackup's reports from its Works, by cluster (`<ns>/<name>` -> cluster -> report). */
+  readonly #fromWorks = new Map<string, Map<string, MemberReport>>();
+  /** Which CheckpointBackup each Work reported for, so its deletion takes the report away. */
+  readonly #workOf = new Map<string, { backup: string; cluster: string }>();
 
   constructor(client: RestClient, log: Logger) {
     const informer = <T extends { metadata: { name: string } }>(path: string, what: string) =>
@@ -84,6 +108,31 @@ export class HubCaches {
       });
     this.readerRoles = readerInformer('roles');
     this.readerBindings = readerInformer('rolebindings');
+    this.works = new Informer<Work>(slimWorks(restListWatch<Work>(client, WORKS_PATH)), {
+      onError: (err) => {
+        if (statusCode(err) !== 403) return log.warn({ err: String(err) }, 'Work watch failed; retrying');
+        if (forbidden.has('works')) return;
+        forbidden.add('works');
+        log.warn(
+          { err: String(err) },
+          "the hub may not list and watch Works (its RBAC is older than this hub); it reads members' reports from " +
+            'the ResourceBindings alone, one write later',
+        );
+      },
+    });
+    this.works.on((e, w) => {
+      const key = `${w.metadata.namespace}/${w.metadata.name}`;
+      const was = this.#workOf.get(key);
+      if (was) this.#fromWorks.get(was.backup)?.delete(was.cluster);
+      this.#workOf.delete(key);
+      const r = e === 'delete' ? undefined : workReport(w, API_GROUP);
+      if (!r) return;
+      const backup = `${r.backup.namespace}/${r.backup.name}`;
+      this.#workOf.set(key, { backup, cluster: r.report.clusterName });
+      const byCluster = this.#fromWorks.get(backup) ?? new Map<string, MemberReport>();
+      byCluster.set(r.report.clusterName, r.report);
+      this.#fromWorks.set(backup, byCluster);
+    });
     this.bindings.on((e, rb) => {
       const r = rb.spec.resource;
       if (e === 'delete') this.#byResource.delete(resourceKey(r));
@@ -94,6 +143,21 @@ export class HubCaches {
   /** The ResourceBinding that carries an object (a workload, a CheckpointBackup, a Secret), if cached. */
   bindingOf(r: { kind: string; name: string; namespace?: string }): ResourceBinding | undefined {
     return this.#byResource.get(resourceKey(r));
+  }
+
+  /**
+   * The members' reports of a CheckpointBackup: its binding's aggregatedStatus, each cluster's entry replaced by what
+   * that cluster's Work says when the Work has reported (it is the copy the binding's entry is made from, so never
+   * older).
+   */
+  reportsOf(backup: { namespace: string; name: string }): MemberReport[] {
+    const rb = this.bindingOf({ kind: 'CheckpointBackup', ...backup });
+    const fromBinding = rb?.status?.aggregatedStatus ?? [];
+    const fromWorks = this.#fromWorks.get(`${backup.namespace}/${backup.name}`);
+    if (!fromWorks?.size) return fromBinding;
+    const merged = new Map(fromBinding.map((r) => [r.clusterName, r as MemberReport]));
+    for (const [cluster, r] of fromWorks) merged.set(cluster, r);
+    return [...merged.values()];
   }
 
   /** Every cached PropagationPolicy and ClusterPropagationPolicy, each with its kind set. */
@@ -142,6 +206,27 @@ export class HubCaches {
   }
 
   #optional() {
-    return [this.readerRoles, this.readerBindings] as const;
+    return [this.readerRoles, this.readerBindings, this.works] as const;
   }
+}
+
+/**
+ * Works as the hub caches them (slimWork) from a list-watch of full ones. Only objects are slimmed: a watch's ERROR
+ * (a Status, whose code 410 tells the informer to list again) and BOOKMARK events pass as they came.
+ */
+export function slimWorks(source: ListWatch<Work>): ListWatch<Work> {
+  return {
+    list: async (cont) => {
+      const l = await source.list(cont);
+      return { ...l, items: l.items.map(slimWork) };
+    },
+    watch: (rv, timeout, onEvent, signal) =>
+      source.watch(
+        rv,
+        timeout,
+        (e) =>
+          onEvent(e.type === 'ERROR' || e.type === 'BOOKMARK' ? e : { ...e, object: slimWork(e.object) }),
+        signal,
+      ),
+  };
 }

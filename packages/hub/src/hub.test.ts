@@ -15,6 +15,7 @@ const BACKUPS = '/apis/migration.dcnlab.com/v1/namespaces/shop/checkpointbackups
 const BACKUP = `${BACKUPS}/web`;
 const CLUSTERS = '/apis/cluster.karmada.io/v1alpha1/clusters';
 const BINDINGS = '/apis/work.karmada.io/v1alpha2/namespaces/shop/resourcebindings';
+const WORKS = (cluster: string) => `/apis/work.karmada.io/v1alpha1/namespaces/karmada-es-${cluster}/works`;
 const POLICIES = '/apis/policy.karmada.io/v1alpha1/namespaces/shop/propagationpolicies';
 const RBAC = '/apis/rbac.authorization.k8s.io/v1/namespaces/shop';
 const READER = 'checkpoint-backup-registry-secret-creds';
@@ -739,5 +740,87 @@ describe('the hub: one Secret that is both a registry secret and a keys object',
     await setImmediate();
     assert.deepEqual(seen.sort(), ['keys:Secret:shop/creds', 'shop/creds']);
     h.hub.secrets.stop();
+  });
+});
+
+/** The Work of backup web in a cluster, as Karmada writes it: the manifest it carries, and the member's status once reflected. */
+const workOf = (cluster: string, status?: Record<string, unknown>, applied = true) => ({
+  metadata: { name: 'web-6b9f', namespace: `karmada-es-${cluster}` },
+  spec: { workload: { manifests: [{ apiVersion: 'migration.dcnlab.com/v1', kind: 'CheckpointBackup' }] } },
+  status: {
+    conditions: [{ type: 'Applied', status: applied ? 'True' : 'False' }],
+    manifestStatuses: [
+      {
+        identifier: {
+          group: 'migration.dcnlab.com',
+          version: 'v1',
+          kind: 'CheckpointBackup',
+          namespace: 'shop',
+          name: 'web',
+        },
+        ...(status ? { status } : {}),
+      },
+    ],
+  },
+});
+
+describe("the hub: a member's answer read from its Work, before the binding shows it (ADR 0023)", () => {
+  it("shows the Work's report while the binding still says Pending; the binding's entry is used again once the Work goes", async () => {
+    const h = await hub();
+    await h.backup(); // placed in member1: Pending
+    h.api.put(
+      `${BINDINGS}/web-checkpointbackup`,
+      reported({ phase: 'Pending', message: 'waiting for the pod' }),
+    );
+    await h.backup();
+    assert.equal(h.status()?.clusters?.[0]?.message, 'waiting for the pod');
+
+    h.api.put(
+      `${WORKS('member1')}/web-6b9f`,
+      workOf('member1', { phase: 'Completed', run: { node: 'm1-a' } }),
+    );
+    assert.equal(await h.backup(), undefined);
+    assert.deepEqual(h.api.writes(), [`PUT ${BACKUP}/status`]);
+    assert.equal(h.status()?.phase, 'Completed');
+    assert.equal(h.status()?.clusters?.[0]?.node, 'm1-a');
+    assert.equal(h.api.events().at(-1), 'Normal AggregateCompleted: Completed in member1');
+    // The cache holds the Work without the manifest it carries.
+    assert.equal((h.hub.caches.works.list()[0] as { spec?: unknown }).spec, undefined);
+
+    // Withdrawn from member1: its report goes with the Work, and the binding's entry is what is left.
+    await h.api.request('DELETE', `${WORKS('member1')}/web-6b9f`);
+    await h.backup();
+    assert.equal(h.status()?.clusters?.[0]?.phase, 'Pending');
+  });
+
+  it('a Work that reports a finished run queues its object as an answer, ahead of a new object; other Works queue nothing', async () => {
+    const h = await hub();
+    await h.backup();
+    const { runs, release } = recordRuns(h.hub.backups.queue);
+    await h.hub.backups.queue.idle();
+    runs.length = 0;
+    for (let i = 0; i < 10; i++) h.hub.backups.queue.add(`hold${i}`, 9);
+    h.api.put(`${BACKUPS}/fresh`, {
+      ...backup(),
+      metadata: { name: 'fresh', namespace: 'shop', generation: 1 },
+    });
+    await setImmediate();
+    h.api.put(`${WORKS('member1')}/web-deployment-1`, {
+      metadata: { name: 'web-deployment-1', namespace: 'karmada-es-member1' },
+      status: {
+        manifestStatuses: [
+          {
+            identifier: { group: 'apps', version: 'v1', kind: 'Deployment', namespace: 'shop', name: 'web' },
+          },
+        ],
+      },
+    });
+    h.api.put(`${WORKS('member1')}/web-6b9f`, workOf('member1', { phase: 'Failed' }));
+    await setImmediate();
+    await setImmediate();
+    release();
+    await h.hub.backups.queue.idle();
+    assert.deepEqual(runs.slice(10), ['shop/web', 'shop/fresh']);
+    h.hub.backups.stop();
   });
 });

@@ -77,3 +77,61 @@ export function claimedBy(
   const claim = a['propagationpolicy.karmada.io/name'];
   return !claim || (typeof ownPolicy === 'string' ? claim === ownPolicy : ownPolicy(claim));
 }
+
+/** The parts of a Karmada Work the hub reads: where it is (its cluster's execution namespace) and what it reports. */
+export interface Work {
+  metadata: { name: string; namespace: string; resourceVersion?: string };
+  status?: {
+    conditions?: { type: string; status: string; message?: string }[];
+    manifestStatuses?: {
+      identifier: { group?: string; kind: string; name: string; namespace?: string };
+      status?: CheckpointBackupStatus;
+    }[];
+  };
+}
+
+export const WORKS_PATH = '/apis/work.karmada.io/v1alpha1/works';
+/** Karmada keeps each member cluster's Works in a namespace of this prefix and the cluster's name. */
+const EXECUTION_SPACE = 'karmada-es-';
+
+/**
+ * A Work as the hub caches it: its name and place, and its status; not the manifest it carries (for a workload, the
+ * whole Deployment), which the hub never reads and would hold once per Work and cluster.
+ */
+export function slimWork(w: Work): Work {
+  const { name, namespace, resourceVersion } = w.metadata;
+  return {
+    metadata: { name, namespace, ...(resourceVersion ? { resourceVersion } : {}) },
+    ...(w.status ? { status: w.status } : {}),
+  };
+}
+
+/**
+ * What a Work says of the CheckpointBackup it carries, as the entry Karmada's binding-status controller will copy
+ * into the binding's aggregatedStatus from it (the member object's status, and whether the Work was applied); undefined
+ * for a Work of anything else, or outside an execution namespace.
+ */
+export function workReport(
+  w: Work,
+  group: string,
+): { backup: { namespace: string; name: string }; report: MemberReportOf } | undefined {
+  if (!w.metadata.namespace.startsWith(EXECUTION_SPACE)) return undefined;
+  const clusterName = w.metadata.namespace.slice(EXECUTION_SPACE.length);
+  const m = w.status?.manifestStatuses?.find(
+    (s) => s.identifier.kind === 'CheckpointBackup' && s.identifier.group === group,
+  );
+  if (!m || !m.identifier.namespace) return undefined;
+  const applied = w.status?.conditions?.find((c) => c.type === 'Applied');
+  return {
+    backup: { namespace: m.identifier.namespace, name: m.identifier.name },
+    report: {
+      clusterName,
+      ...(m.status ? { status: m.status } : {}),
+      applied: applied?.status === 'True',
+      ...(applied && applied.status !== 'True' && applied.message ? { appliedMessage: applied.message } : {}),
+    },
+  };
+}
+
+/** One member's report of an object: an entry of a binding's aggregatedStatus, or what a Work says (workReport). */
+export type MemberReportOf = NonNullable<NonNullable<ResourceBinding['status']>['aggregatedStatus']>[number];

@@ -25,7 +25,7 @@ import {
   type Result,
 } from '@stateful-migration/kube';
 import type { HubCaches } from '../caches.js';
-import { clusterHealth, clusterInfo, proxyPath, type ResourceBinding } from '../karmada.js';
+import { clusterHealth, clusterInfo, proxyPath, workReport, type ResourceBinding } from '../karmada.js';
 import type { HubMetrics } from '../metrics.js';
 import { HUB_FINALIZER, isHubOwned, policyRef, type PropagationPolicy } from '../policies.js';
 import type { PolicyWriter } from '../policy-writer.js';
@@ -156,6 +156,11 @@ export class BackupController {
       if (r.kind === 'CheckpointBackup') this.requeue({ name: r.name, namespace: r.namespace ?? '' });
       else if (!CARRIED_KINDS.has(r.kind)) this.#enqueue((b) => sameWorkload(b, r));
     });
+    // A member's report reaches its Work before the binding (HubCaches.works): the object it reports on.
+    caches.works.on((_e, w) => {
+      const r = workReport(w, API_GROUP);
+      if (r) this.requeue(r.backup);
+    });
     // A policy event concerns only the backups it selects, before or after the change, or, for a shared policy of
     // the hub's, those that carry its label or belong in it (deleted under one joining it: it is written again).
     const onPolicy = (kind: PropagationPolicy['kind'], p: PropagationPolicy, old?: PropagationPolicy) => {
@@ -188,8 +193,7 @@ export class BackupController {
     const b = this.#own.freshest(key(cached), cached) ?? cached;
     if (awaitsPlacement(b)) return PLACING;
     const { name, namespace } = b.metadata;
-    const reports = this.#o.caches.bindingOf({ kind: 'CheckpointBackup', name, namespace })?.status
-      ?.aggregatedStatus;
+    const reports = this.#o.caches.reportsOf({ name, namespace });
     // Every add of every object comes here (a cluster's change adds them all): the clusters' health is read only for
     // an object with reports to compare.
     if (!reports?.length) return 0;
@@ -260,8 +264,7 @@ export class BackupController {
     }
     const placement = await this.#place(cached);
     const binding = this.#o.caches.bindingOf({ kind: 'CheckpointBackup', name, namespace: ns });
-    if (placement.kind === 'unplaceable')
-      return this.#unplaceable(await finalized(), placement.message, binding);
+    if (placement.kind === 'unplaceable') return this.#unplaceable(await finalized(), placement.message);
     return this.#sync(cached, placement, binding);
   }
 
@@ -280,7 +283,8 @@ export class BackupController {
       placement,
       (binding?.spec.clusters ?? []).map((c) => c.name),
     );
-    // One status write: the placement (recorded before acting) with the aggregate, which reads only the binding.
+    // One status write: the placement (recorded before acting) with the aggregate, which reads only the caches (the
+    // binding, and the Works' reports: HubCaches.reportsOf).
     let before = cached.status?.phase;
     let b = await this.#writeStatus(cached, (s) => {
       before = s.phase;
@@ -288,7 +292,7 @@ export class BackupController {
         // A cluster Karmada is evicting the workload from keeps its replicas' last record while the move lasts:
         // the failover decision (failover/) restores from it.
         placed: [...where.clusters, ...(keepsStateOnFailover(cached) ? this.#evicted(cached) : [])],
-        reports: binding?.status?.aggregatedStatus ?? [],
+        reports: this.#o.caches.reportsOf({ namespace: ns, name }),
         clusters: this.#o.caches.clusters.list().map(clusterHealth),
         previous: s,
         generation: cached.metadata.generation ?? 0,
@@ -395,11 +399,7 @@ export class BackupController {
    * kept), then withdrawn, unless a member still runs a checkpoint: then nothing is withdrawn until it finishes (its
    * status changes bring the key back).
    */
-  async #unplaceable(
-    b: CheckpointBackup,
-    message: string,
-    binding: ResourceBinding | undefined,
-  ): Promise<Result> {
+  async #unplaceable(b: CheckpointBackup, message: string): Promise<Result> {
     let withdraw = false;
     let before: string | undefined;
     const updated = await this.#writeStatus(b, (s) => {
@@ -407,7 +407,7 @@ export class BackupController {
       const d = unplaceable({
         previous: s,
         message,
-        reports: binding?.status?.aggregatedStatus ?? [],
+        reports: this.#o.caches.reportsOf(b.metadata),
         clusters: this.#o.caches.clusters.list().map(clusterHealth),
         generation: b.metadata.generation ?? 0,
       });

@@ -18,6 +18,7 @@ const COLLECTIONS = new Set([
   'roles',
   'secrets',
   'statefulsets',
+  'works',
 ]);
 
 type Obj = Record<string, unknown> & {

@@ -1,0 +1,109 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { slimWorks } from './caches.js';
+import { slimWork, workReport, type Work } from './karmada.js';
+
+// What the hub takes from a Karmada Work (ADR 0023): the member's report of a CheckpointBackup, as the binding's
+// aggregatedStatus will show it one write later, and nothing of the manifest the Work carries.
+
+const GROUP = 'migration.dcnlab.com';
+const identifier = { group: GROUP, version: 'v1', kind: 'CheckpointBackup', namespace: 'shop', name: 'web' };
+const work = (over: Partial<Work> & { namespace?: string } = {}): Work => ({
+  metadata: { name: 'web-6b9f', namespace: over.namespace ?? 'karmada-es-member1', resourceVersion: '7' },
+  status: {
+    conditions: [{ type: 'Applied', status: 'True', message: 'Manifest has been successfully applied' }],
+    manifestStatuses: [{ identifier, status: { phase: 'Completed' } }],
+  },
+  ...over,
+});
+
+describe('workReport: a member report from a Work', () => {
+  it("reads the CheckpointBackup's status and the Applied condition, with the cluster from the execution namespace", () => {
+    assert.deepEqual(workReport(work(), GROUP), {
+      backup: { namespace: 'shop', name: 'web' },
+      report: { clusterName: 'member1', status: { phase: 'Completed' }, applied: true },
+    });
+  });
+
+  it('an apply Karmada has not done yet: not applied, with its message', () => {
+    const w = work({
+      status: {
+        conditions: [{ type: 'Applied', status: 'False', message: 'namespaces "shop" not found' }],
+        manifestStatuses: [{ identifier }],
+      },
+    });
+    assert.deepEqual(workReport(w, GROUP)?.report, {
+      clusterName: 'member1',
+      applied: false,
+      appliedMessage: 'namespaces "shop" not found',
+    });
+    const noCondition = work({
+      status: { manifestStatuses: [{ identifier, status: { phase: 'Pending' } }] },
+    });
+    assert.deepEqual(workReport(noCondition, GROUP)?.report, {
+      clusterName: 'member1',
+      status: { phase: 'Pending' },
+      applied: false,
+    });
+  });
+
+  it('says nothing of a Work of anything else, outside an execution namespace, or before its status names the object', () => {
+    const deployment = { ...identifier, group: 'apps', kind: 'Deployment' };
+    assert.equal(
+      workReport(work({ status: { manifestStatuses: [{ identifier: deployment }] } }), GROUP),
+      undefined,
+    );
+    const otherGroup = { ...identifier, group: 'example.com' };
+    assert.equal(
+      workReport(work({ status: { manifestStatuses: [{ identifier: otherGroup }] } }), GROUP),
+      undefined,
+    );
+    assert.equal(workReport(work({ namespace: 'shop' }), GROUP), undefined);
+    assert.equal(workReport(work({ status: {} }), GROUP), undefined);
+    assert.equal(workReport(work({ status: undefined }), GROUP), undefined);
+  });
+});
+
+describe('slimWork: what the hub caches of a Work', () => {
+  it('keeps its name, place and status, and drops the manifest (a Secret, say) and the rest of its metadata', () => {
+    const full = {
+      ...work(),
+      metadata: { ...work().metadata, labels: { a: 'b' }, annotations: { c: 'd' } },
+      spec: { workload: { manifests: [{ kind: 'Secret', data: { password: 'c2VjcmV0' } }] } },
+    } as Work;
+    const slim = slimWork(full);
+    assert.deepEqual(slim, {
+      metadata: { name: 'web-6b9f', namespace: 'karmada-es-member1', resourceVersion: '7' },
+      status: work().status,
+    });
+    assert.doesNotMatch(JSON.stringify(slim), /c2VjcmV0|Secret/);
+  });
+});
+
+describe('slimWorks: the list-watch the Work cache reads', () => {
+  it('slims listed and watched Works, and passes a watch ERROR (410: list again) and a BOOKMARK as they came', async () => {
+    const full = {
+      ...work(),
+      spec: { workload: { manifests: [{ kind: 'Secret', data: { password: 'c2VjcmV0' } }] } },
+    } as Work;
+    const expired = { kind: 'Status', code: 410, reason: 'Expired', message: 'too old resource version' };
+    const bookmark = { metadata: { resourceVersion: '99' } };
+    const lw = slimWorks({
+      list: async () => ({ metadata: { resourceVersion: '1' }, items: [full] }),
+      watch: async (_rv, _t, onEvent) => {
+        onEvent({ type: 'MODIFIED', object: full });
+        onEvent({ type: 'ERROR', object: expired as unknown as Work });
+        onEvent({ type: 'BOOKMARK', object: bookmark as unknown as Work });
+      },
+    });
+    const listed = await lw.list(undefined);
+    assert.deepEqual(listed.items, [slimWork(full)]);
+    const seen: unknown[] = [];
+    await lw.watch('1', 60, (e) => seen.push(e), new AbortController().signal);
+    assert.deepEqual(seen, [
+      { type: 'MODIFIED', object: slimWork(full) },
+      { type: 'ERROR', object: expired },
+      { type: 'BOOKMARK', object: bookmark },
+    ]);
+  });
+});

@@ -185,7 +185,7 @@ rules:
       - watch
       - get
       - delete
-  # list, watch: the informer: a member's report of a CheckpointBackup, read from its Work one write before the binding shows it (cached without the Works' manifests)
+  # list, watch: the informer: a member's report of a CheckpointBackup, read from its Work one write before the binding shows it. Wider than it looks: Works carry every propagated manifest as applied (Secrets' data, other kinds); the hub drops the manifest as each is read and reads only CheckpointBackup Works (ADR 0023). Leave it out and the hub reads the bindings alone, one write later
   - apiGroups:
       - work.karmada.io
     resources:

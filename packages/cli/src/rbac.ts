@@ -448,7 +448,7 @@ export const PERMISSIONS: Permission[] = [
     resources: ['works'],
     verbs: ['list', 'watch'],
     neededBy:
-      "the informer: a member's report of a CheckpointBackup, read from its Work one write before the binding shows it (cached without the Works' manifests)",
+      "the informer: a member's report of a CheckpointBackup, read from its Work one write before the binding shows it. Wider than it looks: Works carry every propagated manifest as applied (Secrets' data, other kinds); the hub drops the manifest as each is read and reads only CheckpointBackup Works (ADR 0023). Leave it out and the hub reads the bindings alone, one write later",
     code: { [CACHES]: ['WORKS_PATH'] },
   },
   {

@@ -10,6 +10,7 @@ import {
 import type { MemberReport } from './backups/aggregate.js';
 import {
   BINDINGS_PATH,
+  fresherReport,
   slimWork,
   workReport,
   WORKS_PATH,
@@ -21,6 +22,13 @@ import {
   type Cluster,
   type ResourceBinding,
 } from './karmada.js';
+
+/** A Work's report of a CheckpointBackup in one cluster, with the Work and the binding it came from. */
+interface FromWork {
+  work: string;
+  binding: { namespace: string; name: string };
+  report: MemberReport;
+}
 import { MANAGED_BY, type PropagationPolicy } from './policies.js';
 
 const BACKUPS_PATH = `/apis/${API_GROUP}/v1/${PLURAL}`;
@@ -63,8 +71,8 @@ export class HubCaches {
   readonly works: Informer<Work>;
   /** Bindings by the object they carry, kept in step with the informer (its handler runs before the others). */
   readonly #byResource = new Map<string, ResourceBinding>();
-  /** Each CheckpointBackup's reports from its Works, by cluster (`<ns>/<name>` -> cluster -> report). */
-  readonly #fromWorks = new Map<string, Map<string, MemberReport>>();
+  /** Each CheckpointBackup's reports from its Works, by cluster (`<ns>/<name>` -> cluster -> the Work's). */
+  readonly #fromWorks = new Map<string, Map<string, FromWork>>();
   /** Which CheckpointBackup each Work reported for, so its deletion takes the report away. */
   readonly #workOf = new Map<string, { backup: string; cluster: string }>();
 
@@ -111,6 +119,9 @@ export class HubCaches {
     this.works = new Informer<Work>(slimWorks(restListWatch<Work>(client, WORKS_PATH)), {
       onError: (err) => {
         if (statusCode(err) !== 403) return log.warn({ err: String(err) }, 'Work watch failed; retrying');
+        // What the Works said may fall behind the bindings from now on: the bindings alone, as the log says.
+        this.#fromWorks.clear();
+        this.#workOf.clear();
         if (forbidden.has('works')) return;
         forbidden.add('works');
         log.warn(
@@ -123,14 +134,14 @@ export class HubCaches {
     this.works.on((e, w) => {
       const key = `${w.metadata.namespace}/${w.metadata.name}`;
       const was = this.#workOf.get(key);
-      if (was) this.#fromWorks.get(was.backup)?.delete(was.cluster);
+      if (was) this.#forget(was.backup, was.cluster, key);
       this.#workOf.delete(key);
       const r = e === 'delete' ? undefined : workReport(w, API_GROUP);
       if (!r) return;
       const backup = `${r.backup.namespace}/${r.backup.name}`;
       this.#workOf.set(key, { backup, cluster: r.report.clusterName });
-      const byCluster = this.#fromWorks.get(backup) ?? new Map<string, MemberReport>();
-      byCluster.set(r.report.clusterName, r.report);
+      const byCluster = this.#fromWorks.get(backup) ?? new Map<string, FromWork>();
+      byCluster.set(r.report.clusterName, { work: key, binding: r.binding, report: r.report });
       this.#fromWorks.set(backup, byCluster);
     });
     this.bindings.on((e, rb) => {
@@ -147,17 +158,36 @@ export class HubCaches {
 
   /**
    * The members' reports of a CheckpointBackup: its binding's aggregatedStatus, each cluster's entry replaced by what
-   * that cluster's Work says when the Work has reported (it is the copy the binding's entry is made from, so never
-   * older).
+   * that cluster's Work says when the Work has got at least as far (fresherReport). Only a Work Karmada made from this
+   * object's binding, for a cluster the binding lists, counts.
    */
   reportsOf(backup: { namespace: string; name: string }): MemberReport[] {
     const rb = this.bindingOf({ kind: 'CheckpointBackup', ...backup });
     const fromBinding = rb?.status?.aggregatedStatus ?? [];
     const fromWorks = this.#fromWorks.get(`${backup.namespace}/${backup.name}`);
-    if (!fromWorks?.size) return fromBinding;
+    if (!rb || !fromWorks) return fromBinding;
+    const listed = new Set([
+      ...(rb.spec.clusters ?? []).map((c) => c.name),
+      ...fromBinding.map((r) => r.clusterName),
+    ]);
     const merged = new Map(fromBinding.map((r) => [r.clusterName, r as MemberReport]));
-    for (const [cluster, r] of fromWorks) merged.set(cluster, r);
+    for (const [cluster, w] of fromWorks) {
+      const ours = w.binding.namespace === rb.metadata.namespace && w.binding.name === rb.metadata.name;
+      if (ours && listed.has(cluster)) merged.set(cluster, fresherReport(merged.get(cluster), w.report));
+    }
     return [...merged.values()];
+  }
+
+  /** How many CheckpointBackups have a report from a Work (for tests: entries go with their Works). */
+  worksReporting(): number {
+    return this.#fromWorks.size;
+  }
+
+  /** Takes a Work's report away, if it is still that Work's, and the object's entry once it has none. */
+  #forget(backup: string, cluster: string, work: string): void {
+    const byCluster = this.#fromWorks.get(backup);
+    if (byCluster?.get(cluster)?.work === work) byCluster.delete(cluster);
+    if (byCluster && !byCluster.size) this.#fromWorks.delete(backup);
   }
 
   /** Every cached PropagationPolicy and ClusterPropagationPolicy, each with its kind set. */

@@ -745,7 +745,14 @@ describe('the hub: one Secret that is both a registry secret and a keys object',
 
 /** The Work of backup web in a cluster, as Karmada writes it: the manifest it carries, and the member's status once reflected. */
 const workOf = (cluster: string, status?: Record<string, unknown>, applied = true) => ({
-  metadata: { name: 'web-6b9f', namespace: `karmada-es-${cluster}` },
+  metadata: {
+    name: 'web-6b9f',
+    namespace: `karmada-es-${cluster}`,
+    annotations: {
+      'resourcebinding.karmada.io/namespace': 'shop',
+      'resourcebinding.karmada.io/name': 'web-checkpointbackup',
+    } as Record<string, string>,
+  },
   spec: { workload: { manifests: [{ apiVersion: 'migration.dcnlab.com/v1', kind: 'CheckpointBackup' }] } },
   status: {
     conditions: [{ type: 'Applied', status: applied ? 'True' : 'False' }],
@@ -765,7 +772,7 @@ const workOf = (cluster: string, status?: Record<string, unknown>, applied = tru
 });
 
 describe("the hub: a member's answer read from its Work, before the binding shows it (ADR 0023)", () => {
-  it("shows the Work's report while the binding still says Pending; the binding's entry is used again once the Work goes", async () => {
+  it("shows the Work's report while the binding still says Pending; a Work being deleted, or of a cluster or binding not the object's, is not read", async () => {
     const h = await hub();
     await h.backup(); // placed in member1: Pending
     h.api.put(
@@ -774,6 +781,19 @@ describe("the hub: a member's answer read from its Work, before the binding show
     );
     await h.backup();
     assert.equal(h.status()?.clusters?.[0]?.message, 'waiting for the pod');
+
+    // Works the object's binding did not make, or of a cluster it does not list: nothing changes.
+    h.api.put(`${WORKS('ghost')}/web-6b9f`, workOf('ghost', { phase: 'Failed' }));
+    const other = workOf('member1', { phase: 'Failed' });
+    other.metadata.name = 'forged';
+    other.metadata.annotations['resourcebinding.karmada.io/name'] = 'other-checkpointbackup';
+    h.api.put(`${WORKS('member1')}/forged`, other);
+    assert.equal(await h.backup(), undefined);
+    assert.deepEqual(h.api.writes(), []);
+    assert.deepEqual(
+      h.status()?.clusters?.map((c) => `${c.name} ${c.phase}`),
+      ['member1 Pending'],
+    );
 
     h.api.put(
       `${WORKS('member1')}/web-6b9f`,
@@ -784,17 +804,29 @@ describe("the hub: a member's answer read from its Work, before the binding show
     assert.equal(h.status()?.phase, 'Completed');
     assert.equal(h.status()?.clusters?.[0]?.node, 'm1-a');
     assert.equal(h.api.events().at(-1), 'Normal AggregateCompleted: Completed in member1');
-    // The cache holds the Work without the manifest it carries.
-    assert.equal((h.hub.caches.works.list()[0] as { spec?: unknown }).spec, undefined);
+    // The cache holds Works without the manifests they carry.
+    assert.ok(h.hub.caches.works.list().every((w) => (w as { spec?: unknown }).spec === undefined));
 
-    // Withdrawn from member1: its report goes with the Work, and the binding's entry is what is left.
-    await h.api.request('DELETE', `${WORKS('member1')}/web-6b9f`);
+    // Being deleted: Karmada no longer reads it for the binding, and neither does the hub.
+    const deleting = workOf('member1', { phase: 'Checkpointing', run: { node: 'm1-a' } });
+    h.api.put(`${WORKS('member1')}/web-6b9f`, {
+      ...deleting,
+      metadata: { ...deleting.metadata, deletionTimestamp: '2026-12-03T09:00:00Z' },
+    });
     await h.backup();
     assert.equal(h.status()?.clusters?.[0]?.phase, 'Pending');
+    // A report goes with its Work, and the object's entry with its last one.
+    for (const w of ['web-6b9f', 'forged']) await h.api.request('DELETE', `${WORKS('member1')}/${w}`);
+    await h.api.request('DELETE', `${WORKS('ghost')}/web-6b9f`);
+    await setImmediate();
+    assert.equal(h.hub.caches.worksReporting(), 0);
   });
 
   it('a Work that reports a finished run queues its object as an answer, ahead of a new object; other Works queue nothing', async () => {
     const h = await hub();
+    await h.backup();
+    // Karmada made the binding, and member1's agent has not answered yet.
+    h.api.put(`${BINDINGS}/web-checkpointbackup`, reported({ phase: 'Pending' }));
     await h.backup();
     const { runs, release } = recordRuns(h.hub.backups.queue);
     await h.hub.backups.queue.idle();
@@ -806,7 +838,14 @@ describe("the hub: a member's answer read from its Work, before the binding show
     });
     await setImmediate();
     h.api.put(`${WORKS('member1')}/web-deployment-1`, {
-      metadata: { name: 'web-deployment-1', namespace: 'karmada-es-member1' },
+      metadata: {
+        name: 'web-deployment-1',
+        namespace: 'karmada-es-member1',
+        annotations: {
+          'resourcebinding.karmada.io/namespace': 'shop',
+          'resourcebinding.karmada.io/name': 'web-deployment',
+        },
+      },
       status: {
         manifestStatuses: [
           {

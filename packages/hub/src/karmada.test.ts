@@ -1,15 +1,24 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { slimWorks } from './caches.js';
-import { slimWork, workReport, type Work } from './karmada.js';
+import { fresherReport, slimWork, workReport, type Work } from './karmada.js';
 
 // What the hub takes from a Karmada Work (ADR 0023): the member's report of a CheckpointBackup, as the binding's
 // aggregatedStatus will show it one write later, and nothing of the manifest the Work carries.
 
 const GROUP = 'migration.dcnlab.com';
 const identifier = { group: GROUP, version: 'v1', kind: 'CheckpointBackup', namespace: 'shop', name: 'web' };
+const link = {
+  'resourcebinding.karmada.io/namespace': 'shop',
+  'resourcebinding.karmada.io/name': 'web-checkpointbackup',
+};
 const work = (over: Partial<Work> & { namespace?: string } = {}): Work => ({
-  metadata: { name: 'web-6b9f', namespace: over.namespace ?? 'karmada-es-member1', resourceVersion: '7' },
+  metadata: {
+    name: 'web-6b9f',
+    namespace: over.namespace ?? 'karmada-es-member1',
+    resourceVersion: '7',
+    annotations: link,
+  },
   status: {
     conditions: [{ type: 'Applied', status: 'True', message: 'Manifest has been successfully applied' }],
     manifestStatuses: [{ identifier, status: { phase: 'Completed' } }],
@@ -21,15 +30,16 @@ describe('workReport: a member report from a Work', () => {
   it("reads the CheckpointBackup's status and the Applied condition, with the cluster from the execution namespace", () => {
     assert.deepEqual(workReport(work(), GROUP), {
       backup: { namespace: 'shop', name: 'web' },
+      binding: { namespace: 'shop', name: 'web-checkpointbackup' },
       report: { clusterName: 'member1', status: { phase: 'Completed' }, applied: true },
     });
   });
 
-  it('an apply Karmada has not done yet: not applied, with its message', () => {
+  it('an apply Karmada has not done yet: not applied, with its message, and no status (Karmada copies none)', () => {
     const w = work({
       status: {
         conditions: [{ type: 'Applied', status: 'False', message: 'namespaces "shop" not found' }],
-        manifestStatuses: [{ identifier }],
+        manifestStatuses: [{ identifier, status: { phase: 'Checkpointing' } }],
       },
     });
     assert.deepEqual(workReport(w, GROUP)?.report, {
@@ -42,7 +52,6 @@ describe('workReport: a member report from a Work', () => {
     });
     assert.deepEqual(workReport(noCondition, GROUP)?.report, {
       clusterName: 'member1',
-      status: { phase: 'Pending' },
       applied: false,
     });
   });
@@ -62,18 +71,37 @@ describe('workReport: a member report from a Work', () => {
     assert.equal(workReport(work({ status: {} }), GROUP), undefined);
     assert.equal(workReport(work({ status: undefined }), GROUP), undefined);
   });
+
+  it('says nothing of a Work being deleted, one without its link to a binding, or one naming another namespace', () => {
+    const deleting = work();
+    deleting.metadata.deletionTimestamp = '2026-12-03T09:00:00Z';
+    assert.equal(workReport(deleting, GROUP), undefined);
+    const unlinked = work();
+    delete unlinked.metadata.annotations;
+    assert.equal(workReport(unlinked, GROUP), undefined);
+    const elsewhere = { ...identifier, namespace: 'bank' };
+    assert.equal(
+      workReport(work({ status: { manifestStatuses: [{ identifier: elsewhere }] } }), GROUP),
+      undefined,
+    );
+  });
 });
 
 describe('slimWork: what the hub caches of a Work', () => {
   it('keeps its name, place and status, and drops the manifest (a Secret, say) and the rest of its metadata', () => {
     const full = {
       ...work(),
-      metadata: { ...work().metadata, labels: { a: 'b' }, annotations: { c: 'd' } },
+      metadata: { ...work().metadata, labels: { a: 'b' }, annotations: { ...link, c: 'd' } },
       spec: { workload: { manifests: [{ kind: 'Secret', data: { password: 'c2VjcmV0' } }] } },
     } as Work;
     const slim = slimWork(full);
     assert.deepEqual(slim, {
-      metadata: { name: 'web-6b9f', namespace: 'karmada-es-member1', resourceVersion: '7' },
+      metadata: {
+        name: 'web-6b9f',
+        namespace: 'karmada-es-member1',
+        resourceVersion: '7',
+        annotations: link,
+      },
       status: work().status,
     });
     assert.doesNotMatch(JSON.stringify(slim), /c2VjcmV0|Secret/);
@@ -106,4 +134,72 @@ describe('slimWorks: the list-watch the Work cache reads', () => {
       { type: 'BOOKMARK', object: bookmark },
     ]);
   });
+});
+
+describe("fresherReport: the binding's entry or the Work's, whichever has got further", () => {
+  const r = (status?: Record<string, unknown>, applied = true) => ({
+    clusterName: 'member1',
+    applied,
+    ...(status ? { status } : {}),
+  });
+  const run = (startedAt: string) => ({
+    id: startedAt,
+    startedAt,
+    generation: 1,
+    node: 'n',
+    containers: ['c'],
+  });
+  const cases: [string, ReturnType<typeof r> | undefined, ReturnType<typeof r>, 'binding' | 'work'][] = [
+    ['no entry in the binding yet', undefined, r({ phase: 'Failed' }), 'work'],
+    [
+      'the Work finished the run the binding shows in progress',
+      r({ phase: 'Checkpointing', run: run('t1') }),
+      r({ phase: 'Completed', run: run('t1') }),
+      'work',
+    ],
+    [
+      'the binding shows the run finished, the Work (seen late) in progress',
+      r({ phase: 'Completed', run: run('t1') }),
+      r({ phase: 'Checkpointing', run: run('t1') }),
+      'binding',
+    ],
+    [
+      'the Work has started a newer run',
+      r({ phase: 'Completed', run: run('t1') }),
+      r({ phase: 'Checkpointing', run: run('t2') }),
+      'work',
+    ],
+    [
+      'the binding shows a newer run than the Work',
+      r({ phase: 'Checkpointing', run: run('t2') }),
+      r({ phase: 'Completed', run: run('t1') }),
+      'binding',
+    ],
+    [
+      'a later step of the same run in the Work',
+      r({ phase: 'Checkpointing', run: run('t1') }),
+      r({ phase: 'ImageBuilding', run: run('t1') }),
+      'work',
+    ],
+    [
+      'a newer generation in the binding',
+      r({ phase: 'Pending', observedGeneration: 2 }),
+      r({ phase: 'Completed', observedGeneration: 1 }),
+      'binding',
+    ],
+    [
+      'a Work not applied any more (no status): the binding until it catches up',
+      r({ phase: 'Completed', run: run('t1') }),
+      r(undefined, false),
+      'binding',
+    ],
+    [
+      "the same progress: the Work, the binding's source",
+      r({ phase: 'Completed', run: run('t1') }),
+      r({ phase: 'Completed', run: run('t1'), builtImages: [] }),
+      'work',
+    ],
+  ];
+  for (const [what, binding, fromWork, want] of cases)
+    it(what, () => assert.equal(fresherReport(binding, fromWork), want === 'work' ? fromWork : binding));
 });

@@ -1,4 +1,4 @@
-import type { CheckpointBackupStatus } from '@stateful-migration/api';
+import { isFinished, isPhase, phaseRank, type CheckpointBackupStatus } from '@stateful-migration/api';
 import type { ClusterHealth } from './backups/aggregate.js';
 import type { GracefulEvictionTask } from './failover/decide.js';
 import type { ClusterInfo } from './backups/placement.js';
@@ -80,7 +80,14 @@ export function claimedBy(
 
 /** The parts of a Karmada Work the hub reads: where it is (its cluster's execution namespace) and what it reports. */
 export interface Work {
-  metadata: { name: string; namespace: string; resourceVersion?: string };
+  metadata: {
+    name: string;
+    namespace: string;
+    resourceVersion?: string;
+    deletionTimestamp?: string;
+    /** Karmada's link to the binding the Work was made from (resourcebinding.karmada.io/namespace and /name). */
+    annotations?: Record<string, string>;
+  };
   status?: {
     conditions?: { type: string; status: string; message?: string }[];
     manifestStatuses?: {
@@ -93,45 +100,101 @@ export interface Work {
 export const WORKS_PATH = '/apis/work.karmada.io/v1alpha1/works';
 /** Karmada keeps each member cluster's Works in a namespace of this prefix and the cluster's name. */
 const EXECUTION_SPACE = 'karmada-es-';
+const BINDING_NAMESPACE = 'resourcebinding.karmada.io/namespace';
+const BINDING_NAME = 'resourcebinding.karmada.io/name';
 
 /**
- * A Work as the hub caches it: its name and place, and its status; not the manifest it carries (for a workload, the
- * whole Deployment), which the hub never reads and would hold once per Work and cluster.
+ * A Work as the hub caches it: its name and place, whether it is being deleted, the binding it was made from, and its
+ * status; not the manifest it carries (for a workload, the whole Deployment; for a Secret, its data), which the hub
+ * never reads.
  */
 export function slimWork(w: Work): Work {
-  const { name, namespace, resourceVersion } = w.metadata;
+  const { name, namespace, resourceVersion, deletionTimestamp, annotations = {} } = w.metadata;
+  const link = Object.fromEntries(
+    [BINDING_NAMESPACE, BINDING_NAME].filter((k) => annotations[k]).map((k) => [k, annotations[k]!]),
+  );
   return {
-    metadata: { name, namespace, ...(resourceVersion ? { resourceVersion } : {}) },
+    metadata: {
+      name,
+      namespace,
+      ...(resourceVersion ? { resourceVersion } : {}),
+      ...(deletionTimestamp ? { deletionTimestamp } : {}),
+      ...(Object.keys(link).length ? { annotations: link } : {}),
+    },
     ...(w.status ? { status: w.status } : {}),
   };
 }
 
+/** What a Work says of the CheckpointBackup it carries (workReport). */
+export interface WorkReport {
+  backup: { namespace: string; name: string };
+  /** The ResourceBinding Karmada made the Work from. */
+  binding: { namespace: string; name: string };
+  report: MemberReportOf;
+}
+
 /**
- * What a Work says of the CheckpointBackup it carries, as the entry Karmada's binding-status controller will copy
- * into the binding's aggregatedStatus from it (the member object's status, and whether the Work was applied); undefined
- * for a Work of anything else, or outside an execution namespace.
+ * What a Work says of the CheckpointBackup it carries, as Karmada's binding-status controller copies it into the
+ * binding's aggregatedStatus (helper.assembleWorkStatus): the member object's status only once the Work is applied,
+ * `applied` from its Applied condition, and that condition's message while it is not True. Undefined for a Work of
+ * anything else, outside an execution namespace, without Karmada's link to its binding, or being deleted (Karmada
+ * skips those too).
  */
-export function workReport(
-  w: Work,
-  group: string,
-): { backup: { namespace: string; name: string }; report: MemberReportOf } | undefined {
-  if (!w.metadata.namespace.startsWith(EXECUTION_SPACE)) return undefined;
-  const clusterName = w.metadata.namespace.slice(EXECUTION_SPACE.length);
+export function workReport(w: Work, group: string): WorkReport | undefined {
+  const { namespace, deletionTimestamp, annotations } = w.metadata;
+  if (!namespace?.startsWith(EXECUTION_SPACE) || deletionTimestamp) return undefined;
+  const bindingNamespace = annotations?.[BINDING_NAMESPACE];
+  const bindingName = annotations?.[BINDING_NAME];
+  if (!bindingNamespace || !bindingName) return undefined;
   const m = w.status?.manifestStatuses?.find(
     (s) => s.identifier.kind === 'CheckpointBackup' && s.identifier.group === group,
   );
-  if (!m || !m.identifier.namespace) return undefined;
-  const applied = w.status?.conditions?.find((c) => c.type === 'Applied');
+  // A namespaced object's binding lives in its namespace: a Work that says otherwise is not Karmada's for it.
+  if (!m || m.identifier.namespace !== bindingNamespace) return undefined;
+  const applied = w.status?.conditions?.find((c) => c.type === 'Applied')?.status === 'True';
+  const message = w.status?.conditions?.find((c) => c.type === 'Applied')?.message;
   return {
     backup: { namespace: m.identifier.namespace, name: m.identifier.name },
+    binding: { namespace: bindingNamespace, name: bindingName },
     report: {
-      clusterName,
-      ...(m.status ? { status: m.status } : {}),
-      applied: applied?.status === 'True',
-      ...(applied && applied.status !== 'True' && applied.message ? { appliedMessage: applied.message } : {}),
+      clusterName: namespace.slice(EXECUTION_SPACE.length),
+      applied,
+      ...(applied && m.status ? { status: m.status } : {}),
+      ...(!applied && message ? { appliedMessage: message } : {}),
     },
   };
 }
 
 /** One member's report of an object: an entry of a binding's aggregatedStatus, or what a Work says (workReport). */
 export type MemberReportOf = NonNullable<NonNullable<ResourceBinding['status']>['aggregatedStatus']>[number];
+
+/**
+ * How far a member's report has got, to compare two copies of it: the spec generation it serves, then its run's
+ * start, then a finished run before one in progress, then the step of the run.
+ */
+function progress(r: MemberReportOf): [number, string, number, number] {
+  const s = r.status ?? {};
+  const phase = isPhase(s.phase) ? s.phase : undefined;
+  return [
+    s.observedGeneration ?? -1,
+    s.run?.startedAt ?? '',
+    isFinished(phase) ? 1 : 0,
+    phase ? phaseRank(phase) : -1,
+  ];
+}
+
+/**
+ * The report to show for one cluster, from the binding's entry and the Work's (the binding's source). The two come
+ * by separate watches, so the hub may see the binding's copy of a newer Work before the Work itself: the Work's
+ * report is taken unless the binding's has got further (progress), so the hub is never behind the binding and never
+ * goes back to a state the binding has left.
+ */
+export function fresherReport(
+  fromBinding: MemberReportOf | undefined,
+  fromWork: MemberReportOf,
+): MemberReportOf {
+  if (!fromBinding) return fromWork;
+  const [b, w] = [progress(fromBinding), progress(fromWork)];
+  for (let i = 0; i < b.length; i++) if (b[i] !== w[i]) return b[i]! > w[i]! ? fromBinding : fromWork;
+  return fromWork;
+}

@@ -156,10 +156,13 @@ export class BackupController {
       if (r.kind === 'CheckpointBackup') this.requeue({ name: r.name, namespace: r.namespace ?? '' });
       else if (!CARRIED_KINDS.has(r.kind)) this.#enqueue((b) => sameWorkload(b, r));
     });
-    // A member's report reaches its Work before the binding (HubCaches.works): the object it reports on.
-    caches.works.on((_e, w) => {
+    // A member's report reaches its Work before the binding (HubCaches.works): the object it reports on, when the
+    // report changed (Karmada also rewrites a Work for its other conditions) or the Work went.
+    caches.works.on((e, w, old) => {
       const r = workReport(w, API_GROUP);
-      if (r) this.requeue(r.backup);
+      const was = old && old !== w ? workReport(old, API_GROUP) : undefined;
+      if (e !== 'delete' && was && isDeepStrictEqual(r, was)) return;
+      for (const x of [r, was]) if (x) this.requeue(x.backup);
     });
     // A policy event concerns only the backups it selects, before or after the change, or, for a shared policy of
     // the hub's, those that carry its label or belong in it (deleted under one joining it: it is written again).

@@ -22,14 +22,13 @@ import {
   type Cluster,
   type ResourceBinding,
 } from './karmada.js';
+import { MANAGED_BY, type PropagationPolicy } from './policies.js';
 
-/** A Work's report of a CheckpointBackup in one cluster, with the Work and the binding it came from. */
+/** A Work's report of a CheckpointBackup in one cluster, with the binding Karmada made the Work from. */
 interface FromWork {
-  work: string;
   binding: { namespace: string; name: string };
   report: MemberReport;
 }
-import { MANAGED_BY, type PropagationPolicy } from './policies.js';
 
 const BACKUPS_PATH = `/apis/${API_GROUP}/v1/${PLURAL}`;
 const RBAC = '/apis/rbac.authorization.k8s.io/v1';
@@ -71,10 +70,10 @@ export class HubCaches {
   readonly works: Informer<Work>;
   /** Bindings by the object they carry, kept in step with the informer (its handler runs before the others). */
   readonly #byResource = new Map<string, ResourceBinding>();
-  /** Each CheckpointBackup's reports from its Works, by cluster (`<ns>/<name>` -> cluster -> the Work's). */
+  /** Each CheckpointBackup's reports from its Works, by Work (`<ns>/<name>` -> Work's `<ns>/<name>` -> report). */
   readonly #fromWorks = new Map<string, Map<string, FromWork>>();
   /** Which CheckpointBackup each Work reported for, so its deletion takes the report away. */
-  readonly #workOf = new Map<string, { backup: string; cluster: string }>();
+  readonly #workOf = new Map<string, string>();
 
   constructor(client: RestClient, log: Logger) {
     const informer = <T extends { metadata: { name: string } }>(path: string, what: string) =>
@@ -119,30 +118,28 @@ export class HubCaches {
     this.works = new Informer<Work>(slimWorks(restListWatch<Work>(client, WORKS_PATH)), {
       onError: (err) => {
         if (statusCode(err) !== 403) return log.warn({ err: String(err) }, 'Work watch failed; retrying');
-        // What the Works said may fall behind the bindings from now on: the bindings alone, as the log says.
-        this.#fromWorks.clear();
-        this.#workOf.clear();
+        // What the Works said before stays: it may fall behind, and a binding that has got further wins
+        // (fresherReport), so it is never worse than the bindings alone.
         if (forbidden.has('works')) return;
         forbidden.add('works');
         log.warn(
           { err: String(err) },
-          "the hub may not list and watch Works (its RBAC is older than this hub); it reads members' reports from " +
-            'the ResourceBindings alone, one write later',
+          'the hub may not list and watch Works (its RBAC is older than this hub, or leaves them out); it reads ' +
+            "members' reports from the ResourceBindings, one write later than from the Works",
         );
       },
     });
     this.works.on((e, w) => {
       const key = `${w.metadata.namespace}/${w.metadata.name}`;
       const was = this.#workOf.get(key);
-      if (was) this.#forget(was.backup, was.cluster, key);
-      this.#workOf.delete(key);
+      if (was) this.#forget(was, key);
       const r = e === 'delete' ? undefined : workReport(w, API_GROUP);
       if (!r) return;
       const backup = `${r.backup.namespace}/${r.backup.name}`;
-      this.#workOf.set(key, { backup, cluster: r.report.clusterName });
-      const byCluster = this.#fromWorks.get(backup) ?? new Map<string, FromWork>();
-      byCluster.set(r.report.clusterName, { work: key, binding: r.binding, report: r.report });
-      this.#fromWorks.set(backup, byCluster);
+      this.#workOf.set(key, backup);
+      const byWork = this.#fromWorks.get(backup) ?? new Map<string, FromWork>();
+      byWork.set(key, { binding: r.binding, report: r.report });
+      this.#fromWorks.set(backup, byWork);
     });
     this.bindings.on((e, rb) => {
       const r = rb.spec.resource;
@@ -171,7 +168,8 @@ export class HubCaches {
       ...fromBinding.map((r) => r.clusterName),
     ]);
     const merged = new Map(fromBinding.map((r) => [r.clusterName, r as MemberReport]));
-    for (const [cluster, w] of fromWorks) {
+    for (const w of fromWorks.values()) {
+      const cluster = w.report.clusterName;
       const ours = w.binding.namespace === rb.metadata.namespace && w.binding.name === rb.metadata.name;
       if (ours && listed.has(cluster)) merged.set(cluster, fresherReport(merged.get(cluster), w.report));
     }
@@ -183,11 +181,12 @@ export class HubCaches {
     return this.#fromWorks.size;
   }
 
-  /** Takes a Work's report away, if it is still that Work's, and the object's entry once it has none. */
-  #forget(backup: string, cluster: string, work: string): void {
-    const byCluster = this.#fromWorks.get(backup);
-    if (byCluster?.get(cluster)?.work === work) byCluster.delete(cluster);
-    if (byCluster && !byCluster.size) this.#fromWorks.delete(backup);
+  /** Takes a Work's report away, and the object's entry with its last one. */
+  #forget(backup: string, work: string): void {
+    this.#workOf.delete(work);
+    const byWork = this.#fromWorks.get(backup);
+    byWork?.delete(work);
+    if (byWork && !byWork.size) this.#fromWorks.delete(backup);
   }
 
   /** Every cached PropagationPolicy and ClusterPropagationPolicy, each with its kind set. */

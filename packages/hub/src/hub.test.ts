@@ -804,6 +804,14 @@ describe("the hub: a member's answer read from its Work, before the binding show
     assert.equal(h.status()?.phase, 'Completed');
     assert.equal(h.status()?.clusters?.[0]?.node, 'm1-a');
     assert.equal(h.api.events().at(-1), 'Normal AggregateCompleted: Completed in member1');
+    // Another binding's Work in the same cluster, after it: the object's own Work still answers.
+    const late = workOf('member1', { phase: 'Failed' });
+    late.metadata.name = 'forged-late';
+    late.metadata.annotations['resourcebinding.karmada.io/name'] = 'other-checkpointbackup';
+    h.api.put(`${WORKS('member1')}/forged-late`, late);
+    assert.equal(await h.backup(), undefined);
+    assert.deepEqual(h.api.writes(), []);
+    assert.equal(h.status()?.phase, 'Completed');
     // The cache holds Works without the manifests they carry.
     assert.ok(h.hub.caches.works.list().every((w) => (w as { spec?: unknown }).spec === undefined));
 
@@ -816,7 +824,8 @@ describe("the hub: a member's answer read from its Work, before the binding show
     await h.backup();
     assert.equal(h.status()?.clusters?.[0]?.phase, 'Pending');
     // A report goes with its Work, and the object's entry with its last one.
-    for (const w of ['web-6b9f', 'forged']) await h.api.request('DELETE', `${WORKS('member1')}/${w}`);
+    for (const w of ['web-6b9f', 'forged', 'forged-late'])
+      await h.api.request('DELETE', `${WORKS('member1')}/${w}`);
     await h.api.request('DELETE', `${WORKS('ghost')}/web-6b9f`);
     await setImmediate();
     assert.equal(h.hub.caches.worksReporting(), 0);

@@ -194,10 +194,28 @@ describe("fresherReport: the binding's entry or the Work's, whichever has got fu
       'binding',
     ],
     [
-      "the same progress: the Work, the binding's source",
+      'the same progress: the binding (the Work seen may be late; a change it leaves out shows one write later)',
       r({ phase: 'Completed', run: run('t1') }),
       r({ phase: 'Completed', run: run('t1'), builtImages: [] }),
+      'binding',
+    ],
+    [
+      'retention dropped images since the Work seen: the binding',
+      r({ phase: 'Completed', run: run('t1'), builtImagesDropped: 1 }),
+      r({ phase: 'Completed', run: run('t1') }),
+      'binding',
+    ],
+    [
+      'a workload-level object (no run): the Work on its next tick',
+      r({ phase: 'Checkpointing', lastCheckpointTime: '2026-12-03T08:00:00Z' }),
+      r({ phase: 'Checkpointing', lastCheckpointTime: '2026-12-03T09:00:00Z' }),
       'work',
+    ],
+    [
+      'a workload-level object: its last tick finished in the binding, the next one started in the Work',
+      r({ phase: 'Completed', lastCheckpointTime: '2026-12-03T09:00:00Z' }),
+      r({ phase: 'Checkpointing', lastCheckpointTime: '2026-12-03T09:00:00Z' }),
+      'binding',
     ],
   ];
   for (const [what, binding, fromWork, want] of cases)

@@ -169,25 +169,28 @@ export function workReport(w: Work, group: string): WorkReport | undefined {
 export type MemberReportOf = NonNullable<NonNullable<ResourceBinding['status']>['aggregatedStatus']>[number];
 
 /**
- * How far a member's report has got, to compare two copies of it: the spec generation it serves, then its run's
- * start, then a finished run before one in progress, then the step of the run.
+ * How far a member's report has got, to compare two copies of it: the spec generation it serves, its run's start,
+ * its last checkpoint (a workload-level object's replicas have no run of their own: its ticks differ here), a
+ * finished run before one in progress, the step of the run, and the images retention has dropped since.
  */
-function progress(r: MemberReportOf): [number, string, number, number] {
+function progress(r: MemberReportOf): (number | string)[] {
   const s = r.status ?? {};
   const phase = isPhase(s.phase) ? s.phase : undefined;
   return [
     s.observedGeneration ?? -1,
     s.run?.startedAt ?? '',
+    s.lastCheckpointTime ?? '',
     isFinished(phase) ? 1 : 0,
     phase ? phaseRank(phase) : -1,
+    s.builtImagesDropped ?? 0,
   ];
 }
 
 /**
  * The report to show for one cluster, from the binding's entry and the Work's (the binding's source). The two come
- * by separate watches, so the hub may see the binding's copy of a newer Work before the Work itself: the Work's
- * report is taken unless the binding's has got further (progress), so the hub is never behind the binding and never
- * goes back to a state the binding has left.
+ * by separate watches, and either may be seen late (a Work watch being re-listed lags for seconds): the Work's report
+ * is taken only when it has got further (progress); on a tie, the binding's, which is what the hub showed before
+ * Works were read. So the hub is never behind the binding, and shows a Work's report only where it is ahead.
  */
 export function fresherReport(
   fromBinding: MemberReportOf | undefined,
@@ -195,6 +198,6 @@ export function fresherReport(
 ): MemberReportOf {
   if (!fromBinding) return fromWork;
   const [b, w] = [progress(fromBinding), progress(fromWork)];
-  for (let i = 0; i < b.length; i++) if (b[i] !== w[i]) return b[i]! > w[i]! ? fromBinding : fromWork;
-  return fromWork;
+  for (let i = 0; i < b.length; i++) if (b[i] !== w[i]) return w[i]! > b[i]! ? fromWork : fromBinding;
+  return fromBinding;
 }

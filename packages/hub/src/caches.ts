@@ -155,8 +155,8 @@ export class HubCaches {
 
   /**
    * The members' reports of a CheckpointBackup: its binding's aggregatedStatus, each cluster's entry replaced by what
-   * that cluster's Work says when the Work has got at least as far (fresherReport). Only a Work Karmada made from this
-   * object's binding, for a cluster the binding lists, counts.
+   * that cluster's Work says where the Work has got further (fresherReport; on a tie, the binding's). Only a Work
+   * Karmada made from this object's binding, for a cluster the binding lists, counts.
    */
   reportsOf(backup: { namespace: string; name: string }): MemberReport[] {
     const rb = this.bindingOf({ kind: 'CheckpointBackup', ...backup });

@@ -7,7 +7,7 @@ const name = process.argv[2];
 const script = new URL(`../dist/bench/${name}.js`, import.meta.url).pathname;
 if (!name || !existsSync(script)) {
   console.error(
-    'usage: pnpm bench agent [before-root] | agent-load [before-root] | agent-push | archive-info | failover | hub | migrate | restore',
+    'usage: pnpm bench agent [before-root] | agent-load [before-root] | agent-push | archive-info | failover | hub | migrate | restore | works',
   );
   process.exit(2);
 }

@@ -11,6 +11,7 @@ import { Informer, RestClient, restListWatch, type KubeObject } from '@stateful-
 import { fedDir } from '../fed/paths.js';
 import { probe } from '../fed/probe.js';
 import { mainPid, readState, restartProcess, type FedState } from '../fed/procs.js';
+import { deleteNamespace } from './namespace.js';
 
 /** The label the hub puts on an object it placed, joining it to its shared policy (packages/hub, sharing.ts). */
 const POLICY_LABEL = 'hub.migration.dcnlab.com/policy';
@@ -182,16 +183,8 @@ async function prepare(n: number, withHub: boolean) {
       hubWatch?.stop();
     },
     async remove(): Promise<void> {
-      await hub.request('DELETE', `/api/v1/namespaces/${ns}`).catch(() => undefined);
       // The next run starts once this one's objects are gone, so the hub's clean-up is not counted in it.
-      for (const until = Date.now() + 300_000; Date.now() < until; await sleep(1000))
-        if (
-          !(await hub.get(`/api/v1/namespaces/${ns}`).then(
-            () => true,
-            () => false,
-          ))
-        )
-          break;
+      await deleteNamespace(hub, ns);
     },
     row(): Record<string, string> {
       const toMember = [...t.inMember].map(([k, v]) => v - (t.applied.get(k) ?? v));

@@ -18,7 +18,7 @@ import {
 } from '@stateful-migration/kube';
 import type { HubCaches, RbacObject } from '../caches.js';
 import type { HubMetrics } from '../metrics.js';
-import { policyPath } from '../karmada.js';
+import { claimedBy, policyPath } from '../karmada.js';
 import { isHubOwned, type PropagationPolicy } from '../policies.js';
 import type { PolicyWriter } from '../policy-writer.js';
 import {
@@ -27,11 +27,13 @@ import {
   clustersNeeding,
   isKeysObject,
   keysOf,
+  mayHoldAny,
   parseCarriedKey,
   sameCarried,
   stillNeeded,
   withFresh,
   type Carried,
+  type Held,
 } from './needs.js';
 import {
   bindingChange,
@@ -235,6 +237,9 @@ export class SecretController {
 
   /** Takes the secret, its Role and RoleBinding back from every member, once a fresh read agrees nothing needs it. */
   async #withdraw(secret: Carried): Promise<Result> {
+    // Nothing of the hub's in the caches: nothing to take back, and no request (most objects here were never the
+    // hub's). One the hub made that the caches have not seen yet is queued again by its own event (constructor).
+    if (!mayHoldAny(this.#held(secret))) return undefined;
     // A secret's users are in its namespace, but the platform's default secret's are in every tenant namespace.
     const platform =
       !isKeysObject(secret) &&
@@ -246,6 +251,28 @@ export class SecretController {
     if (stillNeeded(secret, live.items, this.#o.defaultSecretRegistries)) return { requeueAfterMs: 1000 };
     await this.#stopCarrying(secret);
     return undefined;
+  }
+
+  /** What the caches show of the hub's things for an object: its policies, their bindings, its reader RBAC. */
+  #held(secret: Carried): Held {
+    const { caches } = this.#o;
+    const { namespace, name } = secret;
+    const ours = new Set(usesOf({ kind: secret.kind ?? 'Secret', name, namespace }).map(secretPolicyName));
+    const reader = secretReaderName(secret);
+    const bindings = [
+      caches.bindingOf({ kind: secret.kind ?? 'Secret', name, namespace }),
+      caches.bindingOf({ kind: 'Role', name: reader, namespace }),
+      caches.bindingOf({ kind: 'RoleBinding', name: reader, namespace }),
+    ];
+    const listed = caches.readerRoles.hasSynced() && caches.readerBindings.hasSynced();
+    return {
+      policy: [...ours].some((p) => {
+        const cached = caches.policies.get(`${namespace}/${p}`);
+        return !!cached && isHubOwned(cached);
+      }),
+      claimedBinding: bindings.some((rb) => !!rb && claimedBy(rb, (p) => ours.has(p))),
+      reader: listed ? !!(this.#cached('roles', secret) ?? this.#cached('rolebindings', secret)) : undefined,
+    };
   }
 
   /**

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { CheckpointBackup } from '@stateful-migration/api';
-import { clustersNeeding, secretNeeds, secretOf, stillNeeded, withFresh } from './needs.js';
+import { clustersNeeding, mayHoldAny, secretNeeds, secretOf, stillNeeded, withFresh } from './needs.js';
 
 const b = (spec: Partial<CheckpointBackup['spec']> = {}): CheckpointBackup => ({
   apiVersion: 'migration.dcnlab.com/v1',
@@ -129,5 +129,17 @@ describe('clustersNeeding, stillNeeded, withFresh: where a secret must be, from 
       ],
     );
     assert.equal(withFresh(cached, undefined), cached);
+  });
+});
+
+describe('mayHoldAny: whether taking an object back may find anything of the hub’s', () => {
+  it('of the 12 combinations, only "nothing cached, and the reader caches can say so" holds nothing', () => {
+    const none: string[] = [];
+    for (const policy of [false, true])
+      for (const claimedBinding of [false, true])
+        for (const reader of [false, true, undefined])
+          if (!mayHoldAny({ policy, claimedBinding, reader }))
+            none.push(JSON.stringify({ policy, claimedBinding, reader }));
+    assert.deepEqual(none, [JSON.stringify({ policy: false, claimedBinding: false, reader: false })]);
   });
 });

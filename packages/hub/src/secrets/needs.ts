@@ -135,3 +135,20 @@ export function stillNeeded(
       !b.metadata.deletionTimestamp,
   );
 }
+
+/** What the hub's caches show of one carried object's things, the ones taking it back would delete. */
+export interface Held {
+  /** A policy of the hub's for the object, for either use. */
+  policy: boolean;
+  /** A binding of the object, or of its reader Role or RoleBinding, that one of the hub's policies of it claims. */
+  claimedBinding: boolean;
+  /** The hub's reader Role or RoleBinding of it; undefined: their cache cannot say (the hub may not list them). */
+  reader: boolean | undefined;
+}
+
+/**
+ * Whether taking an object back may find anything of the hub's to take: not when the caches show nothing and can say
+ * so. Every binding event of every Secret and ConfigMap in the federation asks (either may be one the hub carries);
+ * most are tenants' own, and a "may" would cost a fresh read of their namespace's backups and four reads besides.
+ */
+export const mayHoldAny = (h: Held): boolean => h.policy || h.claimedBinding || h.reader !== false;

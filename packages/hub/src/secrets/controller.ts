@@ -235,10 +235,15 @@ export class SecretController {
     return undefined;
   }
 
-  /** Takes the secret, its Role and RoleBinding back from every member, once a fresh read agrees nothing needs it. */
+  /**
+   * Takes the secret, its Role and RoleBinding back from every member, once a fresh read agrees nothing needs it; at
+   * once, with no request, when the caches show nothing of the hub's for it (mayHoldAny).
+   */
   async #withdraw(secret: Carried): Promise<Result> {
     // Nothing of the hub's in the caches: nothing to take back, and no request (most objects here were never the
-    // hub's). One the hub made that the caches have not seen yet is queued again by its own event (constructor).
+    // hub's: every binding event of every Secret and ConfigMap comes here). What the hub made that the caches have not
+    // seen yet is queued again by its own event when it arrives (constructor): a policy of the hub's always, its
+    // binding always, a reader Role or RoleBinding through #readers (the keys of the backups seen naming it).
     if (!mayHoldAny(this.#held(secret))) return undefined;
     // A secret's users are in its namespace, but the platform's default secret's are in every tenant namespace.
     const platform =
@@ -253,7 +258,13 @@ export class SecretController {
     return undefined;
   }
 
-  /** What the caches show of the hub's things for an object: its policies, their bindings, its reader RBAC. */
+  /**
+   * What the caches show of the hub's things for an object: its policies, the bindings they claim, its reader RBAC.
+   * A binding no policy claims is not counted: a tenant's whose own policy was deleted is one (Karmada keeps it,
+   * unclaimed), and the hub's own, unclaimed once #stopCarrying deleted the policy, still has the reader Role and
+   * RoleBinding beside it, deleted last. The reader RBAC is read from the caches as they are, not as #cached shows it:
+   * one the hub is deleting may still be there (its DELETE may have failed), so it counts.
+   */
   #held(secret: Carried): Held {
     const { caches } = this.#o;
     const { namespace, name } = secret;
@@ -264,14 +275,20 @@ export class SecretController {
       caches.bindingOf({ kind: 'Role', name: reader, namespace }),
       caches.bindingOf({ kind: 'RoleBinding', name: reader, namespace }),
     ];
+    const claimedByOurs = (rb: (typeof bindings)[number]) => {
+      const claim = rb?.metadata.annotations?.['propagationpolicy.karmada.io/name'];
+      return !!rb && !!claim && claimedBy(rb, (p) => ours.has(p));
+    };
     const listed = caches.readerRoles.hasSynced() && caches.readerBindings.hasSynced();
     return {
       policy: [...ours].some((p) => {
         const cached = caches.policies.get(`${namespace}/${p}`);
         return !!cached && isHubOwned(cached);
       }),
-      claimedBinding: bindings.some((rb) => !!rb && claimedBy(rb, (p) => ours.has(p))),
-      reader: listed ? !!(this.#cached('roles', secret) ?? this.#cached('rolebindings', secret)) : undefined,
+      claimedBinding: bindings.some(claimedByOurs),
+      reader: listed
+        ? !!(caches.readerRole(namespace, reader) ?? caches.readerBinding(namespace, reader))
+        : undefined,
     };
   }
 

@@ -134,12 +134,13 @@ describe('clustersNeeding, stillNeeded, withFresh: where a secret must be, from 
 
 describe('mayHoldAny: whether taking an object back may find anything of the hub’s', () => {
   it('of the 12 combinations, only "nothing cached, and the reader caches can say so" holds nothing', () => {
-    const none: string[] = [];
-    for (const policy of [false, true])
-      for (const claimedBinding of [false, true])
-        for (const reader of [false, true, undefined])
-          if (!mayHoldAny({ policy, claimedBinding, reader }))
-            none.push(JSON.stringify({ policy, claimedBinding, reader }));
+    const all = [false, true].flatMap((policy) =>
+      [false, true].flatMap((claimedBinding) =>
+        [false, true, undefined].map((reader) => ({ policy, claimedBinding, reader })),
+      ),
+    );
+    assert.equal(all.length, 12);
+    const none = all.filter((h) => !mayHoldAny(h)).map((h) => JSON.stringify(h));
     assert.deepEqual(none, [JSON.stringify({ policy: false, claimedBinding: false, reader: false })]);
   });
 });

@@ -140,9 +140,12 @@ export function stillNeeded(
 export interface Held {
   /** A policy of the hub's for the object, for either use. */
   policy: boolean;
-  /** A binding of the object, or of its reader Role or RoleBinding, that one of the hub's policies of it claims. */
+  /** A binding of the object, or of its reader Role or RoleBinding, claimed by one of the hub's policy names for it. */
   claimedBinding: boolean;
-  /** The hub's reader Role or RoleBinding of it; undefined: their cache cannot say (the hub may not list them). */
+  /**
+   * The hub's reader Role or RoleBinding of it; undefined: their cache cannot say (it has not listed: not yet, or the
+   * hub may not list them).
+   */
   reader: boolean | undefined;
 }
 

@@ -728,6 +728,28 @@ describe('the hub: one Secret that is both a registry secret and a keys object',
     }
   });
 
+  it("the last use to end while the other's policy is still being deleted (Karmada's finalizer): the Secret is taken back", async () => {
+    const h = await hub(bothUses());
+    await h.backup();
+    // Karmada's finalizer on both policies: a DELETE marks them, and they stay until Karmada lets go.
+    for (const name of ['registry-secret-creds', KEYS_POLICY]) {
+      const p = h.api.object<{ metadata: Record<string, unknown> }>(`${POLICIES}/${name}`)!;
+      h.api.put(`${POLICIES}/${name}`, {
+        ...p,
+        metadata: { ...p.metadata, finalizers: ['karmada.io/propagation-policy-controller'] },
+      });
+    }
+    h.api.put(`${BINDINGS}/creds-secret`, claimedBy('registry-secret-creds'));
+    await h.api.client().request('DELETE', BACKUP);
+    await h.backup(); // the hub's finalizer: its clean-up
+    await h.secret(); // the registry use ends first: its policy is marked, the keys policy still carries the Secret
+    assert.ok(h.api.object(`${BINDINGS}/creds-secret`), 'handed over to the keys use');
+    await h.run(() => h.hub.secrets.reconcile('keys:Secret:shop/creds'));
+    // The registry policy, only marked, carries nothing: left to it, the binding would be left to no one once
+    // Karmada drops both claims, and nothing of the hub's would be left to say the binding was its.
+    assert.equal(h.api.object(`${BINDINGS}/creds-secret`), undefined);
+  });
+
   it("deleting one use's policy looks at the other use again (it may have left the binding for it)", async () => {
     const h = await hub(bothUses());
     await h.backup();

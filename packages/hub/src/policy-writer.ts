@@ -92,17 +92,20 @@ export class PolicyWriter {
   /**
    * Takes an object back from every member. Karmada keeps what a deleted policy propagated, so the hub deletes the
    * object's ResourceBinding too: Karmada then removes its Works, and the members' copies with them. A binding that
-   * another policy claims is someone else's and stays.
+   * another policy claims is someone else's and stays. One no policy claims is the caller's unless it says it is not
+   * (`unclaimedIsOurs: false`): Karmada leaves the binding of any deleted policy unclaimed, a tenant's as well.
    */
   async withdraw(
     r: { kind: string; name: string; namespace: string },
     ownPolicy: string | ((policy: string) => boolean),
+    { unclaimedIsOurs = true }: { unclaimedIsOurs?: boolean } = {},
   ): Promise<void> {
     const name = `${r.name}-${r.kind.toLowerCase()}`;
     const path = `/apis/work.karmada.io/v1alpha2/namespaces/${r.namespace}/resourcebindings/${name}`;
     // The cache may not have it yet (a crash between deleting the policy and this): read it then.
     const rb = this.#o.caches.bindingOf(r) ?? (await getOrUndefined<ResourceBinding>(this.#o.client, path));
     if (!rb || !claimedBy(rb, ownPolicy)) return;
+    if (!unclaimedIsOurs && !rb.metadata.annotations?.['propagationpolicy.karmada.io/name']) return;
     if (!(await deleteIfExists(this.#o.client, path))) return;
     this.#o.metrics.writes.inc({ what: 'binding' });
     this.#o.log.info({ binding: `${r.namespace}/${name}` }, 'withdrawn from every member');

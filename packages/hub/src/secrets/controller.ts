@@ -303,30 +303,59 @@ export class SecretController {
   async #stopCarrying(c: Carried): Promise<void> {
     const { name, namespace: ns } = c;
     const kind = c.kind ?? 'Secret';
-    await this.#o.policies.delete(ns, secretPolicyName(c));
     const uses = usesOf({ kind, name, namespace: ns });
+    // Read before anything is deleted: whether a binding no policy claims is the hub's to take (ADR 0024).
+    const wasOurs = await this.#heldFresh(ns, uses);
+    await this.#o.policies.delete(ns, secretPolicyName(c));
     const otherUse = uses.find((u) => !sameCarried(u, c));
-    // The cache may not have a policy just made for the other use yet: read it then. One it still has after a
-    // deletion is caught when that deletion's event queues both uses again.
-    const otherPolicy = otherUse && secretPolicyName(otherUse);
-    const stillCarried =
-      otherPolicy &&
-      (this.#o.caches.policies.get(`${ns}/${otherPolicy}`) ??
-        (await getOrUndefined<PropagationPolicy>(this.#o.client, policyPath(ns, otherPolicy))));
+    // Read fresh: the cache may not have a policy just made for the other use yet, or may still show one the hub
+    // has just deleted as it was. One being deleted (Karmada's finalizer holds it) carries nothing any more: leaving
+    // the binding to it would leave it to no one once Karmada drops its claim.
+    const otherPolicy =
+      otherUse &&
+      (await getOrUndefined<PropagationPolicy>(this.#o.client, policyPath(ns, secretPolicyName(otherUse))));
+    const stillCarried = !!otherPolicy && isHubOwned(otherPolicy) && !otherPolicy.metadata.deletionTimestamp;
     const ours = new Set(uses.map(secretPolicyName));
-    if (!stillCarried || !isHubOwned(stillCarried))
-      // Either of the hub's policies of this object may still hold Karmada's claim: neither exists any more.
-      await this.#o.policies.withdraw({ kind, name, namespace: ns }, (p) => ours.has(p));
+    const unclaimedIsOurs = wasOurs;
+    if (!stillCarried)
+      // Either of the hub's policies of this object may still hold Karmada's claim: neither carries it any more.
+      await this.#o.policies.withdraw({ kind, name, namespace: ns }, (p) => ours.has(p), { unclaimedIsOurs });
     // The Role and RoleBinding too: one that is not the hub's stays on Karmada, so its binding is taken back here.
     for (const k of ['Role', 'RoleBinding'])
       await this.#o.policies.withdraw(
         { kind: k, name: secretReaderName(c), namespace: ns },
         secretPolicyName(c),
+        { unclaimedIsOurs },
       );
     // Deleting the hub's Role and RoleBinding deletes their bindings too (Karmada owns them by the template), which
-    // takes them out of the members.
+    // takes them out of the members. Last: until then they show a retry that the object was the hub's.
     for (const path of [rbacPath(ns, 'roles', c), rbacPath(ns, 'rolebindings', c)])
       await this.#deleteOwn(path);
+  }
+
+  /**
+   * Whether the hub holds the object for either use: a policy, reader Role or RoleBinding of its. From the caches
+   * when they show one; otherwise read, since they may not have listed (a hub just started, or one that may not list
+   * Roles). Karmada leaves a deleted policy's binding unclaimed, the hub's and a tenant's alike: this tells them apart.
+   */
+  async #heldFresh(ns: string, uses: Carried[]): Promise<boolean> {
+    const { caches, client } = this.#o;
+    for (const u of uses) {
+      const policy = caches.policies.get(`${ns}/${secretPolicyName(u)}`);
+      const reader = secretReaderName(u);
+      if ((policy && isHubOwned(policy)) || caches.readerRole(ns, reader) || caches.readerBinding(ns, reader))
+        return true;
+    }
+    for (const u of uses)
+      for (const path of [
+        policyPath(ns, secretPolicyName(u)),
+        rbacPath(ns, 'roles', u),
+        rbacPath(ns, 'rolebindings', u),
+      ]) {
+        const o = await getOrUndefined<{ metadata: { labels?: Record<string, string> } }>(client, path);
+        if (o && isHubOwned(o)) return true;
+      }
+    return false;
   }
 
   /** The first of the reader Role and RoleBinding whose name an object that is not the hub's has taken (readerTaken). */

@@ -103,6 +103,16 @@ describe("a Secret or ConfigMap the hub holds nothing of: its binding's events c
     assert.ok(api.object(`${BINDINGS}/orphan-configmap`), 'the members keep their copy');
   });
 
+  it('the same orphaned binding when the reader caches cannot say (a hub just started, or one that may not list Roles): it stays', async () => {
+    const { api, h } = await hub(
+      (api) => api.put(`${BINDINGS}/orphan-configmap`, binding('ConfigMap', 'orphan')),
+      false,
+    );
+    await h.secrets.reconcile('keys:ConfigMap:shop/orphan');
+    assert.deepEqual(api.writes(), []);
+    assert.ok(api.object(`${BINDINGS}/orphan-configmap`), 'the members keep their copy');
+  });
+
   it('the reader caches could not list (the hub may not list Roles): read as before, nothing deleted', async () => {
     const { api, h } = await hub(undefined, false);
     await h.secrets.reconcile('keys:ConfigMap:shop/app-config');

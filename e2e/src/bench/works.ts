@@ -105,6 +105,18 @@ async function each(f: (i: number) => Promise<unknown>): Promise<void> {
   await q.onIdle();
 }
 
+/** The hub's secrets-controller reconciles so far (its /metrics): each Secret or ConfigMap binding event queues one. */
+async function secretReconciles(): Promise<number> {
+  const port = (readState() as FedState).procs.find((p) => p.name === 'hub')?.port;
+  const text = await fetch(`http://127.0.0.1:${port}/metrics`)
+    .then((r) => r.text())
+    .catch(() => '');
+  return text
+    .split('\n')
+    .filter((l) => l.startsWith('hub_reconciles_total{kind="secret"'))
+    .reduce((sum, l) => sum + Number(l.split(' ')[1] ?? 0), 0);
+}
+
 /** One phase: the hub's and Karmada's CPU from its first request until its Works are all there (and a settle). */
 async function phase(
   hubPid: number,
@@ -113,20 +125,27 @@ async function phase(
   done: () => boolean,
 ): Promise<string[]> {
   const kcmPid = procPid('karmada-controller-manager');
-  const [e0, h0, k0, t0] = [events, cpuSeconds(hubPid), cpuSeconds(kcmPid), performance.now()];
+  const [e0, r0, h0, k0, t0] = [
+    events,
+    await secretReconciles(),
+    cpuSeconds(hubPid),
+    cpuSeconds(kcmPid),
+    performance.now(),
+  ];
   await act();
   for (const until = Date.now() + PHASE_LIMIT_MS; !done(); await sleep(200))
     if (Date.now() > until)
       throw new Error(`bench works: ${name} did not finish in ${PHASE_LIMIT_MS / 1000} s`);
   await sleep(SETTLE_MS);
   const [n, h, k] = [events - e0, cpuSeconds(hubPid) - h0, cpuSeconds(kcmPid) - k0];
+  const reconciles = (await secretReconciles()) - r0;
   process.stderr.write(`bench works:   ${name}: ${n} Work events, hub ${h.toFixed(2)} s CPU\n`);
   return [
     name,
     String(n),
     ((performance.now() - t0) / 1000).toFixed(1),
+    String(reconciles),
     h.toFixed(2),
-    n ? ((h * 1000) / n).toFixed(3) : '-',
     k.toFixed(2),
   ];
 }
@@ -206,19 +225,43 @@ async function load(label: string, withWorks: boolean, rules: Rule[]): Promise<s
   return rows.map((r) => [label, ...r]);
 }
 
+// Refused before anything is changed: the run restarts the hub as a process of the local federation.
+if (!readState()?.procs.find((p) => p.name === 'hub')?.args)
+  throw new Error(
+    'bench works: the hub is not a process of the local federation (node e2e/dist/fed/cli.js up)',
+  );
 const original = (await hub.get<ClusterRole>(ROLE)).rules ?? [];
 if (!original.some((r) => r.resources?.includes('works')))
   throw new Error(
     'bench works: the hub ClusterRole has no Works rule to compare without; apply deploy/hub/rbac.yaml',
   );
+/** The ClusterRole as it was, and the hub started again with it: tried until it takes, whatever ended the run. */
+async function restore(): Promise<void> {
+  for (let i = 1; ; i++)
+    try {
+      await setRules(original);
+      await restartHub();
+      return;
+    } catch (err) {
+      if (i === 5)
+        throw new Error(
+          `bench works: could not restore the hub ClusterRole (apply deploy/hub/rbac.yaml): ${String(err)}`,
+        );
+      await sleep(2000);
+    }
+}
+for (const sig of ['SIGINT', 'SIGTERM'] as const)
+  process.once(sig, () => {
+    process.stderr.write(`bench works: ${sig}: restoring the hub ClusterRole first\n`);
+    void restore().finally(() => process.exit(130));
+  });
 await workWatch.start();
 const rows: string[][] = [];
 try {
   rows.push(...(await load('without the Works rule (bindings only)', false, original)));
   rows.push(...(await load('as shipped (Works watched)', true, original)));
 } finally {
-  await setRules(original);
-  await restartHub();
+  await restore();
   workWatch.stop();
 }
 console.log(
@@ -228,8 +271,8 @@ console.log(
       'phase',
       'Work events',
       'wall s',
+      'hub secrets reconciles',
       'hub CPU s',
-      'hub CPU ms / Work event',
       'karmada-controller-manager CPU s',
     ],
     rows,

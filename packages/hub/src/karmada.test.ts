@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { slimWorks } from './caches.js';
-import { fresherReport, slimWork, workReport, type Work } from './karmada.js';
+import { claimedBy, fresherReport, slimWork, workReport, type Work } from './karmada.js';
 
 // What the hub takes from a Karmada Work (ADR 0023): the member's report of a CheckpointBackup, as the binding's
 // aggregatedStatus will show it one write later, and nothing of the manifest the Work carries.
@@ -220,4 +220,24 @@ describe("fresherReport: the binding's entry or the Work's, whichever has got fu
   ];
   for (const [what, binding, fromWork, want] of cases)
     it(what, () => assert.equal(fresherReport(binding, fromWork), want === 'work' ? fromWork : binding));
+});
+
+describe('claimedBy: whether a binding is free to take back for a policy of the hub', () => {
+  const rb = (annotations?: Record<string, string>) => ({
+    metadata: { name: 'x-configmap', namespace: 'shop', ...(annotations ? { annotations } : {}) },
+  });
+  const pp = (name: string) => ({ 'propagationpolicy.karmada.io/name': name });
+  it('its own policy, by name or test; never another policy or a ClusterPropagationPolicy', () => {
+    assert.equal(claimedBy(rb(pp('mine')), 'mine'), true);
+    assert.equal(
+      claimedBy(rb(pp('mine')), (p) => p === 'mine', false),
+      true,
+    );
+    assert.equal(claimedBy(rb(pp('tenant')), 'mine'), false);
+    assert.equal(claimedBy(rb({ 'clusterpropagationpolicy.karmada.io/name': 'mine' }), 'mine'), false);
+  });
+  it("unclaimed: the caller's, unless it cannot tell its own from a tenant's", () => {
+    assert.equal(claimedBy(rb(), 'mine'), true);
+    assert.equal(claimedBy(rb(), 'mine', false), false);
+  });
 });

@@ -65,17 +65,21 @@ export function resourceKey(r: { kind: string; name: string; namespace?: string 
 }
 
 /**
- * Whether a binding is free to take back for a policy of the hub's: no policy claims it (the hub's own was deleted),
- * or that very policy does (a name, or a test of the name when several of the hub's may have claimed it). Karmada records the claim in the binding's annotations.
+ * Whether a binding is free to take back for a policy of the hub's: that very policy claims it (a name, or a test of
+ * the name when several of the hub's may have claimed it), or no policy does (the hub's own was deleted) unless the
+ * caller cannot tell its own unclaimed binding from a tenant's (`unclaimedIsOurs: false`: Karmada leaves any deleted
+ * policy's binding unclaimed). Karmada records the claim in the binding's annotations.
  */
 export function claimedBy(
   rb: Pick<ResourceBinding, 'metadata'>,
   ownPolicy: string | ((policy: string) => boolean),
+  unclaimedIsOurs = true,
 ): boolean {
   const a = rb.metadata.annotations ?? {};
   if (a['clusterpropagationpolicy.karmada.io/name']) return false;
   const claim = a['propagationpolicy.karmada.io/name'];
-  return !claim || (typeof ownPolicy === 'string' ? claim === ownPolicy : ownPolicy(claim));
+  if (!claim) return unclaimedIsOurs;
+  return typeof ownPolicy === 'string' ? claim === ownPolicy : ownPolicy(claim);
 }
 
 /** The parts of a Karmada Work the hub reads: where it is (its cluster's execution namespace) and what it reports. */

@@ -104,8 +104,7 @@ export class PolicyWriter {
     const path = `/apis/work.karmada.io/v1alpha2/namespaces/${r.namespace}/resourcebindings/${name}`;
     // The cache may not have it yet (a crash between deleting the policy and this): read it then.
     const rb = this.#o.caches.bindingOf(r) ?? (await getOrUndefined<ResourceBinding>(this.#o.client, path));
-    if (!rb || !claimedBy(rb, ownPolicy)) return;
-    if (!unclaimedIsOurs && !rb.metadata.annotations?.['propagationpolicy.karmada.io/name']) return;
+    if (!rb || !claimedBy(rb, ownPolicy, unclaimedIsOurs)) return;
     if (!(await deleteIfExists(this.#o.client, path))) return;
     this.#o.metrics.writes.inc({ what: 'binding' });
     this.#o.log.info({ binding: `${r.namespace}/${name}` }, 'withdrawn from every member');

@@ -275,17 +275,13 @@ export class SecretController {
       caches.bindingOf({ kind: 'Role', name: reader, namespace }),
       caches.bindingOf({ kind: 'RoleBinding', name: reader, namespace }),
     ];
-    const claimedByOurs = (rb: (typeof bindings)[number]) => {
-      const claim = rb?.metadata.annotations?.['propagationpolicy.karmada.io/name'];
-      return !!rb && !!claim && claimedBy(rb, (p) => ours.has(p));
-    };
     const listed = caches.readerRoles.hasSynced() && caches.readerBindings.hasSynced();
     return {
       policy: [...ours].some((p) => {
         const cached = caches.policies.get(`${namespace}/${p}`);
         return !!cached && isHubOwned(cached);
       }),
-      claimedBinding: bindings.some(claimedByOurs),
+      claimedBinding: bindings.some((rb) => !!rb && claimedBy(rb, (p) => ours.has(p), false)),
       reader: listed
         ? !!(caches.readerRole(namespace, reader) ?? caches.readerBinding(namespace, reader))
         : undefined,
@@ -316,16 +312,17 @@ export class SecretController {
       (await getOrUndefined<PropagationPolicy>(this.#o.client, policyPath(ns, secretPolicyName(otherUse))));
     const stillCarried = !!otherPolicy && isHubOwned(otherPolicy) && !otherPolicy.metadata.deletionTimestamp;
     const ours = new Set(uses.map(secretPolicyName));
-    const unclaimedIsOurs = wasOurs;
     if (!stillCarried)
       // Either of the hub's policies of this object may still hold Karmada's claim: neither carries it any more.
-      await this.#o.policies.withdraw({ kind, name, namespace: ns }, (p) => ours.has(p), { unclaimedIsOurs });
+      await this.#o.policies.withdraw({ kind, name, namespace: ns }, (p) => ours.has(p), {
+        unclaimedIsOurs: wasOurs,
+      });
     // The Role and RoleBinding too: one that is not the hub's stays on Karmada, so its binding is taken back here.
     for (const k of ['Role', 'RoleBinding'])
       await this.#o.policies.withdraw(
         { kind: k, name: secretReaderName(c), namespace: ns },
         secretPolicyName(c),
-        { unclaimedIsOurs },
+        { unclaimedIsOurs: wasOurs },
       );
     // Deleting the hub's Role and RoleBinding deletes their bindings too (Karmada owns them by the template), which
     // takes them out of the members. Last: until then they show a retry that the object was the hub's.
